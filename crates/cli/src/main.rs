@@ -1,0 +1,82 @@
+//! The `paddock` binary.
+//!
+//! The jail engine forks its single-threaded spawner before anything else
+//! starts a thread, so `main` parses arguments, starts the engine, and only
+//! then builds the async runtime.
+
+mod parse;
+mod run;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use paddock_jail::{Engine, EngineOptions};
+
+/// paddock: self-hosted sandboxes for AI agents.
+#[derive(Debug, Parser)]
+#[command(name = "paddock", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one command in a jail on this machine (no server needed).
+    Run(run::RunArgs),
+    /// Show what the jail engine can enforce on this host.
+    Doctor,
+}
+
+fn main() {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let code = match cli.command {
+        Command::Run(args) => {
+            let sub = matches.subcommand_matches("run");
+            let explicit = |id: &str| {
+                sub.and_then(|m| m.value_source(id))
+                    .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
+            };
+            let config = match run::build_config(&args, &explicit) {
+                Ok(config) => config,
+                Err(msg) => {
+                    eprintln!("paddock run: {msg}");
+                    std::process::exit(2);
+                }
+            };
+            let engine = start_engine();
+            block_on(run::run(engine, config, args.json))
+        }
+        Command::Doctor => {
+            let engine = start_engine();
+            match serde_json::to_string_pretty(engine.info()) {
+                Ok(text) => println!("{text}"),
+                Err(e) => eprintln!("paddock: {e}"),
+            }
+            0
+        }
+    };
+    std::process::exit(code);
+}
+
+fn start_engine() -> Engine {
+    match Engine::start(EngineOptions::default()) {
+        Ok(engine) => engine,
+        Err(err) => {
+            eprintln!("paddock: cannot start the jail engine: {err}");
+            std::process::exit(125);
+        }
+    }
+}
+
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(future),
+        Err(err) => {
+            eprintln!("paddock: cannot start the async runtime: {err}");
+            std::process::exit(125);
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! `paddock run`: one jail on this machine, no server.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use paddock_jail::{Engine, JailConfig, JailError, NetworkMode, Preset, SeccompLevel, Stdin};
+
+use crate::parse;
+
+/// Exit status when the deadline passed (like `timeout(1)`).
+const EXIT_TIMEOUT: i32 = 124;
+/// Exit status after an OOM kill (128 + SIGKILL).
+const EXIT_OOM: i32 = 137;
+/// Exit status when the jail could not be set up.
+const EXIT_SETUP: i32 = 125;
+/// Exit status when the command could not be executed.
+const EXIT_NOT_FOUND: i32 = 127;
+
+/// Options of `paddock run`.
+#[derive(Debug, Args)]
+#[command(trailing_var_arg = true)]
+pub struct RunArgs {
+    /// Network: `none` (no interface up) or `loopback` (the jail's own lo).
+    #[arg(long, default_value = "none", value_parser = parse_network)]
+    pub net: NetworkMode,
+    /// Memory limit (e.g. 64M, 2G), or `unlimited`.
+    #[arg(long, default_value = "512M")]
+    pub memory: String,
+    /// CPU quota in percent of one core (100 = one core).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=25600))]
+    pub cpu: Option<u32>,
+    /// Maximum number of processes and threads, or `unlimited`.
+    #[arg(long, default_value = "64")]
+    pub pids: String,
+    /// Read bandwidth per block device (e.g. 10M = 10 MiB/s).
+    #[arg(long, value_parser = parse::size)]
+    pub io_read: Option<u64>,
+    /// Write bandwidth per block device.
+    #[arg(long, value_parser = parse::size)]
+    pub io_write: Option<u64>,
+    /// Deadline for the whole jail (e.g. 30, 30s, 2m).
+    #[arg(long, default_value = "300s", value_parser = parse::duration)]
+    pub timeout: Duration,
+    /// Bytes of each output stream kept with --json.
+    #[arg(long, default_value = "1M", value_parser = parse::size)]
+    pub output_cap: u64,
+    /// Size of the jail's /tmp.
+    #[arg(long, default_value = "256M", value_parser = parse::size)]
+    pub tmp_size: u64,
+    /// Read-only bind, HOST[:JAIL]; without JAIL the first becomes /workspace.
+    #[arg(long = "ro", value_name = "HOST[:JAIL]", value_parser = parse::bind)]
+    pub ro: Vec<parse::BindSpec>,
+    /// Read-write bind, HOST[:JAIL]; without JAIL: /workspace, else /output.
+    #[arg(long = "rw", value_name = "HOST[:JAIL]", value_parser = parse::bind)]
+    pub rw: Vec<parse::BindSpec>,
+    /// Working directory inside the jail.
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Environment variable for the command (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE", value_parser = parse::env)]
+    pub env: Vec<(String, String)>,
+    /// Seccomp policy: `standard`, or `strict` (no sockets but AF_UNIX).
+    #[arg(long, default_value = "standard", value_parser = parse_seccomp)]
+    pub seccomp: SeccompLevel,
+    /// Start from a preset's limits (default, build, agent, dev); explicit
+    /// flags still apply on top.
+    #[arg(long, value_parser = parse_preset)]
+    pub preset: Option<Preset>,
+    /// Print the result as JSON instead of passing output through.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments.
+    #[arg(required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_network(text: &str) -> Result<NetworkMode, String> {
+    match text {
+        "none" => Ok(NetworkMode::None),
+        "loopback" => Ok(NetworkMode::Loopback),
+        other => Err(format!("unknown network mode {other:?} (none or loopback)")),
+    }
+}
+
+fn parse_seccomp(text: &str) -> Result<SeccompLevel, String> {
+    match text {
+        "standard" => Ok(SeccompLevel::Standard),
+        "strict" => Ok(SeccompLevel::Strict),
+        other => Err(format!("unknown seccomp level {other:?} (standard or strict)")),
+    }
+}
+
+fn parse_preset(text: &str) -> Result<Preset, String> {
+    Preset::from_name(text).ok_or_else(|| format!("unknown preset {text:?} (default, build, agent, dev)"))
+}
+
+fn optional<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if text == "unlimited" {
+        Ok(None)
+    } else {
+        parse(text).map(Some)
+    }
+}
+
+/// Builds the jail configuration, or says which flag is wrong.
+pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<JailConfig, String> {
+    let mut config = JailConfig::new(args.command[0].clone(), args.command[1..].to_vec());
+    if let Some(preset) = args.preset {
+        config = config.preset(preset);
+    }
+    if args.preset.is_none() || explicit("net") {
+        config.network = args.net.clone();
+    }
+    let limits = &mut config.limits;
+    if args.preset.is_none() || explicit("memory") {
+        limits.memory_bytes = optional(&args.memory, parse::size).map_err(|e| format!("--memory: {e}"))?;
+    }
+    if args.preset.is_none() || explicit("pids") {
+        limits.pids = optional(&args.pids, |t| {
+            t.parse::<u32>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| format!("{t:?} is not a positive number"))
+        })
+        .map_err(|e| format!("--pids: {e}"))?;
+    }
+    if args.cpu.is_some() || args.preset.is_none() {
+        limits.cpu_percent = args.cpu.or(limits.cpu_percent.filter(|_| args.preset.is_some()));
+    }
+    if args.preset.is_none() || explicit("timeout") {
+        limits.timeout = Some(args.timeout);
+    }
+    limits.io_read_bps = args.io_read;
+    limits.io_write_bps = args.io_write;
+    limits.output_cap_bytes = usize::try_from(args.output_cap).map_err(|_| "--output-cap is too large".to_owned())?;
+    limits.tmp_size_bytes = args.tmp_size;
+
+    let mut taken_workspace = false;
+    let mut taken_output = false;
+    for (spec, writable) in args.ro.iter().map(|s| (s, false)).chain(args.rw.iter().map(|s| (s, true))) {
+        let flag = if writable { "--rw" } else { "--ro" };
+        let host = absolute(&spec.host).map_err(|e| format!("{flag} {}: {e}", spec.host.display()))?;
+        let target = match &spec.jail {
+            Some(target) => target.clone(),
+            None if !taken_workspace => {
+                taken_workspace = true;
+                PathBuf::from("/workspace")
+            }
+            None if writable && !taken_output => {
+                taken_output = true;
+                PathBuf::from("/output")
+            }
+            None => {
+                return Err(format!(
+                    "{flag} {}: /workspace{} taken; give a jail path (HOST:JAIL)",
+                    spec.host.display(),
+                    if writable { " and /output are" } else { " is" }
+                ))
+            }
+        };
+        if target == Path::new("/workspace") {
+            taken_workspace = true;
+        }
+        if target == Path::new("/output") {
+            taken_output = true;
+        }
+        config = config.bind(host, target, writable);
+    }
+    config.workdir = args.workdir.clone();
+    for (key, value) in &args.env {
+        config = config.env(key.clone(), value.clone());
+    }
+    config.seccomp = args.seccomp;
+    config.stdin = if std::io::stdin().is_terminal() { Stdin::Null } else { Stdin::Pipe };
+    config.validate().map_err(|e| match e {
+        JailError::InvalidConfig(msg) => msg,
+        other => other.to_string(),
+    })?;
+    Ok(config)
+}
+
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    std::fs::canonicalize(path)
+}
+
+/// Runs the jail and returns the process exit status.
+pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
+    let pass_stdin = config.stdin == Stdin::Pipe;
+    let mut handle = match engine.spawn(config).await {
+        Ok(handle) => handle,
+        Err(err) => return report_error(&err),
+    };
+    if pass_stdin {
+        if let Some(sender) = handle.take_stdin().and_then(|s| s.into_blocking_fd().ok()) {
+            // Detached: a command that never reads stdin must not keep
+            // paddock waiting for the terminal or a slow producer.
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::fs::File::from(sender));
+            });
+        }
+    }
+    let mut copies = Vec::new();
+    if !json {
+        if let Some(out) = handle.take_stdout().and_then(|r| r.into_blocking_fd().ok()) {
+            copies.push(std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::fs::File::from(out), &mut std::io::stdout().lock());
+            }));
+        }
+        if let Some(err) = handle.take_stderr().and_then(|r| r.into_blocking_fd().ok()) {
+            copies.push(std::thread::spawn(move || {
+                let _ = std::io::copy(&mut std::fs::File::from(err), &mut std::io::stderr().lock());
+            }));
+        }
+    }
+    let result = handle.wait().await;
+    for copy in copies {
+        // The jail is gone, so its pipes are at end of file.
+        let _ = copy.join();
+    }
+    match result {
+        Err(err) => report_error(&err),
+        Ok(result) => {
+            if json {
+                match serde_json::to_string_pretty(&result) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => eprintln!("paddock: {e}"),
+                }
+            } else if result.timed_out {
+                eprintln!("paddock: the jail was killed at its {:?} deadline", result.duration);
+            } else if result.oom_killed {
+                eprintln!("paddock: the jail ran out of memory and was killed");
+            }
+            if result.timed_out {
+                EXIT_TIMEOUT
+            } else if result.oom_killed {
+                EXIT_OOM
+            } else {
+                result.exit_code()
+            }
+        }
+    }
+}
+
+fn report_error(err: &JailError) -> i32 {
+    eprintln!("paddock: {err}");
+    match err {
+        JailError::Exec { .. } => EXIT_NOT_FOUND,
+        JailError::InvalidConfig(_) | JailError::LimitUnavailable { .. } => 2,
+        _ => EXIT_SETUP,
+    }
+}

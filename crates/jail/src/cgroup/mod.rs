@@ -1,0 +1,432 @@
+//! cgroups v1 and v2 behind one interface (ARCHITECTURE decision 2).
+//!
+//! [`detect`] looks at the host once: a pure v2 host uses `v2`, a v1 or
+//! hybrid host (v1 controllers plus a possibly empty cgroup2 mount) uses
+//! `v1`. Each version has one file per controller; adding a controller
+//! touches one file per version. A jail asks for a [`JailCgroup`] with its
+//! limits; a limit whose controller is missing is an error, never a silent
+//! "unlimited".
+
+mod v1;
+mod v2;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+use crate::error::{JailError, Result};
+
+/// Resource usage of a jail, read from its cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JailStats {
+    /// Highest memory use seen, bytes.
+    pub memory_peak_bytes: u64,
+    /// Memory use now, bytes.
+    pub memory_current_bytes: u64,
+    /// CPU time used, microseconds.
+    pub cpu_usage_usec: u64,
+    /// Bytes read from block devices.
+    pub io_read_bytes: u64,
+    /// Bytes written to block devices.
+    pub io_write_bytes: u64,
+    /// Processes and threads alive now.
+    pub pids_current: u64,
+}
+
+/// Which cgroup layout the engine uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CgroupVersion {
+    /// Per-controller v1 hierarchies (v1-only or hybrid hosts).
+    V1,
+    /// The unified v2 hierarchy.
+    V2,
+    /// No usable cgroup at all.
+    None,
+}
+
+/// A controller the engine knows how to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Controller {
+    Memory,
+    Cpu,
+    Pids,
+    Io,
+    Freezer,
+}
+
+impl Controller {
+    /// Every controller, in reporting order.
+    pub const ALL: [Controller; 5] = [
+        Controller::Memory,
+        Controller::Cpu,
+        Controller::Pids,
+        Controller::Io,
+        Controller::Freezer,
+    ];
+
+    fn limit_name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "CPU",
+            Controller::Pids => "pids",
+            Controller::Io => "I/O bandwidth",
+            Controller::Freezer => "freeze",
+        }
+    }
+}
+
+impl fmt::Display for Controller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Controller::Memory => "memory",
+            Controller::Cpu => "cpu",
+            Controller::Pids => "pids",
+            Controller::Io => "io",
+            Controller::Freezer => "freezer",
+        })
+    }
+}
+
+/// What the engine found on this host, for diagnostics.
+#[derive(Debug, Clone, Serialize)]
+pub struct CgroupReport {
+    /// Layout in use.
+    pub version: CgroupVersion,
+    /// Each controller: `Ok(base directory)` or why it is unusable.
+    pub controllers: Vec<(Controller, std::result::Result<PathBuf, String>)>,
+}
+
+/// One jail's cgroup (a directory per v1 hierarchy, or one v2 directory).
+pub trait JailCgroup: Send + Sync + fmt::Debug {
+    /// Files the jail's init writes `0` into to join.
+    fn procs_files(&self) -> Vec<PathBuf>;
+    /// Current usage.
+    fn stats(&self) -> JailStats;
+    /// Whether the kernel's OOM killer acted in this cgroup.
+    fn oom_killed(&self) -> bool;
+    /// Freezes every process; returns once they are frozen.
+    fn freeze(&self) -> io::Result<()>;
+    /// Thaws every process.
+    fn thaw(&self) -> io::Result<()>;
+    /// Whether freezing is possible.
+    fn can_freeze(&self) -> bool;
+    /// Kills every process, where the version allows it in one step.
+    fn kill_all(&self) -> io::Result<()>;
+    /// Removes the directories (processes must be gone).
+    fn remove(&self) -> io::Result<()>;
+}
+
+/// A cgroup layout able to create jail cgroups.
+pub(crate) trait CgroupManager: Send + Sync + fmt::Debug {
+    fn version(&self) -> CgroupVersion;
+    /// Usability of each controller.
+    fn controller(&self, controller: Controller) -> std::result::Result<PathBuf, String>;
+    /// Creates `name` with the given limits.
+    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>>;
+}
+
+/// A host with no usable cgroup: jails without limits still run.
+#[derive(Debug)]
+struct NoCgroups {
+    reason: String,
+}
+
+impl CgroupManager for NoCgroups {
+    fn version(&self) -> CgroupVersion {
+        CgroupVersion::None
+    }
+    fn controller(&self, _: Controller) -> std::result::Result<PathBuf, String> {
+        Err(self.reason.clone())
+    }
+    fn create(&self, _: &str, _: &Limits) -> Result<Arc<dyn JailCgroup>> {
+        Err(JailError::LimitUnavailable {
+            limit: "a resource",
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+/// Controllers a set of limits needs.
+pub(crate) fn required_controllers(limits: &Limits) -> Vec<Controller> {
+    let mut needed = Vec::new();
+    if limits.memory_bytes.is_some() {
+        needed.push(Controller::Memory);
+    }
+    if limits.cpu_percent.is_some() {
+        needed.push(Controller::Cpu);
+    }
+    if limits.pids.is_some() {
+        needed.push(Controller::Pids);
+    }
+    if limits.io_read_bps.is_some() || limits.io_write_bps.is_some() {
+        needed.push(Controller::Io);
+    }
+    needed
+}
+
+/// Fails with a clear message if a limit's controller is unusable.
+pub(crate) fn check_limits(manager: &dyn CgroupManager, limits: &Limits) -> Result<()> {
+    for controller in required_controllers(limits) {
+        if let Err(reason) = manager.controller(controller) {
+            return Err(JailError::LimitUnavailable {
+                limit: controller.limit_name(),
+                reason,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Looks at the host and picks a layout. `parent` names the directory
+/// (under this process's own cgroup on v1, under the hierarchy root or the
+/// own cgroup on v2) that holds the jails' cgroups.
+pub(crate) fn detect(parent: &str, rootless: bool) -> Box<dyn CgroupManager> {
+    let mounts = match CgroupMounts::read() {
+        Ok(mounts) => mounts,
+        Err(err) => {
+            return Box::new(NoCgroups {
+                reason: format!("cannot read /proc/self/mountinfo: {err}"),
+            })
+        }
+    };
+    if mounts.v1.iter().any(|m| m.controllers.iter().any(|c| c == "memory" || c == "pids")) {
+        return Box::new(v1::V1Manager::new(&mounts, parent, rootless));
+    }
+    if let Some(unified) = &mounts.v2 {
+        return Box::new(v2::V2Manager::new(unified, &mounts.own_path(None), parent, rootless));
+    }
+    Box::new(NoCgroups {
+        reason: "no cgroup file system is mounted".into(),
+    })
+}
+
+/// A v1 hierarchy mount.
+#[derive(Debug, Clone)]
+pub(crate) struct V1Mount {
+    pub mount_point: PathBuf,
+    pub controllers: Vec<String>,
+}
+
+/// cgroup mounts of this process, and its own path in each hierarchy.
+#[derive(Debug, Clone)]
+pub(crate) struct CgroupMounts {
+    pub v1: Vec<V1Mount>,
+    pub v2: Option<PathBuf>,
+    /// `/proc/self/cgroup`: (controllers, path); v2 has an empty list.
+    pub own: Vec<(Vec<String>, PathBuf)>,
+}
+
+impl CgroupMounts {
+    fn read() -> io::Result<Self> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+        let mut v1 = Vec::new();
+        let mut v2 = None;
+        for line in mountinfo.lines() {
+            // Fields: id parent maj:min root mount-point options [optional...] - fstype source super-options
+            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let left: Vec<&str> = left.split(' ').collect();
+            let right: Vec<&str> = right.split(' ').collect();
+            if left.len() < 5 || right.len() < 3 {
+                continue;
+            }
+            let mount_point = PathBuf::from(unescape_mountinfo(left[4]));
+            match right[0] {
+                "cgroup2" if v2.is_none() => v2 = Some(mount_point),
+                "cgroup" => {
+                    let controllers = right[2]
+                        .split(',')
+                        .filter(|o| {
+                            !matches!(*o, "rw" | "ro" | "nosuid" | "nodev" | "noexec" | "relatime")
+                                && !o.starts_with("name=")
+                                && !o.contains('=')
+                        })
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>();
+                    if !controllers.is_empty() {
+                        v1.push(V1Mount {
+                            mount_point,
+                            controllers,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let own = std::fs::read_to_string("/proc/self/cgroup")?
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let _id = parts.next()?;
+                let controllers = parts.next()?;
+                let path = parts.next()?;
+                let list = if controllers.is_empty() {
+                    Vec::new()
+                } else {
+                    controllers.split(',').map(str::to_owned).collect()
+                };
+                Some((list, PathBuf::from(path)))
+            })
+            .collect();
+        Ok(CgroupMounts { v1, v2, own })
+    }
+
+    /// This process's path in the hierarchy that has `controller` (v1) or
+    /// in the unified hierarchy (`None`).
+    pub(crate) fn own_path(&self, controller: Option<&str>) -> PathBuf {
+        self.own
+            .iter()
+            .find(|(list, _)| match controller {
+                Some(c) => list.iter().any(|x| x == c),
+                None => list.is_empty(),
+            })
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
+}
+
+fn unescape_mountinfo(field: &str) -> String {
+    field
+        .replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Joins a cgroup path (absolute within its hierarchy) onto a mount point.
+pub(crate) fn under(mount_point: &Path, cgroup_path: &Path) -> PathBuf {
+    mount_point.join(cgroup_path.strip_prefix("/").unwrap_or(cgroup_path))
+}
+
+/// Makes sure `dir` exists and that this process may create cgroups in it.
+pub(crate) fn prepare_base(dir: &Path, rootless: bool) -> std::result::Result<(), String> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) if rootless => {
+            return Err(format!(
+                "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
+                dir.display()
+            ))
+        }
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap_or_default();
+    // SAFETY: access with a valid path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+        return Err(format!(
+            "{} is not writable by this user; delegate it (see README, \"Rootless mode\")",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a control file, naming it in the error.
+pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, value).map_err(|source| JailError::Cgroup {
+        op: "write",
+        path,
+        source,
+    })
+}
+
+/// Reads a control file as one unsigned number (`max` reads as `u64::MAX`).
+pub(crate) fn read_u64(dir: &Path, file: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    let text = text.trim();
+    if text == "max" {
+        return Some(u64::MAX);
+    }
+    text.parse().ok()
+}
+
+/// Reads `key value` lines (v2 `*.stat`, `*.events`, v1 `oom_control`).
+pub(crate) fn read_keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Removes a cgroup directory, retrying while the kernel still counts an
+/// exiting process in it.
+pub(crate) fn remove_dir(dir: &Path) -> io::Result<()> {
+    let mut delay = Duration::from_micros(200);
+    for _ in 0..40 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// Block devices (`major:minor`) that I/O limits apply to: every whole disk
+/// the kernel lists, except RAM disks.
+pub(crate) fn block_devices() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+        return Vec::new();
+    };
+    let mut devices: Vec<String> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("ram"))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .map(|s| s.trim().to_owned())
+        .collect();
+    devices.sort();
+    devices
+}
+
+/// Polls `done` until it holds or a second passes (freezing is asynchronous
+/// in both versions).
+pub(crate) fn wait_until(mut done: impl FnMut() -> bool) -> io::Result<()> {
+    let mut delay = Duration::from_micros(100);
+    for _ in 0..60 {
+        if done() {
+            return Ok(());
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+    if done() {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::TimedOut, "cgroup did not reach the requested state"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_controllers_follow_limits() {
+        let limits = Limits {
+            memory_bytes: None,
+            pids: None,
+            io_write_bps: Some(1),
+            ..Limits::default()
+        };
+        assert_eq!(required_controllers(&limits), vec![Controller::Io]);
+        assert!(required_controllers(&Limits::unlimited()).is_empty());
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+    }
+}

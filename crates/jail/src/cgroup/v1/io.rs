@@ -1,0 +1,51 @@
+//! v1 blkio throttling. v1 throttles only I/O the kernel can attribute to
+//! the cgroup at submission time: direct I/O and reads; buffered writeback
+//! is charged to the flusher. v2's io controller does not have this gap.
+
+use std::path::Path;
+
+use crate::cgroup::{block_devices, write, JailStats};
+use crate::error::{JailError, Result};
+
+pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
+    for (file, bps) in [
+        ("blkio.throttle.read_bps_device", read_bps),
+        ("blkio.throttle.write_bps_device", write_bps),
+    ] {
+        let Some(bps) = bps else { continue };
+        let mut applied = 0;
+        let mut last_error = None;
+        for device in block_devices() {
+            // Devices without a request queue (unused loop devices) refuse.
+            match write(dir, file, &format!("{device} {bps}")) {
+                Ok(()) => applied += 1,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if applied == 0 {
+            return Err(last_error.unwrap_or(JailError::LimitUnavailable {
+                limit: "I/O bandwidth",
+                reason: "no block device accepts a throttle".into(),
+            }));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
+    let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive")) else {
+        return;
+    };
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(_device), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let value: u64 = value.parse().unwrap_or(0);
+        match op {
+            "Read" => stats.io_read_bytes += value,
+            "Write" => stats.io_write_bytes += value,
+            _ => {}
+        }
+    }
+}

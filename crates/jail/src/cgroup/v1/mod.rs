@@ -1,0 +1,198 @@
+//! cgroup v1: one hierarchy per controller (some may be co-mounted, such as
+//! `cpu,cpuacct`). A jail gets a directory in each hierarchy it needs.
+
+mod cpu;
+mod freezer;
+mod io;
+mod memory;
+mod pids;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{
+    check_limits, prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller,
+    JailCgroup, JailStats,
+};
+use crate::config::Limits;
+use crate::error::{JailError, Result};
+
+/// v1 subsystem names the engine uses.
+const SUBSYSTEMS: &[&str] = &["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"];
+
+fn subsystem(controller: Controller) -> &'static str {
+    match controller {
+        Controller::Memory => "memory",
+        Controller::Cpu => "cpu",
+        Controller::Pids => "pids",
+        Controller::Io => "blkio",
+        Controller::Freezer => "freezer",
+    }
+}
+
+/// The v1 layout: a base directory per subsystem.
+#[derive(Debug)]
+pub(crate) struct V1Manager {
+    bases: BTreeMap<&'static str, std::result::Result<PathBuf, String>>,
+}
+
+impl V1Manager {
+    pub(crate) fn new(mounts: &CgroupMounts, parent: &str, rootless: bool) -> Self {
+        let mut bases = BTreeMap::new();
+        for &name in SUBSYSTEMS {
+            let base = match mounts.v1.iter().find(|m| m.controllers.iter().any(|c| c == name)) {
+                None => Err(format!("no cgroup v1 hierarchy has the {name} controller")),
+                Some(mount) => {
+                    let dir = under(&mount.mount_point, &mounts.own_path(Some(name))).join(parent);
+                    prepare_base(&dir, rootless).map(|()| dir)
+                }
+            };
+            bases.insert(name, base);
+        }
+        V1Manager { bases }
+    }
+
+    fn base(&self, name: &str) -> Option<&PathBuf> {
+        self.bases.get(name).and_then(|b| b.as_ref().ok())
+    }
+}
+
+impl CgroupManager for V1Manager {
+    fn version(&self) -> CgroupVersion {
+        CgroupVersion::V1
+    }
+
+    fn controller(&self, controller: Controller) -> std::result::Result<PathBuf, String> {
+        self.bases
+            .get(subsystem(controller))
+            .cloned()
+            .unwrap_or_else(|| Err("unknown controller".into()))
+    }
+
+    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>> {
+        check_limits(self, limits)?;
+        let mut cgroup = V1Cgroup::default();
+        for &sub in SUBSYSTEMS {
+            let Some(base) = self.base(sub) else { continue };
+            let dir = base.join(name);
+            // Co-mounted subsystems share one directory.
+            if !cgroup.dirs.contains(&dir) {
+                if let Err(source) = std::fs::create_dir(&dir) {
+                    let _ = cgroup.remove();
+                    return Err(JailError::Cgroup {
+                        op: "mkdir",
+                        path: dir,
+                        source,
+                    });
+                }
+                cgroup.dirs.push(dir.clone());
+            }
+            cgroup.by_subsystem.insert(sub, dir);
+        }
+        if let Err(err) = cgroup.apply(limits) {
+            let _ = cgroup.remove();
+            return Err(err);
+        }
+        Ok(Arc::new(cgroup))
+    }
+}
+
+/// A jail's directories in the v1 hierarchies.
+#[derive(Debug, Default)]
+struct V1Cgroup {
+    dirs: Vec<PathBuf>,
+    by_subsystem: BTreeMap<&'static str, PathBuf>,
+}
+
+impl V1Cgroup {
+    fn dir(&self, subsystem: &str) -> Option<&PathBuf> {
+        self.by_subsystem.get(subsystem)
+    }
+
+    fn apply(&self, limits: &Limits) -> Result<()> {
+        if let (Some(dir), Some(bytes)) = (self.dir("memory"), limits.memory_bytes) {
+            memory::apply(dir, bytes)?;
+        }
+        if let (Some(dir), Some(percent)) = (self.dir("cpu"), limits.cpu_percent) {
+            cpu::apply(dir, percent)?;
+        }
+        if let (Some(dir), Some(max)) = (self.dir("pids"), limits.pids) {
+            pids::apply(dir, max)?;
+        }
+        if let Some(dir) = self.dir("blkio") {
+            io::apply(dir, limits.io_read_bps, limits.io_write_bps)?;
+        }
+        Ok(())
+    }
+}
+
+impl JailCgroup for V1Cgroup {
+    fn procs_files(&self) -> Vec<PathBuf> {
+        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+    }
+
+    fn stats(&self) -> JailStats {
+        let mut stats = JailStats::default();
+        if let Some(dir) = self.dir("memory") {
+            memory::stats(dir, &mut stats);
+        }
+        if let Some(dir) = self.dir("cpuacct") {
+            cpu::stats(dir, &mut stats);
+        }
+        if let Some(dir) = self.dir("pids") {
+            pids::stats(dir, &mut stats);
+        }
+        if let Some(dir) = self.dir("blkio") {
+            io::stats(dir, &mut stats);
+        }
+        stats
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.dir("memory").is_some_and(|dir| memory::oom_killed(dir))
+    }
+
+    fn freeze(&self) -> std::io::Result<()> {
+        freezer::set(self.dir("freezer").ok_or_else(no_freezer)?, true)
+    }
+
+    fn thaw(&self) -> std::io::Result<()> {
+        freezer::set(self.dir("freezer").ok_or_else(no_freezer)?, false)
+    }
+
+    fn can_freeze(&self) -> bool {
+        self.dir("freezer").is_some()
+    }
+
+    fn kill_all(&self) -> std::io::Result<()> {
+        // v1 has no cgroup.kill: freeze so nothing forks meanwhile, signal
+        // every member, then thaw so the signals are delivered.
+        let Some(dir) = self.dirs.first() else { return Ok(()) };
+        let frozen = self.freeze().is_ok();
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
+                // SAFETY: kill with integer arguments.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        if frozen {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self) -> std::io::Result<()> {
+        let mut first_error = None;
+        for dir in self.dirs.iter().rev() {
+            if let Err(e) = remove_dir(dir) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn no_freezer() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::Unsupported, "no v1 freezer hierarchy")
+}

@@ -1,0 +1,162 @@
+//! cgroup v2: one directory per jail in the unified hierarchy. Controllers
+//! must be enabled in every ancestor's `cgroup.subtree_control`; the
+//! freezer and `cgroup.kill` are core files and need no controller.
+
+mod cpu;
+mod freezer;
+mod io;
+mod memory;
+mod pids;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{
+    check_limits, prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup,
+    JailStats,
+};
+use crate::config::Limits;
+use crate::error::{JailError, Result};
+
+fn controller_name(controller: Controller) -> &'static str {
+    match controller {
+        Controller::Memory => "memory",
+        Controller::Cpu => "cpu",
+        Controller::Pids => "pids",
+        Controller::Io => "io",
+        Controller::Freezer => "freezer",
+    }
+}
+
+/// The v2 layout: jails are children of one base directory.
+#[derive(Debug)]
+pub(crate) struct V2Manager {
+    base: std::result::Result<PathBuf, String>,
+    enabled: Vec<String>,
+}
+
+impl V2Manager {
+    /// As root the base sits at the top of the hierarchy (the root cgroup is
+    /// exempt from the no-internal-processes rule); rootless it must be a
+    /// delegated directory under this process's own cgroup.
+    pub(crate) fn new(mount_point: &Path, own: &Path, parent: &str, rootless: bool) -> Self {
+        let top = if rootless { under(mount_point, own) } else { mount_point.to_path_buf() };
+        let base = top.join(parent);
+        if let Err(reason) = prepare_base(&base, rootless) {
+            return V2Manager {
+                base: Err(reason),
+                enabled: Vec::new(),
+            };
+        }
+        // Enabling is best effort: what ends up enabled is read back below.
+        for dir in [&top, &base] {
+            for name in ["memory", "cpu", "pids", "io"] {
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{name}"));
+            }
+        }
+        let enabled = std::fs::read_to_string(base.join("cgroup.subtree_control"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        V2Manager { base: Ok(base), enabled }
+    }
+}
+
+impl CgroupManager for V2Manager {
+    fn version(&self) -> CgroupVersion {
+        CgroupVersion::V2
+    }
+
+    fn controller(&self, controller: Controller) -> std::result::Result<PathBuf, String> {
+        let base = self.base.clone()?;
+        let name = controller_name(controller);
+        if controller == Controller::Freezer || self.enabled.iter().any(|c| c == name) {
+            Ok(base)
+        } else {
+            Err(format!(
+                "the {name} controller is not enabled in {}/cgroup.subtree_control (on a hybrid host it may be bound to a v1 hierarchy)",
+                base.display()
+            ))
+        }
+    }
+
+    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>> {
+        check_limits(self, limits)?;
+        let base = self.base.as_ref().map_err(|reason| JailError::LimitUnavailable {
+            limit: "a resource",
+            reason: reason.clone(),
+        })?;
+        let dir = base.join(name);
+        std::fs::create_dir(&dir).map_err(|source| JailError::Cgroup {
+            op: "mkdir",
+            path: dir.clone(),
+            source,
+        })?;
+        let cgroup = V2Cgroup { dir };
+        if let Err(err) = cgroup.apply(limits) {
+            let _ = cgroup.remove();
+            return Err(err);
+        }
+        Ok(Arc::new(cgroup))
+    }
+}
+
+#[derive(Debug)]
+struct V2Cgroup {
+    dir: PathBuf,
+}
+
+impl V2Cgroup {
+    fn apply(&self, limits: &Limits) -> Result<()> {
+        if let Some(bytes) = limits.memory_bytes {
+            memory::apply(&self.dir, bytes)?;
+        }
+        if let Some(percent) = limits.cpu_percent {
+            cpu::apply(&self.dir, percent)?;
+        }
+        if let Some(max) = limits.pids {
+            pids::apply(&self.dir, max)?;
+        }
+        io::apply(&self.dir, limits.io_read_bps, limits.io_write_bps)
+    }
+}
+
+impl JailCgroup for V2Cgroup {
+    fn procs_files(&self) -> Vec<PathBuf> {
+        vec![self.dir.join("cgroup.procs")]
+    }
+
+    fn stats(&self) -> JailStats {
+        let mut stats = JailStats::default();
+        memory::stats(&self.dir, &mut stats);
+        cpu::stats(&self.dir, &mut stats);
+        pids::stats(&self.dir, &mut stats);
+        io::stats(&self.dir, &mut stats);
+        stats
+    }
+
+    fn oom_killed(&self) -> bool {
+        memory::oom_killed(&self.dir)
+    }
+
+    fn freeze(&self) -> std::io::Result<()> {
+        freezer::set(&self.dir, true)
+    }
+
+    fn thaw(&self) -> std::io::Result<()> {
+        freezer::set(&self.dir, false)
+    }
+
+    fn can_freeze(&self) -> bool {
+        self.dir.join("cgroup.freeze").exists()
+    }
+
+    fn kill_all(&self) -> std::io::Result<()> {
+        write(&self.dir, "cgroup.kill", "1").map_err(std::io::Error::other)
+    }
+
+    fn remove(&self) -> std::io::Result<()> {
+        remove_dir(&self.dir)
+    }
+}

@@ -1,0 +1,483 @@
+//! A running jail: wait for it (with its deadline), stream it, kill it,
+//! freeze it, read its usage. Dropping a handle kills and cleans up.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
+
+use crate::cgroup::{JailCgroup, JailStats};
+use crate::error::{JailError, Result, SetupStep};
+use crate::ipc::Report;
+use crate::output::{Capture, LineSplitter, Output};
+use crate::result::{ExitStatus, JailEvent, JailResult};
+use crate::sys;
+
+/// After the jail's init exits, how long to wait for the output pipes'
+/// end of file (every holder is dead by then; this only bounds the wait).
+const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// After a kill, how long to wait for the init to be gone.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// Longest line an event carries; longer lines arrive in pieces.
+const MAX_EVENT_LINE: usize = 64 * 1024;
+
+#[derive(Debug)]
+struct SharedFd(Arc<OwnedFd>);
+
+impl AsRawFd for SharedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Controls a jail from anywhere (cloneable): kill, freeze, thaw, stats.
+#[derive(Debug, Clone)]
+pub struct JailControl {
+    pidfd: Arc<OwnedFd>,
+    cgroup: Option<Arc<dyn JailCgroup>>,
+    frozen: Arc<AtomicBool>,
+}
+
+impl JailControl {
+    /// Kills every process of the jail (SIGKILL to its PID-namespace init,
+    /// which takes the whole namespace with it). Idempotent.
+    pub fn kill(&self) -> Result<()> {
+        if let Some(cgroup) = &self.cgroup {
+            // A frozen process cannot die; cgroup v2's kill handles frozen
+            // groups, v1 needs the thaw.
+            let _ = cgroup.kill_all();
+            if self.frozen.swap(false, Ordering::SeqCst) {
+                let _ = cgroup.thaw();
+            }
+        }
+        match sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+            Err(e) => Err(JailError::host("pidfd_send_signal", e)),
+        }
+    }
+
+    /// Freezes every process of the jail (cgroup freezer, v1 or v2).
+    pub fn freeze(&self) -> Result<()> {
+        let cgroup = self.freezer()?;
+        cgroup.freeze().map_err(|e| JailError::host("freeze", e))?;
+        self.frozen.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Thaws a frozen jail.
+    pub fn thaw(&self) -> Result<()> {
+        let cgroup = self.freezer()?;
+        cgroup.thaw().map_err(|e| JailError::host("thaw", e))?;
+        self.frozen.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether the jail is frozen now.
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
+    /// Current usage, if the jail has a cgroup.
+    pub fn stats(&self) -> Option<JailStats> {
+        self.cgroup.as_ref().map(|c| c.stats())
+    }
+
+    fn freezer(&self) -> Result<&Arc<dyn JailCgroup>> {
+        self.cgroup
+            .as_ref()
+            .filter(|c| c.can_freeze())
+            .ok_or(JailError::Unsupported("freezing"))
+    }
+}
+
+/// Where a running jail's output goes while the handle waits for it.
+pub(crate) trait OutputSink: Send {
+    fn stdout(&mut self, chunk: &[u8]);
+    fn stderr(&mut self, chunk: &[u8]);
+    fn stats(&mut self, _stats: JailStats) {}
+    /// Called once both streams ended; returns the captured output.
+    fn finish(&mut self) -> (Output, Output);
+}
+
+/// Keeps up to the cap of each stream.
+struct CaptureSink {
+    stdout: Option<Capture>,
+    stderr: Option<Capture>,
+}
+
+impl CaptureSink {
+    fn new(cap: usize) -> Self {
+        CaptureSink {
+            stdout: Some(Capture::new(cap)),
+            stderr: Some(Capture::new(cap)),
+        }
+    }
+}
+
+impl OutputSink for CaptureSink {
+    fn stdout(&mut self, chunk: &[u8]) {
+        if let Some(c) = &mut self.stdout {
+            c.push(chunk);
+        }
+    }
+    fn stderr(&mut self, chunk: &[u8]) {
+        if let Some(c) = &mut self.stderr {
+            c.push(chunk);
+        }
+    }
+    fn finish(&mut self) -> (Output, Output) {
+        (
+            self.stdout.take().map(Capture::finish).unwrap_or_default(),
+            self.stderr.take().map(Capture::finish).unwrap_or_default(),
+        )
+    }
+}
+
+/// Emits lines as events while capturing them; lines past the cap are
+/// dropped (and the capture says so).
+struct EventSink {
+    events: mpsc::UnboundedSender<JailEvent>,
+    capture: CaptureSink,
+    stdout_lines: LineSplitter,
+    stderr_lines: LineSplitter,
+}
+
+impl EventSink {
+    fn emit(&mut self, is_stdout: bool, lines: Vec<String>) {
+        for line in lines {
+            let capture = if is_stdout { &self.capture.stdout } else { &self.capture.stderr };
+            if capture.as_ref().is_some_and(Capture::full) {
+                return;
+            }
+            let event = if is_stdout { JailEvent::Stdout(line) } else { JailEvent::Stderr(line) };
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+impl OutputSink for EventSink {
+    fn stdout(&mut self, chunk: &[u8]) {
+        self.capture.stdout(chunk);
+        let lines = self.stdout_lines.push(chunk);
+        self.emit(true, lines);
+    }
+    fn stderr(&mut self, chunk: &[u8]) {
+        self.capture.stderr(chunk);
+        let lines = self.stderr_lines.push(chunk);
+        self.emit(false, lines);
+    }
+    fn stats(&mut self, stats: JailStats) {
+        let _ = self.events.send(JailEvent::Stats(stats));
+    }
+    fn finish(&mut self) -> (Output, Output) {
+        let out = self.stdout_lines.flush().into_iter().collect();
+        self.emit(true, out);
+        let err = self.stderr_lines.flush().into_iter().collect();
+        self.emit(false, err);
+        self.capture.finish()
+    }
+}
+
+/// A running jail.
+#[derive(Debug)]
+pub struct JailHandle {
+    pid: i32,
+    control: JailControl,
+    stdin: Option<pipe::Sender>,
+    stdout: Option<pipe::Receiver>,
+    stderr: Option<pipe::Receiver>,
+    report: Option<OwnedFd>,
+    command: String,
+    started_at: Instant,
+    deadline: Option<Instant>,
+    output_cap: usize,
+    /// Set once the jail is reaped and its cgroup removed.
+    finished: bool,
+}
+
+/// Pieces the engine assembles a handle from.
+pub(crate) struct HandleParts {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub cgroup: Option<Arc<dyn JailCgroup>>,
+    pub stdin: Option<pipe::Sender>,
+    pub stdout: pipe::Receiver,
+    pub stderr: pipe::Receiver,
+    pub report: OwnedFd,
+    pub command: String,
+    pub started_at: Instant,
+    pub timeout: Option<Duration>,
+    pub output_cap: usize,
+}
+
+impl JailHandle {
+    pub(crate) fn new(parts: HandleParts) -> Self {
+        JailHandle {
+            pid: parts.pid,
+            control: JailControl {
+                pidfd: Arc::new(parts.pidfd),
+                cgroup: parts.cgroup,
+                frozen: Arc::new(AtomicBool::new(false)),
+            },
+            stdin: parts.stdin,
+            stdout: Some(parts.stdout),
+            stderr: Some(parts.stderr),
+            report: Some(parts.report),
+            command: parts.command,
+            started_at: parts.started_at,
+            deadline: parts.timeout.map(|t| parts.started_at + t),
+            output_cap: parts.output_cap,
+            finished: false,
+        }
+    }
+
+    /// The host pid of the jail's init (PID 1 inside the jail).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// A cloneable controller (kill, freeze, thaw, stats).
+    pub fn control(&self) -> JailControl {
+        self.control.clone()
+    }
+
+    /// Kills the jail; `wait` then returns promptly.
+    pub fn kill(&self) -> Result<()> {
+        self.control.kill()
+    }
+
+    /// Freezes the jail.
+    pub fn freeze(&self) -> Result<()> {
+        self.control.freeze()
+    }
+
+    /// Thaws the jail.
+    pub fn thaw(&self) -> Result<()> {
+        self.control.thaw()
+    }
+
+    /// Current usage.
+    pub fn stats(&self) -> Option<JailStats> {
+        self.control.stats()
+    }
+
+    /// The write end of standard input (with `Stdin::Pipe`).
+    pub fn take_stdin(&mut self) -> Option<pipe::Sender> {
+        self.stdin.take()
+    }
+
+    /// The read end of standard output; `wait` then no longer captures it.
+    pub fn take_stdout(&mut self) -> Option<pipe::Receiver> {
+        self.stdout.take()
+    }
+
+    /// The read end of standard error; `wait` then no longer captures it.
+    pub fn take_stderr(&mut self) -> Option<pipe::Receiver> {
+        self.stderr.take()
+    }
+
+    /// Waits for the jail to end (or its deadline to pass), capturing the
+    /// streams not taken, and cleans up.
+    pub async fn wait(self) -> Result<JailResult> {
+        let mut sink = CaptureSink::new(self.output_cap);
+        self.drive(&mut sink, None).await
+    }
+
+    /// Streams the jail's events to `events` until it ends.
+    pub(crate) async fn stream_into(self, events: mpsc::UnboundedSender<JailEvent>, stats_every: Duration) {
+        let _ = events.send(JailEvent::Started { pid: self.pid });
+        let mut sink = EventSink {
+            events: events.clone(),
+            capture: CaptureSink::new(self.output_cap),
+            stdout_lines: LineSplitter::new(MAX_EVENT_LINE),
+            stderr_lines: LineSplitter::new(MAX_EVENT_LINE),
+        };
+        let event = match self.drive(&mut sink, Some(stats_every)).await {
+            Ok(result) => JailEvent::Completed(result),
+            Err(err) => JailEvent::Failed(err),
+        };
+        let _ = events.send(event);
+    }
+
+    async fn drive(mut self, sink: &mut dyn OutputSink, stats_every: Option<Duration>) -> Result<JailResult> {
+        // Standard input not taken by the caller is closed, so that a command
+        // reading it sees end of file.
+        drop(self.stdin.take());
+        // SAFETY: `SharedFd` keeps the pidfd alive (an Arc) for as long as
+        // the registration exists.
+        let pidfd = unsafe {
+            AsyncFd::register_with_interest(SharedFd(self.control.pidfd.clone()), tokio::io::Interest::READABLE)
+        }
+        .map_err(|e| JailError::host("register pidfd", e.into_parts().1))?;
+        let mut stdout = self.stdout.take();
+        let mut stderr = self.stderr.take();
+        let mut out_buf = vec![0u8; 64 * 1024];
+        let mut err_buf = vec![0u8; 64 * 1024];
+        let mut exited = false;
+        let mut timed_out = false;
+        let mut give_up_at: Option<tokio::time::Instant> = None;
+        let deadline = self.deadline.map(tokio::time::Instant::from_std);
+        let mut ticker = stats_every.map(|every| {
+            let mut t = tokio::time::interval(every);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
+
+        loop {
+            if exited && stdout.is_none() && stderr.is_none() {
+                break;
+            }
+            tokio::select! {
+                read = read_some(&mut stdout, &mut out_buf) => match read {
+                    Some(n) => sink.stdout(&out_buf[..n]),
+                    None => stdout = None,
+                },
+                read = read_some(&mut stderr, &mut err_buf) => match read {
+                    Some(n) => sink.stderr(&err_buf[..n]),
+                    None => stderr = None,
+                },
+                ready = pidfd.readable(), if !exited => {
+                    if ready.is_ok() {
+                        exited = true;
+                        give_up_at = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+                    }
+                },
+                () = sleep_until_opt(deadline), if !timed_out && !exited => {
+                    timed_out = true;
+                    self.control.kill()?;
+                    give_up_at = Some(tokio::time::Instant::now() + KILL_GRACE);
+                },
+                () = sleep_until_opt(give_up_at) => break,
+                _ = tick_opt(&mut ticker) => {
+                    if let Some(stats) = self.control.stats() {
+                        sink.stats(stats);
+                    }
+                },
+            }
+        }
+        if !exited {
+            // Only reachable when the init ignored SIGKILL for KILL_GRACE
+            // (stuck in the kernel); report what is known.
+            tracing::warn!(pid = self.pid, "jail init still alive after kill grace");
+        }
+        let (stdout, stderr) = sink.finish();
+        let reports = self.read_reports();
+        let stats = self.control.stats();
+        let oom_killed = self.control.cgroup.as_ref().is_some_and(|c| c.oom_killed());
+        let duration = self.started_at.elapsed();
+        self.cleanup();
+
+        let mut status = None;
+        for report in reports {
+            match report {
+                Report::SetupFailed { step, errno, detail } => {
+                    return Err(setup_error(step, errno, detail, &self.command));
+                }
+                Report::Exited { code } => status = Some(ExitStatus::Code(code)),
+                Report::Signaled { signal } => status = Some(ExitStatus::Signal(signal)),
+            }
+        }
+        // No report: the init itself was killed (deadline, kill, OOM).
+        let status = status.unwrap_or(ExitStatus::Signal(libc::SIGKILL));
+        Ok(JailResult {
+            status,
+            duration,
+            timed_out,
+            oom_killed,
+            stdout,
+            stderr,
+            stats,
+        })
+    }
+
+    /// Reads the report lines the init and the command wrote.
+    fn read_reports(&mut self) -> Vec<Report> {
+        let Some(fd) = self.report.take() else { return Vec::new() };
+        let _ = sys::set_nonblocking(fd.as_raw_fd(), true);
+        let mut text = Vec::new();
+        let _ = std::fs::File::from(fd).read_to_end(&mut text);
+        text.split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect()
+    }
+
+    /// Kills whatever is left, waits for the init to be gone and removes the
+    /// cgroup. Mounts and the root live in the jail's mount namespace and
+    /// vanish with it.
+    fn cleanup(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let _ = self.control.kill();
+        wait_for_exit(&self.control.pidfd, KILL_GRACE);
+        if let Some(cgroup) = &self.control.cgroup {
+            if let Err(err) = cgroup.remove() {
+                tracing::warn!(pid = self.pid, %err, "removing the jail's cgroup");
+            }
+        }
+    }
+}
+
+impl Drop for JailHandle {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+fn setup_error(step: SetupStep, errno: i32, detail: String, command: &str) -> JailError {
+    if step == SetupStep::Exec {
+        let reason = std::io::Error::from_raw_os_error(errno).to_string();
+        return JailError::Exec {
+            command: command.to_owned(),
+            detail: reason,
+        };
+    }
+    JailError::Setup { step, detail }
+}
+
+/// Blocks until the pidfd reports exit, at most `limit`.
+fn wait_for_exit(pidfd: &OwnedFd, limit: Duration) {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = limit.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut poll, 1, timeout) };
+}
+
+async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
+    match stream {
+        Some(rx) => match rx.read(buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => Some(n),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick_opt(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}

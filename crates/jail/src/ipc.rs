@@ -1,0 +1,189 @@
+//! Messages between the host, the zygote and the jail, and descriptor
+//! passing over unix sockets (`SCM_RIGHTS`).
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::JailConfig;
+use crate::error::SetupStep;
+use crate::sys::check;
+
+/// Largest message on the zygote socket (a config with many binds and a
+/// large environment fits easily; stdin bytes travel through a pipe).
+pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+/// Most descriptors passed with one message.
+const MAX_FDS: usize = 8;
+
+/// Host → zygote: spawn one jail. Sent with the descriptors
+/// `[stdin_read, stdout_write, stderr_write, report_write]`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SpawnRequest {
+    pub config: JailConfig,
+    /// `cgroup.procs` (or v1 `cgroup.procs`) files the jail's init joins.
+    pub cgroup_procs: Vec<PathBuf>,
+}
+
+/// Zygote → host: the outcome of a spawn; a pidfd accompanies `Spawned`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SpawnReply {
+    Spawned { pid: i32 },
+    Failed { message: String },
+}
+
+/// Jail → host, one JSON line each on the report pipe. Each line is shorter
+/// than `PIPE_BUF`, so lines from the init and the command never interleave.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub(crate) enum Report {
+    /// A setup step failed; the command never ran.
+    SetupFailed { step: SetupStep, errno: i32, detail: String },
+    /// The command exited normally.
+    Exited { code: i32 },
+    /// The command was killed by a signal.
+    Signaled { signal: i32 },
+}
+
+impl Report {
+    /// Encodes the report as one line of at most 1024 bytes.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        if line.len() > 1023 {
+            if let Report::SetupFailed { step, errno, detail } = self {
+                let cut = floor_char_boundary(detail, 512);
+                line = serde_json::to_vec(&Report::SetupFailed {
+                    step: *step,
+                    errno: *errno,
+                    detail: detail[..cut].to_owned(),
+                })
+                .unwrap_or_default();
+            }
+        }
+        line.push(b'\n');
+        line
+    }
+}
+
+fn floor_char_boundary(s: &str, mut index: usize) -> usize {
+    if index >= s.len() {
+        return s.len();
+    }
+    while !s.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// A connected `SOCK_SEQPACKET` pair, close-on-exec.
+pub(crate) fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    check(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } as libc::c_long)?;
+    // SAFETY: fresh descriptors owned by us from here on.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sends one message with descriptors attached.
+pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    assert!(fds.len() <= MAX_FDS);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of_val(fds) as u32) } as usize;
+    let mut control = vec![0u8; space.max(1)];
+    // SAFETY: msghdr is plain data; every pointer set below stays valid for
+    // the duration of sendmsg.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if !fds.is_empty() {
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space;
+        // SAFETY: the control buffer is CMSG_SPACE bytes long, enough for one
+        // header carrying `fds`.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), fds.len());
+        }
+    }
+    loop {
+        // SAFETY: `msg` is fully initialised above.
+        let ret = unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };
+        if ret >= 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Receives one message and the descriptors attached to it. Returns
+/// `Ok(None)` at end of stream.
+pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut Vec<u8>, capacity: usize) -> io::Result<Option<Vec<OwnedFd>>> {
+    buf.resize(capacity, 0);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: pure size computation.
+    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: plain data, pointers valid for the recvmsg call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space;
+    let n = loop {
+        // SAFETY: `msg` points at live buffers of the declared sizes.
+        let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    };
+    let mut fds = Vec::new();
+    // SAFETY: walking the control messages the kernel filled in; each
+    // SCM_RIGHTS payload is an array of fresh descriptors we now own.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let payload = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let count = payload / std::mem::size_of::<RawFd>();
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                for i in 0..count {
+                    fds.push(OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i))));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    if n == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "message truncated"));
+    }
+    buf.truncate(n);
+    Ok(Some(fds))
+}

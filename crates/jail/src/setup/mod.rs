@@ -1,0 +1,312 @@
+//! What runs inside a new jail, in order.
+//!
+//! The zygote clones the jail's init with fresh user (rootless), mount, PID,
+//! network, IPC and UTS namespaces. The init ([`init_main`]) maps ids, joins
+//! its cgroup, enters a cgroup namespace, sets the hostname, brings up
+//! loopback if asked, builds the minimal root and pivots into it. It then
+//! forks the command ([`command_main`]), which redirects its standard
+//! streams, sets rlimits, applies Landlock, drops capabilities, installs
+//! seccomp and executes. The init stays PID 1: it reaps orphans and, when
+//! the command exits, reports the status and exits, which makes the kernel
+//! kill everything left in the jail.
+//!
+//! Both processes are forked from the single-threaded zygote, so they may
+//! allocate freely (ARCHITECTURE decision 1).
+
+mod capabilities;
+mod landlock;
+mod mounts;
+mod namespaces;
+mod rlimits;
+pub(crate) mod seccomp;
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::config::{JailConfig, NetworkMode};
+use crate::error::SetupStep;
+use crate::ipc::{Report, SpawnRequest};
+use crate::sys;
+
+/// Engine-wide facts the zygote and every jail share.
+#[derive(Debug, Clone)]
+pub(crate) struct JailContext {
+    /// Empty host directory the jail's root tmpfs is mounted on (in the
+    /// jail's own mount namespace only).
+    pub root_mount: PathBuf,
+    /// Host directory holding the minimal `/etc`.
+    pub etc_template: PathBuf,
+    /// `Some((uid, gid))` when jails run in a user namespace (rootless).
+    pub user_namespace: Option<(u32, u32)>,
+    /// Compiled seccomp filters.
+    pub seccomp: seccomp::SeccompPrograms,
+}
+
+/// A failed setup step, with the kernel's answer.
+#[derive(Debug)]
+pub(crate) struct StepError {
+    step: SetupStep,
+    error: io::Error,
+    detail: String,
+}
+
+pub(crate) type StepResult<T> = Result<T, StepError>;
+
+impl StepError {
+    pub(crate) fn new(step: SetupStep, error: io::Error, detail: String) -> Self {
+        StepError { step, error, detail }
+    }
+
+    /// Reattributes an error from a shared helper to the calling step.
+    pub(crate) fn restep(mut self, step: SetupStep) -> Self {
+        self.step = step;
+        self
+    }
+
+    fn report(&self) -> Report {
+        Report::SetupFailed {
+            step: self.step,
+            errno: self.error.raw_os_error().unwrap_or(0),
+            detail: if self.detail.is_empty() {
+                self.error.to_string()
+            } else {
+                format!("{}: {}", self.detail, self.error)
+            },
+        }
+    }
+}
+
+trait StepContext<T> {
+    fn step(self, step: SetupStep, detail: &str) -> StepResult<T>;
+}
+
+impl<T> StepContext<T> for io::Result<T> {
+    fn step(self, step: SetupStep, detail: &str) -> StepResult<T> {
+        self.map_err(|e| StepError::new(step, e, detail.to_owned()))
+    }
+}
+
+/// Descriptor numbers the init arranges its inherited descriptors into.
+const FD_STDIN: RawFd = 3;
+const FD_STDOUT: RawFd = 4;
+const FD_STDERR: RawFd = 5;
+const FD_REPORT: RawFd = 6;
+
+fn report(fd: RawFd, message: &Report) {
+    // Nothing useful can be done if the host stopped listening.
+    let _ = sys::write_all(fd, &message.encode());
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns and skips atexit handlers, which belong
+    // to the zygote's copy of the host program.
+    unsafe { libc::_exit(code) }
+}
+
+/// Moves the four inherited descriptors to 3..=6 and closes everything else
+/// (including the zygote's socket).
+fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
+    let mut high = Vec::with_capacity(4);
+    for fd in &fds {
+        // SAFETY: duplicating a descriptor we own to a number >= 100.
+        high.push(sys::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) })?);
+    }
+    drop(fds);
+    for (src, dst) in high.iter().zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]) {
+        // SAFETY: dup3 onto a fixed slot; the source stays valid.
+        sys::check_int(unsafe { libc::dup3(*src, dst, libc::O_CLOEXEC) })?;
+    }
+    sys::close_from(FD_REPORT + 1);
+    Ok(())
+}
+
+/// Entry point of the jail's init (PID 1 of the new PID namespace).
+pub(crate) fn init_main(ctx: &JailContext, request: SpawnRequest, fds: [OwnedFd; 4]) -> ! {
+    // SAFETY: resetting the zygote's SIGCHLD=SIG_IGN (auto-reap) so that this
+    // init can wait for its children, and dying with the zygote.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
+    if arrange_descriptors(fds).is_err() {
+        exit(1);
+    }
+    if let Err(err) = prepare(ctx, &request) {
+        report(FD_REPORT, &err.report());
+        exit(1);
+    }
+    let command = match sys::fork() {
+        Ok(0) => command_main(ctx, &request.config),
+        Ok(pid) => pid,
+        Err(e) => {
+            report(FD_REPORT, &StepError::new(SetupStep::ForkCommand, e, String::new()).report());
+            exit(1);
+        }
+    };
+    // The init keeps only the report pipe: end of file on the output pipes
+    // then means every jailed process is gone.
+    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR] {
+        // SAFETY: closing our own copies.
+        unsafe { libc::close(fd) };
+    }
+    reap_until_exit(command)
+}
+
+/// PID 1's loop: reap everything, and finish when the command does.
+fn reap_until_exit(command: libc::pid_t) -> ! {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+        if pid == -1 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            exit(1);
+        }
+        if pid == command {
+            let message = if libc::WIFSIGNALED(status) {
+                Report::Signaled {
+                    signal: libc::WTERMSIG(status),
+                }
+            } else {
+                Report::Exited {
+                    code: libc::WEXITSTATUS(status),
+                }
+            };
+            report(FD_REPORT, &message);
+            // Exiting as PID 1 makes the kernel kill the rest of the jail.
+            exit(0);
+        }
+    }
+}
+
+/// Everything the init does before forking the command.
+fn prepare(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
+    let config = &request.config;
+    if let Some((uid, gid)) = ctx.user_namespace {
+        namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;
+    }
+    for procs in &request.cgroup_procs {
+        std::fs::write(procs, b"0").step(SetupStep::JoinCgroup, &procs.display().to_string())?;
+    }
+    // Entered after joining, so the jail's cgroup is the namespace's root.
+    // SAFETY: unshare with a constant flag.
+    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).step(SetupStep::CgroupNamespace, "")?;
+    namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
+    if config.network == NetworkMode::Loopback {
+        namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
+    }
+    mounts::build_root(&ctx.root_mount, &ctx.etc_template, config, ctx.user_namespace.is_some())?;
+    mounts::pivot_into(&ctx.root_mount)
+}
+
+/// The command's process: last restrictions, then `execve`.
+fn command_main(ctx: &JailContext, config: &JailConfig) -> ! {
+    match restrict_and_exec(ctx, config) {
+        Ok(never) => match never {},
+        Err(err) => {
+            report(FD_REPORT, &err.report());
+            exit(127);
+        }
+    }
+}
+
+fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::convert::Infallible> {
+    // A new session: no controlling terminal to inject keystrokes into.
+    // SAFETY: setsid has no arguments.
+    sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
+    for (src, dst) in [(FD_STDIN, 0), (FD_STDOUT, 1), (FD_STDERR, 2)] {
+        // SAFETY: dup2 between descriptors this process owns.
+        sys::check_int(unsafe { libc::dup2(src, dst) }).step(SetupStep::Stdio, "dup2")?;
+    }
+    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR] {
+        // SAFETY: closing the originals after duplication.
+        unsafe { libc::close(fd) };
+    }
+
+    let workdir = config.effective_workdir();
+    let workdir_c = CString::new(workdir.as_os_str().as_bytes()).unwrap_or_default();
+    // SAFETY: chdir with a valid path.
+    sys::check_int(unsafe { libc::chdir(workdir_c.as_ptr()) }).step(SetupStep::Workdir, &workdir.display().to_string())?;
+
+    // Everything the exec needs is built before seccomp is installed.
+    let argv = std::iter::once(config.command.clone())
+        .chain(config.args.iter().cloned())
+        .map(|a| CString::new(a).unwrap_or_default())
+        .collect::<Vec<_>>();
+    let env = config.effective_env();
+    let envp = env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap_or_default())
+        .collect::<Vec<_>>();
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
+    let candidates = command_candidates(&config.command, path_var);
+
+    reset_signals();
+    rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
+    landlock::restrict(config).map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
+    // SAFETY: prctl with integer arguments.
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
+    seccomp::install(ctx.seccomp.level(config.seccomp)).step(SetupStep::Seccomp, "")?;
+
+    Err(exec_first(&candidates, &argv, &envp, &config.command))
+}
+
+/// Paths to try for `command`, in `PATH` order, like `execvp`.
+fn command_candidates(command: &str, path_var: &str) -> Vec<CString> {
+    if command.contains('/') {
+        return vec![CString::new(command).unwrap_or_default()];
+    }
+    path_var
+        .split(':')
+        .filter(|dir| !dir.is_empty())
+        .map(|dir| CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default())
+        .collect()
+}
+
+/// Executes the first candidate that exists; returns the error otherwise.
+fn exec_first(candidates: &[CString], argv: &[CString], envp: &[CString], command: &str) -> StepError {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+    let mut denied = None;
+    for path in candidates {
+        // SAFETY: NUL-terminated path and NULL-terminated pointer arrays whose
+        // strings outlive the call.
+        unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::ENOENT) | Some(libc::ENOTDIR) => last = err,
+            Some(libc::EACCES) => denied = Some(err),
+            _ => {
+                last = err;
+                break;
+            }
+        }
+    }
+    StepError::new(SetupStep::Exec, denied.unwrap_or(last), command.to_owned())
+}
+
+/// Default dispositions and an empty signal mask for the command (ignored
+/// signals would otherwise survive `execve`).
+fn reset_signals() {
+    // SAFETY: sigset manipulation on a local value and signal() with
+    // SIG_DFL; SIGKILL and SIGSTOP are skipped because they cannot change.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The jail's minimal root, built inside its private mount namespace before
+//! the pivot: a tmpfs root, read-only system directories, a minimal `/etc`
+//! and `/dev`, `/proc` with the kernel knobs write-protected and runc's
+//! masked paths masked, a size-limited noexec `/tmp`, and the caller's binds.
+//!
+//! All of it lives only in the jail's mount namespace, so nothing has to be
+//! cleaned up on the host when the jail ends.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, DirBuilderExt};
+use std::path::{Path, PathBuf};
+
+use super::{StepError, StepResult};
+use crate::config::JailConfig;
+use crate::error::SetupStep;
+use crate::sys::{self, mount_attr};
+
+/// Host directories bound read-only into the jail (or recreated as symlinks
+/// where the host has merged `/usr`).
+const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+/// Device nodes bound from the host's `/dev`.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+/// `/proc` entries that stay visible but read-only.
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
+/// `/proc` entries hidden completely (runc's masked paths).
+const PROC_MASKED: &[&str] = &[
+    "acpi",
+    "asound",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "scsi",
+];
+
+fn cstr(path: &Path) -> CString {
+    // Paths come from validated configuration or constants: no NUL inside.
+    CString::new(path.as_os_str().as_bytes()).unwrap_or_default()
+}
+
+fn at(root: &Path, jail_path: &str) -> PathBuf {
+    root.join(jail_path.trim_start_matches('/'))
+}
+
+fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
+    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn touch(path: &Path) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        mkdir(parent, 0o755)?;
+    }
+    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map(drop)
+}
+
+fn tmpfs(target: &Path, flags: libc::c_ulong, options: &str, step: SetupStep) -> StepResult<()> {
+    let opts = CString::new(options).unwrap_or_default();
+    sys::mount(Some(c"tmpfs"), &cstr(target), Some(c"tmpfs"), flags, Some(&opts))
+        .map_err(|e| StepError::new(step, e, format!("tmpfs on {}", target.display())))
+}
+
+/// Binds `source` onto `target` (recursively) and adds `attrs` to the new
+/// mount and its submounts.
+fn bind(source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
+    let dst = cstr(target);
+    sys::mount(
+        Some(&cstr(source)),
+        &dst,
+        None,
+        (libc::MS_BIND | libc::MS_REC) as libc::c_ulong,
+        None,
+    )
+    .map_err(|e| StepError::new(SetupStep::MountBind, e, format!("{} -> {}", source.display(), target.display())))?;
+    if attrs != 0 {
+        sys::mount_setattr(&dst, attrs, true)
+            .map_err(|e| StepError::new(SetupStep::MountFlags, e, target.display().to_string()))?;
+    }
+    Ok(())
+}
+
+/// Creates the mount point for a bind of `source`: a directory for a
+/// directory, an empty file otherwise.
+fn mount_point_for(source: &Path, target: &Path) -> StepResult<()> {
+    let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).unwrap_or(false);
+    let made = if is_dir { mkdir(target, 0o755) } else { touch(target) };
+    made.map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))
+}
+
+/// Builds the whole root at `root` (an empty directory on the host that the
+/// new tmpfs covers in this mount namespace only).
+pub(crate) fn build_root(root: &Path, etc_template: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
+    // Stop mount events from propagating back to the host.
+    sys::mount(
+        None,
+        c"/",
+        None,
+        (libc::MS_REC | libc::MS_PRIVATE) as libc::c_ulong,
+        None,
+    )
+    .map_err(|e| StepError::new(SetupStep::MountPropagation, e, "/".into()))?;
+
+    // pivot_root needs the new root to be a mount point of its own.
+    tmpfs(
+        root,
+        (libc::MS_NOSUID | libc::MS_NODEV) as libc::c_ulong,
+        "mode=0755,size=1m,nr_inodes=4096",
+        SetupStep::RootTmpfs,
+    )?;
+
+    system_dirs(root)?;
+
+    let etc = at(root, "/etc");
+    mount_point_for(etc_template, &etc)?;
+    bind(etc_template, &etc, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)?;
+
+    dev(root, config, rootless)?;
+    proc(root)?;
+
+    let tmp = at(root, "/tmp");
+    mkdir(&tmp, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))?;
+    tmpfs(
+        &tmp,
+        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+        &format!("mode=1777,size={}", config.limits.tmp_size_bytes),
+        SetupStep::MountTmp,
+    )?;
+
+    for mount in &config.mounts {
+        let target = root.join(mount.target.strip_prefix("/").unwrap_or(&mount.target));
+        mount_point_for(&mount.source, &target)?;
+        let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
+        if !mount.writable {
+            attrs |= mount_attr::RDONLY;
+        }
+        bind(&mount.source, &target, attrs)?;
+    }
+    Ok(())
+}
+
+fn system_dirs(root: &Path) -> StepResult<()> {
+    for name in SYSTEM_DIRS {
+        let host = Path::new("/").join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let target = root.join(name);
+        if meta.file_type().is_symlink() {
+            // Merged /usr: /bin -> usr/bin stays a symlink.
+            let link = std::fs::read_link(&host)
+                .map_err(|e| StepError::new(SetupStep::MountPoint, e, host.display().to_string()))?;
+            symlink(&link, &target).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+        } else if meta.is_dir() {
+            mkdir(&target, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+            bind(&host, &target, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)?;
+        }
+    }
+    Ok(())
+}
+
+fn dev(root: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
+    let dev = at(root, "/dev");
+    mkdir(&dev, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev".into()))?;
+    tmpfs(
+        &dev,
+        (libc::MS_NOSUID | libc::MS_NOEXEC) as libc::c_ulong,
+        "mode=0755,size=64k,nr_inodes=256",
+        SetupStep::MountDev,
+    )?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        if std::fs::symlink_metadata(&host).is_err() {
+            continue;
+        }
+        let target = dev.join(name);
+        touch(&target).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+        // Device nodes must stay usable, so no NODEV here.
+        bind(&host, &target, mount_attr::NOSUID | mount_attr::NOEXEC)?;
+    }
+
+    let pts = dev.join("pts");
+    mkdir(&pts, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/pts".into()))?;
+    // gid=5 (tty) is only mappable when the jail is not in a user namespace.
+    let pts_opts = if rootless {
+        c"newinstance,ptmxmode=0666,mode=0620"
+    } else {
+        c"newinstance,ptmxmode=0666,mode=0620,gid=5"
+    };
+    sys::mount(
+        Some(c"devpts"),
+        &cstr(&pts),
+        Some(c"devpts"),
+        (libc::MS_NOSUID | libc::MS_NOEXEC) as libc::c_ulong,
+        Some(pts_opts),
+    )
+    .map_err(|e| StepError::new(SetupStep::MountDev, e, "devpts on /dev/pts".into()))?;
+
+    let shm = dev.join("shm");
+    mkdir(&shm, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/shm".into()))?;
+    tmpfs(
+        &shm,
+        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+        &format!("mode=1777,size={}", config.limits.shm_size_bytes),
+        SetupStep::MountDev,
+    )?;
+
+    for (link, to) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(to, dev.join(link)).map_err(|e| StepError::new(SetupStep::MountPoint, e, format!("/dev/{link}")))?;
+    }
+    // Nothing new can be created in /dev afterwards.
+    sys::mount_setattr(&cstr(&dev), mount_attr::RDONLY, false)
+        .map_err(|e| StepError::new(SetupStep::MountFlags, e, "/dev".into()))
+}
+
+fn proc(root: &Path) -> StepResult<()> {
+    let proc = at(root, "/proc");
+    mkdir(&proc, 0o555).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/proc".into()))?;
+    // This process is PID 1 of the new PID namespace, so the new procfs
+    // shows the jail's processes only.
+    sys::mount(
+        Some(c"proc"),
+        &cstr(&proc),
+        Some(c"proc"),
+        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+        None,
+    )
+    .map_err(|e| StepError::new(SetupStep::MountProc, e, "/proc".into()))?;
+
+    for name in PROC_READ_ONLY {
+        let path = proc.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        bind(
+            &path,
+            &path,
+            mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV | mount_attr::NOEXEC,
+        )
+        .map_err(|e| e.restep(SetupStep::ProcMasks))?;
+    }
+    for name in PROC_MASKED {
+        let path = proc.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            tmpfs(
+                &path,
+                (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+                "size=0,nr_inodes=1",
+                SetupStep::ProcMasks,
+            )?;
+        } else {
+            sys::mount(Some(c"/dev/null"), &cstr(&path), None, libc::MS_BIND as libc::c_ulong, None)
+                .map_err(|e| StepError::new(SetupStep::ProcMasks, e, path.display().to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Pivots into `root`, detaches the old root and makes `/` read-only.
+pub(crate) fn pivot_into(root: &Path) -> StepResult<()> {
+    let root_c = cstr(root);
+    // SAFETY: chdir with a valid path.
+    sys::check_int(unsafe { libc::chdir(root_c.as_ptr()) })
+        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, format!("chdir {}", root.display())))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one at "/",
+    // which avoids needing a put_old directory inside the new root.
+    sys::pivot_root(c".", c".").map_err(|e| StepError::new(SetupStep::PivotRoot, e, root.display().to_string()))?;
+    // SAFETY: umount2 with a valid path.
+    sys::check_int(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) })
+        .map_err(|e| StepError::new(SetupStep::UmountOldRoot, e, "old root".into()))?;
+    // SAFETY: chdir with a valid path.
+    sys::check_int(unsafe { libc::chdir(c"/".as_ptr()) })
+        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, "chdir /".into()))?;
+    sys::mount_setattr(c"/", mount_attr::RDONLY, false)
+        .map_err(|e| StepError::new(SetupStep::RootReadOnly, e, "/".into()))
+}

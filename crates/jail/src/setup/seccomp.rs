@@ -1,0 +1,254 @@
+//! The seccomp policy (threat-model rows 10–13 and 16, ARCHITECTURE
+//! decision 6), compiled once on the host and installed last before `execve`.
+//!
+//! Two filters are stacked because one seccompiler filter has one match
+//! action: the first answers `EPERM` for everything refused (and for the x32
+//! ABI), the second answers `ENOSYS` for `clone3` so that glibc falls back
+//! to `clone`, whose flags the first filter can inspect.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use crate::config::SeccompLevel;
+use crate::error::{JailError, Result};
+
+/// Syscalls refused outright with `EPERM`.
+const REFUSED: &[libc::c_long] = &[
+    // Row 10: other processes' memory and tracing.
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_process_madvise,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_kcmp,
+    // Row 11: mounts, old and new API, and root changes.
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_chroot,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    // Row 12: joining namespaces.
+    libc::SYS_setns,
+    // Row 13: kernel attack surface.
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_keyctl,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_reboot,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_syslog,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+    libc::SYS_modify_ldt,
+    libc::SYS_settimeofday,
+    libc::SYS_clock_settime,
+    libc::SYS_clock_adjtime,
+    libc::SYS_adjtimex,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_name_to_handle_at,
+    libc::SYS_vhangup,
+    libc::SYS_uselib,
+    libc::SYS_ustat,
+    libc::SYS_sysfs,
+    libc::SYS__sysctl,
+    libc::SYS_nfsservctl,
+    libc::SYS_fanotify_init,
+    libc::SYS_mbind,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+    libc::SYS_sethostname,
+    libc::SYS_setdomainname,
+];
+
+/// Namespace flags `clone` may carry (`CLONE_NEWTIME` shares its bit with the
+/// exit signal in `clone`, so it is checked for `unshare` only).
+const CLONE_NAMESPACE_FLAGS: &[u64] = &[
+    libc::CLONE_NEWNS as u64,
+    libc::CLONE_NEWCGROUP as u64,
+    libc::CLONE_NEWUTS as u64,
+    libc::CLONE_NEWIPC as u64,
+    libc::CLONE_NEWUSER as u64,
+    libc::CLONE_NEWPID as u64,
+    libc::CLONE_NEWNET as u64,
+];
+const CLONE_NEWTIME: u64 = 0x80;
+
+/// `personality` values that only query or select Linux behaviour (the set
+/// Docker's default profile allows).
+const PERSONALITY_ALLOWED: &[u64] = &[0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
+
+/// First syscall number of the x32 ABI (`__X32_SYSCALL_BIT`).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// Compiled filters for each level, in installation order.
+#[derive(Debug, Clone)]
+pub(crate) struct SeccompPrograms {
+    standard: Vec<BpfProgram>,
+    strict: Vec<BpfProgram>,
+}
+
+impl SeccompPrograms {
+    /// Compiles both levels.
+    pub(crate) fn compile() -> Result<Self> {
+        Ok(SeccompPrograms {
+            standard: compile_level(SeccompLevel::Standard)?,
+            strict: compile_level(SeccompLevel::Strict)?,
+        })
+    }
+
+    /// The filters of one level.
+    pub(crate) fn level(&self, level: SeccompLevel) -> &[BpfProgram] {
+        match level {
+            SeccompLevel::Standard => &self.standard,
+            SeccompLevel::Strict => &self.strict,
+        }
+    }
+}
+
+/// Installs the filters on the calling thread (sets `no_new_privs` first).
+pub(crate) fn install(programs: &[BpfProgram]) -> std::io::Result<()> {
+    for program in programs {
+        seccompiler::apply_filter(program).map_err(std::io::Error::other)?;
+    }
+    Ok(())
+}
+
+fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
+    let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
+        SeccompCondition::new(arg, len, op, value).map_err(compile_error)
+    };
+    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
+
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
+
+    // Row 12: clone with any namespace flag (each rule is one flag; rules
+    // of a syscall are alternatives).
+    let mut clone_rules = Vec::new();
+    for &flag in CLONE_NAMESPACE_FLAGS {
+        clone_rules.push(rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?])?);
+    }
+    rules.insert(libc::SYS_clone, clone_rules);
+    let mut unshare_rules = Vec::new();
+    for &flag in CLONE_NAMESPACE_FLAGS.iter().chain(&[CLONE_NEWTIME]) {
+        unshare_rules.push(rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?])?);
+    }
+    rules.insert(libc::SYS_unshare, unshare_rules);
+
+    // Row 16: terminal injection.
+    rules.insert(
+        libc::SYS_ioctl,
+        vec![
+            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCSTI)?])?,
+            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCLINUX)?])?,
+        ],
+    );
+
+    // Row 13: execution domains other than plain Linux.
+    let mut not_allowed = Vec::new();
+    for &value in PERSONALITY_ALLOWED {
+        not_allowed.push(cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, value)?);
+    }
+    rules.insert(libc::SYS_personality, vec![rule(not_allowed)?]);
+
+    if level == SeccompLevel::Strict {
+        rules.insert(
+            libc::SYS_socket,
+            vec![rule(vec![cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?])?],
+        );
+    }
+
+    let refuse = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        TargetArch::x86_64,
+    )
+    .map_err(compile_error)?;
+    let refuse: BpfProgram = refuse.try_into().map_err(compile_error)?;
+
+    // Row 13: the x32 ABI uses this architecture's audit value with bit 30
+    // set in the syscall number, so the architecture check cannot see it.
+    let mut first = x32_prefix();
+    first.extend(refuse);
+
+    let clone3 = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        TargetArch::x86_64,
+    )
+    .map_err(compile_error)?;
+    let clone3: BpfProgram = clone3.try_into().map_err(compile_error)?;
+
+    Ok(vec![first, clone3])
+}
+
+/// `if (nr >= X32_SYSCALL_BIT) return ERRNO(EPERM);`
+fn x32_prefix() -> Vec<sock_filter> {
+    const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    vec![
+        // seccomp_data.nr is at offset 0.
+        sock_filter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        sock_filter {
+            code: BPF_JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+    ]
+}
+
+fn compile_error(err: impl std::fmt::Display) -> JailError {
+    JailError::Spawner(format!("compiling the seccomp policy: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_levels_compile_and_strict_is_larger() {
+        let programs = SeccompPrograms::compile().unwrap();
+        let standard: usize = programs.level(SeccompLevel::Standard).iter().map(Vec::len).sum();
+        let strict: usize = programs.level(SeccompLevel::Strict).iter().map(Vec::len).sum();
+        assert!(strict > standard);
+        assert_eq!(programs.level(SeccompLevel::Standard).len(), 2);
+    }
+}

@@ -1,0 +1,221 @@
+//! Raw system calls the jail needs and `libc` does not wrap, wrapped once.
+//!
+//! Each wrapper turns the C convention (-1 and `errno`) into `io::Result`, so
+//! the rest of the crate never touches `errno` directly.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Converts a C return value into `io::Result`.
+pub(crate) fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Converts a C `int` return value into `io::Result`.
+pub(crate) fn check_int(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The two sides of a `clone` with fork semantics.
+pub(crate) enum Cloned {
+    /// Running in the new process.
+    Child,
+    /// Running in the caller; the child's pid and a pidfd for it.
+    Parent { pid: libc::pid_t, pidfd: OwnedFd },
+}
+
+/// `clone(flags | CLONE_PIDFD)` with fork semantics (no new stack, no shared
+/// memory): namespaces given in `flags` are created for the child only.
+///
+/// Must only be called from a single-threaded process (the zygote), like
+/// `fork`.
+pub(crate) fn clone_with_pidfd(flags: libc::c_int) -> io::Result<Cloned> {
+    let mut pidfd: libc::c_int = -1;
+    // SAFETY: without CLONE_VM and with a null stack the kernel duplicates
+    // the address space exactly like fork(2), so the child continues on its
+    // own copy of this stack. CLONE_PIDFD stores a new descriptor into
+    // `pidfd`, which outlives the call. The caller is single-threaded.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut libc::c_int,
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match check(ret)? {
+        0 => Ok(Cloned::Child),
+        pid => {
+            // SAFETY: the kernel returned a fresh descriptor that we own.
+            let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Cloned::Parent {
+                pid: pid as libc::pid_t,
+                pidfd,
+            })
+        }
+    }
+}
+
+/// `fork(2)` from a single-threaded process.
+pub(crate) fn fork() -> io::Result<libc::pid_t> {
+    // SAFETY: callers are single-threaded (zygote or jail init), so the child
+    // may run arbitrary code afterwards.
+    check_int(unsafe { libc::fork() })
+}
+
+/// `pivot_root(new_root, put_old)`.
+pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
+    // SAFETY: both arguments are valid NUL-terminated strings.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
+}
+
+/// Attribute bits of `mount_setattr(2)`.
+pub(crate) mod mount_attr {
+    pub const RDONLY: u64 = 0x0000_0001;
+    pub const NOSUID: u64 = 0x0000_0002;
+    pub const NODEV: u64 = 0x0000_0004;
+    pub const NOEXEC: u64 = 0x0000_0008;
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(path, AT_RECURSIVE?, {attr_set})`: adds flags to a mount
+/// (and its submounts) without touching the flags the kernel locks in a user
+/// namespace (atime), which a classic `MS_REMOUNT` would have to repeat.
+pub(crate) fn mount_setattr(path: &CStr, attr_set: u64, recursive: bool) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is NUL-terminated and `attr` is a valid mount_attr of the
+    // size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })
+    .map(drop)
+}
+
+/// `mount(2)` with optional source, fs type and data.
+pub(crate) fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> io::Result<()> {
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is null or a valid NUL-terminated string.
+    check_int(unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype),
+            flags,
+            ptr(data).cast::<libc::c_void>(),
+        )
+    })
+    .map(drop)
+}
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)`.
+pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain integer arguments; a null siginfo is allowed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// Closes every descriptor from `first` upwards.
+pub(crate) fn close_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; callers own them all.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+    if ret == -1 {
+        for fd in first..1024 {
+            // SAFETY: closing unknown descriptors is harmless here.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Creates a pipe with both ends close-on-exec.
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for two descriptors.
+    check_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: the kernel returned two fresh descriptors that we now own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub(crate) fn set_nonblocking(fd: RawFd, nonblocking: bool) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor the caller owns.
+    let flags = check_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    let flags = if nonblocking {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
+/// Number of threads of the calling process, from `/proc/self/status`.
+pub(crate) fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads line in /proc/self/status"))
+}
+
+/// Writes all of `data` to a raw descriptor, retrying on `EINTR`.
+pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: `data` is a valid buffer of the given length.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        data = &data[n as usize..];
+    }
+    Ok(())
+}
