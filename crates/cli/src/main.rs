@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one command in a jail on this machine (no server needed).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Show what the jail engine can enforce on this host.
     Doctor,
 }
@@ -72,7 +72,10 @@ fn start_engine() -> Engine {
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(future),
         Err(err) => {
             eprintln!("paddock: cannot start the async runtime: {err}");

@@ -208,7 +208,10 @@ pub struct JailConfig {
 impl JailConfig {
     /// A jail running `command args...` with default limits, no network and
     /// the default environment.
-    pub fn new(command: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        command: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         JailConfig {
             command: command.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -258,7 +261,12 @@ impl JailConfig {
     }
 
     /// Adds a bind mount.
-    pub fn bind(mut self, source: impl Into<PathBuf>, target: impl Into<PathBuf>, writable: bool) -> Self {
+    pub fn bind(
+        mut self,
+        source: impl Into<PathBuf>,
+        target: impl Into<PathBuf>,
+        writable: bool,
+    ) -> Self {
         self.mounts.push(BindMount {
             source: source.into(),
             target: target.into(),
@@ -272,7 +280,11 @@ impl JailConfig {
         if let Some(dir) = &self.workdir {
             return dir.clone();
         }
-        if self.mounts.iter().any(|m| m.target == Path::new("/workspace")) {
+        if self
+            .mounts
+            .iter()
+            .any(|m| m.target == Path::new("/workspace"))
+        {
             PathBuf::from("/workspace")
         } else {
             PathBuf::from("/tmp")
@@ -308,7 +320,9 @@ impl JailConfig {
         }
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-                return invalid(format!("invalid environment variable name or value: {key:?}"));
+                return invalid(format!(
+                    "invalid environment variable name or value: {key:?}"
+                ));
             }
         }
         if self.hostname.is_empty() || self.hostname.len() > 64 || self.hostname.contains('\0') {
@@ -363,7 +377,10 @@ impl JailConfig {
             }
             seen.push(target);
             if !mount.source.is_absolute() {
-                return invalid(format!("bind source {} must be an absolute path", mount.source.display()));
+                return invalid(format!(
+                    "bind source {} must be an absolute path",
+                    mount.source.display()
+                ));
             }
             if let Err(err) = std::fs::metadata(&mount.source) {
                 return invalid(format!("bind source {}: {err}", mount.source.display()));
@@ -376,10 +393,19 @@ impl JailConfig {
 fn check_jail_path(path: &Path, what: &str) -> Result<()> {
     let text = path.to_string_lossy();
     if !path.is_absolute() || text.contains('\0') {
-        return Err(JailError::InvalidConfig(format!("{what} {} must be an absolute path", path.display())));
+        return Err(JailError::InvalidConfig(format!(
+            "{what} {} must be an absolute path",
+            path.display()
+        )));
     }
-    if path.components().any(|c| matches!(c, Component::ParentDir | Component::CurDir)) {
-        return Err(JailError::InvalidConfig(format!("{what} {} must not contain . or ..", path.display())));
+    if path
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return Err(JailError::InvalidConfig(format!(
+            "{what} {} must not contain . or ..",
+            path.display()
+        )));
     }
     Ok(())
 }
@@ -390,7 +416,14 @@ mod tests {
 
     #[test]
     fn rejects_bind_targets_inside_the_system_tree() {
-        for target in ["/usr/local/x", "/etc", "/proc/self", "/", "/tmp/x", "/lib64"] {
+        for target in [
+            "/usr/local/x",
+            "/etc",
+            "/proc/self",
+            "/",
+            "/tmp/x",
+            "/lib64",
+        ] {
             let cfg = JailConfig::new("true", Vec::<String>::new()).bind("/tmp", target, false);
             assert!(cfg.validate().is_err(), "{target} accepted");
         }
@@ -420,8 +453,16 @@ mod tests {
 
     #[test]
     fn rejects_missing_bind_source() {
-        let cfg = JailConfig::new("true", Vec::<String>::new()).bind("/nonexistent/paddock", "/data", false);
-        assert!(cfg.validate().unwrap_err().to_string().contains("/nonexistent/paddock"));
+        let cfg = JailConfig::new("true", Vec::<String>::new()).bind(
+            "/nonexistent/paddock",
+            "/data",
+            false,
+        );
+        assert!(cfg
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/paddock"));
     }
 
     #[test]

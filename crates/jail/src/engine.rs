@@ -68,13 +68,21 @@ impl Engine {
         // SAFETY: getuid/getgid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let rootless = uid != 0;
-        let runtime_dir = options.runtime_dir.unwrap_or_else(|| runtime::default_dir(uid));
+        let runtime_dir = options
+            .runtime_dir
+            .unwrap_or_else(|| runtime::default_dir(uid));
         let dirs = runtime::prepare(&runtime_dir, uid, gid)?;
-        let parent = options
-            .cgroup_parent
-            .unwrap_or_else(|| if rootless { format!("paddock-{uid}") } else { "paddock".into() });
+        let parent = options.cgroup_parent.unwrap_or_else(|| {
+            if rootless {
+                format!("paddock-{uid}")
+            } else {
+                "paddock".into()
+            }
+        });
         if parent.is_empty() || parent.contains('/') || parent.starts_with('.') {
-            return Err(JailError::InvalidConfig(format!("bad cgroup parent name {parent:?}")));
+            return Err(JailError::InvalidConfig(format!(
+                "bad cgroup parent name {parent:?}"
+            )));
         }
         let cgroups = cgroup::detect(&parent, rootless);
         let ctx = JailContext {
@@ -88,7 +96,10 @@ impl Engine {
             rootless,
             cgroups: CgroupReport {
                 version: cgroups.version(),
-                controllers: Controller::ALL.iter().map(|&c| (c, cgroups.controller(c))).collect(),
+                controllers: Controller::ALL
+                    .iter()
+                    .map(|&c| (c, cgroups.controller(c)))
+                    .collect(),
             },
             runtime_dir,
         };
@@ -133,7 +144,11 @@ impl Engine {
 
     /// Runs a jail and streams its events: `Started`, output lines, `Stats`
     /// every `stats_every`, then exactly one `Completed` or `Failed`.
-    pub async fn stream(&self, config: JailConfig, stats_every: Duration) -> mpsc::UnboundedReceiver<JailEvent> {
+    pub async fn stream(
+        &self,
+        config: JailConfig,
+        stats_every: Duration,
+    ) -> mpsc::UnboundedReceiver<JailEvent> {
         let (events, receiver) = mpsc::unbounded_channel();
         match self.spawn(config).await {
             Ok(handle) => {
@@ -178,7 +193,13 @@ impl Engine {
         for fd in [&stdout_w, &stderr_w] {
             // Best effort: an unprivileged user may be capped lower.
             // SAFETY: fcntl on a descriptor we own.
-            unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
+            unsafe {
+                libc::fcntl(
+                    std::os::fd::AsRawFd::as_raw_fd(fd),
+                    libc::F_SETPIPE_SZ,
+                    OUTPUT_PIPE_SIZE,
+                )
+            };
         }
 
         // Stdin bytes travel through the pipe, not through the zygote.
@@ -196,8 +217,10 @@ impl Engine {
             .spawn(&request, vec![stdin_r, stdout_w, stderr_w, report_w])
             .await?;
 
-        let to_receiver = |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));
-        let stdin_sender = pipe::Sender::from_owned_fd(stdin_w).map_err(|e| JailError::host("register pipe", e))?;
+        let to_receiver =
+            |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));
+        let stdin_sender = pipe::Sender::from_owned_fd(stdin_w)
+            .map_err(|e| JailError::host("register pipe", e))?;
         let stdin = match stdin {
             Stdin::Null => None,
             Stdin::Pipe => Some(stdin_sender),

@@ -152,11 +152,19 @@ struct EventSink {
 impl EventSink {
     fn emit(&mut self, is_stdout: bool, lines: Vec<String>) {
         for line in lines {
-            let capture = if is_stdout { &self.capture.stdout } else { &self.capture.stderr };
+            let capture = if is_stdout {
+                &self.capture.stdout
+            } else {
+                &self.capture.stderr
+            };
             if capture.as_ref().is_some_and(Capture::full) {
                 return;
             }
-            let event = if is_stdout { JailEvent::Stdout(line) } else { JailEvent::Stderr(line) };
+            let event = if is_stdout {
+                JailEvent::Stdout(line)
+            } else {
+                JailEvent::Stderr(line)
+            };
             let _ = self.events.send(event);
         }
     }
@@ -291,7 +299,11 @@ impl JailHandle {
     }
 
     /// Streams the jail's events to `events` until it ends.
-    pub(crate) async fn stream_into(self, events: mpsc::UnboundedSender<JailEvent>, stats_every: Duration) {
+    pub(crate) async fn stream_into(
+        self,
+        events: mpsc::UnboundedSender<JailEvent>,
+        stats_every: Duration,
+    ) {
         let _ = events.send(JailEvent::Started { pid: self.pid });
         let mut sink = EventSink {
             events: events.clone(),
@@ -306,14 +318,21 @@ impl JailHandle {
         let _ = events.send(event);
     }
 
-    async fn drive(mut self, sink: &mut dyn OutputSink, stats_every: Option<Duration>) -> Result<JailResult> {
+    async fn drive(
+        mut self,
+        sink: &mut dyn OutputSink,
+        stats_every: Option<Duration>,
+    ) -> Result<JailResult> {
         // Standard input not taken by the caller is closed, so that a command
         // reading it sees end of file.
         drop(self.stdin.take());
         // SAFETY: `SharedFd` keeps the pidfd alive (an Arc) for as long as
         // the registration exists.
         let pidfd = unsafe {
-            AsyncFd::register_with_interest(SharedFd(self.control.pidfd.clone()), tokio::io::Interest::READABLE)
+            AsyncFd::register_with_interest(
+                SharedFd(self.control.pidfd.clone()),
+                tokio::io::Interest::READABLE,
+            )
         }
         .map_err(|e| JailError::host("register pidfd", e.into_parts().1))?;
         let mut stdout = self.stdout.take();
@@ -377,7 +396,11 @@ impl JailHandle {
         let mut status = None;
         for report in reports {
             match report {
-                Report::SetupFailed { step, errno, detail } => {
+                Report::SetupFailed {
+                    step,
+                    errno,
+                    detail,
+                } => {
                     return Err(setup_error(step, errno, detail, &self.command));
                 }
                 Report::Exited { code } => status = Some(ExitStatus::Code(code)),
@@ -399,7 +422,9 @@ impl JailHandle {
 
     /// Reads the report lines the init and the command wrote.
     fn read_reports(&mut self) -> Vec<Report> {
-        let Some(fd) = self.report.take() else { return Vec::new() };
+        let Some(fd) = self.report.take() else {
+            return Vec::new();
+        };
         let _ = sys::set_nonblocking(fd.as_raw_fd(), true);
         let mut text = Vec::new();
         let _ = std::fs::File::from(fd).read_to_end(&mut text);

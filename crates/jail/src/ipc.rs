@@ -39,7 +39,11 @@ pub(crate) enum SpawnReply {
 #[serde(tag = "t", rename_all = "snake_case")]
 pub(crate) enum Report {
     /// A setup step failed; the command never ran.
-    SetupFailed { step: SetupStep, errno: i32, detail: String },
+    SetupFailed {
+        step: SetupStep,
+        errno: i32,
+        detail: String,
+    },
     /// The command exited normally.
     Exited { code: i32 },
     /// The command was killed by a signal.
@@ -51,7 +55,12 @@ impl Report {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).unwrap_or_default();
         if line.len() > 1023 {
-            if let Report::SetupFailed { step, errno, detail } = self {
+            if let Report::SetupFailed {
+                step,
+                errno,
+                detail,
+            } = self
+            {
                 let cut = floor_char_boundary(detail, 512);
                 line = serde_json::to_vec(&Report::SetupFailed {
                     step: *step,
@@ -117,7 +126,11 @@ pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Resu
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
             (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
-            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), fds.len());
+            std::ptr::copy_nonoverlapping(
+                fds.as_ptr(),
+                libc::CMSG_DATA(cmsg).cast::<RawFd>(),
+                fds.len(),
+            );
         }
     }
     loop {
@@ -135,14 +148,19 @@ pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Resu
 
 /// Receives one message and the descriptors attached to it. Returns
 /// `Ok(None)` at end of stream.
-pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut Vec<u8>, capacity: usize) -> io::Result<Option<Vec<OwnedFd>>> {
+pub(crate) fn recv_with_fds(
+    sock: RawFd,
+    buf: &mut Vec<u8>,
+    capacity: usize,
+) -> io::Result<Option<Vec<OwnedFd>>> {
     buf.resize(capacity, 0);
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
     // SAFETY: pure size computation.
-    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let space =
+        unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut control = vec![0u8; space];
     // SAFETY: plain data, pointers valid for the recvmsg call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -182,7 +200,10 @@ pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut Vec<u8>, capacity: usize) -> 
         return Ok(None);
     }
     if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "message truncated"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message truncated",
+        ));
     }
     buf.truncate(n);
     Ok(Some(fds))

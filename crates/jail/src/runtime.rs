@@ -59,7 +59,8 @@ pub(crate) fn prepare(dir: &Path, uid: u32, gid: u32) -> Result<RuntimeDir> {
             dir.display()
         )));
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(host("chmod the runtime directory"))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(host("chmod the runtime directory"))?;
 
     let root_mount = dir.join("root");
     match std::fs::DirBuilder::new().mode(0o755).create(&root_mount) {
@@ -89,10 +90,16 @@ fn write_template(dir: &Path, target: &Path, entries: &[EtcEntry]) -> io::Result
     std::fs::DirBuilder::new().mode(0o755).create(&staging)?;
     for entry in entries {
         match entry {
-            EtcEntry::Dir(path) => std::fs::DirBuilder::new().mode(0o755).recursive(true).create(staging.join(path))?,
+            EtcEntry::Dir(path) => std::fs::DirBuilder::new()
+                .mode(0o755)
+                .recursive(true)
+                .create(staging.join(path))?,
             EtcEntry::File(path, bytes) => {
                 std::fs::write(staging.join(path), bytes)?;
-                std::fs::set_permissions(staging.join(path), std::fs::Permissions::from_mode(0o644))?;
+                std::fs::set_permissions(
+                    staging.join(path),
+                    std::fs::Permissions::from_mode(0o644),
+                )?;
             }
             EtcEntry::Symlink(path, to) => symlink(to, staging.join(path))?,
         }
@@ -138,15 +145,27 @@ fn etc_entries(uid: u32, gid: u32) -> Vec<EtcEntry> {
             entries.push(EtcEntry::File(file.into(), bytes));
         }
     }
-    copy_tree(Path::new("/etc/ld.so.conf.d"), Path::new("ld.so.conf.d"), &mut entries);
+    copy_tree(
+        Path::new("/etc/ld.so.conf.d"),
+        Path::new("ld.so.conf.d"),
+        &mut entries,
+    );
     // Certificates only: /etc/ssl/private holds host keys and stays out.
     entries.push(EtcEntry::Dir("ssl".into()));
-    copy_tree(Path::new("/etc/ssl/certs"), Path::new("ssl/certs"), &mut entries);
+    copy_tree(
+        Path::new("/etc/ssl/certs"),
+        Path::new("ssl/certs"),
+        &mut entries,
+    );
     if let Ok(bytes) = std::fs::read("/etc/ssl/openssl.cnf") {
         entries.push(EtcEntry::File("ssl/openssl.cnf".into(), bytes));
     }
     // Debian's /usr/bin/awk and friends are symlinks through here.
-    copy_tree(Path::new("/etc/alternatives"), Path::new("alternatives"), &mut entries);
+    copy_tree(
+        Path::new("/etc/alternatives"),
+        Path::new("alternatives"),
+        &mut entries,
+    );
     if let Ok(to) = std::fs::read_link("/etc/localtime") {
         entries.push(EtcEntry::Symlink("localtime".into(), to));
     }
@@ -156,12 +175,16 @@ fn etc_entries(uid: u32, gid: u32) -> Vec<EtcEntry> {
 /// Copies a directory tree's regular files, directories and symlinks
 /// (symlinks stay symlinks; their targets are not followed).
 fn copy_tree(host: &Path, rel: &Path, entries: &mut Vec<EtcEntry>) {
-    let Ok(list) = std::fs::read_dir(host) else { return };
+    let Ok(list) = std::fs::read_dir(host) else {
+        return;
+    };
     entries.push(EtcEntry::Dir(rel.to_path_buf()));
     let mut children: Vec<_> = list.flatten().collect();
     children.sort_by_key(|e| e.file_name());
     for child in children {
-        let Ok(meta) = child.path().symlink_metadata() else { continue };
+        let Ok(meta) = child.path().symlink_metadata() else {
+            continue;
+        };
         let name = rel.join(child.file_name());
         if meta.file_type().is_symlink() {
             if let Ok(to) = std::fs::read_link(child.path()) {
@@ -189,8 +212,18 @@ mod tests {
         let first = prepare(&dir.path().join("rt"), uid, gid).unwrap();
         let second = prepare(&dir.path().join("rt"), uid, gid).unwrap();
         assert_eq!(first.etc_template, second.etc_template);
-        for secret in ["shadow", "gshadow", "machine-id", "hostname", "ssl/private", "ssh"] {
-            assert!(!first.etc_template.join(secret).exists(), "{secret} leaked into /etc");
+        for secret in [
+            "shadow",
+            "gshadow",
+            "machine-id",
+            "hostname",
+            "ssl/private",
+            "ssh",
+        ] {
+            assert!(
+                !first.etc_template.join(secret).exists(),
+                "{secret} leaked into /etc"
+            );
         }
         assert!(first.etc_template.join("passwd").is_file());
     }

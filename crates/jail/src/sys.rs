@@ -77,7 +77,8 @@ pub(crate) fn fork() -> io::Result<libc::pid_t> {
 /// `pivot_root(new_root, put_old)`.
 pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
     // SAFETY: both arguments are valid NUL-terminated strings.
-    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
+        .map(drop)
 }
 
 /// Attribute bits of `mount_setattr(2)`.
@@ -162,7 +163,14 @@ pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Res
 /// Closes every descriptor from `first` upwards.
 pub(crate) fn close_from(first: RawFd) {
     // SAFETY: close_range only closes descriptors; callers own them all.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            0,
+        )
+    };
     if ret == -1 {
         for fd in first..1024 {
             // SAFETY: closing unknown descriptors is harmless here.

@@ -21,8 +21,11 @@ use crate::setup::{self, JailContext};
 use crate::sys::{self, Cloned};
 
 /// The jail's fresh namespaces (the user namespace is added when rootless).
-const NAMESPACES: libc::c_int =
-    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+const NAMESPACES: libc::c_int = libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS;
 
 /// Descriptor number of the zygote's end of the socket.
 const ZYGOTE_SOCKET: RawFd = 3;
@@ -53,7 +56,8 @@ impl Zygote {
         if threads != 1 {
             return Err(JailError::NotSingleThreaded { threads });
         }
-        let (host_end, zygote_end) = ipc::seqpacket_pair().map_err(|e| JailError::host("socketpair", e))?;
+        let (host_end, zygote_end) =
+            ipc::seqpacket_pair().map_err(|e| JailError::host("socketpair", e))?;
         // SAFETY: getpid has no preconditions.
         let host_pid = unsafe { libc::getpid() };
         match sys::fork().map_err(|e| JailError::host("fork the zygote", e))? {
@@ -80,7 +84,11 @@ impl Zygote {
 
     /// Asks the zygote to spawn a jail with the four descriptors
     /// `[stdin_read, stdout_write, stderr_write, report_write]`.
-    pub(crate) async fn spawn(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<(i32, OwnedFd)> {
+    pub(crate) async fn spawn(
+        &self,
+        request: &SpawnRequest,
+        fds: Vec<OwnedFd>,
+    ) -> Result<(i32, OwnedFd)> {
         let request = serde_json::to_vec(request).map_err(|e| JailError::Spawner(e.to_string()))?;
         if request.len() > ipc::MAX_MESSAGE {
             return Err(JailError::InvalidConfig(format!(
@@ -91,7 +99,11 @@ impl Zygote {
         }
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { request, fds, reply })
+            .send(Job {
+                request,
+                fds,
+                reply,
+            })
             .map_err(|_| JailError::Spawner("the zygote client thread is gone".into()))?;
         answer
             .await
@@ -118,8 +130,8 @@ fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<(i32, OwnedFd)> {
     let fds = ipc::recv_with_fds(sock.as_raw_fd(), buf, 4096)
         .map_err(|e| JailError::Spawner(format!("reading from the zygote: {e}")))?
         .ok_or_else(|| JailError::Spawner("the zygote exited".into()))?;
-    let reply: SpawnReply =
-        serde_json::from_slice(buf).map_err(|e| JailError::Spawner(format!("bad zygote reply: {e}")))?;
+    let reply: SpawnReply = serde_json::from_slice(buf)
+        .map_err(|e| JailError::Spawner(format!("bad zygote reply: {e}")))?;
     match reply {
         SpawnReply::Spawned { pid } => {
             let pidfd = fds
@@ -152,7 +164,9 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
         // their exit through its pidfd.
         libc::signal(libc::SIGCHLD, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        if sock.as_raw_fd() != ZYGOTE_SOCKET && libc::dup3(sock.as_raw_fd(), ZYGOTE_SOCKET, libc::O_CLOEXEC) == -1 {
+        if sock.as_raw_fd() != ZYGOTE_SOCKET
+            && libc::dup3(sock.as_raw_fd(), ZYGOTE_SOCKET, libc::O_CLOEXEC) == -1
+        {
             exit(1);
         }
         // Standard input and output go to /dev/null; standard error stays
@@ -166,7 +180,12 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     std::mem::forget(sock);
     sys::close_from(ZYGOTE_SOCKET + 1);
 
-    let flags = NAMESPACES | if ctx.user_namespace.is_some() { libc::CLONE_NEWUSER } else { 0 };
+    let flags = NAMESPACES
+        | if ctx.user_namespace.is_some() {
+            libc::CLONE_NEWUSER
+        } else {
+            0
+        };
     let mut buf = Vec::new();
     loop {
         let fds = match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, ipc::MAX_MESSAGE) {
@@ -195,10 +214,14 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     }
 }
 
-fn decode(buf: &[u8], fds: Vec<OwnedFd>) -> std::result::Result<(SpawnRequest, [OwnedFd; 4]), String> {
-    let request: SpawnRequest = serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
-    let fds: [OwnedFd; 4] = fds
-        .try_into()
-        .map_err(|v: Vec<OwnedFd>| format!("spawn request carried {} descriptors, expected 4", v.len()))?;
+fn decode(
+    buf: &[u8],
+    fds: Vec<OwnedFd>,
+) -> std::result::Result<(SpawnRequest, [OwnedFd; 4]), String> {
+    let request: SpawnRequest =
+        serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
+    let fds: [OwnedFd; 4] = fds.try_into().map_err(|v: Vec<OwnedFd>| {
+        format!("spawn request carried {} descriptors, expected 4", v.len())
+    })?;
     Ok((request, fds))
 }

@@ -196,11 +196,20 @@ pub(crate) fn detect(parent: &str, rootless: bool) -> Box<dyn CgroupManager> {
             })
         }
     };
-    if mounts.v1.iter().any(|m| m.controllers.iter().any(|c| c == "memory" || c == "pids")) {
+    if mounts
+        .v1
+        .iter()
+        .any(|m| m.controllers.iter().any(|c| c == "memory" || c == "pids"))
+    {
         return Box::new(v1::V1Manager::new(&mounts, parent, rootless));
     }
     if let Some(unified) = &mounts.v2 {
-        return Box::new(v2::V2Manager::new(unified, &mounts.own_path(None), parent, rootless));
+        return Box::new(v2::V2Manager::new(
+            unified,
+            &mounts.own_path(None),
+            parent,
+            rootless,
+        ));
     }
     Box::new(NoCgroups {
         reason: "no cgroup file system is mounted".into(),
@@ -230,7 +239,9 @@ impl CgroupMounts {
         let mut v2 = None;
         for line in mountinfo.lines() {
             // Fields: id parent maj:min root mount-point options [optional...] - fstype source super-options
-            let Some((left, right)) = line.split_once(" - ") else { continue };
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
             let left: Vec<&str> = left.split(' ').collect();
             let right: Vec<&str> = right.split(' ').collect();
             if left.len() < 5 || right.len() < 3 {
@@ -309,12 +320,10 @@ pub(crate) fn prepare_base(dir: &Path, rootless: bool) -> std::result::Result<()
     match std::fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) if rootless => {
-            return Err(format!(
-                "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
-                dir.display()
-            ))
-        }
+        Err(e) if rootless => return Err(format!(
+            "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
+            dir.display()
+        )),
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap_or_default();
@@ -405,7 +414,10 @@ pub(crate) fn wait_until(mut done: impl FnMut() -> bool) -> io::Result<()> {
     if done() {
         Ok(())
     } else {
-        Err(io::Error::new(io::ErrorKind::TimedOut, "cgroup did not reach the requested state"))
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "cgroup did not reach the requested state",
+        ))
     }
 }
 

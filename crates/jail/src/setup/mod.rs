@@ -57,7 +57,11 @@ pub(crate) type StepResult<T> = Result<T, StepError>;
 
 impl StepError {
     pub(crate) fn new(step: SetupStep, error: io::Error, detail: String) -> Self {
-        StepError { step, error, detail }
+        StepError {
+            step,
+            error,
+            detail,
+        }
     }
 
     /// Reattributes an error from a shared helper to the calling step.
@@ -112,7 +116,9 @@ fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
     let mut high = Vec::with_capacity(4);
     for fd in &fds {
         // SAFETY: duplicating a descriptor we own to a number >= 100.
-        high.push(sys::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) })?);
+        high.push(sys::check_int(unsafe {
+            libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100)
+        })?);
     }
     drop(fds);
     for (src, dst) in high.iter().zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]) {
@@ -142,7 +148,10 @@ pub(crate) fn init_main(ctx: &JailContext, request: SpawnRequest, fds: [OwnedFd;
         Ok(0) => command_main(ctx, &request.config),
         Ok(pid) => pid,
         Err(e) => {
-            report(FD_REPORT, &StepError::new(SetupStep::ForkCommand, e, String::new()).report());
+            report(
+                FD_REPORT,
+                &StepError::new(SetupStep::ForkCommand, e, String::new()).report(),
+            );
             exit(1);
         }
     };
@@ -195,12 +204,18 @@ fn prepare(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     }
     // Entered after joining, so the jail's cgroup is the namespace's root.
     // SAFETY: unshare with a constant flag.
-    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).step(SetupStep::CgroupNamespace, "")?;
+    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
+        .step(SetupStep::CgroupNamespace, "")?;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
     if config.network == NetworkMode::Loopback {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
     }
-    mounts::build_root(&ctx.root_mount, &ctx.etc_template, config, ctx.user_namespace.is_some())?;
+    mounts::build_root(
+        &ctx.root_mount,
+        &ctx.etc_template,
+        config,
+        ctx.user_namespace.is_some(),
+    )?;
     mounts::pivot_into(&ctx.root_mount)
 }
 
@@ -215,7 +230,10 @@ fn command_main(ctx: &JailContext, config: &JailConfig) -> ! {
     }
 }
 
-fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::convert::Infallible> {
+fn restrict_and_exec(
+    ctx: &JailContext,
+    config: &JailConfig,
+) -> StepResult<std::convert::Infallible> {
     // A new session: no controlling terminal to inject keystrokes into.
     // SAFETY: setsid has no arguments.
     sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
@@ -231,7 +249,8 @@ fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::
     let workdir = config.effective_workdir();
     let workdir_c = CString::new(workdir.as_os_str().as_bytes()).unwrap_or_default();
     // SAFETY: chdir with a valid path.
-    sys::check_int(unsafe { libc::chdir(workdir_c.as_ptr()) }).step(SetupStep::Workdir, &workdir.display().to_string())?;
+    sys::check_int(unsafe { libc::chdir(workdir_c.as_ptr()) })
+        .step(SetupStep::Workdir, &workdir.display().to_string())?;
 
     // Everything the exec needs is built before seccomp is installed.
     let argv = std::iter::once(config.command.clone())
@@ -243,15 +262,21 @@ fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::
         .iter()
         .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap_or_default())
         .collect::<Vec<_>>();
-    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_str()).unwrap_or("");
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     let candidates = command_candidates(&config.command, path_var);
 
     reset_signals();
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
-    landlock::restrict(config).map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+    landlock::restrict(config)
+        .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
     capabilities::drop_all().step(SetupStep::Capabilities, "")?;
     // SAFETY: prctl with integer arguments.
-    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+        .step(SetupStep::NoNewPrivs, "")?;
     seccomp::install(ctx.seccomp.level(config.seccomp)).step(SetupStep::Seccomp, "")?;
 
     Err(exec_first(&candidates, &argv, &envp, &config.command))
@@ -265,12 +290,19 @@ fn command_candidates(command: &str, path_var: &str) -> Vec<CString> {
     path_var
         .split(':')
         .filter(|dir| !dir.is_empty())
-        .map(|dir| CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default())
+        .map(|dir| {
+            CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default()
+        })
         .collect()
 }
 
 /// Executes the first candidate that exists; returns the error otherwise.
-fn exec_first(candidates: &[CString], argv: &[CString], envp: &[CString], command: &str) -> StepError {
+fn exec_first(
+    candidates: &[CString],
+    argv: &[CString],
+    envp: &[CString],
+    command: &str,
+) -> StepError {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();

@@ -48,7 +48,11 @@ fn at(root: &Path, jail_path: &str) -> PathBuf {
 }
 
 fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
-    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(path) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -59,13 +63,24 @@ fn touch(path: &Path) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         mkdir(parent, 0o755)?;
     }
-    std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map(drop)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map(drop)
 }
 
 fn tmpfs(target: &Path, flags: libc::c_ulong, options: &str, step: SetupStep) -> StepResult<()> {
     let opts = CString::new(options).unwrap_or_default();
-    sys::mount(Some(c"tmpfs"), &cstr(target), Some(c"tmpfs"), flags, Some(&opts))
-        .map_err(|e| StepError::new(step, e, format!("tmpfs on {}", target.display())))
+    sys::mount(
+        Some(c"tmpfs"),
+        &cstr(target),
+        Some(c"tmpfs"),
+        flags,
+        Some(&opts),
+    )
+    .map_err(|e| StepError::new(step, e, format!("tmpfs on {}", target.display())))
 }
 
 /// Binds `source` onto `target` (recursively) and adds `attrs` to the new
@@ -79,7 +94,13 @@ fn bind(source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
         (libc::MS_BIND | libc::MS_REC) as libc::c_ulong,
         None,
     )
-    .map_err(|e| StepError::new(SetupStep::MountBind, e, format!("{} -> {}", source.display(), target.display())))?;
+    .map_err(|e| {
+        StepError::new(
+            SetupStep::MountBind,
+            e,
+            format!("{} -> {}", source.display(), target.display()),
+        )
+    })?;
     if attrs != 0 {
         sys::mount_setattr(&dst, attrs, true)
             .map_err(|e| StepError::new(SetupStep::MountFlags, e, target.display().to_string()))?;
@@ -90,14 +111,25 @@ fn bind(source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
 /// Creates the mount point for a bind of `source`: a directory for a
 /// directory, an empty file otherwise.
 fn mount_point_for(source: &Path, target: &Path) -> StepResult<()> {
-    let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).unwrap_or(false);
-    let made = if is_dir { mkdir(target, 0o755) } else { touch(target) };
+    let is_dir = std::fs::metadata(source)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    let made = if is_dir {
+        mkdir(target, 0o755)
+    } else {
+        touch(target)
+    };
     made.map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))
 }
 
 /// Builds the whole root at `root` (an empty directory on the host that the
 /// new tmpfs covers in this mount namespace only).
-pub(crate) fn build_root(root: &Path, etc_template: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
+pub(crate) fn build_root(
+    root: &Path,
+    etc_template: &Path,
+    config: &JailConfig,
+    rootless: bool,
+) -> StepResult<()> {
     // Stop mount events from propagating back to the host.
     sys::mount(
         None,
@@ -120,7 +152,11 @@ pub(crate) fn build_root(root: &Path, etc_template: &Path, config: &JailConfig, 
 
     let etc = at(root, "/etc");
     mount_point_for(etc_template, &etc)?;
-    bind(etc_template, &etc, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)?;
+    bind(
+        etc_template,
+        &etc,
+        mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
+    )?;
 
     dev(root, config, rootless)?;
     proc(root)?;
@@ -155,12 +191,21 @@ fn system_dirs(root: &Path) -> StepResult<()> {
         let target = root.join(name);
         if meta.file_type().is_symlink() {
             // Merged /usr: /bin -> usr/bin stays a symlink.
-            let link = std::fs::read_link(&host)
-                .map_err(|e| StepError::new(SetupStep::MountPoint, e, host.display().to_string()))?;
-            symlink(&link, &target).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+            let link = std::fs::read_link(&host).map_err(|e| {
+                StepError::new(SetupStep::MountPoint, e, host.display().to_string())
+            })?;
+            symlink(&link, &target).map_err(|e| {
+                StepError::new(SetupStep::MountPoint, e, target.display().to_string())
+            })?;
         } else if meta.is_dir() {
-            mkdir(&target, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
-            bind(&host, &target, mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV)?;
+            mkdir(&target, 0o755).map_err(|e| {
+                StepError::new(SetupStep::MountPoint, e, target.display().to_string())
+            })?;
+            bind(
+                &host,
+                &target,
+                mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
+            )?;
         }
     }
     Ok(())
@@ -181,7 +226,8 @@ fn dev(root: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
             continue;
         }
         let target = dev.join(name);
-        touch(&target).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+        touch(&target)
+            .map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
         // Device nodes must stay usable, so no NODEV here.
         bind(&host, &target, mount_attr::NOSUID | mount_attr::NOEXEC)?;
     }
@@ -219,7 +265,8 @@ fn dev(root: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(to, dev.join(link)).map_err(|e| StepError::new(SetupStep::MountPoint, e, format!("/dev/{link}")))?;
+        symlink(to, dev.join(link))
+            .map_err(|e| StepError::new(SetupStep::MountPoint, e, format!("/dev/{link}")))?;
     }
     // Nothing new can be created in /dev afterwards.
     sys::mount_setattr(&cstr(&dev), mount_attr::RDONLY, false)
@@ -260,13 +307,20 @@ fn proc(root: &Path) -> StepResult<()> {
         if meta.is_dir() {
             tmpfs(
                 &path,
-                (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+                (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
+                    as libc::c_ulong,
                 "size=0,nr_inodes=1",
                 SetupStep::ProcMasks,
             )?;
         } else {
-            sys::mount(Some(c"/dev/null"), &cstr(&path), None, libc::MS_BIND as libc::c_ulong, None)
-                .map_err(|e| StepError::new(SetupStep::ProcMasks, e, path.display().to_string()))?;
+            sys::mount(
+                Some(c"/dev/null"),
+                &cstr(&path),
+                None,
+                libc::MS_BIND as libc::c_ulong,
+                None,
+            )
+            .map_err(|e| StepError::new(SetupStep::ProcMasks, e, path.display().to_string()))?;
         }
     }
     Ok(())
@@ -276,11 +330,13 @@ fn proc(root: &Path) -> StepResult<()> {
 pub(crate) fn pivot_into(root: &Path) -> StepResult<()> {
     let root_c = cstr(root);
     // SAFETY: chdir with a valid path.
-    sys::check_int(unsafe { libc::chdir(root_c.as_ptr()) })
-        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, format!("chdir {}", root.display())))?;
+    sys::check_int(unsafe { libc::chdir(root_c.as_ptr()) }).map_err(|e| {
+        StepError::new(SetupStep::PivotRoot, e, format!("chdir {}", root.display()))
+    })?;
     // pivot_root(".", ".") stacks the old root on top of the new one at "/",
     // which avoids needing a put_old directory inside the new root.
-    sys::pivot_root(c".", c".").map_err(|e| StepError::new(SetupStep::PivotRoot, e, root.display().to_string()))?;
+    sys::pivot_root(c".", c".")
+        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, root.display().to_string()))?;
     // SAFETY: umount2 with a valid path.
     sys::check_int(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) })
         .map_err(|e| StepError::new(SetupStep::UmountOldRoot, e, "old root".into()))?;

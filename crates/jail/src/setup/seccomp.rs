@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 use crate::config::SeccompLevel;
@@ -141,20 +141,32 @@ fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
     let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value).map_err(compile_error)
     };
-    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
+    let rule =
+        |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
 
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
+        REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
 
     // Row 12: clone with any namespace flag (each rule is one flag; rules
     // of a syscall are alternatives).
     let mut clone_rules = Vec::new();
     for &flag in CLONE_NAMESPACE_FLAGS {
-        clone_rules.push(rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?])?);
+        clone_rules.push(rule(vec![cond(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )?])?);
     }
     rules.insert(libc::SYS_clone, clone_rules);
     let mut unshare_rules = Vec::new();
     for &flag in CLONE_NAMESPACE_FLAGS.iter().chain(&[CLONE_NEWTIME]) {
-        unshare_rules.push(rule(vec![cond(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)?])?);
+        unshare_rules.push(rule(vec![cond(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(flag),
+            flag,
+        )?])?);
     }
     rules.insert(libc::SYS_unshare, unshare_rules);
 
@@ -162,8 +174,18 @@ fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
     rules.insert(
         libc::SYS_ioctl,
         vec![
-            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCSTI)?])?,
-            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCLINUX)?])?,
+            rule(vec![cond(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::TIOCSTI,
+            )?])?,
+            rule(vec![cond(
+                1,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                libc::TIOCLINUX,
+            )?])?,
         ],
     );
 
@@ -177,7 +199,12 @@ fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
     if level == SeccompLevel::Strict {
         rules.insert(
             libc::SYS_socket,
-            vec![rule(vec![cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, libc::AF_UNIX as u64)?])?],
+            vec![rule(vec![cond(
+                0,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Ne,
+                libc::AF_UNIX as u64,
+            )?])?],
         );
     }
 
@@ -246,8 +273,16 @@ mod tests {
     #[test]
     fn both_levels_compile_and_strict_is_larger() {
         let programs = SeccompPrograms::compile().unwrap();
-        let standard: usize = programs.level(SeccompLevel::Standard).iter().map(Vec::len).sum();
-        let strict: usize = programs.level(SeccompLevel::Strict).iter().map(Vec::len).sum();
+        let standard: usize = programs
+            .level(SeccompLevel::Standard)
+            .iter()
+            .map(Vec::len)
+            .sum();
+        let strict: usize = programs
+            .level(SeccompLevel::Strict)
+            .iter()
+            .map(Vec::len)
+            .sum();
         assert!(strict > standard);
         assert_eq!(programs.level(SeccompLevel::Standard).len(), 2);
     }

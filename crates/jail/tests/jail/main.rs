@@ -1,1 +1,22 @@
-fn main() {}
+//! Integration and threat-model regression tests of the jail engine.
+//!
+//! The engine must start while the process is single-threaded, so this
+//! test binary has its own `main` (libtest-mimic): it starts the engine,
+//! then runs the tests on threads. Run it as root for the full suite and as
+//! an unprivileged user for the rootless subset; tests that need root are
+//! reported as ignored there, never as passed.
+
+mod behaviour;
+mod support;
+mod threats;
+
+use libtest_mimic::{Arguments, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    support::init();
+    let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(threats::trials());
+    trials.extend(behaviour::trials());
+    libtest_mimic::run(&args, trials).exit();
+}

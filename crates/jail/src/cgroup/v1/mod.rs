@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{
-    check_limits, prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller,
-    JailCgroup, JailStats,
+    check_limits, prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion,
+    Controller, JailCgroup, JailStats,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -41,7 +41,11 @@ impl V1Manager {
     pub(crate) fn new(mounts: &CgroupMounts, parent: &str, rootless: bool) -> Self {
         let mut bases = BTreeMap::new();
         for &name in SUBSYSTEMS {
-            let base = match mounts.v1.iter().find(|m| m.controllers.iter().any(|c| c == name)) {
+            let base = match mounts
+                .v1
+                .iter()
+                .find(|m| m.controllers.iter().any(|c| c == name))
+            {
                 None => Err(format!("no cgroup v1 hierarchy has the {name} controller")),
                 Some(mount) => {
                     let dir = under(&mount.mount_point, &mounts.own_path(Some(name))).join(parent);
@@ -150,7 +154,8 @@ impl JailCgroup for V1Cgroup {
     }
 
     fn oom_killed(&self) -> bool {
-        self.dir("memory").is_some_and(|dir| memory::oom_killed(dir))
+        self.dir("memory")
+            .is_some_and(|dir| memory::oom_killed(dir))
     }
 
     fn freeze(&self) -> std::io::Result<()> {
@@ -168,10 +173,15 @@ impl JailCgroup for V1Cgroup {
     fn kill_all(&self) -> std::io::Result<()> {
         // v1 has no cgroup.kill: freeze so nothing forks meanwhile, signal
         // every member, then thaw so the signals are delivered.
-        let Some(dir) = self.dirs.first() else { return Ok(()) };
+        let Some(dir) = self.dirs.first() else {
+            return Ok(());
+        };
         let frozen = self.freeze().is_ok();
         if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
+            for pid in procs
+                .lines()
+                .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
+            {
                 // SAFETY: kill with integer arguments.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }

@@ -34,7 +34,9 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
 }
 
 pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    let Ok(text) = std::fs::read_to_string(dir.join("io.stat")) else { return };
+    let Ok(text) = std::fs::read_to_string(dir.join("io.stat")) else {
+        return;
+    };
     for field in text.split_whitespace() {
         if let Some(v) = field.strip_prefix("rbytes=") {
             stats.io_read_bytes += v.parse::<u64>().unwrap_or(0);

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    check_limits, prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup,
-    JailStats,
+    check_limits, prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller,
+    JailCgroup, JailStats,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -40,7 +40,11 @@ impl V2Manager {
     /// exempt from the no-internal-processes rule); rootless it must be a
     /// delegated directory under this process's own cgroup.
     pub(crate) fn new(mount_point: &Path, own: &Path, parent: &str, rootless: bool) -> Self {
-        let top = if rootless { under(mount_point, own) } else { mount_point.to_path_buf() };
+        let top = if rootless {
+            under(mount_point, own)
+        } else {
+            mount_point.to_path_buf()
+        };
         let base = top.join(parent);
         if let Err(reason) = prepare_base(&base, rootless) {
             return V2Manager {
@@ -59,7 +63,10 @@ impl V2Manager {
             .split_whitespace()
             .map(str::to_owned)
             .collect();
-        V2Manager { base: Ok(base), enabled }
+        V2Manager {
+            base: Ok(base),
+            enabled,
+        }
     }
 }
 
@@ -83,10 +90,13 @@ impl CgroupManager for V2Manager {
 
     fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>> {
         check_limits(self, limits)?;
-        let base = self.base.as_ref().map_err(|reason| JailError::LimitUnavailable {
-            limit: "a resource",
-            reason: reason.clone(),
-        })?;
+        let base = self
+            .base
+            .as_ref()
+            .map_err(|reason| JailError::LimitUnavailable {
+                limit: "a resource",
+                reason: reason.clone(),
+            })?;
         let dir = base.join(name);
         std::fs::create_dir(&dir).map_err(|source| JailError::Cgroup {
             op: "mkdir",
