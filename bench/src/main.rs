@@ -1,1 +1,440 @@
-fn main() {}
+//! paddock benchmarks, run side by side with their peers in one process
+//! (the machine is shared and noisy: ratios measured together are what
+//! counts). See docs/benchmarks.md for the method and the recorded figures.
+//!
+//!   cargo run --release -p paddock-bench -- [--quick] [--json FILE]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use paddock_jail::{Engine, EngineOptions, JailConfig, Limits};
+
+/// One measured scenario.
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    scenario: String,
+    subject: String,
+    p50_ms: f64,
+    p99_ms: f64,
+    per_second: Option<f64>,
+    note: String,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1000.0
+}
+
+fn summarize(
+    scenario: &str,
+    subject: &str,
+    mut samples: Vec<Duration>,
+    per_second: Option<f64>,
+    note: &str,
+) -> Row {
+    samples.sort();
+    Row {
+        scenario: scenario.into(),
+        subject: subject.into(),
+        p50_ms: percentile(&samples, 0.5),
+        p99_ms: percentile(&samples, 0.99),
+        per_second,
+        note: note.into(),
+    }
+}
+
+/// The jail every in-process spawn uses: full isolation and cgroup limits.
+fn true_jail() -> JailConfig {
+    let mut config = JailConfig::new("/bin/true", Vec::<String>::new());
+    config.limits = Limits::default();
+    config
+}
+
+fn bwrap_args() -> Vec<&'static str> {
+    vec![
+        "--unshare-all",
+        "--die-with-parent",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--symlink",
+        "usr/lib",
+        "/lib",
+        "--symlink",
+        "usr/lib64",
+        "/lib64",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+    ]
+}
+
+/// A minimal OCI bundle whose rootfs binds the host's /usr, for crun.
+struct CrunBundle {
+    dir: PathBuf,
+    state: PathBuf,
+}
+
+impl CrunBundle {
+    fn create(base: &Path, args: &[&str]) -> Result<Self> {
+        let dir = base.join("bundle");
+        let rootfs = dir.join("rootfs");
+        for sub in ["usr", "proc", "dev", "tmp"] {
+            std::fs::create_dir_all(rootfs.join(sub))?;
+        }
+        for (link, to) in [
+            ("bin", "usr/bin"),
+            ("lib", "usr/lib"),
+            ("lib64", "usr/lib64"),
+        ] {
+            let _ = std::os::unix::fs::symlink(to, rootfs.join(link));
+        }
+        let config = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": { "terminal": false, "user": { "uid": 0, "gid": 0 }, "args": args,
+                         "env": ["PATH=/usr/bin:/bin"], "cwd": "/", "noNewPrivileges": true,
+                         "capabilities": { "bounding": [], "effective": [], "permitted": [] } },
+            "root": { "path": "rootfs", "readonly": true },
+            "hostname": "crun",
+            "mounts": [
+                { "destination": "/proc", "type": "proc", "source": "proc" },
+                { "destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"] },
+                { "destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "noexec"] },
+                { "destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"] }
+            ],
+            "linux": {
+                "namespaces": [ {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"} ],
+                "resources": { "memory": { "limit": 536870912 }, "pids": { "limit": 64 } },
+                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list"],
+                "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"]
+            }
+        });
+        std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+        let state = base.join("state");
+        std::fs::create_dir_all(&state)?;
+        Ok(CrunBundle { dir, state })
+    }
+
+    fn command(&self, id: &str) -> Command {
+        let mut cmd = Command::new("crun");
+        cmd.arg("--root")
+            .arg(&self.state)
+            .args(["run", "--bundle"])
+            .arg(&self.dir)
+            .arg(id);
+        cmd
+    }
+}
+
+/// Times `make()` run to completion `n` times with `concurrency` workers.
+fn time_processes(
+    n: usize,
+    concurrency: usize,
+    make: Arc<dyn Fn(usize) -> Command + Send + Sync>,
+) -> Result<(Vec<Duration>, f64)> {
+    let started = Instant::now();
+    let per_worker = n / concurrency;
+    let mut workers = Vec::new();
+    for w in 0..concurrency {
+        let make = make.clone();
+        workers.push(std::thread::spawn(move || -> Result<Vec<Duration>> {
+            let mut samples = Vec::with_capacity(per_worker);
+            for i in 0..per_worker {
+                let t = Instant::now();
+                let status = make(w * per_worker + i)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()?;
+                if !status.success() {
+                    bail!("peer command failed: {status}");
+                }
+                samples.push(t.elapsed());
+            }
+            Ok(samples)
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.join().map_err(|_| anyhow::anyhow!("worker panicked"))??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((all, rate))
+}
+
+async fn time_jails(engine: &Engine, n: usize, concurrency: usize) -> Result<(Vec<Duration>, f64)> {
+    let started = Instant::now();
+    let per_worker = n / concurrency;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let engine = engine.clone();
+        set.spawn(async move {
+            let mut samples = Vec::with_capacity(per_worker);
+            for _ in 0..per_worker {
+                let t = Instant::now();
+                let result = engine.run(true_jail()).await?;
+                if result.exit_code() != 0 {
+                    bail!("jail exited {}", result.exit_code());
+                }
+                samples.push(t.elapsed());
+            }
+            Ok::<_, anyhow::Error>(samples)
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        all.extend(joined??);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((all, rate))
+}
+
+const STDOUT_BYTES: usize = 10 << 20;
+
+async fn paddock_stdout(engine: &Engine, rounds: usize) -> Result<Vec<Duration>> {
+    let mut samples = Vec::new();
+    for _ in 0..rounds {
+        let mut config = JailConfig::new(
+            "head",
+            [
+                "-c".to_owned(),
+                STDOUT_BYTES.to_string(),
+                "/dev/zero".into(),
+            ],
+        );
+        config.limits.output_cap_bytes = STDOUT_BYTES + 1;
+        let t = Instant::now();
+        let result = engine.run(config).await?;
+        if result.stdout.bytes.len() != STDOUT_BYTES {
+            bail!("captured {} bytes", result.stdout.bytes.len());
+        }
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
+}
+
+fn process_stdout(rounds: usize, make: &dyn Fn() -> Command) -> Result<Vec<Duration>> {
+    let mut samples = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let mut child = make()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut out = Vec::with_capacity(STDOUT_BYTES + 1);
+        child
+            .stdout
+            .take()
+            .context("stdout")?
+            .read_to_end(&mut out)?;
+        child.wait()?;
+        if out.len() != STDOUT_BYTES {
+            bail!("peer produced {} bytes", out.len());
+        }
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
+}
+
+async fn timeout_precision(engine: &Engine, rounds: usize) -> Result<Vec<Duration>> {
+    let mut overshoot = Vec::new();
+    let deadline = Duration::from_millis(200);
+    for _ in 0..rounds {
+        let mut config = JailConfig::new("/bin/sh", ["-c", "(sleep 30 &) ; sleep 30"]);
+        config.limits.timeout = Some(deadline);
+        let t = Instant::now();
+        let result = engine.run(config).await?;
+        if !result.timed_out {
+            bail!("deadline not enforced");
+        }
+        overshoot.push(t.elapsed().saturating_sub(deadline));
+    }
+    Ok(overshoot)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_out = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let paddock_bin = args
+        .iter()
+        .position(|a| a == "--paddock")
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| "target/release/paddock".into());
+
+    // The engine forks its zygote before any thread exists.
+    let engine = Engine::start(EngineOptions::default())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let scale = if quick { 1 } else { 4 };
+    let mut rows = Vec::new();
+    let scratch = tempfile_dir()?;
+
+    // Warm-up: page cache, cgroup directories, zygote.
+    runtime.block_on(time_jails(&engine, 50, 1))?;
+
+    let (samples, rate) = runtime.block_on(time_jails(&engine, 250 * scale, 1))?;
+    rows.push(summarize(
+        "spawn /bin/true, c1",
+        "paddock in-process",
+        samples,
+        Some(rate),
+        "full isolation + cgroup limits",
+    ));
+    let (samples, rate) = runtime.block_on(time_jails(&engine, 400 * scale, 16))?;
+    rows.push(summarize(
+        "spawn /bin/true, c16",
+        "paddock in-process",
+        samples,
+        Some(rate),
+        "16 in flight, 2 cores",
+    ));
+
+    let bwrap: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| {
+        let mut cmd = Command::new("bwrap");
+        cmd.args(bwrap_args()).arg("/bin/true");
+        cmd
+    });
+    let bundle = Arc::new(CrunBundle::create(&scratch, &["/bin/true"])?);
+    let crun: Arc<dyn Fn(usize) -> Command + Send + Sync> = {
+        let bundle = bundle.clone();
+        Arc::new(move |i| bundle.command(&format!("bench-{}-{i}", std::process::id())))
+    };
+    let cli: Arc<dyn Fn(usize) -> Command + Send + Sync> = {
+        let bin = paddock_bin.clone();
+        Arc::new(move |_| {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["run", "--", "/bin/true"]);
+            cmd
+        })
+    };
+    let plain: Arc<dyn Fn(usize) -> Command + Send + Sync> =
+        Arc::new(|_| Command::new("/bin/true"));
+
+    for (subject, make, note) in [
+        (
+            "paddock run (whole process)",
+            cli,
+            "CLI: process start + engine + jail",
+        ),
+        (
+            "bubblewrap --unshare-all",
+            bwrap.clone(),
+            "ro /usr, proc, dev, tmpfs",
+        ),
+        (
+            "crun run",
+            crun.clone(),
+            "OCI bundle binding /usr, cgroup limits",
+        ),
+        ("/bin/true, no sandbox", plain, "process spawn floor"),
+    ] {
+        let (samples, rate) = time_processes(100 * scale, 1, make.clone())?;
+        rows.push(summarize(
+            "spawn /bin/true, c1",
+            subject,
+            samples,
+            Some(rate),
+            note,
+        ));
+        if subject.starts_with("bubblewrap") || subject.starts_with("crun") {
+            let (samples, rate) = time_processes(160 * scale, 16, make)?;
+            rows.push(summarize(
+                "spawn /bin/true, c16",
+                subject,
+                samples,
+                Some(rate),
+                "16 in flight, 2 cores",
+            ));
+        }
+    }
+
+    let rounds = 10 * scale;
+    let samples = runtime.block_on(paddock_stdout(&engine, rounds))?;
+    let mb_s = |samples: &Vec<Duration>| {
+        let mut s = samples.clone();
+        s.sort();
+        STDOUT_BYTES as f64 / 1e6 / s[s.len() / 2].as_secs_f64()
+    };
+    let rate = mb_s(&samples);
+    rows.push(summarize(
+        "10 MiB stdout",
+        "paddock in-process",
+        samples,
+        Some(rate),
+        "per_second = MB/s, captured in memory",
+    ));
+    let samples = process_stdout(rounds, &|| {
+        let mut cmd = Command::new("bwrap");
+        cmd.args(bwrap_args())
+            .args(["head", "-c", &STDOUT_BYTES.to_string(), "/dev/zero"]);
+        cmd
+    })?;
+    let rate = mb_s(&samples);
+    rows.push(summarize(
+        "10 MiB stdout",
+        "bubblewrap --unshare-all",
+        samples,
+        Some(rate),
+        "per_second = MB/s, read by the bench",
+    ));
+
+    let samples = runtime.block_on(timeout_precision(&engine, 5 * scale))?;
+    rows.push(summarize(
+        "timeout precision (return after a 200 ms deadline)",
+        "paddock in-process",
+        samples,
+        None,
+        "grandchild holds stdout",
+    ));
+
+    println!(
+        "{:<52} {:<30} {:>9} {:>9} {:>10}",
+        "scenario", "subject", "p50 ms", "p99 ms", "per s"
+    );
+    for row in &rows {
+        println!(
+            "{:<52} {:<30} {:>9.3} {:>9.3} {:>10}",
+            row.scenario,
+            row.subject,
+            row.p50_ms,
+            row.p99_ms,
+            row.per_second
+                .map(|r| format!("{r:.0}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(path) = json_out {
+        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("paddock-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -21,7 +21,7 @@ pub(crate) struct RuntimeDir {
 }
 
 /// One entry of the minimal `/etc`.
-#[derive(Debug, Hash)]
+#[derive(Debug)]
 enum EtcEntry {
     Dir(PathBuf),
     File(PathBuf, Vec<u8>),
@@ -69,12 +69,10 @@ pub(crate) fn prepare(dir: &Path, uid: u32, gid: u32) -> Result<RuntimeDir> {
         Err(e) => return Err(host("create the root mount point")(e)),
     }
 
-    let entries = etc_entries(uid, gid);
-    let mut hasher = DefaultHasher::new();
-    entries.hash(&mut hasher);
-    let etc_template = dir.join(format!("etc-{:016x}", hasher.finish()));
+    let etc_template = dir.join(format!("etc-{:016x}", etc_fingerprint(uid, gid)));
     if !etc_template.is_dir() {
-        write_template(dir, &etc_template, &entries).map_err(host("write the minimal /etc"))?;
+        write_template(dir, &etc_template, &etc_entries(uid, gid))
+            .map_err(host("write the minimal /etc"))?;
     }
     Ok(RuntimeDir {
         root_mount,
@@ -110,6 +108,44 @@ fn write_template(dir: &Path, target: &Path, entries: &[EtcEntry]) -> io::Result
         Err(e) => Err(e),
     }
 }
+
+/// Host sources of the minimal `/etc`. A directory's mtime changes when an
+/// entry is added, removed or replaced (which is how package tools update
+/// symlinks), a file's when it is rewritten.
+const ETC_SOURCES: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/ssl/certs",
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/ssl/openssl.cnf",
+    "/etc/alternatives",
+    "/etc/localtime",
+];
+
+/// Names the template after its inputs' metadata, so an engine start costs
+/// a few `stat` calls instead of reading every certificate.
+fn etc_fingerprint(uid: u32, gid: u32) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (ETC_TEMPLATE_VERSION, uid, gid).hash(&mut hasher);
+    for source in ETC_SOURCES {
+        match std::fs::symlink_metadata(source) {
+            Ok(meta) => (
+                source,
+                meta.mtime(),
+                meta.mtime_nsec(),
+                meta.size(),
+                meta.ino(),
+            )
+                .hash(&mut hasher),
+            Err(_) => (source, "missing").hash(&mut hasher),
+        }
+    }
+    hasher.finish()
+}
+
+/// Bumped whenever `etc_entries` changes what it writes.
+const ETC_TEMPLATE_VERSION: u32 = 1;
 
 /// What dynamic linking, user lookup, name lookup of `localhost` and TLS
 /// need, and nothing else (no shadow, no machine-id, no host names).

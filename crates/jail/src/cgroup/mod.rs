@@ -105,7 +105,7 @@ pub struct CgroupReport {
 
 /// One jail's cgroup (a directory per v1 hierarchy, or one v2 directory).
 pub trait JailCgroup: Send + Sync + fmt::Debug {
-    /// Files the jail's init writes `0` into to join.
+    /// Files the jail's (single-threaded) init writes `0` into to join.
     fn procs_files(&self) -> Vec<PathBuf>;
     /// Current usage.
     fn stats(&self) -> JailStats;
@@ -320,10 +320,12 @@ pub(crate) fn prepare_base(dir: &Path, rootless: bool) -> std::result::Result<()
     match std::fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) if rootless => return Err(format!(
+        Err(e) if rootless => {
+            return Err(format!(
             "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
             dir.display()
-        )),
+        ))
+        }
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap_or_default();

@@ -1,10 +1,10 @@
 //! The seccomp policy (threat-model rows 10–13 and 16, ARCHITECTURE
 //! decision 6), compiled once on the host and installed last before `execve`.
 //!
-//! Two filters are stacked because one seccompiler filter has one match
-//! action: the first answers `EPERM` for everything refused (and for the x32
-//! ABI), the second answers `ENOSYS` for `clone3` so that glibc falls back
-//! to `clone`, whose flags the first filter can inspect.
+//! seccompiler builds the rule table (one match action, `EPERM`); a short
+//! hand-written prefix in front of it answers `ENOSYS` for `clone3`, so that
+//! glibc falls back to `clone` whose flags the table can inspect, and
+//! `EPERM` for the x32 ABI. One filter means one BPF JIT per jail.
 
 use std::collections::BTreeMap;
 
@@ -104,11 +104,11 @@ const PERSONALITY_ALLOWED: &[u64] = &[0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 /// First syscall number of the x32 ABI (`__X32_SYSCALL_BIT`).
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// Compiled filters for each level, in installation order.
+/// The compiled filter of each level.
 #[derive(Debug, Clone)]
 pub(crate) struct SeccompPrograms {
-    standard: Vec<BpfProgram>,
-    strict: Vec<BpfProgram>,
+    standard: BpfProgram,
+    strict: BpfProgram,
 }
 
 impl SeccompPrograms {
@@ -120,8 +120,8 @@ impl SeccompPrograms {
         })
     }
 
-    /// The filters of one level.
-    pub(crate) fn level(&self, level: SeccompLevel) -> &[BpfProgram] {
+    /// The filter of one level.
+    pub(crate) fn level(&self, level: SeccompLevel) -> &BpfProgram {
         match level {
             SeccompLevel::Standard => &self.standard,
             SeccompLevel::Strict => &self.strict,
@@ -129,15 +129,12 @@ impl SeccompPrograms {
     }
 }
 
-/// Installs the filters on the calling thread (sets `no_new_privs` first).
-pub(crate) fn install(programs: &[BpfProgram]) -> std::io::Result<()> {
-    for program in programs {
-        seccompiler::apply_filter(program).map_err(std::io::Error::other)?;
-    }
-    Ok(())
+/// Installs the filter on the calling thread (sets `no_new_privs` first).
+pub(crate) fn install(program: &BpfProgram) -> std::io::Result<()> {
+    seccompiler::apply_filter(program).map_err(std::io::Error::other)
 }
 
-fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
+fn compile_level(level: SeccompLevel) -> Result<BpfProgram> {
     let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value).map_err(compile_error)
     };
@@ -219,46 +216,45 @@ fn compile_level(level: SeccompLevel) -> Result<Vec<BpfProgram>> {
 
     // Row 13: the x32 ABI uses this architecture's audit value with bit 30
     // set in the syscall number, so the architecture check cannot see it.
-    let mut first = x32_prefix();
-    first.extend(refuse);
+    let mut program = prefix();
+    program.extend(refuse);
 
-    let clone3 = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        TargetArch::x86_64,
-    )
-    .map_err(compile_error)?;
-    let clone3: BpfProgram = clone3.try_into().map_err(compile_error)?;
-
-    Ok(vec![first, clone3])
+    Ok(program)
 }
 
-/// `if (nr >= X32_SYSCALL_BIT) return ERRNO(EPERM);`
-fn x32_prefix() -> Vec<sock_filter> {
+/// ```text
+/// if (arch != AUDIT_ARCH_X86_64) goto table;   // the table kills it
+/// if (nr >= X32_SYSCALL_BIT) return ERRNO(EPERM);
+/// if (nr == __NR_clone3) return ERRNO(ENOSYS);
+/// table: ...
+/// ```
+fn prefix() -> Vec<sock_filter> {
     const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
     const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
     vec![
+        // seccomp_data.arch is at offset 4: numbers below mean x86_64 ones.
+        insn(BPF_LD_W_ABS, 0, 0, 4),
+        insn(BPF_JEQ_K, 0, 5, AUDIT_ARCH_X86_64),
         // seccomp_data.nr is at offset 0.
-        sock_filter {
-            code: BPF_LD_W_ABS,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        sock_filter {
-            code: BPF_JGE_K,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        sock_filter {
-            code: BPF_RET_K,
-            jt: 0,
-            jf: 0,
-            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        },
+        insn(BPF_LD_W_ABS, 0, 0, 0),
+        insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT),
+        insn(
+            BPF_RET_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        ),
+        insn(BPF_JEQ_K, 0, 1, libc::SYS_clone3 as u32),
+        insn(
+            BPF_RET_K,
+            0,
+            0,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+        ),
     ]
 }
 
@@ -273,17 +269,12 @@ mod tests {
     #[test]
     fn both_levels_compile_and_strict_is_larger() {
         let programs = SeccompPrograms::compile().unwrap();
-        let standard: usize = programs
-            .level(SeccompLevel::Standard)
-            .iter()
-            .map(Vec::len)
-            .sum();
-        let strict: usize = programs
-            .level(SeccompLevel::Strict)
-            .iter()
-            .map(Vec::len)
-            .sum();
+        let standard = programs.level(SeccompLevel::Standard).len();
+        let strict = programs.level(SeccompLevel::Strict).len();
         assert!(strict > standard);
-        assert_eq!(programs.level(SeccompLevel::Standard).len(), 2);
+        assert!(
+            standard < 4096,
+            "the kernel caps filters at 4096 instructions"
+        );
     }
 }

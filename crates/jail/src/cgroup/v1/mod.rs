@@ -133,7 +133,11 @@ impl V1Cgroup {
 
 impl JailCgroup for V1Cgroup {
     fn procs_files(&self) -> Vec<PathBuf> {
-        self.dirs.iter().map(|d| d.join("cgroup.procs")).collect()
+        // `tasks` moves only the writing thread, which spares the kernel the
+        // global threadgroup lock (an RCU grace period) that a
+        // `cgroup.procs` write takes; the jail's init is single-threaded, so
+        // this moves the whole process.
+        self.dirs.iter().map(|d| d.join("tasks")).collect()
     }
 
     fn stats(&self) -> JailStats {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs paddock's benchmarks side by side with their peers (bubblewrap, crun)
+# and prints one table. Needs root (crun and the cgroup limits).
+#
+#   sudo bench/run.sh            # full run (a few minutes)
+#   sudo bench/run.sh --quick    # smaller sample counts
+#
+# crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
+# supported") even when the cgroup2 mount is empty, so on such hosts the run
+# happens in a private mount namespace with that empty mount hidden; crun
+# then uses the v1 controllers, like paddock does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in bwrap crun; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get install -y bubblewrap crun >/dev/null
+fi
+cargo build --release -q -p paddock -p paddock-bench
+
+run=(./target/release/paddock-bench --paddock ./target/release/paddock "$@")
+if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && mountpoint -q /sys/fs/cgroup/unified; then
+  exec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "${run[@]}"
+fi
+exec "${run[@]}"
