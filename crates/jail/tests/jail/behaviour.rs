@@ -115,12 +115,12 @@ fn exit_code_and_signal_are_reported() -> Result<(), Failed> {
 }
 
 fn missing_command_is_an_exec_error() -> Result<(), Failed> {
-    match run(JailConfig::new(
-        "definitely-not-a-command",
-        Vec::<String>::new(),
-    )) {
-        Err(JailError::Exec { command, detail }) => {
-            check(command == "definitely-not-a-command", command)?;
+    match run(command("definitely-not-a-command", &[])) {
+        Err(JailError::Exec {
+            command: name,
+            detail,
+        }) => {
+            check(name == "definitely-not-a-command", name)?;
             check(detail.contains("No such file"), detail)
         }
         other => Err(format!("expected an exec error, got {other:?}").into()),
@@ -301,10 +301,7 @@ fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
 fn stream_reports_setup_failure_as_terminal_event() -> Result<(), Failed> {
     let events = block_on(async {
         let mut rx = engine()
-            .stream(
-                JailConfig::new("no-such-program", Vec::<String>::new()),
-                Duration::from_secs(1),
-            )
+            .stream(command("no-such-program", &[]), Duration::from_secs(1))
             .await;
         let mut events = Vec::new();
         while let Some(event) = rx.recv().await {

@@ -69,6 +69,13 @@ pub fn base_limits() -> Limits {
     limits
 }
 
+/// `command args...` with the test limits.
+pub fn command(command: &str, args: &[&str]) -> JailConfig {
+    let mut config = JailConfig::new(command, args.iter().copied());
+    config.limits = base_limits();
+    config
+}
+
 /// `sh -c script` with the test limits.
 pub fn sh(script: &str) -> JailConfig {
     let mut config = JailConfig::new("/bin/sh", ["-c", script]);

@@ -628,7 +628,7 @@ fn row19_multibyte_flood_truncates_on_a_character_boundary() -> Result<(), Faile
 }
 
 /// Host state that must not grow with the number of jails.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct HostFootprint {
     tmp_entries: usize,
     runtime_entries: usize,
@@ -707,11 +707,25 @@ fn row20_nothing_left_behind_after_many_runs() -> Result<(), Failed> {
         }
         Ok::<(), paddock_jail::JailError>(())
     })?;
-    let after = footprint();
-    check(
-        before == after,
-        format!("host state changed: before {before:?}, after {after:?}"),
-    )
+    // Other tests run jails in parallel: their cgroups and temporary
+    // directories come and go, a leak stays. Wait for the counts to settle
+    // back to (at most) where they started.
+    let settle_by = Instant::now() + Duration::from_secs(20);
+    loop {
+        let after = footprint();
+        let settled = after.tmp_entries <= before.tmp_entries
+            && after.runtime_entries <= before.runtime_entries
+            && after.cgroup_children <= before.cgroup_children
+            && after.zombies <= before.zombies
+            && after.mounts <= before.mounts;
+        if settled {
+            return Ok(());
+        }
+        if Instant::now() > settle_by {
+            return Err(format!("host state grew: before {before:?}, after {after:?}").into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn row30_python_threads_work_under_default_policy() -> Result<(), Failed> {
