@@ -211,7 +211,7 @@ impl Engine {
             cgroup_procs: cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
             config,
         };
-        let (pid, pidfd) = self
+        let spawned = self
             .inner
             .zygote
             .spawn(&request, vec![stdin_r, stdout_w, stderr_w, report_w])
@@ -235,8 +235,9 @@ impl Engine {
             }
         };
         Ok(JailHandle::new(HandleParts {
-            pid,
-            pidfd,
+            pid: spawned.pid,
+            pidfd: spawned.pidfd,
+            mount_namespace: spawned.mount_namespace,
             cgroup,
             stdin,
             stdout: to_receiver(stdout_r)?,

@@ -16,6 +16,7 @@ use crate::cgroup::{JailCgroup, JailStats};
 use crate::error::{JailError, Result, SetupStep};
 use crate::ipc::Report;
 use crate::output::{Capture, LineSplitter, Output};
+use crate::reaper::{self, Remains};
 use crate::result::{ExitStatus, JailEvent, JailResult};
 use crate::sys;
 
@@ -202,6 +203,7 @@ pub struct JailHandle {
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
     report: Option<OwnedFd>,
+    mount_namespace: Option<OwnedFd>,
     command: String,
     started_at: Instant,
     deadline: Option<Instant>,
@@ -214,6 +216,7 @@ pub struct JailHandle {
 pub(crate) struct HandleParts {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    pub mount_namespace: Option<OwnedFd>,
     pub cgroup: Option<Arc<dyn JailCgroup>>,
     pub stdin: Option<pipe::Sender>,
     pub stdout: pipe::Receiver,
@@ -238,6 +241,7 @@ impl JailHandle {
             stdout: Some(parts.stdout),
             stderr: Some(parts.stderr),
             report: Some(parts.report),
+            mount_namespace: parts.mount_namespace,
             command: parts.command,
             started_at: parts.started_at,
             deadline: parts.timeout.map(|t| parts.started_at + t),
@@ -434,9 +438,10 @@ impl JailHandle {
             .collect()
     }
 
-    /// Kills whatever is left, waits for the init to be gone and removes the
-    /// cgroup. Mounts and the root live in the jail's mount namespace and
-    /// vanish with it.
+    /// Kills whatever is left and waits for the init to be gone; the cgroup
+    /// and the mount namespace are released in the background (`reaper`).
+    /// Mounts and the root live in the jail's mount namespace and vanish
+    /// with it.
     fn cleanup(&mut self) {
         if self.finished {
             return;
@@ -444,10 +449,11 @@ impl JailHandle {
         self.finished = true;
         let _ = self.control.kill();
         wait_for_exit(&self.control.pidfd, KILL_GRACE);
-        if let Some(cgroup) = &self.control.cgroup {
-            if let Err(err) = cgroup.remove() {
-                tracing::warn!(pid = self.pid, %err, "removing the jail's cgroup");
-            }
+        if let Some(cgroup) = self.control.cgroup.clone() {
+            reaper::release_later(Remains::Cgroup(cgroup));
+        }
+        if let Some(namespace) = self.mount_namespace.take() {
+            reaper::release_later(Remains::MountNamespace(namespace));
         }
     }
 }

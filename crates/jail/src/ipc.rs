@@ -146,14 +146,42 @@ pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Resu
     }
 }
 
-/// Receives one message and the descriptors attached to it. Returns
-/// `Ok(None)` at end of stream.
+/// Receives one message (at most `capacity` bytes) and the descriptors
+/// attached to it into `buf`. Returns `Ok(None)` at end of stream.
 pub(crate) fn recv_with_fds(
     sock: RawFd,
     buf: &mut Vec<u8>,
     capacity: usize,
 ) -> io::Result<Option<Vec<OwnedFd>>> {
-    buf.resize(capacity, 0);
+    // Size the buffer to the waiting message (a seqpacket socket reports
+    // its full length with MSG_PEEK | MSG_TRUNC) instead of zero-filling the
+    // largest possible one on every request.
+    let waiting = loop {
+        // SAFETY: a zero-length peek; no buffer is written.
+        let n = unsafe {
+            libc::recv(
+                sock,
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_PEEK | libc::MSG_TRUNC,
+            )
+        };
+        if n >= 0 {
+            break n as usize;
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    };
+    if waiting > capacity {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "message larger than allowed",
+        ));
+    }
+    buf.clear();
+    buf.resize(waiting.max(1), 0);
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),

@@ -28,6 +28,7 @@ mod error;
 mod handle;
 mod ipc;
 mod output;
+mod reaper;
 mod result;
 mod runtime;
 mod setup;

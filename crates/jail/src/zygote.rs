@@ -33,7 +33,19 @@ const ZYGOTE_SOCKET: RawFd = 3;
 struct Job {
     request: Vec<u8>,
     fds: Vec<OwnedFd>,
-    reply: oneshot::Sender<Result<(i32, OwnedFd)>>,
+    reply: oneshot::Sender<Result<Spawned>>,
+}
+
+/// A jail the zygote started.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    /// Host pid of the jail's init.
+    pub pid: i32,
+    /// pidfd of the init.
+    pub pidfd: OwnedFd,
+    /// The jail's mount namespace, held so that freeing it happens after
+    /// the jail ends, off the critical path (see `reaper`).
+    pub mount_namespace: Option<OwnedFd>,
 }
 
 /// Host-side handle of the zygote.
@@ -84,11 +96,7 @@ impl Zygote {
 
     /// Asks the zygote to spawn a jail with the four descriptors
     /// `[stdin_read, stdout_write, stderr_write, report_write]`.
-    pub(crate) async fn spawn(
-        &self,
-        request: &SpawnRequest,
-        fds: Vec<OwnedFd>,
-    ) -> Result<(i32, OwnedFd)> {
+    pub(crate) async fn spawn(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Spawned> {
         let request = serde_json::to_vec(request).map_err(|e| JailError::Spawner(e.to_string()))?;
         if request.len() > ipc::MAX_MESSAGE {
             return Err(JailError::InvalidConfig(format!(
@@ -126,7 +134,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>) {
     }
 }
 
-fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<(i32, OwnedFd)> {
+fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<Spawned> {
     let fds = ipc::recv_with_fds(sock.as_raw_fd(), buf, 4096)
         .map_err(|e| JailError::Spawner(format!("reading from the zygote: {e}")))?
         .ok_or_else(|| JailError::Spawner("the zygote exited".into()))?;
@@ -134,11 +142,15 @@ fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<(i32, OwnedFd)> {
         .map_err(|e| JailError::Spawner(format!("bad zygote reply: {e}")))?;
     match reply {
         SpawnReply::Spawned { pid } => {
+            let mut fds = fds.into_iter();
             let pidfd = fds
-                .into_iter()
                 .next()
                 .ok_or_else(|| JailError::Spawner("the zygote sent no pidfd".into()))?;
-            Ok((pid, pidfd))
+            Ok(Spawned {
+                pid,
+                pidfd,
+                mount_namespace: fds.next(),
+            })
         }
         SpawnReply::Failed { message } => Err(JailError::Spawner(message)),
     }
@@ -194,15 +206,19 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
             Ok(None) | Err(_) => exit(0),
         };
         let reply = match decode(&buf, fds) {
-            Err(message) => (SpawnReply::Failed { message }, None),
+            Err(message) => (SpawnReply::Failed { message }, Vec::new()),
             Ok((request, fds)) => match sys::clone_with_pidfd(flags) {
                 Ok(Cloned::Child) => setup::init_main(&ctx, request, fds),
-                Ok(Cloned::Parent { pid, pidfd }) => (SpawnReply::Spawned { pid }, Some(pidfd)),
+                Ok(Cloned::Parent { pid, pidfd }) => {
+                    let mut attached = vec![pidfd];
+                    attached.extend(open_mount_namespace(pid));
+                    (SpawnReply::Spawned { pid }, attached)
+                }
                 Err(e) => (
                     SpawnReply::Failed {
                         message: format!("clone of the jail's init failed: {e}"),
                     },
-                    None,
+                    Vec::new(),
                 ),
             },
         };
@@ -212,6 +228,13 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
             exit(0);
         }
     }
+}
+
+/// A reference to a freshly cloned jail's mount namespace.
+fn open_mount_namespace(pid: libc::pid_t) -> Option<OwnedFd> {
+    std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(OwnedFd::from)
 }
 
 fn decode(
