@@ -34,6 +34,10 @@ pub struct EngineOptions {
     /// `paddock` as root, `paddock-<uid>` rootless). On v1 it sits under
     /// this process's own cgroup in each hierarchy.
     pub cgroup_parent: Option<String>,
+    /// cgroup layout to use; `None` detects it (v1 when v1 controllers are
+    /// mounted, as on hybrid hosts, v2 otherwise). `Some(CgroupVersion::None)`
+    /// runs without cgroups: requests with limits are then refused.
+    pub cgroup_layout: Option<CgroupVersion>,
 }
 
 /// What the engine can enforce on this host.
@@ -84,7 +88,7 @@ impl Engine {
                 "bad cgroup parent name {parent:?}"
             )));
         }
-        let cgroups = cgroup::detect(&parent, rootless);
+        let cgroups = cgroup::detect(&parent, rootless, options.cgroup_layout);
         let ctx = JailContext {
             root_mount: dirs.root_mount,
             etc_template: dirs.etc_template,

@@ -12,6 +12,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Mutex, OnceLock};
 
 use tokio::sync::oneshot;
 
@@ -51,7 +52,11 @@ pub(crate) struct Spawned {
 /// Host-side handle of the zygote.
 #[derive(Debug)]
 pub(crate) struct Zygote {
-    jobs: std_mpsc::Sender<Job>,
+    /// The host's end of the socket until the client thread takes it.
+    socket: Mutex<Option<OwnedFd>>,
+    /// Started on the first spawn, so that several engines can be started
+    /// one after the other while the process is still single-threaded.
+    jobs: OnceLock<std_mpsc::Sender<Job>>,
     pid: libc::pid_t,
 }
 
@@ -79,12 +84,11 @@ impl Zygote {
             }
             pid => {
                 drop(zygote_end);
-                let (jobs, queue) = std_mpsc::channel::<Job>();
-                std::thread::Builder::new()
-                    .name("paddock-zygote-client".into())
-                    .spawn(move || client_loop(host_end, queue))
-                    .map_err(|e| JailError::host("start the zygote client thread", e))?;
-                Ok(Zygote { jobs, pid })
+                Ok(Zygote {
+                    socket: Mutex::new(Some(host_end)),
+                    jobs: OnceLock::new(),
+                    pid,
+                })
             }
         }
     }
@@ -106,7 +110,7 @@ impl Zygote {
             )));
         }
         let (reply, answer) = oneshot::channel();
-        self.jobs
+        self.client()?
             .send(Job {
                 request,
                 fds,
@@ -116,6 +120,31 @@ impl Zygote {
         answer
             .await
             .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))?
+    }
+}
+
+impl Zygote {
+    /// The client thread's queue, starting the thread on first use.
+    fn client(&self) -> Result<&std_mpsc::Sender<Job>> {
+        if let Some(jobs) = self.jobs.get() {
+            return Ok(jobs);
+        }
+        let mut socket = self
+            .socket
+            .lock()
+            .map_err(|_| JailError::Spawner("zygote socket lock poisoned".into()))?;
+        if let Some(jobs) = self.jobs.get() {
+            return Ok(jobs);
+        }
+        let sock = socket
+            .take()
+            .ok_or_else(|| JailError::Spawner("the zygote client thread failed to start".into()))?;
+        let (jobs, queue) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("paddock-zygote-client".into())
+            .spawn(move || client_loop(sock, queue))
+            .map_err(|e| JailError::host("start the zygote client thread", e))?;
+        Ok(self.jobs.get_or_init(|| jobs))
     }
 }
 

@@ -184,10 +184,20 @@ pub(crate) fn check_limits(manager: &dyn CgroupManager, limits: &Limits) -> Resu
     Ok(())
 }
 
-/// Looks at the host and picks a layout. `parent` names the directory
-/// (under this process's own cgroup on v1, under the hierarchy root or the
-/// own cgroup on v2) that holds the jails' cgroups.
-pub(crate) fn detect(parent: &str, rootless: bool) -> Box<dyn CgroupManager> {
+/// Looks at the host and picks a layout (or uses `forced`). `parent` names
+/// the directory that holds the jails' cgroups: under this process's own
+/// cgroup on v1, at the top of the hierarchy (root) or under the own cgroup
+/// (rootless) on v2.
+pub(crate) fn detect(
+    parent: &str,
+    rootless: bool,
+    forced: Option<CgroupVersion>,
+) -> Box<dyn CgroupManager> {
+    if forced == Some(CgroupVersion::None) {
+        return Box::new(NoCgroups {
+            reason: "cgroups are disabled in the engine options".into(),
+        });
+    }
     let mounts = match CgroupMounts::read() {
         Ok(mounts) => mounts,
         Err(err) => {
@@ -196,11 +206,21 @@ pub(crate) fn detect(parent: &str, rootless: bool) -> Box<dyn CgroupManager> {
             })
         }
     };
-    if mounts
+    let has_v1 = mounts
         .v1
         .iter()
-        .any(|m| m.controllers.iter().any(|c| c == "memory" || c == "pids"))
-    {
+        .any(|m| m.controllers.iter().any(|c| c == "memory" || c == "pids"));
+    let use_v1 = match forced {
+        Some(CgroupVersion::V1) => true,
+        Some(CgroupVersion::V2) => false,
+        _ => has_v1,
+    };
+    if use_v1 {
+        if !has_v1 {
+            return Box::new(NoCgroups {
+                reason: "no cgroup v1 hierarchy is mounted".into(),
+            });
+        }
         return Box::new(v1::V1Manager::new(&mounts, parent, rootless));
     }
     if let Some(unified) = &mounts.v2 {

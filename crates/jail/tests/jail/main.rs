@@ -7,6 +7,7 @@
 //! reported as ignored there, never as passed.
 
 mod behaviour;
+mod cgroup_v2;
 mod support;
 mod threats;
 
@@ -18,5 +19,6 @@ fn main() {
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(threats::trials());
     trials.extend(behaviour::trials());
+    trials.extend(cgroup_v2::trials());
     libtest_mimic::run(&args, trials).exit();
 }

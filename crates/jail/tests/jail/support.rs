@@ -6,14 +6,51 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
-use paddock_jail::{Engine, EngineOptions, JailConfig, JailError, JailResult, Limits};
+use paddock_jail::{
+    CgroupVersion, Engine, EngineOptions, JailConfig, JailError, JailResult, Limits,
+};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
+static V2_ENGINE: OnceLock<Engine> = OnceLock::new();
 
-/// Starts the engine (called first thing in `main`).
+/// Starts the engines (called first thing in `main`, single-threaded): the
+/// default one, and, as root on a host with a cgroup2 mount, one forced onto
+/// the unified hierarchy so the v2 code runs even on a hybrid host.
 pub fn init() {
     let engine = Engine::start(EngineOptions::default()).expect("engine starts");
     ENGINE.set(engine).expect("engine set once");
+    if is_root() && cgroup2_mount().is_some() {
+        let v2 = Engine::start(EngineOptions {
+            cgroup_parent: Some("paddock-tests-v2".into()),
+            cgroup_layout: Some(CgroupVersion::V2),
+            ..EngineOptions::default()
+        })
+        .expect("v2 engine starts");
+        V2_ENGINE.set(v2).expect("v2 engine set once");
+    }
+}
+
+/// The mount point of the unified (v2) hierarchy, if any.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mountinfo.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.starts_with("cgroup2 ") {
+            left.split(' ').nth(4).map(PathBuf::from)
+        } else {
+            None
+        }
+    })
+}
+
+/// The engine forced onto cgroup v2 (root only).
+pub fn v2_engine() -> Option<&'static Engine> {
+    V2_ENGINE.get()
+}
+
+/// A test of the v2 code paths; ignored without root or a cgroup2 mount.
+pub fn v2_test(name: &str, f: fn() -> Result<(), Failed>) -> Trial {
+    Trial::test(name, f).with_ignored_flag(!(is_root() && cgroup2_mount().is_some()))
 }
 
 pub fn engine() -> &'static Engine {
