@@ -25,6 +25,9 @@ use crate::sys;
 const DRAIN_GRACE: Duration = Duration::from_millis(250);
 /// After a kill, how long to wait for the init to be gone.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+/// Bytes read from an output pipe at once (the pipes are enlarged to 1 MiB,
+/// so a busy writer leaves much more than a page waiting).
+const READ_CHUNK: usize = 256 * 1024;
 /// Longest line an event carries; longer lines arrive in pieces.
 const MAX_EVENT_LINE: usize = 64 * 1024;
 
@@ -341,8 +344,8 @@ impl JailHandle {
         .map_err(|e| JailError::host("register pidfd", e.into_parts().1))?;
         let mut stdout = self.stdout.take();
         let mut stderr = self.stderr.take();
-        let mut out_buf = vec![0u8; 64 * 1024];
-        let mut err_buf = vec![0u8; 64 * 1024];
+        let mut out_buf = vec![0u8; READ_CHUNK];
+        let mut err_buf = vec![0u8; READ_CHUNK];
         let mut exited = false;
         let mut timed_out = false;
         let mut give_up_at: Option<tokio::time::Instant> = None;
