@@ -1,6 +1,7 @@
 //! The engine: starts the zygote, creates cgroups and pipes, and turns a
 //! [`JailConfig`] into a running [`JailHandle`].
 
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::cgroup::{self, CgroupManager, CgroupReport, CgroupVersion, Controller
 use crate::config::{JailConfig, Stdin};
 use crate::error::{JailError, Result};
 use crate::handle::{HandleParts, JailHandle};
-use crate::ipc::SpawnRequest;
+use crate::ipc::{self, SpawnRequest};
 use crate::result::JailEvent;
 use crate::runtime;
 use crate::setup::{seccomp::SeccompPrograms, JailContext};
@@ -23,6 +24,9 @@ use crate::zygote::Zygote;
 /// Pipe buffer size asked for the output pipes (the default 64 KiB costs
 /// a context switch per 64 KiB of output).
 const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// Pre-created jails kept ready by default.
+const DEFAULT_WARM_POOL: usize = 4;
 
 /// Engine settings.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +42,9 @@ pub struct EngineOptions {
     /// mounted, as on hybrid hosts, v2 otherwise). `Some(CgroupVersion::None)`
     /// runs without cgroups: requests with limits are then refused.
     pub cgroup_layout: Option<CgroupVersion>,
+    /// How many pre-created jails to keep ready (default 4; 0 creates each
+    /// jail on demand). Each costs an idle process and its namespaces.
+    pub warm_pool: Option<usize>,
 }
 
 /// What the engine can enforce on this host.
@@ -95,7 +102,7 @@ impl Engine {
             user_namespace: rootless.then_some((uid, gid)),
             seccomp: SeccompPrograms::compile()?,
         };
-        let zygote = Zygote::start(ctx)?;
+        let zygote = Zygote::start(ctx, options.warm_pool.unwrap_or(DEFAULT_WARM_POOL))?;
         let info = EngineInfo {
             rootless,
             cgroups: CgroupReport {
@@ -197,13 +204,7 @@ impl Engine {
         for fd in [&stdout_w, &stderr_w] {
             // Best effort: an unprivileged user may be capped lower.
             // SAFETY: fcntl on a descriptor we own.
-            unsafe {
-                libc::fcntl(
-                    std::os::fd::AsRawFd::as_raw_fd(fd),
-                    libc::F_SETPIPE_SZ,
-                    OUTPUT_PIPE_SIZE,
-                )
-            };
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
         }
 
         // Stdin bytes travel through the pipe, not through the zygote.
@@ -215,11 +216,36 @@ impl Engine {
             cgroup_procs: cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
             config,
         };
-        let spawned = self
-            .inner
-            .zygote
-            .spawn(&request, vec![stdin_r, stdout_w, stderr_w, report_w])
-            .await?;
+        let payload =
+            serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
+        if payload.len() > ipc::MAX_MESSAGE {
+            return Err(JailError::InvalidConfig(format!(
+                "the jail configuration is {} bytes; at most {} fit (large inputs belong in stdin or a bind)",
+                payload.len(),
+                ipc::MAX_MESSAGE
+            )));
+        }
+        let fds = [&stdin_r, &stdout_w, &stderr_w, &report_w].map(|fd| fd.as_raw_fd());
+        // A pre-created jail that died meanwhile (killed from outside) fails
+        // the send; the next one is used.
+        let mut attempts = 0;
+        let spawned = loop {
+            let jail = self.inner.zygote.take().await?;
+            match ipc::send_with_fds(jail.requests.as_raw_fd(), &payload, &fds) {
+                Ok(()) => break jail,
+                Err(err) if attempts < 2 => {
+                    tracing::warn!(%err, pid = jail.pid, "a pre-created jail is gone; using another");
+                    attempts += 1;
+                }
+                Err(err) => {
+                    return Err(JailError::Spawner(format!(
+                        "sending the request to the jail: {err}"
+                    )))
+                }
+            }
+        };
+        // The jail holds its own copies now.
+        drop((stdin_r, stdout_w, stderr_w, report_w));
 
         let to_receiver =
             |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));

@@ -11,13 +11,14 @@ use crate::config::JailConfig;
 use crate::error::SetupStep;
 use crate::sys::check;
 
-/// Largest message on the zygote socket (a config with many binds and a
-/// large environment fits easily; stdin bytes travel through a pipe).
-pub(crate) const MAX_MESSAGE: usize = 1 << 20;
+/// Largest request (a config with many binds and a large environment fits
+/// easily; stdin bytes travel through a pipe). A seqpacket message must fit
+/// the socket's send buffer, whose default maximum is about 208 KiB.
+pub(crate) const MAX_MESSAGE: usize = 128 << 10;
 /// Most descriptors passed with one message.
 const MAX_FDS: usize = 8;
 
-/// Host → zygote: spawn one jail. Sent with the descriptors
+/// Host → a pre-created jail's init: what to run. Sent with the descriptors
 /// `[stdin_read, stdout_write, stderr_write, report_write]`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SpawnRequest {
@@ -26,7 +27,8 @@ pub(crate) struct SpawnRequest {
     pub cgroup_procs: Vec<PathBuf>,
 }
 
-/// Zygote → host: the outcome of a spawn; a pidfd accompanies `Spawned`.
+/// Zygote → host: the outcome of pre-creating a jail. `Spawned` comes with
+/// `[pidfd, request socket, mount namespace (if it could be opened)]`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum SpawnReply {
     Spawned { pid: i32 },
@@ -83,6 +85,19 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
         index -= 1;
     }
     index
+}
+
+/// Decodes a spawn request and its four descriptors.
+pub(crate) fn decode_spawn(
+    buf: &[u8],
+    fds: Vec<OwnedFd>,
+) -> Result<(SpawnRequest, [OwnedFd; 4]), String> {
+    let request: SpawnRequest =
+        serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
+    let fds: [OwnedFd; 4] = fds.try_into().map_err(|v: Vec<OwnedFd>| {
+        format!("spawn request carried {} descriptors, expected 4", v.len())
+    })?;
+    Ok((request, fds))
 }
 
 /// A connected `SOCK_SEQPACKET` pair, close-on-exec.

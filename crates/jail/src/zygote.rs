@@ -1,23 +1,29 @@
 //! The zygote: a single-threaded process forked when the engine starts,
-//! before the host has any other thread (ARCHITECTURE decision 1).
+//! before the host has any other thread (ARCHITECTURE decision 1), and the
+//! pool of jails it pre-creates.
 //!
-//! The host sends it spawn requests over a `SOCK_SEQPACKET` socket, with the
-//! jail's pipe ends attached. It clones each jail's init with the new
-//! namespaces and answers with the init's pid and a pidfd. Because the
+//! Asked over a `SOCK_SEQPACKET` socket, the zygote clones a jail init with
+//! fresh namespaces and answers with its pid, a pidfd, the init's request
+//! socket and a reference to its mount namespace. The init builds the part
+//! of the jail that does not depend on the request and waits. Because the
 //! zygote is single-threaded and small, the clone is cheap and the jail's
 //! setup code may allocate freely.
 //!
-//! On the host side one thread owns the socket; async callers hand it jobs
-//! and await the answer, so the engine works from any runtime.
+//! On the host, one thread owns the zygote socket. It keeps a few
+//! pre-created jails ready (the warm pool) and makes one on demand when the
+//! pool is empty; a spawn takes one and sends its request straight to it, so
+//! neither the zygote round trip nor namespace creation nor the shared part
+//! of the root is on the spawn's critical path.
 
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::mpsc as std_mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::oneshot;
 
 use crate::error::{JailError, Result};
-use crate::ipc::{self, SpawnReply, SpawnRequest};
+use crate::ipc::{self, SpawnReply};
 use crate::setup::{self, JailContext};
 use crate::sys::{self, Cloned};
 
@@ -31,22 +37,52 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// Descriptor number of the zygote's end of the socket.
 const ZYGOTE_SOCKET: RawFd = 3;
 
-struct Job {
-    request: Vec<u8>,
-    fds: Vec<OwnedFd>,
-    reply: oneshot::Sender<Result<Spawned>>,
-}
+/// The one request the zygote understands.
+const PREPARE: &[u8] = b"prepare";
 
-/// A jail the zygote started.
+/// A jail init waiting for its request.
 #[derive(Debug)]
-pub(crate) struct Spawned {
-    /// Host pid of the jail's init.
+pub(crate) struct PreparedJail {
+    /// Host pid of the init.
     pub pid: i32,
     /// pidfd of the init.
     pub pidfd: OwnedFd,
+    /// Where the init reads its request.
+    pub requests: OwnedFd,
     /// The jail's mount namespace, held so that freeing it happens after
     /// the jail ends, off the critical path (see `reaper`).
     pub mount_namespace: Option<OwnedFd>,
+}
+
+enum Job {
+    /// Make one jail now and hand it over.
+    Prepare(oneshot::Sender<Result<PreparedJail>>),
+    /// A jail was taken from the pool: top it up.
+    Refill,
+}
+
+#[derive(Debug)]
+struct Pool {
+    ready: Mutex<VecDeque<PreparedJail>>,
+    target: usize,
+}
+
+impl Pool {
+    fn take(&self) -> Option<PreparedJail> {
+        self.ready.lock().ok()?.pop_front()
+    }
+
+    fn needs_more(&self) -> bool {
+        self.ready
+            .lock()
+            .is_ok_and(|ready| ready.len() < self.target)
+    }
+
+    fn put(&self, jail: PreparedJail) {
+        if let Ok(mut ready) = self.ready.lock() {
+            ready.push_back(jail);
+        }
+    }
 }
 
 /// Host-side handle of the zygote.
@@ -57,18 +93,14 @@ pub(crate) struct Zygote {
     /// Started on the first spawn, so that several engines can be started
     /// one after the other while the process is still single-threaded.
     jobs: OnceLock<std_mpsc::Sender<Job>>,
+    pool: Arc<Pool>,
     pid: libc::pid_t,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
 }
 
 impl Zygote {
     /// Forks the zygote. Fails if the calling process has other threads.
-    pub(crate) fn start(ctx: JailContext) -> Result<Self> {
+    /// `warm` is how many pre-created jails the host keeps ready.
+    pub(crate) fn start(ctx: JailContext, warm: usize) -> Result<Self> {
         let threads = sys::thread_count().map_err(|e| JailError::host("count threads", e))?;
         if threads != 1 {
             return Err(JailError::NotSingleThreaded { threads });
@@ -87,6 +119,10 @@ impl Zygote {
                 Ok(Zygote {
                     socket: Mutex::new(Some(host_end)),
                     jobs: OnceLock::new(),
+                    pool: Arc::new(Pool {
+                        ready: Mutex::new(VecDeque::new()),
+                        target: warm,
+                    }),
                     pid,
                 })
             }
@@ -98,32 +134,22 @@ impl Zygote {
         self.pid
     }
 
-    /// Asks the zygote to spawn a jail with the four descriptors
-    /// `[stdin_read, stdout_write, stderr_write, report_write]`.
-    pub(crate) async fn spawn(&self, request: &SpawnRequest, fds: Vec<OwnedFd>) -> Result<Spawned> {
-        let request = serde_json::to_vec(request).map_err(|e| JailError::Spawner(e.to_string()))?;
-        if request.len() > ipc::MAX_MESSAGE {
-            return Err(JailError::InvalidConfig(format!(
-                "the jail configuration is {} bytes; at most {} fit",
-                request.len(),
-                ipc::MAX_MESSAGE
-            )));
+    /// A jail init waiting for its request: from the pool when one is
+    /// ready, made now otherwise.
+    pub(crate) async fn take(&self) -> Result<PreparedJail> {
+        let jobs = self.client()?;
+        if let Some(jail) = self.pool.take() {
+            let _ = jobs.send(Job::Refill);
+            return Ok(jail);
         }
         let (reply, answer) = oneshot::channel();
-        self.client()?
-            .send(Job {
-                request,
-                fds,
-                reply,
-            })
+        jobs.send(Job::Prepare(reply))
             .map_err(|_| JailError::Spawner("the zygote client thread is gone".into()))?;
         answer
             .await
             .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))?
     }
-}
 
-impl Zygote {
     /// The client thread's queue, starting the thread on first use.
     fn client(&self) -> Result<&std_mpsc::Sender<Job>> {
         if let Some(jobs) = self.jobs.get() {
@@ -140,30 +166,57 @@ impl Zygote {
             .take()
             .ok_or_else(|| JailError::Spawner("the zygote client thread failed to start".into()))?;
         let (jobs, queue) = std_mpsc::channel::<Job>();
+        let pool = self.pool.clone();
         std::thread::Builder::new()
             .name("paddock-zygote-client".into())
-            .spawn(move || client_loop(sock, queue))
+            .spawn(move || client_loop(sock, queue, pool))
             .map_err(|e| JailError::host("start the zygote client thread", e))?;
+        // The pool starts filling now.
+        let _ = jobs.send(Job::Refill);
         Ok(self.jobs.get_or_init(|| jobs))
     }
 }
 
-/// Host side: one request and its answer at a time (the zygote is serial).
-fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>) {
+/// Host side: serves explicit requests first, otherwise keeps the pool full,
+/// otherwise sleeps until asked. The zygote answers one request at a time.
+fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>) {
     let mut buf = Vec::new();
-    for job in queue {
-        let raw: Vec<RawFd> = job.fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let outcome = ipc::send_with_fds(sock.as_raw_fd(), &job.request, &raw)
-            .map_err(|e| JailError::Spawner(format!("sending to the zygote: {e}")))
-            .and_then(|()| {
-                drop(job.fds);
-                receive_reply(&sock, &mut buf)
-            });
-        let _ = job.reply.send(outcome);
+    // After a failure, refill only when asked again (no busy loop against a
+    // dead zygote).
+    let mut healthy = true;
+    loop {
+        let job = match queue.try_recv() {
+            Ok(job) => job,
+            Err(std_mpsc::TryRecvError::Empty) if healthy && pool.needs_more() => {
+                match prepare(&sock, &mut buf) {
+                    Ok(jail) => pool.put(jail),
+                    Err(err) => {
+                        tracing::warn!(%err, "pre-creating a jail");
+                        healthy = false;
+                    }
+                }
+                continue;
+            }
+            Err(std_mpsc::TryRecvError::Empty) => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(std_mpsc::TryRecvError::Disconnected) => return,
+        };
+        match job {
+            Job::Prepare(reply) => {
+                let outcome = prepare(&sock, &mut buf);
+                healthy = outcome.is_ok();
+                let _ = reply.send(outcome);
+            }
+            Job::Refill => healthy = true,
+        }
     }
 }
 
-fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<Spawned> {
+fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<PreparedJail> {
+    ipc::send_with_fds(sock.as_raw_fd(), PREPARE, &[])
+        .map_err(|e| JailError::Spawner(format!("sending to the zygote: {e}")))?;
     let fds = ipc::recv_with_fds(sock.as_raw_fd(), buf, 4096)
         .map_err(|e| JailError::Spawner(format!("reading from the zygote: {e}")))?
         .ok_or_else(|| JailError::Spawner("the zygote exited".into()))?;
@@ -172,12 +225,15 @@ fn receive_reply(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<Spawned> {
     match reply {
         SpawnReply::Spawned { pid } => {
             let mut fds = fds.into_iter();
-            let pidfd = fds
-                .next()
-                .ok_or_else(|| JailError::Spawner("the zygote sent no pidfd".into()))?;
-            Ok(Spawned {
+            let (Some(pidfd), Some(requests)) = (fds.next(), fds.next()) else {
+                return Err(JailError::Spawner(
+                    "the zygote sent too few descriptors".into(),
+                ));
+            };
+            Ok(PreparedJail {
                 pid,
                 pidfd,
+                requests,
                 mount_namespace: fds.next(),
             })
         }
@@ -229,33 +285,53 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
         };
     let mut buf = Vec::new();
     loop {
-        let fds = match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, ipc::MAX_MESSAGE) {
-            Ok(Some(fds)) => fds,
+        match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, 4096) {
+            Ok(Some(_)) if buf == PREPARE => {}
+            Ok(Some(_)) => {
+                let failed = SpawnReply::Failed {
+                    message: "unknown zygote request".into(),
+                };
+                let _ = ipc::send_with_fds(
+                    ZYGOTE_SOCKET,
+                    &serde_json::to_vec(&failed).unwrap_or_default(),
+                    &[],
+                );
+                continue;
+            }
             // The host closed its end (or vanished): the zygote's work is done.
             Ok(None) | Err(_) => exit(0),
-        };
-        let reply = match decode(&buf, fds) {
+        }
+        let (reply, attached) = match clone_jail(&ctx, flags) {
+            Ok((pid, fds)) => (SpawnReply::Spawned { pid }, fds),
             Err(message) => (SpawnReply::Failed { message }, Vec::new()),
-            Ok((request, fds)) => match sys::clone_with_pidfd(flags) {
-                Ok(Cloned::Child) => setup::init_main(&ctx, request, fds),
-                Ok(Cloned::Parent { pid, pidfd }) => {
-                    let mut attached = vec![pidfd];
-                    attached.extend(open_mount_namespace(pid));
-                    (SpawnReply::Spawned { pid }, attached)
-                }
-                Err(e) => (
-                    SpawnReply::Failed {
-                        message: format!("clone of the jail's init failed: {e}"),
-                    },
-                    Vec::new(),
-                ),
-            },
         };
-        let bytes = serde_json::to_vec(&reply.0).unwrap_or_default();
-        let attached: Vec<RawFd> = reply.1.iter().map(AsRawFd::as_raw_fd).collect();
-        if ipc::send_with_fds(ZYGOTE_SOCKET, &bytes, &attached).is_err() {
+        let bytes = serde_json::to_vec(&reply).unwrap_or_default();
+        let raw: Vec<RawFd> = attached.iter().map(AsRawFd::as_raw_fd).collect();
+        if ipc::send_with_fds(ZYGOTE_SOCKET, &bytes, &raw).is_err() {
             exit(0);
         }
+    }
+}
+
+/// Clones one jail init; returns its pid and `[pidfd, request socket,
+/// mount namespace]` for the host.
+fn clone_jail(
+    ctx: &JailContext,
+    flags: libc::c_int,
+) -> std::result::Result<(i32, Vec<OwnedFd>), String> {
+    let (host_end, init_end) = ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
+    match sys::clone_with_pidfd(flags) {
+        Ok(Cloned::Child) => {
+            drop(host_end);
+            setup::init_main(ctx, init_end)
+        }
+        Ok(Cloned::Parent { pid, pidfd }) => {
+            drop(init_end);
+            let mut fds = vec![pidfd, host_end];
+            fds.extend(open_mount_namespace(pid));
+            Ok((pid, fds))
+        }
+        Err(e) => Err(format!("clone of the jail's init failed: {e}")),
     }
 }
 
@@ -264,16 +340,4 @@ fn open_mount_namespace(pid: libc::pid_t) -> Option<OwnedFd> {
     std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
         .ok()
         .map(OwnedFd::from)
-}
-
-fn decode(
-    buf: &[u8],
-    fds: Vec<OwnedFd>,
-) -> std::result::Result<(SpawnRequest, [OwnedFd; 4]), String> {
-    let request: SpawnRequest =
-        serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
-    let fds: [OwnedFd; 4] = fds.try_into().map_err(|v: Vec<OwnedFd>| {
-        format!("spawn request carried {} descriptors, expected 4", v.len())
-    })?;
-    Ok((request, fds))
 }

@@ -1,12 +1,14 @@
 //! What runs inside a new jail, in order.
 //!
 //! The zygote clones the jail's init with fresh user (rootless), mount, PID,
-//! network, IPC and UTS namespaces. The init ([`init_main`]) maps ids, joins
-//! its cgroup, enters a cgroup namespace, sets the hostname, brings up
-//! loopback if asked, builds the minimal root and pivots into it. It then
-//! forks the command ([`command_main`]), which redirects its standard
-//! streams, sets rlimits, applies Landlock, drops capabilities, installs
-//! seccomp and executes. The init stays PID 1: it reaps orphans and, when
+//! network, IPC and UTS namespaces ahead of time. The init ([`init_main`])
+//! maps ids and builds the part of the root every jail shares, then waits
+//! for its request. With the request it joins its cgroup, enters a cgroup
+//! namespace, sets the hostname, brings up loopback if asked, adds `/tmp`,
+//! `/dev/shm` and the binds, and pivots into the root. It then forks the
+//! command ([`command_main`]), which redirects its standard streams, sets
+//! rlimits, applies Landlock, drops capabilities, installs seccomp and
+//! executes. The init stays PID 1: it reaps orphans and, when
 //! the command exits, reports the status and exits, which makes the kernel
 //! kill everything left in the jail.
 //!
@@ -22,13 +24,13 @@ pub(crate) mod seccomp;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::config::{JailConfig, NetworkMode};
 use crate::error::SetupStep;
-use crate::ipc::{Report, SpawnRequest};
+use crate::ipc::{self, Report, SpawnRequest};
 use crate::sys;
 
 /// Engine-wide facts the zygote and every jail share.
@@ -98,6 +100,8 @@ const FD_STDIN: RawFd = 3;
 const FD_STDOUT: RawFd = 4;
 const FD_STDERR: RawFd = 5;
 const FD_REPORT: RawFd = 6;
+/// Descriptor a pre-created init receives its request on.
+const FD_REQUEST: RawFd = 7;
 
 fn report(fd: RawFd, message: &Report) {
     // Nothing useful can be done if the host stopped listening.
@@ -110,8 +114,8 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Moves the four inherited descriptors to 3..=6 and closes everything else
-/// (including the zygote's socket).
+/// Moves the four descriptors of the request to 3..=6 and closes everything
+/// else (including the request socket).
 fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
     let mut high = Vec::with_capacity(4);
     for fd in &fds {
@@ -129,18 +133,33 @@ fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
     Ok(())
 }
 
-/// Entry point of the jail's init (PID 1 of the new PID namespace).
-pub(crate) fn init_main(ctx: &JailContext, request: SpawnRequest, fds: [OwnedFd; 4]) -> ! {
+/// Entry point of a jail's init (PID 1 of its new PID namespace), cloned
+/// before its request exists: builds the shared part of the jail, waits for
+/// the request on `requests`, then finishes the jail and runs the command.
+pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     // SAFETY: resetting the zygote's SIGCHLD=SIG_IGN (auto-reap) so that this
     // init can wait for its children, and dying with the zygote.
     unsafe {
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     }
+    if keep_only_request_socket(requests).is_err() {
+        exit(1);
+    }
+    let base = prepare_base(ctx);
+    let mut buf = Vec::new();
+    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
+        Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
+            Ok(decoded) => decoded,
+            Err(_) => exit(1),
+        },
+        // The host let this pre-created jail go unused.
+        _ => exit(0),
+    };
     if arrange_descriptors(fds).is_err() {
         exit(1);
     }
-    if let Err(err) = prepare(ctx, &request) {
+    if let Err(err) = base.and_then(|()| finish(ctx, &request)) {
         report(FD_REPORT, &err.report());
         exit(1);
     }
@@ -162,6 +181,24 @@ pub(crate) fn init_main(ctx: &JailContext, request: SpawnRequest, fds: [OwnedFd;
         unsafe { libc::close(fd) };
     }
     reap_until_exit(command)
+}
+
+/// Moves the request socket to its slot and closes every other inherited
+/// descriptor but standard input, output and error (the zygote's).
+fn keep_only_request_socket(requests: OwnedFd) -> io::Result<()> {
+    // The original number is closed below with the rest.
+    let fd = requests.into_raw_fd();
+    if fd != FD_REQUEST {
+        // SAFETY: dup3 onto a fixed slot of a descriptor we own.
+        sys::check_int(unsafe { libc::dup3(fd, FD_REQUEST, libc::O_CLOEXEC) })?;
+    }
+    for other in 3..FD_REQUEST {
+        // SAFETY: closing inherited descriptors this process does not use
+        // (the zygote's socket among them); EBADF is harmless.
+        unsafe { libc::close(other) };
+    }
+    sys::close_from(FD_REQUEST + 1);
+    Ok(())
 }
 
 /// PID 1's loop: reap everything, and finish when the command does.
@@ -193,12 +230,21 @@ fn reap_until_exit(command: libc::pid_t) -> ! {
     }
 }
 
-/// Everything the init does before forking the command.
-fn prepare(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
-    let config = &request.config;
+/// What the init does before its request arrives.
+fn prepare_base(ctx: &JailContext) -> StepResult<()> {
     if let Some((uid, gid)) = ctx.user_namespace {
         namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;
     }
+    mounts::build_base(
+        &ctx.root_mount,
+        &ctx.etc_template,
+        ctx.user_namespace.is_some(),
+    )
+}
+
+/// What the init does with its request, before forking the command.
+fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
+    let config = &request.config;
     for procs in &request.cgroup_procs {
         std::fs::write(procs, b"0").step(SetupStep::JoinCgroup, &procs.display().to_string())?;
     }
@@ -210,12 +256,7 @@ fn prepare(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     if config.network == NetworkMode::Loopback {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
     }
-    mounts::build_root(
-        &ctx.root_mount,
-        &ctx.etc_template,
-        config,
-        ctx.user_namespace.is_some(),
-    )?;
+    mounts::finish_root(&ctx.root_mount, config)?;
     mounts::pivot_into(&ctx.root_mount)
 }
 

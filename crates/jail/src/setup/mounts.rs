@@ -122,14 +122,12 @@ fn mount_point_for(source: &Path, target: &Path) -> StepResult<()> {
     made.map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))
 }
 
-/// Builds the whole root at `root` (an empty directory on the host that the
-/// new tmpfs covers in this mount namespace only).
-pub(crate) fn build_root(
-    root: &Path,
-    etc_template: &Path,
-    config: &JailConfig,
-    rootless: bool,
-) -> StepResult<()> {
+/// Builds the part of the root every jail has, before the jail's request
+/// is known (pre-created jails do this while they wait): private
+/// propagation, the tmpfs root at `root` (an empty host directory that the
+/// tmpfs covers in this mount namespace only), system directories, `/etc`,
+/// `/dev` and `/proc`.
+pub(crate) fn build_base(root: &Path, etc_template: &Path, rootless: bool) -> StepResult<()> {
     // Stop mount events from propagating back to the host.
     sys::mount(
         None,
@@ -158,18 +156,29 @@ pub(crate) fn build_root(
         mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
     )?;
 
-    dev(root, config, rootless)?;
+    dev(root, rootless)?;
     proc(root)?;
+    mkdir(&at(root, "/tmp"), 0o755)
+        .map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))
+}
 
-    let tmp = at(root, "/tmp");
-    mkdir(&tmp, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))?;
+/// Adds what depends on the request: `/tmp` and `/dev/shm` of the asked
+/// sizes and the caller's binds.
+pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
     tmpfs(
-        &tmp,
+        &at(root, "/tmp"),
         (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
         &format!("mode=1777,size={}", config.limits.tmp_size_bytes),
         SetupStep::MountTmp,
     )?;
-
+    // /dev is already read-only; mounting onto an existing directory is
+    // still allowed.
+    tmpfs(
+        &at(root, "/dev/shm"),
+        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+        &format!("mode=1777,size={}", config.limits.shm_size_bytes),
+        SetupStep::MountDev,
+    )?;
     for mount in &config.mounts {
         let target = root.join(mount.target.strip_prefix("/").unwrap_or(&mount.target));
         mount_point_for(&mount.source, &target)?;
@@ -211,7 +220,7 @@ fn system_dirs(root: &Path) -> StepResult<()> {
     Ok(())
 }
 
-fn dev(root: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
+fn dev(root: &Path, rootless: bool) -> StepResult<()> {
     let dev = at(root, "/dev");
     mkdir(&dev, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev".into()))?;
     tmpfs(
@@ -249,14 +258,9 @@ fn dev(root: &Path, config: &JailConfig, rootless: bool) -> StepResult<()> {
     )
     .map_err(|e| StepError::new(SetupStep::MountDev, e, "devpts on /dev/pts".into()))?;
 
-    let shm = dev.join("shm");
-    mkdir(&shm, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/shm".into()))?;
-    tmpfs(
-        &shm,
-        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!("mode=1777,size={}", config.limits.shm_size_bytes),
-        SetupStep::MountDev,
-    )?;
+    // Mounted per request (its size is part of the request).
+    mkdir(&dev.join("shm"), 0o755)
+        .map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/shm".into()))?;
 
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
