@@ -37,6 +37,9 @@ const NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// Descriptor number of the zygote's end of the socket.
 const ZYGOTE_SOCKET: RawFd = 3;
 
+/// Niceness of the zygote and of waiting jail inits (as root).
+const BACKGROUND_NICE: libc::c_int = 10;
+
 /// The one request the zygote understands.
 const PREPARE: &[u8] = b"prepare";
 
@@ -276,6 +279,13 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     }
     std::mem::forget(sock);
     sys::close_from(ZYGOTE_SOCKET + 1);
+    if ctx.user_namespace.is_none() {
+        // Pre-creating jails is background work: it yields to running jails
+        // (each init returns to normal priority when its request arrives,
+        // which takes the privilege only root has, hence root only).
+        // SAFETY: setpriority on this process.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+    }
 
     let flags = NAMESPACES
         | if ctx.user_namespace.is_some() {

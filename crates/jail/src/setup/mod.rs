@@ -159,6 +159,11 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     if arrange_descriptors(fds).is_err() {
         exit(1);
     }
+    if ctx.user_namespace.is_none() {
+        // Back from the zygote's background priority (see zygote.rs).
+        // SAFETY: setpriority on this process.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
+    }
     if let Err(err) = base.and_then(|()| finish(ctx, &request)) {
         report(FD_REPORT, &err.report());
         exit(1);
