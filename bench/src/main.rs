@@ -430,6 +430,7 @@ fn main() -> Result<()> {
         std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    engine.shutdown();
     Ok(())
 }
 

@@ -47,7 +47,9 @@ fn main() {
                 }
             };
             let engine = start_engine();
-            block_on(run::run(engine, config, args.json))
+            let code = block_on(run::run(engine.clone(), config, args.json));
+            engine.shutdown();
+            code
         }
         Command::Doctor => {
             let engine = start_engine();
@@ -62,7 +64,12 @@ fn main() {
 }
 
 fn start_engine() -> Engine {
-    match Engine::start(EngineOptions::default()) {
+    // One jail per process: nothing to gain from pre-creating more.
+    let options = EngineOptions {
+        warm_pool: Some(0),
+        ..EngineOptions::default()
+    };
+    match Engine::start(options) {
         Ok(engine) => engine,
         Err(err) => {
             eprintln!("paddock: cannot start the jail engine: {err}");

@@ -180,3 +180,49 @@ fn loopback_flag_brings_up_lo() {
     let out = run(&["--net", "loopback"], &["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); socket.create_connection(s.getsockname()); print('ok')"]);
     assert_eq!(out.stdout, b"ok\n", "{}", stderr(&out));
 }
+
+#[test]
+fn nothing_is_left_behind_when_the_process_exits() {
+    // Row 20 across process boundaries: `paddock run` exits right after its
+    // jail, so everything must be released before it does.
+    let doctor = paddock(&["doctor"]);
+    let info: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
+    let bases: Vec<std::path::PathBuf> = info["cgroups"]["controllers"]
+        .as_array()
+        .expect("controllers")
+        .iter()
+        .filter_map(|entry| entry[1]["Ok"].as_str().map(std::path::PathBuf::from))
+        .collect();
+    assert!(
+        !bases.is_empty() || !limit_args().is_empty(),
+        "no cgroup bases reported"
+    );
+    let mut args = vec!["run"];
+    args.extend(limit_args());
+    args.extend(["--timeout", "200ms", "--", "sh", "-c", "sleep 5 & sleep 5"]);
+    let mut pids = Vec::new();
+    for _ in 0..5 {
+        let child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        pids.push(child.id());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(124));
+    }
+    for base in &bases {
+        for entry in std::fs::read_dir(base).expect("cgroup base").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            for pid in &pids {
+                assert!(
+                    !name.starts_with(&format!("jail-{pid}-")),
+                    "{} left behind by paddock run",
+                    entry.path().display()
+                );
+            }
+        }
+    }
+}

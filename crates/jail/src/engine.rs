@@ -1,25 +1,25 @@
 //! The engine: starts the zygote, creates cgroups and pipes, and turns a
 //! [`JailConfig`] into a running [`JailHandle`].
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
-use crate::cgroup::{self, CgroupManager, CgroupReport, CgroupVersion, Controller, JailCgroup};
+use crate::cgroup::{self, CgroupManager, CgroupReport, CgroupVersion, Controller};
 use crate::config::{JailConfig, Stdin};
 use crate::error::{JailError, Result};
 use crate::handle::{HandleParts, JailHandle};
 use crate::ipc::{self, SpawnRequest};
-use crate::result::JailEvent;
+use crate::reaper;
+use crate::result::{JailEvent, JailResult};
 use crate::runtime;
 use crate::setup::{seccomp::SeccompPrograms, JailContext};
 use crate::sys;
-use crate::zygote::Zygote;
+use crate::zygote::{PreparedJail, Zygote};
 
 /// Pipe buffer size asked for the output pipes (the default 64 KiB costs
 /// a context switch per 64 KiB of output).
@@ -61,9 +61,15 @@ pub struct EngineInfo {
 #[derive(Debug)]
 struct Inner {
     zygote: Zygote,
-    cgroups: Box<dyn CgroupManager>,
+    cgroups: Arc<dyn CgroupManager>,
     info: EngineInfo,
-    next_id: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.zygote.shutdown();
+        reaper::flush();
+    }
 }
 
 /// The jail engine. Cheap to clone; all clones share one zygote.
@@ -95,14 +101,20 @@ impl Engine {
                 "bad cgroup parent name {parent:?}"
             )));
         }
-        let cgroups = cgroup::detect(&parent, rootless, options.cgroup_layout);
+        let cgroups: Arc<dyn CgroupManager> =
+            cgroup::detect(&parent, rootless, options.cgroup_layout).into();
+        cgroup::sweep_stale(cgroups.as_ref());
         let ctx = JailContext {
             root_mount: dirs.root_mount,
             etc_template: dirs.etc_template,
             user_namespace: rootless.then_some((uid, gid)),
             seccomp: SeccompPrograms::compile()?,
         };
-        let zygote = Zygote::start(ctx, options.warm_pool.unwrap_or(DEFAULT_WARM_POOL))?;
+        let zygote = Zygote::start(
+            ctx,
+            options.warm_pool.unwrap_or(DEFAULT_WARM_POOL),
+            cgroups.clone(),
+        )?;
         let info = EngineInfo {
             rootless,
             cgroups: CgroupReport {
@@ -119,7 +131,6 @@ impl Engine {
                 zygote,
                 cgroups,
                 info,
-                next_id: AtomicU64::new(0),
             }),
         })
     }
@@ -127,6 +138,15 @@ impl Engine {
     /// What the engine can enforce here.
     pub fn info(&self) -> &EngineInfo {
         &self.inner.info
+    }
+
+    /// Discards the pre-created jails and waits until every finished jail's
+    /// cgroup and namespace are released. Call it before a process exits
+    /// (`std::process::exit` runs no destructors); dropping the last clone
+    /// of the engine does the same. Jails still running are not affected.
+    pub fn shutdown(&self) {
+        self.inner.zygote.shutdown();
+        reaper::flush();
     }
 
     /// Pid of the zygote (for diagnostics).
@@ -137,15 +157,28 @@ impl Engine {
     /// Starts a jail. The deadline (`limits.timeout`) counts from here.
     pub async fn spawn(&self, config: JailConfig) -> Result<JailHandle> {
         config.validate()?;
+        // Refused before a pre-created jail is spent on it.
+        cgroup::check_limits(self.inner.cgroups.as_ref(), &config.limits)?;
         let started_at = Instant::now();
-        let cgroup = self.cgroup_for(&config)?;
-        let result = self.spawn_in(config, cgroup.clone(), started_at).await;
-        if result.is_err() {
-            if let Some(cgroup) = cgroup {
-                let _ = cgroup.remove();
+        let mut attempts = 0;
+        loop {
+            let jail = self.inner.zygote.take().await?;
+            let pid = jail.pid;
+            match self.hand_over(jail, &config, started_at).await {
+                Err(Started::JailGone(err)) if attempts < 2 => {
+                    // Killed from outside while it waited in the pool.
+                    tracing::warn!(%err, pid, "a pre-created jail is gone; using another");
+                    attempts += 1;
+                }
+                Err(Started::JailGone(err)) => {
+                    return Err(JailError::Spawner(format!(
+                        "sending the request to the jail: {err}"
+                    )))
+                }
+                Err(Started::Failed(err)) => return Err(err),
+                Ok(handle) => return Ok(handle),
             }
         }
-        result
     }
 
     /// Runs a jail to completion and returns its result.
@@ -172,30 +205,132 @@ impl Engine {
         receiver
     }
 
-    /// A cgroup with the jail's limits; also created without limits when
-    /// possible, for statistics and freezing.
-    fn cgroup_for(&self, config: &JailConfig) -> Result<Option<Arc<dyn JailCgroup>>> {
-        let name = format!(
-            "jail-{}-{}",
-            std::process::id(),
-            self.inner.next_id.fetch_add(1, Ordering::Relaxed)
-        );
-        let cgroups = &self.inner.cgroups;
-        if config.limits.needs_cgroup() {
-            return cgroups.create(&name, &config.limits).map(Some);
-        }
-        if cgroups.version() == CgroupVersion::None {
-            return Ok(None);
-        }
-        Ok(cgroups.create(&name, &config.limits).ok())
-    }
-
-    async fn spawn_in(
+    /// Gives a pre-created jail its limits and its request.
+    async fn hand_over(
         &self,
-        mut config: JailConfig,
-        cgroup: Option<Arc<dyn JailCgroup>>,
+        jail: PreparedJail,
+        config: &JailConfig,
         started_at: Instant,
-    ) -> Result<JailHandle> {
+    ) -> std::result::Result<JailHandle, Started> {
+        let fail = |jail: PreparedJail, err: JailError| {
+            jail.discard();
+            Started::Failed(err)
+        };
+        match &jail.cgroup {
+            // Written while the init waits: before the command exists.
+            Some(cgroup) => {
+                if let Err(err) = cgroup.apply(&config.limits) {
+                    return Err(fail(jail, err));
+                }
+            }
+            None if config.limits.needs_cgroup() => {
+                let err = JailError::LimitUnavailable {
+                    limit: "a resource",
+                    reason: "the jail's cgroup could not be created".into(),
+                };
+                return Err(fail(jail, err));
+            }
+            None => {}
+        }
+        let pipes = match Pipes::new() {
+            Ok(pipes) => pipes,
+            Err(err) => return Err(fail(jail, err)),
+        };
+        // Stdin bytes travel through the pipe, not in the request.
+        let mut request = SpawnRequest {
+            config: config.clone(),
+        };
+        let stdin = std::mem::take(&mut request.config.stdin);
+        let payload = match serde_json::to_vec(&request) {
+            Ok(payload) if payload.len() <= ipc::MAX_MESSAGE => payload,
+            Ok(payload) => {
+                let err = JailError::InvalidConfig(format!(
+                    "the jail configuration is {} bytes; at most {} fit (large inputs belong in stdin or a bind)",
+                    payload.len(),
+                    ipc::MAX_MESSAGE
+                ));
+                return Err(fail(jail, err));
+            }
+            Err(e) => return Err(fail(jail, JailError::Spawner(e.to_string()))),
+        };
+        let fds = [
+            &pipes.stdin_r,
+            &pipes.stdout_w,
+            &pipes.stderr_w,
+            &pipes.report_w,
+        ]
+        .map(|fd| fd.as_raw_fd());
+        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), &payload, &fds) {
+            jail.discard();
+            return Err(Started::JailGone(err));
+        }
+        let PreparedJail {
+            pid,
+            pidfd,
+            mount_namespace,
+            cgroup,
+            ..
+        } = jail;
+        let handle = (|| {
+            let stdin_sender = pipe::Sender::from_owned_fd(pipes.stdin_w)
+                .map_err(|e| JailError::host("register pipe", e))?;
+            let stdin = match stdin {
+                Stdin::Null => None,
+                Stdin::Pipe => Some(stdin_sender),
+                Stdin::Bytes(bytes) => {
+                    tokio::spawn(async move {
+                        use tokio::io::AsyncWriteExt;
+                        let mut sender = stdin_sender;
+                        // The jail may exit without reading: a broken pipe is fine.
+                        let _ = sender.write_all(&bytes).await;
+                    });
+                    None
+                }
+            };
+            let receiver = |fd| {
+                pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e))
+            };
+            Ok(JailHandle::new(HandleParts {
+                pid,
+                pidfd,
+                mount_namespace,
+                cgroup,
+                stdin,
+                stdout: receiver(pipes.stdout_r)?,
+                stderr: receiver(pipes.stderr_r)?,
+                report: pipes.report_r,
+                command: config.command.clone(),
+                started_at,
+                timeout: config.limits.timeout,
+                output_cap: config.limits.output_cap_bytes,
+            }))
+        })();
+        handle.map_err(Started::Failed)
+    }
+}
+
+/// Why a pre-created jail could not be started.
+enum Started {
+    /// It died while waiting; another one may work.
+    JailGone(std::io::Error),
+    /// The request cannot be served.
+    Failed(JailError),
+}
+
+/// The jail's four pipes: standard streams and the report pipe.
+struct Pipes {
+    stdin_r: OwnedFd,
+    stdin_w: OwnedFd,
+    stdout_r: OwnedFd,
+    stdout_w: OwnedFd,
+    stderr_r: OwnedFd,
+    stderr_w: OwnedFd,
+    report_r: OwnedFd,
+    report_w: OwnedFd,
+}
+
+impl Pipes {
+    fn new() -> Result<Self> {
         let pipe_err = |e| JailError::host("pipe", e);
         let (stdin_r, stdin_w) = sys::pipe().map_err(pipe_err)?;
         let (stdout_r, stdout_w) = sys::pipe().map_err(pipe_err)?;
@@ -206,79 +341,15 @@ impl Engine {
             // SAFETY: fcntl on a descriptor we own.
             unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
         }
-
-        // Stdin bytes travel through the pipe, not through the zygote.
-        let stdin = std::mem::take(&mut config.stdin);
-        let command = config.command.clone();
-        let timeout = config.limits.timeout;
-        let output_cap = config.limits.output_cap_bytes;
-        let request = SpawnRequest {
-            cgroup_procs: cgroup.as_ref().map(|c| c.procs_files()).unwrap_or_default(),
-            config,
-        };
-        let payload =
-            serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
-        if payload.len() > ipc::MAX_MESSAGE {
-            return Err(JailError::InvalidConfig(format!(
-                "the jail configuration is {} bytes; at most {} fit (large inputs belong in stdin or a bind)",
-                payload.len(),
-                ipc::MAX_MESSAGE
-            )));
-        }
-        let fds = [&stdin_r, &stdout_w, &stderr_w, &report_w].map(|fd| fd.as_raw_fd());
-        // A pre-created jail that died meanwhile (killed from outside) fails
-        // the send; the next one is used.
-        let mut attempts = 0;
-        let spawned = loop {
-            let jail = self.inner.zygote.take().await?;
-            match ipc::send_with_fds(jail.requests.as_raw_fd(), &payload, &fds) {
-                Ok(()) => break jail,
-                Err(err) if attempts < 2 => {
-                    tracing::warn!(%err, pid = jail.pid, "a pre-created jail is gone; using another");
-                    attempts += 1;
-                }
-                Err(err) => {
-                    return Err(JailError::Spawner(format!(
-                        "sending the request to the jail: {err}"
-                    )))
-                }
-            }
-        };
-        // The jail holds its own copies now.
-        drop((stdin_r, stdout_w, stderr_w, report_w));
-
-        let to_receiver =
-            |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));
-        let stdin_sender = pipe::Sender::from_owned_fd(stdin_w)
-            .map_err(|e| JailError::host("register pipe", e))?;
-        let stdin = match stdin {
-            Stdin::Null => None,
-            Stdin::Pipe => Some(stdin_sender),
-            Stdin::Bytes(bytes) => {
-                tokio::spawn(async move {
-                    use tokio::io::AsyncWriteExt;
-                    let mut sender = stdin_sender;
-                    // The jail may exit without reading: a broken pipe is fine.
-                    let _ = sender.write_all(&bytes).await;
-                });
-                None
-            }
-        };
-        Ok(JailHandle::new(HandleParts {
-            pid: spawned.pid,
-            pidfd: spawned.pidfd,
-            mount_namespace: spawned.mount_namespace,
-            cgroup,
-            stdin,
-            stdout: to_receiver(stdout_r)?,
-            stderr: to_receiver(stderr_r)?,
-            report: report_r,
-            command,
-            started_at,
-            timeout,
-            output_cap,
-        }))
+        Ok(Pipes {
+            stdin_r,
+            stdin_w,
+            stdout_r,
+            stdout_w,
+            stderr_r,
+            stderr_w,
+            report_r,
+            report_w,
+        })
     }
 }
-
-use crate::result::JailResult;

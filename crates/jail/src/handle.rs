@@ -451,7 +451,7 @@ impl JailHandle {
         }
         self.finished = true;
         let _ = self.control.kill();
-        wait_for_exit(&self.control.pidfd, KILL_GRACE);
+        sys::wait_for_exit(&self.control.pidfd, KILL_GRACE);
         if let Some(cgroup) = self.control.cgroup.clone() {
             reaper::release_later(Remains::Cgroup(cgroup));
         }
@@ -476,18 +476,6 @@ fn setup_error(step: SetupStep, errno: i32, detail: String, command: &str) -> Ja
         };
     }
     JailError::Setup { step, detail }
-}
-
-/// Blocks until the pidfd reports exit, at most `limit`.
-fn wait_for_exit(pidfd: &OwnedFd, limit: Duration) {
-    let mut poll = libc::pollfd {
-        fd: pidfd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let timeout = limit.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd.
-    unsafe { libc::poll(&mut poll, 1, timeout) };
 }
 
 async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {

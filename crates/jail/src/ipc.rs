@@ -3,7 +3,6 @@
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,8 +22,6 @@ const MAX_FDS: usize = 8;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SpawnRequest {
     pub config: JailConfig,
-    /// `cgroup.procs` (or v1 `cgroup.procs`) files the jail's init joins.
-    pub cgroup_procs: Vec<PathBuf>,
 }
 
 /// Zygote → host: the outcome of pre-creating a jail. `Spawned` comes with

@@ -20,12 +20,17 @@ use crate::cgroup::JailCgroup;
 pub(crate) enum Remains {
     MountNamespace(OwnedFd),
     Cgroup(Arc<dyn JailCgroup>),
+    /// Not a remain: answered once everything queued before it is released.
+    Flush(Sender<()>),
 }
 
 impl Remains {
     fn release(self) {
         match self {
             Remains::MountNamespace(fd) => drop(fd),
+            Remains::Flush(done) => {
+                let _ = done.send(());
+            }
             Remains::Cgroup(cgroup) => {
                 if let Err(err) = cgroup.remove() {
                     tracing::warn!(%err, ?cgroup, "removing a jail's cgroup");
@@ -55,4 +60,11 @@ pub(crate) fn release_later(remains: Remains) {
     if let Some(remains) = unsent {
         remains.release();
     }
+}
+
+/// Waits (up to ten seconds) until everything queued so far is released.
+pub(crate) fn flush() {
+    let (done, wait) = channel();
+    release_later(Remains::Flush(done));
+    let _ = wait.recv_timeout(std::time::Duration::from_secs(10));
 }

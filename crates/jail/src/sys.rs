@@ -227,3 +227,15 @@ pub(crate) fn write_all(fd: RawFd, mut data: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Blocks until the pidfd reports exit, at most `limit`.
+pub(crate) fn wait_for_exit(pidfd: &OwnedFd, limit: std::time::Duration) {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = limit.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut poll, 1, timeout) };
+}

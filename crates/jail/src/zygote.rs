@@ -4,26 +4,34 @@
 //!
 //! Asked over a `SOCK_SEQPACKET` socket, the zygote clones a jail init with
 //! fresh namespaces and answers with its pid, a pidfd, the init's request
-//! socket and a reference to its mount namespace. The init builds the part
-//! of the jail that does not depend on the request and waits. Because the
-//! zygote is single-threaded and small, the clone is cheap and the jail's
-//! setup code may allocate freely.
+//! socket and a reference to its mount namespace. The init joins the cgroup
+//! named in the request, builds the part of the jail that does not depend
+//! on what it will run, and waits. Because the zygote is single-threaded
+//! and small, the clone is cheap and the jail's setup code may allocate
+//! freely.
 //!
 //! On the host, one thread owns the zygote socket. It keeps a few
-//! pre-created jails ready (the warm pool) and makes one on demand when the
-//! pool is empty; a spawn takes one and sends its request straight to it, so
-//! neither the zygote round trip nor namespace creation nor the shared part
-//! of the root is on the spawn's critical path.
+//! pre-created jails ready (the warm pool), each already inside a cgroup of
+//! its own, and makes one on demand when the pool is empty; a spawn takes
+//! one, writes its limits and sends its request straight to it, so neither
+//! the zygote round trip, nor namespace or cgroup creation, nor the shared
+//! part of the root is on the spawn's critical path.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::cgroup::{CgroupManager, CgroupVersion, JailCgroup, JAIL_PREFIX};
 use crate::error::{JailError, Result};
 use crate::ipc::{self, SpawnReply};
+use crate::reaper::{self, Remains};
 use crate::setup::{self, JailContext};
 use crate::sys::{self, Cloned};
 
@@ -40,8 +48,11 @@ const ZYGOTE_SOCKET: RawFd = 3;
 /// Niceness of the zygote and of waiting jail inits (as root).
 const BACKGROUND_NICE: libc::c_int = 10;
 
-/// The one request the zygote understands.
-const PREPARE: &[u8] = b"prepare";
+/// Host → zygote: pre-create one jail whose init joins these cgroup files.
+#[derive(Debug, Serialize, Deserialize)]
+struct PrepareRequest {
+    cgroup_procs: Vec<PathBuf>,
+}
 
 /// A jail init waiting for its request.
 #[derive(Debug)]
@@ -55,6 +66,21 @@ pub(crate) struct PreparedJail {
     /// The jail's mount namespace, held so that freeing it happens after
     /// the jail ends, off the critical path (see `reaper`).
     pub mount_namespace: Option<OwnedFd>,
+    /// The cgroup the init already joined (no limits yet).
+    pub cgroup: Option<Arc<dyn JailCgroup>>,
+}
+
+impl PreparedJail {
+    /// Kills an unused jail and removes its cgroup before returning.
+    pub(crate) fn discard(self) {
+        let _ = sys::pidfd_send_signal(&self.pidfd, libc::SIGKILL);
+        sys::wait_for_exit(&self.pidfd, Duration::from_secs(2));
+        if let Some(cgroup) = self.cgroup {
+            if let Err(err) = cgroup.remove() {
+                tracing::warn!(%err, ?cgroup, "removing an unused jail's cgroup");
+            }
+        }
+    }
 }
 
 enum Job {
@@ -68,6 +94,8 @@ enum Job {
 struct Pool {
     ready: Mutex<VecDeque<PreparedJail>>,
     target: usize,
+    /// Set by `shutdown`: nothing is pooled any more.
+    closed: AtomicBool,
 }
 
 impl Pool {
@@ -76,14 +104,57 @@ impl Pool {
     }
 
     fn needs_more(&self) -> bool {
-        self.ready
-            .lock()
-            .is_ok_and(|ready| ready.len() < self.target)
+        !self.closed.load(Ordering::SeqCst)
+            && self
+                .ready
+                .lock()
+                .is_ok_and(|ready| ready.len() < self.target)
     }
 
     fn put(&self, jail: PreparedJail) {
-        if let Ok(mut ready) = self.ready.lock() {
-            ready.push_back(jail);
+        match self.ready.lock() {
+            Ok(mut ready) if !self.closed.load(Ordering::SeqCst) => ready.push_back(jail),
+            _ => jail.discard(),
+        }
+    }
+
+    /// Discards every pooled jail and stops pooling.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let drained: Vec<PreparedJail> = match self.ready.lock() {
+            Ok(mut ready) => ready.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        drained.into_iter().for_each(PreparedJail::discard);
+    }
+}
+
+/// Creates each pre-created jail's cgroup.
+#[derive(Debug)]
+struct CgroupMaker {
+    manager: Arc<dyn CgroupManager>,
+    next: AtomicU64,
+}
+
+impl CgroupMaker {
+    /// A fresh cgroup, or `None` without cgroup support (jails without
+    /// limits still run; requests with limits are refused before a jail is
+    /// taken).
+    fn make(&self) -> Option<Arc<dyn JailCgroup>> {
+        if self.manager.version() == CgroupVersion::None {
+            return None;
+        }
+        let name = format!(
+            "{JAIL_PREFIX}{}-{}",
+            std::process::id(),
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
+        match self.manager.create(&name) {
+            Ok(cgroup) => Some(cgroup),
+            Err(err) => {
+                tracing::debug!(%err, "no cgroup for a pre-created jail");
+                None
+            }
         }
     }
 }
@@ -97,13 +168,18 @@ pub(crate) struct Zygote {
     /// one after the other while the process is still single-threaded.
     jobs: OnceLock<std_mpsc::Sender<Job>>,
     pool: Arc<Pool>,
+    cgroups: Arc<CgroupMaker>,
     pid: libc::pid_t,
 }
 
 impl Zygote {
     /// Forks the zygote. Fails if the calling process has other threads.
     /// `warm` is how many pre-created jails the host keeps ready.
-    pub(crate) fn start(ctx: JailContext, warm: usize) -> Result<Self> {
+    pub(crate) fn start(
+        ctx: JailContext,
+        warm: usize,
+        cgroups: Arc<dyn CgroupManager>,
+    ) -> Result<Self> {
         let threads = sys::thread_count().map_err(|e| JailError::host("count threads", e))?;
         if threads != 1 {
             return Err(JailError::NotSingleThreaded { threads });
@@ -125,6 +201,11 @@ impl Zygote {
                     pool: Arc::new(Pool {
                         ready: Mutex::new(VecDeque::new()),
                         target: warm,
+                        closed: AtomicBool::new(false),
+                    }),
+                    cgroups: Arc::new(CgroupMaker {
+                        manager: cgroups,
+                        next: AtomicU64::new(0),
                     }),
                     pid,
                 })
@@ -153,6 +234,12 @@ impl Zygote {
             .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))?
     }
 
+    /// Discards the pooled jails (and stops pooling), so that a process about
+    /// to exit leaves nothing behind.
+    pub(crate) fn shutdown(&self) {
+        self.pool.close();
+    }
+
     /// The client thread's queue, starting the thread on first use.
     fn client(&self) -> Result<&std_mpsc::Sender<Job>> {
         if let Some(jobs) = self.jobs.get() {
@@ -170,9 +257,10 @@ impl Zygote {
             .ok_or_else(|| JailError::Spawner("the zygote client thread failed to start".into()))?;
         let (jobs, queue) = std_mpsc::channel::<Job>();
         let pool = self.pool.clone();
+        let cgroups = self.cgroups.clone();
         std::thread::Builder::new()
             .name("paddock-zygote-client".into())
-            .spawn(move || client_loop(sock, queue, pool))
+            .spawn(move || client_loop(sock, queue, pool, cgroups))
             .map_err(|e| JailError::host("start the zygote client thread", e))?;
         // The pool starts filling now.
         let _ = jobs.send(Job::Refill);
@@ -182,7 +270,12 @@ impl Zygote {
 
 /// Host side: serves explicit requests first, otherwise keeps the pool full,
 /// otherwise sleeps until asked. The zygote answers one request at a time.
-fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>) {
+fn client_loop(
+    sock: OwnedFd,
+    queue: std_mpsc::Receiver<Job>,
+    pool: Arc<Pool>,
+    cgroups: Arc<CgroupMaker>,
+) {
     let mut buf = Vec::new();
     // After a failure, refill only when asked again (no busy loop against a
     // dead zygote).
@@ -191,7 +284,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>) {
         let job = match queue.try_recv() {
             Ok(job) => job,
             Err(std_mpsc::TryRecvError::Empty) if healthy && pool.needs_more() => {
-                match prepare(&sock, &mut buf) {
+                match prepare(&sock, &mut buf, &cgroups) {
                     Ok(jail) => pool.put(jail),
                     Err(err) => {
                         tracing::warn!(%err, "pre-creating a jail");
@@ -208,17 +301,45 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>) {
         };
         match job {
             Job::Prepare(reply) => {
-                let outcome = prepare(&sock, &mut buf);
+                let outcome = prepare(&sock, &mut buf, &cgroups);
                 healthy = outcome.is_ok();
-                let _ = reply.send(outcome);
+                if let Err(Ok(jail)) = reply.send(outcome) {
+                    // The caller gave up waiting.
+                    jail.discard();
+                }
             }
             Job::Refill => healthy = true,
         }
     }
 }
 
-fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<PreparedJail> {
-    ipc::send_with_fds(sock.as_raw_fd(), PREPARE, &[])
+/// Creates a cgroup and has the zygote clone an init that joins it.
+fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker) -> Result<PreparedJail> {
+    let cgroup = cgroups.make();
+    match ask_zygote(sock, buf, cgroup.as_ref()) {
+        Ok(mut jail) => {
+            jail.cgroup = cgroup;
+            Ok(jail)
+        }
+        Err(err) => {
+            if let Some(cgroup) = cgroup {
+                reaper::release_later(Remains::Cgroup(cgroup));
+            }
+            Err(err)
+        }
+    }
+}
+
+fn ask_zygote(
+    sock: &OwnedFd,
+    buf: &mut Vec<u8>,
+    cgroup: Option<&Arc<dyn JailCgroup>>,
+) -> Result<PreparedJail> {
+    let request = PrepareRequest {
+        cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+    };
+    let request = serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
+    ipc::send_with_fds(sock.as_raw_fd(), &request, &[])
         .map_err(|e| JailError::Spawner(format!("sending to the zygote: {e}")))?;
     let fds = ipc::recv_with_fds(sock.as_raw_fd(), buf, 4096)
         .map_err(|e| JailError::Spawner(format!("reading from the zygote: {e}")))?
@@ -238,6 +359,7 @@ fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>) -> Result<PreparedJail> {
                 pidfd,
                 requests,
                 mount_namespace: fds.next(),
+                cgroup: None,
             })
         }
         SpawnReply::Failed { message } => Err(JailError::Spawner(message)),
@@ -295,23 +417,15 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
         };
     let mut buf = Vec::new();
     loop {
-        match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, 4096) {
-            Ok(Some(_)) if buf == PREPARE => {}
-            Ok(Some(_)) => {
-                let failed = SpawnReply::Failed {
-                    message: "unknown zygote request".into(),
-                };
-                let _ = ipc::send_with_fds(
-                    ZYGOTE_SOCKET,
-                    &serde_json::to_vec(&failed).unwrap_or_default(),
-                    &[],
-                );
-                continue;
-            }
+        let reply = match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, ipc::MAX_MESSAGE) {
+            Ok(Some(_)) => match serde_json::from_slice::<PrepareRequest>(&buf) {
+                Ok(request) => clone_jail(&ctx, flags, &request.cgroup_procs),
+                Err(e) => Err(format!("bad zygote request: {e}")),
+            },
             // The host closed its end (or vanished): the zygote's work is done.
             Ok(None) | Err(_) => exit(0),
-        }
-        let (reply, attached) = match clone_jail(&ctx, flags) {
+        };
+        let (reply, attached) = match reply {
             Ok((pid, fds)) => (SpawnReply::Spawned { pid }, fds),
             Err(message) => (SpawnReply::Failed { message }, Vec::new()),
         };
@@ -328,12 +442,13 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
 fn clone_jail(
     ctx: &JailContext,
     flags: libc::c_int,
+    cgroup_procs: &[PathBuf],
 ) -> std::result::Result<(i32, Vec<OwnedFd>), String> {
     let (host_end, init_end) = ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
     match sys::clone_with_pidfd(flags) {
         Ok(Cloned::Child) => {
             drop(host_end);
-            setup::init_main(ctx, init_end)
+            setup::init_main(ctx, init_end, cgroup_procs)
         }
         Ok(Cloned::Parent { pid, pidfd }) => {
             drop(init_end);

@@ -107,6 +107,8 @@ pub struct CgroupReport {
 pub trait JailCgroup: Send + Sync + fmt::Debug {
     /// Files the jail's (single-threaded) init writes `0` into to join.
     fn procs_files(&self) -> Vec<PathBuf>;
+    /// Writes the limits (before the jail's command starts).
+    fn apply(&self, limits: &Limits) -> Result<()>;
     /// Current usage.
     fn stats(&self) -> JailStats;
     /// Whether the kernel's OOM killer acted in this cgroup.
@@ -128,8 +130,10 @@ pub(crate) trait CgroupManager: Send + Sync + fmt::Debug {
     fn version(&self) -> CgroupVersion;
     /// Usability of each controller.
     fn controller(&self, controller: Controller) -> std::result::Result<PathBuf, String>;
-    /// Creates `name` with the given limits.
-    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>>;
+    /// Creates `name`, without limits yet.
+    fn create(&self, name: &str) -> Result<Arc<dyn JailCgroup>>;
+    /// Directories holding the jails' cgroups (one per v1 hierarchy).
+    fn bases(&self) -> Vec<PathBuf>;
 }
 
 /// A host with no usable cgroup: jails without limits still run.
@@ -145,11 +149,14 @@ impl CgroupManager for NoCgroups {
     fn controller(&self, _: Controller) -> std::result::Result<PathBuf, String> {
         Err(self.reason.clone())
     }
-    fn create(&self, _: &str, _: &Limits) -> Result<Arc<dyn JailCgroup>> {
+    fn create(&self, _: &str) -> Result<Arc<dyn JailCgroup>> {
         Err(JailError::LimitUnavailable {
             limit: "a resource",
             reason: self.reason.clone(),
         })
+    }
+    fn bases(&self) -> Vec<PathBuf> {
+        Vec::new()
     }
 }
 
@@ -234,6 +241,34 @@ pub(crate) fn detect(
     Box::new(NoCgroups {
         reason: "no cgroup file system is mounted".into(),
     })
+}
+
+/// Name prefix of every jail cgroup: `jail-<host pid>-<n>`.
+pub(crate) const JAIL_PREFIX: &str = "jail-";
+
+/// Removes jail cgroups left by engines that died without cleaning up
+/// (killed hosts): directories named after a process that no longer exists.
+pub(crate) fn sweep_stale(manager: &dyn CgroupManager) {
+    for base in manager.bases() {
+        let Ok(entries) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(owner) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(JAIL_PREFIX))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{owner}")).exists() {
+                // Fails harmlessly if a process is still inside.
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
 }
 
 /// A v1 hierarchy mount.

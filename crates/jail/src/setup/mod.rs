@@ -2,9 +2,9 @@
 //!
 //! The zygote clones the jail's init with fresh user (rootless), mount, PID,
 //! network, IPC and UTS namespaces ahead of time. The init ([`init_main`])
-//! maps ids and builds the part of the root every jail shares, then waits
-//! for its request. With the request it joins its cgroup, enters a cgroup
-//! namespace, sets the hostname, brings up loopback if asked, adds `/tmp`,
+//! maps ids, joins its cgroup, enters a cgroup namespace and builds the part
+//! of the root every jail shares, then waits for its request. With the
+//! request it sets the hostname, brings up loopback if asked, adds `/tmp`,
 //! `/dev/shm` and the binds, and pivots into the root. It then forks the
 //! command ([`command_main`]), which redirects its standard streams, sets
 //! rlimits, applies Landlock, drops capabilities, installs seccomp and
@@ -136,7 +136,7 @@ fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
 /// Entry point of a jail's init (PID 1 of its new PID namespace), cloned
 /// before its request exists: builds the shared part of the jail, waits for
 /// the request on `requests`, then finishes the jail and runs the command.
-pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd) -> ! {
+pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[PathBuf]) -> ! {
     // SAFETY: resetting the zygote's SIGCHLD=SIG_IGN (auto-reap) so that this
     // init can wait for its children, and dying with the zygote.
     unsafe {
@@ -146,7 +146,7 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     if keep_only_request_socket(requests).is_err() {
         exit(1);
     }
-    let base = prepare_base(ctx);
+    let base = prepare_base(ctx, cgroup_procs);
     let mut buf = Vec::new();
     let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
         Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
@@ -235,11 +235,20 @@ fn reap_until_exit(command: libc::pid_t) -> ! {
     }
 }
 
-/// What the init does before its request arrives.
-fn prepare_base(ctx: &JailContext) -> StepResult<()> {
+/// What the init does before its request arrives: id maps, joining its
+/// cgroup (so that everything after is accounted to the jail), entering a
+/// cgroup namespace rooted there, and the shared part of the root.
+fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     if let Some((uid, gid)) = ctx.user_namespace {
         namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;
     }
+    for procs in cgroup_procs {
+        std::fs::write(procs, b"0").step(SetupStep::JoinCgroup, &procs.display().to_string())?;
+    }
+    // Entered after joining, so the jail's cgroup is the namespace's root.
+    // SAFETY: unshare with a constant flag.
+    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
+        .step(SetupStep::CgroupNamespace, "")?;
     mounts::build_base(
         &ctx.root_mount,
         &ctx.etc_template,
@@ -250,13 +259,6 @@ fn prepare_base(ctx: &JailContext) -> StepResult<()> {
 /// What the init does with its request, before forking the command.
 fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     let config = &request.config;
-    for procs in &request.cgroup_procs {
-        std::fs::write(procs, b"0").step(SetupStep::JoinCgroup, &procs.display().to_string())?;
-    }
-    // Entered after joining, so the jail's cgroup is the namespace's root.
-    // SAFETY: unshare with a constant flag.
-    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
-        .step(SetupStep::CgroupNamespace, "")?;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
     if config.network == NetworkMode::Loopback {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;

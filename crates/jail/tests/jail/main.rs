@@ -20,5 +20,8 @@ fn main() {
     trials.extend(threats::trials());
     trials.extend(behaviour::trials());
     trials.extend(cgroup_v2::trials());
-    libtest_mimic::run(&args, trials).exit();
+    let conclusion = libtest_mimic::run(&args, trials);
+    // `exit` runs no destructors: release pooled jails and cgroups first.
+    support::shutdown();
+    conclusion.exit();
 }

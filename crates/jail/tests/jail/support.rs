@@ -30,6 +30,14 @@ pub fn init() {
     }
 }
 
+/// Releases the engines' pre-created jails and finished jails' cgroups.
+pub fn shutdown() {
+    engine().shutdown();
+    if let Some(v2) = v2_engine() {
+        v2.shutdown();
+    }
+}
+
 /// The mount point of the unified (v2) hierarchy, if any.
 pub fn cgroup2_mount() -> Option<PathBuf> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{
-    check_limits, prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion,
-    Controller, JailCgroup, JailStats,
+    prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller,
+    JailCgroup, JailStats,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -74,8 +74,7 @@ impl CgroupManager for V1Manager {
             .unwrap_or_else(|| Err("unknown controller".into()))
     }
 
-    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>> {
-        check_limits(self, limits)?;
+    fn create(&self, name: &str) -> Result<Arc<dyn JailCgroup>> {
         let mut cgroup = V1Cgroup::default();
         for &sub in SUBSYSTEMS {
             let Some(base) = self.base(sub) else { continue };
@@ -94,11 +93,17 @@ impl CgroupManager for V1Manager {
             }
             cgroup.by_subsystem.insert(sub, dir);
         }
-        if let Err(err) = cgroup.apply(limits) {
-            let _ = cgroup.remove();
-            return Err(err);
-        }
         Ok(Arc::new(cgroup))
+    }
+
+    fn bases(&self) -> Vec<PathBuf> {
+        let mut bases: Vec<PathBuf> = self
+            .bases
+            .values()
+            .filter_map(|b| b.as_ref().ok().cloned())
+            .collect();
+        bases.dedup();
+        bases
     }
 }
 
@@ -113,7 +118,9 @@ impl V1Cgroup {
     fn dir(&self, subsystem: &str) -> Option<&PathBuf> {
         self.by_subsystem.get(subsystem)
     }
+}
 
+impl JailCgroup for V1Cgroup {
     fn apply(&self, limits: &Limits) -> Result<()> {
         if let (Some(dir), Some(bytes)) = (self.dir("memory"), limits.memory_bytes) {
             memory::apply(dir, bytes)?;
@@ -129,9 +136,7 @@ impl V1Cgroup {
         }
         Ok(())
     }
-}
 
-impl JailCgroup for V1Cgroup {
     fn procs_files(&self) -> Vec<PathBuf> {
         // `tasks` moves only the writing thread, which spares the kernel the
         // global threadgroup lock (an RCU grace period) that a

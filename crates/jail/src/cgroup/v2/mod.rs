@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{
-    check_limits, prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller,
-    JailCgroup, JailStats,
+    prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup,
+    JailStats,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -88,8 +88,7 @@ impl CgroupManager for V2Manager {
         }
     }
 
-    fn create(&self, name: &str, limits: &Limits) -> Result<Arc<dyn JailCgroup>> {
-        check_limits(self, limits)?;
+    fn create(&self, name: &str) -> Result<Arc<dyn JailCgroup>> {
         let base = self
             .base
             .as_ref()
@@ -103,12 +102,11 @@ impl CgroupManager for V2Manager {
             path: dir.clone(),
             source,
         })?;
-        let cgroup = V2Cgroup { dir };
-        if let Err(err) = cgroup.apply(limits) {
-            let _ = cgroup.remove();
-            return Err(err);
-        }
-        Ok(Arc::new(cgroup))
+        Ok(Arc::new(V2Cgroup { dir }))
+    }
+
+    fn bases(&self) -> Vec<PathBuf> {
+        self.base.iter().cloned().collect()
     }
 }
 
@@ -117,7 +115,7 @@ struct V2Cgroup {
     dir: PathBuf,
 }
 
-impl V2Cgroup {
+impl JailCgroup for V2Cgroup {
     fn apply(&self, limits: &Limits) -> Result<()> {
         if let Some(bytes) = limits.memory_bytes {
             memory::apply(&self.dir, bytes)?;
@@ -130,9 +128,7 @@ impl V2Cgroup {
         }
         io::apply(&self.dir, limits.io_read_bps, limits.io_write_bps)
     }
-}
 
-impl JailCgroup for V2Cgroup {
     fn procs_files(&self) -> Vec<PathBuf> {
         vec![self.dir.join("cgroup.procs")]
     }
