@@ -362,11 +362,17 @@ impl JailHandle {
             }
             tokio::select! {
                 read = read_some(&mut stdout, &mut out_buf) => match read {
-                    Some(n) => sink.stdout(&out_buf[..n]),
+                    Some(n) => {
+                        sink.stdout(&out_buf[..n]);
+                        drain(&mut stdout, &mut out_buf, |chunk| sink.stdout(chunk));
+                    }
                     None => stdout = None,
                 },
                 read = read_some(&mut stderr, &mut err_buf) => match read {
-                    Some(n) => sink.stderr(&err_buf[..n]),
+                    Some(n) => {
+                        sink.stderr(&err_buf[..n]);
+                        drain(&mut stderr, &mut err_buf, |chunk| sink.stderr(chunk));
+                    }
                     None => stderr = None,
                 },
                 ready = pidfd.readable(), if !exited => {
@@ -476,6 +482,19 @@ fn setup_error(step: SetupStep, errno: i32, detail: String, command: &str) -> Ja
         };
     }
     JailError::Setup { step, detail }
+}
+
+/// Reads whatever else is waiting in the pipe without yielding: one wakeup
+/// then moves everything a fast writer produced meanwhile.
+fn drain(stream: &mut Option<pipe::Receiver>, buf: &mut [u8], mut sink: impl FnMut(&[u8])) {
+    while let Some(rx) = stream {
+        match rx.try_read(buf) {
+            Ok(0) => *stream = None,
+            Ok(n) => sink(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(_) => *stream = None,
+        }
+    }
 }
 
 async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
