@@ -457,6 +457,31 @@ pub(crate) fn block_devices() -> Vec<String> {
     devices
 }
 
+/// Writes `line(device)` into `file` for every block device. Devices
+/// without a request queue (unused loop devices) refuse; at least one must
+/// accept, or the I/O limit is reported unavailable.
+pub(crate) fn write_per_device(
+    dir: &Path,
+    file: &str,
+    line: impl Fn(&str) -> String,
+) -> Result<()> {
+    let mut applied = 0;
+    let mut last_error = None;
+    for device in block_devices() {
+        match write(dir, file, &line(&device)) {
+            Ok(()) => applied += 1,
+            Err(e) => last_error = Some(e),
+        }
+    }
+    if applied > 0 {
+        return Ok(());
+    }
+    Err(last_error.unwrap_or(JailError::LimitUnavailable {
+        limit: "I/O bandwidth",
+        reason: "no block device accepts an I/O limit".into(),
+    }))
+}
+
 /// Polls `done` until it holds or a second passes (freezing is asynchronous
 /// in both versions).
 pub(crate) fn wait_until(mut done: impl FnMut() -> bool) -> io::Result<()> {

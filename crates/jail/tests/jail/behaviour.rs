@@ -248,20 +248,23 @@ fn strict_seccomp_refuses_inet_sockets() -> Result<(), Failed> {
     )
 }
 
-fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
-    let events = block_on(async {
-        let mut rx = engine()
-            .stream(
-                sh("echo one; echo two >&2; sleep 0.3; printf three"),
-                Duration::from_millis(50),
-            )
-            .await;
+/// Every event of a streamed jail, until the stream ends.
+fn stream_all(config: JailConfig, stats_every: Duration) -> Vec<JailEvent> {
+    block_on(async {
+        let mut rx = engine().stream(config, stats_every).await;
         let mut events = Vec::new();
         while let Some(event) = rx.recv().await {
             events.push(event);
         }
         events
-    });
+    })
+}
+
+fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
+    let events = stream_all(
+        sh("echo one; echo two >&2; sleep 0.3; printf three"),
+        Duration::from_millis(50),
+    );
     check(
         matches!(events.first(), Some(JailEvent::Started { pid }) if *pid > 0),
         "first event is not Started",
@@ -299,16 +302,7 @@ fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
 }
 
 fn stream_reports_setup_failure_as_terminal_event() -> Result<(), Failed> {
-    let events = block_on(async {
-        let mut rx = engine()
-            .stream(command("no-such-program", &[]), Duration::from_secs(1))
-            .await;
-        let mut events = Vec::new();
-        while let Some(event) = rx.recv().await {
-            events.push(event);
-        }
-        events
-    });
+    let events = stream_all(command("no-such-program", &[]), Duration::from_secs(1));
     check(
         matches!(
             events.last(),
@@ -326,40 +320,13 @@ fn kill_ends_the_jail_without_timeout_flag() -> Result<(), Failed> {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let _ = control.kill();
         });
-        let result = tokio::time::timeout(Duration::from_secs(10), handle.wait()).await??;
-        check(!result.timed_out, "killed jail marked timed out")?;
-        check(
-            result.status == ExitStatus::Signal(libc::SIGKILL),
-            format!("{:?}", result.status),
-        )
+        expect_killed(handle).await
     })
 }
 
 fn freeze_stops_and_thaw_resumes_the_jail() -> Result<(), Failed> {
     block_on(async {
-        let handle = engine().spawn(python("while True: pass")).await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        handle.freeze()?;
-        let frozen_at = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let still = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        check(
-            still - frozen_at < 20_000,
-            format!("a frozen jail used {}us of CPU", still - frozen_at),
-        )?;
-        handle.thaw()?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let resumed = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        check(
-            resumed - still > 50_000,
-            format!("a thawed jail used only {}us", resumed - still),
-        )?;
-        handle.kill()?;
-        let result = handle.wait().await?;
-        check(
-            result.status == ExitStatus::Signal(libc::SIGKILL),
-            format!("{:?}", result.status),
-        )
+        freeze_thaw_round_trip(engine().spawn(python("while True: pass")).await?).await
     })
 }
 
@@ -368,11 +335,7 @@ fn kill_works_on_a_frozen_jail() -> Result<(), Failed> {
         let handle = engine().spawn(sh("sleep 60")).await?;
         handle.freeze()?;
         handle.kill()?;
-        let result = tokio::time::timeout(Duration::from_secs(10), handle.wait()).await??;
-        check(
-            result.status == ExitStatus::Signal(libc::SIGKILL),
-            format!("{:?}", result.status),
-        )
+        expect_killed(handle).await
     })
 }
 

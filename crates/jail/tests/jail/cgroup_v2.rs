@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
-use paddock_jail::{CgroupVersion, Controller, ExitStatus, JailError, Limits};
+use paddock_jail::{CgroupVersion, Controller, JailError, Limits};
 
 use crate::support::*;
 
@@ -71,31 +71,7 @@ fn v2_engine_uses_the_unified_hierarchy() -> Result<(), Failed> {
 
 fn v2_freeze_thaw_and_stats() -> Result<(), Failed> {
     block_on(async {
-        let handle = engine_v2()?.spawn(unlimited("while :; do :; done")).await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let running = handle.stats().ok_or("no v2 stats")?.cpu_usage_usec;
-        check(running > 50_000, format!("cpu.stat usage_usec {running}"))?;
-        handle.freeze()?;
-        let frozen_at = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let still = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        check(
-            still - frozen_at < 20_000,
-            format!("frozen jail used {}us", still - frozen_at),
-        )?;
-        handle.thaw()?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let resumed = handle.stats().ok_or("no stats")?.cpu_usage_usec;
-        check(
-            resumed - still > 50_000,
-            format!("thawed jail used {}us", resumed - still),
-        )?;
-        handle.kill()?;
-        let result = handle.wait().await?;
-        check(
-            result.status == ExitStatus::Signal(libc::SIGKILL),
-            format!("{:?}", result.status),
-        )
+        freeze_thaw_round_trip(engine_v2()?.spawn(unlimited("while :; do :; done")).await?).await
     })
 }
 
@@ -104,11 +80,7 @@ fn v2_kill_reaches_a_frozen_jail() -> Result<(), Failed> {
         let handle = engine_v2()?.spawn(unlimited("sleep 60 & sleep 60")).await?;
         handle.freeze()?;
         handle.kill()?;
-        let result = tokio::time::timeout(Duration::from_secs(10), handle.wait()).await??;
-        check(
-            result.status == ExitStatus::Signal(libc::SIGKILL),
-            format!("{:?}", result.status),
-        )
+        expect_killed(handle).await
     })
 }
 

@@ -163,6 +163,47 @@ pub fn check(condition: bool, message: impl Into<String>) -> Result<(), Failed> 
     }
 }
 
+/// Waits (at most ten seconds) for a jail that was killed and checks that
+/// it ended by SIGKILL without counting as a timeout.
+pub async fn expect_killed(handle: paddock_jail::JailHandle) -> Result<(), Failed> {
+    let result = tokio::time::timeout(Duration::from_secs(10), handle.wait()).await??;
+    check(!result.timed_out, "a killed jail was marked timed out")?;
+    check(
+        result.status == paddock_jail::ExitStatus::Signal(libc::SIGKILL),
+        format!("{:?}", result.status),
+    )
+}
+
+/// Freezes a jail that burns CPU, checks that its CPU time stops, thaws it,
+/// checks that it runs again, and kills it.
+pub async fn freeze_thaw_round_trip(handle: paddock_jail::JailHandle) -> Result<(), Failed> {
+    let cpu = |handle: &paddock_jail::JailHandle| {
+        handle.stats().map(|s| s.cpu_usage_usec).ok_or("no stats")
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    check(
+        cpu(&handle)? > 50_000,
+        "the jail did not run before freezing",
+    )?;
+    handle.freeze()?;
+    let frozen_at = cpu(&handle)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = cpu(&handle)?;
+    check(
+        still - frozen_at < 20_000,
+        format!("a frozen jail used {}us of CPU", still - frozen_at),
+    )?;
+    handle.thaw()?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resumed = cpu(&handle)?;
+    check(
+        resumed - still > 50_000,
+        format!("a thawed jail used only {}us", resumed - still),
+    )?;
+    handle.kill()?;
+    expect_killed(handle).await
+}
+
 /// A temporary directory readable by everyone (the rootless jail user and
 /// the host user are the same, but root-created dirs must be traversable).
 pub fn tempdir() -> tempfile::TempDir {

@@ -4,29 +4,16 @@
 
 use std::path::Path;
 
-use crate::cgroup::{block_devices, write, JailStats};
-use crate::error::{JailError, Result};
+use crate::cgroup::{write_per_device, JailStats};
+use crate::error::Result;
 
 pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
     for (file, bps) in [
         ("blkio.throttle.read_bps_device", read_bps),
         ("blkio.throttle.write_bps_device", write_bps),
     ] {
-        let Some(bps) = bps else { continue };
-        let mut applied = 0;
-        let mut last_error = None;
-        for device in block_devices() {
-            // Devices without a request queue (unused loop devices) refuse.
-            match write(dir, file, &format!("{device} {bps}")) {
-                Ok(()) => applied += 1,
-                Err(e) => last_error = Some(e),
-            }
-        }
-        if applied == 0 {
-            return Err(last_error.unwrap_or(JailError::LimitUnavailable {
-                limit: "I/O bandwidth",
-                reason: "no block device accepts a throttle".into(),
-            }));
+        if let Some(bps) = bps {
+            write_per_device(dir, file, |device| format!("{device} {bps}"))?;
         }
     }
     Ok(())

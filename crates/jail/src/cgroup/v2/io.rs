@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use crate::cgroup::{block_devices, write, JailStats};
-use crate::error::{JailError, Result};
+use crate::cgroup::{write_per_device, JailStats};
+use crate::error::Result;
 
 pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
     if read_bps.is_none() && write_bps.is_none() {
@@ -16,21 +16,7 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
     if let Some(bps) = write_bps {
         spec.push_str(&format!(" wbps={bps}"));
     }
-    let mut applied = 0;
-    let mut last_error = None;
-    for device in block_devices() {
-        match write(dir, "io.max", &format!("{device}{spec}")) {
-            Ok(()) => applied += 1,
-            Err(e) => last_error = Some(e),
-        }
-    }
-    if applied == 0 {
-        return Err(last_error.unwrap_or(JailError::LimitUnavailable {
-            limit: "I/O bandwidth",
-            reason: "no block device accepts io.max".into(),
-        }));
-    }
-    Ok(())
+    write_per_device(dir, "io.max", |device| format!("{device}{spec}"))
 }
 
 pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
