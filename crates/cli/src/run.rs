@@ -130,10 +130,8 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
         })
         .map_err(|e| format!("--pids: {e}"))?;
     }
-    if args.cpu.is_some() || args.preset.is_none() {
-        limits.cpu_percent = args
-            .cpu
-            .or(limits.cpu_percent.filter(|_| args.preset.is_some()));
+    if let Some(cpu) = args.cpu {
+        limits.cpu_percent = Some(cpu);
     }
     if args.preset.is_none() || explicit("timeout") {
         limits.timeout = Some(args.timeout);

@@ -489,4 +489,19 @@ mod tests {
         cfg.limits.timeout = Some(Duration::ZERO);
         assert!(cfg.validate().is_err());
     }
+
+    #[test]
+    fn presets_set_limits_and_network_but_keep_the_output_cap() {
+        let mut cfg = JailConfig::new("true", Vec::<String>::new());
+        cfg.limits.output_cap_bytes = 123;
+        let cfg = cfg.preset(Preset::Build);
+        assert_eq!(cfg.limits.memory_bytes, Some(2048 << 20));
+        assert_eq!(cfg.limits.pids, Some(512));
+        assert_eq!(cfg.limits.cpu_percent, Some(200));
+        assert_eq!(cfg.network, NetworkMode::Loopback);
+        assert_eq!(cfg.limits.output_cap_bytes, 123);
+        assert_eq!(Preset::from_name("agent"), Some(Preset::Agent));
+        assert_eq!(Preset::from_name("nope"), None);
+        cfg.validate().unwrap();
+    }
 }

@@ -1,5 +1,6 @@
-//! The engine: starts the zygote, creates cgroups and pipes, and turns a
-//! [`JailConfig`] into a running [`JailHandle`].
+//! The engine: starts the zygote, and turns a [`JailConfig`] into a
+//! running [`JailHandle`] by handing a pre-created jail its limits, pipes
+//! and request.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;

@@ -15,6 +15,8 @@
 //!     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //!     let result = runtime.block_on(engine.run(JailConfig::new("echo", ["hello"])))?;
 //!     assert_eq!(result.stdout.text(), "hello\n");
+//!     // Before exiting: release pre-created jails and finished jails' cgroups.
+//!     engine.shutdown();
 //!     Ok(())
 //! }
 //! ```
