@@ -2,8 +2,8 @@
 # Runs paddock's benchmarks side by side with their peers (bubblewrap, crun)
 # and prints one table. Needs root (crun and the cgroup limits).
 #
-#   sudo bench/run.sh            # full run (a few minutes)
-#   sudo bench/run.sh --quick    # smaller sample counts
+#   bench/run.sh            # full run (a few minutes)
+#   bench/run.sh --quick    # smaller sample counts
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
