@@ -142,6 +142,11 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
     unsafe {
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        // The init holds a copy of the host's memory as it was when the
+        // engine started: its /proc entries must not be readable from the
+        // jail (non-dumpable makes them root-owned and refuses
+        // PTRACE_MODE access from processes without CAP_SYS_PTRACE).
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     if keep_only_request_socket(requests).is_err() {
         exit(1);

@@ -343,6 +343,15 @@ fn row10_ptrace_and_host_signals_are_refused() -> Result<(), Failed> {
 expect("ptrace(TRACEME)", sc(101, 0, 0, 0, 0), errno.EPERM)
 expect("process_vm_readv", sc(310, 1, 0, 0, 0, 0, 0), errno.EPERM)
 expect("kill(host pid)", 0 if libc.kill({host_pid}, 0) == 0 else ctypes.get_errno(), errno.ESRCH)
+# The jail's init (PID 1) holds a copy of the host's memory: unreadable.
+for entry in ("mem", "environ", "maps"):
+    try:
+        open(f"/proc/1/{{entry}}", "rb").read(1); print(f"read /proc/1/{{entry}}"); sys.exit(1)
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM): raise
+# Signals to the init are refused (Landlock scope) or ignored (PID 1).
+libc.kill(1, 9)
+if not os.path.exists("/proc/1/status"): print("init gone"); sys.exit(1)
 pids = [p for p in os.listdir("/proc") if p.isdigit()]
 if len(pids) > 3: print("host processes visible", pids); sys.exit(1)
 "#
