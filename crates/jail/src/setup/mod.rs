@@ -24,7 +24,7 @@ pub(crate) mod seccomp;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -95,13 +95,15 @@ impl<T> StepContext<T> for io::Result<T> {
     }
 }
 
-/// Descriptor numbers the init arranges its inherited descriptors into.
+/// Descriptor numbers, the same in the init and the command: the request's
+/// pipes once it arrived, the request socket until then, and the socket
+/// between the init and the pre-forked command.
 const FD_STDIN: RawFd = 3;
 const FD_STDOUT: RawFd = 4;
 const FD_STDERR: RawFd = 5;
 const FD_REPORT: RawFd = 6;
-/// Descriptor a pre-created init receives its request on.
 const FD_REQUEST: RawFd = 7;
+const FD_COMMAND: RawFd = 8;
 
 fn report(fd: RawFd, message: &Report) {
     // Nothing useful can be done if the host stopped listening.
@@ -114,28 +116,58 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Moves the four descriptors of the request to 3..=6 and closes everything
-/// else (including the request socket).
-fn arrange_descriptors(fds: [OwnedFd; 4]) -> io::Result<()> {
+/// Moves `fd` onto `slot` (close-on-exec) and gives up the original number.
+fn place(fd: OwnedFd, slot: RawFd) -> io::Result<()> {
+    let raw = fd.into_raw_fd();
+    if raw != slot {
+        // SAFETY: dup3 onto a fixed slot of a descriptor we own; the original
+        // is closed right after.
+        let placed = sys::check_int(unsafe { libc::dup3(raw, slot, libc::O_CLOEXEC) });
+        // SAFETY: closing the original number.
+        unsafe { libc::close(raw) };
+        placed?;
+    }
+    Ok(())
+}
+
+/// Closes every descriptor from 3 up except those in `keep`.
+fn close_all_but(keep: &[RawFd]) {
+    let last = keep.iter().copied().max().unwrap_or(2).max(2);
+    for fd in 3..=last {
+        if !keep.contains(&fd) {
+            // SAFETY: closing descriptors this process does not use; EBADF
+            // is harmless.
+            unsafe { libc::close(fd) };
+        }
+    }
+    sys::close_from(last + 1);
+}
+
+/// Moves the request's four descriptors to 3..=6.
+fn place_request_fds(fds: [OwnedFd; 4]) -> io::Result<()> {
     let mut high = Vec::with_capacity(4);
-    for fd in &fds {
+    for fd in fds {
+        // Out of the way first, so that placing one never clobbers another.
         // SAFETY: duplicating a descriptor we own to a number >= 100.
-        high.push(sys::check_int(unsafe {
-            libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100)
-        })?);
+        let moved =
+            sys::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) })?;
+        drop(fd);
+        // SAFETY: the kernel returned a fresh descriptor that we own.
+        high.push(unsafe { OwnedFd::from_raw_fd(moved) });
     }
-    drop(fds);
-    for (src, dst) in high.iter().zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]) {
-        // SAFETY: dup3 onto a fixed slot; the source stays valid.
-        sys::check_int(unsafe { libc::dup3(*src, dst, libc::O_CLOEXEC) })?;
+    for (fd, slot) in high
+        .into_iter()
+        .zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT])
+    {
+        place(fd, slot)?;
     }
-    sys::close_from(FD_REPORT + 1);
     Ok(())
 }
 
 /// Entry point of a jail's init (PID 1 of its new PID namespace), cloned
-/// before its request exists: builds the shared part of the jail, waits for
-/// the request on `requests`, then finishes the jail and runs the command.
+/// before its request exists: builds the shared part of the jail and
+/// pre-forks the command, waits for the request on `requests`, finishes the
+/// jail, hands the request to the command, and reaps.
 pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[PathBuf]) -> ! {
     // SAFETY: resetting the zygote's SIGCHLD=SIG_IGN (auto-reap) so that this
     // init can wait for its children, and dying with the zygote.
@@ -148,10 +180,22 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         // PTRACE_MODE access from processes without CAP_SYS_PTRACE).
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
-    if keep_only_request_socket(requests).is_err() {
+    if place(requests, FD_REQUEST).is_err() {
         exit(1);
     }
-    let base = prepare_base(ctx, cgroup_procs);
+    close_all_but(&[FD_REQUEST]);
+
+    // The command is forked now, with the cgroup already joined, so that the
+    // fork and its last restrictions happen before the request arrives.
+    let mut base = prepare_base(ctx, cgroup_procs);
+    let mut command = None;
+    if base.is_ok() {
+        match fork_command(ctx) {
+            Ok(pid) => command = Some(pid),
+            Err(err) => base = Err(err),
+        }
+    }
+
     let mut buf = Vec::new();
     let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
         Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
@@ -161,54 +205,47 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         // The host let this pre-created jail go unused.
         _ => exit(0),
     };
-    if arrange_descriptors(fds).is_err() {
+    if place_request_fds(fds).is_err() {
         exit(1);
     }
+    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_COMMAND]);
     if ctx.user_namespace.is_none() {
-        // Back from the zygote's background priority (see zygote.rs).
-        // SAFETY: setpriority on this process.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
+        // Back from the zygote's background priority (see zygote.rs), for the
+        // command too, which no longer has the capability to do it itself.
+        // SAFETY: setpriority on this process and its child.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+            if let Some(pid) = command {
+                libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, 0);
+            }
+        }
     }
-    if let Err(err) = base.and_then(|()| finish(ctx, &request)) {
-        report(FD_REPORT, &err.report());
-        exit(1);
-    }
-    let command = match sys::fork() {
-        Ok(0) => command_main(ctx, &request.config),
-        Ok(pid) => pid,
-        Err(e) => {
-            report(
-                FD_REPORT,
-                &StepError::new(SetupStep::ForkCommand, e, String::new()).report(),
-            );
+    // A failure before the request is reported now that there is a pipe.
+    let command = match (base.and_then(|()| finish(ctx, &request)), command) {
+        (Ok(()), Some(pid)) => pid,
+        (Err(err), _) => {
+            report(FD_REPORT, &err.report());
             exit(1);
         }
+        // The fork's failure is `base`'s error, so this cannot happen.
+        (Ok(()), None) => exit(1),
     };
+    // The command gets the same request and the pipes.
+    let fds = [FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT];
+    if let Err(e) = ipc::send_with_fds(FD_COMMAND, &buf, &fds) {
+        report(
+            FD_REPORT,
+            &StepError::new(SetupStep::ForkCommand, e, "handing over the request".into()).report(),
+        );
+        exit(1);
+    }
     // The init keeps only the report pipe: end of file on the output pipes
     // then means every jailed process is gone.
-    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR] {
+    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR, FD_COMMAND] {
         // SAFETY: closing our own copies.
         unsafe { libc::close(fd) };
     }
     reap_until_exit(command)
-}
-
-/// Moves the request socket to its slot and closes every other inherited
-/// descriptor but standard input, output and error (the zygote's).
-fn keep_only_request_socket(requests: OwnedFd) -> io::Result<()> {
-    // The original number is closed below with the rest.
-    let fd = requests.into_raw_fd();
-    if fd != FD_REQUEST {
-        // SAFETY: dup3 onto a fixed slot of a descriptor we own.
-        sys::check_int(unsafe { libc::dup3(fd, FD_REQUEST, libc::O_CLOEXEC) })?;
-    }
-    for other in 3..FD_REQUEST {
-        // SAFETY: closing inherited descriptors this process does not use
-        // (the zygote's socket among them); EBADF is harmless.
-        unsafe { libc::close(other) };
-    }
-    sys::close_from(FD_REQUEST + 1);
-    Ok(())
 }
 
 /// PID 1's loop: reap everything, and finish when the command does.
@@ -272,9 +309,48 @@ fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     mounts::pivot_into(&ctx.root_mount)
 }
 
-/// The command's process: last restrictions, then `execve`.
-fn command_main(ctx: &JailContext, config: &JailConfig) -> ! {
-    match restrict_and_exec(ctx, config) {
+/// Forks the command; it prepares itself and waits for the request on its
+/// end of a socket the init keeps at `FD_COMMAND`.
+fn fork_command(ctx: &JailContext) -> StepResult<libc::pid_t> {
+    let (init_end, command_end) = ipc::seqpacket_pair()
+        .map_err(|e| StepError::new(SetupStep::ForkCommand, e, "socketpair".into()))?;
+    match sys::fork() {
+        Ok(0) => {
+            drop(init_end);
+            command_main(ctx, command_end)
+        }
+        Ok(pid) => {
+            drop(command_end);
+            place(init_end, FD_COMMAND)
+                .step(SetupStep::ForkCommand, "placing the command socket")?;
+            Ok(pid)
+        }
+        Err(e) => Err(StepError::new(SetupStep::ForkCommand, e, String::new())),
+    }
+}
+
+/// The command's process: restrictions that do not depend on the request
+/// while it waits, the rest after, then `execve`.
+fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
+    if place(requests, FD_REQUEST).is_err() {
+        exit(127);
+    }
+    close_all_but(&[FD_REQUEST]);
+    let early = restrict_early(ctx);
+    let mut buf = Vec::new();
+    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
+        Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
+            Ok(decoded) => decoded,
+            Err(_) => exit(127),
+        },
+        // The init went away without a request.
+        _ => exit(0),
+    };
+    if place_request_fds(fds).is_err() {
+        exit(127);
+    }
+    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]);
+    match early.and_then(|()| restrict_and_exec(ctx, &request.config)) {
         Ok(never) => match never {},
         Err(err) => {
             report(FD_REPORT, &err.report());
@@ -283,13 +359,24 @@ fn command_main(ctx: &JailContext, config: &JailConfig) -> ! {
     }
 }
 
+/// What the command does before its request: a new session (no controlling
+/// terminal to inject keystrokes into), default signal handling, no
+/// capabilities, `no_new_privs`, and the seccomp policy every level shares.
+fn restrict_early(ctx: &JailContext) -> StepResult<()> {
+    // SAFETY: setsid has no arguments.
+    sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
+    reset_signals();
+    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
+    // SAFETY: prctl with integer arguments.
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+        .step(SetupStep::NoNewPrivs, "")?;
+    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")
+}
+
 fn restrict_and_exec(
     ctx: &JailContext,
     config: &JailConfig,
 ) -> StepResult<std::convert::Infallible> {
-    // A new session: no controlling terminal to inject keystrokes into.
-    // SAFETY: setsid has no arguments.
-    sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
     for (src, dst) in [(FD_STDIN, 0), (FD_STDOUT, 1), (FD_STDERR, 2)] {
         // SAFETY: dup2 between descriptors this process owns.
         sys::check_int(unsafe { libc::dup2(src, dst) }).step(SetupStep::Stdio, "dup2")?;
@@ -305,7 +392,6 @@ fn restrict_and_exec(
     sys::check_int(unsafe { libc::chdir(workdir_c.as_ptr()) })
         .step(SetupStep::Workdir, &workdir.display().to_string())?;
 
-    // Everything the exec needs is built before seccomp is installed.
     let argv = std::iter::once(config.command.clone())
         .chain(config.args.iter().cloned())
         .map(|a| CString::new(a).unwrap_or_default())
@@ -322,16 +408,12 @@ fn restrict_and_exec(
         .unwrap_or("");
     let candidates = command_candidates(&config.command, path_var);
 
-    reset_signals();
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
     landlock::restrict(config)
         .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
-    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
-    // SAFETY: prctl with integer arguments.
-    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
-        .step(SetupStep::NoNewPrivs, "")?;
-    seccomp::install(ctx.seccomp.level(config.seccomp)).step(SetupStep::Seccomp, "")?;
-
+    if let Some(extra) = ctx.seccomp.extra(config.seccomp) {
+        seccomp::install(extra).step(SetupStep::Seccomp, "")?;
+    }
     Err(exec_first(&candidates, &argv, &envp, &config.command))
 }
 

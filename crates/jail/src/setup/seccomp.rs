@@ -105,27 +105,35 @@ const PERSONALITY_ALLOWED: &[u64] = &[0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 /// First syscall number of the x32 ABI (`__X32_SYSCALL_BIT`).
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
-/// The compiled filter of each level.
+/// The compiled filters: the policy every level shares, installed while a
+/// pre-created jail waits, and what `strict` adds, stacked on top once the
+/// request asks for it (the kernel applies the most restrictive answer of
+/// all installed filters).
 #[derive(Debug, Clone)]
 pub(crate) struct SeccompPrograms {
-    standard: BpfProgram,
+    base: BpfProgram,
     strict: BpfProgram,
 }
 
 impl SeccompPrograms {
-    /// Compiles both levels.
+    /// Compiles both filters.
     pub(crate) fn compile() -> Result<Self> {
         Ok(SeccompPrograms {
-            standard: compile_level(SeccompLevel::Standard)?,
-            strict: compile_level(SeccompLevel::Strict)?,
+            base: compile_base()?,
+            strict: compile_strict()?,
         })
     }
 
-    /// The filter of one level.
-    pub(crate) fn level(&self, level: SeccompLevel) -> &BpfProgram {
+    /// The filter of the standard level.
+    pub(crate) fn base(&self) -> &BpfProgram {
+        &self.base
+    }
+
+    /// What a level adds to the base filter.
+    pub(crate) fn extra(&self, level: SeccompLevel) -> Option<&BpfProgram> {
         match level {
-            SeccompLevel::Standard => &self.standard,
-            SeccompLevel::Strict => &self.strict,
+            SeccompLevel::Standard => None,
+            SeccompLevel::Strict => Some(&self.strict),
         }
     }
 }
@@ -135,7 +143,7 @@ pub(crate) fn install(program: &BpfProgram) -> std::io::Result<()> {
     seccompiler::apply_filter(program).map_err(std::io::Error::other)
 }
 
-fn compile_level(level: SeccompLevel) -> Result<BpfProgram> {
+fn compile_base() -> Result<BpfProgram> {
     let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value).map_err(compile_error)
     };
@@ -194,18 +202,6 @@ fn compile_level(level: SeccompLevel) -> Result<BpfProgram> {
     }
     rules.insert(libc::SYS_personality, vec![rule(not_allowed)?]);
 
-    if level == SeccompLevel::Strict {
-        rules.insert(
-            libc::SYS_socket,
-            vec![rule(vec![cond(
-                0,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Ne,
-                libc::AF_UNIX as u64,
-            )?])?],
-        );
-    }
-
     let refuse = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -221,6 +217,28 @@ fn compile_level(level: SeccompLevel) -> Result<BpfProgram> {
     program.extend(refuse);
 
     Ok(program)
+}
+
+/// `strict`: no socket of any family but `AF_UNIX`.
+fn compile_strict() -> Result<BpfProgram> {
+    let not_unix = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Dword,
+        SeccompCmpOp::Ne,
+        libc::AF_UNIX as u64,
+    )
+    .map_err(compile_error)?;
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(
+            libc::SYS_socket,
+            vec![SeccompRule::new(vec![not_unix]).map_err(compile_error)?],
+        )]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        TargetArch::x86_64,
+    )
+    .map_err(compile_error)?;
+    filter.try_into().map_err(compile_error)
 }
 
 /// ```text
@@ -268,14 +286,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_levels_compile_and_strict_is_larger() {
+    fn both_filters_compile_within_the_kernel_limit() {
         let programs = SeccompPrograms::compile().unwrap();
-        let standard = programs.level(SeccompLevel::Standard).len();
-        let strict = programs.level(SeccompLevel::Strict).len();
-        assert!(strict > standard);
-        assert!(
-            standard < 4096,
-            "the kernel caps filters at 4096 instructions"
-        );
+        let base = programs.base().len();
+        assert!(base < 4096, "the kernel caps filters at 4096 instructions");
+        assert!(programs.extra(SeccompLevel::Standard).is_none());
+        assert!(programs
+            .extra(SeccompLevel::Strict)
+            .is_some_and(|p| p.len() < base));
     }
 }
