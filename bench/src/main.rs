@@ -176,6 +176,43 @@ fn time_processes(
     Ok((all, rate))
 }
 
+/// Pause between spawns in the "apart" scenarios: callers such as agents
+/// leave the machine idle between runs, which lets pre-created jails be
+/// ready without competing with the run being measured.
+const APART: Duration = Duration::from_millis(20);
+
+async fn time_jails_apart(engine: &Engine, n: usize) -> Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        tokio::time::sleep(APART).await;
+        let t = Instant::now();
+        let result = engine.run(true_jail()).await?;
+        if result.exit_code() != 0 {
+            bail!("jail exited {}", result.exit_code());
+        }
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
+}
+
+fn time_processes_apart(n: usize, make: &dyn Fn() -> Command) -> Result<Vec<Duration>> {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        std::thread::sleep(APART);
+        let t = Instant::now();
+        let status = make()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("peer command failed: {status}");
+        }
+        samples.push(t.elapsed());
+    }
+    Ok(samples)
+}
+
 async fn time_jails(engine: &Engine, n: usize, concurrency: usize) -> Result<(Vec<Duration>, f64)> {
     let started = Instant::now();
     let per_worker = n / concurrency;
@@ -310,6 +347,26 @@ fn main() -> Result<()> {
         samples,
         Some(rate),
         "16 in flight, 2 cores",
+    ));
+    let samples = runtime.block_on(time_jails_apart(&engine, 75 * scale))?;
+    rows.push(summarize(
+        "spawn /bin/true, c1, 20 ms apart",
+        "paddock in-process",
+        samples,
+        None,
+        "warm pool ready",
+    ));
+    let samples = time_processes_apart(75 * scale, &|| {
+        let mut cmd = Command::new("bwrap");
+        cmd.args(bwrap_args()).arg("/bin/true");
+        cmd
+    })?;
+    rows.push(summarize(
+        "spawn /bin/true, c1, 20 ms apart",
+        "bubblewrap --unshare-all",
+        samples,
+        None,
+        "",
     ));
 
     let bwrap: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| {
