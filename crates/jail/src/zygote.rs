@@ -88,6 +88,8 @@ enum Job {
     Prepare(oneshot::Sender<Result<PreparedJail>>),
     /// A jail was taken from the pool: top it up.
     Refill,
+    /// Answer once every earlier job, and any pre-creation under way, is done.
+    Flush(std_mpsc::Sender<()>),
 }
 
 #[derive(Debug)]
@@ -238,6 +240,15 @@ impl Zygote {
     /// to exit leaves nothing behind.
     pub(crate) fn shutdown(&self) {
         self.pool.close();
+        // A jail being pre-created right now is discarded by `Pool::put`
+        // once it is ready; wait for that.
+        if let Some(jobs) = self.jobs.get() {
+            let (done, wait) = std_mpsc::channel();
+            if jobs.send(Job::Flush(done)).is_ok() {
+                let _ = wait.recv_timeout(Duration::from_secs(10));
+            }
+        }
+        self.pool.close();
     }
 
     /// The client thread's queue, starting the thread on first use.
@@ -309,6 +320,9 @@ fn client_loop(
                 }
             }
             Job::Refill => healthy = true,
+            Job::Flush(done) => {
+                let _ = done.send(());
+            }
         }
     }
 }

@@ -174,11 +174,6 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
     unsafe {
         libc::signal(libc::SIGCHLD, libc::SIG_DFL);
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        // The init holds a copy of the host's memory as it was when the
-        // engine started: its /proc entries must not be readable from the
-        // jail (non-dumpable makes them root-owned and refuses
-        // PTRACE_MODE access from processes without CAP_SYS_PTRACE).
-        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     if place(requests, FD_REQUEST).is_err() {
         exit(1);
@@ -284,6 +279,13 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     if let Some((uid, gid)) = ctx.user_namespace {
         namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;
     }
+    // The init holds a copy of the host's memory as it was when the engine
+    // started: its /proc entries must not be readable from the jail.
+    // Non-dumpable makes them root-owned and refuses PTRACE_MODE access from
+    // processes without CAP_SYS_PTRACE; it must follow the id maps, which
+    // the process writes into its own /proc entries.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     for procs in cgroup_procs {
         std::fs::write(procs, b"0").step(SetupStep::JoinCgroup, &procs.display().to_string())?;
     }
