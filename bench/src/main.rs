@@ -32,13 +32,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[index].as_secs_f64() * 1000.0
 }
 
-fn summarize(
-    scenario: &str,
-    subject: &str,
-    mut samples: Vec<Duration>,
-    per_second: Option<f64>,
-    note: &str,
-) -> Row {
+fn summarize(scenario: &str, subject: &str, mut samples: Vec<Duration>, per_second: Option<f64>, note: &str) -> Row {
     samples.sort();
     Row {
         scenario: scenario.into(),
@@ -95,11 +89,7 @@ impl CrunBundle {
         for sub in ["usr", "proc", "dev", "tmp"] {
             std::fs::create_dir_all(rootfs.join(sub))?;
         }
-        for (link, to) in [
-            ("bin", "usr/bin"),
-            ("lib", "usr/lib"),
-            ("lib64", "usr/lib64"),
-        ] {
+        for (link, to) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
             let _ = std::os::unix::fs::symlink(to, rootfs.join(link));
         }
         let config = serde_json::json!({
@@ -245,14 +235,7 @@ const STDOUT_BYTES: usize = 10 << 20;
 async fn paddock_stdout(engine: &Engine, rounds: usize) -> Result<Vec<Duration>> {
     let mut samples = Vec::new();
     for _ in 0..rounds {
-        let mut config = JailConfig::new(
-            "head",
-            [
-                "-c".to_owned(),
-                STDOUT_BYTES.to_string(),
-                "/dev/zero".into(),
-            ],
-        );
+        let mut config = JailConfig::new("head", ["-c".to_owned(), STDOUT_BYTES.to_string(), "/dev/zero".into()]);
         config.limits.output_cap_bytes = STDOUT_BYTES + 1;
         let t = Instant::now();
         let result = engine.run(config).await?;
@@ -274,11 +257,7 @@ fn process_stdout(rounds: usize, make: &dyn Fn() -> Command) -> Result<Vec<Durat
             .stderr(Stdio::null())
             .spawn()?;
         let mut out = Vec::with_capacity(STDOUT_BYTES + 1);
-        child
-            .stdout
-            .take()
-            .context("stdout")?
-            .read_to_end(&mut out)?;
+        child.stdout.take().context("stdout")?.read_to_end(&mut out)?;
         child.wait()?;
         if out.len() != STDOUT_BYTES {
             bail!("peer produced {} bytes", out.len());
@@ -387,35 +366,16 @@ fn main() -> Result<()> {
             cmd
         })
     };
-    let plain: Arc<dyn Fn(usize) -> Command + Send + Sync> =
-        Arc::new(|_| Command::new("/bin/true"));
+    let plain: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| Command::new("/bin/true"));
 
     for (subject, make, note) in [
-        (
-            "paddock run (whole process)",
-            cli,
-            "CLI: process start + engine + jail",
-        ),
-        (
-            "bubblewrap --unshare-all",
-            bwrap.clone(),
-            "ro /usr, proc, dev, tmpfs",
-        ),
-        (
-            "crun run",
-            crun.clone(),
-            "OCI bundle binding /usr, cgroup limits",
-        ),
+        ("paddock run (whole process)", cli, "CLI: process start + engine + jail"),
+        ("bubblewrap --unshare-all", bwrap.clone(), "ro /usr, proc, dev, tmpfs"),
+        ("crun run", crun.clone(), "OCI bundle binding /usr, cgroup limits"),
         ("/bin/true, no sandbox", plain, "process spawn floor"),
     ] {
         let (samples, rate) = time_processes(100 * scale, 1, make.clone())?;
-        rows.push(summarize(
-            "spawn /bin/true, c1",
-            subject,
-            samples,
-            Some(rate),
-            note,
-        ));
+        rows.push(summarize("spawn /bin/true, c1", subject, samples, Some(rate), note));
         if subject.starts_with("bubblewrap") || subject.starts_with("crun") {
             let (samples, rate) = time_processes(160 * scale, 16, make)?;
             rows.push(summarize(
@@ -478,9 +438,7 @@ fn main() -> Result<()> {
             row.subject,
             row.p50_ms,
             row.p99_ms,
-            row.per_second
-                .map(|r| format!("{r:.0}"))
-                .unwrap_or_default()
+            row.per_second.map(|r| format!("{r:.0}")).unwrap_or_default()
         );
     }
     if let Some(path) = json_out {

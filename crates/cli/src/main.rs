@@ -79,10 +79,7 @@ fn start_engine() -> Engine {
 }
 
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(future),
         Err(err) => {
             eprintln!("paddock: cannot start the async runtime: {err}");

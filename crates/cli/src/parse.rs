@@ -11,20 +11,14 @@ pub fn size(text: &str) -> Result<u64, String> {
     if digits.is_empty() {
         return Err(format!("{text:?} is not a size (try 64M or 2G)"));
     }
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is too large"))?;
+    let value: u64 = digits.parse().map_err(|_| format!("{text:?} is too large"))?;
     let shift = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         "t" | "tb" | "tib" => 40,
-        other => {
-            return Err(format!(
-                "unknown size unit {other:?} in {text:?} (use K, M, G or T)"
-            ))
-        }
+        other => return Err(format!("unknown size unit {other:?} in {text:?} (use K, M, G or T)")),
     };
     value
         .checked_mul(1u64 << shift)
@@ -34,9 +28,7 @@ pub fn size(text: &str) -> Result<u64, String> {
 /// Parses `30`, `30s`, `500ms`, `2m`, `1h` (plain numbers are seconds).
 pub fn duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let value: f64 = number
         .parse()

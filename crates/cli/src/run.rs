@@ -88,15 +88,12 @@ fn parse_seccomp(text: &str) -> Result<SeccompLevel, String> {
     match text {
         "standard" => Ok(SeccompLevel::Standard),
         "strict" => Ok(SeccompLevel::Strict),
-        other => Err(format!(
-            "unknown seccomp level {other:?} (standard or strict)"
-        )),
+        other => Err(format!("unknown seccomp level {other:?} (standard or strict)")),
     }
 }
 
 fn parse_preset(text: &str) -> Result<Preset, String> {
-    Preset::from_name(text)
-        .ok_or_else(|| format!("unknown preset {text:?} (default, build, agent, dev)"))
+    Preset::from_name(text).ok_or_else(|| format!("unknown preset {text:?} (default, build, agent, dev)"))
 }
 
 fn optional<T>(text: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
@@ -118,8 +115,7 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     }
     let limits = &mut config.limits;
     if args.preset.is_none() || explicit("memory") {
-        limits.memory_bytes =
-            optional(&args.memory, parse::size).map_err(|e| format!("--memory: {e}"))?;
+        limits.memory_bytes = optional(&args.memory, parse::size).map_err(|e| format!("--memory: {e}"))?;
     }
     if args.preset.is_none() || explicit("pids") {
         limits.pids = optional(&args.pids, |t| {
@@ -138,8 +134,7 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     }
     limits.io_read_bps = args.io_read;
     limits.io_write_bps = args.io_write;
-    limits.output_cap_bytes =
-        usize::try_from(args.output_cap).map_err(|_| "--output-cap is too large".to_owned())?;
+    limits.output_cap_bytes = usize::try_from(args.output_cap).map_err(|_| "--output-cap is too large".to_owned())?;
     limits.tmp_size_bytes = args.tmp_size;
 
     let mut taken_workspace = false;
@@ -151,8 +146,7 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
         .chain(args.rw.iter().map(|s| (s, true)))
     {
         let flag = if writable { "--rw" } else { "--ro" };
-        let host =
-            absolute(&spec.host).map_err(|e| format!("{flag} {}: {e}", spec.host.display()))?;
+        let host = absolute(&spec.host).map_err(|e| format!("{flag} {}: {e}", spec.host.display()))?;
         let target = match &spec.jail {
             Some(target) => target.clone(),
             None if !taken_workspace => {
@@ -212,10 +206,7 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
             // Detached: a command that never reads stdin must not keep
             // paddock waiting for the terminal or a slow producer.
             std::thread::spawn(move || {
-                let _ = std::io::copy(
-                    &mut std::io::stdin().lock(),
-                    &mut std::fs::File::from(sender),
-                );
+                let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::fs::File::from(sender));
             });
         }
     }
@@ -246,10 +237,7 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
                     Err(e) => eprintln!("paddock: {e}"),
                 }
             } else if result.timed_out {
-                eprintln!(
-                    "paddock: the jail was killed at its {:?} deadline",
-                    result.duration
-                );
+                eprintln!("paddock: the jail was killed at its {:?} deadline", result.duration);
             } else if result.oom_killed {
                 eprintln!("paddock: the jail ran out of memory and was killed");
             }

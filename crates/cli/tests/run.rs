@@ -52,10 +52,7 @@ fn signal_exit_is_128_plus_signal() {
 #[test]
 fn timeout_exits_124_at_the_deadline() {
     let started = std::time::Instant::now();
-    let out = run(
-        &["--timeout", "500ms"],
-        &["sh", "-c", "(sleep 30 &); sleep 30"],
-    );
+    let out = run(&["--timeout", "500ms"], &["sh", "-c", "(sleep 30 &); sleep 30"]);
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert!(stderr(&out).contains("deadline"));
@@ -67,10 +64,7 @@ fn oom_kill_exits_137() {
         limit_args().is_empty(),
         "this test needs a usable memory controller (run as root, or delegate one: scripts/delegate-cgroup)"
     );
-    let out = run(
-        &["--memory", "32M"],
-        &["python3", "-c", "a = bytearray(256 << 20)"],
-    );
+    let out = run(&["--memory", "32M"], &["python3", "-c", "a = bytearray(256 << 20)"]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     assert!(stderr(&out).contains("out of memory"));
 }
@@ -87,18 +81,12 @@ fn bad_flags_exit_2_with_a_one_line_reason() {
     for (args, needle) in [
         (vec!["run", "--memory", "12Q", "--", "true"], "--memory"),
         (vec!["run", "--timeout", "soon", "--", "true"], "duration"),
-        (
-            vec!["run", "--net", "internet", "--", "true"],
-            "network mode",
-        ),
+        (vec!["run", "--net", "internet", "--", "true"], "network mode"),
         (
             vec!["run", "--ro", "/nonexistent-paddock", "--", "true"],
             "/nonexistent-paddock",
         ),
-        (
-            vec!["run", "--rw", "/tmp:/proc/x", "--", "true"],
-            "system tree",
-        ),
+        (vec!["run", "--rw", "/tmp:/proc/x", "--", "true"], "system tree"),
         (vec!["run", "--env", "NOEQUALS", "--", "true"], "KEY=VALUE"),
         (vec!["run"], "COMMAND"),
     ] {
@@ -132,12 +120,7 @@ fn stdin_is_passed_when_not_a_terminal() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"shout")
-        .expect("write");
+    child.stdin.take().expect("stdin").write_all(b"shout").expect("write");
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.stdout, b"SHOUT");
 }
@@ -168,9 +151,7 @@ fn first_rw_bind_becomes_workspace_and_second_output() {
     assert!(outdir.path().join("copy").exists());
 
     // A third unnamed bind has nowhere to go.
-    let out = paddock(&[
-        "run", "--rw", &ws_arg, "--rw", &out_arg, "--rw", &src_arg, "--", "true",
-    ]);
+    let out = paddock(&["run", "--rw", &ws_arg, "--rw", &out_arg, "--rw", &src_arg, "--", "true"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("HOST:JAIL"));
 }

@@ -13,8 +13,7 @@ use crate::error::{JailError, Result};
 
 /// Jail paths that are part of the minimal root and cannot be bind targets.
 const RESERVED_TARGETS: &[&str] = &[
-    "/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/dev", "/proc",
-    "/sys", "/tmp",
+    "/", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/dev", "/proc", "/sys", "/tmp",
 ];
 
 /// Default `PATH` inside a jail.
@@ -208,10 +207,7 @@ pub struct JailConfig {
 impl JailConfig {
     /// A jail running `command args...` with default limits, no network and
     /// the default environment.
-    pub fn new(
-        command: impl Into<String>,
-        args: impl IntoIterator<Item = impl Into<String>>,
-    ) -> Self {
+    pub fn new(command: impl Into<String>, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
         JailConfig {
             command: command.into(),
             args: args.into_iter().map(Into::into).collect(),
@@ -261,12 +257,7 @@ impl JailConfig {
     }
 
     /// Adds a bind mount.
-    pub fn bind(
-        mut self,
-        source: impl Into<PathBuf>,
-        target: impl Into<PathBuf>,
-        writable: bool,
-    ) -> Self {
+    pub fn bind(mut self, source: impl Into<PathBuf>, target: impl Into<PathBuf>, writable: bool) -> Self {
         self.mounts.push(BindMount {
             source: source.into(),
             target: target.into(),
@@ -280,11 +271,7 @@ impl JailConfig {
         if let Some(dir) = &self.workdir {
             return dir.clone();
         }
-        if self
-            .mounts
-            .iter()
-            .any(|m| m.target == Path::new("/workspace"))
-        {
+        if self.mounts.iter().any(|m| m.target == Path::new("/workspace")) {
             PathBuf::from("/workspace")
         } else {
             PathBuf::from("/tmp")
@@ -320,9 +307,7 @@ impl JailConfig {
         }
         for (key, value) in &self.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-                return invalid(format!(
-                    "invalid environment variable name or value: {key:?}"
-                ));
+                return invalid(format!("invalid environment variable name or value: {key:?}"));
             }
         }
         if self.hostname.is_empty() || self.hostname.len() > 64 || self.hostname.contains('\0') {
@@ -416,14 +401,7 @@ mod tests {
 
     #[test]
     fn rejects_bind_targets_inside_the_system_tree() {
-        for target in [
-            "/usr/local/x",
-            "/etc",
-            "/proc/self",
-            "/",
-            "/tmp/x",
-            "/lib64",
-        ] {
+        for target in ["/usr/local/x", "/etc", "/proc/self", "/", "/tmp/x", "/lib64"] {
             let cfg = JailConfig::new("true", Vec::<String>::new()).bind("/tmp", target, false);
             assert!(cfg.validate().is_err(), "{target} accepted");
         }
@@ -453,16 +431,8 @@ mod tests {
 
     #[test]
     fn rejects_missing_bind_source() {
-        let cfg = JailConfig::new("true", Vec::<String>::new()).bind(
-            "/nonexistent/paddock",
-            "/data",
-            false,
-        );
-        assert!(cfg
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("/nonexistent/paddock"));
+        let cfg = JailConfig::new("true", Vec::<String>::new()).bind("/nonexistent/paddock", "/data", false);
+        assert!(cfg.validate().unwrap_err().to_string().contains("/nonexistent/paddock"));
     }
 
     #[test]

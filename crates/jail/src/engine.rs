@@ -86,9 +86,7 @@ impl Engine {
         // SAFETY: getuid/getgid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
         let rootless = uid != 0;
-        let runtime_dir = options
-            .runtime_dir
-            .unwrap_or_else(|| runtime::default_dir(uid));
+        let runtime_dir = options.runtime_dir.unwrap_or_else(|| runtime::default_dir(uid));
         let dirs = runtime::prepare(&runtime_dir, uid, gid)?;
         let parent = options.cgroup_parent.unwrap_or_else(|| {
             if rootless {
@@ -98,12 +96,9 @@ impl Engine {
             }
         });
         if parent.is_empty() || parent.contains('/') || parent.starts_with('.') {
-            return Err(JailError::InvalidConfig(format!(
-                "bad cgroup parent name {parent:?}"
-            )));
+            return Err(JailError::InvalidConfig(format!("bad cgroup parent name {parent:?}")));
         }
-        let cgroups: Arc<dyn CgroupManager> =
-            cgroup::detect(&parent, rootless, options.cgroup_layout).into();
+        let cgroups: Arc<dyn CgroupManager> = cgroup::detect(&parent, rootless, options.cgroup_layout).into();
         cgroup::sweep_stale(cgroups.as_ref());
         let ctx = JailContext {
             root_mount: dirs.root_mount,
@@ -111,28 +106,17 @@ impl Engine {
             user_namespace: rootless.then_some((uid, gid)),
             seccomp: SeccompPrograms::compile()?,
         };
-        let zygote = Zygote::start(
-            ctx,
-            options.warm_pool.unwrap_or(DEFAULT_WARM_POOL),
-            cgroups.clone(),
-        )?;
+        let zygote = Zygote::start(ctx, options.warm_pool.unwrap_or(DEFAULT_WARM_POOL), cgroups.clone())?;
         let info = EngineInfo {
             rootless,
             cgroups: CgroupReport {
                 version: cgroups.version(),
-                controllers: Controller::ALL
-                    .iter()
-                    .map(|&c| (c, cgroups.controller(c)))
-                    .collect(),
+                controllers: Controller::ALL.iter().map(|&c| (c, cgroups.controller(c))).collect(),
             },
             runtime_dir,
         };
         Ok(Engine {
-            inner: Arc::new(Inner {
-                zygote,
-                cgroups,
-                info,
-            }),
+            inner: Arc::new(Inner { zygote, cgroups, info }),
         })
     }
 
@@ -172,9 +156,7 @@ impl Engine {
                     attempts += 1;
                 }
                 Err(Started::JailGone(err)) => {
-                    return Err(JailError::Spawner(format!(
-                        "sending the request to the jail: {err}"
-                    )))
+                    return Err(JailError::Spawner(format!("sending the request to the jail: {err}")))
                 }
                 Err(Started::Failed(err)) => return Err(err),
                 Ok(handle) => return Ok(handle),
@@ -189,11 +171,7 @@ impl Engine {
 
     /// Runs a jail and streams its events: `Started`, output lines, `Stats`
     /// every `stats_every`, then exactly one `Completed` or `Failed`.
-    pub async fn stream(
-        &self,
-        config: JailConfig,
-        stats_every: Duration,
-    ) -> mpsc::UnboundedReceiver<JailEvent> {
+    pub async fn stream(&self, config: JailConfig, stats_every: Duration) -> mpsc::UnboundedReceiver<JailEvent> {
         let (events, receiver) = mpsc::unbounded_channel();
         match self.spawn(config).await {
             Ok(handle) => {
@@ -238,9 +216,7 @@ impl Engine {
             Err(err) => return Err(fail(jail, err)),
         };
         // Stdin bytes travel through the pipe, not in the request.
-        let mut request = SpawnRequest {
-            config: config.clone(),
-        };
+        let mut request = SpawnRequest { config: config.clone() };
         let stdin = std::mem::take(&mut request.config.stdin);
         let payload = match serde_json::to_vec(&request) {
             Ok(payload) if payload.len() <= ipc::MAX_MESSAGE => payload,
@@ -254,13 +230,7 @@ impl Engine {
             }
             Err(e) => return Err(fail(jail, JailError::Spawner(e.to_string()))),
         };
-        let fds = [
-            &pipes.stdin_r,
-            &pipes.stdout_w,
-            &pipes.stderr_w,
-            &pipes.report_w,
-        ]
-        .map(|fd| fd.as_raw_fd());
+        let fds = [&pipes.stdin_r, &pipes.stdout_w, &pipes.stderr_w, &pipes.report_w].map(|fd| fd.as_raw_fd());
         if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), &payload, &fds) {
             jail.discard();
             return Err(Started::JailGone(err));
@@ -273,8 +243,8 @@ impl Engine {
             ..
         } = jail;
         let handle = (|| {
-            let stdin_sender = pipe::Sender::from_owned_fd(pipes.stdin_w)
-                .map_err(|e| JailError::host("register pipe", e))?;
+            let stdin_sender =
+                pipe::Sender::from_owned_fd(pipes.stdin_w).map_err(|e| JailError::host("register pipe", e))?;
             let stdin = match stdin {
                 Stdin::Null => None,
                 Stdin::Pipe => Some(stdin_sender),
@@ -288,9 +258,7 @@ impl Engine {
                     None
                 }
             };
-            let receiver = |fd| {
-                pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e))
-            };
+            let receiver = |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));
             Ok(JailHandle::new(HandleParts {
                 pid,
                 pidfd,

@@ -138,9 +138,7 @@ impl JailError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            JailError::InvalidConfig(_)
-                | JailError::LimitUnavailable { .. }
-                | JailError::Exec { .. }
+            JailError::InvalidConfig(_) | JailError::LimitUnavailable { .. } | JailError::Exec { .. }
         )
     }
 }

@@ -306,11 +306,7 @@ impl JailHandle {
     }
 
     /// Streams the jail's events to `events` until it ends.
-    pub(crate) async fn stream_into(
-        self,
-        events: mpsc::UnboundedSender<JailEvent>,
-        stats_every: Duration,
-    ) {
+    pub(crate) async fn stream_into(self, events: mpsc::UnboundedSender<JailEvent>, stats_every: Duration) {
         let _ = events.send(JailEvent::Started { pid: self.pid });
         let mut sink = EventSink {
             events: events.clone(),
@@ -325,21 +321,14 @@ impl JailHandle {
         let _ = events.send(event);
     }
 
-    async fn drive(
-        mut self,
-        sink: &mut dyn OutputSink,
-        stats_every: Option<Duration>,
-    ) -> Result<JailResult> {
+    async fn drive(mut self, sink: &mut dyn OutputSink, stats_every: Option<Duration>) -> Result<JailResult> {
         // Standard input not taken by the caller is closed, so that a command
         // reading it sees end of file.
         drop(self.stdin.take());
         // SAFETY: `SharedFd` keeps the pidfd alive (an Arc) for as long as
         // the registration exists.
         let pidfd = unsafe {
-            AsyncFd::register_with_interest(
-                SharedFd(self.control.pidfd.clone()),
-                tokio::io::Interest::READABLE,
-            )
+            AsyncFd::register_with_interest(SharedFd(self.control.pidfd.clone()), tokio::io::Interest::READABLE)
         }
         .map_err(|e| JailError::host("register pidfd", e.into_parts().1))?;
         let mut stdout = self.stdout.take();
@@ -409,11 +398,7 @@ impl JailHandle {
         let mut status = None;
         for report in reports {
             match report {
-                Report::SetupFailed {
-                    step,
-                    errno,
-                    detail,
-                } => {
+                Report::SetupFailed { step, errno, detail } => {
                     return Err(setup_error(step, errno, detail, &self.command));
                 }
                 Report::Exited { code } => status = Some(ExitStatus::Code(code)),

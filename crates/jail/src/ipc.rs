@@ -54,12 +54,7 @@ impl Report {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut line = serde_json::to_vec(self).unwrap_or_default();
         if line.len() > 1023 {
-            if let Report::SetupFailed {
-                step,
-                errno,
-                detail,
-            } = self
-            {
+            if let Report::SetupFailed { step, errno, detail } = self {
                 let cut = floor_char_boundary(detail, 512);
                 line = serde_json::to_vec(&Report::SetupFailed {
                     step: *step,
@@ -85,15 +80,11 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
 }
 
 /// Decodes a spawn request and its four descriptors.
-pub(crate) fn decode_spawn(
-    buf: &[u8],
-    fds: Vec<OwnedFd>,
-) -> Result<(SpawnRequest, [OwnedFd; 4]), String> {
-    let request: SpawnRequest =
-        serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
-    let fds: [OwnedFd; 4] = fds.try_into().map_err(|v: Vec<OwnedFd>| {
-        format!("spawn request carried {} descriptors, expected 4", v.len())
-    })?;
+pub(crate) fn decode_spawn(buf: &[u8], fds: Vec<OwnedFd>) -> Result<(SpawnRequest, [OwnedFd; 4]), String> {
+    let request: SpawnRequest = serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
+    let fds: [OwnedFd; 4] = fds
+        .try_into()
+        .map_err(|v: Vec<OwnedFd>| format!("spawn request carried {} descriptors, expected 4", v.len()))?;
     Ok((request, fds))
 }
 
@@ -138,11 +129,7 @@ pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Resu
             (*cmsg).cmsg_level = libc::SOL_SOCKET;
             (*cmsg).cmsg_type = libc::SCM_RIGHTS;
             (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of_val(fds) as u32) as usize;
-            std::ptr::copy_nonoverlapping(
-                fds.as_ptr(),
-                libc::CMSG_DATA(cmsg).cast::<RawFd>(),
-                fds.len(),
-            );
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cmsg).cast::<RawFd>(), fds.len());
         }
     }
     loop {
@@ -160,24 +147,13 @@ pub(crate) fn send_with_fds(sock: RawFd, data: &[u8], fds: &[RawFd]) -> io::Resu
 
 /// Receives one message (at most `capacity` bytes) and the descriptors
 /// attached to it into `buf`. Returns `Ok(None)` at end of stream.
-pub(crate) fn recv_with_fds(
-    sock: RawFd,
-    buf: &mut Vec<u8>,
-    capacity: usize,
-) -> io::Result<Option<Vec<OwnedFd>>> {
+pub(crate) fn recv_with_fds(sock: RawFd, buf: &mut Vec<u8>, capacity: usize) -> io::Result<Option<Vec<OwnedFd>>> {
     // Size the buffer to the waiting message (a seqpacket socket reports
     // its full length with MSG_PEEK | MSG_TRUNC) instead of zero-filling the
     // largest possible one on every request.
     let waiting = loop {
         // SAFETY: a zero-length peek; no buffer is written.
-        let n = unsafe {
-            libc::recv(
-                sock,
-                std::ptr::null_mut(),
-                0,
-                libc::MSG_PEEK | libc::MSG_TRUNC,
-            )
-        };
+        let n = unsafe { libc::recv(sock, std::ptr::null_mut(), 0, libc::MSG_PEEK | libc::MSG_TRUNC) };
         if n >= 0 {
             break n as usize;
         }
@@ -199,8 +175,7 @@ pub(crate) fn recv_with_fds(
         iov_len: buf.len(),
     };
     // SAFETY: pure size computation.
-    let space =
-        unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
+    let space = unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;
     let mut control = vec![0u8; space];
     // SAFETY: plain data, pointers valid for the recvmsg call.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -240,10 +215,7 @@ pub(crate) fn recv_with_fds(
         return Ok(None);
     }
     if msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "message truncated",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "message truncated"));
     }
     buf.truncate(n);
     Ok(Some(fds))

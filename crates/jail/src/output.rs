@@ -54,9 +54,7 @@ impl Capture {
         if chunk.len() > room {
             self.output.truncated = true;
         }
-        self.output
-            .bytes
-            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.output.bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
 
     pub(crate) fn finish(mut self) -> Output {
@@ -86,11 +84,7 @@ pub(crate) fn utf8_safe_len(bytes: &[u8]) -> usize {
             0xf0..=0xf7 => 4,
             _ => return bytes.len(),
         };
-        return if bytes.len() - i < needed {
-            i
-        } else {
-            bytes.len()
-        };
+        return if bytes.len() - i < needed { i } else { bytes.len() };
     }
     bytes.len()
 }

@@ -71,8 +71,7 @@ pub(crate) fn prepare(dir: &Path, uid: u32, gid: u32) -> Result<RuntimeDir> {
 
     let etc_template = dir.join(format!("etc-{:016x}", etc_fingerprint(uid, gid)));
     if !etc_template.is_dir() {
-        write_template(dir, &etc_template, &etc_entries(uid, gid))
-            .map_err(host("write the minimal /etc"))?;
+        write_template(dir, &etc_template, &etc_entries(uid, gid)).map_err(host("write the minimal /etc"))?;
     }
     Ok(RuntimeDir {
         root_mount,
@@ -94,10 +93,7 @@ fn write_template(dir: &Path, target: &Path, entries: &[EtcEntry]) -> io::Result
                 .create(staging.join(path))?,
             EtcEntry::File(path, bytes) => {
                 std::fs::write(staging.join(path), bytes)?;
-                std::fs::set_permissions(
-                    staging.join(path),
-                    std::fs::Permissions::from_mode(0o644),
-                )?;
+                std::fs::set_permissions(staging.join(path), std::fs::Permissions::from_mode(0o644))?;
             }
             EtcEntry::Symlink(path, to) => symlink(to, staging.join(path))?,
         }
@@ -130,14 +126,7 @@ fn etc_fingerprint(uid: u32, gid: u32) -> u64 {
     (ETC_TEMPLATE_VERSION, uid, gid).hash(&mut hasher);
     for source in ETC_SOURCES {
         match std::fs::symlink_metadata(source) {
-            Ok(meta) => (
-                source,
-                meta.mtime(),
-                meta.mtime_nsec(),
-                meta.size(),
-                meta.ino(),
-            )
-                .hash(&mut hasher),
+            Ok(meta) => (source, meta.mtime(), meta.mtime_nsec(), meta.size(), meta.ino()).hash(&mut hasher),
             Err(_) => (source, "missing").hash(&mut hasher),
         }
     }
@@ -150,9 +139,8 @@ const ETC_TEMPLATE_VERSION: u32 = 1;
 /// What dynamic linking, user lookup, name lookup of `localhost` and TLS
 /// need, and nothing else (no shadow, no machine-id, no host names).
 fn etc_entries(uid: u32, gid: u32) -> Vec<EtcEntry> {
-    let mut passwd = String::from(
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    );
+    let mut passwd =
+        String::from("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
     let mut group = String::from("root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
     if uid != 0 {
         passwd.push_str(&format!("paddock:x:{uid}:{gid}:paddock:/tmp:/bin/sh\n"));
@@ -181,27 +169,15 @@ fn etc_entries(uid: u32, gid: u32) -> Vec<EtcEntry> {
             entries.push(EtcEntry::File(file.into(), bytes));
         }
     }
-    copy_tree(
-        Path::new("/etc/ld.so.conf.d"),
-        Path::new("ld.so.conf.d"),
-        &mut entries,
-    );
+    copy_tree(Path::new("/etc/ld.so.conf.d"), Path::new("ld.so.conf.d"), &mut entries);
     // Certificates only: /etc/ssl/private holds host keys and stays out.
     entries.push(EtcEntry::Dir("ssl".into()));
-    copy_tree(
-        Path::new("/etc/ssl/certs"),
-        Path::new("ssl/certs"),
-        &mut entries,
-    );
+    copy_tree(Path::new("/etc/ssl/certs"), Path::new("ssl/certs"), &mut entries);
     if let Ok(bytes) = std::fs::read("/etc/ssl/openssl.cnf") {
         entries.push(EtcEntry::File("ssl/openssl.cnf".into(), bytes));
     }
     // Debian's /usr/bin/awk and friends are symlinks through here.
-    copy_tree(
-        Path::new("/etc/alternatives"),
-        Path::new("alternatives"),
-        &mut entries,
-    );
+    copy_tree(Path::new("/etc/alternatives"), Path::new("alternatives"), &mut entries);
     if let Ok(to) = std::fs::read_link("/etc/localtime") {
         entries.push(EtcEntry::Symlink("localtime".into(), to));
     }
@@ -248,18 +224,8 @@ mod tests {
         let first = prepare(&dir.path().join("rt"), uid, gid).unwrap();
         let second = prepare(&dir.path().join("rt"), uid, gid).unwrap();
         assert_eq!(first.etc_template, second.etc_template);
-        for secret in [
-            "shadow",
-            "gshadow",
-            "machine-id",
-            "hostname",
-            "ssl/private",
-            "ssh",
-        ] {
-            assert!(
-                !first.etc_template.join(secret).exists(),
-                "{secret} leaked into /etc"
-            );
+        for secret in ["shadow", "gshadow", "machine-id", "hostname", "ssl/private", "ssh"] {
+            assert!(!first.etc_template.join(secret).exists(), "{secret} leaked into /etc");
         }
         assert!(first.etc_template.join("passwd").is_file());
     }

@@ -77,8 +77,7 @@ pub(crate) fn fork() -> io::Result<libc::pid_t> {
 /// `pivot_root(new_root, put_old)`.
 pub(crate) fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
     // SAFETY: both arguments are valid NUL-terminated strings.
-    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) })
-        .map(drop)
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) }).map(drop)
 }
 
 /// Attribute bits of `mount_setattr(2)`.
@@ -163,17 +162,22 @@ pub(crate) fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Res
 /// Closes every descriptor from `first` upwards.
 pub(crate) fn close_from(first: RawFd) {
     // SAFETY: close_range only closes descriptors; callers own them all.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first as libc::c_uint,
-            libc::c_uint::MAX,
-            0,
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
     if ret == -1 {
-        for fd in first..1024 {
-            // SAFETY: closing unknown descriptors is harmless here.
+        // close_range refused (old kernel, or a seccomp profile around us):
+        // close what /proc lists, or every number up to the open-file limit.
+        let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        });
+        let numbers = listed.unwrap_or_else(|| {
+            // SAFETY: sysconf has no preconditions.
+            let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+            (0..max.clamp(1024, 1 << 20) as RawFd).collect()
+        });
+        for fd in numbers.into_iter().filter(|&fd| fd >= first) {
+            // SAFETY: closing descriptors the caller gave up; EBADF is harmless.
             unsafe { libc::close(fd) };
         }
     }

@@ -36,11 +36,8 @@ use crate::setup::{self, JailContext};
 use crate::sys::{self, Cloned};
 
 /// The jail's fresh namespaces (the user namespace is added when rootless).
-const NAMESPACES: libc::c_int = libc::CLONE_NEWNS
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUTS;
+const NAMESPACES: libc::c_int =
+    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
 
 /// Descriptor number of the zygote's end of the socket.
 const ZYGOTE_SOCKET: RawFd = 3;
@@ -106,11 +103,7 @@ impl Pool {
     }
 
     fn needs_more(&self) -> bool {
-        !self.closed.load(Ordering::SeqCst)
-            && self
-                .ready
-                .lock()
-                .is_ok_and(|ready| ready.len() < self.target)
+        !self.closed.load(Ordering::SeqCst) && self.ready.lock().is_ok_and(|ready| ready.len() < self.target)
     }
 
     fn put(&self, jail: PreparedJail) {
@@ -177,17 +170,12 @@ pub(crate) struct Zygote {
 impl Zygote {
     /// Forks the zygote. Fails if the calling process has other threads.
     /// `warm` is how many pre-created jails the host keeps ready.
-    pub(crate) fn start(
-        ctx: JailContext,
-        warm: usize,
-        cgroups: Arc<dyn CgroupManager>,
-    ) -> Result<Self> {
+    pub(crate) fn start(ctx: JailContext, warm: usize, cgroups: Arc<dyn CgroupManager>) -> Result<Self> {
         let threads = sys::thread_count().map_err(|e| JailError::host("count threads", e))?;
         if threads != 1 {
             return Err(JailError::NotSingleThreaded { threads });
         }
-        let (host_end, zygote_end) =
-            ipc::seqpacket_pair().map_err(|e| JailError::host("socketpair", e))?;
+        let (host_end, zygote_end) = ipc::seqpacket_pair().map_err(|e| JailError::host("socketpair", e))?;
         // SAFETY: getpid has no preconditions.
         let host_pid = unsafe { libc::getpid() };
         match sys::fork().map_err(|e| JailError::host("fork the zygote", e))? {
@@ -281,12 +269,7 @@ impl Zygote {
 
 /// Host side: serves explicit requests first, otherwise keeps the pool full,
 /// otherwise sleeps until asked. The zygote answers one request at a time.
-fn client_loop(
-    sock: OwnedFd,
-    queue: std_mpsc::Receiver<Job>,
-    pool: Arc<Pool>,
-    cgroups: Arc<CgroupMaker>,
-) {
+fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, cgroups: Arc<CgroupMaker>) {
     let mut buf = Vec::new();
     // After a failure, refill only when asked again (no busy loop against a
     // dead zygote).
@@ -344,11 +327,7 @@ fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker) -> Result<P
     }
 }
 
-fn ask_zygote(
-    sock: &OwnedFd,
-    buf: &mut Vec<u8>,
-    cgroup: Option<&Arc<dyn JailCgroup>>,
-) -> Result<PreparedJail> {
+fn ask_zygote(sock: &OwnedFd, buf: &mut Vec<u8>, cgroup: Option<&Arc<dyn JailCgroup>>) -> Result<PreparedJail> {
     let request = PrepareRequest {
         cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
     };
@@ -358,15 +337,13 @@ fn ask_zygote(
     let fds = ipc::recv_with_fds(sock.as_raw_fd(), buf, 4096)
         .map_err(|e| JailError::Spawner(format!("reading from the zygote: {e}")))?
         .ok_or_else(|| JailError::Spawner("the zygote exited".into()))?;
-    let reply: SpawnReply = serde_json::from_slice(buf)
-        .map_err(|e| JailError::Spawner(format!("bad zygote reply: {e}")))?;
+    let reply: SpawnReply =
+        serde_json::from_slice(buf).map_err(|e| JailError::Spawner(format!("bad zygote reply: {e}")))?;
     match reply {
         SpawnReply::Spawned { pid } => {
             let mut fds = fds.into_iter();
             let (Some(pidfd), Some(requests)) = (fds.next(), fds.next()) else {
-                return Err(JailError::Spawner(
-                    "the zygote sent too few descriptors".into(),
-                ));
+                return Err(JailError::Spawner("the zygote sent too few descriptors".into()));
             };
             Ok(PreparedJail {
                 pid,
@@ -400,9 +377,7 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
         // their exit through its pidfd.
         libc::signal(libc::SIGCHLD, libc::SIG_IGN);
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        if sock.as_raw_fd() != ZYGOTE_SOCKET
-            && libc::dup3(sock.as_raw_fd(), ZYGOTE_SOCKET, libc::O_CLOEXEC) == -1
-        {
+        if sock.as_raw_fd() != ZYGOTE_SOCKET && libc::dup3(sock.as_raw_fd(), ZYGOTE_SOCKET, libc::O_CLOEXEC) == -1 {
             exit(1);
         }
         // Standard input and output go to /dev/null; standard error stays
@@ -415,6 +390,7 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     }
     std::mem::forget(sock);
     sys::close_from(ZYGOTE_SOCKET + 1);
+    scrub_command_line();
     if ctx.user_namespace.is_none() {
         // Pre-creating jails is background work: it yields to running jails
         // (each init returns to normal priority when its request arrives,
@@ -448,6 +424,37 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
         if ipc::send_with_fds(ZYGOTE_SOCKET, &bytes, &raw).is_err() {
             exit(0);
         }
+    }
+}
+
+/// Overwrites this process's copy of the host's command line and
+/// environment: every jail init is a clone of the zygote, and a jail can read
+/// its init's `/proc/1/cmdline` (no ptrace check applies to it), which would
+/// show the host's arguments (database URLs, tokens...).
+fn scrub_command_line() {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command name; proc(5) numbers them from 1, and the
+    // first one after ")" is field 3.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return;
+    };
+    let fields: Vec<usize> = rest.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    for (start, end) in [(field(48), field(49)), (field(50), field(51))] {
+        if start == 0 || end <= start || end - start > 1 << 20 {
+            continue;
+        }
+        // SAFETY: [start, end) is this process's own argv (or environ)
+        // area on its stack, mapped and writable; the zygote never reads its
+        // arguments or environment afterwards.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    }
+    let name = b"paddock-zygote";
+    if field(49) > field(48) + name.len() {
+        // SAFETY: within the area just cleared.
+        unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), field(48) as *mut u8, name.len()) };
     }
 }
 

@@ -195,11 +195,7 @@ pub(crate) fn check_limits(manager: &dyn CgroupManager, limits: &Limits) -> Resu
 /// the directory that holds the jails' cgroups: under this process's own
 /// cgroup on v1, at the top of the hierarchy (root) or under the own cgroup
 /// (rootless) on v2.
-pub(crate) fn detect(
-    parent: &str,
-    rootless: bool,
-    forced: Option<CgroupVersion>,
-) -> Box<dyn CgroupManager> {
+pub(crate) fn detect(parent: &str, rootless: bool, forced: Option<CgroupVersion>) -> Box<dyn CgroupManager> {
     if forced == Some(CgroupVersion::None) {
         return Box::new(NoCgroups {
             reason: "cgroups are disabled in the engine options".into(),
@@ -231,12 +227,7 @@ pub(crate) fn detect(
         return Box::new(v1::V1Manager::new(&mounts, parent, rootless));
     }
     if let Some(unified) = &mounts.v2 {
-        return Box::new(v2::V2Manager::new(
-            unified,
-            &mounts.own_path(None),
-            parent,
-            rootless,
-        ));
+        return Box::new(v2::V2Manager::new(unified, &mounts.own_path(None), parent, rootless));
     }
     Box::new(NoCgroups {
         reason: "no cgroup file system is mounted".into(),
@@ -377,9 +368,9 @@ pub(crate) fn prepare_base(dir: &Path, rootless: bool) -> std::result::Result<()
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) if rootless => {
             return Err(format!(
-            "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
-            dir.display()
-        ))
+                "{} cannot be created ({e}); delegate it to this user (see README, \"Rootless mode\")",
+                dir.display()
+            ))
         }
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
@@ -460,11 +451,7 @@ pub(crate) fn block_devices() -> Vec<String> {
 /// Writes `line(device)` into `file` for every block device. Devices
 /// without a request queue (unused loop devices) refuse; at least one must
 /// accept, or the I/O limit is reported unavailable.
-pub(crate) fn write_per_device(
-    dir: &Path,
-    file: &str,
-    line: impl Fn(&str) -> String,
-) -> Result<()> {
+pub(crate) fn write_per_device(dir: &Path, file: &str, line: impl Fn(&str) -> String) -> Result<()> {
     let mut applied = 0;
     let mut last_error = None;
     for device in block_devices() {

@@ -56,15 +56,7 @@ pub(crate) fn drop_all() -> io::Result<()> {
         }
     }
     // SAFETY: prctl with integer arguments.
-    check_int(unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        )
-    })?;
+    check_int(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })?;
 
     let header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, Scope, ABI,
 };
 
 use crate::config::JailConfig;
@@ -17,9 +17,7 @@ use crate::config::JailConfig;
 const TARGET_ABI: ABI = ABI::V6;
 
 /// System directories of the minimal root.
-const SYSTEM_DIRS: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-];
+const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
 
 /// Whether Landlock was enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +38,13 @@ fn write_no_exec(abi: ABI) -> BitFlags<AccessFs> {
 }
 
 fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> {
-    PathFd::new(path)
-        .ok()
-        .map(|fd| PathBeneath::new(fd, access))
+    PathFd::new(path).ok().map(|fd| PathBeneath::new(fd, access))
 }
 
 /// Restricts the calling process (and what it executes) to the jail's paths.
 pub(crate) fn restrict(config: &JailConfig) -> Result<LandlockOutcome, landlock::RulesetError> {
     let abi = TARGET_ABI;
-    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> =
-        vec![(PathBuf::from("/"), AccessFs::ReadDir.into())];
+    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = vec![(PathBuf::from("/"), AccessFs::ReadDir.into())];
     rules.extend(SYSTEM_DIRS.iter().map(|d| (PathBuf::from(d), read_exec())));
     rules.push((
         PathBuf::from("/dev"),

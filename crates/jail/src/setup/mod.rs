@@ -59,11 +59,7 @@ pub(crate) type StepResult<T> = Result<T, StepError>;
 
 impl StepError {
     pub(crate) fn new(step: SetupStep, error: io::Error, detail: String) -> Self {
-        StepError {
-            step,
-            error,
-            detail,
-        }
+        StepError { step, error, detail }
     }
 
     /// Reattributes an error from a shared helper to the calling step.
@@ -149,16 +145,12 @@ fn place_request_fds(fds: [OwnedFd; 4]) -> io::Result<()> {
     for fd in fds {
         // Out of the way first, so that placing one never clobbers another.
         // SAFETY: duplicating a descriptor we own to a number >= 100.
-        let moved =
-            sys::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) })?;
+        let moved = sys::check_int(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 100) })?;
         drop(fd);
         // SAFETY: the kernel returned a fresh descriptor that we own.
         high.push(unsafe { OwnedFd::from_raw_fd(moved) });
     }
-    for (fd, slot) in high
-        .into_iter()
-        .zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT])
-    {
+    for (fd, slot) in high.into_iter().zip([FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]) {
         place(fd, slot)?;
     }
     Ok(())
@@ -169,12 +161,12 @@ fn place_request_fds(fds: [OwnedFd; 4]) -> io::Result<()> {
 /// pre-forks the command, waits for the request on `requests`, finishes the
 /// jail, hands the request to the command, and reaps.
 pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[PathBuf]) -> ! {
-    // SAFETY: resetting the zygote's SIGCHLD=SIG_IGN (auto-reap) so that this
-    // init can wait for its children, and dying with the zygote.
-    unsafe {
-        libc::signal(libc::SIGCHLD, libc::SIG_DFL);
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    }
+    // Default dispositions: the zygote's SIGCHLD=SIG_IGN (auto-reap) would
+    // stop this init from waiting for its children, and handlers the host
+    // installed must not run here. Then die with the zygote.
+    reset_signals();
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     if place(requests, FD_REQUEST).is_err() {
         exit(1);
     }
@@ -240,6 +232,8 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         // SAFETY: closing our own copies.
         unsafe { libc::close(fd) };
     }
+    // From here on the init only waits and reports: it needs no capability.
+    let _ = capabilities::drop_all();
     reap_until_exit(command)
 }
 
@@ -291,13 +285,8 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     }
     // Entered after joining, so the jail's cgroup is the namespace's root.
     // SAFETY: unshare with a constant flag.
-    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) })
-        .step(SetupStep::CgroupNamespace, "")?;
-    mounts::build_base(
-        &ctx.root_mount,
-        &ctx.etc_template,
-        ctx.user_namespace.is_some(),
-    )
+    sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).step(SetupStep::CgroupNamespace, "")?;
+    mounts::build_base(&ctx.root_mount, &ctx.etc_template, ctx.user_namespace.is_some())
 }
 
 /// What the init does with its request, before forking the command.
@@ -314,8 +303,8 @@ fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
 /// Forks the command; it prepares itself and waits for the request on its
 /// end of a socket the init keeps at `FD_COMMAND`.
 fn fork_command(ctx: &JailContext) -> StepResult<libc::pid_t> {
-    let (init_end, command_end) = ipc::seqpacket_pair()
-        .map_err(|e| StepError::new(SetupStep::ForkCommand, e, "socketpair".into()))?;
+    let (init_end, command_end) =
+        ipc::seqpacket_pair().map_err(|e| StepError::new(SetupStep::ForkCommand, e, "socketpair".into()))?;
     match sys::fork() {
         Ok(0) => {
             drop(init_end);
@@ -323,8 +312,7 @@ fn fork_command(ctx: &JailContext) -> StepResult<libc::pid_t> {
         }
         Ok(pid) => {
             drop(command_end);
-            place(init_end, FD_COMMAND)
-                .step(SetupStep::ForkCommand, "placing the command socket")?;
+            place(init_end, FD_COMMAND).step(SetupStep::ForkCommand, "placing the command socket")?;
             Ok(pid)
         }
         Err(e) => Err(StepError::new(SetupStep::ForkCommand, e, String::new())),
@@ -370,15 +358,11 @@ fn restrict_early(ctx: &JailContext) -> StepResult<()> {
     reset_signals();
     capabilities::drop_all().step(SetupStep::Capabilities, "")?;
     // SAFETY: prctl with integer arguments.
-    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
-        .step(SetupStep::NoNewPrivs, "")?;
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
     seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")
 }
 
-fn restrict_and_exec(
-    ctx: &JailContext,
-    config: &JailConfig,
-) -> StepResult<std::convert::Infallible> {
+fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::convert::Infallible> {
     for (src, dst) in [(FD_STDIN, 0), (FD_STDOUT, 1), (FD_STDERR, 2)] {
         // SAFETY: dup2 between descriptors this process owns.
         sys::check_int(unsafe { libc::dup2(src, dst) }).step(SetupStep::Stdio, "dup2")?;
@@ -411,8 +395,7 @@ fn restrict_and_exec(
     let candidates = command_candidates(&config.command, path_var);
 
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
-    landlock::restrict(config)
-        .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+    landlock::restrict(config).map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
     if let Some(extra) = ctx.seccomp.extra(config.seccomp) {
         seccomp::install(extra).step(SetupStep::Seccomp, "")?;
     }
@@ -427,19 +410,12 @@ fn command_candidates(command: &str, path_var: &str) -> Vec<CString> {
     path_var
         .split(':')
         .filter(|dir| !dir.is_empty())
-        .map(|dir| {
-            CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default()
-        })
+        .map(|dir| CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default())
         .collect()
 }
 
 /// Executes the first candidate that exists; returns the error otherwise.
-fn exec_first(
-    candidates: &[CString],
-    argv: &[CString],
-    envp: &[CString],
-    command: &str,
-) -> StepError {
+fn exec_first(candidates: &[CString], argv: &[CString], envp: &[CString], command: &str) -> StepError {
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();

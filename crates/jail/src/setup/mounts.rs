@@ -23,7 +23,7 @@ const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "l
 /// Device nodes bound from the host's `/dev`.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 /// `/proc` entries that stay visible but read-only.
-const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus"];
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
 /// `/proc` entries hidden completely (runc's masked paths).
 const PROC_MASKED: &[&str] = &[
     "acpi",
@@ -35,6 +35,11 @@ const PROC_MASKED: &[&str] = &[
     "timer_list",
     "timer_stats",
     "sched_debug",
+    // Readable by uid 0 without any capability (root mode): kernel memory
+    // layout and allocator state.
+    "slabinfo",
+    "vmallocinfo",
+    "pagetypeinfo",
     "scsi",
 ];
 
@@ -47,12 +52,14 @@ fn at(root: &Path, jail_path: &str) -> PathBuf {
     root.join(jail_path.trim_start_matches('/'))
 }
 
+/// Inode cap for a tmpfs of `size` bytes: one per 4 KiB page, at least
+/// 1024, so that empty files cannot use unbounded kernel memory.
+fn inodes_for(size: u64) -> u64 {
+    (size / 4096).max(1024)
+}
+
 fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(path)
-    {
+    match std::fs::DirBuilder::new().recursive(true).mode(mode).create(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -73,14 +80,8 @@ fn touch(path: &Path) -> io::Result<()> {
 
 fn tmpfs(target: &Path, flags: libc::c_ulong, options: &str, step: SetupStep) -> StepResult<()> {
     let opts = CString::new(options).unwrap_or_default();
-    sys::mount(
-        Some(c"tmpfs"),
-        &cstr(target),
-        Some(c"tmpfs"),
-        flags,
-        Some(&opts),
-    )
-    .map_err(|e| StepError::new(step, e, format!("tmpfs on {}", target.display())))
+    sys::mount(Some(c"tmpfs"), &cstr(target), Some(c"tmpfs"), flags, Some(&opts))
+        .map_err(|e| StepError::new(step, e, format!("tmpfs on {}", target.display())))
 }
 
 /// Binds `source` onto `target` (recursively) and adds `attrs` to the new
@@ -111,14 +112,8 @@ fn bind(source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
 /// Creates the mount point for a bind of `source`: a directory for a
 /// directory, an empty file otherwise.
 fn mount_point_for(source: &Path, target: &Path) -> StepResult<()> {
-    let is_dir = std::fs::metadata(source)
-        .map(|m| m.is_dir())
-        .unwrap_or(false);
-    let made = if is_dir {
-        mkdir(target, 0o755)
-    } else {
-        touch(target)
-    };
+    let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).unwrap_or(false);
+    let made = if is_dir { mkdir(target, 0o755) } else { touch(target) };
     made.map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))
 }
 
@@ -158,8 +153,7 @@ pub(crate) fn build_base(root: &Path, etc_template: &Path, rootless: bool) -> St
 
     dev(root, rootless)?;
     proc(root)?;
-    mkdir(&at(root, "/tmp"), 0o755)
-        .map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))
+    mkdir(&at(root, "/tmp"), 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))
 }
 
 /// Adds what depends on the request: `/tmp` and `/dev/shm` of the asked
@@ -168,7 +162,11 @@ pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
     tmpfs(
         &at(root, "/tmp"),
         (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!("mode=1777,size={}", config.limits.tmp_size_bytes),
+        &format!(
+            "mode=1777,size={},nr_inodes={}",
+            config.limits.tmp_size_bytes,
+            inodes_for(config.limits.tmp_size_bytes)
+        ),
         SetupStep::MountTmp,
     )?;
     // /dev is already read-only; mounting onto an existing directory is
@@ -176,7 +174,11 @@ pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
     tmpfs(
         &at(root, "/dev/shm"),
         (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!("mode=1777,size={}", config.limits.shm_size_bytes),
+        &format!(
+            "mode=1777,size={},nr_inodes={}",
+            config.limits.shm_size_bytes,
+            inodes_for(config.limits.shm_size_bytes)
+        ),
         SetupStep::MountDev,
     )?;
     for mount in &config.mounts {
@@ -200,16 +202,13 @@ fn system_dirs(root: &Path) -> StepResult<()> {
         let target = root.join(name);
         if meta.file_type().is_symlink() {
             // Merged /usr: /bin -> usr/bin stays a symlink.
-            let link = std::fs::read_link(&host).map_err(|e| {
-                StepError::new(SetupStep::MountPoint, e, host.display().to_string())
-            })?;
-            symlink(&link, &target).map_err(|e| {
-                StepError::new(SetupStep::MountPoint, e, target.display().to_string())
-            })?;
+            let link = std::fs::read_link(&host)
+                .map_err(|e| StepError::new(SetupStep::MountPoint, e, host.display().to_string()))?;
+            symlink(&link, &target)
+                .map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
         } else if meta.is_dir() {
-            mkdir(&target, 0o755).map_err(|e| {
-                StepError::new(SetupStep::MountPoint, e, target.display().to_string())
-            })?;
+            mkdir(&target, 0o755)
+                .map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
             bind(
                 &host,
                 &target,
@@ -235,19 +234,25 @@ fn dev(root: &Path, rootless: bool) -> StepResult<()> {
             continue;
         }
         let target = dev.join(name);
-        touch(&target)
-            .map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
+        touch(&target).map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))?;
         // Device nodes must stay usable, so no NODEV here.
-        bind(&host, &target, mount_attr::NOSUID | mount_attr::NOEXEC)?;
+        // Read-only still allows writing to the device, but not chmod or
+        // chown of the host's device inode (which uid 0 in a root-mode jail
+        // owns).
+        bind(
+            &host,
+            &target,
+            mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC,
+        )?;
     }
 
     let pts = dev.join("pts");
     mkdir(&pts, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/pts".into()))?;
     // gid=5 (tty) is only mappable when the jail is not in a user namespace.
     let pts_opts = if rootless {
-        c"newinstance,ptmxmode=0666,mode=0620"
+        c"newinstance,ptmxmode=0666,mode=0620,max=256"
     } else {
-        c"newinstance,ptmxmode=0666,mode=0620,gid=5"
+        c"newinstance,ptmxmode=0666,mode=0620,max=256,gid=5"
     };
     sys::mount(
         Some(c"devpts"),
@@ -259,8 +264,7 @@ fn dev(root: &Path, rootless: bool) -> StepResult<()> {
     .map_err(|e| StepError::new(SetupStep::MountDev, e, "devpts on /dev/pts".into()))?;
 
     // Mounted per request (its size is part of the request).
-    mkdir(&dev.join("shm"), 0o755)
-        .map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/shm".into()))?;
+    mkdir(&dev.join("shm"), 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/shm".into()))?;
 
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
@@ -269,8 +273,7 @@ fn dev(root: &Path, rootless: bool) -> StepResult<()> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        symlink(to, dev.join(link))
-            .map_err(|e| StepError::new(SetupStep::MountPoint, e, format!("/dev/{link}")))?;
+        symlink(to, dev.join(link)).map_err(|e| StepError::new(SetupStep::MountPoint, e, format!("/dev/{link}")))?;
     }
     // Nothing new can be created in /dev afterwards.
     sys::mount_setattr(&cstr(&dev), mount_attr::RDONLY, false)
@@ -311,20 +314,19 @@ fn proc(root: &Path) -> StepResult<()> {
         if meta.is_dir() {
             tmpfs(
                 &path,
-                (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC)
-                    as libc::c_ulong,
+                (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
                 "size=0,nr_inodes=1",
                 SetupStep::ProcMasks,
             )?;
         } else {
-            sys::mount(
-                Some(c"/dev/null"),
-                &cstr(&path),
-                None,
-                libc::MS_BIND as libc::c_ulong,
-                None,
+            // The host's /dev/null, read-only so that its inode cannot be
+            // changed from here.
+            bind(
+                Path::new("/dev/null"),
+                &path,
+                mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NOEXEC,
             )
-            .map_err(|e| StepError::new(SetupStep::ProcMasks, e, path.display().to_string()))?;
+            .map_err(|e| e.restep(SetupStep::ProcMasks))?;
         }
     }
     Ok(())
@@ -334,13 +336,11 @@ fn proc(root: &Path) -> StepResult<()> {
 pub(crate) fn pivot_into(root: &Path) -> StepResult<()> {
     let root_c = cstr(root);
     // SAFETY: chdir with a valid path.
-    sys::check_int(unsafe { libc::chdir(root_c.as_ptr()) }).map_err(|e| {
-        StepError::new(SetupStep::PivotRoot, e, format!("chdir {}", root.display()))
-    })?;
+    sys::check_int(unsafe { libc::chdir(root_c.as_ptr()) })
+        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, format!("chdir {}", root.display())))?;
     // pivot_root(".", ".") stacks the old root on top of the new one at "/",
     // which avoids needing a put_old directory inside the new root.
-    sys::pivot_root(c".", c".")
-        .map_err(|e| StepError::new(SetupStep::PivotRoot, e, root.display().to_string()))?;
+    sys::pivot_root(c".", c".").map_err(|e| StepError::new(SetupStep::PivotRoot, e, root.display().to_string()))?;
     // SAFETY: umount2 with a valid path.
     sys::check_int(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) })
         .map_err(|e| StepError::new(SetupStep::UmountOldRoot, e, "old root".into()))?;

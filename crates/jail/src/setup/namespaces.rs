@@ -24,9 +24,7 @@ pub(crate) fn set_hostname(name: &str) -> io::Result<()> {
 /// Brings `lo` up in the jail's network namespace.
 pub(crate) fn loopback_up() -> io::Result<()> {
     // SAFETY: plain socket creation.
-    let sock = check_int(unsafe {
-        libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
-    })?;
+    let sock = check_int(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: ifreq is plain data; the name is copied into its fixed array.
     let result = unsafe {
         let mut req: libc::ifreq = std::mem::zeroed();

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch,
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
 };
 
 use crate::config::SeccompLevel;
@@ -102,6 +102,26 @@ const CLONE_NEWTIME: u64 = 0x80;
 /// Docker's default profile allows).
 const PERSONALITY_ALLOWED: &[u64] = &[0, 0x0008, 0x20000, 0x20008, 0xffff_ffff];
 
+/// The newest x86_64 syscall this policy was written against (`mseal`).
+/// Newer ones answer `ENOSYS` until reviewed: libc falls back, and a new
+/// kernel interface (such as `open_tree_attr`) is not reachable by default.
+const LAST_REVIEWED_SYSCALL: u32 = 462;
+
+/// Socket families a jail may create: local, IPv4, IPv6 and netlink (for
+/// interface queries). Others (packet, AF_ALG, vsock, SCTP...) are kernel
+/// attack surface, some loaded on demand as modules.
+const ALLOWED_SOCKET_FAMILIES: &[u64] = &[
+    libc::AF_UNIX as u64,
+    libc::AF_INET as u64,
+    libc::AF_INET6 as u64,
+    libc::AF_NETLINK as u64,
+];
+
+/// Set-user-ID and set-group-ID mode bits.
+const SETID_BITS: [u64; 2] = [libc::S_ISUID as u64, libc::S_ISGID as u64];
+/// `O_TMPFILE` without its `O_DIRECTORY` part (the bit that marks it).
+const O_TMPFILE_BIT: u64 = 0o20_000_000;
+
 /// First syscall number of the x32 ABI (`__X32_SYSCALL_BIT`).
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
@@ -147,11 +167,9 @@ fn compile_base() -> Result<BpfProgram> {
     let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, len, op, value).map_err(compile_error)
     };
-    let rule =
-        |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
+    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
 
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = REFUSED.iter().map(|&nr| (nr, Vec::new())).collect();
 
     // Row 12: clone with any namespace flag (each rule is one flag; rules
     // of a syscall are alternatives).
@@ -180,12 +198,7 @@ fn compile_base() -> Result<BpfProgram> {
     rules.insert(
         libc::SYS_ioctl,
         vec![
-            rule(vec![cond(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Eq,
-                libc::TIOCSTI,
-            )?])?,
+            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCSTI)?])?,
             rule(vec![cond(
                 1,
                 SeccompCmpArgLen::Dword,
@@ -194,6 +207,47 @@ fn compile_base() -> Result<BpfProgram> {
             )?])?,
         ],
     );
+
+    // Row 15: no set-user-ID or set-group-ID files. In root mode the jail is
+    // uid 0 and owns what it creates in writable binds, where a setuid-root
+    // file would be a root shell for any host user; `nosuid` on the jail's
+    // own mounts does not cover the host's view of the same files. Refused
+    // when a mode with those bits is set (chmod family) or given to a file
+    // being created (open/openat with O_CREAT or O_TMPFILE, creat, mknod).
+    let creating: &[u64] = &[libc::O_CREAT as u64, O_TMPFILE_BIT];
+    for (nr, mode_arg, flags) in [
+        (libc::SYS_chmod, 1, None),
+        (libc::SYS_fchmod, 1, None),
+        (libc::SYS_fchmodat, 2, None),
+        (libc::SYS_fchmodat2, 2, None),
+        (libc::SYS_creat, 1, None),
+        (libc::SYS_mknod, 1, None),
+        (libc::SYS_mknodat, 2, None),
+        (libc::SYS_open, 2, Some(1)),
+        (libc::SYS_openat, 3, Some(2)),
+    ] {
+        let mut alternatives = Vec::new();
+        for bit in SETID_BITS {
+            let mode = cond(mode_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(bit), bit)?;
+            match flags {
+                None => alternatives.push(rule(vec![mode])?),
+                Some(flags_arg) => {
+                    for &flag in creating {
+                        let creates = cond(flags_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(flag), flag)?;
+                        alternatives.push(rule(vec![creates, mode.clone()])?);
+                    }
+                }
+            }
+        }
+        rules.insert(nr, alternatives);
+    }
+
+    // Row 13: socket families beyond the allowed ones.
+    let mut other_family = Vec::new();
+    for &family in ALLOWED_SOCKET_FAMILIES {
+        other_family.push(cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family)?);
+    }
+    rules.insert(libc::SYS_socket, vec![rule(other_family)?]);
 
     // Row 13: execution domains other than plain Linux.
     let mut not_allowed = Vec::new();
@@ -221,13 +275,8 @@ fn compile_base() -> Result<BpfProgram> {
 
 /// `strict`: no socket of any family but `AF_UNIX`.
 fn compile_strict() -> Result<BpfProgram> {
-    let not_unix = SeccompCondition::new(
-        0,
-        SeccompCmpArgLen::Dword,
-        SeccompCmpOp::Ne,
-        libc::AF_UNIX as u64,
-    )
-    .map_err(compile_error)?;
+    let not_unix = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, libc::AF_UNIX as u64)
+        .map_err(compile_error)?;
     let filter = SeccompFilter::new(
         BTreeMap::from([(
             libc::SYS_socket,
@@ -244,36 +293,36 @@ fn compile_strict() -> Result<BpfProgram> {
 /// ```text
 /// if (arch != AUDIT_ARCH_X86_64) goto table;   // the table kills it
 /// if (nr >= X32_SYSCALL_BIT) return ERRNO(EPERM);
-/// if (nr == __NR_clone3) return ERRNO(ENOSYS);
+/// if (nr == __NR_clone3) return ERRNO(ENOSYS);  // flags out of reach
+/// if (nr == __NR_openat2) return ERRNO(ENOSYS); // mode out of reach
+/// if (nr > LAST_REVIEWED_SYSCALL) return ERRNO(ENOSYS);
 /// table: ...
 /// ```
+/// `clone3` and `openat2` take their arguments in memory, which seccomp
+/// cannot read; `ENOSYS` makes libc fall back to `clone` and `openat`.
 fn prefix() -> Vec<sock_filter> {
     const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
-    const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    const BPF_JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
     const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    // Jump offsets count the instructions skipped after the jump itself.
     vec![
-        // seccomp_data.arch is at offset 4: numbers below mean x86_64 ones.
+        // 0-1: seccomp_data.arch is at offset 4; other architectures go
+        // straight to the table (9), whose own check kills them.
         insn(BPF_LD_W_ABS, 0, 0, 4),
-        insn(BPF_JEQ_K, 0, 5, AUDIT_ARCH_X86_64),
-        // seccomp_data.nr is at offset 0.
+        insn(BPF_JEQ_K, 0, 7, AUDIT_ARCH_X86_64),
+        // 2-4: seccomp_data.nr is at offset 0.
         insn(BPF_LD_W_ABS, 0, 0, 0),
         insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT),
-        insn(
-            BPF_RET_K,
-            0,
-            0,
-            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
-        ),
-        insn(BPF_JEQ_K, 0, 1, libc::SYS_clone3 as u32),
-        insn(
-            BPF_RET_K,
-            0,
-            0,
-            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
-        ),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        // 5-8: to ENOSYS at 8, or on to the table at 9.
+        insn(BPF_JEQ_K, 2, 0, libc::SYS_clone3 as u32),
+        insn(BPF_JEQ_K, 1, 0, libc::SYS_openat2 as u32),
+        insn(BPF_JGT_K, 0, 1, LAST_REVIEWED_SYSCALL),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
     ]
 }
 
@@ -291,8 +340,6 @@ mod tests {
         let base = programs.base().len();
         assert!(base < 4096, "the kernel caps filters at 4096 instructions");
         assert!(programs.extra(SeccompLevel::Standard).is_none());
-        assert!(programs
-            .extra(SeccompLevel::Strict)
-            .is_some_and(|p| p.len() < base));
+        assert!(programs.extra(SeccompLevel::Strict).is_some_and(|p| p.len() < base));
     }
 }

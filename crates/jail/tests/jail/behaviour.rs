@@ -4,34 +4,20 @@
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
-use paddock_jail::{
-    ExitStatus, JailConfig, JailError, JailEvent, NetworkMode, SeccompLevel, SetupStep, Stdin,
-};
+use paddock_jail::{ExitStatus, JailConfig, JailError, JailEvent, NetworkMode, SeccompLevel, SetupStep, Stdin};
 
 use crate::support::*;
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        test(
-            "exit_code_and_signal_are_reported",
-            exit_code_and_signal_are_reported,
-        ),
-        test(
-            "missing_command_is_an_exec_error",
-            missing_command_is_an_exec_error,
-        ),
+        test("exit_code_and_signal_are_reported", exit_code_and_signal_are_reported),
+        test("missing_command_is_an_exec_error", missing_command_is_an_exec_error),
         test(
             "missing_workdir_names_the_failed_step",
             missing_workdir_names_the_failed_step,
         ),
-        test(
-            "stdin_bytes_reach_the_command",
-            stdin_bytes_reach_the_command,
-        ),
-        test(
-            "stdin_pipe_streams_to_the_command",
-            stdin_pipe_streams_to_the_command,
-        ),
+        test("stdin_bytes_reach_the_command", stdin_bytes_reach_the_command),
+        test("stdin_pipe_streams_to_the_command", stdin_pipe_streams_to_the_command),
         test(
             "environment_is_exactly_the_configured_one",
             environment_is_exactly_the_configured_one,
@@ -40,18 +26,9 @@ pub fn trials() -> Vec<Trial> {
             "readonly_workspace_and_writable_output",
             readonly_workspace_and_writable_output,
         ),
-        test(
-            "workdir_defaults_to_workspace",
-            workdir_defaults_to_workspace,
-        ),
-        test(
-            "loopback_mode_allows_local_servers",
-            loopback_mode_allows_local_servers,
-        ),
-        test(
-            "none_mode_has_no_interface_up",
-            none_mode_has_no_interface_up,
-        ),
+        test("workdir_defaults_to_workspace", workdir_defaults_to_workspace),
+        test("loopback_mode_allows_local_servers", loopback_mode_allows_local_servers),
+        test("none_mode_has_no_interface_up", none_mode_has_no_interface_up),
         test(
             "strict_seccomp_refuses_inet_sockets",
             strict_seccomp_refuses_inet_sockets,
@@ -73,23 +50,21 @@ pub fn trials() -> Vec<Trial> {
             freeze_stops_and_thaw_resumes_the_jail,
         ),
         limits_test("kill_works_on_a_frozen_jail", kill_works_on_a_frozen_jail),
-        limits_test(
-            "stats_report_cpu_memory_and_io",
-            stats_report_cpu_memory_and_io,
-        ),
+        limits_test("stats_report_cpu_memory_and_io", stats_report_cpu_memory_and_io),
         limits_test(
             "io_write_limit_throttles_direct_writes",
             io_write_limit_throttles_direct_writes,
         ),
-        test(
-            "dropping_a_handle_kills_the_jail",
-            dropping_a_handle_kills_the_jail,
-        ),
+        test("dropping_a_handle_kills_the_jail", dropping_a_handle_kills_the_jail),
         test(
             "limits_without_a_usable_controller_fail_clearly",
             limits_without_a_usable_controller_fail_clearly,
         ),
         test("many_concurrent_jails", many_concurrent_jails),
+        test(
+            "per_user_kernel_queues_and_ptys_are_capped",
+            per_user_kernel_queues_and_ptys_are_capped,
+        ),
         test(
             "invalid_configuration_is_rejected_before_spawn",
             invalid_configuration_is_rejected_before_spawn,
@@ -99,27 +74,18 @@ pub fn trials() -> Vec<Trial> {
 
 fn exit_code_and_signal_are_reported() -> Result<(), Failed> {
     let result = run(sh("exit 42"))?;
-    check(
-        result.status == ExitStatus::Code(42),
-        format!("{:?}", result.status),
-    )?;
+    check(result.status == ExitStatus::Code(42), format!("{:?}", result.status))?;
     let result = run(sh("kill -TERM $$"))?;
     check(
         result.status == ExitStatus::Signal(libc::SIGTERM),
         format!("{:?}", result.status),
     )?;
-    check(
-        result.exit_code() == 128 + libc::SIGTERM,
-        "exit code of a signal",
-    )
+    check(result.exit_code() == 128 + libc::SIGTERM, "exit code of a signal")
 }
 
 fn missing_command_is_an_exec_error() -> Result<(), Failed> {
     match run(command("definitely-not-a-command", &[])) {
-        Err(JailError::Exec {
-            command: name,
-            detail,
-        }) => {
+        Err(JailError::Exec { command: name, detail }) => {
             check(name == "definitely-not-a-command", name)?;
             check(detail.contains("No such file"), detail)
         }
@@ -157,10 +123,7 @@ fn stdin_pipe_streams_to_the_command() -> Result<(), Failed> {
         stdin.write_all(b"ping\n").await?;
         drop(stdin);
         let result = handle.wait().await?;
-        check(
-            result.stdout.text() == "got:ping\n",
-            result.stdout.text().into_owned(),
-        )
+        check(result.stdout.text() == "got:ping\n", result.stdout.text().into_owned())
     })
 }
 
@@ -169,10 +132,7 @@ fn environment_is_exactly_the_configured_one() -> Result<(), Failed> {
     unsafe { std::env::set_var("PADDOCK_HOST_SECRET", "leak") };
     let config = sh("env | sort").env("GREETING", "hi there");
     let out = run_ok(config)?;
-    check(
-        !out.contains("PADDOCK_HOST_SECRET"),
-        "host environment inherited",
-    )?;
+    check(!out.contains("PADDOCK_HOST_SECRET"), "host environment inherited")?;
     check(out.contains("GREETING=hi there\n"), out.clone())?;
     check(out.contains("PATH=/usr/local/sbin:"), out)
 }
@@ -181,11 +141,9 @@ fn readonly_workspace_and_writable_output() -> Result<(), Failed> {
     let source = tempdir();
     let output = tempdir();
     std::fs::write(source.path().join("input.txt"), "data")?;
-    let config = sh(
-        "cat input.txt > /output/copy.txt; echo x > /workspace/new 2>/dev/null && echo WROTE; pwd",
-    )
-    .workspace_ro(source.path())
-    .output(output.path());
+    let config = sh("cat input.txt > /output/copy.txt; echo x > /workspace/new 2>/dev/null && echo WROTE; pwd")
+        .workspace_ro(source.path())
+        .output(output.path());
     let out = run_ok(config)?;
     check(
         out.trim() == "/workspace",
@@ -195,10 +153,7 @@ fn readonly_workspace_and_writable_output() -> Result<(), Failed> {
         std::fs::read_to_string(output.path().join("copy.txt"))? == "data",
         "output not written",
     )?;
-    check(
-        !source.path().join("new").exists(),
-        "read-only workspace modified",
-    )
+    check(!source.path().join("new").exists(), "read-only workspace modified")
 }
 
 fn workdir_defaults_to_workspace() -> Result<(), Failed> {
@@ -238,10 +193,7 @@ fn strict_seccomp_refuses_inet_sockets() -> Result<(), Failed> {
     let code = "import socket, errno\nsocket.socketpair()\ntry:\n    socket.socket(); print('INET')\nexcept OSError as e:\n    print(errno.errorcode[e.errno])";
     let mut strict = python(code);
     strict.seccomp = SeccompLevel::Strict;
-    check(
-        run_ok(strict)?.trim() == "EPERM",
-        "strict allowed an inet socket",
-    )?;
+    check(run_ok(strict)?.trim() == "EPERM", "strict allowed an inet socket")?;
     check(
         run_ok(python(code))?.trim() == "INET",
         "standard refused an inet socket",
@@ -287,9 +239,7 @@ fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
         .collect();
     check(stdout == ["one", "three"], format!("{stdout:?}"))?;
     check(
-        events
-            .iter()
-            .any(|e| matches!(e, JailEvent::Stderr(l) if l == "two")),
+        events.iter().any(|e| matches!(e, JailEvent::Stderr(l) if l == "two")),
         "stderr line",
     )?;
     if has_limits() {
@@ -304,10 +254,7 @@ fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
 fn stream_reports_setup_failure_as_terminal_event() -> Result<(), Failed> {
     let events = stream_all(command("no-such-program", &[]), Duration::from_secs(1));
     check(
-        matches!(
-            events.last(),
-            Some(JailEvent::Failed(JailError::Exec { .. }))
-        ),
+        matches!(events.last(), Some(JailEvent::Failed(JailError::Exec { .. }))),
         format!("{events:?}"),
     )
 }
@@ -325,9 +272,7 @@ fn kill_ends_the_jail_without_timeout_flag() -> Result<(), Failed> {
 }
 
 fn freeze_stops_and_thaw_resumes_the_jail() -> Result<(), Failed> {
-    block_on(async {
-        freeze_thaw_round_trip(engine().spawn(python("while True: pass")).await?).await
-    })
+    block_on(async { freeze_thaw_round_trip(engine().spawn(python("while True: pass")).await?).await })
 }
 
 fn kill_works_on_a_frozen_jail() -> Result<(), Failed> {
@@ -355,10 +300,7 @@ fn stats_report_cpu_memory_and_io() -> Result<(), Failed> {
         stats.memory_peak_bytes >= 64 << 20,
         format!("peak {}", stats.memory_peak_bytes),
     )?;
-    check(
-        stats.cpu_usage_usec >= 200_000,
-        format!("cpu {}", stats.cpu_usage_usec),
-    )?;
+    check(stats.cpu_usage_usec >= 200_000, format!("cpu {}", stats.cpu_usage_usec))?;
     check(
         stats.io_write_bytes >= 4 << 20,
         format!("io write {}", stats.io_write_bytes),
@@ -367,8 +309,7 @@ fn stats_report_cpu_memory_and_io() -> Result<(), Failed> {
 
 fn io_write_limit_throttles_direct_writes() -> Result<(), Failed> {
     let output = tempdir();
-    let mut config = sh("dd if=/dev/zero of=/output/f bs=1M count=3 oflag=direct status=none")
-        .output(output.path());
+    let mut config = sh("dd if=/dev/zero of=/output/f bs=1M count=3 oflag=direct status=none").output(output.path());
     config.limits.io_write_bps = Some(1 << 20);
     let result = run(config)?;
     check(result.exit_code() == 0, result.stderr.text().into_owned())?;
@@ -413,9 +354,7 @@ fn limits_without_a_usable_controller_fail_clearly() -> Result<(), Failed> {
         paddock_jail::Controller::Freezer => return Ok(()),
     }
     match run(config) {
-        Err(JailError::LimitUnavailable { reason: got, .. }) => {
-            check(&Err(got.clone()) == reason, got)
-        }
+        Err(JailError::LimitUnavailable { reason: got, .. }) => check(&Err(got.clone()) == reason, got),
         other => Err(format!("a limit without its controller ran: {other:?}").into()),
     }
 }
@@ -433,6 +372,29 @@ fn many_concurrent_jails() -> Result<(), Failed> {
         }
         Ok(())
     })
+}
+
+fn per_user_kernel_queues_and_ptys_are_capped() -> Result<(), Failed> {
+    // Pending signals and message queues are counted per uid across the
+    // host, ptys per devpts instance: a jail gets small caps of its own.
+    let out = run_ok(python(
+        r#"
+import pty
+limits = open("/proc/self/limits").read()
+for name, value in (("Max pending signals", "1024"), ("Max msgqueue size", "262144")):
+    line = next(l for l in limits.splitlines() if l.startswith(name))
+    assert line.split()[-3] == value, line
+opened = []
+try:
+    for _ in range(300):
+        opened.append(pty.openpty())
+except OSError:
+    pass
+print(len(opened))
+"#,
+    ))?;
+    let ptys: usize = out.trim().parse().map_err(|_| format!("unexpected output {out:?}"))?;
+    check(ptys <= 256, format!("{ptys} ptys opened, more than devpts max=256"))
 }
 
 fn invalid_configuration_is_rejected_before_spawn() -> Result<(), Failed> {

@@ -20,18 +20,9 @@ pub fn trials() -> Vec<Trial> {
             v2_engine_uses_the_unified_hierarchy,
         ),
         v2_test("v2_freeze_thaw_and_stats", v2_freeze_thaw_and_stats),
-        v2_test(
-            "v2_kill_reaches_a_frozen_jail",
-            v2_kill_reaches_a_frozen_jail,
-        ),
-        v2_test(
-            "v2_memory_limit_or_a_clear_refusal",
-            v2_memory_limit_or_a_clear_refusal,
-        ),
-        v2_test(
-            "v2_pids_limit_or_a_clear_refusal",
-            v2_pids_limit_or_a_clear_refusal,
-        ),
+        v2_test("v2_kill_reaches_a_frozen_jail", v2_kill_reaches_a_frozen_jail),
+        v2_test("v2_memory_limit_or_a_clear_refusal", v2_memory_limit_or_a_clear_refusal),
+        v2_test("v2_pids_limit_or_a_clear_refusal", v2_pids_limit_or_a_clear_refusal),
     ]
 }
 
@@ -58,10 +49,7 @@ fn v2_engine_uses_the_unified_hierarchy() -> Result<(), Failed> {
         .iter()
         .find(|(c, _)| *c == Controller::Freezer)
         .ok_or("no freezer entry")?;
-    let base = freezer
-        .1
-        .clone()
-        .map_err(|e| format!("freezer unusable: {e}"))?;
+    let base = freezer.1.clone().map_err(|e| format!("freezer unusable: {e}"))?;
     let mount = cgroup2_mount().ok_or("no cgroup2 mount")?;
     check(
         base.starts_with(&mount),
@@ -70,9 +58,7 @@ fn v2_engine_uses_the_unified_hierarchy() -> Result<(), Failed> {
 }
 
 fn v2_freeze_thaw_and_stats() -> Result<(), Failed> {
-    block_on(async {
-        freeze_thaw_round_trip(engine_v2()?.spawn(unlimited("while :; do :; done")).await?).await
-    })
+    block_on(async { freeze_thaw_round_trip(engine_v2()?.spawn(unlimited("while :; do :; done")).await?).await })
 }
 
 fn v2_kill_reaches_a_frozen_jail() -> Result<(), Failed> {
@@ -102,10 +88,7 @@ fn v2_memory_limit_or_a_clear_refusal() -> Result<(), Failed> {
     match controller_usable(Controller::Memory)? {
         Ok(()) => {
             let result = outcome?;
-            check(
-                result.oom_killed,
-                format!("no OOM under memory.max: {result:?}"),
-            )
+            check(result.oom_killed, format!("no OOM under memory.max: {result:?}"))
         }
         Err(reason) => match outcome {
             Err(JailError::LimitUnavailable { limit, reason: got }) => {
@@ -124,10 +107,7 @@ fn v2_pids_limit_or_a_clear_refusal() -> Result<(), Failed> {
     match controller_usable(Controller::Pids)? {
         Ok(()) => {
             let result = outcome?;
-            check(
-                result.stats.ok_or("no stats")?.pids_current <= 8,
-                "pids above pids.max",
-            )
+            check(result.stats.ok_or("no stats")?.pids_current <= 8, "pids above pids.max")
         }
         Err(_) => match outcome {
             Err(JailError::LimitUnavailable { limit, .. }) => check(limit == "pids", limit),

@@ -6,9 +6,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
-use paddock_jail::{
-    CgroupVersion, Engine, EngineOptions, JailConfig, JailError, JailResult, Limits,
-};
+use paddock_jail::{CgroupVersion, Engine, EngineOptions, JailConfig, JailError, JailResult, Limits};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 static V2_ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -72,12 +70,7 @@ pub fn is_root() -> bool {
 
 /// Whether cgroup limits are usable (root, or rootless with delegation).
 pub fn has_limits() -> bool {
-    engine()
-        .info()
-        .cgroups
-        .controllers
-        .iter()
-        .all(|(_, c)| c.is_ok())
+    engine().info().cgroups.controllers.iter().all(|(_, c)| c.is_ok())
 }
 
 /// A test that runs everywhere.
@@ -177,14 +170,9 @@ pub async fn expect_killed(handle: paddock_jail::JailHandle) -> Result<(), Faile
 /// Freezes a jail that burns CPU, checks that its CPU time stops, thaws it,
 /// checks that it runs again, and kills it.
 pub async fn freeze_thaw_round_trip(handle: paddock_jail::JailHandle) -> Result<(), Failed> {
-    let cpu = |handle: &paddock_jail::JailHandle| {
-        handle.stats().map(|s| s.cpu_usage_usec).ok_or("no stats")
-    };
+    let cpu = |handle: &paddock_jail::JailHandle| handle.stats().map(|s| s.cpu_usage_usec).ok_or("no stats");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    check(
-        cpu(&handle)? > 50_000,
-        "the jail did not run before freezing",
-    )?;
+    check(cpu(&handle)? > 50_000, "the jail did not run before freezing")?;
     handle.freeze()?;
     let frozen_at = cpu(&handle)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -208,10 +196,7 @@ pub async fn freeze_thaw_round_trip(handle: paddock_jail::JailHandle) -> Result<
 /// the host user are the same, but root-created dirs must be traversable).
 pub fn tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
-    let _ = std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    );
+    let _ = std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755));
     dir
 }
 

@@ -39,10 +39,7 @@ pub fn trials() -> Vec<Trial> {
             "row07_memory_blowup_is_oom_killed_and_reported",
             row07_memory_blowup_is_oom_killed_and_reported,
         ),
-        limits_test(
-            "row08_cpu_hog_is_held_to_its_quota",
-            row08_cpu_hog_is_held_to_its_quota,
-        ),
+        limits_test("row08_cpu_hog_is_held_to_its_quota", row08_cpu_hog_is_held_to_its_quota),
         test(
             "row10_ptrace_and_host_signals_are_refused",
             row10_ptrace_and_host_signals_are_refused,
@@ -77,9 +74,10 @@ pub fn trials() -> Vec<Trial> {
             row15_uid0_without_capabilities_cannot_bypass_permissions,
         ),
         test(
-            "row16_tiocsti_injection_is_refused",
-            row16_tiocsti_injection_is_refused,
+            "row15_setuid_and_setgid_files_cannot_be_made",
+            row15_setuid_and_setgid_files_cannot_be_made,
         ),
+        test("row16_tiocsti_injection_is_refused", row16_tiocsti_injection_is_refused),
         test(
             "row17_tmp_and_shm_are_noexec_but_workspace_is_not",
             row17_tmp_and_shm_are_noexec_but_workspace_is_not,
@@ -149,8 +147,7 @@ fn row01_host_home_and_root_are_not_mounted() -> Result<(), Failed> {
     for entry in &entries {
         check(
             [
-                "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp",
-                "usr",
+                "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
             ]
             .contains(entry),
             format!("unexpected root entry /{entry}"),
@@ -165,16 +162,12 @@ fn row02_etc_is_minimal_and_hostname_is_private() -> Result<(), Failed> {
     ))?;
     check(!out.contains("LEAK"), format!("host files visible: {out}"))?;
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname")?;
-    check(
-        out.trim() == "paddock",
-        format!("jail hostname {:?}", out.trim()),
-    )?;
-    check(
-        host_name.trim() != "paddock" || out.trim() == "paddock",
-        "hostname",
-    )?;
+    check(out.trim() == "paddock", format!("jail hostname {:?}", out.trim()))?;
+    check(host_name.trim() != "paddock" || out.trim() == "paddock", "hostname")?;
     // Dynamic linking and TLS still work with the minimal /etc.
-    let out = run_ok(python("import ssl, hashlib; ssl.create_default_context(); print(len(ssl.get_default_verify_paths().capath or ''))"))?;
+    let out = run_ok(python(
+        "import ssl, hashlib; ssl.create_default_context(); print(len(ssl.get_default_verify_paths().capath or ''))",
+    ))?;
     check(!out.trim().is_empty(), "python ssl")
 }
 
@@ -223,10 +216,7 @@ print(tcp("127.0.0.1", PORT), tcp("::1", PORT, socket.AF_INET6), tcp("1.1.1.1", 
 "#;
 
 fn net_probe(network: NetworkMode, port: u16) -> Result<String, Failed> {
-    let mut config = JailConfig::new(
-        "python3",
-        ["-c".to_owned(), PY_NET_PROBE.to_owned(), port.to_string()],
-    );
+    let mut config = JailConfig::new("python3", ["-c".to_owned(), PY_NET_PROBE.to_owned(), port.to_string()]);
     config.limits = base_limits();
     config.network = network;
     run_ok(config)
@@ -241,14 +231,8 @@ fn row03_no_network_egress_in_none_mode() -> Result<(), Failed> {
             format!("network reachable in none mode: {out}"),
         )?;
     }
-    check(
-        out.contains("ENETUNREACH"),
-        format!("expected ENETUNREACH: {out}"),
-    )?;
-    check(
-        count.load(Ordering::SeqCst) == 0,
-        "the host listener was reached",
-    )
+    check(out.contains("ENETUNREACH"), format!("expected ENETUNREACH: {out}"))?;
+    check(count.load(Ordering::SeqCst) == 0, "the host listener was reached")
 }
 
 fn row03_host_loopback_unreachable_in_loopback_mode() -> Result<(), Failed> {
@@ -263,10 +247,7 @@ fn row03_host_loopback_unreachable_in_loopback_mode() -> Result<(), Failed> {
         !out.contains("CONNECTED") && !out.contains("RAW") && !out.contains("RESOLVED"),
         out.clone(),
     )?;
-    check(
-        count.load(Ordering::SeqCst) == 0,
-        "the host listener was reached",
-    )
+    check(count.load(Ordering::SeqCst) == 0, "the host listener was reached")
 }
 
 fn row06_fork_bomb_is_capped_by_pids_limit() -> Result<(), Failed> {
@@ -283,10 +264,7 @@ fn row06_fork_bomb_is_capped_by_pids_limit() -> Result<(), Failed> {
         .next()
         .and_then(|n| n.parse().ok())
         .ok_or(format!("no count: {out:?}"))?;
-    check(
-        forks < 16,
-        format!("{forks} forks succeeded under a pids limit of 16"),
-    )?;
+    check(forks < 16, format!("{forks} forks succeeded under a pids limit of 16"))?;
     check(
         fields.next() == Some("11"),
         format!("fork should fail with EAGAIN: {out:?}"),
@@ -306,10 +284,7 @@ fn row07_memory_blowup_is_oom_killed_and_reported() -> Result<(), Failed> {
         !result.stdout.text().contains("survived"),
         "allocation beyond the limit succeeded",
     )?;
-    check(
-        result.oom_killed,
-        format!("oom_killed not reported: {result:?}"),
-    )?;
+    check(result.oom_killed, format!("oom_killed not reported: {result:?}"))?;
     check(
         result.status == ExitStatus::Signal(libc::SIGKILL),
         format!("status {:?}", result.status),
@@ -338,6 +313,7 @@ fn row08_cpu_hog_is_held_to_its_quota() -> Result<(), Failed> {
 fn row10_ptrace_and_host_signals_are_refused() -> Result<(), Failed> {
     // SAFETY: getpid has no preconditions.
     let host_pid = unsafe { libc::getpid() };
+    let host_exe = std::env::current_exe()?.to_string_lossy().into_owned();
     expect_refused(py(&format!(
         r#"
 expect("ptrace(TRACEME)", sc(101, 0, 0, 0, 0), errno.EPERM)
@@ -349,6 +325,9 @@ for entry in ("mem", "environ", "maps"):
         open(f"/proc/1/{{entry}}", "rb").read(1); print(f"read /proc/1/{{entry}}"); sys.exit(1)
     except OSError as e:
         if e.errno not in (errno.EACCES, errno.EPERM): raise
+# Its command line is not the host's (which may carry secrets).
+cmdline = open("/proc/1/cmdline", "rb").read()
+if {host_exe:?}.encode() in cmdline or b"--" in cmdline: print("host command line visible", cmdline); sys.exit(1)
 # Signals to the init are refused (Landlock scope) or ignored (PID 1).
 libc.kill(1, 9)
 if not os.path.exists("/proc/1/status"): print("init gone"); sys.exit(1)
@@ -378,29 +357,18 @@ fn row11_old_root_is_detached() -> Result<(), Failed> {
     // of the jail's own tree (field 4, a bind's source path inside its file
     // system, is not a mount and gives no access).
     let allowed = [
-        "/", "/usr", "/etc", "/dev", "/proc", "/tmp", "/lib", "/lib64", "/lib32", "/libx32",
-        "/bin", "/sbin",
+        "/", "/usr", "/etc", "/dev", "/proc", "/tmp", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin",
     ];
     for line in out.lines() {
         let point = line.split(' ').nth(4).ok_or("short mountinfo line")?;
-        let top = format!(
-            "/{}",
-            point
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or("")
-        );
+        let top = format!("/{}", point.trim_start_matches('/').split('/').next().unwrap_or(""));
         check(
             allowed.contains(&top.as_str()),
             format!("unexpected mount {point} (old root not detached?)"),
         )?;
     }
     let _ = marker;
-    check(
-        out.lines().any(|l| l.split(' ').nth(4) == Some("/")),
-        "no root mount",
-    )
+    check(out.lines().any(|l| l.split(' ').nth(4) == Some("/")), "no root mount")
 }
 
 fn row12_namespace_creation_is_refused() -> Result<(), Failed> {
@@ -448,6 +416,18 @@ checks = {
 }
 for name, call in checks.items():
     expect(name, sc(*call), errno.EPERM)
+# Socket families beyond unix, inet, inet6 and netlink (AF_ALG, AF_PACKET,
+# AF_VSOCK, AF_TIPC); the allowed ones still work.
+for family in (38, 17, 40, 30):
+    expect(f"socket({family})", sc(41, family, 1, 0), errno.EPERM)
+for family in (1, 2, 10, 16):
+    if family == 16:
+        fd = libc.syscall(ctypes.c_long(41), ctypes.c_long(16), ctypes.c_long(3), ctypes.c_long(0))
+    else:
+        fd = libc.syscall(ctypes.c_long(41), ctypes.c_long(family), ctypes.c_long(1), ctypes.c_long(0))
+    if fd < 0: print(f"socket({family}) refused"); sys.exit(1)
+# Syscalls newer than the reviewed policy (open_tree_attr, 467) are absent.
+expect("open_tree_attr", sc(467, -100, 0, 0, 0, 0), errno.ENOSYS)
 # The x32 ABI shares this architecture's audit value; bit 30 marks it.
 expect("x32 getpid", sc(39 | 0x40000000), errno.EPERM)
 # Querying the personality stays allowed.
@@ -473,8 +453,7 @@ int main(void) {
 }
 "#,
     )?;
-    let mut config =
-        JailConfig::new("/probe/int80", Vec::<String>::new()).bind(dir.path(), "/probe", false);
+    let mut config = JailConfig::new("/probe/int80", Vec::<String>::new()).bind(dir.path(), "/probe", false);
     config.limits = base_limits();
     let result = run(config)?;
     check(
@@ -521,10 +500,7 @@ fn row15_no_capabilities_and_no_new_privs() -> Result<(), Failed> {
         };
         check(ok, format!("{key} is {value}"))?;
     }
-    check(
-        out.lines().count() == 7,
-        format!("missing status lines: {out}"),
-    )?;
+    check(out.lines().count() == 7, format!("missing status lines: {out}"))?;
     // Setuid binaries on the host's /usr do not raise privileges.
     let out = run_ok(python(
         "import os, stat\nfor p in ('/usr/bin/su', '/usr/bin/passwd', '/usr/bin/mount'):\n    if os.path.exists(p) and os.stat(p).st_mode & stat.S_ISUID:\n        print(p)",
@@ -555,12 +531,61 @@ try:
 except PermissionError: pass
 try:
     os.setuid(4242); print("SETUID"); sys.exit(1)
-except PermissionError: print("refused")
+except PermissionError: pass
+# The device nodes (and /proc masks) are the host's inodes, owned by uid 0.
+for path in ("/dev/null", "/dev/urandom", "/dev/tty", "/proc/kcore", "/proc/keys"):
+    if not os.path.exists(path): continue
+    try:
+        os.chmod(path, 0); print(f"chmod {path}"); sys.exit(1)
+    except OSError: pass
+open("/dev/null", "w").write("still writable")
+print("refused")
 "#,
     );
     config = config.bind(dir.path(), "/data", true);
     let out = run_ok(config)?;
     check(out.trim() == "refused", out)
+}
+
+fn row15_setuid_and_setgid_files_cannot_be_made() -> Result<(), Failed> {
+    // In root mode a setuid file the jail leaves in a writable bind would be
+    // a root shell for any host user: setting the bits is refused by every
+    // route, and ordinary modes still work.
+    let workspace = tempdir();
+    let config = py(r#"
+import stat
+os.chdir("/workspace")
+open("plain", "w").write("x")
+for mode in (0o4755, 0o2755, 0o6755):
+    try:
+        os.chmod("plain", mode); print(f"chmod {mode:o} allowed"); sys.exit(1)
+    except PermissionError: pass
+    try:
+        os.open(f"new-{mode:o}", os.O_CREAT | os.O_WRONLY, mode); print(f"open {mode:o} allowed"); sys.exit(1)
+    except PermissionError: pass
+    try:
+        os.mknod(f"node-{mode:o}", stat.S_IFREG | mode); print(f"mknod {mode:o} allowed"); sys.exit(1)
+    except PermissionError: pass
+fd = os.open("plain", os.O_RDONLY)
+try:
+    os.fchmod(fd, 0o4755); print("fchmod allowed"); sys.exit(1)
+except PermissionError: pass
+os.chmod("plain", 0o755)
+os.open("normal", os.O_CREAT | os.O_WRONLY, 0o644)
+# openat2 takes its mode in memory: unavailable, so libc uses openat.
+expect("openat2", sc(437, -100, 0, 0, 0), errno.ENOSYS)
+"#)
+    .workspace_rw(workspace.path());
+    expect_refused(config)?;
+    for entry in std::fs::read_dir(workspace.path())? {
+        let entry = entry?;
+        let mode = std::os::unix::fs::PermissionsExt::mode(&entry.metadata()?.permissions());
+        check(
+            mode & 0o6000 == 0,
+            format!("{} has mode {mode:o}", entry.path().display()),
+        )?;
+    }
+    Ok(())
 }
 
 fn row16_tiocsti_injection_is_refused() -> Result<(), Failed> {
@@ -581,10 +606,7 @@ fn row17_tmp_and_shm_are_noexec_but_workspace_is_not() -> Result<(), Failed> {
     );
     config = config.workspace_rw(workspace.path());
     let out = run_ok(config)?;
-    check(
-        out.trim() == "EXEC /workspace",
-        format!("exec results: {out:?}"),
-    )
+    check(out.trim() == "EXEC /workspace", format!("exec results: {out:?}"))
 }
 
 fn row18_timeout_kills_grandchild_holding_stdout() -> Result<(), Failed> {
@@ -600,10 +622,7 @@ fn row18_timeout_kills_grandchild_holding_stdout() -> Result<(), Failed> {
     )?;
     // Functional bound only (generous for a loaded CI machine); precision is
     // measured in bench/.
-    check(
-        elapsed < Duration::from_secs(4),
-        format!("returned after {elapsed:?}"),
-    )
+    check(elapsed < Duration::from_secs(4), format!("returned after {elapsed:?}"))
 }
 
 fn row19_stdout_flood_is_capped() -> Result<(), Failed> {
@@ -628,8 +647,7 @@ fn row19_multibyte_flood_truncates_on_a_character_boundary() -> Result<(), Faile
     config.limits.output_cap_bytes = 100_000; // 100000 % 3 == 1: the cap cuts a character
     let result = run(config)?;
     check(result.stdout.truncated, "not truncated")?;
-    let text =
-        std::str::from_utf8(&result.stdout.bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
+    let text = std::str::from_utf8(&result.stdout.bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
     check(
         text.len() == 99_999 && text.chars().all(|c| c == '€'),
         format!("kept {} bytes", text.len()),

@@ -20,14 +20,12 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
 }
 
 pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive"))
-    else {
+    let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive")) else {
         return;
     };
     for line in text.lines() {
         let mut parts = line.split_whitespace();
-        let (Some(_device), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(_device), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
         let value: u64 = value.parse().unwrap_or(0);

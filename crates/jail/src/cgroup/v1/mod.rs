@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{
-    prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller,
-    JailCgroup, JailStats,
+    prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller, JailCgroup, JailStats,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -41,11 +40,7 @@ impl V1Manager {
     pub(crate) fn new(mounts: &CgroupMounts, parent: &str, rootless: bool) -> Self {
         let mut bases = BTreeMap::new();
         for &name in SUBSYSTEMS {
-            let base = match mounts
-                .v1
-                .iter()
-                .find(|m| m.controllers.iter().any(|c| c == name))
-            {
+            let base = match mounts.v1.iter().find(|m| m.controllers.iter().any(|c| c == name)) {
                 None => Err(format!("no cgroup v1 hierarchy has the {name} controller")),
                 Some(mount) => {
                     let dir = under(&mount.mount_point, &mounts.own_path(Some(name))).join(parent);
@@ -97,11 +92,7 @@ impl CgroupManager for V1Manager {
     }
 
     fn bases(&self) -> Vec<PathBuf> {
-        let mut bases: Vec<PathBuf> = self
-            .bases
-            .values()
-            .filter_map(|b| b.as_ref().ok().cloned())
-            .collect();
+        let mut bases: Vec<PathBuf> = self.bases.values().filter_map(|b| b.as_ref().ok().cloned()).collect();
         bases.dedup();
         bases
     }
@@ -163,8 +154,7 @@ impl JailCgroup for V1Cgroup {
     }
 
     fn oom_killed(&self) -> bool {
-        self.dir("memory")
-            .is_some_and(|dir| memory::oom_killed(dir))
+        self.dir("memory").is_some_and(|dir| memory::oom_killed(dir))
     }
 
     fn freeze(&self) -> std::io::Result<()> {
@@ -185,20 +175,19 @@ impl JailCgroup for V1Cgroup {
         let Some(dir) = self.dirs.first() else {
             return Ok(());
         };
-        let frozen = self.freeze().is_ok();
+        // Without a freeze a listed pid could exit and be reused by an
+        // unrelated process before the signal; the caller's pidfd kill of
+        // the jail's init covers that case instead.
+        if self.freeze().is_err() {
+            return Ok(());
+        }
         if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            for pid in procs
-                .lines()
-                .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
-            {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
                 // SAFETY: kill with integer arguments.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
-        if frozen {
-            self.thaw()?;
-        }
-        Ok(())
+        self.thaw()
     }
 
     fn remove(&self) -> std::io::Result<()> {

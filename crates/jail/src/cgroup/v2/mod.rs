@@ -11,10 +11,7 @@ mod pids;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{
-    prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup,
-    JailStats,
-};
+use super::{prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup, JailStats};
 use crate::config::Limits;
 use crate::error::{JailError, Result};
 
@@ -89,13 +86,10 @@ impl CgroupManager for V2Manager {
     }
 
     fn create(&self, name: &str) -> Result<Arc<dyn JailCgroup>> {
-        let base = self
-            .base
-            .as_ref()
-            .map_err(|reason| JailError::LimitUnavailable {
-                limit: "a resource",
-                reason: reason.clone(),
-            })?;
+        let base = self.base.as_ref().map_err(|reason| JailError::LimitUnavailable {
+            limit: "a resource",
+            reason: reason.clone(),
+        })?;
         let dir = base.join(name);
         std::fs::create_dir(&dir).map_err(|source| JailError::Cgroup {
             op: "mkdir",
