@@ -144,16 +144,7 @@ fn time_processes(
         workers.push(std::thread::spawn(move || -> Result<Vec<Duration>> {
             let mut samples = Vec::with_capacity(per_worker);
             for i in 0..per_worker {
-                let t = Instant::now();
-                let status = make(w * per_worker + i)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()?;
-                if !status.success() {
-                    bail!("peer command failed: {status}");
-                }
-                samples.push(t.elapsed());
+                samples.push(time_process(make(w * per_worker + i))?);
             }
             Ok(samples)
         }));
@@ -164,6 +155,20 @@ fn time_processes(
     }
     let rate = all.len() as f64 / started.elapsed().as_secs_f64();
     Ok((all, rate))
+}
+
+/// Runs one peer process to completion and returns how long it took.
+fn time_process(mut command: Command) -> Result<Duration> {
+    let t = Instant::now();
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("peer command failed: {status}");
+    }
+    Ok(t.elapsed())
 }
 
 /// Pause between spawns in the "apart" scenarios: callers such as agents
@@ -189,16 +194,7 @@ fn time_processes_apart(n: usize, make: &dyn Fn() -> Command) -> Result<Vec<Dura
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         std::thread::sleep(APART);
-        let t = Instant::now();
-        let status = make()
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        if !status.success() {
-            bail!("peer command failed: {status}");
-        }
-        samples.push(t.elapsed());
+        samples.push(time_process(make())?);
     }
     Ok(samples)
 }

@@ -139,6 +139,23 @@ fn close_all_but(keep: &[RawFd]) {
     sys::close_from(last + 1);
 }
 
+/// Waits on `FD_REQUEST` for the request (its JSON stays in `buf`) and puts
+/// its four descriptors at 3..=6. Exits 0 when the sender went away without
+/// one (an unused pre-created jail), `failure` when it is malformed.
+fn receive_request(buf: &mut Vec<u8>, failure: i32) -> SpawnRequest {
+    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, buf, ipc::MAX_MESSAGE) {
+        Ok(Some(fds)) => match ipc::decode_spawn(buf, fds) {
+            Ok(decoded) => decoded,
+            Err(_) => exit(failure),
+        },
+        _ => exit(0),
+    };
+    if place_request_fds(fds).is_err() {
+        exit(failure);
+    }
+    request
+}
+
 /// Moves the request's four descriptors to 3..=6.
 fn place_request_fds(fds: [OwnedFd; 4]) -> io::Result<()> {
     let mut high = Vec::with_capacity(4);
@@ -184,17 +201,7 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
     }
 
     let mut buf = Vec::new();
-    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
-        Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
-            Ok(decoded) => decoded,
-            Err(_) => exit(1),
-        },
-        // The host let this pre-created jail go unused.
-        _ => exit(0),
-    };
-    if place_request_fds(fds).is_err() {
-        exit(1);
-    }
+    let request = receive_request(&mut buf, 1);
     close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_COMMAND]);
     if ctx.user_namespace.is_none() {
         // Back from the zygote's background priority (see zygote.rs), for the
@@ -328,17 +335,7 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     close_all_but(&[FD_REQUEST]);
     let early = restrict_early(ctx);
     let mut buf = Vec::new();
-    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
-        Ok(Some(fds)) => match ipc::decode_spawn(&buf, fds) {
-            Ok(decoded) => decoded,
-            Err(_) => exit(127),
-        },
-        // The init went away without a request.
-        _ => exit(0),
-    };
-    if place_request_fds(fds).is_err() {
-        exit(127);
-    }
+    let request = receive_request(&mut buf, 127);
     close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]);
     match early.and_then(|()| restrict_and_exec(ctx, &request.config)) {
         Ok(never) => match never {},

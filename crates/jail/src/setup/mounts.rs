@@ -52,10 +52,17 @@ fn at(root: &Path, jail_path: &str) -> PathBuf {
     root.join(jail_path.trim_start_matches('/'))
 }
 
-/// Inode cap for a tmpfs of `size` bytes: one per 4 KiB page, at least
-/// 1024, so that empty files cannot use unbounded kernel memory.
-fn inodes_for(size: u64) -> u64 {
-    (size / 4096).max(1024)
+/// A world-writable, sticky, noexec tmpfs of `size` bytes, with one inode
+/// per 4 KiB page (at least 1024) so that empty files cannot use unbounded
+/// kernel memory.
+fn scratch_tmpfs(target: &Path, size: u64, step: SetupStep) -> StepResult<()> {
+    let inodes = (size / 4096).max(1024);
+    tmpfs(
+        target,
+        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
+        &format!("mode=1777,size={size},nr_inodes={inodes}"),
+        step,
+    )
 }
 
 fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
@@ -159,28 +166,10 @@ pub(crate) fn build_base(root: &Path, etc_template: &Path, rootless: bool) -> St
 /// Adds what depends on the request: `/tmp` and `/dev/shm` of the asked
 /// sizes and the caller's binds.
 pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
-    tmpfs(
-        &at(root, "/tmp"),
-        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!(
-            "mode=1777,size={},nr_inodes={}",
-            config.limits.tmp_size_bytes,
-            inodes_for(config.limits.tmp_size_bytes)
-        ),
-        SetupStep::MountTmp,
-    )?;
+    scratch_tmpfs(&at(root, "/tmp"), config.limits.tmp_size_bytes, SetupStep::MountTmp)?;
     // /dev is already read-only; mounting onto an existing directory is
     // still allowed.
-    tmpfs(
-        &at(root, "/dev/shm"),
-        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!(
-            "mode=1777,size={},nr_inodes={}",
-            config.limits.shm_size_bytes,
-            inodes_for(config.limits.shm_size_bytes)
-        ),
-        SetupStep::MountDev,
-    )?;
+    scratch_tmpfs(&at(root, "/dev/shm"), config.limits.shm_size_bytes, SetupStep::MountDev)?;
     for mount in &config.mounts {
         let target = root.join(mount.target.strip_prefix("/").unwrap_or(&mount.target));
         mount_point_for(&mount.source, &target)?;
