@@ -119,7 +119,8 @@ pub trait JailCgroup: Send + Sync + fmt::Debug {
     fn thaw(&self) -> io::Result<()>;
     /// Whether freezing is possible.
     fn can_freeze(&self) -> bool;
-    /// Kills every process, where the version allows it in one step.
+    /// Kills every process where the version can do it in one step (v2's
+    /// `cgroup.kill`); a no-op on v1.
     fn kill_all(&self) -> io::Result<()>;
     /// Removes the directories (processes must be gone).
     fn remove(&self) -> io::Result<()>;

@@ -170,24 +170,11 @@ impl JailCgroup for V1Cgroup {
     }
 
     fn kill_all(&self) -> std::io::Result<()> {
-        // v1 has no cgroup.kill: freeze so nothing forks meanwhile, signal
-        // every member, then thaw so the signals are delivered.
-        let Some(dir) = self.dirs.first() else {
-            return Ok(());
-        };
-        // Without a freeze a listed pid could exit and be reused by an
-        // unrelated process before the signal; the caller's pidfd kill of
-        // the jail's init covers that case instead.
-        if self.freeze().is_err() {
-            return Ok(());
-        }
-        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<libc::pid_t>().ok()) {
-                // SAFETY: kill with integer arguments.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-        }
-        self.thaw()
+        // v1 has no cgroup.kill, and emulating it (freeze, signal each
+        // listed pid, thaw) would block and race with pid reuse. Nothing is
+        // lost: the caller kills the jail's init, which ends its whole PID
+        // namespace.
+        Ok(())
     }
 
     fn remove(&self) -> std::io::Result<()> {
