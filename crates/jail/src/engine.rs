@@ -57,6 +57,11 @@ pub struct EngineInfo {
     pub cgroups: CgroupReport,
     /// The runtime directory in use.
     pub runtime_dir: PathBuf,
+    /// The kernel's Landlock ABI version; `None` means jails run without
+    /// Landlock (it is defence in depth: the minimal root and read-only
+    /// mounts do not depend on it). Signal and abstract-socket scoping need
+    /// version 6.
+    pub landlock_abi: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -114,6 +119,7 @@ impl Engine {
                 controllers: Controller::ALL.iter().map(|&c| (c, cgroups.controller(c))).collect(),
             },
             runtime_dir,
+            landlock_abi: sys::landlock_abi(),
         };
         Ok(Engine {
             inner: Arc::new(Inner { zygote, cgroups, info }),

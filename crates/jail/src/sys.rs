@@ -243,3 +243,20 @@ pub(crate) fn wait_for_exit(pidfd: &OwnedFd, limit: std::time::Duration) {
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut poll, 1, timeout) };
 }
+
+/// The kernel's Landlock ABI version, or `None` when Landlock is absent or
+/// disabled (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`).
+pub(crate) fn landlock_abi() -> Option<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute pointer and size 0 this call only
+    // returns the ABI version.
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u32::try_from(version).ok().filter(|v| *v > 0)
+}

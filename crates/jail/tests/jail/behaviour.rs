@@ -66,6 +66,10 @@ pub fn trials() -> Vec<Trial> {
             per_user_kernel_queues_and_ptys_are_capped,
         ),
         test(
+            "landlock_status_matches_what_a_jail_sees",
+            landlock_status_matches_what_a_jail_sees,
+        ),
+        test(
             "invalid_configuration_is_rejected_before_spawn",
             invalid_configuration_is_rejected_before_spawn,
         ),
@@ -395,6 +399,27 @@ print(len(opened))
     ))?;
     let ptys: usize = out.trim().parse().map_err(|_| format!("unexpected output {out:?}"))?;
     check(ptys <= 256, format!("{ptys} ptys opened, more than devpts max=256"))
+}
+
+fn landlock_status_matches_what_a_jail_sees() -> Result<(), Failed> {
+    // With Landlock's signal scoping (ABI 6 and later) a jailed process
+    // cannot even probe its init with kill(1, 0), which is otherwise allowed
+    // (same uid); so what the engine reports must match what a jail meets.
+    let abi = engine().info().landlock_abi;
+    let out = run_ok(python(
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nprint(libc.kill(1, 0), ctypes.get_errno())",
+    ))?;
+    match abi {
+        Some(version) if version >= 6 => check(
+            out.trim() == "-1 1",
+            format!("ABI {version} but kill(1, 0) gave {out:?}"),
+        ),
+        Some(_) => Ok(()),
+        None => check(
+            out.trim() == "0 0",
+            format!("no Landlock reported, but kill(1, 0) gave {out:?}"),
+        ),
+    }
 }
 
 fn invalid_configuration_is_rejected_before_spawn() -> Result<(), Failed> {
