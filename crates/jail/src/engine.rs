@@ -26,6 +26,9 @@ use crate::zygote::{PreparedJail, Zygote};
 /// a context switch per 64 KiB of output).
 const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
 
+/// Events buffered in a stream's channel.
+const STREAM_CHANNEL: usize = 256;
+
 /// Pre-created jails kept ready by default.
 const DEFAULT_WARM_POOL: usize = 4;
 
@@ -177,14 +180,19 @@ impl Engine {
 
     /// Runs a jail and streams its events: `Started`, output lines, `Stats`
     /// every `stats_every`, then exactly one `Completed` or `Failed`.
-    pub async fn stream(&self, config: JailConfig, stats_every: Duration) -> mpsc::UnboundedReceiver<JailEvent> {
-        let (events, receiver) = mpsc::unbounded_channel();
+    ///
+    /// The channel is bounded: a consumer that falls behind pauses the
+    /// jail's output rather than letting events pile up in memory; the
+    /// deadline still applies. Dropping the receiver lets the jail run to
+    /// its end without events.
+    pub async fn stream(&self, config: JailConfig, stats_every: Duration) -> mpsc::Receiver<JailEvent> {
+        let (events, receiver) = mpsc::channel(STREAM_CHANNEL);
         match self.spawn(config).await {
             Ok(handle) => {
                 tokio::spawn(handle.stream_into(events, stats_every));
             }
             Err(err) => {
-                let _ = events.send(JailEvent::Failed(err));
+                let _ = events.try_send(JailEvent::Failed(err));
             }
         }
         receiver

@@ -1,6 +1,7 @@
 //! A running jail: wait for it (with its deadline), stream it, kill it,
 //! freeze it, read its usage. Dropping a handle kills and cleans up.
 
+use std::collections::VecDeque;
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,14 +21,20 @@ use crate::reaper::{self, Remains};
 use crate::result::{ExitStatus, JailEvent, JailResult};
 use crate::sys;
 
-/// After the jail's init exits, how long to wait for the output pipes'
-/// end of file (every holder is dead by then; this only bounds the wait).
+/// After the jail's init exits, how long to wait without progress (no data
+/// read, no event delivered) for the output pipes' end of file (every
+/// holder is dead by then; this only bounds the wait).
 const DRAIN_GRACE: Duration = Duration::from_millis(250);
 /// After a kill, how long to wait for the init to be gone.
 const KILL_GRACE: Duration = Duration::from_secs(5);
 /// Bytes read from an output pipe at once (the pipes are enlarged to 1 MiB,
 /// so a busy writer leaves much more than a page waiting).
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes read from an output pipe at once when streaming events.
+const STREAM_READ_CHUNK: usize = 4096;
+/// Events a stream keeps for a slow consumer before pausing the jail's
+/// output (plus at most one read's worth).
+const MAX_QUEUED_EVENTS: usize = 1024;
 /// Longest line an event carries; longer lines arrive in pieces.
 const MAX_EVENT_LINE: usize = 64 * 1024;
 
@@ -106,6 +113,10 @@ pub(crate) trait OutputSink: Send {
     fn stdout(&mut self, chunk: &[u8]);
     fn stderr(&mut self, chunk: &[u8]);
     fn stats(&mut self, _stats: JailStats) {}
+    /// Events waiting for a stream consumer (stream sinks only).
+    fn queue(&mut self) -> Option<&mut EventQueue> {
+        None
+    }
     /// Called once both streams ended; returns the captured output.
     fn finish(&mut self) -> (Output, Output);
 }
@@ -144,10 +155,37 @@ impl OutputSink for CaptureSink {
     }
 }
 
+/// Events a streamed jail produced that the consumer has not taken yet.
+/// Bounded by `drive`, which stops reading the jail's pipes while it is
+/// full (the jail then blocks on write: backpressure instead of memory).
+#[derive(Default)]
+pub(crate) struct EventQueue {
+    events: VecDeque<JailEvent>,
+    /// The consumer is gone: nothing is queued any more.
+    closed: bool,
+}
+
+impl EventQueue {
+    fn push(&mut self, event: JailEvent) {
+        if !self.closed {
+            self.events.push_back(event);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.events.clear();
+    }
+}
+
 /// Emits lines as events while capturing them; lines past the cap are
 /// dropped (and the capture says so).
 struct EventSink {
-    events: mpsc::UnboundedSender<JailEvent>,
+    queue: EventQueue,
     capture: CaptureSink,
     stdout_lines: LineSplitter,
     stderr_lines: LineSplitter,
@@ -169,7 +207,7 @@ impl EventSink {
             } else {
                 JailEvent::Stderr(line)
             };
-            let _ = self.events.send(event);
+            self.queue.push(event);
         }
     }
 }
@@ -186,7 +224,10 @@ impl OutputSink for EventSink {
         self.emit(false, lines);
     }
     fn stats(&mut self, stats: JailStats) {
-        let _ = self.events.send(JailEvent::Stats(stats));
+        self.queue.push(JailEvent::Stats(stats));
+    }
+    fn queue(&mut self) -> Option<&mut EventQueue> {
+        Some(&mut self.queue)
     }
     fn finish(&mut self) -> (Output, Output) {
         let out = self.stdout_lines.flush().into_iter().collect();
@@ -302,26 +343,44 @@ impl JailHandle {
     /// streams not taken, and cleans up.
     pub async fn wait(self) -> Result<JailResult> {
         let mut sink = CaptureSink::new(self.output_cap);
-        self.drive(&mut sink, None).await
+        self.drive(&mut sink, None, None).await
     }
 
     /// Streams the jail's events to `events` until it ends.
-    pub(crate) async fn stream_into(self, events: mpsc::UnboundedSender<JailEvent>, stats_every: Duration) {
-        let _ = events.send(JailEvent::Started { pid: self.pid });
+    pub(crate) async fn stream_into(self, events: mpsc::Sender<JailEvent>, stats_every: Duration) {
+        let mut queue = EventQueue::default();
+        if events.send(JailEvent::Started { pid: self.pid }).await.is_err() {
+            // Nobody listens: the jail still runs to its end, unobserved.
+            queue.close();
+        }
         let mut sink = EventSink {
-            events: events.clone(),
+            queue,
             capture: CaptureSink::new(self.output_cap),
             stdout_lines: LineSplitter::new(MAX_EVENT_LINE),
             stderr_lines: LineSplitter::new(MAX_EVENT_LINE),
         };
-        let event = match self.drive(&mut sink, Some(stats_every)).await {
+        let event = match self.drive(&mut sink, Some(stats_every), Some(&events)).await {
             Ok(result) => JailEvent::Completed(result),
             Err(err) => JailEvent::Failed(err),
         };
-        let _ = events.send(event);
+        for pending in sink.queue.events.drain(..).chain([event]) {
+            if events.send(pending).await.is_err() {
+                return;
+            }
+        }
     }
 
-    async fn drive(mut self, sink: &mut dyn OutputSink, stats_every: Option<Duration>) -> Result<JailResult> {
+    /// Reads the jail's output into `sink` until the jail ends or its
+    /// deadline passes. A stream sink's queued events go to `events` as the
+    /// consumer takes them; while the queue is full the pipes are not read,
+    /// so a slow consumer slows the jail down instead of growing memory
+    /// (the deadline and kills still apply).
+    async fn drive(
+        mut self,
+        sink: &mut dyn OutputSink,
+        stats_every: Option<Duration>,
+        events: Option<&mpsc::Sender<JailEvent>>,
+    ) -> Result<JailResult> {
         // Standard input not taken by the caller is closed, so that a command
         // reading it sees end of file.
         drop(self.stdin.take());
@@ -333,8 +392,12 @@ impl JailHandle {
         .map_err(|e| JailError::host("register pidfd", e.into_parts().1))?;
         let mut stdout = self.stdout.take();
         let mut stderr = self.stderr.take();
-        let mut out_buf = vec![0u8; READ_CHUNK];
-        let mut err_buf = vec![0u8; READ_CHUNK];
+        // Streams read small chunks so that one read adds at most a few
+        // thousand events to a full queue.
+        let streaming = sink.queue().is_some();
+        let chunk = if streaming { STREAM_READ_CHUNK } else { READ_CHUNK };
+        let mut out_buf = vec![0u8; chunk];
+        let mut err_buf = vec![0u8; chunk];
         let mut exited = false;
         let mut timed_out = false;
         let mut give_up_at: Option<tokio::time::Instant> = None;
@@ -349,20 +412,41 @@ impl JailHandle {
             if exited && stdout.is_none() && stderr.is_none() {
                 break;
             }
+            let backlog = sink.queue().map_or(0, |queue| queue.len());
+            let room = backlog < MAX_QUEUED_EVENTS;
+            // After the jail ended, waiting is bounded by lack of progress,
+            // not by how long a consumer takes to read what is left.
+            if exited {
+                give_up_at = Some(tokio::time::Instant::now() + DRAIN_GRACE);
+            }
             tokio::select! {
-                read = read_some(&mut stdout, &mut out_buf) => match read {
+                read = read_some(&mut stdout, &mut out_buf), if room => match read {
                     Some(n) => {
                         sink.stdout(&out_buf[..n]);
-                        drain(&mut stdout, &mut out_buf, |chunk| sink.stdout(chunk));
+                        if !streaming {
+                            drain(&mut stdout, &mut out_buf, |chunk| sink.stdout(chunk));
+                        }
                     }
                     None => stdout = None,
                 },
-                read = read_some(&mut stderr, &mut err_buf) => match read {
+                read = read_some(&mut stderr, &mut err_buf), if room => match read {
                     Some(n) => {
                         sink.stderr(&err_buf[..n]);
-                        drain(&mut stderr, &mut err_buf, |chunk| sink.stderr(chunk));
+                        if !streaming {
+                            drain(&mut stderr, &mut err_buf, |chunk| sink.stderr(chunk));
+                        }
                     }
                     None => stderr = None,
+                },
+                permit = reserve(events), if backlog > 0 => match (permit, sink.queue()) {
+                    (Some(permit), Some(queue)) => {
+                        if let Some(event) = queue.events.pop_front() {
+                            permit.send(event);
+                        }
+                    }
+                    // The consumer went away: keep running the jail, queue nothing.
+                    (None, Some(queue)) => queue.close(),
+                    (_, None) => {}
                 },
                 ready = pidfd.readable(), if !exited => {
                     if ready.is_ok() {
@@ -376,7 +460,9 @@ impl JailHandle {
                     give_up_at = Some(tokio::time::Instant::now() + KILL_GRACE);
                 },
                 () = sleep_until_opt(give_up_at) => break,
-                _ = tick_opt(&mut ticker) => {
+                // Usage is sampled while the jail runs, and only while a
+                // stream consumer keeps up.
+                _ = tick_opt(&mut ticker), if !exited && room => {
                     if let Some(stats) = self.control.stats() {
                         sink.stats(stats);
                     }
@@ -488,6 +574,14 @@ async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Optio
             Ok(0) | Err(_) => None,
             Ok(n) => Some(n),
         },
+        None => std::future::pending().await,
+    }
+}
+
+/// A slot in the stream channel, or `None` once the consumer is gone.
+async fn reserve(events: Option<&mpsc::Sender<JailEvent>>) -> Option<mpsc::Permit<'_, JailEvent>> {
+    match events {
+        Some(events) => events.reserve().await.ok(),
         None => std::future::pending().await,
     }
 }

@@ -70,6 +70,14 @@ pub fn trials() -> Vec<Trial> {
             landlock_status_matches_what_a_jail_sees,
         ),
         test(
+            "stream_backpressure_keeps_every_line_in_order",
+            stream_backpressure_keeps_every_line_in_order,
+        ),
+        test(
+            "stream_deadline_holds_while_the_consumer_stalls",
+            stream_deadline_holds_while_the_consumer_stalls,
+        ),
+        test(
             "invalid_configuration_is_rejected_before_spawn",
             invalid_configuration_is_rejected_before_spawn,
         ),
@@ -420,6 +428,58 @@ fn landlock_status_matches_what_a_jail_sees() -> Result<(), Failed> {
             format!("no Landlock reported, but kill(1, 0) gave {out:?}"),
         ),
     }
+}
+
+fn stream_backpressure_keeps_every_line_in_order() -> Result<(), Failed> {
+    // Far more lines than the stream buffers: the jail is paused while the
+    // consumer catches up, and nothing is lost or reordered.
+    let events = stream_all(sh("seq 1 100000"), Duration::from_secs(5));
+    let lines: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            JailEvent::Stdout(line) => Some(line.as_str()),
+            _ => None,
+        })
+        .collect();
+    check(lines.len() == 100_000, format!("{} lines", lines.len()))?;
+    check(
+        lines.iter().enumerate().all(|(i, l)| *l == (i + 1).to_string()),
+        "lines out of order",
+    )?;
+    check(
+        matches!(events.last(), Some(JailEvent::Completed(r)) if r.exit_code() == 0),
+        "no Completed",
+    )
+}
+
+fn stream_deadline_holds_while_the_consumer_stalls() -> Result<(), Failed> {
+    // A jail printing forever and a consumer that does not read: the
+    // stream's memory stays bounded (the jail waits on its pipe) and the
+    // deadline still ends the jail on time.
+    block_on(async {
+        let mut config = sh("yes");
+        config.limits.timeout = Some(Duration::from_millis(500));
+        let mut rx = engine().stream(config, Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut lines = 0usize;
+        let mut completed = None;
+        while let Some(event) = rx.recv().await {
+            match event {
+                JailEvent::Stdout(_) => lines += 1,
+                JailEvent::Completed(result) => completed = Some(result),
+                _ => {}
+            }
+        }
+        let result = completed.ok_or("no Completed event")?;
+        check(result.timed_out, "deadline not enforced while the consumer stalled")?;
+        check(
+            result.duration < Duration::from_millis(1400),
+            format!("the jail ran {:?}, past its 500 ms deadline", result.duration),
+        )?;
+        // A stalled consumer bounds what the jail could produce: the channel,
+        // the queue and one read, not half a second of `yes`.
+        check(lines < 20_000, format!("{lines} lines buffered for a stalled consumer"))
+    })
 }
 
 fn invalid_configuration_is_rejected_before_spawn() -> Result<(), Failed> {
