@@ -110,14 +110,16 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     if let Some(preset) = args.preset {
         config = config.preset(preset);
     }
-    if args.preset.is_none() || explicit("net") {
+    // Without a preset every default applies; with one, only flags given.
+    let wanted = |id: &str| args.preset.is_none() || explicit(id);
+    if wanted("net") {
         config.network = args.net.clone();
     }
     let limits = &mut config.limits;
-    if args.preset.is_none() || explicit("memory") {
+    if wanted("memory") {
         limits.memory_bytes = optional(&args.memory, parse::size).map_err(|e| format!("--memory: {e}"))?;
     }
-    if args.preset.is_none() || explicit("pids") {
+    if wanted("pids") {
         limits.pids = optional(&args.pids, |t| {
             t.parse::<u32>()
                 .ok()
@@ -129,7 +131,7 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     if let Some(cpu) = args.cpu {
         limits.cpu_percent = Some(cpu);
     }
-    if args.preset.is_none() || explicit("timeout") {
+    if wanted("timeout") {
         limits.timeout = Some(args.timeout);
     }
     limits.io_read_bps = args.io_read;

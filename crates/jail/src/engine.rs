@@ -154,11 +154,23 @@ impl Engine {
         // Refused before a pre-created jail is spent on it.
         cgroup::check_limits(self.inner.cgroups.as_ref(), &config.limits)?;
         let started_at = Instant::now();
+        // Stdin bytes travel through the pipe, not in the request.
+        let mut request = SpawnRequest { config };
+        let mut stdin = Some(std::mem::take(&mut request.config.stdin));
+        let payload = serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
+        if payload.len() > ipc::MAX_MESSAGE {
+            return Err(JailError::InvalidConfig(format!(
+                "the jail configuration is {} bytes; at most {} fit (large inputs belong in stdin or a bind)",
+                payload.len(),
+                ipc::MAX_MESSAGE
+            )));
+        }
+        let config = &request.config;
         let mut attempts = 0;
         loop {
             let jail = self.inner.zygote.take().await?;
             let pid = jail.pid;
-            match self.hand_over(jail, &config, started_at).await {
+            match self.hand_over(jail, config, &payload, &mut stdin, started_at).await {
                 Err(Started::JailGone(err)) if attempts < 2 => {
                     // Killed from outside while it waited in the pool.
                     tracing::warn!(%err, pid, "a pre-created jail is gone; using another");
@@ -198,11 +210,14 @@ impl Engine {
         receiver
     }
 
-    /// Gives a pre-created jail its limits and its request.
+    /// Gives a pre-created jail its limits and its request (`payload`, the
+    /// encoded `config`). `stdin` is taken once the request is delivered.
     async fn hand_over(
         &self,
         jail: PreparedJail,
         config: &JailConfig,
+        payload: &[u8],
+        stdin: &mut Option<Stdin>,
         started_at: Instant,
     ) -> std::result::Result<JailHandle, Started> {
         let fail = |jail: PreparedJail, err: JailError| {
@@ -229,23 +244,8 @@ impl Engine {
             Ok(pipes) => pipes,
             Err(err) => return Err(fail(jail, err)),
         };
-        // Stdin bytes travel through the pipe, not in the request.
-        let mut request = SpawnRequest { config: config.clone() };
-        let stdin = std::mem::take(&mut request.config.stdin);
-        let payload = match serde_json::to_vec(&request) {
-            Ok(payload) if payload.len() <= ipc::MAX_MESSAGE => payload,
-            Ok(payload) => {
-                let err = JailError::InvalidConfig(format!(
-                    "the jail configuration is {} bytes; at most {} fit (large inputs belong in stdin or a bind)",
-                    payload.len(),
-                    ipc::MAX_MESSAGE
-                ));
-                return Err(fail(jail, err));
-            }
-            Err(e) => return Err(fail(jail, JailError::Spawner(e.to_string()))),
-        };
         let fds = [&pipes.stdin_r, &pipes.stdout_w, &pipes.stderr_w, &pipes.report_w].map(|fd| fd.as_raw_fd());
-        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), &payload, &fds) {
+        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), payload, &fds) {
             jail.discard();
             return Err(Started::JailGone(err));
         }
@@ -259,7 +259,7 @@ impl Engine {
         let handle = (|| {
             let stdin_sender =
                 pipe::Sender::from_owned_fd(pipes.stdin_w).map_err(|e| JailError::host("register pipe", e))?;
-            let stdin = match stdin {
+            let stdin = match stdin.take().unwrap_or_default() {
                 Stdin::Null => None,
                 Stdin::Pipe => Some(stdin_sender),
                 Stdin::Bytes(bytes) => {

@@ -132,15 +132,6 @@ impl JailError {
     pub(crate) fn host(op: &'static str, source: io::Error) -> Self {
         JailError::Host { op, source }
     }
-
-    /// Whether the error comes from the caller's request (bad configuration,
-    /// missing command) rather than from the host.
-    pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            JailError::InvalidConfig(_) | JailError::LimitUnavailable { .. } | JailError::Exec { .. }
-        )
-    }
 }
 
 /// Result type of the jail engine.

@@ -236,7 +236,6 @@ impl Zygote {
                 let _ = wait.recv_timeout(Duration::from_secs(10));
             }
         }
-        self.pool.close();
     }
 
     /// The client thread's queue, starting the thread on first use.

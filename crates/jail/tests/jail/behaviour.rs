@@ -212,6 +212,17 @@ fn strict_seccomp_refuses_inet_sockets() -> Result<(), Failed> {
     )
 }
 
+/// The stdout lines among a stream's events, in order.
+fn stdout_lines(events: &[JailEvent]) -> Vec<&str> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JailEvent::Stdout(line) => Some(line.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every event of a streamed jail, until the stream ends.
 fn stream_all(config: JailConfig, stats_every: Duration) -> Vec<JailEvent> {
     block_on(async {
@@ -242,13 +253,7 @@ fn stream_events_are_ordered_with_one_terminal_event() -> Result<(), Failed> {
         return Err("last event is not Completed".into());
     };
     check(result.stdout.text() == "one\nthree", "captured stdout")?;
-    let stdout: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match e {
-            JailEvent::Stdout(line) => Some(line.as_str()),
-            _ => None,
-        })
-        .collect();
+    let stdout = stdout_lines(&events);
     check(stdout == ["one", "three"], format!("{stdout:?}"))?;
     check(
         events.iter().any(|e| matches!(e, JailEvent::Stderr(l) if l == "two")),
@@ -434,13 +439,7 @@ fn stream_backpressure_keeps_every_line_in_order() -> Result<(), Failed> {
     // Far more lines than the stream buffers: the jail is paused while the
     // consumer catches up, and nothing is lost or reordered.
     let events = stream_all(sh("seq 1 100000"), Duration::from_secs(5));
-    let lines: Vec<&str> = events
-        .iter()
-        .filter_map(|e| match e {
-            JailEvent::Stdout(line) => Some(line.as_str()),
-            _ => None,
-        })
-        .collect();
+    let lines = stdout_lines(&events);
     check(lines.len() == 100_000, format!("{} lines", lines.len()))?;
     check(
         lines.iter().enumerate().all(|(i, l)| *l == (i + 1).to_string()),
