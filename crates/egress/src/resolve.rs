@@ -17,7 +17,7 @@ pub(crate) enum Resolver {
     /// `getaddrinfo` on tokio's blocking pool.
     System,
     /// These name servers (UDP, then TCP for truncated answers).
-    Servers(TokioResolver),
+    Servers(std::sync::Arc<TokioResolver>),
 }
 
 impl std::fmt::Debug for Resolver {
@@ -52,7 +52,7 @@ impl Resolver {
         // Every attempt asks again: an answer is used once and never reused
         // for another connection.
         options.cache_size = 0;
-        Resolver::Servers(builder.build())
+        Resolver::Servers(std::sync::Arc::new(builder.build()))
     }
 
     /// The addresses of `host`, in the resolver's order.
