@@ -4,10 +4,12 @@
 //! starts a thread, so `main` parses arguments, starts the engine, and only
 //! then builds the async runtime.
 
+mod egress_args;
 mod parse;
 mod run;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use paddock_jail::egress::EgressSettings;
 use paddock_jail::{Engine, EngineOptions};
 
 /// paddock: self-hosted sandboxes for AI agents.
@@ -39,20 +41,21 @@ fn main() {
                 sub.and_then(|m| m.value_source(id))
                     .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
             };
-            let config = match run::build_config(&args, &explicit) {
-                Ok(config) => config,
-                Err(msg) => {
-                    eprintln!("paddock run: {msg}");
-                    std::process::exit(2);
-                }
-            };
-            let engine = start_engine();
+            let (config, egress) =
+                match run::build_config(&args, &explicit).and_then(|c| Ok((c, args.egress.settings()?))) {
+                    Ok(parts) => parts,
+                    Err(msg) => {
+                        eprintln!("paddock run: {msg}");
+                        std::process::exit(2);
+                    }
+                };
+            let engine = start_engine(egress);
             let code = block_on(run::run(engine.clone(), config, args.json));
             engine.shutdown();
             code
         }
         Command::Doctor => {
-            let engine = start_engine();
+            let engine = start_engine(EgressSettings::default());
             match serde_json::to_string_pretty(engine.info()) {
                 Ok(text) => println!("{text}"),
                 Err(e) => eprintln!("paddock: {e}"),
@@ -63,10 +66,11 @@ fn main() {
     std::process::exit(code);
 }
 
-fn start_engine() -> Engine {
+fn start_engine(egress: EgressSettings) -> Engine {
     // One jail per process: nothing to gain from pre-creating more.
     let options = EngineOptions {
         warm_pool: Some(0),
+        egress,
         ..EngineOptions::default()
     };
     match Engine::start(options) {

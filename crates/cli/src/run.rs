@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use paddock_jail::egress::{EgressLog, Outcome};
 use paddock_jail::{Engine, JailConfig, JailError, NetworkMode, Preset, SeccompLevel, Stdin};
 
+use crate::egress_args::EgressArgs;
 use crate::parse;
 
 /// Exit status when the deadline passed (like `timeout(1)`).
@@ -22,9 +24,14 @@ const EXIT_NOT_FOUND: i32 = 127;
 #[derive(Debug, Args)]
 #[command(trailing_var_arg = true)]
 pub struct RunArgs {
-    /// Network: `none` (no interface up) or `loopback` (the jail's own lo).
+    /// Network: `none` (no interface up), `loopback` (the jail's own lo), or
+    /// `allow:HOST[,HOST...]` (only these hosts, through the egress proxy;
+    /// `*.example.com` also matches example.com).
     #[arg(long, default_value = "none", value_parser = parse_network)]
     pub net: NetworkMode,
+    /// Port the allowlist may reach (repeatable; default 443 and 80).
+    #[arg(long = "allow-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub allow_ports: Vec<u16>,
     /// Memory limit (e.g. 64M, 2G), or `unlimited`.
     #[arg(long, default_value = "512M")]
     pub memory: String,
@@ -71,6 +78,8 @@ pub struct RunArgs {
     /// Print the result as JSON instead of passing output through.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub egress: EgressArgs,
     /// The command and its arguments.
     #[arg(required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -80,7 +89,15 @@ fn parse_network(text: &str) -> Result<NetworkMode, String> {
     match text {
         "none" => Ok(NetworkMode::None),
         "loopback" => Ok(NetworkMode::Loopback),
-        other => Err(format!("unknown network mode {other:?} (none or loopback)")),
+        other => match other.strip_prefix("allow:") {
+            Some(hosts) => NetworkMode::allowlist(hosts.split(','), []).map_err(|e| match e {
+                JailError::InvalidConfig(msg) => msg,
+                other => other.to_string(),
+            }),
+            None => Err(format!(
+                "unknown network mode {other:?} (none, loopback or allow:HOST[,HOST...])"
+            )),
+        },
     }
 }
 
@@ -114,6 +131,13 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     let wanted = |id: &str| args.preset.is_none() || explicit(id);
     if wanted("net") {
         config.network = args.net.clone();
+    }
+    if !args.allow_ports.is_empty() {
+        let Some(policy) = config.network.egress_policy() else {
+            return Err("--allow-port needs --net allow:HOST[,HOST...]".into());
+        };
+        config.network = NetworkMode::allowlist(policy.domains(), args.allow_ports.iter().copied())
+            .map_err(|e| format!("--allow-port: {e}"))?;
     }
     let limits = &mut config.limits;
     if wanted("memory") {
@@ -238,10 +262,15 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
                     Ok(text) => println!("{text}"),
                     Err(e) => eprintln!("paddock: {e}"),
                 }
-            } else if result.timed_out {
-                eprintln!("paddock: the jail was killed at its {:?} deadline", result.duration);
-            } else if result.oom_killed {
-                eprintln!("paddock: the jail ran out of memory and was killed");
+            } else {
+                if let Some(log) = &result.egress {
+                    report_egress_refusals(log);
+                }
+                if result.timed_out {
+                    eprintln!("paddock: the jail was killed at its {:?} deadline", result.duration);
+                } else if result.oom_killed {
+                    eprintln!("paddock: the jail ran out of memory and was killed");
+                }
             }
             if result.timed_out {
                 EXIT_TIMEOUT
@@ -251,6 +280,30 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
                 result.exit_code()
             }
         }
+    }
+}
+
+/// One line per refused or failed connection attempt, after the run, so
+/// that a command that only says "403" or "connection failed" is explained.
+fn report_egress_refusals(log: &EgressLog) {
+    for record in log.records.iter().filter(|r| r.outcome != Outcome::Allowed) {
+        let what = if record.method.is_empty() {
+            "a connection".to_owned()
+        } else {
+            format!("{} {}:{}", record.method, record.host, record.port)
+        };
+        let verdict = if record.outcome == Outcome::Denied {
+            "refused"
+        } else {
+            "failed"
+        };
+        eprintln!(
+            "paddock: egress {verdict}: {what}: {}",
+            record.detail.as_deref().unwrap_or("no detail")
+        );
+    }
+    if log.dropped > 0 {
+        eprintln!("paddock: {} more egress attempts were not recorded", log.dropped);
     }
 }
 

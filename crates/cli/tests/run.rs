@@ -88,6 +88,38 @@ fn bad_flags_exit_2_with_a_one_line_reason() {
         ),
         (vec!["run", "--rw", "/tmp:/proc/x", "--", "true"], "system tree"),
         (vec!["run", "--env", "NOEQUALS", "--", "true"], "KEY=VALUE"),
+        (vec!["run", "--net", "allow:*", "--", "true"], "'*'"),
+        (vec!["run", "--net", "allow:", "--", "true"], "not a valid host"),
+        (vec!["run", "--net", "allow:a.example,b c", "--", "true"], "\"b c\""),
+        (vec!["run", "--allow-port", "8080", "--", "true"], "--net allow:"),
+        (
+            vec!["run", "--net", "allow:a.example", "--allow-port", "0", "--", "true"],
+            "--allow-port",
+        ),
+        (
+            vec![
+                "run",
+                "--net",
+                "allow:a.example",
+                "--trust-host",
+                "a.example",
+                "--",
+                "true",
+            ],
+            "HOST=IP",
+        ),
+        (
+            vec![
+                "run",
+                "--net",
+                "allow:a.example",
+                "--trust-cidr",
+                "10.0.0.0",
+                "--",
+                "true",
+            ],
+            "CIDR",
+        ),
         (vec!["run"], "COMMAND"),
     ] {
         let out = paddock(&args);
@@ -206,4 +238,92 @@ fn nothing_is_left_behind_when_the_process_exits() {
             }
         }
     }
+}
+
+/// An HTTP server on the host's 127.0.0.1 answering every request with
+/// "hello <request line>"; returns its port.
+fn http_upstream() -> u16 {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let body = format!("hello {}", request_line.trim_end());
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn net_allow_reaches_a_trusted_upstream_and_the_json_has_the_egress_log() {
+    let port = http_upstream();
+    let port_arg = port.to_string();
+    let url = format!("http://up.test:{port}/from-the-jail");
+    let out = run(
+        &[
+            "--json",
+            "--net",
+            "allow:up.test",
+            "--allow-port",
+            &port_arg,
+            "--trust-host",
+            "up.test=127.0.0.1",
+        ],
+        &["curl", "-sS", &url],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(value["stdout"], "hello GET /from-the-jail HTTP/1.1");
+    let records = value["egress"]["records"].as_array().expect("egress records");
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "allowed");
+    assert_eq!(records[0]["host"], "up.test");
+    assert_eq!(records[0]["address"], "127.0.0.1");
+    assert_eq!(records[0]["status"], 200);
+    assert!(records[0]["bytes_down"].as_u64().unwrap_or(0) > 0);
+    // Other modes have no egress log.
+    let out = run(&["--json"], &["true"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(value["egress"].is_null());
+}
+
+#[test]
+fn net_allow_refusals_are_explained_on_stderr() {
+    let port = http_upstream();
+    let port_arg = port.to_string();
+    // Without --trust-host nothing private is reachable, even by name.
+    let out = run(
+        &["--net", "allow:localhost", "--allow-port", &port_arg],
+        &[
+            "sh",
+            "-c",
+            &format!("curl -s -o /dev/null -o /dev/null -w '%{{http_code}}' --noproxy '' http://localhost:{port}/ http://other.test:{port}/"),
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403403");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "paddock: egress refused: GET localhost:{port}: localhost resolves only to non-public addresses"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "paddock: egress refused: GET other.test:{port}: other.test is not on this jail's allowlist"
+        )),
+        "{err}"
+    );
 }

@@ -18,6 +18,8 @@ pub mod policy;
 mod proxy;
 mod resolve;
 pub mod settings;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use log::{EgressLog, EgressRecord, Outcome, Reason};
 pub use policy::{EgressPolicy, Host, PolicyError, DEFAULT_PORTS};

@@ -101,7 +101,7 @@ pub struct EgressRecord {
     /// Bytes from the upstream to the jail.
     pub bytes_down: u64,
     /// From the request to the end of the connection.
-    #[serde(with = "millis")]
+    #[serde(rename = "duration_ms", with = "millis")]
     pub duration: Duration,
 }
 

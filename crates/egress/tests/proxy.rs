@@ -4,11 +4,12 @@
 //! involved here; `crates/jail/tests` drives the proxy from inside jails.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use paddock_egress::testkit::ScriptedDns;
 use paddock_egress::{EgressPolicy, EgressProxy, EgressRecord, EgressSettings, Outcome, ProxySession, Reason};
 
 /// A plain HTTP/1.1 server: answers every request with what it saw.
@@ -325,61 +326,13 @@ fn names_resolving_to_private_addresses_are_refused_unless_trusted() {
     assert_eq!(upstream.connections(), 1);
 }
 
-/// A DNS server on 127.0.0.1 that answers A queries for any name with the
-/// next address of `answers` (the last one repeats) and counts queries.
-struct Dns {
-    addr: SocketAddr,
-    queries: Arc<AtomicUsize>,
-}
-
-impl Dns {
-    fn start(answers: Vec<[u8; 4]>) -> Dns {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = socket.local_addr().unwrap();
-        let queries = Arc::new(AtomicUsize::new(0));
-        let count = queries.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 512];
-            let mut served = 0usize;
-            while let Ok((n, peer)) = socket.recv_from(&mut buf) {
-                let query = &buf[..n];
-                // Header (12 bytes), then the question: name labels, type, class.
-                let mut end = 12;
-                while end < n && query[end] != 0 {
-                    end += query[end] as usize + 1;
-                }
-                let question_end = end + 5;
-                if question_end > n {
-                    continue;
-                }
-                let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
-                let mut reply = Vec::with_capacity(64);
-                reply.extend_from_slice(&query[..2]);
-                reply.extend_from_slice(&[0x81, 0x80, 0, 1]);
-                let is_a = qtype == 1;
-                reply.extend_from_slice(&[0, is_a as u8, 0, 0, 0, 0]);
-                reply.extend_from_slice(&query[12..question_end]);
-                if is_a {
-                    let answer = answers[served.min(answers.len() - 1)];
-                    served += 1;
-                    count.fetch_add(1, Ordering::SeqCst);
-                    reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
-                    reply.extend_from_slice(&answer);
-                }
-                let _ = socket.send_to(&reply, peer);
-            }
-        });
-        Dns { addr, queries }
-    }
-}
-
 #[test]
 fn dns_rebinding_cannot_reach_a_private_address() {
     let upstream = Upstream::start();
     // First answer public, every later one loopback (where the upstream is).
-    let dns = Dns::start(vec![[1, 1, 1, 1], [127, 0, 0, 1]]);
+    let dns = ScriptedDns::start(&[("rebind.test", &[[1, 1, 1, 1], [127, 0, 0, 1]])]);
     let settings = EgressSettings {
-        nameservers: vec![dns.addr],
+        nameservers: vec![dns.addr()],
         connect_timeout: Duration::from_millis(500),
         ..EgressSettings::default()
     };
@@ -392,11 +345,7 @@ fn dns_rebinding_cannot_reach_a_private_address() {
         status_line(&first).contains("502") || status_line(&first).contains("504"),
         "{first}"
     );
-    assert_eq!(
-        dns.queries.load(Ordering::SeqCst),
-        1,
-        "the name was resolved more than once"
-    );
+    assert_eq!(dns.queries("rebind.test"), 1, "the name was resolved more than once");
     // The second attempt gets the loopback answer and is refused.
     let second = proxy.exchange(&request);
     assert!(status_line(&second).contains("403"), "{second}");

@@ -7,6 +7,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use paddock_egress::EgressPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{JailError, Result};
@@ -19,7 +20,14 @@ const RESERVED_TARGETS: &[&str] = &[
 /// Default `PATH` inside a jail.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Network mode of a jail. Every mode gets a fresh network namespace.
+/// Port of the egress proxy on a jail's own 127.0.0.1 (allowlist mode).
+pub const EGRESS_PROXY_PORT: u16 = 3128;
+
+/// The proxy URL the environment of an allowlist jail points at.
+const EGRESS_PROXY_URL: &str = "http://127.0.0.1:3128";
+
+/// Network mode of a jail. Every mode gets a fresh network namespace with
+/// no route out of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -29,6 +37,38 @@ pub enum NetworkMode {
     None,
     /// Only the jail's own loopback interface is up.
     Loopback,
+    /// The jail's own loopback, plus the egress proxy listening on its
+    /// 127.0.0.1:3128, served by the host: HTTP `CONNECT` and plain-HTTP
+    /// requests to the policy's hosts and ports, nothing else. `HTTP_PROXY`
+    /// and friends point at it. On the wire:
+    /// `{"mode": "allowlist", "domains": [...], "ports": [...]}`.
+    Allowlist(EgressPolicy),
+}
+
+impl NetworkMode {
+    /// Allowlist mode for these hosts (names, `*.` wildcards, IP
+    /// addresses) and ports (empty: 443 and 80).
+    pub fn allowlist<S: AsRef<str>>(
+        domains: impl IntoIterator<Item = S>,
+        ports: impl IntoIterator<Item = u16>,
+    ) -> Result<NetworkMode> {
+        EgressPolicy::new(domains, ports)
+            .map(NetworkMode::Allowlist)
+            .map_err(|e| JailError::InvalidConfig(e.to_string()))
+    }
+
+    /// Whether the jail's loopback interface is up.
+    pub fn has_loopback(&self) -> bool {
+        !matches!(self, NetworkMode::None)
+    }
+
+    /// The egress policy, in allowlist mode.
+    pub fn egress_policy(&self) -> Option<&EgressPolicy> {
+        match self {
+            NetworkMode::Allowlist(policy) => Some(policy),
+            _ => None,
+        }
+    }
 }
 
 /// Seccomp policy level.
@@ -279,16 +319,30 @@ impl JailConfig {
     }
 
     /// The environment the command receives: the configured variables plus
-    /// defaults for `PATH`, `HOME`, `LANG` and `TERM` when absent.
+    /// defaults for `PATH`, `HOME`, `LANG` and `TERM` when absent and, in
+    /// allowlist mode, the proxy variables curl, git, npm, pip and the
+    /// Python and Node HTTP clients read.
     pub fn effective_env(&self) -> Vec<(String, String)> {
         let mut env = self.env.clone();
         let home = self.effective_workdir().to_string_lossy().into_owned();
-        for (key, value) in [
+        let mut defaults = vec![
             ("PATH", DEFAULT_PATH.to_owned()),
             ("HOME", home),
             ("LANG", "C.UTF-8".to_owned()),
             ("TERM", "dumb".to_owned()),
-        ] {
+        ];
+        if let NetworkMode::Allowlist(_) = self.network {
+            for key in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+                defaults.push((key, EGRESS_PROXY_URL.to_owned()));
+            }
+            for key in ["NO_PROXY", "no_proxy"] {
+                defaults.push((key, "localhost,127.0.0.1,::1".to_owned()));
+            }
+            // Node's built-in fetch and http honour the variables with this
+            // set (Node 22.21 and later; older versions ignore it).
+            defaults.push(("NODE_USE_ENV_PROXY", "1".to_owned()));
+        }
+        for (key, value) in defaults {
             if !env.iter().any(|(k, _)| k == key) {
                 env.push((key.to_owned(), value));
             }
@@ -442,6 +496,35 @@ mod tests {
         assert_eq!(env.iter().filter(|(k, _)| k == "PATH").count(), 1);
         assert!(env.contains(&("PATH".into(), "/x".into())));
         assert!(env.iter().any(|(k, v)| k == "HOME" && v == "/tmp"));
+    }
+
+    #[test]
+    fn allowlist_mode_points_the_proxy_variables_at_the_jail_proxy() {
+        let mut cfg = JailConfig::new("true", Vec::<String>::new()).env("NO_PROXY", "mine");
+        cfg.network = NetworkMode::allowlist(["example.com"], []).unwrap();
+        let env = cfg.effective_env();
+        for key in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            assert!(env.contains(&(key.into(), "http://127.0.0.1:3128".into())), "{key}");
+        }
+        assert!(env.contains(&("NO_PROXY".into(), "mine".into())));
+        let cfg = JailConfig::new("true", Vec::<String>::new());
+        assert!(!cfg.effective_env().iter().any(|(k, _)| k.ends_with("_PROXY")));
+    }
+
+    #[test]
+    fn network_modes_have_their_wire_form() {
+        let mode: NetworkMode =
+            serde_json::from_str(r#"{"mode":"allowlist","domains":["*.pypi.org","github.com"]}"#).unwrap();
+        let policy = mode.egress_policy().unwrap();
+        assert_eq!(policy.domains(), ["*.pypi.org", "github.com"]);
+        assert_eq!(policy.ports(), [443, 80]);
+        let back: NetworkMode = serde_json::from_str(&serde_json::to_string(&mode).unwrap()).unwrap();
+        assert_eq!(back, mode);
+        let none: NetworkMode = serde_json::from_str(r#"{"mode":"none"}"#).unwrap();
+        assert_eq!(none, NetworkMode::None);
+        assert!(serde_json::from_str::<NetworkMode>(r#"{"mode":"allowlist","domains":[]}"#).is_err());
+        assert!(serde_json::from_str::<NetworkMode>(r#"{"mode":"allowlist","domains":["*"]}"#).is_err());
+        assert!(NetworkMode::allowlist(["ok.example", "bad host"], []).is_err());
     }
 
     #[test]

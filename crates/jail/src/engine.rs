@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use paddock_egress::{EgressProxy, EgressSettings, ProxySession};
+use tokio::io::unix::AsyncFd;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
@@ -32,6 +34,10 @@ const STREAM_CHANNEL: usize = 256;
 /// Pre-created jails kept ready by default.
 const DEFAULT_WARM_POOL: usize = 4;
 
+/// Longest wait for an allowlist jail's init to hand over its proxy
+/// listener (it does so within a millisecond of getting its request).
+const LISTENER_HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Engine settings.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -49,6 +55,9 @@ pub struct EngineOptions {
     /// How many pre-created jails to keep ready (default 4; 0 creates each
     /// jail on demand). Each costs an idle process and its namespaces.
     pub warm_pool: Option<usize>,
+    /// Operator settings of the egress proxy that serves allowlist jails:
+    /// trusted upstreams, name servers, timeouts and caps.
+    pub egress: EgressSettings,
 }
 
 /// What the engine can enforce on this host.
@@ -71,6 +80,7 @@ pub struct EngineInfo {
 struct Inner {
     zygote: Zygote,
     cgroups: Arc<dyn CgroupManager>,
+    egress: EgressProxy,
     info: EngineInfo,
 }
 
@@ -106,6 +116,7 @@ impl Engine {
         if parent.is_empty() || parent.contains('/') || parent.starts_with('.') {
             return Err(JailError::InvalidConfig(format!("bad cgroup parent name {parent:?}")));
         }
+        let egress = EgressProxy::new(options.egress).map_err(JailError::InvalidConfig)?;
         let cgroups: Arc<dyn CgroupManager> = cgroup::detect(&parent, rootless, options.cgroup_layout).into();
         cgroup::sweep_stale(cgroups.as_ref());
         let ctx = JailContext {
@@ -125,7 +136,12 @@ impl Engine {
             landlock_abi: sys::landlock_abi(),
         };
         Ok(Engine {
-            inner: Arc::new(Inner { zygote, cgroups, info }),
+            inner: Arc::new(Inner {
+                zygote,
+                cgroups,
+                egress,
+                info,
+            }),
         })
     }
 
@@ -249,6 +265,13 @@ impl Engine {
             jail.discard();
             return Err(Started::JailGone(err));
         }
+        let egress = match config.network.egress_policy() {
+            None => None,
+            Some(policy) => match self.serve_egress(&jail.requests, policy).await {
+                Ok(session) => session,
+                Err(err) => return Err(fail(jail, err)),
+            },
+        };
         let PreparedJail {
             pid,
             pidfd,
@@ -282,6 +305,7 @@ impl Engine {
                 stdout: receiver(pipes.stdout_r)?,
                 stderr: receiver(pipes.stderr_r)?,
                 report: pipes.report_r,
+                egress,
                 command: config.command.clone(),
                 started_at,
                 timeout: config.limits.timeout,
@@ -289,6 +313,59 @@ impl Engine {
             }))
         })();
         handle.map_err(Started::Failed)
+    }
+}
+
+impl Engine {
+    /// Takes the proxy listener the jail's init created inside its network
+    /// namespace and serves the jail's egress on it. `None` when the init
+    /// failed before handing it over (its report says why).
+    async fn serve_egress(
+        &self,
+        requests: &OwnedFd,
+        policy: &paddock_egress::EgressPolicy,
+    ) -> Result<Option<ProxySession>> {
+        let listener = tokio::time::timeout(LISTENER_HANDOVER_TIMEOUT, receive_listener(requests))
+            .await
+            .map_err(|_| JailError::Spawner("the jail did not hand over its egress listener".into()))?
+            .map_err(|e| JailError::host("receiving the egress listener", e))?;
+        let Some(listener) = listener else {
+            return Ok(None);
+        };
+        let session = self
+            .inner
+            .egress
+            .serve(listener, policy.clone(), true)
+            .map_err(|e| JailError::host("serving the egress proxy", e))?;
+        Ok(Some(session))
+    }
+}
+
+/// Waits on the request socket for the init's listener message.
+async fn receive_listener(requests: &OwnedFd) -> std::io::Result<Option<std::net::TcpListener>> {
+    sys::set_nonblocking(requests.as_raw_fd(), true)?;
+    // SAFETY: the registration is dropped at the end of this function,
+    // while `requests` (borrowed for all of it) is still open.
+    let socket = unsafe { AsyncFd::register_with_interest(requests.as_raw_fd(), tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)?;
+    let mut buf = Vec::new();
+    loop {
+        let mut ready = socket.readable().await?;
+        match ipc::recv_with_fds(requests.as_raw_fd(), &mut buf, 64) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
+            Err(e) => return Err(e),
+            Ok(None) => return Ok(None),
+            Ok(Some(fds)) => {
+                let mut fds = fds.into_iter();
+                return match (buf.as_slice() == ipc::LISTENER_HANDOVER, fds.next(), fds.next()) {
+                    (true, Some(fd), None) => Ok(Some(std::net::TcpListener::from(fd))),
+                    _ => Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "unexpected message on the request socket",
+                    )),
+                };
+            }
+        }
     }
 }
 

@@ -23,6 +23,8 @@ pub enum SetupStep {
     Hostname,
     /// Bringing the loopback interface up.
     Loopback,
+    /// Creating the egress proxy's listening socket and handing it to the host.
+    EgressListener,
     /// Making the inherited mount tree private.
     MountPropagation,
     /// Mounting the tmpfs that becomes the jail's root.

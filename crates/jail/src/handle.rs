@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use paddock_egress::{EgressRecord, ProxySession};
 use tokio::io::unix::AsyncFd;
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -113,6 +114,7 @@ pub(crate) trait OutputSink: Send {
     fn stdout(&mut self, chunk: &[u8]);
     fn stderr(&mut self, chunk: &[u8]);
     fn stats(&mut self, _stats: JailStats) {}
+    fn egress(&mut self, _record: EgressRecord) {}
     /// Events waiting for a stream consumer (stream sinks only).
     fn queue(&mut self) -> Option<&mut EventQueue> {
         None
@@ -226,6 +228,9 @@ impl OutputSink for EventSink {
     fn stats(&mut self, stats: JailStats) {
         self.queue.push(JailEvent::Stats(stats));
     }
+    fn egress(&mut self, record: EgressRecord) {
+        self.queue.push(JailEvent::Egress(record));
+    }
     fn queue(&mut self) -> Option<&mut EventQueue> {
         Some(&mut self.queue)
     }
@@ -247,6 +252,8 @@ pub struct JailHandle {
     stdout: Option<pipe::Receiver>,
     stderr: Option<pipe::Receiver>,
     report: Option<OwnedFd>,
+    /// The egress proxy serving this jail (allowlist mode).
+    egress: Option<ProxySession>,
     mount_namespace: Option<OwnedFd>,
     command: String,
     started_at: Instant,
@@ -266,6 +273,7 @@ pub(crate) struct HandleParts {
     pub stdout: pipe::Receiver,
     pub stderr: pipe::Receiver,
     pub report: OwnedFd,
+    pub egress: Option<ProxySession>,
     pub command: String,
     pub started_at: Instant,
     pub timeout: Option<Duration>,
@@ -285,6 +293,7 @@ impl JailHandle {
             stdout: Some(parts.stdout),
             stderr: Some(parts.stderr),
             report: Some(parts.report),
+            egress: parts.egress,
             mount_namespace: parts.mount_namespace,
             command: parts.command,
             started_at: parts.started_at,
@@ -402,6 +411,11 @@ impl JailHandle {
         let mut timed_out = false;
         let mut give_up_at: Option<tokio::time::Instant> = None;
         let deadline = self.deadline.map(tokio::time::Instant::from_std);
+        // Streams get each egress record as it is made.
+        let mut egress_live = match (&mut self.egress, streaming) {
+            (Some(session), true) => session.take_live(),
+            _ => None,
+        };
         let mut ticker = stats_every.map(|every| {
             let mut t = tokio::time::interval(every);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -460,6 +474,10 @@ impl JailHandle {
                     give_up_at = Some(tokio::time::Instant::now() + KILL_GRACE);
                 },
                 () = sleep_until_opt(give_up_at) => break,
+                record = recv_opt(&mut egress_live), if room => match record {
+                    Some(record) => sink.egress(record),
+                    None => egress_live = None,
+                },
                 // Usage is sampled while the jail runs, and only while a
                 // stream consumer keeps up.
                 _ = tick_opt(&mut ticker), if !exited && room => {
@@ -473,6 +491,17 @@ impl JailHandle {
             // Only reachable when the init ignored SIGKILL for KILL_GRACE
             // (stuck in the kernel); report what is known.
             tracing::warn!(pid = self.pid, "jail init still alive after kill grace");
+        }
+        // The jail is gone: close what is left of its connections, then
+        // hand over the records not yet streamed.
+        let egress = match self.egress.take() {
+            Some(session) => Some(session.finish().await),
+            None => None,
+        };
+        if let Some(live) = &mut egress_live {
+            while let Ok(record) = live.try_recv() {
+                sink.egress(record);
+            }
         }
         let (stdout, stderr) = sink.finish();
         let reports = self.read_reports();
@@ -501,6 +530,7 @@ impl JailHandle {
             stdout,
             stderr,
             stats,
+            egress,
         })
     }
 
@@ -582,6 +612,13 @@ async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Optio
 async fn reserve(events: Option<&mpsc::Sender<JailEvent>>) -> Option<mpsc::Permit<'_, JailEvent>> {
     match events {
         Some(events) => events.reserve().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_opt(receiver: &mut Option<mpsc::UnboundedReceiver<EgressRecord>>) -> Option<EgressRecord> {
+    match receiver {
+        Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
 }

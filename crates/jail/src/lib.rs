@@ -38,9 +38,12 @@ mod sys;
 mod zygote;
 
 pub use cgroup::{CgroupReport, CgroupVersion, Controller, JailStats};
-pub use config::{BindMount, JailConfig, Limits, NetworkMode, Preset, SeccompLevel, Stdin, DEFAULT_PATH};
+pub use config::{
+    BindMount, JailConfig, Limits, NetworkMode, Preset, SeccompLevel, Stdin, DEFAULT_PATH, EGRESS_PROXY_PORT,
+};
 pub use engine::{Engine, EngineInfo, EngineOptions};
 pub use error::{JailError, Result, SetupStep};
 pub use handle::{JailControl, JailHandle};
 pub use output::Output;
+pub use paddock_egress as egress;
 pub use result::{ExitStatus, JailEvent, JailResult};

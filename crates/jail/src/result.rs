@@ -5,6 +5,8 @@ use std::time::Duration;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+use paddock_egress::{EgressLog, EgressRecord};
+
 use crate::cgroup::JailStats;
 use crate::output::Output;
 
@@ -36,6 +38,9 @@ pub struct JailResult {
     pub stderr: Output,
     /// cgroup statistics at the end (`None` without a cgroup).
     pub stats: Option<JailStats>,
+    /// Every connection attempt through the egress proxy (allowlist mode
+    /// only).
+    pub egress: Option<EgressLog>,
 }
 
 impl JailResult {
@@ -58,7 +63,7 @@ impl JailResult {
 
 impl Serialize for JailResult {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("JailResult", 10)?;
+        let mut s = serializer.serialize_struct("JailResult", 11)?;
         s.serialize_field("exit_code", &self.exit_code())?;
         s.serialize_field("signal", &self.signal())?;
         s.serialize_field("duration_ms", &(self.duration.as_secs_f64() * 1000.0))?;
@@ -69,6 +74,7 @@ impl Serialize for JailResult {
         s.serialize_field("stderr", &self.stderr)?;
         s.serialize_field("stderr_truncated", &self.stderr.truncated)?;
         s.serialize_field("stats", &self.stats)?;
+        s.serialize_field("egress", &self.egress)?;
         s.end()
     }
 }
@@ -85,6 +91,8 @@ pub enum JailEvent {
     Stderr(String),
     /// Periodic resource usage.
     Stats(JailStats),
+    /// A connection attempt through the egress proxy ended (allowlist mode).
+    Egress(EgressRecord),
     /// The jail ended; output captured up to the cap is included.
     Completed(JailResult),
     /// The jail could not run (setup failure, missing command).

@@ -28,7 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::config::{JailConfig, NetworkMode};
+use crate::config::{JailConfig, NetworkMode, EGRESS_PROXY_PORT};
 use crate::error::SetupStep;
 use crate::ipc::{self, Report, SpawnRequest};
 use crate::sys;
@@ -202,7 +202,8 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
 
     let mut buf = Vec::new();
     let request = receive_request(&mut buf, 1);
-    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_COMMAND]);
+    // The request socket stays open until `finish` hands back listeners.
+    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_REQUEST, FD_COMMAND]);
     if ctx.user_namespace.is_none() {
         // Back from the zygote's background priority (see zygote.rs), for the
         // command too, which no longer has the capability to do it itself.
@@ -215,7 +216,11 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         }
     }
     // A failure before the request is reported now that there is a pipe.
-    let command = match (base.and_then(|()| finish(ctx, &request)), command) {
+    let finished = base.and_then(|()| finish(ctx, &request));
+    // SAFETY: closing our request socket: the host sees end of file if no
+    // listener was handed over.
+    unsafe { libc::close(FD_REQUEST) };
+    let command = match (finished, command) {
         (Ok(()), Some(pid)) => pid,
         (Err(err), _) => {
             report(FD_REPORT, &err.report());
@@ -300,8 +305,14 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
 fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     let config = &request.config;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
-    if config.network == NetworkMode::Loopback {
+    if config.network.has_loopback() {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
+    }
+    if let NetworkMode::Allowlist(_) = config.network {
+        let detail = format!("127.0.0.1:{EGRESS_PROXY_PORT}");
+        let listener = namespaces::listen_loopback(EGRESS_PROXY_PORT).step(SetupStep::EgressListener, &detail)?;
+        ipc::send_with_fds(FD_REQUEST, ipc::LISTENER_HANDOVER, &[listener.as_raw_fd()])
+            .step(SetupStep::EgressListener, "handing the listener to the host")?;
     }
     mounts::finish_root(&ctx.root_mount, config)?;
     mounts::pivot_into(&ctx.root_mount)

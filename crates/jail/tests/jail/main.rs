@@ -8,6 +8,7 @@
 
 mod behaviour;
 mod cgroup_v2;
+mod egress;
 mod support;
 mod threats;
 
@@ -20,6 +21,7 @@ fn main() {
     trials.extend(threats::trials());
     trials.extend(behaviour::trials());
     trials.extend(cgroup_v2::trials());
+    trials.extend(egress::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // `exit` runs no destructors: release pooled jails and cgroups first.
     support::shutdown();

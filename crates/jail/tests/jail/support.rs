@@ -6,10 +6,26 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
+use paddock_jail::egress::testkit::ScriptedDns;
+use paddock_jail::egress::EgressSettings;
 use paddock_jail::{CgroupVersion, Engine, EngineOptions, JailConfig, JailError, JailResult, Limits};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 static V2_ENGINE: OnceLock<Engine> = OnceLock::new();
+static EGRESS_ENGINE: OnceLock<Engine> = OnceLock::new();
+static EGRESS_DNS: OnceLock<ScriptedDns> = OnceLock::new();
+
+/// Names the egress engine's operator settings send to 127.0.0.1 (where
+/// the tests' upstreams listen).
+pub const TRUSTED_NAMES: &[&str] = &["up.test", "other.test", "wild.test", "a.wild.test", "evil-wild.test"];
+
+/// What the egress engine's name server answers: `rebind.test` first a
+/// public address, then loopback; `private.test` a private address.
+const DNS_SCRIPT: &[(&str, &[[u8; 4]])] = &[
+    ("rebind.test", &[[1, 1, 1, 1], [127, 0, 0, 1]]),
+    ("private.test", &[[10, 0, 0, 7]]),
+    ("localhost", &[[127, 0, 0, 1]]),
+];
 
 /// Starts the engines (called first thing in `main`, single-threaded): the
 /// default one, and, as root on a host with a cgroup2 mount, one forced onto
@@ -26,11 +42,50 @@ pub fn init() {
         .expect("v2 engine starts");
         V2_ENGINE.set(v2).expect("v2 engine set once");
     }
+    // The egress engine trusts the test names and asks a scripted name
+    // server, bound now and served once the engines exist (a thread).
+    let dns_socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the test DNS port");
+    let mut egress = EgressSettings {
+        nameservers: vec![dns_socket.local_addr().expect("dns address")],
+        connect_timeout: Duration::from_secs(1),
+        ..EgressSettings::default()
+    };
+    for name in TRUSTED_NAMES {
+        egress
+            .trusted
+            .add_host_spec(&format!("{name}=127.0.0.1"))
+            .expect("trusted host");
+    }
+    // Network tests need no cgroup limits: this engine runs without cgroups
+    // (its jails use `net_limits`), so it needs no delegation when rootless.
+    let egress_engine = Engine::start(EngineOptions {
+        cgroup_layout: Some(CgroupVersion::None),
+        warm_pool: Some(1),
+        egress,
+        ..EngineOptions::default()
+    })
+    .expect("egress engine starts");
+    EGRESS_ENGINE.set(egress_engine).expect("egress engine set once");
+    EGRESS_DNS
+        .set(ScriptedDns::serve(dns_socket, DNS_SCRIPT))
+        .expect("dns set once");
+}
+
+/// The engine whose egress proxy trusts [`TRUSTED_NAMES`] and resolves
+/// through the scripted name server.
+pub fn egress_engine() -> &'static Engine {
+    EGRESS_ENGINE.get().expect("egress engine started in main")
+}
+
+/// The egress engine's scripted name server.
+pub fn egress_dns() -> &'static ScriptedDns {
+    EGRESS_DNS.get().expect("dns started in main")
 }
 
 /// Releases the engines' pre-created jails and finished jails' cgroups.
 pub fn shutdown() {
     engine().shutdown();
+    egress_engine().shutdown();
     if let Some(v2) = v2_engine() {
         v2.shutdown();
     }
@@ -94,6 +149,13 @@ pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(future)
+}
+
+/// Limits of the egress engine's jails: no cgroup, a deadline.
+pub fn net_limits() -> Limits {
+    let mut limits = Limits::unlimited();
+    limits.timeout = Some(Duration::from_secs(60));
+    limits
 }
 
 /// Limits every test can use: cgroup limits only where available.

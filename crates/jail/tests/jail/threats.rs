@@ -2,13 +2,14 @@
 //! Each attack is performed for real from inside a jail and must fail;
 //! removing the named protection makes the test fail.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
+use paddock_jail::egress::{Outcome, Reason};
 use paddock_jail::{ExitStatus, JailConfig, NetworkMode};
 
 use crate::support::*;
@@ -30,6 +31,18 @@ pub fn trials() -> Vec<Trial> {
         test(
             "row03_host_loopback_unreachable_in_loopback_mode",
             row03_host_loopback_unreachable_in_loopback_mode,
+        ),
+        test(
+            "row03_no_direct_egress_in_allowlist_mode",
+            row03_no_direct_egress_in_allowlist_mode,
+        ),
+        test(
+            "row04_host_services_unreachable_in_every_mode",
+            row04_host_services_unreachable_in_every_mode,
+        ),
+        test(
+            "row05_dns_rebinding_cannot_pass_the_allowlist",
+            row05_dns_rebinding_cannot_pass_the_allowlist,
         ),
         limits_test(
             "row06_fork_bomb_is_capped_by_pids_limit",
@@ -173,7 +186,12 @@ fn row02_etc_is_minimal_and_hostname_is_private() -> Result<(), Failed> {
 
 /// A TCP listener on the host's loopback that counts connections.
 fn host_listener() -> (u16, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener_on(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// A TCP listener on `ip` that counts connections.
+fn listener_on(ip: IpAddr) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind((ip, 0)).expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
@@ -795,4 +813,125 @@ for (let i = 0; i < 4; i++) {
     config.limits.pids = config.limits.pids.map(|_| 128);
     let out = run_ok(config)?;
     check(out.trim() == "workers 499999500000", out)
+}
+
+fn row03_no_direct_egress_in_allowlist_mode() -> Result<(), Failed> {
+    let (port, count) = host_listener();
+    let out = net_probe(NetworkMode::allowlist(["example.com"], [])?, port)?;
+    // The jail's own loopback is up (the proxy listens there); everything
+    // else is unreachable without the proxy.
+    check(
+        out.starts_with("ECONNREFUSED ECONNREFUSED ENETUNREACH ENETUNREACH ENETUNREACH"),
+        format!("direct egress possible in allowlist mode: {out}"),
+    )?;
+    check(
+        !out.contains("CONNECTED") && !out.contains("RAW") && !out.contains("RESOLVED"),
+        out.clone(),
+    )?;
+    check(count.load(Ordering::SeqCst) == 0, "the host listener was reached")
+}
+
+/// The host's address on its default route (not loopback), if it has one.
+fn host_address() -> Option<IpAddr> {
+    let probe = UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks a route.
+    probe.connect("1.1.1.1:53").ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+const PY_HOST_PROBE: &str = r#"
+import os, socket, sys
+def direct(host, port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.settimeout(2)
+    try:
+        s.connect((host, port)); return "CONNECTED"
+    except OSError as e:
+        return "refused"
+def via_proxy(line):
+    s = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+    s.sendall(line.encode() + b"\r\n\r\n")
+    return s.recv(64).decode(errors="replace").split("\r\n")[0]
+targets = sys.argv[1:]
+for spec in targets:
+    host, port = spec.rsplit(":", 1)
+    print("direct", spec, direct(host, int(port)))
+    if "HTTP_PROXY" in os.environ:
+        print("proxy", spec, via_proxy(f"CONNECT {spec} HTTP/1.1"))
+        print("proxy-get", spec, via_proxy(f"GET http://{spec}/ HTTP/1.1"))
+        if host == "127.0.0.1":
+            print("proxy", "localhost", via_proxy(f"CONNECT localhost:{port} HTTP/1.1"))
+"#;
+
+fn row04_host_services_unreachable_in_every_mode() -> Result<(), Failed> {
+    let mut listeners = vec![(IpAddr::from([127, 0, 0, 1]), host_listener())];
+    if let Some(ip) = host_address() {
+        listeners.push((ip, listener_on(ip)));
+    }
+    let targets: Vec<String> = listeners.iter().map(|(ip, (port, _))| format!("{ip}:{port}")).collect();
+    let mut allowed: Vec<String> = listeners.iter().map(|(ip, _)| ip.to_string()).collect();
+    allowed.extend(["localhost".to_owned(), "169.254.169.254".to_owned()]);
+    let ports: Vec<u16> = listeners.iter().map(|(_, (port, _))| *port).collect();
+    let modes = [
+        NetworkMode::None,
+        NetworkMode::Loopback,
+        // Even with the host's addresses and loopback names on the list.
+        NetworkMode::allowlist(&allowed, ports)?,
+    ];
+    for mode in modes {
+        let mut config = python(PY_HOST_PROBE);
+        config.args.extend(targets.iter().cloned());
+        config.network = mode.clone();
+        let out = run_ok(config)?;
+        check(!out.contains("CONNECTED"), format!("{mode:?}: {out}"))?;
+        let proxied = out.lines().filter(|l| l.starts_with("proxy")).collect::<Vec<_>>();
+        if mode.egress_policy().is_some() {
+            check(
+                proxied.len() == 2 * targets.len() + 1 && proxied.iter().all(|l| l.ends_with(" 403 Forbidden")),
+                format!("the proxy let a host address through: {out}"),
+            )?;
+        } else {
+            check(proxied.is_empty(), format!("{mode:?}: {out}"))?;
+        }
+        for (ip, (_, count)) in &listeners {
+            check(
+                count.load(Ordering::SeqCst) == 0,
+                format!("{mode:?}: the host listener on {ip} was reached"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn row05_dns_rebinding_cannot_pass_the_allowlist() -> Result<(), Failed> {
+    let (port, count) = host_listener();
+    // The scripted name server answers rebind.test with 1.1.1.1 first and
+    // 127.0.0.1 (this listener) after.
+    let script =
+        format!("for i in 1 2; do curl -s -o /dev/null -w '%{{http_code}}\\n' http://rebind.test:{port}/; done");
+    let mut config = JailConfig::new("/bin/sh", ["-c", script.as_str()]);
+    config.limits = net_limits();
+    config.network = NetworkMode::allowlist(["rebind.test"], [port])?;
+    let before = egress_dns().queries("rebind.test");
+    let result = block_on(egress_engine().run(config))?;
+    let out = result.stdout.text();
+    let codes: Vec<&str> = out.lines().collect();
+    check(
+        codes.len() == 2 && (codes[0] == "502" || codes[0] == "504") && codes[1] == "403",
+        format!("{codes:?}"),
+    )?;
+    check(count.load(Ordering::SeqCst) == 0, "the rebound address was reached")?;
+    check(
+        egress_dns().queries("rebind.test") - before == 2,
+        "each attempt must resolve exactly once",
+    )?;
+    let records = &result.egress.as_ref().ok_or("no egress log")?.records;
+    check(
+        records.len() == 2
+            && records[0].address == Some(IpAddr::from([1, 1, 1, 1]))
+            && records[0].outcome == Outcome::Failed
+            && records[1].address == Some(IpAddr::from([127, 0, 0, 1]))
+            && records[1].reason == Some(Reason::NonPublicAddress),
+        format!("{records:?}"),
+    )
 }
