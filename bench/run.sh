@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in bwrap crun; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in bwrap crun tinyproxy; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get install -y bubblewrap crun >/dev/null
+  apt-get install -y bubblewrap crun tinyproxy >/dev/null
 fi
 cargo build --release -q -p paddock -p paddock-bench
 

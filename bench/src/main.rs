@@ -2,13 +2,15 @@
 //! (the machine is shared and noisy: ratios measured together are what
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
-//!   cargo run --release -p paddock-bench -- [--quick] [--json FILE]
+//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only] [--json FILE]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod egress;
 
 use anyhow::{bail, Context, Result};
 use paddock_jail::{Engine, EngineOptions, JailConfig, Limits};
@@ -282,6 +284,7 @@ async fn timeout_precision(engine: &Engine, rounds: usize) -> Result<Vec<Duratio
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let egress_only = args.iter().any(|a| a == "--egress-only");
     let json_out = args
         .iter()
         .position(|a| a == "--json")
@@ -304,8 +307,44 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let scratch = tempfile_dir()?;
 
+    if !egress_only {
+        jail_rows(&engine, &runtime, scale, &scratch, paddock_bin.leak(), &mut rows)?;
+    }
+    rows.extend(egress::rows(&runtime, scale, &scratch)?);
+
+    println!(
+        "{:<52} {:<30} {:>9} {:>9} {:>10}",
+        "scenario", "subject", "p50 ms", "p99 ms", "per s"
+    );
+    for row in &rows {
+        println!(
+            "{:<52} {:<30} {:>9.3} {:>9.3} {:>10}",
+            row.scenario,
+            row.subject,
+            row.p50_ms,
+            row.p99_ms,
+            row.per_second.map(|r| format!("{r:.0}")).unwrap_or_default()
+        );
+    }
+    if let Some(path) = json_out {
+        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    engine.shutdown();
+    Ok(())
+}
+
+/// Spawning, output and deadline rows, against bubblewrap and crun.
+fn jail_rows(
+    engine: &Engine,
+    runtime: &tokio::runtime::Runtime,
+    scale: usize,
+    scratch: &Path,
+    paddock_bin: &'static str,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
     // Warm-up: page cache, cgroup directories, zygote.
-    runtime.block_on(time_jails(&engine, 50, 1))?;
+    runtime.block_on(time_jails(engine, 50, 1))?;
 
     let (samples, rate) = runtime.block_on(time_jails(&engine, 250 * scale, 1))?;
     rows.push(summarize(
@@ -355,7 +394,7 @@ fn main() -> Result<()> {
         Arc::new(move |i| bundle.command(&format!("bench-{}-{i}", std::process::id())))
     };
     let cli: Arc<dyn Fn(usize) -> Command + Send + Sync> = {
-        let bin = paddock_bin.clone();
+        let bin = paddock_bin;
         Arc::new(move |_| {
             let mut cmd = Command::new(&bin);
             cmd.args(["run", "--", "/bin/true"]);
@@ -414,7 +453,7 @@ fn main() -> Result<()> {
         "per_second = MB/s, read by the bench",
     ));
 
-    let samples = runtime.block_on(timeout_precision(&engine, 5 * scale))?;
+    let samples = runtime.block_on(timeout_precision(engine, 5 * scale))?;
     rows.push(summarize(
         "timeout precision (return after a 200 ms deadline)",
         "paddock in-process",
@@ -422,26 +461,6 @@ fn main() -> Result<()> {
         None,
         "grandchild holds stdout",
     ));
-
-    println!(
-        "{:<52} {:<30} {:>9} {:>9} {:>10}",
-        "scenario", "subject", "p50 ms", "p99 ms", "per s"
-    );
-    for row in &rows {
-        println!(
-            "{:<52} {:<30} {:>9.3} {:>9.3} {:>10}",
-            row.scenario,
-            row.subject,
-            row.p50_ms,
-            row.p99_ms,
-            row.per_second.map(|r| format!("{r:.0}")).unwrap_or_default()
-        );
-    }
-    if let Some(path) = json_out {
-        std::fs::write(&path, serde_json::to_vec_pretty(&rows)?)?;
-    }
-    let _ = std::fs::remove_dir_all(&scratch);
-    engine.shutdown();
     Ok(())
 }
 
