@@ -346,7 +346,7 @@ fn jail_rows(
     // Warm-up: page cache, cgroup directories, zygote.
     runtime.block_on(time_jails(engine, 50, 1))?;
 
-    let (samples, rate) = runtime.block_on(time_jails(&engine, 250 * scale, 1))?;
+    let (samples, rate) = runtime.block_on(time_jails(engine, 250 * scale, 1))?;
     rows.push(summarize(
         "spawn /bin/true, c1",
         "paddock in-process",
@@ -354,7 +354,7 @@ fn jail_rows(
         Some(rate),
         "full isolation + cgroup limits",
     ));
-    let (samples, rate) = runtime.block_on(time_jails(&engine, 400 * scale, 16))?;
+    let (samples, rate) = runtime.block_on(time_jails(engine, 400 * scale, 16))?;
     rows.push(summarize(
         "spawn /bin/true, c16",
         "paddock in-process",
@@ -362,7 +362,7 @@ fn jail_rows(
         Some(rate),
         "16 in flight, 2 cores",
     ));
-    let samples = runtime.block_on(time_jails_apart(&engine, 75 * scale))?;
+    let samples = runtime.block_on(time_jails_apart(engine, 75 * scale))?;
     rows.push(summarize(
         "spawn /bin/true, c1, 20 ms apart",
         "paddock in-process",
@@ -388,7 +388,7 @@ fn jail_rows(
         cmd.args(bwrap_args()).arg("/bin/true");
         cmd
     });
-    let bundle = Arc::new(CrunBundle::create(&scratch, &["/bin/true"])?);
+    let bundle = Arc::new(CrunBundle::create(scratch, &["/bin/true"])?);
     let crun: Arc<dyn Fn(usize) -> Command + Send + Sync> = {
         let bundle = bundle.clone();
         Arc::new(move |i| bundle.command(&format!("bench-{}-{i}", std::process::id())))
@@ -396,7 +396,7 @@ fn jail_rows(
     let cli: Arc<dyn Fn(usize) -> Command + Send + Sync> = {
         let bin = paddock_bin;
         Arc::new(move |_| {
-            let mut cmd = Command::new(&bin);
+            let mut cmd = Command::new(bin);
             cmd.args(["run", "--", "/bin/true"]);
             cmd
         })
@@ -424,7 +424,7 @@ fn jail_rows(
     }
 
     let rounds = 10 * scale;
-    let samples = runtime.block_on(paddock_stdout(&engine, rounds))?;
+    let samples = runtime.block_on(paddock_stdout(engine, rounds))?;
     let mb_s = |samples: &Vec<Duration>| {
         let mut s = samples.clone();
         s.sort();
