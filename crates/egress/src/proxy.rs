@@ -241,18 +241,23 @@ impl JailProxy {
             detail.len() + 17
         );
         let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+        self.record_connection_refusal(Reason::TooManyConnections, detail, Some(503), Duration::ZERO);
+    }
+
+    /// Records a connection refused before any request was read.
+    fn record_connection_refusal(&self, reason: Reason, detail: String, status: Option<u16>, duration: Duration) {
         self.recorder.record(EgressRecord {
             method: String::new(),
             host: String::new(),
             port: 0,
             address: None,
             outcome: Outcome::Denied,
-            reason: Some(Reason::TooManyConnections),
+            reason: Some(reason),
             detail: Some(detail),
-            status: Some(503),
+            status,
             bytes_up: 0,
             bytes_down: 0,
-            duration: Duration::ZERO,
+            duration,
         });
     }
 
@@ -296,19 +301,7 @@ impl JailProxy {
             _ => None,
         };
         if let Some((reason, detail)) = reason {
-            self.recorder.record(EgressRecord {
-                method: String::new(),
-                host: String::new(),
-                port: 0,
-                address: None,
-                outcome: Outcome::Denied,
-                reason: Some(reason),
-                detail: Some(detail.to_owned()),
-                status: None,
-                bytes_up: 0,
-                bytes_down: 0,
-                duration: started.elapsed(),
-            });
+            self.record_connection_refusal(reason, detail.to_owned(), None, started.elapsed());
         }
     }
 
