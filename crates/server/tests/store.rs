@@ -1,0 +1,272 @@
+//! The store against both real backends: SQLite files and a PostgreSQL
+//! server (`PADDOCK_TEST_POSTGRES_URL`, which `scripts/test` provides after
+//! installing and starting Debian's PostgreSQL).
+
+use paddock_server::store::{
+    now_ms, AuditRow, Backend, CredentialRow, JailEnd, JailFilter, KeyRow, Scope, SessionRow, Store, TokenRow,
+};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fresh PostgreSQL database for one test, dropped afterwards.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> PgDatabase {
+        use sqlx::Executor;
+        let admin_url = std::env::var("PADDOCK_TEST_POSTGRES_URL").expect(
+            "PADDOCK_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a server \
+             (bash scripts/test installs and starts one)",
+        );
+        let name = format!("paddock_t{}", &paddock_server::crypto::new_id("")[..16]);
+        let admin = sqlx::PgPool::connect(&admin_url).await.expect("connect to PostgreSQL");
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+
+    pub async fn drop_database(self) {
+        use sqlx::Executor;
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.expect("connect");
+        let _ = admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await;
+        admin.close().await;
+    }
+}
+
+fn key(id: &str, tenant: &str, hash: &str) -> KeyRow {
+    KeyRow {
+        id: id.into(),
+        tenant_id: tenant.into(),
+        role: "operator".into(),
+        token_hash: hash.into(),
+        label: Some("ci".into()),
+        source: "api".into(),
+        created_at: now_ms(),
+        revoked_at: None,
+    }
+}
+
+async fn exercise(store: &Store) {
+    let t1 = Scope::Tenant("t1".into());
+    let t2 = Scope::Tenant("t2".into());
+
+    // Keys: lookup by hash, scoped revocation.
+    store.insert_key(&key("key_a", "t1", "hash-a")).await.unwrap();
+    store.insert_key(&key("key_b", "t2", "hash-b")).await.unwrap();
+    assert!(
+        store.insert_key(&key("key_c", "t1", "hash-a")).await.is_err(),
+        "duplicate hash accepted"
+    );
+    assert_eq!(store.key_by_hash("hash-a").await.unwrap().unwrap().id, "key_a");
+    assert!(store.key_by_hash("nope").await.unwrap().is_none());
+    assert!(!store.revoke_key(&t2, "key_a").await.unwrap(), "revoked across tenants");
+    assert!(store.revoke_key(&t1, "key_a").await.unwrap());
+    assert!(!store.revoke_key(&t1, "key_a").await.unwrap());
+    assert!(store.key_by_hash("hash-a").await.unwrap().unwrap().revoked_at.is_some());
+    assert_eq!(store.active_key_count().await.unwrap(), 1);
+    assert_eq!(store.list_keys(&Scope::All).await.unwrap().len(), 2);
+    assert_eq!(store.list_keys(&t2).await.unwrap().len(), 1);
+
+    // Credentials: upsert keeps added_at; tenant-scoped.
+    let cred = CredentialRow {
+        tenant_id: "t1".into(),
+        service: "openai".into(),
+        nonce: vec![1; 24],
+        ciphertext: vec![2, 0, 255],
+        fingerprint: "fp1".into(),
+        added_at: 1000,
+        updated_at: 1000,
+    };
+    store.put_credential(&cred).await.unwrap();
+    let replaced = store
+        .put_credential(&CredentialRow {
+            fingerprint: "fp2".into(),
+            added_at: 5000,
+            updated_at: 5000,
+            ..cred.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (replaced.added_at, replaced.updated_at, replaced.fingerprint.as_str()),
+        (1000, 5000, "fp2")
+    );
+    assert_eq!(replaced.ciphertext, vec![2, 0, 255]);
+    assert!(store.credential("t2", "openai").await.unwrap().is_none());
+    assert_eq!(store.list_credentials(&t2).await.unwrap().len(), 0);
+    assert!(!store.delete_credential("t2", "openai").await.unwrap());
+
+    // Sessions: tokens stored with the session, revoked on close.
+    let session = SessionRow {
+        id: "sess_1".into(),
+        tenant_id: "t1".into(),
+        created_at: now_ms(),
+        expires_at: now_ms() + 60_000,
+        closed_at: None,
+        services: r#"["openai"]"#.into(),
+        scopes: "{}".into(),
+    };
+    let token = TokenRow {
+        token_hash: "tok-hash".into(),
+        session_id: "sess_1".into(),
+        tenant_id: "t1".into(),
+        service: "openai".into(),
+        expires_at: session.expires_at,
+        revoked_at: None,
+    };
+    store.insert_session(&session, &[token]).await.unwrap();
+    assert!(store.session(&t2, "sess_1").await.unwrap().is_none());
+    assert_eq!(store.session(&t1, "sess_1").await.unwrap().unwrap(), session);
+    let (rows, total) = store.list_sessions(&Scope::All, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total), (1, 1));
+    assert!(!store.close_session(&t2, "sess_1").await.unwrap());
+    assert!(store.close_session(&t1, "sess_1").await.unwrap());
+    assert!(store
+        .token_by_hash("tok-hash")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+
+    // Ledger: open, finish, filter, scope, crash recovery.
+    let a = store
+        .insert_jail("t1", "run", None, None, None, r#"{"language":"bash"}"#)
+        .await
+        .unwrap();
+    let b = store
+        .insert_jail("t1", "exec", Some("sess_1"), Some("lbl"), None, "{}")
+        .await
+        .unwrap();
+    let c = store.insert_jail("t2", "run", None, None, None, "{}").await.unwrap();
+    assert!(a < b && b < c);
+    store
+        .finish_jail(
+            a,
+            &JailEnd {
+                status: "completed",
+                exit_code: Some(0),
+                duration_ms: Some(12.5),
+                timed_out: true,
+                stdout: "héllo".into(),
+                ..JailEnd::default()
+            },
+        )
+        .await
+        .unwrap();
+    let row = store.jail(&t1, a).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.exit_code, row.timed_out, row.oom_killed),
+        ("completed", Some(0), true, false)
+    );
+    assert_eq!(row.stdout, "héllo");
+    assert!(store.jail(&t2, a).await.unwrap().is_none());
+    let filter = JailFilter {
+        kind: Some("exec".into()),
+        ..JailFilter::default()
+    };
+    let (rows, total) = store.list_jails(&t1, &filter, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total, rows[0].id), (1, 1, b));
+    let search = JailFilter {
+        q: Some("bash".into()),
+        ..JailFilter::default()
+    };
+    assert_eq!(store.list_jails(&Scope::All, &search, 10, 0).await.unwrap().1, 1);
+    let (rows, total) = store
+        .list_jails(&Scope::All, &JailFilter::default(), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!((rows.len(), total, rows[0].id), (1, 3, b));
+    assert_eq!(store.close_running_jails("server restarted").await.unwrap(), 2);
+    let closed = store.jail(&t1, b).await.unwrap().unwrap();
+    assert_eq!(closed.status, "error");
+    assert_eq!(closed.error.as_deref(), Some("server restarted"));
+
+    // Audit and counters.
+    store
+        .insert_audit(&AuditRow {
+            tenant_id: "t1".into(),
+            actor: Some("key_a".into()),
+            action: Some("credential.put".into()),
+            target: Some("openai".into()),
+            ..AuditRow::default()
+        })
+        .await
+        .unwrap();
+    let (rows, total) = store.list_audit(&t1, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(rows[0].action.as_deref(), Some("credential.put"));
+    assert_eq!(store.list_audit(&t2, 10, 0).await.unwrap().1, 0);
+    assert_eq!(store.counters(&t1).await.unwrap(), (2, 0, 1));
+}
+
+#[test]
+fn sqlite_store_keeps_everything_across_a_reopen() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(None, dir.path()).await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        exercise(&store).await;
+        store.close().await;
+        let again = Store::open(None, dir.path()).await.unwrap();
+        assert!(again.key_by_hash("hash-b").await.unwrap().is_some());
+        assert!(again
+            .token_by_hash("tok-hash")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some());
+        assert_eq!(again.counters(&Scope::All).await.unwrap(), (3, 0, 1));
+        again.close().await;
+    });
+}
+
+#[test]
+fn postgres_store_behaves_the_same() {
+    runtime().block_on(async {
+        let db = PgDatabase::create().await;
+        let store = Store::open(Some(&db.url), std::path::Path::new("/nonexistent"))
+            .await
+            .unwrap();
+        assert_eq!(store.backend(), Backend::Postgres);
+        exercise(&store).await;
+        store.close().await;
+        let again = Store::open(Some(&db.url), std::path::Path::new("/nonexistent"))
+            .await
+            .unwrap();
+        assert!(again.token_by_hash("tok-hash").await.unwrap().is_some());
+        again.close().await;
+        db.drop_database().await;
+    });
+}
+
+#[test]
+fn unsupported_urls_are_refused_without_leaking_passwords() {
+    runtime().block_on(async {
+        let err = Store::open(Some("mysql://root:hunter2@db/x"), std::path::Path::new("/tmp"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unsupported") && !err.contains("hunter2"), "{err}");
+    });
+}
