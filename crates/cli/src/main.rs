@@ -7,6 +7,7 @@
 mod egress_args;
 mod parse;
 mod run;
+mod serve;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use paddock_jail::egress::EgressSettings;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the control plane (HTTP API).
+    Serve(Box<serve::ServeArgs>),
     /// Run one command in a jail on this machine (no server needed).
     Run(Box<run::RunArgs>),
     /// Show what the jail engine can enforce on this host.
@@ -51,6 +54,35 @@ fn main() {
                 };
             let engine = start_engine(egress);
             let code = block_on(run::run(engine.clone(), config, args.json));
+            engine.shutdown();
+            code
+        }
+        Command::Serve(args) => {
+            let (config, egress) = match serve::build_config(&args).and_then(|c| Ok((c, args.egress.settings()?))) {
+                Ok(parts) => parts,
+                Err(msg) => {
+                    eprintln!("paddock serve: {msg}");
+                    std::process::exit(2);
+                }
+            };
+            let engine = match Engine::start(EngineOptions {
+                warm_pool: Some(args.warm_pool),
+                egress,
+                ..EngineOptions::default()
+            }) {
+                Ok(engine) => engine,
+                Err(err) => {
+                    eprintln!("paddock: cannot start the jail engine: {err}");
+                    std::process::exit(125);
+                }
+            };
+            let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(serve::serve(engine.clone(), config)),
+                Err(err) => {
+                    eprintln!("paddock: cannot start the async runtime: {err}");
+                    125
+                }
+            };
             engine.shutdown();
             code
         }

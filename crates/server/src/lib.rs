@@ -5,5 +5,13 @@
 //! The server never touches namespaces: every jail comes from
 //! `paddock_jail::Engine`.
 
+pub mod app;
+pub mod config;
 pub mod crypto;
+pub mod error;
+pub mod exec;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod services;
 pub mod store;

@@ -1,0 +1,151 @@
+//! `paddock serve`: the control plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use paddock_jail::Engine;
+use paddock_server::config::{KeySpec, ServerConfig};
+
+use crate::parse;
+
+/// Options of `paddock serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Control-plane address.
+    #[arg(long, env = "PADDOCK_LISTEN", default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+    /// Phantom proxy address (the base URL in session environments).
+    #[arg(long, env = "PADDOCK_PROXY_LISTEN", default_value = "127.0.0.1:8443")]
+    pub proxy_listen: SocketAddr,
+    /// State directory: the SQLite database, the master key file, flavors
+    /// (default /var/lib/paddock as root, ~/.local/state/paddock otherwise).
+    #[arg(long, env = "PADDOCK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// PostgreSQL URL; SQLite in the state directory when absent.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Jails running at once; more requests answer 429 (default: 8 per core).
+    #[arg(long, env = "PADDOCK_MAX_CONCURRENT", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_concurrent: Option<u32>,
+    /// After SIGTERM or SIGINT, how long running jails may finish.
+    #[arg(long, default_value = "30s", value_parser = parse::duration)]
+    pub shutdown_grace: Duration,
+    /// Pre-created jails kept ready.
+    #[arg(long, default_value = "4")]
+    pub warm_pool: usize,
+    #[command(flatten)]
+    pub egress: crate::egress_args::EgressArgs,
+}
+
+/// Where state lives by default.
+fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/paddock");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    base.join("paddock")
+}
+
+/// API keys from `PADDOCK_API_KEYS`, or `AGENTJAIL_API_KEY` (the alias
+/// agentjail deployments set).
+fn keys_from_env() -> Result<Vec<KeySpec>, String> {
+    let text = std::env::var("PADDOCK_API_KEYS")
+        .or_else(|_| std::env::var("AGENTJAIL_API_KEY"))
+        .unwrap_or_default();
+    KeySpec::parse_list(&text).map_err(|e| format!("PADDOCK_API_KEYS: {e}"))
+}
+
+/// The server configuration the flags describe.
+pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
+    let mut config = ServerConfig::new(args.state_dir.clone().unwrap_or_else(default_state_dir));
+    config.listen = args.listen;
+    config.proxy_listen = args.proxy_listen;
+    config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
+    config.api_keys = keys_from_env()?;
+    config.master_key = std::env::var("PADDOCK_MASTER_KEY").ok().filter(|k| !k.is_empty());
+    if let Some(n) = args.max_concurrent {
+        config.max_concurrent = n as usize;
+    }
+    config.shutdown_grace = args.shutdown_grace;
+    Ok(config)
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+/// Runs the server until a shutdown signal; returns the exit status.
+pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
+    init_logging();
+    let listen = config.listen;
+    let prepared = match paddock_server::server::prepare(config, engine).await {
+        Ok(prepared) => prepared,
+        Err(err) => {
+            eprintln!("paddock serve: {err:#}");
+            return 1;
+        }
+    };
+    let state = prepared.state;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("paddock serve: cannot listen on {listen}: {err}");
+            return 1;
+        }
+    };
+    let c = &state.config;
+    tracing::info!(
+        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        proxy_listen = %c.proxy_listen,
+        state_dir = %c.state_dir.display(),
+        database = state.store.backend_name(),
+        configured_keys = c.api_keys.len(),
+        max_concurrent = c.max_concurrent,
+        recovered_jails = prepared.recovered_jails,
+        "paddock serve ready"
+    );
+    if let Some(token) = &prepared.generated_admin_key {
+        // Shown once: only its hash is stored.
+        eprintln!(
+            "\nNo API key was configured: generated an admin key for tenant \"default\".\nIt is shown only now; store it:\n\n    {token}\n"
+        );
+    }
+    match paddock_server::server::serve(state, listener, shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("paddock serve: {err:#}");
+            1
+        }
+    }
+}

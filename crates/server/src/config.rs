@@ -1,0 +1,165 @@
+//! Server settings: listen addresses, state directory, database, keys and
+//! limits. Built by `paddock serve` from flags and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A role: admins see and manage every tenant, operators their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every tenant.
+    Admin,
+    /// One tenant.
+    Operator,
+}
+
+impl Role {
+    /// `admin` or `operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Parses `admin` or `operator`.
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "operator" => Some(Role::Operator),
+            _ => None,
+        }
+    }
+}
+
+/// A configured key: `token@tenant:role`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The bearer token.
+    pub token: String,
+    /// Its tenant.
+    pub tenant: String,
+    /// Its role.
+    pub role: Role,
+}
+
+impl std::fmt::Debug for KeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeySpec(***@{}:{})", self.tenant, self.role.as_str())
+    }
+}
+
+/// Tenant names: 1..=64 of `[A-Za-z0-9_.-]`.
+pub fn valid_tenant(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl KeySpec {
+    /// Parses a comma-separated list of `token@tenant:role`.
+    pub fn parse_list(text: &str) -> Result<Vec<KeySpec>, String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(KeySpec::parse)
+            .collect()
+    }
+
+    /// Parses one `token@tenant:role`.
+    pub fn parse(text: &str) -> Result<KeySpec, String> {
+        let (token, rest) = text
+            .rsplit_once('@')
+            .ok_or("an API key must look like token@tenant:role")?;
+        let (tenant, role) = rest
+            .split_once(':')
+            .ok_or("an API key must look like token@tenant:role")?;
+        if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("an API key token must be at least 16 characters, without spaces".into());
+        }
+        if !valid_tenant(tenant) {
+            return Err(format!(
+                "bad tenant {tenant:?} in an API key (letters, digits, '_', '-', '.')"
+            ));
+        }
+        let role = Role::parse(role).ok_or_else(|| format!("bad role {role:?} in an API key (admin or operator)"))?;
+        Ok(KeySpec {
+            token: token.to_owned(),
+            tenant: tenant.to_owned(),
+            role,
+        })
+    }
+}
+
+/// Everything `paddock serve` is configured with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Control-plane address.
+    pub listen: SocketAddr,
+    /// Phantom proxy address (the base URL of session environments).
+    pub proxy_listen: SocketAddr,
+    /// State directory (database, master key file, flavors).
+    pub state_dir: PathBuf,
+    /// `postgres://` URL; SQLite in the state directory when `None`.
+    pub database_url: Option<String>,
+    /// Keys from the configuration.
+    pub api_keys: Vec<KeySpec>,
+    /// Master key (hex) from the environment; a key file otherwise.
+    pub master_key: Option<String>,
+    /// Jails running at once; more requests answer 429.
+    pub max_concurrent: usize,
+    /// Largest request body, bytes.
+    pub body_limit: usize,
+    /// Session lifetime when none is asked for.
+    pub session_ttl_default: Duration,
+    /// Longest session lifetime.
+    pub session_ttl_max: Duration,
+    /// How long running jails may finish after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for `state_dir`.
+    pub fn new(state_dir: PathBuf) -> ServerConfig {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        ServerConfig {
+            listen: ([127, 0, 0, 1], 7000).into(),
+            proxy_listen: ([127, 0, 0, 1], 8443).into(),
+            state_dir,
+            database_url: None,
+            api_keys: Vec::new(),
+            master_key: None,
+            max_concurrent: (cores * 8).max(8),
+            body_limit: 2 << 20,
+            session_ttl_default: Duration::from_secs(3600),
+            session_ttl_max: Duration::from_secs(24 * 3600),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_specs_parse_and_reject_bad_ones() {
+        let keys = KeySpec::parse_list("aaaaaaaaaaaaaaaa@acme:admin, bbbbbbbbbbbbbbbb@t-2:operator").unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].tenant, "t-2");
+        assert_eq!(keys[1].role, Role::Operator);
+        for bad in [
+            "short@t:admin",
+            "aaaaaaaaaaaaaaaa@t:root",
+            "aaaaaaaaaaaaaaaa",
+            "aaaaaaaaaaaaaaaa@bad tenant:admin",
+        ] {
+            assert!(KeySpec::parse(bad).is_err(), "{bad}");
+        }
+        assert!(!format!("{:?}", keys[0]).contains("aaaa"));
+    }
+}

@@ -1,0 +1,106 @@
+//! Upstream credentials, per tenant: stored encrypted, never returned.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::{rfc3339, ListQuery};
+use crate::app::{ApiJson, Caller, SharedState};
+use crate::crypto::fingerprint;
+use crate::error::{ApiError, ApiResult};
+use crate::services;
+use crate::store::{now_ms, CredentialRow};
+
+/// Longest secret accepted.
+const MAX_SECRET: usize = 16 << 10;
+
+#[derive(Debug, Deserialize)]
+pub struct PutCredential {
+    service: String,
+    secret: String,
+}
+
+fn record(row: &CredentialRow) -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": row.tenant_id,
+        "service": row.service,
+        "added_at": rfc3339(row.added_at),
+        "updated_at": rfc3339(row.updated_at),
+        "fingerprint": row.fingerprint,
+    })
+}
+
+/// AEAD context: a sealed secret only opens as this tenant's service.
+pub fn context(tenant: &str, service: &str) -> String {
+    format!("credential:{tenant}:{service}")
+}
+
+pub async fn put(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+    ApiJson(body): ApiJson<PutCredential>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if services::find(&body.service).is_none() {
+        return Err(ApiError::bad_request(
+            "UNKNOWN_SERVICE",
+            format!("unknown service {:?} (known: {})", body.service, services::names()),
+        ));
+    }
+    let secret = body.secret.trim();
+    if secret.is_empty() {
+        return Err(ApiError::bad_request("EMPTY_SECRET", "the secret is empty"));
+    }
+    if secret.len() > MAX_SECRET || secret.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "BAD_SECRET",
+            "the secret must be at most 16 KiB without control characters",
+        ));
+    }
+    let tenant = caller.owner(query.tenant.as_deref())?;
+    let (nonce, ciphertext) = state
+        .master_key
+        .seal(secret.as_bytes(), &context(&tenant, &body.service));
+    let now = now_ms();
+    let stored = state
+        .store
+        .put_credential(&CredentialRow {
+            tenant_id: tenant,
+            service: body.service.clone(),
+            nonce,
+            ciphertext,
+            fingerprint: fingerprint(secret),
+            added_at: now,
+            updated_at: now,
+        })
+        .await?;
+    state.audit(&caller, "credential.put", &body.service).await;
+    Ok(Json(record(&stored)))
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    let rows = state
+        .store
+        .list_credentials(&caller.scope(query.tenant.as_deref()))
+        .await?;
+    Ok(Json(rows.iter().map(record).collect()))
+}
+
+pub async fn remove(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(service): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<StatusCode> {
+    let tenant = caller.owner(query.tenant.as_deref())?;
+    if !state.store.delete_credential(&tenant, &service).await? {
+        return Err(ApiError::not_found("credential"));
+    }
+    state.audit(&caller, "credential.delete", &service).await;
+    Ok(StatusCode::NO_CONTENT)
+}

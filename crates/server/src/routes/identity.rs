@@ -1,0 +1,129 @@
+//! Who the caller is, what the host offers, and API keys (ext).
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::{rfc3339, ListQuery};
+use crate::app::{ApiJson, Caller, SharedState};
+use crate::config::Role;
+use crate::crypto::{new_id, new_token, token_hash};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{now_ms, KeyRow};
+
+pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "tenant": caller.tenant, "role": caller.role.as_str() }))
+}
+
+/// Directories under `$state_dir/flavors/`.
+pub async fn flavors(State(state): State<SharedState>, _caller: Caller) -> Json<Vec<serde_json::Value>> {
+    let mut names: Vec<String> = std::fs::read_dir(state.config.state_dir.join("flavors"))
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    Json(
+        names
+            .into_iter()
+            .map(|name| serde_json::json!({ "name": name }))
+            .collect(),
+    )
+}
+
+/// Bind addresses and the state directory for admins; the same fields,
+/// blanked, for operators.
+pub async fn config(State(state): State<SharedState>, caller: Caller) -> Json<serde_json::Value> {
+    let admin = caller.role == Role::Admin;
+    let show = |value: String| if admin { value } else { String::new() };
+    let c = &state.config;
+    Json(serde_json::json!({
+        "listen": show(c.listen.to_string()),
+        "proxy_listen": show(c.proxy_listen.to_string()),
+        "state_dir": show(c.state_dir.display().to_string()),
+        "database": show(state.store.backend_name().to_owned()),
+        "max_concurrent": c.max_concurrent,
+        "session_ttl_max_secs": c.session_ttl_max.as_secs(),
+    }))
+}
+
+fn key_json(key: &KeyRow) -> serde_json::Value {
+    serde_json::json!({
+        "id": key.id,
+        "tenant": key.tenant_id,
+        "role": key.role,
+        "label": key.label,
+        "source": key.source,
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": key.revoked_at.map(rfc3339),
+    })
+}
+
+pub async fn list_keys(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    caller.require_admin()?;
+    let keys = state.store.list_keys(&caller.scope(query.tenant.as_deref())).await?;
+    Ok(Json(keys.iter().map(key_json).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    tenant: String,
+    role: Role,
+    label: Option<String>,
+}
+
+/// Creates a key; the token is in this answer only.
+pub async fn create_key(
+    State(state): State<SharedState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewKey>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    caller.require_admin()?;
+    if !crate::config::valid_tenant(&body.tenant) {
+        return Err(ApiError::bad_request(
+            "BAD_TENANT",
+            "tenant names are 1 to 64 letters, digits, '_', '-' or '.'",
+        ));
+    }
+    if body.label.as_ref().is_some_and(|l| l.len() > 200) {
+        return Err(ApiError::bad_request("BAD_LABEL", "the label is longer than 200 bytes"));
+    }
+    let token = new_token("pdk_");
+    let key = KeyRow {
+        id: new_id("key_"),
+        tenant_id: body.tenant,
+        role: body.role.as_str().to_owned(),
+        token_hash: token_hash(&token),
+        label: body.label,
+        source: "api".into(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    state.store.insert_key(&key).await?;
+    state.audit(&caller, "key.create", &key.id).await;
+    let mut json = key_json(&key);
+    json["token"] = serde_json::Value::String(token);
+    Ok((StatusCode::CREATED, Json(json)))
+}
+
+pub async fn revoke_key(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    if !state.store.revoke_key(&caller.scope(None), &id).await? {
+        return Err(ApiError::not_found("key"));
+    }
+    state.audit(&caller, "key.revoke", &id).await;
+    Ok(StatusCode::NO_CONTENT)
+}

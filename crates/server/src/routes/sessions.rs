@@ -1,0 +1,192 @@
+//! Sessions: a set of services whose phantom tokens a jail may use,
+//! with a lifetime and optional path scopes. Tokens are returned once, at
+//! creation, and stored hashed; closing a session revokes them at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+
+use super::{page_json, rfc3339, ListQuery};
+use crate::app::{ApiJson, Caller, SharedState};
+use crate::crypto::{new_id, new_token, token_hash};
+use crate::error::{ApiError, ApiResult};
+use crate::services;
+use crate::store::{now_ms, SessionRow, TokenRow};
+
+/// Most globs per service scope, and their longest length.
+const MAX_GLOBS: usize = 64;
+const MAX_GLOB_BYTES: usize = 512;
+
+#[derive(Debug, Deserialize)]
+pub struct NewSession {
+    services: Vec<String>,
+    ttl_secs: Option<u64>,
+    #[serde(default)]
+    scopes: BTreeMap<String, Vec<String>>,
+}
+
+fn record(row: &SessionRow) -> serde_json::Value {
+    let services: serde_json::Value = serde_json::from_str(&row.services).unwrap_or_default();
+    let scopes: serde_json::Value = serde_json::from_str(&row.scopes).unwrap_or_default();
+    let status = if row.closed_at.is_some() {
+        "closed"
+    } else if row.expires_at <= now_ms() {
+        "expired"
+    } else {
+        "active"
+    };
+    serde_json::json!({
+        "id": row.id,
+        "tenant_id": row.tenant_id,
+        "created_at": rfc3339(row.created_at),
+        "expires_at": rfc3339(row.expires_at),
+        "closed_at": row.closed_at.map(rfc3339),
+        "status": status,
+        "services": services,
+        "scopes": scopes,
+    })
+}
+
+fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> Result<(), ApiError> {
+    let bad = |msg: String| ApiError::bad_request("BAD_SCOPE", msg);
+    for (service, globs) in scopes {
+        if !services.contains(service) {
+            return Err(bad(format!(
+                "a scope names {service:?}, which is not among the session's services"
+            )));
+        }
+        if globs.is_empty() || globs.len() > MAX_GLOBS {
+            return Err(bad(format!("{service}: a scope needs 1 to {MAX_GLOBS} paths")));
+        }
+        for glob in globs {
+            let star = glob.find('*');
+            if !glob.starts_with('/')
+                || glob.len() > MAX_GLOB_BYTES
+                || star.is_some_and(|i| i != glob.len() - 1)
+                || glob.chars().any(|c| c.is_control() || c == '?' || c == '#')
+            {
+                return Err(bad(format!(
+                    "{service}: scope path {glob:?} must start with '/', have '*' only at the end, and no query"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+    ApiJson(body): ApiJson<NewSession>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let tenant = caller.owner(query.tenant.as_deref())?;
+    if body.services.is_empty() {
+        return Err(ApiError::bad_request(
+            "NO_SERVICES",
+            "a session needs at least one service",
+        ));
+    }
+    let mut services = Vec::new();
+    for name in &body.services {
+        let service = services::find(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "UNKNOWN_SERVICE",
+                format!("unknown service {name:?} (known: {})", services::names()),
+            )
+        })?;
+        if services.contains(&service) {
+            return Err(ApiError::bad_request(
+                "DUPLICATE_SERVICE",
+                format!("{name} is listed twice"),
+            ));
+        }
+        if state.store.credential(&tenant, name).await?.is_none() {
+            return Err(ApiError::bad_request(
+                "NO_CREDENTIAL",
+                format!("no credential is stored for {name}; POST /v1/credentials first"),
+            ));
+        }
+        services.push(service);
+    }
+    check_scopes(&body.services, &body.scopes)?;
+    let ttl = match body.ttl_secs {
+        Some(0) => return Err(ApiError::bad_request("BAD_TTL", "ttl_secs must be at least 1")),
+        Some(secs) => Duration::from_secs(secs).min(state.config.session_ttl_max),
+        None => state.config.session_ttl_default,
+    };
+    let now = now_ms();
+    let row = SessionRow {
+        id: new_id("sess_"),
+        tenant_id: tenant.clone(),
+        created_at: now,
+        expires_at: now + ttl.as_millis() as i64,
+        closed_at: None,
+        services: serde_json::to_string(&body.services).map_err(ApiError::internal)?,
+        scopes: serde_json::to_string(&body.scopes).map_err(ApiError::internal)?,
+    };
+    let proxy = format!("http://{}", state.config.proxy_listen);
+    let mut env = serde_json::Map::new();
+    let mut tokens = Vec::new();
+    for service in &services {
+        let token = new_token("phm_");
+        tokens.push(TokenRow {
+            token_hash: token_hash(&token),
+            session_id: row.id.clone(),
+            tenant_id: tenant.clone(),
+            service: service.name.to_owned(),
+            expires_at: row.expires_at,
+            revoked_at: None,
+        });
+        env.insert(service.key_env.into(), token.into());
+        env.insert(service.url_env.into(), format!("{proxy}{}", service.base_path).into());
+    }
+    state.store.insert_session(&row, &tokens).await?;
+    state.audit(&caller, "session.create", &row.id).await;
+    let mut json = record(&row);
+    json["env"] = serde_json::Value::Object(env);
+    Ok((StatusCode::CREATED, Json(json)))
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let (limit, offset) = query.page(50, 1000);
+    let (rows, total) = state
+        .store
+        .list_sessions(&caller.scope(query.tenant.as_deref()), limit, offset)
+        .await?;
+    Ok(Json(page_json(rows.iter().map(record).collect(), total, limit, offset)))
+}
+
+pub async fn get(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let row = state
+        .store
+        .session(&caller.scope(None), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    Ok(Json(record(&row)))
+}
+
+pub async fn close(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let scope = caller.scope(None);
+    if state.store.close_session(&scope, &id).await? {
+        state.audit(&caller, "session.close", &id).await;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    // Closing a closed session is not an error; an unknown one is.
+    match state.store.session(&scope, &id).await? {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        None => Err(ApiError::not_found("session")),
+    }
+}

@@ -1,0 +1,133 @@
+//! Starting and stopping the control plane: the store, the master key,
+//! the configured and bootstrap keys, crash recovery of the ledger, the
+//! listener and graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use paddock_jail::Engine;
+use tokio::sync::Semaphore;
+
+use crate::app::{AppState, SharedState};
+use crate::config::{Role, ServerConfig};
+use crate::crypto::{new_id, new_token, token_hash, MasterKey};
+use crate::metrics::Metrics;
+use crate::store::{now_ms, KeyRow, Scope, Store};
+
+/// A server ready to serve.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The shared state.
+    pub state: SharedState,
+    /// An admin key generated because none was configured or stored; it is
+    /// shown once and stored hashed.
+    pub generated_admin_key: Option<String>,
+    /// Ledger rows a previous run left `running` and that were closed.
+    pub recovered_jails: u64,
+}
+
+/// Opens the store and the master key, syncs the configured keys, and
+/// closes ledger rows left running by a crash.
+pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Prepared> {
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
+    let store = Store::open(config.database_url.as_deref(), &config.state_dir).await?;
+    let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
+    let generated_admin_key = sync_keys(&store, &config).await?;
+    let recovered_jails = store
+        .close_running_jails("the server stopped while the jail ran")
+        .await?;
+    let state = Arc::new(AppState {
+        slots: Arc::new(Semaphore::new(config.max_concurrent)),
+        config,
+        store,
+        engine,
+        master_key,
+        metrics: Metrics::default(),
+        started: Instant::now(),
+    });
+    Ok(Prepared {
+        state,
+        generated_admin_key,
+        recovered_jails,
+    })
+}
+
+/// Stores configured keys (hashed) that are new, revokes keys that came
+/// from the configuration and are no longer in it, and generates an admin
+/// key when no key is usable at all.
+async fn sync_keys(store: &Store, config: &ServerConfig) -> anyhow::Result<Option<String>> {
+    let configured: Vec<String> = config.api_keys.iter().map(|k| token_hash(&k.token)).collect();
+    for (spec, hash) in config.api_keys.iter().zip(&configured) {
+        if store.key_by_hash(hash).await?.is_none() {
+            store
+                .insert_key(&KeyRow {
+                    id: new_id("key_"),
+                    tenant_id: spec.tenant.clone(),
+                    role: spec.role.as_str().to_owned(),
+                    token_hash: hash.clone(),
+                    label: Some("configured".into()),
+                    source: "config".into(),
+                    created_at: now_ms(),
+                    revoked_at: None,
+                })
+                .await?;
+        }
+    }
+    for key in store.list_keys(&Scope::All).await? {
+        if key.source == "config" && key.revoked_at.is_none() && !configured.contains(&key.token_hash) {
+            store.revoke_key(&Scope::All, &key.id).await?;
+        }
+    }
+    if store.active_key_count().await? > 0 {
+        return Ok(None);
+    }
+    let token = new_token("pdk_");
+    store
+        .insert_key(&KeyRow {
+            id: new_id("key_"),
+            tenant_id: "default".into(),
+            role: Role::Admin.as_str().to_owned(),
+            token_hash: token_hash(&token),
+            label: Some("generated at first start".into()),
+            source: "generated".into(),
+            created_at: now_ms(),
+            revoked_at: None,
+        })
+        .await?;
+    Ok(Some(token))
+}
+
+/// Serves until `shutdown` resolves; then stops accepting, lets requests
+/// in flight finish for the grace period, and closes the ledger rows of
+/// jails still running (they end with the process).
+pub async fn serve(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = crate::routes::router(state.clone());
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    });
+    let grace = state.config.shutdown_grace;
+    tokio::select! {
+        result = server => result.context("serving HTTP")?,
+        () = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "shutdown grace period over; stopping the jails still running");
+        }
+    }
+    let closed = state.store.close_running_jails("killed at server shutdown").await?;
+    if closed > 0 {
+        tracing::warn!(closed, "ledger rows closed at shutdown");
+    }
+    state.store.close().await;
+    Ok(())
+}
