@@ -124,6 +124,12 @@ pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
             return 1;
         }
     };
+    if let Some(token) = &prepared.generated_admin_key {
+        // Shown once: only its hash is stored.
+        eprintln!(
+            "\nNo API key was configured: generated an admin key for tenant \"default\".\nIt is shown only now; store it:\n\n    {token}\n"
+        );
+    }
     let c = &state.config;
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -135,12 +141,6 @@ pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
         recovered_jails = prepared.recovered_jails,
         "paddock serve ready"
     );
-    if let Some(token) = &prepared.generated_admin_key {
-        // Shown once: only its hash is stored.
-        eprintln!(
-            "\nNo API key was configured: generated an admin key for tenant \"default\".\nIt is shown only now; store it:\n\n    {token}\n"
-        );
-    }
     match paddock_server::server::serve(state, listener, shutdown_signal()).await {
         Ok(()) => 0,
         Err(err) => {

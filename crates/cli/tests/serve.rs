@@ -1,0 +1,757 @@
+//! `paddock serve` as clients use it: the real binary on 127.0.0.1, real
+//! jails, real SQLite files (and PostgreSQL where noted), restarts and
+//! signals included.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const ADMIN: &str = "admin-token-0123456789@acme:admin";
+const ADMIN_TOKEN: &str = "admin-token-0123456789";
+const OP1_TOKEN: &str = "operator-one-0123456789";
+const OP2_TOKEN: &str = "operator-two-0123456789";
+
+fn keys() -> String {
+    format!("{ADMIN},{OP1_TOKEN}@t1:operator,{OP2_TOKEN}@t2:operator")
+}
+
+/// A running `paddock serve`.
+struct Server {
+    child: Child,
+    url: String,
+    state_dir: PathBuf,
+    /// Lines the server printed on stderr (after the ready line).
+    log: mpsc::Receiver<String>,
+    first_lines: Vec<String>,
+}
+
+impl Server {
+    fn start(state_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paddock"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir"])
+            .arg(state_dir)
+            .args(extra)
+            .env_remove("PADDOCK_API_KEYS")
+            .env_remove("AGENTJAIL_API_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("paddock serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut first_lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("the server did not become ready: {first_lines:?}"));
+            first_lines.push(line.clone());
+            if let Some(rest) = line.split("listen=").nth(1) {
+                if line.contains("ready") {
+                    let addr = rest.split_whitespace().next().expect("address");
+                    break format!("http://{addr}");
+                }
+            }
+        };
+        Server {
+            child,
+            url,
+            state_dir: state_dir.to_path_buf(),
+            log: rx,
+            first_lines,
+        }
+    }
+
+    fn with_keys(state_dir: &Path) -> Server {
+        Server::start(state_dir, &[("PADDOCK_API_KEYS", &keys())], &[])
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill on a child we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = client().request(method, format!("{}{path}", server.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("request");
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+#[test]
+fn first_start_without_keys_generates_an_admin_key_shown_once() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &[], &[]);
+    let printed: Vec<&String> = server.first_lines.iter().filter(|l| l.contains("pdk_")).collect();
+    let token = printed
+        .first()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("pdk_")))
+        .expect("a generated key is printed")
+        .to_owned();
+    let (status, me) = call(&server, "GET", "/v1/whoami", Some(&token), None);
+    assert_eq!(status, 200);
+    assert_eq!(me, json!({"tenant": "default", "role": "admin"}));
+    drop(server);
+    // Stored hashed: the database never holds the token.
+    let db = std::fs::read(dir.path().join("paddock.db")).expect("database file");
+    assert!(!db.windows(token.len()).any(|w| w == token.as_bytes()));
+    // The second start prints nothing new, and the key still works.
+    let server = Server::start(dir.path(), &[], &[]);
+    assert!(!server.first_lines.iter().any(|l| l.contains("pdk_")));
+    assert_eq!(call(&server, "GET", "/v1/whoami", Some(&token), None).0, 200);
+}
+
+#[test]
+fn every_private_route_needs_a_valid_key() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    for (method, path) in [
+        ("GET", "/v1/whoami"),
+        ("GET", "/v1/flavors"),
+        ("GET", "/v1/config"),
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/keys"),
+        ("DELETE", "/v1/keys/key_x"),
+        ("GET", "/v1/credentials"),
+        ("POST", "/v1/credentials"),
+        ("DELETE", "/v1/credentials/openai"),
+        ("GET", "/v1/sessions"),
+        ("POST", "/v1/sessions"),
+        ("GET", "/v1/sessions/sess_x"),
+        ("DELETE", "/v1/sessions/sess_x"),
+        ("POST", "/v1/runs"),
+        ("POST", "/v1/runs/stream"),
+        ("GET", "/v1/jails"),
+        ("GET", "/v1/jails/1"),
+        ("GET", "/v1/audit"),
+    ] {
+        for token in [None, Some("wrong-token-0123456789")] {
+            let (status, body) = call(&server, method, path, token, Some(json!({})));
+            assert_eq!(status, 401, "{method} {path} {token:?}: {body}");
+            assert_eq!(body["code"], "UNAUTHORIZED");
+        }
+    }
+    // Public routes need none.
+    assert_eq!(
+        call(&server, "GET", "/healthz", None, None),
+        (StatusCode::OK, json!("ok"))
+    );
+    let (status, health) = call(&server, "GET", "/v1/health", None, None);
+    assert_eq!((status, &health["status"]), (StatusCode::OK, &json!("ok")));
+    let (status, stats) = call(&server, "GET", "/v1/stats", None, None);
+    assert_eq!(status, 200);
+    for field in ["active_execs", "total_execs", "sessions", "credentials"] {
+        assert!(stats[field].is_number(), "{stats}");
+    }
+    // A bare token (no "Bearer") is accepted too.
+    let response = client()
+        .get(format!("{}/v1/whoami", server.url))
+        .header("Authorization", OP1_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, body) = call(&server, "GET", "/v1/nope", Some(OP1_TOKEN), None);
+    assert_eq!((status, &body["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")));
+}
+
+#[test]
+fn keys_roles_and_revocation() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/keys",
+        Some(OP1_TOKEN),
+        Some(json!({"tenant": "t1", "role": "admin"})),
+    );
+    assert_eq!(status, 403, "an operator made a key");
+    let (status, key) = call(
+        &server,
+        "POST",
+        "/v1/keys",
+        Some(ADMIN_TOKEN),
+        Some(json!({"tenant": "t3", "role": "operator", "label": "ci"})),
+    );
+    assert_eq!(status, 201, "{key}");
+    let token = key["token"].as_str().expect("token once").to_owned();
+    assert_eq!(
+        call(&server, "GET", "/v1/whoami", Some(&token), None).1,
+        json!({"tenant": "t3", "role": "operator"})
+    );
+    let (_, listed) = call(&server, "GET", "/v1/keys", Some(ADMIN_TOKEN), None);
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k.get("token").is_none() && k.get("token_hash").is_none()));
+    for bad in [
+        json!({"tenant": "bad tenant", "role": "operator"}),
+        json!({"tenant": "t", "role": "root"}),
+        json!({"tenant": "t"}),
+    ] {
+        let (status, body) = call(&server, "POST", "/v1/keys", Some(ADMIN_TOKEN), Some(bad.clone()));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let id = key["id"].as_str().unwrap();
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/keys/{id}"), Some(ADMIN_TOKEN), None).0,
+        204
+    );
+    assert_eq!(call(&server, "GET", "/v1/whoami", Some(&token), None).0, 401);
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/keys/{id}"), Some(ADMIN_TOKEN), None).0,
+        404
+    );
+    // Operators see the config's fields, blanked.
+    let (_, config) = call(&server, "GET", "/v1/config", Some(OP1_TOKEN), None);
+    assert_eq!(config["state_dir"], "");
+    let (_, config) = call(&server, "GET", "/v1/config", Some(ADMIN_TOKEN), None);
+    assert_eq!(config["state_dir"], server.state_dir.display().to_string());
+}
+
+#[test]
+fn credentials_are_per_tenant_encrypted_and_never_returned() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let secret = "sk-test-supersecret-value";
+    let (status, record) = call(
+        &server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "openai", "secret": secret})),
+    );
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["tenant_id"], "t1");
+    assert!(record["fingerprint"].as_str().unwrap().starts_with("blake3:"));
+    assert!(!record.to_string().contains(secret));
+    for (body, code) in [
+        (json!({"service": "openai", "secret": ""}), "EMPTY_SECRET"),
+        (json!({"service": "nope", "secret": "x"}), "UNKNOWN_SERVICE"),
+        (json!({"service": "openai"}), "BAD_JSON"),
+    ] {
+        let (status, error) = call(&server, "POST", "/v1/credentials", Some(OP1_TOKEN), Some(body));
+        assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!(code)));
+    }
+    let (_, mine) = call(&server, "GET", "/v1/credentials", Some(OP1_TOKEN), None);
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    let (_, theirs) = call(&server, "GET", "/v1/credentials", Some(OP2_TOKEN), None);
+    assert_eq!(theirs, json!([]));
+    assert_eq!(
+        call(&server, "DELETE", "/v1/credentials/openai", Some(OP2_TOKEN), None).0,
+        404
+    );
+    let (_, all) = call(&server, "GET", "/v1/credentials", Some(ADMIN_TOKEN), None);
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    drop(server);
+    let db = std::fs::read(dir.path().join("paddock.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "secret stored in clear"
+    );
+    let server = Server::with_keys(dir.path());
+    assert_eq!(
+        call(&server, "DELETE", "/v1/credentials/openai", Some(OP1_TOKEN), None).0,
+        204
+    );
+    let (_, audit) = call(&server, "GET", "/v1/audit", Some(OP1_TOKEN), None);
+    let actions: Vec<&str> = audit["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["credential.delete", "credential.put"]);
+}
+
+#[test]
+fn sessions_hand_out_phantom_env_and_survive_restarts() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["openai"]})),
+    );
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::BAD_REQUEST, &json!("NO_CREDENTIAL"))
+    );
+    for service in ["openai", "anthropic"] {
+        call(
+            &server,
+            "POST",
+            "/v1/credentials",
+            Some(OP1_TOKEN),
+            Some(json!({"service": service, "secret": "sk-1"})),
+        );
+    }
+    let (status, session) = call(
+        &server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["openai", "anthropic"], "ttl_secs": 999999, "scopes": {"openai": ["/v1/chat/*"]}})),
+    );
+    assert_eq!(status, 201, "{session}");
+    let id = session["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("sess_") && id.len() == 29);
+    let env = &session["env"];
+    let key = env["OPENAI_API_KEY"].as_str().unwrap();
+    assert!(key.starts_with("phm_") && key.len() == 68, "{key}");
+    assert_eq!(env["OPENAI_BASE_URL"], "http://127.0.0.1:8443/v1/openai/v1");
+    assert_eq!(env["ANTHROPIC_BASE_URL"], "http://127.0.0.1:8443/v1/anthropic");
+    // The TTL is capped at 24 hours.
+    let created = time::OffsetDateTime::parse(
+        session["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        session["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!((expires - created).whole_seconds(), 24 * 3600);
+    for bad in [
+        json!({"services": []}),
+        json!({"services": ["openai"], "ttl_secs": 0}),
+        json!({"services": ["openai"], "scopes": {"openai": ["no-slash"]}}),
+        json!({"services": ["openai"], "scopes": {"github": ["/x"]}}),
+        json!({"services": ["openai", "openai"]}),
+    ] {
+        let (status, body) = call(&server, "POST", "/v1/sessions", Some(OP1_TOKEN), Some(bad.clone()));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    assert_eq!(
+        call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP2_TOKEN), None).0,
+        404
+    );
+    drop(server);
+
+    let server = Server::with_keys(dir.path());
+    let (status, got) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    assert_eq!((status, &got["status"]), (StatusCode::OK, &json!("active")));
+    assert!(got.get("env").is_none(), "tokens are shown only at creation");
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP2_TOKEN), None).0,
+        404
+    );
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        204
+    );
+    drop(server);
+
+    let server = Server::with_keys(dir.path());
+    let (_, got) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    assert_eq!(got["status"], "closed");
+    let (_, list) = call(&server, "GET", "/v1/sessions?limit=5", Some(OP1_TOKEN), None);
+    assert_eq!((list["total"].as_i64(), list["limit"].as_i64()), (Some(1), Some(5)));
+    let (_, audit) = call(&server, "GET", "/v1/audit", Some(OP1_TOKEN), None);
+    let actions: Vec<&str> = audit["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(actions.starts_with(&["session.close", "session.create"]), "{actions:?}");
+}
+
+#[test]
+fn runs_execute_in_real_jails_and_land_in_the_ledger() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    for (language, code, expected) in [
+        ("bash", "echo hi from $(hostname)", "hi from paddock\n"),
+        ("python", "import sys; print(sys.version_info[0])", "3\n"),
+        ("javascript", "console.log(6 * 7)", "42\n"),
+    ] {
+        let (status, result) = call(
+            &server,
+            "POST",
+            "/v1/runs",
+            Some(OP1_TOKEN),
+            Some(json!({"code": code, "language": language, "timeout_secs": 30})),
+        );
+        assert_eq!(status, 201, "{language}: {result}");
+        assert_eq!(result["stdout"], expected, "{language}: {result}");
+        assert_eq!(result["exit_code"], 0);
+        assert!(result["stats"]["memory_peak_bytes"].as_u64().unwrap_or(0) > 0);
+    }
+    // The default language is javascript.
+    let (_, result) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({"code": "console.log('js')"})),
+    );
+    assert_eq!(result["stdout"], "js\n");
+    for (body, status, code) in [
+        (json!({"code": "x", "language": "cobol"}), 400, "BAD_LANGUAGE"),
+        (
+            json!({"code": "x", "language": "bash", "network": {"mode": "host"}}),
+            400,
+            "BAD_NETWORK",
+        ),
+        (
+            json!({"code": "x", "language": "bash", "seccomp": "off"}),
+            400,
+            "BAD_SECCOMP",
+        ),
+        (json!({"language": "bash"}), 400, "BAD_JSON"),
+        (
+            json!({"code": "x".repeat((1 << 20) + 1), "language": "bash"}),
+            413,
+            "CODE_TOO_LARGE",
+        ),
+    ] {
+        let (got, error) = call(&server, "POST", "/v1/runs", Some(OP1_TOKEN), Some(body));
+        assert_eq!((got.as_u16(), error["code"].as_str()), (status, Some(code)), "{error}");
+    }
+    let response = client()
+        .post(format!("{}/v1/runs", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 3 << 20])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let response = client()
+        .post(format!("{}/v1/runs", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 400);
+
+    // The ledger: newest first, filters, tenant scope.
+    let (_, page) = call(
+        &server,
+        "GET",
+        "/v1/jails?kind=run&status=completed&limit=2",
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(page["total"], 4, "{page}");
+    let rows = page["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["stdout"], "js\n");
+    assert_eq!(rows[0]["config"]["language"], "javascript");
+    let id = rows[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        call(&server, "GET", &format!("/v1/jails/{id}"), Some(OP1_TOKEN), None).0,
+        200
+    );
+    assert_eq!(
+        call(&server, "GET", &format!("/v1/jails/{id}"), Some(OP2_TOKEN), None).0,
+        404
+    );
+    assert_eq!(
+        call(&server, "GET", "/v1/jails/not-a-number", Some(OP1_TOKEN), None).0,
+        404
+    );
+    assert_eq!(call(&server, "GET", "/v1/jails", Some(OP2_TOKEN), None).1["total"], 0);
+    assert_eq!(
+        call(&server, "GET", "/v1/jails?status=weird", Some(OP1_TOKEN), None).0,
+        400
+    );
+    let (_, admin_view) = call(&server, "GET", "/v1/jails?tenant=t1", Some(ADMIN_TOKEN), None);
+    assert_eq!(admin_view["total"], 4);
+    let metrics = client()
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("paddock_jails_started_total{kind=\"run\"} 4"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_timeout_returns_at_the_deadline_even_with_a_grandchild_holding_stdout() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let started = Instant::now();
+    let (status, result) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({"code": "(sleep 60 &) ; echo started; sleep 60", "language": "bash", "timeout_secs": 1})),
+    );
+    assert_eq!(status, 201, "{result}");
+    assert_eq!(result["timed_out"], true);
+    assert_eq!(result["stdout"], "started\n");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_multibyte_flood_at_the_output_cap_is_valid_utf8() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, result) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({"code": "printf 'x'; while :; do printf 'é€😀'; done", "language": "bash", "timeout_secs": 3})),
+    );
+    assert_eq!(status, 201, "{result}");
+    let out = result["stdout"].as_str().unwrap();
+    assert!(out.len() > (1 << 20) - 8 && out.len() <= 1 << 20, "{}", out.len());
+    assert!(out.starts_with('x'));
+    let (_, page) = call(&server, "GET", "/v1/jails", Some(OP1_TOKEN), None);
+    let ledger = page["rows"][0]["stdout"].as_str().unwrap();
+    assert!(ledger.len() <= 16 << 10 && ledger.len() > (16 << 10) - 4);
+}
+
+#[test]
+fn the_stream_sends_events_in_order_with_one_terminal_event() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let mut response: Response = client()
+        .post(format!("{}/v1/runs/stream", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"code": "echo one; echo two >&2; sleep 1.2; echo three; exit 3", "language": "bash", "timeout_secs": 30}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut text = String::new();
+    response.read_to_string(&mut text).unwrap();
+    let events: Vec<(String, Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).ok()?))
+        })
+        .collect();
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"started"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "completed" || **n == "error").count(),
+        1,
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"completed"), "{names:?}");
+    assert!(names.contains(&"stats"), "{names:?}");
+    let lines: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "stdout")
+        .filter_map(|(_, d)| d["line"].as_str())
+        .collect();
+    assert_eq!(lines, ["one", "three"]);
+    assert!(events.iter().any(|(n, d)| n == "stderr" && d["line"] == "two"));
+    let completed = &events.last().unwrap().1;
+    assert_eq!(completed["exit_code"], 3);
+    assert!(completed["memory_peak_bytes"].is_number());
+    let (_, page) = call(&server, "GET", "/v1/jails?kind=stream", Some(OP1_TOKEN), None);
+    assert_eq!(page["rows"][0]["exit_code"], 3);
+}
+
+#[test]
+fn the_concurrency_limit_answers_429() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &[("PADDOCK_API_KEYS", &keys())], &["--max-concurrent", "1"]);
+    let url = server.url.clone();
+    let slow = std::thread::spawn(move || {
+        client()
+            .post(format!("{url}/v1/runs"))
+            .bearer_auth(OP1_TOKEN)
+            .json(&json!({"code": "sleep 2", "language": "bash"}))
+            .send()
+            .map(|r| r.status())
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, error) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({"code": "true", "language": "bash"})),
+    );
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::TOO_MANY_REQUESTS, &json!("TOO_MANY_REQUESTS"))
+    );
+    assert_eq!(slow.join().unwrap().unwrap(), 201);
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            "/v1/runs",
+            Some(OP1_TOKEN),
+            Some(json!({"code": "true", "language": "bash"}))
+        )
+        .0,
+        201
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_jail_finish_and_a_crash_is_recovered() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let url = server.url.clone();
+    let run = std::thread::spawn(move || {
+        client()
+            .post(format!("{url}/v1/runs"))
+            .bearer_auth(OP1_TOKEN)
+            .json(&json!({"code": "sleep 1; echo finished", "language": "bash"}))
+            .send()
+            .and_then(|r| r.json::<Value>())
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(run.join().unwrap().unwrap()["stdout"], "finished\n");
+
+    // A server killed mid-run leaves the row running; the next start closes it.
+    let server = Server::with_keys(dir.path());
+    let url = server.url.clone();
+    let _run = std::thread::spawn(move || {
+        let _ = client()
+            .post(format!("{url}/v1/runs"))
+            .bearer_auth(OP1_TOKEN)
+            .json(&json!({"code": "sleep 30", "language": "bash"}))
+            .send();
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let server = Server::with_keys(dir.path());
+    assert!(
+        server.first_lines.iter().any(|l| l.contains("recovered_jails=1")),
+        "{:?}",
+        server.first_lines
+    );
+    let (_, page) = call(&server, "GET", "/v1/jails?status=error", Some(OP1_TOKEN), None);
+    assert_eq!(page["total"], 1, "{page}");
+    assert!(page["rows"][0]["error"].as_str().unwrap().contains("stopped"));
+    let _ = &server.log;
+}
+
+#[test]
+fn the_postgres_backend_serves_the_same_api() {
+    let admin_url = std::env::var("PADDOCK_TEST_POSTGRES_URL").expect(
+        "PADDOCK_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a server (bash scripts/test starts one)",
+    );
+    let name = format!("paddock_serve_{}", std::process::id());
+    let psql = |sql: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            use sqlx::Executor;
+            let pool = sqlx::PgPool::connect(&admin_url).await.expect("connect");
+            pool.execute(sql).await.expect("sql");
+            pool.close().await;
+        });
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let (base, _) = admin_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{name}");
+    let dir = tempdir();
+    let env = [("PADDOCK_API_KEYS", keys()), ("DATABASE_URL", url)];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = Server::start(dir.path(), &env, &[]);
+    assert!(
+        server
+            .first_lines
+            .iter()
+            .any(|l| l.contains("database=\"postgres\"") || l.contains("database=postgres")),
+        "{:?}",
+        server.first_lines
+    );
+    call(
+        &server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "github", "secret": "ghp_x"})),
+    );
+    let (status, session) = call(
+        &server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["github"]})),
+    );
+    assert_eq!(status, 201, "{session}");
+    drop(server);
+    let server = Server::start(dir.path(), &env, &[]);
+    let id = session["id"].as_str().unwrap();
+    assert_eq!(
+        call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).1["status"],
+        "active"
+    );
+    assert!(
+        !dir.path().join("paddock.db").exists(),
+        "SQLite used despite DATABASE_URL"
+    );
+    drop(server);
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
