@@ -65,11 +65,20 @@ impl Server {
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .unwrap_or_else(|_| panic!("the server did not become ready: {first_lines:?}"));
             first_lines.push(line.clone());
-            if let Some(rest) = line.split("listen=").nth(1) {
-                if line.contains("ready") {
-                    let addr = rest.split_whitespace().next().expect("address");
-                    break format!("http://{addr}");
-                }
+            if !line.contains("paddock serve ready") {
+                continue;
+            }
+            // Text logs say `listen=ADDR`; JSON logs carry `fields.listen`.
+            let json_addr = serde_json::from_str::<Value>(&line)
+                .ok()
+                .and_then(|v| v["fields"]["listen"].as_str().map(str::to_owned));
+            let text_addr = line
+                .split("listen=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned);
+            if let Some(addr) = json_addr.or(text_addr) {
+                break format!("http://{addr}");
             }
         };
         Server {
@@ -83,6 +92,18 @@ impl Server {
 
     fn with_keys(state_dir: &Path) -> Server {
         Server::start(state_dir, &[("PADDOCK_API_KEYS", &keys())], &[])
+    }
+
+    /// Stops the server (SIGTERM) and returns every line it printed.
+    fn stop_and_collect(mut self) -> Vec<String> {
+        // SAFETY: kill on a child we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let mut lines = std::mem::take(&mut self.first_lines);
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
@@ -689,7 +710,6 @@ fn sigterm_lets_a_running_jail_finish_and_a_crash_is_recovered() {
     let (_, page) = call(&server, "GET", "/v1/jails?status=error", Some(OP1_TOKEN), None);
     assert_eq!(page["total"], 1, "{page}");
     assert!(page["rows"][0]["error"].as_str().unwrap().contains("stopped"));
-    let _ = &server.log;
 }
 
 #[test]
@@ -754,4 +774,39 @@ fn the_postgres_backend_serves_the_same_api() {
     );
     drop(server);
     psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+#[test]
+fn json_request_logs_never_carry_keys_or_secrets() {
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        &[("PADDOCK_API_KEYS", &keys()), ("LOG_FORMAT", "json")],
+        &[],
+    );
+    let secret = "sk-should-never-be-logged-123";
+    call(
+        &server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "openai", "secret": secret})),
+    );
+    call(&server, "GET", "/v1/whoami", Some("not-a-real-key-0123456789"), None);
+    let lines = server.stop_and_collect();
+    let requests: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 2, "{lines:?}");
+    assert!(requests
+        .iter()
+        .any(|r| r["fields"]["path"] == "/v1/credentials" && r["fields"]["status"] == 200));
+    assert!(requests.iter().any(|r| r["fields"]["status"] == 401));
+    for line in &lines {
+        for needle in [secret, OP1_TOKEN, "not-a-real-key-0123456789"] {
+            assert!(!line.contains(needle), "{needle} logged: {line}");
+        }
+    }
 }

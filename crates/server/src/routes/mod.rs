@@ -38,8 +38,27 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/jails/{id}", get(ledger::get_jail))
         .route("/v1/audit", get(ledger::audit))
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// One structured log line per request: method, path (no query, no
+/// headers, so no key or token is ever logged), status and duration.
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(
+        target: "paddock::http",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 /// `?limit=&offset=&tenant=&q=` of list routes.
