@@ -94,6 +94,22 @@ pub struct BindMount {
     pub writable: bool,
 }
 
+/// A host service made reachable inside the jail: the jail's init listens
+/// on its own `127.0.0.1:port`, and the engine relays each connection to
+/// `target` on the host. Works in every network mode (with `none`, only
+/// these listeners are on the jail's loopback); the jail chooses nothing,
+/// so it reaches exactly these services and no other host address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostForward {
+    /// Port on the jail's 127.0.0.1.
+    pub port: u16,
+    /// Host address the connections are relayed to.
+    pub target: std::net::SocketAddr,
+}
+
+/// Most host forwards per jail.
+pub const MAX_HOST_FORWARDS: usize = 8;
+
 /// Standard input of the jailed command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -236,6 +252,9 @@ pub struct JailConfig {
     pub mounts: Vec<BindMount>,
     /// Network mode.
     pub network: NetworkMode,
+    /// Host services reachable on the jail's loopback.
+    #[serde(default)]
+    pub forwards: Vec<HostForward>,
     /// Resource limits.
     pub limits: Limits,
     /// Seccomp policy.
@@ -256,6 +275,7 @@ impl JailConfig {
             stdin: Stdin::Null,
             mounts: Vec::new(),
             network: NetworkMode::None,
+            forwards: Vec::new(),
             limits: Limits::default(),
             seccomp: SeccompLevel::Standard,
             hostname: "paddock".to_owned(),
@@ -391,6 +411,22 @@ impl JailConfig {
         }
         if limits.max_open_files < 16 {
             return invalid("the open-file limit must be at least 16".into());
+        }
+        if self.forwards.len() > MAX_HOST_FORWARDS {
+            return invalid(format!("at most {MAX_HOST_FORWARDS} host forwards are allowed"));
+        }
+        for (i, forward) in self.forwards.iter().enumerate() {
+            if forward.port == 0 || forward.target.port() == 0 {
+                return invalid("a host forward needs non-zero ports".into());
+            }
+            if self.forwards[..i].iter().any(|f| f.port == forward.port) {
+                return invalid(format!("two host forwards use port {}", forward.port));
+            }
+            if self.network.egress_policy().is_some() && forward.port == EGRESS_PROXY_PORT {
+                return invalid(format!(
+                    "port {EGRESS_PROXY_PORT} is the egress proxy's in allowlist mode"
+                ));
+            }
         }
         let mut seen: Vec<&Path> = Vec::new();
         for mount in &self.mounts {

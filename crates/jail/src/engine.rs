@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::cgroup::{self, CgroupManager, CgroupReport, CgroupVersion, Controller};
 use crate::config::{JailConfig, Stdin};
 use crate::error::{JailError, Result};
+use crate::forward::Forwards;
 use crate::handle::{HandleParts, JailHandle};
 use crate::ipc::{self, SpawnRequest};
 use crate::reaper;
@@ -265,12 +266,9 @@ impl Engine {
             jail.discard();
             return Err(Started::JailGone(err));
         }
-        let egress = match config.network.egress_policy() {
-            None => None,
-            Some(policy) => match self.serve_egress(&jail.requests, policy).await {
-                Ok(session) => session,
-                Err(err) => return Err(fail(jail, err)),
-            },
+        let (egress, forwards) = match self.serve_listeners(&jail.requests, config).await {
+            Ok(served) => served,
+            Err(err) => return Err(fail(jail, err)),
         };
         let PreparedJail {
             pid,
@@ -306,6 +304,7 @@ impl Engine {
                 stderr: receiver(pipes.stderr_r)?,
                 report: pipes.report_r,
                 egress,
+                forwards,
                 command: config.command.clone(),
                 started_at,
                 timeout: config.limits.timeout,
@@ -317,32 +316,55 @@ impl Engine {
 }
 
 impl Engine {
-    /// Takes the proxy listener the jail's init created inside its network
-    /// namespace and serves the jail's egress on it. `None` when the init
-    /// failed before handing it over (its report says why).
-    async fn serve_egress(
+    /// Takes the listeners the jail's init created inside its network
+    /// namespace (the egress proxy's, then the host forwards') and serves
+    /// them. Nothing is served when the init failed before handing them
+    /// over (its report says why).
+    async fn serve_listeners(
         &self,
         requests: &OwnedFd,
-        policy: &paddock_egress::EgressPolicy,
-    ) -> Result<Option<ProxySession>> {
-        let listener = tokio::time::timeout(LISTENER_HANDOVER_TIMEOUT, receive_listener(requests))
+        config: &JailConfig,
+    ) -> Result<(Option<ProxySession>, Option<Forwards>)> {
+        let policy = config.network.egress_policy();
+        let expected = policy.is_some() as usize + config.forwards.len();
+        if expected == 0 {
+            return Ok((None, None));
+        }
+        let listeners = tokio::time::timeout(LISTENER_HANDOVER_TIMEOUT, receive_listeners(requests))
             .await
-            .map_err(|_| JailError::Spawner("the jail did not hand over its egress listener".into()))?
-            .map_err(|e| JailError::host("receiving the egress listener", e))?;
-        let Some(listener) = listener else {
-            return Ok(None);
+            .map_err(|_| JailError::Spawner("the jail did not hand over its listeners".into()))?
+            .map_err(|e| JailError::host("receiving the jail's listeners", e))?;
+        let Some(listeners) = listeners else {
+            return Ok((None, None));
         };
-        let session = self
-            .inner
-            .egress
-            .serve(listener, policy.clone(), true)
-            .map_err(|e| JailError::host("serving the egress proxy", e))?;
-        Ok(Some(session))
+        if listeners.len() != expected {
+            return Err(JailError::Spawner(format!(
+                "the jail handed over {} listeners, expected {expected}",
+                listeners.len()
+            )));
+        }
+        let mut listeners = listeners.into_iter();
+        let egress = match (policy, policy.and_then(|_| listeners.next())) {
+            (Some(policy), Some(listener)) => Some(
+                self.inner
+                    .egress
+                    .serve(listener, policy.clone(), true)
+                    .map_err(|e| JailError::host("serving the egress proxy", e))?,
+            ),
+            _ => None,
+        };
+        let pairs: Vec<_> = listeners.zip(config.forwards.iter().map(|f| f.target)).collect();
+        let forwards = if pairs.is_empty() {
+            None
+        } else {
+            Some(Forwards::start(pairs).map_err(|e| JailError::host("serving host forwards", e))?)
+        };
+        Ok((egress, forwards))
     }
 }
 
-/// Waits on the request socket for the init's listener message.
-async fn receive_listener(requests: &OwnedFd) -> std::io::Result<Option<std::net::TcpListener>> {
+/// Waits on the request socket for the init's listeners message.
+async fn receive_listeners(requests: &OwnedFd) -> std::io::Result<Option<Vec<std::net::TcpListener>>> {
     sys::set_nonblocking(requests.as_raw_fd(), true)?;
     // SAFETY: the registration is dropped at the end of this function,
     // while `requests` (borrowed for all of it) is still open.
@@ -355,15 +377,14 @@ async fn receive_listener(requests: &OwnedFd) -> std::io::Result<Option<std::net
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
             Err(e) => return Err(e),
             Ok(None) => return Ok(None),
-            Ok(Some(fds)) => {
-                let mut fds = fds.into_iter();
-                return match (buf.as_slice() == ipc::LISTENER_HANDOVER, fds.next(), fds.next()) {
-                    (true, Some(fd), None) => Ok(Some(std::net::TcpListener::from(fd))),
-                    _ => Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "unexpected message on the request socket",
-                    )),
-                };
+            Ok(Some(fds)) if buf.as_slice() == ipc::LISTENER_HANDOVER => {
+                return Ok(Some(fds.into_iter().map(std::net::TcpListener::from).collect()));
+            }
+            Ok(Some(_)) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "unexpected message on the request socket",
+                ))
             }
         }
     }

@@ -23,8 +23,9 @@ pub enum SetupStep {
     Hostname,
     /// Bringing the loopback interface up.
     Loopback,
-    /// Creating the egress proxy's listening socket and handing it to the host.
-    EgressListener,
+    /// Creating a listening socket for the host (egress proxy, host
+    /// forwards) and handing it over.
+    HostListener,
     /// Making the inherited mount tree private.
     MountPropagation,
     /// Mounting the tmpfs that becomes the jail's root.

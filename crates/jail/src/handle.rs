@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::cgroup::{JailCgroup, JailStats};
 use crate::error::{JailError, Result, SetupStep};
+use crate::forward::Forwards;
 use crate::ipc::Report;
 use crate::output::{Capture, LineSplitter, Output};
 use crate::reaper::{self, Remains};
@@ -254,6 +255,8 @@ pub struct JailHandle {
     report: Option<OwnedFd>,
     /// The egress proxy serving this jail (allowlist mode).
     egress: Option<ProxySession>,
+    /// Relays to host services; dropped (closed) when the jail ends.
+    forwards: Option<Forwards>,
     mount_namespace: Option<OwnedFd>,
     command: String,
     started_at: Instant,
@@ -274,6 +277,7 @@ pub(crate) struct HandleParts {
     pub stderr: pipe::Receiver,
     pub report: OwnedFd,
     pub egress: Option<ProxySession>,
+    pub forwards: Option<Forwards>,
     pub command: String,
     pub started_at: Instant,
     pub timeout: Option<Duration>,
@@ -294,6 +298,7 @@ impl JailHandle {
             stderr: Some(parts.stderr),
             report: Some(parts.report),
             egress: parts.egress,
+            forwards: parts.forwards,
             mount_namespace: parts.mount_namespace,
             command: parts.command,
             started_at: parts.started_at,
@@ -557,6 +562,7 @@ impl JailHandle {
             return;
         }
         self.finished = true;
+        drop(self.forwards.take());
         let _ = self.control.kill();
         sys::wait_for_exit(&self.control.pidfd, KILL_GRACE);
         if let Some(cgroup) = self.control.cgroup.clone() {

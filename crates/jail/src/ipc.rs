@@ -24,9 +24,10 @@ pub(crate) struct SpawnRequest {
     pub config: JailConfig,
 }
 
-/// Jail init → host, on the request socket: the egress proxy's listening
-/// socket, created inside the jail's network namespace, is attached.
-pub(crate) const LISTENER_HANDOVER: &[u8] = b"egress-listener";
+/// Jail init → host, on the request socket: listening sockets created
+/// inside the jail's network namespace are attached (the egress proxy's
+/// first, then the host forwards').
+pub(crate) const LISTENER_HANDOVER: &[u8] = b"listeners";
 
 /// Zygote → host: the outcome of pre-creating a jail. `Spawned` comes with
 /// `[pidfd, request socket, mount namespace (if it could be opened)]`.

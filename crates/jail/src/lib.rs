@@ -27,6 +27,7 @@ mod cgroup;
 mod config;
 mod engine;
 mod error;
+mod forward;
 mod handle;
 mod ipc;
 mod output;
@@ -39,7 +40,8 @@ mod zygote;
 
 pub use cgroup::{CgroupReport, CgroupVersion, Controller, JailStats};
 pub use config::{
-    BindMount, JailConfig, Limits, NetworkMode, Preset, SeccompLevel, Stdin, DEFAULT_PATH, EGRESS_PROXY_PORT,
+    BindMount, HostForward, JailConfig, Limits, NetworkMode, Preset, SeccompLevel, Stdin, DEFAULT_PATH,
+    EGRESS_PROXY_PORT, MAX_HOST_FORWARDS,
 };
 pub use engine::{Engine, EngineInfo, EngineOptions};
 pub use error::{JailError, Result, SetupStep};

@@ -28,7 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::config::{JailConfig, NetworkMode, EGRESS_PROXY_PORT};
+use crate::config::{JailConfig, EGRESS_PROXY_PORT};
 use crate::error::SetupStep;
 use crate::ipc::{self, Report, SpawnRequest};
 use crate::sys;
@@ -305,14 +305,26 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
 fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     let config = &request.config;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
-    if config.network.has_loopback() {
+    if config.network.has_loopback() || !config.forwards.is_empty() {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
     }
-    if let NetworkMode::Allowlist(_) = config.network {
-        let detail = format!("127.0.0.1:{EGRESS_PROXY_PORT}");
-        let listener = namespaces::listen_loopback(EGRESS_PROXY_PORT).step(SetupStep::EgressListener, &detail)?;
-        ipc::send_with_fds(FD_REQUEST, ipc::LISTENER_HANDOVER, &[listener.as_raw_fd()])
-            .step(SetupStep::EgressListener, "handing the listener to the host")?;
+    // Listeners the host serves: the egress proxy's first, then the host
+    // forwards in order (the host knows the same order from the config).
+    let ports = config
+        .network
+        .egress_policy()
+        .map(|_| EGRESS_PROXY_PORT)
+        .into_iter()
+        .chain(config.forwards.iter().map(|f| f.port));
+    let mut listeners = Vec::new();
+    for port in ports {
+        let detail = format!("127.0.0.1:{port}");
+        listeners.push(namespaces::listen_loopback(port).step(SetupStep::HostListener, &detail)?);
+    }
+    if !listeners.is_empty() {
+        let fds: Vec<RawFd> = listeners.iter().map(|l| l.as_raw_fd()).collect();
+        ipc::send_with_fds(FD_REQUEST, ipc::LISTENER_HANDOVER, &fds)
+            .step(SetupStep::HostListener, "handing the listeners to the host")?;
     }
     mounts::finish_root(&ctx.root_mount, config)?;
     mounts::pivot_into(&ctx.root_mount)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 use paddock_jail::egress::{Outcome, Reason};
-use paddock_jail::{ExitStatus, JailConfig, NetworkMode};
+use paddock_jail::{ExitStatus, HostForward, JailConfig, NetworkMode};
 
 use crate::support::*;
 
@@ -39,6 +39,10 @@ pub fn trials() -> Vec<Trial> {
         test(
             "row04_host_services_unreachable_in_every_mode",
             row04_host_services_unreachable_in_every_mode,
+        ),
+        test(
+            "row04_host_forwards_reach_only_their_target",
+            row04_host_forwards_reach_only_their_target,
         ),
         test(
             "row05_dns_rebinding_cannot_pass_the_allowlist",
@@ -933,4 +937,75 @@ fn row05_dns_rebinding_cannot_pass_the_allowlist() -> Result<(), Failed> {
             && records[1].reason == Some(Reason::NonPublicAddress),
         format!("{records:?}"),
     )
+}
+
+const PY_FORWARD_PROBE: &str = r#"
+import socket, sys
+def talk(port):
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect(("127.0.0.1", port)); s.sendall(b"ping"); return s.recv(16).decode() or "EOF"
+    except OSError as e:
+        return type(e).__name__
+forward, service, other = (int(a) for a in sys.argv[1:4])
+print(talk(forward), talk(service), talk(other))
+"#;
+
+fn row04_host_forwards_reach_only_their_target() -> Result<(), Failed> {
+    // The forwarded service answers "pong"; another host service counts
+    // connections and must see none.
+    let service = TcpListener::bind("127.0.0.1:0")?;
+    let service_addr = service.local_addr()?;
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut stream in service.incoming().flatten() {
+            let mut buf = [0u8; 4];
+            if stream.read_exact(&mut buf).is_ok() && &buf == b"ping" {
+                let _ = stream.write_all(b"pong");
+            }
+        }
+    });
+    let (other_port, other_count) = host_listener();
+    for network in [NetworkMode::None, NetworkMode::allowlist(["example.com"], [])?] {
+        let mut config = python(PY_FORWARD_PROBE);
+        config.args.extend([
+            "8443".to_owned(),
+            service_addr.port().to_string(),
+            other_port.to_string(),
+        ]);
+        config.network = network.clone();
+        config.forwards = vec![HostForward {
+            port: 8443,
+            target: service_addr,
+        }];
+        let out = run_ok(config)?;
+        check(
+            out.trim() == "pong ConnectionRefusedError ConnectionRefusedError",
+            format!("{network:?}: {out}"),
+        )?;
+    }
+    check(
+        other_count.load(Ordering::SeqCst) == 0,
+        "another host service was reached",
+    )?;
+    // Bad forwards are refused before anything runs.
+    let mut duplicate = python("pass");
+    duplicate.forwards = vec![
+        HostForward {
+            port: 9000,
+            target: service_addr,
+        },
+        HostForward {
+            port: 9000,
+            target: service_addr,
+        },
+    ];
+    check(run(duplicate).is_err(), "duplicate forward ports accepted")?;
+    let mut clash = python("pass");
+    clash.network = NetworkMode::allowlist(["example.com"], [])?;
+    clash.forwards = vec![HostForward {
+        port: 3128,
+        target: service_addr,
+    }];
+    check(run(clash).is_err(), "a forward on the egress proxy's port accepted")
 }
