@@ -810,3 +810,128 @@ fn json_request_logs_never_carry_keys_or_secrets() {
         }
     }
 }
+
+/// A stand-in for the phantom proxy's listener (built in its own issue):
+/// records each request head and answers `proxied`.
+fn fake_phantom_proxy() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut head = String::new();
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                head.push_str(&line);
+                line.clear();
+            }
+            log.lock().unwrap().push(head);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nproxied\n");
+        }
+    });
+    (addr, seen)
+}
+
+#[test]
+fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none() {
+    let (proxy, seen) = fake_phantom_proxy();
+    let dir = tempdir();
+    let proxy_arg = proxy.to_string();
+    let server = Server::start(
+        dir.path(),
+        &[("PADDOCK_API_KEYS", &keys())],
+        &["--proxy-listen", &proxy_arg],
+    );
+    let secret = "sk-real-upstream-secret";
+    call(
+        &server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "openai", "secret": secret})),
+    );
+    let (_, session) = call(
+        &server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["openai"]})),
+    );
+    let id = session["id"].as_str().unwrap();
+    let script = r#"echo "$OPENAI_BASE_URL"; curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models"; curl -sS --max-time 2 http://1.1.1.1/ || echo no-other-network"#;
+    let (status, result) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec"),
+        Some(OP1_TOKEN),
+        Some(json!({"cmd": "sh", "args": ["-c", script], "network": {"mode": "none"}, "timeout_secs": 30})),
+    );
+    assert_eq!(status, 200, "{result}");
+    let expected = format!(
+        "http://127.0.0.1:{}/v1/openai/v1\nproxied\nno-other-network\n",
+        proxy.port()
+    );
+    assert_eq!(result["stdout"], expected, "{result}");
+    let heads = seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with("GET /v1/openai/v1/models HTTP/1.1"),
+        "{}",
+        heads[0]
+    );
+    let presented = heads[0]
+        .lines()
+        .find_map(|l| l.strip_prefix("Authorization: Bearer "))
+        .expect("the phantom token was sent");
+    assert!(presented.starts_with("phm_") && presented.len() == 68, "{presented}");
+    assert_ne!(
+        Some(presented),
+        session["env"]["OPENAI_API_KEY"].as_str(),
+        "each exec gets its own token"
+    );
+    assert!(!result.to_string().contains(secret));
+    let (_, page) = call(&server, "GET", "/v1/jails?kind=exec", Some(OP1_TOKEN), None);
+    assert_eq!(page["rows"][0]["session_id"], id);
+
+    // Other tenants cannot exec in it; a closed session refuses.
+    let body = json!({"cmd": "true"});
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &format!("/v1/sessions/{id}/exec"),
+            Some(OP2_TOKEN),
+            Some(body.clone())
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        call(
+            &server,
+            "POST",
+            &format!("/v1/sessions/{id}/exec"),
+            Some(OP1_TOKEN),
+            Some(json!({"cmd": ""}))
+        )
+        .0,
+        400
+    );
+    call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    let (status, error) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec"),
+        Some(OP1_TOKEN),
+        Some(body),
+    );
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::CONFLICT, &json!("SESSION_CLOSED"))
+    );
+}

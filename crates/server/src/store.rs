@@ -384,6 +384,16 @@ impl Store {
 
     // --- sessions and phantom tokens ---------------------------------------
 
+    /// Stores more tokens of an existing session (each exec gets its own).
+    pub async fn insert_tokens(&self, tokens: &[TokenRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for token in tokens {
+            insert_token(&mut tx, token).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Stores a session and its tokens in one transaction.
     pub async fn insert_session(&self, session: &SessionRow, tokens: &[TokenRow]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
@@ -401,18 +411,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for token in tokens {
-            sqlx::query(
-                "INSERT INTO phantom_tokens (token_hash, session_id, tenant_id, service, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&token.token_hash)
-            .bind(&token.session_id)
-            .bind(&token.tenant_id)
-            .bind(&token.service)
-            .bind(token.expires_at)
-            .bind(token.revoked_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_token(&mut tx, token).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -695,6 +694,22 @@ impl Store {
         let row = sqlx::query(sql).bind(tenant).fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)
     }
+}
+
+async fn insert_token(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &TokenRow) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO phantom_tokens (token_hash, session_id, tenant_id, service, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&token.token_hash)
+    .bind(&token.session_id)
+    .bind(&token.tenant_id)
+    .bind(&token.service)
+    .bind(token.expires_at)
+    .bind(token.revoked_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The URL without its password, for messages.

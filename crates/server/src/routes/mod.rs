@@ -32,6 +32,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/credentials/{service}", delete(credentials::remove))
         .route("/v1/sessions", get(sessions::list).post(sessions::create))
         .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::close))
+        .route("/v1/sessions/{id}/exec", post(sessions::exec))
         .route("/v1/runs", post(runs::create))
         .route("/v1/runs/stream", post(runs::stream))
         .route("/v1/jails", get(ledger::list_jails))

@@ -11,9 +11,12 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{page_json, rfc3339, ListQuery};
+use paddock_jail::{HostForward, JailConfig};
+
 use crate::app::{ApiJson, Caller, SharedState};
 use crate::crypto::{new_id, new_token, token_hash};
 use crate::error::{ApiError, ApiResult};
+use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
 use crate::services;
 use crate::store::{now_ms, SessionRow, TokenRow};
 
@@ -130,26 +133,113 @@ pub async fn create(
         scopes: serde_json::to_string(&body.scopes).map_err(ApiError::internal)?,
     };
     let proxy = format!("http://{}", state.config.proxy_listen);
-    let mut env = serde_json::Map::new();
-    let mut tokens = Vec::new();
-    for service in &services {
-        let token = new_token("phm_");
-        tokens.push(TokenRow {
-            token_hash: token_hash(&token),
-            session_id: row.id.clone(),
-            tenant_id: tenant.clone(),
-            service: service.name.to_owned(),
-            expires_at: row.expires_at,
-            revoked_at: None,
-        });
-        env.insert(service.key_env.into(), token.into());
-        env.insert(service.url_env.into(), format!("{proxy}{}", service.base_path).into());
-    }
+    let (env, tokens) = mint_env(&row, &services, &proxy);
     state.store.insert_session(&row, &tokens).await?;
     state.audit(&caller, "session.create", &row.id).await;
     let mut json = record(&row);
-    json["env"] = serde_json::Value::Object(env);
+    json["env"] = serde_json::Value::Object(env.into_iter().map(|(k, v)| (k, v.into())).collect());
     Ok((StatusCode::CREATED, Json(json)))
+}
+
+/// Fresh phantom tokens for `services` of `session`, and the environment
+/// that hands them out with base URLs under `proxy`.
+fn mint_env(
+    session: &SessionRow,
+    services: &[services::Service],
+    proxy: &str,
+) -> (Vec<(String, String)>, Vec<TokenRow>) {
+    let mut env = Vec::new();
+    let mut tokens = Vec::new();
+    for service in services {
+        let token = new_token("phm_");
+        tokens.push(TokenRow {
+            token_hash: token_hash(&token),
+            session_id: session.id.clone(),
+            tenant_id: session.tenant_id.clone(),
+            service: service.name.to_owned(),
+            expires_at: session.expires_at,
+            revoked_at: None,
+        });
+        env.push((service.key_env.to_owned(), token));
+        env.push((service.url_env.to_owned(), format!("{proxy}{}", service.base_path)));
+    }
+    (env, tokens)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExecRequest {
+    cmd: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(flatten)]
+    options: JailOptions,
+}
+
+/// Runs a command with the session's environment. Each exec gets its own
+/// phantom tokens (revoked with the session), and the phantom proxy is
+/// reachable on the jail's own `127.0.0.1` whatever the network mode.
+pub async fn exec(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExecRequest>,
+) -> ApiResult<Json<ExecResult>> {
+    let session = state
+        .store
+        .session(&caller.scope(None), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session"))?;
+    if session.closed_at.is_some() {
+        return Err(ApiError::status(
+            StatusCode::CONFLICT,
+            "SESSION_CLOSED",
+            "the session is closed",
+        ));
+    }
+    if session.expires_at <= now_ms() {
+        return Err(ApiError::status(
+            StatusCode::CONFLICT,
+            "SESSION_EXPIRED",
+            "the session has expired",
+        ));
+    }
+    if body.cmd.is_empty() {
+        return Err(ApiError::bad_request("BAD_CMD", "cmd is empty"));
+    }
+    let names: Vec<String> = serde_json::from_str(&session.services).map_err(ApiError::internal)?;
+    let services: Vec<services::Service> = names.iter().filter_map(|n| services::find(n)).collect();
+    let proxy_port = state.config.proxy_listen.port();
+    let (env, tokens) = mint_env(&session, &services, &format!("http://127.0.0.1:{proxy_port}"));
+    let mut config = JailConfig::new(body.cmd.clone(), body.args.clone());
+    let effective = body.options.apply(&mut config)?;
+    for (key, value) in env {
+        config = config.env(key, value);
+    }
+    config.forwards = vec![HostForward {
+        port: proxy_port,
+        target: reachable(state.config.proxy_listen),
+    }];
+    state.store.insert_tokens(&tokens).await?;
+    let entry = LedgerEntry {
+        tenant: &session.tenant_id,
+        kind: "exec",
+        session_id: Some(&session.id),
+        label: None,
+        parent_id: None,
+        config: serde_json::json!({ "cmd": body.cmd, "args": body.args, "limits": effective }),
+    };
+    let result = exec::run_recorded(&state, entry, config).await?;
+    Ok(Json(ExecResult::from(&result)))
+}
+
+/// Where the host reaches a listener bound to `addr` (a wildcard address
+/// is reached on loopback).
+fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 pub async fn list(
