@@ -4,6 +4,7 @@
 //! starts a thread, so `main` parses arguments, starts the engine, and only
 //! then builds the async runtime.
 
+mod client;
 mod egress_args;
 mod parse;
 mod run;
@@ -29,6 +30,58 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Show what the jail engine can enforce on this host.
     Doctor,
+    /// Show the caller's tenant and role (server).
+    Whoami(client::Connection),
+    /// Check that the server answers.
+    Health(client::Connection),
+    /// Manage upstream credentials (server).
+    Credentials(CredentialsArgs),
+    /// Manage sessions and run commands in them (server).
+    Sessions(SessionsArgs),
+    /// Run code on the server.
+    Runs(RunsArgs),
+    /// Read the jail ledger (server).
+    Jails(JailsArgs),
+    /// Read the audit log (server).
+    Audit {
+        #[command(flatten)]
+        connection: client::Connection,
+        /// Rows to show (most recent first).
+        #[arg(long, default_value = "50")]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct CredentialsArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: client::CredentialsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct SessionsArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: client::SessionsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunsArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: client::RunsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct JailsArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: client::JailsCommand,
 }
 
 fn main() {
@@ -86,6 +139,13 @@ fn main() {
             engine.shutdown();
             code
         }
+        Command::Whoami(connection) => finish(client::whoami(&connection)),
+        Command::Health(connection) => finish(client::health(&connection)),
+        Command::Credentials(args) => finish(client::credentials(&args.connection, &args.command)),
+        Command::Sessions(args) => finish(client::sessions(&args.connection, &args.command)),
+        Command::Runs(args) => finish(client::runs(&args.connection, &args.command)),
+        Command::Jails(args) => finish(client::jails(&args.connection, &args.command)),
+        Command::Audit { connection, limit } => finish(client::audit(&connection, limit)),
         Command::Doctor => {
             let engine = start_engine(EgressSettings::default());
             match serde_json::to_string_pretty(engine.info()) {
@@ -96,6 +156,18 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// The exit status of a client subcommand; failures print the server's
+/// message.
+fn finish(outcome: Result<i32, client::Failure>) -> i32 {
+    match outcome {
+        Ok(code) => code,
+        Err(client::Failure(message)) => {
+            eprintln!("paddock: {message}");
+            1
+        }
+    }
 }
 
 fn start_engine(egress: EgressSettings) -> Engine {

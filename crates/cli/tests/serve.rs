@@ -935,3 +935,98 @@ fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none(
         (StatusCode::CONFLICT, &json!("SESSION_CLOSED"))
     );
 }
+
+/// The `paddock` client subcommands against a server.
+fn cli(server: &Server, token: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(args)
+        .env("PADDOCK_URL", &server.url)
+        .env("PADDOCK_API_KEY", token)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("paddock runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_cli_client_drives_the_server() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let out = cli(&server, OP1_TOKEN, &["whoami"], "");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tenant t1, role operator\n");
+    // The secret comes from standard input, so it is never in argv.
+    let out = cli(&server, OP1_TOKEN, &["credentials", "put", "github"], "ghp_secret\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&server, OP1_TOKEN, &["credentials", "list", "--json"], "");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["service"], "github");
+    let out = cli(
+        &server,
+        OP1_TOKEN,
+        &[
+            "sessions",
+            "create",
+            "--service",
+            "github",
+            "--ttl",
+            "10m",
+            "--scope",
+            "github=/repos/my-org/*/issues*",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("export GITHUB_TOKEN=phm_") && text.contains("export GITHUB_API_URL="),
+        "{text}"
+    );
+    // Runs: output passes through, the exit status is the run's.
+    let out = cli(
+        &server,
+        OP1_TOKEN,
+        &["runs", "create", "-l", "python", "-"],
+        "print('from stdin'); raise SystemExit(4)",
+    );
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()),
+        (Some(4), "from stdin\n")
+    );
+    let out = cli(
+        &server,
+        OP1_TOKEN,
+        &["runs", "stream", "-l", "bash", "-c", "echo live; echo err >&2; exit 6"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "live\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let out = cli(
+        &server,
+        OP1_TOKEN,
+        &["runs", "create", "-l", "bash", "--timeout", "1", "-c", "sleep 30"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(124));
+    let out = cli(&server, OP1_TOKEN, &["jails", "list", "--json"], "");
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["total"], 3);
+    let out = cli(&server, OP1_TOKEN, &["jails", "list"], "");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("ID") && table.lines().count() == 4, "{table}");
+    // Failures exit non-zero with the server's message.
+    let out = cli(&server, OP1_TOKEN, &["credentials", "rm", "openai"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "paddock: credential not found (NOT_FOUND, HTTP 404)\n"
+    );
+    let out = cli(&server, "wrong-token-0123456789", &["whoami"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+    let out = cli(&server, OP1_TOKEN, &["audit", "--json"], "");
+    let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(audit["rows"][0]["action"], "session.create");
+}

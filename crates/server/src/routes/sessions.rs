@@ -65,15 +65,16 @@ fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> 
         if globs.is_empty() || globs.len() > MAX_GLOBS {
             return Err(bad(format!("{service}: a scope needs 1 to {MAX_GLOBS} paths")));
         }
+        // `*` is a wildcard (the agentjail SDK's examples use it inside a
+        // path too, as in `/repos/my-org/*/issues*`).
         for glob in globs {
-            let star = glob.find('*');
             if !glob.starts_with('/')
                 || glob.len() > MAX_GLOB_BYTES
-                || star.is_some_and(|i| i != glob.len() - 1)
+                || glob.contains("**")
                 || glob.chars().any(|c| c.is_control() || c == '?' || c == '#')
             {
                 return Err(bad(format!(
-                    "{service}: scope path {glob:?} must start with '/', have '*' only at the end, and no query"
+                    "{service}: scope path {glob:?} must start with '/', without a query, '#' or '**'"
                 )));
             }
         }
