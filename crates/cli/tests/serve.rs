@@ -1030,3 +1030,55 @@ fn the_cli_client_drives_the_server() {
     let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(audit["rows"][0]["action"], "session.create");
 }
+
+#[test]
+fn openapi_describes_every_route() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, spec) = call(&server, "GET", "/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        spec["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        spec["openapi"]
+    );
+    let expected = [
+        ("/healthz", "get"),
+        ("/v1/health", "get"),
+        ("/v1/stats", "get"),
+        ("/metrics", "get"),
+        ("/v1/whoami", "get"),
+        ("/v1/flavors", "get"),
+        ("/v1/config", "get"),
+        ("/v1/keys", "get"),
+        ("/v1/keys", "post"),
+        ("/v1/keys/{id}", "delete"),
+        ("/v1/credentials", "get"),
+        ("/v1/credentials", "post"),
+        ("/v1/credentials/{service}", "delete"),
+        ("/v1/sessions", "get"),
+        ("/v1/sessions", "post"),
+        ("/v1/sessions/{id}", "get"),
+        ("/v1/sessions/{id}", "delete"),
+        ("/v1/sessions/{id}/exec", "post"),
+        ("/v1/runs", "post"),
+        ("/v1/runs/stream", "post"),
+        ("/v1/jails", "get"),
+        ("/v1/jails/{id}", "get"),
+        ("/v1/audit", "get"),
+    ];
+    let paths = spec["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    for (path, method) in expected {
+        assert!(paths[path][method].is_object(), "{method} {path} is not described");
+    }
+    let schemas = &spec["components"]["schemas"];
+    assert!(
+        schemas["RunRequest"]["properties"]["code"].is_object() || schemas["RunRequest"]["allOf"].is_array(),
+        "{}",
+        schemas["RunRequest"]
+    );
+    assert!(schemas["ExecResult"]["properties"]["exit_code"].is_object());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+}

@@ -6,6 +6,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+/// The JSON of every error answer (for the OpenAPI description).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable message.
+    pub error: String,
+    /// Stable machine-readable code.
+    pub code: String,
+}
+
 /// An error answered to the client.
 #[derive(Debug)]
 pub struct ApiError {

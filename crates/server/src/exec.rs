@@ -19,13 +19,14 @@ const MAX_DOMAINS: usize = 32;
 
 /// Limits and isolation settings a request may ask for; absent fields
 /// take the defaults, out-of-range values are clamped.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct JailOptions {
     /// Deadline, 1..=3600 s (default 300).
     pub timeout_secs: Option<u64>,
     /// Memory, 16..=8192 MiB (default 512; 0 is not "unlimited").
     pub memory_mb: Option<u64>,
     /// `{mode: none|loopback|allowlist, domains?}`.
+    #[schema(nullable = false)]
     pub network: Option<NetworkSpec>,
     /// `standard` or `strict`.
     pub seccomp: Option<String>,
@@ -36,7 +37,7 @@ pub struct JailOptions {
 }
 
 /// The request's network setting.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NetworkSpec {
     /// `none`, `loopback` or `allowlist`.
     pub mode: String,
@@ -115,7 +116,7 @@ fn network_mode(spec: &NetworkSpec) -> Result<NetworkMode, ApiError> {
 }
 
 /// What every exec and run answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExecResult {
     pub stdout: String,
     pub stderr: String,
@@ -123,6 +124,9 @@ pub struct ExecResult {
     pub duration_ms: f64,
     pub timed_out: bool,
     pub oom_killed: bool,
+    /// `{memory_peak_bytes, memory_current_bytes, cpu_usage_usec,
+    /// io_read_bytes, io_write_bytes, pids_current}`; absent without a cgroup.
+    #[schema(value_type = Option<Object>)]
     pub stats: Option<JailStats>,
 }
 

@@ -5,17 +5,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::{rfc3339, ListQuery};
+use super::{rfc3339, ListQuery, TenantQuery};
 use crate::app::{ApiJson, Caller, SharedState};
 use crate::crypto::fingerprint;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::services;
 use crate::store::{now_ms, CredentialRow};
 
 /// Longest secret accepted.
 const MAX_SECRET: usize = 16 << 10;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PutCredential {
     service: String,
     secret: String,
@@ -36,6 +36,7 @@ pub fn context(tenant: &str, service: &str) -> String {
     format!("credential:{tenant}:{service}")
 }
 
+#[utoipa::path(post, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), request_body = PutCredential, responses((status = 200, description = "`{tenant_id, service, added_at, updated_at, fingerprint}`", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn put(
     State(state): State<SharedState>,
     caller: Caller,
@@ -79,6 +80,7 @@ pub async fn put(
     Ok(Json(record(&stored)))
 }
 
+#[utoipa::path(get, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), responses((status = 200, description = "Credential records (never secrets)", body = [Object]), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -91,6 +93,7 @@ pub async fn list(
     Ok(Json(rows.iter().map(record).collect()))
 }
 
+#[utoipa::path(delete, path = "/v1/credentials/{service}", tag = "credentials", security(("bearer" = [])), params(("service" = String, Path, description = "Service name"), TenantQuery), responses((status = 204, description = "Deleted"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn remove(
     State(state): State<SharedState>,
     caller: Caller,

@@ -5,18 +5,20 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::{rfc3339, ListQuery};
+use super::{rfc3339, ListQuery, TenantQuery};
 use crate::app::{ApiJson, Caller, SharedState};
 use crate::config::Role;
 use crate::crypto::{new_id, new_token, token_hash};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{now_ms, KeyRow};
 
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "`{tenant, role}`", body = Object), (status = 401, body = ErrorBody)))]
 pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "tenant": caller.tenant, "role": caller.role.as_str() }))
 }
 
 /// Directories under `$state_dir/flavors/`.
+#[utoipa::path(get, path = "/v1/flavors", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "`[{name}]`", body = [Object]), (status = 401, body = ErrorBody)))]
 pub async fn flavors(State(state): State<SharedState>, _caller: Caller) -> Json<Vec<serde_json::Value>> {
     let mut names: Vec<String> = std::fs::read_dir(state.config.state_dir.join("flavors"))
         .map(|dir| {
@@ -37,6 +39,7 @@ pub async fn flavors(State(state): State<SharedState>, _caller: Caller) -> Json<
 
 /// Bind addresses and the state directory for admins; the same fields,
 /// blanked, for operators.
+#[utoipa::path(get, path = "/v1/config", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "Addresses and state directory (blank for operators)", body = Object), (status = 401, body = ErrorBody)))]
 pub async fn config(State(state): State<SharedState>, caller: Caller) -> Json<serde_json::Value> {
     let admin = caller.role == Role::Admin;
     let show = |value: String| if admin { value } else { String::new() };
@@ -63,6 +66,7 @@ fn key_json(key: &KeyRow) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(get, path = "/v1/keys", tag = "identity", security(("bearer" = [])), params(TenantQuery), responses((status = 200, description = "API keys (never tokens)", body = [Object]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_keys(
     State(state): State<SharedState>,
     caller: Caller,
@@ -73,7 +77,7 @@ pub async fn list_keys(
     Ok(Json(keys.iter().map(key_json).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     tenant: String,
@@ -82,6 +86,7 @@ pub struct NewKey {
 }
 
 /// Creates a key; the token is in this answer only.
+#[utoipa::path(post, path = "/v1/keys", tag = "identity", security(("bearer" = [])), request_body = NewKey, responses((status = 201, description = "The key, with its token (shown once)", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_key(
     State(state): State<SharedState>,
     caller: Caller,
@@ -115,6 +120,7 @@ pub async fn create_key(
     Ok((StatusCode::CREATED, Json(json)))
 }
 
+#[utoipa::path(delete, path = "/v1/keys/{id}", tag = "identity", security(("bearer" = [])), params(("id" = String, Path, description = "Key id")), responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<SharedState>,
     caller: Caller,

@@ -5,7 +5,7 @@ use axum::Json;
 
 use super::{page_json, rfc3339, ListQuery};
 use crate::app::{Caller, SharedState};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{AuditRow, JailFilter, JailRow};
 
 fn jail_json(row: &JailRow) -> serde_json::Value {
@@ -16,6 +16,7 @@ fn jail_json(row: &JailRow) -> serde_json::Value {
     json
 }
 
+#[utoipa::path(get, path = "/v1/jails", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total, limit, offset}` of JailRecord", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_jails(
     State(state): State<SharedState>,
     caller: Caller,
@@ -55,6 +56,7 @@ pub async fn list_jails(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/jails/{id}", tag = "ledger", security(("bearer" = [])), params(("id" = i64, Path, description = "Ledger id")), responses((status = 200, description = "JailRecord", body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_jail(
     State(state): State<SharedState>,
     caller: Caller,
@@ -75,6 +77,7 @@ fn audit_json(row: &AuditRow) -> serde_json::Value {
     json
 }
 
+#[utoipa::path(get, path = "/v1/audit", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total}`", body = Object), (status = 401, body = ErrorBody)))]
 pub async fn audit(
     State(state): State<SharedState>,
     caller: Caller,

@@ -7,37 +7,74 @@ mod public;
 mod runs;
 mod sessions;
 
+use std::sync::Arc;
+
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
-use axum::Router;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::SharedState;
 use crate::error::ApiError;
 
-/// Every route, with the body limit applied.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "paddock control plane",
+        description = "Sandboxes for AI agents: credentials, sessions with phantom tokens, runs, the jail ledger and the audit log. Wire-compatible with agentjail's control plane."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the routes refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every route, described in `/openapi.json` from the same declarations
+/// that serve it, with the body limit and request logging applied.
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.config.body_limit;
-    Router::new()
-        .route("/healthz", get(public::healthz))
-        .route("/v1/health", get(public::health))
-        .route("/v1/stats", get(public::stats))
-        .route("/metrics", get(public::metrics))
-        .route("/v1/whoami", get(identity::whoami))
-        .route("/v1/flavors", get(identity::flavors))
-        .route("/v1/config", get(identity::config))
-        .route("/v1/keys", get(identity::list_keys).post(identity::create_key))
-        .route("/v1/keys/{id}", delete(identity::revoke_key))
-        .route("/v1/credentials", get(credentials::list).post(credentials::put))
-        .route("/v1/credentials/{service}", delete(credentials::remove))
-        .route("/v1/sessions", get(sessions::list).post(sessions::create))
-        .route("/v1/sessions/{id}", get(sessions::get).delete(sessions::close))
-        .route("/v1/sessions/{id}/exec", post(sessions::exec))
-        .route("/v1/runs", post(runs::create))
-        .route("/v1/runs/stream", post(runs::stream))
-        .route("/v1/jails", get(ledger::list_jails))
-        .route("/v1/jails/{id}", get(ledger::get_jail))
-        .route("/v1/audit", get(ledger::audit))
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(public::healthz))
+        .routes(routes!(public::health))
+        .routes(routes!(public::stats))
+        .routes(routes!(public::metrics))
+        .routes(routes!(identity::whoami))
+        .routes(routes!(identity::flavors))
+        .routes(routes!(identity::config))
+        .routes(routes!(identity::list_keys, identity::create_key))
+        .routes(routes!(identity::revoke_key))
+        .routes(routes!(credentials::list, credentials::put))
+        .routes(routes!(credentials::remove))
+        .routes(routes!(sessions::list, sessions::create))
+        .routes(routes!(sessions::get, sessions::close))
+        .routes(routes!(sessions::exec))
+        .routes(routes!(runs::create))
+        .routes(routes!(runs::stream))
+        .routes(routes!(ledger::list_jails))
+        .routes(routes!(ledger::get_jail))
+        .routes(routes!(ledger::audit))
+        .split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -63,14 +100,29 @@ async fn log_request(request: axum::extract::Request, next: axum::middleware::Ne
 }
 
 /// `?limit=&offset=&tenant=&q=` of list routes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Rows per page.
     pub limit: Option<i64>,
+    /// Rows to skip.
     pub offset: Option<i64>,
+    /// Admins: one tenant's rows.
     pub tenant: Option<String>,
+    /// Search text.
     pub q: Option<String>,
+    /// Ledger: `running`, `completed` or `error`.
     pub status: Option<String>,
+    /// Ledger: `run`, `exec`, `fork`, `stream` or `workspace`.
     pub kind: Option<String>,
+}
+
+/// `?tenant=` of routes where admins act for a tenant.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// Admins: the tenant to act for (operators always act for their own).
+    pub tenant: Option<String>,
 }
 
 impl ListQuery {

@@ -13,9 +13,9 @@ use paddock_jail::{JailEvent, JailResult};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::ListQuery;
+use super::{ListQuery, TenantQuery};
 use crate::app::{ApiJson, Caller, SharedState};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
 
 /// Largest `code`, bytes.
@@ -23,7 +23,7 @@ const MAX_CODE: usize = 1 << 20;
 /// Stats events of a stream, this often.
 const STATS_EVERY: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RunRequest {
     code: String,
     #[serde(default = "default_language")]
@@ -56,6 +56,7 @@ fn prepare(body: &RunRequest) -> Result<(paddock_jail::JailConfig, serde_json::V
     Ok((config, ledger_config))
 }
 
+#[utoipa::path(post, path = "/v1/runs", tag = "runs", security(("bearer" = [])), params(TenantQuery), request_body = RunRequest, responses((status = 201, body = ExecResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
@@ -79,6 +80,7 @@ pub async fn create(
 /// SSE: `started`, `stdout`, `stderr`, `stats` (every 500 ms), `egress`
 /// (allowlist mode), then exactly one `completed` or `error`. The jail and
 /// its ledger row finish even if the client goes away.
+#[utoipa::path(post, path = "/v1/runs/stream", tag = "runs", security(("bearer" = [])), params(TenantQuery), request_body = RunRequest, responses((status = 200, description = "SSE: started, stdout, stderr, stats, egress, then one completed or error", content_type = "text/event-stream", body = String), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn stream(
     State(state): State<SharedState>,
     caller: Caller,

@@ -10,12 +10,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::{page_json, rfc3339, ListQuery};
+use super::{page_json, rfc3339, ListQuery, TenantQuery};
 use paddock_jail::{HostForward, JailConfig};
 
 use crate::app::{ApiJson, Caller, SharedState};
 use crate::crypto::{new_id, new_token, token_hash};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
 use crate::services;
 use crate::store::{now_ms, SessionRow, TokenRow};
@@ -24,7 +24,7 @@ use crate::store::{now_ms, SessionRow, TokenRow};
 const MAX_GLOBS: usize = 64;
 const MAX_GLOB_BYTES: usize = 512;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewSession {
     services: Vec<String>,
     ttl_secs: Option<u64>,
@@ -82,6 +82,7 @@ fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> 
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "`{id, created_at, expires_at, services, env}` (tokens shown once)", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
@@ -167,7 +168,7 @@ fn mint_env(
     (env, tokens)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ExecRequest {
     cmd: String,
     #[serde(default)]
@@ -179,6 +180,7 @@ pub struct ExecRequest {
 /// Runs a command with the session's environment. Each exec gets its own
 /// phantom tokens (revoked with the session), and the phantom proxy is
 /// reachable on the jail's own `127.0.0.1` whatever the network mode.
+#[utoipa::path(post, path = "/v1/sessions/{id}/exec", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), request_body = ExecRequest, responses((status = 200, body = ExecResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Closed or expired session", body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn exec(
     State(state): State<SharedState>,
     caller: Caller,
@@ -243,6 +245,7 @@ fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
     }
 }
 
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total, limit, offset}`", body = Object), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -256,6 +259,7 @@ pub async fn list(
     Ok(Json(page_json(rows.iter().map(record).collect(), total, limit, offset)))
 }
 
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "The session (without tokens)", body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -269,6 +273,7 @@ pub async fn get(
     Ok(Json(record(&row)))
 }
 
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 204, description = "Closed; its tokens are revoked"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn close(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let scope = caller.scope(None);
     if state.store.close_session(&scope, &id).await? {
