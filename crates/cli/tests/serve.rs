@@ -189,6 +189,7 @@ fn every_private_route_needs_a_valid_key() {
         ("DELETE", "/v1/sessions/sess_x"),
         ("POST", "/v1/runs"),
         ("POST", "/v1/runs/stream"),
+        ("POST", "/v1/runs/fork"),
         ("GET", "/v1/jails"),
         ("GET", "/v1/jails/1"),
         ("GET", "/v1/audit"),
@@ -1063,6 +1064,7 @@ fn openapi_describes_every_route() {
         ("/v1/sessions/{id}/exec", "post"),
         ("/v1/runs", "post"),
         ("/v1/runs/stream", "post"),
+        ("/v1/runs/fork", "post"),
         ("/v1/jails", "get"),
         ("/v1/jails/{id}", "get"),
         ("/v1/audit", "get"),
@@ -1081,4 +1083,70 @@ fn openapi_describes_every_route() {
     );
     assert!(schemas["ExecResult"]["properties"]["exit_code"].is_object());
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[test]
+fn fork_copies_the_frozen_parent_output_to_each_child() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let parent = "echo state > /output/a; mkdir /output/d; echo x > /output/d/b; ln -s /etc/hostname /output/link; sleep 2; cat /output/a; echo parent-done";
+    let (status, result) = call(
+        &server,
+        "POST",
+        "/v1/runs/fork",
+        Some(OP1_TOKEN),
+        Some(json!({
+            "language": "bash",
+            "parent_code": parent,
+            "fork_after_ms": 600,
+            "children": [
+                {"code": "cat /output/a; ls /output/d; readlink /output/link; echo child >> /output/a; cat /output/a"},
+                {"code": "sleep 0.3; cat /output/a", "memory_mb": 64}
+            ],
+            "timeout_secs": 30
+        })),
+    );
+    assert_eq!(status, 201, "{result}");
+    assert_eq!(
+        result["parent"]["stdout"], "state\nparent-done\n",
+        "the children wrote into the parent: {result}"
+    );
+    assert_eq!(
+        result["children"][0]["stdout"],
+        "state\nb\n/etc/hostname\nstate\nchild\n"
+    );
+    assert_eq!(
+        result["children"][1]["stdout"], "state\n",
+        "one child saw another's copy"
+    );
+    assert_eq!(result["child"], result["children"][0]);
+    let forks = result["forks"].as_array().unwrap();
+    assert_eq!(forks.len(), 2);
+    for meta in forks {
+        assert_eq!(meta["was_frozen"], true, "{meta}");
+        assert_eq!(
+            (meta["files_cloned"].as_u64(), meta["bytes_cloned"].as_u64()),
+            (Some(2), Some(8)),
+            "{meta}"
+        );
+        assert!(["copy", "reflink", "mixed"].contains(&meta["method"].as_str().unwrap()));
+    }
+    assert_eq!(result["fork"], forks[0]);
+    let (_, page) = call(&server, "GET", "/v1/jails?kind=fork", Some(OP1_TOKEN), None);
+    assert_eq!(page["total"], 3);
+    let rows = page["rows"].as_array().unwrap();
+    let parent_id = rows.iter().find(|r| r["label"] == "parent").unwrap()["id"].clone();
+    assert_eq!(rows.iter().filter(|r| r["parent_id"] == parent_id).count(), 2);
+    // Nothing is left in the scratch directory.
+    let scratch = dir.path().join("tmp");
+    assert_eq!(std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0), 0);
+
+    for bad in [
+        json!({"parent_code": "true", "language": "bash"}),
+        json!({"parent_code": "true", "language": "bash", "child_code": "true", "children": [{"code": "true"}]}),
+        json!({"parent_code": "true", "language": "bash", "children": (0..17).map(|_| json!({"code": "true"})).collect::<Vec<_>>()}),
+    ] {
+        let (status, error) = call(&server, "POST", "/v1/runs/fork", Some(OP1_TOKEN), Some(bad));
+        assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!("BAD_FORK")));
+    }
 }

@@ -203,11 +203,11 @@ pub async fn open_ledger(state: &AppState, entry: &LedgerEntry<'_>) -> Result<i6
     Ok(id)
 }
 
-/// Closes a ledger row with the jail's outcome.
+/// Closes a ledger row with the jail's outcome (or why it failed).
 pub async fn close_ledger(
     state: &AppState,
     id: i64,
-    outcome: &Result<JailResult, JailError>,
+    outcome: Result<&JailResult, String>,
     started: std::time::Instant,
 ) {
     let end = match outcome {
@@ -230,7 +230,7 @@ pub async fn close_ledger(
         Err(err) => JailEnd {
             status: "error",
             duration_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-            error: Some(err.to_string()),
+            error: Some(err),
             ..JailEnd::default()
         },
     };
@@ -253,7 +253,7 @@ pub async fn run_recorded(
     let id = open_ledger(state, &entry).await?;
     let started = std::time::Instant::now();
     let outcome = state.engine.run(config).await;
-    close_ledger(state, id, &outcome, started).await;
+    close_ledger(state, id, outcome.as_ref().map_err(|e| e.to_string()), started).await;
     outcome.map_err(jail_error)
 }
 

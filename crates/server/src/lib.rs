@@ -15,3 +15,4 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod store;
+pub mod tree;

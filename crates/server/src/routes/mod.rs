@@ -1,6 +1,7 @@
 //! The HTTP routes of the control plane (API.md), one file per section.
 
 mod credentials;
+mod fork;
 mod identity;
 mod ledger;
 mod public;
@@ -65,6 +66,7 @@ pub fn router(state: SharedState) -> Router {
         .routes(routes!(sessions::exec))
         .routes(routes!(runs::create))
         .routes(routes!(runs::stream))
+        .routes(routes!(fork::fork))
         .routes(routes!(ledger::list_jails))
         .routes(routes!(ledger::get_jail))
         .routes(routes!(ledger::audit))

@@ -134,7 +134,7 @@ pub async fn stream(
             }
         }
         let outcome = outcome.unwrap_or_else(|| Err(paddock_jail::JailError::Spawner("the stream ended early".into())));
-        exec::close_ledger(&state, id, &outcome, started).await;
+        exec::close_ledger(&state, id, outcome.as_ref().map_err(|e| e.to_string()), started).await;
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok::<_, Infallible>(event), rx))
