@@ -168,6 +168,39 @@ pub enum RunsCommand {
         #[command(flatten)]
         jail: JailFlags,
     },
+    /// Run a parent, copy its /output at the fork point, run children on
+    /// the copies; prints each jail's output.
+    Fork {
+        /// javascript, python or bash.
+        #[arg(long, short = 'l', default_value = "javascript")]
+        language: String,
+        /// The parent's code, `@FILE` to read a file, or `-` for stdin.
+        #[arg(long)]
+        parent: String,
+        /// A child's code (repeatable, up to 16), `@FILE` for a file.
+        #[arg(long = "child", required = true)]
+        children: Vec<String>,
+        /// When to fork (e.g. 1500ms, 2s).
+        #[arg(long, value_parser = parse::duration)]
+        fork_after: Option<Duration>,
+        #[command(flatten)]
+        jail: JailFlags,
+    },
+}
+
+/// `CODE`, `@FILE` or `-` (standard input).
+fn code_arg(text: &str) -> Result<String, Failure> {
+    if text == "-" {
+        let mut code = String::new();
+        std::io::stdin()
+            .read_to_string(&mut code)
+            .map_err(|e| Failure(format!("reading standard input: {e}")))?;
+        return Ok(code);
+    }
+    match text.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| Failure(format!("{path}: {e}"))),
+        None => Ok(text.to_owned()),
+    }
 }
 
 /// `paddock jails ...`
@@ -455,6 +488,44 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
     let (source, jail, stream) = match command {
         RunsCommand::Create { source, jail } => (source, jail, false),
         RunsCommand::Stream { source, jail } => (source, jail, true),
+        RunsCommand::Fork {
+            language,
+            parent,
+            children,
+            fork_after,
+            jail,
+        } => {
+            let children = children
+                .iter()
+                .map(|c| code_arg(c).map(|code| json!({ "code": code })))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut body = json!({ "language": language, "parent_code": code_arg(parent)?, "children": children });
+            if let Some(after) = fork_after {
+                body["fork_after_ms"] = json!(after.as_millis() as u64);
+            }
+            jail.apply(&mut body);
+            let result = api.json(reqwest::Method::POST, "/v1/runs/fork", Some(body))?;
+            if conn.json {
+                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+                return Ok(0);
+            }
+            let jails = std::iter::once(("parent".to_owned(), &result["parent"])).chain(
+                result["children"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(i, child)| (format!("child {i}"), child)),
+            );
+            let mut worst = 0;
+            for (name, jail) in jails {
+                println!("=== {name}: exit {}", text(&jail["exit_code"]));
+                print!("{}", jail["stdout"].as_str().unwrap_or(""));
+                eprint!("{}", jail["stderr"].as_str().unwrap_or(""));
+                worst = worst.max(exit_status(jail));
+            }
+            return Ok(worst);
+        }
     };
     let code = source.read().map_err(Failure)?;
     let mut body = json!({ "code": code, "language": source.language });

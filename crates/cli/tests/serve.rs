@@ -1018,6 +1018,27 @@ fn the_cli_client_drives_the_server() {
     let out = cli(&server, OP1_TOKEN, &["jails", "list"], "");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("ID") && table.lines().count() == 4, "{table}");
+    let out = cli(
+        &server,
+        OP1_TOKEN,
+        &[
+            "runs",
+            "fork",
+            "-l",
+            "bash",
+            "--parent",
+            "echo p > /output/x; sleep 1; echo parent",
+            "--child",
+            "cat /output/x",
+            "--fork-after",
+            "300ms",
+        ],
+        "",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "=== parent: exit 0\nparent\n=== child 0: exit 0\np\n"
+    );
     // Failures exit non-zero with the server's message.
     let out = cli(&server, OP1_TOKEN, &["credentials", "rm", "openai"], "");
     assert_eq!(out.status.code(), Some(1));
