@@ -337,6 +337,20 @@ mod tests {
         assert!(p.allows_port(8443) && !p.allows_port(443));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Hostile host text never panics, and whatever parses as a name
+        /// is canonical (parsing it again gives the same name).
+        #[test]
+        fn host_parsing_is_total_and_canonical(text in "\\PC{0,70}|[a-zA-Z0-9.*\\-\\[\\]:_]{0,70}") {
+            if let Ok(Host::Name(name)) = Host::parse(&text) {
+                proptest::prop_assert_eq!(Host::parse(&name), Ok(Host::Name(name.clone())));
+            }
+            let _ = EgressPolicy::new([text.as_str()], []);
+        }
+    }
+
     #[test]
     fn wire_form_round_trips_and_is_validated() {
         let p: EgressPolicy = serde_json::from_str(r#"{"domains":["a.com","*.b.org"]}"#).unwrap();

@@ -10,6 +10,8 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod exec;
+#[cfg(test)]
+mod fuzz;
 pub mod metrics;
 pub mod routes;
 pub mod server;

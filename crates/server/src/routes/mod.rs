@@ -142,6 +142,23 @@ pub fn page_json<T: serde::Serialize>(rows: Vec<T>, total: i64, limit: i64, offs
     serde_json::json!({ "rows": rows, "total": total, "limit": limit, "offset": offset })
 }
 
+/// Decodes `value` as every request body and runs the validation each
+/// handler does before touching the store or the engine (property tests).
+#[cfg(test)]
+pub(crate) fn decode_every_body(value: &serde_json::Value) {
+    use serde_json::from_value;
+    if let Ok(run) = from_value::<runs::RunRequest>(value.clone()) {
+        let _ = runs::prepare(&run);
+    }
+    if let Ok(session) = from_value::<sessions::NewSession>(value.clone()) {
+        let _ = sessions::validate(&session);
+    }
+    let _ = from_value::<sessions::ExecRequest>(value.clone());
+    let _ = from_value::<credentials::PutCredential>(value.clone());
+    let _ = from_value::<identity::NewKey>(value.clone());
+    let _ = from_value::<fork::ForkRequest>(value.clone());
+}
+
 /// An RFC 3339 UTC timestamp from Unix milliseconds.
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)

@@ -37,7 +37,7 @@ fn default_language() -> String {
 }
 
 /// The jail and ledger entry of a run request.
-fn prepare(body: &RunRequest) -> Result<(paddock_jail::JailConfig, serde_json::Value), ApiError> {
+pub(super) fn prepare(body: &RunRequest) -> Result<(paddock_jail::JailConfig, serde_json::Value), ApiError> {
     if body.code.len() > MAX_CODE {
         return Err(ApiError::status(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -82,6 +82,38 @@ fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> 
     Ok(())
 }
 
+/// Everything about a new session that can be checked without the store:
+/// the services (known, not repeated), the scopes and the TTL.
+pub(super) fn validate(body: &NewSession) -> Result<Vec<services::Service>, ApiError> {
+    if body.services.is_empty() {
+        return Err(ApiError::bad_request(
+            "NO_SERVICES",
+            "a session needs at least one service",
+        ));
+    }
+    let mut found = Vec::new();
+    for name in &body.services {
+        let service = services::find(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "UNKNOWN_SERVICE",
+                format!("unknown service {name:?} (known: {})", services::names()),
+            )
+        })?;
+        if found.contains(&service) {
+            return Err(ApiError::bad_request(
+                "DUPLICATE_SERVICE",
+                format!("{name} is listed twice"),
+            ));
+        }
+        found.push(service);
+    }
+    check_scopes(&body.services, &body.scopes)?;
+    if body.ttl_secs == Some(0) {
+        return Err(ApiError::bad_request("BAD_TTL", "ttl_secs must be at least 1"));
+    }
+    Ok(found)
+}
+
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "`{id, created_at, expires_at, services, env}` (tokens shown once)", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
@@ -90,37 +122,19 @@ pub async fn create(
     ApiJson(body): ApiJson<NewSession>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let tenant = caller.owner(query.tenant.as_deref())?;
-    if body.services.is_empty() {
-        return Err(ApiError::bad_request(
-            "NO_SERVICES",
-            "a session needs at least one service",
-        ));
-    }
-    let mut services = Vec::new();
-    for name in &body.services {
-        let service = services::find(name).ok_or_else(|| {
-            ApiError::bad_request(
-                "UNKNOWN_SERVICE",
-                format!("unknown service {name:?} (known: {})", services::names()),
-            )
-        })?;
-        if services.contains(&service) {
-            return Err(ApiError::bad_request(
-                "DUPLICATE_SERVICE",
-                format!("{name} is listed twice"),
-            ));
-        }
-        if state.store.credential(&tenant, name).await?.is_none() {
+    let services = validate(&body)?;
+    for service in &services {
+        if state.store.credential(&tenant, service.name).await?.is_none() {
             return Err(ApiError::bad_request(
                 "NO_CREDENTIAL",
-                format!("no credential is stored for {name}; POST /v1/credentials first"),
+                format!(
+                    "no credential is stored for {}; POST /v1/credentials first",
+                    service.name
+                ),
             ));
         }
-        services.push(service);
     }
-    check_scopes(&body.services, &body.scopes)?;
     let ttl = match body.ttl_secs {
-        Some(0) => return Err(ApiError::bad_request("BAD_TTL", "ttl_secs must be at least 1")),
         Some(secs) => Duration::from_secs(secs).min(state.config.session_ttl_max),
         None => state.config.session_ttl_default,
     };
