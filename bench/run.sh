@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs paddock's benchmarks side by side with their peers (bubblewrap, crun)
+# Runs paddock's benchmarks side by side with their peers (bubblewrap, crun,
+# tinyproxy, sandbox-agent)
 # and prints one table. Needs root (crun and the cgroup limits).
 #
 #   bench/run.sh            # full run (a few minutes)
 #   bench/run.sh --quick    # smaller sample counts
+#   bench/run.sh --egress-only | --server-only
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
@@ -19,7 +21,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cargo build --release -q -p paddock -p paddock-bench
 
-run=(./target/release/paddock-bench --paddock ./target/release/paddock "$@")
+# sandbox-agent (the control-plane peer) from npm, kept out of the tree.
+peers=bench/.peers
+agent=$peers/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent
+if [ ! -x "$agent" ]; then
+  mkdir -p "$peers"
+  (cd "$peers" && npm install --silent --no-audit --no-fund @sandbox-agent/cli@0.4.2 >/dev/null)
+  chmod +x "$agent"
+fi
+
+run=(./target/release/paddock-bench --paddock ./target/release/paddock --sandbox-agent "$agent" "$@")
 if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && mountpoint -q /sys/fs/cgroup/unified; then
   exec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec "$@"' sh "${run[@]}"
 fi

@@ -2,7 +2,8 @@
 //! (the machine is shared and noisy: ratios measured together are what
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
-//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only] [--json FILE]
+//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only | --server-only]
+//!       [--sandbox-agent PATH] [--json FILE]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod egress;
+mod server;
 
 use anyhow::{bail, Context, Result};
 use paddock_jail::{Engine, EngineOptions, JailConfig, Limits};
@@ -285,6 +287,12 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let egress_only = args.iter().any(|a| a == "--egress-only");
+    let server_only = args.iter().any(|a| a == "--server-only");
+    let sandbox_agent = args
+        .iter()
+        .position(|a| a == "--sandbox-agent")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let json_out = args
         .iter()
         .position(|a| a == "--json")
@@ -307,10 +315,16 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     let scratch = tempfile_dir()?;
 
-    if !egress_only {
-        jail_rows(&engine, &runtime, scale, &scratch, paddock_bin.leak(), &mut rows)?;
+    let paddock_bin: &'static str = paddock_bin.leak();
+    if !egress_only && !server_only {
+        jail_rows(&engine, &runtime, scale, &scratch, paddock_bin, &mut rows)?;
     }
-    rows.extend(egress::rows(&runtime, scale, &scratch)?);
+    if !server_only {
+        rows.extend(egress::rows(&runtime, scale, &scratch)?);
+    }
+    if !egress_only {
+        rows.extend(server::rows(paddock_bin, sandbox_agent.as_deref(), scale, &scratch)?);
+    }
 
     println!(
         "{:<52} {:<30} {:>9} {:>9} {:>10}",
