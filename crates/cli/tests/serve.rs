@@ -1171,3 +1171,138 @@ fn fork_copies_the_frozen_parent_output_to_each_child() {
         assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!("BAD_FORK")));
     }
 }
+
+#[test]
+fn the_agentjail_key_variable_works_and_bad_keys_are_refused_at_start() {
+    let dir = tempdir();
+    let alias = format!("{OP1_TOKEN}@legacy:operator");
+    let server = Server::start(dir.path(), &[("AGENTJAIL_API_KEY", &alias)], &[]);
+    assert_eq!(
+        call(&server, "GET", "/v1/whoami", Some(OP1_TOKEN), None).1["tenant"],
+        "legacy"
+    );
+    assert!(
+        !server.first_lines.iter().any(|l| l.contains(OP1_TOKEN)),
+        "a key was printed"
+    );
+    drop(server);
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path())
+        .env("PADDOCK_API_KEYS", "short@t:admin")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PADDOCK_API_KEYS"));
+}
+
+#[test]
+fn after_the_grace_period_running_jails_are_killed_and_their_rows_closed() {
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        &[("PADDOCK_API_KEYS", &keys())],
+        &["--shutdown-grace", "500ms"],
+    );
+    let url = server.url.clone();
+    let marker = "sleep 31.4159";
+    let _run = std::thread::spawn(move || {
+        let _ = client()
+            .post(format!("{url}/v1/runs"))
+            .bearer_auth(OP1_TOKEN)
+            .json(&json!({"code": marker, "language": "bash"}))
+            .send();
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    let running = |pattern: &str| {
+        Command::new("pgrep")
+            .args(["-f", pattern])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(running(marker), "the jail did not start");
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert!(stopping.elapsed() < Duration::from_secs(5), "{:?}", stopping.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running(marker) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!running(marker), "the jail outlived the server");
+    let server = Server::with_keys(dir.path());
+    assert!(
+        server.first_lines.iter().any(|l| l.contains("recovered_jails=0")),
+        "{:?}",
+        server.first_lines
+    );
+    let (_, page) = call(&server, "GET", "/v1/jails?status=error", Some(OP1_TOKEN), None);
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["rows"][0]["error"], "killed at server shutdown");
+}
+
+/// The seed SDK's documented flow (`agentjail-sdk-readme.txt`), with the
+/// exact bodies its client sends.
+#[test]
+fn the_agentjail_sdk_flow_works_unchanged() {
+    let (proxy, seen) = fake_phantom_proxy();
+    let dir = tempdir();
+    let proxy_arg = proxy.to_string();
+    let alias = format!("{OP1_TOKEN}@acme:operator");
+    let server = Server::start(
+        dir.path(),
+        &[("AGENTJAIL_API_KEY", &alias)],
+        &["--proxy-listen", &proxy_arg],
+    );
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "github", "secret": "ghp-real"})),
+    );
+    assert_eq!(status, 200);
+    let (status, session) = call(
+        &server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["github"], "ttl_secs": 600, "scopes": {"github": ["/repos/my-org/*/issues*"]}})),
+    );
+    assert_eq!(status, 201, "{session}");
+    for field in ["id", "created_at", "expires_at", "services", "env"] {
+        assert!(session.get(field).is_some(), "{field} missing: {session}");
+    }
+    let id = session["id"].as_str().unwrap();
+    let (status, result) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec"),
+        Some(OP1_TOKEN),
+        Some(
+            json!({"cmd": "sh", "args": ["-c", "curl -s -H \"Authorization: token $GITHUB_TOKEN\" $GITHUB_API_URL/repos/my-org/app/issues"]}),
+        ),
+    );
+    assert_eq!(status, 200, "{result}");
+    for field in [
+        "stdout",
+        "stderr",
+        "exit_code",
+        "duration_ms",
+        "timed_out",
+        "oom_killed",
+    ] {
+        assert!(result.get(field).is_some(), "{field} missing: {result}");
+    }
+    assert_eq!(result["stdout"], "proxied\n");
+    assert!(seen.lock().unwrap()[0].starts_with("GET /v1/github/repos/my-org/app/issues HTTP/1.1"));
+    let (_, list) = call(&server, "GET", "/v1/credentials", Some(OP1_TOKEN), None);
+    assert_eq!(list[0]["service"], "github");
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        204
+    );
+    assert_eq!(
+        call(&server, "DELETE", "/v1/credentials/github", Some(OP1_TOKEN), None).0,
+        204
+    );
+}
