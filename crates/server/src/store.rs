@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, FromRow, Row};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,7 @@ pub struct Store {
 }
 
 /// An API key row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRow {
     pub id: String,
     pub tenant_id: String,
@@ -76,7 +76,7 @@ pub struct KeyRow {
 }
 
 /// A stored (encrypted) upstream credential.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CredentialRow {
     pub tenant_id: String,
     pub service: String,
@@ -88,7 +88,7 @@ pub struct CredentialRow {
 }
 
 /// A session row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
     pub id: String,
     pub tenant_id: String,
@@ -102,7 +102,7 @@ pub struct SessionRow {
 }
 
 /// A phantom token of a session (stored hashed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenRow {
     pub token_hash: String,
     pub session_id: String,
@@ -170,10 +170,11 @@ pub struct JailFilter {
 }
 
 /// An audit row: a proxied request or a control-plane action.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     #[serde(skip)]
+    #[sqlx(rename = "at")]
     pub at_ms: i64,
     #[serde(skip)]
     pub tenant_id: String,
@@ -287,7 +288,7 @@ impl Store {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| key_row(&r)).transpose()
+        row.map(|r| KeyRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
     /// Keys in scope, newest first.
@@ -299,7 +300,7 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(key_row).collect()
+        rows.iter().map(|r| KeyRow::from_row(r).map_err(Into::into)).collect()
     }
 
     /// Revokes a key in scope; `false` if there is none (or it was revoked).
@@ -357,7 +358,7 @@ impl Store {
         .bind(service)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| credential_row(&r)).transpose()
+        row.map(|r| CredentialRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
     /// Credentials in scope.
@@ -369,7 +370,9 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(credential_row).collect()
+        rows.iter()
+            .map(|r| CredentialRow::from_row(r).map_err(Into::into))
+            .collect()
     }
 
     /// Deletes a tenant's credential; `false` if there was none.
@@ -427,7 +430,7 @@ impl Store {
         .bind(tenant)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| session_row(&r)).transpose()
+        row.map(|r| SessionRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
     /// Sessions in scope, newest first, and how many there are in all.
@@ -444,7 +447,7 @@ impl Store {
         let total = self
             .count(&format!("SELECT COUNT(*) AS n FROM sessions WHERE {cond}"), tenant)
             .await?;
-        Ok((rows.iter().map(session_row).collect::<StoreResult<_>>()?, total))
+        Ok((rows.iter().map(SessionRow::from_row).collect::<Result<_, _>>()?, total))
     }
 
     /// Closes a session in scope and revokes its tokens at once; `false`
@@ -481,17 +484,7 @@ impl Store {
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(TokenRow {
-                token_hash: r.try_get("token_hash")?,
-                session_id: r.try_get("session_id")?,
-                tenant_id: r.try_get("tenant_id")?,
-                service: r.try_get("service")?,
-                expires_at: r.try_get("expires_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
-        })
-        .transpose()
+        row.map(|r| TokenRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
     // --- jail ledger ---------------------------------------------------------
@@ -647,26 +640,7 @@ impl Store {
         let total = self
             .count(&format!("SELECT COUNT(*) AS n FROM audit WHERE {cond}"), tenant)
             .await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    id: r.try_get("id")?,
-                    at_ms: r.try_get("at")?,
-                    tenant_id: r.try_get("tenant_id")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    session_id: r.try_get("session_id")?,
-                    service: r.try_get("service")?,
-                    method: r.try_get("method")?,
-                    path: r.try_get("path")?,
-                    status: r.try_get("status")?,
-                    reject_reason: r.try_get("reject_reason")?,
-                    upstream_ms: r.try_get("upstream_ms")?,
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let rows = rows.iter().map(AuditRow::from_row).collect::<Result<_, _>>()?;
         Ok((rows, total))
     }
 
@@ -730,43 +704,6 @@ const SESSION_COLUMNS: &str = "id, tenant_id, created_at, expires_at, closed_at,
 const JAIL_COLUMNS: &str = "id, tenant_id, kind, started_at, ended_at, status, session_id, label, exit_code, \
      duration_ms, timed_out, oom_killed, memory_peak_bytes, memory_current_bytes, cpu_usage_usec, io_read_bytes, \
      io_write_bytes, pids_current, stdout, stderr, error, parent_id, config";
-
-fn key_row(r: &AnyRow) -> StoreResult<KeyRow> {
-    Ok(KeyRow {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        role: r.try_get("role")?,
-        token_hash: r.try_get("token_hash")?,
-        label: r.try_get("label")?,
-        source: r.try_get("source")?,
-        created_at: r.try_get("created_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
-fn credential_row(r: &AnyRow) -> StoreResult<CredentialRow> {
-    Ok(CredentialRow {
-        tenant_id: r.try_get("tenant_id")?,
-        service: r.try_get("service")?,
-        nonce: r.try_get("nonce")?,
-        ciphertext: r.try_get("ciphertext")?,
-        fingerprint: r.try_get("fingerprint")?,
-        added_at: r.try_get("added_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
-}
-
-fn session_row(r: &AnyRow) -> StoreResult<SessionRow> {
-    Ok(SessionRow {
-        id: r.try_get("id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        closed_at: r.try_get("closed_at")?,
-        services: r.try_get("services")?,
-        scopes: r.try_get("scopes")?,
-    })
-}
 
 fn jail_row(r: &AnyRow) -> StoreResult<JailRow> {
     Ok(JailRow {
