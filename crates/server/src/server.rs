@@ -6,6 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::os::unix::fs::DirBuilderExt;
+
 use anyhow::Context;
 use paddock_jail::Engine;
 use tokio::sync::Semaphore;
@@ -31,8 +33,14 @@ pub struct Prepared {
 /// Opens the store and the master key, syncs the configured keys, and
 /// closes ledger rows left running by a crash.
 pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Prepared> {
-    std::fs::create_dir_all(&config.state_dir)
-        .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
+    if !config.state_dir.exists() {
+        // Private: it holds the database and the master key file.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.state_dir)
+            .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
+    }
     let store = Store::open(config.database_url.as_deref(), &config.state_dir).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
     let generated_admin_key = sync_keys(&store, &config).await?;
