@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use paddock_jail::Engine;
+use paddock_phantom::Services;
 use paddock_server::config::{KeySpec, ServerConfig};
 
 use crate::parse;
@@ -16,9 +17,39 @@ pub struct ServeArgs {
     /// Control-plane address.
     #[arg(long, env = "PADDOCK_LISTEN", default_value = "127.0.0.1:7000")]
     pub listen: SocketAddr,
-    /// Phantom proxy address (the base URL in session environments).
+    /// Phantom proxy address. Jails reach it on their own loopback
+    /// whatever this is.
     #[arg(long, env = "PADDOCK_PROXY_LISTEN", default_value = "127.0.0.1:8443")]
     pub proxy_listen: SocketAddr,
+    /// The proxy's URL as processes outside jails reach it (the base URLs
+    /// in `session.env`; default: http://PROXY_LISTEN).
+    #[arg(long, env = "PADDOCK_PROXY_PUBLIC_URL", value_name = "URL")]
+    pub proxy_public_url: Option<String>,
+    /// Point a built-in service at another upstream, or add one:
+    /// NAME=URL[,auth=bearer|x-api-key|basic|header:NAME][,env=PREFIX].
+    /// Repeatable; the variable takes a ';'-separated list.
+    #[arg(
+        long = "service",
+        value_name = "SPEC",
+        env = "PADDOCK_SERVICES",
+        value_delimiter = ';'
+    )]
+    pub services: Vec<String>,
+    /// PEM file of a CA the proxy trusts for upstreams, besides the
+    /// system's roots (internal services). Repeatable.
+    #[arg(
+        long = "upstream-ca",
+        value_name = "FILE",
+        env = "PADDOCK_UPSTREAM_CA",
+        value_delimiter = ':'
+    )]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Longest wait for a connection to an upstream.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse::duration)]
+    pub upstream_connect_timeout: Duration,
+    /// Longest proxied exchange, streamed response included.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse::duration)]
+    pub upstream_timeout: Duration,
     /// State directory: the SQLite database, the master key file, flavors
     /// (default /var/lib/paddock as root, ~/.local/state/paddock otherwise).
     #[arg(long, env = "PADDOCK_STATE_DIR")]
@@ -66,6 +97,21 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new(args.state_dir.clone().unwrap_or_else(default_state_dir));
     config.listen = args.listen;
     config.proxy_listen = args.proxy_listen;
+    config.proxy_public_url = match &args.proxy_public_url {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.clone()),
+        Some(url) => return Err(format!("--proxy-public-url must be an http(s) URL, got {url:?}")),
+        None => None,
+    };
+    config.proxy.services =
+        Services::configured(args.services.iter().map(String::as_str)).map_err(|e| format!("--service: {e}"))?;
+    for ca in &args.upstream_ca {
+        if !ca.is_file() {
+            return Err(format!("--upstream-ca: {} is not a file", ca.display()));
+        }
+    }
+    config.proxy.extra_ca = args.upstream_ca.clone();
+    config.proxy.connect_timeout = args.upstream_connect_timeout;
+    config.proxy.total_timeout = args.upstream_timeout;
     config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
     config.api_keys = keys_from_env()?;
     config.master_key = std::env::var("PADDOCK_MASTER_KEY").ok().filter(|k| !k.is_empty());
@@ -106,9 +152,23 @@ async fn shutdown_signal() {
 }
 
 /// Runs the server until a shutdown signal; returns the exit status.
-pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
+pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
     init_logging();
-    let listen = config.listen;
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| eprintln!("paddock serve: cannot listen on {addr} ({what}): {err}"))
+    };
+    let Ok(listener) = bind(config.listen, "control plane").await else {
+        return 1;
+    };
+    let Ok(proxy_listener) = bind(config.proxy_listen, "phantom proxy").await else {
+        return 1;
+    };
+    // With port 0, session URLs and jail forwards need the port chosen.
+    if let Ok(addr) = proxy_listener.local_addr() {
+        config.proxy_listen = addr;
+    }
     let prepared = match paddock_server::server::prepare(config, engine).await {
         Ok(prepared) => prepared,
         Err(err) => {
@@ -117,13 +177,6 @@ pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
         }
     };
     let state = prepared.state;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(listener) => listener,
-        Err(err) => {
-            eprintln!("paddock serve: cannot listen on {listen}: {err}");
-            return 1;
-        }
-    };
     if let Some(token) = &prepared.generated_admin_key {
         // Shown once: only its hash is stored.
         eprintln!(
@@ -134,6 +187,8 @@ pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         proxy_listen = %c.proxy_listen,
+        proxy_url = %c.proxy_url(),
+        services = %state.phantom.services().names(),
         state_dir = %c.state_dir.display(),
         database = state.store.backend_name(),
         configured_keys = c.api_keys.len(),
@@ -141,7 +196,7 @@ pub async fn serve(engine: Engine, config: ServerConfig) -> i32 {
         recovered_jails = prepared.recovered_jails,
         "paddock serve ready"
     );
-    match paddock_server::server::serve(state, listener, shutdown_signal()).await {
+    match paddock_server::server::serve(state, listener, proxy_listener, shutdown_signal()).await {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("paddock serve: {err:#}");

@@ -2,149 +2,17 @@
 //! jails, real SQLite files (and PostgreSQL where noted), restarts and
 //! signals included.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::io::Read;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Response;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const ADMIN: &str = "admin-token-0123456789@acme:admin";
-const ADMIN_TOKEN: &str = "admin-token-0123456789";
-const OP1_TOKEN: &str = "operator-one-0123456789";
-const OP2_TOKEN: &str = "operator-two-0123456789";
+mod support;
 
-fn keys() -> String {
-    format!("{ADMIN},{OP1_TOKEN}@t1:operator,{OP2_TOKEN}@t2:operator")
-}
-
-/// A running `paddock serve`.
-struct Server {
-    child: Child,
-    url: String,
-    state_dir: PathBuf,
-    /// Lines the server printed on stderr (after the ready line).
-    log: mpsc::Receiver<String>,
-    first_lines: Vec<String>,
-}
-
-impl Server {
-    fn start(state_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_paddock"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir"])
-            .arg(state_dir)
-            .args(extra)
-            .env_remove("PADDOCK_API_KEYS")
-            .env_remove("AGENTJAIL_API_KEY")
-            .env_remove("DATABASE_URL")
-            .env_remove("LOG_FORMAT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("paddock serve starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut first_lines = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let url = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("the server did not become ready: {first_lines:?}"));
-            first_lines.push(line.clone());
-            if !line.contains("paddock serve ready") {
-                continue;
-            }
-            // Text logs say `listen=ADDR`; JSON logs carry `fields.listen`.
-            let json_addr = serde_json::from_str::<Value>(&line)
-                .ok()
-                .and_then(|v| v["fields"]["listen"].as_str().map(str::to_owned));
-            let text_addr = line
-                .split("listen=")
-                .nth(1)
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_owned);
-            if let Some(addr) = json_addr.or(text_addr) {
-                break format!("http://{addr}");
-            }
-        };
-        Server {
-            child,
-            url,
-            state_dir: state_dir.to_path_buf(),
-            log: rx,
-            first_lines,
-        }
-    }
-
-    fn with_keys(state_dir: &Path) -> Server {
-        Server::start(state_dir, &[("PADDOCK_API_KEYS", &keys())], &[])
-    }
-
-    /// Stops the server (SIGTERM) and returns every line it printed.
-    fn stop_and_collect(mut self) -> Vec<String> {
-        // SAFETY: kill on a child we own.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-        let mut lines = std::mem::take(&mut self.first_lines);
-        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
-            lines.push(line);
-        }
-        lines
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: kill on a child we own.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
-fn call(server: &Server, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut request = client().request(method, format!("{}{path}", server.url));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().expect("request");
-    let status = response.status();
-    let text = response.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
+use support::*;
 
 #[test]
 fn first_start_without_keys_generates_an_admin_key_shown_once() {
@@ -371,8 +239,9 @@ fn sessions_hand_out_phantom_env_and_survive_restarts() {
     let env = &session["env"];
     let key = env["OPENAI_API_KEY"].as_str().unwrap();
     assert!(key.starts_with("phm_") && key.len() == 68, "{key}");
-    assert_eq!(env["OPENAI_BASE_URL"], "http://127.0.0.1:8443/v1/openai/v1");
-    assert_eq!(env["ANTHROPIC_BASE_URL"], "http://127.0.0.1:8443/v1/anthropic");
+    let proxy = &server.proxy;
+    assert_eq!(env["OPENAI_BASE_URL"], format!("http://{proxy}/v1/openai/v1"));
+    assert_eq!(env["ANTHROPIC_BASE_URL"], format!("http://{proxy}/v1/anthropic"));
     // The TTL is capped at 24 hours.
     let created = time::OffsetDateTime::parse(
         session["created_at"].as_str().unwrap(),
@@ -715,26 +584,8 @@ fn sigterm_lets_a_running_jail_finish_and_a_crash_is_recovered() {
 
 #[test]
 fn the_postgres_backend_serves_the_same_api() {
-    let admin_url = std::env::var("PADDOCK_TEST_POSTGRES_URL").expect(
-        "PADDOCK_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a server (bash scripts/test starts one)",
-    );
-    let name = format!("paddock_serve_{}", std::process::id());
-    let psql = |sql: &str| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            use sqlx::Executor;
-            let pool = sqlx::PgPool::connect(&admin_url).await.expect("connect");
-            pool.execute(sql).await.expect("sql");
-            pool.close().await;
-        });
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    psql(&format!("CREATE DATABASE {name}"));
-    let (base, _) = admin_url.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
+    let db = PgDatabase::create("serve");
+    let url = db.url.clone();
     let dir = tempdir();
     let env = [("PADDOCK_API_KEYS", keys()), ("DATABASE_URL", url)];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -774,7 +625,7 @@ fn the_postgres_backend_serves_the_same_api() {
         "SQLite used despite DATABASE_URL"
     );
     drop(server);
-    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    drop(db);
 }
 
 #[test]
@@ -812,42 +663,12 @@ fn json_request_logs_never_carry_keys_or_secrets() {
     }
 }
 
-/// A stand-in for the phantom proxy's listener (built in its own issue):
-/// records each request head and answers `proxied`.
-fn fake_phantom_proxy() -> (std::net::SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::Write;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut head = String::new();
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                head.push_str(&line);
-                line.clear();
-            }
-            log.lock().unwrap().push(head);
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nproxied\n");
-        }
-    });
-    (addr, seen)
-}
-
 #[test]
 fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none() {
-    let (proxy, seen) = fake_phantom_proxy();
+    let upstream = support::upstream::Upstream::start();
     let dir = tempdir();
-    let proxy_arg = proxy.to_string();
-    let server = Server::start(
-        dir.path(),
-        &[("PADDOCK_API_KEYS", &keys())],
-        &["--proxy-listen", &proxy_arg],
-    );
+    let service = format!("openai={}", upstream.url());
+    let server = Server::start(dir.path(), &[("PADDOCK_API_KEYS", &keys())], &["--service", &service]);
     let secret = "sk-real-upstream-secret";
     call(
         &server,
@@ -864,7 +685,7 @@ fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none(
         Some(json!({"services": ["openai"]})),
     );
     let id = session["id"].as_str().unwrap();
-    let script = r#"echo "$OPENAI_BASE_URL"; curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models"; curl -sS --max-time 2 http://1.1.1.1/ || echo no-other-network"#;
+    let script = r#"echo "$OPENAI_BASE_URL"; echo "$OPENAI_API_KEY"; curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models"; echo; curl -sS --max-time 2 http://1.1.1.1/ || echo no-other-network"#;
     let (status, result) = call(
         &server,
         "POST",
@@ -873,27 +694,29 @@ fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none(
         Some(json!({"cmd": "sh", "args": ["-c", script], "network": {"mode": "none"}, "timeout_secs": 30})),
     );
     assert_eq!(status, 200, "{result}");
-    let expected = format!(
-        "http://127.0.0.1:{}/v1/openai/v1\nproxied\nno-other-network\n",
-        proxy.port()
+    let stdout = result["stdout"].as_str().unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let proxy_port = server.proxy.rsplit(':').next().unwrap();
+    assert_eq!(
+        lines[0],
+        format!("http://127.0.0.1:{proxy_port}/v1/openai/v1"),
+        "{result}"
     );
-    assert_eq!(result["stdout"], expected, "{result}");
-    let heads = seen.lock().unwrap().clone();
-    assert_eq!(heads.len(), 1, "{heads:?}");
-    assert!(
-        heads[0].starts_with("GET /v1/openai/v1/models HTTP/1.1"),
-        "{}",
-        heads[0]
-    );
-    let presented = heads[0]
-        .lines()
-        .find_map(|l| l.strip_prefix("Authorization: Bearer "))
-        .expect("the phantom token was sent");
+    let presented = lines[1];
     assert!(presented.starts_with("phm_") && presented.len() == 68, "{presented}");
     assert_ne!(
         Some(presented),
         session["env"]["OPENAI_API_KEY"].as_str(),
         "each exec gets its own token"
+    );
+    assert_eq!(lines[2], r#"{"ok":true,"path":"/v1/models"}"#, "{result}");
+    assert_eq!(lines[3], "no-other-network", "{result}");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].target, "/v1/models");
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(format!("Bearer {secret}").as_str())
     );
     assert!(!result.to_string().contains(secret));
     let (_, page) = call(&server, "GET", "/v1/jails?kind=exec", Some(OP1_TOKEN), None);
@@ -1244,15 +1067,11 @@ fn after_the_grace_period_running_jails_are_killed_and_their_rows_closed() {
 /// exact bodies its client sends.
 #[test]
 fn the_agentjail_sdk_flow_works_unchanged() {
-    let (proxy, seen) = fake_phantom_proxy();
+    let upstream = support::upstream::Upstream::start();
     let dir = tempdir();
-    let proxy_arg = proxy.to_string();
+    let service = format!("github={}", upstream.url());
     let alias = format!("{OP1_TOKEN}@acme:operator");
-    let server = Server::start(
-        dir.path(),
-        &[("AGENTJAIL_API_KEY", &alias)],
-        &["--proxy-listen", &proxy_arg],
-    );
+    let server = Server::start(dir.path(), &[("AGENTJAIL_API_KEY", &alias)], &["--service", &service]);
     let (status, _) = call(
         &server,
         "POST",
@@ -1293,8 +1112,11 @@ fn the_agentjail_sdk_flow_works_unchanged() {
     ] {
         assert!(result.get(field).is_some(), "{field} missing: {result}");
     }
-    assert_eq!(result["stdout"], "proxied\n");
-    assert!(seen.lock().unwrap()[0].starts_with("GET /v1/github/repos/my-org/app/issues HTTP/1.1"));
+    assert_eq!(result["stdout"], r#"{"ok":true,"path":"/repos/my-org/app/issues"}"#);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, "/repos/my-org/app/issues");
+    assert_eq!(seen[0].header("authorization"), Some("Bearer ghp-real"));
     let (_, list) = call(&server, "GET", "/v1/credentials", Some(OP1_TOKEN), None);
     assert_eq!(list[0]["service"], "github");
     assert_eq!(

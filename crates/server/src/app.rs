@@ -15,7 +15,9 @@ use crate::config::{Role, ServerConfig};
 use crate::crypto::{token_hash, MasterKey};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::phantom::{AuditWriter, StoreAuthority};
 use crate::store::{AuditRow, Scope, Store};
+use paddock_phantom::PhantomProxy;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -31,7 +33,11 @@ pub struct AppState {
     /// One permit per running jail (the global concurrency limit).
     pub slots: Arc<Semaphore>,
     /// Counters for `/metrics` and `/v1/stats`.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    /// The phantom credential proxy (served on its own listener).
+    pub phantom: PhantomProxy<StoreAuthority>,
+    /// Writes the proxy's audit rows; taken at shutdown to flush them.
+    pub audit_writer: std::sync::Mutex<Option<AuditWriter>>,
     /// When the server started.
     pub started: Instant,
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use paddock_phantom::ProxySettings;
+
 /// A role: admins see and manage every tenant, operators their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -100,8 +102,13 @@ impl KeySpec {
 pub struct ServerConfig {
     /// Control-plane address.
     pub listen: SocketAddr,
-    /// Phantom proxy address (the base URL of session environments).
+    /// Phantom proxy address.
     pub proxy_listen: SocketAddr,
+    /// The proxy's address as processes outside jails reach it (the base
+    /// URL in `session.env`); `http://{proxy_listen}` when `None`.
+    pub proxy_public_url: Option<String>,
+    /// The phantom proxy's services, timeouts and trusted CAs.
+    pub proxy: ProxySettings,
     /// State directory (database, master key file, flavors).
     pub state_dir: PathBuf,
     /// `postgres://` URL; SQLite in the state directory when `None`.
@@ -123,12 +130,22 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The phantom proxy's base URL for processes outside jails.
+    pub fn proxy_url(&self) -> String {
+        match &self.proxy_public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", reachable(self.proxy_listen)),
+        }
+    }
+
     /// Defaults for `state_dir`.
     pub fn new(state_dir: PathBuf) -> ServerConfig {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         ServerConfig {
             listen: ([127, 0, 0, 1], 7000).into(),
             proxy_listen: ([127, 0, 0, 1], 8443).into(),
+            proxy_public_url: None,
+            proxy: ProxySettings::default(),
             state_dir,
             database_url: None,
             api_keys: Vec::new(),
@@ -139,6 +156,16 @@ impl ServerConfig {
             session_ttl_max: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(30),
         }
+    }
+}
+
+/// Where the host reaches a listener bound to `addr` (a wildcard address
+/// is reached on loopback).
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
     }
 }
 

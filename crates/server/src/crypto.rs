@@ -135,6 +135,12 @@ pub fn token_hash(token: &str) -> String {
     blake3::hash(token.as_bytes()).to_hex().to_string()
 }
 
+/// AEAD context of a credential: a sealed secret only opens as this
+/// tenant's key for this service.
+pub fn credential_context(tenant: &str, service: &str) -> String {
+    format!("credential:{tenant}:{service}")
+}
+
 /// A short, non-reversible fingerprint of a secret for display.
 pub fn fingerprint(secret: &str) -> String {
     let hash = blake3::keyed_hash(b"paddock credential fingerprint!!", secret.as_bytes());

@@ -19,6 +19,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         "cpu_percent",
         "max_pids",
         "services",
+        "max_requests",
         "ttl_secs",
         "scopes",
         "cmd",

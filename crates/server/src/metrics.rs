@@ -13,6 +13,20 @@ const KINDS: [&str; 5] = ["run", "stream", "exec", "fork", "workspace"];
 /// Outcomes counted separately.
 const STATUSES: [&str; 2] = ["completed", "error"];
 
+/// Outcomes of phantom proxy requests: forwarded, or the refusal reason.
+const PROXY_OUTCOMES: [&str; 10] = [
+    "forwarded",
+    "bad_path",
+    "no_token",
+    "unknown_token",
+    "unknown_service",
+    "wrong_service",
+    "scope_denied",
+    "budget_exhausted",
+    "no_upstream_key",
+    "upstream_error",
+];
+
 /// Process-wide counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -25,6 +39,9 @@ pub struct Metrics {
     buckets: [AtomicU64; BUCKETS.len()],
     duration_count: AtomicU64,
     duration_sum_us: AtomicU64,
+    proxy: [AtomicU64; PROXY_OUTCOMES.len()],
+    proxy_upstream_count: AtomicU64,
+    proxy_upstream_sum_us: AtomicU64,
 }
 
 impl Metrics {
@@ -58,6 +75,19 @@ impl Metrics {
     /// A request was refused at the concurrency limit.
     pub fn refused_busy(&self) {
         self.refused_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A phantom proxy request ended with `outcome` (`forwarded` or a
+    /// refusal reason), after `upstream` when the upstream was contacted.
+    pub fn proxy_request(&self, outcome: &str, upstream: Option<Duration>) {
+        if let Some(i) = PROXY_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.proxy[i].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(upstream) = upstream {
+            self.proxy_upstream_count.fetch_add(1, Ordering::Relaxed);
+            self.proxy_upstream_sum_us
+                .fetch_add(upstream.as_micros() as u64, Ordering::Relaxed);
+        }
     }
 
     /// Jails running now.
@@ -130,6 +160,18 @@ impl Metrics {
             "paddock_jail_duration_seconds_sum {}\npaddock_jail_duration_seconds_count {count}\n",
             load(&self.duration_sum_us) as f64 / 1e6
         ));
+        out.push_str("# HELP paddock_phantom_requests_total Phantom proxy requests, by outcome (forwarded or the refusal reason).\n# TYPE paddock_phantom_requests_total counter\n");
+        for (outcome, count) in PROXY_OUTCOMES.iter().zip(&self.proxy) {
+            out.push_str(&format!(
+                "paddock_phantom_requests_total{{outcome=\"{outcome}\"}} {}\n",
+                load(count)
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP paddock_phantom_upstream_seconds Time to the upstream's response head.\n# TYPE paddock_phantom_upstream_seconds summary\npaddock_phantom_upstream_seconds_sum {}\npaddock_phantom_upstream_seconds_count {}\n",
+            load(&self.proxy_upstream_sum_us) as f64 / 1e6,
+            load(&self.proxy_upstream_count)
+        ));
         out
     }
 }
@@ -151,5 +193,11 @@ mod tests {
         assert!(text.contains("paddock_jail_duration_seconds_bucket{le=\"0.025\"} 1"));
         assert!(text.contains("paddock_jail_duration_seconds_bucket{le=\"300\"} 1"));
         assert!(text.contains("paddock_jail_duration_seconds_count 1"));
+        m.proxy_request("scope_denied", None);
+        m.proxy_request("forwarded", Some(Duration::from_millis(2)));
+        let text = m.render();
+        assert!(text.contains("paddock_phantom_requests_total{outcome=\"scope_denied\"} 1"));
+        assert!(text.contains("paddock_phantom_requests_total{outcome=\"forwarded\"} 1"));
+        assert!(text.contains("paddock_phantom_upstream_seconds_count 1"));
     }
 }

@@ -16,7 +16,10 @@ use crate::app::{AppState, SharedState};
 use crate::config::{Role, ServerConfig};
 use crate::crypto::{new_id, new_token, token_hash, MasterKey};
 use crate::metrics::Metrics;
+use crate::phantom::StoreAuthority;
 use crate::store::{now_ms, KeyRow, Scope, Store};
+use paddock_phantom::PhantomProxy;
+use tokio_util::sync::CancellationToken;
 
 /// A server ready to serve.
 #[derive(Debug)]
@@ -47,13 +50,18 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let recovered_jails = store
         .close_running_jails("the server stopped while the jail ran")
         .await?;
+    let metrics = Arc::new(Metrics::default());
+    let (authority, audit_writer) = StoreAuthority::start(store.clone(), master_key.clone(), metrics.clone());
+    let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
     let state = Arc::new(AppState {
         slots: Arc::new(Semaphore::new(config.max_concurrent)),
         config,
         store,
         engine,
         master_key,
-        metrics: Metrics::default(),
+        metrics,
+        phantom,
+        audit_writer: std::sync::Mutex::new(Some(audit_writer)),
         started: Instant::now(),
     });
     Ok(Prepared {
@@ -108,25 +116,33 @@ async fn sync_keys(store: &Store, config: &ServerConfig) -> anyhow::Result<Optio
     Ok(Some(token))
 }
 
-/// Serves until `shutdown` resolves; then stops accepting, lets requests
-/// in flight finish for the grace period, and closes the ledger rows of
-/// jails still running (they end with the process).
+/// Serves the control plane on `listener` and the phantom proxy on
+/// `proxy_listener` until `shutdown` resolves; then stops accepting, lets
+/// requests in flight finish for the grace period, closes the ledger rows
+/// of jails still running (they end with the process) and flushes the
+/// proxy's audit rows.
 pub async fn serve(
     state: SharedState,
     listener: tokio::net::TcpListener,
+    proxy_listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = crate::routes::router(state.clone());
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        let _ = stopping_tx.send(());
+        trigger.cancel();
     });
     let grace = state.config.shutdown_grace;
+    let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let proxy = state
+        .phantom
+        .serve(proxy_listener, stop.clone().cancelled_owned(), grace);
     tokio::select! {
-        result = server => result.context("serving HTTP")?,
+        (result, ()) = async { tokio::join!(api, proxy) } => result.context("serving HTTP")?,
         () = async {
-            let _ = stopping_rx.await;
+            stop.cancelled().await;
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(?grace, "shutdown grace period over; stopping the jails still running");
@@ -135,6 +151,10 @@ pub async fn serve(
     let closed = state.store.close_running_jails("killed at server shutdown").await?;
     if closed > 0 {
         tracing::warn!(closed, "ledger rows closed at shutdown");
+    }
+    let writer = state.audit_writer.lock().ok().and_then(|mut w| w.take());
+    if let Some(writer) = writer {
+        writer.finish().await;
     }
     state.store.close().await;
     Ok(())

@@ -99,6 +99,10 @@ pub struct SessionRow {
     pub services: String,
     /// JSON object service → globs.
     pub scopes: String,
+    /// Requests the phantom proxy may forward for the session (`None`: no budget).
+    pub max_requests: Option<i64>,
+    /// Requests it has forwarded.
+    pub requests_used: i64,
 }
 
 /// A phantom token of a session (stored hashed).
@@ -110,6 +114,24 @@ pub struct TokenRow {
     pub service: String,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+/// A token with its session's state and its tenant's sealed credential
+/// (see [`Store::phantom_grant`]).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GrantRow {
+    pub token_hash: String,
+    pub session_id: String,
+    pub tenant_id: String,
+    pub service: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    /// JSON object service → globs.
+    pub scopes: String,
+    pub max_requests: Option<i64>,
+    pub nonce: Option<Vec<u8>>,
+    pub ciphertext: Option<Vec<u8>>,
 }
 
 /// A jail ledger row.
@@ -401,8 +423,8 @@ impl Store {
     pub async fn insert_session(&self, session: &SessionRow, tokens: &[TokenRow]) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO sessions (id, tenant_id, created_at, expires_at, closed_at, services, scopes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (id, tenant_id, created_at, expires_at, closed_at, services, scopes, max_requests, \
+             requests_used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&session.id)
         .bind(&session.tenant_id)
@@ -411,6 +433,8 @@ impl Store {
         .bind(session.closed_at)
         .bind(&session.services)
         .bind(&session.scopes)
+        .bind(session.max_requests)
+        .bind(session.requests_used)
         .execute(&mut *tx)
         .await?;
         for token in tokens {
@@ -485,6 +509,37 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| TokenRow::from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// Everything the phantom proxy needs about a token, in one query: the
+    /// token, its session's state and scopes, and the sealed credential of
+    /// its tenant for its service (if any).
+    pub async fn phantom_grant(&self, token_hash: &str) -> StoreResult<Option<GrantRow>> {
+        let row = sqlx::query(
+            "SELECT t.token_hash, t.session_id, t.tenant_id, t.service, t.expires_at, t.revoked_at, s.closed_at, \
+             s.scopes, s.max_requests, c.nonce, c.ciphertext FROM phantom_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             LEFT JOIN credentials c ON c.tenant_id = t.tenant_id AND c.service = t.service \
+             WHERE t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| GrantRow::from_row(&r)).transpose().map_err(Into::into)
+    }
+
+    /// Counts one forwarded request against a session's budget; `false`
+    /// when the budget is spent. Atomic, so concurrent requests cannot
+    /// overspend.
+    pub async fn spend_request(&self, session_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE sessions SET requests_used = requests_used + 1 \
+             WHERE id = $1 AND (max_requests IS NULL OR requests_used < max_requests)",
+        )
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     // --- jail ledger ---------------------------------------------------------
@@ -604,24 +659,16 @@ impl Store {
 
     /// Appends an audit row.
     pub async fn insert_audit(&self, row: &AuditRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit (at, tenant_id, actor, action, target, session_id, service, method, path, status, \
-             reject_reason, upstream_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(if row.at_ms == 0 { now_ms() } else { row.at_ms })
-        .bind(&row.tenant_id)
-        .bind(&row.actor)
-        .bind(&row.action)
-        .bind(&row.target)
-        .bind(&row.session_id)
-        .bind(&row.service)
-        .bind(&row.method)
-        .bind(&row.path)
-        .bind(row.status)
-        .bind(&row.reject_reason)
-        .bind(row.upstream_ms)
-        .execute(&self.pool)
-        .await?;
+        self.insert_audit_batch(std::slice::from_ref(row)).await
+    }
+
+    /// Appends audit rows in one transaction.
+    pub async fn insert_audit_batch(&self, rows: &[AuditRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            insert_audit_row(&mut tx, row).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -670,6 +717,33 @@ impl Store {
     }
 }
 
+async fn insert_audit_row(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &AuditRow) -> StoreResult<()> {
+    // Not a cached prepared statement: sqlx's Any driver (0.8) binds a NULL
+    // `Option<f64>` as a 4-byte float, so a statement prepared for a row
+    // without `upstream_ms` would refuse the next row's 8-byte value on
+    // PostgreSQL.
+    sqlx::query(
+        "INSERT INTO audit (at, tenant_id, actor, action, target, session_id, service, method, path, status, \
+             reject_reason, upstream_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(if row.at_ms == 0 { now_ms() } else { row.at_ms })
+    .bind(&row.tenant_id)
+    .bind(&row.actor)
+    .bind(&row.action)
+    .bind(&row.target)
+    .bind(&row.session_id)
+    .bind(&row.service)
+    .bind(&row.method)
+    .bind(&row.path)
+    .bind(row.status)
+    .bind(&row.reject_reason)
+    .bind(row.upstream_ms)
+    .persistent(false)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn insert_token(tx: &mut sqlx::Transaction<'_, sqlx::Any>, token: &TokenRow) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO phantom_tokens (token_hash, session_id, tenant_id, service, expires_at, revoked_at) \
@@ -700,7 +774,8 @@ pub fn redact_url(url: &str) -> String {
 
 const KEY_COLUMNS: &str = "id, tenant_id, role, token_hash, label, source, created_at, revoked_at";
 const CREDENTIAL_COLUMNS: &str = "tenant_id, service, nonce, ciphertext, fingerprint, added_at, updated_at";
-const SESSION_COLUMNS: &str = "id, tenant_id, created_at, expires_at, closed_at, services, scopes";
+const SESSION_COLUMNS: &str =
+    "id, tenant_id, created_at, expires_at, closed_at, services, scopes, max_requests, requests_used";
 const JAIL_COLUMNS: &str = "id, tenant_id, kind, started_at, ended_at, status, session_id, label, exit_code, \
      duration_ms, timed_out, oom_killed, memory_peak_bytes, memory_current_bytes, cpu_usage_usec, io_read_bytes, \
      io_write_bytes, pids_current, stdout, stderr, error, parent_id, config";

@@ -123,7 +123,9 @@ async fn exercise(store: &Store) {
         expires_at: now_ms() + 60_000,
         closed_at: None,
         services: r#"["openai"]"#.into(),
-        scopes: "{}".into(),
+        scopes: r#"{"openai":["/v1/chat/*"]}"#.into(),
+        max_requests: Some(2),
+        requests_used: 0,
     };
     let token = TokenRow {
         token_hash: "tok-hash".into(),
@@ -138,6 +140,52 @@ async fn exercise(store: &Store) {
     assert_eq!(store.session(&t1, "sess_1").await.unwrap().unwrap(), session);
     let (rows, total) = store.list_sessions(&Scope::All, 10, 0).await.unwrap();
     assert_eq!((rows.len(), total), (1, 1));
+
+    // The proxy's view of a token: its session and its tenant's sealed key,
+    // in one query; budgets are spent atomically and never overspent.
+    let grant = store.phantom_grant("tok-hash").await.unwrap().unwrap();
+    assert_eq!(
+        (grant.session_id.as_str(), grant.service.as_str()),
+        ("sess_1", "openai")
+    );
+    assert_eq!(grant.scopes, session.scopes);
+    assert_eq!(
+        (grant.max_requests, grant.closed_at, grant.revoked_at),
+        (Some(2), None, None)
+    );
+    assert_eq!(grant.nonce.as_deref(), Some(&[1u8; 24][..]));
+    assert_eq!(grant.ciphertext.as_deref(), Some(&[2u8, 0, 255][..]));
+    assert!(store.phantom_grant("nope").await.unwrap().is_none());
+    assert!(store.spend_request("sess_1").await.unwrap());
+    assert!(store.spend_request("sess_1").await.unwrap());
+    assert!(!store.spend_request("sess_1").await.unwrap());
+    assert_eq!(store.session(&t1, "sess_1").await.unwrap().unwrap().requests_used, 2);
+    store.delete_credential("t1", "openai").await.unwrap();
+    let grant = store.phantom_grant("tok-hash").await.unwrap().unwrap();
+    assert_eq!((grant.nonce, grant.ciphertext), (None, None));
+    store.put_credential(&replaced).await.unwrap();
+    store
+        .insert_audit_batch(&[
+            AuditRow {
+                tenant_id: "t1".into(),
+                session_id: Some("sess_1".into()),
+                service: Some("openai".into()),
+                method: Some("GET".into()),
+                path: Some("/v1/models".into()),
+                status: Some(403),
+                reject_reason: Some("scope_denied".into()),
+                ..AuditRow::default()
+            },
+            AuditRow {
+                tenant_id: "t1".into(),
+                session_id: Some("sess_1".into()),
+                status: Some(200),
+                upstream_ms: Some(1.5),
+                ..AuditRow::default()
+            },
+        ])
+        .await
+        .unwrap();
     assert!(!store.close_session(&t2, "sess_1").await.unwrap());
     assert!(store.close_session(&t1, "sess_1").await.unwrap());
     assert!(store
@@ -213,8 +261,17 @@ async fn exercise(store: &Store) {
         .await
         .unwrap();
     let (rows, total) = store.list_audit(&t1, 10, 0).await.unwrap();
-    assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!((rows.len(), total), (3, 3));
     assert_eq!(rows[0].action.as_deref(), Some("credential.put"));
+    assert_eq!(rows[1].upstream_ms, Some(1.5));
+    assert_eq!(rows[2].reject_reason.as_deref(), Some("scope_denied"));
+    assert!(store
+        .phantom_grant("tok-hash")
+        .await
+        .unwrap()
+        .unwrap()
+        .closed_at
+        .is_some());
     assert_eq!(store.list_audit(&t2, 10, 0).await.unwrap().1, 0);
     assert_eq!(store.counters(&t1).await.unwrap(), (2, 0, 1));
 }

@@ -7,9 +7,8 @@ use serde::Deserialize;
 
 use super::{rfc3339, ListQuery, TenantQuery};
 use crate::app::{ApiJson, Caller, SharedState};
-use crate::crypto::fingerprint;
+use crate::crypto::{credential_context, fingerprint};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::services;
 use crate::store::{now_ms, CredentialRow};
 
 /// Longest secret accepted.
@@ -31,11 +30,6 @@ fn record(row: &CredentialRow) -> serde_json::Value {
     })
 }
 
-/// AEAD context: a sealed secret only opens as this tenant's service.
-pub fn context(tenant: &str, service: &str) -> String {
-    format!("credential:{tenant}:{service}")
-}
-
 #[utoipa::path(post, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), request_body = PutCredential, responses((status = 200, description = "`{tenant_id, service, added_at, updated_at, fingerprint}`", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn put(
     State(state): State<SharedState>,
@@ -43,10 +37,11 @@ pub async fn put(
     Query(query): Query<ListQuery>,
     ApiJson(body): ApiJson<PutCredential>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    if services::find(&body.service).is_none() {
+    let services = state.phantom.services();
+    if services.get(&body.service).is_none() {
         return Err(ApiError::bad_request(
             "UNKNOWN_SERVICE",
-            format!("unknown service {:?} (known: {})", body.service, services::names()),
+            format!("unknown service {:?} (known: {})", body.service, services.names()),
         ));
     }
     let secret = body.secret.trim();
@@ -62,7 +57,7 @@ pub async fn put(
     let tenant = caller.owner(query.tenant.as_deref())?;
     let (nonce, ciphertext) = state
         .master_key
-        .seal(secret.as_bytes(), &context(&tenant, &body.service));
+        .seal(secret.as_bytes(), &credential_context(&tenant, &body.service));
     let now = now_ms();
     let stored = state
         .store

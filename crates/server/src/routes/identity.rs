@@ -51,6 +51,17 @@ pub async fn config(State(state): State<SharedState>, caller: Caller) -> Json<se
         "database": show(state.store.backend_name().to_owned()),
         "max_concurrent": c.max_concurrent,
         "session_ttl_max_secs": c.session_ttl_max.as_secs(),
+        "proxy": {
+            "base_url": c.proxy_url(),
+            "services": state.phantom.services().iter().map(|svc| serde_json::json!({
+                "name": svc.name,
+                "upstream": show(svc.upstream_url()),
+                "auth": svc.auth.to_string(),
+                "key_env": svc.key_env,
+                "url_env": svc.url_env,
+                "base_path": svc.proxy_base_path(),
+            })).collect::<Vec<_>>(),
+        },
     }))
 }
 

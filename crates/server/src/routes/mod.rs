@@ -151,7 +151,7 @@ pub(crate) fn decode_every_body(value: &serde_json::Value) {
         let _ = runs::prepare(&run);
     }
     if let Ok(session) = from_value::<sessions::NewSession>(value.clone()) {
-        let _ = sessions::validate(&session);
+        let _ = sessions::validate(&session, &paddock_phantom::Services::builtin());
     }
     let _ = from_value::<sessions::ExecRequest>(value.clone());
     let _ = from_value::<credentials::PutCredential>(value.clone());

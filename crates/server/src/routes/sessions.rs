@@ -14,15 +14,18 @@ use super::{page_json, rfc3339, ListQuery, TenantQuery};
 use paddock_jail::{HostForward, JailConfig};
 
 use crate::app::{ApiJson, Caller, SharedState};
+use crate::config::reachable;
 use crate::crypto::{new_id, new_token, token_hash};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
-use crate::services;
 use crate::store::{now_ms, SessionRow, TokenRow};
+use paddock_phantom::{Service, Services};
 
 /// Most globs per service scope, and their longest length.
 const MAX_GLOBS: usize = 64;
 const MAX_GLOB_BYTES: usize = 512;
+/// Largest request budget.
+const MAX_BUDGET: u64 = 1_000_000_000;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewSession {
@@ -30,6 +33,9 @@ pub struct NewSession {
     ttl_secs: Option<u64>,
     #[serde(default)]
     scopes: BTreeMap<String, Vec<String>>,
+    /// (ext) Requests the phantom proxy forwards for this session at most;
+    /// further ones answer 429. No budget when absent.
+    max_requests: Option<u64>,
 }
 
 fn record(row: &SessionRow) -> serde_json::Value {
@@ -51,6 +57,8 @@ fn record(row: &SessionRow) -> serde_json::Value {
         "status": status,
         "services": services,
         "scopes": scopes,
+        "max_requests": row.max_requests,
+        "requests_used": row.requests_used,
     })
 }
 
@@ -84,7 +92,7 @@ fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> 
 
 /// Everything about a new session that can be checked without the store:
 /// the services (known, not repeated), the scopes and the TTL.
-pub(super) fn validate(body: &NewSession) -> Result<Vec<services::Service>, ApiError> {
+pub(super) fn validate(body: &NewSession, known: &Services) -> Result<Vec<Service>, ApiError> {
     if body.services.is_empty() {
         return Err(ApiError::bad_request(
             "NO_SERVICES",
@@ -93,10 +101,10 @@ pub(super) fn validate(body: &NewSession) -> Result<Vec<services::Service>, ApiE
     }
     let mut found = Vec::new();
     for name in &body.services {
-        let service = services::find(name).ok_or_else(|| {
+        let service = known.get(name).cloned().ok_or_else(|| {
             ApiError::bad_request(
                 "UNKNOWN_SERVICE",
-                format!("unknown service {name:?} (known: {})", services::names()),
+                format!("unknown service {name:?} (known: {})", known.names()),
             )
         })?;
         if found.contains(&service) {
@@ -111,6 +119,12 @@ pub(super) fn validate(body: &NewSession) -> Result<Vec<services::Service>, ApiE
     if body.ttl_secs == Some(0) {
         return Err(ApiError::bad_request("BAD_TTL", "ttl_secs must be at least 1"));
     }
+    if body.max_requests.is_some_and(|n| n == 0 || n > MAX_BUDGET) {
+        return Err(ApiError::bad_request(
+            "BAD_BUDGET",
+            format!("max_requests must be 1 to {MAX_BUDGET}"),
+        ));
+    }
     Ok(found)
 }
 
@@ -122,9 +136,9 @@ pub async fn create(
     ApiJson(body): ApiJson<NewSession>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let tenant = caller.owner(query.tenant.as_deref())?;
-    let services = validate(&body)?;
+    let services = validate(&body, state.phantom.services())?;
     for service in &services {
-        if state.store.credential(&tenant, service.name).await?.is_none() {
+        if state.store.credential(&tenant, &service.name).await?.is_none() {
             return Err(ApiError::bad_request(
                 "NO_CREDENTIAL",
                 format!(
@@ -147,9 +161,10 @@ pub async fn create(
         closed_at: None,
         services: serde_json::to_string(&body.services).map_err(ApiError::internal)?,
         scopes: serde_json::to_string(&body.scopes).map_err(ApiError::internal)?,
+        max_requests: body.max_requests.map(|n| n as i64),
+        requests_used: 0,
     };
-    let proxy = format!("http://{}", state.config.proxy_listen);
-    let (env, tokens) = mint_env(&row, &services, &proxy);
+    let (env, tokens) = mint_env(&row, &services, &state.config.proxy_url());
     state.store.insert_session(&row, &tokens).await?;
     state.audit(&caller, "session.create", &row.id).await;
     let mut json = record(&row);
@@ -159,11 +174,7 @@ pub async fn create(
 
 /// Fresh phantom tokens for `services` of `session`, and the environment
 /// that hands them out with base URLs under `proxy`.
-fn mint_env(
-    session: &SessionRow,
-    services: &[services::Service],
-    proxy: &str,
-) -> (Vec<(String, String)>, Vec<TokenRow>) {
+fn mint_env(session: &SessionRow, services: &[Service], proxy: &str) -> (Vec<(String, String)>, Vec<TokenRow>) {
     let mut env = Vec::new();
     let mut tokens = Vec::new();
     for service in services {
@@ -172,12 +183,12 @@ fn mint_env(
             token_hash: token_hash(&token),
             session_id: session.id.clone(),
             tenant_id: session.tenant_id.clone(),
-            service: service.name.to_owned(),
+            service: service.name.clone(),
             expires_at: session.expires_at,
             revoked_at: None,
         });
-        env.push((service.key_env.to_owned(), token));
-        env.push((service.url_env.to_owned(), format!("{proxy}{}", service.base_path)));
+        env.push((service.key_env.clone(), token));
+        env.push((service.url_env.clone(), format!("{proxy}{}", service.proxy_base_path())));
     }
     (env, tokens)
 }
@@ -224,7 +235,11 @@ pub async fn exec(
         return Err(ApiError::bad_request("BAD_CMD", "cmd is empty"));
     }
     let names: Vec<String> = serde_json::from_str(&session.services).map_err(ApiError::internal)?;
-    let services: Vec<services::Service> = names.iter().filter_map(|n| services::find(n)).collect();
+    // A service the operator has since removed gets no token.
+    let services: Vec<Service> = names
+        .iter()
+        .filter_map(|n| state.phantom.services().get(n).cloned())
+        .collect();
     let proxy_port = state.config.proxy_listen.port();
     let (env, tokens) = mint_env(&session, &services, &format!("http://127.0.0.1:{proxy_port}"));
     let mut config = JailConfig::new(body.cmd.clone(), body.args.clone());
@@ -247,16 +262,6 @@ pub async fn exec(
     };
     let result = exec::run_recorded(&state, entry, config).await?;
     Ok(Json(ExecResult::from(&result)))
-}
-
-/// Where the host reaches a listener bound to `addr` (a wildcard address
-/// is reached on loopback).
-fn reachable(addr: std::net::SocketAddr) -> std::net::SocketAddr {
-    match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
-        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
-        _ => addr,
-    }
 }
 
 #[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total, limit, offset}`", body = Object), (status = 401, body = ErrorBody)))]
@@ -291,7 +296,13 @@ pub async fn get(
 pub async fn close(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let scope = caller.scope(None);
     if state.store.close_session(&scope, &id).await? {
+        // The tokens are revoked in the store; requests still streaming
+        // through the proxy are cut too.
+        let cut = state.phantom.revoke_session(&id);
         state.audit(&caller, "session.close", &id).await;
+        if cut > 0 {
+            tracing::info!(session = %id, cut, "closing a session cut proxied requests in flight");
+        }
         return Ok(StatusCode::NO_CONTENT);
     }
     // Closing a closed session is not an error; an unknown one is.

@@ -1,0 +1,215 @@
+//! What the end-to-end tests of `paddock serve` share: the real binary
+//! started on 127.0.0.1 with a temporary state directory, keys for three
+//! callers in two tenants, and JSON calls.
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub const ADMIN: &str = "admin-token-0123456789@acme:admin";
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789";
+pub const OP1_TOKEN: &str = "operator-one-0123456789";
+pub const OP2_TOKEN: &str = "operator-two-0123456789";
+
+pub fn keys() -> String {
+    format!("{ADMIN},{OP1_TOKEN}@t1:operator,{OP2_TOKEN}@t2:operator")
+}
+
+/// A running `paddock serve`.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    /// The phantom proxy's address.
+    pub proxy: String,
+    pub state_dir: PathBuf,
+    /// Lines the server printed on stderr (after the ready line).
+    pub log: mpsc::Receiver<String>,
+    pub first_lines: Vec<String>,
+}
+
+impl Server {
+    pub fn start(state_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_paddock"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir"])
+            .arg(state_dir)
+            .args(extra)
+            .env_remove("PADDOCK_SERVICES")
+            .env_remove("PADDOCK_PROXY_LISTEN")
+            .env_remove("PADDOCK_API_KEYS")
+            .env_remove("AGENTJAIL_API_KEY")
+            .env_remove("DATABASE_URL")
+            .env_remove("LOG_FORMAT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        if !extra.contains(&"--proxy-listen") {
+            // Tests run in parallel: each server's proxy gets its own port.
+            command.args(["--proxy-listen", "127.0.0.1:0"]);
+        }
+        let mut child = command.spawn().expect("paddock serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut first_lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (url, proxy) = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("the server did not become ready: {first_lines:?}"));
+            first_lines.push(line.clone());
+            if !line.contains("paddock serve ready") {
+                continue;
+            }
+            if let (Some(addr), Some(proxy)) = (ready_field(&line, "listen"), ready_field(&line, "proxy_listen")) {
+                break (format!("http://{addr}"), proxy);
+            }
+        };
+        Server {
+            child,
+            url,
+            proxy,
+            state_dir: state_dir.to_path_buf(),
+            log: rx,
+            first_lines,
+        }
+    }
+
+    pub fn with_keys(state_dir: &Path) -> Server {
+        Server::start(state_dir, &[("PADDOCK_API_KEYS", &keys())], &[])
+    }
+
+    /// Stops the server (SIGTERM) and returns every line it printed.
+    pub fn stop_and_collect(mut self) -> Vec<String> {
+        // SAFETY: kill on a child we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let mut lines = std::mem::take(&mut self.first_lines);
+        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
+            lines.push(line);
+        }
+        lines
+    }
+
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill on a child we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A field of the ready line: text logs say ` NAME=VALUE`, JSON logs
+/// carry `fields.NAME`.
+fn ready_field(line: &str, name: &str) -> Option<String> {
+    if let Ok(json) = serde_json::from_str::<Value>(line) {
+        return json["fields"][name].as_str().map(str::to_owned);
+    }
+    line.split(&format!(" {name}="))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+pub fn call(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = client().request(method, format!("{}{path}", server.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("request");
+    let status = response.status();
+    let text = response.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tempdir")
+}
+
+/// A fresh PostgreSQL database on the server `scripts/test` starts
+/// (`PADDOCK_TEST_POSTGRES_URL`), dropped with this value.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(tag: &str) -> PgDatabase {
+        let admin_url = std::env::var("PADDOCK_TEST_POSTGRES_URL").expect(
+            "PADDOCK_TEST_POSTGRES_URL is not set: the PostgreSQL tests need a server (bash scripts/test starts one)",
+        );
+        let name = format!("paddock_{tag}_{}", std::process::id());
+        psql(&admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use sqlx::Executor;
+        let pool = sqlx::PgPool::connect(url).await.expect("connect to PostgreSQL");
+        pool.execute(sql).await.expect("sql");
+        pool.close().await;
+    });
+}
