@@ -104,6 +104,9 @@ pub enum SessionsCommand {
         /// Path scope, SERVICE=GLOB (repeatable), e.g. openai=/v1/chat/*.
         #[arg(long = "scope", value_name = "SERVICE=GLOB")]
         scopes: Vec<String>,
+        /// Requests the phantom proxy forwards for the session at most.
+        #[arg(long, value_name = "N")]
+        max_requests: Option<u64>,
     },
     /// List sessions.
     List,
@@ -402,7 +405,12 @@ pub fn credentials(conn: &Connection, command: &CredentialsCommand) -> Outcome {
 pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
     let api = Api::new(conn)?;
     match command {
-        SessionsCommand::Create { services, ttl, scopes } => {
+        SessionsCommand::Create {
+            services,
+            ttl,
+            scopes,
+            max_requests,
+        } => {
             let mut scope_map = serde_json::Map::new();
             for spec in scopes {
                 let (service, glob) = spec
@@ -416,6 +424,9 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
             let mut body = json!({ "services": services, "scopes": scope_map });
             if let Some(ttl) = ttl {
                 body["ttl_secs"] = json!(ttl.as_secs().max(1));
+            }
+            if let Some(n) = max_requests {
+                body["max_requests"] = json!(n);
             }
             let session = api.json(reqwest::Method::POST, "/v1/sessions", Some(body))?;
             api.show(&session, |s| {
@@ -437,7 +448,16 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
         SessionsCommand::Get { id } => {
             let session = api.get(&format!("/v1/sessions/{id}"))?;
             api.show(&session, |s| {
-                for field in ["id", "status", "services", "created_at", "expires_at", "closed_at"] {
+                for field in [
+                    "id",
+                    "status",
+                    "services",
+                    "created_at",
+                    "expires_at",
+                    "closed_at",
+                    "max_requests",
+                    "requests_used",
+                ] {
                     println!("{field:<11} {}", text(&s[field]));
                 }
             })

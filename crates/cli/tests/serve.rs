@@ -800,6 +800,8 @@ fn the_cli_client_drives_the_server() {
             "10m",
             "--scope",
             "github=/repos/my-org/*/issues*",
+            "--max-requests",
+            "5",
         ],
         "",
     );
@@ -808,6 +810,9 @@ fn the_cli_client_drives_the_server() {
         text.contains("export GITHUB_TOKEN=phm_") && text.contains("export GITHUB_API_URL="),
         "{text}"
     );
+    let out = cli(&server, OP1_TOKEN, &["sessions", "list", "--json"], "");
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["rows"][0]["max_requests"], 5);
     // Runs: output passes through, the exit status is the run's.
     let out = cli(
         &server,
