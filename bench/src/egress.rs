@@ -18,12 +18,12 @@ use paddock_jail::egress::{EgressPolicy, EgressProxy, EgressSettings};
 use crate::{summarize, Row};
 
 /// Bytes of the download scenario.
-const DOWNLOAD_BYTES: u64 = 1 << 30;
+pub(crate) const DOWNLOAD_BYTES: u64 = 1 << 30;
 const SMALL_BODY: &[u8] = b"ready\n";
 
 /// A keep-alive HTTP/1.1 server: `/big` streams `DOWNLOAD_BYTES`, anything
 /// else answers `ready`.
-fn start_upstream() -> Result<u16> {
+pub(crate) fn start_upstream() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     std::thread::spawn(move || {
@@ -93,7 +93,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Result<u64> {
     length.context("no content-length")
 }
 
-fn read_response(reader: &mut BufReader<TcpStream>) -> Result<u64> {
+pub(crate) fn read_response(reader: &mut BufReader<TcpStream>) -> Result<u64> {
     let length = read_head(reader)?;
     let copied = std::io::copy(&mut reader.by_ref().take(length), &mut std::io::sink())?;
     if copied != length {
@@ -164,14 +164,14 @@ impl Route {
 }
 
 /// tinyproxy on a free port, allowing CONNECT to `port`.
-struct Tinyproxy {
+pub(crate) struct Tinyproxy {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     _dir: std::path::PathBuf,
 }
 
 impl Tinyproxy {
-    fn start(upstream_port: u16, scratch: &std::path::Path) -> Result<Tinyproxy> {
+    pub(crate) fn start(upstream_port: u16, scratch: &std::path::Path) -> Result<Tinyproxy> {
         let probe = TcpListener::bind("127.0.0.1:0")?;
         let addr = probe.local_addr()?;
         drop(probe);
@@ -210,7 +210,7 @@ impl Drop for Tinyproxy {
     }
 }
 
-fn time_n(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
+pub(crate) fn time_n(n: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();

@@ -2,7 +2,7 @@
 //! (the machine is shared and noisy: ratios measured together are what
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
-//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only | --server-only]
+//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only | --server-only | --store-only]
 //!       [--sandbox-agent PATH] [--json FILE]
 
 use std::io::Read;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 mod egress;
 mod server;
+mod store;
 
 use anyhow::{bail, Context, Result};
 use paddock_jail::{Engine, EngineOptions, JailConfig, Limits};
@@ -288,6 +289,7 @@ fn main() -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
     let egress_only = args.iter().any(|a| a == "--egress-only");
     let server_only = args.iter().any(|a| a == "--server-only");
+    let store_only = args.iter().any(|a| a == "--store-only");
     let sandbox_agent = args
         .iter()
         .position(|a| a == "--sandbox-agent")
@@ -316,14 +318,17 @@ fn main() -> Result<()> {
     let scratch = tempfile_dir()?;
 
     let paddock_bin: &'static str = paddock_bin.leak();
-    if !egress_only && !server_only {
+    if !egress_only && !server_only && !store_only {
         jail_rows(&engine, &runtime, scale, &scratch, paddock_bin, &mut rows)?;
     }
-    if !server_only {
+    if !server_only && !store_only {
         rows.extend(egress::rows(&runtime, scale, &scratch)?);
     }
-    if !egress_only {
+    if !egress_only && !store_only {
         rows.extend(server::rows(paddock_bin, sandbox_agent.as_deref(), scale, &scratch)?);
+    }
+    if !egress_only && !server_only {
+        rows.extend(store::rows(scale, &scratch)?);
     }
 
     println!(

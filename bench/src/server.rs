@@ -14,10 +14,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::{summarize, Row};
 
-const API_KEY: &str = "bench-key-0123456789abcdef";
+pub(crate) const API_KEY: &str = "bench-key-0123456789abcdef";
 
 /// A server process killed on drop.
-struct Process(Child);
+pub(crate) struct Process(Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -26,13 +26,16 @@ impl Drop for Process {
     }
 }
 
-/// Starts `paddock serve` on a free port with a fresh state directory.
-fn start_paddock(paddock: &str, scratch: &Path) -> Result<(Process, SocketAddr)> {
+/// Starts `paddock serve` on free ports with a fresh state directory and
+/// `extra` flags; returns the control plane's and the phantom proxy's
+/// addresses.
+pub(crate) fn start_paddock(paddock: &str, scratch: &Path, extra: &[&str]) -> Result<(Process, SocketAddr, SocketAddr)> {
     let state = scratch.join("serve-state");
     let _ = std::fs::remove_dir_all(&state);
     let mut child = Command::new(paddock)
-        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--state-dir"])
         .arg(&state)
+        .args(extra)
         .env("PADDOCK_API_KEYS", format!("{API_KEY}@bench:admin"))
         .env("RUST_LOG", "warn,paddock::serve=info")
         .stdout(Stdio::null())
@@ -41,15 +44,18 @@ fn start_paddock(paddock: &str, scratch: &Path) -> Result<(Process, SocketAddr)>
         .context("starting paddock serve")?;
     let stderr = child.stderr.take().context("stderr")?;
     let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
+    let field = |line: &str, name: &str| -> Option<SocketAddr> {
+        line.split(&format!(" {name}=")).nth(1)?.split_whitespace().next()?.parse().ok()
+    };
+    let (api, proxy) = loop {
         let line = lines.next().context("paddock serve exited before it was ready")??;
-        if let Some(rest) = line.split("listen=").nth(1) {
-            break rest.split_whitespace().next().context("address")?.parse()?;
+        if let (Some(api), Some(proxy)) = (field(&line, "listen"), field(&line, "proxy_listen")) {
+            break (api, proxy);
         }
     };
     // Keep draining its log so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Ok((Process(child), addr))
+    Ok((Process(child), api, proxy))
 }
 
 /// Starts sandbox-agent's server on a free port.
@@ -153,7 +159,7 @@ fn check(name: &str, body: &str) -> Result<()> {
 
 /// The rows: sequential latency and 4-client throughput per subject.
 pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
-    let (_paddock, paddock_addr) = start_paddock(paddock, scratch)?;
+    let (_paddock, paddock_addr, _) = start_paddock(paddock, scratch, &[])?;
     let mut subjects = vec![Subject {
         name: "paddock serve (jailed)",
         addr: paddock_addr,

@@ -50,7 +50,7 @@ pub struct JailFlags {
 }
 
 impl JailFlags {
-    fn apply(&self, body: &mut Value) {
+    pub(crate) fn apply(&self, body: &mut Value) {
         let fields = [
             ("timeout_secs", self.timeout.map(Value::from)),
             ("memory_mb", self.memory.map(Value::from)),
@@ -225,15 +225,15 @@ pub enum JailsCommand {
 /// A failed call: the message and the exit status.
 pub struct Failure(pub String);
 
-type Outcome = Result<i32, Failure>;
+pub(crate) type Outcome = Result<i32, Failure>;
 
-struct Api<'a> {
+pub(crate) struct Api<'a> {
     http: Client,
     conn: &'a Connection,
 }
 
 impl<'a> Api<'a> {
-    fn new(conn: &'a Connection) -> Result<Api<'a>, Failure> {
+    pub(crate) fn new(conn: &'a Connection) -> Result<Api<'a>, Failure> {
         let http = Client::builder()
             .timeout(None)
             .connect_timeout(Duration::from_secs(10))
@@ -273,7 +273,7 @@ impl<'a> Api<'a> {
         Err(Failure(message))
     }
 
-    fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+    pub(crate) fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
         let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
@@ -286,12 +286,12 @@ impl<'a> Api<'a> {
         serde_json::from_str(&text).or(Ok(Value::String(text)))
     }
 
-    fn get(&self, path: &str) -> Result<Value, Failure> {
+    pub(crate) fn get(&self, path: &str) -> Result<Value, Failure> {
         self.json(reqwest::Method::GET, path, None)
     }
 
     /// Prints `value` as JSON, or as `table` would.
-    fn show(&self, value: &Value, table: impl FnOnce(&Value)) -> Outcome {
+    pub(crate) fn show(&self, value: &Value, table: impl FnOnce(&Value)) -> Outcome {
         if self.conn.json {
             println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
         } else {
@@ -302,7 +302,7 @@ impl<'a> Api<'a> {
 }
 
 /// Left-aligned columns.
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -319,7 +319,7 @@ fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
-fn text(v: &Value) -> String {
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -329,11 +329,11 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn cells(v: &Value, fields: &[&str]) -> Vec<String> {
+pub(crate) fn cells(v: &Value, fields: &[&str]) -> Vec<String> {
     fields.iter().map(|f| text(&v[*f])).collect()
 }
 
-fn rows(v: &Value) -> Vec<Value> {
+pub(crate) fn rows(v: &Value) -> Vec<Value> {
     v.get("rows").unwrap_or(v).as_array().cloned().unwrap_or_default()
 }
 
@@ -479,7 +479,7 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
 }
 
 /// Prints a run's output (or its JSON) and returns its exit status.
-fn print_result(conn: &Connection, result: &Value) -> Outcome {
+pub(crate) fn print_result(conn: &Connection, result: &Value) -> Outcome {
     if conn.json {
         println!("{}", serde_json::to_string_pretty(result).unwrap_or_default());
     } else {

@@ -9,6 +9,7 @@ mod egress_args;
 mod parse;
 mod run;
 mod serve;
+mod workspace_client;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use paddock_jail::egress::EgressSettings;
@@ -42,6 +43,15 @@ enum Command {
     Runs(RunsArgs),
     /// Read the jail ledger (server).
     Jails(JailsArgs),
+    /// Manage workspaces: persistent trees for many execs (server).
+    Ws(WorkspaceArgs),
+    /// Read and delete snapshots (server).
+    Snapshots(SnapshotsArgs),
+    /// List the server's flavors, or add one to this host.
+    Flavors {
+        #[command(subcommand)]
+        command: workspace_client::FlavorsCommand,
+    },
     /// Read the audit log (server).
     Audit {
         #[command(flatten)]
@@ -74,6 +84,22 @@ struct RunsArgs {
     connection: client::Connection,
     #[command(subcommand)]
     command: client::RunsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkspaceArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: workspace_client::WorkspaceCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct SnapshotsArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: workspace_client::SnapshotsCommand,
 }
 
 #[derive(Debug, clap::Args)]
@@ -145,6 +171,9 @@ fn main() {
         Command::Sessions(args) => finish(client::sessions(&args.connection, &args.command)),
         Command::Runs(args) => finish(client::runs(&args.connection, &args.command)),
         Command::Jails(args) => finish(client::jails(&args.connection, &args.command)),
+        Command::Ws(args) => finish(workspace_client::workspaces(&args.connection, &args.command)),
+        Command::Snapshots(args) => finish(workspace_client::snapshots(&args.connection, &args.command)),
+        Command::Flavors { command } => finish(workspace_client::flavors(&command)),
         Command::Audit { connection, limit } => finish(client::audit(&connection, limit)),
         Command::Doctor => {
             let engine = start_engine(EgressSettings::default());

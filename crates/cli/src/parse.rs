@@ -25,8 +25,18 @@ pub fn size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-/// Parses `30`, `30s`, `500ms`, `2m`, `1h` (plain numbers are seconds).
+/// Parses `30`, `30s`, `500ms`, `2m`, `1h` (plain numbers are seconds),
+/// up to 7 days.
 pub fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text, 7.0 * 86400.0)
+}
+
+/// [`duration`] with days (`30d`) and up to ten years, for retention.
+pub fn long_duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text, 3650.0 * 86400.0)
+}
+
+fn parse_duration(text: &str, max_seconds: f64) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
@@ -38,14 +48,18 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" if max_seconds > 7.0 * 86400.0 => value * 86400.0,
         other => {
             return Err(format!(
                 "unknown duration unit {other:?} in {text:?} (use ms, s, m or h)"
             ))
         }
     };
-    if !seconds.is_finite() || seconds <= 0.0 || seconds > 7.0 * 86400.0 {
-        return Err(format!("duration {text:?} must be between 1ms and 7 days"));
+    if !seconds.is_finite() || seconds <= 0.0 || seconds > max_seconds {
+        return Err(format!(
+            "duration {text:?} must be between 1ms and {} days",
+            max_seconds / 86400.0
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }

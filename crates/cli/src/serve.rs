@@ -63,6 +63,26 @@ pub struct ServeArgs {
     /// After SIGTERM or SIGINT, how long running jails may finish.
     #[arg(long, default_value = "30s", value_parser = parse::duration)]
     pub shutdown_grace: Duration,
+    /// Let workspace git clones use plain http:// (internal forges, tests);
+    /// private addresses also need --trust-host or --trust-cidr.
+    #[arg(long, env = "PADDOCK_GIT_ALLOW_HTTP")]
+    pub git_allow_http: bool,
+    /// Longest git clone at workspace creation.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
+    pub git_timeout: Duration,
+    /// How often idle workspaces are paused and snapshot retention runs.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
+    pub maintenance_interval: Duration,
+    /// Delete snapshots older than this (per tenant; a paused workspace's
+    /// own snapshot is kept).
+    #[arg(long, value_name = "DURATION", value_parser = parse::long_duration)]
+    pub snapshot_max_age: Option<Duration>,
+    /// Keep at most this many snapshots per tenant (newest first).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub snapshot_max_count: Option<u32>,
+    /// Unreferenced blobs younger than this survive a garbage collection.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse::duration)]
+    pub snapshot_gc_min_age: Duration,
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
@@ -71,7 +91,7 @@ pub struct ServeArgs {
 }
 
 /// Where state lives by default.
-fn default_state_dir() -> PathBuf {
+pub fn default_state_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/var/lib/paddock");
@@ -119,6 +139,15 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         config.max_concurrent = n as usize;
     }
     config.shutdown_grace = args.shutdown_grace;
+    config.git_allow_http = args.git_allow_http;
+    config.git_timeout = args.git_timeout;
+    if args.maintenance_interval.is_zero() {
+        return Err("--maintenance-interval must be longer than zero".into());
+    }
+    config.maintenance_interval = args.maintenance_interval;
+    config.snapshot_max_age = args.snapshot_max_age;
+    config.snapshot_max_count = args.snapshot_max_count.map(|n| n as usize);
+    config.gc_min_age = args.snapshot_gc_min_age;
     Ok(config)
 }
 

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::phantom::{AuditWriter, StoreAuthority};
 use crate::store::{AuditRow, Scope, Store};
+use crate::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 
 /// What every handler shares.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The phantom credential proxy (served on its own listener).
     pub phantom: PhantomProxy<StoreAuthority>,
+    /// Workspace trees and the snapshot pool.
+    pub workspaces: Workspaces,
     /// Writes the proxy's audit rows; taken at shutdown to flush them.
     pub audit_writer: std::sync::Mutex<Option<AuditWriter>>,
     /// When the server started.

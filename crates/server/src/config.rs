@@ -127,6 +127,20 @@ pub struct ServerConfig {
     pub session_ttl_max: Duration,
     /// How long running jails may finish after a shutdown signal.
     pub shutdown_grace: Duration,
+    /// Workspace git clones may use plain `http://` (internal forges, tests).
+    pub git_allow_http: bool,
+    /// Longest git clone at workspace creation.
+    pub git_timeout: Duration,
+    /// How often idle workspaces are paused and snapshot retention applied.
+    pub maintenance_interval: Duration,
+    /// Snapshots older than this are deleted (per tenant; a paused
+    /// workspace's own snapshot is kept).
+    pub snapshot_max_age: Option<Duration>,
+    /// Snapshots beyond this many per tenant are deleted, oldest first.
+    pub snapshot_max_count: Option<usize>,
+    /// Unreferenced blobs younger than this survive a collection, so a
+    /// snapshot being taken keeps the blobs it has written.
+    pub gc_min_age: Duration,
 }
 
 impl ServerConfig {
@@ -155,6 +169,12 @@ impl ServerConfig {
             session_ttl_default: Duration::from_secs(3600),
             session_ttl_max: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(30),
+            git_allow_http: false,
+            git_timeout: Duration::from_secs(60),
+            maintenance_interval: Duration::from_secs(30),
+            snapshot_max_age: None,
+            snapshot_max_count: None,
+            gc_min_age: Duration::from_secs(600),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use paddock_jail::{JailConfig, JailError, JailResult, JailStats, Limits, NetworkMode, SeccompLevel, Stdin};
+use paddock_jail::{
+    JailConfig, JailControl, JailError, JailResult, JailStats, Limits, NetworkMode, SeccompLevel, Stdin,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -249,10 +251,27 @@ pub async fn run_recorded(
     entry: LedgerEntry<'_>,
     config: JailConfig,
 ) -> Result<JailResult, ApiError> {
+    run_controlled(state, entry, config, |_| {}).await
+}
+
+/// [`run_recorded`], handing `on_start` the running jail's control (to
+/// freeze it for a snapshot) as soon as it exists.
+pub async fn run_controlled(
+    state: &AppState,
+    entry: LedgerEntry<'_>,
+    config: JailConfig,
+    on_start: impl FnOnce(JailControl),
+) -> Result<JailResult, ApiError> {
     let _slot = take_slot(state)?;
     let id = open_ledger(state, &entry).await?;
     let started = std::time::Instant::now();
-    let outcome = state.engine.run(config).await;
+    let outcome = match state.engine.spawn(config).await {
+        Ok(handle) => {
+            on_start(handle.control());
+            handle.wait().await
+        }
+        Err(err) => Err(err),
+    };
     close_ledger(state, id, outcome.as_ref().map_err(|e| e.to_string()), started).await;
     outcome.map_err(jail_error)
 }

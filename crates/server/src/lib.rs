@@ -18,4 +18,4 @@ pub mod phantom;
 pub mod routes;
 pub mod server;
 pub mod store;
-pub mod tree;
+pub mod workspaces;

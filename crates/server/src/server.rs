@@ -18,6 +18,7 @@ use crate::crypto::{new_id, new_token, token_hash, MasterKey};
 use crate::metrics::Metrics;
 use crate::phantom::StoreAuthority;
 use crate::store::{now_ms, KeyRow, Scope, Store};
+use crate::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +54,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let metrics = Arc::new(Metrics::default());
     let (authority, audit_writer) = StoreAuthority::start(store.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
+    let workspaces = Workspaces::open(&config.state_dir)?;
     let state = Arc::new(AppState {
         slots: Arc::new(Semaphore::new(config.max_concurrent)),
         config,
@@ -61,6 +63,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         master_key,
         metrics,
         phantom,
+        workspaces,
         audit_writer: std::sync::Mutex::new(Some(audit_writer)),
         started: Instant::now(),
     });
@@ -135,6 +138,11 @@ pub async fn serve(
         trigger.cancel();
     });
     let grace = state.config.shutdown_grace;
+    let maintenance = tokio::spawn(crate::workspaces::maintenance_loop(
+        state.clone(),
+        state.config.maintenance_interval,
+        stop.clone(),
+    ));
     let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
     let proxy = state
         .phantom
@@ -148,6 +156,7 @@ pub async fn serve(
             tracing::warn!(?grace, "shutdown grace period over; stopping the jails still running");
         }
     }
+    let _ = maintenance.await;
     let closed = state.store.close_running_jails("killed at server shutdown").await?;
     if closed > 0 {
         tracing::warn!(closed, "ledger rows closed at shutdown");

@@ -16,7 +16,7 @@ use super::{ListQuery, TenantQuery};
 use crate::app::{ApiJson, Caller, SharedState};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
-use crate::tree::{copy_tree, CopyStats};
+use paddock_store::tree::{copy_tree, CopyStats};
 
 /// Most children of one fork.
 const MAX_CHILDREN: usize = 16;

@@ -7,6 +7,8 @@ mod ledger;
 mod public;
 mod runs;
 mod sessions;
+pub(crate) mod snapshots;
+pub(crate) mod workspaces;
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ use crate::error::ApiError;
 #[openapi(
     info(
         title = "paddock control plane",
-        description = "Sandboxes for AI agents: credentials, sessions with phantom tokens, runs, the jail ledger and the audit log. Wire-compatible with agentjail's control plane."
+        description = "Sandboxes for AI agents: credentials, sessions with phantom tokens, runs, workspaces and snapshots, the jail ledger and the audit log. Wire-compatible with agentjail's control plane."
     ),
     modifiers(&BearerAuth)
 )]
@@ -70,6 +72,15 @@ pub fn router(state: SharedState) -> Router {
         .routes(routes!(ledger::list_jails))
         .routes(routes!(ledger::get_jail))
         .routes(routes!(ledger::audit))
+        .routes(routes!(workspaces::list, workspaces::create))
+        .routes(routes!(workspaces::get, workspaces::update, workspaces::remove))
+        .routes(routes!(workspaces::exec))
+        .routes(routes!(workspaces::snapshot))
+        .routes(routes!(workspaces::fork))
+        .routes(routes!(workspaces::from_snapshot))
+        .routes(routes!(snapshots::list))
+        .routes(routes!(snapshots::get, snapshots::remove))
+        .routes(routes!(snapshots::manifest))
         .split_for_parts();
     let openapi = Arc::new(openapi);
     router
@@ -157,6 +168,15 @@ pub(crate) fn decode_every_body(value: &serde_json::Value) {
     let _ = from_value::<credentials::PutCredential>(value.clone());
     let _ = from_value::<identity::NewKey>(value.clone());
     let _ = from_value::<fork::ForkRequest>(value.clone());
+    if let Ok(workspace) = from_value::<workspaces::NewWorkspace>(value.clone()) {
+        let _ = workspaces::spec_from(&workspace);
+    }
+    if let Ok(seed) = from_value::<crate::workspaces::git::GitSeed>(value.clone()) {
+        let _ = crate::workspaces::git::validate(&seed, false);
+    }
+    let _ = from_value::<workspaces::WorkspaceExec>(value.clone());
+    let _ = from_value::<workspaces::ForkRequest>(value.clone());
+    let _ = from_value::<workspaces::FromSnapshot>(value.clone());
 }
 
 /// An RFC 3339 UTC timestamp from Unix milliseconds.

@@ -3,6 +3,10 @@
 //! backend (`migrations/`), queries written once (sqlx `Any`, `$N`
 //! placeholders, integers for times and flags).
 
+mod workspaces;
+
+pub use workspaces::{SnapshotRow, WorkspaceRow};
+
 use std::path::Path;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

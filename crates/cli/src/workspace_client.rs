@@ -1,0 +1,428 @@
+//! `paddock ws`, `paddock snapshots` and `paddock flavors`: workspaces and
+//! snapshots on a running server, one subcommand per route, and adding a
+//! flavor to this host's state directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Subcommand;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::{cells, print_result, print_table, rows, text, Api, Connection, Failure, JailFlags, Outcome};
+use crate::parse;
+
+/// `paddock ws ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace, empty or cloned from git.
+    Create {
+        /// A label to find it by.
+        #[arg(long)]
+        label: Option<String>,
+        /// A repository to clone, `URL` or `URL#REF` (repeatable: several go
+        /// into directories named after them).
+        #[arg(long = "git", value_name = "URL[#REF]")]
+        repos: Vec<String>,
+        /// A flavor to mount at /opt/flavors/NAME (repeatable).
+        #[arg(long = "flavor")]
+        flavors: Vec<String>,
+        /// Pause after this long without an exec (e.g. 15m).
+        #[arg(long, value_parser = parse::duration)]
+        idle_timeout: Option<Duration>,
+        #[command(flatten)]
+        jail: JailFlags,
+    },
+    /// List workspaces, newest first.
+    List {
+        /// Search in id, label and repository.
+        #[arg(long)]
+        q: Option<String>,
+        #[arg(long, default_value = "50")]
+        limit: u32,
+        #[arg(long, default_value = "0")]
+        offset: u32,
+    },
+    /// Show one workspace.
+    Get { id: String },
+    /// Set (or with no LABEL, clear) a workspace's label.
+    Rename { id: String, label: Option<String> },
+    /// Delete a workspace (its snapshots stay).
+    Rm { id: String },
+    /// Run a command in the workspace; files under /workspace persist.
+    Exec {
+        id: String,
+        /// Deadline in seconds (default: the workspace's).
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u64>,
+        /// Memory in MiB (default: the workspace's).
+        #[arg(long, value_name = "MIB")]
+        memory: Option<u64>,
+        /// Environment variable (repeatable).
+        #[arg(long = "env", short = 'e', value_name = "K=V")]
+        env: Vec<String>,
+        /// The command and its arguments.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+    /// Make COUNT independent copies of the workspace.
+    Fork {
+        id: String,
+        #[arg(long, default_value = "1")]
+        count: u32,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Snapshot the workspace (a running exec is frozen for the copy).
+    Snapshot {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Make a new workspace from a snapshot of PARENT.
+    Restore {
+        snapshot: String,
+        /// The workspace the snapshot was taken of (ownership proof).
+        #[arg(long)]
+        parent: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+/// `paddock snapshots ...`
+#[derive(Debug, Subcommand)]
+pub enum SnapshotsCommand {
+    /// List snapshots, newest first.
+    List {
+        /// Only this workspace's.
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        q: Option<String>,
+        #[arg(long, default_value = "50")]
+        limit: u32,
+        #[arg(long, default_value = "0")]
+        offset: u32,
+    },
+    /// Show one snapshot.
+    Get { id: String },
+    /// The files of a snapshot with their BLAKE3 hashes.
+    Manifest { id: String },
+    /// Delete a snapshot (blobs nothing else uses are collected).
+    Rm { id: String },
+}
+
+/// `paddock flavors ...`
+#[derive(Debug, Subcommand)]
+pub enum FlavorsCommand {
+    /// Flavors the server offers.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Copy DIR into this host's state directory as flavor NAME (run it on
+    /// the server's host; `bin/` of a flavor comes first on PATH).
+    Add {
+        name: String,
+        /// The directory to copy.
+        #[arg(long)]
+        from: PathBuf,
+        /// The server's state directory (default as for `paddock serve`).
+        #[arg(long, env = "PADDOCK_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Replace an existing flavor of that name.
+        #[arg(long)]
+        replace: bool,
+    },
+}
+
+const WORKSPACE_FIELDS: [&str; 5] = ["id", "label", "git_repo", "last_exec_at", "paused_at"];
+const SNAPSHOT_FIELDS: [&str; 6] = ["id", "workspace_id", "name", "created_at", "size_bytes", "file_count"];
+
+fn show_workspace(api: &Api, ws: &Value) -> Outcome {
+    api.show(ws, |ws| {
+        for field in [
+            "id",
+            "label",
+            "created_at",
+            "git_repo",
+            "git_ref",
+            "last_exec_at",
+            "paused_at",
+            "auto_snapshot",
+        ] {
+            println!("{field:<14}{}", text(&ws[field]));
+        }
+        println!("{:<14}{}", "config", ws["config"]);
+    })
+}
+
+fn show_snapshot(api: &Api, snap: &Value) -> Outcome {
+    api.show(snap, |s| {
+        for field in [
+            "id",
+            "workspace_id",
+            "name",
+            "created_at",
+            "size_bytes",
+            "file_count",
+            "frozen",
+        ] {
+            println!("{field:<14}{}", text(&s[field]));
+        }
+    })
+}
+
+/// `paddock ws ...`.
+pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
+    let api = Api::new(conn)?;
+    match command {
+        WorkspaceCommand::Create {
+            label,
+            repos,
+            flavors,
+            idle_timeout,
+            jail,
+        } => {
+            let mut body = json!({ "flavors": flavors });
+            if let Some(label) = label {
+                body["label"] = json!(label);
+            }
+            if let Some(idle) = idle_timeout {
+                body["idle_timeout_secs"] = json!(idle.as_secs().max(1));
+            }
+            let split = |spec: &str| match spec.split_once('#') {
+                Some((url, r)) => json!({ "repo": url, "ref": r }),
+                None => json!({ "repo": spec }),
+            };
+            match repos.as_slice() {
+                [] => {}
+                [one] => body["git"] = split(one),
+                many => body["git"] = json!({ "repos": many.iter().map(|r| split(r)).collect::<Vec<_>>() }),
+            }
+            jail.apply(&mut body);
+            let ws = api.json(Method::POST, "/v1/workspaces", Some(body))?;
+            show_workspace(&api, &ws)
+        }
+        WorkspaceCommand::List { q, limit, offset } => {
+            let mut path = format!("/v1/workspaces?limit={limit}&offset={offset}");
+            if let Some(q) = q {
+                path.push_str(&format!("&q={}", encode(q)));
+            }
+            let page = api.get(&path)?;
+            api.show(&page, |page| {
+                print_table(
+                    &WORKSPACE_FIELDS,
+                    rows(page).iter().map(|r| cells(r, &WORKSPACE_FIELDS)).collect(),
+                );
+            })
+        }
+        WorkspaceCommand::Get { id } => show_workspace(&api, &api.get(&format!("/v1/workspaces/{id}"))?),
+        WorkspaceCommand::Rename { id, label } => {
+            let ws = api.json(
+                Method::PATCH,
+                &format!("/v1/workspaces/{id}"),
+                Some(json!({ "label": label })),
+            )?;
+            show_workspace(&api, &ws)
+        }
+        WorkspaceCommand::Rm { id } => {
+            api.json(Method::DELETE, &format!("/v1/workspaces/{id}"), None)?;
+            if !conn.json {
+                println!("deleted {id}");
+            }
+            Ok(0)
+        }
+        WorkspaceCommand::Exec {
+            id,
+            timeout,
+            memory,
+            env,
+            command,
+        } => {
+            let env = env
+                .iter()
+                .map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| json!([k, v]))
+                        .ok_or_else(|| Failure(format!("--env {kv:?}: expected K=V")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut body = json!({ "cmd": command[0], "args": &command[1..], "env": env });
+            if let Some(t) = timeout {
+                body["timeout_secs"] = json!(t);
+            }
+            if let Some(m) = memory {
+                body["memory_mb"] = json!(m);
+            }
+            let result = api.json(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
+            print_result(conn, &result)
+        }
+        WorkspaceCommand::Fork { id, count, label } => {
+            let mut body = json!({ "count": count });
+            if let Some(label) = label {
+                body["label"] = json!(label);
+            }
+            let forked = api.json(Method::POST, &format!("/v1/workspaces/{id}/fork"), Some(body))?;
+            api.show(&forked, |f| {
+                println!("# snapshot {}", text(&f["snapshot_id"]));
+                let forks = f["forks"].as_array().cloned().unwrap_or_default();
+                print_table(
+                    &WORKSPACE_FIELDS,
+                    forks.iter().map(|r| cells(r, &WORKSPACE_FIELDS)).collect(),
+                );
+            })
+        }
+        WorkspaceCommand::Snapshot { id, name } => {
+            let body = match name {
+                Some(name) => json!({ "name": name }),
+                None => json!({}),
+            };
+            let snap = api.json(Method::POST, &format!("/v1/workspaces/{id}/snapshot"), Some(body))?;
+            show_snapshot(&api, &snap)
+        }
+        WorkspaceCommand::Restore {
+            snapshot,
+            parent,
+            label,
+        } => {
+            let mut body = json!({ "snapshot_id": snapshot, "parent_workspace_id": parent });
+            if let Some(label) = label {
+                body["label"] = json!(label);
+            }
+            let ws = api.json(Method::POST, "/v1/workspaces/from-snapshot", Some(body))?;
+            show_workspace(&api, &ws)
+        }
+    }
+}
+
+/// `paddock snapshots ...`.
+pub fn snapshots(conn: &Connection, command: &SnapshotsCommand) -> Outcome {
+    let api = Api::new(conn)?;
+    match command {
+        SnapshotsCommand::List {
+            workspace,
+            q,
+            limit,
+            offset,
+        } => {
+            let mut path = format!("/v1/snapshots?limit={limit}&offset={offset}");
+            if let Some(w) = workspace {
+                path.push_str(&format!("&workspace_id={}", encode(w)));
+            }
+            if let Some(q) = q {
+                path.push_str(&format!("&q={}", encode(q)));
+            }
+            let page = api.get(&path)?;
+            api.show(&page, |page| {
+                print_table(
+                    &SNAPSHOT_FIELDS,
+                    rows(page).iter().map(|r| cells(r, &SNAPSHOT_FIELDS)).collect(),
+                );
+            })
+        }
+        SnapshotsCommand::Get { id } => show_snapshot(&api, &api.get(&format!("/v1/snapshots/{id}"))?),
+        SnapshotsCommand::Manifest { id } => {
+            let manifest = api.get(&format!("/v1/snapshots/{id}/manifest"))?;
+            api.show(&manifest, |m| {
+                let fields = ["path", "mode", "size", "hash"];
+                let entries = m["entries"].as_array().cloned().unwrap_or_default();
+                let rows = entries
+                    .iter()
+                    .map(|e| {
+                        let mut row = cells(e, &fields);
+                        row[1] = format!("{:o}", e["mode"].as_u64().unwrap_or(0));
+                        row
+                    })
+                    .collect();
+                print_table(&fields, rows);
+            })
+        }
+        SnapshotsCommand::Rm { id } => {
+            api.json(Method::DELETE, &format!("/v1/snapshots/{id}"), None)?;
+            if !conn.json {
+                println!("deleted {id}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// `paddock flavors ...`.
+pub fn flavors(command: &FlavorsCommand) -> Outcome {
+    match command {
+        FlavorsCommand::List { connection } => {
+            let api = Api::new(connection)?;
+            let list = api.get("/v1/flavors")?;
+            api.show(&list, |list| {
+                for flavor in rows(list) {
+                    println!("{}", text(&flavor["name"]));
+                }
+            })
+        }
+        FlavorsCommand::Add {
+            name,
+            from,
+            state_dir,
+            replace,
+        } => {
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name != "."
+                && name != ".."
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(Failure(format!(
+                    "bad flavor name {name:?} (letters, digits, '_', '-', '.')"
+                )));
+            }
+            if !from.is_dir() {
+                return Err(Failure(format!("{} is not a directory", from.display())));
+            }
+            let root = state_dir
+                .clone()
+                .unwrap_or_else(crate::serve::default_state_dir)
+                .join("flavors");
+            std::fs::create_dir_all(&root).map_err(|e| Failure(format!("{}: {e}", root.display())))?;
+            let target = root.join(name);
+            // Copied next to the target first, so a failed copy leaves the
+            // old flavor (or nothing) in place.
+            let staging = root.join(format!(".{name}.new"));
+            let _ = std::fs::remove_dir_all(&staging);
+            if target.exists() && !replace {
+                return Err(Failure(format!("flavor {name} exists; pass --replace to replace it")));
+            }
+            let stats = paddock_store::tree::copy_tree(from, &staging).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&staging);
+                Failure(format!("copying {}: {e}", from.display()))
+            })?;
+            if target.exists() {
+                std::fs::remove_dir_all(&target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
+            }
+            std::fs::rename(&staging, &target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
+            println!(
+                "flavor {name}: {} files ({} bytes) in {}",
+                stats.files_cloned,
+                stats.bytes_cloned,
+                target.display()
+            );
+            if !target.join("bin").is_dir() {
+                eprintln!("note: {name} has no bin/ directory, so nothing of it is put on PATH");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,386 @@
+//! Taking a snapshot: walk a tree, record its directories, regular files
+//! and symlinks in a [`Manifest`], and store new file contents in the pool.
+//!
+//! The walk never follows a symlink: every directory is opened relative to
+//! its parent with `O_NOFOLLOW | O_DIRECTORY`, every entry is examined with
+//! `lstat` relative to its directory, and files are opened with
+//! `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in does not block). FIFOs,
+//! sockets and devices are skipped and counted, as are names that are not
+//! UTF-8 (a manifest is JSON). Depth and entry count are bounded.
+//!
+//! The tree should not change during the walk (the caller freezes the jail
+//! that writes it); a file that does is recorded as read, and is read again
+//! by the next snapshot.
+
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::fs::{FileType, Stat};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{CachedStat, StatCache};
+use crate::error::{io_err, Result, Step, StoreError};
+use crate::hash::BlobHash;
+use crate::manifest::{Entry, EntryKind, Limits, Manifest};
+use crate::pool::{Batch, BlobPool};
+use crate::sys;
+
+/// Files up to this size are read whole into memory before their blob is
+/// written; larger ones are streamed to a temporary file as they are hashed.
+const BUFFER: usize = 1 << 20;
+
+/// What [`snapshot`] returns.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The tree's entries; every file's blob is durable in the pool.
+    pub manifest: Manifest,
+    /// Give this back to the next snapshot of the same tree.
+    pub cache: StatCache,
+    /// What the snapshot did.
+    pub stats: SnapshotStats,
+}
+
+/// What a snapshot did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotStats {
+    /// Regular files recorded.
+    pub files: u64,
+    /// Directories recorded.
+    pub dirs: u64,
+    /// Symlinks recorded.
+    pub symlinks: u64,
+    /// Bytes of the regular files.
+    pub bytes: u64,
+    /// Files read and hashed.
+    pub files_hashed: u64,
+    /// Files whose hash was reused from the stat cache without reading.
+    pub files_reused: u64,
+    /// New blobs written to the pool.
+    pub blobs_written: u64,
+    /// Bytes of the new blobs.
+    pub bytes_written: u64,
+    /// FIFOs, sockets and devices skipped.
+    pub skipped_specials: u64,
+    /// Entries skipped because their name or symlink target is not UTF-8.
+    pub skipped_names: u64,
+    /// Wall time of the whole call.
+    #[serde(rename = "elapsed_ms", with = "crate::duration_ms")]
+    pub elapsed: Duration,
+}
+
+/// Snapshots `tree` into `pool` with the default [`Limits`]. `previous` is
+/// the stat cache returned by the previous snapshot (or restore) of the
+/// same tree; files it vouches for are not read again.
+pub fn snapshot(pool: &BlobPool, tree: &Path, previous: Option<&StatCache>) -> Result<Snapshot> {
+    snapshot_with(pool, tree, previous, &Limits::default())
+}
+
+/// [`snapshot`] with explicit limits; exceeding one is an error
+/// ([`StoreError::TooDeep`], [`StoreError::TooManyEntries`]).
+pub fn snapshot_with(pool: &BlobPool, tree: &Path, previous: Option<&StatCache>, limits: &Limits) -> Result<Snapshot> {
+    let started = Instant::now();
+    let root = sys::open_tree(tree).map_err(|e| match e {
+        Errno::NOTDIR | Errno::LOOP => StoreError::NotADirectory { path: tree.into() },
+        e => io_err(Step::OpenDir, tree, e),
+    })?;
+    // No blob disappears while this is held; the stamp is stable with it.
+    let _shared = pool.shared();
+    let stamp = pool.stamp();
+    let mut walk = Walk {
+        tree,
+        limits,
+        previous,
+        // The previous cache's blobs are known to exist only if no
+        // collection removed anything since it was made.
+        trust_blobs: previous.is_some_and(|p| p.pool == Some(stamp)),
+        batch: Batch::new(pool),
+        entries: Vec::new(),
+        cache: HashMap::with_capacity(previous.map_or(0, |p| p.len())),
+        stats: SnapshotStats::default(),
+        buf: Vec::new(),
+        seen: 0,
+    };
+    let tw = Instant::now();
+    walk.dir(root.as_fd(), "", 0)?;
+    eprintln!("PHASES walk {:?}", tw.elapsed());
+    let Walk {
+        batch,
+        entries,
+        cache,
+        mut stats,
+        ..
+    } = walk;
+    stats.bytes_written = batch.bytes_written;
+    stats.blobs_written = batch.commit()?;
+    let manifest = Manifest { entries };
+    pool.touch(manifest.blobs());
+    let taken_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    stats.elapsed = started.elapsed();
+    Ok(Snapshot {
+        manifest,
+        cache: StatCache {
+            pool: Some(stamp),
+            taken_ns: Some(taken_ns),
+            files: cache,
+        },
+        stats,
+    })
+}
+
+struct Walk<'a> {
+    tree: &'a Path,
+    limits: &'a Limits,
+    previous: Option<&'a StatCache>,
+    trust_blobs: bool,
+    batch: Batch<'a>,
+    entries: Vec<Entry>,
+    cache: HashMap<String, CachedStat>,
+    stats: SnapshotStats,
+    buf: Vec<u8>,
+    seen: usize,
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        let mut path = String::with_capacity(prefix.len() + 1 + name.len());
+        path.push_str(prefix);
+        path.push('/');
+        path.push_str(name);
+        path
+    }
+}
+
+fn seen_of(st: &Stat, hash: BlobHash) -> CachedStat {
+    CachedStat {
+        size: st.st_size as u64,
+        mtime_ns: sys::mtime_ns(st),
+        ctime_ns: sys::ctime_ns(st),
+        ino: st.st_ino,
+        hash,
+    }
+}
+
+impl Walk<'_> {
+    fn full(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.tree.to_path_buf()
+        } else {
+            self.tree.join(rel)
+        }
+    }
+
+    /// Records the entries of the directory `dir` (at `prefix`, `depth`
+    /// components below the top).
+    fn dir(&mut self, dir: BorrowedFd<'_>, prefix: &str, depth: usize) -> Result<()> {
+        let names = sys::read_names(dir, &|| self.full(prefix))?;
+        for (name, d_type) in names {
+            self.seen += 1;
+            if self.seen > self.limits.max_entries {
+                return Err(StoreError::TooManyEntries {
+                    path: self.tree.into(),
+                    max: self.limits.max_entries,
+                });
+            }
+            let Some(text) = sys::utf8(&name) else {
+                self.stats.skipped_names += 1;
+                continue;
+            };
+            let path = join(prefix, text);
+            // A regular file nobody remembers is opened straight away (its
+            // fstat is all we need); everything else is lstat-ed first.
+            let unknown = self.previous.is_none_or(|p| p.get(&path).is_none());
+            if d_type == FileType::RegularFile && unknown {
+                match sys::open_file_at(dir, name.as_c_str()) {
+                    Ok(fd) => {
+                        if self.opened_file(fd, &path)? {
+                            continue;
+                        }
+                    }
+                    Err(Errno::NOENT) => continue,
+                    // Replaced by a symlink or something else: lstat it.
+                    Err(Errno::LOOP | Errno::NXIO) => {}
+                    Err(e) => return Err(io_err(Step::OpenFile, self.full(&path), e)),
+                }
+            }
+            let st = match sys::lstat_at(dir, name.as_c_str()) {
+                Ok(st) => st,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err(Step::Stat, self.full(&path), e)),
+            };
+            match sys::file_type(&st) {
+                FileType::Directory => {
+                    if depth + 1 > self.limits.max_depth {
+                        return Err(StoreError::TooDeep {
+                            path: self.full(&path),
+                            max: self.limits.max_depth,
+                        });
+                    }
+                    let sub = match sys::open_dir_at(dir, name.as_c_str()) {
+                        Ok(fd) => fd,
+                        Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => continue,
+                        Err(e) => return Err(io_err(Step::OpenDir, self.full(&path), e)),
+                    };
+                    self.entries.push(Entry {
+                        path: path.clone(),
+                        kind: EntryKind::Dir,
+                        mode: st.st_mode & 0o7777,
+                        size: 0,
+                        hash: None,
+                        target: None,
+                        mtime_ns: sys::mtime_ns(&st),
+                    });
+                    self.stats.dirs += 1;
+                    self.dir(sub.as_fd(), &path, depth + 1)?;
+                }
+                FileType::RegularFile => {
+                    if !self.reuse(&path, &st)? {
+                        match sys::open_file_at(dir, name.as_c_str()) {
+                            Ok(fd) => {
+                                self.opened_file(fd, &path)?;
+                            }
+                            Err(Errno::NOENT | Errno::LOOP | Errno::NXIO) => {}
+                            Err(e) => return Err(io_err(Step::OpenFile, self.full(&path), e)),
+                        }
+                    }
+                }
+                FileType::Symlink => self.symlink(dir, &name, path, &st)?,
+                _ => self.stats.skipped_specials += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Reuses the cached hash of an unchanged file. `false` if the file must
+    /// be read.
+    fn reuse(&mut self, path: &str, st: &Stat) -> Result<bool> {
+        let Some(previous) = self.previous else {
+            return Ok(false);
+        };
+        let seen = seen_of(st, BlobHash::of(b""));
+        let Some(hash) = previous.reusable(path, &seen) else {
+            return Ok(false);
+        };
+        // A cache made before a collection may name a removed blob: then
+        // the file is read again (and its blob rewritten).
+        if !self.trust_blobs && self.batch.need(&hash, seen.size)?.is_some() {
+            return Ok(false);
+        }
+        self.record_file(path.to_owned(), st, hash, seen.size, true);
+        self.stats.files_reused += 1;
+        Ok(true)
+    }
+
+    /// Hashes (and stores) a file opened at `path`. `false` if it turned out
+    /// not to be a regular file.
+    fn opened_file(&mut self, fd: OwnedFd, path: &str) -> Result<bool> {
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(Step::Stat, self.full(path), e))?;
+        if sys::file_type(&st) != FileType::RegularFile {
+            return Ok(false);
+        }
+        let (hash, size) = self.store(fd.as_fd(), st.st_size as u64, path)?;
+        // A file that changed while it was read is not cached.
+        let cacheable = size == st.st_size as u64;
+        self.record_file(path.to_owned(), &st, hash, size, cacheable);
+        self.stats.files_hashed += 1;
+        Ok(true)
+    }
+
+    fn record_file(&mut self, path: String, st: &Stat, hash: BlobHash, size: u64, cacheable: bool) {
+        if cacheable {
+            self.cache.insert(path.clone(), seen_of(st, hash));
+        }
+        self.entries.push(Entry {
+            path,
+            kind: EntryKind::File,
+            mode: st.st_mode & 0o7777,
+            size,
+            hash: Some(hash),
+            target: None,
+            mtime_ns: sys::mtime_ns(st),
+        });
+        self.stats.files += 1;
+        self.stats.bytes += size;
+    }
+
+    /// Reads the file `fd` (about `size` bytes), hashing it, and writes its
+    /// blob if the pool lacks it. Returns the hash and the bytes read.
+    fn store(&mut self, fd: BorrowedFd<'_>, size: u64, path: &str) -> Result<(BlobHash, u64)> {
+        if self.buf.is_empty() {
+            // Zeroed by the allocator (fresh pages): only what is read into
+            // is touched.
+            self.buf = vec![0; BUFFER];
+        }
+        let mut hasher = blake3::Hasher::new();
+        let mut temp = None;
+        let mut filled = 0;
+        let mut total = 0u64;
+        loop {
+            if filled == self.buf.len() {
+                // Larger than the buffer: stream it to a temporary file.
+                let t = match temp.take() {
+                    Some(t) => t,
+                    None => self.batch.create_temp()?,
+                };
+                hasher.update(&self.buf);
+                t.write(&self.buf)?;
+                temp = Some(t);
+                filled = 0;
+            }
+            let n = sys::read(fd, &mut self.buf[filled..]).map_err(|e| io_err(Step::ReadFile, self.full(path), e))?;
+            filled += n;
+            total += n as u64;
+            // Stop at EOF, or once the size fstat promised is in (saves the
+            // read that would return 0).
+            if n == 0 || (total >= size && temp.is_none()) {
+                break;
+            }
+        }
+        let data = &self.buf[..filled];
+        hasher.update(data);
+        let hash = BlobHash::from(hasher.finalize());
+        match self.batch.need(&hash, total)? {
+            // Present already: a streamed temporary file is removed on drop.
+            None => {}
+            Some(need) => {
+                let t = match temp {
+                    Some(t) => t,
+                    None => self.batch.create_temp()?,
+                };
+                t.write(data)?;
+                self.batch.add(t, hash, total, need);
+            }
+        }
+        Ok((hash, total))
+    }
+
+    fn symlink(&mut self, dir: BorrowedFd<'_>, name: &CStr, path: String, st: &Stat) -> Result<()> {
+        let target = match rustix::fs::readlinkat(dir, name, Vec::new()) {
+            Ok(target) => target,
+            Err(Errno::NOENT | Errno::INVAL) => return Ok(()),
+            Err(e) => return Err(io_err(Step::ReadLink, self.full(&path), e)),
+        };
+        let Ok(target) = target.into_string() else {
+            self.stats.skipped_names += 1;
+            return Ok(());
+        };
+        self.entries.push(Entry {
+            path,
+            kind: EntryKind::Symlink,
+            mode: st.st_mode & 0o7777,
+            size: target.len() as u64,
+            hash: None,
+            target: Some(target),
+            mtime_ns: sys::mtime_ns(st),
+        });
+        self.stats.symlinks += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+/**
+ * `@paddock/sdk`: TypeScript client for the paddock control plane,
+ * with the agentjail SDK's surface (`Agentjail`, `AgentjailError` are
+ * aliases), so code written for it runs by changing the import.
+ *
+ * @module
+ */
+
+export { Paddock, Paddock as Agentjail } from "./client.js";
+export { PaddockError, PaddockError as AgentjailError } from "./errors.js";
+export type { AgentjailErrorCode, PaddockErrorCode, PaddockErrorInit } from "./errors.js";
+export { DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS, JAIL_GRACE_MS } from "./http.js";
+export type { FetchLike, HttpConfig, PaddockOptions, RetryOptions } from "./http.js";
+export { SseParser } from "./sse.js";
+export type { SseMessage } from "./sse.js";
+export type { Credentials } from "./resources/credentials.js";
+export type { Sessions } from "./resources/sessions.js";
+export type { Runs } from "./resources/runs.js";
+export type { Workspaces } from "./resources/workspaces.js";
+export type { Snapshots } from "./resources/snapshots.js";
+export type { Audit, Jails } from "./resources/ledger.js";
+export type { Public } from "./resources/public.js";
+export type {
+  CallOptions,
+  CredentialPutRequest,
+  ExecOptions,
+  ForkChild,
+  ForkRequest,
+  ForkRequestBase,
+  GitRepo,
+  GitSeed,
+  JailLimits,
+  JailListParams,
+  NetworkSpec,
+  RunLanguage,
+  RunRequest,
+  SessionCreateRequest,
+  SessionExecRequest,
+  SessionListParams,
+  SnapshotCreateRequest,
+  SnapshotListParams,
+  StreamRequest,
+  WorkspaceCreateRequest,
+  WorkspaceExecRequest,
+  WorkspaceForkRequest,
+  WorkspaceFromSnapshotRequest,
+  WorkspaceListParams,
+  WorkspaceUpdateRequest,
+} from "./options.js";
+export type {
+  AuditList,
+  AuditRow,
+  CredentialRecord,
+  EffectiveLimits,
+  EgressRecord,
+  ErrorBody,
+  ExecResult,
+  ForkMeta,
+  ForkResponse,
+  ForkResult,
+  Health,
+  JailKind,
+  JailLedgerConfig,
+  JailRecord,
+  JailStatus,
+  JailsList,
+  NetworkMode,
+  PublicStats,
+  ResourceStats,
+  Role,
+  RunCompleted,
+  RunFailed,
+  RunOutputLine,
+  RunStarted,
+  SeccompSpec,
+  ServiceId,
+  Session,
+  SessionRecord,
+  SessionStatus,
+  SnapshotList,
+  SnapshotManifest,
+  SnapshotManifestEntry,
+  SnapshotRecord,
+  StreamEvent,
+  StreamEventType,
+  Whoami,
+  Workspace,
+  WorkspaceDomain,
+  WorkspaceForkResponse,
+  WorkspaceList,
+  WorkspaceSpec,
+} from "./wire.js";

@@ -1,0 +1,239 @@
+/**
+ * What the SDK's methods take: camelCase options, sent as the snake_case
+ * fields of the wire.
+ *
+ * @module
+ */
+
+import type { SeccompSpec, ServiceId, WorkspaceDomain } from "./wire.js";
+
+/** Options every method takes as its last argument. */
+export interface CallOptions {
+  /** Cancels the call: it rejects with the signal's reason, and the request is aborted. */
+  signal?: AbortSignal;
+  /**
+   * Deadline for this call in milliseconds (0: none), instead of the
+   * client's `timeoutMs`. When it passes, the call rejects with a
+   * `PaddockError` of code `TIMEOUT`.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * Network policy of a jail:
+ * - `{ mode: "none" }` (default): no network; session execs still reach the phantom proxy;
+ * - `{ mode: "loopback" }`: the jail's own loopback only;
+ * - `{ mode: "allowlist", domains }`: only these hosts (1 to 32 names or `*.` wildcards), through the egress proxy.
+ */
+export type NetworkSpec =
+  | { mode: "none" }
+  | { mode: "loopback" }
+  | { mode: "allowlist"; domains: string[] };
+
+/**
+ * Isolation settings shared by session execs, runs, forks and workspaces.
+ * The server clamps out-of-range values.
+ */
+export interface ExecOptions {
+  /** Network policy (default `{ mode: "none" }`). Sent as `network`. */
+  network?: NetworkSpec;
+  /** Seccomp level (default `standard`). Sent as `seccomp`. */
+  seccomp?: SeccompSpec;
+  /** CPU quota in percent of one core, 1 to 800 (default: no quota). Sent as `cpu_percent`. */
+  cpuPercent?: number;
+  /** Processes and threads, 1 to 1024. Sent as `max_pids`. */
+  maxPids?: number;
+}
+
+/** {@link ExecOptions} plus the deadline and the memory limit. */
+export interface JailLimits extends ExecOptions {
+  /** Deadline, seconds, 1 to 3600 (default 300). Sent as `timeout_secs`. */
+  timeoutSecs?: number;
+  /** Memory limit, MiB, 16 to 8192 (default 512). Sent as `memory_mb`. */
+  memoryMb?: number;
+}
+
+/** `credentials.put`. */
+export interface CredentialPutRequest {
+  /** Service the key is for (`openai`, `anthropic`, `github`, `stripe`, or one the operator configured). */
+  service: ServiceId;
+  /** The real upstream key. Stored encrypted, never returned. */
+  secret: string;
+}
+
+/** `sessions.create`. */
+export interface SessionCreateRequest {
+  /** Services to mint phantom tokens for; each needs a stored credential. */
+  services: ServiceId[];
+  /**
+   * Per service, the request paths its token may reach: exact paths or a
+   * trailing `*` (`{ github: ["/repos/my-org/*"] }`). Other paths answer 403
+   * at the proxy without contacting the upstream.
+   */
+  scopes?: Partial<Record<ServiceId, string[]>>;
+  /** Lifetime, seconds (capped by the server; default: the server's default TTL). Sent as `ttl_secs`. */
+  ttlSecs?: number;
+}
+
+/** `sessions.exec`. */
+export interface SessionExecRequest extends JailLimits {
+  /** Program to run (looked up on the jail's `PATH`). */
+  cmd: string;
+  /** Its arguments. */
+  args?: string[];
+}
+
+/** Interpreter of a run. */
+export type RunLanguage = "javascript" | "python" | "bash";
+
+/** `runs.create`. */
+export interface RunRequest extends JailLimits {
+  /** Source code, at most 1 MiB; fed to the interpreter on stdin. */
+  code: string;
+  /** Interpreter (default `javascript`). */
+  language?: RunLanguage;
+}
+
+/** `runs.stream`: a {@link RunRequest}, and a signal that cancels the stream. */
+export interface StreamRequest extends RunRequest {
+  /** Aborting ends the iteration (it rejects with the signal's reason) and aborts the request. */
+  signal?: AbortSignal;
+}
+
+/** One child of a fork. */
+export interface ForkChild {
+  /** The child's code, run on a copy of the parent's `/output`. */
+  code: string;
+  /** The child's memory limit, MiB (default: the fork's). Sent as `memory_mb`. */
+  memoryMb?: number;
+}
+
+/** Fields of every {@link ForkRequest}. */
+export interface ForkRequestBase extends JailLimits {
+  /** The parent's code. */
+  parentCode: string;
+  /** Interpreter of the parent and the children (default `javascript`). */
+  language?: RunLanguage;
+  /** How long the parent runs before it is frozen and copied, ms (default 1500, at most 30000). Sent as `fork_after_ms`. */
+  forkAfterMs?: number;
+}
+
+/**
+ * `runs.fork`: the parent runs; after `forkAfterMs` its `/output` is
+ * copied once per child and the children run on the copies in parallel.
+ * Give one child as `childCode`, or up to 16 as `children`.
+ */
+export type ForkRequest =
+  | (ForkRequestBase & { childCode: string; children?: undefined })
+  | (ForkRequestBase & { children: ForkChild[]; childCode?: undefined });
+
+/** A repository to clone into a new workspace (`https://` only). */
+export interface GitRepo {
+  /** Repository URL. */
+  repo: string;
+  /** Branch, tag or commit. */
+  ref?: string;
+}
+
+/** Git seed of a workspace: one repository, or several into named directories. */
+export type GitSeed = GitRepo | { repos: (GitRepo & { dir?: string })[] };
+
+/** `workspaces.create`. */
+export interface WorkspaceCreateRequest extends JailLimits {
+  /** Clone this into the workspace first (inside a jail pinned to the repository's host). */
+  git?: GitSeed;
+  /** Runtime overlays under the server's `flavors/` directory (`GET /v1/flavors`); unknown names answer 400. */
+  flavors?: string[];
+  /** Free-form label. */
+  label?: string;
+  /** Pause after this many seconds without exec (0: never). Sent as `idle_timeout_secs`. */
+  idleTimeoutSecs?: number;
+  /** Hostnames to route to the workspace, passed as on the wire. */
+  domains?: WorkspaceDomain[];
+}
+
+/** `workspaces.list`. */
+export interface WorkspaceListParams {
+  /** Page size. */
+  limit?: number;
+  /** Rows to skip. */
+  offset?: number;
+  /** Search text (id, label, repository). */
+  q?: string;
+}
+
+/** `workspaces.update`. */
+export interface WorkspaceUpdateRequest {
+  /** New label. */
+  label: string;
+}
+
+/** `workspaces.exec`. */
+export interface WorkspaceExecRequest {
+  /** Program to run. */
+  cmd: string;
+  /** Its arguments. */
+  args?: string[];
+  /** Extra environment variables, as `[name, value]` pairs. */
+  env?: [string, string][];
+  /** Deadline, seconds (default: the workspace's). Sent as `timeout_secs`. */
+  timeoutSecs?: number;
+  /** Memory limit, MiB (default: the workspace's). Sent as `memory_mb`. */
+  memoryMb?: number;
+}
+
+/** `workspaces.fork`. */
+export interface WorkspaceForkRequest {
+  /** Number of forks, 1 to 16. */
+  count: number;
+  /** Label of the new workspaces. */
+  label?: string;
+}
+
+/** `snapshots.create`. */
+export interface SnapshotCreateRequest {
+  /** Name of the snapshot. */
+  name?: string;
+}
+
+/** `snapshots.list`. */
+export interface SnapshotListParams {
+  /** Only this workspace's snapshots. Sent as `workspace_id`. */
+  workspaceId?: string;
+  /** Page size. */
+  limit?: number;
+  /** Rows to skip. */
+  offset?: number;
+  /** Search text. */
+  q?: string;
+}
+
+/** `snapshots.createWorkspaceFrom`. */
+export interface WorkspaceFromSnapshotRequest {
+  /** The workspace the snapshot was taken of (proof of ownership). Sent as `parent_workspace_id`. */
+  parentWorkspaceId: string;
+  /** Label of the new workspace. */
+  label?: string;
+}
+
+/** `jails.list`. */
+export interface JailListParams {
+  /** Page size (default 50, at most 1000). */
+  limit?: number;
+  /** Rows to skip. */
+  offset?: number;
+  /** Only rows in this state. */
+  status?: "running" | "completed" | "error";
+  /** Only rows of this kind. */
+  kind?: "run" | "exec" | "fork" | "stream" | "workspace";
+  /** Search text. */
+  q?: string;
+}
+
+/** `sessions.list`. */
+export interface SessionListParams {
+  /** Page size. */
+  limit?: number;
+  /** Rows to skip. */
+  offset?: number;
+}

@@ -1,0 +1,557 @@
+/**
+ * What the server answers, field for field as on the wire (snake_case).
+ *
+ * Every interface in this file is checked against the component schema
+ * of the same name in the server's `/openapi.json` (see
+ * `test/integration/drift.test.mjs`), so keep names and optionality
+ * exactly as the server sends them. Request options (camelCase) live in
+ * `options.ts`.
+ *
+ * @module
+ */
+
+/**
+ * Names of the services every deployment knows; operators may configure
+ * more, so any string is accepted.
+ */
+export type ServiceId = "openai" | "anthropic" | "github" | "stripe" | (string & {});
+
+/**
+ * The body of every error answer; a `PaddockError`'s `message` and
+ * `serverCode` come from it, and its `body` holds it.
+ */
+export interface ErrorBody {
+  /** Human-readable message. */
+  error: string;
+  /** Stable machine-readable code (`NOT_FOUND`, `SESSION_CLOSED`, `BAD_LANGUAGE`, ...). */
+  code: string;
+}
+
+/** Role of an API key. */
+export type Role = "admin" | "operator";
+
+/** `GET /v1/whoami`: who the API key belongs to. */
+export interface Whoami {
+  /** The key's tenant. */
+  tenant: string;
+  /** The key's role. */
+  role: Role;
+}
+
+/** `GET /v1/health` (no auth). */
+export interface Health {
+  /** `"ok"` when the server is serving. */
+  status: string;
+  /** The server's version. */
+  version: string;
+}
+
+/** `GET /v1/stats` (no auth): live counters. */
+export interface PublicStats {
+  /** Jails running now. */
+  active_execs: number;
+  /** Jails run since the ledger began. */
+  total_execs: number;
+  /** Sessions stored. */
+  sessions: number;
+  /** Credentials stored. */
+  credentials: number;
+}
+
+/** A stored upstream credential. The secret itself is never returned. */
+export interface CredentialRecord {
+  /** Tenant the credential belongs to. */
+  tenant_id: string;
+  /** Service name (`openai`, ...). */
+  service: ServiceId;
+  /** RFC 3339, when first stored. */
+  added_at: string;
+  /** RFC 3339, when last replaced. */
+  updated_at: string;
+  /** Non-reversible fingerprint of the secret, to spot rotations. */
+  fingerprint: string;
+}
+
+/** Lifecycle of a session. */
+export type SessionStatus = "active" | "closed" | "expired";
+
+/**
+ * A session as `GET /v1/sessions` and `GET /v1/sessions/:id` return it:
+ * without its phantom tokens, which are shown only once, by
+ * {@link Session | `sessions.create`}.
+ */
+export interface SessionRecord {
+  /** `sess_` + 24 hex. */
+  id: string;
+  /** Tenant the session belongs to. */
+  tenant_id: string;
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339; sessions always expire. */
+  expires_at: string;
+  /** RFC 3339 when closed (its tokens are revoked), else `null`. */
+  closed_at: string | null;
+  /** `active`, `closed` or `expired`. */
+  status: SessionStatus;
+  /** Services the session's tokens may use. */
+  services: ServiceId[];
+  /** Per-service path globs the tokens are limited to (empty: no limit). */
+  scopes: Record<string, string[]>;
+}
+
+/** What `POST /v1/sessions` returns: the session and, once, its environment. */
+export interface Session extends SessionRecord {
+  /**
+   * Variables to hand to the sandbox: per service a phantom token
+   * (`OPENAI_API_KEY=phm_...`) and a base URL pointing at the phantom
+   * proxy (`OPENAI_BASE_URL=http://proxy/v1/openai/v1`).
+   */
+  env: Record<string, string>;
+}
+
+/** cgroup counters of a jail. */
+export interface ResourceStats {
+  /** Highest memory use seen, bytes. */
+  memory_peak_bytes: number;
+  /** Memory use at the time of the sample, bytes. */
+  memory_current_bytes: number;
+  /** CPU time used, microseconds. */
+  cpu_usage_usec: number;
+  /** Bytes read from block devices. */
+  io_read_bytes: number;
+  /** Bytes written to block devices. */
+  io_write_bytes: number;
+  /** Processes and threads alive at the time of the sample. */
+  pids_current: number;
+}
+
+/** What a run or an exec answers when its jail has ended. */
+export interface ExecResult {
+  /** Standard output (capped by the server). */
+  stdout: string;
+  /** Standard error (capped by the server). */
+  stderr: string;
+  /** The command's exit status (124 deadline, 137 OOM kill, 128+N signal N). */
+  exit_code: number;
+  /** Wall time, milliseconds (fractional). */
+  duration_ms: number;
+  /** Whether the deadline ended the jail. */
+  timed_out: boolean;
+  /** Whether the memory limit killed it. */
+  oom_killed: boolean;
+  /** cgroup counters; `null` or absent when the host has no cgroup for the jail. */
+  stats?: ResourceStats | null;
+}
+
+/** How one child's copy of the parent's `/output` was made. */
+export interface ForkMeta {
+  /** Time the copy took, milliseconds. */
+  clone_ms: number;
+  /** Files copied. */
+  files_cloned: number;
+  /** Files shared copy-on-write (reflinked). */
+  files_cow: number;
+  /** Bytes copied. */
+  bytes_cloned: number;
+  /** `reflink`, `copy` or `mixed`. */
+  method: string;
+  /** Whether the parent was frozen during the copy (false if it had already ended). */
+  was_frozen: boolean;
+}
+
+/**
+ * What `POST /v1/runs/fork` answers. `child` and `fork` repeat
+ * `children[0]` and `forks[0]` for single-child callers.
+ */
+export interface ForkResponse {
+  /** The parent's result. */
+  parent: ExecResult;
+  /** The first child's result (`children[0]`). */
+  child: ExecResult | null;
+  /** Every child's result, in request order. */
+  children: ExecResult[];
+  /** The first child's copy (`forks[0]`). */
+  fork: ForkMeta | null;
+  /** Every child's copy, in request order. */
+  forks: ForkMeta[];
+}
+
+/** The agentjail SDK's name for {@link ForkResponse}. */
+export type ForkResult = ForkResponse;
+
+/** Which endpoint started a jail. */
+export type JailKind = "run" | "exec" | "fork" | "stream" | "workspace";
+
+/** Lifecycle of a ledger row. */
+export type JailStatus = "running" | "completed" | "error";
+
+/** Settings a jail ran with after defaults and clamps. */
+export interface EffectiveLimits {
+  /** Deadline, seconds. */
+  timeout_secs: number;
+  /** Memory limit, MiB. */
+  memory_mb: number;
+  /** CPU quota in percent of a core, `null` without a quota. */
+  cpu_percent: number | null;
+  /** Process and thread limit. */
+  max_pids: number;
+  /** Network policy. */
+  network: { mode: string; domains: string[] };
+  /** Seccomp level. */
+  seccomp: string;
+}
+
+/**
+ * The request settings recorded in a ledger row. Which fields appear
+ * depends on the kind of jail: runs record the language and a hash of the
+ * code, execs the command, forks the number of children.
+ */
+export interface JailLedgerConfig {
+  /** Runs and forks: the language. */
+  language?: string;
+  /** Runs: size of the code, bytes. */
+  code_bytes?: number;
+  /** Runs: BLAKE3 of the code, hex. */
+  code_blake3?: string;
+  /** Execs: the command. */
+  cmd?: string;
+  /** Execs: its arguments. */
+  args?: string[];
+  /** Forks: number of children. */
+  children?: number;
+  /** Forks: when the parent was frozen, milliseconds. */
+  fork_after_ms?: number;
+  /** Runs and execs: the settings applied. */
+  limits?: EffectiveLimits;
+  /** Fields of kinds not listed here. */
+  [field: string]: unknown;
+}
+
+/** One row of the jail ledger: every jail the server started. */
+export interface JailRecord {
+  /** Ledger id (an integer). */
+  id: number;
+  /** Endpoint that started it. */
+  kind: JailKind;
+  /** RFC 3339. */
+  started_at: string;
+  /** RFC 3339, `null` while running. */
+  ended_at: string | null;
+  /** `running`, `completed` or `error`. */
+  status: JailStatus;
+  /** Session of a session exec. */
+  session_id: string | null;
+  /** `parent` / `child` for forks, else `null`. */
+  label: string | null;
+  /** Exit status once completed. */
+  exit_code: number | null;
+  /** Wall time, milliseconds. */
+  duration_ms: number | null;
+  /** Whether the deadline ended it. */
+  timed_out: boolean;
+  /** Whether the memory limit killed it. */
+  oom_killed: boolean;
+  /** Peak memory, bytes. */
+  memory_peak_bytes: number | null;
+  /** Memory at the end, bytes. */
+  memory_current_bytes: number | null;
+  /** CPU time, microseconds. */
+  cpu_usage_usec: number | null;
+  /** Block-device reads, bytes. */
+  io_read_bytes: number | null;
+  /** Block-device writes, bytes. */
+  io_write_bytes: number | null;
+  /** Processes at the end. */
+  pids_current: number | null;
+  /** Standard output, capped at 16 KiB. */
+  stdout: string;
+  /** Standard error, capped at 16 KiB. */
+  stderr: string;
+  /** Why the jail could not run or finish, for `status: "error"`. */
+  error: string | null;
+  /** The parent's ledger id, for fork children. */
+  parent_id: number | null;
+  /** The request's settings. */
+  config: JailLedgerConfig;
+}
+
+/** A page of the jail ledger, newest first. */
+export interface JailsList {
+  /** The rows of this page. */
+  rows: JailRecord[];
+  /** Rows matching the filter, over all pages. */
+  total: number;
+  /** Page size used. */
+  limit: number;
+  /** Rows skipped. */
+  offset: number;
+}
+
+/**
+ * One audit row: a phantom-proxy request (`session_id`, `service`,
+ * `method`, `path`, `status`, ...) or a control-plane action (`actor`,
+ * `action`, `target`). Fields of the other kind are `null`.
+ */
+export interface AuditRow {
+  /** Row id. */
+  id: number;
+  /** RFC 3339. */
+  at: string;
+  /** Control plane: the acting key's id. */
+  actor: string | null;
+  /** Control plane: what was done (`session.create`, `credential.put`, ...). */
+  action: string | null;
+  /** Control plane: what it was done to. */
+  target: string | null;
+  /** Proxy: the session whose token was used. */
+  session_id: string | null;
+  /** Proxy: the service. */
+  service: string | null;
+  /** Proxy: HTTP method. */
+  method: string | null;
+  /** Proxy: request path. */
+  path: string | null;
+  /** Proxy: status answered. */
+  status: number | null;
+  /** Proxy: why it was refused (`no_token`, `scope_denied`, ...), `null` when forwarded. */
+  reject_reason: string | null;
+  /** Proxy: upstream time, milliseconds. */
+  upstream_ms: number | null;
+}
+
+/** The most recent audit rows. */
+export interface AuditList {
+  /** Newest first. */
+  rows: AuditRow[];
+  /** Rows stored in all. */
+  total: number;
+}
+
+/** Network mode recorded in a workspace's settings. */
+export type NetworkMode = "none" | "loopback" | "allowlist";
+
+/** Seccomp level: `strict` also refuses sockets other than `AF_UNIX`. */
+export type SeccompSpec = "standard" | "strict";
+
+/** The jail settings stored with a workspace and applied to every exec. */
+export interface WorkspaceSpec {
+  /** Memory limit, MiB. */
+  memory_mb: number;
+  /** Deadline of each exec, seconds. */
+  timeout_secs: number;
+  /** CPU quota in percent of a core, `null` without a quota. */
+  cpu_percent: number | null;
+  /** Process and thread limit. */
+  max_pids: number;
+  /** Network mode. */
+  network_mode: NetworkMode;
+  /** Allowlisted hosts for `allowlist`. */
+  network_domains: string[];
+  /** Seccomp level. */
+  seccomp: SeccompSpec;
+  /** Pause after this many seconds without exec; 0 never. */
+  idle_timeout_secs: number;
+}
+
+/** A hostname routed to a workspace (as given at creation). */
+export interface WorkspaceDomain {
+  /** Hostname matched against the `Host` header. */
+  domain: string;
+  /** Static URL requests are forwarded to. */
+  backend_url?: string;
+  /** Port inside the workspace's jail requests are forwarded to. */
+  vm_port?: number;
+}
+
+/** A long-lived workspace: a mount tree that persists across execs. */
+export interface Workspace {
+  /** `wrk_` + 24 hex. */
+  id: string;
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339 once deleted, else `null`. */
+  deleted_at: string | null;
+  /** Host path of the tree mounted at `/workspace` (blank for operators). */
+  source_dir: string;
+  /** Host path of the output tree (blank for operators). */
+  output_dir: string;
+  /** Settings applied to every exec. */
+  config: WorkspaceSpec;
+  /** Repository cloned at creation. */
+  git_repo: string | null;
+  /** Ref checked out. */
+  git_ref: string | null;
+  /** Free-form label. */
+  label: string | null;
+  /** Hostnames routed to the workspace. */
+  domains: WorkspaceDomain[];
+  /** RFC 3339 of the last exec. */
+  last_exec_at: string | null;
+  /** RFC 3339 when paused for idleness (the next exec resumes it). */
+  paused_at: string | null;
+  /** Snapshot taken when it was paused. */
+  auto_snapshot: string | null;
+}
+
+/** A page of workspaces. */
+export interface WorkspaceList {
+  /** The rows of this page. */
+  rows: Workspace[];
+  /** Rows matching, over all pages. */
+  total: number;
+  /** Page size used. */
+  limit: number;
+  /** Rows skipped. */
+  offset: number;
+}
+
+/** What `POST /v1/workspaces/:id/fork` answers. */
+export interface WorkspaceForkResponse {
+  /** The workspace forked. */
+  parent: Workspace;
+  /** The new workspaces, `count` of them. */
+  forks: Workspace[];
+  /** The snapshot of the parent the forks were made from. */
+  snapshot_id: string;
+}
+
+/** A snapshot of a workspace. */
+export interface SnapshotRecord {
+  /** `snap_` + 24 hex. */
+  id: string;
+  /** The workspace it was taken of. */
+  workspace_id: string | null;
+  /** Name given at creation. */
+  name: string | null;
+  /** RFC 3339. */
+  created_at: string;
+  /** Host path (blank for operators). */
+  path: string;
+  /** Size, bytes. */
+  size_bytes: number;
+}
+
+/** A page of snapshots. */
+export interface SnapshotList {
+  /** The rows of this page. */
+  rows: SnapshotRecord[];
+  /** Rows matching, over all pages. */
+  total: number;
+  /** Page size used. */
+  limit: number;
+  /** Rows skipped. */
+  offset: number;
+}
+
+/** One file of a snapshot. */
+export interface SnapshotManifestEntry {
+  /** Path inside the snapshot. */
+  path: string;
+  /** Unix mode bits. */
+  mode: number;
+  /** BLAKE3-256 of the contents, hex. */
+  hash: string;
+  /** Size, bytes. */
+  size: number;
+}
+
+/**
+ * The files of a snapshot: listed for `incremental` (content-addressed)
+ * snapshots; `classic` full copies have no entries.
+ */
+export interface SnapshotManifest {
+  /** How the snapshot is stored. */
+  kind: "incremental" | "classic";
+  /** The files, for `incremental`. */
+  entries: SnapshotManifestEntry[];
+}
+
+/** `data` of a stream's `started` event. */
+export interface RunStarted {
+  /** The jailed process's pid (in the host's namespace). */
+  pid: number;
+}
+
+/** `data` of a stream's `stdout` and `stderr` events. */
+export interface RunOutputLine {
+  /** One line, without its newline. */
+  line: string;
+}
+
+/**
+ * `data` of a stream's `completed` event: the result without the output
+ * (which came as events), with the final cgroup counters when the host
+ * has a cgroup for the jail.
+ */
+export interface RunCompleted {
+  /** Exit status. */
+  exit_code: number;
+  /** Wall time, milliseconds. */
+  duration_ms: number;
+  /** Whether the deadline ended the jail. */
+  timed_out: boolean;
+  /** Whether the memory limit killed it. */
+  oom_killed: boolean;
+  /** Peak memory, bytes. */
+  memory_peak_bytes?: number;
+  /** Memory at the end, bytes. */
+  memory_current_bytes?: number;
+  /** CPU time, microseconds. */
+  cpu_usage_usec?: number;
+  /** Block-device reads, bytes. */
+  io_read_bytes?: number;
+  /** Block-device writes, bytes. */
+  io_write_bytes?: number;
+  /** Processes at the end. */
+  pids_current?: number;
+}
+
+/** `data` of a stream's `error` event: the jail could not run or finish. */
+export interface RunFailed {
+  /** Why. */
+  message: string;
+}
+
+/** `data` of a stream's `egress` event: one connection through the allowlist proxy. */
+export interface EgressRecord {
+  /** `CONNECT`, or the forwarded request's method. */
+  method: string;
+  /** Host as the jail named it. */
+  host: string;
+  /** Port asked for. */
+  port: number;
+  /** Address connected to (or the first refused one). */
+  address: string | null;
+  /** `allowed`, `denied` or `failed`. */
+  outcome: "allowed" | "denied" | "failed";
+  /** Why it was denied, failed or closed early (`host_not_allowed`, ...). */
+  reason: string | null;
+  /** Human-readable explanation. */
+  detail: string | null;
+  /** HTTP status of a forwarded request or a refusal; `null` for a tunnel. */
+  status: number | null;
+  /** Bytes from the jail upstream. */
+  bytes_up: number;
+  /** Bytes from upstream to the jail. */
+  bytes_down: number;
+  /** Connection time, milliseconds. */
+  duration_ms: number;
+}
+
+/**
+ * One event of {@link Runs.stream | `runs.stream`}: the SSE event name
+ * as `type`, plus its data. A stream is `started`, then any number of
+ * `stdout`, `stderr`, `stats` (every 500 ms) and `egress`, then exactly one
+ * `completed` or `error`, after which iteration ends.
+ */
+export type StreamEvent =
+  | ({ type: "started" } & RunStarted)
+  | ({ type: "stdout" } & RunOutputLine)
+  | ({ type: "stderr" } & RunOutputLine)
+  | ({ type: "stats" } & ResourceStats)
+  | ({ type: "egress" } & EgressRecord)
+  | ({ type: "completed" } & RunCompleted)
+  | ({ type: "error" } & RunFailed);
+
+/** The `type` of every {@link StreamEvent}. */
+export type StreamEventType = StreamEvent["type"];
