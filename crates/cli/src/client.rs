@@ -567,16 +567,21 @@ fn follow_stream(conn: &Connection, response: Response) -> Outcome {
             event = name.to_owned();
             continue;
         }
-        let Some(data) = line.strip_prefix("data: ") else {
+        let Some(raw) = line.strip_prefix("data:") else {
             continue;
         };
-        let data: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+        let raw = raw.strip_prefix(' ').unwrap_or(raw);
+        // Output lines are bare text (as agentjail sends them); the rest JSON.
+        let data: Value = match event.as_str() {
+            "stdout" | "stderr" => Value::String(raw.to_owned()),
+            _ => serde_json::from_str(raw).unwrap_or(Value::Null),
+        };
         if conn.json {
             println!("{}", json!({ "event": event, "data": data }));
         }
         match event.as_str() {
-            "stdout" if !conn.json => println!("{}", text(&data["line"])),
-            "stderr" if !conn.json => eprintln!("{}", text(&data["line"])),
+            "stdout" if !conn.json => println!("{raw}"),
+            "stderr" if !conn.json => eprintln!("{raw}"),
             "completed" => return Ok(exit_status(&data)),
             "error" => return Err(Failure(format!("the run failed: {}", text(&data["message"])))),
             _ => {}

@@ -126,10 +126,32 @@ pub struct ExecResult {
     pub duration_ms: f64,
     pub timed_out: bool,
     pub oom_killed: bool,
-    /// `{memory_peak_bytes, memory_current_bytes, cpu_usage_usec,
-    /// io_read_bytes, io_write_bytes, pids_current}`; absent without a cgroup.
-    #[schema(value_type = Option<Object>)]
-    pub stats: Option<JailStats>,
+    /// `null` when the jail had no cgroup.
+    pub stats: Option<ResourceStats>,
+}
+
+/// What a jail's cgroup counted.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct ResourceStats {
+    pub memory_peak_bytes: u64,
+    pub memory_current_bytes: u64,
+    pub cpu_usage_usec: u64,
+    pub io_read_bytes: u64,
+    pub io_write_bytes: u64,
+    pub pids_current: u64,
+}
+
+impl From<JailStats> for ResourceStats {
+    fn from(s: JailStats) -> Self {
+        ResourceStats {
+            memory_peak_bytes: s.memory_peak_bytes,
+            memory_current_bytes: s.memory_current_bytes,
+            cpu_usage_usec: s.cpu_usage_usec,
+            io_read_bytes: s.io_read_bytes,
+            io_write_bytes: s.io_write_bytes,
+            pids_current: s.pids_current,
+        }
+    }
 }
 
 impl From<&JailResult> for ExecResult {
@@ -141,7 +163,7 @@ impl From<&JailResult> for ExecResult {
             duration_ms: r.duration.as_secs_f64() * 1000.0,
             timed_out: r.timed_out,
             oom_killed: r.oom_killed,
-            stats: r.stats,
+            stats: r.stats.map(ResourceStats::from),
         }
     }
 }

@@ -73,6 +73,8 @@ export interface SessionCreateRequest {
   scopes?: Partial<Record<ServiceId, string[]>>;
   /** Lifetime, seconds (capped by the server; default: the server's default TTL). Sent as `ttl_secs`. */
   ttlSecs?: number;
+  /** Requests the phantom proxy forwards for this session at most (then 429). */
+  maxRequests?: number;
 }
 
 /** `sessions.exec`. */

@@ -110,13 +110,9 @@ const JSON_EVENTS = new Set(["started", "stats", "completed", "egress", "error"]
 export function toStreamEvent(message: SseMessage): StreamEvent | undefined {
   const type = message.event;
   if (type === "stdout" || type === "stderr") {
-    // paddock sends `{"line": "..."}`; agentjail sent the bare line.
-    const parsed = tryJson(message.data);
-    const line =
-      typeof parsed === "object" && parsed !== null && typeof (parsed as { line?: unknown }).line === "string"
-        ? (parsed as { line: string }).line
-        : message.data;
-    return { type, line };
+    // Output lines are the bare text, as agentjail sends them (a line that
+    // looks like JSON is still just a line).
+    return { type, line: message.data };
   }
   if (!JSON_EVENTS.has(type)) return undefined;
   const parsed = tryJson(message.data);

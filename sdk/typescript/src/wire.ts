@@ -97,6 +97,10 @@ export interface SessionRecord {
   services: ServiceId[];
   /** Per-service path globs the tokens are limited to (empty: no limit). */
   scopes: Record<string, string[]>;
+  /** Requests the phantom proxy forwards for the session at most; `null`: no budget. */
+  max_requests: number | null;
+  /** Requests the proxy has forwarded. */
+  requests_used: number;
 }
 
 /** What `POST /v1/sessions` returns: the session and, once, its environment. */
@@ -351,6 +355,8 @@ export interface WorkspaceSpec {
   seccomp: SeccompSpec;
   /** Pause after this many seconds without exec; 0 never. */
   idle_timeout_secs: number;
+  /** Flavors mounted at `/opt/flavors/<name>`, `bin/` first on `PATH`. */
+  flavors: string[];
 }
 
 /** A hostname routed to a workspace (as given at creation). */
@@ -367,6 +373,8 @@ export interface WorkspaceDomain {
 export interface Workspace {
   /** `wrk_` + 24 hex. */
   id: string;
+  /** Tenant the workspace belongs to. */
+  tenant_id: string;
   /** RFC 3339. */
   created_at: string;
   /** RFC 3339 once deleted, else `null`. */
@@ -427,8 +435,14 @@ export interface SnapshotRecord {
   created_at: string;
   /** Host path (blank for operators). */
   path: string;
-  /** Size, bytes. */
+  /** Bytes of its regular files. */
   size_bytes: number;
+  /** Regular files. */
+  file_count: number;
+  /** A running exec was frozen for the copy. */
+  frozen: boolean;
+  /** Taken by an idle pause (it holds the paused workspace's tree). */
+  auto: boolean;
 }
 
 /** A page of snapshots. */

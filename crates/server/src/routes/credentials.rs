@@ -20,23 +20,34 @@ pub struct PutCredential {
     secret: String,
 }
 
-fn record(row: &CredentialRow) -> serde_json::Value {
-    serde_json::json!({
-        "tenant_id": row.tenant_id,
-        "service": row.service,
-        "added_at": rfc3339(row.added_at),
-        "updated_at": rfc3339(row.updated_at),
-        "fingerprint": row.fingerprint,
-    })
+/// A stored credential (never its secret).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CredentialRecord {
+    pub tenant_id: String,
+    pub service: String,
+    pub added_at: String,
+    pub updated_at: String,
+    /// A non-reversible fingerprint of the secret, to tell rotations apart.
+    pub fingerprint: String,
 }
 
-#[utoipa::path(post, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), request_body = PutCredential, responses((status = 200, description = "`{tenant_id, service, added_at, updated_at, fingerprint}`", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+fn record(row: &CredentialRow) -> CredentialRecord {
+    CredentialRecord {
+        tenant_id: row.tenant_id.clone(),
+        service: row.service.clone(),
+        added_at: rfc3339(row.added_at),
+        updated_at: rfc3339(row.updated_at),
+        fingerprint: row.fingerprint.clone(),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), request_body = PutCredential, responses((status = 200, body = CredentialRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn put(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
     ApiJson(body): ApiJson<PutCredential>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<CredentialRecord>> {
     let services = state.phantom.services();
     if services.get(&body.service).is_none() {
         return Err(ApiError::bad_request(
@@ -75,12 +86,12 @@ pub async fn put(
     Ok(Json(record(&stored)))
 }
 
-#[utoipa::path(get, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), responses((status = 200, description = "Credential records (never secrets)", body = [Object]), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/credentials", tag = "credentials", security(("bearer" = [])), params(TenantQuery), responses((status = 200, description = "Credential records (never secrets)", body = [CredentialRecord]), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Json<Vec<CredentialRecord>>> {
     let rows = state
         .store
         .list_credentials(&caller.scope(query.tenant.as_deref()))

@@ -12,27 +12,37 @@ use crate::crypto::{new_id, new_token, token_hash};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{now_ms, KeyRow};
 
-#[utoipa::path(get, path = "/v1/whoami", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "`{tenant, role}`", body = Object), (status = 401, body = ErrorBody)))]
-pub async fn whoami(caller: Caller) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "tenant": caller.tenant, "role": caller.role.as_str() }))
+/// The caller's tenant and role.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Whoami {
+    pub tenant: String,
+    /// `admin` or `operator`.
+    pub role: String,
+}
+
+/// A flavor the host offers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Flavor {
+    pub name: String,
+}
+
+#[utoipa::path(get, path = "/v1/whoami", tag = "identity", security(("bearer" = [])), responses((status = 200, body = Whoami), (status = 401, body = ErrorBody)))]
+pub async fn whoami(caller: Caller) -> Json<Whoami> {
+    Json(Whoami {
+        tenant: caller.tenant,
+        role: caller.role.as_str().to_owned(),
+    })
 }
 
 /// Directories under `$state_dir/flavors/`.
-#[utoipa::path(get, path = "/v1/flavors", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "`[{name}]`", body = [Object]), (status = 401, body = ErrorBody)))]
-pub async fn flavors(State(state): State<SharedState>, _caller: Caller) -> Json<Vec<serde_json::Value>> {
-    let mut names: Vec<String> = std::fs::read_dir(state.config.state_dir.join("flavors"))
-        .map(|dir| {
-            dir.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
+#[utoipa::path(get, path = "/v1/flavors", tag = "identity", security(("bearer" = [])), responses((status = 200, body = [Flavor]), (status = 401, body = ErrorBody)))]
+pub async fn flavors(State(state): State<SharedState>, _caller: Caller) -> Json<Vec<Flavor>> {
     Json(
-        names
+        state
+            .workspaces
+            .flavor_names()
             .into_iter()
-            .map(|name| serde_json::json!({ "name": name }))
+            .map(|name| Flavor { name })
             .collect(),
     )
 }

@@ -3,25 +3,91 @@
 use axum::extract::{Path, Query, State};
 use axum::Json;
 
-use super::{page_json, rfc3339, ListQuery};
+use serde::Serialize;
+
+use super::{rfc3339, ListQuery};
 use crate::app::{Caller, SharedState};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{AuditRow, JailFilter, JailRow};
 
-fn jail_json(row: &JailRow) -> serde_json::Value {
-    let mut json = serde_json::to_value(row).unwrap_or_default();
-    json["started_at"] = rfc3339(row.started_at).into();
-    json["ended_at"] = row.ended_at.map(rfc3339).into();
-    json["config"] = serde_json::from_str(&row.config).unwrap_or_default();
-    json
+/// One jail of the ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JailRecord {
+    pub id: i64,
+    /// `run`, `exec`, `fork`, `stream` or `workspace`.
+    pub kind: String,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    /// `running`, `completed` or `error`.
+    pub status: String,
+    pub session_id: Option<String>,
+    pub label: Option<String>,
+    pub exit_code: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub timed_out: bool,
+    pub oom_killed: bool,
+    pub memory_peak_bytes: Option<i64>,
+    pub memory_current_bytes: Option<i64>,
+    pub cpu_usage_usec: Option<i64>,
+    pub io_read_bytes: Option<i64>,
+    pub io_write_bytes: Option<i64>,
+    pub pids_current: Option<i64>,
+    /// The first 16 KiB.
+    pub stdout: String,
+    /// The first 16 KiB.
+    pub stderr: String,
+    /// Why it failed to run, for `error` rows.
+    pub error: Option<String>,
+    /// The fork parent's row.
+    pub parent_id: Option<i64>,
+    /// What it ran with (depends on the kind).
+    #[schema(value_type = Object)]
+    pub config: serde_json::Value,
 }
 
-#[utoipa::path(get, path = "/v1/jails", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total, limit, offset}` of JailRecord", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+/// `{rows, total, limit, offset}` of the ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JailsList {
+    pub rows: Vec<JailRecord>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+fn jail_json(row: &JailRow) -> JailRecord {
+    let row = row.clone();
+    JailRecord {
+        id: row.id,
+        kind: row.kind,
+        started_at: rfc3339(row.started_at),
+        ended_at: row.ended_at.map(rfc3339),
+        status: row.status,
+        session_id: row.session_id,
+        label: row.label,
+        exit_code: row.exit_code,
+        duration_ms: row.duration_ms,
+        timed_out: row.timed_out,
+        oom_killed: row.oom_killed,
+        memory_peak_bytes: row.memory_peak_bytes,
+        memory_current_bytes: row.memory_current_bytes,
+        cpu_usage_usec: row.cpu_usage_usec,
+        io_read_bytes: row.io_read_bytes,
+        io_write_bytes: row.io_write_bytes,
+        pids_current: row.pids_current,
+        stdout: row.stdout,
+        stderr: row.stderr,
+        error: row.error,
+        parent_id: row.parent_id,
+        config: serde_json::from_str(&row.config).unwrap_or_default(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/jails", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = JailsList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list_jails(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<JailsList>> {
     if let Some(status) = &query.status {
         if !["running", "completed", "error"].contains(&status.as_str()) {
             return Err(ApiError::bad_request(
@@ -48,20 +114,20 @@ pub async fn list_jails(
         .store
         .list_jails(&caller.scope(query.tenant.as_deref()), &filter, limit, offset)
         .await?;
-    Ok(Json(page_json(
-        rows.iter().map(jail_json).collect(),
+    Ok(Json(JailsList {
+        rows: rows.iter().map(jail_json).collect(),
         total,
         limit,
         offset,
-    )))
+    }))
 }
 
-#[utoipa::path(get, path = "/v1/jails/{id}", tag = "ledger", security(("bearer" = [])), params(("id" = i64, Path, description = "Ledger id")), responses((status = 200, description = "JailRecord", body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/jails/{id}", tag = "ledger", security(("bearer" = [])), params(("id" = i64, Path, description = "Ledger id")), responses((status = 200, body = JailRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_jail(
     State(state): State<SharedState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<JailRecord>> {
     let id: i64 = id.parse().map_err(|_| ApiError::not_found("jail"))?;
     let row = state
         .store
@@ -71,23 +137,65 @@ pub async fn get_jail(
     Ok(Json(jail_json(&row)))
 }
 
-fn audit_json(row: &AuditRow) -> serde_json::Value {
-    let mut json = serde_json::to_value(row).unwrap_or_default();
-    json["at"] = rfc3339(row.at_ms).into();
-    json
+/// One audit row: a proxied request, or (ext) a control-plane action.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AuditRow)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    /// (ext) The key that acted (control-plane rows).
+    pub actor: Option<String>,
+    /// (ext) What it did (`session.create`, `credential.put`, ...).
+    pub action: Option<String>,
+    /// (ext) What it acted on.
+    pub target: Option<String>,
+    pub session_id: Option<String>,
+    pub service: Option<String>,
+    pub method: Option<String>,
+    pub path: Option<String>,
+    pub status: Option<i64>,
+    pub reject_reason: Option<String>,
+    pub upstream_ms: Option<f64>,
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total}`", body = Object), (status = 401, body = ErrorBody)))]
+/// `{rows, total}` of the audit log, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditList {
+    pub rows: Vec<AuditEntry>,
+    pub total: i64,
+}
+
+fn audit_json(row: &AuditRow) -> AuditEntry {
+    let row = row.clone();
+    AuditEntry {
+        id: row.id,
+        at: rfc3339(row.at_ms),
+        actor: row.actor,
+        action: row.action,
+        target: row.target,
+        session_id: row.session_id,
+        service: row.service,
+        method: row.method,
+        path: row.path,
+        status: row.status,
+        reject_reason: row.reject_reason,
+        upstream_ms: row.upstream_ms,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/audit", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = AuditList), (status = 401, body = ErrorBody)))]
 pub async fn audit(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<AuditList>> {
     let (limit, offset) = query.page(100, 1000);
     let (rows, total) = state
         .store
         .list_audit(&caller.scope(query.tenant.as_deref()), limit, offset)
         .await?;
-    let rows: Vec<serde_json::Value> = rows.iter().map(audit_json).collect();
-    Ok(Json(serde_json::json!({ "rows": rows, "total": total })))
+    Ok(Json(AuditList {
+        rows: rows.iter().map(audit_json).collect(),
+        total,
+    }))
 }

@@ -175,7 +175,7 @@ pub(crate) fn decode_every_body(value: &serde_json::Value) {
         let _ = crate::workspaces::git::validate(&seed, false);
     }
     let _ = from_value::<workspaces::WorkspaceExec>(value.clone());
-    let _ = from_value::<workspaces::ForkRequest>(value.clone());
+    let _ = from_value::<workspaces::WorkspaceForkRequest>(value.clone());
     let _ = from_value::<workspaces::FromSnapshot>(value.clone());
 }
 

@@ -14,20 +14,44 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-#[utoipa::path(get, path = "/v1/health", tag = "public", responses((status = 200, description = "`{status, version}`", body = Object)))]
-pub async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+/// Liveness and version.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    pub version: String,
 }
 
-#[utoipa::path(get, path = "/v1/stats", tag = "public", responses((status = 200, description = "`{active_execs, total_execs, sessions, credentials}`", body = Object)))]
-pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<serde_json::Value>> {
+/// Counters across all tenants.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PublicStats {
+    /// Jails running now.
+    pub active_execs: i64,
+    /// Jails in the ledger.
+    pub total_execs: i64,
+    /// Sessions not closed.
+    pub sessions: i64,
+    /// Stored credentials.
+    pub credentials: i64,
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "public", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/stats", tag = "public", responses((status = 200, body = PublicStats)))]
+pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<PublicStats>> {
     let (total, sessions, credentials) = state.store.counters(&Scope::All).await?;
-    Ok(Json(serde_json::json!({
-        "active_execs": state.metrics.active(),
-        "total_execs": total,
-        "sessions": sessions,
-        "credentials": credentials,
-    })))
+    Ok(Json(PublicStats {
+        active_execs: state.metrics.active(),
+        total_execs: total,
+        sessions,
+        credentials,
+    }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text format", body = String)))]

@@ -110,8 +110,8 @@ pub async fn stream(
         while let Some(event) = events.recv().await {
             let sse = match event {
                 JailEvent::Started { pid } => json_event("started", serde_json::json!({ "pid": pid })),
-                JailEvent::Stdout(line) => json_event("stdout", serde_json::json!({ "line": line })),
-                JailEvent::Stderr(line) => json_event("stderr", serde_json::json!({ "line": line })),
+                JailEvent::Stdout(line) => line_event("stdout", &line),
+                JailEvent::Stderr(line) => line_event("stderr", &line),
                 JailEvent::Stats(stats) => json_event("stats", serde_json::json!(stats)),
                 JailEvent::Egress(record) => json_event("egress", serde_json::json!(record)),
                 JailEvent::Completed(result) => {
@@ -146,6 +146,19 @@ fn json_event(name: &str, data: serde_json::Value) -> Event {
     Event::default().event(name).data(data.to_string())
 }
 
+/// An output line as agentjail sends it: the bare text as `data`. SSE
+/// ends a line at a carriage return, so a line with `\r` in it (a
+/// progress bar redrawing itself) is sent as a terminal shows it: what
+/// follows the last `\r`.
+fn line_event(name: &str, line: &str) -> Event {
+    Event::default().event(name).data(terminal_view(line))
+}
+
+fn terminal_view(line: &str) -> &str {
+    let line = line.trim_end_matches('\r');
+    line.rsplit('\r').next().unwrap_or(line)
+}
+
 /// `{exit_code, duration_ms, timed_out, oom_killed, stdout_truncated,
 /// stderr_truncated, ...stats}`.
 fn completed_json(result: &JailResult) -> serde_json::Value {
@@ -154,6 +167,8 @@ fn completed_json(result: &JailResult) -> serde_json::Value {
         "duration_ms": result.duration.as_secs_f64() * 1000.0,
         "timed_out": result.timed_out,
         "oom_killed": result.oom_killed,
+        "stdout_truncated": result.stdout.truncated,
+        "stderr_truncated": result.stderr.truncated,
     });
     if let (Some(stats), Some(map)) = (result.stats, json.as_object_mut()) {
         if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
@@ -161,4 +176,17 @@ fn completed_json(result: &JailResult) -> serde_json::Value {
         }
     }
     json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_view;
+
+    #[test]
+    fn carriage_returns_render_as_a_terminal_would() {
+        assert_eq!(terminal_view("plain"), "plain");
+        assert_eq!(terminal_view("10%\r50%\r100%"), "100%");
+        assert_eq!(terminal_view("windows line\r"), "windows line");
+        assert_eq!(terminal_view(""), "");
+    }
 }

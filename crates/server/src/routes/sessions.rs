@@ -8,9 +8,9 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::{page_json, rfc3339, ListQuery, TenantQuery};
+use super::{rfc3339, ListQuery, TenantQuery};
 use paddock_jail::{HostForward, JailConfig};
 
 use crate::app::{ApiJson, Caller, SharedState};
@@ -38,9 +38,45 @@ pub struct NewSession {
     max_requests: Option<u64>,
 }
 
-fn record(row: &SessionRow) -> serde_json::Value {
-    let services: serde_json::Value = serde_json::from_str(&row.services).unwrap_or_default();
-    let scopes: serde_json::Value = serde_json::from_str(&row.scopes).unwrap_or_default();
+/// A session as `GET` returns it (tokens are never shown again).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionRecord {
+    pub id: String,
+    /// (ext) The owning tenant.
+    pub tenant_id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// (ext) When it was closed.
+    pub closed_at: Option<String>,
+    /// (ext) `active`, `expired` or `closed`.
+    pub status: String,
+    pub services: Vec<String>,
+    /// (ext) Path globs per service.
+    pub scopes: BTreeMap<String, Vec<String>>,
+    /// (ext) Request budget of the phantom proxy; `null`: none.
+    pub max_requests: Option<i64>,
+    /// (ext) Requests the proxy forwarded.
+    pub requests_used: i64,
+}
+
+/// A new session: the record and, this once, its environment.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub id: String,
+    pub tenant_id: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub closed_at: Option<String>,
+    pub status: String,
+    pub services: Vec<String>,
+    pub scopes: BTreeMap<String, Vec<String>>,
+    pub max_requests: Option<i64>,
+    pub requests_used: i64,
+    /// Phantom tokens and the base URLs pointing at the proxy.
+    pub env: BTreeMap<String, String>,
+}
+
+fn record(row: &SessionRow) -> SessionRecord {
     let status = if row.closed_at.is_some() {
         "closed"
     } else if row.expires_at <= now_ms() {
@@ -48,18 +84,18 @@ fn record(row: &SessionRow) -> serde_json::Value {
     } else {
         "active"
     };
-    serde_json::json!({
-        "id": row.id,
-        "tenant_id": row.tenant_id,
-        "created_at": rfc3339(row.created_at),
-        "expires_at": rfc3339(row.expires_at),
-        "closed_at": row.closed_at.map(rfc3339),
-        "status": status,
-        "services": services,
-        "scopes": scopes,
-        "max_requests": row.max_requests,
-        "requests_used": row.requests_used,
-    })
+    SessionRecord {
+        id: row.id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        created_at: rfc3339(row.created_at),
+        expires_at: rfc3339(row.expires_at),
+        closed_at: row.closed_at.map(rfc3339),
+        status: status.to_owned(),
+        services: serde_json::from_str(&row.services).unwrap_or_default(),
+        scopes: serde_json::from_str(&row.scopes).unwrap_or_default(),
+        max_requests: row.max_requests,
+        requests_used: row.requests_used,
+    }
 }
 
 fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> Result<(), ApiError> {
@@ -128,13 +164,13 @@ pub(super) fn validate(body: &NewSession, known: &Services) -> Result<Vec<Servic
     Ok(found)
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "`{id, created_at, expires_at, services, env}` (tokens shown once)", body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "The session with its env (tokens shown once)", body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
     ApiJson(body): ApiJson<NewSession>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<Session>)> {
     let tenant = caller.owner(query.tenant.as_deref())?;
     let services = validate(&body, state.phantom.services())?;
     for service in &services {
@@ -167,9 +203,23 @@ pub async fn create(
     let (env, tokens) = mint_env(&row, &services, &state.config.proxy_url());
     state.store.insert_session(&row, &tokens).await?;
     state.audit(&caller, "session.create", &row.id).await;
-    let mut json = record(&row);
-    json["env"] = serde_json::Value::Object(env.into_iter().map(|(k, v)| (k, v.into())).collect());
-    Ok((StatusCode::CREATED, Json(json)))
+    let r = record(&row);
+    Ok((
+        StatusCode::CREATED,
+        Json(Session {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            closed_at: r.closed_at,
+            status: r.status,
+            services: r.services,
+            scopes: r.scopes,
+            max_requests: r.max_requests,
+            requests_used: r.requests_used,
+            env: env.into_iter().collect(),
+        }),
+    ))
 }
 
 /// Fresh phantom tokens for `services` of `session`, and the environment
@@ -264,26 +314,32 @@ pub async fn exec(
     Ok(Json(ExecResult::from(&result)))
 }
 
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "`{rows, total, limit, offset}`", body = Object), (status = 401, body = ErrorBody)))]
+/// The sessions, newest first, as a JSON array (agentjail's shape; its
+/// clients expect an array). `?limit=&offset=` page through them; the
+/// total is in `x-total-count`.
+#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "Sessions (without tokens); `x-total-count` has the total", body = [SessionRecord], headers(("x-total-count" = i64, description = "Sessions in scope"))), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (limit, offset) = query.page(50, 1000);
+) -> ApiResult<([(axum::http::HeaderName, String); 1], Json<Vec<SessionRecord>>)> {
+    let (limit, offset) = query.page(1000, 1000);
     let (rows, total) = state
         .store
         .list_sessions(&caller.scope(query.tenant.as_deref()), limit, offset)
         .await?;
-    Ok(Json(page_json(rows.iter().map(record).collect(), total, limit, offset)))
+    Ok((
+        [(axum::http::HeaderName::from_static("x-total-count"), total.to_string())],
+        Json(rows.iter().map(record).collect()),
+    ))
 }
 
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "The session (without tokens)", body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "The session (without tokens)", body = SessionRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<SessionRecord>> {
     let row = state
         .store
         .session(&caller.scope(None), &id)

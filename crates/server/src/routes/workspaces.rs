@@ -382,7 +382,7 @@ pub async fn snapshot(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ForkRequest {
+pub struct WorkspaceForkRequest {
     /// Forks to make, 1..=16.
     count: u32,
     /// Label of each fork (default: the parent's, with `#n`).
@@ -392,13 +392,13 @@ pub struct ForkRequest {
 /// Snapshots the workspace once and makes `count` independent workspaces
 /// from it.
 #[utoipa::path(post, path = "/v1/workspaces/{id}/fork", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Workspace id")), request_body = ForkRequest,
+    params(("id" = String, Path, description = "Workspace id")), request_body = WorkspaceForkRequest,
     responses((status = 201, body = WorkspaceForkResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn fork(
     State(state): State<SharedState>,
     caller: Caller,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<ForkRequest>,
+    ApiJson(body): ApiJson<WorkspaceForkRequest>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceForkResponse>)> {
     if body.count == 0 || body.count as usize > MAX_FORKS {
         return Err(ApiError::bad_request(

@@ -53,6 +53,7 @@ pub struct WorkspaceSpec {
     pub idle_timeout_secs: u64,
     /// (ext) Flavors mounted at `/opt/flavors/<name>`.
     #[serde(default)]
+    #[schema(required = true)]
     pub flavors: Vec<String>,
 }
 

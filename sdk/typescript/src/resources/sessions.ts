@@ -25,7 +25,12 @@ export class Sessions {
     return this.http.json({
       method: "POST",
       path: "/v1/sessions",
-      body: compact({ services: request.services, ttl_secs: request.ttlSecs, scopes: request.scopes }),
+      body: compact({
+        services: request.services,
+        ttl_secs: request.ttlSecs,
+        scopes: request.scopes,
+        max_requests: request.maxRequests,
+      }),
       call,
     });
   }

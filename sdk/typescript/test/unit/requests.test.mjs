@@ -33,11 +33,12 @@ const cases = [
   ["credentials.delete", (p) => p.credentials.delete("openai"), "DELETE", "/v1/credentials/openai", {}, undefined],
   [
     "sessions.create (all options)",
-    (p) => p.sessions.create({ services: ["openai", "github"], ttlSecs: 600, scopes: { github: ["/repos/acme/*"] } }),
+    (p) =>
+      p.sessions.create({ services: ["openai", "github"], ttlSecs: 600, scopes: { github: ["/repos/acme/*"] }, maxRequests: 50 }),
     "POST",
     "/v1/sessions",
     {},
-    { services: ["openai", "github"], ttl_secs: 600, scopes: { github: ["/repos/acme/*"] } },
+    { services: ["openai", "github"], ttl_secs: 600, scopes: { github: ["/repos/acme/*"] }, max_requests: 50 },
   ],
   [
     "sessions.create (services only)",

@@ -94,8 +94,8 @@ const completed = { exit_code: 0, duration_ms: 12.5, timed_out: false, oom_kille
 const STREAM =
   'event: started\ndata: {"pid":1234}\n\n' +
   ": keep-alive\n\n" +
-  'event: stdout\ndata: {"line":"héllo wörld 😀"}\n\n' +
-  'event: stderr\ndata: {"line":"warn: ∑"}\n\n' +
+  'event: stdout\ndata: héllo wörld 😀\n\n' +
+  'event: stderr\ndata: warn: ∑\n\n' +
   `event: stats\ndata: ${JSON.stringify(stats)}\n\n` +
   `event: egress\ndata: ${JSON.stringify(egress)}\n\n` +
   'event: future-event\ndata: {"x":1}\n\n' +
@@ -143,7 +143,7 @@ describe("runs.stream", () => {
   });
 
   it("ends after the terminal event even if the server keeps the stream open", async () => {
-    const { paddock, fetch } = streamClient([STREAM, 'event: stdout\ndata: {"line":"after"}\n\n'], { open: true });
+    const { paddock, fetch } = streamClient([STREAM, 'event: stdout\ndata: after\n\n'], { open: true });
     assert.deepEqual(await collect(paddock.runs.stream({ code: "x" })), EXPECTED);
     assert.equal(fetch.calls[0].signal.aborted, true, "the request is closed after the terminal event");
   });
@@ -169,10 +169,11 @@ describe("runs.stream", () => {
     ]);
   });
 
-  it("accepts agentjail's bare-line stdout and a non-JSON error", async () => {
-    const { paddock } = streamClient(["event: stdout\ndata: plain line\n\nevent: error\ndata: boom\n\n"]);
+  it("takes output lines verbatim (even JSON-looking ones) and a non-JSON error", async () => {
+    const { paddock } = streamClient(['event: stdout\ndata: plain line\n\nevent: stdout\ndata: {"line":"x"}\n\nevent: error\ndata: boom\n\n']);
     assert.deepEqual(await collect(paddock.runs.stream({ code: "x" })), [
       { type: "stdout", line: "plain line" },
+      { type: "stdout", line: '{"line":"x"}' },
       { type: "error", message: "boom" },
     ]);
   });
@@ -253,7 +254,7 @@ describe("runs.stream", () => {
 
   it("aborting the signal ends the iteration with its reason and aborts the fetch", async () => {
     const controller = new AbortController();
-    const { paddock, fetch } = streamClient(['event: started\ndata: {"pid":1}\n\n', 'event: stdout\ndata: {"line":"1"}\n\n'], {
+    const { paddock, fetch } = streamClient(['event: started\ndata: {"pid":1}\n\n', 'event: stdout\ndata: 1\n\n'], {
       open: true,
     });
     const seen = [];
