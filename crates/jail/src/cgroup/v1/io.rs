@@ -19,6 +19,16 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
     Ok(())
 }
 
+/// Makes the kernel count I/O per cgroup. v1 blkio accounts bytes in the
+/// throttling layer, which the kernel sets up for a disk only when some
+/// cgroup first writes a throttle rule for it; until then every cgroup
+/// reads zero. Writing a limit of 0 (that is, "no limit") for each disk in
+/// the engine's own base cgroup sets the layer up without throttling
+/// anything. Best effort: a disk that refuses simply reports no I/O.
+pub(super) fn enable_accounting(base: &Path) {
+    let _ = write_per_device(base, "blkio.throttle.read_bps_device", |device| format!("{device} 0"));
+}
+
 pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
     let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive")) else {
         return;

@@ -47,6 +47,9 @@ impl V1Manager {
                     prepare_base(&dir, rootless).map(|()| dir)
                 }
             };
+            if let (true, Ok(dir)) = (name == subsystem(Controller::Io), &base) {
+                io::enable_accounting(dir);
+            }
             bases.insert(name, base);
         }
         V1Manager { bases }
