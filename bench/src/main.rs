@@ -2,7 +2,8 @@
 //! (the machine is shared and noisy: ratios measured together are what
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
-//!   cargo run --release -p paddock-bench -- [--quick] [--egress-only | --server-only | --store-only]
+//!   cargo run --release -p paddock-bench -- [--quick] [--jail-only] [--egress-only] [--server-only]
+//!       [--phantom-only] [--store-only]
 //!       [--sandbox-agent PATH] [--json FILE]
 
 use std::io::Read;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod egress;
+mod phantom;
 mod server;
 mod store;
 
@@ -287,9 +289,14 @@ async fn timeout_precision(engine: &Engine, rounds: usize) -> Result<Vec<Duratio
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let egress_only = args.iter().any(|a| a == "--egress-only");
-    let server_only = args.iter().any(|a| a == "--server-only");
-    let store_only = args.iter().any(|a| a == "--store-only");
+    // `--X-only` flags pick groups (several may be given); none: all.
+    let groups = ["jail", "egress", "server", "phantom", "store"];
+    let picked: Vec<&str> = groups
+        .iter()
+        .copied()
+        .filter(|g| args.iter().any(|a| *a == format!("--{g}-only")))
+        .collect();
+    let run = |group: &str| picked.is_empty() || picked.contains(&group);
     let sandbox_agent = args
         .iter()
         .position(|a| a == "--sandbox-agent")
@@ -318,16 +325,19 @@ fn main() -> Result<()> {
     let scratch = tempfile_dir()?;
 
     let paddock_bin: &'static str = paddock_bin.leak();
-    if !egress_only && !server_only && !store_only {
+    if run("jail") {
         jail_rows(&engine, &runtime, scale, &scratch, paddock_bin, &mut rows)?;
     }
-    if !server_only && !store_only {
+    if run("egress") {
         rows.extend(egress::rows(&runtime, scale, &scratch)?);
     }
-    if !egress_only && !store_only {
+    if run("server") {
         rows.extend(server::rows(paddock_bin, sandbox_agent.as_deref(), scale, &scratch)?);
     }
-    if !egress_only && !server_only {
+    if run("phantom") {
+        rows.extend(phantom::rows(paddock_bin, scale, &scratch)?);
+    }
+    if run("store") {
         rows.extend(store::rows(scale, &scratch)?);
     }
 

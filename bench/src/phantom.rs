@@ -27,7 +27,10 @@ fn control_call(addr: SocketAddr, method: &str, path: &str, body: &str) -> Resul
     if !text.starts_with("HTTP/1.1 20") {
         bail!("{method} {path}: {text}");
     }
-    Ok(text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default())
 }
 
 /// A keep-alive connection sending `GET target` with an optional token.
@@ -40,7 +43,9 @@ impl Client {
     fn connect(addr: SocketAddr, target: &str, token: Option<&str>) -> Result<Client> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
-        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         Ok(Client {
             reader: BufReader::new(stream),
             request: format!("GET {target} HTTP/1.1\r\nhost: bench\r\n{auth}\r\n").into_bytes(),
@@ -59,7 +64,12 @@ pub fn rows(paddock: &str, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
     let upstream: SocketAddr = ([127, 0, 0, 1], port).into();
     let service = format!("bench=http://{upstream}");
     let (_server, api, proxy) = start_paddock(paddock, scratch, &["--service", &service])?;
-    control_call(api, "POST", "/v1/credentials", r#"{"service":"bench","secret":"real-key"}"#)?;
+    control_call(
+        api,
+        "POST",
+        "/v1/credentials",
+        r#"{"service":"bench","secret":"real-key"}"#,
+    )?;
     let session = control_call(api, "POST", "/v1/sessions", r#"{"services":["bench"]}"#)?;
     let session: serde_json::Value = serde_json::from_str(&session)?;
     let token = session["env"]["BENCH_API_KEY"]
@@ -94,7 +104,12 @@ pub fn rows(paddock: &str, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
         ));
     }
     if let Some(tiny) = &tiny {
-        subjects.push(("tinyproxy 1.11 (forward, no swap)", tiny.addr, format!("http://{upstream}/small"), None));
+        subjects.push((
+            "tinyproxy 1.11 (forward, no swap)",
+            tiny.addr,
+            format!("http://{upstream}/small"),
+            None,
+        ));
     }
     for (subject, addr, target, token) in &subjects {
         let once = || -> Result<()> { Client::connect(*addr, target, *token)?.get().map(drop) };

@@ -29,11 +29,22 @@ impl Drop for Process {
 /// Starts `paddock serve` on free ports with a fresh state directory and
 /// `extra` flags; returns the control plane's and the phantom proxy's
 /// addresses.
-pub(crate) fn start_paddock(paddock: &str, scratch: &Path, extra: &[&str]) -> Result<(Process, SocketAddr, SocketAddr)> {
+pub(crate) fn start_paddock(
+    paddock: &str,
+    scratch: &Path,
+    extra: &[&str],
+) -> Result<(Process, SocketAddr, SocketAddr)> {
     let state = scratch.join("serve-state");
     let _ = std::fs::remove_dir_all(&state);
     let mut child = Command::new(paddock)
-        .args(["serve", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--state-dir"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--proxy-listen",
+            "127.0.0.1:0",
+            "--state-dir",
+        ])
         .arg(&state)
         .args(extra)
         .env("PADDOCK_API_KEYS", format!("{API_KEY}@bench:admin"))
@@ -45,7 +56,12 @@ pub(crate) fn start_paddock(paddock: &str, scratch: &Path, extra: &[&str]) -> Re
     let stderr = child.stderr.take().context("stderr")?;
     let mut lines = BufReader::new(stderr).lines();
     let field = |line: &str, name: &str| -> Option<SocketAddr> {
-        line.split(&format!(" {name}=")).nth(1)?.split_whitespace().next()?.parse().ok()
+        line.split(&format!(" {name}="))
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     };
     let (api, proxy) = loop {
         let line = lines.next().context("paddock serve exited before it was ready")??;

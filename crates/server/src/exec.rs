@@ -285,9 +285,12 @@ pub async fn run_controlled(
     on_start: impl FnOnce(JailControl),
 ) -> Result<JailResult, ApiError> {
     let _slot = take_slot(state)?;
-    let id = open_ledger(state, &entry).await?;
     let started = std::time::Instant::now();
-    let outcome = match state.engine.spawn(config).await {
+    // The ledger row is written while the jail starts, not before.
+    let (id, spawned) = tokio::join!(open_ledger(state, &entry), state.engine.spawn(config));
+    // Without its ledger row the jail does not run (dropping it kills it).
+    let id = id?;
+    let outcome = match spawned {
         Ok(handle) => {
             on_start(handle.control());
             handle.wait().await

@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(hex.parse::<BlobHash>().unwrap(), hash);
         assert_eq!(hex.to_uppercase().parse::<BlobHash>().unwrap(), hash);
         assert_eq!(hash.rel_path().as_str(), format!("{}/{}", &hex[..2], &hex[2..]));
-        assert_eq!(hash.rel_path().as_c_str().to_bytes(), hash.rel_path().as_str().as_bytes());
+        assert_eq!(
+            hash.rel_path().as_c_str().to_bytes(),
+            hash.rel_path().as_str().as_bytes()
+        );
     }
 
     #[test]

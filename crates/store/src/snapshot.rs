@@ -3,19 +3,28 @@
 //!
 //! The walk never follows a symlink: every directory is opened relative to
 //! its parent with `O_NOFOLLOW | O_DIRECTORY`, every entry is examined with
-//! `lstat` relative to its directory, and files are opened with
-//! `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in does not block). FIFOs,
-//! sockets and devices are skipped and counted, as are names that are not
-//! UTF-8 (a manifest is JSON). Depth and entry count are bounded.
+//! `lstat` (or its directory entry type) relative to its directory, and
+//! files are opened with `O_NOFOLLOW | O_NONBLOCK` (a FIFO swapped in does
+//! not block). FIFOs, sockets and devices are skipped and counted, as are
+//! names that are not UTF-8 (a manifest is JSON). Depth and entry count are
+//! bounded.
+//!
+//! The walk itself is sequential; files that must be read are collected and
+//! read, hashed and written to the pool by a few threads at a time (up to
+//! 1024 files and 64 open directories per round, so a huge tree never holds
+//! many descriptors).
 //!
 //! The tree should not change during the walk (the caller freezes the jail
 //! that writes it); a file that does is recorded as read, and is read again
-//! by the next snapshot.
+//! by the next snapshot; one that is replaced by something else than a
+//! regular file while the walk runs is left out.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rustix::fs::{FileType, Stat};
@@ -32,6 +41,12 @@ use crate::sys;
 /// Files up to this size are read whole into memory before their blob is
 /// written; larger ones are streamed to a temporary file as they are hashed.
 const BUFFER: usize = 1 << 20;
+/// Most files collected before they are read.
+const MAX_JOBS: usize = 1024;
+/// Most directories kept open for collected files.
+const MAX_HELD_DIRS: usize = 64;
+/// Fewest files worth a thread of their own.
+const MIN_JOBS_PER_THREAD: usize = 32;
 
 /// What [`snapshot`] returns.
 #[derive(Debug, Clone)]
@@ -90,6 +105,7 @@ pub fn snapshot_with(pool: &BlobPool, tree: &Path, previous: Option<&StatCache>,
     // No blob disappears while this is held; the stamp is stable with it.
     let _shared = pool.shared();
     let stamp = pool.stamp();
+    let batch = Batch::new(pool);
     let mut walk = Walk {
         tree,
         limits,
@@ -97,25 +113,29 @@ pub fn snapshot_with(pool: &BlobPool, tree: &Path, previous: Option<&StatCache>,
         // The previous cache's blobs are known to exist only if no
         // collection removed anything since it was made.
         trust_blobs: previous.is_some_and(|p| p.pool == Some(stamp)),
-        batch: Batch::new(pool),
+        batch: &batch,
+        threads: pool.threads(),
         entries: Vec::new(),
         cache: HashMap::with_capacity(previous.map_or(0, |p| p.len())),
         stats: SnapshotStats::default(),
+        jobs: Vec::new(),
+        held_dirs: 0,
         buf: Vec::new(),
         seen: 0,
     };
-    let tw = Instant::now();
-    walk.dir(root.as_fd(), "", 0)?;
-    eprintln!("PHASES walk {:?}", tw.elapsed());
+    walk.dir(Arc::new(root), "", 0)?;
+    walk.flush()?;
     let Walk {
-        batch,
-        entries,
+        mut entries,
         cache,
         mut stats,
+        threads,
         ..
     } = walk;
-    stats.bytes_written = batch.bytes_written;
-    stats.blobs_written = batch.commit()?;
+    // Files that vanished or changed kind while collected.
+    entries.retain(|e| e.kind != EntryKind::File || e.hash.is_some());
+    stats.bytes_written = batch.bytes_written();
+    stats.blobs_written = batch.commit(threads)?;
     let manifest = Manifest { entries };
     pool.touch(manifest.blobs());
     let taken_ns = SystemTime::now()
@@ -133,15 +153,33 @@ pub fn snapshot_with(pool: &BlobPool, tree: &Path, previous: Option<&StatCache>,
     })
 }
 
+/// A regular file to read: where it is, and the manifest slot it fills.
+struct Job {
+    slot: usize,
+    dir: Arc<OwnedFd>,
+    name: CString,
+}
+
+/// A file read and stored.
+struct Done {
+    slot: usize,
+    st: Stat,
+    hash: BlobHash,
+    size: u64,
+}
+
 struct Walk<'a> {
     tree: &'a Path,
     limits: &'a Limits,
     previous: Option<&'a StatCache>,
     trust_blobs: bool,
-    batch: Batch<'a>,
+    batch: &'a Batch<'a>,
+    threads: usize,
     entries: Vec<Entry>,
     cache: HashMap<String, CachedStat>,
     stats: SnapshotStats,
+    jobs: Vec<Job>,
+    held_dirs: usize,
     buf: Vec<u8>,
     seen: usize,
 }
@@ -168,19 +206,24 @@ fn seen_of(st: &Stat, hash: BlobHash) -> CachedStat {
     }
 }
 
+fn full(tree: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        tree.to_path_buf()
+    } else {
+        tree.join(rel)
+    }
+}
+
 impl Walk<'_> {
     fn full(&self, rel: &str) -> PathBuf {
-        if rel.is_empty() {
-            self.tree.to_path_buf()
-        } else {
-            self.tree.join(rel)
-        }
+        full(self.tree, rel)
     }
 
     /// Records the entries of the directory `dir` (at `prefix`, `depth`
     /// components below the top).
-    fn dir(&mut self, dir: BorrowedFd<'_>, prefix: &str, depth: usize) -> Result<()> {
-        let names = sys::read_names(dir, &|| self.full(prefix))?;
+    fn dir(&mut self, dir: Arc<OwnedFd>, prefix: &str, depth: usize) -> Result<()> {
+        let names = sys::read_names(dir.as_fd(), &|| self.full(prefix))?;
+        let mut holding = false;
         for (name, d_type) in names {
             self.seen += 1;
             if self.seen > self.limits.max_entries {
@@ -194,23 +237,14 @@ impl Walk<'_> {
                 continue;
             };
             let path = join(prefix, text);
-            // A regular file nobody remembers is opened straight away (its
-            // fstat is all we need); everything else is lstat-ed first.
+            // A regular file nobody remembers is read without an lstat (the
+            // reader's fstat is all it needs); everything else is lstat-ed.
             let unknown = self.previous.is_none_or(|p| p.get(&path).is_none());
             if d_type == FileType::RegularFile && unknown {
-                match sys::open_file_at(dir, name.as_c_str()) {
-                    Ok(fd) => {
-                        if self.opened_file(fd, &path)? {
-                            continue;
-                        }
-                    }
-                    Err(Errno::NOENT) => continue,
-                    // Replaced by a symlink or something else: lstat it.
-                    Err(Errno::LOOP | Errno::NXIO) => {}
-                    Err(e) => return Err(io_err(Step::OpenFile, self.full(&path), e)),
-                }
+                self.collect(&dir, name, path, &mut holding)?;
+                continue;
             }
-            let st = match sys::lstat_at(dir, name.as_c_str()) {
+            let st = match sys::lstat_at(dir.as_fd(), name.as_c_str()) {
                 Ok(st) => st,
                 Err(Errno::NOENT) => continue,
                 Err(e) => return Err(io_err(Step::Stat, self.full(&path), e)),
@@ -223,7 +257,7 @@ impl Walk<'_> {
                             max: self.limits.max_depth,
                         });
                     }
-                    let sub = match sys::open_dir_at(dir, name.as_c_str()) {
+                    let sub = match sys::open_dir_at(dir.as_fd(), name.as_c_str()) {
                         Ok(fd) => fd,
                         Err(Errno::NOENT | Errno::LOOP | Errno::NOTDIR) => continue,
                         Err(e) => return Err(io_err(Step::OpenDir, self.full(&path), e)),
@@ -238,20 +272,14 @@ impl Walk<'_> {
                         mtime_ns: sys::mtime_ns(&st),
                     });
                     self.stats.dirs += 1;
-                    self.dir(sub.as_fd(), &path, depth + 1)?;
+                    self.dir(Arc::new(sub), &path, depth + 1)?;
                 }
                 FileType::RegularFile => {
                     if !self.reuse(&path, &st)? {
-                        match sys::open_file_at(dir, name.as_c_str()) {
-                            Ok(fd) => {
-                                self.opened_file(fd, &path)?;
-                            }
-                            Err(Errno::NOENT | Errno::LOOP | Errno::NXIO) => {}
-                            Err(e) => return Err(io_err(Step::OpenFile, self.full(&path), e)),
-                        }
+                        self.collect(&dir, name, path, &mut holding)?;
                     }
                 }
-                FileType::Symlink => self.symlink(dir, &name, path, &st)?,
+                FileType::Symlink => self.symlink(dir.as_fd(), &name, path, &st)?,
                 _ => self.stats.skipped_specials += 1,
             }
         }
@@ -273,92 +301,102 @@ impl Walk<'_> {
         if !self.trust_blobs && self.batch.need(&hash, seen.size)?.is_some() {
             return Ok(false);
         }
-        self.record_file(path.to_owned(), st, hash, seen.size, true);
-        self.stats.files_reused += 1;
-        Ok(true)
-    }
-
-    /// Hashes (and stores) a file opened at `path`. `false` if it turned out
-    /// not to be a regular file.
-    fn opened_file(&mut self, fd: OwnedFd, path: &str) -> Result<bool> {
-        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(Step::Stat, self.full(path), e))?;
-        if sys::file_type(&st) != FileType::RegularFile {
-            return Ok(false);
-        }
-        let (hash, size) = self.store(fd.as_fd(), st.st_size as u64, path)?;
-        // A file that changed while it was read is not cached.
-        let cacheable = size == st.st_size as u64;
-        self.record_file(path.to_owned(), &st, hash, size, cacheable);
-        self.stats.files_hashed += 1;
-        Ok(true)
-    }
-
-    fn record_file(&mut self, path: String, st: &Stat, hash: BlobHash, size: u64, cacheable: bool) {
-        if cacheable {
-            self.cache.insert(path.clone(), seen_of(st, hash));
-        }
+        self.cache.insert(path.to_owned(), seen_of(st, hash));
         self.entries.push(Entry {
-            path,
+            path: path.to_owned(),
             kind: EntryKind::File,
             mode: st.st_mode & 0o7777,
-            size,
+            size: seen.size,
             hash: Some(hash),
             target: None,
             mtime_ns: sys::mtime_ns(st),
         });
         self.stats.files += 1;
-        self.stats.bytes += size;
+        self.stats.bytes += seen.size;
+        self.stats.files_reused += 1;
+        Ok(true)
     }
 
-    /// Reads the file `fd` (about `size` bytes), hashing it, and writes its
-    /// blob if the pool lacks it. Returns the hash and the bytes read.
-    fn store(&mut self, fd: BorrowedFd<'_>, size: u64, path: &str) -> Result<(BlobHash, u64)> {
-        if self.buf.is_empty() {
-            // Zeroed by the allocator (fresh pages): only what is read into
-            // is touched.
-            self.buf = vec![0; BUFFER];
+    /// Queues the regular file `name` of `dir` to be read, in a placeholder
+    /// entry filled by [`flush`](Self::flush).
+    fn collect(&mut self, dir: &Arc<OwnedFd>, name: CString, path: String, holding: &mut bool) -> Result<()> {
+        if !*holding {
+            *holding = true;
+            self.held_dirs += 1;
         }
-        let mut hasher = blake3::Hasher::new();
-        let mut temp = None;
-        let mut filled = 0;
-        let mut total = 0u64;
-        loop {
-            if filled == self.buf.len() {
-                // Larger than the buffer: stream it to a temporary file.
-                let t = match temp.take() {
-                    Some(t) => t,
-                    None => self.batch.create_temp()?,
-                };
-                hasher.update(&self.buf);
-                t.write(&self.buf)?;
-                temp = Some(t);
-                filled = 0;
-            }
-            let n = sys::read(fd, &mut self.buf[filled..]).map_err(|e| io_err(Step::ReadFile, self.full(path), e))?;
-            filled += n;
-            total += n as u64;
-            // Stop at EOF, or once the size fstat promised is in (saves the
-            // read that would return 0).
-            if n == 0 || (total >= size && temp.is_none()) {
-                break;
-            }
+        self.jobs.push(Job {
+            slot: self.entries.len(),
+            dir: dir.clone(),
+            name,
+        });
+        self.entries.push(Entry {
+            path,
+            kind: EntryKind::File,
+            mode: 0,
+            size: 0,
+            hash: None,
+            target: None,
+            mtime_ns: 0,
+        });
+        if self.jobs.len() >= MAX_JOBS || self.held_dirs >= MAX_HELD_DIRS {
+            self.flush()?;
+            // This directory stays held by its own later files.
+            *holding = false;
         }
-        let data = &self.buf[..filled];
-        hasher.update(data);
-        let hash = BlobHash::from(hasher.finalize());
-        match self.batch.need(&hash, total)? {
-            // Present already: a streamed temporary file is removed on drop.
-            None => {}
-            Some(need) => {
-                let t = match temp {
-                    Some(t) => t,
-                    None => self.batch.create_temp()?,
-                };
-                t.write(data)?;
-                self.batch.add(t, hash, total, need);
-            }
+        Ok(())
+    }
+
+    /// Reads, hashes and stores the collected files, on up to `threads`
+    /// threads, and fills their entries.
+    fn flush(&mut self) -> Result<()> {
+        let jobs = std::mem::take(&mut self.jobs);
+        self.held_dirs = 0;
+        if jobs.is_empty() {
+            return Ok(());
         }
-        Ok((hash, total))
+        let threads = self.threads.min(jobs.len() / MIN_JOBS_PER_THREAD).max(1);
+        let next = AtomicUsize::new(0);
+        let (batch, tree, entries) = (self.batch, self.tree, &self.entries);
+        let read = |buf: &mut Vec<u8>| read_jobs(batch, tree, entries, &jobs, &next, buf);
+        let done: Vec<Done> = if threads == 1 {
+            read(&mut self.buf)?
+        } else {
+            let results: Vec<Result<Vec<Done>>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads).map(|_| scope.spawn(|| read(&mut Vec::new()))).collect();
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            Err(StoreError::Io {
+                                step: Step::ReadFile,
+                                path: tree.into(),
+                                source: std::io::Error::other("a reading thread panicked"),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            let mut all = Vec::with_capacity(jobs.len());
+            for result in results {
+                all.extend(result?);
+            }
+            all
+        };
+        for Done { slot, st, hash, size } in done {
+            // A file that changed while it was read is not cached.
+            if size == st.st_size as u64 {
+                self.cache.insert(self.entries[slot].path.clone(), seen_of(&st, hash));
+            }
+            let entry = &mut self.entries[slot];
+            entry.mode = st.st_mode & 0o7777;
+            entry.size = size;
+            entry.hash = Some(hash);
+            entry.mtime_ns = sys::mtime_ns(&st);
+            self.stats.files += 1;
+            self.stats.bytes += size;
+            self.stats.files_hashed += 1;
+        }
+        Ok(())
     }
 
     fn symlink(&mut self, dir: BorrowedFd<'_>, name: &CStr, path: String, st: &Stat) -> Result<()> {
@@ -383,4 +421,94 @@ impl Walk<'_> {
         self.stats.symlinks += 1;
         Ok(())
     }
+}
+
+/// Takes jobs from `jobs` (the next index in `next`) until none is left;
+/// a file that vanished or is no longer a regular file is left out.
+fn read_jobs(
+    batch: &Batch<'_>,
+    tree: &Path,
+    entries: &[Entry],
+    jobs: &[Job],
+    next: &AtomicUsize,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Done>> {
+    let mut done = Vec::new();
+    loop {
+        let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return Ok(done);
+        };
+        let path = || full(tree, &entries[job.slot].path);
+        let fd = match sys::open_file_at(job.dir.as_fd(), job.name.as_c_str()) {
+            Ok(fd) => fd,
+            // Gone, or replaced by a symlink or a FIFO.
+            Err(Errno::NOENT | Errno::LOOP | Errno::NXIO) => continue,
+            Err(e) => return Err(io_err(Step::OpenFile, path(), e)),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err(Step::Stat, path(), e))?;
+        if sys::file_type(&st) != FileType::RegularFile {
+            continue;
+        }
+        let (hash, size) = store(batch, buf, fd.as_fd(), st.st_size as u64, &path)?;
+        done.push(Done {
+            slot: job.slot,
+            st,
+            hash,
+            size,
+        });
+    }
+}
+
+/// Reads the file `fd` (about `size` bytes), hashing it, and writes its
+/// blob if the pool lacks it. Returns the hash and the bytes read.
+fn store(
+    batch: &Batch<'_>,
+    buf: &mut Vec<u8>,
+    fd: BorrowedFd<'_>,
+    size: u64,
+    path: &dyn Fn() -> PathBuf,
+) -> Result<(BlobHash, u64)> {
+    if buf.is_empty() {
+        // Zeroed by the allocator (fresh pages): only what is read into is
+        // touched.
+        *buf = vec![0; BUFFER];
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut temp = None;
+    let mut filled = 0;
+    let mut total = 0u64;
+    loop {
+        if filled == buf.len() {
+            // Larger than the buffer: stream it to a temporary file.
+            let t = match temp.take() {
+                Some(t) => t,
+                None => batch.create_temp(None)?,
+            };
+            hasher.update(buf);
+            t.write(buf)?;
+            temp = Some(t);
+            filled = 0;
+        }
+        let n = sys::read(fd, &mut buf[filled..]).map_err(|e| io_err(Step::ReadFile, path(), e))?;
+        filled += n;
+        total += n as u64;
+        // Stop at EOF, or once the size fstat promised is in (saves the read
+        // that would return 0).
+        if n == 0 || (total >= size && temp.is_none()) {
+            break;
+        }
+    }
+    let data = &buf[..filled];
+    hasher.update(data);
+    let hash = BlobHash::from(hasher.finalize());
+    if let Some(need) = batch.need(&hash, total)? {
+        let t = match temp {
+            Some(t) => t,
+            None => batch.create_temp(Some(&hash))?,
+        };
+        t.write(data)?;
+        batch.add(t, hash, total, need);
+    }
+    // Present already: a streamed temporary file is removed on drop.
+    Ok((hash, total))
 }

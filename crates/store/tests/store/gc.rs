@@ -90,10 +90,18 @@ fn gc_removes_stale_temp_files_and_keeps_young_ones() {
     fs::write(tmp.join("crashed.1"), b"half a blo").unwrap();
     age(&tmp.join("crashed.1"), 2 * HOUR);
     fs::write(tmp.join("in-progress.2"), b"being written").unwrap();
+    // Temporary files next to their blob, as small blobs are written.
+    let fan = s.pool.root().join("ab");
+    fs::write(fan.join(".tmp.crashed.3"), b"half").unwrap();
+    age(&fan.join(".tmp.crashed.3"), 2 * HOUR);
+    fs::write(fan.join(".tmp.in-progress.4"), b"being written").unwrap();
     let stats = s.pool.gc(&HashSet::<BlobHash>::new(), HOUR).unwrap();
-    assert_eq!(stats.temps_removed, 1);
+    assert_eq!(stats.temps_removed, 2);
     assert!(!tmp.join("crashed.1").exists());
     assert!(tmp.join("in-progress.2").exists());
+    assert!(!fan.join(".tmp.crashed.3").exists());
+    assert!(fan.join(".tmp.in-progress.4").exists());
+    assert_eq!((stats.blobs_removed, stats.blobs_kept), (0, 0));
 }
 
 #[test]
