@@ -93,3 +93,73 @@ fn answer(
     }
     Some(reply)
 }
+
+/// Makes a test CA (`ca.pem`, `ca.key`) and a server certificate signed by
+/// it (`leaf.pem`, `leaf.key`, P-256) in `dir` with openssl, for TLS
+/// upstreams in tests. `subject_alt_names` is the extension's value, like
+/// `DNS:up.test,IP:127.0.0.1`. Panics with openssl's message on failure
+/// (tests need openssl: `scripts/test` installs it).
+pub fn make_test_certificates(dir: &std::path::Path, subject_alt_names: &str) {
+    use std::process::Command;
+    std::fs::write(
+        dir.join("ext"),
+        format!("subjectAltName={subject_alt_names}\nbasicConstraints=CA:FALSE\n"),
+    )
+    .expect("write the openssl extension file");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let steps: Vec<Vec<&str>> = vec![
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=paddock test CA",
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=paddock test"],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    ];
+    for args in steps {
+        let out = Command::new("openssl")
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl must be installed (scripts/test installs it)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for file in ["ca.pem", "leaf.pem", "leaf.key"] {
+        let _ = std::fs::set_permissions(dir.join(file), std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    }
+}

@@ -51,68 +51,7 @@ fn certs() -> &'static Certs {
     CERTS.get_or_init(|| {
         let dir = tempdir();
         let path = dir.path().to_path_buf();
-        let ext = path.join("ext");
-        std::fs::write(
-            &ext,
-            "subjectAltName=DNS:up.test,DNS:wild.test,DNS:*.wild.test\nbasicConstraints=CA:FALSE\n",
-        )
-        .expect("write ext");
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-        let steps: Vec<Vec<&str>> = vec![
-            [
-                &["req", "-x509"][..],
-                &ec,
-                &[
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=paddock test CA",
-                ],
-            ]
-            .concat(),
-            [
-                &["req"][..],
-                &ec,
-                &["-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=up.test"],
-            ]
-            .concat(),
-            vec![
-                "x509",
-                "-req",
-                "-in",
-                "leaf.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "leaf.pem",
-                "-days",
-                "2",
-                "-extfile",
-                "ext",
-            ],
-        ];
-        for args in steps {
-            let out = Command::new("openssl")
-                .args(&args)
-                .current_dir(&path)
-                .output()
-                .expect("openssl must be installed (scripts/test installs it)");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        for file in ["ca.pem", "leaf.pem", "leaf.key"] {
-            let _ = std::fs::set_permissions(path.join(file), std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        }
+        paddock_egress::testkit::make_test_certificates(&path, "DNS:up.test,DNS:wild.test,DNS:*.wild.test");
         Certs { _dir: dir, path }
     })
 }
