@@ -224,7 +224,10 @@ impl<A: Authority> PhantomProxy<A> {
         };
         match self.check(&request, &mut ctx).await {
             Ok((service, grant, encoded_rest)) => self.forward(request, ctx, service, grant, &encoded_rest).await,
-            Err((reject, message)) => self.refuse(ctx, reject, &message).await,
+            Err(refusal) => {
+                self.refuse_timed(ctx, refusal.reject, &refusal.message, refusal.status, None)
+                    .await
+            }
         }
     }
 
@@ -233,18 +236,18 @@ impl<A: Authority> PhantomProxy<A> {
         &self,
         request: &Request<Incoming>,
         ctx: &mut Context_,
-    ) -> Result<(Service, Grant, String), (Reject, String)> {
-        let canonical = normalize(request.uri().path()).map_err(|e| (Reject::BadPath, e.to_string()))?;
+    ) -> Result<(Service, Grant, String), Refusal> {
+        let canonical = normalize(request.uri().path()).map_err(|e| Refusal::new(Reject::BadPath, e.to_string()))?;
         let mut decoded = canonical.decoded.splitn(4, '/');
         let mut encoded = canonical.encoded.splitn(4, '/');
         let (Some(""), Some("v1"), Some(name)) = (decoded.next(), decoded.next(), decoded.next()) else {
-            return Err((Reject::BadPath, "proxy paths are /v1/<service>/<path>".into()));
+            return Err(Refusal::new(Reject::BadPath, "proxy paths are /v1/<service>/<path>"));
         };
         let decoded_rest = format!("/{}", decoded.next().unwrap_or(""));
         let encoded_rest = format!("/{}", encoded.nth(3).unwrap_or(""));
         ctx.path = truncate(&encoded_rest, 2048);
         let service = self.inner.settings.services.get(name).cloned().ok_or_else(|| {
-            (
+            Refusal::new(
                 Reject::UnknownService,
                 format!(
                     "unknown service {name:?} (known: {})",
@@ -255,49 +258,49 @@ impl<A: Authority> PhantomProxy<A> {
         ctx.service = Some(service.name.clone());
         let token = match presented(request.headers()) {
             Presented::Missing => {
-                return Err((
+                return Err(Refusal::new(
                     Reject::NoToken,
-                    "no phantom token: send it as Authorization: Bearer phm_... or x-api-key".into(),
+                    "no phantom token: send it as Authorization: Bearer phm_... or x-api-key",
                 ))
             }
-            Presented::Malformed => return Err((Reject::UnknownToken, "not a phantom token".into())),
+            Presented::Malformed => return Err(Refusal::new(Reject::UnknownToken, "not a phantom token")),
             Presented::Token(token) => token,
         };
         let grant = match self.inner.authority.grant(&token).await {
             Ok(Some(grant)) => grant,
-            Ok(None) => return Err((Reject::UnknownToken, "unknown phantom token".into())),
+            Ok(None) => return Err(Refusal::new(Reject::UnknownToken, "unknown phantom token")),
             Err(err) => {
                 tracing::error!(%err, "phantom proxy: token lookup failed");
-                return Err((Reject::UpstreamError, "the proxy cannot check tokens right now".into()));
+                return Err(Refusal::unavailable("the proxy cannot check tokens right now"));
             }
         };
         ctx.tenant_id = Some(grant.tenant_id.clone());
         ctx.session_id = Some(grant.session_id.clone());
         if grant.revoked {
-            return Err((
+            return Err(Refusal::new(
                 Reject::UnknownToken,
-                "the phantom token was revoked (its session was closed)".into(),
+                "the phantom token was revoked (its session was closed)",
             ));
         }
         if grant.expires_at <= SystemTime::now() {
-            return Err((Reject::UnknownToken, "the phantom token has expired".into()));
+            return Err(Refusal::new(Reject::UnknownToken, "the phantom token has expired"));
         }
         if grant.service != service.name {
-            return Err((
+            return Err(Refusal::new(
                 Reject::WrongService,
                 format!("this phantom token is for {}, not {}", grant.service, service.name),
             ));
         }
         if let Some(globs) = &grant.scopes {
             if !crate::path::scope_allows(globs, &decoded_rest, service.case_insensitive_paths) {
-                return Err((
+                return Err(Refusal::new(
                     Reject::ScopeDenied,
                     format!("{decoded_rest} is outside this session's scope for {}", service.name),
                 ));
             }
         }
         if grant.secret.is_none() {
-            return Err((
+            return Err(Refusal::new(
                 Reject::NoUpstreamKey,
                 format!("the tenant has no credential stored for {}", service.name),
             ));
@@ -305,10 +308,15 @@ impl<A: Authority> PhantomProxy<A> {
         if grant.budgeted {
             match self.inner.authority.spend(&grant.session_id).await {
                 Ok(true) => {}
-                Ok(false) => return Err((Reject::BudgetExhausted, "this session's request budget is spent".into())),
+                Ok(false) => {
+                    return Err(Refusal::new(
+                        Reject::BudgetExhausted,
+                        "this session's request budget is spent",
+                    ))
+                }
                 Err(err) => {
                     tracing::error!(%err, "phantom proxy: spending a request budget failed");
-                    return Err((Reject::UpstreamError, "the proxy cannot check budgets right now".into()));
+                    return Err(Refusal::unavailable("the proxy cannot check budgets right now"));
                 }
             }
         }
@@ -477,6 +485,31 @@ impl<A: Authority> PhantomProxy<A> {
         );
         headers.insert("x-paddock-phantom", HeaderValue::from_static(reject.as_str()));
         response
+    }
+}
+
+/// Why a request is refused, and with which status.
+struct Refusal {
+    reject: Reject,
+    status: u16,
+    message: String,
+}
+
+impl Refusal {
+    fn new(reject: Reject, message: impl Into<String>) -> Refusal {
+        Refusal {
+            reject,
+            status: reject.status(),
+            message: message.into(),
+        }
+    }
+
+    /// The authority's storage failed: 503, so clients retry.
+    fn unavailable(message: &str) -> Refusal {
+        Refusal {
+            status: 503,
+            ..Refusal::new(Reject::UpstreamError, message)
+        }
     }
 }
 
