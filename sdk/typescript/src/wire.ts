@@ -171,11 +171,11 @@ export interface ForkResponse {
   /** The parent's result. */
   parent: ExecResult;
   /** The first child's result (`children[0]`). */
-  child: ExecResult | null;
+  child: ExecResult;
   /** Every child's result, in request order. */
   children: ExecResult[];
   /** The first child's copy (`forks[0]`). */
-  fork: ForkMeta | null;
+  fork: ForkMeta;
   /** Every child's copy, in request order. */
   forks: ForkMeta[];
 }

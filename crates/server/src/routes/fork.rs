@@ -60,9 +60,11 @@ pub struct ForkMeta {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ForkResponse {
     parent: ExecResult,
-    child: Option<ExecResult>,
+    /// The first child (agentjail's single-child field).
+    child: ExecResult,
     children: Vec<ExecResult>,
-    fork: Option<ForkMeta>,
+    /// The first child's copy.
+    fork: ForkMeta,
     forks: Vec<ForkMeta>,
 }
 
@@ -237,12 +239,16 @@ pub async fn fork(
     let results: Vec<JailResult> = futures_util::future::try_join_all(runs).await?;
     drop(slots);
     let children: Vec<ExecResult> = results.iter().map(ExecResult::from).collect();
+    // A fork has at least one child (checked above), so both exist.
+    let (Some(child), Some(fork)) = (children.first().cloned(), forks.first().cloned()) else {
+        return Err(ApiError::internal("a fork ended without children"));
+    };
     Ok((
         StatusCode::CREATED,
         Json(ForkResponse {
             parent: ExecResult::from(&parent_result),
-            child: children.first().cloned(),
-            fork: forks.first().cloned(),
+            child,
+            fork,
             children,
             forks,
         }),
