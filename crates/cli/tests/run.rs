@@ -327,3 +327,68 @@ fn net_allow_refusals_are_explained_on_stderr() {
         "{err}"
     );
 }
+
+/// A disk no jail has ever set an I/O limit on (a new loop device): its
+/// I/O is still counted in the result's stats. On cgroup v1 the kernel
+/// counts per-cgroup bytes only once a disk's throttling layer exists, so
+/// the engine sets it up at start.
+#[test]
+fn io_on_a_disk_never_limited_is_counted() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test makes a loop device; it runs in the root suite"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("disk.img");
+    let mount = dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let sh = |script: &str| {
+        let out = Command::new("sh").args(["-c", script]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // A loop index that has never existed, so its queue is brand new.
+    let index = (64..4096)
+        .find(|n| !std::path::Path::new(&format!("/sys/block/loop{n}")).exists())
+        .unwrap();
+    let device = format!("/dev/loop{index}");
+    sh(&format!("truncate -s 64M {0} && mkfs.ext4 -q {0}", image.display()));
+    sh(&format!("losetup {device} {}", image.display()));
+    let mounted = Command::new("mount")
+        .arg(&device)
+        .arg(&mount)
+        .status()
+        .unwrap()
+        .success();
+    let out = mounted.then(|| {
+        let rw = mount.display().to_string();
+        run(
+            &["--json", "--rw", &rw],
+            &[
+                "dd",
+                "if=/dev/zero",
+                "of=/workspace/blob",
+                "bs=1M",
+                "count=4",
+                "oflag=direct",
+                "status=none",
+            ],
+        )
+    });
+    let _ = Command::new("umount").arg(&mount).status();
+    let _ = Command::new("losetup").args(["-d", &device]).status();
+    let out = out.expect("mounting the loop device");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
+    assert_eq!(result["exit_code"], 0, "{result}");
+    let written = result["stats"]["io_write_bytes"].as_u64().unwrap_or(0);
+    assert!(
+        written >= 4 << 20,
+        "4 MiB written directly, {written} counted: {result}"
+    );
+}
