@@ -23,11 +23,7 @@ use crate::result::{JailEvent, JailResult};
 use crate::runtime;
 use crate::setup::{seccomp::SeccompPrograms, JailContext};
 use crate::sys;
-use crate::zygote::{PreparedJail, Zygote};
-
-/// Pipe buffer size asked for the output pipes (the default 64 KiB costs
-/// a context switch per 64 KiB of output).
-const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
+use crate::zygote::{HostPipes, PreparedJail, Zygote};
 
 /// Events buffered in a stream's channel.
 const STREAM_CHANNEL: usize = 256;
@@ -125,6 +121,9 @@ impl Engine {
             etc_template: dirs.etc_template,
             user_namespace: rootless.then_some((uid, gid)),
             seccomp: SeccompPrograms::compile()?,
+            early_pivot: sys::kernel_at_least(6, 15),
+            // Set per jail by the zygote.
+            pooled: false,
         };
         let zygote = Zygote::start(ctx, options.warm_pool.unwrap_or(DEFAULT_WARM_POOL), cgroups.clone())?;
         let info = EngineInfo {
@@ -231,7 +230,7 @@ impl Engine {
     /// encoded `config`). `stdin` is taken once the request is delivered.
     async fn hand_over(
         &self,
-        jail: PreparedJail,
+        mut jail: PreparedJail,
         config: &JailConfig,
         payload: &[u8],
         stdin: &mut Option<Stdin>,
@@ -257,61 +256,124 @@ impl Engine {
             }
             None => {}
         }
-        let pipes = match Pipes::new() {
-            Ok(pipes) => pipes,
+        // Registered before the request goes out: after that, this thread
+        // should get out of the way of the init it wakes, which the kernel
+        // often puts on this CPU.
+        let Some(pipes) = jail.pipes.take() else {
+            return Err(fail(
+                jail,
+                JailError::Spawner("a pre-created jail without pipes".into()),
+            ));
+        };
+        let streams = match Streams::register(pipes) {
+            Ok(streams) => streams,
             Err(err) => return Err(fail(jail, err)),
         };
-        let fds = [&pipes.stdin_r, &pipes.stdout_w, &pipes.stderr_w, &pipes.report_w].map(|fd| fd.as_raw_fd());
-        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), payload, &fds) {
+        if !self.inner.info.rootless {
+            // The init waits at the zygote's background priority (see
+            // zygote.rs); back to normal before it wakes up, so that it is
+            // not behind the pool's refill for the CPU.
+            // SAFETY: setpriority on a process of ours, integer arguments.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, jail.pid as libc::id_t, 0) };
+        }
+        // The jail already has its ends of the pipes (see zygote.rs).
+        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), payload, &[]) {
             jail.discard();
             return Err(Started::JailGone(err));
         }
-        let (egress, forwards) = match self.serve_listeners(&jail.requests, config).await {
+        let mut host_tree = Vec::new();
+        let mut streams = streams;
+        let (egress, forwards) = match self.serve_listeners(&jail.requests, config, &mut host_tree).await {
             Ok(served) => served,
             Err(err) => return Err(fail(jail, err)),
         };
         let PreparedJail {
             pid,
             pidfd,
+            requests,
             mount_namespace,
             cgroup,
             ..
         } = jail;
-        let handle = (|| {
-            let stdin_sender =
-                pipe::Sender::from_owned_fd(pipes.stdin_w).map_err(|e| JailError::host("register pipe", e))?;
-            let stdin = match stdin.take().unwrap_or_default() {
-                Stdin::Null => None,
-                Stdin::Pipe => Some(stdin_sender),
-                Stdin::Bytes(bytes) => {
-                    tokio::spawn(async move {
-                        use tokio::io::AsyncWriteExt;
-                        let mut sender = stdin_sender;
-                        // The jail may exit without reading: a broken pipe is fine.
-                        let _ = sender.write_all(&bytes).await;
-                    });
-                    None
-                }
-            };
-            let receiver = |fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| JailError::host("register pipe", e));
-            Ok(JailHandle::new(HandleParts {
-                pid,
-                pidfd,
-                mount_namespace,
-                cgroup,
-                stdin,
-                stdout: receiver(pipes.stdout_r)?,
-                stderr: receiver(pipes.stderr_r)?,
-                report: pipes.report_r,
-                egress,
-                forwards,
-                command: config.command.clone(),
-                started_at,
-                timeout: config.limits.timeout,
-                output_cap: config.limits.output_cap_bytes,
-            }))
-        })();
-        handle.map_err(Started::Failed)
+        let stdin = match streams.feed(stdin.take().unwrap_or_default()) {
+            StdinFeed::Caller(sender) => Some(sender),
+            StdinFeed::Done => None,
+            StdinFeed::Rest(sender, rest) => {
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut sender = sender;
+                    // The jail may exit without reading: a broken pipe is fine.
+                    let _ = sender.write_all(&rest).await;
+                });
+                None
+            }
+        };
+        Ok(JailHandle::new(HandleParts {
+            pid,
+            pidfd,
+            mount_namespace,
+            requests,
+            host_tree,
+            cgroup,
+            stdin,
+            stdout: streams.stdout,
+            stderr: streams.stderr,
+            report: streams.report,
+            egress,
+            forwards,
+            command: config.command.clone(),
+            started_at,
+            timeout: config.limits.timeout,
+            output_cap: config.limits.output_cap_bytes,
+        }))
+    }
+}
+
+/// What becomes of the jail's standard input.
+enum StdinFeed {
+    /// `Stdin::Pipe`: the caller writes.
+    Caller(pipe::Sender),
+    /// Closed: `Stdin::Null`, or all the bytes fit in the pipe.
+    Done,
+    /// These bytes are still to be written.
+    Rest(pipe::Sender, Vec<u8>),
+}
+
+/// The host's ends of a jail's pipes, registered with the runtime.
+struct Streams {
+    stdin: Option<pipe::Sender>,
+    stdout: pipe::Receiver,
+    stderr: pipe::Receiver,
+    report: OwnedFd,
+}
+
+impl Streams {
+    fn register(pipes: HostPipes) -> Result<Self> {
+        let register = |e| JailError::host("register pipe", e);
+        Ok(Streams {
+            stdin: Some(pipe::Sender::from_owned_fd(pipes.stdin_w).map_err(register)?),
+            stdout: pipe::Receiver::from_owned_fd(pipes.stdout_r).map_err(register)?,
+            stderr: pipe::Receiver::from_owned_fd(pipes.stderr_r).map_err(register)?,
+            report: pipes.report_r,
+        })
+    }
+
+    /// Standard input from `stdin`: bytes that fit in the pipe are written
+    /// at once (a task writes the rest).
+    fn feed(&mut self, stdin: Stdin) -> StdinFeed {
+        let Some(sender) = self.stdin.take() else {
+            return StdinFeed::Done;
+        };
+        match stdin {
+            Stdin::Null => StdinFeed::Done,
+            Stdin::Pipe => StdinFeed::Caller(sender),
+            Stdin::Bytes(bytes) => match sender.try_write(&bytes) {
+                Ok(n) if n == bytes.len() => StdinFeed::Done,
+                Ok(n) => StdinFeed::Rest(sender, bytes[n..].to_vec()),
+                // Full (or broken, which the writer task also finds out).
+                Err(_) => StdinFeed::Rest(sender, bytes),
+            },
+        }
     }
 }
 
@@ -320,17 +382,20 @@ impl Engine {
     /// namespace (the egress proxy's, then the host forwards') and serves
     /// them. Nothing is served when the init failed before handing them
     /// over (its report says why).
+    /// The init's copy of the host's tree, if it comes first, goes to
+    /// `host_tree`.
     async fn serve_listeners(
         &self,
         requests: &OwnedFd,
         config: &JailConfig,
+        host_tree: &mut Vec<OwnedFd>,
     ) -> Result<(Option<ProxySession>, Option<Forwards>)> {
         let policy = config.network.egress_policy();
         let expected = policy.is_some() as usize + config.forwards.len();
         if expected == 0 {
             return Ok((None, None));
         }
-        let listeners = tokio::time::timeout(LISTENER_HANDOVER_TIMEOUT, receive_listeners(requests))
+        let listeners = tokio::time::timeout(LISTENER_HANDOVER_TIMEOUT, receive_listeners(requests, host_tree))
             .await
             .map_err(|_| JailError::Spawner("the jail did not hand over its listeners".into()))?
             .map_err(|e| JailError::host("receiving the jail's listeners", e))?;
@@ -363,8 +428,12 @@ impl Engine {
     }
 }
 
-/// Waits on the request socket for the init's listeners message.
-async fn receive_listeners(requests: &OwnedFd) -> std::io::Result<Option<Vec<std::net::TcpListener>>> {
+/// Waits on the request socket for the init's listeners message; the
+/// host-tree message that may come first goes to `host_tree`.
+async fn receive_listeners(
+    requests: &OwnedFd,
+    host_tree: &mut Vec<OwnedFd>,
+) -> std::io::Result<Option<Vec<std::net::TcpListener>>> {
     sys::set_nonblocking(requests.as_raw_fd(), true)?;
     // SAFETY: the registration is dropped at the end of this function,
     // while `requests` (borrowed for all of it) is still open.
@@ -380,6 +449,7 @@ async fn receive_listeners(requests: &OwnedFd) -> std::io::Result<Option<Vec<std
             Ok(Some(fds)) if buf.as_slice() == ipc::LISTENER_HANDOVER => {
                 return Ok(Some(fds.into_iter().map(std::net::TcpListener::from).collect()));
             }
+            Ok(Some(fds)) if buf.as_slice() == ipc::HOST_TREE => host_tree.extend(fds),
             Ok(Some(_)) => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -396,41 +466,4 @@ enum Started {
     JailGone(std::io::Error),
     /// The request cannot be served.
     Failed(JailError),
-}
-
-/// The jail's four pipes: standard streams and the report pipe.
-struct Pipes {
-    stdin_r: OwnedFd,
-    stdin_w: OwnedFd,
-    stdout_r: OwnedFd,
-    stdout_w: OwnedFd,
-    stderr_r: OwnedFd,
-    stderr_w: OwnedFd,
-    report_r: OwnedFd,
-    report_w: OwnedFd,
-}
-
-impl Pipes {
-    fn new() -> Result<Self> {
-        let pipe_err = |e| JailError::host("pipe", e);
-        let (stdin_r, stdin_w) = sys::pipe().map_err(pipe_err)?;
-        let (stdout_r, stdout_w) = sys::pipe().map_err(pipe_err)?;
-        let (stderr_r, stderr_w) = sys::pipe().map_err(pipe_err)?;
-        let (report_r, report_w) = sys::pipe().map_err(pipe_err)?;
-        for fd in [&stdout_w, &stderr_w] {
-            // Best effort: an unprivileged user may be capped lower.
-            // SAFETY: fcntl on a descriptor we own.
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
-        }
-        Ok(Pipes {
-            stdin_r,
-            stdin_w,
-            stdout_r,
-            stdout_w,
-            stderr_r,
-            stderr_w,
-            report_r,
-            report_w,
-        })
-    }
 }

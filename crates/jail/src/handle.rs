@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use paddock_egress::{EgressRecord, ProxySession};
 use tokio::io::unix::AsyncFd;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 
@@ -258,6 +257,10 @@ pub struct JailHandle {
     /// Relays to host services; dropped (closed) when the jail ends.
     forwards: Option<Forwards>,
     mount_namespace: Option<OwnedFd>,
+    /// The request socket (which may hold the init's copy of the host's
+    /// tree, unread) and the copy if it was read: released like the mount
+    /// namespace.
+    tree_holders: Vec<OwnedFd>,
     command: String,
     started_at: Instant,
     deadline: Option<Instant>,
@@ -271,6 +274,8 @@ pub(crate) struct HandleParts {
     pub pid: i32,
     pub pidfd: OwnedFd,
     pub mount_namespace: Option<OwnedFd>,
+    pub requests: OwnedFd,
+    pub host_tree: Vec<OwnedFd>,
     pub cgroup: Option<Arc<dyn JailCgroup>>,
     pub stdin: Option<pipe::Sender>,
     pub stdout: pipe::Receiver,
@@ -300,6 +305,7 @@ impl JailHandle {
             egress: parts.egress,
             forwards: parts.forwards,
             mount_namespace: parts.mount_namespace,
+            tree_holders: std::iter::once(parts.requests).chain(parts.host_tree).collect(),
             command: parts.command,
             started_at: parts.started_at,
             deadline: parts.timeout.map(|t| parts.started_at + t),
@@ -410,8 +416,9 @@ impl JailHandle {
         // thousand events to a full queue.
         let streaming = sink.queue().is_some();
         let chunk = if streaming { STREAM_READ_CHUNK } else { READ_CHUNK };
-        let mut out_buf = vec![0u8; chunk];
-        let mut err_buf = vec![0u8; chunk];
+        // Allocated on the first output: most jails write little or nothing.
+        let mut out_buf = Vec::new();
+        let mut err_buf = Vec::new();
         let mut exited = false;
         let mut timed_out = false;
         let mut give_up_at: Option<tokio::time::Instant> = None;
@@ -439,7 +446,7 @@ impl JailHandle {
                 give_up_at = Some(tokio::time::Instant::now() + DRAIN_GRACE);
             }
             tokio::select! {
-                read = read_some(&mut stdout, &mut out_buf), if room => match read {
+                read = read_some(&mut stdout, &mut out_buf, chunk), if room => match read {
                     Some(n) => {
                         sink.stdout(&out_buf[..n]);
                         if !streaming {
@@ -448,7 +455,7 @@ impl JailHandle {
                     }
                     None => stdout = None,
                 },
-                read = read_some(&mut stderr, &mut err_buf), if room => match read {
+                read = read_some(&mut stderr, &mut err_buf, chunk), if room => match read {
                     Some(n) => {
                         sink.stderr(&err_buf[..n]);
                         if !streaming {
@@ -571,6 +578,9 @@ impl JailHandle {
         if let Some(namespace) = self.mount_namespace.take() {
             reaper::release_later(Remains::MountNamespace(namespace));
         }
+        for holder in self.tree_holders.drain(..) {
+            reaper::release_later(Remains::MountTree(holder));
+        }
     }
 }
 
@@ -604,13 +614,33 @@ fn drain(stream: &mut Option<pipe::Receiver>, buf: &mut [u8], mut sink: impl FnM
     }
 }
 
-async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
-    match stream {
-        Some(rx) => match rx.read(buf).await {
-            Ok(0) | Err(_) => None,
-            Ok(n) => Some(n),
-        },
-        None => std::future::pending().await,
+/// Reads what is waiting in the pipe into `buf`, which gets `chunk` bytes
+/// with the stream's first data (a stream that only ends needs none).
+async fn read_some(stream: &mut Option<pipe::Receiver>, buf: &mut Vec<u8>, chunk: usize) -> Option<usize> {
+    let Some(rx) = stream else {
+        return std::future::pending().await;
+    };
+    loop {
+        if rx.readable().await.is_err() {
+            return None;
+        }
+        let read = if buf.is_empty() {
+            let mut first = [0u8; 512];
+            rx.try_read(&mut first).inspect(|&n| {
+                if n > 0 {
+                    buf.resize(chunk.max(n), 0);
+                    buf[..n].copy_from_slice(&first[..n]);
+                }
+            })
+        } else {
+            rx.try_read(buf)
+        };
+        match read {
+            Ok(0) => return None,
+            Ok(n) => return Some(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return None,
+        }
     }
 }
 

@@ -17,17 +17,28 @@ pub(crate) const MAX_MESSAGE: usize = 128 << 10;
 /// Most descriptors passed with one message.
 const MAX_FDS: usize = 8;
 
-/// Host → a pre-created jail's init: what to run. Sent with the descriptors
-/// `[stdin_read, stdout_write, stderr_write, report_write]`.
+/// Host → a pre-created jail's init: what to run (no descriptors: the jail
+/// has its pipes from `PIPES`).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SpawnRequest {
     pub config: JailConfig,
 }
 
+/// Host → a freshly cloned jail's init, first on the request socket: the
+/// jail's ends of its pipes are attached,
+/// `[stdin_read, stdout_write, stderr_write, report_write]`.
+pub(crate) const PIPES: &[u8] = b"pipes";
+
 /// Jail init → host, on the request socket: listening sockets created
 /// inside the jail's network namespace are attached (the egress proxy's
 /// first, then the host forwards').
 pub(crate) const LISTENER_HANDOVER: &[u8] = b"listeners";
+
+/// Jail init → host, on the request socket, before the request (early
+/// pivot): the init's detached copy of the host's mount tree is attached.
+/// The host keeps it (unread in the socket, or received) until the jail's
+/// release, so that the unmount of the last copy happens there.
+pub(crate) const HOST_TREE: &[u8] = b"host-tree";
 
 /// Zygote → host: the outcome of pre-creating a jail. `Spawned` comes with
 /// `[pidfd, request socket, mount namespace (if it could be opened)]`.
@@ -84,13 +95,24 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
     index
 }
 
-/// Decodes a spawn request and its four descriptors.
-pub(crate) fn decode_spawn(buf: &[u8], fds: Vec<OwnedFd>) -> Result<(SpawnRequest, [OwnedFd; 4]), String> {
-    let request: SpawnRequest = serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))?;
-    let fds: [OwnedFd; 4] = fds
-        .try_into()
-        .map_err(|v: Vec<OwnedFd>| format!("spawn request carried {} descriptors, expected 4", v.len()))?;
-    Ok((request, fds))
+/// Decodes a spawn request (which carries no descriptors).
+pub(crate) fn decode_spawn(buf: &[u8], fds: Vec<OwnedFd>) -> Result<SpawnRequest, String> {
+    if !fds.is_empty() {
+        return Err(format!(
+            "spawn request carried {} descriptors, expected none",
+            fds.len()
+        ));
+    }
+    serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))
+}
+
+/// Checks the pipes message and returns its four descriptors.
+pub(crate) fn decode_pipes(buf: &[u8], fds: Vec<OwnedFd>) -> Result<[OwnedFd; 4], String> {
+    if buf != PIPES {
+        return Err("expected the pipes first".into());
+    }
+    fds.try_into()
+        .map_err(|v: Vec<OwnedFd>| format!("pipes message carried {} descriptors, expected 4", v.len()))
 }
 
 /// A connected `SOCK_SEQPACKET` pair, close-on-exec.

@@ -7,6 +7,10 @@
 //!   jail's init dropped the last reference, that wait would sit between
 //!   the command's exit and the host learning of it. The host holds a
 //!   reference (`/proc/<pid>/ns/mnt`) and drops it here instead;
+//! - dropping the last reference to a jail's detached copy of the host's
+//!   mount tree (early pivot, see `setup::mounts`) unmounts it, with the
+//!   same wait; the host holds it (through the jail's request socket) so
+//!   that the init can close its own copy cheaply;
 //! - removing a cgroup (a directory per v1 hierarchy) after its statistics
 //!   were read.
 
@@ -19,6 +23,8 @@ use crate::cgroup::JailCgroup;
 /// Something left of a finished jail.
 pub(crate) enum Remains {
     MountNamespace(OwnedFd),
+    /// A copy of the host's mount tree, or a socket holding one.
+    MountTree(OwnedFd),
     Cgroup(Arc<dyn JailCgroup>),
     /// Not a remain: answered once everything queued before it is released.
     Flush(Sender<()>),
@@ -27,7 +33,7 @@ pub(crate) enum Remains {
 impl Remains {
     fn release(self) {
         match self {
-            Remains::MountNamespace(fd) => drop(fd),
+            Remains::MountNamespace(fd) | Remains::MountTree(fd) => drop(fd),
             Remains::Flush(done) => {
                 let _ = done.send(());
             }

@@ -5,7 +5,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Converts a C return value into `io::Result`.
 pub(crate) fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
@@ -100,9 +100,14 @@ struct MountAttr {
 /// (and its submounts) without touching the flags the kernel locks in a user
 /// namespace (atime), which a classic `MS_REMOUNT` would have to repeat.
 pub(crate) fn mount_setattr(path: &CStr, attr_set: u64, recursive: bool) -> io::Result<()> {
+    mount_change_attr(path, attr_set, 0, recursive)
+}
+
+/// `mount_setattr(path, AT_RECURSIVE?, {attr_set, attr_clr})`.
+pub(crate) fn mount_change_attr(path: &CStr, attr_set: u64, attr_clr: u64, recursive: bool) -> io::Result<()> {
     let attr = MountAttr {
         attr_set,
-        attr_clr: 0,
+        attr_clr,
         propagation: 0,
         userns_fd: 0,
     };
@@ -120,6 +125,97 @@ pub(crate) fn mount_setattr(path: &CStr, attr_set: u64, recursive: bool) -> io::
         )
     })
     .map(drop)
+}
+
+/// Flags of `open_tree(2)` and `move_mount(2)`.
+pub(crate) mod tree_flags {
+    pub const OPEN_TREE_CLONE: libc::c_uint = 1;
+    pub const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+}
+
+/// `open_tree(dirfd, path, flags)`: with `OPEN_TREE_CLONE`, a detached copy
+/// of the mount at `path` (and its submounts with `AT_RECURSIVE`), attached
+/// to nothing until `move_mount`.
+pub(crate) fn open_tree(dirfd: RawFd, path: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is NUL-terminated; the call only returns a descriptor.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            dirfd,
+            path.as_ptr(),
+            flags | libc::O_CLOEXEC as libc::c_uint,
+        )
+    })?;
+    // SAFETY: the kernel returned a fresh descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `move_mount(tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`:
+/// attaches a detached tree from `open_tree` at `target`.
+pub(crate) fn attach_tree(tree: &OwnedFd, target: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; `tree` is a descriptor we own.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            tree_flags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `RESOLVE_IN_ROOT` of `openat2(2)`.
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+/// An `O_PATH` descriptor of `path` resolved with `root` as the root
+/// directory (`openat2` with `RESOLVE_IN_ROOT`: `..` and absolute symlinks
+/// stay inside `root`, as they would for a process chrooted there).
+pub(crate) fn open_path_in(root: BorrowedFd<'_>, path: &CStr) -> io::Result<OwnedFd> {
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT,
+    };
+    // SAFETY: `path` is NUL-terminated and `how` is a valid open_how of the
+    // size passed.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    // SAFETY: the kernel returned a fresh descriptor that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Whether the running kernel is at least `major.minor` (from `uname`).
+pub(crate) fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: utsname is plain data filled in by the kernel.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid out-pointer.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return false;
+    }
+    // SAFETY: the kernel NUL-terminates the release string.
+    let release = unsafe { CStr::from_ptr(uts.release.as_ptr()) }.to_string_lossy();
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    found >= (major, minor)
 }
 
 /// `mount(2)` with optional source, fs type and data.

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::cgroup::{CgroupManager, CgroupVersion, JailCgroup, JAIL_PREFIX};
+use crate::cgroup::{self, CgroupManager, CgroupVersion, JailCgroup, JAIL_PREFIX};
 use crate::error::{JailError, Result};
 use crate::ipc::{self, SpawnReply};
 use crate::reaper::{self, Remains};
@@ -45,10 +45,50 @@ const ZYGOTE_SOCKET: RawFd = 3;
 /// Niceness of the zygote and of waiting jail inits (as root).
 const BACKGROUND_NICE: libc::c_int = 10;
 
+/// Pipe buffer size asked for the output pipes (the default 64 KiB costs
+/// a context switch per 64 KiB of output).
+const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
+
+/// The host's ends of a jail's four pipes (standard streams and the report
+/// pipe), made with the jail: the init receives its ends before its
+/// request, and the command inherits them, so a request carries none.
+#[derive(Debug)]
+pub(crate) struct HostPipes {
+    pub stdin_w: OwnedFd,
+    pub stdout_r: OwnedFd,
+    pub stderr_r: OwnedFd,
+    pub report_r: OwnedFd,
+}
+
+/// Makes the pipes; returns the host's ends and the jail's
+/// (`[stdin_r, stdout_w, stderr_w, report_w]`).
+fn make_pipes() -> std::io::Result<(HostPipes, [OwnedFd; 4])> {
+    let (stdin_r, stdin_w) = sys::pipe()?;
+    let (stdout_r, stdout_w) = sys::pipe()?;
+    let (stderr_r, stderr_w) = sys::pipe()?;
+    let (report_r, report_w) = sys::pipe()?;
+    for fd in [&stdout_w, &stderr_w] {
+        // Best effort: an unprivileged user may be capped lower.
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
+    }
+    let host = HostPipes {
+        stdin_w,
+        stdout_r,
+        stderr_r,
+        report_r,
+    };
+    Ok((host, [stdin_r, stdout_w, stderr_w, report_w]))
+}
+
 /// Host → zygote: pre-create one jail whose init joins these cgroup files.
 #[derive(Debug, Serialize, Deserialize)]
 struct PrepareRequest {
     cgroup_procs: Vec<PathBuf>,
+    /// Whether the jail will wait in the pool: only then is the early pivot
+    /// worth its copy of the host's tree (a jail made for a waiting request
+    /// would pivot on the critical path either way).
+    pooled: bool,
 }
 
 /// A jail init waiting for its request.
@@ -63,8 +103,11 @@ pub(crate) struct PreparedJail {
     /// The jail's mount namespace, held so that freeing it happens after
     /// the jail ends, off the critical path (see `reaper`).
     pub mount_namespace: Option<OwnedFd>,
-    /// The cgroup the init already joined (no limits yet).
+    /// The cgroup the init already joined (default limits, see
+    /// `cgroup::preset_limits`).
     pub cgroup: Option<Arc<dyn JailCgroup>>,
+    /// The host's ends of the jail's pipes (taken when the jail starts).
+    pub pipes: Option<HostPipes>,
 }
 
 impl PreparedJail {
@@ -145,7 +188,15 @@ impl CgroupMaker {
             self.next.fetch_add(1, Ordering::Relaxed)
         );
         match self.manager.create(&name) {
-            Ok(cgroup) => Some(cgroup),
+            Ok(cgroup) => {
+                // Written now, so that a request with these limits writes
+                // nothing; one that fails here is written in full by the
+                // request (see `JailCgroup::apply`).
+                if let Err(err) = cgroup.apply(&cgroup::preset_limits(self.manager.as_ref())) {
+                    tracing::debug!(%err, "presetting a pre-created jail's limits");
+                }
+                Some(cgroup)
+            }
             Err(err) => {
                 tracing::debug!(%err, "no cgroup for a pre-created jail");
                 None
@@ -277,7 +328,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
         let job = match queue.try_recv() {
             Ok(job) => job,
             Err(std_mpsc::TryRecvError::Empty) if healthy && pool.needs_more() => {
-                match prepare(&sock, &mut buf, &cgroups) {
+                match prepare(&sock, &mut buf, &cgroups, true) {
                     Ok(jail) => pool.put(jail),
                     Err(err) => {
                         tracing::warn!(%err, "pre-creating a jail");
@@ -294,7 +345,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
         };
         match job {
             Job::Prepare(reply) => {
-                let outcome = prepare(&sock, &mut buf, &cgroups);
+                let outcome = prepare(&sock, &mut buf, &cgroups, false);
                 healthy = outcome.is_ok();
                 if let Err(Ok(jail)) = reply.send(outcome) {
                     // The caller gave up waiting.
@@ -310,9 +361,9 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
 }
 
 /// Creates a cgroup and has the zygote clone an init that joins it.
-fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker) -> Result<PreparedJail> {
+fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker, pooled: bool) -> Result<PreparedJail> {
     let cgroup = cgroups.make();
-    match ask_zygote(sock, buf, cgroup.as_ref()) {
+    match ask_zygote(sock, buf, cgroup.as_ref(), pooled) {
         Ok(mut jail) => {
             jail.cgroup = cgroup;
             Ok(jail)
@@ -326,9 +377,16 @@ fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker) -> Result<P
     }
 }
 
-fn ask_zygote(sock: &OwnedFd, buf: &mut Vec<u8>, cgroup: Option<&Arc<dyn JailCgroup>>) -> Result<PreparedJail> {
+fn ask_zygote(
+    sock: &OwnedFd,
+    buf: &mut Vec<u8>,
+    cgroup: Option<&Arc<dyn JailCgroup>>,
+    pooled: bool,
+) -> Result<PreparedJail> {
+    let (pipes, jail_ends) = make_pipes().map_err(|e| JailError::host("pipe", e))?;
     let request = PrepareRequest {
         cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+        pooled,
     };
     let request = serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
     ipc::send_with_fds(sock.as_raw_fd(), &request, &[])
@@ -344,13 +402,21 @@ fn ask_zygote(sock: &OwnedFd, buf: &mut Vec<u8>, cgroup: Option<&Arc<dyn JailCgr
             let (Some(pidfd), Some(requests)) = (fds.next(), fds.next()) else {
                 return Err(JailError::Spawner("the zygote sent too few descriptors".into()));
             };
-            Ok(PreparedJail {
+            let jail = PreparedJail {
                 pid,
                 pidfd,
                 requests,
                 mount_namespace: fds.next(),
                 cgroup: None,
-            })
+                pipes: Some(pipes),
+            };
+            // The init waits for its ends before anything else.
+            let raw = jail_ends.each_ref().map(|fd| fd.as_raw_fd());
+            if let Err(e) = ipc::send_with_fds(jail.requests.as_raw_fd(), ipc::PIPES, &raw) {
+                jail.discard();
+                return Err(JailError::Spawner(format!("sending the pipes to a jail: {e}")));
+            }
+            Ok(jail)
         }
         SpawnReply::Failed { message } => Err(JailError::Spawner(message)),
     }
@@ -408,7 +474,7 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     loop {
         let reply = match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, ipc::MAX_MESSAGE) {
             Ok(Some(_)) => match serde_json::from_slice::<PrepareRequest>(&buf) {
-                Ok(request) => clone_jail(&ctx, flags, &request.cgroup_procs),
+                Ok(request) => clone_jail(&ctx, flags, &request),
                 Err(e) => Err(format!("bad zygote request: {e}")),
             },
             // The host closed its end (or vanished): the zygote's work is done.
@@ -462,13 +528,18 @@ fn scrub_command_line() {
 fn clone_jail(
     ctx: &JailContext,
     flags: libc::c_int,
-    cgroup_procs: &[PathBuf],
+    request: &PrepareRequest,
 ) -> std::result::Result<(i32, Vec<OwnedFd>), String> {
     let (host_end, init_end) = ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
     match sys::clone_with_pidfd(flags) {
         Ok(Cloned::Child) => {
             drop(host_end);
-            setup::init_main(ctx, init_end, cgroup_procs)
+            let ctx = JailContext {
+                early_pivot: ctx.early_pivot && request.pooled,
+                pooled: request.pooled,
+                ..ctx.clone()
+            };
+            setup::init_main(&ctx, init_end, &request.cgroup_procs)
         }
         Ok(Cloned::Parent { pid, pidfd }) => {
             drop(init_end);

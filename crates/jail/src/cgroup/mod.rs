@@ -107,7 +107,10 @@ pub struct CgroupReport {
 pub trait JailCgroup: Send + Sync + fmt::Debug {
     /// Files the jail's (single-threaded) init writes `0` into to join.
     fn procs_files(&self) -> Vec<PathBuf>;
-    /// Writes the limits (before the jail's command starts).
+    /// Writes the limits (before the jail's command starts). Memory and pids
+    /// limits already in place (a pre-created jail's cgroup gets the
+    /// defaults, see [`preset_limits`]) are rewritten only where they
+    /// differ; `None` there means "no limit" and removes one.
     fn apply(&self, limits: &Limits) -> Result<()>;
     /// Current usage.
     fn stats(&self) -> JailStats;
@@ -396,9 +399,107 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     })
 }
 
+/// Usage files of one jail cgroup, opened when the cgroup is made (before
+/// its jail's request), so that reading usage when the jail ends costs a
+/// `pread` per file rather than a path walk, an open and a close. Files not
+/// opened here are read by path.
+#[derive(Debug, Default)]
+pub(crate) struct StatFiles {
+    files: std::sync::Mutex<Vec<(PathBuf, std::fs::File)>>,
+}
+
+impl StatFiles {
+    /// Opens `names` in `dir` (those that exist).
+    pub(crate) fn open(&self, dir: &Path, names: &[&str]) {
+        let opened = names.iter().filter_map(|name| {
+            let path = dir.join(name);
+            std::fs::File::open(&path).ok().map(|file| (path, file))
+        });
+        if let Ok(mut files) = self.files.lock() {
+            files.extend(opened);
+        }
+    }
+
+    /// Closes every file (before the cgroup is removed).
+    pub(crate) fn close(&self) {
+        if let Ok(mut files) = self.files.lock() {
+            files.clear();
+        }
+    }
+
+    /// The current contents of `dir/file`.
+    pub(crate) fn read(&self, dir: &Path, file: &str) -> Option<String> {
+        let path = dir.join(file);
+        if let Ok(files) = self.files.lock() {
+            if let Some((_, opened)) = files.iter().find(|(p, _)| *p == path) {
+                return read_from_start(opened);
+            }
+        }
+        std::fs::read_to_string(path).ok()
+    }
+}
+
+/// Reads a whole control file through an open descriptor (a control file
+/// is generated anew by each read from offset 0).
+fn read_from_start(file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read_at(&mut buf[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
+}
+
+/// The limits a pre-created jail's cgroup gets while it waits: the default
+/// memory and pids limits (where the controller is usable), so that a
+/// request with those writes nothing when it starts.
+pub(crate) fn preset_limits(manager: &dyn CgroupManager) -> Limits {
+    let defaults = Limits::default();
+    let usable = |controller| manager.controller(controller).is_ok();
+    Limits {
+        memory_bytes: defaults.memory_bytes.filter(|_| usable(Controller::Memory)),
+        pids: defaults.pids.filter(|_| usable(Controller::Pids)),
+        cpu_percent: None,
+        io_read_bps: None,
+        io_write_bps: None,
+        ..defaults
+    }
+}
+
+/// A limit a cgroup has: `Some(None)` none, `Some(Some(n))` n, `None` not
+/// known (a write failed half-way), so that the next request writes it in
+/// full.
+pub(crate) type Written<T> = std::sync::Mutex<Option<Option<T>>>;
+
+/// Sets `written` to `wanted` with `write(current)`, unless it already is.
+pub(crate) fn rewrite<T: Copy + PartialEq>(
+    written: &Written<T>,
+    wanted: Option<T>,
+    write: impl FnOnce(Option<Option<T>>) -> Result<()>,
+) -> Result<()> {
+    let mut written = written.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *written == Some(wanted) {
+        return Ok(());
+    }
+    let current = written.take();
+    write(current)?;
+    *written = Some(wanted);
+    Ok(())
+}
+
 /// Reads a control file as one unsigned number (`max` reads as `u64::MAX`).
-pub(crate) fn read_u64(dir: &Path, file: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+pub(crate) fn read_u64(files: &StatFiles, dir: &Path, file: &str) -> Option<u64> {
+    let text = files.read(dir, file)?;
     let text = text.trim();
     if text == "max" {
         return Some(u64::MAX);
@@ -407,8 +508,8 @@ pub(crate) fn read_u64(dir: &Path, file: &str) -> Option<u64> {
 }
 
 /// Reads `key value` lines (v2 `*.stat`, `*.events`, v1 `oom_control`).
-pub(crate) fn read_keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join(file)).ok()?;
+pub(crate) fn read_keyed(files: &StatFiles, dir: &Path, file: &str, key: &str) -> Option<u64> {
+    let text = files.read(dir, file)?;
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()

@@ -31,6 +31,20 @@ struct CapData {
     inheritable: u32,
 }
 
+/// Clears the effective, permitted and inheritable sets: irrevocable for a
+/// process that never executes a program again (the bounding and ambient
+/// sets and the securebits only matter at `execve`, the only way to gain
+/// permitted capabilities back).
+pub(crate) fn clear_sets() -> io::Result<()> {
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [CapData::default(); 2];
+    // SAFETY: version 3 takes a header and two data elements, both valid.
+    crate::sys::check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) }).map(drop)
+}
+
 /// Drops all capabilities of the calling process irrevocably.
 pub(crate) fn drop_all() -> io::Result<()> {
     let bits = SECBIT_NOROOT
@@ -58,12 +72,5 @@ pub(crate) fn drop_all() -> io::Result<()> {
     // SAFETY: prctl with integer arguments.
     check_int(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })?;
 
-    let header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let data = [CapData::default(); 2];
-    // SAFETY: version 3 takes a header and two data elements, both valid.
-    crate::sys::check(unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) })?;
-    Ok(())
+    clear_sets()
 }

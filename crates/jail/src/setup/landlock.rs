@@ -4,12 +4,17 @@
 //!
 //! Landlock is defence in depth on top of the minimal root and read-only
 //! mounts, so kernels without it run the jail without it (best effort).
+//!
+//! When the jail pivots before its request (see `mounts`), the rules for
+//! the shared part of the root are added while the command waits
+//! ([`prepare`]); the request's paths are added and the ruleset enforced
+//! with the request ([`restrict`]). Either way this runs after the pivot.
 
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetError, RulesetStatus, Scope, ABI,
 };
 
 use crate::config::JailConfig;
@@ -41,8 +46,18 @@ fn rule(path: &Path, access: BitFlags<AccessFs>) -> Option<PathBeneath<PathFd>> 
     PathFd::new(path).ok().map(|fd| PathBeneath::new(fd, access))
 }
 
-/// Restricts the calling process (and what it executes) to the jail's paths.
-pub(crate) fn restrict(config: &JailConfig) -> Result<LandlockOutcome, landlock::RulesetError> {
+fn add(ruleset: RulesetCreated, rules: &[(PathBuf, BitFlags<AccessFs>)]) -> Result<RulesetCreated, RulesetError> {
+    ruleset.add_rules(
+        rules
+            .iter()
+            .filter_map(|(path, access)| rule(path, *access))
+            .map(Ok::<_, RulesetError>),
+    )
+}
+
+/// A ruleset with the rules of the shared part of the root (after the
+/// pivot). Nothing is enforced yet.
+pub(crate) fn prepare() -> Result<RulesetCreated, RulesetError> {
     let abi = TARGET_ABI;
     let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = vec![(PathBuf::from("/"), AccessFs::ReadDir.into())];
     rules.extend(SYSTEM_DIRS.iter().map(|d| (PathBuf::from(d), read_exec())));
@@ -54,7 +69,20 @@ pub(crate) fn restrict(config: &JailConfig) -> Result<LandlockOutcome, landlock:
         PathBuf::from("/proc"),
         AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::ReadDir,
     ));
-    rules.push((PathBuf::from("/tmp"), write_no_exec(abi)));
+    let ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))?
+        .scope(Scope::from_all(abi))?
+        .create()?;
+    add(ruleset, &rules)
+}
+
+/// Adds the request's paths to `ruleset` (from [`prepare`]) and restricts
+/// the calling process (and what it executes) to the jail's paths. Runs
+/// after the pivot.
+pub(crate) fn restrict(ruleset: RulesetCreated, config: &JailConfig) -> Result<LandlockOutcome, RulesetError> {
+    let abi = TARGET_ABI;
+    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = vec![(PathBuf::from("/tmp"), write_no_exec(abi))];
     rules.push((PathBuf::from("/dev/shm"), write_no_exec(abi)));
     for mount in &config.mounts {
         let access = if mount.writable {
@@ -65,18 +93,7 @@ pub(crate) fn restrict(config: &JailConfig) -> Result<LandlockOutcome, landlock:
         rules.push((mount.target.clone(), access));
     }
 
-    let status = Ruleset::default()
-        .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(abi))?
-        .scope(Scope::from_all(abi))?
-        .create()?
-        .add_rules(
-            rules
-                .iter()
-                .filter_map(|(path, access)| rule(path, *access))
-                .map(Ok::<_, landlock::RulesetError>),
-        )?
-        .restrict_self()?;
+    let status = add(ruleset, &rules)?.restrict_self()?;
     Ok(match status.ruleset {
         RulesetStatus::FullyEnforced => LandlockOutcome::Enforced,
         RulesetStatus::PartiallyEnforced => LandlockOutcome::Partial,

@@ -3,14 +3,17 @@
 //! The zygote clones the jail's init with fresh user (rootless), mount, PID,
 //! network, IPC and UTS namespaces ahead of time. The init ([`init_main`])
 //! maps ids, joins its cgroup, enters a cgroup namespace and builds the part
-//! of the root every jail shares, then waits for its request. With the
-//! request it sets the hostname, brings up loopback if asked, adds `/tmp`,
-//! `/dev/shm` and the binds, and pivots into the root. It then forks the
-//! command ([`command_main`]), which redirects its standard streams, sets
-//! rlimits, applies Landlock, drops capabilities, installs seccomp and
-//! executes. The init stays PID 1: it reaps orphans and, when
-//! the command exits, reports the status and exits, which makes the kernel
-//! kill everything left in the jail.
+//! of the root every jail shares; where the kernel allows binds from a
+//! detached copy of the host's tree (see `mounts`), it also mounts `/tmp`
+//! and `/dev/shm` and pivots into the root. It forks the command
+//! ([`command_main`]), which drops capabilities, installs seccomp and
+//! prepares Landlock, and both wait for the request. With the request the
+//! init sets the hostname, brings up loopback if asked, sizes `/tmp` and
+//! `/dev/shm`, adds the binds (and pivots, on older kernels), and hands the
+//! request to the command, which redirects its standard streams, sets
+//! rlimits, enforces Landlock and executes. The init stays PID 1: it reaps
+//! orphans and, when the command exits, reports the status and exits,
+//! which makes the kernel kill everything left in the jail.
 //!
 //! Both processes are forked from the single-threaded zygote, so they may
 //! allocate freely (ARCHITECTURE decision 1).
@@ -24,9 +27,11 @@ pub(crate) mod seccomp;
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+
+use ::landlock::RulesetCreated;
 
 use crate::config::{JailConfig, EGRESS_PROXY_PORT};
 use crate::error::SetupStep;
@@ -45,6 +50,13 @@ pub(crate) struct JailContext {
     pub user_namespace: Option<(u32, u32)>,
     /// Compiled seccomp filters.
     pub seccomp: seccomp::SeccompPrograms,
+    /// Pre-created jails pivot before their request and take binds from a
+    /// detached copy of the host's tree (Linux 6.15 and later; only jails
+    /// made for the pool, see zygote.rs).
+    pub early_pivot: bool,
+    /// This jail waits in the pool (it was not made for a waiting request):
+    /// work that only shortens the wait for a later request is worth it.
+    pub pooled: bool,
 }
 
 /// A failed setup step, with the kernel's answer.
@@ -100,6 +112,8 @@ const FD_STDERR: RawFd = 5;
 const FD_REPORT: RawFd = 6;
 const FD_REQUEST: RawFd = 7;
 const FD_COMMAND: RawFd = 8;
+/// The init's copy of the host's mount tree (early pivot only).
+const FD_HOST_TREE: RawFd = 9;
 
 fn report(fd: RawFd, message: &Report) {
     // Nothing useful can be done if the host stopped listening.
@@ -139,25 +153,62 @@ fn close_all_but(keep: &[RawFd]) {
     sys::close_from(last + 1);
 }
 
-/// Waits on `FD_REQUEST` for the request (its JSON stays in `buf`) and puts
-/// its four descriptors at 3..=6. Exits 0 when the sender went away without
-/// one (an unused pre-created jail), `failure` when it is malformed.
+/// Waits on `FD_REQUEST` for the request (its JSON stays in `buf`). Exits 0
+/// when the sender went away without one (an unused pre-created jail),
+/// `failure` when it is malformed.
 fn receive_request(buf: &mut Vec<u8>, failure: i32) -> SpawnRequest {
-    let (request, fds) = match ipc::recv_with_fds(FD_REQUEST, buf, ipc::MAX_MESSAGE) {
+    match ipc::recv_with_fds(FD_REQUEST, buf, ipc::MAX_MESSAGE) {
         Ok(Some(fds)) => match ipc::decode_spawn(buf, fds) {
             Ok(decoded) => decoded,
             Err(_) => exit(failure),
         },
         _ => exit(0),
-    };
-    if place_request_fds(fds).is_err() {
-        exit(failure);
     }
-    request
 }
 
-/// Moves the request's four descriptors to 3..=6.
-fn place_request_fds(fds: [OwnedFd; 4]) -> io::Result<()> {
+/// Writes the stack and heap pages the request's handling will write, so
+/// that they are this process's own before the request arrives: they are
+/// shared copy-on-write with the zygote until then, and each first write
+/// would fault on the spawn's critical path.
+#[inline(never)]
+fn warm_up() {
+    let mut stack = [0u8; WARM_STACK];
+    std::hint::black_box(&mut stack);
+    let heap = vec![1u8; WARM_HEAP];
+    std::hint::black_box(&heap);
+    drop(heap);
+    let sample = SpawnRequest {
+        config: JailConfig::new("/bin/true", Vec::<String>::new()),
+    };
+    if let Ok(encoded) = serde_json::to_vec(&sample) {
+        let _ = ipc::decode_spawn(&encoded, Vec::new());
+    }
+}
+
+/// Stack and heap written by `warm_up` (below glibc's mmap threshold, so
+/// the heap block is reused by later allocations).
+const WARM_STACK: usize = 16 << 10;
+const WARM_HEAP: usize = 32 << 10;
+
+/// Waits on `FD_REQUEST` for the jail's pipes, the host's first message,
+/// and puts them at 3..=6. Exits 0 when the host went away, 1 when the
+/// message is malformed.
+fn receive_pipes() {
+    let mut buf = Vec::new();
+    let fds = match ipc::recv_with_fds(FD_REQUEST, &mut buf, 64) {
+        Ok(Some(fds)) => match ipc::decode_pipes(&buf, fds) {
+            Ok(fds) => fds,
+            Err(_) => exit(1),
+        },
+        _ => exit(0),
+    };
+    if place_pipes(fds).is_err() {
+        exit(1);
+    }
+}
+
+/// Moves the pipes' four descriptors to 3..=6.
+fn place_pipes(fds: [OwnedFd; 4]) -> io::Result<()> {
     let mut high = Vec::with_capacity(4);
     for fd in fds {
         // Out of the way first, so that placing one never clobbers another.
@@ -192,6 +243,11 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
     // The command is forked now, with the cgroup already joined, so that the
     // fork and its last restrictions happen before the request arrives.
     let mut base = prepare_base(ctx, cgroup_procs);
+    if ctx.early_pivot {
+        base = base.and_then(|()| enter_root(ctx));
+    }
+    // Needed even after a failure: the report pipe is one of them.
+    receive_pipes();
     let mut command = None;
     if base.is_ok() {
         match fork_command(ctx) {
@@ -199,27 +255,37 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
             Err(err) => base = Err(err),
         }
     }
+    // The init keeps only the report pipe: end of file on the output pipes
+    // then means every jailed process is gone.
+    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR] {
+        // SAFETY: closing our own copies; the command has its own.
+        unsafe { libc::close(fd) };
+    }
 
+    if ctx.pooled {
+        warm_up();
+    }
     let mut buf = Vec::new();
     let request = receive_request(&mut buf, 1);
     // The request socket stays open until `finish` hands back listeners.
-    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_REQUEST, FD_COMMAND]);
-    if ctx.user_namespace.is_none() {
-        // Back from the zygote's background priority (see zygote.rs), for the
-        // command too, which no longer has the capability to do it itself.
-        // SAFETY: setpriority on this process and its child.
-        unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 0);
-            if let Some(pid) = command {
-                libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, 0);
-            }
-        }
+    close_all_but(&[FD_REPORT, FD_REQUEST, FD_COMMAND, FD_HOST_TREE]);
+    if let (None, Some(pid)) = (ctx.user_namespace, command) {
+        // Back from the zygote's background priority (see zygote.rs) for the
+        // command, which no longer has the capability to do it itself (the
+        // host did it for this init before sending the request).
+        // SAFETY: setpriority on our child.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, 0) };
     }
     // A failure before the request is reported now that there is a pipe.
     let finished = base.and_then(|()| finish(ctx, &request));
     // SAFETY: closing our request socket: the host sees end of file if no
     // listener was handed over.
     unsafe { libc::close(FD_REQUEST) };
+    if ctx.early_pivot {
+        // SAFETY: closing our copy of the host's tree; the host still holds
+        // one, so this does not wait for the unmount (see `enter_root`).
+        unsafe { libc::close(FD_HOST_TREE) };
+    }
     let command = match (finished, command) {
         (Ok(()), Some(pid)) => pid,
         (Err(err), _) => {
@@ -229,23 +295,20 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         // The fork's failure is `base`'s error, so this cannot happen.
         (Ok(()), None) => exit(1),
     };
-    // The command gets the same request and the pipes.
-    let fds = [FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT];
-    if let Err(e) = ipc::send_with_fds(FD_COMMAND, &buf, &fds) {
+    // The command gets the same request (it has the pipes already).
+    if let Err(e) = ipc::send_with_fds(FD_COMMAND, &buf, &[]) {
         report(
             FD_REPORT,
             &StepError::new(SetupStep::ForkCommand, e, "handing over the request".into()).report(),
         );
         exit(1);
     }
-    // The init keeps only the report pipe: end of file on the output pipes
-    // then means every jailed process is gone.
-    for fd in [FD_STDIN, FD_STDOUT, FD_STDERR, FD_COMMAND] {
-        // SAFETY: closing our own copies.
-        unsafe { libc::close(fd) };
-    }
-    // From here on the init only waits and reports: it needs no capability.
-    let _ = capabilities::drop_all();
+    // SAFETY: closing our end of the command's socket.
+    unsafe { libc::close(FD_COMMAND) };
+    // From here on the init only waits and reports: it needs no capability,
+    // and it never executes anything, so clearing its sets is enough (one
+    // call, while the command it just woke waits for this CPU).
+    let _ = capabilities::clear_sets();
     reap_until_exit(command)
 }
 
@@ -301,6 +364,19 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     mounts::build_base(&ctx.root_mount, &ctx.etc_template, ctx.user_namespace.is_some())
 }
 
+/// The early pivot (see `mounts::enter_root`): the init keeps its copy of
+/// the host's tree at `FD_HOST_TREE` for the request's binds, and sends one
+/// to the host first. Dropping the last reference to the copy unmounts it,
+/// which waits for an RCU grace period; the host drops its reference on its
+/// release thread after the jail ended, so neither this init's request nor
+/// its exit waits for that.
+fn enter_root(ctx: &JailContext) -> StepResult<()> {
+    let host_tree = mounts::enter_root(&ctx.root_mount)?;
+    ipc::send_with_fds(FD_REQUEST, ipc::HOST_TREE, &[host_tree.as_raw_fd()])
+        .step(SetupStep::MountBind, "handing the host's tree to the host")?;
+    place(host_tree, FD_HOST_TREE).step(SetupStep::MountBind, "placing the host's tree")
+}
+
 /// What the init does with its request, before forking the command.
 fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     let config = &request.config;
@@ -325,6 +401,13 @@ fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
         let fds: Vec<RawFd> = listeners.iter().map(|l| l.as_raw_fd()).collect();
         ipc::send_with_fds(FD_REQUEST, ipc::LISTENER_HANDOVER, &fds)
             .step(SetupStep::HostListener, "handing the listeners to the host")?;
+    }
+    if ctx.early_pivot {
+        // SAFETY: FD_HOST_TREE is the init's open copy of the host's tree
+        // (placed by `enter_root`, which succeeded since the base did); the
+        // borrow ends before `init_main` closes it.
+        let host_tree = unsafe { BorrowedFd::borrow_raw(FD_HOST_TREE) };
+        return mounts::finish_in_root(config, host_tree);
     }
     mounts::finish_root(&ctx.root_mount, config)?;
     mounts::pivot_into(&ctx.root_mount)
@@ -355,12 +438,18 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     if place(requests, FD_REQUEST).is_err() {
         exit(127);
     }
-    close_all_but(&[FD_REQUEST]);
-    let early = restrict_early(ctx);
+    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT, FD_REQUEST]);
+    let early = stdio().and_then(|()| restrict_early(ctx));
     let mut buf = Vec::new();
+    if ctx.pooled {
+        warm_up();
+    }
     let request = receive_request(&mut buf, 127);
-    close_all_but(&[FD_STDIN, FD_STDOUT, FD_STDERR, FD_REPORT]);
-    match early.and_then(|()| restrict_and_exec(ctx, &request.config)) {
+    // Open now: 0 to 2, the report pipe, the request socket and the Landlock
+    // ruleset, all but 0 to 2 close-on-exec.
+    // SAFETY: closing our request socket.
+    unsafe { libc::close(FD_REQUEST) };
+    match early.and_then(|ruleset| restrict_and_exec(ctx, &request.config, ruleset)) {
         Ok(never) => match never {},
         Err(err) => {
             report(FD_REPORT, &err.report());
@@ -371,18 +460,30 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
 
 /// What the command does before its request: a new session (no controlling
 /// terminal to inject keystrokes into), default signal handling, no
-/// capabilities, `no_new_privs`, and the seccomp policy every level shares.
-fn restrict_early(ctx: &JailContext) -> StepResult<()> {
+/// capabilities, `no_new_privs`, the seccomp policy every level shares, and,
+/// once the jail has pivoted (early pivot), the Landlock rules of the shared
+/// part of the root (enforced later).
+fn restrict_early(ctx: &JailContext) -> StepResult<Option<RulesetCreated>> {
     // SAFETY: setsid has no arguments.
     sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
     reset_signals();
     capabilities::drop_all().step(SetupStep::Capabilities, "")?;
     // SAFETY: prctl with integer arguments.
     sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
-    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")
+    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")?;
+    if !ctx.early_pivot {
+        return Ok(None);
+    }
+    prepare_landlock().map(Some)
 }
 
-fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::convert::Infallible> {
+fn prepare_landlock() -> StepResult<RulesetCreated> {
+    landlock::prepare().map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))
+}
+
+/// Standard streams from the jail's pipes (while waiting: the command
+/// writes nothing before `execve`).
+fn stdio() -> StepResult<()> {
     for (src, dst) in [(FD_STDIN, 0), (FD_STDOUT, 1), (FD_STDERR, 2)] {
         // SAFETY: dup2 between descriptors this process owns.
         sys::check_int(unsafe { libc::dup2(src, dst) }).step(SetupStep::Stdio, "dup2")?;
@@ -391,7 +492,14 @@ fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::
         // SAFETY: closing the originals after duplication.
         unsafe { libc::close(fd) };
     }
+    Ok(())
+}
 
+fn restrict_and_exec(
+    ctx: &JailContext,
+    config: &JailConfig,
+    ruleset: Option<RulesetCreated>,
+) -> StepResult<std::convert::Infallible> {
     let workdir = config.effective_workdir();
     let workdir_c = CString::new(workdir.as_os_str().as_bytes()).unwrap_or_default();
     // SAFETY: chdir with a valid path.
@@ -415,7 +523,12 @@ fn restrict_and_exec(ctx: &JailContext, config: &JailConfig) -> StepResult<std::
     let candidates = command_candidates(&config.command, path_var);
 
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
-    landlock::restrict(config).map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+    let ruleset = match ruleset {
+        Some(ruleset) => ruleset,
+        None => prepare_landlock()?,
+    };
+    landlock::restrict(ruleset, config)
+        .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
     if let Some(extra) = ctx.seccomp.extra(config.seccomp) {
         seccomp::install(extra).step(SetupStep::Seccomp, "")?;
     }

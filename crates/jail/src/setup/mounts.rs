@@ -5,17 +5,27 @@
 //!
 //! All of it lives only in the jail's mount namespace, so nothing has to be
 //! cleaned up on the host when the jail ends.
+//!
+//! On kernels that can copy mounts out of a detached mount tree (Linux 6.15
+//! and later), a jail made for the pool pivots before its request exists
+//! ([`enter_root`]): detaching the old root waits for an RCU grace period,
+//! which then happens while the jail waits in the pool. Binds come later
+//! from a detached copy of the host's tree that the init keeps
+//! ([`finish_in_root`]). Older kernels, and jails made for a waiting
+//! request, build the request's part of the root and pivot with the
+//! request ([`finish_root`], [`pivot_into`]).
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt};
 use std::path::{Path, PathBuf};
 
 use super::{StepError, StepResult};
-use crate::config::JailConfig;
+use crate::config::{JailConfig, Limits};
 use crate::error::SetupStep;
-use crate::sys::{self, mount_attr};
+use crate::sys::{self, mount_attr, tree_flags};
 
 /// Host directories bound read-only into the jail (or recreated as symlinks
 /// where the host has merged `/usr`).
@@ -52,17 +62,42 @@ fn at(root: &Path, jail_path: &str) -> PathBuf {
     root.join(jail_path.trim_start_matches('/'))
 }
 
-/// A world-writable, sticky, noexec tmpfs of `size` bytes, with one inode
-/// per 4 KiB page (at least 1024) so that empty files cannot use unbounded
+/// Mount flags of `/tmp` and `/dev/shm`.
+const SCRATCH_FLAGS: libc::c_ulong = (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong;
+
+/// The size options of a scratch tmpfs of `size` bytes: one inode per
+/// 4 KiB page (at least 1024) so that empty files cannot use unbounded
 /// kernel memory.
-fn scratch_tmpfs(target: &Path, size: u64, step: SetupStep) -> StepResult<()> {
+fn scratch_size(size: u64) -> String {
     let inodes = (size / 4096).max(1024);
+    format!("size={size},nr_inodes={inodes}")
+}
+
+/// A world-writable, sticky, noexec tmpfs of `size` bytes.
+fn scratch_tmpfs(target: &Path, size: u64, step: SetupStep) -> StepResult<()> {
     tmpfs(
         target,
-        (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as libc::c_ulong,
-        &format!("mode=1777,size={size},nr_inodes={inodes}"),
+        SCRATCH_FLAGS,
+        &format!("mode=1777,{}", scratch_size(size)),
         step,
     )
+}
+
+/// Gives a scratch tmpfs mounted with `mounted` bytes a size of `size`
+/// (a remount of the same, still empty, file system).
+fn resize_scratch(target: &Path, mounted: u64, size: u64, step: SetupStep) -> StepResult<()> {
+    if mounted == size {
+        return Ok(());
+    }
+    let opts = CString::new(scratch_size(size)).unwrap_or_default();
+    sys::mount(
+        None,
+        &cstr(target),
+        None,
+        libc::MS_REMOUNT as libc::c_ulong | SCRATCH_FLAGS,
+        Some(&opts),
+    )
+    .map_err(|e| StepError::new(step, e, format!("resizing {}", target.display())))
 }
 
 fn mkdir(path: &Path, mode: u32) -> io::Result<()> {
@@ -120,8 +155,21 @@ fn bind(source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
 /// directory, an empty file otherwise.
 fn mount_point_for(source: &Path, target: &Path) -> StepResult<()> {
     let is_dir = std::fs::metadata(source).map(|m| m.is_dir()).unwrap_or(false);
+    make_mount_point(is_dir, target)
+}
+
+fn make_mount_point(is_dir: bool, target: &Path) -> StepResult<()> {
     let made = if is_dir { mkdir(target, 0o755) } else { touch(target) };
     made.map_err(|e| StepError::new(SetupStep::MountPoint, e, target.display().to_string()))
+}
+
+/// The attributes of a caller's bind.
+fn bind_attrs(writable: bool) -> u64 {
+    let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
+    if !writable {
+        attrs |= mount_attr::RDONLY;
+    }
+    attrs
 }
 
 /// Builds the part of the root every jail has, before the jail's request
@@ -173,13 +221,86 @@ pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
     for mount in &config.mounts {
         let target = root.join(mount.target.strip_prefix("/").unwrap_or(&mount.target));
         mount_point_for(&mount.source, &target)?;
-        let mut attrs = mount_attr::NOSUID | mount_attr::NODEV;
-        if !mount.writable {
-            attrs |= mount_attr::RDONLY;
-        }
-        bind(&mount.source, &target, attrs)?;
+        bind(&mount.source, &target, bind_attrs(mount.writable))?;
     }
     Ok(())
+}
+
+/// What a pre-created jail does before its request on kernels that allow it
+/// (see the module documentation): `/tmp` and `/dev/shm` of the default
+/// sizes, a detached copy of the host's mount tree (returned; binds are
+/// copied out of it later), and the pivot into the read-only root.
+pub(crate) fn enter_root(root: &Path) -> StepResult<OwnedFd> {
+    let defaults = Limits::default();
+    scratch_tmpfs(&at(root, "/tmp"), defaults.tmp_size_bytes, SetupStep::MountTmp)?;
+    scratch_tmpfs(&at(root, "/dev/shm"), defaults.shm_size_bytes, SetupStep::MountDev)?;
+    // A copy of this namespace's tree as it is now (private, like the
+    // namespace since `build_base`), reachable only through the descriptor.
+    let host = sys::open_tree(
+        libc::AT_FDCWD,
+        c"/",
+        tree_flags::OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint,
+    )
+    .map_err(|e| StepError::new(SetupStep::MountBind, e, "copying the host's mount tree".into()))?;
+    pivot_into(root)?;
+    Ok(host)
+}
+
+/// Adds what depends on the request to a root entered with [`enter_root`]:
+/// `/tmp` and `/dev/shm` get the asked sizes, and the caller's binds are
+/// copied out of `host` (a copy of the host's tree; each source is resolved
+/// inside it) and attached, with `/` writable only while their mount points
+/// are made.
+pub(crate) fn finish_in_root(config: &JailConfig, host: BorrowedFd<'_>) -> StepResult<()> {
+    let defaults = Limits::default();
+    let root = Path::new("/");
+    resize_scratch(
+        &at(root, "/tmp"),
+        defaults.tmp_size_bytes,
+        config.limits.tmp_size_bytes,
+        SetupStep::MountTmp,
+    )?;
+    resize_scratch(
+        &at(root, "/dev/shm"),
+        defaults.shm_size_bytes,
+        config.limits.shm_size_bytes,
+        SetupStep::MountDev,
+    )?;
+    if config.mounts.is_empty() {
+        return Ok(());
+    }
+    sys::mount_change_attr(c"/", 0, mount_attr::RDONLY, false)
+        .map_err(|e| StepError::new(SetupStep::MountFlags, e, "/ writable for mount points".into()))?;
+    for mount in &config.mounts {
+        bind_from(host, &mount.source, &mount.target, bind_attrs(mount.writable))?;
+    }
+    sys::mount_setattr(c"/", mount_attr::RDONLY, false)
+        .map_err(|e| StepError::new(SetupStep::RootReadOnly, e, "/".into()))
+}
+
+/// Binds `source`, a path of the host tree `host`, onto `target`
+/// (recursively) and adds `attrs` to the new mount and its submounts.
+fn bind_from(host: BorrowedFd<'_>, source: &Path, target: &Path, attrs: u64) -> StepResult<()> {
+    let failed = |e| {
+        StepError::new(
+            SetupStep::MountBind,
+            e,
+            format!("{} -> {}", source.display(), target.display()),
+        )
+    };
+    let source_fd = std::fs::File::from(sys::open_path_in(host, &cstr(source)).map_err(failed)?);
+    let is_dir = source_fd.metadata().map(|m| m.is_dir()).unwrap_or(false);
+    make_mount_point(is_dir, target)?;
+    let copy = sys::open_tree(
+        source_fd.as_raw_fd(),
+        c"",
+        tree_flags::OPEN_TREE_CLONE | (libc::AT_RECURSIVE | libc::AT_EMPTY_PATH) as libc::c_uint,
+    )
+    .map_err(failed)?;
+    let dst = cstr(target);
+    sys::attach_tree(&copy, &dst).map_err(failed)?;
+    sys::mount_setattr(&dst, attrs, true)
+        .map_err(|e| StepError::new(SetupStep::MountFlags, e, target.display().to_string()))
 }
 
 fn system_dirs(root: &Path) -> StepResult<()> {

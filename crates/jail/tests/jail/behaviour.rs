@@ -26,6 +26,10 @@ pub fn trials() -> Vec<Trial> {
             "readonly_workspace_and_writable_output",
             readonly_workspace_and_writable_output,
         ),
+        test(
+            "binds_of_files_and_through_symlinks_and_sized_tmp",
+            binds_of_files_and_through_symlinks_and_sized_tmp,
+        ),
         test("workdir_defaults_to_workspace", workdir_defaults_to_workspace),
         test("loopback_mode_allows_local_servers", loopback_mode_allows_local_servers),
         test("none_mode_has_no_interface_up", none_mode_has_no_interface_up),
@@ -166,6 +170,31 @@ fn readonly_workspace_and_writable_output() -> Result<(), Failed> {
         "output not written",
     )?;
     check(!source.path().join("new").exists(), "read-only workspace modified")
+}
+
+fn binds_of_files_and_through_symlinks_and_sized_tmp() -> Result<(), Failed> {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("real"))?;
+    std::fs::write(dir.path().join("real/inside.txt"), "through")?;
+    std::fs::write(dir.path().join("single.txt"), "file")?;
+    // An absolute symlink in the source path resolves on the host.
+    std::os::unix::fs::symlink(dir.path().join("real"), dir.path().join("link"))?;
+    let mut config = sh(
+        "cat /data/inside.txt /one.txt; echo; df -k /tmp /dev/shm | awk 'NR>1 {print $2}' | tr '\\n' ' '; echo; \
+         (echo x > /data/w) 2>/dev/null && echo WROTE; true",
+    )
+    .bind(dir.path().join("link"), "/data", false)
+    .bind(dir.path().join("single.txt"), "/one.txt", false);
+    config.limits.tmp_size_bytes = 8 << 20;
+    config.limits.shm_size_bytes = 2 << 20;
+    let out = run_ok(config)?;
+    let mut lines = out.lines();
+    check(lines.next() == Some("throughfile"), format!("bind contents: {out:?}"))?;
+    check(
+        lines.next().map(str::trim) == Some("8192 2048"),
+        format!("tmpfs sizes: {out:?}"),
+    )?;
+    check(lines.next().is_none(), format!("wrote into a read-only bind: {out:?}"))
 }
 
 fn workdir_defaults_to_workspace() -> Result<(), Failed> {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{write_per_device, JailStats};
+use crate::cgroup::{write_per_device, JailStats, StatFiles};
 use crate::error::Result;
 
 pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
@@ -29,8 +29,11 @@ pub(super) fn enable_accounting(base: &Path) {
     let _ = write_per_device(base, "blkio.throttle.read_bps_device", |device| format!("{device} 0"));
 }
 
-pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    let Ok(text) = std::fs::read_to_string(dir.join("blkio.throttle.io_service_bytes_recursive")) else {
+/// Files `stats` reads.
+pub(super) const STAT_FILES: &[&str] = &["blkio.throttle.io_service_bytes_recursive"];
+
+pub(super) fn stats(files: &StatFiles, dir: &Path, stats: &mut JailStats) {
+    let Some(text) = files.read(dir, "blkio.throttle.io_service_bytes_recursive") else {
         return;
     };
     for line in text.lines() {

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{
-    prepare_base, remove_dir, under, CgroupManager, CgroupMounts, CgroupVersion, Controller, JailCgroup, JailStats,
+    prepare_base, remove_dir, rewrite, under, CgroupManager, CgroupMounts, CgroupVersion, Controller, JailCgroup,
+    JailStats, StatFiles, Written,
 };
 use crate::config::Limits;
 use crate::error::{JailError, Result};
@@ -91,6 +92,20 @@ impl CgroupManager for V1Manager {
             }
             cgroup.by_subsystem.insert(sub, dir);
         }
+        for (sub, names) in [
+            ("memory", memory::STAT_FILES),
+            ("cpuacct", cpu::STAT_FILES),
+            ("pids", pids::STAT_FILES),
+            ("blkio", io::STAT_FILES),
+        ] {
+            if let Some(dir) = cgroup.dir(sub) {
+                cgroup.files.open(dir, names);
+            }
+        }
+        cgroup.swap_accounted = cgroup.dir("memory").is_some_and(|dir| memory::swap_accounted(dir));
+        // A fresh cgroup has no limits.
+        cgroup.memory_limit = std::sync::Mutex::new(Some(None));
+        cgroup.pids_limit = std::sync::Mutex::new(Some(None));
         Ok(Arc::new(cgroup))
     }
 
@@ -106,6 +121,10 @@ impl CgroupManager for V1Manager {
 struct V1Cgroup {
     dirs: Vec<PathBuf>,
     by_subsystem: BTreeMap<&'static str, PathBuf>,
+    files: StatFiles,
+    swap_accounted: bool,
+    memory_limit: Written<u64>,
+    pids_limit: Written<u32>,
 }
 
 impl V1Cgroup {
@@ -116,14 +135,16 @@ impl V1Cgroup {
 
 impl JailCgroup for V1Cgroup {
     fn apply(&self, limits: &Limits) -> Result<()> {
-        if let (Some(dir), Some(bytes)) = (self.dir("memory"), limits.memory_bytes) {
-            memory::apply(dir, bytes)?;
+        if let Some(dir) = self.dir("memory") {
+            rewrite(&self.memory_limit, limits.memory_bytes, |current| {
+                memory::apply(dir, current, limits.memory_bytes, self.swap_accounted)
+            })?;
         }
         if let (Some(dir), Some(percent)) = (self.dir("cpu"), limits.cpu_percent) {
             cpu::apply(dir, percent)?;
         }
-        if let (Some(dir), Some(max)) = (self.dir("pids"), limits.pids) {
-            pids::apply(dir, max)?;
+        if let Some(dir) = self.dir("pids") {
+            rewrite(&self.pids_limit, limits.pids, |_| pids::apply(dir, limits.pids))?;
         }
         if let Some(dir) = self.dir("blkio") {
             io::apply(dir, limits.io_read_bps, limits.io_write_bps)?;
@@ -142,22 +163,23 @@ impl JailCgroup for V1Cgroup {
     fn stats(&self) -> JailStats {
         let mut stats = JailStats::default();
         if let Some(dir) = self.dir("memory") {
-            memory::stats(dir, &mut stats);
+            memory::stats(&self.files, dir, &mut stats);
         }
         if let Some(dir) = self.dir("cpuacct") {
-            cpu::stats(dir, &mut stats);
+            cpu::stats(&self.files, dir, &mut stats);
         }
         if let Some(dir) = self.dir("pids") {
-            pids::stats(dir, &mut stats);
+            pids::stats(&self.files, dir, &mut stats);
         }
         if let Some(dir) = self.dir("blkio") {
-            io::stats(dir, &mut stats);
+            io::stats(&self.files, dir, &mut stats);
         }
         stats
     }
 
     fn oom_killed(&self) -> bool {
-        self.dir("memory").is_some_and(|dir| memory::oom_killed(dir))
+        self.dir("memory")
+            .is_some_and(|dir| memory::oom_killed(&self.files, dir))
     }
 
     fn freeze(&self) -> std::io::Result<()> {
@@ -181,6 +203,7 @@ impl JailCgroup for V1Cgroup {
     }
 
     fn remove(&self) -> std::io::Result<()> {
+        self.files.close();
         let mut first_error = None;
         for dir in self.dirs.iter().rev() {
             if let Err(e) = remove_dir(dir) {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_keyed, write, JailStats};
+use crate::cgroup::{read_keyed, write, JailStats, StatFiles};
 use crate::error::Result;
 
 const PERIOD_USEC: u64 = 100_000;
@@ -13,6 +13,9 @@ pub(super) fn apply(dir: &Path, percent: u32) -> Result<()> {
     write(dir, "cpu.max", &format!("{quota} {PERIOD_USEC}"))
 }
 
-pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    stats.cpu_usage_usec = read_keyed(dir, "cpu.stat", "usage_usec").unwrap_or(0);
+/// Files `stats` reads.
+pub(super) const STAT_FILES: &[&str] = &["cpu.stat"];
+
+pub(super) fn stats(files: &StatFiles, dir: &Path, stats: &mut JailStats) {
+    stats.cpu_usage_usec = read_keyed(files, dir, "cpu.stat", "usage_usec").unwrap_or(0);
 }

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{write_per_device, JailStats};
+use crate::cgroup::{write_per_device, JailStats, StatFiles};
 use crate::error::Result;
 
 pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
@@ -19,8 +19,11 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
     write_per_device(dir, "io.max", |device| format!("{device}{spec}"))
 }
 
-pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    let Ok(text) = std::fs::read_to_string(dir.join("io.stat")) else {
+/// Files `stats` reads.
+pub(super) const STAT_FILES: &[&str] = &["io.stat"];
+
+pub(super) fn stats(files: &StatFiles, dir: &Path, stats: &mut JailStats) {
+    let Some(text) = files.read(dir, "io.stat") else {
         return;
     };
     for field in text.split_whitespace() {

@@ -2,28 +2,62 @@
 
 use std::path::Path;
 
-use crate::cgroup::{read_keyed, read_u64, write, JailStats};
+use crate::cgroup::{read_u64, write, JailStats, StatFiles};
 use crate::error::Result;
 
-pub(super) fn apply(dir: &Path, bytes: u64) -> Result<()> {
-    write(dir, "memory.max", &bytes.to_string())?;
-    if dir.join("memory.swap.max").exists() {
-        write(dir, "memory.swap.max", "0")?;
+/// Which optional memory files the cgroup has.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MemoryFiles {
+    /// `memory.max`: the controller is enabled for the cgroup.
+    pub max: bool,
+    swap_max: bool,
+    oom_group: bool,
+}
+
+impl MemoryFiles {
+    pub(super) fn find(dir: &Path) -> Self {
+        MemoryFiles {
+            max: dir.join("memory.max").exists(),
+            swap_max: dir.join("memory.swap.max").exists(),
+            oom_group: dir.join("memory.oom.group").exists(),
+        }
+    }
+}
+
+/// Sets the limit to `bytes`, without swap, or (`None`) removes it and
+/// restores what a fresh cgroup has.
+pub(super) fn apply(dir: &Path, bytes: Option<u64>, files: MemoryFiles) -> Result<()> {
+    write(
+        dir,
+        "memory.max",
+        &bytes.map_or_else(|| "max".to_owned(), |b| b.to_string()),
+    )?;
+    if files.swap_max {
+        write(dir, "memory.swap.max", if bytes.is_some() { "0" } else { "max" })?;
     }
     // An OOM kill takes the whole jail, not one random process in it.
-    if dir.join("memory.oom.group").exists() {
-        write(dir, "memory.oom.group", "1")?;
+    if files.oom_group {
+        write(dir, "memory.oom.group", if bytes.is_some() { "1" } else { "0" })?;
     }
     Ok(())
 }
 
-pub(super) fn stats(dir: &Path, stats: &mut JailStats) {
-    stats.memory_current_bytes = read_u64(dir, "memory.current").unwrap_or(0);
+/// Files `stats` and `oom_killed` read.
+pub(super) const STAT_FILES: &[&str] = &["memory.current", "memory.peak", "memory.events"];
+
+pub(super) fn stats(files: &StatFiles, dir: &Path, stats: &mut JailStats) {
+    stats.memory_current_bytes = read_u64(files, dir, "memory.current").unwrap_or(0);
     // memory.peak exists since Linux 5.19.
-    stats.memory_peak_bytes = read_u64(dir, "memory.peak").unwrap_or(stats.memory_current_bytes);
+    stats.memory_peak_bytes = read_u64(files, dir, "memory.peak").unwrap_or(stats.memory_current_bytes);
 }
 
-pub(super) fn oom_killed(dir: &Path) -> bool {
-    read_keyed(dir, "memory.events", "oom_kill").is_some_and(|n| n > 0)
-        || read_keyed(dir, "memory.events", "oom_group_kill").is_some_and(|n| n > 0)
+pub(super) fn oom_killed(files: &StatFiles, dir: &Path) -> bool {
+    let Some(events) = files.read(dir, "memory.events") else {
+        return false;
+    };
+    events.lines().any(|line| {
+        line.split_once(' ').is_some_and(|(key, value)| {
+            matches!(key, "oom_kill" | "oom_group_kill") && value.trim().parse::<u64>().is_ok_and(|n| n > 0)
+        })
+    })
 }

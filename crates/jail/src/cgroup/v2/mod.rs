@@ -11,7 +11,10 @@ mod pids;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{prepare_base, remove_dir, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup, JailStats};
+use super::{
+    prepare_base, remove_dir, rewrite, under, write, CgroupManager, CgroupVersion, Controller, JailCgroup, JailStats,
+    StatFiles, Written,
+};
 use crate::config::Limits;
 use crate::error::{JailError, Result};
 
@@ -96,7 +99,19 @@ impl CgroupManager for V2Manager {
             path: dir.clone(),
             source,
         })?;
-        Ok(Arc::new(V2Cgroup { dir }))
+        let files = StatFiles::default();
+        for names in [memory::STAT_FILES, cpu::STAT_FILES, pids::STAT_FILES, io::STAT_FILES] {
+            files.open(&dir, names);
+        }
+        Ok(Arc::new(V2Cgroup {
+            memory_files: memory::MemoryFiles::find(&dir),
+            pids_max: dir.join("pids.max").exists(),
+            dir,
+            files,
+            // A fresh cgroup has no limits.
+            memory_limit: std::sync::Mutex::new(Some(None)),
+            pids_limit: std::sync::Mutex::new(Some(None)),
+        }))
     }
 
     fn bases(&self) -> Vec<PathBuf> {
@@ -107,18 +122,27 @@ impl CgroupManager for V2Manager {
 #[derive(Debug)]
 struct V2Cgroup {
     dir: PathBuf,
+    files: StatFiles,
+    memory_files: memory::MemoryFiles,
+    pids_max: bool,
+    memory_limit: Written<u64>,
+    pids_limit: Written<u32>,
 }
 
 impl JailCgroup for V2Cgroup {
     fn apply(&self, limits: &Limits) -> Result<()> {
-        if let Some(bytes) = limits.memory_bytes {
-            memory::apply(&self.dir, bytes)?;
+        // Without the controller there is no limit to keep or remove; asking
+        // for one fails on the missing file.
+        if self.memory_files.max || limits.memory_bytes.is_some() {
+            rewrite(&self.memory_limit, limits.memory_bytes, |_| {
+                memory::apply(&self.dir, limits.memory_bytes, self.memory_files)
+            })?;
         }
         if let Some(percent) = limits.cpu_percent {
             cpu::apply(&self.dir, percent)?;
         }
-        if let Some(max) = limits.pids {
-            pids::apply(&self.dir, max)?;
+        if self.pids_max || limits.pids.is_some() {
+            rewrite(&self.pids_limit, limits.pids, |_| pids::apply(&self.dir, limits.pids))?;
         }
         io::apply(&self.dir, limits.io_read_bps, limits.io_write_bps)
     }
@@ -129,15 +153,15 @@ impl JailCgroup for V2Cgroup {
 
     fn stats(&self) -> JailStats {
         let mut stats = JailStats::default();
-        memory::stats(&self.dir, &mut stats);
-        cpu::stats(&self.dir, &mut stats);
-        pids::stats(&self.dir, &mut stats);
-        io::stats(&self.dir, &mut stats);
+        memory::stats(&self.files, &self.dir, &mut stats);
+        cpu::stats(&self.files, &self.dir, &mut stats);
+        pids::stats(&self.files, &self.dir, &mut stats);
+        io::stats(&self.files, &self.dir, &mut stats);
         stats
     }
 
     fn oom_killed(&self) -> bool {
-        memory::oom_killed(&self.dir)
+        memory::oom_killed(&self.files, &self.dir)
     }
 
     fn freeze(&self) -> std::io::Result<()> {
@@ -157,6 +181,7 @@ impl JailCgroup for V2Cgroup {
     }
 
     fn remove(&self) -> std::io::Result<()> {
+        self.files.close();
         remove_dir(&self.dir)
     }
 }
