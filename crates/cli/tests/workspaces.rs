@@ -18,7 +18,7 @@ use support::*;
 /// Flags every workspace test server gets: git over plain HTTP from the
 /// local git server (`git.test` is 127.0.0.1), quick maintenance, and no
 /// grace for unreferenced blobs.
-const FLAGS: [&str; 8] = [
+const FLAGS: [&str; 9] = [
     "--git-allow-http",
     "--trust-host",
     "git.test=127.0.0.1",
@@ -27,13 +27,21 @@ const FLAGS: [&str; 8] = [
     "--snapshot-gc-min-age",
     "1ms",
     "--shutdown-grace",
+    "2s",
 ];
 
 fn start(dir: &Path, extra: &[&str]) -> Server {
+    start_with_env(dir, &[], extra)
+}
+
+/// A test server with the usual keys plus `env`.
+fn start_with_env(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
+    let keys = keys();
+    let mut all_env = vec![("PADDOCK_API_KEYS", keys.as_str())];
+    all_env.extend(env);
     let mut args: Vec<&str> = FLAGS.to_vec();
-    args.push("2s");
     args.extend(extra);
-    Server::start(dir, &[("PADDOCK_API_KEYS", &keys())], &args)
+    Server::start(dir, &all_env, &args)
 }
 
 fn create(server: &Server, token: &str, body: Value) -> Value {
@@ -542,14 +550,8 @@ fn row27_a_malicious_repository_cannot_act_outside_its_clone() {
     )
     .unwrap();
     let dir = tempdir();
-    let mut args: Vec<&str> = FLAGS.to_vec();
-    args.push("2s");
     let home_text = home.path().display().to_string();
-    let server = Server::start(
-        dir.path(),
-        &[("PADDOCK_API_KEYS", &keys()), ("HOME", &home_text)],
-        &args,
-    );
+    let server = start_with_env(dir.path(), &[("HOME", &home_text)], &[]);
     let ws = create(&server, OP1_TOKEN, json!({"git": {"repo": git_server.url("evil")}}));
     let out = stdout(&sh(
         &server,
@@ -1153,11 +1155,8 @@ fn the_cli_drives_workspaces_and_snapshots() {
 fn workspaces_behave_the_same_on_postgres() {
     let db = PgDatabase::create("workspaces");
     let dir = tempdir();
-    let mut args: Vec<&str> = FLAGS.to_vec();
-    args.push("2s");
-    let env = [("PADDOCK_API_KEYS", keys()), ("DATABASE_URL", db.url.clone())];
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = Server::start(dir.path(), &env, &args);
+    let env = [("DATABASE_URL", db.url.as_str())];
+    let server = start_with_env(dir.path(), &env, &[]);
     let ws = id(&create(
         &server,
         OP1_TOKEN,
@@ -1182,7 +1181,7 @@ fn workspaces_behave_the_same_on_postgres() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(server.stop().success());
-    let server = Server::start(dir.path(), &env, &args);
+    let server = start_with_env(dir.path(), &env, &[]);
     assert_eq!(stdout(&sh(&server, OP1_TOKEN, &ws, "cat f")), "pg\n");
     assert_eq!(
         call(

@@ -245,7 +245,7 @@ impl Workspaces {
 }
 
 /// Flavor names: plain directory names.
-fn valid_flavor(name: &str) -> bool {
+pub fn valid_flavor(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name != "."
