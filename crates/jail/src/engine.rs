@@ -26,7 +26,7 @@ use crate::sys;
 use crate::zygote::{HostPipes, PreparedJail, Zygote};
 
 /// Events buffered in a stream's channel.
-const STREAM_CHANNEL: usize = 256;
+pub(crate) const STREAM_CHANNEL: usize = 256;
 
 /// Pre-created jails kept ready by default.
 const DEFAULT_WARM_POOL: usize = 4;
@@ -214,16 +214,14 @@ impl Engine {
     /// deadline still applies. Dropping the receiver lets the jail run to
     /// its end without events.
     pub async fn stream(&self, config: JailConfig, stats_every: Duration) -> mpsc::Receiver<JailEvent> {
-        let (events, receiver) = mpsc::channel(STREAM_CHANNEL);
         match self.spawn(config).await {
-            Ok(handle) => {
-                tokio::spawn(handle.stream_into(events, stats_every));
-            }
+            Ok(handle) => handle.into_events(stats_every),
             Err(err) => {
+                let (events, receiver) = mpsc::channel(1);
                 let _ = events.try_send(JailEvent::Failed(err));
+                receiver
             }
         }
-        receiver
     }
 
     /// Gives a pre-created jail its limits and its request (`payload`, the

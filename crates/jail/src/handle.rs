@@ -17,7 +17,7 @@ use crate::cgroup::{JailCgroup, JailStats};
 use crate::error::{JailError, Result, SetupStep};
 use crate::forward::Forwards;
 use crate::ipc::Report;
-use crate::output::{Capture, LineSplitter, Output};
+use crate::output::{Capture, Output};
 use crate::reaper::{self, Remains};
 use crate::result::{ExitStatus, JailEvent, JailResult};
 use crate::sys;
@@ -36,8 +36,6 @@ const STREAM_READ_CHUNK: usize = 4096;
 /// Events a stream keeps for a slow consumer before pausing the jail's
 /// output (plus at most one read's worth).
 const MAX_QUEUED_EVENTS: usize = 1024;
-/// Longest line an event carries; longer lines arrive in pieces.
-const MAX_EVENT_LINE: usize = 64 * 1024;
 
 #[derive(Debug)]
 struct SharedFd(Arc<OwnedFd>);
@@ -184,46 +182,41 @@ impl EventQueue {
     }
 }
 
-/// Emits lines as events while capturing them; lines past the cap are
-/// dropped (and the capture says so).
+/// Emits output chunks as events, exactly as the jail wrote them, while
+/// capturing them; bytes past the cap are neither kept nor emitted (the
+/// capture says so).
 struct EventSink {
     queue: EventQueue,
     capture: CaptureSink,
-    stdout_lines: LineSplitter,
-    stderr_lines: LineSplitter,
 }
 
 impl EventSink {
-    fn emit(&mut self, is_stdout: bool, lines: Vec<String>) {
-        for line in lines {
-            let capture = if is_stdout {
-                &self.capture.stdout
-            } else {
-                &self.capture.stderr
-            };
-            if capture.as_ref().is_some_and(Capture::full) {
-                return;
-            }
-            let event = if is_stdout {
-                JailEvent::Stdout(line)
-            } else {
-                JailEvent::Stderr(line)
-            };
-            self.queue.push(event);
+    fn emit(&mut self, is_stdout: bool, chunk: &[u8]) {
+        let capture = if is_stdout {
+            &mut self.capture.stdout
+        } else {
+            &mut self.capture.stderr
+        };
+        let Some(capture) = capture else { return };
+        let kept = capture.push(chunk);
+        if kept == 0 {
+            return;
         }
+        let bytes = chunk[..kept].to_vec();
+        self.queue.push(if is_stdout {
+            JailEvent::Stdout(bytes)
+        } else {
+            JailEvent::Stderr(bytes)
+        });
     }
 }
 
 impl OutputSink for EventSink {
     fn stdout(&mut self, chunk: &[u8]) {
-        self.capture.stdout(chunk);
-        let lines = self.stdout_lines.push(chunk);
-        self.emit(true, lines);
+        self.emit(true, chunk);
     }
     fn stderr(&mut self, chunk: &[u8]) {
-        self.capture.stderr(chunk);
-        let lines = self.stderr_lines.push(chunk);
-        self.emit(false, lines);
+        self.emit(false, chunk);
     }
     fn stats(&mut self, stats: JailStats) {
         self.queue.push(JailEvent::Stats(stats));
@@ -235,10 +228,6 @@ impl OutputSink for EventSink {
         Some(&mut self.queue)
     }
     fn finish(&mut self) -> (Output, Output) {
-        let out = self.stdout_lines.flush().into_iter().collect();
-        self.emit(true, out);
-        let err = self.stderr_lines.flush().into_iter().collect();
-        self.emit(false, err);
         self.capture.finish()
     }
 }
@@ -366,6 +355,15 @@ impl JailHandle {
         self.drive(&mut sink, None, None).await
     }
 
+    /// Streams the jail's events as [`crate::Engine::stream`] does, from a
+    /// handle the caller already holds (so it keeps the jail's control to
+    /// kill or freeze it meanwhile).
+    pub fn into_events(self, stats_every: Duration) -> mpsc::Receiver<JailEvent> {
+        let (events, receiver) = mpsc::channel(crate::engine::STREAM_CHANNEL);
+        tokio::spawn(self.stream_into(events, stats_every));
+        receiver
+    }
+
     /// Streams the jail's events to `events` until it ends.
     pub(crate) async fn stream_into(self, events: mpsc::Sender<JailEvent>, stats_every: Duration) {
         let mut queue = EventQueue::default();
@@ -376,8 +374,6 @@ impl JailHandle {
         let mut sink = EventSink {
             queue,
             capture: CaptureSink::new(self.output_cap),
-            stdout_lines: LineSplitter::new(MAX_EVENT_LINE),
-            stderr_lines: LineSplitter::new(MAX_EVENT_LINE),
         };
         let event = match self.drive(&mut sink, Some(stats_every), Some(&events)).await {
             Ok(result) => JailEvent::Completed(result),

@@ -1,5 +1,5 @@
 //! Capturing a jail's output: a per-stream cap with UTF-8-safe truncation
-//! (threat-model row 19) and splitting into lines for event streams.
+//! (threat-model row 19).
 
 use serde::{Serialize, Serializer};
 
@@ -43,18 +43,16 @@ impl Capture {
         }
     }
 
-    /// Whether nothing more will be kept.
-    pub(crate) fn full(&self) -> bool {
-        self.output.truncated
-    }
-
-    pub(crate) fn push(&mut self, chunk: &[u8]) {
+    /// Keeps what fits of `chunk`; returns how many of its bytes were kept.
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> usize {
         self.output.total_bytes += chunk.len() as u64;
         let room = self.cap.saturating_sub(self.output.bytes.len());
         if chunk.len() > room {
             self.output.truncated = true;
         }
-        self.output.bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let kept = chunk.len().min(room);
+        self.output.bytes.extend_from_slice(&chunk[..kept]);
+        kept
     }
 
     pub(crate) fn finish(mut self) -> Output {
@@ -89,52 +87,6 @@ pub(crate) fn utf8_safe_len(bytes: &[u8]) -> usize {
     bytes.len()
 }
 
-/// Splits a byte stream into lines (without the newline); lines longer than
-/// `max_line` are emitted in pieces, each cut on a character boundary.
-#[derive(Debug)]
-pub(crate) struct LineSplitter {
-    pending: Vec<u8>,
-    max_line: usize,
-}
-
-impl LineSplitter {
-    pub(crate) fn new(max_line: usize) -> Self {
-        LineSplitter {
-            pending: Vec::new(),
-            max_line,
-        }
-    }
-
-    /// Feeds a chunk and returns the complete lines it finished.
-    pub(crate) fn push(&mut self, chunk: &[u8]) -> Vec<String> {
-        let mut lines = Vec::new();
-        for &byte in chunk {
-            if byte == b'\n' {
-                lines.push(self.take(self.pending.len()));
-            } else {
-                self.pending.push(byte);
-                if self.pending.len() >= self.max_line {
-                    let cut = utf8_safe_len(&self.pending).max(1);
-                    lines.push(self.take(cut));
-                }
-            }
-        }
-        lines
-    }
-
-    /// The unterminated last line, if any.
-    pub(crate) fn flush(&mut self) -> Option<String> {
-        (!self.pending.is_empty()).then(|| self.take(self.pending.len()))
-    }
-
-    fn take(&mut self, len: usize) -> String {
-        let rest = self.pending.split_off(len);
-        let line = std::mem::replace(&mut self.pending, rest);
-        let line = line.strip_suffix(b"\r").map(<[u8]>::to_vec).unwrap_or(line);
-        String::from_utf8_lossy(&line).into_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,23 +115,5 @@ mod tests {
         let out = capture.finish();
         assert_eq!(out.bytes, vec![0xff, 0xfe, b'a', 0xe2]);
         assert!(!out.truncated);
-    }
-
-    #[test]
-    fn lines_split_across_chunks_and_long_lines_are_cut() {
-        let mut splitter = LineSplitter::new(8);
-        let mut lines = splitter.push(b"hel");
-        lines.extend(splitter.push(b"lo\r\nwor"));
-        lines.extend(splitter.push(b"ld\n0123456789"));
-        assert_eq!(lines, vec!["hello", "world", "01234567"]);
-        assert_eq!(splitter.flush().as_deref(), Some("89"));
-        assert_eq!(splitter.flush(), None);
-    }
-
-    #[test]
-    fn long_multibyte_lines_are_cut_on_boundaries() {
-        let mut splitter = LineSplitter::new(5);
-        let lines = splitter.push("€€€€".as_bytes());
-        assert_eq!(lines, vec!["€", "€", "€"]);
     }
 }

@@ -85,10 +85,11 @@ impl Serialize for JailResult {
 pub enum JailEvent {
     /// The jail runs; `pid` is its init's pid on the host.
     Started { pid: i32 },
-    /// One line of standard output (newline removed).
-    Stdout(String),
-    /// One line of standard error (newline removed).
-    Stderr(String),
+    /// Bytes of standard output, exactly as written (a chunk may end
+    /// inside a line or a UTF-8 character); nothing past the capture cap.
+    Stdout(Vec<u8>),
+    /// Bytes of standard error, as for `Stdout`.
+    Stderr(Vec<u8>),
     /// Periodic resource usage.
     Stats(JailStats),
     /// A connection attempt through the egress proxy ended (allowlist mode).

@@ -9,13 +9,11 @@
 pub mod app;
 pub mod config;
 pub mod crypto;
-pub mod error;
-pub mod exec;
 #[cfg(test)]
 mod fuzz;
 pub mod metrics;
 pub mod phantom;
 pub mod routes;
 pub mod server;
-pub mod store;
-pub mod workspaces;
+pub mod services;
+pub mod db;

@@ -11,7 +11,7 @@ const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
 const KINDS: [&str; 5] = ["run", "stream", "exec", "fork", "workspace"];
 
 /// Outcomes counted separately.
-const STATUSES: [&str; 2] = ["completed", "error"];
+const STATUSES: [&str; 3] = ["completed", "error", "cancelled"];
 
 /// Outcomes of phantom proxy requests: forwarded, or the refusal reason.
 const PROXY_OUTCOMES: [&str; 10] = [

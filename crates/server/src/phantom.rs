@@ -1,7 +1,7 @@
 //! The control plane as the phantom proxy's authority: tokens resolved
-//! from the store on every request (no cache, so a revocation or an expiry
+//! from the db on every request (no cache, so a revocation or an expiry
 //! takes effect at once, on every node sharing the database), credentials
-//! opened with the master key, budgets spent in the store, and each
+//! opened with the master key, budgets spent in the db, and each
 //! request written to the audit log by a background writer that batches.
 
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::crypto::{credential_context, token_hash, MasterKey};
 use crate::metrics::Metrics;
-use crate::store::{AuditRow, Store};
+use crate::db::{AuditRow, Db};
 
 /// Audit rows waiting for the writer; when it falls this far behind,
 /// proxied requests wait for it (backpressure) rather than lose rows.
@@ -26,8 +26,8 @@ const AUDIT_BATCH: usize = 256;
 
 /// Resolves phantom tokens for the proxy.
 #[derive(Debug)]
-pub struct StoreAuthority {
-    store: Store,
+pub struct DbAuthority {
+    db: Db,
     master_key: MasterKey,
     metrics: Arc<Metrics>,
     audit: mpsc::Sender<AuditRow>,
@@ -49,15 +49,15 @@ impl AuditWriter {
     }
 }
 
-impl StoreAuthority {
+impl DbAuthority {
     /// The authority and its audit writer (spawned on the current runtime).
-    pub fn start(store: Store, master_key: MasterKey, metrics: Arc<Metrics>) -> (StoreAuthority, AuditWriter) {
+    pub fn start(db: Db, master_key: MasterKey, metrics: Arc<Metrics>) -> (DbAuthority, AuditWriter) {
         let (tx, rx) = mpsc::channel(AUDIT_QUEUE);
         let stop = CancellationToken::new();
-        let task = tokio::spawn(write_audit(store.clone(), rx, stop.clone()));
+        let task = tokio::spawn(write_audit(db.clone(), rx, stop.clone()));
         (
-            StoreAuthority {
-                store,
+            DbAuthority {
+                db,
                 master_key,
                 metrics,
                 audit: tx,
@@ -67,7 +67,7 @@ impl StoreAuthority {
     }
 }
 
-async fn write_audit(store: Store, mut rx: mpsc::Receiver<AuditRow>, stop: CancellationToken) {
+async fn write_audit(db: Db, mut rx: mpsc::Receiver<AuditRow>, stop: CancellationToken) {
     let mut batch = Vec::with_capacity(AUDIT_BATCH);
     loop {
         let received = tokio::select! {
@@ -81,18 +81,18 @@ async fn write_audit(store: Store, mut rx: mpsc::Receiver<AuditRow>, stop: Cance
         if received == 0 {
             break;
         }
-        if let Err(err) = store.insert_audit_batch(&batch).await {
+        if let Err(err) = db.insert_audit_batch(&batch).await {
             tracing::error!(%err, rows = batch.len(), "writing phantom proxy audit rows");
         }
         batch.clear();
     }
 }
 
-impl Authority for StoreAuthority {
+impl Authority for DbAuthority {
     async fn grant(&self, token: &str) -> Result<Option<Grant>, AuthorityError> {
         let hash = token_hash(token);
         let row = self
-            .store
+            .db
             .phantom_grant(&hash)
             .await
             .map_err(|e| AuthorityError(e.to_string()))?;
@@ -132,7 +132,7 @@ impl Authority for StoreAuthority {
     }
 
     async fn spend(&self, session_id: &str) -> Result<bool, AuthorityError> {
-        self.store
+        self.db
             .spend_request(session_id)
             .await
             .map_err(|e| AuthorityError(e.to_string()))

@@ -1,4 +1,4 @@
-//! Starting and stopping the control plane: the store, the master key,
+//! Starting and stopping the control plane: the db, the master key,
 //! the configured and bootstrap keys, crash recovery of the ledger, the
 //! listener and graceful shutdown.
 
@@ -10,15 +10,16 @@ use std::os::unix::fs::DirBuilderExt;
 
 use anyhow::Context;
 use paddock_jail::Engine;
-use tokio::sync::Semaphore;
 
 use crate::app::{AppState, SharedState};
 use crate::config::{Role, ServerConfig};
 use crate::crypto::{new_id, new_token, token_hash, MasterKey};
 use crate::metrics::Metrics;
-use crate::phantom::StoreAuthority;
-use crate::store::{now_ms, KeyRow, Scope, Store};
-use crate::workspaces::Workspaces;
+use crate::phantom::DbAuthority;
+use crate::db::{now_ms, KeyRow, Scope, Db};
+use crate::services::jails::JailRunner;
+use crate::services::runs::Runs;
+use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +35,7 @@ pub struct Prepared {
     pub recovered_jails: u64,
 }
 
-/// Opens the store and the master key, syncs the configured keys, and
+/// Opens the db and the master key, syncs the configured keys, and
 /// closes ledger rows left running by a crash.
 pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Prepared> {
     if !config.state_dir.exists() {
@@ -45,21 +46,23 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
             .create(&config.state_dir)
             .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
     }
-    let store = Store::open(config.database_url.as_deref(), &config.state_dir).await?;
+    let db = Db::open(config.database_url.as_deref(), &config.state_dir).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
-    let generated_admin_key = sync_keys(&store, &config).await?;
-    let recovered_jails = store
+    let generated_admin_key = sync_keys(&db, &config).await?;
+    let recovered_jails = db
         .close_running_jails("the server stopped while the jail ran")
         .await?;
     let metrics = Arc::new(Metrics::default());
-    let (authority, audit_writer) = StoreAuthority::start(store.clone(), master_key.clone(), metrics.clone());
+    let (authority, audit_writer) = DbAuthority::start(db.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
     let workspaces = Workspaces::open(&config.state_dir)?;
+    let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent);
+    let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
     let state = Arc::new(AppState {
-        slots: Arc::new(Semaphore::new(config.max_concurrent)),
+        runs,
         config,
-        store,
-        engine,
+        db,
+        runner,
         master_key,
         metrics,
         phantom,
@@ -77,11 +80,11 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
 /// Stores configured keys (hashed) that are new, revokes keys that came
 /// from the configuration and are no longer in it, and generates an admin
 /// key when no key is usable at all.
-async fn sync_keys(store: &Store, config: &ServerConfig) -> anyhow::Result<Option<String>> {
+async fn sync_keys(db: &Db, config: &ServerConfig) -> anyhow::Result<Option<String>> {
     let configured: Vec<String> = config.api_keys.iter().map(|k| token_hash(&k.token)).collect();
     for (spec, hash) in config.api_keys.iter().zip(&configured) {
-        if store.key_by_hash(hash).await?.is_none() {
-            store
+        if db.key_by_hash(hash).await?.is_none() {
+            db
                 .insert_key(&KeyRow {
                     id: new_id("key_"),
                     tenant_id: spec.tenant.clone(),
@@ -95,16 +98,16 @@ async fn sync_keys(store: &Store, config: &ServerConfig) -> anyhow::Result<Optio
                 .await?;
         }
     }
-    for key in store.list_keys(&Scope::All).await? {
+    for key in db.list_keys(&Scope::All).await? {
         if key.source == "config" && key.revoked_at.is_none() && !configured.contains(&key.token_hash) {
-            store.revoke_key(&Scope::All, &key.id).await?;
+            db.revoke_key(&Scope::All, &key.id).await?;
         }
     }
-    if store.active_key_count().await? > 0 {
+    if db.active_key_count().await? > 0 {
         return Ok(None);
     }
     let token = new_token("pdk_");
-    store
+    db
         .insert_key(&KeyRow {
             id: new_id("key_"),
             tenant_id: "default".into(),
@@ -138,7 +141,7 @@ pub async fn serve(
         trigger.cancel();
     });
     let grace = state.config.shutdown_grace;
-    let maintenance = tokio::spawn(crate::workspaces::maintenance_loop(
+    let maintenance = tokio::spawn(crate::services::workspaces::maintenance_loop(
         state.clone(),
         state.config.maintenance_interval,
         stop.clone(),
@@ -157,7 +160,7 @@ pub async fn serve(
         }
     }
     let _ = maintenance.await;
-    let closed = state.store.close_running_jails("killed at server shutdown").await?;
+    let closed = state.db.close_running_jails("killed at server shutdown").await?;
     if closed > 0 {
         tracing::warn!(closed, "ledger rows closed at shutdown");
     }
@@ -165,6 +168,6 @@ pub async fn serve(
     if let Some(writer) = writer {
         writer.finish().await;
     }
-    state.store.close().await;
+    state.db.close().await;
     Ok(())
 }

@@ -1,14 +1,16 @@
 //! The jail ledger and the audit log.
 
+use paddock_api::{Error, ErrorCode};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 
 use serde::Serialize;
 
 use super::{rfc3339, ListQuery};
-use crate::app::{Caller, SharedState};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::store::{AuditRow, JailFilter, JailRow};
+use crate::app::SharedState;
+use crate::routes::extract::Caller;
+use crate::routes::error::{ApiResult, ErrorBody};
+use crate::db::{AuditRow, JailFilter, JailRow};
 
 /// One jail of the ledger.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -82,7 +84,7 @@ fn jail_json(row: &JailRow) -> JailRecord {
     }
 }
 
-#[utoipa::path(get, path = "/v1/jails", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = JailsList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/jails", operation_id = "listJails", summary = "List the jail ledger", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "A page of the ledger", body = JailsList), (status = 400, description = "Unknown `status` or `kind`", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn list_jails(
     State(state): State<SharedState>,
     caller: Caller,
@@ -90,18 +92,16 @@ pub async fn list_jails(
 ) -> ApiResult<Json<JailsList>> {
     if let Some(status) = &query.status {
         if !["running", "completed", "error"].contains(&status.as_str()) {
-            return Err(ApiError::bad_request(
-                "BAD_STATUS",
+            return Err(Error::new(ErrorCode::BadStatus,
                 format!("unknown status {status:?} (running, completed or error)"),
-            ));
+            ).into());
         }
     }
     if let Some(kind) = &query.kind {
         if !["run", "exec", "fork", "stream", "workspace"].contains(&kind.as_str()) {
-            return Err(ApiError::bad_request(
-                "BAD_KIND",
+            return Err(Error::new(ErrorCode::BadKind,
                 format!("unknown kind {kind:?} (run, exec, fork, stream or workspace)"),
-            ));
+            ).into());
         }
     }
     let (limit, offset) = query.page(50, 1000);
@@ -111,7 +111,7 @@ pub async fn list_jails(
         q: query.q.clone().filter(|q| !q.is_empty()),
     };
     let (rows, total) = state
-        .store
+        .db
         .list_jails(&caller.scope(query.tenant.as_deref()), &filter, limit, offset)
         .await?;
     Ok(Json(JailsList {
@@ -122,18 +122,18 @@ pub async fn list_jails(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/jails/{id}", tag = "ledger", security(("bearer" = [])), params(("id" = i64, Path, description = "Ledger id")), responses((status = 200, body = JailRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/jails/{id}", operation_id = "getJail", summary = "Get a ledger row", tag = "ledger", security(("bearer" = [])), params(("id" = i64, Path, description = "Ledger id")), responses((status = 200, description = "The ledger row", body = JailRecord), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such jail", body = ErrorBody)))]
 pub async fn get_jail(
     State(state): State<SharedState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JailRecord>> {
-    let id: i64 = id.parse().map_err(|_| ApiError::not_found("jail"))?;
+    let id: i64 = id.parse().map_err(|_| Error::not_found("jail"))?;
     let row = state
-        .store
+        .db
         .jail(&caller.scope(None), id)
         .await?
-        .ok_or_else(|| ApiError::not_found("jail"))?;
+        .ok_or_else(|| Error::not_found("jail"))?;
     Ok(Json(jail_json(&row)))
 }
 
@@ -183,7 +183,7 @@ fn audit_json(row: &AuditRow) -> AuditEntry {
     }
 }
 
-#[utoipa::path(get, path = "/v1/audit", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, body = AuditList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/audit", operation_id = "listAudit", summary = "Read the audit log", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "A page of the audit log, newest first", body = AuditList), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn audit(
     State(state): State<SharedState>,
     caller: Caller,
@@ -191,7 +191,7 @@ pub async fn audit(
 ) -> ApiResult<Json<AuditList>> {
     let (limit, offset) = query.page(100, 1000);
     let (rows, total) = state
-        .store
+        .db
         .list_audit(&caller.scope(query.tenant.as_deref()), limit, offset)
         .await?;
     Ok(Json(AuditList {

@@ -1,15 +1,18 @@
 //! The HTTP routes of the control plane (API.md), one file per section.
 
+pub mod error;
+pub mod extract;
 mod credentials;
-mod fork;
 mod identity;
 mod ledger;
 mod public;
 mod runs;
 mod sessions;
+pub mod sse;
 pub(crate) mod snapshots;
 pub(crate) mod workspaces;
 
+use paddock_api::Error;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -22,13 +25,24 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::SharedState;
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "paddock control plane",
         description = "Sandboxes for AI agents: credentials, sessions with phantom tokens, runs, workspaces and snapshots, the jail ledger and the audit log. Wire-compatible with agentjail's control plane."
+    ),
+    servers((url = "http://127.0.0.1:7000", description = "`paddock serve` on its default address (`--listen`)")),
+    tags(
+        (name = "public", description = "Liveness, version, counters and metrics, without authentication"),
+        (name = "identity", description = "The caller, the host's flavors and settings, and API keys"),
+        (name = "credentials", description = "Upstream credentials, stored encrypted and never returned"),
+        (name = "sessions", description = "Sessions: phantom tokens for a set of services, and commands run with them"),
+        (name = "runs", description = "One-shot code runs: plain, streamed (SSE) and forked"),
+        (name = "ledger", description = "The jail ledger and the audit log"),
+        (name = "workspaces", description = "Persistent trees at `/workspace`: exec, fork, snapshot"),
+        (name = "snapshots", description = "Content-addressed snapshots of workspace trees")
     ),
     modifiers(&BearerAuth)
 )]
@@ -47,11 +61,31 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The OpenAPI document of every route (`/openapi.json`), without a server.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
 /// Every route, described in `/openapi.json` from the same declarations
 /// that serve it, with the body limit and request logging applied.
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.config.body_limit;
-    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = api_routes().split_for_parts();
+    let openapi = Arc::new(openapi);
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { Json(openapi.as_ref().clone()) }),
+        )
+        .fallback(|| async { ApiError::from(Error::not_found("route")) })
+        .layer(axum::middleware::from_fn(log_request))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The one declaration list of the API's routes and their descriptions.
+fn api_routes() -> OpenApiRouter<SharedState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(public::healthz))
         .routes(routes!(public::health))
         .routes(routes!(public::stats))
@@ -68,7 +102,8 @@ pub fn router(state: SharedState) -> Router {
         .routes(routes!(sessions::exec))
         .routes(routes!(runs::create))
         .routes(routes!(runs::stream))
-        .routes(routes!(fork::fork))
+        .routes(routes!(runs::fork))
+        .routes(routes!(runs::cancel))
         .routes(routes!(ledger::list_jails))
         .routes(routes!(ledger::get_jail))
         .routes(routes!(ledger::audit))
@@ -81,17 +116,6 @@ pub fn router(state: SharedState) -> Router {
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::remove))
         .routes(routes!(snapshots::manifest))
-        .split_for_parts();
-    let openapi = Arc::new(openapi);
-    router
-        .route(
-            "/openapi.json",
-            get(move || async move { Json(openapi.as_ref().clone()) }),
-        )
-        .fallback(|| async { ApiError::not_found("route") })
-        .layer(axum::middleware::from_fn(log_request))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state)
 }
 
 /// One structured log line per request: method, path (no query, no
@@ -158,8 +182,8 @@ pub fn page_json<T: serde::Serialize>(rows: Vec<T>, total: i64, limit: i64, offs
 #[cfg(test)]
 pub(crate) fn decode_every_body(value: &serde_json::Value) {
     use serde_json::from_value;
-    if let Ok(run) = from_value::<runs::RunRequest>(value.clone()) {
-        let _ = runs::prepare(&run);
+    if let Ok(run) = from_value::<paddock_api::runs::RunRequest>(value.clone()) {
+        let _ = crate::services::runs::prepare("t", "run", &run);
     }
     if let Ok(session) = from_value::<sessions::NewSession>(value.clone()) {
         let _ = sessions::validate(&session, &paddock_phantom::Services::builtin());
@@ -167,12 +191,14 @@ pub(crate) fn decode_every_body(value: &serde_json::Value) {
     let _ = from_value::<sessions::ExecRequest>(value.clone());
     let _ = from_value::<credentials::PutCredential>(value.clone());
     let _ = from_value::<identity::NewKey>(value.clone());
-    let _ = from_value::<fork::ForkRequest>(value.clone());
+    if let Ok(fork) = from_value::<paddock_api::runs::ForkRequest>(value.clone()) {
+        let _ = crate::services::runs::fork_children(&fork);
+    }
     if let Ok(workspace) = from_value::<workspaces::NewWorkspace>(value.clone()) {
         let _ = workspaces::spec_from(&workspace);
     }
-    if let Ok(seed) = from_value::<crate::workspaces::git::GitSeed>(value.clone()) {
-        let _ = crate::workspaces::git::validate(&seed, false);
+    if let Ok(seed) = from_value::<crate::services::workspaces::git::GitSeed>(value.clone()) {
+        let _ = crate::services::workspaces::git::validate(&seed, false);
     }
     let _ = from_value::<workspaces::WorkspaceExec>(value.clone());
     let _ = from_value::<workspaces::WorkspaceForkRequest>(value.clone());

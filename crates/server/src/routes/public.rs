@@ -6,10 +6,10 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use crate::app::SharedState;
-use crate::error::ApiResult;
-use crate::store::Scope;
+use crate::routes::error::ApiResult;
+use crate::db::Scope;
 
-#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "`ok`", body = String)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", summary = "Liveness probe", tag = "public", security(()), responses((status = 200, description = "`ok`", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
@@ -35,7 +35,7 @@ pub struct PublicStats {
     pub credentials: i64,
 }
 
-#[utoipa::path(get, path = "/v1/health", tag = "public", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/v1/health", operation_id = "getHealth", summary = "Liveness and version", tag = "public", security(()), responses((status = 200, description = "Up, with the server's version", body = Health)))]
 pub async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -43,9 +43,9 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-#[utoipa::path(get, path = "/v1/stats", tag = "public", responses((status = 200, body = PublicStats)))]
+#[utoipa::path(get, path = "/v1/stats", operation_id = "getStats", summary = "Counters across all tenants", tag = "public", security(()), responses((status = 200, description = "Jails running and recorded, open sessions, stored credentials", body = PublicStats)))]
 pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<PublicStats>> {
-    let (total, sessions, credentials) = state.store.counters(&Scope::All).await?;
+    let (total, sessions, credentials) = state.db.counters(&Scope::All).await?;
     Ok(Json(PublicStats {
         active_execs: state.metrics.active(),
         total_execs: total,
@@ -54,7 +54,7 @@ pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<PublicSta
     }))
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "public", responses((status = 200, description = "Prometheus text format", body = String)))]
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", summary = "Prometheus metrics", tag = "public", security(()), responses((status = 200, description = "Prometheus text format", body = String)))]
 pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

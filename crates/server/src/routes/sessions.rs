@@ -2,6 +2,7 @@
 //! with a lifetime and optional path scopes. Tokens are returned once, at
 //! creation, and stored hashed; closing a session revokes them at once.
 
+use paddock_api::{Error, ErrorCode};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,12 +14,15 @@ use serde::{Deserialize, Serialize};
 use super::{rfc3339, ListQuery, TenantQuery};
 use paddock_jail::{HostForward, JailConfig};
 
-use crate::app::{ApiJson, Caller, SharedState};
+use crate::app::SharedState;
+use crate::routes::extract::{ApiJson, Caller};
 use crate::config::reachable;
 use crate::crypto::{new_id, new_token, token_hash};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::exec::{self, ExecResult, JailOptions, LedgerEntry};
-use crate::store::{now_ms, SessionRow, TokenRow};
+use crate::routes::error::{ApiError, ApiResult, ErrorBody};
+use crate::services::jails::LedgerEntry;
+use crate::services::limits;
+use paddock_api::{ExecResult, JailOptions};
+use crate::db::{now_ms, SessionRow, TokenRow};
 use paddock_phantom::{Service, Services};
 
 /// Most globs per service scope, and their longest length.
@@ -98,8 +102,8 @@ fn record(row: &SessionRow) -> SessionRecord {
     }
 }
 
-fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> Result<(), ApiError> {
-    let bad = |msg: String| ApiError::bad_request("BAD_SCOPE", msg);
+fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> Result<(), Error> {
+    let bad = |msg: String| Error::new(ErrorCode::BadScope, msg);
     for (service, globs) in scopes {
         if !services.contains(service) {
             return Err(bad(format!(
@@ -130,41 +134,37 @@ fn check_scopes(services: &[String], scopes: &BTreeMap<String, Vec<String>>) -> 
 /// the services (known, not repeated), the scopes and the TTL.
 pub(super) fn validate(body: &NewSession, known: &Services) -> Result<Vec<Service>, ApiError> {
     if body.services.is_empty() {
-        return Err(ApiError::bad_request(
-            "NO_SERVICES",
+        return Err(Error::new(ErrorCode::NoServices,
             "a session needs at least one service",
-        ));
+        ).into());
     }
     let mut found = Vec::new();
     for name in &body.services {
         let service = known.get(name).cloned().ok_or_else(|| {
-            ApiError::bad_request(
-                "UNKNOWN_SERVICE",
+            Error::new(ErrorCode::UnknownService,
                 format!("unknown service {name:?} (known: {})", known.names()),
             )
         })?;
         if found.contains(&service) {
-            return Err(ApiError::bad_request(
-                "DUPLICATE_SERVICE",
+            return Err(Error::new(ErrorCode::DuplicateService,
                 format!("{name} is listed twice"),
-            ));
+            ).into());
         }
         found.push(service);
     }
     check_scopes(&body.services, &body.scopes)?;
     if body.ttl_secs == Some(0) {
-        return Err(ApiError::bad_request("BAD_TTL", "ttl_secs must be at least 1"));
+        return Err(Error::new(ErrorCode::BadTtl, "ttl_secs must be at least 1").into());
     }
     if body.max_requests.is_some_and(|n| n == 0 || n > MAX_BUDGET) {
-        return Err(ApiError::bad_request(
-            "BAD_BUDGET",
+        return Err(Error::new(ErrorCode::BadBudget,
             format!("max_requests must be 1 to {MAX_BUDGET}"),
-        ));
+        ).into());
     }
     Ok(found)
 }
 
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "The session with its env (tokens shown once)", body = Session), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "createSession", summary = "Create a session", tag = "sessions", security(("bearer" = [])), params(TenantQuery), request_body = NewSession, responses((status = 201, description = "The session with its env (tokens shown once)", body = Session), (status = 400, description = "Bad services, scopes, TTL or budget, or a service without a stored credential", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
@@ -174,14 +174,13 @@ pub async fn create(
     let tenant = caller.owner(query.tenant.as_deref())?;
     let services = validate(&body, state.phantom.services())?;
     for service in &services {
-        if state.store.credential(&tenant, &service.name).await?.is_none() {
-            return Err(ApiError::bad_request(
-                "NO_CREDENTIAL",
+        if state.db.credential(&tenant, &service.name).await?.is_none() {
+            return Err(Error::new(ErrorCode::NoCredential,
                 format!(
                     "no credential is stored for {}; POST /v1/credentials first",
                     service.name
                 ),
-            ));
+            ).into());
         }
     }
     let ttl = match body.ttl_secs {
@@ -195,13 +194,13 @@ pub async fn create(
         created_at: now,
         expires_at: now + ttl.as_millis() as i64,
         closed_at: None,
-        services: serde_json::to_string(&body.services).map_err(ApiError::internal)?,
-        scopes: serde_json::to_string(&body.scopes).map_err(ApiError::internal)?,
+        services: serde_json::to_string(&body.services).map_err(Error::internal)?,
+        scopes: serde_json::to_string(&body.scopes).map_err(Error::internal)?,
         max_requests: body.max_requests.map(|n| n as i64),
         requests_used: 0,
     };
     let (env, tokens) = mint_env(&row, &services, &state.config.proxy_url());
-    state.store.insert_session(&row, &tokens).await?;
+    state.db.insert_session(&row, &tokens).await?;
     state.audit(&caller, "session.create", &row.id).await;
     let r = record(&row);
     Ok((
@@ -255,7 +254,7 @@ pub struct ExecRequest {
 /// Runs a command with the session's environment. Each exec gets its own
 /// phantom tokens (revoked with the session), and the phantom proxy is
 /// reachable on the jail's own `127.0.0.1` whatever the network mode.
-#[utoipa::path(post, path = "/v1/sessions/{id}/exec", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), request_body = ExecRequest, responses((status = 200, body = ExecResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Closed or expired session", body = ErrorBody), (status = 429, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/sessions/{id}/exec", operation_id = "execSession", summary = "Run a command in a session", description = "Runs a command with the session's environment. Each exec gets its own phantom tokens (revoked with the session), and the phantom proxy is reachable on the jail's own `127.0.0.1` whatever the network mode.", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), request_body = ExecRequest, responses((status = 200, description = "The command's result", body = ExecResult), (status = 400, description = "Empty command or bad limits", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such session", body = ErrorBody), (status = 409, description = "Closed or expired session", body = ErrorBody), (status = 429, description = "The server is running its limit of concurrent jails; retry later", body = ErrorBody)))]
 pub async fn exec(
     State(state): State<SharedState>,
     caller: Caller,
@@ -263,28 +262,24 @@ pub async fn exec(
     ApiJson(body): ApiJson<ExecRequest>,
 ) -> ApiResult<Json<ExecResult>> {
     let session = state
-        .store
+        .db
         .session(&caller.scope(None), &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("session"))?;
+        .ok_or_else(|| Error::not_found("session"))?;
     if session.closed_at.is_some() {
-        return Err(ApiError::status(
-            StatusCode::CONFLICT,
-            "SESSION_CLOSED",
+        return Err(Error::new(ErrorCode::SessionClosed,
             "the session is closed",
-        ));
+        ).into());
     }
     if session.expires_at <= now_ms() {
-        return Err(ApiError::status(
-            StatusCode::CONFLICT,
-            "SESSION_EXPIRED",
+        return Err(Error::new(ErrorCode::SessionExpired,
             "the session has expired",
-        ));
+        ).into());
     }
     if body.cmd.is_empty() {
-        return Err(ApiError::bad_request("BAD_CMD", "cmd is empty"));
+        return Err(Error::new(ErrorCode::BadCmd, "cmd is empty").into());
     }
-    let names: Vec<String> = serde_json::from_str(&session.services).map_err(ApiError::internal)?;
+    let names: Vec<String> = serde_json::from_str(&session.services).map_err(Error::internal)?;
     // A service the operator has since removed gets no token.
     let services: Vec<Service> = names
         .iter()
@@ -293,7 +288,7 @@ pub async fn exec(
     let proxy_port = state.config.proxy_listen.port();
     let (env, tokens) = mint_env(&session, &services, &format!("http://127.0.0.1:{proxy_port}"));
     let mut config = JailConfig::new(body.cmd.clone(), body.args.clone());
-    let effective = body.options.apply(&mut config)?;
+    let effective = limits::apply(&body.options, &mut config)?;
     for (key, value) in env {
         config = config.env(key, value);
     }
@@ -301,23 +296,23 @@ pub async fn exec(
         port: proxy_port,
         target: reachable(state.config.proxy_listen),
     }];
-    state.store.insert_tokens(&tokens).await?;
+    state.db.insert_tokens(&tokens).await?;
     let entry = LedgerEntry {
-        tenant: &session.tenant_id,
+        tenant: session.tenant_id.clone(),
         kind: "exec",
-        session_id: Some(&session.id),
-        label: None,
+        session_id: Some(session.id.clone()),
+        label: Some(body.cmd.clone()),
         parent_id: None,
         config: serde_json::json!({ "cmd": body.cmd, "args": body.args, "limits": effective }),
     };
-    let result = exec::run_recorded(&state, entry, config).await?;
-    Ok(Json(ExecResult::from(&result)))
+    let finished = state.runner.run(entry, config).await?;
+    Ok(Json(finished.to_wire()))
 }
 
 /// The sessions, newest first, as a JSON array (agentjail's shape; its
 /// clients expect an array). `?limit=&offset=` page through them; the
 /// total is in `x-total-count`.
-#[utoipa::path(get, path = "/v1/sessions", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "Sessions (without tokens); `x-total-count` has the total", body = [SessionRecord], headers(("x-total-count" = i64, description = "Sessions in scope"))), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sessions", operation_id = "listSessions", summary = "List sessions", description = "The sessions, newest first, as a JSON array (agentjail's shape; its clients expect an array). `?limit=&offset=` page through them; the total is in `x-total-count`.", tag = "sessions", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "Sessions (without tokens); `x-total-count` has the total", body = [SessionRecord], headers(("x-total-count" = i64, description = "Sessions in scope"))), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -325,7 +320,7 @@ pub async fn list(
 ) -> ApiResult<([(axum::http::HeaderName, String); 1], Json<Vec<SessionRecord>>)> {
     let (limit, offset) = query.page(1000, 1000);
     let (rows, total) = state
-        .store
+        .db
         .list_sessions(&caller.scope(query.tenant.as_deref()), limit, offset)
         .await?;
     Ok((
@@ -334,24 +329,24 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "The session (without tokens)", body = SessionRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/sessions/{id}", operation_id = "getSession", summary = "Get a session", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 200, description = "The session (without tokens)", body = SessionRecord), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such session", body = ErrorBody)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<SessionRecord>> {
     let row = state
-        .store
+        .db
         .session(&caller.scope(None), &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("session"))?;
+        .ok_or_else(|| Error::not_found("session"))?;
     Ok(Json(record(&row)))
 }
 
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 204, description = "Closed; its tokens are revoked"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/sessions/{id}", operation_id = "closeSession", summary = "Close a session", tag = "sessions", security(("bearer" = [])), params(("id" = String, Path, description = "Session id")), responses((status = 204, description = "Closed; its tokens are revoked"), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such session", body = ErrorBody)))]
 pub async fn close(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     let scope = caller.scope(None);
-    if state.store.close_session(&scope, &id).await? {
+    if state.db.close_session(&scope, &id).await? {
         // The tokens are revoked in the store; requests still streaming
         // through the proxy are cut too.
         let cut = state.phantom.revoke_session(&id);
@@ -362,8 +357,8 @@ pub async fn close(State(state): State<SharedState>, caller: Caller, Path(id): P
         return Ok(StatusCode::NO_CONTENT);
     }
     // Closing a closed session is not an error; an unknown one is.
-    match state.store.session(&scope, &id).await? {
+    match state.db.session(&scope, &id).await? {
         Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::not_found("session")),
+        None => Err(Error::not_found("session").into()),
     }
 }

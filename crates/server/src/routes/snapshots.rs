@@ -1,17 +1,19 @@
 //! Snapshots (API.md): records of workspace trees in the content-addressed
 //! pool; list, get, per-file manifest, delete (with garbage collection).
 
+use paddock_api::Error;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::rfc3339;
-use crate::app::{Caller, SharedState};
+use crate::app::SharedState;
+use crate::routes::extract::Caller;
 use crate::config::Role;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::store::SnapshotRow;
-use crate::workspaces;
+use crate::routes::error::{ApiResult, ErrorBody};
+use crate::db::SnapshotRow;
+use crate::services::workspaces;
 
 /// A snapshot as the API returns it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -94,8 +96,8 @@ pub struct SnapshotQuery {
     pub tenant: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/snapshots", tag = "snapshots", security(("bearer" = [])), params(SnapshotQuery),
-    responses((status = 200, body = SnapshotList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/snapshots", operation_id = "listSnapshots", summary = "List snapshots", tag = "snapshots", security(("bearer" = [])), params(SnapshotQuery),
+    responses((status = 200, description = "A page of snapshots", body = SnapshotList), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -104,7 +106,7 @@ pub async fn list(
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     let offset = query.offset.unwrap_or(0).max(0);
     let (rows, total) = state
-        .store
+        .db
         .list_snapshots(
             &caller.scope(query.tenant.as_deref()),
             query.workspace_id.as_deref().filter(|w| !w.is_empty()),
@@ -121,17 +123,17 @@ pub async fn list(
     }))
 }
 
-async fn find(state: &SharedState, caller: &Caller, id: &str) -> Result<SnapshotRow, ApiError> {
+async fn find(state: &SharedState, caller: &Caller, id: &str) -> Result<SnapshotRow, Error> {
     state
-        .store
+        .db
         .snapshot(&caller.scope(None), id)
         .await?
-        .ok_or_else(|| ApiError::not_found("snapshot"))
+        .ok_or_else(|| Error::not_found("snapshot"))
 }
 
-#[utoipa::path(get, path = "/v1/snapshots/{id}", tag = "snapshots", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/snapshots/{id}", operation_id = "getSnapshot", summary = "Get a snapshot", tag = "snapshots", security(("bearer" = [])),
     params(("id" = String, Path, description = "Snapshot id")),
-    responses((status = 200, body = SnapshotRecord), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The snapshot", body = SnapshotRecord), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such snapshot", body = ErrorBody)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -141,9 +143,9 @@ pub async fn get(
     Ok(Json(snapshot_json(&state, &caller, &row)))
 }
 
-#[utoipa::path(get, path = "/v1/snapshots/{id}/manifest", tag = "snapshots", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/snapshots/{id}/manifest", operation_id = "getSnapshotManifest", summary = "List a snapshot's files", tag = "snapshots", security(("bearer" = [])),
     params(("id" = String, Path, description = "Snapshot id")),
-    responses((status = 200, body = SnapshotManifest), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "Every file of the snapshot with its hash", body = SnapshotManifest), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such snapshot", body = ErrorBody)))]
 pub async fn manifest(
     State(state): State<SharedState>,
     caller: Caller,
@@ -166,10 +168,10 @@ pub async fn manifest(
     }))
 }
 
-#[utoipa::path(delete, path = "/v1/snapshots/{id}", tag = "snapshots", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/snapshots/{id}", operation_id = "deleteSnapshot", summary = "Delete a snapshot", tag = "snapshots", security(("bearer" = [])),
     params(("id" = String, Path, description = "Snapshot id")),
-    responses((status = 204, description = "Deleted; blobs nothing else refers to are collected"), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "It holds a paused workspace's tree", body = ErrorBody)))]
+    responses((status = 204, description = "Deleted; blobs nothing else refers to are collected"), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such snapshot", body = ErrorBody), (status = 409, description = "It holds a paused workspace's tree", body = ErrorBody)))]
 pub async fn remove(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     workspaces::delete_snapshot(&state, &caller.scope(None), &id).await?;
     state.audit(&caller, "snapshot.delete", &id).await;

@@ -1,21 +1,23 @@
 //! Workspaces (API.md): long-lived trees at `/workspace`, created empty,
 //! from git, or from a snapshot; exec, fork, snapshot, rename, delete.
 
+use paddock_api::{Error, ErrorCode};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{rfc3339, ListQuery, TenantQuery};
-use crate::app::{ApiJson, Caller, SharedState};
+use crate::app::SharedState;
+use crate::routes::extract::{ApiJson, Caller};
 use crate::config::Role;
 use crate::crypto::new_id;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::exec::{ExecResult, JailOptions};
+use crate::routes::error::{ApiError, ApiResult, ErrorBody};
+use paddock_api::{ExecResult, JailOptions};
 use crate::routes::snapshots::{snapshot_json, SnapshotRecord};
-use crate::store::{now_ms, Scope, WorkspaceRow};
-use crate::workspaces::git::{self, GitSeed};
-use crate::workspaces::{self, ExecSpec, SnapshotKind, WorkspaceSpec, MAX_FORKS};
+use crate::db::{now_ms, Scope, WorkspaceRow};
+use crate::services::workspaces::git::{self, GitSeed};
+use crate::services::workspaces::{self, ExecSpec, SnapshotKind, WorkspaceSpec, MAX_FORKS};
 
 /// Longest label.
 const MAX_LABEL: usize = 200;
@@ -104,10 +106,9 @@ pub(crate) fn workspace_json(state: &SharedState, caller: &Caller, row: &Workspa
 
 fn check_label(label: &Option<String>) -> Result<(), ApiError> {
     match label {
-        Some(l) if l.len() > MAX_LABEL || l.chars().any(char::is_control) => Err(ApiError::bad_request(
-            "BAD_LABEL",
+        Some(l) if l.len() > MAX_LABEL || l.chars().any(char::is_control) => Err(Error::new(ErrorCode::BadLabel,
             format!("a label is at most {MAX_LABEL} bytes without control characters"),
-        )),
+        ).into()),
         _ => Ok(()),
     }
 }
@@ -133,17 +134,15 @@ pub struct NewWorkspace {
 pub(super) fn spec_from(body: &NewWorkspace) -> Result<WorkspaceSpec, ApiError> {
     check_label(&body.label)?;
     if !body.domains.is_empty() {
-        return Err(ApiError::bad_request(
-            "DOMAINS_UNSUPPORTED",
+        return Err(Error::new(ErrorCode::DomainsUnsupported,
             "inbound domain forwards are not supported by this server (use network allowlists for egress)",
-        ));
+        ).into());
     }
-    let mut probe = paddock_jail::JailConfig::new("true", Vec::<String>::new());
-    let effective = body.options.apply(&mut probe)?;
+    let effective = crate::services::limits::resolve(&body.options)?;
     Ok(WorkspaceSpec {
         memory_mb: effective.memory_mb,
         timeout_secs: effective.timeout_secs,
-        cpu_percent: effective.cpu_percent,
+        cpu_percent: (effective.cpu_percent > 0).then_some(effective.cpu_percent),
         max_pids: effective.max_pids,
         network_mode: effective.network.mode,
         network_domains: effective.network.domains,
@@ -153,10 +152,10 @@ pub(super) fn spec_from(body: &NewWorkspace) -> Result<WorkspaceSpec, ApiError> 
     })
 }
 
-#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), params(TenantQuery),
+#[utoipa::path(post, path = "/v1/workspaces", operation_id = "createWorkspace", summary = "Create a workspace", description = "Empty, or cloned from git (`git`).", tag = "workspaces", security(("bearer" = [])), params(TenantQuery),
     request_body = NewWorkspace,
-    responses((status = 201, body = Workspace), (status = 400, description = "Bad settings, unknown flavor, or the git clone failed (git's message)", body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 201, description = "The new workspace", body = Workspace), (status = 400, description = "Bad settings, unknown flavor, or the git clone failed (git's message)", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 429, description = "The server is running its limit of concurrent jails; retry later", body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
     caller: Caller,
@@ -187,21 +186,21 @@ pub async fn create(
         created_at: now_ms(),
         deleted_at: None,
         label: body.label,
-        spec: serde_json::to_string(&spec).map_err(ApiError::internal)?,
+        spec: serde_json::to_string(&spec).map_err(Error::internal)?,
         git_repo,
         git_ref,
         last_exec_at: None,
         paused_at: None,
         auto_snapshot: None,
     };
-    state.store.insert_workspace(&row).await?;
+    state.db.insert_workspace(&row).await?;
     created.keep();
     state.audit(&caller, "workspace.create", &row.id).await;
     Ok((StatusCode::CREATED, Json(workspace_json(&state, &caller, &row)?)))
 }
 
-#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = WorkspaceList), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/workspaces", operation_id = "listWorkspaces", summary = "List workspaces", tag = "workspaces", security(("bearer" = [])), params(ListQuery),
+    responses((status = 200, description = "A page of workspaces", body = WorkspaceList), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn list(
     State(state): State<SharedState>,
     caller: Caller,
@@ -209,7 +208,7 @@ pub async fn list(
 ) -> ApiResult<Json<WorkspaceList>> {
     let (limit, offset) = query.page(50, 1000);
     let (rows, total) = state
-        .store
+        .db
         .list_workspaces(
             &caller.scope(query.tenant.as_deref()),
             query.q.as_deref(),
@@ -229,17 +228,17 @@ pub async fn list(
     }))
 }
 
-async fn find(state: &SharedState, caller: &Caller, id: &str) -> Result<WorkspaceRow, ApiError> {
+async fn find(state: &SharedState, caller: &Caller, id: &str) -> Result<WorkspaceRow, Error> {
     state
-        .store
+        .db
         .workspace(&caller.scope(None), id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))
+        .ok_or_else(|| Error::not_found("workspace"))
 }
 
-#[utoipa::path(get, path = "/v1/workspaces/{id}", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/workspaces/{id}", operation_id = "getWorkspace", summary = "Get a workspace", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id")),
-    responses((status = 200, body = Workspace), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The workspace", body = Workspace), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody)))]
 pub async fn get(
     State(state): State<SharedState>,
     caller: Caller,
@@ -256,9 +255,9 @@ pub struct WorkspaceUpdate {
     label: Option<String>,
 }
 
-#[utoipa::path(patch, path = "/v1/workspaces/{id}", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(patch, path = "/v1/workspaces/{id}", operation_id = "updateWorkspace", summary = "Rename a workspace", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id")), request_body = WorkspaceUpdate,
-    responses((status = 200, body = Workspace), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The updated workspace", body = Workspace), (status = 400, description = "Bad label", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody)))]
 pub async fn update(
     State(state): State<SharedState>,
     caller: Caller,
@@ -267,21 +266,21 @@ pub async fn update(
 ) -> ApiResult<Json<Workspace>> {
     check_label(&body.label)?;
     if !state
-        .store
+        .db
         .set_workspace_label(&caller.scope(None), &id, body.label.as_deref())
         .await?
     {
-        return Err(ApiError::not_found("workspace"));
+        return Err(Error::not_found("workspace").into());
     }
     state.audit(&caller, "workspace.rename", &id).await;
     let row = find(&state, &caller, &id).await?;
     Ok(Json(workspace_json(&state, &caller, &row)?))
 }
 
-#[utoipa::path(delete, path = "/v1/workspaces/{id}", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/workspaces/{id}", operation_id = "deleteWorkspace", summary = "Delete a workspace", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id")),
     responses((status = 204, description = "Deleted: the tree is removed, the record kept; its snapshots survive"),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "An exec is running", body = ErrorBody)))]
+        (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody), (status = 409, description = "An exec is running", body = ErrorBody)))]
 pub async fn remove(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     workspaces::delete(&state, &caller.scope(None), &id).await?;
     state.audit(&caller, "workspace.delete", &id).await;
@@ -299,12 +298,13 @@ pub struct WorkspaceExec {
     memory_mb: Option<u64>,
     /// Extra environment, `[[name, value], ...]`.
     #[serde(default)]
+    #[schema(value_type = Vec<Vec<String>>)]
     env: Vec<(String, String)>,
 }
 
 fn check_env(env: &[(String, String)]) -> Result<(), ApiError> {
     if env.len() > MAX_ENV {
-        return Err(ApiError::bad_request("BAD_ENV", format!("at most {MAX_ENV} variables")));
+        return Err(Error::new(ErrorCode::BadEnv, format!("at most {MAX_ENV} variables")).into());
     }
     for (name, value) in env {
         let valid = !name.is_empty()
@@ -312,10 +312,9 @@ fn check_env(env: &[(String, String)]) -> Result<(), ApiError> {
             && !name.as_bytes()[0].is_ascii_digit()
             && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         if !valid || value.contains('\0') || value.len() > 32 << 10 {
-            return Err(ApiError::bad_request(
-                "BAD_ENV",
+            return Err(Error::new(ErrorCode::BadEnv,
                 format!("bad variable {name:?}: names are letters, digits and '_'; values at most 32 KiB without NUL"),
-            ));
+            ).into());
         }
     }
     Ok(())
@@ -323,10 +322,10 @@ fn check_env(env: &[(String, String)]) -> Result<(), ApiError> {
 
 /// Runs a command in the workspace. One at a time (409); a paused
 /// workspace resumes first.
-#[utoipa::path(post, path = "/v1/workspaces/{id}/exec", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/workspaces/{id}/exec", operation_id = "execWorkspace", summary = "Run a command in a workspace", description = "Runs a command in the workspace. One at a time (409); a paused workspace resumes first.", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id")), request_body = WorkspaceExec,
-    responses((status = 200, body = ExecResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, description = "Another exec is running", body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, description = "The command's result", body = ExecResult), (status = 400, description = "Empty command, bad environment or limits", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody), (status = 409, description = "Another exec is running", body = ErrorBody), (status = 429, description = "The server is running its limit of concurrent jails; retry later", body = ErrorBody)))]
 pub async fn exec(
     State(state): State<SharedState>,
     caller: Caller,
@@ -334,7 +333,7 @@ pub async fn exec(
     ApiJson(body): ApiJson<WorkspaceExec>,
 ) -> ApiResult<Json<ExecResult>> {
     if body.cmd.is_empty() {
-        return Err(ApiError::bad_request("BAD_CMD", "cmd is empty"));
+        return Err(Error::new(ErrorCode::BadCmd, "cmd is empty").into());
     }
     check_env(&body.env)?;
     find(&state, &caller, &id).await?;
@@ -346,7 +345,7 @@ pub async fn exec(
         env: body.env,
     };
     let result = workspaces::exec(&state, &caller.scope(None), &id, spec).await?;
-    Ok(Json(ExecResult::from(&result)))
+    Ok(Json(result.to_wire()))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -356,9 +355,9 @@ pub struct NewSnapshot {
 }
 
 /// Snapshots the tree; a running exec is frozen for the copy.
-#[utoipa::path(post, path = "/v1/workspaces/{id}/snapshot", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Workspace id")), request_body = NewSnapshot,
-    responses((status = 201, body = SnapshotRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/workspaces/{id}/snapshot", operation_id = "snapshotWorkspace", summary = "Snapshot a workspace", description = "Snapshots the tree; a running exec is frozen for the copy. The body is optional: `{}`, `{\"name\": ...}` or none.", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Workspace id")), request_body = Option<NewSnapshot>,
+    responses((status = 201, description = "The new snapshot", body = SnapshotRecord), (status = 400, description = "Bad body or name", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody)))]
 pub async fn snapshot(
     State(state): State<SharedState>,
     caller: Caller,
@@ -370,7 +369,7 @@ pub async fn snapshot(
         None
     } else {
         serde_json::from_slice::<NewSnapshot>(&body)
-            .map_err(|e| ApiError::bad_request("BAD_JSON", format!("bad snapshot request: {e}")))?
+            .map_err(|e| Error::new(ErrorCode::BadJson, format!("bad snapshot request: {e}")))?
             .name
     };
     check_label(&name)?;
@@ -391,9 +390,9 @@ pub struct WorkspaceForkRequest {
 
 /// Snapshots the workspace once and makes `count` independent workspaces
 /// from it.
-#[utoipa::path(post, path = "/v1/workspaces/{id}/fork", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/workspaces/{id}/fork", operation_id = "forkWorkspace", summary = "Fork a workspace", description = "Snapshots the workspace once and makes `count` independent workspaces from it.", tag = "workspaces", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id")), request_body = WorkspaceForkRequest,
-    responses((status = 201, body = WorkspaceForkResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, description = "The parent and its forks", body = WorkspaceForkResponse), (status = 400, description = "Bad count or label", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody)))]
 pub async fn fork(
     State(state): State<SharedState>,
     caller: Caller,
@@ -401,10 +400,9 @@ pub async fn fork(
     ApiJson(body): ApiJson<WorkspaceForkRequest>,
 ) -> ApiResult<(StatusCode, Json<WorkspaceForkResponse>)> {
     if body.count == 0 || body.count as usize > MAX_FORKS {
-        return Err(ApiError::bad_request(
-            "BAD_COUNT",
+        return Err(Error::new(ErrorCode::BadCount,
             format!("count must be 1 to {MAX_FORKS}"),
-        ));
+        ).into());
     }
     check_label(&body.label)?;
     let parent = find(&state, &caller, &id).await?;
@@ -442,9 +440,9 @@ pub struct FromSnapshot {
 
 /// A new workspace from a snapshot; the parent workspace id must be the
 /// snapshot's own (threat-model row 28).
-#[utoipa::path(post, path = "/v1/workspaces/from-snapshot", tag = "workspaces", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/workspaces/from-snapshot", operation_id = "createWorkspaceFromSnapshot", summary = "Create a workspace from a snapshot", description = "A new workspace from a snapshot; the parent workspace id must be the snapshot's own (threat-model row 28).", tag = "workspaces", security(("bearer" = [])),
     request_body = FromSnapshot,
-    responses((status = 201, body = Workspace), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    responses((status = 201, description = "The new workspace", body = Workspace), (status = 400, description = "Bad label or an unknown flavor", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
         (status = 404, description = "No such snapshot of that workspace", body = ErrorBody)))]
 pub async fn from_snapshot(
     State(state): State<SharedState>,
@@ -455,16 +453,16 @@ pub async fn from_snapshot(
     let scope = caller.scope(None);
     // Without the right parent id the snapshot might as well not exist.
     let snap = state
-        .store
+        .db
         .snapshot(&scope, &body.snapshot_id)
         .await?
         .filter(|s| s.workspace_id.as_deref() == Some(body.parent_workspace_id.as_str()))
-        .ok_or_else(|| ApiError::not_found("snapshot of that parent workspace"))?;
+        .ok_or_else(|| Error::not_found("snapshot of that parent workspace"))?;
     let parent = state
-        .store
+        .db
         .workspace_any(&Scope::Tenant(snap.tenant_id.clone()), &body.parent_workspace_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("snapshot of that parent workspace"))?;
+        .ok_or_else(|| Error::not_found("snapshot of that parent workspace"))?;
     let spec = workspaces::spec_of(&parent)?;
     state.workspaces.check_flavors(&spec.flavors)?;
     let row = workspaces::create_from_snapshot(&state, &snap.tenant_id, &snap.id, &spec, &parent, body.label).await?;

@@ -4,7 +4,7 @@
 
 use sqlx::{FromRow, Row};
 
-use super::{now_ms, Scope, Store, StoreResult};
+use super::{now_ms, Db, DbResult, Scope};
 
 /// A workspace record.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -51,9 +51,9 @@ fn like(q: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-impl Store {
+impl Db {
     /// Stores a new workspace.
-    pub async fn insert_workspace(&self, row: &WorkspaceRow) -> StoreResult<()> {
+    pub async fn insert_workspace(&self, row: &WorkspaceRow) -> DbResult<()> {
         sqlx::query(&format!(
             "INSERT INTO workspaces ({WORKSPACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
@@ -74,7 +74,7 @@ impl Store {
     }
 
     /// A workspace in scope that is not deleted.
-    pub async fn workspace(&self, scope: &Scope, id: &str) -> StoreResult<Option<WorkspaceRow>> {
+    pub async fn workspace(&self, scope: &Scope, id: &str) -> DbResult<Option<WorkspaceRow>> {
         let (cond, tenant) = scope.condition(2);
         let row = sqlx::query(&format!(
             "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1 AND deleted_at IS NULL AND {cond}"
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// A workspace in scope, deleted or not.
-    pub async fn workspace_any(&self, scope: &Scope, id: &str) -> StoreResult<Option<WorkspaceRow>> {
+    pub async fn workspace_any(&self, scope: &Scope, id: &str) -> DbResult<Option<WorkspaceRow>> {
         let (cond, tenant) = scope.condition(2);
         let row = sqlx::query(&format!(
             "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1 AND {cond}"
@@ -106,7 +106,7 @@ impl Store {
         q: Option<&str>,
         limit: i64,
         offset: i64,
-    ) -> StoreResult<(Vec<WorkspaceRow>, i64)> {
+    ) -> DbResult<(Vec<WorkspaceRow>, i64)> {
         let (cond, tenant) = scope.condition(1);
         let filter = format!(
             "deleted_at IS NULL AND {cond} AND ($2 = '' OR LOWER(id) LIKE $2 OR LOWER(COALESCE(label, '')) LIKE $2 \
@@ -135,7 +135,7 @@ impl Store {
     }
 
     /// Every workspace that is neither deleted nor paused (idle checks).
-    pub async fn active_workspaces(&self) -> StoreResult<Vec<WorkspaceRow>> {
+    pub async fn active_workspaces(&self) -> DbResult<Vec<WorkspaceRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE deleted_at IS NULL AND paused_at IS NULL"
         ))
@@ -147,7 +147,7 @@ impl Store {
     }
 
     /// Sets a workspace's label; `false` when there is no such workspace.
-    pub async fn set_workspace_label(&self, scope: &Scope, id: &str, label: Option<&str>) -> StoreResult<bool> {
+    pub async fn set_workspace_label(&self, scope: &Scope, id: &str, label: Option<&str>) -> DbResult<bool> {
         let (cond, tenant) = scope.condition(3);
         let done = sqlx::query(&format!(
             "UPDATE workspaces SET label = $1 WHERE id = $2 AND deleted_at IS NULL AND {cond}"
@@ -161,7 +161,7 @@ impl Store {
     }
 
     /// Records that an exec started now.
-    pub async fn touch_workspace(&self, id: &str) -> StoreResult<()> {
+    pub async fn touch_workspace(&self, id: &str) -> DbResult<()> {
         sqlx::query("UPDATE workspaces SET last_exec_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
@@ -172,7 +172,7 @@ impl Store {
 
     /// Marks a workspace paused, its tree held by `snapshot`, or (with
     /// `None`) resumed.
-    pub async fn set_workspace_paused(&self, id: &str, snapshot: Option<&str>) -> StoreResult<()> {
+    pub async fn set_workspace_paused(&self, id: &str, snapshot: Option<&str>) -> DbResult<()> {
         sqlx::query("UPDATE workspaces SET paused_at = $1, auto_snapshot = $2 WHERE id = $3")
             .bind(snapshot.map(|_| now_ms()))
             .bind(snapshot)
@@ -183,7 +183,7 @@ impl Store {
     }
 
     /// Soft-deletes a workspace in scope; `false` when there is none.
-    pub async fn delete_workspace(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
+    pub async fn delete_workspace(&self, scope: &Scope, id: &str) -> DbResult<bool> {
         let (cond, tenant) = scope.condition(3);
         let done = sqlx::query(&format!(
             "UPDATE workspaces SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL AND {cond}"
@@ -197,7 +197,7 @@ impl Store {
     }
 
     /// Stores a snapshot, its manifest and its blob references at once.
-    pub async fn insert_snapshot(&self, row: &SnapshotRow, manifest: &str, blobs: &[String]) -> StoreResult<()> {
+    pub async fn insert_snapshot(&self, row: &SnapshotRow, manifest: &str, blobs: &[String]) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO snapshots ({SNAPSHOT_COLUMNS}, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -226,7 +226,7 @@ impl Store {
     }
 
     /// A snapshot in scope.
-    pub async fn snapshot(&self, scope: &Scope, id: &str) -> StoreResult<Option<SnapshotRow>> {
+    pub async fn snapshot(&self, scope: &Scope, id: &str) -> DbResult<Option<SnapshotRow>> {
         let (cond, tenant) = scope.condition(2);
         let row = sqlx::query(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE id = $1 AND {cond}"
@@ -239,7 +239,7 @@ impl Store {
     }
 
     /// The manifest (JSON) of a snapshot in scope.
-    pub async fn snapshot_manifest(&self, scope: &Scope, id: &str) -> StoreResult<Option<String>> {
+    pub async fn snapshot_manifest(&self, scope: &Scope, id: &str) -> DbResult<Option<String>> {
         let (cond, tenant) = scope.condition(2);
         let row = sqlx::query(&format!("SELECT manifest FROM snapshots WHERE id = $1 AND {cond}"))
             .bind(id)
@@ -258,7 +258,7 @@ impl Store {
         q: Option<&str>,
         limit: i64,
         offset: i64,
-    ) -> StoreResult<(Vec<SnapshotRow>, i64)> {
+    ) -> DbResult<(Vec<SnapshotRow>, i64)> {
         let (cond, tenant) = scope.condition(1);
         let filter = format!(
             "{cond} AND ($2 = '' OR workspace_id = $2) AND ($3 = '' OR LOWER(id) LIKE $3 OR LOWER(COALESCE(name, '')) LIKE $3)"
@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// Every snapshot, newest first (retention).
-    pub async fn all_snapshots(&self) -> StoreResult<Vec<SnapshotRow>> {
+    pub async fn all_snapshots(&self) -> DbResult<Vec<SnapshotRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {SNAPSHOT_COLUMNS} FROM snapshots ORDER BY tenant_id, created_at DESC, id"
         ))
@@ -297,7 +297,7 @@ impl Store {
     }
 
     /// Whether a workspace that is not deleted holds its tree in this snapshot.
-    pub async fn snapshot_holds_a_paused_workspace(&self, id: &str) -> StoreResult<bool> {
+    pub async fn snapshot_holds_a_paused_workspace(&self, id: &str) -> DbResult<bool> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM workspaces WHERE auto_snapshot = $1 AND deleted_at IS NULL AND paused_at IS NOT NULL",
         )
@@ -309,7 +309,7 @@ impl Store {
 
     /// Deletes a snapshot in scope and its blob references; `false` when
     /// there is none.
-    pub async fn delete_snapshot(&self, scope: &Scope, id: &str) -> StoreResult<bool> {
+    pub async fn delete_snapshot(&self, scope: &Scope, id: &str) -> DbResult<bool> {
         let (cond, tenant) = scope.condition(2);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(&format!("DELETE FROM snapshots WHERE id = $1 AND {cond}"))
@@ -329,7 +329,7 @@ impl Store {
     }
 
     /// Every blob some snapshot refers to (hex), the live set of GC.
-    pub async fn live_blobs(&self) -> StoreResult<Vec<String>> {
+    pub async fn live_blobs(&self) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT hash FROM snapshot_blobs")
             .fetch_all(&self.pool)
             .await?;

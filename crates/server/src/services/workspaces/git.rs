@@ -14,8 +14,8 @@ use paddock_jail::{JailConfig, Limits, NetworkMode};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::error::ApiError;
-use crate::exec::{self, LedgerEntry};
+use paddock_api::{Error, ErrorCode};
+use crate::services::jails::LedgerEntry;
 
 /// Most repositories in one workspace.
 const MAX_REPOS: usize = 16;
@@ -63,8 +63,8 @@ pub struct Clone {
 /// Checks a seed: https only (http when `allow_http`), no credentials in
 /// URLs, refs that cannot be read as options, safe and distinct
 /// directories.
-pub fn validate(seed: &GitSeed, allow_http: bool) -> Result<Vec<Clone>, ApiError> {
-    let bad = |msg: String| ApiError::bad_request("BAD_GIT", msg);
+pub fn validate(seed: &GitSeed, allow_http: bool) -> Result<Vec<Clone>, Error> {
+    let bad = |msg: String| Error::new(ErrorCode::BadGit, msg);
     let specs: Vec<RepoSpec> = match (&seed.repo, &seed.repos) {
         (Some(repo), None) => vec![RepoSpec {
             repo: repo.clone(),
@@ -222,15 +222,15 @@ fn is_commit(text: &str) -> bool {
 
 /// Clones every repository into `tree` (the new workspace's tree), one
 /// jail each; the first failure answers with git's own message.
-pub async fn clone_all(state: &AppState, tenant: &str, tree: &Path, clones: &[Clone]) -> Result<(), ApiError> {
+pub async fn clone_all(state: &AppState, tenant: &str, tree: &Path, clones: &[Clone]) -> Result<(), Error> {
     let script = SCRIPT.replace("__SETTINGS__", GIT_SETTINGS);
     for clone in clones {
         let network = NetworkMode::allowlist([clone.host.as_str()], [clone.port])
-            .map_err(|e| ApiError::bad_request("BAD_GIT", format!("{}: {e}", clone.url)))?;
+            .map_err(|e| Error::new(ErrorCode::BadGit, format!("{}: {e}", clone.url)))?;
         if clone.dir.contains('/') {
             let parent = tree.join(&clone.dir);
             if let Some(parent) = parent.parent() {
-                std::fs::create_dir_all(parent).map_err(ApiError::internal)?;
+                std::fs::create_dir_all(parent).map_err(Error::internal)?;
             }
         }
         let dest = if clone.dir.is_empty() {
@@ -275,17 +275,16 @@ pub async fn clone_all(state: &AppState, tenant: &str, tree: &Path, clones: &[Cl
             ..Limits::default()
         };
         let entry = LedgerEntry {
-            tenant,
+            tenant: tenant.to_owned(),
             kind: "workspace",
             session_id: None,
-            label: Some("git clone"),
+            label: Some("git clone".to_owned()),
             parent_id: None,
             config: serde_json::json!({ "git_repo": clone.url, "git_ref": clone.git_ref, "dir": clone.dir }),
         };
-        let result = exec::run_recorded(state, entry, config).await?;
+        let result = state.runner.run(entry, config).await?.result;
         if result.timed_out {
-            return Err(ApiError::bad_request(
-                "GIT_CLONE_TIMEOUT",
+            return Err(Error::new(ErrorCode::GitCloneTimeout,
                 format!(
                     "git clone of {} did not finish in {} s",
                     clone.url,
@@ -296,8 +295,7 @@ pub async fn clone_all(state: &AppState, tenant: &str, tree: &Path, clones: &[Cl
         if result.exit_code() != 0 {
             let stderr = result.stderr.text();
             let tail = tail(stderr.trim(), ERROR_TAIL);
-            return Err(ApiError::bad_request(
-                "GIT_CLONE_FAILED",
+            return Err(Error::new(ErrorCode::GitCloneFailed,
                 format!("git clone of {} failed: {tail}", clone.url),
             ));
         }

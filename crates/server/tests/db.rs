@@ -2,8 +2,8 @@
 //! server (`PADDOCK_TEST_POSTGRES_URL`, which `scripts/test` provides after
 //! installing and starting Debian's PostgreSQL).
 
-use paddock_server::store::{
-    now_ms, AuditRow, Backend, CredentialRow, JailEnd, JailFilter, KeyRow, Scope, SessionRow, Store, TokenRow,
+use paddock_server::db::{
+    now_ms, AuditRow, Backend, CredentialRow, JailEnd, JailFilter, KeyRow, Scope, SessionRow, Db, TokenRow,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -65,7 +65,7 @@ fn key(id: &str, tenant: &str, hash: &str) -> KeyRow {
     }
 }
 
-async fn exercise(store: &Store) {
+async fn exercise(store: &Db) {
     let t1 = Scope::Tenant("t1".into());
     let t2 = Scope::Tenant("t2".into());
 
@@ -280,11 +280,11 @@ async fn exercise(store: &Store) {
 fn sqlite_store_keeps_everything_across_a_reopen() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(None, dir.path()).await.unwrap();
+        let store = Db::open(None, dir.path()).await.unwrap();
         assert_eq!(store.backend(), Backend::Sqlite);
         exercise(&store).await;
         store.close().await;
-        let again = Store::open(None, dir.path()).await.unwrap();
+        let again = Db::open(None, dir.path()).await.unwrap();
         assert!(again.key_by_hash("hash-b").await.unwrap().is_some());
         assert!(again
             .token_by_hash("tok-hash")
@@ -302,13 +302,13 @@ fn sqlite_store_keeps_everything_across_a_reopen() {
 fn postgres_store_behaves_the_same() {
     runtime().block_on(async {
         let db = PgDatabase::create().await;
-        let store = Store::open(Some(&db.url), std::path::Path::new("/nonexistent"))
+        let store = Db::open(Some(&db.url), std::path::Path::new("/nonexistent"))
             .await
             .unwrap();
         assert_eq!(store.backend(), Backend::Postgres);
         exercise(&store).await;
         store.close().await;
-        let again = Store::open(Some(&db.url), std::path::Path::new("/nonexistent"))
+        let again = Db::open(Some(&db.url), std::path::Path::new("/nonexistent"))
             .await
             .unwrap();
         assert!(again.token_by_hash("tok-hash").await.unwrap().is_some());
@@ -320,7 +320,7 @@ fn postgres_store_behaves_the_same() {
 #[test]
 fn unsupported_urls_are_refused_without_leaking_passwords() {
     runtime().block_on(async {
-        let err = Store::open(Some("mysql://root:hunter2@db/x"), std::path::Path::new("/tmp"))
+        let err = Db::open(Some("mysql://root:hunter2@db/x"), std::path::Path::new("/tmp"))
             .await
             .unwrap_err()
             .to_string();

@@ -19,15 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use paddock_jail::{JailConfig, JailControl, JailResult};
+use paddock_jail::{JailConfig, JailControl};
 use paddock_store::{BlobHash, BlobPool, Manifest, StatCache};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::crypto::new_id;
-use crate::error::ApiError;
-use crate::exec::{self, JailOptions, LedgerEntry, NetworkSpec};
-use crate::store::{now_ms, Scope, SnapshotRow, WorkspaceRow};
+use paddock_api::{Error, ErrorCode};
+use crate::services::jails::{Finished, LedgerEntry};
+use crate::services::limits;
+use paddock_api::{JailOptions, NetworkSpec};
+use crate::db::{now_ms, Scope, SnapshotRow, WorkspaceRow};
 
 /// Most forks of one `POST /v1/workspaces/:id/fork`.
 pub const MAX_FORKS: usize = 16;
@@ -168,19 +170,17 @@ impl Workspaces {
     }
 
     /// Checks that every flavor exists.
-    pub fn check_flavors(&self, names: &[String]) -> Result<(), ApiError> {
+    pub fn check_flavors(&self, names: &[String]) -> Result<(), Error> {
         let known = self.flavor_names();
         let mut seen = HashSet::new();
         for name in names {
             if !seen.insert(name) {
-                return Err(ApiError::bad_request(
-                    "DUPLICATE_FLAVOR",
+                return Err(Error::new(ErrorCode::DuplicateFlavor,
                     format!("flavor {name:?} is listed twice"),
                 ));
             }
             if !valid_flavor(name) || !known.contains(name) {
-                return Err(ApiError::bad_request(
-                    "UNKNOWN_FLAVOR",
+                return Err(Error::new(ErrorCode::UnknownFlavor,
                     format!(
                         "unknown flavor {name:?} (this host has: {})",
                         if known.is_empty() {
@@ -255,33 +255,31 @@ pub fn valid_flavor(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn store_error(err: paddock_store::StoreError) -> ApiError {
+fn store_error(err: paddock_store::StoreError) -> Error {
     use paddock_store::StoreError as E;
     match err {
         err @ (E::TooDeep { .. } | E::TooManyEntries { .. }) => {
-            ApiError::bad_request("TREE_TOO_LARGE", err.to_string())
+            Error::new(ErrorCode::TreeTooLarge, err.to_string())
         }
         // A manifest the store refuses to materialize was damaged or
         // tampered with: nothing was written.
         err @ (E::InvalidEntry { .. } | E::MissingBlob { .. } | E::BlobSize { .. } | E::InvalidHash(_)) => {
             tracing::error!(%err, "a snapshot cannot be restored");
-            ApiError::status(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "SNAPSHOT_DAMAGED",
+            Error::new(ErrorCode::SnapshotDamaged,
                 format!("the snapshot cannot be restored: {err}"),
             )
         }
-        other => ApiError::internal(other),
+        other => Error::internal(other),
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(f).await.map_err(Error::internal)
 }
 
 /// The spec stored in a row.
-pub fn spec_of(row: &WorkspaceRow) -> Result<WorkspaceSpec, ApiError> {
-    serde_json::from_str(&row.spec).map_err(ApiError::internal)
+pub fn spec_of(row: &WorkspaceRow) -> Result<WorkspaceSpec, Error> {
+    serde_json::from_str(&row.spec).map_err(Error::internal)
 }
 
 /// A new, empty workspace directory (tree included), removed again if the
@@ -315,15 +313,15 @@ impl Drop for Created<'_> {
 impl Workspaces {
     /// Makes the directory of workspace `id`; its tree is created empty
     /// when `with_tree`, left for a restore to create otherwise.
-    pub fn create_dir(&self, id: &str, with_tree: bool) -> Result<Created<'_>, ApiError> {
+    pub fn create_dir(&self, id: &str, with_tree: bool) -> Result<Created<'_>, Error> {
         let created = Created {
             workspaces: self,
             id: id.to_owned(),
             kept: false,
         };
-        std::fs::create_dir(self.dir(id)).map_err(ApiError::internal)?;
+        std::fs::create_dir(self.dir(id)).map_err(Error::internal)?;
         if with_tree {
-            std::fs::create_dir(self.tree(id)).map_err(ApiError::internal)?;
+            std::fs::create_dir(self.tree(id)).map_err(Error::internal)?;
         }
         Ok(created)
     }
@@ -342,13 +340,11 @@ pub struct ExecSpec {
 
 /// Runs one exec: 409 when another is running; a paused workspace is
 /// resumed first.
-pub async fn exec(state: &AppState, scope: &Scope, id: &str, spec: ExecSpec) -> Result<JailResult, ApiError> {
+pub async fn exec(state: &AppState, scope: &Scope, id: &str, spec: ExecSpec) -> Result<Finished, Error> {
     let ws = &state.workspaces;
     let slot = ws.slot(id);
     if slot.running.swap(true, Ordering::SeqCst) {
-        return Err(ApiError::status(
-            axum::http::StatusCode::CONFLICT,
-            "WORKSPACE_BUSY",
+        return Err(Error::new(ErrorCode::WorkspaceBusy,
             "another exec is running in this workspace; one at a time",
         ));
     }
@@ -356,39 +352,39 @@ pub async fn exec(state: &AppState, scope: &Scope, id: &str, spec: ExecSpec) -> 
     let maintenance = slot.maintenance.lock().await;
     // Re-read under the lock: a pause or a delete may have happened.
     let row = state
-        .store
+        .db
         .workspace(scope, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
+        .ok_or_else(|| Error::not_found("workspace"))?;
     if row.auto_snapshot.is_some() {
         resume(state, &row).await?;
     }
     let wspec = spec_of(&row)?;
     let mut config = JailConfig::new(spec.cmd.clone(), spec.args.clone());
-    let effective = wspec.options(spec.timeout_secs, spec.memory_mb).apply(&mut config)?;
+    let effective = limits::apply(&wspec.options(spec.timeout_secs, spec.memory_mb), &mut config)?;
     for (key, value) in spec.env {
         config = config.env(key, value);
     }
     let config = ws.mount(config, id, &wspec);
-    state.store.touch_workspace(id).await?;
+    state.db.touch_workspace(id).await?;
     let entry = LedgerEntry {
-        tenant: &row.tenant_id,
+        tenant: row.tenant_id.clone(),
         kind: "workspace",
         session_id: None,
-        label: row.label.as_deref(),
+        label: row.label.clone(),
         parent_id: None,
         config: serde_json::json!({ "workspace_id": id, "cmd": spec.cmd, "args": spec.args, "limits": effective }),
     };
     let control_slot = slot.clone();
     let mut maintenance = Some(maintenance);
-    let result = exec::run_controlled(state, entry, config, move |control| {
+    let result = state.runner.run_controlled(entry, config, move |control| {
         *lock(&control_slot.control) = Some(control);
         // From here a snapshot may freeze the jail instead of waiting.
         maintenance.take();
     })
     .await;
     drop(running);
-    state.store.touch_workspace(id).await?;
+    state.db.touch_workspace(id).await?;
     result
 }
 
@@ -398,7 +394,7 @@ pub async fn snapshot(
     row: &WorkspaceRow,
     name: Option<String>,
     kind: SnapshotKind,
-) -> Result<SnapshotRow, ApiError> {
+) -> Result<SnapshotRow, Error> {
     let slot = state.workspaces.slot(&row.id);
     let _maintenance = slot.maintenance.lock().await;
     snapshot_locked(state, row, name, kind, &slot).await
@@ -410,12 +406,12 @@ async fn snapshot_locked(
     name: Option<String>,
     kind: SnapshotKind,
     slot: &Slot,
-) -> Result<SnapshotRow, ApiError> {
+) -> Result<SnapshotRow, Error> {
     let current = state
-        .store
+        .db
         .workspace(&Scope::All, &row.id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
+        .ok_or_else(|| Error::not_found("workspace"))?;
     if let Some(held) = &current.auto_snapshot {
         // Paused: the tree is the pause's snapshot; share its blobs.
         return copy_snapshot(state, held, &current, name).await;
@@ -451,11 +447,11 @@ async fn snapshot_locked(
     Ok(record)
 }
 
-async fn insert_snapshot(state: &AppState, record: &SnapshotRow, manifest: &Manifest) -> Result<(), ApiError> {
+async fn insert_snapshot(state: &AppState, record: &SnapshotRow, manifest: &Manifest) -> Result<(), Error> {
     let blobs: HashSet<String> = manifest.blobs().map(BlobHash::to_hex).collect();
-    let json = serde_json::to_string(manifest).map_err(ApiError::internal)?;
+    let json = serde_json::to_string(manifest).map_err(Error::internal)?;
     state
-        .store
+        .db
         .insert_snapshot(record, &json, &blobs.into_iter().collect::<Vec<_>>())
         .await?;
     Ok(())
@@ -468,7 +464,7 @@ async fn copy_snapshot(
     held: &str,
     row: &WorkspaceRow,
     name: Option<String>,
-) -> Result<SnapshotRow, ApiError> {
+) -> Result<SnapshotRow, Error> {
     let manifest = load_manifest(state, held).await?;
     let record = SnapshotRow {
         id: new_id("snap_"),
@@ -486,17 +482,15 @@ async fn copy_snapshot(
 }
 
 /// The manifest of a snapshot (any tenant: callers checked the scope).
-pub async fn load_manifest(state: &AppState, snapshot_id: &str) -> Result<Manifest, ApiError> {
+pub async fn load_manifest(state: &AppState, snapshot_id: &str) -> Result<Manifest, Error> {
     let json = state
-        .store
+        .db
         .snapshot_manifest(&Scope::All, snapshot_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("snapshot"))?;
+        .ok_or_else(|| Error::not_found("snapshot"))?;
     serde_json::from_str(&json).map_err(|e| {
         tracing::error!(%e, snapshot = snapshot_id, "a stored manifest does not parse");
-        ApiError::status(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "SNAPSHOT_DAMAGED",
+        Error::new(ErrorCode::SnapshotDamaged,
             format!("the snapshot's manifest is damaged: {e}"),
         )
     })
@@ -504,7 +498,7 @@ pub async fn load_manifest(state: &AppState, snapshot_id: &str) -> Result<Manife
 
 /// Materializes `manifest` as the tree of workspace `id` (which must not
 /// have one) and keeps the restore's stat cache.
-async fn restore_into(state: &AppState, id: &str, manifest: Manifest) -> Result<(), ApiError> {
+async fn restore_into(state: &AppState, id: &str, manifest: Manifest) -> Result<(), Error> {
     let pool = state.workspaces.pool.clone();
     let tree = state.workspaces.tree(id);
     let restored = blocking(move || paddock_store::restore(&pool, &manifest, &tree))
@@ -516,7 +510,7 @@ async fn restore_into(state: &AppState, id: &str, manifest: Manifest) -> Result<
 
 /// Brings a paused workspace's tree back (called with the maintenance
 /// lock held) and drops the pause's snapshot.
-async fn resume(state: &AppState, row: &WorkspaceRow) -> Result<(), ApiError> {
+async fn resume(state: &AppState, row: &WorkspaceRow) -> Result<(), Error> {
     let Some(held) = &row.auto_snapshot else {
         return Ok(());
     };
@@ -528,11 +522,11 @@ async fn resume(state: &AppState, row: &WorkspaceRow) -> Result<(), ApiError> {
         let stale = tree.clone();
         blocking(move || std::fs::remove_dir_all(stale))
             .await?
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
     }
     restore_into(state, &row.id, manifest).await?;
-    state.store.set_workspace_paused(&row.id, None).await?;
-    state.store.delete_snapshot(&Scope::All, held).await?;
+    state.db.set_workspace_paused(&row.id, None).await?;
+    state.db.delete_snapshot(&Scope::All, held).await?;
     tracing::info!(workspace = %row.id, "resumed a paused workspace");
     Ok(())
 }
@@ -540,7 +534,7 @@ async fn resume(state: &AppState, row: &WorkspaceRow) -> Result<(), ApiError> {
 /// Pauses a workspace idle for longer than its `idle_timeout_secs`: its
 /// tree goes into a snapshot and is removed. Skipped (`false`) when an
 /// exec runs or waits, or another operation holds the workspace.
-pub async fn pause_if_idle(state: &AppState, row: &WorkspaceRow) -> Result<bool, ApiError> {
+pub async fn pause_if_idle(state: &AppState, row: &WorkspaceRow) -> Result<bool, Error> {
     let spec = spec_of(row)?;
     if spec.idle_timeout_secs == 0 {
         return Ok(false);
@@ -555,7 +549,7 @@ pub async fn pause_if_idle(state: &AppState, row: &WorkspaceRow) -> Result<bool,
     if slot.running.load(Ordering::SeqCst) {
         return Ok(false);
     }
-    let Some(current) = state.store.workspace(&Scope::All, &row.id).await? else {
+    let Some(current) = state.db.workspace(&Scope::All, &row.id).await? else {
         return Ok(false);
     };
     let idle_since = current.last_exec_at.unwrap_or(current.created_at);
@@ -563,11 +557,11 @@ pub async fn pause_if_idle(state: &AppState, row: &WorkspaceRow) -> Result<bool,
         return Ok(false);
     }
     let held = snapshot_locked(state, &current, Some("idle pause".into()), SnapshotKind::Pause, &slot).await?;
-    state.store.set_workspace_paused(&current.id, Some(&held.id)).await?;
+    state.db.set_workspace_paused(&current.id, Some(&held.id)).await?;
     let tree = state.workspaces.tree(&current.id);
     blocking(move || std::fs::remove_dir_all(tree))
         .await?
-        .map_err(ApiError::internal)?;
+        .map_err(Error::internal)?;
     tracing::info!(workspace = %current.id, snapshot = %held.id, "paused an idle workspace");
     Ok(true)
 }
@@ -580,7 +574,7 @@ pub async fn create_from_snapshot(
     spec: &WorkspaceSpec,
     source: &WorkspaceRow,
     label: Option<String>,
-) -> Result<WorkspaceRow, ApiError> {
+) -> Result<WorkspaceRow, Error> {
     let manifest = load_manifest(state, snapshot_id).await?;
     let id = new_id("wrk_");
     let created = state.workspaces.create_dir(&id, false)?;
@@ -591,48 +585,46 @@ pub async fn create_from_snapshot(
         created_at: now_ms(),
         deleted_at: None,
         label,
-        spec: serde_json::to_string(spec).map_err(ApiError::internal)?,
+        spec: serde_json::to_string(spec).map_err(Error::internal)?,
         git_repo: source.git_repo.clone(),
         git_ref: source.git_ref.clone(),
         last_exec_at: None,
         paused_at: None,
         auto_snapshot: None,
     };
-    state.store.insert_workspace(&row).await?;
+    state.db.insert_workspace(&row).await?;
     created.keep();
     Ok(row)
 }
 
 /// Deletes a workspace: 409 while an exec runs; the tree is removed, the
 /// record kept (soft delete); a paused workspace's snapshot goes too.
-pub async fn delete(state: &AppState, scope: &Scope, id: &str) -> Result<(), ApiError> {
+pub async fn delete(state: &AppState, scope: &Scope, id: &str) -> Result<(), Error> {
     let slot = state.workspaces.slot(id);
     if slot.running.load(Ordering::SeqCst) {
-        return Err(ApiError::status(
-            axum::http::StatusCode::CONFLICT,
-            "WORKSPACE_BUSY",
+        return Err(Error::new(ErrorCode::WorkspaceBusy,
             "an exec is running in this workspace",
         ));
     }
     let _maintenance = slot.maintenance.lock().await;
     let row = state
-        .store
+        .db
         .workspace(scope, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
-    if !state.store.delete_workspace(scope, id).await? {
-        return Err(ApiError::not_found("workspace"));
+        .ok_or_else(|| Error::not_found("workspace"))?;
+    if !state.db.delete_workspace(scope, id).await? {
+        return Err(Error::not_found("workspace"));
     }
     let dir = state.workspaces.dir(id);
     blocking(move || std::fs::remove_dir_all(&dir)).await?.or_else(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Ok(())
         } else {
-            Err(ApiError::internal(e))
+            Err(Error::internal(e))
         }
     })?;
     if let Some(held) = &row.auto_snapshot {
-        state.store.delete_snapshot(&Scope::All, held).await?;
+        state.db.delete_snapshot(&Scope::All, held).await?;
         collect_garbage(state).await;
     }
     lock(&state.workspaces.slots).remove(id);
@@ -641,19 +633,17 @@ pub async fn delete(state: &AppState, scope: &Scope, id: &str) -> Result<(), Api
 
 /// Deletes a snapshot in scope (409 while it holds a paused workspace's
 /// tree) and collects the blobs nothing refers to any more.
-pub async fn delete_snapshot(state: &AppState, scope: &Scope, id: &str) -> Result<(), ApiError> {
-    if state.store.snapshot(scope, id).await?.is_none() {
-        return Err(ApiError::not_found("snapshot"));
+pub async fn delete_snapshot(state: &AppState, scope: &Scope, id: &str) -> Result<(), Error> {
+    if state.db.snapshot(scope, id).await?.is_none() {
+        return Err(Error::not_found("snapshot"));
     }
-    if state.store.snapshot_holds_a_paused_workspace(id).await? {
-        return Err(ApiError::status(
-            axum::http::StatusCode::CONFLICT,
-            "SNAPSHOT_IN_USE",
+    if state.db.snapshot_holds_a_paused_workspace(id).await? {
+        return Err(Error::new(ErrorCode::SnapshotInUse,
             "this snapshot holds a paused workspace's tree; exec in the workspace (it resumes) or delete it first",
         ));
     }
-    if !state.store.delete_snapshot(scope, id).await? {
-        return Err(ApiError::not_found("snapshot"));
+    if !state.db.delete_snapshot(scope, id).await? {
+        return Err(Error::not_found("snapshot"));
     }
     collect_garbage(state).await;
     Ok(())
@@ -661,7 +651,7 @@ pub async fn delete_snapshot(state: &AppState, scope: &Scope, id: &str) -> Resul
 
 /// Removes the blobs no snapshot refers to (older than the GC grace).
 pub async fn collect_garbage(state: &AppState) {
-    let live = match state.store.live_blobs().await {
+    let live = match state.db.live_blobs().await {
         Ok(hashes) => hashes
             .iter()
             .filter_map(|h| h.parse::<BlobHash>().ok())
@@ -690,7 +680,7 @@ pub async fn collect_garbage(state: &AppState) {
 /// One round of maintenance: pause idle workspaces, apply snapshot
 /// retention, collect garbage.
 pub async fn maintain(state: &AppState) {
-    match state.store.active_workspaces().await {
+    match state.db.active_workspaces().await {
         Ok(rows) => {
             for row in rows {
                 if let Err(err) = pause_if_idle(state, &row).await {
@@ -707,22 +697,22 @@ pub async fn maintain(state: &AppState) {
     }
 }
 
-async fn apply_retention(state: &AppState) -> Result<(), ApiError> {
+async fn apply_retention(state: &AppState) -> Result<(), Error> {
     let now = now_ms();
     let max_age = state.config.snapshot_max_age.map(|d| d.as_millis() as i64);
     let max_count = state.config.snapshot_max_count;
     let mut kept_per_tenant: HashMap<String, usize> = HashMap::new();
     let mut removed = 0;
     // Newest first per tenant: the first max_count survive (if young enough).
-    for snap in state.store.all_snapshots().await? {
-        if snap.auto != 0 && state.store.snapshot_holds_a_paused_workspace(&snap.id).await? {
+    for snap in state.db.all_snapshots().await? {
+        if snap.auto != 0 && state.db.snapshot_holds_a_paused_workspace(&snap.id).await? {
             continue;
         }
         let kept = kept_per_tenant.entry(snap.tenant_id.clone()).or_default();
         let too_old = max_age.is_some_and(|age| now - snap.created_at > age);
         let too_many = max_count.is_some_and(|n| *kept >= n);
         if too_old || too_many {
-            state.store.delete_snapshot(&Scope::All, &snap.id).await?;
+            state.db.delete_snapshot(&Scope::All, &snap.id).await?;
             removed += 1;
         } else {
             *kept += 1;

@@ -1,0 +1,214 @@
+//! The API's errors: one enum of stable codes, each with its HTTP status,
+//! and the domain error services return. The wire form of every error is
+//! `{"error": "<human message>", "code": "<CODE>"}`.
+
+use std::fmt;
+
+/// The JSON of every error answer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable message.
+    pub error: String,
+    /// Stable machine-readable code ([`ErrorCode`]).
+    pub code: String,
+}
+
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = ($text:literal, $status:literal),)*) => {
+        /// Every error code the API answers with. Clients switch on the code;
+        /// people read the message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and tests.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The code as it appears on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $text,)* }
+            }
+
+            /// The HTTP status this code is answered with.
+            pub fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A request the server cannot read (generic).
+    BadRequest = ("BAD_REQUEST", 400),
+    /// The body is not valid JSON or does not match the route's schema.
+    BadJson = ("BAD_JSON", 400),
+    /// The body is over the server's limit.
+    BodyTooLarge = ("BODY_TOO_LARGE", 413),
+    /// The body is not `application/json`.
+    UnsupportedMediaType = ("UNSUPPORTED_MEDIA_TYPE", 415),
+    /// A query parameter could not be read.
+    BadQuery = ("BAD_QUERY", 400),
+    /// No, an unknown or a revoked API key.
+    Unauthorized = ("UNAUTHORIZED", 401),
+    /// The key's role may not do this.
+    Forbidden = ("FORBIDDEN", 403),
+    /// Missing, or outside the caller's scope.
+    NotFound = ("NOT_FOUND", 404),
+    /// The route exists, but not with this method.
+    MethodNotAllowed = ("METHOD_NOT_ALLOWED", 405),
+    /// The server runs its limit of jails; retry after `Retry-After`.
+    TooManyRequests = ("TOO_MANY_REQUESTS", 429),
+    /// Something failed inside the server (details only in its log).
+    Internal = ("INTERNAL", 500),
+    /// The host cannot do what was asked (a limit without a cgroup).
+    Unavailable = ("UNAVAILABLE", 503),
+    /// The command does not exist or cannot be executed in the jail.
+    CommandNotFound = ("COMMAND_NOT_FOUND", 400),
+    /// `tenant` is not a valid tenant name.
+    BadTenant = ("BAD_TENANT", 400),
+    /// A label is too long or has control characters.
+    BadLabel = ("BAD_LABEL", 400),
+    /// A size, duration or count is out of range or malformed.
+    BadLimit = ("BAD_LIMIT", 400),
+    /// Unknown seccomp level.
+    BadSeccomp = ("BAD_SECCOMP", 400),
+    /// Unknown network mode or a bad allowlist.
+    BadNetwork = ("BAD_NETWORK", 400),
+    /// Unknown run language.
+    BadLanguage = ("BAD_LANGUAGE", 400),
+    /// A run's code is over 1 MiB.
+    CodeTooLarge = ("CODE_TOO_LARGE", 413),
+    /// An empty or malformed command.
+    BadCmd = ("BAD_CMD", 400),
+    /// Bad environment variables.
+    BadEnv = ("BAD_ENV", 400),
+    /// A fork request without children or with too many.
+    BadFork = ("BAD_FORK", 400),
+    /// Unknown ledger status filter.
+    BadStatus = ("BAD_STATUS", 400),
+    /// Unknown ledger kind filter.
+    BadKind = ("BAD_KIND", 400),
+    /// The run already ended: nothing to cancel.
+    RunFinished = ("RUN_FINISHED", 409),
+    /// A session without services.
+    NoServices = ("NO_SERVICES", 400),
+    /// A service the server does not know.
+    UnknownService = ("UNKNOWN_SERVICE", 400),
+    /// A service listed twice.
+    DuplicateService = ("DUPLICATE_SERVICE", 400),
+    /// A session's service has no stored credential.
+    NoCredential = ("NO_CREDENTIAL", 400),
+    /// Bad path scopes.
+    BadScope = ("BAD_SCOPE", 400),
+    /// `ttl_secs` of 0.
+    BadTtl = ("BAD_TTL", 400),
+    /// `max_requests` out of range.
+    BadBudget = ("BAD_BUDGET", 400),
+    /// The session is closed.
+    SessionClosed = ("SESSION_CLOSED", 409),
+    /// The session expired.
+    SessionExpired = ("SESSION_EXPIRED", 409),
+    /// An empty secret.
+    EmptySecret = ("EMPTY_SECRET", 400),
+    /// A secret that is too long or has control characters.
+    BadSecret = ("BAD_SECRET", 400),
+    /// A bad git seed.
+    BadGit = ("BAD_GIT", 400),
+    /// git clone failed (git's message).
+    GitCloneFailed = ("GIT_CLONE_FAILED", 400),
+    /// git clone ran out of time.
+    GitCloneTimeout = ("GIT_CLONE_TIMEOUT", 400),
+    /// A flavor the host does not have.
+    UnknownFlavor = ("UNKNOWN_FLAVOR", 400),
+    /// A flavor listed twice.
+    DuplicateFlavor = ("DUPLICATE_FLAVOR", 400),
+    /// Inbound domain forwards (agentjail's gateway) are not served yet.
+    DomainsUnsupported = ("DOMAINS_UNSUPPORTED", 400),
+    /// Fork count out of range.
+    BadCount = ("BAD_COUNT", 400),
+    /// A workspace tree over the snapshot limits.
+    TreeTooLarge = ("TREE_TOO_LARGE", 400),
+    /// A snapshot whose manifest the store refuses.
+    SnapshotDamaged = ("SNAPSHOT_DAMAGED", 422),
+    /// A snapshot that holds a paused workspace's tree.
+    SnapshotInUse = ("SNAPSHOT_IN_USE", 409),
+    /// Another exec is running in the workspace.
+    WorkspaceBusy = ("WORKSPACE_BUSY", 409),
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error a service returns: a code and a message for the caller.
+/// Internal causes are logged where they happen, never put in `message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct Error {
+    /// Stable code (decides the HTTP status).
+    pub code: ErrorCode,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// A service result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 404: `what` is missing or outside the caller's scope.
+    pub fn not_found(what: &str) -> Error {
+        Error::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    /// 500, logging the cause (which the caller never sees).
+    pub fn internal(cause: impl fmt::Display) -> Error {
+        tracing::error!(%cause, "internal error");
+        Error::new(ErrorCode::Internal, "internal error")
+    }
+
+    /// 503: the host cannot do what was asked.
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::Unavailable, message)
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+
+    /// The wire body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.message.clone(),
+            code: self.code.as_str().to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_screaming_snake_with_error_statuses() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "{text} twice");
+            assert!(text.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{text}");
+            assert!((400..600).contains(&code.status()), "{text}");
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! paddock's wire contract: the JSON types and error codes of the control
+//! plane's HTTP API, defined once and used by the server (which serves
+//! them), the CLI (which reads them) and the OpenAPI document (from which
+//! the SDKs are checked).
+//!
+//! This crate knows nothing of HTTP frameworks, databases or jails.
+
+pub mod error;
+pub mod jail;
+pub mod runs;
+
+pub use error::{Error, ErrorBody, ErrorCode};
+pub use jail::{EgressRefusal, ExecResult, JailOptions, LimitsApplied, NetworkSpec, ResourceStats};

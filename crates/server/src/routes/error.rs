@@ -1,0 +1,47 @@
+//! Service errors as HTTP responses: the status of their code and the body
+//! `{"error": "<human message>", "code": "<CODE>"}`; a 429 also carries
+//! `Retry-After`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use paddock_api::{Error, ErrorCode};
+
+pub use paddock_api::ErrorBody;
+
+/// Seconds a client told 429 should wait before retrying.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+/// Handler result.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        ApiError(err)
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(err: crate::db::DbError) -> Self {
+        ApiError(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self.0.body())).into_response();
+        if self.0.code == ErrorCode::TooManyRequests {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        // Read by the request log, which records each failure's code.
+        response.extensions_mut().insert(self.0.code);
+        response
+    }
+}

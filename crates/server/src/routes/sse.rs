@@ -1,0 +1,273 @@
+//! A streamed jail as Server-Sent Events: `started`, `stdout`, `stderr`,
+//! `stats` (every 500 ms), `egress` (allowlist mode), then exactly one
+//! `completed` or `error`. The same events serve runs, session execs and
+//! workspace execs.
+//!
+//! Output has two framings:
+//! - **lines** (default, agentjail's): one event per line, `data` the bare
+//!   line without its `\n` (and a `\r` before it). A blank line is an
+//!   event with empty data. A `\r` inside a line (a progress bar redrawing
+//!   itself) splits the data into several data lines, which clients join
+//!   with `\n`, so no text is lost (SSE cannot carry a bare `\r`). Invalid
+//!   UTF-8 is replaced with U+FFFD.
+//! - **chunks** (`?output=chunks`): one event per chunk as the jail wrote
+//!   it, `data` a JSON object `{"text": ...}` holding the exact bytes, or
+//!   `{"base64": ...}` for bytes that are not UTF-8. Byte-exact.
+//!
+//! A client that goes away ends the jail (its ledger row closes as
+//! `cancelled`).
+
+use std::convert::Infallible;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use futures_util::stream::Stream;
+use paddock_jail::{JailEvent, JailResult};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::services::jails::{exec_result, JailStream};
+
+/// Largest line event; longer lines are sent in pieces.
+const MAX_LINE: usize = 64 << 10;
+
+/// `?output=lines|chunks` of streaming routes.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFraming {
+    /// One event per line (agentjail's framing).
+    #[default]
+    Lines,
+    /// One event per chunk, byte-exact, as JSON.
+    Chunks,
+}
+
+/// `?output=` of streaming routes.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// `lines` (default) or `chunks` (byte-exact JSON events).
+    pub output: Option<OutputFraming>,
+    /// Admins: the tenant to act for.
+    pub tenant: Option<String>,
+}
+
+/// The SSE response of a streamed jail, with its id in `x-paddock-run-id`.
+pub fn respond(stream: JailStream, framing: OutputFraming) -> Response {
+    let id = stream.id;
+    let (tx, rx) = mpsc::channel::<Event>(64);
+    tokio::spawn(forward(stream, framing, tx));
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok::<_, Infallible>(event), rx))
+    });
+    let mut response = sse(events).into_response();
+    response
+        .headers_mut()
+        .insert("x-paddock-run-id", axum::http::HeaderValue::from(id));
+    response
+}
+
+fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> impl IntoResponse {
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// Turns the jail's events into SSE events until the jail ends; a client
+/// that goes away cancels the jail.
+async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Event>) {
+    let JailStream {
+        id,
+        mut events,
+        slot,
+        ledger,
+    } = stream;
+    let _slot = slot;
+    let mut stdout = Framer::new("stdout", framing);
+    let mut stderr = Framer::new("stderr", framing);
+    let mut outcome: Option<Result<JailResult, String>> = None;
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = tx.closed() => {
+                // The client is gone: kill the jail; its row says why.
+                ledger.cancel_token().cancel();
+                // Drain to the end so the row gets the real result.
+                while let Some(event) = events.recv().await {
+                    match event {
+                        JailEvent::Completed(result) => outcome = Some(Ok(result)),
+                        JailEvent::Failed(err) => outcome = Some(Err(err.to_string())),
+                        _ => {}
+                    }
+                }
+                break;
+            }
+        };
+        let Some(event) = event else { break };
+        let out = match event {
+            JailEvent::Started { pid } => vec![json_event("started", serde_json::json!({ "pid": pid, "id": id }))],
+            JailEvent::Stdout(bytes) => stdout.push(&bytes),
+            JailEvent::Stderr(bytes) => stderr.push(&bytes),
+            JailEvent::Stats(stats) => vec![json_event("stats", serde_json::json!(stats))],
+            JailEvent::Egress(record) => vec![json_event("egress", serde_json::json!(record))],
+            JailEvent::Completed(result) => {
+                let cancelled = ledger.is_cancelled();
+                let mut out = stdout.finish();
+                out.extend(stderr.finish());
+                out.push(json_event("completed", completed_json(id, &result, cancelled)));
+                outcome = Some(Ok(result));
+                out
+            }
+            JailEvent::Failed(err) => {
+                let mut out = stdout.finish();
+                out.extend(stderr.finish());
+                out.push(json_event("error", serde_json::json!({ "message": err.to_string() })));
+                outcome = Some(Err(err.to_string()));
+                out
+            }
+        };
+        for event in out {
+            if tx.send(event).await.is_err() {
+                ledger.cancel_token().cancel();
+            }
+        }
+    }
+    let cancelled = ledger.is_cancelled();
+    let outcome = outcome.unwrap_or_else(|| Err("the stream ended early".into()));
+    ledger.close(outcome.as_ref().map_err(Clone::clone), cancelled).await;
+}
+
+fn json_event(name: &str, data: serde_json::Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+/// `{id, exit_code, duration_ms, timed_out, oom_killed, stdout_truncated,
+/// stderr_truncated, cancelled, ...stats}`.
+fn completed_json(id: i64, result: &JailResult, cancelled: bool) -> serde_json::Value {
+    let wire = exec_result(id, result, cancelled);
+    let mut json = serde_json::json!({
+        "id": id,
+        "exit_code": wire.exit_code,
+        "duration_ms": wire.duration_ms,
+        "timed_out": wire.timed_out,
+        "oom_killed": wire.oom_killed,
+        "stdout_truncated": wire.stdout_truncated,
+        "stderr_truncated": wire.stderr_truncated,
+        "cancelled": cancelled,
+        "egress_refusals": wire.egress_refusals,
+    });
+    if let (Some(stats), Some(map)) = (wire.stats, json.as_object_mut()) {
+        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stats) {
+            map.extend(fields);
+        }
+    }
+    json
+}
+
+/// Frames one output stream's bytes into events.
+struct Framer {
+    name: &'static str,
+    framing: OutputFraming,
+    /// Bytes not sent yet: a line without its end, or the start of a
+    /// UTF-8 character split across chunks.
+    pending: Vec<u8>,
+}
+
+impl Framer {
+    fn new(name: &'static str, framing: OutputFraming) -> Framer {
+        Framer {
+            name,
+            framing,
+            pending: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+        self.pending.extend_from_slice(bytes);
+        match self.framing {
+            OutputFraming::Lines => self.lines(false),
+            OutputFraming::Chunks => self.chunk(false),
+        }
+    }
+
+    /// What is left at the end of the stream.
+    fn finish(&mut self) -> Vec<Event> {
+        match self.framing {
+            OutputFraming::Lines => self.lines(true),
+            OutputFraming::Chunks => self.chunk(true),
+        }
+    }
+
+    fn lines(&mut self, end: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(newline) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=newline).collect();
+            events.push(self.line_event(&line[..line.len() - 1]));
+        }
+        while self.pending.len() >= MAX_LINE {
+            let cut = utf8_prefix(&self.pending[..MAX_LINE]).max(1);
+            let piece: Vec<u8> = self.pending.drain(..cut).collect();
+            events.push(self.line_event(&piece));
+        }
+        if end && !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            events.push(self.line_event(&rest));
+        }
+        events
+    }
+
+    fn line_event(&self, line: &[u8]) -> Event {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = String::from_utf8_lossy(line);
+        // SSE data cannot hold a bare `\r`: each `\r` starts a new data
+        // line, which clients join with `\n`.
+        Event::default().event(self.name).data(text.replace('\r', "\n"))
+    }
+
+    fn chunk(&mut self, end: bool) -> Vec<Event> {
+        let keep = if end { self.pending.len() } else { utf8_prefix(&self.pending) };
+        if keep == 0 {
+            return Vec::new();
+        }
+        let bytes: Vec<u8> = self.pending.drain(..keep).collect();
+        let data = match std::str::from_utf8(&bytes) {
+            Ok(text) => serde_json::json!({ "text": text }),
+            Err(_) => serde_json::json!({ "base64": base64::engine::general_purpose::STANDARD.encode(&bytes) }),
+        };
+        vec![json_event(self.name, data)]
+    }
+}
+
+/// Length of `bytes` without a trailing incomplete UTF-8 sequence.
+fn utf8_prefix(bytes: &[u8]) -> usize {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => bytes.len(),
+        Err(err) if err.error_len().is_none() => err.valid_up_to(),
+        Err(_) => bytes.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(events: &[Event]) -> Vec<String> {
+        events.iter().map(|e| format!("{e:?}")).collect()
+    }
+
+    #[test]
+    fn utf8_prefix_holds_back_a_split_character_only() {
+        let euro = "€".as_bytes();
+        assert_eq!(utf8_prefix(&euro[..2]), 0);
+        assert_eq!(utf8_prefix(euro), 3);
+        assert_eq!(utf8_prefix(&[0xff, b'a']), 2);
+    }
+
+    #[test]
+    fn lines_keep_blank_lines_and_text_before_carriage_returns() {
+        let mut framer = Framer::new("stdout", OutputFraming::Lines);
+        let mut events = framer.push(b"a\n\n10%\r50%\r100%\nwin\r\nta");
+        events.extend(framer.push(b"il"));
+        events.extend(framer.finish());
+        assert_eq!(events.len(), 5, "{:?}", data(&events));
+    }
+}

@@ -1,0 +1,459 @@
+//! Running jails for the API: the global concurrency limit, the ledger row
+//! every jail gets, cancellation (by id, or by the caller going away), and
+//! a jail's result in the wire's shape.
+//!
+//! A jail's ledger row is written while the jail starts and is closed
+//! exactly once: with the jail's result, with the reason it could not run,
+//! or as `cancelled` when it was cancelled or its caller went away (the
+//! [`Ledger`] guard sees to the last case even when the request future is
+//! simply dropped).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
+use paddock_jail::egress::Outcome;
+use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailHandle, JailResult, JailStats};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, JailEnd, Scope};
+use crate::metrics::Metrics;
+
+/// Bytes of each stream kept in a ledger row.
+const LEDGER_OUTPUT_CAP: usize = 16 << 10;
+
+/// Starts jails under the server's limit, each with its ledger row.
+#[derive(Debug, Clone)]
+pub struct JailRunner {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    db: Db,
+    metrics: Arc<Metrics>,
+    slots: Arc<Semaphore>,
+    max_concurrent: usize,
+    /// Jails running now, by ledger id: their tenant and how to cancel them.
+    live: Mutex<HashMap<i64, Live>>,
+}
+
+#[derive(Debug)]
+struct Live {
+    tenant: String,
+    cancel: CancellationToken,
+}
+
+/// A slot under the global concurrency limit.
+#[derive(Debug)]
+pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+
+/// The ledger row's facts about a jail about to start.
+#[derive(Debug, Clone)]
+pub struct LedgerEntry {
+    pub tenant: String,
+    /// `run`, `stream`, `exec`, `fork` or `workspace`.
+    pub kind: &'static str,
+    pub session_id: Option<String>,
+    pub label: Option<String>,
+    pub parent_id: Option<i64>,
+    pub config: serde_json::Value,
+}
+
+/// A streamed jail: its ledger id, its events, and what must live as
+/// long as it runs (its slot, and its open ledger row, which the consumer
+/// closes with the outcome; dropped unclosed, it records `cancelled`).
+#[derive(Debug)]
+pub struct JailStream {
+    pub id: i64,
+    pub events: mpsc::Receiver<JailEvent>,
+    pub slot: Slot,
+    pub ledger: Ledger,
+}
+
+/// How a jail ended, with its ledger id.
+#[derive(Debug)]
+pub struct Finished {
+    pub id: i64,
+    pub result: JailResult,
+    /// It was cancelled (through the API) before it ended by itself.
+    pub cancelled: bool,
+}
+
+impl Finished {
+    /// The wire form.
+    pub fn to_wire(&self) -> ExecResult {
+        exec_result(self.id, &self.result, self.cancelled)
+    }
+}
+
+/// An open ledger row. Closing it records the outcome; dropping it
+/// unclosed (the request went away mid-run) records `cancelled`.
+#[derive(Debug)]
+pub struct Ledger {
+    runner: JailRunner,
+    id: i64,
+    started: Instant,
+    cancel: CancellationToken,
+    open: bool,
+}
+
+impl Ledger {
+    /// The row's id.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    /// Cancelled through the API (or by the caller going away).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Closes the row with the jail's outcome.
+    pub async fn close(mut self, outcome: Result<&JailResult, String>, cancelled: bool) {
+        self.open = false;
+        self.runner.forget(self.id);
+        let end = match outcome {
+            Ok(r) => JailEnd {
+                status: if cancelled { "cancelled" } else { "completed" },
+                exit_code: Some(r.exit_code() as i64),
+                duration_ms: Some(r.duration.as_millis() as f64),
+                timed_out: r.timed_out,
+                oom_killed: r.oom_killed,
+                memory_peak_bytes: r.stats.map(|s| s.memory_peak_bytes as i64),
+                memory_current_bytes: r.stats.map(|s| s.memory_current_bytes as i64),
+                cpu_usage_usec: r.stats.map(|s| s.cpu_usage_usec as i64),
+                io_read_bytes: r.stats.map(|s| s.io_read_bytes as i64),
+                io_write_bytes: r.stats.map(|s| s.io_write_bytes as i64),
+                pids_current: r.stats.map(|s| s.pids_current as i64),
+                stdout: cap(&r.stdout.text()),
+                stderr: cap(&r.stderr.text()),
+                error: cancelled.then(|| "cancelled".to_owned()),
+            },
+            Err(err) => JailEnd {
+                status: if cancelled { "cancelled" } else { "error" },
+                duration_ms: Some(self.started.elapsed().as_millis() as f64),
+                error: Some(err),
+                ..JailEnd::default()
+            },
+        };
+        self.runner.finish_row(self.id, end, self.started).await;
+        // Ends the jail's kill watcher, if it has one.
+        self.cancel.cancel();
+    }
+
+    /// Whether the jail was cancelled (through the API) so far.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        // The request that owned the jail is gone (its client disconnected
+        // or aborted): the jail was killed with its handle; record that.
+        self.cancel.cancel();
+        self.runner.forget(self.id);
+        let end = JailEnd {
+            status: "cancelled",
+            duration_ms: Some(self.started.elapsed().as_millis() as f64),
+            error: Some("the client went away; the jail was killed".into()),
+            ..JailEnd::default()
+        };
+        let (runner, id, started) = (self.runner.clone(), self.id, self.started);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { runner.finish_row(id, end, started).await });
+        }
+    }
+}
+
+impl JailRunner {
+    /// A runner over `engine` allowing `max_concurrent` jails at once.
+    pub fn new(engine: Engine, db: Db, metrics: Arc<Metrics>, max_concurrent: usize) -> JailRunner {
+        JailRunner {
+            inner: Arc::new(Inner {
+                engine,
+                db,
+                metrics,
+                slots: Arc::new(Semaphore::new(max_concurrent)),
+                max_concurrent,
+                live: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The engine (for what only it can tell, like its capabilities).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Slots free now.
+    pub fn free_slots(&self) -> usize {
+        self.inner.slots.available_permits()
+    }
+
+    /// A slot under the global concurrency limit, or 429.
+    pub fn take_slot(&self) -> Result<Slot, Error> {
+        self.inner.slots.clone().try_acquire_owned().map(Slot).map_err(|_| {
+            self.inner.metrics.refused_busy();
+            Error::new(
+                ErrorCode::TooManyRequests,
+                format!(
+                    "the server is running its limit of {} jails; retry later",
+                    self.inner.max_concurrent
+                ),
+            )
+        })
+    }
+
+    /// Opens the ledger row of a jail about to start.
+    pub async fn open_ledger(&self, entry: &LedgerEntry) -> Result<Ledger, Error> {
+        let id = self
+            .inner
+            .db
+            .insert_jail(
+                &entry.tenant,
+                entry.kind,
+                entry.session_id.as_deref(),
+                entry.label.as_deref(),
+                entry.parent_id,
+                &entry.config.to_string(),
+            )
+            .await?;
+        self.inner.metrics.jail_started(entry.kind);
+        let cancel = CancellationToken::new();
+        lock(&self.inner.live).insert(
+            id,
+            Live {
+                tenant: entry.tenant.clone(),
+                cancel: cancel.clone(),
+            },
+        );
+        Ok(Ledger {
+            runner: self.clone(),
+            id,
+            started: Instant::now(),
+            cancel,
+            open: true,
+        })
+    }
+
+    /// Starts a jail with its ledger row (written while the jail starts).
+    /// Without its row the jail does not run.
+    pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
+        let (ledger, spawned) = tokio::join!(self.open_ledger(entry), self.inner.engine.spawn(config));
+        let ledger = ledger?;
+        match spawned {
+            Ok(handle) => Ok((ledger, handle)),
+            Err(err) => {
+                ledger.close(Err(err.to_string()), false).await;
+                Err(jail_error(err))
+            }
+        }
+    }
+
+    /// Runs a jail under the concurrency limit with its ledger row.
+    pub async fn run(&self, entry: LedgerEntry, config: JailConfig) -> Result<Finished, Error> {
+        self.run_controlled(entry, config, |_| {}).await
+    }
+
+    /// [`JailRunner::run`], handing `on_start` the running jail's control
+    /// (to freeze it for a snapshot) as soon as it exists.
+    pub async fn run_controlled(
+        &self,
+        entry: LedgerEntry,
+        config: JailConfig,
+        on_start: impl FnOnce(JailControl),
+    ) -> Result<Finished, Error> {
+        let _slot = self.take_slot()?;
+        let (ledger, handle) = self.start(&entry, config).await?;
+        let control = handle.control();
+        on_start(control.clone());
+        self.wait(ledger, handle).await
+    }
+
+    /// Waits for a started jail, killing it if it is cancelled, and closes
+    /// its ledger row.
+    pub async fn wait(&self, ledger: Ledger, handle: JailHandle) -> Result<Finished, Error> {
+        let control = handle.control();
+        let cancel = ledger.cancel_token();
+        let mut waiting = Box::pin(handle.wait());
+        let (outcome, cancelled) = tokio::select! {
+            outcome = &mut waiting => (outcome, false),
+            () = cancel.cancelled() => {
+                let _ = control.kill();
+                (waiting.await, true)
+            }
+        };
+        let id = ledger.id();
+        ledger.close(outcome.as_ref().map_err(|e| e.to_string()), cancelled).await;
+        match outcome {
+            Ok(result) => Ok(Finished {
+                id,
+                result,
+                cancelled,
+            }),
+            Err(err) => Err(jail_error(err)),
+        }
+    }
+
+    /// Starts a jail under the concurrency limit and streams its events
+    /// (output as the jail wrote it, stats every `stats_every`); it is
+    /// killed when cancelled.
+    pub async fn stream(&self, entry: LedgerEntry, config: JailConfig, stats_every: Duration) -> Result<JailStream, Error> {
+        let slot = self.take_slot()?;
+        let (ledger, handle) = self.start(&entry, config).await?;
+        let control = handle.control();
+        let cancel = ledger.cancel_token();
+        let events = handle.into_events(stats_every);
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            let _ = control.kill();
+        });
+        Ok(JailStream {
+            id: ledger.id(),
+            events,
+            slot,
+            ledger,
+        })
+    }
+
+    /// Cancels a running jail in `scope`: 404 when there is no such jail,
+    /// 409 when it already ended.
+    pub async fn cancel(&self, scope: &Scope, id: i64) -> Result<(), Error> {
+        let token = {
+            let live = lock(&self.inner.live);
+            live.get(&id)
+                .filter(|l| scope.includes(&l.tenant))
+                .map(|l| l.cancel.clone())
+        };
+        match token {
+            Some(token) => {
+                token.cancel();
+                Ok(())
+            }
+            None => match self.inner.db.jail(scope, id).await? {
+                Some(_) => Err(Error::new(
+                    ErrorCode::RunFinished,
+                    format!("jail {id} already ended; there is nothing to cancel"),
+                )),
+                None => Err(Error::not_found("run")),
+            },
+        }
+    }
+
+    /// Cancels every running jail (shutdown).
+    pub fn cancel_all(&self) {
+        for live in lock(&self.inner.live).values() {
+            live.cancel.cancel();
+        }
+    }
+
+    fn forget(&self, id: i64) {
+        lock(&self.inner.live).remove(&id);
+    }
+
+    async fn finish_row(&self, id: i64, end: JailEnd, started: Instant) {
+        self.inner
+            .metrics
+            .jail_finished(end.status, started.elapsed(), end.timed_out, end.oom_killed);
+        if let Err(err) = self.inner.db.finish_jail(id, &end).await {
+            tracing::error!(%err, id, "closing a ledger row");
+        }
+    }
+}
+
+
+/// A jail's result as every run and exec answers it.
+pub fn exec_result(id: i64, r: &JailResult, cancelled: bool) -> ExecResult {
+    ExecResult {
+        id,
+        stdout: r.stdout.text().into_owned(),
+        stderr: r.stderr.text().into_owned(),
+        exit_code: r.exit_code(),
+        duration_ms: r.duration.as_millis() as u64,
+        timed_out: r.timed_out,
+        oom_killed: r.oom_killed,
+        stdout_truncated: r.stdout.truncated,
+        stderr_truncated: r.stderr.truncated,
+        cancelled,
+        stats: r.stats.map(resource_stats),
+        egress_refusals: r
+            .egress
+            .iter()
+            .flat_map(|log| &log.records)
+            .filter(|rec| rec.outcome != Outcome::Allowed)
+            .map(|rec| EgressRefusal {
+                method: rec.method.clone(),
+                host: rec.host.clone(),
+                port: rec.port,
+                outcome: match rec.outcome {
+                    Outcome::Denied => "denied",
+                    _ => "failed",
+                }
+                .to_owned(),
+                reason: rec.reason.map(|r| r.as_str().to_owned()),
+                detail: rec.detail.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A cgroup's counters in the wire's shape.
+pub fn resource_stats(s: JailStats) -> ResourceStats {
+    ResourceStats {
+        memory_peak_bytes: s.memory_peak_bytes,
+        memory_current_bytes: s.memory_current_bytes,
+        cpu_usage_usec: s.cpu_usage_usec,
+        io_read_bytes: s.io_read_bytes,
+        io_write_bytes: s.io_write_bytes,
+        pids_current: s.pids_current,
+    }
+}
+
+/// The API error for an engine error.
+pub fn jail_error(err: JailError) -> Error {
+    match err {
+        JailError::InvalidConfig(msg) => Error::new(ErrorCode::BadRequest, msg),
+        JailError::Exec { command, detail } => Error::new(
+            ErrorCode::CommandNotFound,
+            format!("{command} cannot be executed in the jail: {detail}"),
+        ),
+        err @ (JailError::LimitUnavailable { .. } | JailError::Unsupported(_)) => Error::unavailable(err.to_string()),
+        other => Error::internal(other),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `text` cut to the ledger cap on a character boundary.
+fn cap(text: &str) -> String {
+    if text.len() <= LEDGER_OUTPUT_CAP {
+        return text.to_owned();
+    }
+    let mut end = LEDGER_OUTPUT_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_output_is_cut_on_a_character_boundary() {
+        let text = "é".repeat(LEDGER_OUTPUT_CAP);
+        let cut = cap(&text);
+        assert!(cut.len() <= LEDGER_OUTPUT_CAP && cut.chars().all(|c| c == 'é'));
+    }
+}
