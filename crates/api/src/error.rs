@@ -44,6 +44,8 @@ error_codes! {
     BadRequest = ("BAD_REQUEST", 400),
     /// The body is not valid JSON or does not match the route's schema.
     BadJson = ("BAD_JSON", 400),
+    /// The body is JSON, but a field is missing or has the wrong type.
+    BadBody = ("BAD_BODY", 422),
     /// The body is over the server's limit.
     BodyTooLarge = ("BODY_TOO_LARGE", 413),
     /// The body is not `application/json`.

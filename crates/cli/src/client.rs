@@ -1,8 +1,10 @@
 //! Subcommands that call a running `paddock serve`: credentials, sessions,
-//! runs, the ledger, the audit log, whoami and health. Tables for people,
-//! `--json` for scripts, live output for streams, and a non-zero exit with
-//! the server's message on failure.
+//! runs, the ledger, the audit log, API keys, whoami and health. Tables for
+//! people, `--json` for scripts (exactly the body the server answered),
+//! live output for streams, and a non-zero exit with the server's message
+//! on failure.
 
+use std::error::Error as _;
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
@@ -10,18 +12,18 @@ use clap::{Args, Subcommand};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
-use crate::parse;
+use crate::{interrupt, parse};
 
 /// How to reach the server.
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// Server URL.
-    #[arg(long, global = true, env = "PADDOCK_URL", default_value = "http://127.0.0.1:7000")]
+    /// Server URL (http:// or https://).
+    #[arg(long, global = true, env = "PADDOCK_URL", default_value = "http://127.0.0.1:7000", value_parser = parse::server_url)]
     pub url: String,
     /// API key.
     #[arg(long, global = true, env = "PADDOCK_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
-    /// Print the server's JSON instead of a table.
+    /// Print the server's JSON answer as it is instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
 }
@@ -29,11 +31,13 @@ pub struct Connection {
 /// Limits and network of a run or exec.
 #[derive(Debug, Args)]
 pub struct JailFlags {
-    /// Deadline in seconds (1..3600, default 300).
-    #[arg(long, value_name = "SECONDS")]
+    /// Deadline: 30s, 5m, 1h (a bare number is seconds; whole seconds;
+    /// the server allows 1s..1h, default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
     pub timeout: Option<u64>,
-    /// Memory in MiB (16..8192, default 512).
-    #[arg(long, value_name = "MIB")]
+    /// Memory limit: 512m, 1g (a bare number is MiB; whole MiB; the server
+    /// allows 16m..8g, default 512m).
+    #[arg(long, value_name = "SIZE", value_parser = parse::memory_mib)]
     pub memory: Option<u64>,
     /// CPU quota in percent of a core (1..800).
     #[arg(long)]
@@ -98,9 +102,9 @@ pub enum SessionsCommand {
         /// Service to include (repeatable).
         #[arg(long = "service", required = true)]
         services: Vec<String>,
-        /// Lifetime (e.g. 30m, 2h).
-        #[arg(long, value_parser = parse::duration)]
-        ttl: Option<Duration>,
+        /// Lifetime: 30m, 2h (a bare number is seconds).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        ttl: Option<u64>,
         /// Path scope, SERVICE=GLOB (repeatable), e.g. openai=/v1/chat/*.
         #[arg(long = "scope", value_name = "SERVICE=GLOB")]
         scopes: Vec<String>,
@@ -157,12 +161,15 @@ impl CodeSource {
 /// `paddock runs ...`
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
-    /// Run code and print its output when it ends.
+    /// Run code and print its output when it ends (live with --stream).
     Create {
         #[command(flatten)]
         source: CodeSource,
         #[command(flatten)]
         jail: JailFlags,
+        /// Print the output live, as `paddock runs stream` does.
+        #[arg(long)]
+        stream: bool,
     },
     /// Run code and print its output live.
     Stream {
@@ -183,9 +190,9 @@ pub enum RunsCommand {
         /// A child's code (repeatable, up to 16), `@FILE` for a file.
         #[arg(long = "child", required = true)]
         children: Vec<String>,
-        /// When to fork (e.g. 1500ms, 2s).
-        #[arg(long, value_parser = parse::duration)]
-        fork_after: Option<Duration>,
+        /// When to fork: 1500ms, 2s (a bare number is seconds).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_millis)]
+        fork_after: Option<u64>,
         #[command(flatten)]
         jail: JailFlags,
     },
@@ -222,10 +229,42 @@ pub enum JailsCommand {
     Get { id: String },
 }
 
+/// `paddock keys ...` (admins)
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List API keys (never their tokens).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Create a key; its token is shown only now.
+    Create {
+        /// The tenant the key acts for.
+        #[arg(long)]
+        tenant: String,
+        /// `operator` (its tenant only) or `admin` (every tenant).
+        #[arg(long, default_value = "operator", value_parser = ["operator", "admin"])]
+        role: String,
+        /// A note to recognise the key by.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a key (it stops working at once).
+    Revoke { id: String },
+}
+
 /// A failed call: the message and the exit status.
 pub struct Failure(pub String);
 
 pub(crate) type Outcome = Result<i32, Failure>;
+
+/// A server's answer: the parsed JSON and the body exactly as it came
+/// (what `--json` prints).
+pub(crate) struct Reply {
+    pub value: Value,
+    pub raw: String,
+}
 
 pub(crate) struct Api<'a> {
     http: Client,
@@ -238,7 +277,7 @@ impl<'a> Api<'a> {
             .timeout(None)
             .connect_timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| Failure(e.to_string()))?;
+            .map_err(|e| Failure(format!("cannot set up the HTTP client: {}", reason(&conn.url, &e))))?;
         Ok(Api { http, conn })
     }
 
@@ -254,7 +293,9 @@ impl<'a> Api<'a> {
     fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
         let response = request
             .send()
-            .map_err(|e| Failure(format!("cannot reach {}: {e}", self.conn.url)))?;
+            .map_err(|e| Failure(describe_error(&self.conn.url, &e)))?;
+        // A stream names its run in its headers: Ctrl-C cancels it.
+        interrupt::watch(&self.conn.url, self.conn.api_key.as_deref(), response.headers());
         if response.status().is_success() {
             return Ok(response);
         }
@@ -273,32 +314,149 @@ impl<'a> Api<'a> {
         Err(Failure(message))
     }
 
-    pub(crate) fn json(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Failure> {
+    /// Calls the server; the answer parsed and as it came.
+    pub(crate) fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Reply, Failure> {
         let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = self.send(request)?;
         if response.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(Value::Null);
+            return Ok(Reply {
+                value: Value::Null,
+                raw: String::new(),
+            });
         }
-        let text = response.text().map_err(|e| Failure(e.to_string()))?;
-        serde_json::from_str(&text).or(Ok(Value::String(text)))
+        let raw = response.text().map_err(|e| {
+            Failure(format!(
+                "the answer from {} broke off: {}",
+                self.conn.url,
+                reason(&self.conn.url, &e)
+            ))
+        })?;
+        let value = serde_json::from_str(&raw).unwrap_or_else(|_| Value::String(raw.clone()));
+        Ok(Reply { value, raw })
     }
 
-    pub(crate) fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.json(reqwest::Method::GET, path, None)
+    pub(crate) fn get(&self, path: &str) -> Result<Reply, Failure> {
+        self.call(reqwest::Method::GET, path, None)
     }
 
-    /// Prints `value` as JSON, or as `table` would.
-    pub(crate) fn show(&self, value: &Value, table: impl FnOnce(&Value)) -> Outcome {
+    /// Prints the answer as the server sent it (`--json`), or as `table`
+    /// would.
+    pub(crate) fn show(&self, reply: &Reply, table: impl FnOnce(&Value)) -> Outcome {
         if self.conn.json {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            print_raw(reply);
         } else {
-            table(value);
+            table(&reply.value);
         }
         Ok(0)
     }
+}
+
+/// The body as it came, ending in one newline.
+fn print_raw(reply: &Reply) {
+    if reply.raw.ends_with('\n') {
+        print!("{}", reply.raw);
+    } else {
+        println!("{}", reply.raw);
+    }
+}
+
+/// Why `url` could not be reached, from the whole chain of causes, e.g.
+/// `cannot reach http://127.0.0.1:7000: connection refused (nothing
+/// listens on 127.0.0.1:7000; is paddock serve running there?)`.
+pub(crate) fn describe_error(url: &str, err: &reqwest::Error) -> String {
+    format!("cannot reach {url}: {}", reason(url, err))
+}
+
+/// The cause of a failed request in words: TLS, DNS, refused, reset,
+/// timed out, or the innermost message; never reqwest's bare "error
+/// sending request".
+pub(crate) fn reason(url: &str, err: &reqwest::Error) -> String {
+    use std::io::ErrorKind;
+    let parsed = reqwest::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| url.to_owned());
+    let address = match parsed.as_ref().and_then(|u| u.port_or_known_default()) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    let chain: Vec<&(dyn std::error::Error + 'static)> = std::iter::successors(err.source(), |e| (*e).source()).collect();
+    for e in &chain {
+        if let Some(tls) = tls_error(*e) {
+            let hint = if matches!(tls, rustls::Error::InvalidMessage(_)) {
+                " (is the server speaking plain HTTP? then use an http:// URL)"
+            } else {
+                ""
+            };
+            return format!("the TLS handshake with {address} failed: {tls}{hint}");
+        }
+    }
+    if err.is_timeout() {
+        return format!("{address} did not answer in time (timed out)");
+    }
+    // hyper-util's resolver: "dns error", caused by getaddrinfo's message.
+    if chain.iter().any(|e| e.to_string().starts_with("dns error")) {
+        let why = chain.last().map(|e| e.to_string()).unwrap_or_default();
+        return format!("cannot resolve the host name {host:?}: {why}");
+    }
+    for e in &chain {
+        let Some(io) = e.downcast_ref::<std::io::Error>() else {
+            continue;
+        };
+        return match io.kind() {
+            ErrorKind::ConnectionRefused => format!(
+                "connection refused (nothing listens on {address}; is paddock serve running there?)"
+            ),
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => {
+                format!("the connection to {address} was closed ({io})")
+            }
+            ErrorKind::TimedOut => format!("{address} did not answer in time ({io})"),
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+                format!("{address} is unreachable ({io})")
+            }
+            _ => format!("{io} ({address})"),
+        };
+    }
+    if err.is_builder() {
+        return format!("bad request URL: {}", chain_text(&chain, err));
+    }
+    // Anything else (a server that does not speak HTTP, a connection
+    // closed before the answer): every cause, outermost first.
+    format!(
+        "{} (is {address} a paddock server?)",
+        chain_text(&chain, err)
+    )
+}
+
+/// The causes joined with `: ` (skipping repeats), or the error itself.
+fn chain_text(chain: &[&(dyn std::error::Error + 'static)], err: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for e in chain {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// A rustls error, bare or inside an `io::Error` (whose `source()` skips
+/// the error it wraps).
+fn tls_error<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    e.downcast_ref::<std::io::Error>()?
+        .get_ref()?
+        .downcast_ref::<rustls::Error>()
 }
 
 /// Left-aligned columns.
@@ -333,8 +491,22 @@ pub(crate) fn cells(v: &Value, fields: &[&str]) -> Vec<String> {
     fields.iter().map(|f| text(&v[*f])).collect()
 }
 
+/// The rows of a list answer: a bare array, or a page's `rows`.
 pub(crate) fn rows(v: &Value) -> Vec<Value> {
     v.get("rows").unwrap_or(v).as_array().cloned().unwrap_or_default()
+}
+
+/// A list answer as a table of `fields`.
+pub(crate) fn list_table(list: &Value, fields: &[&str]) {
+    print_table(fields, rows(list).iter().map(|r| cells(r, fields)).collect());
+}
+
+/// One object as `field value` lines.
+pub(crate) fn print_fields(v: &Value, fields: &[&str]) {
+    let width = fields.iter().map(|f| f.len()).max().unwrap_or(0) + 2;
+    for field in fields {
+        println!("{field:<width$}{}", text(&v[*field]));
+    }
 }
 
 /// `paddock whoami`.
@@ -370,7 +542,7 @@ pub fn credentials(conn: &Connection, command: &CredentialsCommand) -> Outcome {
                     secret.trim().to_owned()
                 }
             };
-            let record = api.json(
+            let record = api.call(
                 reqwest::Method::POST,
                 "/v1/credentials",
                 Some(json!({ "service": service, "secret": secret })),
@@ -387,12 +559,11 @@ pub fn credentials(conn: &Connection, command: &CredentialsCommand) -> Outcome {
         CredentialsCommand::List => {
             let list = api.get("/v1/credentials")?;
             api.show(&list, |list| {
-                let fields = ["service", "tenant_id", "fingerprint", "updated_at"];
-                print_table(&fields, rows(list).iter().map(|r| cells(r, &fields)).collect());
+                list_table(list, &["service", "tenant_id", "fingerprint", "updated_at"])
             })
         }
         CredentialsCommand::Rm { service } => {
-            api.json(reqwest::Method::DELETE, &format!("/v1/credentials/{service}"), None)?;
+            api.call(reqwest::Method::DELETE, &format!("/v1/credentials/{service}"), None)?;
             if !conn.json {
                 println!("deleted {service}");
             }
@@ -423,12 +594,12 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
             }
             let mut body = json!({ "services": services, "scopes": scope_map });
             if let Some(ttl) = ttl {
-                body["ttl_secs"] = json!(ttl.as_secs().max(1));
+                body["ttl_secs"] = json!(ttl);
             }
             if let Some(n) = max_requests {
                 body["max_requests"] = json!(n);
             }
-            let session = api.json(reqwest::Method::POST, "/v1/sessions", Some(body))?;
+            let session = api.call(reqwest::Method::POST, "/v1/sessions", Some(body))?;
             api.show(&session, |s| {
                 println!("# session {} (expires {})", text(&s["id"]), text(&s["expires_at"]));
                 if let Some(env) = s["env"].as_object() {
@@ -441,29 +612,29 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
         SessionsCommand::List => {
             let list = api.get("/v1/sessions")?;
             api.show(&list, |list| {
-                let fields = ["id", "status", "services", "created_at", "expires_at"];
-                print_table(&fields, rows(list).iter().map(|r| cells(r, &fields)).collect());
+                list_table(list, &["id", "status", "services", "created_at", "expires_at"])
             })
         }
         SessionsCommand::Get { id } => {
             let session = api.get(&format!("/v1/sessions/{id}"))?;
             api.show(&session, |s| {
-                for field in [
-                    "id",
-                    "status",
-                    "services",
-                    "created_at",
-                    "expires_at",
-                    "closed_at",
-                    "max_requests",
-                    "requests_used",
-                ] {
-                    println!("{field:<11} {}", text(&s[field]));
-                }
+                print_fields(
+                    s,
+                    &[
+                        "id",
+                        "status",
+                        "services",
+                        "created_at",
+                        "expires_at",
+                        "closed_at",
+                        "max_requests",
+                        "requests_used",
+                    ],
+                )
             })
         }
         SessionsCommand::Close { id } => {
-            api.json(reqwest::Method::DELETE, &format!("/v1/sessions/{id}"), None)?;
+            api.call(reqwest::Method::DELETE, &format!("/v1/sessions/{id}"), None)?;
             if !conn.json {
                 println!("closed {id}");
             }
@@ -472,21 +643,21 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
         SessionsCommand::Exec { id, jail, command } => {
             let mut body = json!({ "cmd": command[0], "args": &command[1..] });
             jail.apply(&mut body);
-            let result = api.json(reqwest::Method::POST, &format!("/v1/sessions/{id}/exec"), Some(body))?;
+            let result = api.call(reqwest::Method::POST, &format!("/v1/sessions/{id}/exec"), Some(body))?;
             print_result(conn, &result)
         }
     }
 }
 
 /// Prints a run's output (or its JSON) and returns its exit status.
-pub(crate) fn print_result(conn: &Connection, result: &Value) -> Outcome {
+pub(crate) fn print_result(conn: &Connection, result: &Reply) -> Outcome {
     if conn.json {
-        println!("{}", serde_json::to_string_pretty(result).unwrap_or_default());
+        print_raw(result);
     } else {
-        print!("{}", result["stdout"].as_str().unwrap_or(""));
-        eprint!("{}", result["stderr"].as_str().unwrap_or(""));
+        print!("{}", result.value["stdout"].as_str().unwrap_or(""));
+        eprint!("{}", result.value["stderr"].as_str().unwrap_or(""));
     }
-    Ok(exit_status(result))
+    Ok(exit_status(&result.value))
 }
 
 /// Like `paddock run`: 124 on timeout, 137 after an OOM kill, else the code.
@@ -506,7 +677,7 @@ fn exit_status(result: &Value) -> i32 {
 pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
     let api = Api::new(conn)?;
     let (source, jail, stream) = match command {
-        RunsCommand::Create { source, jail } => (source, jail, false),
+        RunsCommand::Create { source, jail, stream } => (source, jail, *stream),
         RunsCommand::Stream { source, jail } => (source, jail, true),
         RunsCommand::Fork {
             language,
@@ -521,14 +692,15 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
                 .collect::<Result<Vec<_>, _>>()?;
             let mut body = json!({ "language": language, "parent_code": code_arg(parent)?, "children": children });
             if let Some(after) = fork_after {
-                body["fork_after_ms"] = json!(after.as_millis() as u64);
+                body["fork_after_ms"] = json!(after);
             }
             jail.apply(&mut body);
-            let result = api.json(reqwest::Method::POST, "/v1/runs/fork", Some(body))?;
+            let reply = api.call(reqwest::Method::POST, "/v1/runs/fork", Some(body))?;
             if conn.json {
-                println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+                print_raw(&reply);
                 return Ok(0);
             }
+            let result = &reply.value;
             let jails = std::iter::once(("parent".to_owned(), &result["parent"])).chain(
                 result["children"]
                     .as_array()
@@ -551,18 +723,20 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
     let mut body = json!({ "code": code, "language": source.language });
     jail.apply(&mut body);
     if !stream {
-        let result = api.json(reqwest::Method::POST, "/v1/runs", Some(body))?;
+        let result = api.call(reqwest::Method::POST, "/v1/runs", Some(body))?;
         return print_result(conn, &result);
     }
     let response = api.send(api.request(reqwest::Method::POST, "/v1/runs/stream").json(&body))?;
-    follow_stream(conn, response)
+    let outcome = follow_stream(conn, response);
+    interrupt::forget();
+    outcome
 }
 
 /// Prints SSE events as they arrive; returns the run's exit status.
 fn follow_stream(conn: &Connection, response: Response) -> Outcome {
     let mut event = String::new();
     for line in BufReader::new(response).lines() {
-        let line = line.map_err(|e| Failure(format!("the stream broke: {e}")))?;
+        let line = line.map_err(|e| Failure(format!("the stream from {} broke off: {e}", conn.url)))?;
         if let Some(name) = line.strip_prefix("event: ") {
             event = name.to_owned();
             continue;
@@ -598,40 +772,43 @@ pub fn jails(conn: &Connection, command: &JailsCommand) -> Outcome {
             let mut path = format!("/v1/jails?limit={limit}");
             for (key, value) in [("status", status), ("kind", kind)] {
                 if let Some(value) = value {
-                    path.push_str(&format!("&{key}={value}"));
+                    path.push_str(&format!("&{key}={}", encode(value)));
                 }
             }
             let list = api.get(&path)?;
             api.show(&list, |list| {
-                let fields = [
-                    "id",
-                    "kind",
-                    "status",
-                    "exit_code",
-                    "duration_ms",
-                    "started_at",
-                    "session_id",
-                ];
-                print_table(&fields, rows(list).iter().map(|r| cells(r, &fields)).collect());
+                list_table(
+                    list,
+                    &[
+                        "id",
+                        "kind",
+                        "status",
+                        "exit_code",
+                        "duration_ms",
+                        "started_at",
+                        "session_id",
+                    ],
+                )
             })
         }
         JailsCommand::Get { id } => {
             let row = api.get(&format!("/v1/jails/{id}"))?;
             api.show(&row, |r| {
-                for field in [
-                    "id",
-                    "kind",
-                    "status",
-                    "exit_code",
-                    "duration_ms",
-                    "timed_out",
-                    "oom_killed",
-                    "started_at",
-                    "ended_at",
-                    "error",
-                ] {
-                    println!("{field:<12} {}", text(&r[field]));
-                }
+                print_fields(
+                    r,
+                    &[
+                        "id",
+                        "kind",
+                        "status",
+                        "exit_code",
+                        "duration_ms",
+                        "timed_out",
+                        "oom_killed",
+                        "started_at",
+                        "ended_at",
+                        "error",
+                    ],
+                );
                 println!("--- stdout\n{}", r["stdout"].as_str().unwrap_or(""));
                 println!("--- stderr\n{}", r["stderr"].as_str().unwrap_or(""));
             })
@@ -644,16 +821,118 @@ pub fn audit(conn: &Connection, limit: u32) -> Outcome {
     let api = Api::new(conn)?;
     let list = api.get(&format!("/v1/audit?limit={limit}"))?;
     api.show(&list, |list| {
-        let fields = [
-            "id",
-            "at",
-            "actor",
-            "action",
-            "target",
-            "service",
-            "status",
-            "reject_reason",
-        ];
-        print_table(&fields, rows(list).iter().map(|r| cells(r, &fields)).collect());
+        list_table(
+            list,
+            &[
+                "id",
+                "at",
+                "actor",
+                "action",
+                "target",
+                "service",
+                "status",
+                "reject_reason",
+            ],
+        )
     })
+}
+
+const KEY_FIELDS: [&str; 7] = ["id", "tenant", "role", "label", "source", "created_at", "revoked_at"];
+
+/// `paddock keys ...`.
+pub fn keys(conn: &Connection, command: &KeysCommand) -> Outcome {
+    let api = Api::new(conn)?;
+    match command {
+        KeysCommand::List { tenant } => {
+            let path = match tenant {
+                Some(tenant) => format!("/v1/keys?tenant={}", encode(tenant)),
+                None => "/v1/keys".to_owned(),
+            };
+            let list = api.get(&path)?;
+            api.show(&list, |list| list_table(list, &KEY_FIELDS))
+        }
+        KeysCommand::Create { tenant, role, label } => {
+            let mut body = json!({ "tenant": tenant, "role": role });
+            if let Some(label) = label {
+                body["label"] = json!(label);
+            }
+            let key = api.call(reqwest::Method::POST, "/v1/keys", Some(body))?;
+            api.show(&key, |k| {
+                print_fields(k, &["id", "tenant", "role", "label", "created_at", "token"]);
+                eprintln!("paddock: store the token now; it is not shown again");
+            })
+        }
+        KeysCommand::Revoke { id } => {
+            api.call(reqwest::Method::DELETE, &format!("/v1/keys/{}", encode(id)), None)?;
+            if !conn.json {
+                println!("revoked {id}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Percent-encodes a query value or path segment.
+pub(crate) fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::*;
+
+    fn fail(url: &str, client: Client) -> String {
+        let err = client.get(format!("{url}/v1/health")).send().unwrap_err();
+        reason(url, &err)
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let why = fail(&format!("http://{addr}"), Client::new());
+        assert_eq!(
+            why,
+            format!("connection refused (nothing listens on {addr}; is paddock serve running there?)")
+        );
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let client = Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+        let why = fail(&url, client);
+        assert!(why.contains("did not answer in time (timed out)"), "{why}");
+    }
+
+    #[test]
+    fn a_server_that_is_not_http_is_described_by_its_causes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut stream, _) = listener.accept().unwrap();
+            let _ = stream.read(&mut [0; 1024]);
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n");
+        });
+        let why = fail(&url, Client::new());
+        assert!(!why.contains("error sending request"), "{why}");
+        assert!(why.to_lowercase().contains("invalid http"), "{why}");
+        assert!(why.ends_with("a paddock server?)"), "{why}");
+    }
+
+    #[test]
+    fn encode_escapes_everything_but_unreserved() {
+        assert_eq!(encode("a b/c?d"), "a%20b%2Fc%3Fd");
+        assert_eq!(encode("key_1-x.y~"), "key_1-x.y~");
+    }
 }

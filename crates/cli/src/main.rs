@@ -5,8 +5,11 @@
 //! then builds the async runtime.
 
 mod client;
+mod doctor;
 mod egress_args;
+mod interrupt;
 mod parse;
+mod pipe;
 mod run;
 mod serve;
 mod workspace_client;
@@ -29,8 +32,35 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run one command in a jail on this machine (no server needed).
     Run(Box<run::RunArgs>),
-    /// Show what the jail engine can enforce on this host.
-    Doctor,
+    /// Check what the jail engine can enforce on this host (a table of
+    /// checks: ok, missing, warn).
+    ///
+    /// Exit status 0 when jails can run: the engine starts and the memory
+    /// and pids controllers are usable (every server jail, and `paddock
+    /// run` with its default limits, sets both). 1 when one of these
+    /// required checks is missing. The cpu, io and freezer controllers and
+    /// Landlock are optional: without them only --cpu, --io-read/--io-write,
+    /// snapshots of running execs and forks, or defence in depth are lost,
+    /// and they only warn.
+    Doctor {
+        /// Print the engine's raw report (JSON) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print paddock's version.
+    Version {
+        /// Print `{"version": "..."}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell), e.g. `source <(paddock completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the control plane's OpenAPI document (JSON; no server needed).
+    Openapi,
     /// Show the caller's tenant and role (server).
     Whoami(client::Connection),
     /// Check that the server answers.
@@ -52,6 +82,8 @@ enum Command {
         #[command(subcommand)]
         command: workspace_client::FlavorsCommand,
     },
+    /// Manage API keys (server; admins).
+    Keys(KeysArgs),
     /// Read the audit log (server).
     Audit {
         #[command(flatten)]
@@ -103,6 +135,14 @@ struct SnapshotsArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct KeysArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(subcommand)]
+    command: client::KeysCommand,
+}
+
+#[derive(Debug, clap::Args)]
 struct JailsArgs {
     #[command(flatten)]
     connection: client::Connection,
@@ -111,6 +151,9 @@ struct JailsArgs {
 }
 
 fn main() {
+    // `paddock ... | head -1`: a closed output ends paddock silently; the
+    // engine commands below ignore SIGPIPE again (see `pipe`).
+    pipe::default_sigpipe();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -118,6 +161,7 @@ fn main() {
     };
     let code = match cli.command {
         Command::Run(args) => {
+            pipe::ignore_sigpipe();
             let sub = matches.subcommand_matches("run");
             let explicit = |id: &str| {
                 sub.and_then(|m| m.value_source(id))
@@ -137,6 +181,7 @@ fn main() {
             code
         }
         Command::Serve(args) => {
+            pipe::ignore_sigpipe();
             let (config, egress) = match serve::build_config(&args).and_then(|c| Ok((c, args.egress.settings()?))) {
                 Ok(parts) => parts,
                 Err(msg) => {
@@ -165,38 +210,87 @@ fn main() {
             engine.shutdown();
             code
         }
-        Command::Whoami(connection) => finish(client::whoami(&connection)),
-        Command::Health(connection) => finish(client::health(&connection)),
-        Command::Credentials(args) => finish(client::credentials(&args.connection, &args.command)),
-        Command::Sessions(args) => finish(client::sessions(&args.connection, &args.command)),
-        Command::Runs(args) => finish(client::runs(&args.connection, &args.command)),
-        Command::Jails(args) => finish(client::jails(&args.connection, &args.command)),
-        Command::Ws(args) => finish(workspace_client::workspaces(&args.connection, &args.command)),
-        Command::Snapshots(args) => finish(workspace_client::snapshots(&args.connection, &args.command)),
-        Command::Flavors { command } => finish(workspace_client::flavors(&command)),
-        Command::Audit { connection, limit } => finish(client::audit(&connection, limit)),
-        Command::Doctor => {
-            let engine = start_engine(EgressSettings::default());
-            match serde_json::to_string_pretty(engine.info()) {
-                Ok(text) => println!("{text}"),
-                Err(e) => eprintln!("paddock: {e}"),
+        Command::Whoami(connection) => finish(|| client::whoami(&connection)),
+        Command::Health(connection) => finish(|| client::health(&connection)),
+        Command::Credentials(args) => finish(|| client::credentials(&args.connection, &args.command)),
+        Command::Sessions(args) => finish(|| client::sessions(&args.connection, &args.command)),
+        Command::Runs(args) => finish(|| client::runs(&args.connection, &args.command)),
+        Command::Jails(args) => finish(|| client::jails(&args.connection, &args.command)),
+        Command::Ws(args) => finish(|| workspace_client::workspaces(&args.connection, &args.command)),
+        Command::Snapshots(args) => finish(|| workspace_client::snapshots(&args.connection, &args.command)),
+        Command::Flavors { command } => finish(|| workspace_client::flavors(&command)),
+        Command::Keys(args) => finish(|| client::keys(&args.connection, &args.command)),
+        Command::Audit { connection, limit } => finish(|| client::audit(&connection, limit)),
+        Command::Version { json } => {
+            let version = env!("CARGO_PKG_VERSION");
+            if json {
+                println!("{}", serde_json::json!({ "version": version }));
+            } else {
+                println!("paddock {version}");
             }
             0
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "paddock", &mut std::io::stdout());
+            0
+        }
+        Command::Openapi => match paddock_server::routes::openapi().to_pretty_json() {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err(e) => {
+                eprintln!("paddock: {e}");
+                1
+            }
+        },
+        Command::Doctor { json } => {
+            pipe::ignore_sigpipe();
+            doctor(json)
         }
     };
     std::process::exit(code);
 }
 
-/// The exit status of a client subcommand; failures print the server's
-/// message.
-fn finish(outcome: Result<i32, client::Failure>) -> i32 {
-    match outcome {
+/// Runs a client subcommand (Ctrl-C exits 130 and cancels a streaming
+/// run) and returns its exit status; failures print the server's message.
+fn finish(command: impl FnOnce() -> Result<i32, client::Failure>) -> i32 {
+    interrupt::install();
+    match command() {
         Ok(code) => code,
         Err(client::Failure(message)) => {
             eprintln!("paddock: {message}");
             1
         }
     }
+}
+
+/// `paddock doctor`: the table (or the raw report), and 1 when a required
+/// check fails.
+fn doctor(json: bool) -> i32 {
+    let options = EngineOptions {
+        warm_pool: Some(0),
+        ..EngineOptions::default()
+    };
+    let (checks, raw) = match Engine::start(options) {
+        Ok(engine) => {
+            let report = (doctor::checks(engine.info()), doctor::raw(engine.info()));
+            engine.shutdown();
+            report
+        }
+        Err(err) => {
+            let why = err.to_string();
+            (doctor::engine_failed(&why), serde_json::json!({ "error": why }))
+        }
+    };
+    let text = if json {
+        format!("{}\n", serde_json::to_string_pretty(&raw).unwrap_or_default())
+    } else {
+        doctor::render(&checks)
+    };
+    // A closed pipe (`| head -1`) is no failure of the host.
+    pipe::print(&text);
+    doctor::exit_status(&checks)
 }
 
 fn start_engine(egress: EgressSettings) -> Engine {

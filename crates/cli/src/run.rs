@@ -10,6 +10,7 @@ use paddock_jail::{Engine, JailConfig, JailError, NetworkMode, Preset, SeccompLe
 
 use crate::egress_args::EgressArgs;
 use crate::parse;
+use crate::pipe::errln;
 
 /// Exit status when the deadline passed (like `timeout(1)`).
 const EXIT_TIMEOUT: i32 = 124;
@@ -32,29 +33,32 @@ pub struct RunArgs {
     /// Port the allowlist may reach (repeatable; default 443 and 80).
     #[arg(long = "allow-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub allow_ports: Vec<u16>,
-    /// Memory limit (e.g. 64M, 2G), or `unlimited`.
-    #[arg(long, default_value = "512M")]
-    pub memory: String,
+    /// Memory limit: 64m, 2g (a bare number is MiB), or `unlimited`.
+    #[arg(long, value_name = "SIZE", default_value = "512m", value_parser = parse::size_or_unlimited)]
+    pub memory: parse::SizeLimit,
     /// CPU quota in percent of one core (100 = one core).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=25600))]
     pub cpu: Option<u32>,
     /// Maximum number of processes and threads, or `unlimited`.
     #[arg(long, default_value = "64")]
     pub pids: String,
-    /// Read bandwidth per block device (e.g. 10M = 10 MiB/s).
-    #[arg(long, value_parser = parse::size)]
+    /// Read bandwidth per block device, per second: 10m (a bare number is
+    /// MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse::size)]
     pub io_read: Option<u64>,
-    /// Write bandwidth per block device.
-    #[arg(long, value_parser = parse::size)]
+    /// Write bandwidth per block device, per second.
+    #[arg(long, value_name = "SIZE", value_parser = parse::size)]
     pub io_write: Option<u64>,
-    /// Deadline for the whole jail (e.g. 30, 30s, 2m).
-    #[arg(long, default_value = "300s", value_parser = parse::duration)]
+    /// Deadline for the whole jail: 30s, 2m, 500ms (a bare number is
+    /// seconds).
+    #[arg(long, value_name = "DURATION", default_value = "300s", value_parser = parse::duration)]
     pub timeout: Duration,
-    /// Bytes of each output stream kept with --json.
-    #[arg(long, default_value = "1M", value_parser = parse::size)]
+    /// Output kept of each stream with --json: 1m, 64k (a bare number is
+    /// MiB).
+    #[arg(long, value_name = "SIZE", default_value = "1m", value_parser = parse::size)]
     pub output_cap: u64,
-    /// Size of the jail's /tmp.
-    #[arg(long, default_value = "256M", value_parser = parse::size)]
+    /// Size of the jail's /tmp: 256m, 1g (a bare number is MiB).
+    #[arg(long, value_name = "SIZE", default_value = "256m", value_parser = parse::size)]
     pub tmp_size: u64,
     /// Read-only bind, HOST[:JAIL]; without JAIL the first becomes /workspace.
     #[arg(long = "ro", value_name = "HOST[:JAIL]", value_parser = parse::bind)]
@@ -141,7 +145,7 @@ pub fn build_config(args: &RunArgs, explicit: &dyn Fn(&str) -> bool) -> Result<J
     }
     let limits = &mut config.limits;
     if wanted("memory") {
-        limits.memory_bytes = optional(&args.memory, parse::size).map_err(|e| format!("--memory: {e}"))?;
+        limits.memory_bytes = args.memory.0;
     }
     if wanted("pids") {
         limits.pids = optional(&args.pids, |t| {
@@ -257,22 +261,26 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
     match result {
         Err(err) => report_error(&err),
         Ok(result) => {
+            let mut closed_pipe = false;
             if json {
                 match serde_json::to_string_pretty(&result) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => eprintln!("paddock: {e}"),
+                    Ok(text) => closed_pipe = !crate::pipe::print(&format!("{text}\n")),
+                    Err(e) => errln!("paddock: {e}"),
                 }
             } else {
                 if let Some(log) = &result.egress {
                     report_egress_refusals(log);
                 }
                 if result.timed_out {
-                    eprintln!("paddock: the jail was killed at its {:?} deadline", result.duration);
+                    errln!("paddock: the jail was killed at its {:?} deadline", result.duration);
                 } else if result.oom_killed {
-                    eprintln!("paddock: the jail ran out of memory and was killed");
+                    errln!("paddock: the jail ran out of memory and was killed");
                 }
             }
-            if result.timed_out {
+            if closed_pipe {
+                // Nobody reads the result any more (`| head`): end quietly.
+                crate::pipe::EXIT_CLOSED_PIPE
+            } else if result.timed_out {
                 EXIT_TIMEOUT
             } else if result.oom_killed {
                 EXIT_OOM
@@ -297,18 +305,18 @@ fn report_egress_refusals(log: &EgressLog) {
         } else {
             "failed"
         };
-        eprintln!(
+        errln!(
             "paddock: egress {verdict}: {what}: {}",
             record.detail.as_deref().unwrap_or("no detail")
         );
     }
     if log.dropped > 0 {
-        eprintln!("paddock: {} more egress attempts were not recorded", log.dropped);
+        errln!("paddock: {} more egress attempts were not recorded", log.dropped);
     }
 }
 
 fn report_error(err: &JailError) -> i32 {
-    eprintln!("paddock: {err}");
+    errln!("paddock: {err}");
     match err {
         JailError::Exec { .. } => EXIT_NOT_FOUND,
         JailError::InvalidConfig(_) | JailError::LimitUnavailable { .. } => 2,

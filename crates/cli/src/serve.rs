@@ -219,7 +219,7 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         proxy_url = %c.proxy_url(),
         services = %state.phantom.services().names(),
         state_dir = %c.state_dir.display(),
-        database = state.store.backend_name(),
+        database = state.db.backend_name(),
         configured_keys = c.api_keys.len(),
         max_concurrent = c.max_concurrent,
         recovered_jails = prepared.recovered_jails,

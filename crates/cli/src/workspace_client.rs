@@ -3,13 +3,15 @@
 //! flavor to this host's state directory.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Subcommand;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::client::{cells, print_result, print_table, rows, text, Api, Connection, Failure, JailFlags, Outcome};
+use crate::client::{
+    cells, encode, list_table, print_fields, print_result, print_table, text, Api, Connection, Failure, JailFlags,
+    Outcome, Reply,
+};
 use crate::parse;
 
 /// `paddock ws ...`
@@ -27,9 +29,10 @@ pub enum WorkspaceCommand {
         /// A flavor to mount at /opt/flavors/NAME (repeatable).
         #[arg(long = "flavor")]
         flavors: Vec<String>,
-        /// Pause after this long without an exec (e.g. 15m).
-        #[arg(long, value_parser = parse::duration)]
-        idle_timeout: Option<Duration>,
+        /// Pause after this long without an exec: 15m, 1h (a bare number is
+        /// seconds).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        idle_timeout: Option<u64>,
         #[command(flatten)]
         jail: JailFlags,
     },
@@ -52,11 +55,13 @@ pub enum WorkspaceCommand {
     /// Run a command in the workspace; files under /workspace persist.
     Exec {
         id: String,
-        /// Deadline in seconds (default: the workspace's).
-        #[arg(long, value_name = "SECONDS")]
+        /// Deadline: 30s, 5m, 1h (a bare number is seconds; default: the
+        /// workspace's).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
         timeout: Option<u64>,
-        /// Memory in MiB (default: the workspace's).
-        #[arg(long, value_name = "MIB")]
+        /// Memory limit: 512m, 1g (a bare number is MiB; default: the
+        /// workspace's).
+        #[arg(long, value_name = "SIZE", value_parser = parse::memory_mib)]
         memory: Option<u64>,
         /// Environment variable (repeatable).
         #[arg(long = "env", short = 'e', value_name = "K=V")]
@@ -140,37 +145,39 @@ pub enum FlavorsCommand {
 const WORKSPACE_FIELDS: [&str; 5] = ["id", "label", "git_repo", "last_exec_at", "paused_at"];
 const SNAPSHOT_FIELDS: [&str; 6] = ["id", "workspace_id", "name", "created_at", "size_bytes", "file_count"];
 
-fn show_workspace(api: &Api, ws: &Value) -> Outcome {
+fn show_workspace(api: &Api, ws: &Reply) -> Outcome {
     api.show(ws, |ws| {
-        for field in [
-            "id",
-            "label",
-            "created_at",
-            "git_repo",
-            "git_ref",
-            "last_exec_at",
-            "paused_at",
-            "auto_snapshot",
-        ] {
-            println!("{field:<14}{}", text(&ws[field]));
-        }
-        println!("{:<14}{}", "config", ws["config"]);
+        print_fields(
+            ws,
+            &[
+                "id",
+                "label",
+                "created_at",
+                "git_repo",
+                "git_ref",
+                "last_exec_at",
+                "paused_at",
+                "auto_snapshot",
+                "config",
+            ],
+        )
     })
 }
 
-fn show_snapshot(api: &Api, snap: &Value) -> Outcome {
+fn show_snapshot(api: &Api, snap: &Reply) -> Outcome {
     api.show(snap, |s| {
-        for field in [
-            "id",
-            "workspace_id",
-            "name",
-            "created_at",
-            "size_bytes",
-            "file_count",
-            "frozen",
-        ] {
-            println!("{field:<14}{}", text(&s[field]));
-        }
+        print_fields(
+            s,
+            &[
+                "id",
+                "workspace_id",
+                "name",
+                "created_at",
+                "size_bytes",
+                "file_count",
+                "frozen",
+            ],
+        )
     })
 }
 
@@ -190,7 +197,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 body["label"] = json!(label);
             }
             if let Some(idle) = idle_timeout {
-                body["idle_timeout_secs"] = json!(idle.as_secs().max(1));
+                body["idle_timeout_secs"] = json!(idle);
             }
             let split = |spec: &str| match spec.split_once('#') {
                 Some((url, r)) => json!({ "repo": url, "ref": r }),
@@ -202,7 +209,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 many => body["git"] = json!({ "repos": many.iter().map(|r| split(r)).collect::<Vec<_>>() }),
             }
             jail.apply(&mut body);
-            let ws = api.json(Method::POST, "/v1/workspaces", Some(body))?;
+            let ws = api.call(Method::POST, "/v1/workspaces", Some(body))?;
             show_workspace(&api, &ws)
         }
         WorkspaceCommand::List { q, limit, offset } => {
@@ -211,16 +218,11 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 path.push_str(&format!("&q={}", encode(q)));
             }
             let page = api.get(&path)?;
-            api.show(&page, |page| {
-                print_table(
-                    &WORKSPACE_FIELDS,
-                    rows(page).iter().map(|r| cells(r, &WORKSPACE_FIELDS)).collect(),
-                );
-            })
+            api.show(&page, |page| list_table(page, &WORKSPACE_FIELDS))
         }
         WorkspaceCommand::Get { id } => show_workspace(&api, &api.get(&format!("/v1/workspaces/{id}"))?),
         WorkspaceCommand::Rename { id, label } => {
-            let ws = api.json(
+            let ws = api.call(
                 Method::PATCH,
                 &format!("/v1/workspaces/{id}"),
                 Some(json!({ "label": label })),
@@ -228,7 +230,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             show_workspace(&api, &ws)
         }
         WorkspaceCommand::Rm { id } => {
-            api.json(Method::DELETE, &format!("/v1/workspaces/{id}"), None)?;
+            api.call(Method::DELETE, &format!("/v1/workspaces/{id}"), None)?;
             if !conn.json {
                 println!("deleted {id}");
             }
@@ -256,7 +258,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             if let Some(m) = memory {
                 body["memory_mb"] = json!(m);
             }
-            let result = api.json(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
+            let result = api.call(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
             print_result(conn, &result)
         }
         WorkspaceCommand::Fork { id, count, label } => {
@@ -264,7 +266,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             if let Some(label) = label {
                 body["label"] = json!(label);
             }
-            let forked = api.json(Method::POST, &format!("/v1/workspaces/{id}/fork"), Some(body))?;
+            let forked = api.call(Method::POST, &format!("/v1/workspaces/{id}/fork"), Some(body))?;
             api.show(&forked, |f| {
                 println!("# snapshot {}", text(&f["snapshot_id"]));
                 let forks = f["forks"].as_array().cloned().unwrap_or_default();
@@ -279,7 +281,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 Some(name) => json!({ "name": name }),
                 None => json!({}),
             };
-            let snap = api.json(Method::POST, &format!("/v1/workspaces/{id}/snapshot"), Some(body))?;
+            let snap = api.call(Method::POST, &format!("/v1/workspaces/{id}/snapshot"), Some(body))?;
             show_snapshot(&api, &snap)
         }
         WorkspaceCommand::Restore {
@@ -291,7 +293,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             if let Some(label) = label {
                 body["label"] = json!(label);
             }
-            let ws = api.json(Method::POST, "/v1/workspaces/from-snapshot", Some(body))?;
+            let ws = api.call(Method::POST, "/v1/workspaces/from-snapshot", Some(body))?;
             show_workspace(&api, &ws)
         }
     }
@@ -315,12 +317,7 @@ pub fn snapshots(conn: &Connection, command: &SnapshotsCommand) -> Outcome {
                 path.push_str(&format!("&q={}", encode(q)));
             }
             let page = api.get(&path)?;
-            api.show(&page, |page| {
-                print_table(
-                    &SNAPSHOT_FIELDS,
-                    rows(page).iter().map(|r| cells(r, &SNAPSHOT_FIELDS)).collect(),
-                );
-            })
+            api.show(&page, |page| list_table(page, &SNAPSHOT_FIELDS))
         }
         SnapshotsCommand::Get { id } => show_snapshot(&api, &api.get(&format!("/v1/snapshots/{id}"))?),
         SnapshotsCommand::Manifest { id } => {
@@ -340,7 +337,7 @@ pub fn snapshots(conn: &Connection, command: &SnapshotsCommand) -> Outcome {
             })
         }
         SnapshotsCommand::Rm { id } => {
-            api.json(Method::DELETE, &format!("/v1/snapshots/{id}"), None)?;
+            api.call(Method::DELETE, &format!("/v1/snapshots/{id}"), None)?;
             if !conn.json {
                 println!("deleted {id}");
             }
@@ -355,11 +352,7 @@ pub fn flavors(command: &FlavorsCommand) -> Outcome {
         FlavorsCommand::List { connection } => {
             let api = Api::new(connection)?;
             let list = api.get("/v1/flavors")?;
-            api.show(&list, |list| {
-                for flavor in rows(list) {
-                    println!("{}", text(&flavor["name"]));
-                }
-            })
+            api.show(&list, |list| list_table(list, &["name"]))
         }
         FlavorsCommand::Add {
             name,
@@ -415,14 +408,4 @@ pub fn flavors(command: &FlavorsCommand) -> Outcome {
             Ok(0)
         }
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

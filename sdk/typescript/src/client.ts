@@ -13,7 +13,9 @@ import type { Whoami } from "./wire.js";
  * Client of a paddock control plane.
  *
  * ```ts
- * const paddock = new Paddock({ baseUrl: "http://127.0.0.1:7000", apiKey: process.env.PADDOCK_API_KEY });
+ * const paddock = new Paddock({ baseUrl: "http://127.0.0.1:7000", apiKey: "…" });
+ * // or, from PADDOCK_URL and PADDOCK_API_KEY:
+ * const fromEnv = new Paddock();
  * const result = await paddock.runs.create({ language: "python", code: "print(6*7)" });
  * ```
  *
@@ -39,7 +41,11 @@ export class Paddock {
   readonly public: Public;
   private readonly http: HttpClient;
 
-  /** A client; throws a `TypeError` for a bad `baseUrl` or when no `fetch` is available. */
+  /**
+   * A client. `baseUrl` and `apiKey` default to `$PADDOCK_URL` and
+   * `$PADDOCK_API_KEY` (else `$AGENTJAIL_API_KEY`). Throws a `TypeError`
+   * for a bad `baseUrl` (or `$PADDOCK_URL`) or when no `fetch` is available.
+   */
   constructor(options: PaddockOptions = {}) {
     this.http = new HttpClient(options);
     this.credentials = new Credentials(this.http);

@@ -26,11 +26,21 @@ export interface RetryOptions {
   jitter?: boolean;
 }
 
-/** Options of {@link Paddock | `new Paddock(...)`}. */
+/**
+ * Options of {@link Paddock | `new Paddock(...)`}. `baseUrl` and `apiKey`
+ * fall back to the environment (`PADDOCK_URL`, `PADDOCK_API_KEY`) when
+ * they are not given; an empty value counts as not given.
+ */
 export interface PaddockOptions {
-  /** Control-plane URL, e.g. `http://127.0.0.1:7000` (the default). A path prefix is kept. */
+  /**
+   * Control-plane URL, e.g. `http://127.0.0.1:7000`. A path prefix is kept.
+   * Default: `$PADDOCK_URL`, else `http://127.0.0.1:7000`.
+   */
   baseUrl?: string;
-  /** API key, sent as `Authorization: Bearer <key>`; only the public routes work without one. */
+  /**
+   * API key, sent as `Authorization: Bearer <key>`; only the public routes
+   * work without one. Default: `$PADDOCK_API_KEY`, else `$AGENTJAIL_API_KEY`.
+   */
   apiKey?: string;
   /**
    * Deadline of each call in milliseconds (default 60000; 0: none). Calls
@@ -53,8 +63,15 @@ export interface PaddockOptions {
 /** The agentjail SDK's name for {@link PaddockOptions}. */
 export type HttpConfig = PaddockOptions;
 
-/** Default control-plane address. */
+/** Default control-plane address, when neither `baseUrl` nor `$PADDOCK_URL` gives one. */
 export const DEFAULT_BASE_URL = "http://127.0.0.1:7000";
+/** The variable read when `baseUrl` is not given. */
+export const URL_ENV = "PADDOCK_URL";
+/**
+ * The variables read, in order, when `apiKey` is not given
+ * (`AGENTJAIL_API_KEY` is the name the agentjail SDK's examples use).
+ */
+export const API_KEY_ENV = ["PADDOCK_API_KEY", "AGENTJAIL_API_KEY"] as const;
 /** Default deadline of a call, ms. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** Time a jail-running call waits beyond the jail's own deadline, ms. */
@@ -147,6 +164,8 @@ class Deadline {
 /** @internal The client's transport. */
 export class HttpClient {
   readonly baseUrl: string;
+  /** Where the base URL came from: the option, `$PADDOCK_URL`, or the default. */
+  private readonly baseUrlFrom: "option" | typeof URL_ENV | "default";
   private readonly apiKey: string | undefined;
   private readonly timeoutMs: number;
   private readonly fetchImpl: FetchLike;
@@ -154,11 +173,15 @@ export class HttpClient {
   private readonly headers: Record<string, string>;
 
   constructor(options: PaddockOptions) {
-    this.baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "");
+    const envUrl = options.baseUrl ? undefined : fromEnv(URL_ENV);
+    this.baseUrlFrom = options.baseUrl ? "option" : envUrl ? URL_ENV : "default";
+    const url = options.baseUrl || envUrl || DEFAULT_BASE_URL;
+    this.baseUrl = url.replace(/\/+$/, "");
     if (!/^https?:\/\//i.test(this.baseUrl)) {
-      throw new TypeError(`baseUrl must be an http:// or https:// URL, got ${JSON.stringify(options.baseUrl)}`);
+      const name = this.baseUrlFrom === URL_ENV ? URL_ENV : "baseUrl";
+      throw new TypeError(`${name} must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
     }
-    this.apiKey = options.apiKey || undefined;
+    this.apiKey = options.apiKey || API_KEY_ENV.map(fromEnv).find(Boolean);
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const impl = options.fetch ?? (globalThis.fetch as FetchLike | undefined);
     if (typeof impl !== "function") {
@@ -224,6 +247,7 @@ export class HttpClient {
     const url = this.url(spec.path, spec.query);
     const headers: Record<string, string> = { ...this.headers, accept };
     if (spec.auth !== false && this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
+    const sentKey = Object.keys(headers).some((name) => name.toLowerCase() === "authorization");
     const init: RequestInit = { method: spec.method, headers };
     if (spec.body !== undefined) {
       headers["content-type"] = "application/json";
@@ -254,7 +278,7 @@ export class HttpClient {
             failure,
           };
         }
-        const error = await this.errorFrom(response, spec, deadline);
+        const error = await this.errorFrom(response, spec, deadline, sentKey);
         const delay = this.retryDelay(spec, error, attempt, deadline);
         if (delay === undefined) throw error;
         try {
@@ -287,14 +311,18 @@ export class HttpClient {
     return new PaddockError({
       status: 0,
       code: "NETWORK",
-      message: `${spec.method} ${spec.path}: cannot reach ${this.baseUrl}: ${describe(err)}`,
+      message:
+        `${spec.method} ${spec.path}: cannot reach ${this.baseUrl}: ${describe(err)}` +
+        (this.baseUrlFrom === "default"
+          ? `; no baseUrl was given and ${URL_ENV} is not set, so the default was used: set ${URL_ENV} or pass baseUrl`
+          : ""),
       method: spec.method,
       path: spec.path,
       cause: err,
     });
   }
 
-  private async errorFrom(response: Response, spec: CallSpec, deadline: Deadline): Promise<unknown> {
+  private async errorFrom(response: Response, spec: CallSpec, deadline: Deadline, sentKey: boolean): Promise<unknown> {
     let text = "";
     try {
       text = await response.text();
@@ -319,10 +347,14 @@ export class HttpClient {
     } else if (typeof body === "string" && body.trim()) {
       message = body.trim().slice(0, 500);
     }
+    message ??= `${spec.method} ${spec.path}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`;
+    if (response.status === 401 && !sentKey) {
+      message += `; no API key was sent: pass apiKey to new Paddock() or set ${API_KEY_ENV[0]}`;
+    }
     return new PaddockError({
       status: response.status,
       code: codeForStatus(response.status),
-      message: message ?? `${spec.method} ${spec.path}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`,
+      message,
       serverCode,
       body,
       method: spec.method,
@@ -380,6 +412,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * A non-empty environment variable from `process.env`, where there is one
+ * (Node, Bun, Deno's Node mode); `undefined` elsewhere (browsers, workers).
+ */
+function fromEnv(name: string): string | undefined {
+  try {
+    return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.[name] || undefined;
+  } catch {
+    // A runtime that forbids reading the environment (Deno without --allow-env).
+    return undefined;
+  }
 }
 
 /** A fetch failure's message with its cause (`fetch failed: connect ECONNREFUSED ...`). */

@@ -9,7 +9,7 @@
 export { Paddock, Paddock as Agentjail } from "./client.js";
 export { PaddockError, PaddockError as AgentjailError } from "./errors.js";
 export type { AgentjailErrorCode, PaddockErrorCode, PaddockErrorInit } from "./errors.js";
-export { DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS, JAIL_GRACE_MS } from "./http.js";
+export { API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_TIMEOUT_MS, JAIL_GRACE_MS, URL_ENV } from "./http.js";
 export type { FetchLike, HttpConfig, PaddockOptions, RetryOptions } from "./http.js";
 export { SseParser } from "./sse.js";
 export type { SseMessage } from "./sse.js";

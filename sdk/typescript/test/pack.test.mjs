@@ -1,19 +1,29 @@
-// `npm pack` produces a package that a fresh project installs offline from
-// the tarball and uses from ES modules, CommonJS and TypeScript (node16/
-// nodenext, bundler and node10 resolution), with no runtime dependency.
+// `npm pack` builds the package itself (the `prepack` script) and produces
+// a tarball that a fresh project installs offline and uses from ES
+// modules, CommonJS and TypeScript (node16/nodenext, bundler and node10
+// resolution), with no runtime dependency, against a real server.
+//
+// The package is packed from a copy of the sources without `dist` (only
+// node_modules is shared, for the compiler), so the tarball holds code only
+// if `npm pack` built it. The copy also leaves this checkout's `dist` alone
+// for the test files that run at the same time.
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+import { ADMIN_TOKEN, startServer } from "./helpers/server.mjs";
 
 const SDK_DIR = join(dirname(fileURLToPath(import.meta.url)), "..");
 const TSC = createRequire(import.meta.url).resolve("typescript/bin/tsc");
 const NPM = process.platform === "win32" ? "npm.cmd" : "npm";
 const work = mkdtempSync(join(tmpdir(), "paddock-sdk-pack-"));
+const source = join(work, "source");
 const consumer = join(work, "consumer");
 let tarball;
 let packed;
@@ -22,10 +32,17 @@ const run = (command, args, cwd, env = {}) =>
   execFileSync(command, args, { cwd, encoding: "utf8", env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
 
 before(() => {
-  const out = JSON.parse(run(NPM, ["pack", "--json", "--pack-destination", work], SDK_DIR));
+  // What a fresh checkout has: everything but the build output, packs and installed modules.
+  cpSync(SDK_DIR, source, {
+    recursive: true,
+    filter: (path) => !/^(dist|node_modules|test)(\/|$)|\.tgz$/.test(relative(SDK_DIR, path)),
+  });
+  symlinkSync(join(SDK_DIR, "node_modules"), join(source, "node_modules"), "dir");
+  assert.equal(existsSync(join(source, "dist")), false, "packing starts without a build");
+  const out = JSON.parse(run(NPM, ["pack", "--json", "--pack-destination", work], source));
   packed = out[0];
   tarball = join(work, packed.filename);
-  execFileSync("mkdir", ["-p", consumer]);
+  mkdirSync(consumer);
   writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
   // A fresh, empty cache and --offline: nothing may come from a registry.
   run(NPM, ["install", "--offline", "--no-audit", "--no-fund", "--cache", join(work, "cache"), tarball], consumer);
@@ -34,6 +51,15 @@ before(() => {
 after(() => rmSync(work, { recursive: true, force: true }));
 
 describe("npm pack", () => {
+  it("builds the package first (prepack)", () => {
+    const manifest = JSON.parse(readFileSync(join(SDK_DIR, "package.json"), "utf8"));
+    assert.equal(manifest.scripts.prepack, "node tools/build.mjs");
+    assert.ok(existsSync(join(source, "dist/esm/index.js")), "npm pack built dist in the copy");
+    const code = packed.files.filter((f) => /\.js$/.test(f.path));
+    assert.ok(code.length >= 20, `the tarball holds the code (${code.length} .js files)`);
+    assert.ok(packed.files.find((f) => f.path === "dist/cjs/index.js").size > 1000, "a real CommonJS build");
+  });
+
   it("ships the builds, their declarations and the README, and nothing else", () => {
     const files = packed.files.map((f) => f.path).sort();
     for (const file of [
@@ -186,6 +212,52 @@ export async function main(): Promise<number> {
       } else {
         assert.match(listed, /@paddock\/sdk\/dist\/cjs\/index\.d\.ts/);
       }
+    });
+  }
+});
+
+describe("the installed package against a real server", () => {
+  let server;
+
+  before(async () => {
+    server = await startServer();
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  // Configured from the environment only: PADDOCK_URL and PADDOCK_API_KEY.
+  const script = (load) => `
+${load}
+(async () => {
+  const paddock = new sdk.Paddock();
+  const whoami = await paddock.whoami();
+  const health = await paddock.public.health();
+  const run = await paddock.runs.create({ language: "bash", code: "echo $((6*7))", timeoutSecs: 30 });
+  let error;
+  try { await paddock.sessions.get("sess_000000000000000000000000"); } catch (e) { error = e; }
+  console.log(JSON.stringify({ whoami, health: health.status, stdout: run.stdout, exit: run.exit_code, missing: error.code }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+  const execFileAsync = promisify(execFile);
+
+  for (const [kind, file, load] of [
+    ["import", "real.mjs", 'import * as sdk from "@paddock/sdk";'],
+    ["require", "real.cjs", 'const sdk = require("@paddock/sdk");'],
+  ]) {
+    it(`calls the server (${kind}, configured from PADDOCK_URL and PADDOCK_API_KEY)`, async () => {
+      writeFileSync(join(consumer, file), script(load));
+      const env = { ...process.env, PADDOCK_URL: server.url, PADDOCK_API_KEY: ADMIN_TOKEN };
+      delete env.AGENTJAIL_API_KEY;
+      const { stdout } = await execFileAsync(process.execPath, [file], { cwd: consumer, env, encoding: "utf8" });
+      assert.deepEqual(JSON.parse(stdout), {
+        whoami: { tenant: "acme", role: "admin" },
+        health: "ok",
+        stdout: "42\n",
+        exit: 0,
+        missing: "NOT_FOUND",
+      });
     });
   }
 });

@@ -40,16 +40,39 @@ impl FromRequestParts<SharedState> for Caller {
             .filter(|k| k.revoked_at.is_none())
             .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
         let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
-        Ok(Caller {
+        let caller = Caller {
             key_id: key.id,
             tenant: key.tenant_id,
             role,
-        })
+        };
+        if let Some(seen) = parts.extensions.get::<SeenCaller>() {
+            seen.record(&caller);
+        }
+        Ok(caller)
     }
 }
 
-/// A JSON body whose every rejection is an API error: 400 for malformed
-/// or mistyped JSON (with serde's message), 413 over the body limit, 415
+/// Where the request log learns who made a request: the middleware puts
+/// one in the request, the `Caller` extractor fills it.
+#[derive(Debug, Clone, Default)]
+pub struct SeenCaller(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+impl SeenCaller {
+    fn record(&self, caller: &Caller) {
+        if let Ok(mut seen) = self.0.lock() {
+            *seen = Some((caller.tenant.clone(), caller.key_id.clone()));
+        }
+    }
+
+    /// `(tenant, key id)` of the authenticated caller, if any.
+    pub fn get(&self) -> Option<(String, String)> {
+        self.0.lock().ok().and_then(|seen| seen.clone())
+    }
+}
+
+/// A JSON body whose every rejection is an API error, with agentjail's
+/// statuses: 400 for malformed JSON or an empty body, 422 for a missing or
+/// mistyped field (with serde's message), 413 over the body limit, 415
 /// without a JSON content type.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -64,6 +87,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 let code = match rejection.status() {
                     StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::BodyTooLarge,
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+                    // Well-formed JSON of the wrong shape, as agentjail answers it.
+                    StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::BadBody,
                     _ => ErrorCode::BadJson,
                 };
                 Err(Error::new(code, rejection.body_text()).into())

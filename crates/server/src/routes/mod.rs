@@ -78,6 +78,12 @@ pub fn router(state: SharedState) -> Router {
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .fallback(|| async { ApiError::from(Error::not_found("route")) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::from(Error::new(
+                paddock_api::ErrorCode::MethodNotAllowed,
+                "this route does not take that method",
+            ))
+        })
         .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -118,21 +124,59 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(snapshots::manifest))
 }
 
-/// One structured log line per request: method, path (no query, no
-/// headers, so no key or token is ever logged), status and duration.
-async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+/// The header carrying a request's id (kept from the client when given).
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Gives every request an id (the client's `x-request-id` when it is a
+/// sane token, else a new one), returns it in the response, and writes one
+/// structured log line per request: id, method, path (no query, no
+/// headers, so no key or token is ever logged), status, duration, and for
+/// failures the error code, tenant and key id.
+async fn log_request(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| crate::crypto::new_id("req_"));
+    let seen = extract::SeenCaller::default();
+    request.extensions_mut().insert(seen.clone());
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        target: "paddock::http",
-        %method,
-        path,
-        status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    let mut response = next.run(request).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (tenant, key_id) = seen.get().unzip();
+    match response.extensions().get::<paddock_api::ErrorCode>() {
+        Some(code) => tracing::warn!(
+            target: "paddock::http",
+            request_id,
+            %method,
+            path,
+            status,
+            duration_ms,
+            code = code.as_str(),
+            tenant,
+            key_id,
+            "request failed"
+        ),
+        None => tracing::info!(
+            target: "paddock::http",
+            request_id,
+            %method,
+            path,
+            status,
+            duration_ms,
+            tenant,
+            key_id,
+            "request"
+        ),
+    }
     response
 }
 

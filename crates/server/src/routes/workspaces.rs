@@ -355,8 +355,8 @@ pub struct NewSnapshot {
 }
 
 /// Snapshots the tree; a running exec is frozen for the copy.
-#[utoipa::path(post, path = "/v1/workspaces/{id}/snapshot", operation_id = "snapshotWorkspace", summary = "Snapshot a workspace", description = "Snapshots the tree; a running exec is frozen for the copy. The body is optional: `{}`, `{\"name\": ...}` or none.", tag = "workspaces", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Workspace id")), request_body = Option<NewSnapshot>,
+#[utoipa::path(post, path = "/v1/workspaces/{id}/snapshot", operation_id = "snapshotWorkspace", summary = "Snapshot a workspace", description = "Snapshots the tree; a running exec is frozen for the copy.", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Workspace id")), request_body(content = Option<NewSnapshot>, description = "Optional: `{}`, `{\"name\": ...}` or no body at all"),
     responses((status = 201, description = "The new snapshot", body = SnapshotRecord), (status = 400, description = "Bad body or name", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody)))]
 pub async fn snapshot(
     State(state): State<SharedState>,

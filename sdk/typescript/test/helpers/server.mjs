@@ -6,11 +6,14 @@
 // The binary is $PADDOCK_BIN, else ../../target/debug/paddock (built with
 // `cargo build -p paddock` when missing). Anything that keeps the server
 // from starting throws, so the tests fail (never skip).
+import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+
+import { PaddockError } from "../../dist/esm/index.js";
 
 const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const REPO_DIR = resolve(SDK_DIR, "../..");
@@ -159,4 +162,15 @@ export async function startServer({ args = [], env = {}, readyTimeoutMs = 60_000
       cleanup();
     },
   };
+}
+
+/** Awaits `promise`, which must reject with a PaddockError; returns the error. */
+export async function failure(promise) {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(PaddockError.is(err), `expected a PaddockError, got ${err}`);
+    return err;
+  }
+  assert.fail("the call did not fail");
 }

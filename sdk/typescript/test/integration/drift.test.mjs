@@ -1,16 +1,22 @@
-// Drift between the SDK and the server's published OpenAPI description.
+// Drift between the SDK and the server's OpenAPI description, checked
+// against both the committed contract (../../openapi.json, the file
+// clients build against; the server's own tests keep it equal to the
+// routes) and the document a real `paddock serve` publishes at
+// /openapi.json. Routes are matched by path and method, never by
+// operation id.
 //
 // 1. Response types: every interface exported from src/wire.ts that has a
-//    component schema of the same name in /openapi.json must agree with
-//    it: the same property names, the same optionality (a value always
-//    present and non-null on one side must be so on the other) and
-//    compatible kinds (string, number, boolean, array, object).
-//    Interfaces without a schema are listed, not failed.
+//    component schema of the same name must agree with it: the same
+//    property names, the same optionality (a value always present and
+//    non-null on one side must be so on the other) and compatible kinds
+//    (string, number, boolean, array, object). Interfaces without a
+//    schema are listed, not failed.
 // 2. Requests: every body and query the SDK sends must only use fields the
 //    route's request schema and parameters declare, and send every
-//    required field. Routes the server does not publish yet are listed.
+//    required field, and every route it calls must be in the document.
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
@@ -21,26 +27,92 @@ import { startServer } from "../helpers/server.mjs";
 
 const SDK_DIR = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const WIRE = join(SDK_DIR, "src/wire.ts");
+/** The committed contract at the repository root. */
+const CONTRACT = resolve(SDK_DIR, "../../openapi.json");
 
-let server;
-let openapi;
-
-before(async () => {
-  server = await startServer();
-  const response = await fetch(`${server.url}/openapi.json`);
-  assert.equal(response.status, 200, "GET /openapi.json");
-  openapi = await response.json();
-  assert.ok(openapi.openapi?.startsWith("3."), "an OpenAPI 3 document");
-});
-
-after(async () => {
-  await server?.stop();
-});
+/** The committed contract; fails (never skips) when it is missing or not OpenAPI 3. */
+function committedContract() {
+  assert.ok(
+    existsSync(CONTRACT),
+    `the committed OpenAPI contract ${CONTRACT} is missing; generate it from the repository root with ` +
+      "`cargo run -p paddock -- openapi > openapi.json`",
+  );
+  let doc;
+  try {
+    doc = JSON.parse(readFileSync(CONTRACT, "utf8"));
+  } catch (err) {
+    assert.fail(`${CONTRACT} is not JSON: ${err.message}`);
+  }
+  assert.ok(doc.openapi?.startsWith("3."), `${CONTRACT} is an OpenAPI 3 document`);
+  assert.ok(Object.keys(doc.paths ?? {}).length > 10, `${CONTRACT} describes the routes`);
+  return doc;
+}
 
 // ---------------------------------------------------------------- tests
 
-describe("drift against /openapi.json", () => {
+/** Every request the SDK makes, one call of each method, recorded by a fake fetch. */
+async function sdkRequests() {
+  const network = { mode: "allowlist", domains: ["api.example.com"] };
+  const limits = { timeoutSecs: 30, memoryMb: 256, network, seccomp: "strict", cpuPercent: 150, maxPids: 64 };
+  const calls = [
+    (p) => p.whoami(),
+    (p) => p.public.health(),
+    (p) => p.public.stats(),
+    (p) => p.credentials.list(),
+    (p) => p.credentials.put({ service: "openai", secret: "s" }),
+    (p) => p.credentials.delete("openai"),
+    (p) => p.sessions.create({ services: ["openai"], ttlSecs: 60, scopes: { openai: ["/v1/*"] }, maxRequests: 5 }),
+    (p) => p.sessions.list({ limit: 1, offset: 0 }),
+    (p) => p.sessions.get("sess_1"),
+    (p) => p.sessions.close("sess_1"),
+    (p) => p.sessions.exec("sess_1", { cmd: "true", args: ["x"], ...limits }),
+    (p) => p.runs.create({ code: "1", language: "bash", ...limits }),
+    (p) => p.runs.fork({ parentCode: "1", childCode: "2", language: "bash", forkAfterMs: 10, ...limits }),
+    (p) => p.runs.fork({ parentCode: "1", children: [{ code: "2", memoryMb: 64 }] }),
+    async (p) => {
+      for await (const _ of p.runs.stream({ code: "1", language: "bash", ...limits })) {
+        // drain
+      }
+    },
+    (p) => p.jails.list({ limit: 1, offset: 0, status: "completed", kind: "run", q: "x" }),
+    (p) => p.jails.get(1),
+    (p) => p.audit.recent(5),
+    (p) =>
+      p.workspaces.create({
+        git: { repo: "https://example.com/r", ref: "main" },
+        flavors: ["nodejs"],
+        label: "l",
+        idleTimeoutSecs: 60,
+        domains: [{ domain: "a.test", vm_port: 3000 }],
+        ...limits,
+      }),
+    (p) => p.workspaces.list({ limit: 1, offset: 0, q: "x" }),
+    (p) => p.workspaces.get("wrk_1"),
+    (p) => p.workspaces.update("wrk_1", { label: "x" }),
+    (p) => p.workspaces.delete("wrk_1"),
+    (p) => p.workspaces.exec("wrk_1", { cmd: "true", args: ["x"], env: [["A", "1"]], timeoutSecs: 5, memoryMb: 64 }),
+    (p) => p.workspaces.fork("wrk_1", { count: 2, label: "f" }),
+    (p) => p.snapshots.create("wrk_1", { name: "n" }),
+    (p) => p.snapshots.list({ workspaceId: "wrk_1", limit: 1, offset: 0, q: "x" }),
+    (p) => p.snapshots.get("snap_1"),
+    (p) => p.snapshots.manifest("snap_1"),
+    (p) => p.snapshots.delete("snap_1"),
+    (p) => p.snapshots.createWorkspaceFrom("snap_1", { parentWorkspaceId: "wrk_1", label: "l" }),
+  ];
+  const fetch = fakeFetch((call) =>
+    call.path === "/v1/runs/stream"
+      ? sse(['event: completed\ndata: {"exit_code":0}\n\n'])
+      : json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {}),
+  );
+  const paddock = new Paddock({ baseUrl: "http://sdk.test", apiKey: "k", fetch });
+  for (const call of calls) await call(paddock);
+  return fetch.calls;
+}
+
+/** The drift checks against the document `load()` returns. */
+function driftChecks(load) {
   it("the SDK's response types match the server's component schemas", (t) => {
+    const openapi = load();
     const interfaces = sdkInterfaces(WIRE);
     assert.ok(interfaces.size > 10, "read the SDK's interfaces");
     const { problems, checked, missing, unmatched } = compareInterfaces(interfaces, openapi);
@@ -51,63 +123,34 @@ describe("drift against /openapi.json", () => {
   });
 
   it("every body and query the SDK sends is declared by the route", async (t) => {
-    const network = { mode: "allowlist", domains: ["api.example.com"] };
-    const limits = { timeoutSecs: 30, memoryMb: 256, network, seccomp: "strict", cpuPercent: 150, maxPids: 64 };
-    const calls = [
-      (p) => p.whoami(),
-      (p) => p.public.health(),
-      (p) => p.public.stats(),
-      (p) => p.credentials.list(),
-      (p) => p.credentials.put({ service: "openai", secret: "s" }),
-      (p) => p.credentials.delete("openai"),
-      (p) => p.sessions.create({ services: ["openai"], ttlSecs: 60, scopes: { openai: ["/v1/*"] } }),
-      (p) => p.sessions.list({ limit: 1, offset: 0 }),
-      (p) => p.sessions.get("sess_1"),
-      (p) => p.sessions.close("sess_1"),
-      (p) => p.sessions.exec("sess_1", { cmd: "true", args: ["x"], ...limits }),
-      (p) => p.runs.create({ code: "1", language: "bash", ...limits }),
-      (p) => p.runs.fork({ parentCode: "1", childCode: "2", language: "bash", forkAfterMs: 10, ...limits }),
-      (p) => p.runs.fork({ parentCode: "1", children: [{ code: "2", memoryMb: 64 }] }),
-      async (p) => {
-        for await (const _ of p.runs.stream({ code: "1", language: "bash", ...limits })) {
-          // drain
-        }
-      },
-      (p) => p.jails.list({ limit: 1, offset: 0, status: "completed", kind: "run", q: "x" }),
-      (p) => p.jails.get(1),
-      (p) => p.audit.recent(5),
-      (p) =>
-        p.workspaces.create({
-          git: { repo: "https://example.com/r", ref: "main" },
-          flavors: ["nodejs"],
-          label: "l",
-          idleTimeoutSecs: 60,
-          domains: [{ domain: "a.test", vm_port: 3000 }],
-          ...limits,
-        }),
-      (p) => p.workspaces.list({ limit: 1, offset: 0, q: "x" }),
-      (p) => p.workspaces.get("wrk_1"),
-      (p) => p.workspaces.update("wrk_1", { label: "x" }),
-      (p) => p.workspaces.delete("wrk_1"),
-      (p) => p.workspaces.exec("wrk_1", { cmd: "true", args: ["x"], env: [["A", "1"]], timeoutSecs: 5, memoryMb: 64 }),
-      (p) => p.workspaces.fork("wrk_1", { count: 2, label: "f" }),
-      (p) => p.snapshots.create("wrk_1", { name: "n" }),
-      (p) => p.snapshots.list({ workspaceId: "wrk_1", limit: 1, offset: 0, q: "x" }),
-      (p) => p.snapshots.get("snap_1"),
-      (p) => p.snapshots.manifest("snap_1"),
-      (p) => p.snapshots.delete("snap_1"),
-      (p) => p.snapshots.createWorkspaceFrom("snap_1", { parentWorkspaceId: "wrk_1", label: "l" }),
-    ];
-    const fetch = fakeFetch((call) =>
-      call.path === "/v1/runs/stream"
-        ? sse(['event: completed\ndata: {"exit_code":0}\n\n'])
-        : json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {}),
-    );
-    const paddock = new Paddock({ baseUrl: "http://sdk.test", apiKey: "k", fetch });
-    for (const call of calls) await call(paddock);
-
-    const { problems, checked, unpublished } = checkRequests(fetch.calls, openapi);
-    t.diagnostic(`requests checked: ${checked}; routes not published yet: ${unpublished.join(", ") || "none"}`);
+    const openapi = load();
+    const { problems, checked, unpublished } = checkRequests(await sdkRequests(), openapi);
+    t.diagnostic(`requests checked: ${checked}`);
+    assert.deepEqual(unpublished, [], "routes the SDK calls that the document does not describe");
     assert.deepEqual(problems, [], `requests the server does not declare:\n  ${problems.join("\n  ")}`);
   });
+}
+
+describe("drift against the committed openapi.json", () => {
+  let contract;
+  driftChecks(() => (contract ??= committedContract()));
+});
+
+describe("drift against the live /openapi.json", () => {
+  let server;
+  let live;
+
+  before(async () => {
+    server = await startServer();
+    const response = await fetch(`${server.url}/openapi.json`);
+    assert.equal(response.status, 200, "GET /openapi.json");
+    live = await response.json();
+    assert.ok(live.openapi?.startsWith("3."), "an OpenAPI 3 document");
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  driftChecks(() => live);
 });

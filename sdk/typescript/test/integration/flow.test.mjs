@@ -5,8 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { Agentjail, Paddock, PaddockError } from "../../dist/esm/index.js";
-import { ADMIN_TOKEN, OTHER_TOKEN, startServer } from "../helpers/server.mjs";
+import { API_KEY_ENV, Agentjail, Paddock, URL_ENV } from "../../dist/esm/index.js";
+import { ADMIN_TOKEN, OTHER_TOKEN, failure, startServer } from "../helpers/server.mjs";
+
+// Clients here get their URL and key as options only (test/pack.test.mjs
+// configures one from the environment).
+for (const name of [URL_ENV, ...API_KEY_ENV]) delete process.env[name];
 
 let server;
 let paddock;
@@ -19,16 +23,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(PaddockError.is(err), `expected a PaddockError, got ${err}`);
-    return err;
-  }
-  assert.fail("the call did not fail");
-}
 
 describe("identity and public routes", () => {
   it("whoami", async () => {
@@ -358,6 +352,7 @@ describe("errors from the real server", () => {
     assert.equal(typeof err.message, "string");
     const none = await failure(new Paddock({ baseUrl: server.url }).credentials.list());
     assert.equal(none.code, "UNAUTHORIZED");
+    assert.match(none.message, /no API key was sent: pass apiKey to new Paddock\(\) or set PADDOCK_API_KEY$/);
   });
 
   it("an unknown route is NOT_FOUND", async () => {

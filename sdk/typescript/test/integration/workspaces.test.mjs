@@ -1,12 +1,11 @@
-// Workspaces and snapshots end to end (waits for the server's
-// /v1/workspaces and /v1/snapshots routes): create, exec twice with a file
+// Workspaces and snapshots end to end: create, exec twice with a file
 // persisting, snapshot, manifest, a workspace from the snapshot, fork,
 // one exec at a time, delete.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
-import { Paddock, PaddockError } from "../../dist/esm/index.js";
-import { ADMIN_TOKEN, OTHER_TOKEN, startServer } from "../helpers/server.mjs";
+import { Paddock } from "../../dist/esm/index.js";
+import { ADMIN_TOKEN, OTHER_TOKEN, failure, startServer } from "../helpers/server.mjs";
 
 let server;
 let paddock;
@@ -19,16 +18,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-async function failure(promise) {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(PaddockError.is(err), `expected a PaddockError, got ${err}`);
-    return err;
-  }
-  assert.fail("the call did not fail");
-}
 
 const sh = (script) => ({ cmd: "sh", args: ["-c", script], timeoutSecs: 30 });
 

@@ -2,10 +2,12 @@
 // Node project without the DOM lib: the README's examples type-check,
 // results are typed as on the wire, and misuse is refused.
 import {
+  API_KEY_ENV,
   Agentjail,
   AgentjailError,
   Paddock,
   PaddockError,
+  URL_ENV,
   type ExecResult,
   type ForkResult,
   type PaddockErrorCode,
@@ -13,6 +15,14 @@ import {
   type StreamEvent,
   type Workspace,
 } from "../../dist/esm/index.js";
+
+export function fromEnvironment(): string {
+  // No options at all: PADDOCK_URL and PADDOCK_API_KEY.
+  const paddock = new Paddock();
+  const names: readonly ("PADDOCK_API_KEY" | "AGENTJAIL_API_KEY")[] = API_KEY_ENV;
+  const url: "PADDOCK_URL" = URL_ENV;
+  return `${paddock.baseUrl} ${url} ${names.join(",")}`;
+}
 
 declare function spawn(cmd: string, args: string[], options: { env: Record<string, string | undefined> }): void;
 

@@ -3,10 +3,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { Agentjail, Paddock } from "../../dist/esm/index.js";
+import { API_KEY_ENV, Agentjail, Paddock, URL_ENV } from "../../dist/esm/index.js";
 import { fakeFetch, json } from "../helpers/fake.mjs";
 
 const KEY = "unit-test-key-0123456789";
+
+// The defaults below are the ones without configuration (test/unit/env.test.mjs covers the environment).
+for (const name of [URL_ENV, ...API_KEY_ENV]) delete process.env[name];
 
 function client(response = json(200, {}), extra = {}) {
   const fetch = fakeFetch(response);
