@@ -110,8 +110,8 @@ error_codes! {
     BadBudget = ("BAD_BUDGET", 400),
     /// The session is closed.
     SessionClosed = ("SESSION_CLOSED", 409),
-    /// The session expired.
-    SessionExpired = ("SESSION_EXPIRED", 409),
+    /// The session expired (400, as agentjail answers it).
+    SessionExpired = ("SESSION_EXPIRED", 400),
     /// An empty secret.
     EmptySecret = ("EMPTY_SECRET", 400),
     /// A secret that is too long or has control characters.
@@ -211,6 +211,20 @@ mod tests {
             assert!(seen.insert(text), "{text} twice");
             assert!(text.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{text}");
             assert!((400..600).contains(&code.status()), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../docs/api.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.status());
+            assert!(doc.contains(&row), "docs/api.md lacks the row {row}");
         }
     }
 }

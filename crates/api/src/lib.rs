@@ -5,9 +5,14 @@
 //!
 //! This crate knows nothing of HTTP frameworks, databases or jails.
 
+pub mod credentials;
 pub mod error;
+pub mod identity;
 pub mod jail;
+pub mod ledger;
 pub mod runs;
+pub mod sessions;
+pub mod workspaces;
 
 pub use error::{Error, ErrorBody, ErrorCode};
 pub use jail::{EgressRefusal, ExecResult, JailOptions, LimitsApplied, NetworkSpec, ResourceStats};

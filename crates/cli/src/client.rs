@@ -294,8 +294,6 @@ impl<'a> Api<'a> {
         let response = request
             .send()
             .map_err(|e| Failure(describe_error(&self.conn.url, &e)))?;
-        // A stream names its run in its headers: Ctrl-C cancels it.
-        interrupt::watch(&self.conn.url, self.conn.api_key.as_deref(), response.headers());
         if response.status().is_success() {
             return Ok(response);
         }
@@ -384,7 +382,8 @@ pub(crate) fn reason(url: &str, err: &reqwest::Error) -> String {
         Some(port) => format!("{host}:{port}"),
         None => host.clone(),
     };
-    let chain: Vec<&(dyn std::error::Error + 'static)> = std::iter::successors(err.source(), |e| (*e).source()).collect();
+    let chain: Vec<&(dyn std::error::Error + 'static)> =
+        std::iter::successors(err.source(), |e| (*e).source()).collect();
     for e in &chain {
         if let Some(tls) = tls_error(*e) {
             let hint = if matches!(tls, rustls::Error::InvalidMessage(_)) {
@@ -408,10 +407,13 @@ pub(crate) fn reason(url: &str, err: &reqwest::Error) -> String {
             continue;
         };
         return match io.kind() {
-            ErrorKind::ConnectionRefused => format!(
-                "connection refused (nothing listens on {address}; is paddock serve running there?)"
-            ),
-            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => {
+            ErrorKind::ConnectionRefused => {
+                format!("connection refused (nothing listens on {address}; is paddock serve running there?)")
+            }
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof => {
                 format!("the connection to {address} was closed ({io})")
             }
             ErrorKind::TimedOut => format!("{address} did not answer in time ({io})"),
@@ -426,10 +428,7 @@ pub(crate) fn reason(url: &str, err: &reqwest::Error) -> String {
     }
     // Anything else (a server that does not speak HTTP, a connection
     // closed before the answer): every cause, outermost first.
-    format!(
-        "{} (is {address} a paddock server?)",
-        chain_text(&chain, err)
-    )
+    format!("{} (is {address} a paddock server?)", chain_text(&chain, err))
 }
 
 /// The causes joined with `: ` (skipping repeats), or the error itself.
@@ -448,15 +447,18 @@ fn chain_text(chain: &[&(dyn std::error::Error + 'static)], err: &reqwest::Error
     }
 }
 
-/// A rustls error, bare or inside an `io::Error` (whose `source()` skips
-/// the error it wraps).
+/// A rustls error, bare or inside (nested) `io::Error`s, whose `source()`
+/// skips the error they wrap.
 fn tls_error<'e>(e: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-        return Some(tls);
+    let mut current = e;
+    for _ in 0..8 {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner: &(dyn std::error::Error + 'static) = current.downcast_ref::<std::io::Error>()?.get_ref()?;
+        current = inner;
     }
-    e.downcast_ref::<std::io::Error>()?
-        .get_ref()?
-        .downcast_ref::<rustls::Error>()
+    None
 }
 
 /// Left-aligned columns.
@@ -727,6 +729,10 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
         return print_result(conn, &result);
     }
     let response = api.send(api.request(reqwest::Method::POST, "/v1/runs/stream").json(&body))?;
+    // The stream names its run in its headers, before any output: from now
+    // on Ctrl-C also cancels it by id. (A blocking request's headers come
+    // with its result, when there is nothing left to cancel.)
+    interrupt::watch(&conn.url, conn.api_key.as_deref(), response.headers());
     let outcome = follow_stream(conn, response);
     interrupt::forget();
     outcome
@@ -816,9 +822,16 @@ pub fn jails(conn: &Connection, command: &JailsCommand) -> Outcome {
     }
 }
 
-/// `paddock audit`.
-pub fn audit(conn: &Connection, limit: u32) -> Outcome {
+/// `paddock audit`: the phantom proxy's requests, or (`--actions`) the
+/// control-plane actions.
+pub fn audit(conn: &Connection, limit: u32, actions: bool) -> Outcome {
     let api = Api::new(conn)?;
+    if actions {
+        let list = api.get(&format!("/v1/audit/actions?limit={limit}"))?;
+        return api.show(&list, |list| {
+            list_table(list, &["id", "at", "tenant_id", "actor", "action", "target"])
+        });
+    }
     let list = api.get(&format!("/v1/audit?limit={limit}"))?;
     api.show(&list, |list| {
         list_table(
@@ -826,10 +839,10 @@ pub fn audit(conn: &Connection, limit: u32) -> Outcome {
             &[
                 "id",
                 "at",
-                "actor",
-                "action",
-                "target",
+                "session_id",
                 "service",
+                "method",
+                "path",
                 "status",
                 "reject_reason",
             ],

@@ -52,11 +52,17 @@ fn check(name: &str, status: Status, detail: impl Into<String>) -> Check {
 /// What each controller is for, and whether jails need it at all.
 fn controller_role(controller: Controller) -> (bool, &'static str) {
     match controller {
-        Controller::Memory => (true, "every server jail and `paddock run` by default set a memory limit"),
+        Controller::Memory => (
+            true,
+            "every server jail and `paddock run` by default set a memory limit",
+        ),
         Controller::Pids => (true, "every server jail and `paddock run` by default set a pids limit"),
         Controller::Cpu => (false, "needed for --cpu / cpu_percent"),
         Controller::Io => (false, "needed for --io-read / --io-write"),
-        Controller::Freezer => (false, "needed to snapshot a running exec, fork runs and pause idle workspaces"),
+        Controller::Freezer => (
+            false,
+            "needed to snapshot a running exec, fork runs and pause idle workspaces",
+        ),
     }
 }
 

@@ -45,7 +45,9 @@ pub fn run_id(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(RUN_ID_HEADER)?.to_str().ok()?.trim();
     let plausible = !value.is_empty()
         && value.len() <= 128
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     plausible.then(|| value.to_owned())
 }
 

@@ -91,6 +91,10 @@ enum Command {
         /// Rows to show (most recent first).
         #[arg(long, default_value = "50")]
         limit: u32,
+        /// Control-plane actions (who created, closed, stored or revoked
+        /// what) instead of the phantom proxy's requests.
+        #[arg(long)]
+        actions: bool,
     },
 }
 
@@ -220,7 +224,11 @@ fn main() {
         Command::Snapshots(args) => finish(|| workspace_client::snapshots(&args.connection, &args.command)),
         Command::Flavors { command } => finish(|| workspace_client::flavors(&command)),
         Command::Keys(args) => finish(|| client::keys(&args.connection, &args.command)),
-        Command::Audit { connection, limit } => finish(|| client::audit(&connection, limit)),
+        Command::Audit {
+            connection,
+            limit,
+            actions,
+        } => finish(|| client::audit(&connection, limit, actions)),
         Command::Version { json } => {
             let version = env!("CARGO_PKG_VERSION");
             if json {

@@ -249,7 +249,19 @@ mod tests {
         ] {
             assert_eq!(size(text), Ok(bytes), "{text}");
         }
-        for bad in ["", "M", "12X", "12 Q", "-1m", ".5g", "5.g", "1.2.3m", "0.3b", "99999999999T", "1e3m"] {
+        for bad in [
+            "",
+            "M",
+            "12X",
+            "12 Q",
+            "-1m",
+            ".5g",
+            "5.g",
+            "1.2.3m",
+            "0.3b",
+            "99999999999T",
+            "1e3m",
+        ] {
             let err = size(bad).unwrap_err();
             assert!(
                 err.contains(bad.trim()) || err.contains("too large") || err.contains("whole"),
@@ -320,7 +332,10 @@ mod tests {
     #[test]
     fn server_urls() {
         assert_eq!(server_url("http://127.0.0.1:7000/"), Ok("http://127.0.0.1:7000".into()));
-        assert_eq!(server_url("https://paddock.example"), Ok("https://paddock.example".into()));
+        assert_eq!(
+            server_url("https://paddock.example"),
+            Ok("https://paddock.example".into())
+        );
         assert_eq!(
             server_url("http://proxy.example/paddock/"),
             Ok("http://proxy.example/paddock".into())

@@ -106,17 +106,57 @@ fn bad_sizes_and_durations_exit_2_naming_the_flag_and_the_forms_in_every_command
         (vec!["run", "--timeout", "soon", "--", "true"], "--timeout", DURATION),
         (vec!["run", "--timeout", "0", "--", "true"], "--timeout", "between 1ms"),
         (vec!["runs", "create", "--memory", "12Q", "-c", "1"], "--memory", SIZE),
-        (vec!["runs", "create", "--memory", "512k", "-c", "1"], "--memory", "below 1 MiB"),
-        (vec!["runs", "stream", "--timeout", "2x", "-c", "1"], "--timeout", DURATION),
-        (vec!["runs", "create", "--timeout", "500ms", "-c", "1"], "--timeout", "whole number of seconds"),
-        (vec!["runs", "fork", "--parent", "1", "--child", "2", "--fork-after", "x"], "--fork-after", DURATION),
-        (vec!["sessions", "exec", "s", "--memory", "1500k", "--", "true"], "--memory", "whole number of MiB"),
-        (vec!["sessions", "exec", "s", "--timeout", "1.5s", "--", "true"], "--timeout", "whole number of seconds"),
-        (vec!["sessions", "create", "--service", "x", "--ttl", "soon"], "--ttl", DURATION),
+        (
+            vec!["runs", "create", "--memory", "512k", "-c", "1"],
+            "--memory",
+            "below 1 MiB",
+        ),
+        (
+            vec!["runs", "stream", "--timeout", "2x", "-c", "1"],
+            "--timeout",
+            DURATION,
+        ),
+        (
+            vec!["runs", "create", "--timeout", "500ms", "-c", "1"],
+            "--timeout",
+            "whole number of seconds",
+        ),
+        (
+            vec!["runs", "fork", "--parent", "1", "--child", "2", "--fork-after", "x"],
+            "--fork-after",
+            DURATION,
+        ),
+        (
+            vec!["sessions", "exec", "s", "--memory", "1500k", "--", "true"],
+            "--memory",
+            "whole number of MiB",
+        ),
+        (
+            vec!["sessions", "exec", "s", "--timeout", "1.5s", "--", "true"],
+            "--timeout",
+            "whole number of seconds",
+        ),
+        (
+            vec!["sessions", "create", "--service", "x", "--ttl", "soon"],
+            "--ttl",
+            DURATION,
+        ),
         (vec!["ws", "create", "--memory", "1gb!"], "--memory", SIZE),
-        (vec!["ws", "create", "--idle-timeout", "15 minutes"], "--idle-timeout", DURATION),
-        (vec!["ws", "exec", "w", "--memory", "0", "--", "true"], "--memory", "below 1 MiB"),
-        (vec!["ws", "exec", "w", "--timeout", "1d", "--", "true"], "--timeout", DURATION),
+        (
+            vec!["ws", "create", "--idle-timeout", "15 minutes"],
+            "--idle-timeout",
+            DURATION,
+        ),
+        (
+            vec!["ws", "exec", "w", "--memory", "0", "--", "true"],
+            "--memory",
+            "below 1 MiB",
+        ),
+        (
+            vec!["ws", "exec", "w", "--timeout", "1d", "--", "true"],
+            "--timeout",
+            DURATION,
+        ),
         (vec!["serve", "--git-timeout", "5x"], "--git-timeout", DURATION),
         (vec!["serve", "--snapshot-max-age", "5y"], "--snapshot-max-age", "30d"),
     ] {
@@ -138,15 +178,29 @@ fn sizes_and_durations_reach_the_server_in_its_units() {
         serde_json::from_str(&stdout(&ok(paddock_at(&server.url, OP1_TOKEN, &all)))).unwrap()
     };
     for (args, memory_mb, timeout_secs, idle_secs) in [
-        (vec!["--memory", "1g", "--timeout", "2m", "--idle-timeout", "15m"], 1024, 120, 900),
-        (vec!["--memory", "256", "--timeout", "90", "--idle-timeout", "1h"], 256, 90, 3600),
+        (
+            vec!["--memory", "1g", "--timeout", "2m", "--idle-timeout", "15m"],
+            1024,
+            120,
+            900,
+        ),
+        (
+            vec!["--memory", "256", "--timeout", "90", "--idle-timeout", "1h"],
+            256,
+            90,
+            3600,
+        ),
         (vec!["--memory", "1.5G", "--timeout", "1000ms"], 1536, 1, 0),
         (vec!["--memory", "67108864b"], 64, 300, 0),
     ] {
         let ws = create(&args);
         let config = &ws["config"];
         assert_eq!(
-            (&config["memory_mb"], &config["timeout_secs"], &config["idle_timeout_secs"]),
+            (
+                &config["memory_mb"],
+                &config["timeout_secs"],
+                &config["idle_timeout_secs"]
+            ),
             (&json!(memory_mb), &json!(timeout_secs), &json!(idle_secs)),
             "{args:?}: {config}"
         );
@@ -155,13 +209,28 @@ fn sizes_and_durations_reach_the_server_in_its_units() {
     let ws = create(&[]);
     let id = ws["id"].as_str().unwrap();
     let started = Instant::now();
-    let out = paddock_at(&server.url, OP1_TOKEN, &["ws", "exec", id, "--timeout", "1", "--", "sleep", "30"]);
+    let out = paddock_at(
+        &server.url,
+        OP1_TOKEN,
+        &["ws", "exec", id, "--timeout", "1", "--", "sleep", "30"],
+    );
     assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
     assert!(started.elapsed() < Duration::from_secs(20));
     let out = paddock_at(
         &server.url,
         OP1_TOKEN,
-        &["ws", "exec", id, "--memory", "64m", "--timeout", "30s", "--", "echo", "fits"],
+        &[
+            "ws",
+            "exec",
+            id,
+            "--memory",
+            "64m",
+            "--timeout",
+            "30s",
+            "--",
+            "echo",
+            "fits",
+        ],
     );
     assert_eq!(stdout(&ok(out)), "fits\n");
 }
@@ -179,9 +248,30 @@ fn a_bare_memory_number_is_mib_for_paddock_run_too() {
         return;
     }
     // 100 (MiB) holds 40 MiB; as bytes it would not even start Python.
-    let out = paddock(&["run", "--memory", "100", "--", "python3", "-c", "b = bytearray(40 << 20); print('ok')"]);
-    assert_eq!((out.status.code(), stdout(&out).as_str()), (Some(0), "ok\n"), "{}", stderr(&out));
-    let out = paddock(&["run", "--memory", "40", "--", "python3", "-c", "b = bytearray(200 << 20)"]);
+    let out = paddock(&[
+        "run",
+        "--memory",
+        "100",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(40 << 20); print('ok')",
+    ]);
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "ok\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = paddock(&[
+        "run",
+        "--memory",
+        "40",
+        "--",
+        "python3",
+        "-c",
+        "b = bytearray(200 << 20)",
+    ]);
     assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
     let out = paddock(&["run", "--json", "--memory", "unlimited", "--", "true"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -216,15 +306,16 @@ fn connection_errors_name_the_url_and_the_cause() {
         (
             "http://paddock-test.invalid:7000".into(),
             vec![
-                "cannot reach http://paddock-test.invalid:7000: cannot resolve the host name \"paddock-test.invalid\"".into(),
+                "cannot reach http://paddock-test.invalid:7000: cannot resolve the host name \"paddock-test.invalid\""
+                    .into(),
             ],
         ),
         (
-            format!("https://{}", answering(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")),
-            vec![
-                "the TLS handshake with 127.0.0.1:".into(),
-                "use an http:// URL".into(),
-            ],
+            format!(
+                "https://{}",
+                answering(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            ),
+            vec!["the TLS handshake with 127.0.0.1:".into(), "use an http:// URL".into()],
         ),
         (
             format!("http://{}", answering(b"SSH-2.0-OpenSSH_9.6\r\n")),
@@ -287,7 +378,11 @@ fn quiet_end(status: ExitStatus) -> bool {
 fn a_closed_pipe_ends_every_kind_of_command_quietly() {
     let dir = tempdir();
     let server = Server::with_keys(dir.path());
-    let out = paddock_at(&server.url, OP1_TOKEN, &["runs", "create", "-l", "bash", "-c", "echo one"]);
+    let out = paddock_at(
+        &server.url,
+        OP1_TOKEN,
+        &["runs", "create", "-l", "bash", "-c", "echo one"],
+    );
     ok(out);
     let mut commands: Vec<Vec<&str>> = vec![
         vec!["version"],
@@ -379,7 +474,9 @@ fn keys_are_listed_created_and_revoked() {
     let dir = tempdir();
     let server = Server::with_keys(dir.path());
     let admin = |args: &[&str]| paddock_at(&server.url, ADMIN_TOKEN, args);
-    let out = ok(admin(&["keys", "create", "--tenant", "t9", "--label", "ci bot", "--json"]));
+    let out = ok(admin(&[
+        "keys", "create", "--tenant", "t9", "--label", "ci bot", "--json",
+    ]));
     let key: Value = serde_json::from_str(&stdout(&out)).unwrap();
     let (id, token) = (key["id"].as_str().unwrap(), key["token"].as_str().unwrap());
     assert_eq!((&key["tenant"], &key["role"]), (&json!("t9"), &json!("operator")));
@@ -398,11 +495,24 @@ fn keys_are_listed_created_and_revoked() {
     let header = table.lines().next().unwrap();
     assert!(header.starts_with("ID") && header.contains("TENANT") && header.contains("REVOKED_AT"));
     let line = table.lines().find(|l| l.starts_with(id)).expect("the key is listed");
-    assert!(line.contains("t9") && line.contains("ci bot") && line.contains("api"), "{line}");
+    assert!(
+        line.contains("t9") && line.contains("ci bot") && line.contains("api"),
+        "{line}"
+    );
     assert!(!table.contains(token));
     let json_list = stdout(&ok(admin(&["keys", "list", "--tenant", "t9", "--json"])));
-    assert_eq!(json_list.trim_end(), raw_get(&server, "/v1/keys?tenant=t9", ADMIN_TOKEN));
-    assert_eq!(serde_json::from_str::<Value>(&json_list).unwrap().as_array().unwrap().len(), 2);
+    assert_eq!(
+        json_list.trim_end(),
+        raw_get(&server, "/v1/keys?tenant=t9", ADMIN_TOKEN)
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&json_list)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     // Revoked: the token stops working at once.
     assert_eq!(stdout(&ok(admin(&["keys", "revoke", id]))), format!("revoked {id}\n"));
     let out = paddock_at(&server.url, token, &["whoami"]);
@@ -431,20 +541,51 @@ fn every_list_prints_the_api_body_with_json_and_a_table_without() {
         assert!(status.is_success(), "{path}: {status} {value}");
         value
     };
-    api("POST", "/v1/credentials", json!({"service": "github", "secret": "ghp_x"}));
-    api("POST", "/v1/sessions", json!({"services": ["github"]}));
+    api(
+        "POST",
+        "/v1/credentials",
+        json!({"service": "github", "secret": "ghp_x"}),
+    );
+    let session = api(
+        "POST",
+        "/v1/sessions",
+        json!({"services": ["github"], "scopes": {"github": ["/repos/*"]}}),
+    );
+    // A request the phantom proxy refuses (out of scope) is an audit row,
+    // without any upstream.
+    let refused = client()
+        .get(format!("{}/user", session["env"]["GITHUB_API_URL"].as_str().unwrap()))
+        .bearer_auth(session["env"]["GITHUB_TOKEN"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     api("POST", "/v1/runs", json!({"language": "bash", "code": "echo hi"}));
     let ws = api("POST", "/v1/workspaces", json!({"label": "lists"}));
     let ws_id = ws["id"].as_str().unwrap();
-    api("POST", &format!("/v1/workspaces/{ws_id}/snapshot"), json!({"name": "s1"}));
+    api(
+        "POST",
+        &format!("/v1/workspaces/{ws_id}/snapshot"),
+        json!({"name": "s1"}),
+    );
     for (args, path, token, header) in [
         (vec!["credentials", "list"], "/v1/credentials", OP1_TOKEN, "SERVICE"),
         (vec!["sessions", "list"], "/v1/sessions", OP1_TOKEN, "ID"),
         (vec!["jails", "list"], "/v1/jails?limit=20", OP1_TOKEN, "ID"),
         (vec!["ws", "list"], "/v1/workspaces?limit=50&offset=0", OP1_TOKEN, "ID"),
-        (vec!["snapshots", "list"], "/v1/snapshots?limit=50&offset=0", OP1_TOKEN, "ID"),
+        (
+            vec!["snapshots", "list"],
+            "/v1/snapshots?limit=50&offset=0",
+            OP1_TOKEN,
+            "ID",
+        ),
         (vec!["flavors", "list"], "/v1/flavors", OP1_TOKEN, "NAME"),
         (vec!["audit"], "/v1/audit?limit=50", OP1_TOKEN, "ID"),
+        (
+            vec!["audit", "--actions"],
+            "/v1/audit/actions?limit=50",
+            OP1_TOKEN,
+            "ID",
+        ),
         (vec!["keys", "list"], "/v1/keys", ADMIN_TOKEN, "ID"),
     ] {
         let mut json_args = args.clone();
@@ -468,7 +609,13 @@ fn doctor_prints_a_table_and_exits_1_when_a_required_check_fails() {
     assert!(table.starts_with("CHECK"), "{table}");
     let header = table.lines().next().unwrap();
     assert!(header.contains("STATUS") && header.contains("DETAIL"), "{header}");
-    for check in ["jail engine", "cgroups", "memory controller", "pids controller", "landlock"] {
+    for check in [
+        "jail engine",
+        "cgroups",
+        "memory controller",
+        "pids controller",
+        "landlock",
+    ] {
         assert!(table.lines().any(|l| l.starts_with(check)), "{check}: {table}");
     }
     let missing = table.lines().any(|l| l.split_whitespace().any(|w| w == "missing"));
@@ -595,13 +742,22 @@ fn child_stderr(child: &mut Child) -> String {
 #[test]
 fn ctrl_c_cancels_the_run_the_stream_names_and_exits_130() {
     let (url, events) = fake_streaming_server();
-    let (mut child, _) = spawn_until_line(&url, "fake-key", &["runs", "stream", "-l", "bash", "-c", "sleep 60"], "hello");
+    let (mut child, _) = spawn_until_line(
+        &url,
+        "fake-key",
+        &["runs", "stream", "-l", "bash", "-c", "sleep 60"],
+        "hello",
+    );
     assert_eq!(events.recv_timeout(Duration::from_secs(5)).unwrap(), "stream-open");
     let interrupted = Instant::now();
     interrupt(&child);
     let status = wait_at_most(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(130), "{status:?}");
-    assert!(interrupted.elapsed() < Duration::from_secs(3), "{:?}", interrupted.elapsed());
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        interrupted.elapsed()
+    );
     let mut seen = Vec::new();
     while let Ok(event) = events.recv_timeout(Duration::from_secs(5)) {
         seen.push(event);
@@ -609,7 +765,10 @@ fn ctrl_c_cancels_the_run_the_stream_names_and_exits_130() {
             break;
         }
     }
-    let cancel = seen.iter().find(|e| e.starts_with("cancel ")).expect("a cancel request");
+    let cancel = seen
+        .iter()
+        .find(|e| e.starts_with("cancel "))
+        .expect("a cancel request");
     assert!(cancel.contains("authorization: bearer fake-key"), "{cancel}");
     assert!(seen.iter().any(|e| e == "stream-closed"), "{seen:?}");
     let err = child_stderr(&mut child);
@@ -642,10 +801,21 @@ fn ctrl_c_ends_streams_and_execs_on_a_real_server_with_130() {
     let session_id = session["id"].as_str().unwrap().to_owned();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["runs", "create", "--stream", "-l", "bash", "-c", "echo started; sleep 60"],
+            vec![
+                "runs",
+                "create",
+                "--stream",
+                "-l",
+                "bash",
+                "-c",
+                "echo started; sleep 60",
+            ],
             "started",
         ),
-        (vec!["runs", "stream", "-l", "bash", "-c", "echo started; sleep 60"], "started"),
+        (
+            vec!["runs", "stream", "-l", "bash", "-c", "echo started; sleep 60"],
+            "started",
+        ),
         (vec!["ws", "exec", &ws_id, "--", "sleep", "60"], ""),
         (vec!["sessions", "exec", &session_id, "--", "sleep", "60"], ""),
     ];
@@ -664,9 +834,27 @@ fn ctrl_c_ends_streams_and_execs_on_a_real_server_with_130() {
             "{args:?}: {:?}",
             interrupted.elapsed()
         );
-        no_panic(&child_stderr(&mut child));
+        let err = child_stderr(&mut child);
+        no_panic(&err);
+        if !line.is_empty() {
+            // A stream names its run: paddock cancelled it by id.
+            let id = err
+                .trim()
+                .strip_prefix("paddock: interrupted; cancelled ")
+                .unwrap_or_else(|| panic!("{args:?}: {err}"));
+            let (_, row) = call(&server, "GET", &format!("/v1/jails/{id}"), Some(OP1_TOKEN), None);
+            assert_eq!(row["status"], "cancelled", "{args:?}: {row}");
+        }
+        // Either way the jail is gone: the dropped connection (or the
+        // cancel) ended it, not its 60 s sleep.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, page) = call(&server, "GET", "/v1/jails?status=running", Some(OP1_TOKEN), None);
+            if page["total"] == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{args:?}: still running: {page}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
-    // The workspace is free again once the server has noticed (its exec
-    // was cancelled, or ran out): nothing of the CLI's is left holding it.
-    drop(server);
 }

@@ -198,7 +198,7 @@ fn loopback_flag_brings_up_lo() {
 fn nothing_is_left_behind_when_the_process_exits() {
     // Row 20 across process boundaries: `paddock run` exits right after its
     // jail, so everything must be released before it does.
-    let doctor = paddock(&["doctor"]);
+    let doctor = paddock(&["doctor", "--json"]);
     let info: serde_json::Value = serde_json::from_slice(&doctor.stdout).expect("doctor JSON");
     let bases: Vec<std::path::PathBuf> = info["cgroups"]["controllers"]
         .as_array()

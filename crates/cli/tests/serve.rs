@@ -122,13 +122,14 @@ fn keys_roles_and_revocation() {
         .unwrap()
         .iter()
         .all(|k| k.get("token").is_none() && k.get("token_hash").is_none()));
-    for bad in [
-        json!({"tenant": "bad tenant", "role": "operator"}),
-        json!({"tenant": "t", "role": "root"}),
-        json!({"tenant": "t"}),
+    // A bad value is 400; a missing or mistyped field 422 (agentjail's statuses).
+    for (bad, want) in [
+        (json!({"tenant": "bad tenant", "role": "operator"}), 400),
+        (json!({"tenant": "t", "role": "root"}), 422),
+        (json!({"tenant": "t"}), 422),
     ] {
         let (status, body) = call(&server, "POST", "/v1/keys", Some(ADMIN_TOKEN), Some(bad.clone()));
-        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(status, want, "{bad}: {body}");
     }
     let id = key["id"].as_str().unwrap();
     assert_eq!(
@@ -140,11 +141,14 @@ fn keys_roles_and_revocation() {
         call(&server, "DELETE", &format!("/v1/keys/{id}"), Some(ADMIN_TOKEN), None).0,
         404
     );
-    // Operators see the config's fields, blanked.
+    // Operators do not see addresses and paths (left out, as agentjail does).
     let (_, config) = call(&server, "GET", "/v1/config", Some(OP1_TOKEN), None);
-    assert_eq!(config["state_dir"], "");
+    assert!(config["persistence"].get("state_dir").is_none(), "{config}");
     let (_, config) = call(&server, "GET", "/v1/config", Some(ADMIN_TOKEN), None);
-    assert_eq!(config["state_dir"], server.state_dir.display().to_string());
+    assert_eq!(
+        config["persistence"]["state_dir"],
+        server.state_dir.display().to_string()
+    );
 }
 
 #[test]
@@ -163,13 +167,13 @@ fn credentials_are_per_tenant_encrypted_and_never_returned() {
     assert_eq!(record["tenant_id"], "t1");
     assert!(record["fingerprint"].as_str().unwrap().starts_with("blake3:"));
     assert!(!record.to_string().contains(secret));
-    for (body, code) in [
-        (json!({"service": "openai", "secret": ""}), "EMPTY_SECRET"),
-        (json!({"service": "nope", "secret": "x"}), "UNKNOWN_SERVICE"),
-        (json!({"service": "openai"}), "BAD_JSON"),
+    for (body, status, code) in [
+        (json!({"service": "openai", "secret": ""}), 400, "EMPTY_SECRET"),
+        (json!({"service": "nope", "secret": "x"}), 400, "UNKNOWN_SERVICE"),
+        (json!({"service": "openai"}), 422, "BAD_BODY"),
     ] {
-        let (status, error) = call(&server, "POST", "/v1/credentials", Some(OP1_TOKEN), Some(body));
-        assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!(code)));
+        let (got, error) = call(&server, "POST", "/v1/credentials", Some(OP1_TOKEN), Some(body));
+        assert_eq!((got.as_u16(), &error["code"]), (status, &json!(code)));
     }
     let (_, mine) = call(&server, "GET", "/v1/credentials", Some(OP1_TOKEN), None);
     assert_eq!(mine.as_array().unwrap().len(), 1);
@@ -192,7 +196,7 @@ fn credentials_are_per_tenant_encrypted_and_never_returned() {
         call(&server, "DELETE", "/v1/credentials/openai", Some(OP1_TOKEN), None).0,
         204
     );
-    let (_, audit) = call(&server, "GET", "/v1/audit", Some(OP1_TOKEN), None);
+    let (_, audit) = call(&server, "GET", "/v1/audit/actions", Some(OP1_TOKEN), None);
     let actions: Vec<&str> = audit["rows"]
         .as_array()
         .unwrap()
@@ -273,7 +277,8 @@ fn sessions_hand_out_phantom_env_and_survive_restarts() {
     let server = Server::with_keys(dir.path());
     let (status, got) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
     assert_eq!((status, &got["status"]), (StatusCode::OK, &json!("active")));
-    assert!(got.get("env").is_none(), "tokens are shown only at creation");
+    // agentjail returns the env on get too (kept sealed at rest).
+    assert_eq!(got["env"], session["env"]);
     assert_eq!(
         call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP2_TOKEN), None).0,
         404
@@ -285,18 +290,21 @@ fn sessions_hand_out_phantom_env_and_survive_restarts() {
     drop(server);
 
     let server = Server::with_keys(dir.path());
-    let (_, got) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
-    assert_eq!(got["status"], "closed");
+    // A closed session is gone, as agentjail deletes it; (ext) listed
+    // with `include_closed=true`.
+    let (status, _) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 404);
     // A bare array, as agentjail's clients expect; the total in a header.
     let response = client()
-        .get(format!("{}/v1/sessions?limit=5", server.url))
+        .get(format!("{}/v1/sessions?limit=5&include_closed=true", server.url))
         .bearer_auth(OP1_TOKEN)
         .send()
         .unwrap();
     assert_eq!(response.headers()["x-total-count"], "1");
     let list: Value = response.json().unwrap();
     assert_eq!(list.as_array().map(Vec::len), Some(1));
-    let (_, audit) = call(&server, "GET", "/v1/audit", Some(OP1_TOKEN), None);
+    assert_eq!(list[0]["status"], "closed");
+    let (_, audit) = call(&server, "GET", "/v1/audit/actions", Some(OP1_TOKEN), None);
     let actions: Vec<&str> = audit["rows"]
         .as_array()
         .unwrap()
@@ -348,7 +356,8 @@ fn runs_execute_in_real_jails_and_land_in_the_ledger() {
             400,
             "BAD_SECCOMP",
         ),
-        (json!({"language": "bash"}), 400, "BAD_JSON"),
+        (json!({"language": "bash"}), 422, "BAD_BODY"),
+        (json!({"code": 7, "language": "bash"}), 422, "BAD_BODY"),
         (
             json!({"code": "x".repeat((1 << 20) + 1), "language": "bash"}),
             413,
@@ -526,17 +535,16 @@ fn the_concurrency_limit_answers_429() {
             .map(|r| r.status())
     });
     std::thread::sleep(Duration::from_millis(700));
-    let (status, error) = call(
-        &server,
-        "POST",
-        "/v1/runs",
-        Some(OP1_TOKEN),
-        Some(json!({"code": "true", "language": "bash"})),
-    );
-    assert_eq!(
-        (status, &error["code"]),
-        (StatusCode::TOO_MANY_REQUESTS, &json!("TOO_MANY_REQUESTS"))
-    );
+    let busy = client()
+        .post(format!("{}/v1/runs", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"code": "true", "language": "bash"}))
+        .send()
+        .unwrap();
+    assert_eq!(busy.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    let error: Value = busy.json().unwrap();
+    assert_eq!(error["code"], "TOO_MANY_REQUESTS");
     assert_eq!(slow.join().unwrap().unwrap(), 201);
     assert_eq!(
         call(
@@ -662,13 +670,21 @@ fn json_request_logs_never_carry_keys_or_secrets() {
     let requests: Vec<Value> = lines
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["fields"]["message"] == "request")
+        .filter(|v| v["fields"]["message"] == "request" || v["fields"]["message"] == "request failed")
         .collect();
     assert!(requests.len() >= 2, "{lines:?}");
     assert!(requests
         .iter()
         .any(|r| r["fields"]["path"] == "/v1/credentials" && r["fields"]["status"] == 200));
-    assert!(requests.iter().any(|r| r["fields"]["status"] == 401));
+    // A failure is logged with its request id and error code.
+    assert!(
+        requests.iter().any(|r| r["fields"]["status"] == 401
+            && r["fields"]["code"] == "UNAUTHORIZED"
+            && r["fields"]["request_id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("req_"))),
+        "{requests:?}"
+    );
     for line in &lines {
         for needle in [secret, OP1_TOKEN, "not-a-real-key-0123456789"] {
             assert!(!line.contains(needle), "{needle} logged: {line}");
@@ -767,10 +783,7 @@ fn session_exec_injects_the_env_and_reaches_the_phantom_proxy_with_network_none(
         Some(OP1_TOKEN),
         Some(body),
     );
-    assert_eq!(
-        (status, &error["code"]),
-        (StatusCode::CONFLICT, &json!("SESSION_CLOSED"))
-    );
+    assert_eq!((status, &error["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")));
 }
 
 /// The `paddock` client subcommands against a server.
@@ -889,7 +902,7 @@ fn the_cli_client_drives_the_server() {
     );
     let out = cli(&server, "wrong-token-0123456789", &["whoami"], "");
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
-    let out = cli(&server, OP1_TOKEN, &["audit", "--json"], "");
+    let out = cli(&server, OP1_TOKEN, &["audit", "--actions", "--json"], "");
     let audit: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(audit["rows"][0]["action"], "session.create");
 }
@@ -924,12 +937,15 @@ fn openapi_describes_every_route() {
         ("/v1/sessions/{id}", "get"),
         ("/v1/sessions/{id}", "delete"),
         ("/v1/sessions/{id}/exec", "post"),
+        ("/v1/sessions/{id}/exec/stream", "post"),
         ("/v1/runs", "post"),
         ("/v1/runs/stream", "post"),
         ("/v1/runs/fork", "post"),
+        ("/v1/runs/{id}/cancel", "post"),
         ("/v1/jails", "get"),
         ("/v1/jails/{id}", "get"),
         ("/v1/audit", "get"),
+        ("/v1/audit/actions", "get"),
         ("/v1/workspaces", "get"),
         ("/v1/workspaces", "post"),
         ("/v1/workspaces/{id}", "get"),
@@ -1033,7 +1049,8 @@ fn fork_copies_the_frozen_parent_output_to_each_child() {
     let (_, page) = call(&server, "GET", "/v1/jails?kind=fork", Some(OP1_TOKEN), None);
     assert_eq!(page["total"], 3);
     let rows = page["rows"].as_array().unwrap();
-    let parent_id = rows.iter().find(|r| r["label"] == "parent").unwrap()["id"].clone();
+    // Labels as agentjail gives them: `<language> · parent|child`.
+    let parent_id = rows.iter().find(|r| r["label"] == "bash · parent").unwrap()["id"].clone();
     assert_eq!(rows.iter().filter(|r| r["parent_id"] == parent_id).count(), 2);
     // Nothing is left in the scratch directory.
     let scratch = dir.path().join("tmp");
@@ -1181,4 +1198,450 @@ fn the_agentjail_sdk_flow_works_unchanged() {
         call(&server, "DELETE", "/v1/credentials/github", Some(OP1_TOKEN), None).0,
         204
     );
+}
+
+/// An SSE body as `(event, data)` pairs, parsed as the standard says:
+/// frames split on a blank line, `data:` lines joined with `\n`, one
+/// optional space after the colon removed.
+fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let mut name = None;
+            let mut data: Vec<&str> = Vec::new();
+            for line in frame.lines() {
+                if let Some(rest) = line.strip_prefix("event:") {
+                    name = Some(rest.trim().to_owned());
+                } else if let Some(rest) = line.strip_prefix("data:") {
+                    data.push(rest.strip_prefix(' ').unwrap_or(rest));
+                }
+            }
+            Some((name?, data.join("\n")))
+        })
+        .collect()
+}
+
+/// A session of tenant t1 with an openai credential, and its record.
+fn openai_session(server: &Server) -> Value {
+    let (status, _) = call(
+        server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(json!({"service": "openai", "secret": "sk-agentjail-shape"})),
+    );
+    assert_eq!(status, 200);
+    let (status, session) = call(
+        server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(json!({"services": ["openai"]})),
+    );
+    assert_eq!(status, 201, "{session}");
+    session
+}
+
+/// agentjail's `SessionView` carries `env` on create, get and list; a
+/// closed session is removed: get, exec and a second close answer 404,
+/// and the list no longer has it.
+#[test]
+fn sessions_carry_env_on_get_and_list_and_a_closed_one_is_gone() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let session = openai_session(&server);
+    let id = session["id"].as_str().unwrap().to_owned();
+    let env = session["env"].clone();
+    assert!(env["OPENAI_API_KEY"].as_str().unwrap().starts_with("phm_"), "{env}");
+    assert!(env["OPENAI_BASE_URL"].as_str().unwrap().contains("/v1/openai"), "{env}");
+    assert!(session["expires_at"].is_string());
+
+    let (status, got) = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 200);
+    assert_eq!(got["env"], env);
+    let (status, list) = call(&server, "GET", "/v1/sessions", Some(OP1_TOKEN), None);
+    assert_eq!(status, 200);
+    let listed = list.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["env"], env);
+    for field in ["id", "created_at", "expires_at", "services", "env"] {
+        assert!(listed[0].get(field).is_some(), "{field} missing: {list}");
+    }
+
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        204
+    );
+    assert_eq!(
+        call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        404
+    );
+    let (status, error) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec"),
+        Some(OP1_TOKEN),
+        Some(json!({"cmd": "true"})),
+    );
+    assert_eq!((status, &error["code"]), (StatusCode::NOT_FOUND, &json!("NOT_FOUND")));
+    assert_eq!(
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        404
+    );
+    let (_, list) = call(&server, "GET", "/v1/sessions", Some(OP1_TOKEN), None);
+    assert_eq!(list, json!([]));
+    // (ext) Closed sessions on request, still with their env.
+    let (_, list) = call(
+        &server,
+        "GET",
+        "/v1/sessions?include_closed=true",
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(list[0]["status"], "closed");
+    assert_eq!(list[0]["env"], env);
+    // The env is kept sealed: the token is not in the database file.
+    drop(server);
+    let token = env["OPENAI_API_KEY"].as_str().unwrap();
+    for file in ["paddock.db", "paddock.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "token in clear in {file}"
+        );
+    }
+}
+
+/// `/v1/audit` holds the phantom proxy's requests in agentjail's
+/// `AuditRow` shape (strings never null, integer `status` and
+/// `upstream_ms`); control-plane actions are at `/v1/audit/actions`.
+#[test]
+fn the_audit_log_has_agentjail_rows_and_actions_apart() {
+    let upstream = support::upstream::Upstream::start();
+    let dir = tempdir();
+    let service = format!("openai={}", upstream.url());
+    let server = Server::start(dir.path(), &[("PADDOCK_API_KEYS", &keys())], &["--service", &service]);
+    let session = openai_session(&server);
+    let token = session["env"]["OPENAI_API_KEY"].as_str().unwrap();
+    let base = session["env"]["OPENAI_BASE_URL"].as_str().unwrap();
+    let forwarded = client()
+        .get(format!("{base}/models?x=1"))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(forwarded.status(), 200);
+    let refused = client().get(format!("{base}/models")).send().unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // The proxy writes its rows in the background.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let (status, page) = call(&server, "GET", "/v1/audit", Some(ADMIN_TOKEN), None);
+        assert_eq!(status, 200);
+        if page["rows"].as_array().unwrap().len() >= 2 || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(page["total"].is_u64(), "{page}");
+    let rows = page["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "only proxy rows: {page}");
+    for row in rows {
+        let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "at",
+                "id",
+                "method",
+                "path",
+                "reject_reason",
+                "service",
+                "session_id",
+                "status",
+                "upstream_ms"
+            ],
+            "{row}"
+        );
+        assert!(row["id"].is_u64() && row["status"].is_u64(), "{row}");
+        for field in ["at", "session_id", "service", "method", "path"] {
+            assert!(row[field].is_string(), "{field}: {row}");
+        }
+    }
+    // Newest first: the refusal, before its token was known.
+    assert_eq!(rows[0]["reject_reason"], "no_token");
+    // (paddock knows the service from the path even without a token.)
+    assert_eq!(rows[0]["session_id"], "");
+    assert!(rows[0]["service"].is_string());
+    assert!(rows[0]["upstream_ms"].is_null());
+    assert_eq!(rows[1]["session_id"], session["id"]);
+    assert_eq!(rows[1]["service"], "openai");
+    assert_eq!(
+        (&rows[1]["method"], &rows[1]["path"]),
+        (&json!("GET"), &json!("/v1/models"))
+    );
+    assert_eq!(rows[1]["status"], 200);
+    assert!(rows[1]["reject_reason"].is_null());
+    assert!(rows[1]["upstream_ms"].is_u64(), "{}", rows[1]);
+
+    let (status, actions) = call(&server, "GET", "/v1/audit/actions", Some(OP1_TOKEN), None);
+    assert_eq!(status, 200);
+    let names: Vec<&str> = actions["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["session.create", "credential.put"]);
+    assert_eq!(actions["rows"][0]["target"], session["id"]);
+    assert!(actions["rows"][0]["actor"].as_str().unwrap().starts_with("key_"));
+}
+
+/// Every `*_ms` field is an integer, ledger labels are strings as
+/// agentjail sets them per kind, and every row's `config` has agentjail's
+/// `JailConfigSnapshot` keys (`cpu_percent` 100 without a quota).
+#[test]
+fn ledger_rows_and_results_have_integer_ms_string_labels_and_one_config_shape() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, run) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({"code": "echo hi", "language": "bash", "timeout_secs": 30})),
+    );
+    assert_eq!(status, 201, "{run}");
+    assert!(run["duration_ms"].is_u64(), "{run}");
+    let (status, fork) = call(
+        &server,
+        "POST",
+        "/v1/runs/fork",
+        Some(OP1_TOKEN),
+        Some(json!({"parent_code": "echo p", "child_code": "echo c", "language": "bash", "fork_after_ms": 100})),
+    );
+    assert_eq!(status, 201, "{fork}");
+    assert!(fork["fork"]["clone_ms"].is_u64(), "{fork}");
+    assert!(fork["parent"]["duration_ms"].is_u64() && fork["child"]["duration_ms"].is_u64());
+    let text = client()
+        .post(format!("{}/v1/runs/stream", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"code": "echo s", "language": "bash"}))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let events = sse_events(&text);
+    let completed: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert!(completed["duration_ms"].is_u64(), "{completed}");
+    let session = {
+        call(
+            &server,
+            "POST",
+            "/v1/credentials",
+            Some(OP1_TOKEN),
+            Some(json!({"service": "openai", "secret": "sk-x"})),
+        );
+        call(
+            &server,
+            "POST",
+            "/v1/sessions",
+            Some(OP1_TOKEN),
+            Some(json!({"services": ["openai"]})),
+        )
+        .1
+    };
+    let id = session["id"].as_str().unwrap();
+    let (status, exec) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec"),
+        Some(OP1_TOKEN),
+        Some(json!({"cmd": "echo", "args": ["e"], "cpu_percent": 50})),
+    );
+    assert_eq!(status, 200, "{exec}");
+    assert!(exec["duration_ms"].is_u64(), "{exec}");
+
+    let (_, page) = call(&server, "GET", "/v1/jails?limit=50", Some(OP1_TOKEN), None);
+    let rows = page["rows"].as_array().unwrap();
+    let labels: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["kind"].as_str().unwrap(),
+                r["label"].as_str().expect("label is a string"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("exec", "echo"),
+            ("stream", "bash"),
+            ("fork", "bash · child"),
+            ("fork", "bash · parent"),
+            ("run", "bash"),
+        ]
+    );
+    for row in rows {
+        assert!(row["duration_ms"].is_u64(), "{row}");
+        assert!(row["id"].is_u64() && row["tenant_id"] == "t1", "{row}");
+        let config = row["config"].as_object().expect("config is an object");
+        for key in [
+            "network_mode",
+            "seccomp",
+            "memory_mb",
+            "timeout_secs",
+            "cpu_percent",
+            "max_pids",
+        ] {
+            assert!(config.contains_key(key), "{key} missing: {row}");
+        }
+        for key in ["memory_mb", "timeout_secs", "cpu_percent", "max_pids"] {
+            assert!(config[key].is_u64(), "{key}: {row}");
+        }
+        assert!(config.values().all(|v| !v.is_null()), "a null in {row}");
+        assert!(
+            !config.contains_key("network_domains"),
+            "empty domains are left out: {row}"
+        );
+        let cpu = if row["kind"] == "exec" { 50 } else { 100 };
+        assert_eq!(config["cpu_percent"], cpu, "{row}");
+    }
+    let (_, one) = call(
+        &server,
+        "GET",
+        &format!("/v1/jails/{}", rows[0]["id"]),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(one["label"], "echo");
+    assert_eq!(one["session_id"], id);
+    // Unknown filters are ignored, as agentjail ignores them.
+    let (status, all) = call(
+        &server,
+        "GET",
+        "/v1/jails?status=bogus&kind=nope",
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!((status, &all["total"]), (StatusCode::OK, &json!(5)));
+}
+
+/// `/v1/config` in agentjail's schema: the proxy's providers, exec
+/// defaults, persistence and snapshot retention; addresses and paths for
+/// admins only (left out, not blanked, for operators).
+#[test]
+fn the_config_has_agentjail_keys() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, admin) = call(&server, "GET", "/v1/config", Some(ADMIN_TOKEN), None);
+    assert_eq!(status, 200);
+    for key in ["proxy", "control_plane", "gateway", "exec", "persistence", "snapshots"] {
+        assert!(admin.get(key).is_some(), "{key} missing: {admin}");
+    }
+    assert_eq!(admin["proxy"]["base_url"], format!("http://{}", server.proxy));
+    assert_eq!(admin["proxy"]["bind_addr"], server.proxy);
+    assert!(admin["control_plane"]["bind_addr"].is_string());
+    assert!(admin["gateway"].is_null());
+    let providers = admin["proxy"]["providers"].as_array().unwrap();
+    let ids: Vec<&str> = providers.iter().map(|p| p["service_id"].as_str().unwrap()).collect();
+    for id in ["openai", "anthropic", "github", "stripe"] {
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
+    let openai = providers.iter().find(|p| p["service_id"] == "openai").unwrap();
+    assert_eq!(openai["request_prefix"], "/v1/openai/");
+    assert!(openai["upstream_base"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(admin["exec"]["default_memory_mb"], 512);
+    assert_eq!(admin["exec"]["default_timeout_secs"], 300);
+    assert!(admin["exec"]["max_concurrent"].is_u64());
+    assert!(admin["persistence"]["idle_check_secs"].is_u64());
+    assert!(admin["persistence"]["state_dir"].is_string());
+    assert!(admin["snapshots"]["gc"]["tick_secs"].is_u64());
+    assert!(admin["snapshots"]["gc"]["max_age_secs"].is_null());
+
+    let (_, operator) = call(&server, "GET", "/v1/config", Some(OP1_TOKEN), None);
+    assert!(operator["proxy"].get("bind_addr").is_none(), "{operator}");
+    assert!(operator["control_plane"].get("bind_addr").is_none(), "{operator}");
+    assert!(operator["persistence"].get("state_dir").is_none(), "{operator}");
+    assert_eq!(operator["proxy"]["providers"], admin["proxy"]["providers"]);
+}
+
+/// `POST /v1/sessions/{id}/exec/stream` streams the same SSE as
+/// `/v1/runs/stream`: a `\r` inside a line and a blank line survive (not
+/// agentjail's panic), and output over the capture cap sets
+/// `stdout_truncated` on `completed`.
+#[test]
+fn session_exec_streams_sse_with_carriage_returns_blank_lines_and_truncation() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let session = openai_session(&server);
+    let id = session["id"].as_str().unwrap();
+    // 2 MiB of 1 KiB lines after the interesting ones.
+    let script = r#"printf '10%%\r50%%\r100%%\n\nkey=%s\n' "${OPENAI_API_KEY%%_*}"; line=$(printf '%01023d' 0); i=0; while [ $i -lt 2048 ]; do echo "$line"; i=$((i+1)); done"#;
+    let mut response: Response = client()
+        .post(format!("{}/v1/sessions/{id}/exec/stream", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let run_id: i64 = response.headers()["x-paddock-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut text = String::new();
+    response.read_to_string(&mut text).unwrap();
+    let events = sse_events(&text);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"started"));
+    assert_eq!(
+        names.last(),
+        Some(&"completed"),
+        "{:?}",
+        &names[names.len().saturating_sub(5)..]
+    );
+    let stdout: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "stdout")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    // A `\r` splits the data into lines joined with `\n`; nothing is lost.
+    assert_eq!(stdout[0], "10%\n50%\n100%");
+    assert_eq!(stdout[1], "", "a blank line is an empty event");
+    assert_eq!(stdout[2], "key=phm", "the session's env is in the jail");
+    // The stream carries the output up to the capture cap (1 MiB): whole
+    // lines, the last one possibly cut.
+    let body = &stdout[3..];
+    let (last, full) = body.split_last().unwrap();
+    assert!(full.iter().all(|l| l.len() == 1023 && l.bytes().all(|b| b == b'0')));
+    assert!(last.len() <= 1023);
+    assert!(body.len() >= 1000, "{} lines", body.len());
+    let completed: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
+    assert_eq!(completed["exit_code"], 0, "{completed}");
+    assert_eq!(completed["stdout_truncated"], true, "{completed}");
+    assert!(completed["duration_ms"].is_u64(), "{completed}");
+    let (_, row) = call(&server, "GET", &format!("/v1/jails/{run_id}"), Some(OP1_TOKEN), None);
+    assert_eq!(
+        (&row["kind"], &row["label"], &row["session_id"]),
+        (&json!("exec"), &json!("sh"), &json!(id))
+    );
+    assert_eq!(row["status"], "completed");
+
+    // A closed session cannot stream.
+    call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None);
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/v1/sessions/{id}/exec/stream"),
+        Some(OP1_TOKEN),
+        Some(json!({"cmd": "true"})),
+    );
+    assert_eq!(status, 404);
 }

@@ -110,7 +110,11 @@ fn capped_output_is_flagged_in_runs_and_streams() {
         .send()
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
-    let header_id: i64 = response.headers()["x-paddock-run-id"].to_str().unwrap().parse().unwrap();
+    let header_id: i64 = response.headers()["x-paddock-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let result: Value = response.json().unwrap();
     assert_eq!(result["id"], header_id);
     assert_eq!(result["stdout_truncated"], true);
@@ -198,7 +202,10 @@ fn the_api_cancels_a_run_which_answers_with_its_result() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let started = Instant::now();
     let (status, body) = call(&server, "POST", &format!("/v1/runs/{id}/cancel"), Some(OP1_TOKEN), None);
-    assert_eq!((status, &body), (StatusCode::ACCEPTED, &json!({"id": id, "cancelled": true})));
+    assert_eq!(
+        (status, &body),
+        (StatusCode::ACCEPTED, &json!({"id": id, "cancelled": true}))
+    );
     let response = run.join().unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -208,7 +215,10 @@ fn the_api_cancels_a_run_which_answers_with_its_result() {
     let row = closed_row(&server, id);
     assert_eq!(row["status"], "cancelled", "{row}");
     let (status, body) = call(&server, "POST", &format!("/v1/runs/{id}/cancel"), Some(OP1_TOKEN), None);
-    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("RUN_FINISHED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("RUN_FINISHED"))
+    );
     let (status, _) = call(&server, "POST", "/v1/runs/999999/cancel", Some(OP1_TOKEN), None);
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_idle(&server);
@@ -224,7 +234,11 @@ fn a_dropped_stream_kills_the_jail_and_closes_its_row() {
         .json(&json!({"code": "sleep 60", "language": "bash", "timeout_secs": 120}))
         .send()
         .unwrap();
-    let id: i64 = response.headers()["x-paddock-run-id"].to_str().unwrap().parse().unwrap();
+    let id: i64 = response.headers()["x-paddock-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut reader = BufReader::new(response);
     let mut pid = None;
     let mut line = String::new();
@@ -268,7 +282,16 @@ fn ctrl_c_in_the_cli_cancels_the_remote_run() {
     let dir = tempdir();
     let server = Server::with_keys(dir.path());
     let mut cli = Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["runs", "stream", "-l", "bash", "-c", "echo started; sleep 60", "--url", &server.url])
+        .args([
+            "runs",
+            "stream",
+            "-l",
+            "bash",
+            "-c",
+            "echo started; sleep 60",
+            "--url",
+            &server.url,
+        ])
         .env("PADDOCK_API_KEY", OP1_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -286,4 +309,69 @@ fn ctrl_c_in_the_cli_cancels_the_remote_run() {
     let row = closed_row(&server, id);
     assert_eq!(row["status"], "cancelled", "{row}");
     assert_idle(&server);
+}
+
+#[test]
+fn every_answer_has_a_request_id_and_every_error_a_json_body() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let answer = client()
+        .get(format!("{}/v1/whoami", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .unwrap();
+    assert_eq!(answer.headers()["x-request-id"], "trace-abc-123");
+    let fresh = client().get(format!("{}/healthz", server.url)).send().unwrap();
+    assert!(fresh.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+    // A method the route does not take: 405 with the documented body.
+    let (status, body) = call(&server, "PUT", "/v1/runs", Some(OP1_TOKEN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("METHOD_NOT_ALLOWED"))
+    );
+    let (status, body) = call(&server, "GET", "/v1/nothing-here", Some(OP1_TOKEN), None);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NOT_FOUND"))
+    );
+    // A query the framework cannot read: JSON too, without echoing it back.
+    let long = "9".repeat(20_000);
+    let (status, body) = call(
+        &server,
+        "GET",
+        &format!("/v1/jails?limit=x{long}"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("BAD_QUERY")),
+        "{body}"
+    );
+    assert!(body["error"].as_str().unwrap().len() < 1000);
+}
+
+#[test]
+fn egress_refusals_reach_the_run_result_with_their_reason() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    // The proxy refuses the host before resolving it: nothing leaves the machine.
+    let (status, result) = call(
+        &server,
+        "POST",
+        "/v1/runs",
+        Some(OP1_TOKEN),
+        Some(json!({
+            "code": "curl -s -o /dev/null -w '%{http_code}' --max-time 10 https://not-allowed.example/",
+            "language": "bash",
+            "network": {"mode": "allowlist", "domains": ["allowed.example"]},
+        })),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{result}");
+    let refusals = result["egress_refusals"].as_array().unwrap();
+    assert_eq!(refusals.len(), 1, "{result}");
+    assert_eq!(refusals[0]["host"], "not-allowed.example");
+    assert_eq!(refusals[0]["outcome"], "denied");
+    assert_eq!(refusals[0]["reason"], "host_not_allowed");
 }

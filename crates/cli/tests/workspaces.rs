@@ -125,6 +125,8 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
     );
     let ws_id = id(&ws);
     assert_eq!(ws["config"]["memory_mb"], 256);
+    // No quota asked for: agentjail's number (one core), never null.
+    assert_eq!(ws["config"]["cpu_percent"], 100, "{ws}");
     assert_eq!(ws["source_dir"], "", "host paths are hidden from operators");
     stdout(&sh(
         &server,
@@ -139,6 +141,31 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
         "cat where node_modules/x/index.js; echo $HOME",
     ));
     assert_eq!(out, "/workspace\ndep\n/workspace\n");
+    // An exec's result: its ledger id, whole milliseconds, and the flags.
+    let result = sh(&server, OP1_TOKEN, &ws_id, "echo hi; echo oops >&2");
+    assert!(result["id"].is_i64() && result["duration_ms"].is_u64(), "{result}");
+    for flag in [
+        "stdout_truncated",
+        "stderr_truncated",
+        "cancelled",
+        "timed_out",
+        "oom_killed",
+    ] {
+        assert_eq!(result[flag], false, "{flag}: {result}");
+    }
+    assert_eq!(result["egress_refusals"], json!([]), "{result}");
+    assert_eq!(
+        (result["stdout"].as_str(), result["stderr"].as_str()),
+        (Some("hi\n"), Some("oops\n"))
+    );
+    let (_, row) = call(
+        &server,
+        "GET",
+        &format!("/v1/jails/{}", result["id"]),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(row["kind"], "workspace", "{row}");
 
     // A second exec while one runs: 409. Another workspace runs meanwhile.
     let other = id(&create(&server, OP1_TOKEN, json!({})));
@@ -201,20 +228,26 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
         Some(json!({"cmd": "sleep", "args": ["5"], "timeout_secs": 1})),
     );
     assert_eq!(result["timed_out"], true, "{result}");
-    for (body, code) in [
-        (json!({"cmd": ""}), "BAD_CMD"),
-        (json!({"cmd": "true", "env": [["1BAD", "x"]]}), "BAD_ENV"),
-        (json!({"cmd": "true", "env": [["A", "x\u{0}y"]]}), "BAD_ENV"),
-        (json!({"cmd": "true", "env": "A=1"}), "BAD_JSON"),
+    for (body, want) in [
+        (json!({"cmd": ""}), (400, "BAD_CMD")),
+        (json!({"cmd": "true", "env": [["1BAD", "x"]]}), (400, "BAD_ENV")),
+        (json!({"cmd": "true", "env": [["A", "x\u{0}y"]]}), (400, "BAD_ENV")),
+        (json!({"cmd": "true", "env": "A=1"}), (422, "BAD_BODY")),
     ] {
-        let (status, err) = call(
-            &server,
-            "POST",
-            &format!("/v1/workspaces/{ws_id}/exec"),
-            Some(OP1_TOKEN),
-            Some(body),
-        );
-        assert_eq!((status.as_u16(), err["code"].as_str()), (400, Some(code)), "{err}");
+        for route in ["exec", "exec/stream"] {
+            let (status, err) = call(
+                &server,
+                "POST",
+                &format!("/v1/workspaces/{ws_id}/{route}"),
+                Some(OP1_TOKEN),
+                Some(body.clone()),
+            );
+            assert_eq!(
+                (status.as_u16(), err["code"].as_str()),
+                (want.0, Some(want.1)),
+                "{route}: {err}"
+            );
+        }
     }
     for (body, code) in [
         (json!({"flavors": ["nope"]}), "UNKNOWN_FLAVOR"),
@@ -237,6 +270,178 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
     // The ledger has the execs as kind "workspace".
     let (_, page) = call(&server, "GET", "/v1/jails?kind=workspace", Some(OP1_TOKEN), None);
     assert!(page["total"].as_i64().unwrap() >= 5, "{page}");
+}
+
+/// One SSE event: its name and its data lines joined with `\n`, as the
+/// SSE specification has clients do.
+fn parse_sse(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data: Vec<&str> = Vec::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event:") {
+                    name = Some(n.trim_start().to_owned());
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push(d.strip_prefix(' ').unwrap_or(d));
+                }
+            }
+            Some((name?, data.join("\n")))
+        })
+        .collect()
+}
+
+/// `sh -c script` streamed from a workspace: the run id header and the
+/// events.
+fn stream_sh(server: &Server, ws: &str, query: &str, script: &str) -> (i64, Vec<(String, String)>) {
+    let response = client()
+        .post(format!("{}/v1/workspaces/{ws}/exec/stream{query}", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let id = response.headers()["x-paddock-run-id"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id, parse_sse(&response.text().unwrap()))
+}
+
+fn completed(events: &[(String, String)]) -> Value {
+    let (name, data) = events.last().expect("no events");
+    assert_eq!(name, "completed", "{events:?}");
+    serde_json::from_str(data).unwrap()
+}
+
+#[test]
+fn workspace_execs_stream_their_output_like_runs() {
+    let dir = tempdir();
+    let server = start(dir.path(), &[]);
+    let ws = id(&create(&server, OP1_TOKEN, json!({"label": "stream"})));
+    // Both streams in the order written, a blank line, a progress bar
+    // redrawn with `\r`, a Windows line end and no final newline; the
+    // tree persists.
+    let script = r"printf 'one\n\n'; sleep 0.2; printf 'oops\n' >&2; sleep 0.2; printf '10%%\r50%%\r100%%\nwin\r\n'; sleep 0.2; printf 'err2\n' >&2; echo kept > file; printf tail";
+    let (run_id, events) = stream_sh(&server, &ws, "", script);
+    assert_eq!(events[0].0, "started", "{events:?}");
+    let started: Value = serde_json::from_str(&events[0].1).unwrap();
+    assert_eq!(started["id"], run_id);
+    assert!(started["pid"].as_i64().unwrap() > 0, "{started}");
+    let output: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|(n, _)| n == "stdout" || n == "stderr")
+        .map(|(n, d)| (n.as_str(), d.as_str()))
+        .collect();
+    assert_eq!(
+        output,
+        [
+            ("stdout", "one"),
+            ("stdout", ""),
+            ("stderr", "oops"),
+            ("stdout", "10%\n50%\n100%"),
+            ("stdout", "win"),
+            ("stderr", "err2"),
+            ("stdout", "tail"),
+        ],
+        "{events:?}"
+    );
+    let done = completed(&events);
+    assert_eq!(done["id"], run_id);
+    assert_eq!(done["exit_code"], 0, "{done}");
+    assert!(done["duration_ms"].is_u64(), "{done}");
+    for flag in ["stdout_truncated", "stderr_truncated", "cancelled", "timed_out"] {
+        assert_eq!(done[flag], false, "{flag}: {done}");
+    }
+    // The workspace is free (and its last exec recorded) once `completed`
+    // arrived; the next exec sees the file.
+    assert_eq!(stdout(&sh(&server, OP1_TOKEN, &ws, "cat file")), "kept\n");
+    let (_, got) = call(&server, "GET", &format!("/v1/workspaces/{ws}"), Some(OP1_TOKEN), None);
+    assert!(got["last_exec_at"].is_string(), "{got}");
+    let (_, row) = call(&server, "GET", &format!("/v1/jails/{run_id}"), Some(OP1_TOKEN), None);
+    assert_eq!(
+        (row["kind"].as_str(), row["status"].as_str()),
+        (Some("workspace"), Some("completed")),
+        "{row}"
+    );
+
+    // Byte-exact chunks, as runs/stream gives them.
+    let (_, events) = stream_sh(&server, &ws, "?output=chunks", r"printf 'a\r\n\nb'");
+    let text: String = events
+        .iter()
+        .filter(|(n, _)| n == "stdout")
+        .map(|(_, d)| {
+            serde_json::from_str::<Value>(d).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(text, "a\r\n\nb");
+
+    // 2 MiB of output: the stream is cut at the capture cap and says so.
+    let (_, events) = stream_sh(
+        &server,
+        &ws,
+        "",
+        "head -c 2097152 /dev/zero | tr '\\0' x; echo; echo done >&2",
+    );
+    let done = completed(&events);
+    assert_eq!(
+        (done["stdout_truncated"].as_bool(), done["stderr_truncated"].as_bool()),
+        (Some(true), Some(false)),
+        "{done}"
+    );
+    assert_eq!(done["exit_code"], 0, "{done}");
+    let streamed: usize = events.iter().filter(|(n, _)| n == "stdout").map(|(_, d)| d.len()).sum();
+    assert!(streamed > 0 && streamed < 2 << 20, "{streamed}");
+    assert!(events.iter().any(|(n, d)| n == "stderr" && d == "done"), "no stderr");
+
+    // One exec at a time, streamed or not: a running stream holds the
+    // workspace until its jail ends.
+    let url = server.url.clone();
+    let long = std::thread::spawn({
+        let ws = ws.clone();
+        move || {
+            let response = client()
+                .post(format!("{url}/v1/workspaces/{ws}/exec/stream"))
+                .bearer_auth(OP1_TOKEN)
+                .json(&json!({"cmd": "sh", "args": ["-c", "echo start; sleep 1.5; echo end"]}))
+                .send()
+                .unwrap();
+            parse_sse(&response.text().unwrap())
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    for route in ["exec", "exec/stream"] {
+        let (status, busy) = call(
+            &server,
+            "POST",
+            &format!("/v1/workspaces/{ws}/{route}"),
+            Some(OP1_TOKEN),
+            Some(json!({"cmd": "true"})),
+        );
+        assert_eq!(
+            (status.as_u16(), busy["code"].as_str()),
+            (409, Some("WORKSPACE_BUSY")),
+            "{route}: {busy}"
+        );
+    }
+    let events = long.join().unwrap();
+    assert_eq!(completed(&events)["exit_code"], 0);
+    assert_eq!(stdout(&sh(&server, OP1_TOKEN, &ws, "echo free")), "free\n");
+
+    // Another tenant's workspace does not exist.
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/exec/stream"),
+        Some(OP2_TOKEN),
+        Some(json!({"cmd": "true"})),
+    );
+    assert_eq!(status, 404);
 }
 
 #[test]
@@ -270,7 +475,7 @@ fn list_search_rename_and_delete() {
         Some(OP1_TOKEN),
         Some(json!({"label": "x", "color": "red"})),
     );
-    assert_eq!(status, 400);
+    assert_eq!(status, 422, "an unknown field");
     // Delete: the tree goes, the record is soft-deleted, snapshots stay.
     sh(&server, OP1_TOKEN, &ids[1], "echo keep > f");
     let snap = id(&snapshot(&server, OP1_TOKEN, &ids[1], "before delete"));

@@ -6,12 +6,17 @@ use std::time::Instant;
 
 use crate::config::ServerConfig;
 use crate::crypto::MasterKey;
-use crate::db::{AuditRow, Db};
+use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::phantom::{AuditWriter, DbAuthority};
+use crate::services::audit::AuditLog;
+use crate::services::credentials::Credentials;
 use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
+use crate::services::keys::Keys;
+use crate::services::ledger::JailLedger;
 use crate::services::runs::Runs;
+use crate::services::sessions::Sessions;
 use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 
@@ -34,6 +39,16 @@ pub struct AppState {
     pub runs: Runs,
     /// Workspace trees and the snapshot pool.
     pub workspaces: Workspaces,
+    /// Sessions, their phantom tokens and execs.
+    pub sessions: Sessions,
+    /// Upstream credentials.
+    pub credentials: Credentials,
+    /// API keys.
+    pub keys: Keys,
+    /// The jail ledger, read.
+    pub ledger: JailLedger,
+    /// The audit log: control-plane actions written, both halves read.
+    pub audit_log: AuditLog,
     /// Writes the proxy's audit rows; taken at shutdown to flush them.
     pub audit_writer: std::sync::Mutex<Option<AuditWriter>>,
     /// When the server started.
@@ -44,17 +59,9 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
-    /// Appends a control-plane audit row; a failure is logged, not fatal.
+    /// Appends a control-plane audit row; a failure is logged, not fatal
+    /// (the same as [`AuditLog::record`], for routes not moved to services).
     pub async fn audit(&self, caller: &Caller, action: &str, target: &str) {
-        let row = AuditRow {
-            tenant_id: caller.tenant.clone(),
-            actor: Some(caller.key_id.clone()),
-            action: Some(action.to_owned()),
-            target: Some(target.to_owned()),
-            ..AuditRow::default()
-        };
-        if let Err(err) = self.db.insert_audit(&row).await {
-            tracing::error!(%err, action, "writing an audit row");
-        }
+        self.audit_log.record(caller, action, target).await;
     }
 }

@@ -17,7 +17,12 @@ use crate::crypto::{new_id, new_token, token_hash, MasterKey};
 use crate::metrics::Metrics;
 use crate::phantom::DbAuthority;
 use crate::db::{now_ms, KeyRow, Scope, Db};
+use crate::services::audit::AuditLog;
+use crate::services::credentials::Credentials;
 use crate::services::jails::JailRunner;
+use crate::services::keys::Keys;
+use crate::services::ledger::JailLedger;
+use crate::services::sessions::Sessions;
 use crate::services::runs::Runs;
 use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
@@ -55,11 +60,33 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let metrics = Arc::new(Metrics::default());
     let (authority, audit_writer) = DbAuthority::start(db.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
-    let workspaces = Workspaces::open(&config.state_dir)?;
     let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent);
     let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
+    let audit_log = AuditLog::new(db.clone());
+    let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone())?;
+    let sessions = Sessions::new(
+        &config,
+        db.clone(),
+        master_key.clone(),
+        phantom.clone(),
+        runner.clone(),
+        audit_log.clone(),
+    );
+    let credentials = Credentials::new(
+        db.clone(),
+        master_key.clone(),
+        phantom.services().clone(),
+        audit_log.clone(),
+    );
+    let keys = Keys::new(db.clone(), audit_log.clone());
+    let ledger = JailLedger::new(db.clone(), metrics.clone());
     let state = Arc::new(AppState {
         runs,
+        sessions,
+        credentials,
+        keys,
+        ledger,
+        audit_log,
         config,
         db,
         runner,
@@ -141,11 +168,12 @@ pub async fn serve(
         trigger.cancel();
     });
     let grace = state.config.shutdown_grace;
-    let maintenance = tokio::spawn(crate::services::workspaces::maintenance_loop(
-        state.clone(),
-        state.config.maintenance_interval,
-        stop.clone(),
-    ));
+    let maintenance = tokio::spawn(
+        state
+            .workspaces
+            .clone()
+            .maintenance_loop(state.config.maintenance_interval, stop.clone()),
+    );
     let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
     let proxy = state
         .phantom
@@ -157,6 +185,7 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!(?grace, "shutdown grace period over; stopping the jails still running");
+            state.runner.cancel_all();
         }
     }
     let _ = maintenance.await;

@@ -126,6 +126,8 @@ async fn exercise(store: &Db) {
         scopes: r#"{"openai":["/v1/chat/*"]}"#.into(),
         max_requests: Some(2),
         requests_used: 0,
+        env_nonce: Some(vec![7; 24]),
+        env_sealed: Some(vec![1, 2, 3]),
     };
     let token = TokenRow {
         token_hash: "tok-hash".into(),
@@ -138,8 +140,9 @@ async fn exercise(store: &Db) {
     store.insert_session(&session, &[token]).await.unwrap();
     assert!(store.session(&t2, "sess_1").await.unwrap().is_none());
     assert_eq!(store.session(&t1, "sess_1").await.unwrap().unwrap(), session);
-    let (rows, total) = store.list_sessions(&Scope::All, 10, 0).await.unwrap();
+    let (rows, total) = store.list_sessions(&Scope::All, false, 10, 0).await.unwrap();
     assert_eq!((rows.len(), total), (1, 1));
+    assert_eq!(rows[0].env_sealed.as_deref(), Some(&[1u8, 2, 3][..]));
 
     // The proxy's view of a token: its session and its tenant's sealed key,
     // in one query; budgets are spent atomically and never overspent.
@@ -260,11 +263,14 @@ async fn exercise(store: &Db) {
         })
         .await
         .unwrap();
-    let (rows, total) = store.list_audit(&t1, 10, 0).await.unwrap();
-    assert_eq!((rows.len(), total), (3, 3));
+    // Proxy requests and control-plane actions are listed apart.
+    let (rows, total) = store.list_audit(&t1, false, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total), (2, 2));
+    assert_eq!(rows[0].upstream_ms, Some(1.5));
+    assert_eq!(rows[1].reject_reason.as_deref(), Some("scope_denied"));
+    let (rows, total) = store.list_audit(&t1, true, 10, 0).await.unwrap();
+    assert_eq!((rows.len(), total), (1, 1));
     assert_eq!(rows[0].action.as_deref(), Some("credential.put"));
-    assert_eq!(rows[1].upstream_ms, Some(1.5));
-    assert_eq!(rows[2].reject_reason.as_deref(), Some("scope_denied"));
     assert!(store
         .phantom_grant("tok-hash")
         .await
@@ -272,7 +278,10 @@ async fn exercise(store: &Db) {
         .unwrap()
         .closed_at
         .is_some());
-    assert_eq!(store.list_audit(&t2, 10, 0).await.unwrap().1, 0);
+    assert_eq!(store.list_audit(&t2, false, 10, 0).await.unwrap().1, 0);
+    // A closed session leaves the list unless closed ones are asked for.
+    assert_eq!(store.list_sessions(&t1, false, 10, 0).await.unwrap().1, 0);
+    assert_eq!(store.list_sessions(&t1, true, 10, 0).await.unwrap().1, 1);
     assert_eq!(store.counters(&t1).await.unwrap(), (2, 0, 1));
 }
 

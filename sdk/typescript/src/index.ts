@@ -53,6 +53,7 @@ export type {
   CredentialRecord,
   EffectiveLimits,
   EgressRecord,
+  EgressRefusal,
   ErrorBody,
   ExecResult,
   ForkMeta,

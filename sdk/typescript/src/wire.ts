@@ -131,20 +131,46 @@ export interface ResourceStats {
 
 /** What a run or an exec answers when its jail has ended. */
 export interface ExecResult {
+  /** (paddock) The jail's ledger id (`jails.get(id)`); also in the `x-paddock-run-id` header. */
+  id: number;
   /** Standard output (capped by the server). */
   stdout: string;
   /** Standard error (capped by the server). */
   stderr: string;
   /** The command's exit status (124 deadline, 137 OOM kill, 128+N signal N). */
   exit_code: number;
-  /** Wall time, milliseconds (fractional). */
+  /** Wall time, milliseconds. */
   duration_ms: number;
   /** Whether the deadline ended the jail. */
   timed_out: boolean;
   /** Whether the memory limit killed it. */
   oom_killed: boolean;
+  /** (paddock) stdout was longer than the server's capture cap and was cut. */
+  stdout_truncated: boolean;
+  /** (paddock) stderr was longer than the server's capture cap and was cut. */
+  stderr_truncated: boolean;
+  /** (paddock) The run was cancelled (`POST /v1/runs/{id}/cancel`). */
+  cancelled: boolean;
   /** cgroup counters; `null` or absent when the host has no cgroup for the jail. */
   stats?: ResourceStats | null;
+  /** (paddock) Connections the egress proxy refused or could not make (allowlist mode). */
+  egress_refusals?: EgressRefusal[];
+}
+
+/** A connection the egress proxy refused or could not make, so a caller sees why `curl` got a 403. */
+export interface EgressRefusal {
+  /** `CONNECT`, or the forwarded request's method. */
+  method: string;
+  /** Host as the jail named it. */
+  host: string;
+  /** Port asked for. */
+  port: number;
+  /** `denied` (by policy) or `failed` (allowed, unreachable). */
+  outcome: string;
+  /** Machine-readable reason (`host_not_allowed`, `non_public_address`, ...). */
+  reason?: string | null;
+  /** Human-readable explanation. */
+  detail?: string | null;
 }
 
 /** How one child's copy of the parent's `/output` was made. */
@@ -484,6 +510,8 @@ export interface SnapshotManifest {
 export interface RunStarted {
   /** The jailed process's pid (in the host's namespace). */
   pid: number;
+  /** (paddock) The run's ledger id (`jails.get(id)`). */
+  id: number;
 }
 
 /** `data` of a stream's `stdout` and `stderr` events. */
@@ -498,6 +526,8 @@ export interface RunOutputLine {
  * has a cgroup for the jail.
  */
 export interface RunCompleted {
+  /** (paddock) The run's ledger id (`jails.get(id)`). */
+  id: number;
   /** Exit status. */
   exit_code: number;
   /** Wall time, milliseconds. */
@@ -506,6 +536,14 @@ export interface RunCompleted {
   timed_out: boolean;
   /** Whether the memory limit killed it. */
   oom_killed: boolean;
+  /** (paddock) stdout was longer than the server's capture cap and was cut. */
+  stdout_truncated: boolean;
+  /** (paddock) stderr was longer than the server's capture cap and was cut. */
+  stderr_truncated: boolean;
+  /** (paddock) The run was cancelled. */
+  cancelled: boolean;
+  /** (paddock) Connections the egress proxy refused or could not make. */
+  egress_refusals?: EgressRefusal[];
   /** Peak memory, bytes. */
   memory_peak_bytes?: number;
   /** Memory at the end, bytes. */

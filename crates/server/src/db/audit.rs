@@ -41,9 +41,21 @@ impl Db {
         Ok(())
     }
 
-    /// Audit rows in scope, newest first, and how many there are in all.
-    pub async fn list_audit(&self, scope: &Scope, limit: i64, offset: i64) -> DbResult<(Vec<AuditRow>, i64)> {
+    /// Audit rows in scope, newest first, and how many there are in all:
+    /// the phantom proxy's requests, or (`actions`) control-plane actions.
+    pub async fn list_audit(
+        &self,
+        scope: &Scope,
+        actions: bool,
+        limit: i64,
+        offset: i64,
+    ) -> DbResult<(Vec<AuditRow>, i64)> {
         let (cond, tenant) = scope.condition(1);
+        let cond = if actions {
+            format!("action IS NOT NULL AND {cond}")
+        } else {
+            format!("action IS NULL AND {cond}")
+        };
         let rows = sqlx::query(&format!(
             "SELECT id, at, tenant_id, actor, action, target, session_id, service, method, path, status, \
              reject_reason, upstream_ms FROM audit WHERE {cond} ORDER BY id DESC LIMIT $2 OFFSET $3"

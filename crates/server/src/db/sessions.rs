@@ -21,6 +21,12 @@ pub struct SessionRow {
     pub max_requests: Option<i64>,
     /// Requests it has forwarded.
     pub requests_used: i64,
+    /// Nonce of `env_sealed`.
+    pub env_nonce: Option<Vec<u8>>,
+    /// The session's environment (phantom tokens and base URLs) as JSON,
+    /// sealed with the master key; `None` for sessions made before it was
+    /// kept.
+    pub env_sealed: Option<Vec<u8>>,
 }
 
 /// A phantom token of a session (stored hashed).
@@ -53,7 +59,7 @@ pub struct GrantRow {
 }
 
 const SESSION_COLUMNS: &str =
-    "id, tenant_id, created_at, expires_at, closed_at, services, scopes, max_requests, requests_used";
+    "id, tenant_id, created_at, expires_at, closed_at, services, scopes, max_requests, requests_used, env_nonce, env_sealed";
 
 impl Db {
     /// Stores more tokens of an existing session (each exec gets its own).
@@ -71,7 +77,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO sessions (id, tenant_id, created_at, expires_at, closed_at, services, scopes, max_requests, \
-             requests_used) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             requests_used, env_nonce, env_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&session.id)
         .bind(&session.tenant_id)
@@ -82,6 +88,8 @@ impl Db {
         .bind(&session.scopes)
         .bind(session.max_requests)
         .bind(session.requests_used)
+        .bind(&session.env_nonce)
+        .bind(&session.env_sealed)
         .execute(&mut *tx)
         .await?;
         for token in tokens {
@@ -104,9 +112,21 @@ impl Db {
         row.map(|r| SessionRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
-    /// Sessions in scope, newest first, and how many there are in all.
-    pub async fn list_sessions(&self, scope: &Scope, limit: i64, offset: i64) -> DbResult<(Vec<SessionRow>, i64)> {
+    /// Sessions in scope (closed ones only with `include_closed`), newest
+    /// first, and how many there are in all.
+    pub async fn list_sessions(
+        &self,
+        scope: &Scope,
+        include_closed: bool,
+        limit: i64,
+        offset: i64,
+    ) -> DbResult<(Vec<SessionRow>, i64)> {
         let (cond, tenant) = scope.condition(1);
+        let cond = if include_closed {
+            cond
+        } else {
+            format!("{cond} AND closed_at IS NULL")
+        };
         let rows = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE {cond} ORDER BY created_at DESC, id LIMIT $2 OFFSET $3"
         ))

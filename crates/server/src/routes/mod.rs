@@ -16,6 +16,7 @@ use paddock_api::Error;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -84,6 +85,7 @@ pub fn router(state: SharedState) -> Router {
                 "this route does not take that method",
             ))
         })
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -106,6 +108,7 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(sessions::list, sessions::create))
         .routes(routes!(sessions::get, sessions::close))
         .routes(routes!(sessions::exec))
+        .routes(routes!(sessions::exec_stream))
         .routes(routes!(runs::create))
         .routes(routes!(runs::stream))
         .routes(routes!(runs::fork))
@@ -113,15 +116,55 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(ledger::list_jails))
         .routes(routes!(ledger::get_jail))
         .routes(routes!(ledger::audit))
+        .routes(routes!(ledger::audit_actions))
         .routes(routes!(workspaces::list, workspaces::create))
         .routes(routes!(workspaces::get, workspaces::update, workspaces::remove))
         .routes(routes!(workspaces::exec))
+        .routes(routes!(workspaces::exec_stream))
         .routes(routes!(workspaces::snapshot))
         .routes(routes!(workspaces::fork))
         .routes(routes!(workspaces::from_snapshot))
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::remove))
         .routes(routes!(snapshots::manifest))
+}
+
+/// Longest message kept from a framework rejection (so a bad request is
+/// never echoed back at length).
+const MAX_REJECTION_MESSAGE: usize = 300;
+
+/// Turns the framework's plain-text rejections (a bad query string or path
+/// parameter, a body over the limit read by a non-JSON extractor) into the
+/// documented JSON error, so every error answer has the same shape.
+async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use paddock_api::ErrorCode;
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<ErrorCode>().is_some()
+    {
+        return response;
+    }
+    let code = match status.as_u16() {
+        400 => ErrorCode::BadQuery,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        413 => ErrorCode::BodyTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::BadBody,
+        s if s >= 500 => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    let body = axum::body::to_bytes(response.into_body(), 64 << 10).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let mut message: String = text.trim().chars().take(MAX_REJECTION_MESSAGE).collect();
+    if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    if code == ErrorCode::Internal {
+        return ApiError::from(Error::internal(message)).into_response();
+    }
+    ApiError::from(Error::new(code, message)).into_response()
 }
 
 /// The header carrying a request's id (kept from the client when given).
@@ -229,24 +272,24 @@ pub(crate) fn decode_every_body(value: &serde_json::Value) {
     if let Ok(run) = from_value::<paddock_api::runs::RunRequest>(value.clone()) {
         let _ = crate::services::runs::prepare("t", "run", &run);
     }
-    if let Ok(session) = from_value::<sessions::NewSession>(value.clone()) {
-        let _ = sessions::validate(&session, &paddock_phantom::Services::builtin());
+    if let Ok(session) = from_value::<paddock_api::sessions::NewSession>(value.clone()) {
+        let _ = crate::services::sessions::validate(&session, &paddock_phantom::Services::builtin());
     }
-    let _ = from_value::<sessions::ExecRequest>(value.clone());
-    let _ = from_value::<credentials::PutCredential>(value.clone());
-    let _ = from_value::<identity::NewKey>(value.clone());
+    let _ = from_value::<paddock_api::sessions::ExecRequest>(value.clone());
+    let _ = from_value::<paddock_api::credentials::PutCredential>(value.clone());
+    let _ = from_value::<paddock_api::identity::NewKey>(value.clone());
     if let Ok(fork) = from_value::<paddock_api::runs::ForkRequest>(value.clone()) {
         let _ = crate::services::runs::fork_children(&fork);
     }
-    if let Ok(workspace) = from_value::<workspaces::NewWorkspace>(value.clone()) {
-        let _ = workspaces::spec_from(&workspace);
+    if let Ok(workspace) = from_value::<paddock_api::workspaces::NewWorkspace>(value.clone()) {
+        let _ = crate::services::workspaces::spec_from(&workspace);
     }
-    if let Ok(seed) = from_value::<crate::services::workspaces::git::GitSeed>(value.clone()) {
+    if let Ok(seed) = from_value::<paddock_api::workspaces::GitSeed>(value.clone()) {
         let _ = crate::services::workspaces::git::validate(&seed, false);
     }
-    let _ = from_value::<workspaces::WorkspaceExec>(value.clone());
-    let _ = from_value::<workspaces::WorkspaceForkRequest>(value.clone());
-    let _ = from_value::<workspaces::FromSnapshot>(value.clone());
+    let _ = from_value::<paddock_api::workspaces::WorkspaceExec>(value.clone());
+    let _ = from_value::<paddock_api::workspaces::WorkspaceForkRequest>(value.clone());
+    let _ = from_value::<paddock_api::workspaces::FromSnapshot>(value.clone());
 }
 
 /// An RFC 3339 UTC timestamp from Unix milliseconds.

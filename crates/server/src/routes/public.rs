@@ -5,34 +5,14 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 
+use paddock_api::identity::{Health, PublicStats};
+
 use crate::app::SharedState;
 use crate::routes::error::ApiResult;
-use crate::db::Scope;
 
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", summary = "Liveness probe", tag = "public", security(()), responses((status = 200, description = "`ok`", body = String)))]
 pub async fn healthz() -> &'static str {
     "ok"
-}
-
-/// Liveness and version.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-    pub version: String,
-}
-
-/// Counters across all tenants.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct PublicStats {
-    /// Jails running now.
-    pub active_execs: i64,
-    /// Jails in the ledger.
-    pub total_execs: i64,
-    /// Sessions not closed.
-    pub sessions: i64,
-    /// Stored credentials.
-    pub credentials: i64,
 }
 
 #[utoipa::path(get, path = "/v1/health", operation_id = "getHealth", summary = "Liveness and version", tag = "public", security(()), responses((status = 200, description = "Up, with the server's version", body = Health)))]
@@ -45,13 +25,7 @@ pub async fn health() -> Json<Health> {
 
 #[utoipa::path(get, path = "/v1/stats", operation_id = "getStats", summary = "Counters across all tenants", tag = "public", security(()), responses((status = 200, description = "Jails running and recorded, open sessions, stored credentials", body = PublicStats)))]
 pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<PublicStats>> {
-    let (total, sessions, credentials) = state.db.counters(&Scope::All).await?;
-    Ok(Json(PublicStats {
-        active_execs: state.metrics.active(),
-        total_execs: total,
-        sessions,
-        credentials,
-    }))
+    Ok(Json(state.ledger.stats().await?))
 }
 
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", summary = "Prometheus metrics", tag = "public", security(()), responses((status = 200, description = "Prometheus text format", body = String)))]

@@ -48,6 +48,7 @@ pub enum OutputFraming {
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// `lines` (default) or `chunks` (byte-exact JSON events).
+    #[param(inline)]
     pub output: Option<OutputFraming>,
     /// Admins: the tenant to act for.
     pub tenant: Option<String>,

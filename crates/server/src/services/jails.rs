@@ -309,6 +309,12 @@ impl JailRunner {
     pub async fn stream(&self, entry: LedgerEntry, config: JailConfig, stats_every: Duration) -> Result<JailStream, Error> {
         let slot = self.take_slot()?;
         let (ledger, handle) = self.start(&entry, config).await?;
+        Ok(self.stream_started(slot, ledger, handle, stats_every))
+    }
+
+    /// Streams the events of a jail already started (with
+    /// [`JailRunner::start`], under `slot`); it is killed when cancelled.
+    pub fn stream_started(&self, slot: Slot, ledger: Ledger, handle: JailHandle, stats_every: Duration) -> JailStream {
         let control = handle.control();
         let cancel = ledger.cancel_token();
         let events = handle.into_events(stats_every);
@@ -316,12 +322,12 @@ impl JailRunner {
             cancel.cancelled().await;
             let _ = control.kill();
         });
-        Ok(JailStream {
+        JailStream {
             id: ledger.id(),
             events,
             slot,
             ledger,
-        })
+        }
     }
 
     /// Cancels a running jail in `scope`: 404 when there is no such jail,

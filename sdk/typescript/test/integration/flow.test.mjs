@@ -156,6 +156,9 @@ describe("runs", () => {
       assert.equal(result.exit_code, 0);
       assert.equal(result.timed_out, false);
       assert.equal(result.oom_killed, false);
+      assert.equal(result.stdout_truncated, false);
+      assert.equal(result.cancelled, false);
+      assert.equal((await paddock.jails.get(result.id)).id, result.id, "id is the run's ledger row");
     });
   }
 
@@ -210,6 +213,9 @@ describe("runs.stream", () => {
     const done = events.at(-1);
     assert.equal(done.exit_code, 0);
     assert.equal(done.timed_out, false);
+    assert.equal(done.cancelled, false);
+    assert.equal(typeof events[0].id, "number");
+    assert.equal(done.id, events[0].id, "started and completed name the same ledger row");
     assert.equal(typeof done.duration_ms, "number");
     assert.ok(types.indexOf("stdout") < types.indexOf("completed"));
   });
@@ -363,9 +369,10 @@ describe("errors from the real server", () => {
   it("a body the server cannot decode is BAD_REQUEST", async () => {
     // The SDK's types would not allow this; plain JS callers can still send it.
     const err = await failure(paddock.runs.create({ code: 42 }));
+    // JSON of the wrong shape: 422, as agentjail answers it.
     assert.equal(err.code, "BAD_REQUEST");
-    assert.equal(err.status, 400);
-    assert.equal(err.serverCode, "BAD_JSON");
+    assert.equal(err.status, 422);
+    assert.equal(err.serverCode, "BAD_BODY");
   });
 
   it("a per-call timeout is TIMEOUT", async () => {

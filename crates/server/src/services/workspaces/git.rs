@@ -9,45 +9,19 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use axum::http::Uri;
-use paddock_jail::{JailConfig, Limits, NetworkMode};
-use serde::Deserialize;
-
-use crate::app::AppState;
+use http::Uri;
 use paddock_api::{Error, ErrorCode};
+use paddock_jail::{JailConfig, Limits, NetworkMode};
+
+pub use paddock_api::workspaces::{GitSeed, RepoSpec};
+
+use super::Workspaces;
 use crate::services::jails::LedgerEntry;
 
 /// Most repositories in one workspace.
 const MAX_REPOS: usize = 16;
 /// Bytes of git's error output returned to the client.
 const ERROR_TAIL: usize = 4 << 10;
-
-/// `git` in a create request: one repository, or several with their
-/// directories.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GitSeed {
-    /// One repository, cloned at the workspace's root.
-    pub repo: Option<String>,
-    /// Its branch, tag or commit.
-    #[serde(rename = "ref")]
-    pub git_ref: Option<String>,
-    /// Several repositories, each in its own directory.
-    pub repos: Option<Vec<RepoSpec>>,
-}
-
-/// One repository of `repos`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RepoSpec {
-    /// `https://host/path` (no credentials).
-    pub repo: String,
-    /// Branch, tag or commit.
-    #[serde(rename = "ref")]
-    pub git_ref: Option<String>,
-    /// Directory under `/workspace` (default: the repository's name).
-    pub dir: Option<String>,
-}
 
 /// A checked clone.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,87 +194,78 @@ fn is_commit(text: &str) -> bool {
     (7..=40).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Clones every repository into `tree` (the new workspace's tree), one
-/// jail each; the first failure answers with git's own message.
-pub async fn clone_all(state: &AppState, tenant: &str, tree: &Path, clones: &[Clone]) -> Result<(), Error> {
-    let script = SCRIPT.replace("__SETTINGS__", GIT_SETTINGS);
-    for clone in clones {
-        let network = NetworkMode::allowlist([clone.host.as_str()], [clone.port])
-            .map_err(|e| Error::new(ErrorCode::BadGit, format!("{}: {e}", clone.url)))?;
-        if clone.dir.contains('/') {
-            let parent = tree.join(&clone.dir);
-            if let Some(parent) = parent.parent() {
-                std::fs::create_dir_all(parent).map_err(Error::internal)?;
+impl Workspaces {
+    /// Clones every repository into `tree` (the new workspace's tree), one
+    /// jail each; the first failure answers with git's own message.
+    pub(super) async fn clone_all(&self, tenant: &str, tree: &Path, clones: &[Clone]) -> Result<(), Error> {
+        let (allow_http, timeout) = (self.settings().git_allow_http, self.settings().git_timeout);
+        let script = SCRIPT.replace("__SETTINGS__", GIT_SETTINGS);
+        for clone in clones {
+            let network = NetworkMode::allowlist([clone.host.as_str()], [clone.port])
+                .map_err(|e| Error::new(ErrorCode::BadGit, format!("{}: {e}", clone.url)))?;
+            if clone.dir.contains('/') {
+                let parent = tree.join(&clone.dir);
+                if let Some(parent) = parent.parent() {
+                    std::fs::create_dir_all(parent).map_err(Error::internal)?;
+                }
+            }
+            let dest = if clone.dir.is_empty() {
+                "/workspace".to_owned()
+            } else {
+                format!("/workspace/{}", clone.dir)
+            };
+            let (branch, commit) = match &clone.git_ref {
+                Some(r) if is_commit(r) => (String::new(), r.clone()),
+                Some(r) => (r.clone(), String::new()),
+                None => (String::new(), String::new()),
+            };
+            let mut config = JailConfig::new("/bin/sh", ["-c", script.as_str()])
+                .workspace_rw(tree)
+                .env("GIT_URL", &clone.url)
+                .env("GIT_DEST", dest)
+                .env("GIT_BRANCH", branch)
+                .env("GIT_COMMIT", commit)
+                .env("HTTP_ALLOWED", if allow_http { "always" } else { "never" })
+                .env("GIT_ALLOW_PROTOCOL", if allow_http { "https:http" } else { "https" })
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_TERMINAL_PROMPT", "0")
+                .env("GIT_ASKPASS", "/bin/false")
+                .env("HOME", "/tmp");
+            config.workdir = Some("/tmp".into());
+            config.network = network;
+            config.limits = Limits {
+                memory_bytes: Some(1 << 30),
+                pids: Some(256),
+                timeout: Some(timeout),
+                ..Limits::default()
+            };
+            let entry = LedgerEntry {
+                tenant: tenant.to_owned(),
+                kind: "workspace",
+                session_id: None,
+                label: Some("git clone".to_owned()),
+                parent_id: None,
+                config: serde_json::json!({ "git_repo": clone.url, "git_ref": clone.git_ref, "dir": clone.dir }),
+            };
+            let result = self.inner.runner.run(entry, config).await?.result;
+            if result.timed_out {
+                return Err(Error::new(
+                    ErrorCode::GitCloneTimeout,
+                    format!("git clone of {} did not finish in {} s", clone.url, timeout.as_secs()),
+                ));
+            }
+            if result.exit_code() != 0 {
+                let stderr = result.stderr.text();
+                let tail = tail(stderr.trim(), ERROR_TAIL);
+                return Err(Error::new(
+                    ErrorCode::GitCloneFailed,
+                    format!("git clone of {} failed: {tail}", clone.url),
+                ));
             }
         }
-        let dest = if clone.dir.is_empty() {
-            "/workspace".to_owned()
-        } else {
-            format!("/workspace/{}", clone.dir)
-        };
-        let (branch, commit) = match &clone.git_ref {
-            Some(r) if is_commit(r) => (String::new(), r.clone()),
-            Some(r) => (r.clone(), String::new()),
-            None => (String::new(), String::new()),
-        };
-        let mut config = JailConfig::new("/bin/sh", ["-c", script.as_str()])
-            .workspace_rw(tree)
-            .env("GIT_URL", &clone.url)
-            .env("GIT_DEST", dest)
-            .env("GIT_BRANCH", branch)
-            .env("GIT_COMMIT", commit)
-            .env(
-                "HTTP_ALLOWED",
-                if state.config.git_allow_http { "always" } else { "never" },
-            )
-            .env(
-                "GIT_ALLOW_PROTOCOL",
-                if state.config.git_allow_http {
-                    "https:http"
-                } else {
-                    "https"
-                },
-            )
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ASKPASS", "/bin/false")
-            .env("HOME", "/tmp");
-        config.workdir = Some("/tmp".into());
-        config.network = network;
-        config.limits = Limits {
-            memory_bytes: Some(1 << 30),
-            pids: Some(256),
-            timeout: Some(state.config.git_timeout),
-            ..Limits::default()
-        };
-        let entry = LedgerEntry {
-            tenant: tenant.to_owned(),
-            kind: "workspace",
-            session_id: None,
-            label: Some("git clone".to_owned()),
-            parent_id: None,
-            config: serde_json::json!({ "git_repo": clone.url, "git_ref": clone.git_ref, "dir": clone.dir }),
-        };
-        let result = state.runner.run(entry, config).await?.result;
-        if result.timed_out {
-            return Err(Error::new(ErrorCode::GitCloneTimeout,
-                format!(
-                    "git clone of {} did not finish in {} s",
-                    clone.url,
-                    state.config.git_timeout.as_secs()
-                ),
-            ));
-        }
-        if result.exit_code() != 0 {
-            let stderr = result.stderr.text();
-            let tail = tail(stderr.trim(), ERROR_TAIL);
-            return Err(Error::new(ErrorCode::GitCloneFailed,
-                format!("git clone of {} failed: {tail}", clone.url),
-            ));
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn tail(text: &str, max: usize) -> &str {

@@ -1,0 +1,182 @@
+//! Who the caller is, what the host offers (`/v1/whoami`, `/v1/flavors`,
+//! `/v1/config`), API keys (`/v1/keys`, ext) and the public counters.
+
+use serde::{Deserialize, Serialize};
+
+/// The caller's tenant and role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Whoami {
+    pub tenant: String,
+    /// `admin` or `operator`.
+    pub role: String,
+}
+
+/// A flavor the host offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Flavor {
+    pub name: String,
+}
+
+/// An API key (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct KeyRecord {
+    pub id: String,
+    pub tenant: String,
+    /// `admin` or `operator`.
+    pub role: String,
+    pub label: Option<String>,
+    /// `config`, `generated` or `api`.
+    pub source: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// `POST /v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKey {
+    pub tenant: String,
+    pub role: KeyRole,
+    pub label: Option<String>,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    /// Every tenant's rows, and keys.
+    Admin,
+    /// Its own tenant's rows.
+    Operator,
+}
+
+impl KeyRole {
+    /// `admin` or `operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyRole::Admin => "admin",
+            KeyRole::Operator => "operator",
+        }
+    }
+}
+
+/// A new key, with its token (shown this once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub key: KeyRecord,
+    /// The bearer token; stored hashed, never shown again.
+    pub token: String,
+}
+
+/// `GET /v1/config` (agentjail's settings snapshot, with extensions).
+/// Keys marked admin-only are left out for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Settings {
+    pub proxy: ProxySettings,
+    pub control_plane: ControlPlaneSettings,
+    /// Inbound gateway: not served (always `null`).
+    pub gateway: Option<GatewaySettings>,
+    pub exec: Option<ExecSettings>,
+    pub persistence: PersistenceSettings,
+    pub snapshots: SnapshotSettings,
+    /// (ext, admins) `sqlite` or `postgres`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// (ext) Longest session lifetime.
+    pub session_ttl_max_secs: u64,
+}
+
+/// The phantom proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProxySettings {
+    /// The URL jails reach the proxy at.
+    pub base_url: String,
+    /// (admins) Its listen address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_addr: Option<String>,
+    pub providers: Vec<Provider>,
+}
+
+/// A service the proxy forwards to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Provider {
+    pub service_id: String,
+    pub upstream_base: String,
+    /// `/v1/<service>/`.
+    pub request_prefix: String,
+    /// (ext) The variable holding the phantom token.
+    pub key_env: String,
+    /// (ext) The variable holding the base URL.
+    pub url_env: String,
+}
+
+/// The control plane's own listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ControlPlaneSettings {
+    /// (admins) Its listen address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_addr: Option<String>,
+}
+
+/// The inbound gateway (not served).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GatewaySettings {
+    pub bind_addr: String,
+}
+
+/// Defaults and limits of jails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExecSettings {
+    pub default_memory_mb: u64,
+    pub default_timeout_secs: u64,
+    pub max_concurrent: u64,
+}
+
+/// Where state lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersistenceSettings {
+    /// (admins) The state directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<String>,
+    /// (admins) The snapshot blob pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_pool_dir: Option<String>,
+    /// How often idle workspaces are checked.
+    pub idle_check_secs: u64,
+}
+
+/// Snapshot retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SnapshotSettings {
+    pub gc: Option<SnapshotGc>,
+}
+
+/// Snapshot garbage collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SnapshotGc {
+    pub max_age_secs: Option<u64>,
+    pub max_count: Option<u64>,
+    pub tick_secs: u64,
+}
+
+/// Liveness and version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    pub version: String,
+}
+
+/// Counters across all tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PublicStats {
+    /// Jails running now.
+    pub active_execs: i64,
+    /// Jails in the ledger.
+    pub total_execs: i64,
+    /// Sessions not closed.
+    pub sessions: i64,
+    /// Stored credentials.
+    pub credentials: i64,
+}

@@ -1,0 +1,98 @@
+//! API keys (admins): created with a token shown once, stored hashed,
+//! revoked, never deleted.
+
+use paddock_api::identity::{CreatedKey, KeyRecord, KeyRole, NewKey};
+use paddock_api::{Error, ErrorCode};
+
+use crate::config::Role;
+use crate::crypto::{new_id, new_token, token_hash};
+use crate::db::{now_ms, Db, KeyRow};
+use crate::services::audit::AuditLog;
+use crate::services::identity::Caller;
+use crate::services::rfc3339;
+
+/// Longest key label, bytes.
+const MAX_LABEL: usize = 200;
+
+/// Manages API keys.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    db: Db,
+    audit: AuditLog,
+}
+
+impl Keys {
+    /// Keys in `db`.
+    pub fn new(db: Db, audit: AuditLog) -> Keys {
+        Keys { db, audit }
+    }
+
+    /// Keys in the scope of `tenant` (admins only).
+    pub async fn list(&self, caller: &Caller, tenant: Option<&str>) -> Result<Vec<KeyRecord>, Error> {
+        caller.require_admin()?;
+        Ok(self
+            .db
+            .list_keys(&caller.scope(tenant))
+            .await?
+            .iter()
+            .map(record)
+            .collect())
+    }
+
+    /// Creates a key (admins only); its token is in this answer only.
+    pub async fn create(&self, caller: &Caller, body: NewKey) -> Result<CreatedKey, Error> {
+        caller.require_admin()?;
+        if !crate::config::valid_tenant(&body.tenant) {
+            return Err(Error::new(
+                ErrorCode::BadTenant,
+                "tenant names are 1 to 64 letters, digits, '_', '-' or '.'",
+            ));
+        }
+        let role = match body.role {
+            KeyRole::Admin => Role::Admin,
+            KeyRole::Operator => Role::Operator,
+        };
+        if body.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
+            return Err(Error::new(ErrorCode::BadLabel, "the label is longer than 200 bytes"));
+        }
+        let token = new_token("pdk_");
+        let key = KeyRow {
+            id: new_id("key_"),
+            tenant_id: body.tenant,
+            role: role.as_str().to_owned(),
+            token_hash: token_hash(&token),
+            label: body.label,
+            source: "api".into(),
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        self.db.insert_key(&key).await?;
+        self.audit.record(caller, "key.create", &key.id).await;
+        Ok(CreatedKey {
+            key: record(&key),
+            token,
+        })
+    }
+
+    /// Revokes a key in the caller's scope (admins only).
+    pub async fn revoke(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        caller.require_admin()?;
+        if !self.db.revoke_key(&caller.scope(None), id).await? {
+            return Err(Error::not_found("key"));
+        }
+        self.audit.record(caller, "key.revoke", id).await;
+        Ok(())
+    }
+}
+
+fn record(key: &KeyRow) -> KeyRecord {
+    KeyRecord {
+        id: key.id.clone(),
+        tenant: key.tenant_id.clone(),
+        role: key.role.clone(),
+        label: key.label.clone(),
+        source: key.source.clone(),
+        created_at: rfc3339(key.created_at),
+        revoked_at: key.revoked_at.map(rfc3339),
+    }
+}

@@ -1,0 +1,140 @@
+//! Maintenance rounds: idle workspaces are paused (their tree goes into a
+//! snapshot), snapshot retention is applied per tenant, and blobs no
+//! snapshot refers to are collected.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use paddock_api::Error;
+use paddock_store::BlobHash;
+use tokio_util::sync::CancellationToken;
+
+use super::{blocking, SnapshotKind, StoredSpec, Workspaces};
+use crate::db::{now_ms, Scope, WorkspaceRow};
+
+impl Workspaces {
+    /// Pauses a workspace idle for longer than its `idle_timeout_secs`: its
+    /// tree goes into a snapshot and is removed. Skipped (`false`) when an
+    /// exec runs or waits, or another operation holds the workspace.
+    pub async fn pause_if_idle(&self, row: &WorkspaceRow) -> Result<bool, Error> {
+        let spec = StoredSpec::of(row)?;
+        if spec.idle_timeout_secs == 0 {
+            return Ok(false);
+        }
+        let slot = self.slot(&row.id);
+        if slot.running.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let Ok(_maintenance) = slot.maintenance.try_lock() else {
+            return Ok(false);
+        };
+        if slot.running.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let Some(current) = self.db().workspace(&Scope::All, &row.id).await? else {
+            return Ok(false);
+        };
+        let idle_since = current.last_exec_at.unwrap_or(current.created_at);
+        if current.auto_snapshot.is_some() || now_ms() - idle_since < (spec.idle_timeout_secs * 1000) as i64 {
+            return Ok(false);
+        }
+        let held = self
+            .snapshot_locked(&current, Some("idle pause".into()), SnapshotKind::Pause, &slot)
+            .await?;
+        self.db().set_workspace_paused(&current.id, Some(&held.id)).await?;
+        let tree = self.tree(&current.id);
+        blocking(move || std::fs::remove_dir_all(tree))
+            .await?
+            .map_err(Error::internal)?;
+        tracing::info!(workspace = %current.id, snapshot = %held.id, "paused an idle workspace");
+        Ok(true)
+    }
+
+    /// Removes the blobs no snapshot refers to (older than the GC grace).
+    pub async fn collect_garbage(&self) {
+        let live = match self.db().live_blobs().await {
+            Ok(hashes) => hashes
+                .iter()
+                .filter_map(|h| h.parse::<BlobHash>().ok())
+                .collect::<HashSet<_>>(),
+            Err(err) => {
+                tracing::error!(%err, "reading live blobs; garbage collection skipped");
+                return;
+            }
+        };
+        let pool = self.pool().clone();
+        let min_age = self.settings().gc_min_age;
+        match blocking(move || pool.gc(&live, min_age)).await {
+            Ok(Ok(stats)) if stats.blobs_removed > 0 => {
+                tracing::info!(
+                    removed = stats.blobs_removed,
+                    bytes = stats.bytes_removed,
+                    "snapshot blobs collected"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(%err, "snapshot garbage collection"),
+            Err(err) => tracing::error!(message = %err.message, "snapshot garbage collection"),
+        }
+    }
+
+    /// One round of maintenance: pause idle workspaces, apply snapshot
+    /// retention, collect garbage.
+    pub async fn maintain(&self) {
+        match self.db().active_workspaces().await {
+            Ok(rows) => {
+                for row in rows {
+                    if let Err(err) = self.pause_if_idle(&row).await {
+                        tracing::error!(workspace = %row.id, error = %err.message, "pausing an idle workspace");
+                    }
+                }
+            }
+            Err(err) => tracing::error!(%err, "listing workspaces for idle pause"),
+        }
+        let settings = self.settings();
+        if settings.snapshot_max_age.is_some() || settings.snapshot_max_count.is_some() {
+            if let Err(err) = self.apply_retention().await {
+                tracing::error!(error = %err.message, "snapshot retention");
+            }
+        }
+    }
+
+    async fn apply_retention(&self) -> Result<(), Error> {
+        let now = now_ms();
+        let max_age = self.settings().snapshot_max_age.map(|d| d.as_millis() as i64);
+        let max_count = self.settings().snapshot_max_count;
+        let mut kept_per_tenant: HashMap<String, usize> = HashMap::new();
+        let mut removed = 0;
+        // Newest first per tenant: the first max_count survive (if young enough).
+        for snap in self.db().all_snapshots().await? {
+            if snap.auto != 0 && self.db().snapshot_holds_a_paused_workspace(&snap.id).await? {
+                continue;
+            }
+            let kept = kept_per_tenant.entry(snap.tenant_id.clone()).or_default();
+            let too_old = max_age.is_some_and(|age| now - snap.created_at > age);
+            let too_many = max_count.is_some_and(|n| *kept >= n);
+            if too_old || too_many {
+                self.db().delete_snapshot(&Scope::All, &snap.id).await?;
+                removed += 1;
+            } else {
+                *kept += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "snapshots removed by retention");
+            self.collect_garbage().await;
+        }
+        Ok(())
+    }
+
+    /// Runs [`Workspaces::maintain`] every `interval` until `stop`.
+    pub async fn maintenance_loop(self, interval: Duration, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(interval) => self.maintain().await,
+            }
+        }
+    }
+}
