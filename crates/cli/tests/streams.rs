@@ -145,6 +145,13 @@ fn closed_row(server: &Server, id: i64) -> Value {
     }
 }
 
+/// Whether this host gives jails cgroups (root, or a delegated cgroup):
+/// the server's tests run as root, where it always does.
+fn paddock_has_cgroups() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The one running jail's ledger id, once it appears.
 fn running_id(server: &Server) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -170,6 +177,28 @@ fn assert_idle(server: &Server) {
         assert!(Instant::now() < deadline, "active gauge stuck: {stats}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The cgroup directories of a jail's init (v1 controllers and v2), read
+/// from `/proc/PID/cgroup`: the jail's own ones, named `jail-*`.
+fn jail_cgroups(pid: i64) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+            if !path.contains("jail-") {
+                return None;
+            }
+            let root = match controllers {
+                "" if std::path::Path::new("/sys/fs/cgroup/unified").exists() => "/sys/fs/cgroup/unified".to_owned(),
+                "" => "/sys/fs/cgroup".to_owned(),
+                list => format!("/sys/fs/cgroup/{}", list.trim_start_matches("name=")),
+            };
+            Some(std::path::PathBuf::from(format!("{root}{path}")))
+        })
+        .filter(|dir| dir.exists())
+        .collect()
 }
 
 fn pid_gone(pid: i64) -> bool {
@@ -249,10 +278,20 @@ fn a_dropped_stream_kills_the_jail_and_closes_its_row() {
         line.clear();
     }
     let pid = pid.expect("a started event with the jail's pid");
+    let cgroups = jail_cgroups(pid);
+    if paddock_has_cgroups() {
+        assert!(!cgroups.is_empty(), "no jail cgroup found for {pid}");
+    }
     drop(reader);
     let row = closed_row(&server, id);
     assert_eq!(row["status"], "cancelled", "{row}");
     assert!(pid_gone(pid), "the jail's init {pid} still runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cgroups.iter().any(|dir| dir.exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<_> = cgroups.iter().filter(|dir| dir.exists()).collect();
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
     assert_idle(&server);
 }
 
