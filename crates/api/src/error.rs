@@ -9,7 +9,7 @@ use std::fmt;
 pub struct ErrorBody {
     /// Human-readable message.
     pub error: String,
-    /// Stable machine-readable code ([`ErrorCode`]).
+    /// Stable machine-readable code (see docs/api.md).
     pub code: String,
 }
 

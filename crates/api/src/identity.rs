@@ -102,6 +102,8 @@ pub struct ProxySettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Provider {
     pub service_id: String,
+    /// The upstream's base URL (`""` for operators: a custom service's
+    /// upstream may be an internal host).
     pub upstream_base: String,
     /// `/v1/<service>/`.
     pub request_prefix: String,
@@ -109,6 +111,8 @@ pub struct Provider {
     pub key_env: String,
     /// (ext) The variable holding the base URL.
     pub url_env: String,
+    /// (ext) How the real key is sent upstream (`bearer`, `header:<name>`, ...).
+    pub auth: String,
 }
 
 /// The control plane's own listener.

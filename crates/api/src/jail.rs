@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Limits and isolation settings a request may ask for. Absent fields
 /// take the server's defaults; out-of-range values are clamped (the
-/// server records what it applied in the ledger as [`LimitsApplied`]).
+/// server records what it applied in the ledger as `LimitsApplied`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JailOptions {
     /// Deadline, 1..=3600 s (default 300).

@@ -876,21 +876,24 @@ fn the_public_url_is_what_session_env_hands_out_and_config_lists_the_services() 
     let s = session(&server, OP1_TOKEN, json!({"services": ["openai"]}));
     assert_eq!(s["env"]["OPENAI_BASE_URL"], "https://phantom.example.com/v1/openai/v1");
     let (_, config) = call(&server, "GET", "/v1/config", Some(ADMIN_TOKEN), None);
-    let corp = config["proxy"]["services"]
+    assert_eq!(config["proxy"]["base_url"], "https://phantom.example.com");
+    let corp = config["proxy"]["providers"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["name"] == "corp")
+        .find(|s| s["service_id"] == "corp")
         .unwrap()
         .clone();
-    assert_eq!(corp["upstream"], format!("{}/base", upstream.url()));
+    assert_eq!(corp["upstream_base"], format!("{}/base", upstream.url()));
+    assert_eq!(corp["request_prefix"], "/v1/corp/");
     assert_eq!(corp["auth"], "header:x-corp-token");
+    // Operators do not learn upstream hosts.
     let (_, config) = call(&server, "GET", "/v1/config", Some(OP1_TOKEN), None);
-    assert!(config["proxy"]["services"]
+    assert!(config["proxy"]["providers"]
         .as_array()
         .unwrap()
         .iter()
-        .all(|s| s["upstream"] == ""));
+        .all(|s| s["upstream_base"] == ""));
     assert!(through(&server, "GET", "/healthz", &[], None).status().is_success());
 }
 

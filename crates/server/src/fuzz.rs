@@ -72,7 +72,7 @@ proptest! {
     fn request_decoders_and_validators_never_panic(value in json_value()) {
         let mut config = paddock_jail::JailConfig::new("true", Vec::<String>::new());
         if let Ok(options) = serde_json::from_value::<paddock_api::JailOptions>(value.clone()) {
-            let _ = options.apply(&mut config);
+            let _ = crate::services::limits::apply(&options, &mut config);
         }
         crate::routes::decode_every_body(&value);
     }

@@ -33,7 +33,7 @@ pub async fn list(
     ))
 }
 
-#[utoipa::path(delete, path = "/v1/credentials/{service}", operation_id = "deleteCredential", summary = "Delete a credential", tag = "credentials", security(("bearer" = [])), params(("service" = String, Path, description = "Service name"), TenantQuery), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No credential for that service", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/credentials/{service}", operation_id = "deleteCredential", summary = "Delete a credential", tag = "credentials", security(("bearer" = [])), params(("service" = String, Path, description = "Service name"), TenantQuery), responses((status = 204, description = "Deleted"), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 400, description = "A service the server does not know", body = ErrorBody), (status = 404, description = "No credential for that service", body = ErrorBody)))]
 pub async fn remove(
     State(state): State<SharedState>,
     caller: Caller,

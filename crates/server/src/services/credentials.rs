@@ -77,8 +77,15 @@ impl Credentials {
         Ok(self.db.list_credentials(scope).await?.iter().map(record).collect())
     }
 
-    /// Deletes `tenant`'s credential for `service`.
+    /// Deletes `tenant`'s credential for `service`: 400 for a service the
+    /// server does not know, 404 when none is stored (as agentjail).
     pub async fn remove(&self, caller: &Caller, tenant: &str, service: &str) -> Result<(), Error> {
+        if self.services.get(service).is_none() {
+            return Err(Error::new(
+                ErrorCode::UnknownService,
+                format!("unknown service {service:?} (known: {})", self.services.names()),
+            ));
+        }
         if !self.db.delete_credential(tenant, service).await? {
             return Err(Error::not_found("credential"));
         }

@@ -30,10 +30,11 @@ pub fn settings(
                 .iter()
                 .map(|svc| Provider {
                     service_id: svc.name.clone(),
-                    upstream_base: svc.upstream_url(),
+                    upstream_base: show(svc.upstream_url()).unwrap_or_default(),
                     request_prefix: format!("/v1/{}/", svc.name),
                     key_env: svc.key_env.clone(),
                     url_env: svc.url_env.clone(),
+                    auth: svc.auth.to_string(),
                 })
                 .collect(),
         },

@@ -44,7 +44,7 @@ use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
 use crate::services::{limits, rfc3339};
 
-pub use snapshots::SnapshotKind;
+use snapshots::SnapshotKind;
 
 /// Longest label.
 const MAX_LABEL: usize = 200;
@@ -255,7 +255,7 @@ impl Workspaces {
     }
 
     /// The blob pool.
-    pub fn pool(&self) -> &BlobPool {
+    fn pool(&self) -> &BlobPool {
         &self.inner.pool
     }
 
@@ -265,7 +265,7 @@ impl Workspaces {
     }
 
     /// The tree mounted at `/workspace`.
-    pub fn tree(&self, id: &str) -> PathBuf {
+    fn tree(&self, id: &str) -> PathBuf {
         self.dir(id).join("tree")
     }
 
@@ -289,7 +289,7 @@ impl Workspaces {
     }
 
     /// Checks that every flavor exists.
-    pub fn check_flavors(&self, names: &[String]) -> Result<(), Error> {
+    fn check_flavors(&self, names: &[String]) -> Result<(), Error> {
         let known = self.flavor_names();
         let mut seen = HashSet::new();
         for name in names {

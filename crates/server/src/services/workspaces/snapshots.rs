@@ -17,7 +17,7 @@ use crate::services::rfc3339;
 
 /// How a snapshot was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SnapshotKind {
+pub(super) enum SnapshotKind {
     /// Asked for by a client (or a fork).
     Requested,
     /// Taken by an idle pause; it holds the tree until the next exec.
