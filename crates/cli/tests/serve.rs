@@ -637,10 +637,15 @@ fn the_postgres_backend_serves_the_same_api() {
     drop(server);
     let server = Server::start(dir.path(), &env, &[]);
     let id = session["id"].as_str().unwrap();
+    let got = call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).1;
+    assert_eq!(got["status"], "active");
+    // The sealed env comes back from PostgreSQL too.
+    assert_eq!(got["env"], session["env"]);
     assert_eq!(
-        call(&server, "GET", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).1["status"],
-        "active"
+        call(&server, "DELETE", &format!("/v1/sessions/{id}"), Some(OP1_TOKEN), None).0,
+        204
     );
+    assert_eq!(call(&server, "GET", "/v1/sessions", Some(OP1_TOKEN), None).1, json!([]));
     assert!(
         !dir.path().join("paddock.db").exists(),
         "SQLite used despite DATABASE_URL"
@@ -1052,6 +1057,12 @@ fn fork_copies_the_frozen_parent_output_to_each_child() {
     let rows = page["rows"].as_array().unwrap();
     // Labels as agentjail gives them: `<language> · parent|child`.
     let parent_id = rows.iter().find(|r| r["label"] == "bash · parent").unwrap()["id"].clone();
+    for i in 0..2 {
+        assert!(
+            rows.iter().any(|r| r["label"] == format!("bash · child {i}")),
+            "{rows:?}"
+        );
+    }
     assert_eq!(rows.iter().filter(|r| r["parent_id"] == parent_id).count(), 2);
     // Nothing is left in the scratch directory.
     let scratch = dir.path().join("tmp");
@@ -1298,7 +1309,10 @@ fn sessions_carry_env_on_get_and_list_and_a_closed_one_is_gone() {
     let (_, list) = call(&server, "GET", "/v1/sessions", Some(OP1_TOKEN), None);
     assert_eq!(list, json!([]));
     let (status, error) = call(&server, "DELETE", "/v1/credentials/nope", Some(OP1_TOKEN), None);
-    assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!("UNKNOWN_SERVICE")));
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::BAD_REQUEST, &json!("UNKNOWN_SERVICE"))
+    );
     // An expired session is still listed and read, but refuses execs with 400.
     let (status, short) = call(
         &server,
@@ -1310,7 +1324,13 @@ fn sessions_carry_env_on_get_and_list_and_a_closed_one_is_gone() {
     assert_eq!(status, 201, "{short}");
     std::thread::sleep(Duration::from_millis(1100));
     let short_id = short["id"].as_str().unwrap();
-    let (status, got) = call(&server, "GET", &format!("/v1/sessions/{short_id}"), Some(OP1_TOKEN), None);
+    let (status, got) = call(
+        &server,
+        "GET",
+        &format!("/v1/sessions/{short_id}"),
+        Some(OP1_TOKEN),
+        None,
+    );
     assert_eq!((status, &got["status"]), (StatusCode::OK, &json!("expired")));
     let (status, error) = call(
         &server,
@@ -1319,9 +1339,19 @@ fn sessions_carry_env_on_get_and_list_and_a_closed_one_is_gone() {
         Some(OP1_TOKEN),
         Some(json!({"cmd": "true"})),
     );
-    assert_eq!((status, &error["code"]), (StatusCode::BAD_REQUEST, &json!("SESSION_EXPIRED")));
     assert_eq!(
-        call(&server, "DELETE", &format!("/v1/sessions/{short_id}"), Some(OP1_TOKEN), None).0,
+        (status, &error["code"]),
+        (StatusCode::BAD_REQUEST, &json!("SESSION_EXPIRED"))
+    );
+    assert_eq!(
+        call(
+            &server,
+            "DELETE",
+            &format!("/v1/sessions/{short_id}"),
+            Some(OP1_TOKEN),
+            None
+        )
+        .0,
         204
     );
     // (ext) Closed sessions on request, still with their env.
@@ -1332,7 +1362,12 @@ fn sessions_carry_env_on_get_and_list_and_a_closed_one_is_gone() {
         Some(OP1_TOKEN),
         None,
     );
-    let first = list.as_array().unwrap().iter().find(|s| s["id"] == id.as_str()).unwrap();
+    let first = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id.as_str())
+        .unwrap();
     assert_eq!(first["status"], "closed");
     assert_eq!(first["env"], env);
     // The env is kept sealed: the token is not in the database file.
@@ -1603,7 +1638,9 @@ fn the_config_has_agentjail_keys() {
     assert!(operator["persistence"].get("state_dir").is_none(), "{operator}");
     let providers = operator["proxy"]["providers"].as_array().unwrap();
     assert_eq!(providers.len(), ids.len());
-    assert!(providers.iter().all(|p| p["upstream_base"] == "" && p["service_id"].is_string()));
+    assert!(providers
+        .iter()
+        .all(|p| p["upstream_base"] == "" && p["service_id"].is_string()));
 }
 
 /// `POST /v1/sessions/{id}/exec/stream` streams the same SSE as

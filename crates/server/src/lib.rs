@@ -9,6 +9,7 @@
 pub mod app;
 pub mod config;
 pub mod crypto;
+pub mod db;
 #[cfg(test)]
 mod fuzz;
 pub mod metrics;
@@ -16,4 +17,3 @@ pub mod phantom;
 pub mod routes;
 pub mod server;
 pub mod services;
-pub mod db;

@@ -15,8 +15,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::crypto::{credential_context, token_hash, MasterKey};
-use crate::metrics::Metrics;
 use crate::db::{AuditRow, Db};
+use crate::metrics::Metrics;
 
 /// Audit rows waiting for the writer; when it falls this far behind,
 /// proxied requests wait for it (backpressure) rather than lose rows.

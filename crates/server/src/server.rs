@@ -14,16 +14,16 @@ use paddock_jail::Engine;
 use crate::app::{AppState, SharedState};
 use crate::config::{Role, ServerConfig};
 use crate::crypto::{new_id, new_token, token_hash, MasterKey};
+use crate::db::{now_ms, Db, KeyRow, Scope};
 use crate::metrics::Metrics;
 use crate::phantom::DbAuthority;
-use crate::db::{now_ms, KeyRow, Scope, Db};
 use crate::services::audit::AuditLog;
 use crate::services::credentials::Credentials;
 use crate::services::jails::JailRunner;
 use crate::services::keys::Keys;
 use crate::services::ledger::JailLedger;
-use crate::services::sessions::Sessions;
 use crate::services::runs::Runs;
+use crate::services::sessions::Sessions;
 use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 use tokio_util::sync::CancellationToken;
@@ -54,9 +54,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let db = Db::open(config.database_url.as_deref(), &config.state_dir).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
     let generated_admin_key = sync_keys(&db, &config).await?;
-    let recovered_jails = db
-        .close_running_jails("the server stopped while the jail ran")
-        .await?;
+    let recovered_jails = db.close_running_jails("the server stopped while the jail ran").await?;
     let metrics = Arc::new(Metrics::default());
     let (authority, audit_writer) = DbAuthority::start(db.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
@@ -111,18 +109,17 @@ async fn sync_keys(db: &Db, config: &ServerConfig) -> anyhow::Result<Option<Stri
     let configured: Vec<String> = config.api_keys.iter().map(|k| token_hash(&k.token)).collect();
     for (spec, hash) in config.api_keys.iter().zip(&configured) {
         if db.key_by_hash(hash).await?.is_none() {
-            db
-                .insert_key(&KeyRow {
-                    id: new_id("key_"),
-                    tenant_id: spec.tenant.clone(),
-                    role: spec.role.as_str().to_owned(),
-                    token_hash: hash.clone(),
-                    label: Some("configured".into()),
-                    source: "config".into(),
-                    created_at: now_ms(),
-                    revoked_at: None,
-                })
-                .await?;
+            db.insert_key(&KeyRow {
+                id: new_id("key_"),
+                tenant_id: spec.tenant.clone(),
+                role: spec.role.as_str().to_owned(),
+                token_hash: hash.clone(),
+                label: Some("configured".into()),
+                source: "config".into(),
+                created_at: now_ms(),
+                revoked_at: None,
+            })
+            .await?;
         }
     }
     for key in db.list_keys(&Scope::All).await? {
@@ -134,18 +131,17 @@ async fn sync_keys(db: &Db, config: &ServerConfig) -> anyhow::Result<Option<Stri
         return Ok(None);
     }
     let token = new_token("pdk_");
-    db
-        .insert_key(&KeyRow {
-            id: new_id("key_"),
-            tenant_id: "default".into(),
-            role: Role::Admin.as_str().to_owned(),
-            token_hash: token_hash(&token),
-            label: Some("generated at first start".into()),
-            source: "generated".into(),
-            created_at: now_ms(),
-            revoked_at: None,
-        })
-        .await?;
+    db.insert_key(&KeyRow {
+        id: new_id("key_"),
+        tenant_id: "default".into(),
+        role: Role::Admin.as_str().to_owned(),
+        token_hash: token_hash(&token),
+        label: Some("generated at first start".into()),
+        source: "generated".into(),
+        created_at: now_ms(),
+        revoked_at: None,
+    })
+    .await?;
     Ok(Some(token))
 }
 

@@ -3,7 +3,7 @@
 //! installing and starting Debian's PostgreSQL).
 
 use paddock_server::db::{
-    now_ms, AuditRow, Backend, CredentialRow, JailEnd, JailFilter, KeyRow, Scope, SessionRow, Db, TokenRow,
+    now_ms, AuditRow, Backend, CredentialRow, Db, JailEnd, JailFilter, KeyRow, Scope, SessionRow, TokenRow,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -251,6 +251,12 @@ async fn exercise(store: &Db) {
     let closed = store.jail(&t1, b).await.unwrap().unwrap();
     assert_eq!(closed.status, "error");
     assert_eq!(closed.error.as_deref(), Some("server restarted"));
+    // The search is case-insensitive and covers errors (agentjail's `q`).
+    let search = JailFilter {
+        q: Some("Server RESTARTED".into()),
+        ..JailFilter::default()
+    };
+    assert_eq!(store.list_jails(&Scope::All, &search, 10, 0).await.unwrap().1, 2);
 
     // Audit and counters.
     store

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SeccompSpec, ServiceId, WorkspaceDomain } from "./wire.js";
+import type { SeccompSpec, ServiceId, StreamOutput, WorkspaceDomain } from "./wire.js";
 
 /** Options every method takes as its last argument. */
 export interface CallOptions {
@@ -96,11 +96,28 @@ export interface RunRequest extends JailLimits {
   language?: RunLanguage;
 }
 
-/** `runs.stream`: a {@link RunRequest}, and a signal that cancels the stream. */
-export interface StreamRequest extends RunRequest {
-  /** Aborting ends the iteration (it rejects with the signal's reason) and aborts the request. */
+/** What every stream takes besides its request: a signal, and the output framing. */
+export interface StreamOptions {
+  /**
+   * Aborting ends the iteration (it rejects with the signal's reason) and
+   * aborts the request; the server then ends the jail (its ledger row
+   * closes as `cancelled`). Same as `signal` in the call options.
+   */
   signal?: AbortSignal;
+  /**
+   * How output arrives (sent as `?output=`):
+   * - `"lines"` (default): one `stdout`/`stderr` event per line, as `line`;
+   * - `"chunks"` (paddock): one event per chunk as the jail wrote it, as
+   *   `bytes` (always) and `text` (when UTF-8); byte-exact.
+   */
+  output?: StreamOutput;
 }
+
+/** `runs.stream`: a {@link RunRequest} and the {@link StreamOptions}. */
+export interface StreamRequest extends RunRequest, StreamOptions {}
+
+/** `sessions.execStream`: a {@link SessionExecRequest} and the {@link StreamOptions}. */
+export interface SessionExecStreamRequest extends SessionExecRequest, StreamOptions {}
 
 /** One child of a fork. */
 export interface ForkChild {
@@ -184,6 +201,9 @@ export interface WorkspaceExecRequest {
   memoryMb?: number;
 }
 
+/** `workspaces.execStream`: a {@link WorkspaceExecRequest} and the {@link StreamOptions}. */
+export interface WorkspaceExecStreamRequest extends WorkspaceExecRequest, StreamOptions {}
+
 /** `workspaces.fork`. */
 export interface WorkspaceForkRequest {
   /** Number of forks, 1 to 16. */
@@ -225,7 +245,7 @@ export interface JailListParams {
   /** Rows to skip. */
   offset?: number;
   /** Only rows in this state. */
-  status?: "running" | "completed" | "error";
+  status?: "running" | "completed" | "error" | "cancelled";
   /** Only rows of this kind. */
   kind?: "run" | "exec" | "fork" | "stream" | "workspace";
   /** Search text. */
@@ -238,4 +258,16 @@ export interface SessionListParams {
   limit?: number;
   /** Rows to skip. */
   offset?: number;
+  /** (paddock) List closed sessions too (left out by default, as agentjail removes them). Sent as `include_closed`. */
+  includeClosed?: boolean;
+}
+
+/** `audit.actions`. */
+export interface AuditActionsParams {
+  /** Page size. */
+  limit?: number;
+  /** Rows to skip. */
+  offset?: number;
+  /** Search text. */
+  q?: string;
 }

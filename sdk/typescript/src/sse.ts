@@ -7,7 +7,7 @@
 
 import { PaddockError } from "./errors.js";
 import type { OpenResponse } from "./http.js";
-import type { StreamEvent } from "./wire.js";
+import type { RunOutputChunk, StreamEvent, StreamOutput } from "./wire.js";
 
 /** One dispatched SSE message. */
 export interface SseMessage {
@@ -23,9 +23,15 @@ export interface SseMessage {
  * Incremental `text/event-stream` parser. Feed it decoded text in pieces
  * of any size; it returns the messages completed so far. Handles `\n`,
  * `\r\n` and `\r` line ends (also split between pieces), comments,
- * multi-line `data:`, and fields without a value. A message is dispatched
- * at a blank line; an unterminated one at the end of the stream is
- * dropped, as the standard says.
+ * multi-line `data:` (joined with `\n`), and fields without a value. A
+ * message is dispatched at a blank line; an unterminated one at the end
+ * of the stream is dropped, as the standard says.
+ *
+ * One departure from the standard: a message that has an `event:` name
+ * but no `data:` line is dispatched with empty data (the standard drops
+ * it). That is how paddock's server frames an output event whose data is
+ * empty (a blank line of output), and dropping it would lose the line.
+ * A message with neither (say a lone `id:`) is still not dispatched.
  */
 export class SseParser {
   private buffer = "";
@@ -70,7 +76,7 @@ export class SseParser {
 
   private line(line: string, out: SseMessage[]): void {
     if (line.length === 0) {
-      if (this.data.length > 0) {
+      if (this.data.length > 0 || this.eventName !== "") {
         out.push({ event: this.eventName || "message", data: this.data.join("\n"), id: this.lastId });
       }
       this.eventName = "";
@@ -103,29 +109,86 @@ const JSON_EVENTS = new Set(["started", "stats", "completed", "egress", "error"]
 
 /**
  * The typed event of one SSE message, or `undefined` for events this SDK
- * does not know (skipped, for forward compatibility).
+ * does not know (skipped, for forward compatibility). With `output`
+ * `"chunks"`, `stdout` and `stderr` carry `bytes` (and `text` when the
+ * chunk is UTF-8) instead of `line`.
  *
  * @internal
  */
-export function toStreamEvent(message: SseMessage): StreamEvent | undefined {
+export function toStreamEvent(
+  message: SseMessage,
+  output: StreamOutput = "lines",
+  what = "runs.stream",
+): StreamEvent<StreamOutput> | undefined {
   const type = message.event;
   if (type === "stdout" || type === "stderr") {
+    if (output === "chunks") return { type, ...toChunk(message.data, type, what) } as StreamEvent<"chunks">;
     // Output lines are the bare text, as agentjail sends them (a line that
     // looks like JSON is still just a line).
-    return { type, line: message.data };
+    return { type, line: message.data } as StreamEvent;
   }
   if (!JSON_EVENTS.has(type)) return undefined;
   const parsed = tryJson(message.data);
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+  if (!isObject(parsed)) {
     if (type === "error") return { type, message: message.data };
     throw new PaddockError({
       status: 200,
       code: "SERVER_ERROR",
-      message: `runs.stream: the ${type} event's data is not a JSON object`,
+      message: `${what}: the ${type} event's data is not a JSON object`,
       body: message.data,
     });
   }
-  return { ...(parsed as object), type } as StreamEvent;
+  return { ...parsed, type } as StreamEvent;
+}
+
+/**
+ * The data of a chunk event: `{"text": ...}` (exact UTF-8 text) or
+ * `{"base64": ...}` (bytes that are not UTF-8).
+ */
+function toChunk(data: string, type: string, what: string): RunOutputChunk {
+  const parsed = tryJson(data);
+  if (isObject(parsed)) {
+    if (typeof parsed.text === "string") return { text: parsed.text, bytes: utf8Encoder.encode(parsed.text) };
+    if (typeof parsed.base64 === "string") {
+      const bytes = fromBase64(parsed.base64);
+      if (bytes) return { bytes };
+    }
+  }
+  throw new PaddockError({
+    status: 200,
+    code: "SERVER_ERROR",
+    message: `${what}: the ${type} event's data is not a chunk ({"text"} or {"base64"}); does the server support ?output=chunks?`,
+    body: data,
+  });
+}
+
+const utf8Encoder = new TextEncoder();
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_INDEX = new Map([...BASE64].map((c, i) => [c.charCodeAt(0), i]));
+
+/** Standard base64 (padding optional) to bytes; `undefined` when malformed. No `atob` or `Buffer` needed. */
+export function fromBase64(text: string): Uint8Array | undefined {
+  const clean = text.replace(/=+$/, "");
+  if (clean.length % 4 === 1) return undefined;
+  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let at = 0;
+  for (let i = 0; i < clean.length; i++) {
+    const digit = BASE64_INDEX.get(clean.charCodeAt(i));
+    if (digit === undefined) return undefined;
+    value = ((value << 6) | digit) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (value >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function tryJson(text: string): unknown {
@@ -145,7 +208,11 @@ function tryJson(text: string): unknown {
  *
  * @internal
  */
-export async function* readEvents(open: OpenResponse, what: string): AsyncGenerator<StreamEvent, void, undefined> {
+export async function* readEvents(
+  open: OpenResponse,
+  what: string,
+  output: StreamOutput = "lines",
+): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined> {
   const body = open.response.body;
   let finished = false;
   try {
@@ -173,7 +240,7 @@ export async function* readEvents(open: OpenResponse, what: string): AsyncGenera
         }
         const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
         for (const message of parser.push(text)) {
-          const event = toStreamEvent(message);
+          const event = toStreamEvent(message, output, what);
           if (!event) continue;
           const terminal = event.type === "completed" || event.type === "error";
           if (terminal) finished = true;

@@ -75,11 +75,7 @@ export interface CredentialRecord {
 /** Lifecycle of a session. */
 export type SessionStatus = "active" | "closed" | "expired";
 
-/**
- * A session as `GET /v1/sessions` and `GET /v1/sessions/:id` return it:
- * without its phantom tokens, which are shown only once, by
- * {@link Session | `sessions.create`}.
- */
+/** The fields of a {@link Session} other than its `env`. */
 export interface SessionRecord {
   /** `sess_` + 24 hex. */
   id: string;
@@ -89,8 +85,8 @@ export interface SessionRecord {
   created_at: string;
   /** RFC 3339; sessions always expire. */
   expires_at: string;
-  /** RFC 3339 when closed (its tokens are revoked), else `null`. */
-  closed_at: string | null;
+  /** RFC 3339 when closed (its tokens are revoked), else `null`; closed sessions are only listed with `includeClosed`. */
+  closed_at?: string | null;
   /** `active`, `closed` or `expired`. */
   status: SessionStatus;
   /** Services the session's tokens may use. */
@@ -98,12 +94,15 @@ export interface SessionRecord {
   /** Per-service path globs the tokens are limited to (empty: no limit). */
   scopes: Record<string, string[]>;
   /** Requests the phantom proxy forwards for the session at most; `null`: no budget. */
-  max_requests: number | null;
+  max_requests?: number | null;
   /** Requests the proxy has forwarded. */
   requests_used: number;
 }
 
-/** What `POST /v1/sessions` returns: the session and, once, its environment. */
+/**
+ * A session as `sessions.create`, `sessions.get` and `sessions.list`
+ * return it (agentjail's `SessionView`, with paddock's extensions).
+ */
 export interface Session extends SessionRecord {
   /**
    * Variables to hand to the sandbox: per service a phantom token
@@ -212,8 +211,8 @@ export type ForkResult = ForkResponse;
 /** Which endpoint started a jail. */
 export type JailKind = "run" | "exec" | "fork" | "stream" | "workspace";
 
-/** Lifecycle of a ledger row. */
-export type JailStatus = "running" | "completed" | "error";
+/** Lifecycle of a ledger row: (paddock) `cancelled` when a cancel, a dropped stream or an aborted request ended it. */
+export type JailStatus = "running" | "completed" | "error" | "cancelled";
 
 /** Settings a jail ran with after defaults and clamps. */
 export interface EffectiveLimits {
@@ -261,18 +260,23 @@ export interface JailLedgerConfig {
 export interface JailRecord {
   /** Ledger id (an integer). */
   id: number;
+  /** Tenant the jail ran for. */
+  tenant_id: string;
   /** Endpoint that started it. */
   kind: JailKind;
   /** RFC 3339. */
   started_at: string;
   /** RFC 3339, `null` while running. */
   ended_at: string | null;
-  /** `running`, `completed` or `error`. */
+  /** `running`, `completed`, `error` or (paddock) `cancelled`. */
   status: JailStatus;
   /** Session of a session exec. */
   session_id: string | null;
-  /** `parent` / `child` for forks, else `null`. */
-  label: string | null;
+  /**
+   * Per kind: the language (run, stream), the command (exec),
+   * `<language> · parent|child` (fork), `workspace:<id>/<cmd>` (workspace).
+   */
+  label: string;
   /** Exit status once completed. */
   exit_code: number | null;
   /** Wall time, milliseconds. */
@@ -317,43 +321,57 @@ export interface JailsList {
   offset: number;
 }
 
-/**
- * One audit row: a phantom-proxy request (`session_id`, `service`,
- * `method`, `path`, `status`, ...) or a control-plane action (`actor`,
- * `action`, `target`). Fields of the other kind are `null`.
- */
+/** One request through the phantom proxy (agentjail's `AuditRow`). */
 export interface AuditRow {
   /** Row id. */
   id: number;
   /** RFC 3339. */
   at: string;
-  /** Control plane: the acting key's id. */
-  actor: string | null;
-  /** Control plane: what was done (`session.create`, `credential.put`, ...). */
-  action: string | null;
-  /** Control plane: what it was done to. */
-  target: string | null;
-  /** Proxy: the session whose token was used. */
-  session_id: string | null;
-  /** Proxy: the service. */
-  service: string | null;
-  /** Proxy: HTTP method. */
-  method: string | null;
-  /** Proxy: request path. */
-  path: string | null;
-  /** Proxy: status answered. */
-  status: number | null;
-  /** Proxy: why it was refused (`no_token`, `scope_denied`, ...), `null` when forwarded. */
+  /** The session whose token was used; `""` when the request was refused before its token was known. */
+  session_id: string;
+  /** The service; `""` when unknown. */
+  service: string;
+  /** HTTP method. */
+  method: string;
+  /** The upstream path (without `/v1/<service>` and the query). */
+  path: string;
+  /** Status answered. */
+  status: number;
+  /** Why the proxy refused it (`no_token`, `scope_denied`, ...); `null` when forwarded. */
   reject_reason: string | null;
-  /** Proxy: upstream time, milliseconds. */
+  /** Milliseconds until the upstream's response headers; `null` unless forwarded. */
   upstream_ms: number | null;
 }
 
-/** The most recent audit rows. */
+/** The most recent phantom-proxy requests. */
 export interface AuditList {
   /** Newest first. */
   rows: AuditRow[];
   /** Rows stored in all. */
+  total: number;
+}
+
+/** (paddock) A control-plane action: who did what to which object. */
+export interface ActionRow {
+  /** Row id. */
+  id: number;
+  /** RFC 3339. */
+  at: string;
+  /** Tenant it happened in. */
+  tenant_id: string;
+  /** The id of the key that acted. */
+  actor: string;
+  /** `session.create`, `credential.put`, `key.revoke`, ... */
+  action: string;
+  /** What it acted on (an id or a service name). */
+  target: string;
+}
+
+/** (paddock) A page of control-plane actions, newest first. */
+export interface ActionList {
+  /** Newest first. */
+  rows: ActionRow[];
+  /** Rows matching, over all pages. */
   total: number;
 }
 
@@ -369,8 +387,8 @@ export interface WorkspaceSpec {
   memory_mb: number;
   /** Deadline of each exec, seconds. */
   timeout_secs: number;
-  /** CPU quota in percent of a core, `null` without a quota. */
-  cpu_percent: number | null;
+  /** CPU quota, percent of one core (100 when no quota was asked for). */
+  cpu_percent: number;
   /** Process and thread limit. */
   max_pids: number;
   /** Network mode. */
@@ -514,10 +532,34 @@ export interface RunStarted {
   id: number;
 }
 
-/** `data` of a stream's `stdout` and `stderr` events. */
+/**
+ * `data` of a stream's `stdout` and `stderr` events in the default
+ * `lines` framing.
+ */
 export interface RunOutputLine {
-  /** One line, without its newline. */
+  /**
+   * One line, without its newline (nor a `\r` before it); `""` for a
+   * blank line. A `\r` inside the line (a progress bar redrawing itself)
+   * arrives as `\n`: `10%\r50%` is `"10%\n50%"`. Bytes that are not
+   * UTF-8 arrive as U+FFFD.
+   */
   line: string;
+}
+
+/**
+ * (paddock) `stdout` and `stderr` events with `output: "chunks"`: one
+ * chunk as the jail wrote it. Concatenated, the chunks' `bytes` are the
+ * jail's output byte for byte (up to the server's cap).
+ */
+export interface RunOutputChunk {
+  /** The chunk's exact bytes, always present. */
+  bytes: Uint8Array;
+  /**
+   * The chunk as text, when it is UTF-8 (the server holds back a
+   * character split across writes until it is whole); absent for a
+   * chunk that is not UTF-8, whose bytes are then only in `bytes`.
+   */
+  text?: string;
 }
 
 /**
@@ -590,20 +632,41 @@ export interface EgressRecord {
   duration_ms: number;
 }
 
+/** How a stream frames output: one event per line (default), or (paddock) per chunk, byte-exact. */
+export type StreamOutput = "lines" | "chunks";
+
+/** The data of `stdout` / `stderr` events in framing `O`. */
+export type StreamOutputData<O extends StreamOutput = "lines"> = O extends "chunks" ? RunOutputChunk : RunOutputLine;
+
 /**
- * One event of {@link Runs.stream | `runs.stream`}: the SSE event name
- * as `type`, plus its data. A stream is `started`, then any number of
- * `stdout`, `stderr`, `stats` (every 500 ms) and `egress`, then exactly one
- * `completed` or `error`, after which iteration ends.
+ * One event of {@link Runs.stream | `runs.stream`} (and of the exec
+ * streams): the SSE event name as `type`, plus its data. A stream is
+ * `started`, then any number of `stdout`, `stderr`, `stats` (every
+ * 500 ms) and `egress`, then exactly one `completed` or `error`, after
+ * which iteration ends.
+ *
+ * `StreamEvent` (or `StreamEvent<"lines">`) has output as `line`s;
+ * `StreamEvent<"chunks">` has output as {@link RunOutputChunk}s.
  */
-export type StreamEvent =
+export type StreamEvent<O extends StreamOutput = "lines"> =
   | ({ type: "started" } & RunStarted)
-  | ({ type: "stdout" } & RunOutputLine)
-  | ({ type: "stderr" } & RunOutputLine)
+  | ({ type: "stdout" } & StreamOutputData<O>)
+  | ({ type: "stderr" } & StreamOutputData<O>)
   | ({ type: "stats" } & ResourceStats)
   | ({ type: "egress" } & EgressRecord)
   | ({ type: "completed" } & RunCompleted)
   | ({ type: "error" } & RunFailed);
 
+/** (paddock) An event of a stream with `output: "chunks"`. */
+export type ChunkStreamEvent = StreamEvent<"chunks">;
+
 /** The `type` of every {@link StreamEvent}. */
 export type StreamEventType = StreamEvent["type"];
+
+/** (paddock) What `POST /v1/runs/{id}/cancel` answers: the jail is being killed. */
+export interface CancelResponse {
+  /** The run's ledger id. */
+  id: number;
+  /** Always `true`; the jail's ledger row closes as `cancelled`. */
+  cancelled: boolean;
+}

@@ -55,7 +55,8 @@ pub struct JailEnd {
     pub error: Option<String>,
 }
 
-/// Filters of the ledger list.
+/// Filters of the ledger list (`q`: a case-insensitive substring of the
+/// label, session id, error or config).
 #[derive(Debug, Clone, Default)]
 pub struct JailFilter {
     pub status: Option<String>,
@@ -154,9 +155,14 @@ impl Db {
         offset: i64,
     ) -> DbResult<(Vec<JailRow>, i64)> {
         let (cond, tenant) = scope.condition(1);
-        let q = filter.q.as_ref().map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+        // Case-insensitive on both backends (PostgreSQL's LIKE is not).
+        let q = filter
+            .q
+            .as_ref()
+            .map(|q| format!("%{}%", q.replace(['%', '_'], "").to_lowercase()));
         let filters = format!(
-            "{cond} AND ($2 = '' OR status = $2) AND ($3 = '' OR kind = $3) AND ($4 = '' OR label LIKE $4 OR session_id LIKE $4 OR config LIKE $4)"
+            "{cond} AND ($2 = '' OR status = $2) AND ($3 = '' OR kind = $3) AND ($4 = '' OR LOWER(label) LIKE $4 \
+             OR LOWER(session_id) LIKE $4 OR LOWER(error) LIKE $4 OR LOWER(config) LIKE $4)"
         );
         let args = [
             tenant,

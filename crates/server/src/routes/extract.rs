@@ -9,25 +9,29 @@ use serde::de::DeserializeOwned;
 
 use crate::app::SharedState;
 use crate::config::Role;
-pub use crate::services::identity::Caller;
 use crate::crypto::token_hash;
 use crate::routes::error::ApiError;
+pub use crate::services::identity::Caller;
 
 impl FromRequestParts<SharedState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Caller, ApiError> {
-        let header = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "missing Authorization header (Bearer <api key>)"))?;
+        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unauthorized,
+                "missing Authorization header (Bearer <api key>)",
+            )
+        })?;
         let text = header
             .to_str()
             .map_err(|_| Error::new(ErrorCode::Unauthorized, "malformed Authorization header"))?
             .trim();
         let token = match text.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            Some(_) => return Err(Error::new(ErrorCode::Unauthorized, "the Authorization scheme must be Bearer").into()),
+            Some(_) => {
+                return Err(Error::new(ErrorCode::Unauthorized, "the Authorization scheme must be Bearer").into())
+            }
             None => text,
         };
         if token.is_empty() {

@@ -11,7 +11,7 @@ use crate::routes::error::{ApiResult, ErrorBody};
 use crate::routes::extract::Caller;
 use crate::services::ledger::LedgerQuery;
 
-#[utoipa::path(get, path = "/v1/jails", operation_id = "listJails", summary = "List the jail ledger", description = "Newest first. `status` (running, completed, error, cancelled) and `kind` (run, exec, fork, stream, workspace) filter; other values are ignored, as agentjail ignores them. `q` searches labels, session ids and configs.", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "A page of the ledger", body = JailsList), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/jails", operation_id = "listJails", summary = "List the jail ledger", description = "Newest first. `status` (running, completed, error, cancelled) and `kind` (run, exec, fork, stream, workspace) filter; other values are ignored, as agentjail ignores them. `q` searches labels, session ids, errors and configs, ignoring case.", tag = "ledger", security(("bearer" = [])), params(ListQuery), responses((status = 200, description = "A page of the ledger", body = JailsList), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
 pub async fn list_jails(
     State(state): State<SharedState>,
     caller: Caller,

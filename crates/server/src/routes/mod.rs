@@ -1,15 +1,15 @@
 //! The HTTP routes of the control plane (API.md), one file per section.
 
+mod credentials;
 pub mod error;
 pub mod extract;
-mod credentials;
 mod identity;
 mod ledger;
 mod public;
 mod runs;
 mod sessions;
-pub mod sse;
 pub(crate) mod snapshots;
+pub mod sse;
 pub(crate) mod workspaces;
 
 use paddock_api::Error;
@@ -140,9 +140,7 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
     use paddock_api::ErrorCode;
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<ErrorCode>().is_some()
-    {
+    if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorCode>().is_some() {
         return response;
     }
     let code = match status.as_u16() {
@@ -155,7 +153,9 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
         s if s >= 500 => ErrorCode::Internal,
         _ => ErrorCode::BadRequest,
     };
-    let body = axum::body::to_bytes(response.into_body(), 64 << 10).await.unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&body);
     let mut message: String = text.trim().chars().take(MAX_REJECTION_MESSAGE).collect();
     if message.is_empty() {

@@ -34,7 +34,11 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, HeaderMap, Json<ExecResult>)> {
     let tenant = caller.owner(query.tenant.as_deref())?;
     let finished = state.runs.run(&tenant, &body).await?;
-    Ok((StatusCode::CREATED, run_id_header(finished.id), Json(finished.to_wire())))
+    Ok((
+        StatusCode::CREATED,
+        run_id_header(finished.id),
+        Json(finished.to_wire()),
+    ))
 }
 
 /// SSE: `started`, `stdout`, `stderr`, `stats` (every 500 ms), `egress`

@@ -225,7 +225,11 @@ impl Framer {
     }
 
     fn chunk(&mut self, end: bool) -> Vec<Event> {
-        let keep = if end { self.pending.len() } else { utf8_prefix(&self.pending) };
+        let keep = if end {
+            self.pending.len()
+        } else {
+            utf8_prefix(&self.pending)
+        };
         if keep == 0 {
             return Vec::new();
         }

@@ -292,13 +292,11 @@ impl JailRunner {
             }
         };
         let id = ledger.id();
-        ledger.close(outcome.as_ref().map_err(|e| e.to_string()), cancelled).await;
+        ledger
+            .close(outcome.as_ref().map_err(|e| e.to_string()), cancelled)
+            .await;
         match outcome {
-            Ok(result) => Ok(Finished {
-                id,
-                result,
-                cancelled,
-            }),
+            Ok(result) => Ok(Finished { id, result, cancelled }),
             Err(err) => Err(jail_error(err)),
         }
     }
@@ -306,7 +304,12 @@ impl JailRunner {
     /// Starts a jail under the concurrency limit and streams its events
     /// (output as the jail wrote it, stats every `stats_every`); it is
     /// killed when cancelled.
-    pub async fn stream(&self, entry: LedgerEntry, config: JailConfig, stats_every: Duration) -> Result<JailStream, Error> {
+    pub async fn stream(
+        &self,
+        entry: LedgerEntry,
+        config: JailConfig,
+        stats_every: Duration,
+    ) -> Result<JailStream, Error> {
         let slot = self.take_slot()?;
         let (ledger, handle) = self.start(&entry, config).await?;
         Ok(self.stream_started(slot, ledger, handle, stats_every))
@@ -374,7 +377,6 @@ impl JailRunner {
         }
     }
 }
-
 
 /// A jail's result as every run and exec answers it.
 pub fn exec_result(id: i64, r: &JailResult, cancelled: bool) -> ExecResult {

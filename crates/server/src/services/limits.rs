@@ -119,7 +119,12 @@ mod tests {
         };
         let applied = apply(&options, &mut config).unwrap();
         assert_eq!(
-            (applied.timeout_secs, applied.memory_mb, applied.cpu_percent, applied.max_pids),
+            (
+                applied.timeout_secs,
+                applied.memory_mb,
+                applied.cpu_percent,
+                applied.max_pids
+            ),
             (3600, 16, 800, 1)
         );
         assert_eq!(config.limits.memory_bytes, Some(16 << 20));

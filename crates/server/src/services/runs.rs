@@ -62,7 +62,12 @@ impl Runs {
         let scratch = Scratch::create(&self.scratch)?;
         let parent_output = scratch.0.join("parent");
         std::fs::create_dir_all(&parent_output).map_err(Error::internal)?;
-        let parent_config = output_config(&request.language, &request.parent_code, &request.options, &parent_output)?;
+        let parent_config = output_config(
+            &request.language,
+            &request.parent_code,
+            &request.options,
+            &parent_output,
+        )?;
         let child_configs: Vec<(PathBuf, JailConfig)> = children
             .iter()
             .enumerate()
@@ -111,8 +116,15 @@ impl Runs {
         }?;
         let forks = copies?;
 
-        let runs = child_configs.into_iter().map(|(_, config)| {
-            let entry = entry("child", Some(parent_id));
+        // agentjail's labels: `child` for one, `child <i>` for several.
+        let several = child_configs.len() > 1;
+        let runs = child_configs.into_iter().enumerate().map(|(i, (_, config))| {
+            let label = if several {
+                format!("child {i}")
+            } else {
+                "child".to_owned()
+            };
+            let entry = entry(&label, Some(parent_id));
             async move {
                 let (ledger, handle) = self.runner.start(&entry, config).await?;
                 self.runner.wait(ledger, handle).await
@@ -244,4 +256,3 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
-

@@ -1,8 +1,8 @@
-import { compact, limitFields } from "../encode.js";
+import { compact, limitFields, segment } from "../encode.js";
 import { jailDeadline, type HttpClient } from "../http.js";
 import type { CallOptions, ForkRequest, RunRequest, StreamRequest } from "../options.js";
-import { readEvents } from "../sse.js";
-import type { ExecResult, ForkResponse, StreamEvent } from "../wire.js";
+import type { CancelResponse, ExecResult, ForkResponse, StreamEvent, StreamOutput } from "../wire.js";
+import { streamEvents } from "./stream.js";
 
 function runBody(request: RunRequest): Record<string, unknown> {
   return compact({ code: request.code, language: request.language, ...limitFields(request) });
@@ -57,25 +57,41 @@ export class Runs {
    * }
    * ```
    *
+   * With `output: "chunks"`, `stdout` and `stderr` events carry the exact
+   * `bytes` (and `text` when UTF-8) instead of `line`s.
+   *
    * Aborting `signal` (or the one in `call`) ends the iteration with the
-   * signal's reason and aborts the request; so does leaving the loop
-   * early. A stream that ends before its terminal event throws a
-   * `PaddockError` (`SERVER_ERROR`).
+   * signal's reason and aborts the request, and the server ends the jail;
+   * so does leaving the loop early. A stream that ends before its
+   * terminal event throws a `PaddockError` (`SERVER_ERROR`).
    */
-  async *stream(request: StreamRequest, call?: CallOptions): AsyncGenerator<StreamEvent, void, undefined> {
-    const { signal, ...run } = request;
-    const options: CallOptions = { ...call };
-    if (options.signal === undefined && signal !== undefined) options.signal = signal;
-    const open = await this.http.open(
-      {
-        method: "POST",
-        path: "/v1/runs/stream",
-        body: runBody(run),
-        minTimeoutMs: jailDeadline(run.timeoutSecs),
-        call: options,
-      },
-      "text/event-stream",
+  stream(request: StreamRequest & { output: "chunks" }, call?: CallOptions): AsyncGenerator<StreamEvent<"chunks">, void, undefined>;
+  stream(request: StreamRequest & { output?: "lines" | undefined }, call?: CallOptions): AsyncGenerator<StreamEvent, void, undefined>;
+  stream(request: StreamRequest, call?: CallOptions): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined>;
+  async *stream(request: StreamRequest, call?: CallOptions): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined> {
+    const { signal, output, ...run } = request;
+    yield* streamEvents(
+      this.http,
+      "runs.stream",
+      "/v1/runs/stream",
+      runBody(run),
+      jailDeadline(run.timeoutSecs),
+      { signal, output },
+      call,
     );
-    yield* readEvents(open, "runs.stream");
+  }
+
+  /**
+   * `POST /v1/runs/:id/cancel` (paddock): kills a running jail of the
+   * ledger (a run, a stream, a session exec or a workspace exec) by its
+   * id: `ExecResult.id`, the `started` event's `id`, or `jails.list`.
+   * Answers `{id, cancelled: true}` (202) once the kill is under way; the
+   * jail's caller gets its result with `cancelled: true` and its ledger
+   * row closes as `cancelled`. Rejects with `NOT_FOUND` (unknown, or
+   * another tenant's) or `CONFLICT` with `serverCode` `RUN_FINISHED`
+   * (it already ended).
+   */
+  async cancel(id: number | string, call?: CallOptions): Promise<CancelResponse> {
+    return this.http.json({ method: "POST", path: `/v1/runs/${segment(id)}/cancel`, call });
   }
 }

@@ -1,11 +1,22 @@
 import { compact, limitFields, segment } from "../encode.js";
 import { jailDeadline, type HttpClient } from "../http.js";
-import type { CallOptions, SessionCreateRequest, SessionExecRequest, SessionListParams } from "../options.js";
-import type { ExecResult, Session, SessionRecord } from "../wire.js";
+import type {
+  CallOptions,
+  SessionCreateRequest,
+  SessionExecRequest,
+  SessionExecStreamRequest,
+  SessionListParams,
+} from "../options.js";
+import type { ExecResult, Session, StreamEvent, StreamOutput } from "../wire.js";
+import { streamEvents } from "./stream.js";
 
-/** A page of sessions, as paddock's `GET /v1/sessions` answers. */
+function execBody(request: SessionExecRequest): Record<string, unknown> {
+  return compact({ cmd: request.cmd, args: request.args, ...limitFields(request) });
+}
+
+/** A page of sessions, as older paddock servers answered `GET /v1/sessions`. */
 interface SessionPage {
-  rows: SessionRecord[];
+  rows: Session[];
 }
 
 /**
@@ -36,22 +47,21 @@ export class Sessions {
   }
 
   /**
-   * `GET /v1/sessions`: your sessions, newest first (without tokens).
-   * paddock answers one page (`limit` default 50, `offset`); agentjail
-   * answers every session as a bare array. Both come back as an array.
+   * `GET /v1/sessions`: your sessions, newest first, with their `env`, as
+   * an array. Closed sessions are left out unless `includeClosed`.
    */
-  async list(params: SessionListParams = {}, call?: CallOptions): Promise<SessionRecord[]> {
-    const answer = await this.http.json<SessionRecord[] | SessionPage>({
+  async list(params: SessionListParams = {}, call?: CallOptions): Promise<Session[]> {
+    const answer = await this.http.json<Session[] | SessionPage>({
       method: "GET",
       path: "/v1/sessions",
-      query: { limit: params.limit, offset: params.offset },
+      query: { limit: params.limit, offset: params.offset, include_closed: params.includeClosed },
       call,
     });
     return Array.isArray(answer) ? answer : answer.rows;
   }
 
-  /** `GET /v1/sessions/:id`: one session (without tokens). */
-  async get(id: string, call?: CallOptions): Promise<SessionRecord> {
+  /** `GET /v1/sessions/:id`: one open session, with its `env`; a closed one is `NOT_FOUND`. */
+  async get(id: string, call?: CallOptions): Promise<Session> {
     return this.http.json({ method: "GET", path: `/v1/sessions/${segment(id)}`, call });
   }
 
@@ -63,16 +73,51 @@ export class Sessions {
   /**
    * `POST /v1/sessions/:id/exec`: runs a command in a fresh jail with the
    * session's environment (fresh phantom tokens; the phantom proxy is
-   * reachable even with network `none`). A closed or expired session
-   * answers 409 (`CONFLICT`).
+   * reachable even with network `none`). A closed session is
+   * `NOT_FOUND`; an expired one `BAD_REQUEST` (`SESSION_EXPIRED`).
    */
   async exec(id: string, request: SessionExecRequest, call?: CallOptions): Promise<ExecResult> {
     return this.http.json({
       method: "POST",
       path: `/v1/sessions/${segment(id)}/exec`,
-      body: compact({ cmd: request.cmd, args: request.args, ...limitFields(request) }),
+      body: execBody(request),
       minTimeoutMs: jailDeadline(request.timeoutSecs),
       call,
     });
+  }
+
+  /**
+   * `POST /v1/sessions/:id/exec/stream` (paddock): `exec`, yielding the
+   * same events as `runs.stream` as they happen (`started`, `stdout`,
+   * `stderr`, `stats`, `egress`, then one `completed` or `error`).
+   * `output` and `signal` work as for `runs.stream`: aborting, or leaving
+   * the loop early, aborts the request and the server ends the jail.
+   */
+  execStream(
+    id: string,
+    request: SessionExecStreamRequest & { output: "chunks" },
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent<"chunks">, void, undefined>;
+  execStream(
+    id: string,
+    request: SessionExecStreamRequest & { output?: "lines" | undefined },
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent, void, undefined>;
+  execStream(id: string, request: SessionExecStreamRequest, call?: CallOptions): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined>;
+  async *execStream(
+    id: string,
+    request: SessionExecStreamRequest,
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined> {
+    const { signal, output, ...exec } = request;
+    yield* streamEvents(
+      this.http,
+      "sessions.execStream",
+      `/v1/sessions/${segment(id)}/exec/stream`,
+      execBody(exec),
+      jailDeadline(exec.timeoutSecs),
+      { signal, output },
+      call,
+    );
   }
 }

@@ -4,11 +4,23 @@ import type {
   CallOptions,
   WorkspaceCreateRequest,
   WorkspaceExecRequest,
+  WorkspaceExecStreamRequest,
   WorkspaceForkRequest,
   WorkspaceListParams,
   WorkspaceUpdateRequest,
 } from "../options.js";
-import type { ExecResult, Workspace, WorkspaceForkResponse, WorkspaceList } from "../wire.js";
+import type { ExecResult, StreamEvent, StreamOutput, Workspace, WorkspaceForkResponse, WorkspaceList } from "../wire.js";
+import { streamEvents } from "./stream.js";
+
+function execBody(request: WorkspaceExecRequest): Record<string, unknown> {
+  return compact({
+    cmd: request.cmd,
+    args: request.args,
+    env: request.env,
+    timeout_secs: request.timeoutSecs,
+    memory_mb: request.memoryMb,
+  });
+}
 
 /**
  * Long-lived workspaces: a mount tree that persists across execs (what
@@ -71,17 +83,47 @@ export class Workspaces {
     return this.http.json({
       method: "POST",
       path: `/v1/workspaces/${segment(id)}/exec`,
-      body: compact({
-        cmd: request.cmd,
-        args: request.args,
-        env: request.env,
-        timeout_secs: request.timeoutSecs,
-        memory_mb: request.memoryMb,
-      }),
+      body: execBody(request),
       // Without timeoutSecs the workspace's own deadline applies, up to the 3600 s cap.
       minTimeoutMs: jailDeadline(request.timeoutSecs ?? 3600),
       call,
     });
+  }
+
+  /**
+   * `POST /v1/workspaces/:id/exec/stream` (paddock): `exec`, yielding the
+   * same events as `runs.stream` as they happen (`started`, `stdout`,
+   * `stderr`, `stats`, `egress`, then one `completed` or `error`). One
+   * exec at a time per workspace (409 `CONFLICT`, thrown before any
+   * event). `output` and `signal` work as for `runs.stream`: aborting, or
+   * leaving the loop early, aborts the request and the server ends the jail.
+   */
+  execStream(
+    id: string,
+    request: WorkspaceExecStreamRequest & { output: "chunks" },
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent<"chunks">, void, undefined>;
+  execStream(
+    id: string,
+    request: WorkspaceExecStreamRequest & { output?: "lines" | undefined },
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent, void, undefined>;
+  execStream(id: string, request: WorkspaceExecStreamRequest, call?: CallOptions): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined>;
+  async *execStream(
+    id: string,
+    request: WorkspaceExecStreamRequest,
+    call?: CallOptions,
+  ): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined> {
+    const { signal, output, ...exec } = request;
+    yield* streamEvents(
+      this.http,
+      "workspaces.execStream",
+      `/v1/workspaces/${segment(id)}/exec/stream`,
+      execBody(exec),
+      jailDeadline(exec.timeoutSecs ?? 3600),
+      { signal, output },
+      call,
+    );
   }
 
   /** `POST /v1/workspaces/:id/fork`: snapshots the workspace and makes `count` (1 to 16) new ones from it. */

@@ -62,10 +62,15 @@ async function sdkRequests() {
     (p) => p.credentials.put({ service: "openai", secret: "s" }),
     (p) => p.credentials.delete("openai"),
     (p) => p.sessions.create({ services: ["openai"], ttlSecs: 60, scopes: { openai: ["/v1/*"] }, maxRequests: 5 }),
-    (p) => p.sessions.list({ limit: 1, offset: 0 }),
+    (p) => p.sessions.list({ limit: 1, offset: 0, includeClosed: true }),
     (p) => p.sessions.get("sess_1"),
     (p) => p.sessions.close("sess_1"),
     (p) => p.sessions.exec("sess_1", { cmd: "true", args: ["x"], ...limits }),
+    async (p) => {
+      for await (const _ of p.sessions.execStream("sess_1", { cmd: "true", args: ["x"], output: "chunks", ...limits })) {
+        // drain
+      }
+    },
     (p) => p.runs.create({ code: "1", language: "bash", ...limits }),
     (p) => p.runs.fork({ parentCode: "1", childCode: "2", language: "bash", forkAfterMs: 10, ...limits }),
     (p) => p.runs.fork({ parentCode: "1", children: [{ code: "2", memoryMb: 64 }] }),
@@ -74,9 +79,17 @@ async function sdkRequests() {
         // drain
       }
     },
+    async (p) => {
+      for await (const _ of p.runs.stream({ code: "1", output: "lines" })) {
+        // drain
+      }
+    },
+    (p) => p.runs.cancel(1),
+    (p) => p.jails.cancel(1),
     (p) => p.jails.list({ limit: 1, offset: 0, status: "completed", kind: "run", q: "x" }),
     (p) => p.jails.get(1),
     (p) => p.audit.recent(5),
+    (p) => p.audit.actions({ limit: 5, offset: 0, q: "x" }),
     (p) =>
       p.workspaces.create({
         git: { repo: "https://example.com/r", ref: "main" },
@@ -91,6 +104,12 @@ async function sdkRequests() {
     (p) => p.workspaces.update("wrk_1", { label: "x" }),
     (p) => p.workspaces.delete("wrk_1"),
     (p) => p.workspaces.exec("wrk_1", { cmd: "true", args: ["x"], env: [["A", "1"]], timeoutSecs: 5, memoryMb: 64 }),
+    async (p) => {
+      const request = { cmd: "true", args: ["x"], env: [["A", "1"]], timeoutSecs: 5, memoryMb: 64, output: "chunks" };
+      for await (const _ of p.workspaces.execStream("wrk_1", request)) {
+        // drain
+      }
+    },
     (p) => p.workspaces.fork("wrk_1", { count: 2, label: "f" }),
     (p) => p.snapshots.create("wrk_1", { name: "n" }),
     (p) => p.snapshots.list({ workspaceId: "wrk_1", limit: 1, offset: 0, q: "x" }),
@@ -100,7 +119,7 @@ async function sdkRequests() {
     (p) => p.snapshots.createWorkspaceFrom("snap_1", { parentWorkspaceId: "wrk_1", label: "l" }),
   ];
   const fetch = fakeFetch((call) =>
-    call.path === "/v1/runs/stream"
+    call.path.endsWith("/stream")
       ? sse(['event: completed\ndata: {"exit_code":0}\n\n'])
       : json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {}),
   );

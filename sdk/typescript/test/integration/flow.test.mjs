@@ -93,7 +93,7 @@ describe("sessions", () => {
     assert.equal(got.id, session.id);
     assert.equal(got.status, "active");
     assert.deepEqual(got.scopes, { openai: ["/v1/chat/*"] });
-    assert.equal(got.env, undefined, "tokens are shown once");
+    assert.deepEqual(got.env, session.env, "get answers the env, as agentjail does");
 
     const listed = await paddock.sessions.list();
     assert.ok(Array.isArray(listed));
@@ -117,11 +117,14 @@ describe("sessions", () => {
     assert.equal(typeof result.duration_ms, "number");
 
     assert.equal(await paddock.sessions.close(session.id), undefined);
-    assert.equal((await paddock.sessions.get(session.id)).status, "closed");
+    // A closed session is gone, as in agentjail; includeClosed still lists it.
+    assert.equal((await failure(paddock.sessions.get(session.id))).code, "NOT_FOUND");
+    assert.ok(!(await paddock.sessions.list()).some((s) => s.id === session.id));
+    const closed = (await paddock.sessions.list({ includeClosed: true })).find((s) => s.id === session.id);
+    assert.equal(closed?.status, "closed");
     const err = await failure(paddock.sessions.exec(session.id, { cmd: "true" }));
-    assert.equal(err.code, "CONFLICT");
-    assert.equal(err.status, 409);
-    assert.equal(err.serverCode, "SESSION_CLOSED");
+    assert.equal(err.code, "NOT_FOUND");
+    assert.equal(err.status, 404);
     assert.equal(err.path, `/v1/sessions/${session.id}/exec`);
   });
 
@@ -331,20 +334,25 @@ describe("ledger and audit", () => {
     assert.ok(python.rows.length >= 0);
   });
 
-  it("bad filters are BAD_REQUEST, unknown ids NOT_FOUND", async () => {
-    assert.equal((await failure(paddock.jails.list({ status: "bogus" }))).serverCode, "BAD_STATUS");
-    assert.equal((await failure(paddock.jails.list({ kind: "bogus" }))).serverCode, "BAD_KIND");
+  it("unknown filters are ignored (as agentjail ignores them), unknown ids NOT_FOUND", async () => {
+    const all = await paddock.jails.list({ limit: 5 });
+    assert.deepEqual((await paddock.jails.list({ status: "bogus", limit: 5 })).total, all.total);
+    assert.deepEqual((await paddock.jails.list({ kind: "bogus", limit: 5 })).total, all.total);
     assert.equal((await failure(paddock.jails.get(99_999_999))).code, "NOT_FOUND");
   });
 
-  it("audit.recent shows control-plane actions", async () => {
+  it("audit.recent answers the proxy's requests; audit.actions the control-plane actions", async () => {
     const audit = await paddock.audit.recent(50);
-    assert.ok(audit.rows.length > 0 && audit.rows.length <= 50);
+    assert.ok(Array.isArray(audit.rows) && audit.rows.length <= 50);
     assert.ok(audit.total >= audit.rows.length);
-    const actions = audit.rows.map((r) => r.action);
+    const page = await paddock.audit.actions({ limit: 50 });
+    assert.ok(page.rows.length > 0 && page.rows.length <= 50);
+    assert.ok(page.total >= page.rows.length);
+    const actions = page.rows.map((r) => r.action);
     assert.ok(actions.includes("session.create"), actions.join(","));
     assert.ok(actions.includes("credential.put"));
-    assert.equal((await paddock.audit.recent(1)).rows.length, 1);
+    assert.equal(typeof page.rows[0].actor, "string");
+    assert.equal((await paddock.audit.actions({ limit: 1 })).rows.length, 1);
   });
 });
 

@@ -8,6 +8,8 @@ import {
   Paddock,
   PaddockError,
   URL_ENV,
+  type CancelResponse,
+  type ChunkStreamEvent,
   type ExecResult,
   type ForkResult,
   type PaddockErrorCode,
@@ -88,7 +90,43 @@ export async function typedResults(paddock: Paddock): Promise<void> {
     }
   }
 
-  const jails = await paddock.jails.list({ status: "error", kind: "run", limit: 5 });
+  // Chunk framing: output events carry bytes (always) and text (when UTF-8).
+  const decoder = new TextDecoder();
+  for await (const event of paddock.runs.stream({ code: "x", output: "chunks" })) {
+    if (event.type === "stdout" || event.type === "stderr") {
+      event.bytes satisfies Uint8Array;
+      event.text satisfies string | undefined;
+      decoder.decode(event.bytes, { stream: true });
+      // @ts-expect-error chunks have no line
+      void event.line;
+    }
+    if (event.type === "started") event.id satisfies number;
+    event satisfies ChunkStreamEvent;
+  }
+  // An output framing only known at run time: either shape.
+  const framing: "lines" | "chunks" = Math.random() > 0.5 ? "lines" : "chunks";
+  for await (const event of paddock.runs.stream({ code: "x", output: framing })) {
+    if (event.type === "stdout") {
+      const text: string | undefined = "line" in event ? event.line : event.text;
+      void text;
+    }
+  }
+  for await (const event of paddock.sessions.execStream("sess_1", { cmd: "ls", output: "lines", signal: AbortSignal.timeout(1000) })) {
+    if (event.type === "stdout") event.line satisfies string;
+    if (event.type === "completed") event.cancelled satisfies boolean;
+  }
+  for await (const event of paddock.workspaces.execStream("wrk_1", { cmd: "ls", env: [["A", "1"]], output: "chunks" })) {
+    if (event.type === "stderr") event.bytes satisfies Uint8Array;
+  }
+
+  // Cancellation by run id.
+  const cancelled: CancelResponse = await paddock.runs.cancel(run.id);
+  cancelled.cancelled satisfies boolean;
+  (await paddock.jails.cancel(run.id)).id satisfies number;
+  const actions = await paddock.audit.actions({ limit: 10 });
+  actions.rows[0]?.action satisfies string | undefined;
+
+  const jails = await paddock.jails.list({ status: "cancelled", kind: "run", limit: 5 });
   const firstId: number | undefined = jails.rows[0]?.id;
   void firstId;
   const who = await paddock.whoami({ timeoutMs: 1000 });
@@ -132,4 +170,8 @@ export async function misuse(paddock: Paddock): Promise<void> {
   void code;
   // @ts-expect-error timeoutMs is a number
   new Paddock({ timeoutMs: "5s" });
+  // @ts-expect-error unknown output framing
+  paddock.runs.stream({ code: "1", output: "bytes" });
+  // @ts-expect-error workspace execs take no network setting
+  paddock.workspaces.execStream("wrk_1", { cmd: "ls", network: { mode: "none" } });
 }

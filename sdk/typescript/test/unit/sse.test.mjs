@@ -35,7 +35,7 @@ describe("SseParser", () => {
       "",
       "data",
       "",
-      "event: empty-is-dropped",
+      "id: 43",
       "",
       "data: no blank line at the end is dropped",
     ].join("\n");
