@@ -645,8 +645,11 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
         SessionsCommand::Exec { id, jail, command } => {
             let mut body = json!({ "cmd": command[0], "args": &command[1..] });
             jail.apply(&mut body);
-            let result = api.call(reqwest::Method::POST, &format!("/v1/sessions/{id}/exec"), Some(body))?;
-            print_result(conn, &result)
+            if conn.json {
+                let result = api.call(reqwest::Method::POST, &format!("/v1/sessions/{id}/exec"), Some(body))?;
+                return print_result(conn, &result);
+            }
+            stream_post(&api, conn, &format!("/v1/sessions/{id}/exec/stream"), body)
         }
     }
 }
@@ -658,6 +661,7 @@ pub(crate) fn print_result(conn: &Connection, result: &Reply) -> Outcome {
     } else {
         print!("{}", result.value["stdout"].as_str().unwrap_or(""));
         eprint!("{}", result.value["stderr"].as_str().unwrap_or(""));
+        note_truncation(&result.value);
     }
     Ok(exit_status(&result.value))
 }
@@ -728,7 +732,17 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
         let result = api.call(reqwest::Method::POST, "/v1/runs", Some(body))?;
         return print_result(conn, &result);
     }
-    let response = api.send(api.request(reqwest::Method::POST, "/v1/runs/stream").json(&body))?;
+    stream_post(&api, conn, "/v1/runs/stream", body)
+}
+
+/// Posts `body` to a streaming route and prints the jail's output as it
+/// comes, byte for byte (`?output=chunks`: progress bars redraw as in a
+/// terminal); returns the run's exit status.
+pub(crate) fn stream_post(api: &Api, conn: &Connection, path: &str, body: Value) -> Outcome {
+    let response = api.send(
+        api.request(reqwest::Method::POST, &format!("{path}?output=chunks"))
+            .json(&body),
+    )?;
     // The stream names its run in its headers, before any output: from now
     // on Ctrl-C also cancels it by id. (A blocking request's headers come
     // with its result, when there is nothing left to cancel.)
@@ -750,24 +764,45 @@ fn follow_stream(conn: &Connection, response: Response) -> Outcome {
         let Some(raw) = line.strip_prefix("data:") else {
             continue;
         };
-        let raw = raw.strip_prefix(' ').unwrap_or(raw);
-        // Output lines are bare text (as agentjail sends them); the rest JSON.
-        let data: Value = match event.as_str() {
-            "stdout" | "stderr" => Value::String(raw.to_owned()),
-            _ => serde_json::from_str(raw).unwrap_or(Value::Null),
-        };
+        let data: Value = serde_json::from_str(raw.trim_start()).unwrap_or(Value::Null);
         if conn.json {
             println!("{}", json!({ "event": event, "data": data }));
         }
         match event.as_str() {
-            "stdout" if !conn.json => println!("{raw}"),
-            "stderr" if !conn.json => eprintln!("{raw}"),
-            "completed" => return Ok(exit_status(&data)),
+            "stdout" if !conn.json => write_chunk(&mut std::io::stdout(), &data),
+            "stderr" if !conn.json => write_chunk(&mut std::io::stderr(), &data),
+            "completed" => {
+                note_truncation(&data);
+                return Ok(exit_status(&data));
+            }
             "error" => return Err(Failure(format!("the run failed: {}", text(&data["message"])))),
             _ => {}
         }
     }
     Err(Failure("the stream ended without a result".into()))
+}
+
+/// Writes one output chunk (`{"text"}` or `{"base64"}`) as its bytes.
+fn write_chunk(out: &mut dyn std::io::Write, chunk: &Value) {
+    use base64::Engine as _;
+    let bytes = match (chunk["text"].as_str(), chunk["base64"].as_str()) {
+        (Some(text), _) => text.as_bytes().to_vec(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap_or_default(),
+        _ => return,
+    };
+    // A closed pipe ends the command quietly elsewhere; nothing to add here.
+    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+}
+
+/// Says on stderr when the server cut a stream at its capture cap.
+fn note_truncation(result: &Value) {
+    for stream in ["stdout", "stderr"] {
+        if result[format!("{stream}_truncated")] == true {
+            eprintln!("paddock: {stream} was longer than the server keeps and was cut");
+        }
+    }
 }
 
 /// `paddock jails ...`.

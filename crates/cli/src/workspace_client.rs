@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::client::{
-    cells, encode, list_table, print_fields, print_result, print_table, text, Api, Connection, Failure, JailFlags,
-    Outcome, Reply,
+    cells, encode, list_table, print_fields, print_result, print_table, stream_post, text, Api, Connection, Failure,
+    JailFlags, Outcome, Reply,
 };
 use crate::parse;
 
@@ -258,8 +258,11 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             if let Some(m) = memory {
                 body["memory_mb"] = json!(m);
             }
-            let result = api.call(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
-            print_result(conn, &result)
+            if conn.json {
+                let result = api.call(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
+                return print_result(conn, &result);
+            }
+            stream_post(&api, conn, &format!("/v1/workspaces/{id}/exec/stream"), body)
         }
         WorkspaceCommand::Fork { id, count, label } => {
             let mut body = json!({ "count": count });

@@ -62,6 +62,21 @@ fn line_streams_keep_blank_lines_and_text_before_carriage_returns() {
         .filter(|(n, _)| n == "stdout")
         .map(|(_, d)| d.as_str())
         .collect();
+    // A blank line is an event with an empty `data:` line (as agentjail
+    // sends it), which every SSE parser delivers.
+    let mut raw = String::new();
+    client()
+        .post(format!("{}/v1/runs/stream", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"code": "echo; echo x", "language": "bash"}))
+        .send()
+        .unwrap()
+        .read_to_string(&mut raw)
+        .unwrap();
+    assert!(
+        raw.contains("event: stdout\ndata: \n\nevent: stdout\ndata: x\n\n"),
+        "{raw}"
+    );
     // Each `\r` inside a line arrives as a line break within the event.
     assert_eq!(stdout, ["a", "", "10%\n50%\n100%", "win", "tail"], "{events:?}");
     assert!(events.iter().any(|(n, d)| n == "stderr" && d == "err"));

@@ -166,7 +166,12 @@ const utf8Encoder = new TextEncoder();
 const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const BASE64_INDEX = new Map([...BASE64].map((c, i) => [c.charCodeAt(0), i]));
 
-/** Standard base64 (padding optional) to bytes; `undefined` when malformed. No `atob` or `Buffer` needed. */
+/**
+ * Standard base64 (padding optional) to bytes; `undefined` when
+ * malformed. Needs neither `atob` nor `Buffer`.
+ *
+ * @internal
+ */
 export function fromBase64(text: string): Uint8Array | undefined {
   const clean = text.replace(/=+$/, "");
   if (clean.length % 4 === 1) return undefined;

@@ -18,11 +18,12 @@
 //! `cancelled`).
 
 use std::convert::Infallible;
+use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use base64::Engine as _;
-use futures_util::stream::Stream;
 use paddock_jail::{JailEvent, JailResult};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -54,23 +55,51 @@ pub struct StreamQuery {
     pub tenant: Option<String>,
 }
 
+/// A comment line sent while nothing else is, so proxies keep the
+/// connection open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One encoded SSE event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event(Bytes);
+
+impl Event {
+    /// `event: NAME` and one `data:` line per line of `data` (SSE joins
+    /// them back with `\n`). Unlike a generic SSE writer, an empty `data`
+    /// still gets its `data:` line, as agentjail sends a blank output line.
+    fn new(name: &str, data: &str) -> Event {
+        let mut out = String::with_capacity(name.len() + data.len() + 16);
+        out.push_str("event: ");
+        out.push_str(name);
+        out.push('\n');
+        for line in data.split('\n') {
+            out.push_str("data: ");
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push('\n');
+        Event(Bytes::from(out))
+    }
+}
+
 /// The SSE response of a streamed jail, with its id in `x-paddock-run-id`.
 pub fn respond(stream: JailStream, framing: OutputFraming) -> Response {
     let id = stream.id;
     let (tx, rx) = mpsc::channel::<Event>(64);
     tokio::spawn(forward(stream, framing, tx));
-    let events = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|event| (Ok::<_, Infallible>(event), rx))
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        let bytes = tokio::select! {
+            event = rx.recv() => event?.0,
+            () = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b":\n\n"),
+        };
+        Some((Ok::<_, Infallible>(bytes), rx))
     });
-    let mut response = sse(events).into_response();
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-paddock-run-id", HeaderValue::from(id));
     response
-        .headers_mut()
-        .insert("x-paddock-run-id", axum::http::HeaderValue::from(id));
-    response
-}
-
-fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> impl IntoResponse {
-    Sse::new(events).keep_alive(KeepAlive::default())
 }
 
 /// Turns the jail's events into SSE events until the jail ends; a client
@@ -138,7 +167,7 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
 }
 
 fn json_event(name: &str, data: serde_json::Value) -> Event {
-    Event::default().event(name).data(data.to_string())
+    Event::new(name, &data.to_string())
 }
 
 /// `{id, exit_code, duration_ms, timed_out, oom_killed, stdout_truncated,
@@ -221,7 +250,7 @@ impl Framer {
         let text = String::from_utf8_lossy(line);
         // SSE data cannot hold a bare `\r`: each `\r` starts a new data
         // line, which clients join with `\n`.
-        Event::default().event(self.name).data(text.replace('\r', "\n"))
+        Event::new(self.name, &text.replace('\r', "\n"))
     }
 
     fn chunk(&mut self, end: bool) -> Vec<Event> {
@@ -255,8 +284,11 @@ fn utf8_prefix(bytes: &[u8]) -> usize {
 mod tests {
     use super::*;
 
-    fn data(events: &[Event]) -> Vec<String> {
-        events.iter().map(|e| format!("{e:?}")).collect()
+    fn wire(events: &[Event]) -> String {
+        events
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.0).into_owned())
+            .collect()
     }
 
     #[test]
@@ -273,6 +305,13 @@ mod tests {
         let mut events = framer.push(b"a\n\n10%\r50%\r100%\nwin\r\nta");
         events.extend(framer.push(b"il"));
         events.extend(framer.finish());
-        assert_eq!(events.len(), 5, "{:?}", data(&events));
+        assert_eq!(
+            wire(&events),
+            "event: stdout\ndata: a\n\n\
+             event: stdout\ndata: \n\n\
+             event: stdout\ndata: 10%\ndata: 50%\ndata: 100%\n\n\
+             event: stdout\ndata: win\n\n\
+             event: stdout\ndata: tail\n\n"
+        );
     }
 }
