@@ -651,7 +651,7 @@ fn doctor_prints_a_table_and_exits_1_when_a_required_check_fails() {
 }
 
 /// A stand-in server: `POST /v1/runs/stream` answers an event stream
-/// naming `run_fake1` that never ends; `POST /v1/runs/run_fake1/cancel`
+/// (in the chunk framing the CLI asks for) naming `run_fake1` that never ends; `POST /v1/runs/run_fake1/cancel`
 /// answers 202. Reports `stream-open`, `stream-closed` and `cancel HEAD`.
 fn fake_streaming_server() -> (String, mpsc::Receiver<String>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -683,10 +683,10 @@ fn handle_fake(mut stream: TcpStream, tx: mpsc::Sender<String>) {
         .unwrap_or(0);
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
-    if head.starts_with("post /v1/runs/stream ") {
+    if head.starts_with("post /v1/runs/stream?output=chunks ") {
         let _ = stream.write_all(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nx-paddock-run-id: run_fake1\r\n\r\n\
-              event: started\ndata: {}\n\nevent: stdout\ndata: hello\n\n",
+              event: started\ndata: {}\n\nevent: stdout\ndata: {\"text\":\"hello\\n\"}\n\n",
         );
         let _ = tx.send("stream-open".into());
         // Until the client goes away.

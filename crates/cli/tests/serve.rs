@@ -1219,26 +1219,6 @@ fn the_agentjail_sdk_flow_works_unchanged() {
     );
 }
 
-/// An SSE body as `(event, data)` pairs, parsed as the standard says:
-/// frames split on a blank line, `data:` lines joined with `\n`, one
-/// optional space after the colon removed.
-fn sse_events(text: &str) -> Vec<(String, String)> {
-    text.split("\n\n")
-        .filter_map(|frame| {
-            let mut name = None;
-            let mut data: Vec<&str> = Vec::new();
-            for line in frame.lines() {
-                if let Some(rest) = line.strip_prefix("event:") {
-                    name = Some(rest.trim().to_owned());
-                } else if let Some(rest) = line.strip_prefix("data:") {
-                    data.push(rest.strip_prefix(' ').unwrap_or(rest));
-                }
-            }
-            Some((name?, data.join("\n")))
-        })
-        .collect()
-}
-
 /// A session of tenant t1 with an openai credential, and its record.
 fn openai_session(server: &Server) -> Value {
     let (status, _) = call(
@@ -1503,7 +1483,7 @@ fn ledger_rows_and_results_have_integer_ms_string_labels_and_one_config_shape() 
         .unwrap()
         .text()
         .unwrap();
-    let events = sse_events(&text);
+    let events = parse_sse(&text);
     let completed: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
     assert!(completed["duration_ms"].is_u64(), "{completed}");
     let session = {
@@ -1673,7 +1653,7 @@ fn session_exec_streams_sse_with_carriage_returns_blank_lines_and_truncation() {
         .unwrap();
     let mut text = String::new();
     response.read_to_string(&mut text).unwrap();
-    let events = sse_events(&text);
+    let events = parse_sse(&text);
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"started"));
     assert_eq!(

@@ -16,25 +16,6 @@ mod support;
 
 use support::*;
 
-/// One SSE event: its name and its data lines joined with `\n`, as the
-/// SSE specification has clients do.
-fn parse_sse(text: &str) -> Vec<(String, String)> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let mut name = None;
-            let mut data: Vec<&str> = Vec::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = Some(n.trim_start().to_owned());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push(d.strip_prefix(' ').unwrap_or(d));
-                }
-            }
-            Some((name?, data.join("\n")))
-        })
-        .collect()
-}
-
 fn stream_run(server: &Server, query: &str, code: &str) -> (reqwest::header::HeaderMap, Vec<(String, String)>) {
     let mut response = client()
         .post(format!("{}/v1/runs/stream{query}", server.url))

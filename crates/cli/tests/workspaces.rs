@@ -272,25 +272,6 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
     assert!(page["total"].as_i64().unwrap() >= 5, "{page}");
 }
 
-/// One SSE event: its name and its data lines joined with `\n`, as the
-/// SSE specification has clients do.
-fn parse_sse(text: &str) -> Vec<(String, String)> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let mut name = None;
-            let mut data: Vec<&str> = Vec::new();
-            for line in block.lines() {
-                if let Some(n) = line.strip_prefix("event:") {
-                    name = Some(n.trim_start().to_owned());
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    data.push(d.strip_prefix(' ').unwrap_or(d));
-                }
-            }
-            Some((name?, data.join("\n")))
-        })
-        .collect()
-}
-
 /// `sh -c script` streamed from a workspace: the run id header and the
 /// events.
 fn stream_sh(server: &Server, ws: &str, query: &str, script: &str) -> (i64, Vec<(String, String)>) {

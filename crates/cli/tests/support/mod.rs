@@ -213,3 +213,23 @@ fn psql(url: &str, sql: &str) {
         pool.close().await;
     });
 }
+
+/// An SSE body as `(event, data)` pairs, parsed as the standard says:
+/// frames split on a blank line, `data:` lines joined with `\n`, one
+/// optional space after the colon removed.
+pub fn parse_sse(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|frame| {
+            let mut name = None;
+            let mut data: Vec<&str> = Vec::new();
+            for line in frame.lines() {
+                if let Some(rest) = line.strip_prefix("event:") {
+                    name = Some(rest.trim().to_owned());
+                } else if let Some(rest) = line.strip_prefix("data:") {
+                    data.push(rest.strip_prefix(' ').unwrap_or(rest));
+                }
+            }
+            Some((name?, data.join("\n")))
+        })
+        .collect()
+}
