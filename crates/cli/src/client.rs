@@ -9,6 +9,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use paddock_api::runs::{ForkChild, ForkRequest, RunRequest};
+use paddock_api::sessions::ExecRequest;
+use paddock_api::{JailOptions, NetworkSpec};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 
@@ -54,28 +57,35 @@ pub struct JailFlags {
 }
 
 impl JailFlags {
-    pub(crate) fn apply(&self, body: &mut Value) {
-        let fields = [
-            ("timeout_secs", self.timeout.map(Value::from)),
-            ("memory_mb", self.memory.map(Value::from)),
-            ("cpu_percent", self.cpu.map(Value::from)),
-            ("max_pids", self.pids.map(Value::from)),
-            ("seccomp", self.seccomp.clone().map(Value::from)),
-            ("network", self.net.as_deref().map(network_json)),
-        ];
-        for (key, value) in fields {
-            if let Some(value) = value {
-                body[key] = value;
-            }
+    /// The request's limits and network, as the API takes them.
+    pub(crate) fn options(&self) -> JailOptions {
+        JailOptions {
+            timeout_secs: self.timeout,
+            memory_mb: self.memory,
+            cpu_percent: self.cpu,
+            max_pids: self.pids,
+            seccomp: self.seccomp.clone(),
+            network: self.net.as_deref().map(network_spec),
         }
     }
 }
 
-fn network_json(text: &str) -> Value {
+fn network_spec(text: &str) -> NetworkSpec {
     match text.strip_prefix("allow:") {
-        Some(hosts) => json!({"mode": "allowlist", "domains": hosts.split(',').collect::<Vec<_>>()}),
-        None => json!({ "mode": text }),
+        Some(hosts) => NetworkSpec {
+            mode: "allowlist".into(),
+            domains: hosts.split(',').map(str::to_owned).collect(),
+        },
+        None => NetworkSpec {
+            mode: text.to_owned(),
+            domains: Vec::new(),
+        },
     }
+}
+
+/// A request body from its wire type.
+pub(crate) fn body_of(request: &impl serde::Serialize) -> Value {
+    serde_json::to_value(request).unwrap_or(Value::Null)
 }
 
 /// `paddock credentials ...`
@@ -643,8 +653,11 @@ pub fn sessions(conn: &Connection, command: &SessionsCommand) -> Outcome {
             Ok(0)
         }
         SessionsCommand::Exec { id, jail, command } => {
-            let mut body = json!({ "cmd": command[0], "args": &command[1..] });
-            jail.apply(&mut body);
+            let body = body_of(&ExecRequest {
+                cmd: command[0].clone(),
+                args: command[1..].to_vec(),
+                options: jail.options(),
+            });
             if conn.json {
                 let result = api.call(reqwest::Method::POST, &format!("/v1/sessions/{id}/exec"), Some(body))?;
                 return print_result(conn, &result);
@@ -694,13 +707,16 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
         } => {
             let children = children
                 .iter()
-                .map(|c| code_arg(c).map(|code| json!({ "code": code })))
+                .map(|c| code_arg(c).map(|code| ForkChild { code, memory_mb: None }))
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut body = json!({ "language": language, "parent_code": code_arg(parent)?, "children": children });
-            if let Some(after) = fork_after {
-                body["fork_after_ms"] = json!(after);
-            }
-            jail.apply(&mut body);
+            let body = body_of(&ForkRequest {
+                parent_code: code_arg(parent)?,
+                child_code: None,
+                children,
+                language: language.clone(),
+                fork_after_ms: *fork_after,
+                options: jail.options(),
+            });
             let reply = api.call(reqwest::Method::POST, "/v1/runs/fork", Some(body))?;
             if conn.json {
                 print_raw(&reply);
@@ -725,9 +741,11 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
             return Ok(worst);
         }
     };
-    let code = source.read().map_err(Failure)?;
-    let mut body = json!({ "code": code, "language": source.language });
-    jail.apply(&mut body);
+    let body = body_of(&RunRequest {
+        code: source.read().map_err(Failure)?,
+        language: source.language.clone(),
+        options: jail.options(),
+    });
     if !stream {
         let result = api.call(reqwest::Method::POST, "/v1/runs", Some(body))?;
         return print_result(conn, &result);
@@ -771,6 +789,8 @@ fn follow_stream(conn: &Connection, response: Response) -> Outcome {
         match event.as_str() {
             "stdout" if !conn.json => write_chunk(&mut std::io::stdout(), &data),
             "stderr" if !conn.json => write_chunk(&mut std::io::stderr(), &data),
+            // Ended by our own Ctrl-C (its cancel): exit as interrupted.
+            "completed" | "error" if interrupt::was_interrupted() => return Ok(interrupt::EXIT_INTERRUPTED),
             "completed" => {
                 note_truncation(&data);
                 return Ok(exit_status(&data));

@@ -121,7 +121,17 @@ pub fn install() {
     }
 }
 
+/// Set once Ctrl-C was pressed: a stream that ends meanwhile (because of
+/// the cancel) exits as interrupted too.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C was pressed.
+pub fn was_interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 fn interrupted() -> ! {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(target) = target().take() {
         match cancel_run(&target, CANCEL_TIMEOUT) {
             Ok(status) if (200..300).contains(&status) => {

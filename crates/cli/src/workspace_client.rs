@@ -8,9 +8,11 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
 
+use paddock_api::workspaces::{GitSeed, NewWorkspace, RepoSpec, WorkspaceExec};
+
 use crate::client::{
-    cells, encode, list_table, print_fields, print_result, print_table, stream_post, text, Api, Connection, Failure,
-    JailFlags, Outcome, Reply,
+    body_of, cells, encode, list_table, print_fields, print_result, print_table, stream_post, text, Api, Connection,
+    Failure, JailFlags, Outcome, Reply,
 };
 use crate::parse;
 
@@ -192,23 +194,44 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             idle_timeout,
             jail,
         } => {
-            let mut body = json!({ "flavors": flavors });
-            if let Some(label) = label {
-                body["label"] = json!(label);
-            }
-            if let Some(idle) = idle_timeout {
-                body["idle_timeout_secs"] = json!(idle);
-            }
-            let split = |spec: &str| match spec.split_once('#') {
-                Some((url, r)) => json!({ "repo": url, "ref": r }),
-                None => json!({ "repo": spec }),
+            let split = |spec: &String| match spec.split_once('#') {
+                Some((url, r)) => (url.to_owned(), Some(r.to_owned())),
+                None => (spec.clone(), None),
             };
-            match repos.as_slice() {
-                [] => {}
-                [one] => body["git"] = split(one),
-                many => body["git"] = json!({ "repos": many.iter().map(|r| split(r)).collect::<Vec<_>>() }),
-            }
-            jail.apply(&mut body);
+            let git = match repos.as_slice() {
+                [] => None,
+                [one] => {
+                    let (repo, git_ref) = split(one);
+                    Some(GitSeed {
+                        repo: Some(repo),
+                        git_ref,
+                        repos: None,
+                    })
+                }
+                many => Some(GitSeed {
+                    repos: Some(
+                        many.iter()
+                            .map(|spec| {
+                                let (repo, git_ref) = split(spec);
+                                RepoSpec {
+                                    repo,
+                                    git_ref,
+                                    dir: None,
+                                }
+                            })
+                            .collect(),
+                    ),
+                    ..GitSeed::default()
+                }),
+            };
+            let body = body_of(&NewWorkspace {
+                git,
+                label: label.clone(),
+                idle_timeout_secs: *idle_timeout,
+                flavors: flavors.clone(),
+                domains: Vec::new(),
+                options: jail.options(),
+            });
             let ws = api.call(Method::POST, "/v1/workspaces", Some(body))?;
             show_workspace(&api, &ws)
         }
@@ -247,17 +270,17 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 .iter()
                 .map(|kv| {
                     kv.split_once('=')
-                        .map(|(k, v)| json!([k, v]))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
                         .ok_or_else(|| Failure(format!("--env {kv:?}: expected K=V")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut body = json!({ "cmd": command[0], "args": &command[1..], "env": env });
-            if let Some(t) = timeout {
-                body["timeout_secs"] = json!(t);
-            }
-            if let Some(m) = memory {
-                body["memory_mb"] = json!(m);
-            }
+            let body = body_of(&WorkspaceExec {
+                cmd: command[0].clone(),
+                args: command[1..].to_vec(),
+                timeout_secs: *timeout,
+                memory_mb: *memory,
+                env,
+            });
             if conn.json {
                 let result = api.call(Method::POST, &format!("/v1/workspaces/{id}/exec"), Some(body))?;
                 return print_result(conn, &result);
