@@ -55,6 +55,10 @@ impl Server {
         for (k, v) in env {
             command.env(k, v);
         }
+        if !extra.contains(&"--shutdown-grace") {
+            // Jails still running when a test ends get a short grace.
+            command.args(["--shutdown-grace", "1s"]);
+        }
         if !extra.contains(&"--proxy-listen") {
             // Tests run in parallel: each server's proxy gets its own port.
             command.args(["--proxy-listen", "127.0.0.1:0"]);
@@ -117,7 +121,19 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as an operator would (SIGTERM): its jails end and
+    /// their cgroups are removed before it exits, so a suite leaves none
+    /// behind. A server that does not stop in time is killed.
     fn drop(&mut self) {
+        // SAFETY: kill on a child we own and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
