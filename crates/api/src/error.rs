@@ -64,8 +64,21 @@ error_codes! {
     TooManyRequests = ("TOO_MANY_REQUESTS", 429),
     /// Something failed inside the server (details only in its log).
     Internal = ("INTERNAL", 500),
-    /// The host cannot do what was asked (a limit without a cgroup).
+    /// The server cannot serve this now (transient); retry after
+    /// `Retry-After`.
     Unavailable = ("UNAVAILABLE", 503),
+    /// The database cannot be reached or written right now; nothing was
+    /// stored. Retry after `Retry-After`.
+    DatabaseUnavailable = ("DATABASE_UNAVAILABLE", 503),
+    /// The server is shutting down: the request was refused, or its jail
+    /// was killed. Retry on another instance or after the restart.
+    ShuttingDown = ("SHUTTING_DOWN", 503),
+    /// The state disk is below its free-space reserve: new work is refused
+    /// until workspaces or snapshots are deleted or space is freed.
+    InsufficientStorage = ("INSUFFICIENT_STORAGE", 507),
+    /// The host cannot do what was asked (a limit without a cgroup, a
+    /// kernel feature it lacks); retrying does not help.
+    Unsupported = ("UNSUPPORTED", 501),
     /// The command does not exist or cannot be executed in the jail.
     CommandNotFound = ("COMMAND_NOT_FOUND", 400),
     /// `tenant` is not a valid tenant name.
@@ -180,9 +193,20 @@ impl Error {
         Error::new(ErrorCode::Internal, "internal error")
     }
 
-    /// 503: the host cannot do what was asked.
+    /// 503: the server cannot serve this now (retry later).
     pub fn unavailable(message: impl Into<String>) -> Error {
         Error::new(ErrorCode::Unavailable, message)
+    }
+
+    /// Whether the client should retry later (`Retry-After` is sent).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.code,
+            ErrorCode::TooManyRequests
+                | ErrorCode::Unavailable
+                | ErrorCode::DatabaseUnavailable
+                | ErrorCode::ShuttingDown
+        )
     }
 
     /// The HTTP status of this error.

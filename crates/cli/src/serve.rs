@@ -83,6 +83,21 @@ pub struct ServeArgs {
     /// Unreferenced blobs younger than this survive a garbage collection.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse::duration)]
     pub snapshot_gc_min_age: Duration,
+    /// Longest wait for a database connection; past it a request answers
+    /// 503 with Retry-After instead of hanging.
+    #[arg(long, env = "PADDOCK_DB_TIMEOUT", value_name = "DURATION", default_value = "3s", value_parser = parse::duration)]
+    pub db_timeout: Duration,
+    /// Free space the state directory's disk keeps for the database: below
+    /// it, new jails, workspaces and snapshots answer 507.
+    #[arg(long, env = "PADDOCK_MIN_FREE_SPACE", value_name = "SIZE", default_value = "256m", value_parser = parse::size)]
+    pub min_free_space: u64,
+    /// Size of the reserve file kept in the state directory and given up
+    /// when the disk fills, so the database can still write (0: none).
+    #[arg(long, env = "PADDOCK_RESERVE_SPACE", value_name = "SIZE", default_value = "64m", value_parser = parse::size)]
+    pub reserve_space: u64,
+    /// Ledger and audit rows older than this are deleted by maintenance.
+    #[arg(long, env = "PADDOCK_RECORD_RETENTION", value_name = "DURATION", default_value = "90d", value_parser = parse::long_duration)]
+    pub record_retention: Duration,
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
@@ -148,6 +163,13 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.snapshot_max_age = args.snapshot_max_age;
     config.snapshot_max_count = args.snapshot_max_count.map(|n| n as usize);
     config.gc_min_age = args.snapshot_gc_min_age;
+    if args.db_timeout.is_zero() {
+        return Err("--db-timeout must be longer than zero".into());
+    }
+    config.db_timeout = args.db_timeout;
+    config.min_free_space = args.min_free_space;
+    config.reserve_space = args.reserve_space;
+    config.record_retention = args.record_retention;
     Ok(config)
 }
 

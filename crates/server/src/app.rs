@@ -17,6 +17,7 @@ use crate::services::keys::Keys;
 use crate::services::ledger::JailLedger;
 use crate::services::runs::Runs;
 use crate::services::sessions::Sessions;
+use crate::services::space::StateDisk;
 use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub ledger: JailLedger,
     /// The audit log: control-plane actions written, both halves read.
     pub audit_log: AuditLog,
+    /// The state disk and its free-space reserve.
+    pub disk: StateDisk,
     /// Writes the proxy's audit rows; taken at shutdown to flush them.
     pub audit_writer: std::sync::Mutex<Option<AuditWriter>>,
     /// When the server started.

@@ -141,6 +141,17 @@ pub struct ServerConfig {
     /// Unreferenced blobs younger than this survive a collection, so a
     /// snapshot being taken keeps the blobs it has written.
     pub gc_min_age: Duration,
+    /// Longest wait for a database connection before a request fails with
+    /// 503 (a database that is down fails fast instead of hanging).
+    pub db_timeout: Duration,
+    /// Free bytes the state directory's file system keeps for the record:
+    /// below this, new work (jails, workspaces, snapshots) answers 507.
+    pub min_free_space: u64,
+    /// Bytes of a reserve file in the state directory, given up when the
+    /// disk fills so the database can still record what happens.
+    pub reserve_space: u64,
+    /// Ledger and audit rows older than this are pruned by maintenance.
+    pub record_retention: Duration,
 }
 
 impl ServerConfig {
@@ -175,6 +186,10 @@ impl ServerConfig {
             snapshot_max_age: None,
             snapshot_max_count: None,
             gc_min_age: Duration::from_secs(600),
+            db_timeout: Duration::from_secs(3),
+            min_free_space: 256 << 20,
+            reserve_space: 64 << 20,
+            record_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::services::keys::Keys;
 use crate::services::ledger::JailLedger;
 use crate::services::runs::Runs;
 use crate::services::sessions::Sessions;
+use crate::services::space::StateDisk;
 use crate::services::workspaces::Workspaces;
 use paddock_phantom::PhantomProxy;
 use tokio_util::sync::CancellationToken;
@@ -78,7 +79,9 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     );
     let keys = Keys::new(db.clone(), audit_log.clone());
     let ledger = JailLedger::new(db.clone(), metrics.clone());
+    let disk = StateDisk::new(&config.state_dir, config.min_free_space);
     let state = Arc::new(AppState {
+        disk,
         runs,
         sessions,
         credentials,

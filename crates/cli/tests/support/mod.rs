@@ -59,6 +59,14 @@ impl Server {
             // Jails still running when a test ends get a short grace.
             command.args(["--shutdown-grace", "1s"]);
         }
+        // Tests share the host's disk: a small reserve, and no reserve
+        // file, unless a test sets its own.
+        if !extra.contains(&"--min-free-space") {
+            command.args(["--min-free-space", "8m"]);
+        }
+        if !extra.contains(&"--reserve-space") {
+            command.args(["--reserve-space", "0"]);
+        }
         if !extra.contains(&"--proxy-listen") {
             // Tests run in parallel: each server's proxy gets its own port.
             command.args(["--proxy-listen", "127.0.0.1:0"]);

@@ -1,15 +1,15 @@
 //! Service errors as HTTP responses: the status of their code and the body
-//! `{"error": "<human message>", "code": "<CODE>"}`; a 429 also carries
-//! `Retry-After`.
+//! `{"error": "<human message>", "code": "<CODE>"}`; a 429 or 503 also
+//! carries `Retry-After`.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use paddock_api::{Error, ErrorCode};
+use paddock_api::Error;
 
 pub use paddock_api::ErrorBody;
 
-/// Seconds a client told 429 should wait before retrying.
+/// Seconds a client told 429 or 503 should wait before retrying.
 const RETRY_AFTER_SECS: u64 = 1;
 
 /// An error answered to the client.
@@ -35,7 +35,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self.0.body())).into_response();
-        if self.0.code == ErrorCode::TooManyRequests {
+        if self.0.is_retryable() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));

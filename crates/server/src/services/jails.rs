@@ -433,7 +433,9 @@ pub fn jail_error(err: JailError) -> Error {
             ErrorCode::CommandNotFound,
             format!("{command} cannot be executed in the jail: {detail}"),
         ),
-        err @ (JailError::LimitUnavailable { .. } | JailError::Unsupported(_)) => Error::unavailable(err.to_string()),
+        err @ (JailError::LimitUnavailable { .. } | JailError::Unsupported(_)) => {
+            Error::new(ErrorCode::Unsupported, err.to_string())
+        }
         other => Error::internal(other),
     }
 }

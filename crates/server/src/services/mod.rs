@@ -13,6 +13,7 @@ pub mod limits;
 pub mod runs;
 pub mod sessions;
 pub mod settings;
+pub mod space;
 pub mod workspaces;
 
 use paddock_api::Error;
