@@ -880,7 +880,7 @@ fn an_idle_workspace_pauses_and_its_next_exec_restores_the_tree_exactly() {
 #[test]
 fn row21_row22_snapshots_round_trip_without_setuid_escapes_or_shared_inodes() {
     let dir = tempdir();
-    let server = start(dir.path(), &[]);
+    let mut server = start(dir.path(), &[]);
     let ws = id(&create(&server, OP1_TOKEN, json!({})));
     stdout(&sh(&server, OP1_TOKEN, &ws, "mkdir -p src && echo 'fn main() {}' > src/main.rs && chmod 640 src/main.rs && printf '#!/bin/sh\\necho run\\n' > run.sh && chmod 755 run.sh && ln -s src/main.rs entry && ln -s /etc/passwd abs && : > empty"));
     // A setuid root file, as if planted by a process outside the jail.
@@ -953,14 +953,17 @@ fn row21_row22_snapshots_round_trip_without_setuid_escapes_or_shared_inodes() {
     }
 
     // A tampered manifest (an escaping path, a symlinked parent) is refused
-    // and writes nothing.
+    // and writes nothing. The server holds its database exclusively, so
+    // each tampering happens while it is stopped.
     let outside = tempdir();
     let db = dir.path().join("paddock.db");
+    server.stop();
     let mut manifest: Value = serde_json::from_str(&sqlite_text(
         &db,
         &format!("SELECT manifest FROM snapshots WHERE id = '{snap_id}'"),
     ))
     .unwrap();
+    server = start(dir.path(), &[]);
     let file = manifest["entries"]
         .as_array()
         .unwrap()
@@ -977,10 +980,12 @@ fn row21_row22_snapshots_round_trip_without_setuid_escapes_or_shared_inodes() {
         entry["path"] = json!(evil);
         manifest["entries"].as_array_mut().unwrap().push(entry);
         let tampered = manifest.to_string().replace('\'', "''");
+        server.stop();
         sqlite_exec(
             &db,
             &format!("UPDATE snapshots SET manifest = '{tampered}' WHERE id = '{snap_id}'"),
         );
+        server = start(dir.path(), &[]);
         let (status, err) = from_snapshot(&server, OP1_TOKEN, &snap_id, &ws);
         assert_eq!(
             (status, err["code"].as_str()),

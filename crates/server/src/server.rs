@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use std::os::unix::fs::DirBuilderExt;
 
@@ -52,6 +52,20 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
             .create(&config.state_dir)
             .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
     }
+    // Before the database opens: on a full disk the reserve file is given
+    // up first, so the server can start and serve the deletes that free
+    // space.
+    let disk = StateDisk::new(&config.state_dir, config.min_free_space).with_reserve(config.reserve_space);
+    let reserve = disk
+        .prepare()
+        .with_context(|| format!("preparing the reserve file in {}", config.state_dir.display()))?;
+    tracing::info!(
+        held = reserve.held,
+        released = reserve.released,
+        created = reserve.created,
+        free_mib = reserve.free_bytes >> 20,
+        "state disk reserve"
+    );
     let db = Db::open(config.database_url.as_deref(), &config.state_dir).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
     let generated_admin_key = sync_keys(&db, &config).await?;
@@ -62,7 +76,9 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent);
     let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
     let audit_log = AuditLog::new(db.clone());
-    let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone())?;
+    let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone(), disk.clone())?;
+    let repaired = workspaces.repair().await?;
+    repaired.log();
     let sessions = Sessions::new(
         &config,
         db.clone(),
@@ -79,7 +95,6 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     );
     let keys = Keys::new(db.clone(), audit_log.clone());
     let ledger = JailLedger::new(db.clone(), metrics.clone());
-    let disk = StateDisk::new(&config.state_dir, config.min_free_space);
     let state = Arc::new(AppState {
         disk,
         runs,
@@ -173,6 +188,7 @@ pub async fn serve(
             .clone()
             .maintenance_loop(state.config.maintenance_interval, stop.clone()),
     );
+    let disk_monitor = tokio::spawn(state.disk.clone().monitor(Duration::from_secs(1), stop.clone()));
     let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
     let proxy = state
         .phantom
@@ -188,6 +204,7 @@ pub async fn serve(
         }
     }
     let _ = maintenance.await;
+    let _ = disk_monitor.await;
     let closed = state.db.close_running_jails("killed at server shutdown").await?;
     if closed > 0 {
         tracing::warn!(closed, "ledger rows closed at shutdown");

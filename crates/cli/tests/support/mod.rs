@@ -3,6 +3,7 @@
 //! callers in two tenants, and JSON calls.
 #![allow(dead_code)]
 
+pub mod pg_cluster;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -36,6 +36,63 @@ pub enum DbError {
     UnsupportedUrl(String),
 }
 
+/// What a store error means for the request that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFault {
+    /// The database cannot be reached or written now (down, a timeout, an
+    /// I/O error, a lock, read-only or deleted files): retry later.
+    Unavailable,
+    /// The database's disk is full.
+    Full,
+    /// A failure that retrying does not cure (a bug, a constraint).
+    Other,
+}
+
+impl DbError {
+    /// Classifies the error: SQLite's primary result codes and
+    /// PostgreSQL's SQLSTATE classes, pool timeouts and I/O errors.
+    pub fn fault(&self) -> DbFault {
+        let DbError::Database(err) = self else {
+            return DbFault::Other;
+        };
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                DbFault::Unavailable
+            }
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match code.parse::<i64>() {
+                    // SQLite: the primary code is the low byte of the
+                    // extended one. BUSY, LOCKED, READONLY, IOERR,
+                    // CANTOPEN, PROTOCOL; FULL.
+                    Ok(n) => match n & 0xff {
+                        5 | 6 | 8 | 10 | 14 | 15 => DbFault::Unavailable,
+                        13 => DbFault::Full,
+                        _ => DbFault::Other,
+                    },
+                    // PostgreSQL: disk full; connection exceptions,
+                    // insufficient resources, operator intervention
+                    // (shutdown), serialization failures, read-only
+                    // transactions on a standby.
+                    Err(_) => match code.as_ref() {
+                        "53100" => DbFault::Full,
+                        c if c.starts_with("08")
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
+                            || c.starts_with("40")
+                            || c == "25006" =>
+                        {
+                            DbFault::Unavailable
+                        }
+                        _ => DbFault::Other,
+                    },
+                }
+            }
+            _ => DbFault::Other,
+        }
+    }
+}
+
 /// Result of store operations.
 pub type DbResult<T> = Result<T, DbError>;
 
@@ -95,15 +152,76 @@ pub fn now_ms() -> i64 {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// The identity of the SQLite file the server opened: a connection is
+/// refused once the path names another file or none (deleted or replaced
+/// while the server ran), instead of writing into an unlinked inode whose
+/// rows vanish at the next start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// `Ok` while `path` is still the file opened at start.
+    fn check(self, path: &Path) -> Result<(), sqlx::Error> {
+        match FileIdentity::of(path) {
+            Ok(now) if now == self => Ok(()),
+            Ok(_) => Err(lost_file(path, "was replaced by another file")),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(lost_file(path, "was deleted")),
+            Err(err) => Err(sqlx::Error::Io(err)),
+        }
+    }
+}
+
+fn lost_file(path: &Path, what: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!(
+            "the database file {what} while the server ran; nothing more is written to it (put {} back, or restart paddock)",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        ),
+    ))
+}
+
+/// SQLite's settings on every connection, in this order:
+/// - `locking_mode = EXCLUSIVE` before WAL is entered: the WAL index then
+///   lives in the process's memory, not in a shared `-shm` map, so a
+///   state file that becomes unwritable is an I/O error, never a SIGBUS;
+///   the one connection this allows is all SQLite's single writer needs;
+/// - WAL with `synchronous = FULL`: every commit is fsynced in the WAL
+///   before it returns, so an acknowledged write survives power loss of
+///   the host (NORMAL would keep the file consistent but could lose the
+///   last commits);
+/// - `busy_timeout` for the moments a checkpoint holds the file.
+const SQLITE_PRAGMAS: &str = "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON";
+
 impl Db {
+    /// Opens (creating and migrating) the database with a 3 s connection
+    /// timeout; see [`Db::open_with`].
+    pub async fn open(url: Option<&str>, state_dir: &Path) -> DbResult<Db> {
+        Db::open_with(url, state_dir, std::time::Duration::from_secs(3)).await
+    }
+
     /// Opens (creating and migrating) the database: `url` when given
     /// (`postgres://...` or `sqlite://...`), else `paddock.db` in
-    /// `state_dir`.
-    pub async fn open(url: Option<&str>, state_dir: &Path) -> DbResult<Db> {
+    /// `state_dir`. A request waits at most `acquire_timeout` for a
+    /// connection, so a database that is down fails fast.
+    pub async fn open_with(url: Option<&str>, state_dir: &Path, acquire_timeout: std::time::Duration) -> DbResult<Db> {
         sqlx::any::install_default_drivers();
         let url = match url {
             Some(url) => url.to_owned(),
-            None => format!("sqlite://{}?mode=rwc", state_dir.join("paddock.db").display()),
+            None => format!("sqlite://{}", state_dir.join("paddock.db").display()),
         };
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -112,29 +230,59 @@ impl Db {
         } else {
             return Err(DbError::UnsupportedUrl(redact_url(&url)));
         };
-        let options = AnyPoolOptions::new().max_connections(match backend {
-            // One writer at a time anyway; a small pool avoids lock churn.
-            Backend::Sqlite => 4,
-            Backend::Postgres => 16,
-        });
-        let pool = options
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        use sqlx::Executor;
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL")
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
+        let options = AnyPoolOptions::new()
+            .acquire_timeout(acquire_timeout)
+            .max_connections(match backend {
+                // Exclusive locking: one connection (see SQLITE_PRAGMAS).
+                Backend::Sqlite => 1,
+                Backend::Postgres => 16,
+            });
+        let pool = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(&url);
+                // Created here, once: connections open it `mode=rw`, so a
+                // file deleted later is an error, not a new empty database.
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(sqlx::Error::Io)?;
+                let identity = FileIdentity::of(&path).map_err(sqlx::Error::Io)?;
+                let (p1, p2) = (path.clone(), path.clone());
+                options
+                    .after_connect(move |conn, _| {
+                        let path = p1.clone();
+                        Box::pin(async move {
+                            identity.check(&path)?;
+                            use sqlx::Executor;
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .before_acquire(move |_, _| {
+                        let path = p2.clone();
+                        Box::pin(async move { identity.check(&path).map(|()| true) })
+                    })
+                    .connect(&with_sqlite_mode(&url))
+                    .await?
+            }
+            Backend::Postgres => options.connect(&url).await?,
+        };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         Ok(Db { pool, backend })
+    }
+
+    /// Readiness: the database answers and accepts a write (a one-row
+    /// probe table), within the pool's timeout.
+    pub async fn probe(&self) -> DbResult<()> {
+        sqlx::query("UPDATE readiness_probe SET checked_at = $1 WHERE id = 1")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The backend in use.
@@ -179,6 +327,20 @@ impl Db {
         let row = sqlx::query(sql).bind(tenant).fetch_one(&self.pool).await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// The file of a `sqlite://PATH?options` URL.
+fn sqlite_path(url: &str) -> std::path::PathBuf {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    std::path::PathBuf::from(rest.split('?').next().unwrap_or(rest))
+}
+
+/// `url` opening the file read-write without creating it.
+fn with_sqlite_mode(url: &str) -> String {
+    if url.contains("mode=") {
+        return url.to_owned();
+    }
+    format!("{url}{}mode=rw", if url.contains('?') { '&' } else { '?' })
 }
 
 /// The URL without its password, for messages.
