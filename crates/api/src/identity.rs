@@ -172,6 +172,59 @@ pub struct Health {
     pub version: String,
 }
 
+/// Readiness: whether the server can take work now, and why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// Every check passed.
+    pub ready: bool,
+    pub checks: ReadinessChecks,
+}
+
+/// The checks readiness is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReadinessChecks {
+    /// The database answers and accepts a write.
+    pub database: DatabaseCheck,
+    /// The state disk is above its free-space reserve.
+    pub state_disk: DiskCheck,
+    /// The jail engine can start jails.
+    pub jail_engine: Check,
+}
+
+/// One readiness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    /// Why the check failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The database check, with its round trip.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DatabaseCheck {
+    pub ok: bool,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Time the probe write took.
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The state disk check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiskCheck {
+    pub ok: bool,
+    /// Bytes still free for unprivileged writers.
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+    /// Below this, new work answers 507.
+    pub min_free_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Counters across all tenants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublicStats {

@@ -159,6 +159,15 @@ impl Engine {
         reaper::flush();
     }
 
+    /// Whether the zygote, which starts every jail, still runs (not
+    /// exited, not a zombie): without it no jail can start.
+    pub fn is_alive(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.inner.zygote.pid())).unwrap_or_default();
+        // The state is the first field after the parenthesised name.
+        let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+        matches!(state, Some(s) if s != 'Z' && s != 'X')
+    }
+
     /// Pid of the zygote (for diagnostics).
     pub fn zygote_pid(&self) -> i32 {
         self.inner.zygote.pid()

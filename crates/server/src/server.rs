@@ -66,14 +66,14 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         free_mib = reserve.free_bytes >> 20,
         "state disk reserve"
     );
-    let db = Db::open(config.database_url.as_deref(), &config.state_dir).await?;
+    let db = Db::open_with(config.database_url.as_deref(), &config.state_dir, config.db_timeout).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
     let generated_admin_key = sync_keys(&db, &config).await?;
     let recovered_jails = db.close_running_jails("the server stopped while the jail ran").await?;
     let metrics = Arc::new(Metrics::default());
     let (authority, audit_writer) = DbAuthority::start(db.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
-    let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent);
+    let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent, disk.clone());
     let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
     let audit_log = AuditLog::new(db.clone());
     let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone(), disk.clone())?;
@@ -165,9 +165,10 @@ async fn sync_keys(db: &Db, config: &ServerConfig) -> anyhow::Result<Option<Stri
 
 /// Serves the control plane on `listener` and the phantom proxy on
 /// `proxy_listener` until `shutdown` resolves; then stops accepting, lets
-/// requests in flight finish for the grace period, closes the ledger rows
-/// of jails still running (they end with the process) and flushes the
-/// proxy's audit rows.
+/// requests in flight finish for most of the grace period, kills the jails
+/// still running (their requests answer SHUTTING_DOWN), closes the ledger
+/// rows left open and flushes the proxy's audit rows, all within the
+/// grace period ([`ShutdownPlan`]).
 pub async fn serve(
     state: SharedState,
     listener: tokio::net::TcpListener,
@@ -177,11 +178,13 @@ pub async fn serve(
     let router = crate::routes::router(state.clone());
     let stop = CancellationToken::new();
     let trigger = stop.clone();
+    let grace = state.config.shutdown_grace;
+    let plan = ShutdownPlan::for_grace(grace);
     tokio::spawn(async move {
         shutdown.await;
+        plan.start_watchdog();
         trigger.cancel();
     });
-    let grace = state.config.shutdown_grace;
     let maintenance = tokio::spawn(
         state
             .workspaces
@@ -193,26 +196,86 @@ pub async fn serve(
     let proxy = state
         .phantom
         .serve(proxy_listener, stop.clone().cancelled_owned(), grace);
-    tokio::select! {
-        (result, ()) = async { tokio::join!(api, proxy) } => result.context("serving HTTP")?,
+    let served = async { tokio::join!(api, proxy) };
+    tokio::pin!(served);
+    let served = tokio::select! {
+        (result, ()) = &mut served => result,
         () = async {
             stop.cancelled().await;
-            tokio::time::sleep(grace).await;
+            tokio::time::sleep(plan.kill_at).await;
         } => {
-            tracing::warn!(?grace, "shutdown grace period over; stopping the jails still running");
-            state.runner.cancel_all();
+            tracing::warn!(?grace, "shutdown grace period ending; killing the jails still running");
+            // Their requests answer SHUTTING_DOWN and their streams end
+            // with an error event, in the time left for that.
+            state.runner.shut_down();
+            match tokio::time::timeout(plan.flush, &mut served).await {
+                Ok((result, ())) => result,
+                Err(_) => {
+                    tracing::warn!("requests still open at the end of the grace period; closing their connections");
+                    Ok(())
+                }
+            }
+        }
+    };
+    served.context("serving HTTP")?;
+    let cleanup = async {
+        let _ = maintenance.await;
+        let _ = disk_monitor.await;
+        match state.db.close_running_jails("killed at server shutdown").await {
+            Ok(0) => {}
+            Ok(closed) => tracing::warn!(closed, "ledger rows closed at shutdown"),
+            Err(err) => tracing::error!(%err, "closing the ledger rows of jails still running"),
+        }
+        let writer = state.audit_writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            writer.finish().await;
+        }
+        state.db.close().await;
+    };
+    if tokio::time::timeout(plan.cleanup, cleanup).await.is_err() {
+        tracing::error!("shutdown cleanup did not finish in time (a hung disk or database?); exiting without it");
+    }
+    Ok(())
+}
+
+/// How a shutdown spends its grace period: requests run until `kill_at`,
+/// then their jails are killed and the answers flushed, then rows are
+/// closed and the database shut, so the process exits within the grace
+/// period. A watchdog thread ends the process shortly after it whatever
+/// happens (a hung disk, a wedged runtime).
+#[derive(Debug, Clone, Copy)]
+struct ShutdownPlan {
+    grace: Duration,
+    kill_at: Duration,
+    flush: Duration,
+    cleanup: Duration,
+}
+
+impl ShutdownPlan {
+    /// Time after the grace period at which the watchdog exits.
+    const LAST_RESORT: Duration = Duration::from_secs(1);
+
+    fn for_grace(grace: Duration) -> ShutdownPlan {
+        let margin = (grace / 4).min(Duration::from_secs(4));
+        ShutdownPlan {
+            grace,
+            kill_at: grace - margin,
+            flush: margin / 2,
+            cleanup: margin / 2,
         }
     }
-    let _ = maintenance.await;
-    let _ = disk_monitor.await;
-    let closed = state.db.close_running_jails("killed at server shutdown").await?;
-    if closed > 0 {
-        tracing::warn!(closed, "ledger rows closed at shutdown");
+
+    fn start_watchdog(self) {
+        let deadline = self.grace + Self::LAST_RESORT;
+        let spawned = std::thread::Builder::new()
+            .name("shutdown-watchdog".into())
+            .spawn(move || {
+                std::thread::sleep(deadline);
+                eprintln!("paddock serve: shutdown did not finish within {deadline:?}; exiting");
+                std::process::exit(1);
+            });
+        if let Err(err) = spawned {
+            tracing::error!(%err, "starting the shutdown watchdog");
+        }
     }
-    let writer = state.audit_writer.lock().ok().and_then(|mut w| w.take());
-    if let Some(writer) = writer {
-        writer.finish().await;
-    }
-    state.db.close().await;
-    Ok(())
 }

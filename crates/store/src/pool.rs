@@ -315,6 +315,105 @@ impl BlobPool {
         Ok(stats)
     }
 
+    /// Removes the blobs of `candidates` (typically the blobs of a
+    /// manifest just deleted) that are not in `live` and not referenced by
+    /// a snapshot or restore of this pool in the last `min_age`, however
+    /// old their files are: space comes back at once instead of after the
+    /// grace of [`gc`](Self::gc).
+    ///
+    /// Same contract as [`gc`](Self::gc) for `live`. A snapshot in
+    /// progress keeps its blobs: removal waits for the exclusive lock, so
+    /// no snapshot is half done, and every blob a finished snapshot used
+    /// is in the recently referenced set until its manifest is committed.
+    pub fn remove_unreferenced(
+        &self,
+        candidates: &HashSet<BlobHash>,
+        live: &HashSet<BlobHash>,
+        min_age: Duration,
+    ) -> Result<GcStats> {
+        let mut stats = GcStats::default();
+        let _exclusive = self.inner.gc_lock.write().unwrap_or_else(|e| e.into_inner());
+        let recent: DigestSet = {
+            let recent = self.inner.recent.lock().unwrap_or_else(|e| e.into_inner());
+            let horizon = Instant::now().checked_sub(min_age);
+            recent
+                .iter()
+                .filter(|(_, used)| horizon.is_none_or(|h| **used >= h))
+                .map(|(hash, _)| *hash)
+                .collect()
+        };
+        for hash in candidates {
+            if live.contains(hash) || recent.contains(hash) {
+                stats.blobs_kept += 1;
+                continue;
+            }
+            let size = match sys::lstat_at(self.dir(), hash.rel_path().as_c_str()) {
+                Ok(st) if sys::file_type(&st) == FileType::RegularFile => st.st_size as u64,
+                Ok(_) | Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_err(Step::StatBlob, self.blob_path(hash), e)),
+            };
+            match rfs::unlinkat(self.dir(), hash.rel_path().as_c_str(), AtFlags::empty()) {
+                Ok(()) => {
+                    stats.blobs_removed += 1;
+                    stats.bytes_removed += size;
+                }
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(io_err(Step::Remove, self.blob_path(hash), e)),
+            }
+        }
+        if stats.blobs_removed > 0 {
+            self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(stats)
+    }
+
+    /// Removes every temporary file in the pool, whatever its age, and
+    /// returns `(files, bytes)` removed. For startup, before any snapshot
+    /// of this process runs: temporary files then can only be leftovers of
+    /// snapshots a crash interrupted. (Waits for snapshots of this pool in
+    /// progress all the same, so it never removes one's files.)
+    pub fn remove_temp_files(&self) -> std::io::Result<(u64, u64)> {
+        let _exclusive = self.inner.gc_lock.write().unwrap_or_else(|e| e.into_inner());
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let mut remove = |path: &Path| -> std::io::Result<()> {
+            let meta = match std::fs::symlink_metadata(path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if !meta.is_file() {
+                return Ok(());
+            }
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    files += 1;
+                    bytes += meta.len();
+                    Ok(())
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        for entry in std::fs::read_dir(&self.inner.root)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name == TMP {
+                for temp in std::fs::read_dir(entry.path())? {
+                    remove(&temp?.path())?;
+                }
+            } else if is_fanout_name(name) && entry.file_type()?.is_dir() {
+                for temp in std::fs::read_dir(entry.path())? {
+                    let temp = temp?;
+                    if temp.file_name().as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                        remove(&temp.path())?;
+                    }
+                }
+            }
+        }
+        Ok((files, bytes))
+    }
+
     /// Threads one snapshot may use.
     pub(crate) fn threads(&self) -> usize {
         self.inner.threads

@@ -41,6 +41,17 @@ impl Db {
         Ok(())
     }
 
+    /// Deletes up to `limit` audit rows older than `before` (Unix ms),
+    /// oldest first; returns how many (fewer than `limit`: none are left).
+    pub async fn prune_audit(&self, before: i64, limit: i64) -> DbResult<u64> {
+        let done = sqlx::query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)")
+            .bind(before)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Audit rows in scope, newest first, and how many there are in all:
     /// the phantom proxy's requests, or (`actions`) control-plane actions.
     pub async fn list_audit(

@@ -135,6 +135,23 @@ impl Db {
         Ok(done.rows_affected())
     }
 
+    /// Deletes up to `limit` ledger rows of jails that ended before
+    /// `before` (Unix ms), oldest first; rows of running jails are kept.
+    /// Returns how many were deleted (fewer than `limit`: none are left).
+    pub async fn prune_jails(&self, before: i64, limit: i64) -> DbResult<u64> {
+        // By id through a subquery: both backends, and a bounded batch so
+        // a first pruning of a large table never holds the write lock long.
+        let done = sqlx::query(
+            "DELETE FROM jails WHERE id IN (SELECT id FROM jails WHERE status <> 'running' \
+             AND COALESCE(ended_at, started_at) < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// A ledger row in scope.
     pub async fn jail(&self, scope: &Scope, id: i64) -> DbResult<Option<JailRow>> {
         let (cond, tenant) = scope.condition(2);

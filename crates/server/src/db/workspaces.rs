@@ -146,6 +146,18 @@ impl Db {
             .collect()
     }
 
+    /// Every workspace that is not deleted, paused or not (startup repairs).
+    pub async fn undeleted_workspaces(&self) -> DbResult<Vec<WorkspaceRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE deleted_at IS NULL"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| WorkspaceRow::from_row(r).map_err(Into::into))
+            .collect()
+    }
+
     /// Sets a workspace's label; `false` when there is no such workspace.
     pub async fn set_workspace_label(&self, scope: &Scope, id: &str, label: Option<&str>) -> DbResult<bool> {
         let (cond, tenant) = scope.condition(3);
@@ -326,6 +338,15 @@ impl Db {
             .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// The blobs (hex) one snapshot refers to.
+    pub async fn snapshot_blobs(&self, id: &str) -> DbResult<Vec<String>> {
+        let rows = sqlx::query("SELECT hash FROM snapshot_blobs WHERE snapshot_id = $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("hash").map_err(Into::into)).collect()
     }
 
     /// Every blob some snapshot refers to (hex), the live set of GC.

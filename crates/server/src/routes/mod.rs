@@ -95,6 +95,7 @@ pub fn router(state: SharedState) -> Router {
 fn api_routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(public::healthz))
+        .routes(routes!(public::readyz))
         .routes(routes!(public::health))
         .routes(routes!(public::stats))
         .routes(routes!(public::metrics))

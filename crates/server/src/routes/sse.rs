@@ -28,7 +28,7 @@ use paddock_jail::{JailEvent, JailResult};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::services::jails::{exec_result, JailStream};
+use crate::services::jails::{exec_result, shutdown_error, JailStream};
 
 /// Largest line event; longer lines are sent in pieces.
 const MAX_LINE: usize = 64 << 10;
@@ -115,6 +115,7 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
     let mut stdout = Framer::new("stdout", framing);
     let mut stderr = Framer::new("stderr", framing);
     let mut outcome: Option<Result<JailResult, String>> = None;
+    let mut killed_at_shutdown = false;
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
@@ -139,6 +140,17 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
             JailEvent::Stderr(bytes) => stderr.push(&bytes),
             JailEvent::Stats(stats) => vec![json_event("stats", serde_json::json!(stats))],
             JailEvent::Egress(record) => vec![json_event("egress", serde_json::json!(record))],
+            JailEvent::Completed(_) | JailEvent::Failed(_) if ledger.killed_at_shutdown() => {
+                let mut out = stdout.finish();
+                out.extend(stderr.finish());
+                let err = shutdown_error();
+                out.push(json_event(
+                    "error",
+                    serde_json::json!({ "message": err.message, "code": err.code.as_str() }),
+                ));
+                killed_at_shutdown = true;
+                out
+            }
             JailEvent::Completed(result) => {
                 let cancelled = ledger.is_cancelled();
                 let mut out = stdout.finish();
@@ -160,6 +172,10 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
                 ledger.cancel_token().cancel();
             }
         }
+    }
+    if killed_at_shutdown {
+        ledger.close_killed_at_shutdown().await;
+        return;
     }
     let cancelled = ledger.is_cancelled();
     let outcome = outcome.unwrap_or_else(|| Err("the stream ended early".into()));

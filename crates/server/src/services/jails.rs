@@ -2,13 +2,16 @@
 //! every jail gets, cancellation (by id, or by the caller going away), and
 //! a jail's result in the wire's shape.
 //!
-//! A jail's ledger row is written while the jail starts and is closed
-//! exactly once: with the jail's result, with the reason it could not run,
-//! or as `cancelled` when it was cancelled or its caller went away (the
-//! [`Ledger`] guard sees to the last case even when the request future is
-//! simply dropped).
+//! A jail's ledger row is written before the jail starts (no row, no
+//! jail) and is closed exactly once: with the jail's result, with the
+//! reason it could not run, as `error` when the server's shutdown killed
+//! it, or as `cancelled` when it was cancelled or its caller went away
+//! (the [`Ledger`] guard sees to the last case even when the request
+//! future is simply dropped). No jail starts while the state disk is below
+//! its reserve.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, JailEnd, Scope};
 use crate::metrics::Metrics;
+use crate::services::space::StateDisk;
 
 /// Bytes of each stream kept in a ledger row.
 const LEDGER_OUTPUT_CAP: usize = 16 << 10;
@@ -39,7 +43,15 @@ struct Inner {
     max_concurrent: usize,
     /// Jails running now, by ledger id: their tenant and how to cancel them.
     live: Mutex<HashMap<i64, Live>>,
+    /// Where jails write: no jail starts below its reserve.
+    disk: StateDisk,
+    /// The server is shutting down: no jail starts, and the ones it kills
+    /// end as errors rather than as cancellations.
+    shutting_down: AtomicBool,
 }
+
+/// Why a jail killed at shutdown ended, in its row and its answer.
+const KILLED_AT_SHUTDOWN: &str = "the server shut down; the jail was killed";
 
 #[derive(Debug)]
 struct Live {
@@ -149,6 +161,25 @@ impl Ledger {
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    /// Whether the jail was killed by the server's shutdown: its answer is
+    /// then [`shutdown_error`], not a result.
+    pub fn killed_at_shutdown(&self) -> bool {
+        self.cancel.is_cancelled() && self.runner.is_shutting_down()
+    }
+
+    /// Closes the row of a jail killed by the shutdown (status `error`).
+    pub async fn close_killed_at_shutdown(self) {
+        self.close(Err(KILLED_AT_SHUTDOWN.to_owned()), false).await;
+    }
+}
+
+/// The answer for a jail the server's shutdown killed.
+pub fn shutdown_error() -> Error {
+    Error::new(
+        ErrorCode::ShuttingDown,
+        format!("{KILLED_AT_SHUTDOWN}; run it again once the server is back"),
+    )
 }
 
 impl Drop for Ledger {
@@ -175,7 +206,7 @@ impl Drop for Ledger {
 
 impl JailRunner {
     /// A runner over `engine` allowing `max_concurrent` jails at once.
-    pub fn new(engine: Engine, db: Db, metrics: Arc<Metrics>, max_concurrent: usize) -> JailRunner {
+    pub fn new(engine: Engine, db: Db, metrics: Arc<Metrics>, max_concurrent: usize, disk: StateDisk) -> JailRunner {
         JailRunner {
             inner: Arc::new(Inner {
                 engine,
@@ -184,6 +215,8 @@ impl JailRunner {
                 slots: Arc::new(Semaphore::new(max_concurrent)),
                 max_concurrent,
                 live: Mutex::default(),
+                disk,
+                shutting_down: AtomicBool::new(false),
             }),
         }
     }
@@ -198,8 +231,15 @@ impl JailRunner {
         self.inner.slots.available_permits()
     }
 
-    /// A slot under the global concurrency limit, or 429.
+    /// A slot under the global concurrency limit, or 429 (503 once the
+    /// server is shutting down).
     pub fn take_slot(&self) -> Result<Slot, Error> {
+        if self.is_shutting_down() {
+            return Err(Error::new(
+                ErrorCode::ShuttingDown,
+                "the server is shutting down and starts no more jails; retry once it is back",
+            ));
+        }
         self.inner.slots.clone().try_acquire_owned().map(Slot).map_err(|_| {
             self.inner.metrics.refused_busy();
             Error::new(
@@ -244,12 +284,13 @@ impl JailRunner {
         })
     }
 
-    /// Starts a jail with its ledger row (written while the jail starts).
-    /// Without its row the jail does not run.
+    /// Starts a jail with its ledger row, written first: a jail whose row
+    /// cannot be stored does not run. Refused with 507 while the state disk
+    /// is below its reserve.
     pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
-        let (ledger, spawned) = tokio::join!(self.open_ledger(entry), self.inner.engine.spawn(config));
-        let ledger = ledger?;
-        match spawned {
+        self.inner.disk.ensure_room("start a jail")?;
+        let ledger = self.open_ledger(entry).await?;
+        match self.inner.engine.spawn(config).await {
             Ok(handle) => Ok((ledger, handle)),
             Err(err) => {
                 ledger.close(Err(err.to_string()), false).await;
@@ -292,6 +333,10 @@ impl JailRunner {
             }
         };
         let id = ledger.id();
+        if ledger.killed_at_shutdown() {
+            ledger.close_killed_at_shutdown().await;
+            return Err(shutdown_error());
+        }
         ledger
             .close(outcome.as_ref().map_err(|e| e.to_string()), cancelled)
             .await;
@@ -357,8 +402,15 @@ impl JailRunner {
         }
     }
 
-    /// Cancels every running jail (shutdown).
-    pub fn cancel_all(&self) {
+    /// Whether [`JailRunner::shut_down`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Shutdown: starts no more jails and kills the running ones; their
+    /// requests answer [`shutdown_error`].
+    pub fn shut_down(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
         for live in lock(&self.inner.live).values() {
             live.cancel.cancel();
         }

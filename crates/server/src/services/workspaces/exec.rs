@@ -106,6 +106,8 @@ impl Workspaces {
             .await?
             .ok_or_else(|| Error::not_found("workspace"))?;
         if row.auto_snapshot.is_some() {
+            // Bringing the tree back writes it all: not on a full disk.
+            self.inner.disk.ensure_room("resume a paused workspace")?;
             self.resume(&row).await?;
         }
         let spec = StoredSpec::of(&row)?;

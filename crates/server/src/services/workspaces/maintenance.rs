@@ -11,6 +11,9 @@ use paddock_store::BlobHash;
 use tokio_util::sync::CancellationToken;
 
 use super::{blocking, SnapshotKind, StoredSpec, Workspaces};
+
+/// Rows deleted per statement by [`Workspaces::prune_records`].
+const PRUNE_BATCH: i64 = 1000;
 use crate::db::{now_ms, Scope, WorkspaceRow};
 
 impl Workspaces {
@@ -79,8 +82,73 @@ impl Workspaces {
         }
     }
 
+    /// Removes at once the blobs (hex) of a deleted snapshot that no other
+    /// snapshot refers to, without the grace of [`Workspaces::collect_garbage`]:
+    /// deleting a snapshot frees its space right away. A snapshot in
+    /// progress keeps its blobs (see [`paddock_store::BlobPool::remove_unreferenced`]).
+    pub(super) async fn collect_blobs_of(&self, blobs: Vec<String>) {
+        let candidates: HashSet<BlobHash> = blobs.iter().filter_map(|h| h.parse().ok()).collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let live = match self.db().live_blobs().await {
+            Ok(hashes) => hashes
+                .iter()
+                .filter_map(|h| h.parse::<BlobHash>().ok())
+                .collect::<HashSet<_>>(),
+            Err(err) => {
+                tracing::error!(%err, "reading live blobs; the deleted snapshot's blobs wait for the next collection");
+                return;
+            }
+        };
+        let pool = self.pool().clone();
+        let min_age = self.settings().gc_min_age;
+        match blocking(move || pool.remove_unreferenced(&candidates, &live, min_age)).await {
+            Ok(Ok(stats)) if stats.blobs_removed > 0 => {
+                tracing::info!(
+                    removed = stats.blobs_removed,
+                    bytes = stats.bytes_removed,
+                    "blobs of a deleted snapshot removed"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(%err, "removing the blobs of a deleted snapshot"),
+            Err(err) => tracing::error!(message = %err.message, "removing the blobs of a deleted snapshot"),
+        }
+    }
+
+    /// Deletes ledger and audit rows older than the record retention, in
+    /// batches (rows of running jails are kept). Returns `(jails, audit)`
+    /// rows deleted.
+    pub async fn prune_records(&self) -> Result<(u64, u64), Error> {
+        let retention = self.settings().record_retention;
+        let before = now_ms().saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        let (mut jails, mut audit) = (0, 0);
+        loop {
+            let n = self.db().prune_jails(before, PRUNE_BATCH).await?;
+            jails += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+            // Let requests waiting for the database in between.
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let n = self.db().prune_audit(before, PRUNE_BATCH).await?;
+            audit += n;
+            if n < PRUNE_BATCH as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if jails + audit > 0 {
+            tracing::info!(jails, audit, ?retention, "ledger and audit rows past their retention deleted");
+        }
+        Ok((jails, audit))
+    }
+
     /// One round of maintenance: pause idle workspaces, apply snapshot
-    /// retention, collect garbage.
+    /// retention, collect garbage, prune old ledger and audit rows.
     pub async fn maintain(&self) {
         match self.db().active_workspaces().await {
             Ok(rows) => {
@@ -97,6 +165,9 @@ impl Workspaces {
             if let Err(err) = self.apply_retention().await {
                 tracing::error!(error = %err.message, "snapshot retention");
             }
+        }
+        if let Err(err) = self.prune_records().await {
+            tracing::error!(error = %err.message, "pruning ledger and audit rows");
         }
     }
 

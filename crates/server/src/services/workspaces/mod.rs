@@ -14,12 +14,16 @@
 //! - [`exec`]: execs, to their end or streamed;
 //! - [`snapshots`]: snapshots, restores, pause and resume;
 //! - [`maintenance`]: idle pause, retention and garbage collection;
+//! - [`repair`]: startup repairs (leftovers of a crash);
 //! - [`git`]: clones at creation.
 
 mod exec;
 pub mod git;
 mod maintenance;
+mod repair;
 mod snapshots;
+
+pub use repair::RepairReport;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -38,10 +42,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Role, ServerConfig};
 use crate::crypto::new_id;
-use crate::db::{now_ms, Db, Scope, WorkspaceRow};
+use crate::db::{now_ms, Db, DbFault, Scope, WorkspaceRow};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
+use crate::services::space::StateDisk;
 use crate::services::{limits, rfc3339};
 
 use snapshots::SnapshotKind;
@@ -66,6 +71,8 @@ pub struct WorkspaceSettings {
     pub snapshot_max_age: Option<Duration>,
     /// Snapshot retention: most snapshots per tenant.
     pub snapshot_max_count: Option<usize>,
+    /// Ledger and audit rows older than this are pruned.
+    pub record_retention: Duration,
 }
 
 impl WorkspaceSettings {
@@ -78,6 +85,7 @@ impl WorkspaceSettings {
             gc_min_age: config.gc_min_age,
             snapshot_max_age: config.snapshot_max_age,
             snapshot_max_count: config.snapshot_max_count,
+            record_retention: config.record_retention,
         }
     }
 }
@@ -93,6 +101,8 @@ struct Inner {
     runner: JailRunner,
     db: Db,
     audit: AuditLog,
+    /// The 507 gate of everything here that writes to the state disk.
+    disk: StateDisk,
     settings: WorkspaceSettings,
     root: PathBuf,
     flavors: PathBuf,
@@ -226,8 +236,15 @@ fn check_label(label: &Option<String>) -> Result<(), Error> {
 
 impl Workspaces {
     /// The workspaces under `config`'s state directory, running their
-    /// jails with `runner`.
-    pub fn open(config: &ServerConfig, db: Db, runner: JailRunner, audit: AuditLog) -> anyhow::Result<Workspaces> {
+    /// jails with `runner`; work that writes to the state disk is refused
+    /// (507) while `disk` is below its watermark.
+    pub fn open(
+        config: &ServerConfig,
+        db: Db,
+        runner: JailRunner,
+        audit: AuditLog,
+        disk: StateDisk,
+    ) -> anyhow::Result<Workspaces> {
         use anyhow::Context;
         let settings = WorkspaceSettings::of(config);
         let root = settings.state_dir.join("workspaces");
@@ -240,6 +257,7 @@ impl Workspaces {
                 runner,
                 db,
                 audit,
+                disk,
                 settings,
                 slots: Mutex::default(),
             }),
@@ -403,6 +421,7 @@ impl Workspaces {
             Some(seed) => git::validate(seed, self.settings().git_allow_http)?,
             None => Vec::new(),
         };
+        self.inner.disk.ensure_room("create a workspace")?;
         let id = new_id("wrk_");
         let created = self.create_dir(&id, true)?;
         self.clone_all(tenant, &created.tree(), &clones).await?;
@@ -489,7 +508,22 @@ impl Workspaces {
             .workspace(&scope, id)
             .await?
             .ok_or_else(|| Error::not_found("workspace"))?;
-        if !self.db().delete_workspace(&scope, id).await? {
+        // On a nearly full disk the reserve goes first, so the database can
+        // record the delete that frees space.
+        self.inner.disk.relieve();
+        let deleted = match self.db().delete_workspace(&scope, id).await {
+            Err(err) if err.fault() == DbFault::Full => {
+                // No room even for the record: the caller asked for the
+                // tree to go, so its files go first to make room, then the
+                // record is written (the row stays until it is).
+                tracing::warn!(workspace = %id, "the disk is too full to record a delete: emptying the tree first");
+                let tree = self.tree(id);
+                blocking(move || empty_dir(&tree)).await?.map_err(Error::internal)?;
+                self.db().delete_workspace(&scope, id).await?
+            }
+            other => other?,
+        };
+        if !deleted {
             return Err(Error::not_found("workspace"));
         }
         let dir = self.dir(id);
@@ -501,7 +535,9 @@ impl Workspaces {
             }
         })?;
         if let Some(held) = &row.auto_snapshot {
+            let blobs = self.db().snapshot_blobs(held).await?;
             self.db().delete_snapshot(&Scope::All, held).await?;
+            self.collect_blobs_of(blobs).await;
             self.collect_garbage().await;
         }
         lock(&self.inner.slots).remove(id);
@@ -525,6 +561,7 @@ impl Workspaces {
         }
         check_label(&body.label)?;
         let parent = self.find(caller, id).await?;
+        self.inner.disk.ensure_room("fork a workspace")?;
         let spec = StoredSpec::of(&parent)?;
         let snap = self
             .take_snapshot(&parent, Some("fork".into()), SnapshotKind::Requested)
@@ -568,6 +605,7 @@ impl Workspaces {
             .ok_or_else(|| Error::not_found("snapshot of that parent workspace"))?;
         let spec = StoredSpec::of(&parent)?;
         self.check_flavors(&spec.flavors)?;
+        self.inner.disk.ensure_room("create a workspace from a snapshot")?;
         let row = self
             .create_from_snapshot(&snap.tenant_id, &snap.id, &spec, &parent, body.label)
             .await?;
@@ -605,6 +643,25 @@ impl Drop for Created<'_> {
             self.workspaces.remove_dir(&self.id);
         }
     }
+}
+
+/// Removes everything inside `dir`, keeping `dir` (a missing `dir` is
+/// empty).
+fn empty_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Flavor names: plain directory names.

@@ -71,6 +71,7 @@ impl Workspaces {
     pub async fn snapshot(&self, caller: &Caller, id: &str, name: Option<String>) -> Result<SnapshotRecord, Error> {
         check_label(&name)?;
         let row = self.find(caller, id).await?;
+        self.inner.disk.ensure_room("snapshot a workspace")?;
         let snap = self.take_snapshot(&row, name, SnapshotKind::Requested).await?;
         self.inner.audit.record(caller, "snapshot.create", &snap.id).await;
         Ok(self.snapshot_wire(caller, &snap))
@@ -164,7 +165,7 @@ impl Workspaces {
     }
 
     /// The manifest of a snapshot (any tenant: callers checked the scope).
-    async fn load_manifest(&self, snapshot_id: &str) -> Result<Manifest, Error> {
+    pub(super) async fn load_manifest(&self, snapshot_id: &str) -> Result<Manifest, Error> {
         let json = self
             .db()
             .snapshot_manifest(&Scope::All, snapshot_id)
@@ -181,7 +182,7 @@ impl Workspaces {
 
     /// Materializes `manifest` as the tree of workspace `id` (which must not
     /// have one) and keeps the restore's stat cache.
-    async fn restore_into(&self, id: &str, manifest: Manifest) -> Result<(), Error> {
+    pub(super) async fn restore_into(&self, id: &str, manifest: Manifest) -> Result<(), Error> {
         let pool = self.pool().clone();
         let tree = self.tree(id);
         let restored = blocking(move || paddock_store::restore(&pool, &manifest, &tree))
@@ -312,9 +313,16 @@ impl Workspaces {
                 "this snapshot holds a paused workspace's tree; exec in the workspace (it resumes) or delete it first",
             ));
         }
+        // Its blobs, read before the row goes: those no other snapshot
+        // refers to are removed at once below.
+        let blobs = self.db().snapshot_blobs(id).await?;
+        // On a nearly full disk the reserve goes first, so the database
+        // can record the delete that frees space.
+        self.inner.disk.relieve();
         if !self.db().delete_snapshot(&scope, id).await? {
             return Err(Error::not_found("snapshot"));
         }
+        self.collect_blobs_of(blobs).await;
         self.collect_garbage().await;
         self.inner.audit.record(caller, "snapshot.delete", id).await;
         Ok(())
