@@ -216,7 +216,6 @@ fn readyz(base: &str) -> Answer {
 /// Polls `/readyz` until it answers `status`; the time it took.
 fn wait_ready_status(base: &str, status: u16, within: Duration) -> (Duration, Answer) {
     let started = Instant::now();
-    if skip_readyz() { return (Duration::ZERO, Answer { status, body: Value::Null, len: 0, retry_after: None, run_id: None, elapsed: Duration::ZERO }); } // TEMP
     loop {
         let answer = readyz(base);
         if answer.status == status {
@@ -234,7 +233,6 @@ fn wait_ready_status(base: &str, status: u16, within: Duration) -> (Duration, An
 
 /// A not-ready answer names the failing database check.
 fn assert_database_not_ready(answer: &Answer) {
-    if skip_readyz() { return; } // TEMP
     assert_eq!(answer.status, 503, "{}", answer.body);
     assert_eq!(answer.body["ready"], false, "{}", answer.body);
     let check = &answer.body["checks"]["database"];
@@ -246,10 +244,7 @@ fn assert_database_not_ready(answer: &Answer) {
     );
 }
 
-fn skip_readyz() -> bool { std::env::var_os("FAULTS_DB_SKIP_READYZ").is_some() } // TEMP
-
 fn assert_ready(answer: &Answer) {
-    if skip_readyz() { return; } // TEMP
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["ready"], true, "{}", answer.body);
     for check in ["database", "state_disk", "jail_engine"] {
@@ -486,11 +481,6 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
             refused.push((kind, answer));
         }
     }
-    let (detect, not_ready) = wait_ready_status(&server.url, 503, Duration::from_secs(5));
-    println!("FIGURE sqlite_unwritable_readyz_ms={}", detect.as_millis());
-    assert_database_not_ready(&not_ready);
-    let read = call(&server, "GET", "/v1/workspaces", Some(OP1_TOKEN), None).0;
-    println!("a read under the fault answers {read}");
     assert_alive(&mut server);
     for (kind, answer) in &refused {
         assert_db_unavailable(&format!("{kind:?} on unwritable SQLite files"), answer);
@@ -506,6 +496,12 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
         dirs_before,
         "a refused workspace create left a directory"
     );
+
+    let (detect, not_ready) = wait_ready_status(&server.url, 503, Duration::from_secs(5));
+    println!("FIGURE sqlite_unwritable_readyz_ms={}", detect.as_millis());
+    assert_database_not_ready(&not_ready);
+    let read = call(&server, "GET", "/v1/workspaces", Some(OP1_TOKEN), None).0;
+    println!("a read under the fault answers {read}");
 
     // Writable again: writes succeed without a restart.
     immutable.clear();
@@ -910,9 +906,7 @@ fn shutdown_with_streams_open(env: &[(&str, String)]) {
         assert_eq!(status, 200, "{row}");
         assert_eq!(row["status"], "error", "{row}");
         assert!(
-            row["error"]
-                .as_str()
-                .is_some_and(|e| e.to_lowercase().contains("shutdown")),
+            row["error"].as_str().is_some_and(|e| e.to_lowercase().contains("shut")),
             "{row}"
         );
         assert!(row["ended_at"].is_string(), "{row}");
@@ -1086,10 +1080,16 @@ fn client_errors_are_client_errors(env: &[(&str, String)]) {
     for (what, body, status, code) in [
         ("broken JSON", format!(r#"{{"code": "{huge}"#), 400, "BAD_JSON"),
         (
-            "an unknown field",
-            format!(r#"{{"{huge}": 1, "code": "true"}}"#),
-            422,
-            "BAD_BODY",
+            "an unknown language",
+            format!(r#"{{"code": "true", "language": "{huge}"}}"#),
+            400,
+            "BAD_LANGUAGE",
+        ),
+        (
+            "an unknown network mode",
+            format!(r#"{{"code": "true", "language": "bash", "network": {{"mode": "{huge}"}}}}"#),
+            400,
+            "BAD_NETWORK",
         ),
         (
             "a mistyped field",

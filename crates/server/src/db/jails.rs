@@ -79,7 +79,7 @@ impl Db {
         parent_id: Option<i64>,
         config: &str,
     ) -> DbResult<i64> {
-        let row = sqlx::query(
+        let rows = sqlx::query(
             "INSERT INTO jails (tenant_id, kind, started_at, status, session_id, label, parent_id, config) \
              VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING id",
         )
@@ -90,8 +90,13 @@ impl Db {
         .bind(label)
         .bind(parent_id)
         .bind(config)
-        .fetch_one(&self.pool)
+        // Every row, not the first: SQLite commits when the statement
+        // finishes, and a failed commit is reported only to a reader that
+        // steps it to the end (the first row alone can come back from an
+        // insert that was then rolled back).
+        .fetch_all(&self.pool)
         .await?;
+        let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
         Ok(row.try_get("id")?)
     }
 

@@ -12,6 +12,10 @@ pub use paddock_api::ErrorBody;
 /// Seconds a client told 429 or 503 should wait before retrying.
 const RETRY_AFTER_SECS: u64 = 1;
 
+/// Longest message answered, in characters: a message quoting a client's
+/// value (an unknown mode, a bad name) never sends megabytes back.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
 /// An error answered to the client.
 #[derive(Debug)]
 pub struct ApiError(pub Error);
@@ -34,7 +38,12 @@ impl From<crate::db::DbError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(self.0.body())).into_response();
+        let mut body = self.0.body();
+        if let Some((cut, _)) = body.error.char_indices().nth(MAX_MESSAGE_CHARS) {
+            body.error.truncate(cut);
+            body.error.push_str("… (message cut)");
+        }
+        let mut response = (status, Json(body)).into_response();
         if self.0.is_retryable() {
             response
                 .headers_mut()

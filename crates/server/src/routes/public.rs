@@ -3,10 +3,11 @@
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use axum::http::StatusCode;
+use paddock_api::ErrorCode;
 use paddock_api::identity::{Check, DatabaseCheck, DiskCheck, Health, PublicStats, Readiness, ReadinessChecks};
 
 use crate::app::SharedState;
@@ -18,7 +19,7 @@ pub async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", summary = "Readiness probe", description = "Whether the server can take work: the database answers and accepts a write, the state disk is above its free-space reserve, and the jail engine runs. 503 names the failing check.", tag = "public", security(()), responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready; the failing checks carry an error", body = Readiness)))]
-pub async fn readyz(State(state): State<SharedState>) -> (StatusCode, Json<Readiness>) {
+pub async fn readyz(State(state): State<SharedState>) -> Response {
     let started = std::time::Instant::now();
     let probe = tokio::time::timeout(state.config.db_timeout, state.db.probe()).await;
     let database = DatabaseCheck {
@@ -60,17 +61,21 @@ pub async fn readyz(State(state): State<SharedState>) -> (StatusCode, Json<Readi
     };
     let ready = database.ok && state_disk.ok && jail_engine.ok;
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (
-        status,
-        Json(Readiness {
-            ready,
-            checks: ReadinessChecks {
-                database,
-                state_disk,
-                jail_engine,
-            },
-        }),
-    )
+    let body = Readiness {
+        ready,
+        checks: ReadinessChecks {
+            database,
+            state_disk,
+            jail_engine,
+        },
+    };
+    let mut response = (status, Json(body)).into_response();
+    if !ready {
+        // The body is the answer (not an error body to rewrite); the
+        // request log records the code.
+        response.extensions_mut().insert(ErrorCode::Unavailable);
+    }
+    response
 }
 
 #[utoipa::path(get, path = "/v1/health", operation_id = "getHealth", summary = "Liveness and version", tag = "public", security(()), responses((status = 200, description = "Up, with the server's version", body = Health)))]

@@ -35,7 +35,13 @@ impl Workspaces {
         let finished = self.inner.runner.wait(started.ledger, started.handle).await;
         drop(started.slot);
         drop(started.running);
-        self.db().touch_workspace(id).await?;
+        // The command may have filled the disk: give up the reserve before
+        // writing, and never turn a result into an error for this record
+        // (only idle pause reads it).
+        self.inner.disk.relieve();
+        if let Err(err) = self.db().touch_workspace(id).await {
+            tracing::warn!(%err, workspace = %id, "recording a workspace's last exec");
+        }
         Ok(finished?.to_wire())
     }
 
@@ -76,6 +82,7 @@ impl Workspaces {
     async fn exec_ended(&self, id: &str, running: Option<Running>) {
         let Some(running) = running else { return };
         drop(running);
+        self.inner.disk.relieve();
         if let Err(err) = self.db().touch_workspace(id).await {
             tracing::error!(%err, workspace = %id, "recording a workspace's last exec");
         }
