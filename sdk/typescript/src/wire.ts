@@ -46,6 +46,51 @@ export interface Health {
   version: string;
 }
 
+/** `GET /readyz` (no auth): whether the server can take work, and why not. */
+export interface Readiness {
+  /** Every check passed (the answer was 200; 503 otherwise). */
+  ready: boolean;
+  checks: ReadinessChecks;
+}
+
+/** The checks {@link Readiness} is made of. */
+export interface ReadinessChecks {
+  /** The database answers and accepts a write. */
+  database: DatabaseCheck;
+  /** The state disk is above its free-space reserve. */
+  state_disk: DiskCheck;
+  /** The jail engine can start jails. */
+  jail_engine: Check;
+}
+
+/** One readiness check. */
+export interface Check {
+  ok: boolean;
+  /** Why the check failed. */
+  error?: string;
+}
+
+/** The database readiness check. */
+export interface DatabaseCheck {
+  ok: boolean;
+  /** `sqlite` or `postgres`. */
+  backend: string;
+  /** Time the probe write took, ms. */
+  latency_ms: number;
+  error?: string;
+}
+
+/** The state disk readiness check. */
+export interface DiskCheck {
+  ok: boolean;
+  /** Bytes still free. */
+  free_bytes: number;
+  total_bytes: number;
+  /** Below this, new work answers 507 `INSUFFICIENT_STORAGE`. */
+  min_free_bytes: number;
+  error?: string;
+}
+
 /** `GET /v1/stats` (no auth): live counters. */
 export interface PublicStats {
   /** Jails running now. */

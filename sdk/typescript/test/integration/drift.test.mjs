@@ -57,6 +57,7 @@ async function sdkRequests() {
   const calls = [
     (p) => p.whoami(),
     (p) => p.public.health(),
+    (p) => p.public.ready(),
     (p) => p.public.stats(),
     (p) => p.credentials.list(),
     (p) => p.credentials.put({ service: "openai", secret: "s" }),

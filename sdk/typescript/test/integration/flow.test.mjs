@@ -36,6 +36,11 @@ describe("identity and public routes", () => {
     const health = await anonymous.public.health();
     assert.equal(health.status, "ok");
     assert.equal(typeof health.version, "string");
+    const ready = await anonymous.public.ready();
+    assert.equal(ready.ready, true);
+    assert.equal(ready.checks.database.ok, true);
+    assert.equal(ready.checks.jail_engine.ok, true);
+    assert.ok(ready.checks.state_disk.free_bytes > 0);
     const stats = await anonymous.public.stats();
     for (const field of ["active_execs", "total_execs", "sessions", "credentials"]) {
       assert.equal(typeof stats[field], "number", field);

@@ -312,3 +312,26 @@ describe("responses", () => {
     });
   });
 });
+
+describe("public.ready", () => {
+  const notReady = {
+    ready: false,
+    checks: {
+      database: { ok: false, backend: "sqlite", latency_ms: 3, error: "disk I/O error" },
+      state_disk: { ok: true, free_bytes: 1, total_bytes: 2, min_free_bytes: 0 },
+      jail_engine: { ok: true },
+    },
+  };
+
+  it("returns a not-ready answer (503) instead of throwing it", async () => {
+    const { paddock, fetch } = client(json(503, notReady));
+    assert.deepEqual(await paddock.public.ready(), notReady);
+    assert.equal(new URL(fetch.calls[0].url).pathname, "/readyz");
+    assert.equal(fetch.calls[0].headers.authorization, undefined, "no key is sent");
+  });
+
+  it("still throws other failures", async () => {
+    const { paddock } = client(json(503, { error: "the database cannot be reached", code: "DATABASE_UNAVAILABLE" }));
+    await assert.rejects(paddock.public.ready(), (err) => err.status === 503 && err.serverCode === "DATABASE_UNAVAILABLE");
+  });
+});

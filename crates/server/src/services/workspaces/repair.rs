@@ -160,7 +160,9 @@ impl Workspaces {
             return Ok(Some(snap.id.clone()));
         }
         let tree = self.tree(id);
-        blocking(move || std::fs::create_dir(tree)).await?.map_err(Error::internal)?;
+        blocking(move || std::fs::create_dir(tree))
+            .await?
+            .map_err(Error::internal)?;
         Ok(None)
     }
 
