@@ -478,6 +478,15 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
                     acked_rows.push(row);
                 }
             }
+            match &answer {
+                Ok(a) => println!(
+                    "under the fault: {kind:?} answers {} {} in {:?}",
+                    a.status,
+                    a.code(),
+                    a.elapsed
+                ),
+                Err(e) => println!("under the fault: {kind:?} fails: {e:?}"),
+            }
             refused.push((kind, answer));
         }
     }
@@ -627,21 +636,24 @@ fn postgres_stopped_and_restarted_under_traffic() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
-    let traffic = {
-        let (stop, log, base) = (stop.clone(), log.clone(), server.url.clone());
-        std::thread::spawn(move || {
-            let kinds = [Write::Workspace, Write::Session, Write::Run, Write::Key];
-            let mut n = 0;
-            while !stop.load(Ordering::SeqCst) {
-                let kind = kinds[n % kinds.len()];
-                let at = Instant::now();
-                let answer = write(&base, kind, n);
-                log.lock().unwrap().push(Sent { kind, at, answer });
-                n += 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
+    // Three clients, each cycling through the kinds of write.
+    let traffic: Vec<_> = (0..3)
+        .map(|client| {
+            let (stop, log, base) = (stop.clone(), log.clone(), server.url.clone());
+            std::thread::spawn(move || {
+                let kinds = [Write::Workspace, Write::Session, Write::Run, Write::Key];
+                let mut n = client;
+                while !stop.load(Ordering::SeqCst) {
+                    let kind = kinds[n % kinds.len()];
+                    let at = Instant::now();
+                    let answer = write(&base, kind, n);
+                    log.lock().unwrap().push(Sent { kind, at, answer });
+                    n += 3;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })
         })
-    };
+        .collect();
     std::thread::sleep(Duration::from_secs(2));
     pg.stop();
     let stopped = Instant::now();
@@ -681,7 +693,9 @@ fn postgres_stopped_and_restarted_under_traffic() {
     );
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
-    traffic.join().unwrap();
+    for client in traffic {
+        client.join().unwrap();
+    }
     let (_, ready) = wait_ready_status(&server.url, 200, Duration::from_secs(10));
     assert_ready(&ready);
 
@@ -733,7 +747,7 @@ fn postgres_stopped_and_restarted_under_traffic() {
         problems.len(),
         problems.join("\n")
     );
-    assert!(refused >= 3, "too few requests while PostgreSQL was down: {refused}");
+    assert!(refused >= 6, "too few requests while PostgreSQL was down: {refused}");
     assert!(
         log.iter()
             .any(|s| s.at >= started && s.answer.as_ref().is_ok_and(Answer::ok) && s.kind == Write::Run),
@@ -929,21 +943,27 @@ fn shutdown_with_streams_open_postgres() {
 /// has read the whole body (a 413) is heard, not a broken pipe. With
 /// `chunked`, the body goes without a length.
 fn raw_post(server: &Server, path: &str, body: &[u8], chunked: bool) -> Answer {
+    raw_http(server, "POST", path, Some(body), chunked)
+}
+
+/// A request over a raw connection (no client-side limit on the target's
+/// length), `body` written while the answer is read.
+fn raw_http(server: &Server, method: &str, path: &str, body: Option<&[u8]>, chunked: bool) -> Answer {
     use std::io::Write as _;
     let addr = server.url.trim_start_matches("http://").to_owned();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let framing = if chunked {
-        "transfer-encoding: chunked".to_owned()
-    } else {
-        format!("content-length: {}", body.len())
+    let framing = match body {
+        None => String::new(),
+        Some(_) if chunked => "content-type: application/json\r\ntransfer-encoding: chunked\r\n".to_owned(),
+        Some(body) => format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len()),
     };
     let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {OP1_TOKEN}\r\n\
-         content-type: application/json\r\n{framing}\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {OP1_TOKEN}\r\n\
+         {framing}connection: close\r\n\r\n"
     );
     let mut writer = stream.try_clone().unwrap();
-    let body = body.to_vec();
+    let body = body.unwrap_or_default().to_vec();
     let sending = std::thread::spawn(move || -> std::io::Result<()> {
         writer.write_all(head.as_bytes())?;
         if chunked {
@@ -1102,16 +1122,32 @@ fn client_errors_are_client_errors(env: &[(&str, String)]) {
         assert_error(what, &answer, status, code);
     }
 
-    // Unreadable queries: 400 BAD_QUERY JSON, without the 100 KiB value.
-    let long = "9".repeat(100 << 10);
+    // Unreadable queries: 400 BAD_QUERY JSON, without the long value.
+    let long = "9".repeat(60 << 10);
     for path in [
         "/v1/jails?limit=abc".to_owned(),
         format!("/v1/jails?limit=x{long}"),
         format!("/v1/jails?offset={long}"),
         format!("/v1/workspaces?limit={long}x"),
+        format!("/v1/sessions?include_closed={long}"),
     ] {
-        let answer = send(&server.url, "GET", &path, Some(OP1_TOKEN), None, timeout).unwrap();
+        let answer = raw_http(&server, "GET", &path, None, false);
         assert_error(&format!("GET {:.40}", path), &answer, 400, "BAD_QUERY");
+    }
+    // Past the HTTP parser's limits (a 100 KiB target, 414; 500 KiB, 431)
+    // the answer comes before any route: a client error, without the
+    // request in it.
+    for size in [100 << 10, 500 << 10] {
+        let answer = raw_http(
+            &server,
+            "GET",
+            &format!("/v1/jails?limit=x{}", "9".repeat(size)),
+            None,
+            false,
+        );
+        println!("a {size}-byte query answers {} {:?}", answer.status, answer.body);
+        assert!((400..500).contains(&answer.status), "{answer:?}");
+        assert!(answer.len < 2048, "a {}-byte answer to a {size}-byte query", answer.len);
     }
 }
 

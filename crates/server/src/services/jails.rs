@@ -21,9 +21,13 @@ use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailHa
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{Db, JailEnd, Scope};
+use crate::db::{Db, DbFault, JailEnd, Scope};
 use crate::metrics::Metrics;
 use crate::services::space::StateDisk;
+
+/// Attempts at closing a ledger row while the database is down (about an
+/// hour with the backoff), before the next start's recovery takes over.
+const ROW_CLOSE_ATTEMPTS: u32 = 128;
 
 /// Bytes of each stream kept in a ledger row.
 const LEDGER_OUTPUT_CAP: usize = 16 << 10;
@@ -424,9 +428,36 @@ impl JailRunner {
         self.inner
             .metrics
             .jail_finished(end.status, started.elapsed(), end.timed_out, end.oom_killed);
-        if let Err(err) = self.inner.db.finish_jail(id, &end).await {
+        let Err(err) = self.inner.db.finish_jail(id, &end).await else {
+            return;
+        };
+        if err.fault() == DbFault::Other {
             tracing::error!(%err, id, "closing a ledger row");
+            return;
         }
+        // The database is down or full for now: the jail has ended, so
+        // its row is closed once the database is back rather than left
+        // `running` until the next start.
+        tracing::warn!(%err, id, "closing a ledger row failed; retrying in the background");
+        let db = self.inner.db.clone();
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(500);
+            for _ in 0..ROW_CLOSE_ATTEMPTS {
+                tokio::time::sleep(delay).await;
+                match db.finish_jail(id, &end).await {
+                    Ok(()) => {
+                        tracing::info!(id, "ledger row closed after the database came back");
+                        return;
+                    }
+                    Err(err) if err.fault() == DbFault::Other => {
+                        tracing::error!(%err, id, "closing a ledger row");
+                        return;
+                    }
+                    Err(_) => delay = (delay * 2).min(Duration::from_secs(30)),
+                }
+            }
+            tracing::error!(id, "gave up closing a ledger row; the next start closes it");
+        });
     }
 }
 
