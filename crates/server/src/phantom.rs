@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::crypto::{credential_context, token_hash, MasterKey};
-use crate::db::{AuditRow, Db};
+use crate::db::{AuditRow, Db, DbFault};
 use crate::metrics::Metrics;
 
 /// Audit rows waiting for the writer; when it falls this far behind,
@@ -81,12 +81,40 @@ async fn write_audit(db: Db, mut rx: mpsc::Receiver<AuditRow>, stop: Cancellatio
         if received == 0 {
             break;
         }
-        if let Err(err) = db.insert_audit_batch(&batch).await {
-            tracing::error!(%err, rows = batch.len(), "writing phantom proxy audit rows");
-        }
+        write_batch(&db, &batch, &stop).await;
         batch.clear();
     }
 }
+
+/// Writes one batch of proxy audit rows. While the database is down or
+/// full the batch is retried with backoff (rows arriving meanwhile wait in
+/// the channel), up to about five minutes, or once more at shutdown.
+async fn write_batch(db: &Db, batch: &[AuditRow], stop: &CancellationToken) {
+    let mut delay = std::time::Duration::from_millis(250);
+    for attempt in 1..=AUDIT_WRITE_ATTEMPTS {
+        let Err(err) = db.insert_audit_batch(batch).await else {
+            if attempt > 1 {
+                tracing::info!(rows = batch.len(), attempt, "phantom proxy audit rows written after a retry");
+            }
+            return;
+        };
+        if err.fault() == DbFault::Other || attempt == AUDIT_WRITE_ATTEMPTS || stop.is_cancelled() {
+            tracing::error!(%err, rows = batch.len(), "writing phantom proxy audit rows; they are lost");
+            return;
+        }
+        if attempt == 1 {
+            tracing::warn!(%err, rows = batch.len(), "writing phantom proxy audit rows failed; retrying");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = stop.cancelled() => {}
+        }
+        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+/// Attempts at writing a batch of proxy audit rows (see [`write_batch`]).
+const AUDIT_WRITE_ATTEMPTS: u32 = 64;
 
 impl Authority for DbAuthority {
     async fn grant(&self, token: &str) -> Result<Option<Grant>, AuthorityError> {
