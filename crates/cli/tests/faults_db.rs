@@ -423,6 +423,40 @@ fn fs_type(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A workspace exec that would leave a file in the workspace's tree if
+/// its jail ran: refused under a database fault, it must not have run
+/// (no jail without its ledger row).
+fn assert_exec_refused_and_not_run(server: &Server, state: &Path, ws: &str, what: &str) {
+    let marker = format!("ran-{}", what.replace(' ', "-"));
+    let answer = send(
+        &server.url,
+        "POST",
+        &format!("/v1/workspaces/{ws}/exec"),
+        Some(OP1_TOKEN),
+        Some(&json!({"cmd": "sh", "args": ["-c", format!("echo x > /workspace/{marker}")]})),
+        Duration::from_secs(20),
+    );
+    assert_db_unavailable(&format!("a workspace exec {what}"), &answer);
+    let file = state.join("workspaces").join(ws).join("tree").join(&marker);
+    assert!(!file.exists(), "a refused exec ran its jail: {} exists", file.display());
+}
+
+/// No ledger row stays `running` once the database is back.
+fn assert_no_running_rows(server: &Server, within: Duration) {
+    let started = Instant::now();
+    loop {
+        let (_, page) = call(server, "GET", "/v1/jails?status=running", Some(OP1_TOKEN), None);
+        if page["total"] == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "rows still running {within:?} after the database came back: {page}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Creates one of each kind of row; all must be acknowledged.
 fn baseline(server: &Server, acked_rows: &mut Vec<Acked>) {
     for (n, kind) in [
@@ -465,12 +499,35 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
         !dir.path().join("paddock.db-shm").exists(),
         "paddock.db-shm exists: SQLite maps shared memory (a SIGBUS when the file turns unwritable)"
     );
+    let ws = acked_rows[0].id.clone();
+    // A run in flight when the fault begins: it ends while nothing can
+    // be written; its row must not stay `running` once the fault clears.
+    let in_flight = {
+        let base = server.url.clone();
+        std::thread::spawn(move || {
+            send(
+                &base,
+                "POST",
+                "/v1/runs",
+                Some(OP1_TOKEN),
+                Some(&json!({"code": "sleep 0.5", "language": "bash"})),
+                Duration::from_secs(20),
+            )
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while call(&server, "GET", "/v1/jails?status=running", Some(OP1_TOKEN), None).1["total"] != 1 {
+        assert!(Instant::now() < deadline, "the in-flight run did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let dirs_before = workspace_dirs(dir.path());
     let immutable = Immutable::set(files);
+    let fault_began = Instant::now();
 
     // Every write is refused, quickly, and says why.
+    assert_exec_refused_and_not_run(&server, dir.path(), &ws, "on unwritable SQLite files");
     let mut refused = Vec::new();
-    for round in 0..2 {
+    for round in 0..1 {
         for kind in WRITES {
             let answer = write(&server.url, kind, 100 + round);
             if let Ok(a) = &answer {
@@ -512,7 +569,9 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
     let read = call(&server, "GET", "/v1/workspaces", Some(OP1_TOKEN), None).0;
     println!("a read under the fault answers {read}");
 
-    // Writable again: writes succeed without a restart.
+    // Writable again (after 2 s, so the run in flight ended under the
+    // fault): writes succeed without a restart.
+    std::thread::sleep(Duration::from_secs(2).saturating_sub(fault_began.elapsed()));
     immutable.clear();
     let cleared = Instant::now();
     let mut n = 200;
@@ -540,6 +599,32 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
     let (_, ready) = wait_ready_status(&server.url, 200, Duration::from_secs(10));
     assert_ready(&ready);
     assert_alive(&mut server);
+    // Its row exists whatever it answered (written before the fault).
+    let mut unacked_runs = 0;
+    match in_flight.join().unwrap() {
+        Ok(answer) => {
+            println!(
+                "the run in flight at the fault answered {} {}",
+                answer.status,
+                answer.code()
+            );
+            match acked(Write::Run, &answer) {
+                Some(row) => acked_rows.push(row),
+                None => unacked_runs += 1,
+            }
+        }
+        Err(e) => panic!("the run in flight at the fault got no answer: {e:?}"),
+    }
+    assert_no_running_rows(&server, Duration::from_secs(15));
+    let (_, page) = call(&server, "GET", "/v1/jails?limit=100", Some(OP1_TOKEN), None);
+    for row in page["rows"].as_array().unwrap() {
+        if row["config"]["code_bytes"] == 9 {
+            println!(
+                "the in-flight run's row: status {} error {}",
+                row["status"], row["error"]
+            );
+        }
+    }
 
     // A restart finds every acknowledged row and no orphan directory.
     assert!(server.stop().success());
@@ -553,7 +638,7 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
     let (_, page) = call(&server, "GET", "/v1/jails?limit=100", Some(OP1_TOKEN), None);
     assert_eq!(
         page["total"].as_u64(),
-        Some(runs as u64),
+        Some((runs + unacked_runs) as u64),
         "ledger rows for refused runs: {page}"
     );
     drop(immutable);
@@ -576,6 +661,7 @@ fn a_deleted_sqlite_file_is_noticed_and_writes_are_refused() {
     let (detect, not_ready) = wait_ready_status(&server.url, 503, Duration::from_secs(3));
     println!("FIGURE sqlite_deleted_readyz_ms={}", detect.as_millis());
     assert_database_not_ready(&not_ready);
+    assert_exec_refused_and_not_run(&server, dir.path(), &acked_rows[0].id, "after paddock.db was deleted");
     let mut lost = Vec::new();
     for kind in WRITES {
         let answer = write(&server.url, kind, 100);
@@ -763,6 +849,18 @@ fn postgres_stopped_and_restarted_under_traffic() {
     let workspaces = acked_rows.iter().filter(|r| r.kind == Write::Workspace).count();
     let (_, page) = call(&server, "GET", "/v1/workspaces?limit=1", Some(OP1_TOKEN), None);
     assert_eq!(page["total"].as_u64(), Some(workspaces as u64), "{page}");
+    let stored: Vec<String> = pg
+        .query("SELECT id FROM workspaces")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    for row in acked_rows.iter().filter(|r| r.kind == Write::Workspace) {
+        assert!(stored.contains(&row.id), "workspace {} not in PostgreSQL", row.id);
+    }
+    let stored: Vec<String> = pg.query("SELECT id FROM sessions").lines().map(str::to_owned).collect();
+    for row in acked_rows.iter().filter(|r| r.kind == Write::Session) {
+        assert!(stored.contains(&row.id), "session {} not in PostgreSQL", row.id);
+    }
     drop(server);
     drop(pg);
 }

@@ -62,8 +62,8 @@ impl LoopFs {
             assert!(
                 Command::new("sh")
                     .args(["-c", &format!("command -v {tool}")])
-                    .status()
-                    .is_ok_and(|s| s.success()),
+                    .output()
+                    .is_ok_and(|out| out.status.success()),
                 "{tool} is missing: the disk fault tests need it (root runs must not skip them)"
             );
         }
@@ -606,7 +606,7 @@ fn kill_9_during_snapshots_and_restores_leaves_nothing_after_a_restart() {
     let (mut temps_seen, mut temps_repaired, mut orphans_seen, mut orphans_repaired) = (0, 0, 0, 0);
     let mut snapshot_ms = 0;
 
-    for (round, offset_ms) in [150u64, 400, 700].into_iter().enumerate() {
+    for (round, offset_ms) in [150u64, 400, 900, 1600, 6000].into_iter().enumerate() {
         // New contents each round, so each snapshot writes every blob.
         let generate = |server: &Server, tag: &str| {
             let (status, result) = exec(
@@ -652,7 +652,7 @@ fn kill_9_during_snapshots_and_restores_leaves_nothing_after_a_restart() {
     }
 
     let snap = acknowledged_snaps[0].clone();
-    for offset_ms in [100u64, 300] {
+    for offset_ms in [100u64, 300, 5000] {
         let body = json!({"snapshot_id": snap, "parent_workspace_id": ws});
         let answer = kill_during(&mut server, Duration::from_millis(offset_ms), move |url| {
             post(&url, "/v1/workspaces/from-snapshot", body)
@@ -694,6 +694,13 @@ fn kill_9_during_snapshots_and_restores_leaves_nothing_after_a_restart() {
         "no kill hit a snapshot in progress (one takes {snapshot_ms} ms)"
     );
     assert!(orphans_seen > 0, "no kill hit a restore in progress");
+    // And some work was acknowledged before a kill, or "present after a
+    // restart" proves nothing.
+    assert!(
+        acknowledged_snaps.len() > 1,
+        "no killed snapshot was acknowledged first"
+    );
+    assert!(acknowledged_ws.len() > 1, "no killed restore was acknowledged first");
 }
 
 /// Ledger and audit rows older than `--record-retention` are deleted by a

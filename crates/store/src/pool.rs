@@ -316,24 +316,30 @@ impl BlobPool {
     }
 
     /// Removes the blobs of `candidates` (typically the blobs of a
-    /// manifest just deleted) that are not in `live` and not referenced by
-    /// a snapshot or restore of this pool in the last `min_age`, however
-    /// old their files are: space comes back at once instead of after the
-    /// grace of [`gc`](Self::gc).
+    /// manifest just deleted) that are not in `live`, however old their
+    /// files are: space comes back at once instead of after the grace of
+    /// [`gc`](Self::gc).
     ///
-    /// Same contract as [`gc`](Self::gc) for `live`. A snapshot in
-    /// progress keeps its blobs: removal waits for the exclusive lock, so
-    /// no snapshot is half done, and every blob a finished snapshot used
-    /// is in the recently referenced set until its manifest is committed.
+    /// Same contract as [`gc`](Self::gc) for `live`. Removal waits for the
+    /// exclusive lock, so no snapshot is half done. Then `settled` is
+    /// asked, still under the lock, whether every snapshot that returned
+    /// has had its manifest committed (or discarded) and no manifest was
+    /// committed since `live` was read: the caller knows, the pool does
+    /// not. If not, blobs a snapshot or restore referenced in the last
+    /// `min_age` are kept, as [`gc`](Self::gc) keeps them. A snapshot that
+    /// starts later finds the removed blobs missing and writes them again.
     pub fn remove_unreferenced(
         &self,
         candidates: &HashSet<BlobHash>,
         live: &HashSet<BlobHash>,
         min_age: Duration,
+        settled: impl FnOnce() -> bool,
     ) -> Result<GcStats> {
         let mut stats = GcStats::default();
         let _exclusive = self.inner.gc_lock.write().unwrap_or_else(|e| e.into_inner());
-        let recent: DigestSet = {
+        let recent: DigestSet = if settled() {
+            DigestSet::default()
+        } else {
             let recent = self.inner.recent.lock().unwrap_or_else(|e| e.into_inner());
             let horizon = Instant::now().checked_sub(min_age);
             recent

@@ -91,6 +91,7 @@ impl Workspaces {
         if candidates.is_empty() {
             return;
         }
+        let ended = self.inner.snapshots.ended.load(Ordering::SeqCst);
         let live = match self.db().live_blobs().await {
             Ok(hashes) => hashes
                 .iter()
@@ -103,7 +104,14 @@ impl Workspaces {
         };
         let pool = self.pool().clone();
         let min_age = self.settings().gc_min_age;
-        match blocking(move || pool.remove_unreferenced(&candidates, &live, min_age)).await {
+        let workspaces = self.clone();
+        // Under the pool's lock: no snapshot between its start and its
+        // commit, and none committed since `live` was read.
+        let settled = move || {
+            let counts = &workspaces.inner.snapshots;
+            counts.running.load(Ordering::SeqCst) == 0 && counts.ended.load(Ordering::SeqCst) == ended
+        };
+        match blocking(move || pool.remove_unreferenced(&candidates, &live, min_age, settled)).await {
             Ok(Ok(stats)) if stats.blobs_removed > 0 => {
                 tracing::info!(
                     removed = stats.blobs_removed,
@@ -142,7 +150,12 @@ impl Workspaces {
             tokio::task::yield_now().await;
         }
         if jails + audit > 0 {
-            tracing::info!(jails, audit, ?retention, "ledger and audit rows past their retention deleted");
+            tracing::info!(
+                jails,
+                audit,
+                ?retention,
+                "ledger and audit rows past their retention deleted"
+            );
         }
         Ok((jails, audit))
     }

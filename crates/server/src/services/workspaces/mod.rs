@@ -108,6 +108,35 @@ struct Inner {
     flavors: PathBuf,
     pool: BlobPool,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Snapshots between their start and the commit (or failure) of their
+    /// manifest, and how many ended: a deleted snapshot's blobs are
+    /// removed at once only when no other snapshot could be using them.
+    snapshots: SnapshotsInFlight,
+}
+
+/// See [`Inner::snapshots`].
+#[derive(Debug, Default)]
+struct SnapshotsInFlight {
+    running: std::sync::atomic::AtomicUsize,
+    ended: std::sync::atomic::AtomicU64,
+}
+
+/// One snapshot in flight, until dropped.
+struct InFlight<'a>(&'a SnapshotsInFlight);
+
+impl<'a> InFlight<'a> {
+    fn start(counts: &'a SnapshotsInFlight) -> InFlight<'a> {
+        counts.running.fetch_add(1, Ordering::SeqCst);
+        InFlight(counts)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // Ended before no longer running: a reader never sees neither.
+        self.0.ended.fetch_add(1, Ordering::SeqCst);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Per-workspace coordination (in memory: a workspace's tree is local to
@@ -260,6 +289,7 @@ impl Workspaces {
                 disk,
                 settings,
                 slots: Mutex::default(),
+                snapshots: SnapshotsInFlight::default(),
             }),
         })
     }

@@ -8,7 +8,7 @@ use paddock_api::workspaces::{SnapshotList, SnapshotManifest, SnapshotManifestEn
 use paddock_api::{Error, ErrorCode};
 use paddock_store::{BlobHash, Manifest, StatCache};
 
-use super::{blocking, check_label, lock, store_error, Slot, StoredSpec, Workspaces};
+use super::{blocking, check_label, lock, store_error, InFlight, Slot, StoredSpec, Workspaces};
 use crate::config::Role;
 use crate::crypto::new_id;
 use crate::db::{now_ms, Scope, SnapshotRow, WorkspaceRow};
@@ -96,6 +96,7 @@ impl Workspaces {
         kind: SnapshotKind,
         slot: &Slot,
     ) -> Result<SnapshotRow, Error> {
+        let _in_flight = InFlight::start(&self.inner.snapshots);
         let current = self
             .db()
             .workspace(&Scope::All, &row.id)
