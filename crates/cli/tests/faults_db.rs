@@ -524,10 +524,13 @@ fn unwritable_sqlite_files_refuse_writes_and_recover_without_restart() {
     let immutable = Immutable::set(files);
     let fault_began = Instant::now();
 
-    // Every write is refused, quickly, and says why.
+    // Every write is refused, quickly, and says why. Three rounds: a
+    // write whose transaction failed must not leave the connection inside
+    // an open transaction that later writes join (acknowledged, visible,
+    // and rolled back at the next start).
     assert_exec_refused_and_not_run(&server, dir.path(), &ws, "on unwritable SQLite files");
     let mut refused = Vec::new();
-    for round in 0..1 {
+    for round in 0..3 {
         for kind in WRITES {
             let answer = write(&server.url, kind, 100 + round);
             if let Ok(a) = &answer {
@@ -833,7 +836,7 @@ fn postgres_stopped_and_restarted_under_traffic() {
         problems.len(),
         problems.join("\n")
     );
-    assert!(refused >= 6, "too few requests while PostgreSQL was down: {refused}");
+    assert!(refused >= 4, "too few requests while PostgreSQL was down: {refused}");
     assert!(
         log.iter()
             .any(|s| s.at >= started && s.answer.as_ref().is_ok_and(Answer::ok) && s.kind == Write::Run),
@@ -865,8 +868,12 @@ fn postgres_stopped_and_restarted_under_traffic() {
     drop(pg);
 }
 
-/// Reads an SSE body to its end (or the client's timeout).
-fn read_stream(base: &str, path: &str, body: Value) -> (Option<i64>, Result<Vec<(String, String)>, String>) {
+/// SSE events as `(event, data)`.
+type Events = Vec<(String, String)>;
+
+/// Reads an SSE body to its end (or the client's timeout): the run id
+/// header and the events, or how the body broke.
+fn read_stream(base: &str, path: &str, body: Value) -> (Option<i64>, Result<Events, String>) {
     let response = match reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

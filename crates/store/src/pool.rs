@@ -723,6 +723,37 @@ mod tests {
     }
 
     #[test]
+    fn deleted_blobs_go_at_once_unless_a_snapshot_may_use_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = BlobPool::open(dir.path().join("blobs")).unwrap();
+        let (gone, kept) = (pool.insert(b"gone").unwrap(), pool.insert(b"kept").unwrap());
+        let candidates: HashSet<BlobHash> = [gone, kept].into_iter().collect();
+        let live: HashSet<BlobHash> = [kept].into_iter().collect();
+        let hour = Duration::from_secs(3600);
+        // Not settled: both were just referenced, so both stay.
+        let stats = pool.remove_unreferenced(&candidates, &live, hour, || false).unwrap();
+        assert_eq!((stats.blobs_removed, stats.blobs_kept), (0, 2));
+        // Settled: the unreferenced one goes, young as it is; the live one stays.
+        let stats = pool.remove_unreferenced(&candidates, &live, hour, || true).unwrap();
+        assert_eq!((stats.blobs_removed, stats.bytes_removed), (1, 4));
+        assert!(!pool.contains(&gone).unwrap());
+        assert!(pool.contains(&kept).unwrap());
+    }
+
+    #[test]
+    fn temp_files_are_removed_at_any_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = BlobPool::open(dir.path().join("blobs")).unwrap();
+        let blob = pool.insert(b"blob").unwrap();
+        let root = dir.path().join("blobs");
+        std::fs::write(root.join("ab").join(format!("{TEMP_PREFIX}1.2")), b"12345").unwrap();
+        std::fs::write(root.join(TMP).join("1.3"), b"123").unwrap();
+        assert_eq!(pool.remove_temp_files().unwrap(), (2, 8));
+        assert_eq!(pool.remove_temp_files().unwrap(), (0, 0));
+        assert!(pool.contains(&blob).unwrap());
+    }
+
+    #[test]
     fn pool_is_send_sync_and_clone() {
         fn check<T: Send + Sync + Clone>() {}
         check::<BlobPool>();

@@ -44,12 +44,16 @@ impl Db {
     /// Deletes up to `limit` audit rows older than `before` (Unix ms),
     /// oldest first; returns how many (fewer than `limit`: none are left).
     pub async fn prune_audit(&self, before: i64, limit: i64) -> DbResult<u64> {
-        let done =
-            sqlx::query("DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < $1 ORDER BY id LIMIT $2)")
-                .bind(before)
-                .bind(limit)
-                .execute(&self.pool)
-                .await?;
+        // See `prune_jails`: the scan stops at the first recent row.
+        let done = sqlx::query(
+            "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE \
+             id < COALESCE((SELECT id FROM audit WHERE at >= $1 ORDER BY id LIMIT 1), 9223372036854775807) \
+             AND at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 

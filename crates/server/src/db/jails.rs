@@ -146,9 +146,13 @@ impl Db {
     pub async fn prune_jails(&self, before: i64, limit: i64) -> DbResult<u64> {
         // By id through a subquery: both backends, and a bounded batch so
         // a first pruning of a large table never holds the write lock long.
+        // Rows are inserted in time order and there is no index on time:
+        // the scan stops at the first recent row (`id <` it), so a round
+        // with nothing to prune reads a few rows, not the table.
         let done = sqlx::query(
-            "DELETE FROM jails WHERE id IN (SELECT id FROM jails WHERE status <> 'running' \
-             AND COALESCE(ended_at, started_at) < $1 ORDER BY id LIMIT $2)",
+            "DELETE FROM jails WHERE id IN (SELECT id FROM jails WHERE \
+             id < COALESCE((SELECT id FROM jails WHERE started_at >= $1 ORDER BY id LIMIT 1), 9223372036854775807) \
+             AND status <> 'running' AND COALESCE(ended_at, started_at) < $1 ORDER BY id LIMIT $2)",
         )
         .bind(before)
         .bind(limit)

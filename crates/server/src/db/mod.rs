@@ -232,6 +232,21 @@ impl Db {
         };
         let options = AnyPoolOptions::new()
             .acquire_timeout(acquire_timeout)
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // A transaction whose COMMIT failed was rolled back by
+                    // SQLite itself; sqlx's ROLLBACK then fails and its
+                    // count of open transactions stays at one, so the
+                    // next `begin` would issue a SAVEPOINT that opens a
+                    // transaction nothing ever commits: every later write
+                    // would be acknowledged and lost. A connection still
+                    // counted in a transaction once pending rollbacks are
+                    // flushed is closed instead of reused.
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .max_connections(match backend {
                 // Exclusive locking: one connection (see SQLITE_PRAGMAS).
                 Backend::Sqlite => 1,

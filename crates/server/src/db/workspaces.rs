@@ -349,6 +349,16 @@ impl Db {
         rows.iter().map(|r| r.try_get("hash").map_err(Into::into)).collect()
     }
 
+    /// Every blob a snapshot other than `id` refers to (hex): the live set
+    /// when `id` is about to go.
+    pub async fn live_blobs_except(&self, id: &str) -> DbResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT hash FROM snapshot_blobs WHERE snapshot_id <> $1")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("hash").map_err(Into::into)).collect()
+    }
+
     /// Every blob some snapshot refers to (hex), the live set of GC.
     pub async fn live_blobs(&self) -> DbResult<Vec<String>> {
         let rows = sqlx::query("SELECT DISTINCT hash FROM snapshot_blobs")

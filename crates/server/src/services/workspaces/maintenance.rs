@@ -86,13 +86,19 @@ impl Workspaces {
     /// snapshot refers to, without the grace of [`Workspaces::collect_garbage`]:
     /// deleting a snapshot frees its space right away. A snapshot in
     /// progress keeps its blobs (see [`paddock_store::BlobPool::remove_unreferenced`]).
-    pub(super) async fn collect_blobs_of(&self, blobs: Vec<String>) {
+    /// With `doomed`, that snapshot's own references do not count (its row
+    /// is about to go).
+    pub(super) async fn collect_blobs_of(&self, blobs: Vec<String>, doomed: Option<&str>) {
         let candidates: HashSet<BlobHash> = blobs.iter().filter_map(|h| h.parse().ok()).collect();
         if candidates.is_empty() {
             return;
         }
         let ended = self.inner.snapshots.ended.load(Ordering::SeqCst);
-        let live = match self.db().live_blobs().await {
+        let live = match doomed {
+            Some(id) => self.db().live_blobs_except(id).await,
+            None => self.db().live_blobs().await,
+        };
+        let live = match live {
             Ok(hashes) => hashes
                 .iter()
                 .filter_map(|h| h.parse::<BlobHash>().ok())

@@ -567,7 +567,7 @@ impl Workspaces {
         if let Some(held) = &row.auto_snapshot {
             let blobs = self.db().snapshot_blobs(held).await?;
             self.db().delete_snapshot(&Scope::All, held).await?;
-            self.collect_blobs_of(blobs).await;
+            self.collect_blobs_of(blobs, None).await;
             self.collect_garbage().await;
         }
         lock(&self.inner.slots).remove(id);

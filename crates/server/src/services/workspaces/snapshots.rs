@@ -11,7 +11,7 @@ use paddock_store::{BlobHash, Manifest, StatCache};
 use super::{blocking, check_label, lock, store_error, InFlight, Slot, StoredSpec, Workspaces};
 use crate::config::Role;
 use crate::crypto::new_id;
-use crate::db::{now_ms, Scope, SnapshotRow, WorkspaceRow};
+use crate::db::{now_ms, DbFault, Scope, SnapshotRow, WorkspaceRow};
 use crate::services::identity::Caller;
 use crate::services::rfc3339;
 
@@ -320,10 +320,23 @@ impl Workspaces {
         // On a nearly full disk the reserve goes first, so the database
         // can record the delete that frees space.
         self.inner.disk.relieve();
-        if !self.db().delete_snapshot(&scope, id).await? {
+        let deleted = match self.db().delete_snapshot(&scope, id).await {
+            Err(err) if err.fault() == DbFault::Full => {
+                // No room even for the record: the caller asked for the
+                // snapshot to go, so the blobs only it refers to go first
+                // to make room, then the delete is recorded. Should that
+                // still fail, the snapshot is left damaged (507), and
+                // deleting it again succeeds.
+                tracing::warn!(snapshot = %id, "the disk is too full to record a delete: removing the snapshot's own blobs first");
+                self.collect_blobs_of(blobs.clone(), Some(id)).await;
+                self.db().delete_snapshot(&scope, id).await?
+            }
+            other => other?,
+        };
+        if !deleted {
             return Err(Error::not_found("snapshot"));
         }
-        self.collect_blobs_of(blobs).await;
+        self.collect_blobs_of(blobs, None).await;
         self.collect_garbage().await;
         self.inner.audit.record(caller, "snapshot.delete", id).await;
         Ok(())
