@@ -715,14 +715,16 @@ fn kill_9_during_snapshots_and_restores_leaves_nothing_after_a_restart() {
     assert!(acknowledged_ws.len() > 1, "no killed restore was acknowledged first");
 
     // A tree lost outside paddock comes back from the workspace's newest
-    // snapshot, one with no snapshot comes back empty, and a stray
-    // directory goes.
+    // snapshot, one with no snapshot comes back empty, and stray
+    // directories go.
     let restored = acknowledged_ws.last().unwrap().clone();
     let empty = create_workspace(&server);
     server.stop();
     std::fs::remove_dir_all(state.join("workspaces").join(&ws)).unwrap();
     std::fs::remove_dir_all(state.join("workspaces").join(&empty)).unwrap();
     std::fs::create_dir_all(state.join("workspaces/wrk_stray/tree")).unwrap();
+    // What a run fork killed mid-copy leaves.
+    std::fs::create_dir_all(state.join("tmp/fork_stray/out")).unwrap();
     let server = start(&state, &[]);
     let lines = &server.first_lines;
     assert_eq!(log_field(lines, "startup repair", "restored"), Some(1), "{lines:?}");
@@ -732,6 +734,8 @@ fn kill_9_during_snapshots_and_restores_leaves_nothing_after_a_restart() {
         "{lines:?}"
     );
     assert_eq!(log_field(lines, "startup repair", "orphan_dirs"), Some(1), "{lines:?}");
+    assert_eq!(log_field(lines, "startup repair", "scratch_dirs"), Some(1), "{lines:?}");
+    assert!(!state.join("tmp/fork_stray").exists());
     let (status, result) = exec(&server, &ws, "ls /workspace/d | wc -l");
     assert_eq!(status, 200, "{result}");
     assert_eq!(

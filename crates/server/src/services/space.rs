@@ -154,7 +154,7 @@ impl StateDisk {
         Err(Error::new(
             ErrorCode::InsufficientStorage,
             format!(
-                "cannot {what}: the state disk has {} MiB free, below its reserve of {} MiB; delete workspaces or snapshots, or free space on the disk of {}",
+                "cannot {what}: the state disk has {} MiB free, below the {} MiB kept free for the record (--min-free-space); delete workspaces or snapshots, or free space on the disk of {}",
                 status.free_bytes >> 20,
                 status.min_free_bytes >> 20,
                 self.dir.display()

@@ -549,6 +549,11 @@ impl Workspaces {
                 tracing::warn!(workspace = %id, "the disk is too full to record a delete: emptying the tree first");
                 let tree = self.tree(id);
                 blocking(move || empty_dir(&tree)).await?.map_err(Error::internal)?;
+                if let Some(held) = &row.auto_snapshot {
+                    // Paused: the tree is in its snapshot's blobs.
+                    let blobs = self.db().snapshot_blobs(held).await?;
+                    self.collect_blobs_of(blobs, Some(held)).await;
+                }
                 self.db().delete_workspace(&scope, id).await?
             }
             other => other?,
@@ -556,22 +561,31 @@ impl Workspaces {
         if !deleted {
             return Err(Error::not_found("workspace"));
         }
-        let dir = self.dir(id);
-        blocking(move || std::fs::remove_dir_all(&dir)).await?.or_else(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Ok(())
-            } else {
-                Err(Error::internal(e))
-            }
-        })?;
+        // The delete is recorded: from here on nothing answers an error
+        // (a retry would only find no workspace). What cannot be removed
+        // now is logged, and the startup repair removes a directory whose
+        // row is deleted.
+        let (workspaces, doomed) = (self.clone(), id.to_owned());
+        if let Err(err) = blocking(move || workspaces.remove_dir(&doomed)).await {
+            tracing::error!(error = %err.message, workspace = %id, "removing a deleted workspace's directory");
+        }
         if let Some(held) = &row.auto_snapshot {
-            let blobs = self.db().snapshot_blobs(held).await?;
-            self.db().delete_snapshot(&Scope::All, held).await?;
-            self.collect_blobs_of(blobs, None).await;
-            self.collect_garbage().await;
+            if let Err(err) = self.drop_held_snapshot(held).await {
+                tracing::error!(%err, workspace = %id, snapshot = %held, "deleting a deleted workspace's pause snapshot; delete it by hand");
+            }
         }
         lock(&self.inner.slots).remove(id);
         self.inner.audit.record(caller, "workspace.delete", id).await;
+        Ok(())
+    }
+
+    /// Deletes the snapshot that held a paused workspace's tree and frees
+    /// its blobs.
+    async fn drop_held_snapshot(&self, held: &str) -> Result<(), crate::db::DbError> {
+        let blobs = self.db().snapshot_blobs(held).await?;
+        self.db().delete_snapshot(&Scope::All, held).await?;
+        self.collect_blobs_of(blobs, None).await;
+        self.collect_garbage().await;
         Ok(())
     }
 

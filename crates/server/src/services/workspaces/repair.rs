@@ -6,6 +6,7 @@
 //! - workspace directories with no row, or whose row is deleted, are
 //!   removed: a create or restore killed before its row was written, or a
 //!   delete killed after it;
+//! - scratch directories of run forks (`tmp/fork_*`) are removed;
 //! - a paused workspace's tree left by a pause killed after it recorded
 //!   itself is removed (its snapshot holds the tree);
 //! - an active workspace whose tree is missing gets it back from its newest
@@ -30,6 +31,8 @@ pub struct RepairReport {
     pub temp_bytes: u64,
     /// Workspace directories without a live row removed.
     pub orphan_dirs: u64,
+    /// Scratch directories of run forks removed.
+    pub scratch_dirs: u64,
     /// Trees of paused workspaces removed (their snapshot holds them).
     pub paused_trees: u64,
     /// Active workspaces whose missing tree came back from a snapshot.
@@ -44,8 +47,13 @@ impl RepairReport {
     /// Logs the report once: `warn` when something was repaired, `info`
     /// otherwise.
     pub fn log(&self) {
-        let repaired =
-            self.temp_files + self.orphan_dirs + self.paused_trees + self.restored + self.recreated_empty + self.errors;
+        let repaired = self.temp_files
+            + self.orphan_dirs
+            + self.scratch_dirs
+            + self.paused_trees
+            + self.restored
+            + self.recreated_empty
+            + self.errors;
         if repaired == 0 {
             tracing::info!("startup repair: nothing to repair");
         } else {
@@ -53,6 +61,7 @@ impl RepairReport {
                 temp_files = self.temp_files,
                 temp_bytes = self.temp_bytes,
                 orphan_dirs = self.orphan_dirs,
+                scratch_dirs = self.scratch_dirs,
                 paused_trees = self.paused_trees,
                 restored = self.restored,
                 recreated_empty = self.recreated_empty,
@@ -79,6 +88,24 @@ impl Workspaces {
             Err(err) => {
                 tracing::error!(%err, "removing temporary files of interrupted snapshots");
                 report.errors += 1;
+            }
+        }
+
+        // Run forks copy outputs through `tmp/fork_*` (removed when the
+        // fork ends, unless the process was killed).
+        let scratch = self.settings().state_dir.join("tmp");
+        if let Ok(names) = blocking({
+            let scratch = scratch.clone();
+            move || list_dirs(&scratch)
+        })
+        .await?
+        {
+            for name in names.iter().filter(|n| n.starts_with("fork_")) {
+                if self.remove_path(scratch.join(name)).await {
+                    report.scratch_dirs += 1;
+                } else {
+                    report.errors += 1;
+                }
             }
         }
 
