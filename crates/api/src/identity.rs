@@ -221,6 +221,11 @@ pub struct DiskCheck {
     pub total_bytes: u64,
     /// Below this, new work answers 507.
     pub min_free_bytes: u64,
+    /// Size of the reserve file kept for the database (0: none).
+    pub reserve_bytes: u64,
+    /// Whether the reserve file is held (it is given up when the disk
+    /// fills, and taken again once space is freed).
+    pub reserve_held: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }

@@ -88,6 +88,10 @@ export interface DiskCheck {
   total_bytes: number;
   /** Below this, new work answers 507 `INSUFFICIENT_STORAGE`. */
   min_free_bytes: number;
+  /** Size of the reserve file kept for the database (0: none). */
+  reserve_bytes: number;
+  /** Whether the reserve file is held (given up when the disk fills). */
+  reserve_held: boolean;
   error?: string;
 }
 

@@ -38,6 +38,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
             free_bytes: disk.free_bytes,
             total_bytes: disk.total_bytes,
             min_free_bytes: disk.min_free_bytes,
+            reserve_bytes: disk.reserve_bytes,
+            reserve_held: disk.reserve_held,
             error: (!disk.has_room()).then(|| {
                 format!(
                     "{} MiB free, below the reserve of {} MiB: new work answers 507",
@@ -51,6 +53,8 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
             free_bytes: 0,
             total_bytes: 0,
             min_free_bytes: state.config.min_free_space,
+            reserve_bytes: state.config.reserve_space,
+            reserve_held: state.disk.reserve_held(),
             error: Some(format!("cannot read the state disk's free space: {err}")),
         },
     };

@@ -428,6 +428,9 @@ impl JailRunner {
         self.inner
             .metrics
             .jail_finished(end.status, started.elapsed(), end.timed_out, end.oom_killed);
+        // A jail may have filled the disk: the reserve goes first, so the
+        // row can be written.
+        self.inner.disk.relieve();
         let Err(err) = self.inner.db.finish_jail(id, &end).await else {
             return;
         };

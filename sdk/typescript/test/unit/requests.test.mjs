@@ -318,7 +318,7 @@ describe("public.ready", () => {
     ready: false,
     checks: {
       database: { ok: false, backend: "sqlite", latency_ms: 3, error: "disk I/O error" },
-      state_disk: { ok: true, free_bytes: 1, total_bytes: 2, min_free_bytes: 0 },
+      state_disk: { ok: true, free_bytes: 1, total_bytes: 2, min_free_bytes: 0, reserve_bytes: 0, reserve_held: false },
       jail_engine: { ok: true },
     },
   };
