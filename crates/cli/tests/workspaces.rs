@@ -1146,7 +1146,7 @@ fn a_snapshot_during_a_running_exec_freezes_it_and_forks_are_independent() {
         let response = client()
             .post(format!("{url}/v1/workspaces/{ws_for_exec}/exec"))
             .bearer_auth(OP1_TOKEN)
-            .json(&json!({"cmd": "sh", "args": ["-c", "i=0; while [ $i -lt 30 ]; do echo $i > counter; i=$((i+1)); sleep 0.1; done; echo done"]}))
+            .json(&json!({"cmd": "sh", "args": ["-c", "i=0; while [ $i -lt 30 ]; do echo $i > counter.new; mv counter.new counter; i=$((i+1)); sleep 0.1; done; echo done"]}))
             .send()
             .unwrap();
         response.json::<Value>().unwrap()
@@ -1159,6 +1159,8 @@ fn a_snapshot_during_a_running_exec_freezes_it_and_forks_are_independent() {
         result["stdout"], "done\n",
         "the exec did not survive the freeze: {result}"
     );
+    // The counter is replaced by a rename, so a freeze between two
+    // writes never shows an empty file.
     let restored = id(&from_snapshot(&server, OP1_TOKEN, &id(&snap), &ws).1);
     let counter: u32 = stdout(&sh(&server, OP1_TOKEN, &restored, "cat counter"))
         .trim()
