@@ -94,7 +94,11 @@ async fn write_batch(db: &Db, batch: &[AuditRow], stop: &CancellationToken) {
     for attempt in 1..=AUDIT_WRITE_ATTEMPTS {
         let Err(err) = db.insert_audit_batch(batch).await else {
             if attempt > 1 {
-                tracing::info!(rows = batch.len(), attempt, "phantom proxy audit rows written after a retry");
+                tracing::info!(
+                    rows = batch.len(),
+                    attempt,
+                    "phantom proxy audit rows written after a retry"
+                );
             }
             return;
         };

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use axum::http::StatusCode;
-use paddock_api::ErrorCode;
 use paddock_api::identity::{Check, DatabaseCheck, DiskCheck, Health, PublicStats, Readiness, ReadinessChecks};
+use paddock_api::ErrorCode;
 
 use crate::app::SharedState;
 use crate::routes::error::ApiResult;
@@ -64,7 +64,11 @@ pub async fn readyz(State(state): State<SharedState>) -> Response {
         error: (!engine_alive).then(|| "the jail engine's zygote is gone: no jail can start".to_owned()),
     };
     let ready = database.ok && state_disk.ok && jail_engine.ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = Readiness {
         ready,
         checks: ReadinessChecks {

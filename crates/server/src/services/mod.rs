@@ -30,7 +30,10 @@ impl From<DbError> for Error {
                 tracing::warn!(%err, "the database cannot serve");
                 Error::new(
                     ErrorCode::DatabaseUnavailable,
-                    format!("the database cannot be reached or written right now; nothing was stored ({}); retry later", brief(&err)),
+                    format!(
+                        "the database cannot be reached or written right now; nothing was stored ({}); retry later",
+                        brief(&err)
+                    ),
                 )
             }
             DbFault::Full => {
