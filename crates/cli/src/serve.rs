@@ -167,6 +167,13 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         return Err("--db-timeout must be longer than zero".into());
     }
     config.db_timeout = args.db_timeout;
+    if args.reserve_space > args.min_free_space / 2 {
+        return Err(format!(
+            "--reserve-space ({} MiB) must be at most half of --min-free-space ({} MiB): the reserve is given up when free space falls below half the watermark, and taken again only above the watermark plus the reserve",
+            args.reserve_space >> 20,
+            args.min_free_space >> 20
+        ));
+    }
     config.min_free_space = args.min_free_space;
     config.reserve_space = args.reserve_space;
     config.record_retention = args.record_retention;

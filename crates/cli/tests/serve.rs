@@ -1104,6 +1104,22 @@ fn the_agentjail_key_variable_works_and_bad_keys_are_refused_at_start() {
 }
 
 #[test]
+fn a_reserve_larger_than_half_the_watermark_is_refused() {
+    let dir = tempdir();
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path())
+        .args(["--min-free-space", "16m", "--reserve-space", "9m"])
+        .env("PADDOCK_API_KEYS", keys())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--reserve-space (9 MiB) must be at most half of --min-free-space (16 MiB)"), "{stderr}");
+    assert!(!dir.path().join("paddock.db").exists(), "nothing is created");
+}
+
+#[test]
 fn after_the_grace_period_running_jails_are_killed_and_their_rows_closed() {
     let dir = tempdir();
     let server = Server::start(

@@ -218,9 +218,9 @@ pub async fn serve(
         }
     };
     served.context("serving HTTP")?;
+    // Rows and audit rows first: a maintenance round (a pause snapshot, a
+    // pruning) cannot be interrupted and may use up the time left.
     let cleanup = async {
-        let _ = maintenance.await;
-        let _ = disk_monitor.await;
         match state.db.close_running_jails("killed at server shutdown").await {
             Ok(0) => {}
             Ok(closed) => tracing::warn!(closed, "ledger rows closed at shutdown"),
@@ -230,6 +230,8 @@ pub async fn serve(
         if let Some(writer) = writer {
             writer.finish().await;
         }
+        let _ = disk_monitor.await;
+        let _ = maintenance.await;
         state.db.close().await;
     };
     if tokio::time::timeout(plan.cleanup, cleanup).await.is_err() {

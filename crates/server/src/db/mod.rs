@@ -72,14 +72,17 @@ impl DbError {
                     },
                     // PostgreSQL: disk full; connection exceptions,
                     // insufficient resources, operator intervention
-                    // (shutdown), serialization failures, read-only
-                    // transactions on a standby.
+                    // (shutdown, a cancelled or timed-out statement),
+                    // system errors (I/O), serialization failures,
+                    // read-only transactions on a standby.
                     Err(_) => match code.as_ref() {
                         "53100" => DbFault::Full,
                         c if c.starts_with("08")
                             || c.starts_with("53")
                             || c.starts_with("57P")
+                            || c.starts_with("58")
                             || c.starts_with("40")
+                            || c == "57014"
                             || c == "25006" =>
                         {
                             DbFault::Unavailable
@@ -187,7 +190,7 @@ fn lost_file(path: &Path, what: &str) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::new(
         std::io::ErrorKind::NotFound,
         format!(
-            "the database file {what} while the server ran; nothing more is written to it (put {} back, or restart paddock)",
+            "the database file {what} while the server ran; nothing more is written to it until {} is put back",
             path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
         ),
     ))
@@ -232,21 +235,6 @@ impl Db {
         };
         let options = AnyPoolOptions::new()
             .acquire_timeout(acquire_timeout)
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    // A transaction whose COMMIT failed was rolled back by
-                    // SQLite itself; sqlx's ROLLBACK then fails and its
-                    // count of open transactions stays at one, so the
-                    // next `begin` would issue a SAVEPOINT that opens a
-                    // transaction nothing ever commits: every later write
-                    // would be acknowledged and lost. A connection still
-                    // counted in a transaction once pending rollbacks are
-                    // flushed is closed instead of reused.
-                    use sqlx::Connection;
-                    conn.ping().await?;
-                    Ok(!conn.is_in_transaction())
-                })
-            })
             .max_connections(match backend {
                 // Exclusive locking: one connection (see SQLITE_PRAGMAS).
                 Backend::Sqlite => 1,
@@ -254,6 +242,22 @@ impl Db {
             });
         let pool = match backend {
             Backend::Sqlite => {
+                let options = options.after_release(|conn, _| {
+                    Box::pin(async move {
+                        // A transaction whose COMMIT failed was rolled back
+                        // by SQLite itself; sqlx's ROLLBACK then fails and
+                        // its count of open transactions stays at one, so
+                        // the next `begin` would issue a SAVEPOINT that
+                        // opens a transaction nothing ever commits: every
+                        // later write would be acknowledged and lost. A
+                        // connection still counted in a transaction once
+                        // pending rollbacks are flushed (the ping) is
+                        // closed instead of reused.
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                        Ok(!conn.is_in_transaction())
+                    })
+                });
                 let path = sqlite_path(&url);
                 // Created here, once: connections open it `mode=rw`, so a
                 // file deleted later is an error, not a new empty database.

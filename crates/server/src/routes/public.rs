@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use axum::http::StatusCode;
-use paddock_api::identity::{Check, DatabaseCheck, DiskCheck, Health, PublicStats, Readiness, ReadinessChecks};
+use paddock_api::identity::{Health, PublicStats, Readiness};
 use paddock_api::ErrorCode;
 
 use crate::app::SharedState;
@@ -18,65 +18,15 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-#[utoipa::path(get, path = "/readyz", operation_id = "readyz", summary = "Readiness probe", description = "Whether the server can take work: the database answers and accepts a write, the state disk is above its free-space reserve, and the jail engine runs. 503 names the failing check.", tag = "public", security(()), responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready; the failing checks carry an error", body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", summary = "Readiness probe", description = "Whether the server can take work: the database answers and accepts a write, the state disk is above its free-space watermark, and the jail engine runs. 503 names the failing check.", tag = "public", security(()), responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready; the failing checks carry an error", body = Readiness)))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    let started = std::time::Instant::now();
-    let probe = tokio::time::timeout(state.config.db_timeout, state.db.probe()).await;
-    let database = DatabaseCheck {
-        ok: matches!(probe, Ok(Ok(()))),
-        backend: state.db.backend_name().to_owned(),
-        latency_ms: started.elapsed().as_millis() as u64,
-        error: match probe {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(err.to_string()),
-            Err(_) => Some(format!("no answer within {:?}", state.config.db_timeout)),
-        },
-    };
-    let state_disk = match state.disk.status() {
-        Ok(disk) => DiskCheck {
-            ok: disk.has_room(),
-            free_bytes: disk.free_bytes,
-            total_bytes: disk.total_bytes,
-            min_free_bytes: disk.min_free_bytes,
-            reserve_bytes: disk.reserve_bytes,
-            reserve_held: disk.reserve_held,
-            error: (!disk.has_room()).then(|| {
-                format!(
-                    "{} MiB free, below the reserve of {} MiB: new work answers 507",
-                    disk.free_bytes >> 20,
-                    disk.min_free_bytes >> 20
-                )
-            }),
-        },
-        Err(err) => DiskCheck {
-            ok: false,
-            free_bytes: 0,
-            total_bytes: 0,
-            min_free_bytes: state.config.min_free_space,
-            reserve_bytes: state.config.reserve_space,
-            reserve_held: state.disk.reserve_held(),
-            error: Some(format!("cannot read the state disk's free space: {err}")),
-        },
-    };
-    let engine_alive = state.runner.engine().is_alive();
-    let jail_engine = Check {
-        ok: engine_alive,
-        error: (!engine_alive).then(|| "the jail engine's zygote is gone: no jail can start".to_owned()),
-    };
-    let ready = database.ok && state_disk.ok && jail_engine.ok;
-    let status = if ready {
+    let body = crate::services::health::readiness(&state.db, &state.disk, state.runner.engine(), state.config.db_timeout).await;
+    let status = if body.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = Readiness {
-        ready,
-        checks: ReadinessChecks {
-            database,
-            state_disk,
-            jail_engine,
-        },
-    };
+    let ready = body.ready;
     let mut response = (status, Json(body)).into_response();
     if !ready {
         // The body is the answer (not an error body to rewrite); the

@@ -140,16 +140,13 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
             JailEvent::Stderr(bytes) => stderr.push(&bytes),
             JailEvent::Stats(stats) => vec![json_event("stats", serde_json::json!(stats))],
             JailEvent::Egress(record) => vec![json_event("egress", serde_json::json!(record))],
-            JailEvent::Completed(_) | JailEvent::Failed(_) if ledger.killed_at_shutdown() => {
-                let mut out = stdout.finish();
-                out.extend(stderr.finish());
-                let err = shutdown_error();
-                out.push(json_event(
-                    "error",
-                    serde_json::json!({ "message": err.message, "code": err.code.as_str() }),
-                ));
+            JailEvent::Completed(ref result) if ledger.killed_at_shutdown(Some(result)) => {
                 killed_at_shutdown = true;
-                out
+                shutdown_end(&mut stdout, &mut stderr)
+            }
+            JailEvent::Failed(_) if ledger.killed_at_shutdown(None) => {
+                killed_at_shutdown = true;
+                shutdown_end(&mut stdout, &mut stderr)
             }
             JailEvent::Completed(result) => {
                 let cancelled = ledger.is_cancelled();
@@ -180,6 +177,19 @@ async fn forward(stream: JailStream, framing: OutputFraming, tx: mpsc::Sender<Ev
     let cancelled = ledger.is_cancelled();
     let outcome = outcome.unwrap_or_else(|| Err("the stream ended early".into()));
     ledger.close(outcome.as_ref().map_err(Clone::clone), cancelled).await;
+}
+
+/// The last events of a jail the shutdown killed: its pending output and
+/// one `error` event with the `SHUTTING_DOWN` code.
+fn shutdown_end(stdout: &mut Framer, stderr: &mut Framer) -> Vec<Event> {
+    let mut out = stdout.finish();
+    out.extend(stderr.finish());
+    let err = shutdown_error();
+    out.push(json_event(
+        "error",
+        serde_json::json!({ "message": err.message, "code": err.code.as_str() }),
+    ));
+    out
 }
 
 fn json_event(name: &str, data: serde_json::Value) -> Event {

@@ -61,6 +61,8 @@ const KILLED_AT_SHUTDOWN: &str = "the server shut down; the jail was killed";
 struct Live {
     tenant: String,
     cancel: CancellationToken,
+    /// Set when the shutdown cancels the jail.
+    shutdown_kill: Arc<AtomicBool>,
 }
 
 /// A slot under the global concurrency limit.
@@ -114,6 +116,8 @@ pub struct Ledger {
     id: i64,
     started: Instant,
     cancel: CancellationToken,
+    /// The shutdown cancelled this jail (see [`Ledger::killed_at_shutdown`]).
+    shutdown_kill: Arc<AtomicBool>,
     open: bool,
 }
 
@@ -166,16 +170,29 @@ impl Ledger {
         self.cancel.is_cancelled()
     }
 
-    /// Whether the jail was killed by the server's shutdown: its answer is
-    /// then [`shutdown_error`], not a result.
-    pub fn killed_at_shutdown(&self) -> bool {
-        self.cancel.is_cancelled() && self.runner.is_shutting_down()
+    /// Whether the jail was killed by the server's shutdown, given how it
+    /// ended (`None`: it failed without a result): the shutdown cancelled
+    /// it, and it died of that kill, not of its own exit, its deadline or
+    /// the OOM killer. A jail that finished as the shutdown began keeps its
+    /// result, so a client never retries work that was done. The answer of
+    /// a killed one is [`shutdown_error`].
+    pub fn killed_at_shutdown(&self, ended: Option<&JailResult>) -> bool {
+        self.shutdown_kill.load(Ordering::SeqCst)
+            && ended.is_none_or(|r| r.signal() == Some(libc::SIGKILL) && !r.timed_out && !r.oom_killed)
     }
 
     /// Closes the row of a jail killed by the shutdown (status `error`).
     pub async fn close_killed_at_shutdown(self) {
         self.close(Err(KILLED_AT_SHUTDOWN.to_owned()), false).await;
     }
+}
+
+/// The answer for a jail asked for while the server shuts down.
+fn no_start_at_shutdown() -> Error {
+    Error::new(
+        ErrorCode::ShuttingDown,
+        "the server is shutting down and starts no more jails; retry once it is back",
+    )
 }
 
 /// The answer for a jail the server's shutdown killed.
@@ -239,10 +256,7 @@ impl JailRunner {
     /// server is shutting down).
     pub fn take_slot(&self) -> Result<Slot, Error> {
         if self.is_shutting_down() {
-            return Err(Error::new(
-                ErrorCode::ShuttingDown,
-                "the server is shutting down and starts no more jails; retry once it is back",
-            ));
+            return Err(no_start_at_shutdown());
         }
         self.inner.slots.clone().try_acquire_owned().map(Slot).map_err(|_| {
             self.inner.metrics.refused_busy();
@@ -272,18 +286,30 @@ impl JailRunner {
             .await?;
         self.inner.metrics.jail_started(entry.kind);
         let cancel = CancellationToken::new();
-        lock(&self.inner.live).insert(
-            id,
-            Live {
-                tenant: entry.tenant.clone(),
-                cancel: cancel.clone(),
-            },
-        );
+        let shutdown_kill = Arc::new(AtomicBool::new(false));
+        {
+            let mut live = lock(&self.inner.live);
+            live.insert(
+                id,
+                Live {
+                    tenant: entry.tenant.clone(),
+                    cancel: cancel.clone(),
+                    shutdown_kill: shutdown_kill.clone(),
+                },
+            );
+            // Registered after the shutdown went through the live jails:
+            // this one is killed as soon as it starts.
+            if self.is_shutting_down() {
+                shutdown_kill.store(true, Ordering::SeqCst);
+                cancel.cancel();
+            }
+        }
         Ok(Ledger {
             runner: self.clone(),
             id,
             started: Instant::now(),
             cancel,
+            shutdown_kill,
             open: true,
         })
     }
@@ -292,6 +318,9 @@ impl JailRunner {
     /// cannot be stored does not run. Refused with 507 while the state disk
     /// is below its reserve.
     pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
+        if self.is_shutting_down() {
+            return Err(no_start_at_shutdown());
+        }
         self.inner.disk.ensure_room("start a jail")?;
         let ledger = self.open_ledger(entry).await?;
         match self.inner.engine.spawn(config).await {
@@ -337,7 +366,7 @@ impl JailRunner {
             }
         };
         let id = ledger.id();
-        if ledger.killed_at_shutdown() {
+        if cancelled && ledger.killed_at_shutdown(outcome.as_ref().ok()) {
             ledger.close_killed_at_shutdown().await;
             return Err(shutdown_error());
         }
@@ -414,8 +443,10 @@ impl JailRunner {
     /// Shutdown: starts no more jails and kills the running ones; their
     /// requests answer [`shutdown_error`].
     pub fn shut_down(&self) {
+        let live = lock(&self.inner.live);
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        for live in lock(&self.inner.live).values() {
+        for live in live.values() {
+            live.shutdown_kill.store(true, Ordering::SeqCst);
             live.cancel.cancel();
         }
     }

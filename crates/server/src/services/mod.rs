@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod health;
 pub mod identity;
 pub mod jails;
 pub mod keys;
@@ -22,18 +23,16 @@ use crate::db::{DbError, DbFault};
 
 impl From<DbError> for Error {
     /// A database that cannot be reached or written is a 503 the client
-    /// may retry, a full one a 507; anything else is an internal error,
-    /// logged and never answered in detail.
+    /// may retry, a full one a 507; anything else is an internal error.
+    /// The cause goes to the log (with the request id), never to the
+    /// client: it can name files and hosts of the operator's.
     fn from(err: DbError) -> Self {
         match err.fault() {
             DbFault::Unavailable => {
                 tracing::warn!(%err, "the database cannot serve");
                 Error::new(
                     ErrorCode::DatabaseUnavailable,
-                    format!(
-                        "the database cannot be reached or written right now; nothing was stored ({}); retry later",
-                        brief(&err)
-                    ),
+                    "the database cannot be reached or written right now; nothing was stored; retry later",
                 )
             }
             DbFault::Full => {
@@ -46,13 +45,6 @@ impl From<DbError> for Error {
             DbFault::Other => Error::internal(err),
         }
     }
-}
-
-/// The first line of an error, at most 200 characters, for messages.
-fn brief(err: &impl std::fmt::Display) -> String {
-    let text = err.to_string();
-    let line = text.lines().next().unwrap_or_default();
-    line.chars().take(200).collect()
 }
 
 /// An RFC 3339 UTC timestamp from Unix milliseconds (`Z`, fractional

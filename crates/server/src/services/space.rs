@@ -128,6 +128,16 @@ impl StateDisk {
         self.shared.held.load(Ordering::SeqCst)
     }
 
+    /// The watermark (`--min-free-space`), bytes.
+    pub fn min_free(&self) -> u64 {
+        self.min_free
+    }
+
+    /// The configured size of the reserve file, bytes.
+    pub fn reserve_size(&self) -> u64 {
+        self.reserve
+    }
+
     /// Free and total space now (the reserve counted as free while held).
     pub fn status(&self) -> std::io::Result<DiskStatus> {
         let (available, total_bytes) = free_space(&self.dir)?;
@@ -151,13 +161,19 @@ impl StateDisk {
         if status.has_room() {
             return Ok(());
         }
+        // The host path is for the operator's log, not for the client.
+        tracing::warn!(
+            free_mib = status.free_bytes >> 20,
+            min_free_mib = status.min_free_bytes >> 20,
+            dir = %self.dir.display(),
+            "refused new work: the state disk is below the --min-free-space watermark"
+        );
         Err(Error::new(
             ErrorCode::InsufficientStorage,
             format!(
-                "cannot {what}: the state disk has {} MiB free, below the {} MiB kept free for the record (--min-free-space); delete workspaces or snapshots, or free space on the disk of {}",
+                "cannot {what}: the state disk has {} MiB free, below the --min-free-space watermark of {} MiB; delete workspaces or snapshots, or ask the operator to free space on the state disk",
                 status.free_bytes >> 20,
                 status.min_free_bytes >> 20,
-                self.dir.display()
             ),
         ))
     }
@@ -176,9 +192,17 @@ impl StateDisk {
         }
     }
 
-    /// Deletes the reserve file (`available`: free bytes before, for the log).
+    /// Deletes the reserve file (`available`: free bytes before, for the
+    /// log). Never waits: while the reserve is being allocated (or given
+    /// up by another thread) it returns `false` at once, so a request
+    /// never waits behind `posix_fallocate`; the monitor tries again the
+    /// next second.
     fn release(&self, available: u64) -> bool {
-        let _changing = self.shared.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let _changing = match self.shared.changing.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
         if !self.reserve_held() {
             return false;
         }
@@ -195,7 +219,7 @@ impl StateDisk {
             free_mib = available >> 20,
             reserve_mib = self.reserve >> 20,
             dir = %self.dir.display(),
-            "the state disk is nearly full: reserve file given up so the database can record what happens; new work is refused until space is freed"
+            "the state disk is nearly full: reserve file given up so the database can record what happens; new work is refused until free space is back above --min-free-space"
         );
         true
     }
@@ -306,7 +330,6 @@ fn allocated(meta: &std::fs::Metadata) -> u64 {
 /// allocated under a temporary name, flushed, then renamed, so a reserve
 /// file of the wrong size is never taken for a full one.
 fn allocate(dir: &Path, bytes: u64) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let temp = dir.join(RESERVE_TEMP);
     let file = std::fs::OpenOptions::new()
@@ -315,17 +338,7 @@ fn allocate(dir: &Path, bytes: u64) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(&temp)?;
-    let len = libc::off_t::try_from(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "reserve too large"))?;
-    // SAFETY: posix_fallocate on a descriptor we own; glibc writes zeros
-    // where the file system cannot preallocate, so the space is used
-    // either way.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-    let allocated = if rc == 0 {
-        file.sync_all()
-    } else {
-        Err(std::io::Error::from_raw_os_error(rc))
-    };
+    let allocated = preallocate(&file, bytes).and_then(|()| file.sync_all());
     drop(file);
     if let Err(err) = allocated.and_then(|()| std::fs::rename(&temp, dir.join(RESERVE_FILE))) {
         let _ = std::fs::remove_file(&temp);
@@ -334,20 +347,37 @@ fn allocate(dir: &Path, bytes: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Allocates `bytes` to `file`: `fallocate`, or zeros written where the
+/// file system cannot preallocate (as `posix_fallocate` does), so the
+/// space is used either way.
+fn preallocate(file: &std::fs::File, bytes: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, bytes) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => {
+            let zeros = vec![0u8; 1 << 20];
+            let mut left = bytes;
+            let mut writer = file;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                writer.write_all(&zeros[..n])?;
+                left -= n as u64;
+            }
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// `(available to unprivileged writers, total)` bytes of the file system
 /// holding `path`.
 fn free_space(path: &Path) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
-    // SAFETY: statvfs writes into the zeroed struct we own; the path is a
-    // valid C string.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let fragment = stat.f_frsize as u64;
-    Ok((stat.f_bavail as u64 * fragment, stat.f_blocks as u64 * fragment))
+    let stat = rustix::fs::statvfs(path)?;
+    let fragment = stat.f_frsize;
+    Ok((
+        stat.f_bavail.saturating_mul(fragment),
+        stat.f_blocks.saturating_mul(fragment),
+    ))
 }
 
 #[cfg(test)]
@@ -359,10 +389,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let disk = StateDisk::new(dir.path(), 1 << 20).with_reserve(4 << 20);
         let report = disk.prepare().unwrap();
-        if !report.held {
-            // A host disk too full for the test's 5 MiB.
-            return;
-        }
+        assert!(
+            report.held,
+            "the reserve was not taken: this test needs 5 MiB free in the temporary directory ({}): {report:?}",
+            dir.path().display()
+        );
         assert!(report.created);
         let meta = std::fs::metadata(disk.reserve_path()).unwrap();
         assert!(allocated(&meta) >= 4 << 20, "not sparse");

@@ -385,17 +385,19 @@ impl Workspaces {
         config
     }
 
-    fn remove_dir(&self, id: &str) {
-        let dir = self.dir(id);
-        if let Err(err) = std::fs::remove_dir_all(&dir) {
-            if err.kind() != std::io::ErrorKind::NotFound {
-                tracing::error!(%err, dir = %dir.display(), "removing a workspace directory");
-            }
-        }
+    /// Removes the directory of workspace `id` (logged when it cannot).
+    fn remove_dir(&self, id: &str) -> bool {
+        remove_tree(&self.dir(id))
     }
 
-    /// Makes the directory of workspace `id`; its tree is created empty
-    /// when `with_tree`, left for a restore to create otherwise.
+    /// The marker of a directory whose workspace row is not committed yet.
+    fn creating_marker(&self, id: &str) -> PathBuf {
+        self.dir(id).join(CREATING)
+    }
+
+    /// Makes the directory of workspace `id`, marked as being created (see
+    /// [`CREATING`]); its tree is created empty when `with_tree`, left for
+    /// a restore to create otherwise.
     fn create_dir(&self, id: &str, with_tree: bool) -> Result<Created<'_>, Error> {
         let created = Created {
             workspaces: self,
@@ -403,6 +405,9 @@ impl Workspaces {
             kept: false,
         };
         std::fs::create_dir(self.dir(id)).map_err(Error::internal)?;
+        // Before anything else goes in: a directory killed before this is
+        // empty, and the startup repair removes an empty one as well.
+        std::fs::File::create(self.creating_marker(id)).map_err(Error::internal)?;
         if with_tree {
             std::fs::create_dir(self.tree(id)).map_err(Error::internal)?;
         }
@@ -554,7 +559,16 @@ impl Workspaces {
                     let blobs = self.db().snapshot_blobs(held).await?;
                     self.collect_blobs_of(blobs, Some(held)).await;
                 }
-                self.db().delete_workspace(&scope, id).await?
+                match self.db().delete_workspace(&scope, id).await {
+                    Ok(deleted) => deleted,
+                    Err(err) => {
+                        // The row stays: the workspace lists with an empty
+                        // tree (or paused, its blobs gone) until the delete
+                        // is retried.
+                        tracing::error!(%err, workspace = %id, "tree emptied, delete not recorded: the workspace stays, empty, until its delete is retried");
+                        return Err(err.into());
+                    }
+                }
             }
             other => other?,
         };
@@ -675,9 +689,19 @@ impl Created<'_> {
         self.workspaces.tree(&self.id)
     }
 
-    /// The creation succeeded.
+    /// The creation succeeded: call only once the row is committed. The
+    /// marker goes, so from now on only the row decides the directory's
+    /// fate.
     fn keep(mut self) {
         self.kept = true;
+        let marker = self.workspaces.creating_marker(&self.id);
+        if let Err(err) = std::fs::remove_file(&marker) {
+            // Harmless while the row exists: the startup repair removes a
+            // marker next to a row.
+            if err.kind() != std::io::ErrorKind::NotFound {
+                tracing::error!(%err, workspace = %self.id, "removing the creation marker of a workspace directory");
+            }
+        }
     }
 }
 
@@ -685,6 +709,28 @@ impl Drop for Created<'_> {
     fn drop(&mut self) {
         if !self.kept {
             self.workspaces.remove_dir(&self.id);
+        }
+    }
+}
+
+/// Name of the empty file in `workspaces/<id>/` while the workspace's row
+/// is not committed (a create, a create from a snapshot, a fork). The
+/// startup repair removes a directory without a row only when it carries
+/// this marker (or is empty): any other directory without a row holds an
+/// acknowledged workspace whose row is missing (a database replaced or
+/// restored from an old backup) and is moved to `lost+found`, never
+/// deleted.
+const CREATING: &str = ".creating";
+
+/// Removes the directory tree `path`; `true` when it is gone (or was
+/// never there), `false` (logged) when it could not be removed.
+fn remove_tree(path: &std::path::Path) -> bool {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => true,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => true,
+        Err(err) => {
+            tracing::error!(%err, path = %path.display(), "removing a directory");
+            false
         }
     }
 }

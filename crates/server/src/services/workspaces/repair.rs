@@ -3,24 +3,37 @@
 //!
 //! - temporary files of interrupted snapshots in the blob pool are removed
 //!   (no snapshot of this process runs yet, so every one is a leftover);
-//! - workspace directories with no row, or whose row is deleted, are
-//!   removed: a create or restore killed before its row was written, or a
-//!   delete killed after it;
+//! - a workspace directory is removed when its row says it is deleted (a
+//!   delete killed after it recorded itself), or when it has no row and
+//!   carries the creation marker (or is empty): a create, a create from a
+//!   snapshot or a fork killed before its row was committed;
+//! - a workspace directory with no row and no marker is **never deleted**:
+//!   it held an acknowledged workspace, so the database is not the one
+//!   that workspace was recorded in (deleted and recreated, the wrong
+//!   `--database-url`, an empty database, an old backup). It is moved to
+//!   `<state_dir>/lost+found/` and logged as an error;
 //! - scratch directories of run forks (`tmp/fork_*`) are removed;
 //! - a paused workspace's tree left by a pause killed after it recorded
 //!   itself is removed (its snapshot holds the tree);
-//! - an active workspace whose tree is missing gets it back from its newest
-//!   snapshot, or empty when it has none: the row was acknowledged, so the
-//!   workspace stays usable (an exec finds a tree) instead of failing every
-//!   exec; each one is logged with what it got back.
+//! - an active workspace whose directory is here but whose tree is missing
+//!   gets it back from its newest snapshot, or empty when it has none: the
+//!   row was acknowledged, so the workspace stays usable (an exec finds a
+//!   tree) instead of failing every exec; each one is logged with what it
+//!   got back;
+//! - a workspace whose whole directory is missing is only counted and
+//!   logged: servers sharing one PostgreSQL database each hold their own
+//!   trees, so another server's workspace has no directory here.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use paddock_api::Error;
 
-use super::{blocking, Workspaces};
+use super::{blocking, remove_tree, Workspaces, CREATING};
 use crate::db::Scope;
+
+/// Where directories without a row go (in the state directory).
+pub const LOST_FOUND: &str = "lost+found";
 
 /// What [`Workspaces::repair`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,8 +42,15 @@ pub struct RepairReport {
     pub temp_files: u64,
     /// Their bytes.
     pub temp_bytes: u64,
-    /// Workspace directories without a live row removed.
+    /// Workspace directories removed: deleted rows, or interrupted
+    /// creations (no row, creation marker).
     pub orphan_dirs: u64,
+    /// Workspace directories without a row and without the creation
+    /// marker, moved to `lost+found` (never deleted).
+    pub lost_found: u64,
+    /// Workspaces whose whole directory is not on this server (counted
+    /// only: another server sharing the database may hold it).
+    pub missing_dirs: u64,
     /// Scratch directories of run forks removed.
     pub scratch_dirs: u64,
     /// Trees of paused workspaces removed (their snapshot holds them).
@@ -49,6 +69,8 @@ impl RepairReport {
     pub fn log(&self) {
         let repaired = self.temp_files
             + self.orphan_dirs
+            + self.lost_found
+            + self.missing_dirs
             + self.scratch_dirs
             + self.paused_trees
             + self.restored
@@ -61,6 +83,8 @@ impl RepairReport {
                 temp_files = self.temp_files,
                 temp_bytes = self.temp_bytes,
                 orphan_dirs = self.orphan_dirs,
+                lost_found = self.lost_found,
+                missing_dirs = self.missing_dirs,
                 scratch_dirs = self.scratch_dirs,
                 paused_trees = self.paused_trees,
                 restored = self.restored,
@@ -101,7 +125,7 @@ impl Workspaces {
         .await?
         {
             for name in names.iter().filter(|n| n.starts_with("fork_")) {
-                if self.remove_path(scratch.join(name)).await {
+                if remove_in_background(scratch.join(name)).await {
                     report.scratch_dirs += 1;
                 } else {
                     report.errors += 1;
@@ -120,32 +144,42 @@ impl Workspaces {
         let on_disk = blocking(move || list_dirs(&root)).await?.map_err(Error::internal)?;
         for name in &on_disk {
             match rows.get(name) {
-                None => {
-                    // Only names this service makes: anything else in the
-                    // directory was put there by someone else.
-                    if !name.starts_with("wrk_") {
-                        continue;
+                // Only names this service makes: anything else in the
+                // directory was put there by someone else.
+                None if name.starts_with("wrk_") => self.repair_rowless(name, &mut report).await?,
+                None => {}
+                Some(paused) => {
+                    // A create killed after its row was committed but
+                    // before the marker went: the row decides now.
+                    let marker = self.creating_marker(name);
+                    if marker.exists() {
+                        if let Err(err) = std::fs::remove_file(&marker) {
+                            tracing::error!(%err, workspace = %name, "removing a creation marker");
+                            report.errors += 1;
+                        }
                     }
-                    if self.remove_path(self.dir(name)).await {
-                        tracing::info!(workspace = %name, "removed a workspace directory without a row");
-                        report.orphan_dirs += 1;
-                    } else {
-                        report.errors += 1;
+                    if *paused && self.tree(name).exists() {
+                        if remove_in_background(self.tree(name)).await {
+                            report.paused_trees += 1;
+                        } else {
+                            report.errors += 1;
+                        }
                     }
                 }
-                Some(true) if self.tree(name).exists() => {
-                    if self.remove_path(self.tree(name)).await {
-                        report.paused_trees += 1;
-                    } else {
-                        report.errors += 1;
-                    }
-                }
-                Some(_) => {}
             }
         }
 
-        for (id, paused) in &rows {
-            if *paused || self.tree(id).is_dir() {
+        let mut missing = Vec::new();
+        let mut ids: Vec<&String> = rows.keys().collect();
+        ids.sort();
+        for id in ids {
+            if !self.dir(id).is_dir() {
+                // Never created here: another server sharing the database
+                // holds it (or it was lost outside paddock).
+                missing.push(id.as_str());
+                continue;
+            }
+            if rows[id] || self.tree(id).is_dir() {
                 continue;
             }
             match self.recreate_tree(id).await {
@@ -163,23 +197,77 @@ impl Workspaces {
                 }
             }
         }
+        if !missing.is_empty() {
+            const SHOWN: usize = 20;
+            tracing::warn!(
+                count = missing.len(),
+                workspaces = %missing.iter().take(SHOWN).copied().collect::<Vec<_>>().join(","),
+                "workspaces without a directory on this server (another server sharing the database holds them, or they were lost): left as they are"
+            );
+            report.missing_dirs = missing.len() as u64;
+        }
         Ok(report)
     }
 
-    /// Gives the active workspace `id` a tree: its newest snapshot's, or an
-    /// empty one. Returns the snapshot used.
+    /// A `wrk_*` directory without an undeleted row: removed when its row
+    /// is deleted or it was never acknowledged (creation marker, or
+    /// empty); moved to `lost+found` otherwise.
+    async fn repair_rowless(&self, name: &str, report: &mut RepairReport) -> Result<(), Error> {
+        let deleted = self.db().workspace_any(&Scope::All, name).await?.is_some();
+        let dir = self.dir(name);
+        let unacknowledged = {
+            let dir = dir.clone();
+            blocking(move || dir.join(CREATING).exists() || is_empty_dir(&dir)).await?
+        };
+        if deleted || unacknowledged {
+            if remove_in_background(dir).await {
+                tracing::info!(
+                    workspace = %name,
+                    reason = if deleted { "its row is deleted" } else { "an interrupted creation" },
+                    "removed a workspace directory"
+                );
+                report.orphan_dirs += 1;
+            } else {
+                report.errors += 1;
+            }
+            return Ok(());
+        }
+        let lost = self.settings().state_dir.join(LOST_FOUND);
+        let moved = blocking({
+            let name = name.to_owned();
+            move || move_to(&dir, &lost, &name)
+        })
+        .await?;
+        match moved {
+            Ok(to) => {
+                tracing::error!(
+                    workspace = %name,
+                    to = %to.display(),
+                    "workspace directory without a database row moved to lost+found: was the database replaced? \
+                     (the database in use does not know this workspace; stop the server, put the right database back \
+                     and move the directory back to workspaces/)"
+                );
+                report.lost_found += 1;
+            }
+            Err(err) => {
+                tracing::error!(%err, workspace = %name, "a workspace directory without a database row could not be moved to lost+found: left in place");
+                report.errors += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the active workspace `id`, whose directory exists, a tree: its
+    /// newest snapshot's, or an empty one. Returns the snapshot used.
     async fn recreate_tree(&self, id: &str) -> Result<Option<String>, Error> {
         let dir = self.dir(id);
-        let partial = dir.clone();
         blocking(move || {
             // A tree half restored by an earlier attempt would make the
             // restore fail: start from nothing but the directory.
-            let _ = std::fs::remove_dir_all(partial.join("tree"));
-            let _ = std::fs::remove_file(partial.join("stat-cache.json"));
-            std::fs::create_dir_all(&partial)
+            let _ = std::fs::remove_dir_all(dir.join("tree"));
+            let _ = std::fs::remove_file(dir.join("stat-cache.json"));
         })
-        .await?
-        .map_err(Error::internal)?;
+        .await?;
         let (newest, _) = self.db().list_snapshots(&Scope::All, Some(id), None, 1, 0).await?;
         if let Some(snap) = newest.first() {
             let manifest = self.load_manifest(&snap.id).await?;
@@ -192,23 +280,34 @@ impl Workspaces {
             .map_err(Error::internal)?;
         Ok(None)
     }
+}
 
-    /// Removes a directory tree; `false` (logged) when it could not.
-    async fn remove_path(&self, path: std::path::PathBuf) -> bool {
-        let shown = path.display().to_string();
-        match blocking(move || std::fs::remove_dir_all(path)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotFound => true,
-            Ok(Err(err)) => {
-                tracing::error!(%err, path = %shown, "startup repair: removing");
-                false
-            }
-            Err(err) => {
-                tracing::error!(error = %err.message, path = %shown, "startup repair: removing");
-                false
-            }
+/// [`remove_tree`] on a blocking thread.
+async fn remove_in_background(path: PathBuf) -> bool {
+    match blocking(move || remove_tree(&path)).await {
+        Ok(removed) => removed,
+        Err(err) => {
+            tracing::error!(error = %err.message, "startup repair: removing");
+            false
         }
     }
+}
+
+/// Whether `dir` is a directory with nothing in it.
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+/// Moves `dir` to `lost/<name>`, or `lost/<name>.<unix ms>` when that is
+/// taken; returns where it went.
+fn move_to(dir: &Path, lost: &Path, name: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(lost)?;
+    let mut to = lost.join(name);
+    if to.symlink_metadata().is_ok() {
+        to = lost.join(format!("{name}.{}", crate::db::now_ms()));
+    }
+    std::fs::rename(dir, &to)?;
+    Ok(to)
 }
 
 /// Names of the directories (and anything else) directly in `root`.
