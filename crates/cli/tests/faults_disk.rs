@@ -332,6 +332,19 @@ fn a_disk_filled_from_outside_refuses_new_work_and_deletes_free_it() {
     assert_new_work_refused(&server, &ws, &snap);
     let (status, page) = call(&server, "GET", "/v1/workspaces", Some(OP1_TOKEN), None);
     assert_eq!((status.as_u16(), page["total"].as_i64()), (200, Some(1)), "reads work");
+    // Readiness names the state disk; the database still takes writes.
+    let (status, ready) = call(&server, "GET", "/readyz", None, None);
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert_eq!(ready["checks"]["state_disk"]["ok"], false, "{ready}");
+    assert_eq!(ready["checks"]["state_disk"]["reserve_held"], false, "{ready}");
+    assert!(
+        ready["checks"]["state_disk"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--min-free-space")),
+        "{ready}"
+    );
+    assert_eq!(ready["checks"]["database"]["ok"], true, "{ready}");
 
     let before = available(&fs.mount);
     let started = Instant::now();
@@ -376,6 +389,12 @@ fn a_disk_filled_from_outside_refuses_new_work_and_deletes_free_it() {
         fs.reserve().exists()
     });
     println!("FIGURE reserve_taken_again_after_ms={}", taken.as_millis());
+    let (status, ready) = call(&server, "GET", "/readyz", None, None);
+    assert_eq!(
+        (status.as_u16(), &ready["checks"]["state_disk"]["reserve_held"]),
+        (200, &json!(true)),
+        "{ready}"
+    );
     let (status, body) = run(&server);
     assert_eq!(status, 201, "new work is accepted again: {body}");
     create_workspace(&server);

@@ -1115,7 +1115,10 @@ fn a_reserve_larger_than_half_the_watermark_is_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--reserve-space (9 MiB) must be at most half of --min-free-space (16 MiB)"), "{stderr}");
+    assert!(
+        stderr.contains("--reserve-space (9 MiB) must be at most half of --min-free-space (16 MiB)"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("paddock.db").exists(), "nothing is created");
 }
 

@@ -20,7 +20,9 @@ pub async fn healthz() -> &'static str {
 
 #[utoipa::path(get, path = "/readyz", operation_id = "readyz", summary = "Readiness probe", description = "Whether the server can take work: the database answers and accepts a write, the state disk is above its free-space watermark, and the jail engine runs. 503 names the failing check.", tag = "public", security(()), responses((status = 200, description = "Ready", body = Readiness), (status = 503, description = "Not ready; the failing checks carry an error", body = Readiness)))]
 pub async fn readyz(State(state): State<SharedState>) -> Response {
-    let body = crate::services::health::readiness(&state.db, &state.disk, state.runner.engine(), state.config.db_timeout).await;
+    let body =
+        crate::services::health::readiness(&state.db, &state.disk, state.runner.engine(), state.config.db_timeout)
+            .await;
     let status = if body.ready {
         StatusCode::OK
     } else {
