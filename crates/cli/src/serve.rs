@@ -98,6 +98,12 @@ pub struct ServeArgs {
     /// Ledger and audit rows older than this are deleted by maintenance.
     #[arg(long, env = "PADDOCK_RECORD_RETENTION", value_name = "DURATION", default_value = "90d", value_parser = parse::long_duration)]
     pub record_retention: Duration,
+    /// Start even when the database has no workspace or snapshot while the
+    /// state directory holds workspace trees or snapshot blobs (a replaced
+    /// database): the trees move to lost+found, unreferenced blobs are
+    /// collected. Without it such a start is refused.
+    #[arg(long, env = "PADDOCK_ALLOW_NEW_DATABASE")]
+    pub allow_new_database: bool,
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
@@ -177,6 +183,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.min_free_space = args.min_free_space;
     config.reserve_space = args.reserve_space;
     config.record_retention = args.record_retention;
+    config.allow_new_database = args.allow_new_database;
     Ok(config)
 }
 

@@ -816,7 +816,29 @@ fn a_replaced_database_moves_workspace_trees_to_lost_and_found() {
     std::fs::write(state.join("workspaces/wrk_interrupted/.creating"), "").unwrap();
     std::fs::create_dir_all(state.join("workspaces/wrk_empty")).unwrap();
 
-    let server = start(&state, &[]);
+    // A plain start refuses: this database never recorded those trees.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0"])
+        .args(["--min-free-space", "16m", "--reserve-space", "8m", "--state-dir"])
+        .arg(&state)
+        .env("PADDOCK_API_KEYS", keys())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refusing to start: the database has no workspace or snapshot, but the state directory holds 2 workspace directories")
+            && stderr.contains("--allow-new-database"),
+        "{stderr}"
+    );
+    for id in [&a, &b] {
+        assert!(
+            state.join("workspaces").join(id).join("tree/precious.txt").exists(),
+            "a refused start moved {id}"
+        );
+    }
+
+    let server = start(&state, &["--allow-new-database"]);
     let lines = &server.first_lines;
     assert_eq!(log_field(lines, "startup repair", "lost_found"), Some(2), "{lines:?}");
     assert_eq!(log_field(lines, "startup repair", "orphan_dirs"), Some(2), "{lines:?}");

@@ -152,6 +152,9 @@ pub struct ServerConfig {
     pub reserve_space: u64,
     /// Ledger and audit rows older than this are pruned by maintenance.
     pub record_retention: Duration,
+    /// Start even when the database has no workspace or snapshot but the
+    /// state directory holds some (see `Workspaces::unrecorded_state`).
+    pub allow_new_database: bool,
 }
 
 impl ServerConfig {
@@ -190,6 +193,7 @@ impl ServerConfig {
             min_free_space: 256 << 20,
             reserve_space: 64 << 20,
             record_retention: Duration::from_secs(90 * 24 * 3600),
+            allow_new_database: false,
         }
     }
 }

@@ -77,6 +77,15 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
     let audit_log = AuditLog::new(db.clone());
     let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone(), disk.clone())?;
+    if let Some(found) = workspaces.unrecorded_state().await? {
+        if !config.allow_new_database {
+            anyhow::bail!(
+                "refusing to start: {found}. This database is not the one they were recorded in (a deleted or replaced database file, the wrong --database-url, an empty database). Point paddock at the right database, or start with --allow-new-database to keep going with this one: workspace directories then move to {}/lost+found and unreferenced snapshot blobs are collected",
+                config.state_dir.display()
+            );
+        }
+        tracing::warn!(%found, "starting with a new database (--allow-new-database)");
+    }
     let repaired = workspaces.repair().await?;
     repaired.log();
     let sessions = Sessions::new(

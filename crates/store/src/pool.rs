@@ -153,6 +153,24 @@ impl BlobPool {
         &self.inner.root
     }
 
+    /// How many blobs the pool holds (temporary files not counted).
+    pub fn blob_count(&self) -> std::io::Result<u64> {
+        let mut count = 0;
+        for fan in std::fs::read_dir(&self.inner.root)? {
+            let fan = fan?;
+            if !fan.file_name().to_str().is_some_and(is_fanout_name) || !fan.file_type()?.is_dir() {
+                continue;
+            }
+            for blob in std::fs::read_dir(fan.path())? {
+                let name = blob?.file_name();
+                if !name.as_bytes().starts_with(TEMP_PREFIX.as_bytes()) {
+                    count += 1;
+                }
+            }
+        }
+        Ok(count)
+    }
+
     /// Where the blob `hash` is (or would be) stored.
     pub fn blob_path(&self, hash: &BlobHash) -> PathBuf {
         self.inner.root.join(hash.rel_path().as_str())

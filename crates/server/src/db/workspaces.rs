@@ -53,6 +53,15 @@ fn like(q: Option<&str>) -> String {
 
 impl Db {
     /// Stores a new workspace.
+    /// Whether the database has ever recorded a workspace (deleted ones
+    /// included) or holds a snapshot.
+    pub async fn has_workspace_records(&self) -> DbResult<bool> {
+        let row = sqlx::query("SELECT (SELECT COUNT(*) FROM workspaces) + (SELECT COUNT(*) FROM snapshots) AS n")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     pub async fn insert_workspace(&self, row: &WorkspaceRow) -> DbResult<()> {
         sqlx::query(&format!(
             "INSERT INTO workspaces ({WORKSPACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"

@@ -8,7 +8,7 @@
 //! it, or as `cancelled` when it was cancelled or its caller went away
 //! (the [`Ledger`] guard sees to the last case even when the request
 //! future is simply dropped). No jail starts while the state disk is below
-//! its reserve.
+//! its free-space watermark.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,7 +47,7 @@ struct Inner {
     max_concurrent: usize,
     /// Jails running now, by ledger id: their tenant and how to cancel them.
     live: Mutex<HashMap<i64, Live>>,
-    /// Where jails write: no jail starts below its reserve.
+    /// Where jails write: no jail starts below its watermark.
     disk: StateDisk,
     /// The server is shutting down: no jail starts, and the ones it kills
     /// end as errors rather than as cancellations.
@@ -316,7 +316,7 @@ impl JailRunner {
 
     /// Starts a jail with its ledger row, written first: a jail whose row
     /// cannot be stored does not run. Refused with 507 while the state disk
-    /// is below its reserve.
+    /// is below its free-space watermark.
     pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
         if self.is_shutting_down() {
             return Err(no_start_at_shutdown());

@@ -101,6 +101,37 @@ impl Workspaces {
     /// documentation). Call once before serving. Fails only when the
     /// database cannot be read; a file that cannot be removed is logged
     /// and counted in `errors`.
+    /// Workspace state the database knows nothing of: `Some(description)`
+    /// when the database has never recorded a workspace or snapshot, yet
+    /// the state directory holds workspace directories (not interrupted
+    /// creations) or snapshot blobs. That database is not the one this
+    /// state was recorded in (a deleted or replaced file, the wrong
+    /// `--database-url`, an empty database); serving with it would move
+    /// every tree to `lost+found` and collect every blob.
+    pub async fn unrecorded_state(&self) -> Result<Option<String>, Error> {
+        if self.db().has_workspace_records().await? {
+            return Ok(None);
+        }
+        let root = self.inner.root.clone();
+        let pool = self.pool().clone();
+        let (dirs, blobs) = blocking(move || {
+            let dirs = list_dirs(&root)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|name| name.starts_with("wrk_") && !root.join(name).join(CREATING).exists())
+                .filter(|name| !is_empty_dir(&root.join(name)))
+                .count();
+            (dirs, pool.blob_count().unwrap_or(0))
+        })
+        .await?;
+        if dirs == 0 && blobs == 0 {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "the database has no workspace or snapshot, but the state directory holds {dirs} workspace directories and {blobs} snapshot blobs"
+        )))
+    }
+
     pub async fn repair(&self) -> Result<RepairReport, Error> {
         let mut report = RepairReport::default();
         let pool = self.pool().clone();
