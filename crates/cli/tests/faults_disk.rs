@@ -346,43 +346,12 @@ fn a_disk_filled_from_outside_refuses_new_work_and_deletes_free_it() {
     );
     assert_eq!(ready["checks"]["database"]["ok"], true, "{ready}");
 
-    let before = available(&fs.mount);
-    let started = Instant::now();
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/snapshots/{snap}"),
-        Some(OP1_TOKEN),
-        None,
-    );
-    assert_eq!(status, 204, "deleting a snapshot on a full disk: {body}");
-    let freed = available(&fs.mount).saturating_sub(before);
-    println!(
-        "FIGURE snapshot_delete_ms={} freed_mib={}",
-        started.elapsed().as_millis(),
-        freed >> 20
-    );
+    let freed = delete_on_full_disk(&server, &fs, &format!("/v1/snapshots/{snap}"), "snapshot");
     assert!(
         freed >= 9 * MIB,
         "the snapshot's blobs are collected at once: {freed} bytes"
     );
-
-    let before = available(&fs.mount);
-    let started = Instant::now();
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/workspaces/{ws}"),
-        Some(OP1_TOKEN),
-        None,
-    );
-    assert_eq!(status, 204, "deleting a workspace on a full disk: {body}");
-    let freed = available(&fs.mount).saturating_sub(before);
-    println!(
-        "FIGURE workspace_delete_ms={} freed_mib={}",
-        started.elapsed().as_millis(),
-        freed >> 20
-    );
+    let freed = delete_on_full_disk(&server, &fs, &format!("/v1/workspaces/{ws}"), "workspace");
     assert!(freed >= 9 * MIB, "the tree is removed at once: {freed} bytes");
 
     let taken = wait_for(Duration::from_secs(5), "the reserve file is taken again", || {
@@ -400,6 +369,22 @@ fn a_disk_filled_from_outside_refuses_new_work_and_deletes_free_it() {
     create_workspace(&server);
     drop(server);
     fs.unfill();
+}
+
+/// `DELETE path` on the full disk: 204, and the bytes it freed before it
+/// answered (printed as a figure with the time it took).
+fn delete_on_full_disk(server: &Server, fs: &LoopFs, path: &str, what: &str) -> u64 {
+    let before = available(&fs.mount);
+    let started = Instant::now();
+    let (status, body) = call(server, "DELETE", path, Some(OP1_TOKEN), None);
+    assert_eq!(status, 204, "deleting a {what} on a full disk: {body}");
+    let freed = available(&fs.mount).saturating_sub(before);
+    println!(
+        "FIGURE {what}_delete_ms={} freed_mib={}",
+        started.elapsed().as_millis(),
+        freed >> 20
+    );
+    freed
 }
 
 /// An exec that fills the disk from inside its workspace ends with a
