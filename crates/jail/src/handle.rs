@@ -76,7 +76,13 @@ impl JailControl {
     /// Freezes every process of the jail (cgroup freezer, v1 or v2).
     pub fn freeze(&self) -> Result<()> {
         let cgroup = self.freezer()?;
-        cgroup.freeze().map_err(|e| JailError::host("freeze", e))?;
+        if let Err(err) = cgroup.freeze() {
+            // A group left half frozen (v1's FREEZING) holds its processes
+            // in the kernel, where not even SIGKILL reaches them: undo it,
+            // so the jail runs on (and can be killed) as the error says.
+            let _ = cgroup.thaw();
+            return Err(JailError::host("freeze", err));
+        }
         self.frozen.store(true, Ordering::SeqCst);
         Ok(())
     }
