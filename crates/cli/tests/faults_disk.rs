@@ -371,12 +371,17 @@ fn a_disk_filled_from_outside_refuses_new_work_and_deletes_free_it() {
     fs.unfill();
 }
 
+/// `DELETE path` as the tenant that owns everything here.
+fn delete(server: &Server, path: &str) -> (reqwest::StatusCode, Value) {
+    call(server, "DELETE", path, Some(OP1_TOKEN), None)
+}
+
 /// `DELETE path` on the full disk: 204, and the bytes it freed before it
 /// answered (printed as a figure with the time it took).
 fn delete_on_full_disk(server: &Server, fs: &LoopFs, path: &str, what: &str) -> u64 {
     let before = available(&fs.mount);
     let started = Instant::now();
-    let (status, body) = call(server, "DELETE", path, Some(OP1_TOKEN), None);
+    let (status, body) = delete(server, path);
     assert_eq!(status, 204, "deleting a {what} on a full disk: {body}");
     let freed = available(&fs.mount).saturating_sub(before);
     println!(
@@ -423,13 +428,7 @@ fn an_exec_that_fills_the_disk_gets_its_result_and_a_closed_row() {
     assert_new_work_refused(&server, &ws, &snap);
 
     let before = available(&fs.mount);
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/workspaces/{ws}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/workspaces/{ws}"));
     assert_eq!(status, 204, "{body}");
     assert!(available(&fs.mount) > before + 40 * MIB, "the filled tree is gone");
     wait_for(Duration::from_secs(5), "the reserve file is taken again", || {
@@ -502,21 +501,9 @@ fn sigterm_and_a_restart_on_a_full_disk() {
     assert_eq!(status, 200, "{body}");
     assert_507(run(&server), "a run");
     let before = available(&fs.mount);
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/snapshots/{snap}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/snapshots/{snap}"));
     assert_eq!(status, 204, "{body}");
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/workspaces/{ws}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/workspaces/{ws}"));
     assert_eq!(status, 204, "{body}");
     assert!(available(&fs.mount) >= before + 10 * MIB, "both freed their space");
     drop(server);
@@ -974,13 +961,7 @@ fn deletes_answer_204_on_a_disk_with_no_byte_free_and_no_reserve() {
     println!("FIGURE renames_until_the_database_is_full={renames}");
     while server.log.try_recv().is_ok() {}
     let before = available(&fs.mount);
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/workspaces/{ws}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/workspaces/{ws}"));
     assert_eq!(status, 204, "{body}");
     assert!(available(&fs.mount) >= before + 5 * MIB, "the tree is gone");
     let logged: Vec<String> = std::iter::from_fn(|| server.log.recv_timeout(Duration::from_millis(500)).ok()).collect();
@@ -994,22 +975,10 @@ fn deletes_answer_204_on_a_disk_with_no_byte_free_and_no_reserve() {
     assert_eq!(status, 404, "the delete is recorded: {body}");
     fs.fill(0);
     let before = available(&fs.mount);
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/snapshots/{snap}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/snapshots/{snap}"));
     assert_eq!(status, 204, "{body}");
     assert!(available(&fs.mount) >= before + 5 * MIB, "the blobs are gone");
-    let (status, body) = call(
-        &server,
-        "DELETE",
-        &format!("/v1/workspaces/{other}"),
-        Some(OP1_TOKEN),
-        None,
-    );
+    let (status, body) = delete(&server, &format!("/v1/workspaces/{other}"));
     assert_eq!(status, 204, "an empty workspace, on a full disk: {body}");
     drop(server);
     fs.unfill();

@@ -189,7 +189,7 @@ impl ServerConfig {
             snapshot_max_age: None,
             snapshot_max_count: None,
             gc_min_age: Duration::from_secs(600),
-            db_timeout: Duration::from_secs(3),
+            db_timeout: crate::db::DEFAULT_ACQUIRE_TIMEOUT,
             min_free_space: 256 << 20,
             reserve_space: 64 << 20,
             record_retention: Duration::from_secs(90 * 24 * 3600),

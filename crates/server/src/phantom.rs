@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::crypto::{credential_context, token_hash, MasterKey};
-use crate::db::{AuditRow, Db, DbFault};
+use crate::db::{retry_after_failure, AuditRow, Db, DbFault, RetryPolicy};
 use crate::metrics::Metrics;
 
 /// Audit rows waiting for the writer; when it falls this far behind,
@@ -90,35 +90,28 @@ async fn write_audit(db: Db, mut rx: mpsc::Receiver<AuditRow>, stop: Cancellatio
 /// full the batch is retried with backoff (rows arriving meanwhile wait in
 /// the channel), up to about five minutes, or once more at shutdown.
 async fn write_batch(db: &Db, batch: &[AuditRow], stop: &CancellationToken) {
-    let mut delay = std::time::Duration::from_millis(250);
-    for attempt in 1..=AUDIT_WRITE_ATTEMPTS {
-        let Err(err) = db.insert_audit_batch(batch).await else {
-            if attempt > 1 {
-                tracing::info!(
-                    rows = batch.len(),
-                    attempt,
-                    "phantom proxy audit rows written after a retry"
-                );
-            }
-            return;
-        };
-        if err.fault() == DbFault::Other || attempt == AUDIT_WRITE_ATTEMPTS || stop.is_cancelled() {
-            tracing::error!(%err, rows = batch.len(), "writing phantom proxy audit rows; they are lost");
-            return;
-        }
-        if attempt == 1 {
-            tracing::warn!(%err, rows = batch.len(), "writing phantom proxy audit rows failed; retrying");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = stop.cancelled() => {}
-        }
-        delay = (delay * 2).min(std::time::Duration::from_secs(5));
+    let Err(err) = db.insert_audit_batch(batch).await else {
+        return;
+    };
+    if err.fault() != DbFault::Other && !stop.is_cancelled() {
+        tracing::warn!(%err, rows = batch.len(), "writing phantom proxy audit rows failed; retrying");
+    }
+    match retry_after_failure(err, AUDIT_RETRY, Some(stop), || db.insert_audit_batch(batch)).await {
+        Ok(retries) => tracing::info!(
+            rows = batch.len(),
+            attempt = retries + 1,
+            "phantom proxy audit rows written after a retry"
+        ),
+        Err(err) => tracing::error!(%err, rows = batch.len(), "writing phantom proxy audit rows; they are lost"),
     }
 }
 
-/// Attempts at writing a batch of proxy audit rows (see [`write_batch`]).
-const AUDIT_WRITE_ATTEMPTS: u32 = 64;
+/// Retries of a batch of proxy audit rows (see [`write_batch`]).
+const AUDIT_RETRY: RetryPolicy = RetryPolicy {
+    first_delay: std::time::Duration::from_millis(250),
+    max_delay: std::time::Duration::from_secs(5),
+    attempts: 63,
+};
 
 impl Authority for DbAuthority {
     async fn grant(&self, token: &str) -> Result<Option<Grant>, AuthorityError> {

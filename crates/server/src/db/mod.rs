@@ -7,6 +7,7 @@ mod audit;
 mod credentials;
 mod jails;
 mod keys;
+mod retry;
 mod sessions;
 mod workspaces;
 
@@ -14,6 +15,7 @@ pub use audit::AuditRow;
 pub use credentials::CredentialRow;
 pub use jails::{JailEnd, JailFilter, JailRow};
 pub use keys::KeyRow;
+pub use retry::{retry_after_failure, RetryPolicy};
 pub use sessions::{GrantRow, SessionRow, TokenRow};
 pub use workspaces::{SnapshotRow, WorkspaceRow};
 
@@ -95,6 +97,10 @@ impl DbError {
         }
     }
 }
+
+/// How long a request waits for a database connection unless configured
+/// otherwise (`--db-timeout`): a database that is down fails fast.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Result of store operations.
 pub type DbResult<T> = Result<T, DbError>;
@@ -210,10 +216,10 @@ const SQLITE_PRAGMAS: &str = "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mo
      PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON";
 
 impl Db {
-    /// Opens (creating and migrating) the database with a 3 s connection
-    /// timeout; see [`Db::open_with`].
+    /// Opens (creating and migrating) the database with the default
+    /// connection timeout; see [`Db::open_with`].
     pub async fn open(url: Option<&str>, state_dir: &Path) -> DbResult<Db> {
-        Db::open_with(url, state_dir, std::time::Duration::from_secs(3)).await
+        Db::open_with(url, state_dir, DEFAULT_ACQUIRE_TIMEOUT).await
     }
 
     /// Opens (creating and migrating) the database: `url` when given

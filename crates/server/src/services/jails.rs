@@ -21,13 +21,17 @@ use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailHa
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{Db, DbFault, JailEnd, Scope};
+use crate::db::{retry_after_failure, Db, DbFault, JailEnd, RetryPolicy, Scope};
 use crate::metrics::Metrics;
 use crate::services::space::StateDisk;
 
-/// Attempts at closing a ledger row while the database is down (about an
-/// hour with the backoff), before the next start's recovery takes over.
-const ROW_CLOSE_ATTEMPTS: u32 = 128;
+/// Retries of closing a ledger row while the database is down (about an
+/// hour), before the next start's recovery takes over.
+const ROW_CLOSE_RETRY: RetryPolicy = RetryPolicy {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(30),
+    attempts: 128,
+};
 
 /// Bytes of each stream kept in a ledger row.
 const LEDGER_OUTPUT_CAP: usize = 16 << 10;
@@ -475,22 +479,11 @@ impl JailRunner {
         tracing::warn!(%err, id, "closing a ledger row failed; retrying in the background");
         let db = self.inner.db.clone();
         tokio::spawn(async move {
-            let mut delay = Duration::from_millis(500);
-            for _ in 0..ROW_CLOSE_ATTEMPTS {
-                tokio::time::sleep(delay).await;
-                match db.finish_jail(id, &end).await {
-                    Ok(()) => {
-                        tracing::info!(id, "ledger row closed after the database came back");
-                        return;
-                    }
-                    Err(err) if err.fault() == DbFault::Other => {
-                        tracing::error!(%err, id, "closing a ledger row");
-                        return;
-                    }
-                    Err(_) => delay = (delay * 2).min(Duration::from_secs(30)),
-                }
+            match retry_after_failure(err, ROW_CLOSE_RETRY, None, || db.finish_jail(id, &end)).await {
+                Ok(_) => tracing::info!(id, "ledger row closed after the database came back"),
+                Err(err) if err.fault() == DbFault::Other => tracing::error!(%err, id, "closing a ledger row"),
+                Err(_) => tracing::error!(id, "gave up closing a ledger row; the next start closes it"),
             }
-            tracing::error!(id, "gave up closing a ledger row; the next start closes it");
         });
     }
 }

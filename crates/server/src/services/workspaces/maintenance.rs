@@ -57,10 +57,7 @@ impl Workspaces {
     /// Removes the blobs no snapshot refers to (older than the GC grace).
     pub async fn collect_garbage(&self) {
         let live = match self.db().live_blobs().await {
-            Ok(hashes) => hashes
-                .iter()
-                .filter_map(|h| h.parse::<BlobHash>().ok())
-                .collect::<HashSet<_>>(),
+            Ok(hashes) => blob_set(&hashes),
             Err(err) => {
                 tracing::error!(%err, "reading live blobs; garbage collection skipped");
                 return;
@@ -99,10 +96,7 @@ impl Workspaces {
             None => self.db().live_blobs().await,
         };
         let live = match live {
-            Ok(hashes) => hashes
-                .iter()
-                .filter_map(|h| h.parse::<BlobHash>().ok())
-                .collect::<HashSet<_>>(),
+            Ok(hashes) => blob_set(&hashes),
             Err(err) => {
                 tracing::error!(%err, "reading live blobs; the deleted snapshot's blobs wait for the next collection");
                 return;
@@ -227,4 +221,10 @@ impl Workspaces {
             }
         }
     }
+}
+
+/// The blobs named by the database's hex hashes (a malformed one names
+/// none).
+fn blob_set(hashes: &[String]) -> HashSet<BlobHash> {
+    hashes.iter().filter_map(|h| h.parse::<BlobHash>().ok()).collect()
 }
