@@ -11,6 +11,7 @@ pub mod identity;
 pub mod jail;
 pub mod ledger;
 pub mod runs;
+pub mod runtime;
 pub mod sessions;
 pub mod workspaces;
 

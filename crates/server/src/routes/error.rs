@@ -10,11 +10,11 @@ use paddock_api::Error;
 pub use paddock_api::ErrorBody;
 
 /// Seconds a client told 429 or 503 should wait before retrying.
-const RETRY_AFTER_SECS: u64 = 1;
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 /// Longest message answered, in characters: a message quoting a client's
 /// value (an unknown mode, a bad name) never sends megabytes back.
-const MAX_MESSAGE_CHARS: usize = 1024;
+pub const MAX_MESSAGE_CHARS: usize = 1024;
 
 /// An error answered to the client.
 #[derive(Debug)]

@@ -23,37 +23,52 @@ impl FromRequestParts<SharedState> for Caller {
                 "missing Authorization header (Bearer <api key>)",
             )
         })?;
-        let text = header
-            .to_str()
-            .map_err(|_| Error::new(ErrorCode::Unauthorized, "malformed Authorization header"))?
-            .trim();
-        let token = match text.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            Some(_) => {
-                return Err(Error::new(ErrorCode::Unauthorized, "the Authorization scheme must be Bearer").into())
-            }
-            None => text,
-        };
-        if token.is_empty() {
-            return Err(Error::new(ErrorCode::Unauthorized, "empty API key").into());
-        }
-        let key = state
-            .db
-            .key_by_hash(&token_hash(token))
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
-        let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
-        let caller = Caller {
-            key_id: key.id,
-            tenant: key.tenant_id,
-            role,
-        };
+        let token = bearer_token(header)?;
+        let caller = authenticate(state, token).await?;
         if let Some(seen) = parts.extensions.get::<SeenCaller>() {
             seen.record(&caller);
         }
         Ok(caller)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (a bare token is
+/// accepted too).
+pub fn bearer_token(header: &axum::http::HeaderValue) -> Result<&str, Error> {
+    let text = header
+        .to_str()
+        .map_err(|_| Error::new(ErrorCode::Unauthorized, "malformed Authorization header"))?
+        .trim();
+    let token = match text.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        Some(_) => {
+            return Err(Error::new(
+                ErrorCode::Unauthorized,
+                "the Authorization scheme must be Bearer",
+            ))
+        }
+        None => text,
+    };
+    if token.is_empty() {
+        return Err(Error::new(ErrorCode::Unauthorized, "empty API key"));
+    }
+    Ok(token)
+}
+
+/// The caller an API key belongs to (401 when unknown or revoked).
+pub async fn authenticate(state: &SharedState, token: &str) -> Result<Caller, Error> {
+    let key = state
+        .db
+        .key_by_hash(&token_hash(token))
+        .await?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
+    let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
+    Ok(Caller {
+        key_id: key.id,
+        tenant: key.tenant_id,
+        role,
+    })
 }
 
 /// Where the request log learns who made a request: the middleware puts
@@ -62,7 +77,8 @@ impl FromRequestParts<SharedState> for Caller {
 pub struct SeenCaller(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
 
 impl SeenCaller {
-    fn record(&self, caller: &Caller) {
+    /// Records the authenticated caller of this request.
+    pub fn record(&self, caller: &Caller) {
         if let Ok(mut seen) = self.0.lock() {
             *seen = Some((caller.tenant.clone(), caller.key_id.clone()));
         }

@@ -7,6 +7,7 @@ mod identity;
 mod ledger;
 mod public;
 mod runs;
+pub mod runtime;
 mod sessions;
 pub(crate) mod snapshots;
 pub mod sse;
@@ -43,7 +44,8 @@ use crate::routes::error::ApiError;
         (name = "runs", description = "One-shot code runs: plain, streamed (SSE) and forked"),
         (name = "ledger", description = "The jail ledger and the audit log"),
         (name = "workspaces", description = "Persistent trees at `/workspace`: exec, fork, snapshot"),
-        (name = "snapshots", description = "Content-addressed snapshots of workspace trees")
+        (name = "snapshots", description = "Content-addressed snapshots of workspace trees"),
+        (name = "runtime", description = "A workspace's runtime (sandbox-agent 0.4.2's API under `/v1/workspaces/{id}/runtime`): processes, terminals and files; errors are Problem Details")
     ),
     modifiers(&BearerAuth)
 )]
@@ -128,6 +130,7 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::remove))
         .routes(routes!(snapshots::manifest))
+        .merge(runtime::routes())
 }
 
 /// Longest message kept from a framework rejection (so a bad request is
@@ -139,6 +142,7 @@ const MAX_REJECTION_MESSAGE: usize = 300;
 /// documented JSON error, so every error answer has the same shape.
 async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use paddock_api::ErrorCode;
+    let runtime = runtime::is_runtime_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || response.extensions().get::<ErrorCode>().is_some() {
@@ -162,10 +166,15 @@ async fn json_errors(request: axum::extract::Request, next: axum::middleware::Ne
     if message.is_empty() {
         message = status.canonical_reason().unwrap_or("error").to_owned();
     }
-    if code == ErrorCode::Internal {
-        return ApiError::from(Error::internal(message)).into_response();
+    let err = if code == ErrorCode::Internal {
+        Error::internal(message)
+    } else {
+        Error::new(code, message)
+    };
+    if runtime {
+        return runtime::Problem(err).into_response();
     }
-    ApiError::from(Error::new(code, message)).into_response()
+    ApiError::from(err).into_response()
 }
 
 /// The header carrying a request's id (kept from the client when given).

@@ -22,8 +22,10 @@ pub mod git;
 mod maintenance;
 mod repair;
 mod snapshots;
+mod tree;
 
 pub use repair::RepairReport;
+pub use tree::TreeAccess;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -146,6 +148,9 @@ struct Slot {
     running: AtomicBool,
     maintenance: tokio::sync::Mutex<()>,
     control: Mutex<Option<JailControl>>,
+    /// Held shared by host-side file operations on the tree, exclusively
+    /// by what copies, replaces or removes it (snapshots, pause, delete).
+    tree: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Clears `running` however an exec ends.
@@ -538,6 +543,7 @@ impl Workspaces {
             ));
         }
         let _maintenance = slot.maintenance.lock().await;
+        let _tree = slot.tree.write().await;
         let row = self
             .db()
             .workspace(&scope, id)

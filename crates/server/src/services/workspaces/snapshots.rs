@@ -96,6 +96,8 @@ impl Workspaces {
         kind: SnapshotKind,
         slot: &Slot,
     ) -> Result<SnapshotRow, Error> {
+        // File operations finish first, and none starts during the copy.
+        let _tree = slot.tree.write().await;
         let _in_flight = InFlight::start(&self.inner.snapshots);
         let current = self
             .db()

@@ -1,0 +1,63 @@
+//! Errors of the runtime API: RFC 9457 Problem Details
+//! (`application/problem+json`), typed as sandbox-agent types them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, ErrorCode};
+
+/// Prefix of sandbox-agent's problem types.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:sandbox-agent:error:";
+
+/// A runtime error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:sandbox-agent:error:<kind>`: `invalid_request`, `token_invalid`,
+    /// `not_found`, `conflict`, `timeout`, `unsupported_media_type`,
+    /// `permission_denied`, or, for failures sandbox-agent has no kind for,
+    /// `urn:paddock:error:<CODE>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short human title of the kind.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Machine-readable facts: always `code`, paddock's stable error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ProblemDetails {
+    /// The problem answering a paddock error.
+    pub fn from_error(err: &Error) -> ProblemDetails {
+        let (kind, title) = match err.code {
+            ErrorCode::NotFound => ("not_found", "Not Found"),
+            ErrorCode::Unauthorized => ("token_invalid", "Token Invalid"),
+            ErrorCode::Forbidden => ("permission_denied", "Permission Denied"),
+            ErrorCode::UnsupportedMediaType => ("unsupported_media_type", "Unsupported Media Type"),
+            code if code.status() == 409 => ("conflict", "Conflict"),
+            code if code.status() == 504 => ("timeout", "Timeout"),
+            code if (400..500).contains(&code.status()) && code.status() != 429 => {
+                ("invalid_request", "Invalid Request")
+            }
+            _ => ("", ""),
+        };
+        let (kind, title) = if kind.is_empty() {
+            (
+                format!("urn:paddock:error:{}", err.code.as_str()),
+                err.code.as_str().to_owned(),
+            )
+        } else {
+            (format!("{PROBLEM_TYPE_PREFIX}{kind}"), title.to_owned())
+        };
+        ProblemDetails {
+            kind,
+            title,
+            status: err.status(),
+            detail: Some(err.message.clone()),
+            details: Some(serde_json::json!({ "code": err.code.as_str() })),
+        }
+    }
+}
