@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::cgroup::{self, CgroupManager, CgroupReport, CgroupVersion, Controller};
 use crate::config::{JailConfig, Stdin};
 use crate::error::{JailError, Result};
+use crate::executor::JailExecutor;
 use crate::forward::Forwards;
 use crate::handle::{HandleParts, JailHandle};
 use crate::ipc::{self, SpawnRequest};
@@ -175,12 +176,35 @@ impl Engine {
 
     /// Starts a jail. The deadline (`limits.timeout`) counts from here.
     pub async fn spawn(&self, config: JailConfig) -> Result<JailHandle> {
+        self.spawn_as(config, false).await
+    }
+
+    /// Starts a runtime jail: its init sets the jail up as for `config`
+    /// (whose command is not run), brings up its loopback, and then starts
+    /// processes on request until the returned handle is killed or dropped
+    /// (RUNTIME.md §2). The handle's `wait` ends when the jail does.
+    pub async fn spawn_runtime(&self, config: JailConfig) -> Result<(JailHandle, JailExecutor)> {
+        let mut handle = self.spawn_as(config, true).await?;
+        let socket = handle
+            .take_request_socket()
+            .ok_or_else(|| JailError::Spawner("a runtime jail without its request socket".into()))?;
+        match JailExecutor::attach(socket).await? {
+            Some(executor) => Ok((handle, executor)),
+            // The init ended during setup: its report says why.
+            None => match handle.wait().await {
+                Err(err) => Err(err),
+                Ok(_) => Err(JailError::Spawner("the runtime jail ended during setup".into())),
+            },
+        }
+    }
+
+    async fn spawn_as(&self, config: JailConfig, runtime: bool) -> Result<JailHandle> {
         config.validate()?;
         // Refused before a pre-created jail is spent on it.
         cgroup::check_limits(self.inner.cgroups.as_ref(), &config.limits)?;
         let started_at = Instant::now();
         // Stdin bytes travel through the pipe, not in the request.
-        let mut request = SpawnRequest { config };
+        let mut request = SpawnRequest { config, runtime };
         let mut stdin = Some(std::mem::take(&mut request.config.stdin));
         let payload = serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
         if payload.len() > ipc::MAX_MESSAGE {

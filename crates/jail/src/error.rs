@@ -68,6 +68,12 @@ pub enum SetupStep {
     Seccomp,
     /// `execve` of the command.
     Exec,
+    /// Opening a terminal in the jail's devpts for a process.
+    Terminal,
+    /// Signalling a process of a runtime jail.
+    Signal,
+    /// Connecting to a port on a runtime jail's loopback.
+    Connect,
 }
 
 impl std::fmt::Display for SetupStep {
@@ -125,6 +131,10 @@ pub enum JailError {
     /// nonsense.
     #[error("jail spawner: {0}")]
     Spawner(String),
+
+    /// The runtime jail has ended: nothing more can start in it.
+    #[error("the jail has ended")]
+    Stopped,
 
     /// The operation needs a cgroup controller the jail does not have.
     #[error("{0} is not available for this jail (no usable cgroup controller)")]

@@ -309,6 +309,12 @@ impl JailHandle {
         }
     }
 
+    /// Takes the init's request socket (a runtime jail's executor talks on
+    /// it).
+    pub(crate) fn take_request_socket(&mut self) -> Option<OwnedFd> {
+        (!self.tree_holders.is_empty()).then(|| self.tree_holders.remove(0))
+    }
+
     /// The host pid of the jail's init (PID 1 inside the jail).
     pub fn pid(&self) -> i32 {
         self.pid
@@ -592,7 +598,7 @@ impl Drop for JailHandle {
     }
 }
 
-fn setup_error(step: SetupStep, errno: i32, detail: String, command: &str) -> JailError {
+pub(crate) fn setup_error(step: SetupStep, errno: i32, detail: String, command: &str) -> JailError {
     if step == SetupStep::Exec {
         let reason = std::io::Error::from_raw_os_error(errno).to_string();
         return JailError::Exec {

@@ -22,6 +22,53 @@ const MAX_FDS: usize = 8;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SpawnRequest {
     pub config: JailConfig,
+    /// A runtime jail: the init serves [`RuntimeRequest`]s on the request
+    /// socket instead of running `config.command`.
+    #[serde(default)]
+    pub runtime: bool,
+}
+
+/// Host → a runtime jail's init, on the request socket. `Exec` of a
+/// process without a terminal carries its `[stdin, stdout, stderr]`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub(crate) enum RuntimeRequest {
+    /// Start a process with the jail's policy.
+    Exec {
+        id: u64,
+        process: crate::executor::ProcessSpec,
+    },
+    /// Send a signal to a process's group.
+    Signal { id: u64, pid: i32, signal: i32 },
+    /// Connect to a port on the jail's loopback.
+    Connect { id: u64, port: u16 },
+}
+
+/// A runtime jail's init → host, on the request socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub(crate) enum RuntimeReply {
+    /// The jail is set up and serves requests.
+    Ready,
+    /// A process runs (with its terminal's master when it has one).
+    Started { id: u64, pid: i32 },
+    /// A request failed.
+    Failed {
+        id: u64,
+        step: SetupStep,
+        errno: i32,
+        detail: String,
+    },
+    /// A signal was delivered.
+    Signaled { id: u64 },
+    /// A connection was made (its socket is attached).
+    Connected { id: u64 },
+    /// A process started by `Exec` ended.
+    Exited {
+        pid: i32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
 }
 
 /// Host → a freshly cloned jail's init, first on the request socket: the

@@ -27,6 +27,7 @@ mod cgroup;
 mod config;
 mod engine;
 mod error;
+mod executor;
 mod forward;
 mod handle;
 mod ipc;
@@ -45,6 +46,7 @@ pub use config::{
 };
 pub use engine::{Engine, EngineInfo, EngineOptions};
 pub use error::{JailError, Result, SetupStep};
+pub use executor::{resize_terminal, JailExecutor, ProcessIo, ProcessSpec, StartedProcess, TerminalSize};
 pub use handle::{JailControl, JailHandle};
 pub use output::Output;
 pub use paddock_egress as egress;

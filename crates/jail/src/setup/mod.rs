@@ -24,6 +24,7 @@ mod mounts;
 mod namespaces;
 mod rlimits;
 pub(crate) mod seccomp;
+mod serve;
 
 use std::ffi::CString;
 use std::io;
@@ -179,6 +180,7 @@ fn warm_up() {
     drop(heap);
     let sample = SpawnRequest {
         config: JailConfig::new("/bin/true", Vec::<String>::new()),
+        runtime: false,
     };
     if let Ok(encoded) = serde_json::to_vec(&sample) {
         let _ = ipc::decode_spawn(&encoded, Vec::new());
@@ -278,6 +280,21 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
     }
     // A failure before the request is reported now that there is a pipe.
     let finished = base.and_then(|()| finish(ctx, &request));
+    if request.runtime {
+        if ctx.early_pivot {
+            // SAFETY: closing our copy of the host's tree (as below).
+            unsafe { libc::close(FD_HOST_TREE) };
+        }
+        if let Err(err) = finished {
+            report(FD_REPORT, &err.report());
+            exit(1);
+        }
+        // The pre-forked command is not used: it exits when its socket
+        // closes (and is reaped by the loop).
+        // SAFETY: closing our end of the command's socket.
+        unsafe { libc::close(FD_COMMAND) };
+        serve::serve(ctx, &request.config);
+    }
     // SAFETY: closing our request socket: the host sees end of file if no
     // listener was handed over.
     unsafe { libc::close(FD_REQUEST) };
@@ -381,7 +398,9 @@ fn enter_root(ctx: &JailContext) -> StepResult<()> {
 fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
     let config = &request.config;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
-    if config.network.has_loopback() || !config.forwards.is_empty() {
+    // A runtime jail's processes talk to each other, and previews reach
+    // them, on its own loopback (in every network mode).
+    if request.runtime || config.network.has_loopback() || !config.forwards.is_empty() {
         namespaces::loopback_up().step(SetupStep::Loopback, "lo")?;
     }
     // Listeners the host serves: the egress proxy's first, then the host

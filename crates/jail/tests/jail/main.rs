@@ -9,6 +9,7 @@
 mod behaviour;
 mod cgroup_v2;
 mod egress;
+mod runtime;
 mod support;
 mod threats;
 
@@ -22,6 +23,7 @@ fn main() {
     trials.extend(behaviour::trials());
     trials.extend(cgroup_v2::trials());
     trials.extend(egress::trials());
+    trials.extend(runtime::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // `exit` runs no destructors: release pooled jails and cgroups first.
     support::shutdown();

@@ -1,0 +1,425 @@
+//! A runtime jail's init after setup (RUNTIME.md §2): instead of running
+//! one command, PID 1 serves the host's requests on its request socket
+//! until the host closes it. It starts each process with the jail's whole
+//! policy (a new session, `no_new_privs`, seccomp, Landlock, rlimits; the
+//! capability sets are already empty, since the init dropped them for
+//! good before serving), with pipes the host made or a terminal of the
+//! jail's own devpts whose master goes back to the host; it signals
+//! process groups, connects to ports on the jail's loopback for the host
+//! (previews), and reports every exit.
+//!
+//! The init is single-threaded and never blocks on jailed code for long:
+//! a started child either executes or reports its failure on a
+//! close-on-exec pipe right away. Jailed processes cannot disturb it: it is
+//! not dumpable, and as PID 1 it receives no signal it has no handler for
+//! from inside its namespace (SIGCHLD is blocked and read from a signalfd).
+
+use std::collections::HashSet;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{
+    capabilities, exit, report, reset_signals, restrict_and_exec, seccomp, JailContext, StepContext, StepError,
+};
+use super::{FD_REPORT, FD_REQUEST};
+use crate::config::JailConfig;
+use crate::error::SetupStep;
+use crate::executor::ProcessSpec;
+use crate::ipc::{self, Report, RuntimeReply, RuntimeRequest};
+use crate::sys;
+
+/// Seconds a connect to the jail's loopback may take.
+const CONNECT_TIMEOUT_SECS: libc::time_t = 5;
+
+/// Serves the host until it closes the request socket, then exits, which
+/// makes the kernel end every process of the jail.
+pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
+    // Nothing in the jail runs with a capability from here on; the
+    // processes below inherit empty sets and an empty bounding set.
+    if let Err(e) = capabilities::drop_all() {
+        report(
+            FD_REPORT,
+            &StepError::new(SetupStep::Capabilities, e, String::new()).report(),
+        );
+        exit(1);
+    }
+    let signals = match child_signals() {
+        Ok(fd) => fd,
+        Err(e) => {
+            report(
+                FD_REPORT,
+                &StepError::new(SetupStep::ForkCommand, e, "signalfd".into()).report(),
+            );
+            exit(1);
+        }
+    };
+    let mut init = Init {
+        ctx,
+        config,
+        processes: HashSet::new(),
+    };
+    init.reply(&RuntimeReply::Ready, &[]);
+    let mut buf = Vec::new();
+    loop {
+        let mut polled = [
+            libc::pollfd {
+                fd: FD_REQUEST,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: signals.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll on two valid pollfd entries.
+        if unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) } == -1 {
+            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            exit(1);
+        }
+        if polled[1].revents != 0 {
+            drain_signalfd(&signals);
+            init.reap();
+        }
+        if polled[0].revents != 0 {
+            match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
+                Ok(Some(fds)) => match serde_json::from_slice::<RuntimeRequest>(&buf) {
+                    Ok(request) => init.handle(request, fds),
+                    // The host speaks this protocol; anything else is a bug
+                    // worth ending the jail for.
+                    Err(_) => exit(1),
+                },
+                // The host closed the socket: the workspace stops.
+                Ok(None) => {
+                    report(FD_REPORT, &Report::Exited { code: 0 });
+                    exit(0);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => exit(1),
+            }
+        }
+    }
+}
+
+/// A signalfd for SIGCHLD, which is blocked (so it is only read there).
+fn child_signals() -> io::Result<OwnedFd> {
+    // SAFETY: sigset manipulation on a local value, then sigprocmask and
+    // signalfd with it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        sys::check_int(libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()))?;
+        let fd = sys::check_int(libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+fn drain_signalfd(signals: &OwnedFd) {
+    let mut info = [0u8; 128];
+    // SAFETY: reading into a local buffer of the size of one siginfo; the
+    // descriptor is non-blocking, so the loop ends when it is empty.
+    while unsafe { libc::read(signals.as_raw_fd(), info.as_mut_ptr().cast(), info.len()) } > 0 {}
+}
+
+struct Init<'a> {
+    ctx: &'a JailContext,
+    config: &'a JailConfig,
+    /// Pids (in the jail) of the processes the host started and that have
+    /// not been reported ended.
+    processes: HashSet<libc::pid_t>,
+}
+
+impl Init<'_> {
+    fn reply(&self, message: &RuntimeReply, fds: &[RawFd]) {
+        let encoded = serde_json::to_vec(message).unwrap_or_default();
+        // A host that went away closes the socket; the next poll sees it.
+        let _ = ipc::send_with_fds(FD_REQUEST, &encoded, fds);
+    }
+
+    fn fail(&self, id: u64, failure: Report) {
+        if let Report::SetupFailed { step, errno, detail } = failure {
+            self.reply(
+                &RuntimeReply::Failed {
+                    id,
+                    step,
+                    errno,
+                    detail,
+                },
+                &[],
+            );
+        }
+    }
+
+    fn handle(&mut self, request: RuntimeRequest, fds: Vec<OwnedFd>) {
+        match request {
+            RuntimeRequest::Exec { id, process } => match self.exec(&process, fds) {
+                Ok((pid, master)) => {
+                    let attached: Vec<RawFd> = master.iter().map(|m| m.as_raw_fd()).collect();
+                    self.reply(&RuntimeReply::Started { id, pid }, &attached);
+                }
+                Err(err) => self.fail(id, err),
+            },
+            RuntimeRequest::Signal { id, pid, signal } => match self.signal(pid, signal) {
+                Ok(()) => self.reply(&RuntimeReply::Signaled { id }, &[]),
+                Err(e) => self.fail(id, StepError::new(SetupStep::Signal, e, format!("pid {pid}")).report()),
+            },
+            RuntimeRequest::Connect { id, port } => match connect_loopback(port) {
+                Ok(socket) => self.reply(&RuntimeReply::Connected { id }, &[socket.as_raw_fd()]),
+                Err(e) => self.fail(
+                    id,
+                    StepError::new(SetupStep::Connect, e, format!("127.0.0.1:{port}")).report(),
+                ),
+            },
+        }
+    }
+
+    /// Signals the process group of a process the host started (each is
+    /// the leader of its own session), or the process alone if its group
+    /// is gone.
+    fn signal(&self, pid: libc::pid_t, signal: libc::c_int) -> io::Result<()> {
+        if !self.processes.contains(&pid) {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        // SAFETY: kill with integer arguments.
+        if unsafe { libc::kill(-pid, signal) } == 0 {
+            return Ok(());
+        }
+        // SAFETY: as above.
+        sys::check_int(unsafe { libc::kill(pid, signal) }).map(drop)
+    }
+
+    /// Reports every ended process the host started; reaps orphans.
+    fn reap(&mut self) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid out-pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if !self.processes.remove(&pid) {
+                continue;
+            }
+            let (code, signal) = if libc::WIFSIGNALED(status) {
+                (None, Some(libc::WTERMSIG(status)))
+            } else {
+                (Some(libc::WEXITSTATUS(status)), None)
+            };
+            self.reply(&RuntimeReply::Exited { pid, code, signal }, &[]);
+        }
+    }
+
+    /// Starts a process; returns its pid and, on a terminal, the master.
+    fn exec(&mut self, spec: &ProcessSpec, fds: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<OwnedFd>), Report> {
+        self.start(spec, fds).map_err(|failure| match failure {
+            Failure::Step(err) => err.report(),
+            Failure::Reported(report) => report,
+        })
+    }
+
+    fn start(&mut self, spec: &ProcessSpec, fds: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<OwnedFd>), Failure> {
+        let mut config = self.config.clone();
+        config.command = spec.command.clone();
+        config.args = spec.args.clone();
+        config.env = spec.env.clone();
+        if let Some(dir) = &spec.workdir {
+            config.workdir = Some(dir.clone());
+        }
+        let (stdio, master): ([OwnedFd; 3], Option<OwnedFd>) = match &spec.terminal {
+            Some(size) => {
+                if !fds.is_empty() {
+                    return Err(protocol("a terminal process carries no descriptors").into());
+                }
+                let (master, slave) = open_terminal(size.cols, size.rows).step(SetupStep::Terminal, "/dev/pts/ptmx")?;
+                let copies = [dup(&slave)?, dup(&slave)?, slave];
+                (copies, Some(master))
+            }
+            None => {
+                let fds: [OwnedFd; 3] = fds
+                    .try_into()
+                    .map_err(|_| Failure::from(protocol("a process without a terminal carries three descriptors")))?;
+                (fds, None)
+            }
+        };
+        let (status_r, status_w) = sys::pipe().step(SetupStep::ForkCommand, "status pipe")?;
+        let pid = match sys::fork() {
+            Ok(0) => {
+                drop(status_r);
+                let err = self.child(stdio, master.is_some(), &config);
+                let _ = sys::write_all(status_w.as_raw_fd(), &err.report().encode());
+                exit(127);
+            }
+            Ok(pid) => pid,
+            Err(e) => return Err(StepError::new(SetupStep::ForkCommand, e, String::new()).into()),
+        };
+        drop(status_w);
+        drop(stdio);
+        self.processes.insert(pid);
+        // End of file: the child executed (the pipe is close-on-exec).
+        let mut line = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            // SAFETY: reading into a local buffer.
+            let n = unsafe { libc::read(status_r.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
+            match n {
+                0 => break,
+                n if n > 0 => line.extend_from_slice(&chunk[..n as usize]),
+                _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+                _ => break,
+            }
+        }
+        if line.is_empty() {
+            return Ok((pid, master));
+        }
+        // It failed and exits 127: not a process of the host's any more.
+        self.processes.remove(&pid);
+        match serde_json::from_slice::<Report>(line.trim_ascii_end()) {
+            Ok(report @ Report::SetupFailed { .. }) => Err(Failure::Reported(report)),
+            _ => Err(protocol("the process failed before executing").into()),
+        }
+    }
+
+    /// The child's side: its session and standard streams, then the jail's
+    /// restrictions and `execve`. Returns only on failure.
+    fn child(&self, stdio: [OwnedFd; 3], terminal: bool, config: &JailConfig) -> StepError {
+        reset_signals();
+        // SAFETY: closing the init's request socket in this child.
+        unsafe { libc::close(FD_REQUEST) };
+        // SAFETY: setsid has no arguments.
+        if let Err(e) = sys::check_int(unsafe { libc::setsid() }) {
+            return StepError::new(SetupStep::Stdio, e, "setsid".into());
+        }
+        if terminal {
+            // SAFETY: ioctl on the terminal's slave, which this process
+            // owns; a session leader without a terminal may take one.
+            if let Err(e) = sys::check_int(unsafe { libc::ioctl(stdio[0].as_raw_fd(), libc::TIOCSCTTY, 0) }) {
+                return StepError::new(SetupStep::Terminal, e, "TIOCSCTTY".into());
+            }
+        }
+        for (fd, target) in stdio.iter().zip(0..) {
+            // SAFETY: dup2 between descriptors this process owns.
+            if let Err(e) = sys::check_int(unsafe { libc::dup2(fd.as_raw_fd(), target) }) {
+                return StepError::new(SetupStep::Stdio, e, "dup2".into());
+            }
+        }
+        drop(stdio);
+        // SAFETY: prctl with integer arguments.
+        if let Err(e) = sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
+            return StepError::new(SetupStep::NoNewPrivs, e, String::new());
+        }
+        if let Err(e) = seccomp::install(self.ctx.seccomp.base()) {
+            return StepError::new(SetupStep::Seccomp, e, String::new());
+        }
+        match restrict_and_exec(self.ctx, config, None) {
+            Ok(never) => match never {},
+            Err(err) => err,
+        }
+    }
+}
+
+fn protocol(detail: &str) -> StepError {
+    StepError::new(
+        SetupStep::ForkCommand,
+        io::Error::from_raw_os_error(libc::EPROTO),
+        detail.into(),
+    )
+}
+
+/// Why a process did not start: a step of the init, or the child's own
+/// report.
+enum Failure {
+    Step(StepError),
+    Reported(Report),
+}
+
+impl From<StepError> for Failure {
+    fn from(err: StepError) -> Self {
+        Failure::Step(err)
+    }
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd, StepError> {
+    fd.try_clone().step(SetupStep::Terminal, "dup")
+}
+
+/// A new terminal of the jail's devpts: `(master, slave)`, the slave opened
+/// from the master (`TIOCGPTPEER`), never by a path jailed code could
+/// replace.
+fn open_terminal(cols: u16, rows: u16) -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: open of a constant path; the descriptor is owned at once.
+    let master = unsafe {
+        OwnedFd::from_raw_fd(sys::check_int(libc::open(
+            c"/dev/pts/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?)
+    };
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK takes a pointer to an int.
+    sys::check_int(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })?;
+    let size = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
+    sys::check_int(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) })?;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
+    let slave = sys::check_int(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel returned a fresh descriptor that we own.
+    Ok((master, unsafe { OwnedFd::from_raw_fd(slave) }))
+}
+
+/// A TCP connection to `127.0.0.1:port` inside the jail's network
+/// namespace.
+fn connect_loopback(port: u16) -> io::Result<OwnedFd> {
+    // SAFETY: socket with constant arguments; the descriptor is owned at once.
+    let socket = unsafe {
+        OwnedFd::from_raw_fd(sys::check_int(libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+        ))?)
+    };
+    let timeout = libc::timeval {
+        tv_sec: CONNECT_TIMEOUT_SECS,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt with a valid timeval of the right size.
+    sys::check_int(unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    })?;
+    let address = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: connect with a valid sockaddr_in of the right size.
+    sys::check_int(unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            (&address as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    })?;
+    Ok(socket)
+}
