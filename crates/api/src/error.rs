@@ -151,6 +151,21 @@ error_codes! {
     SnapshotInUse = ("SNAPSHOT_IN_USE", 409),
     /// Another exec is running in the workspace.
     WorkspaceBusy = ("WORKSPACE_BUSY", 409),
+    /// A runtime operation that conflicts with a process's state (deleting
+    /// a running process, input to one that takes none, the process limit).
+    ProcessConflict = ("PROCESS_CONFLICT", 409),
+    /// A file API path outside `/workspace`, with `..`, of the wrong type
+    /// for the operation (a directory to read, a file to list, the root to
+    /// delete), or a non-empty directory to delete without `recursive`.
+    BadPath = ("BAD_PATH", 400),
+    /// Nothing at a file API path (400, as sandbox-agent answers it).
+    PathNotFound = ("PATH_NOT_FOUND", 400),
+    /// A file API destination that already exists (400, as sandbox-agent
+    /// answers it).
+    PathExists = ("PATH_EXISTS", 400),
+    /// A tar upload that is not a tar, or has an entry the file API refuses
+    /// (absolute, `..`, hard link, device, FIFO).
+    BadArchive = ("BAD_ARCHIVE", 400),
 }
 
 impl fmt::Display for ErrorCode {

@@ -230,3 +230,17 @@ pub struct SnapshotManifest {
     pub kind: String,
     pub entries: Vec<SnapshotManifestEntry>,
 }
+
+/// Whether a workspace runs (`POST /v1/workspaces/{id}/start` and `/stop`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WorkspaceRunState {
+    /// The workspace.
+    pub id: String,
+    /// `running` (its runtime jail is up) or `stopped`.
+    pub state: String,
+    /// When its runtime jail started (RFC 3339), while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Processes running in it.
+    pub processes: usize,
+}

@@ -225,7 +225,10 @@ impl Init<'_> {
         let mut config = self.config.clone();
         config.command = spec.command.clone();
         config.args = spec.args.clone();
-        config.env = spec.env.clone();
+        for (key, value) in &spec.env {
+            config.env.retain(|(k, _)| k != key);
+            config.env.push((key.clone(), value.clone()));
+        }
         if let Some(dir) = &spec.workdir {
             config.workdir = Some(dir.clone());
         }

@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::Json;
 use paddock_api::workspaces::{
     FromSnapshot, NewSnapshot, NewWorkspace, SnapshotRecord, Workspace, WorkspaceExec, WorkspaceForkRequest,
-    WorkspaceForkResponse, WorkspaceList, WorkspaceUpdate,
+    WorkspaceForkResponse, WorkspaceList, WorkspaceRunState, WorkspaceUpdate,
 };
 use paddock_api::{Error, ErrorCode, ExecResult};
 
@@ -169,4 +169,43 @@ pub async fn from_snapshot(
         StatusCode::CREATED,
         Json(state.workspaces.from_snapshot(&caller, body).await?),
     ))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{id}/start", operation_id = "startWorkspace", summary = "Start a workspace",
+    description = "Starts the workspace's runtime jail (a paused tree is brought back first); runtime calls start it on demand too. Idempotent.",
+    tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "The workspace runs", body = WorkspaceRunState), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody), (status = 429, description = "The server is running its limit of concurrent jails; retry later", body = ErrorBody),
+        (status = 507, description = "The state disk is below its free-space watermark", body = ErrorBody)))]
+pub async fn start(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceRunState>> {
+    Ok(Json(state.workspaces.start(&caller, &id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{id}/stop", operation_id = "stopWorkspace", summary = "Stop a workspace",
+    description = "Ends the workspace's runtime jail and every process in it; the tree stays. Idempotent.",
+    tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "The workspace is stopped", body = WorkspaceRunState), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody)))]
+pub async fn stop(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceRunState>> {
+    Ok(Json(state.workspaces.stop(&caller, &id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{id}/state", operation_id = "getWorkspaceState", summary = "Whether a workspace runs",
+    tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "Running or stopped", body = WorkspaceRunState), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody)))]
+pub async fn run_state(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceRunState>> {
+    Ok(Json(state.workspaces.run_state(&caller, &id).await?))
 }

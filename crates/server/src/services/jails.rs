@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
 use paddock_jail::egress::Outcome;
-use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailHandle, JailResult, JailStats};
+use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailExecutor, JailHandle, JailResult, JailStats};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -329,6 +329,26 @@ impl JailRunner {
         let ledger = self.open_ledger(entry).await?;
         match self.inner.engine.spawn(config).await {
             Ok(handle) => Ok((ledger, handle)),
+            Err(err) => {
+                ledger.close(Err(err.to_string()), false).await;
+                Err(jail_error(err))
+            }
+        }
+    }
+
+    /// Starts a runtime jail (a running workspace's) with its ledger row.
+    pub async fn start_runtime(
+        &self,
+        entry: &LedgerEntry,
+        config: JailConfig,
+    ) -> Result<(Ledger, JailHandle, JailExecutor), Error> {
+        if self.is_shutting_down() {
+            return Err(no_start_at_shutdown());
+        }
+        self.inner.disk.ensure_room("start a workspace")?;
+        let ledger = self.open_ledger(entry).await?;
+        match self.inner.engine.spawn_runtime(config).await {
+            Ok((handle, executor)) => Ok((ledger, handle, executor)),
             Err(err) => {
                 ledger.close(Err(err.to_string()), false).await;
                 Err(jail_error(err))

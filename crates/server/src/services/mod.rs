@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod files;
 pub mod health;
 pub mod identity;
 pub mod jails;
@@ -12,6 +13,7 @@ pub mod keys;
 pub mod ledger;
 pub mod limits;
 pub mod runs;
+pub mod runtime;
 pub mod sessions;
 pub mod settings;
 pub mod space;

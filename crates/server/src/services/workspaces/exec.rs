@@ -148,7 +148,7 @@ impl Workspaces {
     }
 }
 
-fn check_env(env: &[(String, String)]) -> Result<(), Error> {
+pub(crate) fn check_env(env: &[(String, String)]) -> Result<(), Error> {
     if env.len() > MAX_ENV {
         return Err(Error::new(ErrorCode::BadEnv, format!("at most {MAX_ENV} variables")));
     }

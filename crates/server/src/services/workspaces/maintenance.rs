@@ -42,6 +42,10 @@ impl Workspaces {
         if current.auto_snapshot.is_some() || now_ms() - idle_since < (spec.idle_timeout_secs * 1000) as i64 {
             return Ok(false);
         }
+        // Idle: the runtime's processes are ended before the tree goes.
+        if self.stop_runtime(&slot).await {
+            tracing::info!(workspace = %current.id, "stopped an idle workspace: its processes were killed");
+        }
         let held = self
             .snapshot_locked(&current, Some("idle pause".into()), SnapshotKind::Pause, &slot)
             .await?;

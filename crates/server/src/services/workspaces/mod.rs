@@ -21,9 +21,11 @@ mod exec;
 pub mod git;
 mod maintenance;
 mod repair;
+mod running;
 mod snapshots;
 mod tree;
 
+pub(crate) use exec::check_env;
 pub use repair::RepairReport;
 pub use tree::TreeAccess;
 
@@ -151,6 +153,8 @@ struct Slot {
     /// Held shared by host-side file operations on the tree, exclusively
     /// by what copies, replaces or removes it (snapshots, pause, delete).
     tree: Arc<tokio::sync::RwLock<()>>,
+    /// The runtime jail while the workspace runs.
+    runtime: Mutex<Option<Arc<crate::services::runtime::RunningJail>>>,
 }
 
 /// Clears `running` however an exec ends.
@@ -543,6 +547,8 @@ impl Workspaces {
             ));
         }
         let _maintenance = slot.maintenance.lock().await;
+        // Its processes end with it (none survives the delete).
+        self.stop_runtime(&slot).await;
         let _tree = slot.tree.write().await;
         let row = self
             .db()

@@ -108,18 +108,22 @@ impl Workspaces {
             // Paused: the tree is the pause's snapshot; share its blobs.
             return self.copy_snapshot(held, &current, name).await;
         }
-        let control = lock(&slot.control).clone();
-        let frozen = control.as_ref().is_some_and(|c| c.freeze().is_ok());
+        // The running exec and the runtime jail are frozen for the copy.
+        let controls: Vec<_> = lock(&slot.control)
+            .clone()
+            .into_iter()
+            .chain(lock(&slot.runtime).as_ref().map(|r| r.control().clone()))
+            .collect();
+        let frozen_controls: Vec<_> = controls.into_iter().filter(|c| c.freeze().is_ok()).collect();
+        let frozen = !frozen_controls.is_empty();
         let ws_id = row.id.clone();
         let pool = self.pool().clone();
         let tree = self.tree(&row.id);
         let previous = self.read_cache(&row.id);
         let taken = blocking(move || paddock_store::snapshot(&pool, &tree, previous.as_ref())).await;
-        if frozen {
-            if let Some(control) = &control {
-                if let Err(err) = control.thaw() {
-                    tracing::error!(%err, workspace = %ws_id, "thawing an exec after a snapshot");
-                }
+        for control in &frozen_controls {
+            if let Err(err) = control.thaw() {
+                tracing::error!(%err, workspace = %ws_id, "thawing a workspace's jail after a snapshot");
             }
         }
         let taken = taken?.map_err(store_error)?;

@@ -1,0 +1,156 @@
+//! Running workspaces (RUNTIME.md §1): one long-lived runtime jail per
+//! workspace, started on demand by any runtime call or by `start`, with
+//! the workspace's tree, limits (one cgroup for every process) and network
+//! mode, and no deadline. It ends on `stop`, on delete, on idle timeout
+//! (its processes are killed, and the log says so), at shutdown, or when
+//! cancelled through the ledger; its processes end with it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paddock_api::workspaces::WorkspaceRunState;
+use paddock_api::Error;
+
+use super::{lock, Slot, StoredSpec, Workspaces};
+use crate::db::WorkspaceRow;
+use crate::services::identity::Caller;
+use crate::services::jails::LedgerEntry;
+use crate::services::limits;
+use crate::services::runtime::RunningJail;
+
+/// How long a stop waits for the runtime jail to be gone.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+impl Workspaces {
+    /// The runtime of one of the caller's workspaces, started if it is not
+    /// running (the tree resumed first if paused). Counts as activity for
+    /// the idle timeout.
+    pub async fn running(&self, caller: &Caller, id: &str) -> Result<Arc<RunningJail>, Error> {
+        self.find(caller, id).await?;
+        let slot = self.slot(id);
+        if let Some(running) = live(&slot) {
+            self.touch(id).await;
+            return Ok(running);
+        }
+        let _maintenance = slot.maintenance.lock().await;
+        if let Some(running) = live(&slot) {
+            return Ok(running);
+        }
+        // Re-read under the lock: a pause or a delete may have happened.
+        let row = self
+            .db()
+            .workspace(&caller.scope(None), id)
+            .await?
+            .ok_or_else(|| Error::not_found("workspace"))?;
+        if row.auto_snapshot.is_some() {
+            self.inner.disk.ensure_room("resume a paused workspace")?;
+            self.resume(&row).await?;
+        }
+        let running = self.start_runtime(&row, &slot).await?;
+        self.touch(id).await;
+        Ok(running)
+    }
+
+    /// Starts one of the caller's workspaces (if it is not running).
+    pub async fn start(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
+        let running = self.running(caller, id).await?;
+        self.inner.audit.record(caller, "workspace.start", id).await;
+        Ok(run_state(id, Some(&running)))
+    }
+
+    /// Whether one of the caller's workspaces runs.
+    pub async fn run_state(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
+        self.find(caller, id).await?;
+        Ok(run_state(id, live(&self.slot(id)).as_deref()))
+    }
+
+    /// Stops one of the caller's workspaces: every process is killed, the
+    /// tree stays.
+    pub async fn stop(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
+        self.find(caller, id).await?;
+        let slot = self.slot(id);
+        let _maintenance = slot.maintenance.lock().await;
+        if self.stop_runtime(&slot).await {
+            self.inner.audit.record(caller, "workspace.stop", id).await;
+        }
+        Ok(run_state(id, None))
+    }
+
+    /// Kills the runtime jail of `slot`, if any, and waits until it is gone.
+    pub(super) async fn stop_runtime(&self, slot: &Slot) -> bool {
+        let Some(running) = lock(&slot.runtime).take() else {
+            return false;
+        };
+        let control = running.control();
+        // A frozen jail cannot die until thawed.
+        let _ = control.thaw();
+        if let Err(err) = control.kill() {
+            tracing::warn!(%err, "killing a workspace's runtime jail");
+        }
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while !running.has_ended() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    async fn start_runtime(&self, row: &WorkspaceRow, slot: &Arc<Slot>) -> Result<Arc<RunningJail>, Error> {
+        let spec = StoredSpec::of(row)?;
+        let mut config = paddock_jail::JailConfig::new("/bin/true", Vec::<String>::new());
+        let options = limits::options_of(&spec.limits(), None, None);
+        let applied = limits::apply(&options, &mut config)?;
+        // Lives until stopped; processes have their own deadlines.
+        config.limits.timeout = None;
+        let config = self.mount(config, &row.id, &spec);
+        let entry = LedgerEntry {
+            tenant: row.tenant_id.clone(),
+            kind: "workspace",
+            session_id: None,
+            label: row.label.clone(),
+            parent_id: None,
+            config: serde_json::json!({ "workspace_id": row.id, "runtime": true, "limits": applied }),
+        };
+        let jail_slot = self.inner.runner.take_slot()?;
+        let (ledger, handle, executor) = self.inner.runner.start_runtime(&entry, config).await?;
+        let running = Arc::new(RunningJail::new(executor, handle.control()));
+        *lock(&slot.runtime) = Some(running.clone());
+        let (runner, workspace, slot, ended) =
+            (self.inner.runner.clone(), row.id.clone(), slot.clone(), running.clone());
+        tokio::spawn(async move {
+            let outcome = runner.wait(ledger, handle).await;
+            drop(jail_slot);
+            {
+                let mut current = lock(&slot.runtime);
+                if current.as_ref().is_some_and(|r| Arc::ptr_eq(r, &ended)) {
+                    *current = None;
+                }
+            }
+            match outcome {
+                Ok(finished) => tracing::info!(%workspace, jail = finished.id, "a workspace's runtime jail ended"),
+                Err(err) => tracing::warn!(%workspace, %err, "a workspace's runtime jail ended"),
+            }
+        });
+        tracing::info!(workspace = %row.id, "workspace running");
+        Ok(running)
+    }
+
+    async fn touch(&self, id: &str) {
+        if let Err(err) = self.db().touch_workspace(id).await {
+            tracing::warn!(%err, workspace = %id, "recording a workspace's activity");
+        }
+    }
+}
+
+fn run_state(id: &str, running: Option<&RunningJail>) -> WorkspaceRunState {
+    WorkspaceRunState {
+        id: id.to_owned(),
+        state: if running.is_some() { "running" } else { "stopped" }.to_owned(),
+        started_at: running.map(|r| crate::services::rfc3339(r.started_at())),
+        processes: running.map_or(0, RunningJail::running_count),
+    }
+}
+
+/// The slot's runtime if its jail still runs.
+fn live(slot: &Slot) -> Option<Arc<RunningJail>> {
+    lock(&slot.runtime).clone().filter(|r| !r.has_ended())
+}
