@@ -149,7 +149,7 @@ error_codes! {
     SnapshotDamaged = ("SNAPSHOT_DAMAGED", 422),
     /// A snapshot that holds a paused workspace's tree.
     SnapshotInUse = ("SNAPSHOT_IN_USE", 409),
-    /// Another exec is running in the workspace.
+    /// The workspace cannot be deleted while an exec runs in it.
     WorkspaceBusy = ("WORKSPACE_BUSY", 409),
     /// A runtime operation that conflicts with a process's state (deleting
     /// a running process, input to one that takes none, the process limit).
@@ -183,6 +183,10 @@ pub struct Error {
     pub code: ErrorCode,
     /// Human-readable message.
     pub message: String,
+    /// Machine-readable facts about the failure (the runtime API's
+    /// Problem Details `details`, e.g. `{id, resource}` of a missing
+    /// process); not part of the control plane's error body.
+    pub details: Option<serde_json::Value>,
 }
 
 /// A service result.
@@ -194,7 +198,14 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same error with machine-readable `details`.
+    pub fn with_details(mut self, details: serde_json::Value) -> Error {
+        self.details = Some(details);
+        self
     }
 
     /// 404: `what` is missing or outside the caller's scope.

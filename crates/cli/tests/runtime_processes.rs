@@ -294,7 +294,7 @@ fn runtime_errors_are_clear_problems() {
     assert_eq!(status, 422);
     let (status, kind, _) = problem_of("GET", "processes/proc_999", None);
     assert_eq!((status, kind.as_str()), (404, "urn:sandbox-agent:error:not_found"));
-    // A running process cannot be deleted; input needs `interactive`.
+    // A running process cannot be deleted; resizing needs a terminal.
     let id = create(&server, &ws, "sleep", &["63001"]);
     let (status, kind, _) = problem_of("DELETE", &format!("processes/{id}"), None);
     assert_eq!((status, kind.as_str()), (409, "urn:sandbox-agent:error:conflict"));

@@ -24,9 +24,13 @@ pub struct ProblemDetails {
     /// What was wrong, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Machine-readable facts: always `code`, paddock's stable error code.
+    /// Machine-readable facts, as sandbox-agent gives them: `{message}` for
+    /// conflicts and refused tokens, `{id, resource}` for a missing process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// (ext, an RFC 9457 extension member) paddock's stable error code, as
+    /// in the control plane's errors.
+    pub code: String,
 }
 
 impl ProblemDetails {
@@ -37,6 +41,7 @@ impl ProblemDetails {
             ErrorCode::Unauthorized => ("token_invalid", "Token Invalid"),
             ErrorCode::Forbidden => ("permission_denied", "Permission Denied"),
             ErrorCode::UnsupportedMediaType => ("unsupported_media_type", "Unsupported Media Type"),
+            ErrorCode::BodyTooLarge => ("invalid_request", "Payload Too Large"),
             code if code.status() == 409 => ("conflict", "Conflict"),
             code if code.status() == 504 => ("timeout", "Timeout"),
             code if (400..500).contains(&code.status()) && code.status() != 429 => {
@@ -52,12 +57,21 @@ impl ProblemDetails {
         } else {
             (format!("{PROBLEM_TYPE_PREFIX}{kind}"), title.to_owned())
         };
+        let details = err.details.clone().or_else(|| {
+            matches!(kind_of(&kind), "conflict" | "token_invalid").then(|| serde_json::json!({ "message": err.message }))
+        });
         ProblemDetails {
             kind,
             title,
             status: err.status(),
             detail: Some(err.message.clone()),
-            details: Some(serde_json::json!({ "code": err.code.as_str() })),
+            details,
+            code: err.code.as_str().to_owned(),
         }
     }
+}
+
+/// The sandbox-agent kind of a problem type (empty for paddock's own).
+fn kind_of(kind: &str) -> &str {
+    kind.strip_prefix(PROBLEM_TYPE_PREFIX).unwrap_or("")
 }

@@ -32,8 +32,8 @@ pub struct ProcessRunRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessRunResponse {
-    /// Exit code; absent when killed by a signal (or the deadline).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Exit code; `null` when killed by a signal (or the deadline).
+    #[serde(default)]
     pub exit_code: Option<i32>,
     /// The deadline passed and the process was killed.
     pub timed_out: bool,
@@ -64,7 +64,8 @@ pub struct ProcessCreateRequest {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Standard input stays open for `input` (otherwise it is at end of file).
+    /// Marks the process as one that takes input (its standard input is
+    /// open for `input` either way, as in sandbox-agent).
     #[serde(default)]
     pub interactive: bool,
     /// Run on a terminal (a PTY of the jail's own devpts).
@@ -115,7 +116,7 @@ pub struct ProcessInfo {
     pub owner: ProcessOwner,
     /// Running or exited.
     pub status: ProcessState,
-    /// Its pid inside the workspace's jail.
+    /// Its pid inside the workspace's jail, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<i32>,
     /// Exit code, once exited (absent when a signal ended it).

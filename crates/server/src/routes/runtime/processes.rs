@@ -87,6 +87,8 @@ struct LogsQuery {
 
 /// Longest wait of a stop or kill.
 const MAX_WAIT_MS: u64 = 300_000;
+/// How long a stop without `waitMs` waits (as sandbox-agent does).
+const DEFAULT_STOP_WAIT_MS: u64 = 2_000;
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/processes/run", operation_id = "runtimeRunProcess", summary = "Run a process to its end",
     description = "Runs a command in the running workspace (started on demand) and answers its output and exit code. The deadline is `timeoutMs` (default and maximum from the process config); output past `maxOutputBytes` is cut and flagged.",
@@ -228,7 +230,7 @@ async fn signal(
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/processes/{process}/stop", operation_id = "runtimeStopProcess", summary = "Stop a process (SIGTERM)",
-    description = "Sends SIGTERM to the process's group; with `waitMs`, answers once it ended or that time passed.",
+    description = "Sends SIGTERM to the process's group and answers once it ended or `waitMs` (default 2000) passed.",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("process" = String, Path, description = "Process id (`proc_N`)"), SignalQuery),
     responses((status = 200, description = "The process", body = ProcessInfo),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
@@ -239,6 +241,9 @@ async fn stop(
     Path(path): Path<ProcessPath>,
     Query(query): Query<SignalQuery>,
 ) -> ProblemResult<Json<ProcessInfo>> {
+    let query = SignalQuery {
+        wait_ms: Some(query.wait_ms.unwrap_or(DEFAULT_STOP_WAIT_MS)),
+    };
     signal(&state, &caller, &path, libc::SIGTERM, query).await
 }
 
@@ -319,6 +324,7 @@ fn follow(
                     after = chunk.sequence;
                     let event = Event::default()
                         .event("log")
+                        .id(chunk.sequence.to_string())
                         .json_data(chunk.entry())
                         .unwrap_or_else(|_| Event::default().comment("unencodable entry"));
                     return Some((Ok(event), (process, changes, after, tail, pending, done)));
@@ -346,14 +352,14 @@ fn follow(
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/processes/{process}/input", operation_id = "runtimeProcessInput", summary = "Write to a process's input",
-    description = "Delivers bytes to the standard input of an `interactive` process, or types them on a terminal process. `encoding` is `base64` (default), `utf8` or `text`.",
+    description = "Delivers bytes to a process's standard input, or types them on its terminal. `encoding` is `base64` (default), `utf8` or `text`.",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("process" = String, Path, description = "Process id (`proc_N`)")),
     request_body = ProcessInputRequest,
     responses((status = 200, description = "Written", body = ProcessInputResponse),
         (status = 400, description = "Bad encoding", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace or process", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The process takes no input, or no longer reads it", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The process has exited, or no longer reads its input", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 413, description = "Over maxInputBytesPerRequest", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn input(
     State(state): State<SharedState>,
@@ -363,7 +369,7 @@ async fn input(
 ) -> ProblemResult<Json<ProcessInputResponse>> {
     let running = state.workspaces.running(&caller.0, &path.id).await?;
     let process = running.get(&path.process)?;
-    let data = decode_input(&body, running.config().max_input_bytes_per_request)?;
+    let data = decode_input(&body, "base64", running.config().max_input_bytes_per_request)?;
     let bytes_written = process.write_input(&data).await?;
     Ok(Json(ProcessInputResponse { bytes_written }))
 }
@@ -372,9 +378,10 @@ async fn input(
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("process" = String, Path, description = "Process id (`proc_N`)")),
     request_body = ProcessTerminalSize,
     responses((status = 200, description = "The new size", body = ProcessTerminalSize),
-        (status = 400, description = "The process has no terminal, or a size of 0", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "A size of 0", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No such workspace or process", body = ProblemDetails, content_type = "application/problem+json")))]
+        (status = 404, description = "No such workspace or process", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The process has no terminal", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn resize(
     State(state): State<SharedState>,
     caller: RuntimeCaller,
@@ -386,10 +393,11 @@ async fn resize(
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/processes/{process}/terminal/ws", operation_id = "runtimeTerminalWebSocket", summary = "A process's terminal over a WebSocket",
-    description = "Upgrades to a WebSocket. Server text frames are JSON (`{type:\"ready\",processId}`, `{type:\"exit\",exitCode}`, `{type:\"error\",message}`); server binary frames are the terminal's output (what it retained first, then live). Client text frames: `{type:\"input\",data,encoding}`, `{type:\"resize\",cols,rows}`, `{type:\"close\"}`. Browsers authenticate with `?access_token=`.",
+    description = "Upgrades to a WebSocket. Server text frames are JSON (`{type:\"ready\",processId}`, `{type:\"exit\",exitCode}`, `{type:\"error\",message}`); server binary frames are the terminal's output from the connection on. Client text frames: `{type:\"input\",data,encoding}` (`utf8` by default), `{type:\"resize\",cols,rows}`, `{type:\"close\"}`. Browsers authenticate with `?access_token=`.",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("process" = String, Path, description = "Process id (`proc_N`)"), ("access_token" = Option<String>, Query, description = "The API key, for clients that cannot set headers")),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "The process has no terminal, or the request is not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "Not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The process has no terminal", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace or process", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn terminal(
@@ -401,7 +409,7 @@ async fn terminal(
     let process = find(&state, &caller, &path).await?;
     if !process.is_tty() {
         return Err(Error::new(
-            ErrorCode::BadRequest,
+            ErrorCode::ProcessConflict,
             "this process has no terminal (create it with tty)",
         )
         .into());
@@ -425,7 +433,8 @@ async fn serve_terminal(mut socket: WebSocket, process: std::sync::Arc<Managed>,
         return;
     }
     let mut changes = process.log_subscription();
-    let mut after = 0;
+    // Output from now on, as sandbox-agent sends it (no replay).
+    let mut after = changes.borrow_and_update().0;
     loop {
         let ended = changes.borrow_and_update().1;
         for chunk in process.read_log(ProcessLogsStream::Pty, Some(after), None) {
@@ -457,7 +466,8 @@ async fn serve_terminal(mut socket: WebSocket, process: std::sync::Arc<Managed>,
                 let outcome = match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(ClientFrame::Input { data, encoding }) => {
                         let request = ProcessInputRequest { data, encoding };
-                        match decode_input(&request, usize::MAX) {
+                        // UTF-8 by default here, as sandbox-agent reads it.
+                        match decode_input(&request, "utf8", usize::MAX) {
                             Ok(bytes) => process.write_input(&bytes).await.map(drop),
                             Err(err) => Err(err),
                         }

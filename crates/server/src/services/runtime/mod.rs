@@ -127,12 +127,10 @@ impl RunningJail {
         {
             return bad("byte limits");
         }
-        if config.default_run_timeout_ms > config.max_run_timeout_ms {
-            return Err(Error::new(
-                ErrorCode::BadRequest,
-                "defaultRunTimeoutMs must not exceed maxRunTimeoutMs",
-            ));
-        }
+        let config = ProcessConfig {
+            default_run_timeout_ms: config.default_run_timeout_ms.min(config.max_run_timeout_ms),
+            ..config
+        };
         *lock(&self.config) = config;
         Ok(config)
     }
@@ -152,24 +150,21 @@ impl RunningJail {
             .values()
             .find(|p| p.id == id)
             .cloned()
-            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("process {id} not found")))
+            .ok_or_else(|| process_not_found(id))
     }
 
     /// Runs a command to its end (or deadline), capturing its output.
     pub async fn run(&self, request: ProcessRunRequest) -> Result<ProcessRunResponse, Error> {
         let config = self.config();
-        let timeout_ms = request.timeout_ms.unwrap_or(config.default_run_timeout_ms);
-        if timeout_ms == 0 || timeout_ms > config.max_run_timeout_ms {
-            return Err(Error::new(
-                ErrorCode::BadRequest,
-                format!("timeoutMs must be between 1 and {}", config.max_run_timeout_ms),
-            ));
-        }
+        // Clamped to the maximum, as sandbox-agent does.
+        let timeout_ms = request
+            .timeout_ms
+            .unwrap_or(config.default_run_timeout_ms)
+            .clamp(1, config.max_run_timeout_ms);
         let cap = request
             .max_output_bytes
             .unwrap_or(config.max_output_bytes)
             .min(config.max_output_bytes);
-        self.check_room(&config)?;
         let started = Instant::now();
         let spec = spec_of(request.command, request.args, request.cwd, request.env, None)?;
         let process = self.executor.start(spec).await.map_err(start_error)?;
@@ -237,9 +232,8 @@ impl RunningJail {
         };
         let (input, terminal, readers) = match process.io {
             ProcessIo::Pipes { stdin, stdout, stderr } => {
-                // Without `interactive`, input is at end of file at once.
-                let input = request.interactive.then_some(Input::Pipe(stdin));
-                (input, None, Readers::Pipes(stdout, stderr))
+                // Open either way, as sandbox-agent keeps it.
+                (Some(Input::Pipe(stdin)), None, Readers::Pipes(stdout, stderr))
             }
             ProcessIo::Terminal(master) => {
                 let master = Arc::new(master);
@@ -310,7 +304,7 @@ impl RunningJail {
             .iter()
             .find(|(_, p)| p.id == id)
             .map(|(k, p)| (*k, lock(&p.info).status))
-            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("process {id} not found")))?;
+            .ok_or_else(|| process_not_found(id))?;
         if key.1 == ProcessState::Running {
             return Err(Error::new(
                 ErrorCode::ProcessConflict,
@@ -359,12 +353,7 @@ impl Managed {
     /// Writes to its input (409 when it takes none).
     pub async fn write_input(&self, data: &[u8]) -> Result<usize, Error> {
         let mut input = self.input.lock().await;
-        let no_input = || {
-            Error::new(
-                ErrorCode::ProcessConflict,
-                "this process takes no input (create it with interactive or tty)",
-            )
-        };
+        let no_input = || Error::new(ErrorCode::ProcessConflict, "the process has exited");
         let written = match input.as_mut().ok_or_else(no_input)? {
             Input::Pipe(sender) => sender.write_all(data).await,
             Input::Terminal(master) => write_terminal(master, data).await,
@@ -385,7 +374,7 @@ impl Managed {
     pub fn resize(&self, size: ProcessTerminalSize) -> Result<(), Error> {
         let master = self.terminal.as_ref().ok_or_else(|| {
             Error::new(
-                ErrorCode::BadRequest,
+                ErrorCode::ProcessConflict,
                 "this process has no terminal (create it with tty)",
             )
         })?;
@@ -403,9 +392,14 @@ impl Managed {
     }
 }
 
+fn process_not_found(id: &str) -> Error {
+    Error::new(ErrorCode::NotFound, format!("process {id} not found"))
+        .with_details(serde_json::json!({ "id": id, "resource": "process" }))
+}
+
 /// Decodes an input call's data (`base64` by default, or `utf8`/`text`).
-pub fn decode_input(request: &ProcessInputRequest, max: usize) -> Result<Vec<u8>, Error> {
-    let data = match request.encoding.as_deref().unwrap_or("base64") {
+pub fn decode_input(request: &ProcessInputRequest, default: &str, max: usize) -> Result<Vec<u8>, Error> {
+    let data = match request.encoding.as_deref().unwrap_or(default) {
         "base64" => base64::engine::general_purpose::STANDARD
             .decode(request.data.as_bytes())
             .map_err(|e| Error::new(ErrorCode::BadRequest, format!("data is not base64: {e}")))?,
@@ -458,6 +452,7 @@ async fn supervise(process: Arc<Managed>, readers: Readers, exit: tokio::sync::o
     {
         let mut info = lock(&process.info);
         info.status = ProcessState::Exited;
+        info.pid = None;
         info.exit_code = match status {
             ExitStatus::Code(code) => Some(code),
             ExitStatus::Signal(_) => None,
@@ -558,14 +553,13 @@ fn spec_of(
     }
     let env: Vec<(String, String)> = env.into_iter().collect();
     crate::services::workspaces::check_env(&env)?;
+    // A relative directory is taken from the workspace, the jail's home.
     let workdir = match cwd {
-        Some(dir) if !dir.starts_with('/') || dir.contains('\0') => {
-            return Err(Error::new(
-                ErrorCode::BadRequest,
-                format!("cwd must be an absolute path inside the jail, got {dir:?}"),
-            ))
+        Some(dir) if dir.contains('\0') => {
+            return Err(Error::new(ErrorCode::BadRequest, "cwd must not contain NUL"));
         }
-        other => other.map(Into::into),
+        Some(dir) => Some(std::path::Path::new("/workspace").join(dir)),
+        None => None,
     };
     Ok(ProcessSpec {
         command,

@@ -1,8 +1,7 @@
-//! Execs in a workspace: one at a time (409), a paused workspace resumed
+//! Execs in a workspace: any number at once, a paused workspace resumed
 //! first, the workspace's stored limits with the exec's own deadline and
 //! memory; to their end, or streamed.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use paddock_api::workspaces::WorkspaceExec;
@@ -10,7 +9,7 @@ use paddock_api::{Error, ErrorCode, ExecResult};
 use paddock_jail::{JailConfig, JailEvent, JailHandle};
 use tokio::sync::mpsc;
 
-use super::{lock, Running, StoredSpec, Workspaces};
+use super::{Running, StoredSpec, Workspaces};
 use crate::services::identity::Caller;
 use crate::services::jails::{JailStream, Ledger, LedgerEntry, Slot as JailSlot};
 use crate::services::limits;
@@ -46,7 +45,7 @@ impl Workspaces {
     }
 
     /// Starts a command in one of the caller's workspaces and streams its
-    /// events. The workspace stays busy (one exec at a time) until the
+    /// events. The exec counts as running in the workspace until the
     /// jail ends; it is killed when the stream's ledger is dropped before
     /// it is closed.
     pub async fn exec_stream(&self, caller: &Caller, id: &str, body: WorkspaceExec) -> Result<JailStream, Error> {
@@ -88,8 +87,7 @@ impl Workspaces {
         }
     }
 
-    /// Checks an exec, takes the workspace (409 when another exec runs),
-    /// resumes a paused tree, and starts the jail under the server's limit
+    /// Checks an exec, counts it in the workspace, resumes a paused tree, and starts the jail under the server's limit
     /// (429); the jail's control is published for snapshots.
     async fn start_exec(&self, caller: &Caller, id: &str, body: WorkspaceExec) -> Result<Started, Error> {
         if body.cmd.is_empty() {
@@ -98,13 +96,8 @@ impl Workspaces {
         check_env(&body.env)?;
         self.find(caller, id).await?;
         let slot = self.slot(id);
-        if slot.running.swap(true, Ordering::SeqCst) {
-            return Err(Error::new(
-                ErrorCode::WorkspaceBusy,
-                "another exec is running in this workspace; one at a time",
-            ));
-        }
-        let running = Running(slot.clone());
+        // Execs run side by side; only lifecycle operations wait.
+        let running = Running::start(slot.clone());
         let maintenance = slot.maintenance.lock().await;
         // Re-read under the lock: a pause or a delete may have happened.
         let row = self
@@ -136,7 +129,7 @@ impl Workspaces {
         };
         let jail_slot = self.inner.runner.take_slot()?;
         let (ledger, handle) = self.inner.runner.start(&entry, config).await?;
-        *lock(&slot.control) = Some(handle.control());
+        running.publish(handle.control());
         // From here a snapshot may freeze the jail instead of waiting.
         drop(maintenance);
         Ok(Started {

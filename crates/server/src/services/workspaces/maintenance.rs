@@ -26,13 +26,13 @@ impl Workspaces {
             return Ok(false);
         }
         let slot = self.slot(&row.id);
-        if slot.running.load(Ordering::SeqCst) {
+        if slot.running.load(Ordering::SeqCst) > 0 {
             return Ok(false);
         }
         let Ok(_maintenance) = slot.maintenance.try_lock() else {
             return Ok(false);
         };
-        if slot.running.load(Ordering::SeqCst) {
+        if slot.running.load(Ordering::SeqCst) > 0 {
             return Ok(false);
         }
         let Some(current) = self.db().workspace(&Scope::All, &row.id).await? else {

@@ -31,7 +31,7 @@ pub use tree::TreeAccess;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,9 +147,12 @@ impl Drop for InFlight<'_> {
 /// the server that holds it).
 #[derive(Debug, Default)]
 struct Slot {
-    running: AtomicBool,
+    /// Execs running (any number at once).
+    running: std::sync::atomic::AtomicUsize,
     maintenance: tokio::sync::Mutex<()>,
-    control: Mutex<Option<JailControl>>,
+    /// The running execs' jails, by exec number (frozen by snapshots).
+    control: Mutex<HashMap<u64, JailControl>>,
+    next_exec: std::sync::atomic::AtomicU64,
     /// Held shared by host-side file operations on the tree, exclusively
     /// by what copies, replaces or removes it (snapshots, pause, delete).
     tree: Arc<tokio::sync::RwLock<()>>,
@@ -157,13 +160,26 @@ struct Slot {
     runtime: Mutex<Option<Arc<crate::services::runtime::RunningJail>>>,
 }
 
-/// Clears `running` however an exec ends.
-struct Running(Arc<Slot>);
+/// Counts an exec in `running` until it ends, however it ends.
+struct Running(Arc<Slot>, u64);
+
+impl Running {
+    fn start(slot: Arc<Slot>) -> Running {
+        slot.running.fetch_add(1, Ordering::SeqCst);
+        let number = slot.next_exec.fetch_add(1, Ordering::Relaxed);
+        Running(slot, number)
+    }
+
+    /// Publishes the exec's jail for snapshots to freeze.
+    fn publish(&self, control: JailControl) {
+        lock(&self.0.control).insert(self.1, control);
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
-        *lock(&self.0.control) = None;
-        self.0.running.store(false, Ordering::SeqCst);
+        lock(&self.0.control).remove(&self.1);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -540,7 +556,7 @@ impl Workspaces {
     pub async fn remove(&self, caller: &Caller, id: &str) -> Result<(), Error> {
         let scope = caller.scope(None);
         let slot = self.slot(id);
-        if slot.running.load(Ordering::SeqCst) {
+        if slot.running.load(Ordering::SeqCst) > 0 {
             return Err(Error::new(
                 ErrorCode::WorkspaceBusy,
                 "an exec is running in this workspace",

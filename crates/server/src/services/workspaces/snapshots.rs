@@ -110,8 +110,8 @@ impl Workspaces {
         }
         // The running exec and the runtime jail are frozen for the copy.
         let controls: Vec<_> = lock(&slot.control)
-            .clone()
-            .into_iter()
+            .values()
+            .cloned()
             .chain(lock(&slot.runtime).as_ref().map(|r| r.control().clone()))
             .collect();
         let frozen_controls: Vec<_> = controls.into_iter().filter(|c| c.freeze().is_ok()).collect();
