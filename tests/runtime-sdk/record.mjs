@@ -199,7 +199,7 @@ export function normalize(entries) {
       line = `WS ${e.route} -> ${e.status ?? "?"} frames=[${kinds.join(", ")}] close=${e.closeCode ?? "-"}`;
     } else {
       let body = "";
-      if (e.body?.json !== undefined) body = JSON.stringify(shapeOf(e.body.json));
+      if (e.body?.json !== undefined) body = JSON.stringify(shapeOf(withoutExtensions(e)));
       else if (e.body?.invalidJson !== undefined) body = `invalid-json`;
       else if (e.body?.sse !== undefined) {
         const events = parseSse(e.body.sse).filter((ev) => !ev.comment || ev.event || ev.data.length);
@@ -230,6 +230,18 @@ export function normalize(entries) {
   const out = {};
   for (const k of Object.keys(byLabel).sort()) out[k] = [...byLabel[k]].sort();
   return out;
+}
+
+/**
+ * A response's JSON without paddock's one documented extension member of
+ * Problem Details (RFC 9457 §3.2): `code`, its stable error code. Every
+ * other member must match the oracle's.
+ */
+function withoutExtensions(e) {
+  const json = e.body.json;
+  if (!e.contentType?.startsWith("application/problem+json") || json === null || typeof json !== "object") return json;
+  const { code, ...rest } = json;
+  return rest;
 }
 
 /** Differences between two normalized records, as readable lines. */

@@ -19,7 +19,7 @@ import type { Whoami } from "./wire.js";
  * const result = await paddock.runs.create({ language: "python", code: "print(6*7)" });
  * ```
  *
- * Every method takes an optional last argument {@link CallOptions}
+ * Every method that makes a request takes an optional last argument {@link CallOptions}
  * (`signal`, `timeoutMs`) and rejects with a `PaddockError` on failure.
  */
 export class Paddock {
@@ -29,7 +29,7 @@ export class Paddock {
   readonly sessions: Sessions;
   /** One-shot runs, forks and streams (`/v1/runs`). */
   readonly runs: Runs;
-  /** Long-lived workspaces (`/v1/workspaces`). */
+  /** Long-lived workspaces (`/v1/workspaces`) and their runtime (`workspaces.runtime(id)`). */
   readonly workspaces: Workspaces;
   /** Workspace snapshots (`/v1/snapshots`). */
   readonly snapshots: Snapshots;

@@ -14,7 +14,7 @@
  * | `UNAUTHORIZED` | 401: no key, or an unknown or revoked key |
  * | `FORBIDDEN` | 403: the key's role may not do this |
  * | `NOT_FOUND` | 404: missing, or outside the key's tenant |
- * | `CONFLICT` | 409: e.g. exec on a closed session, a second concurrent workspace exec |
+ * | `CONFLICT` | 409: e.g. cancelling a run that ended, deleting a workspace while an exec runs in it |
  * | `RATE_LIMITED` | 429: the server is at its concurrency or rate limit |
  * | `TIMEOUT` | the client's `timeoutMs` passed (status 0), or 408 / 504 |
  * | `SERVER_ERROR` | 5xx, or an answer the SDK cannot read (bad JSON, a stream that ends early) |

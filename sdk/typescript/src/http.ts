@@ -7,6 +7,7 @@
 
 import { codeForStatus, PaddockError } from "./errors.js";
 import type { CallOptions } from "./options.js";
+import type { WebSocketConstructor } from "./terminal.js";
 
 /**
  * A `fetch` implementation: the global one by default; pass your own to
@@ -58,6 +59,13 @@ export interface PaddockOptions {
   retry?: boolean | RetryOptions;
   /** Extra headers sent with every call. */
   headers?: Record<string, string>;
+  /**
+   * (paddock) The `WebSocket` class for workspace terminals
+   * (`processes.terminal`). Default: `globalThis.WebSocket` where there
+   * is one (browsers, Deno, Bun, Node 22+). On Node 18 and 20, pass the
+   * `ws` package's: `new Paddock({ WebSocket: (await import("ws")).default })`.
+   */
+  WebSocket?: WebSocketConstructor;
 }
 
 /** The agentjail SDK's name for {@link PaddockOptions}. */
@@ -77,7 +85,7 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 /** Time a jail-running call waits beyond the jail's own deadline, ms. */
 export const JAIL_GRACE_MS = 30_000;
 
-type Method = "GET" | "POST" | "PATCH" | "DELETE";
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 type Query = Record<string, string | number | boolean | undefined>;
 
 /** @internal One call. */
@@ -92,7 +100,17 @@ export interface CallSpec {
   minTimeoutMs?: number;
   /** The caller's options. */
   call?: CallOptions | undefined;
+  /** A body sent as it is (bytes, text, a stream), instead of `body` as JSON. */
+  raw?: RawBody;
+  /** The content type of `raw`. */
+  contentType?: string;
 }
+
+/**
+ * @internal A body sent as it is: what `fetch` takes, and async
+ * iterables of bytes (Node streams), which are turned into a stream.
+ */
+export type RawBody = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
 
 /** @internal A response whose body the caller reads, with its deadline. */
 export interface OpenResponse {
@@ -101,6 +119,11 @@ export interface OpenResponse {
   close(): void;
   /** Aborts the request (closes the connection of an unread body). */
   abort(): void;
+  /**
+   * Ends the call's deadline timer but keeps the caller's signal: for a
+   * body handed to the caller, who may read it for as long as it takes.
+   */
+  disarm(): void;
   /** Aborted when the call is cancelled, times out or is closed. */
   signal: AbortSignal;
   /** The error for a failure while reading the body. */
@@ -154,9 +177,14 @@ class Deadline {
     return !this.timedOut && this.user?.aborted === true;
   }
 
-  dispose(): void {
+  /** Stops the timer only. */
+  disarm(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  dispose(): void {
+    this.disarm();
     if (this.user && this.onAbort) this.user.removeEventListener("abort", this.onAbort);
   }
 }
@@ -171,6 +199,8 @@ export class HttpClient {
   private readonly fetchImpl: FetchLike;
   private readonly retry: Resolved | undefined;
   private readonly headers: Record<string, string>;
+  /** The `WebSocket` class given in the options, if any. */
+  readonly webSocket: WebSocketConstructor | undefined;
 
   constructor(options: PaddockOptions) {
     const envUrl = options.baseUrl ? undefined : fromEnv(URL_ENV);
@@ -191,6 +221,31 @@ export class HttpClient {
     this.fetchImpl = options.fetch ? options.fetch : (url, init) => impl.call(globalThis, url, init);
     this.retry = resolveRetry(options.retry);
     this.headers = { ...(options.headers ?? {}) };
+    this.webSocket = options.WebSocket;
+  }
+
+  /**
+   * The `ws://` or `wss://` URL of `path`, with the API key as
+   * `?access_token=` (WebSockets cannot send an `Authorization` header
+   * from a browser).
+   */
+  webSocketUrl(path: string, query: Query = {}): string {
+    const url = this.url(path, { ...query, access_token: this.apiKey });
+    return url.replace(/^http/i, "ws");
+  }
+
+  /** Makes a call and returns its body as bytes. */
+  async bytes(spec: CallSpec, accept = "application/octet-stream"): Promise<Uint8Array> {
+    const open = await this.send(spec, accept);
+    try {
+      try {
+        return new Uint8Array(await open.response.arrayBuffer());
+      } catch (err) {
+        throw open.failure(err);
+      }
+    } finally {
+      open.close();
+    }
   }
 
   /** Makes a call and returns its JSON (`undefined` for 204 or an empty body). */
@@ -249,7 +304,13 @@ export class HttpClient {
     if (spec.auth !== false && this.apiKey) headers.authorization = `Bearer ${this.apiKey}`;
     const sentKey = Object.keys(headers).some((name) => name.toLowerCase() === "authorization");
     const init: RequestInit = { method: spec.method, headers };
-    if (spec.body !== undefined) {
+    if (spec.raw !== undefined) {
+      headers["content-type"] = spec.contentType ?? "application/octet-stream";
+      const raw = toBodyInit(spec.raw);
+      init.body = raw;
+      // A stream body needs half duplex in Node's fetch (and the standard).
+      if (isReadableStream(raw)) (init as RequestInit & { duplex?: string }).duplex = "half";
+    } else if (spec.body !== undefined) {
       headers["content-type"] = "application/json";
       init.body = JSON.stringify(spec.body);
     }
@@ -274,6 +335,7 @@ export class HttpClient {
             abort: () => {
               if (!deadline.signal.aborted) deadline.controller.abort(new Error("the SDK closed the response"));
             },
+            disarm: () => deadline.disarm(),
             signal: deadline.signal,
             failure,
           };
@@ -340,10 +402,18 @@ export class HttpClient {
       }
     }
     if (typeof body === "object" && body !== null) {
+      // `{error, code}`, or (the runtime API) RFC 9457 Problem Details:
+      // `{type, title, status, detail, code?, details?: {code?}}`.
       const fields = body as Record<string, unknown>;
+      const details = fields.details;
       if (typeof fields.error === "string") message = fields.error;
+      else if (typeof fields.detail === "string" && fields.detail) message = fields.detail;
       else if (typeof fields.message === "string") message = fields.message;
+      else if (typeof fields.title === "string" && fields.title) message = fields.title;
       if (typeof fields.code === "string") serverCode = fields.code;
+      else if (typeof details === "object" && details !== null && typeof (details as Record<string, unknown>).code === "string") {
+        serverCode = (details as Record<string, string>).code;
+      }
     } else if (typeof body === "string" && body.trim()) {
       message = body.trim().slice(0, 500);
     }
@@ -376,6 +446,34 @@ export class HttpClient {
     if (deadline.expiresAt !== undefined && Date.now() + delay >= deadline.expiresAt) return undefined;
     return delay;
   }
+}
+
+function isReadableStream(value: unknown): value is ReadableStream<Uint8Array> {
+  return typeof (value as { getReader?: unknown } | null)?.getReader === "function";
+}
+
+/** A {@link RawBody} as `fetch` takes it: async iterables become a stream. */
+function toBodyInit(raw: RawBody): BodyInit {
+  if (
+    typeof raw === "string" ||
+    raw instanceof Uint8Array ||
+    raw instanceof ArrayBuffer ||
+    isReadableStream(raw) ||
+    typeof (raw as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] !== "function"
+  ) {
+    return raw as BodyInit;
+  }
+  const iterator = (raw as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await iterator.next();
+      if (next.done) controller.close();
+      else controller.enqueue(typeof next.value === "string" ? new TextEncoder().encode(next.value) : next.value);
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason);
+    },
+  });
 }
 
 function resolveRetry(retry: boolean | RetryOptions | undefined): Resolved | undefined {

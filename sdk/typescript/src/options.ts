@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { SeccompSpec, ServiceId, StreamOutput, WorkspaceDomain } from "./wire.js";
+import type { WebSocketConstructor } from "./terminal.js";
+import type { ProcessLogsStream, ProcessOwner, SeccompSpec, ServiceId, StreamOutput, WorkspaceDomain } from "./wire.js";
 
 /** Options every method takes as its last argument. */
 export interface CallOptions {
@@ -270,4 +271,95 @@ export interface AuditActionsParams {
   offset?: number;
   /** Search text. */
   q?: string;
+}
+
+/**
+ * `processes.run` (sandbox-agent's `ProcessRunRequest`; the runtime API
+ * is camelCase on the wire, so these names are sent as they are).
+ */
+export interface ProcessRunRequest {
+  /** Program name (looked up in `PATH`) or path. */
+  command: string;
+  /** Its arguments. */
+  args?: string[];
+  /** Working directory inside the jail (default `/workspace`). */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Deadline, ms (default and maximum from the process config: 30 s and 300 s). */
+  timeoutMs?: number;
+  /** Bytes kept of each stream (default and maximum from the process config: 1 MiB). */
+  maxOutputBytes?: number;
+}
+
+/** `processes.create`: a managed process that outlives the call. */
+export interface ProcessCreateRequest {
+  /** Program name (looked up in `PATH`) or path. */
+  command: string;
+  /** Its arguments. */
+  args?: string[];
+  /** Working directory inside the jail (default `/workspace`). */
+  cwd?: string;
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Marks the process as one that takes input (its standard input is open for `processes.input` either way, as in sandbox-agent). */
+  interactive?: boolean;
+  /** Run on a terminal (for `processes.terminal` and `processes.resize`). */
+  tty?: boolean;
+}
+
+/** `processes.list`. */
+export interface ProcessListParams {
+  /** Only processes of this owner. */
+  owner?: ProcessOwner;
+}
+
+/** `processes.stop` and `processes.kill`. */
+export interface ProcessSignalOptions {
+  /** Wait up to this long (ms, at most 300000) for the process to end before answering. Sent as `?waitMs=`. */
+  waitMs?: number;
+}
+
+/** `processes.logs`. */
+export interface ProcessLogsParams {
+  /** `stdout`, `stderr`, `combined` (default for pipes) or `pty` (default for terminal processes). */
+  stream?: ProcessLogsStream;
+  /** Only the last this many entries. */
+  tail?: number;
+  /** Only entries with a `sequence` above this. */
+  since?: number;
+}
+
+/** `processes.follow`. */
+export interface ProcessFollowOptions extends ProcessLogsParams {
+  /** Ends the iteration (it rejects with the signal's reason) and closes the stream. */
+  signal?: AbortSignal;
+}
+
+/** `processes.terminal`. */
+export interface TerminalOptions {
+  /** The `WebSocket` class for this terminal (default: the client's `WebSocket` option, else `globalThis.WebSocket`). */
+  WebSocket?: WebSocketConstructor;
+  /** WebSocket subprotocols. */
+  protocols?: string | string[];
+}
+
+/**
+ * What `files.write` and `files.uploadTar` send: text (as UTF-8), bytes,
+ * a `Blob`, a `ReadableStream` of bytes, or any async iterable of bytes
+ * (a Node stream such as `fs.createReadStream(...)`). Streams are sent as
+ * they are read, never held in memory whole.
+ */
+export type FileData = string | Uint8Array | ArrayBuffer | Blob | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** `files.move`. */
+export interface FileMoveOptions {
+  /** Replace an existing destination (a directory with its contents). */
+  overwrite?: boolean;
+}
+
+/** `files.delete`. */
+export interface FileDeleteOptions {
+  /** Delete a directory with its contents. */
+  recursive?: boolean;
 }

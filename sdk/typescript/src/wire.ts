@@ -719,3 +719,250 @@ export interface CancelResponse {
   /** Always `true`; the jail's ledger row closes as `cancelled`. */
   cancelled: boolean;
 }
+
+/** (paddock) Whether a workspace runs: `workspaces.start`, `stop` and `state`. */
+export interface WorkspaceRunState {
+  /** The workspace. */
+  id: string;
+  /** `running` (its runtime jail is up) or `stopped`. */
+  state: "running" | "stopped" | (string & {});
+  /** RFC 3339, when its runtime jail started; only while running. */
+  started_at?: string | null;
+  /** Processes running in it. */
+  processes: number;
+}
+
+// ---------------------------------------------------------------- runtime
+//
+// The runtime API under each workspace's base URL
+// (`/v1/workspaces/{id}/runtime`) speaks sandbox-agent 0.4.2's wire
+// shapes, whose fields are camelCase.
+
+/** `GET …/runtime/v1/health`. */
+export interface RuntimeHealth {
+  /** `ok`. */
+  status: string;
+}
+
+/**
+ * An error of the runtime API, as RFC 9457 Problem Details
+ * (`application/problem+json`). A `PaddockError`'s `message` is its
+ * `detail`, its `serverCode` paddock's stable `code`, and its `body` this.
+ */
+export interface ProblemDetails {
+  /** `urn:sandbox-agent:error:<kind>` (`invalid_request`, `not_found`, `conflict`, ...) or `urn:paddock:error:<CODE>`. */
+  type: string;
+  /** Short title of the kind. */
+  title: string;
+  /** The HTTP status. */
+  status: number;
+  /** What was wrong. */
+  detail?: string | null;
+  /** paddock's stable error code (`PROCESS_NOT_FOUND`, `PATH_NOT_FOUND`, ...). */
+  code: string;
+  /** Machine-readable facts, as sandbox-agent gives them (`{message}`, `{id, resource}`). */
+  details?: unknown;
+}
+
+/** Who started a process. */
+export type ProcessOwner = "user" | "desktop" | "system";
+
+/** Whether a process still runs. */
+export type ProcessState = "running" | "exited";
+
+/** Which output a log read returns: `combined` (stdout and stderr in order) is the default of pipe processes, `pty` of terminal ones. */
+export type ProcessLogsStream = "stdout" | "stderr" | "combined" | "pty";
+
+/** What `processes.run` answers when the command has ended. */
+export interface ProcessRunResponse {
+  /** Exit code; `null` or absent when a signal (or the deadline) ended it. */
+  exitCode?: number | null;
+  /** The deadline passed and the process was killed. */
+  timedOut: boolean;
+  /** Standard output (UTF-8, lossy). */
+  stdout: string;
+  /** Standard error (UTF-8, lossy). */
+  stderr: string;
+  /** Standard output passed `maxOutputBytes` and was cut. */
+  stdoutTruncated: boolean;
+  /** Standard error passed `maxOutputBytes` and was cut. */
+  stderrTruncated: boolean;
+  /** Wall time, milliseconds. */
+  durationMs: number;
+}
+
+/** A managed process of a workspace. */
+export interface ProcessInfo {
+  /** `proc_N`, unique within the workspace. */
+  id: string;
+  /** The program. */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+  /** Its working directory, when one was given. */
+  cwd?: string | null;
+  /** On a terminal. */
+  tty: boolean;
+  /** Standard input open for `input`. */
+  interactive: boolean;
+  /** Who started it. */
+  owner: ProcessOwner;
+  /** `running` or `exited`. */
+  status: ProcessState;
+  /** Its pid inside the workspace's jail, while running. */
+  pid?: number | null;
+  /** Exit code, once exited (absent when a signal ended it). */
+  exitCode?: number | null;
+  /** Start, milliseconds since the epoch. */
+  createdAtMs: number;
+  /** End, milliseconds since the epoch. */
+  exitedAtMs?: number | null;
+}
+
+/** `GET …/v1/processes`. */
+export interface ProcessListResponse {
+  /** Every process record of the workspace, oldest first. */
+  processes: ProcessInfo[];
+}
+
+/** One chunk of a process's output, as on the wire. */
+export interface ProcessLogEntry {
+  /** Increasing per process, from 1. */
+  sequence: number;
+  /** The stream it came from. */
+  stream: ProcessLogsStream;
+  /** When it was read, milliseconds since the epoch. */
+  timestampMs: number;
+  /** The bytes, encoded as `encoding` says (base64). */
+  data: string;
+  /** `base64`. */
+  encoding: string;
+}
+
+/**
+ * (SDK) A {@link ProcessLogEntry} with its bytes decoded: what
+ * `processes.logs` and `processes.follow` give.
+ */
+export interface ProcessLogChunk extends ProcessLogEntry {
+  /** The chunk's bytes (`data` decoded). */
+  bytes: Uint8Array;
+}
+
+/** `GET …/v1/processes/{id}/logs`, as on the wire. */
+export interface ProcessLogsResponse {
+  /** The process. */
+  processId: string;
+  /** The stream asked for. */
+  stream: ProcessLogsStream;
+  /** The retained chunks that match. */
+  entries: ProcessLogEntry[];
+}
+
+/** (SDK) What `processes.logs` returns: the {@link ProcessLogsResponse} with each entry's bytes decoded. */
+export interface ProcessLogs extends Omit<ProcessLogsResponse, "entries"> {
+  /** The retained chunks that match, decoded. */
+  entries: ProcessLogChunk[];
+}
+
+/** What an input call wrote. */
+export interface ProcessInputResponse {
+  /** Bytes delivered to the process's input. */
+  bytesWritten: number;
+}
+
+/** A terminal's size: `processes.resize` takes and answers it. */
+export interface ProcessTerminalSize {
+  /** Columns. */
+  cols: number;
+  /** Rows. */
+  rows: number;
+}
+
+/** Limits of a running workspace's processes (`processes.config`, `processes.setConfig`). */
+export interface ProcessConfig {
+  /** Processes running at once in the workspace. */
+  maxConcurrentProcesses: number;
+  /** Deadline of a run without `timeoutMs`, ms. */
+  defaultRunTimeoutMs: number;
+  /** Longest deadline a run may ask for, ms. */
+  maxRunTimeoutMs: number;
+  /** Bytes kept of each stream of a run. */
+  maxOutputBytes: number;
+  /** Bytes of output kept per managed process (older chunks are dropped). */
+  maxLogBytesPerProcess: number;
+  /** Largest input call, bytes. */
+  maxInputBytesPerRequest: number;
+}
+
+/** (SDK) The terminal WebSocket's first frame. */
+export interface TerminalReadyFrame {
+  type: "ready";
+  /** The process. */
+  processId: string;
+}
+
+/** (SDK) The terminal WebSocket's frame when the process has ended. */
+export interface TerminalExitFrame {
+  type: "exit";
+  /** Exit code; `null` when a signal ended it. */
+  exitCode: number | null;
+}
+
+/** A file or a directory. */
+export type FsEntryType = "file" | "directory";
+
+/** One entry of a directory listing. */
+export interface FsEntry {
+  /** File name. */
+  name: string;
+  /** Path inside the jail. */
+  path: string;
+  /** `file` (anything that is not a directory, symlinks included) or `directory`. */
+  entryType: FsEntryType;
+  /** Size, bytes. */
+  size: number;
+  /** Last modification, RFC 3339. */
+  modified?: string | null;
+}
+
+/** `files.stat`. */
+export interface FsStat {
+  /** Path inside the jail. */
+  path: string;
+  /** File or directory. */
+  entryType: FsEntryType;
+  /** Size, bytes. */
+  size: number;
+  /** Last modification, RFC 3339. */
+  modified?: string | null;
+}
+
+/** What `files.write` answers. */
+export interface FsWriteResponse {
+  /** Path inside the jail. */
+  path: string;
+  /** Bytes stored. */
+  bytesWritten: number;
+}
+
+/** What `files.delete` and `files.mkdir` answer. */
+export interface FsActionResponse {
+  /** Path inside the jail. */
+  path: string;
+}
+
+/** What `files.move` answers. */
+export interface FsMoveResponse {
+  /** Source path. */
+  from: string;
+  /** Destination path. */
+  to: string;
+}
+
+/** What `files.uploadTar` answers. */
+export interface FsUploadBatchResponse {
+  /** Paths written, inside the jail (at most 1024). */
+  paths: string[];
+  /** The list of paths was cut short (every entry was still written). */
+  truncated: boolean;
+}

@@ -168,7 +168,7 @@ import("@paddock/sdk").then((esm) => {
     ["Node10", "CommonJS"],
   ]) {
     it(`type-checks for TypeScript consumers (moduleResolution ${resolution})`, () => {
-      const source = `import { Paddock, PaddockError, type ExecResult, type StreamEvent } from "@paddock/sdk";
+      const source = `import { Paddock, PaddockError, type ExecResult, type ProcessInfo, type StreamEvent, type TerminalSession } from "@paddock/sdk";
 export async function main(): Promise<number> {
   const paddock = new Paddock({ baseUrl: "http://127.0.0.1:7000", apiKey: "k" });
   const result: ExecResult = await paddock.runs.create({ code: "1", language: "bash" });
@@ -177,7 +177,13 @@ export async function main(): Promise<number> {
   try { await paddock.whoami(); } catch (e) { if (PaddockError.is(e)) return e.status; }
   // @ts-expect-error camelCase options only
   await paddock.runs.create({ code: "1", timeout_secs: 1 });
-  return result.exit_code + events.length;
+  // The runtime, with the DOM's WebSocket class.
+  const runtime = new Paddock({ apiKey: "k", WebSocket: globalThis.WebSocket }).workspaces.runtime("wrk_1");
+  const proc: ProcessInfo = await runtime.processes.create({ command: "sh", tty: true });
+  const terminal: TerminalSession = runtime.processes.terminal(proc.id);
+  terminal.onData((bytes: Uint8Array) => bytes.length);
+  const bytes: Uint8Array = await runtime.files.read("a.txt");
+  return result.exit_code + events.length + bytes.length;
 }
 `;
       const files = resolution === "NodeNext" ? ["index.mts", "index.cts"] : ["index.ts"];
@@ -237,7 +243,12 @@ ${load}
   const run = await paddock.runs.create({ language: "bash", code: "echo $((6*7))", timeoutSecs: 30 });
   let error;
   try { await paddock.sessions.get("sess_000000000000000000000000"); } catch (e) { error = e; }
-  console.log(JSON.stringify({ whoami, health: health.status, stdout: run.stdout, exit: run.exit_code, missing: error.code }));
+  const ws = await paddock.workspaces.create({ label: "pack" });
+  const runtime = paddock.workspaces.runtime(ws.id);
+  await runtime.files.write("hi.txt", "from a file");
+  const process = await runtime.processes.run({ command: "cat", args: ["hi.txt"] });
+  await paddock.workspaces.delete(ws.id);
+  console.log(JSON.stringify({ whoami, health: health.status, stdout: run.stdout, exit: run.exit_code, missing: error.code, runtime: process.stdout }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
   const execFileAsync = promisify(execFile);
@@ -257,6 +268,7 @@ ${load}
         stdout: "42\n",
         exit: 0,
         missing: "NOT_FOUND",
+        runtime: "from a file",
       });
     });
   }

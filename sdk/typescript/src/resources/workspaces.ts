@@ -9,7 +9,16 @@ import type {
   WorkspaceListParams,
   WorkspaceUpdateRequest,
 } from "../options.js";
-import type { ExecResult, StreamEvent, StreamOutput, Workspace, WorkspaceForkResponse, WorkspaceList } from "../wire.js";
+import type {
+  ExecResult,
+  StreamEvent,
+  StreamOutput,
+  Workspace,
+  WorkspaceForkResponse,
+  WorkspaceList,
+  WorkspaceRunState,
+} from "../wire.js";
+import { runtimePath, WorkspaceRuntime } from "./runtime.js";
 import { streamEvents } from "./stream.js";
 
 function execBody(request: WorkspaceExecRequest): Record<string, unknown> {
@@ -24,8 +33,10 @@ function execBody(request: WorkspaceExecRequest): Record<string, unknown> {
 
 /**
  * Long-lived workspaces: a mount tree that persists across execs (what
- * one exec writes under `/workspace` the next one sees). One exec at a
- * time per workspace; a second concurrent one answers 409 (`CONFLICT`).
+ * one exec writes under `/workspace` the next one sees). Execs run side by
+ * side, each in its own jail on the same tree; deleting a workspace while
+ * an exec runs in it answers 409 (`CONFLICT`, `WORKSPACE_BUSY`). A
+ * workspace can also run: see {@link Workspaces.runtime | `runtime(id)`}.
  */
 export class Workspaces {
   /** @internal */
@@ -93,9 +104,8 @@ export class Workspaces {
   /**
    * `POST /v1/workspaces/:id/exec/stream` (paddock): `exec`, yielding the
    * same events as `runs.stream` as they happen (`started`, `stdout`,
-   * `stderr`, `stats`, `egress`, then one `completed` or `error`). One
-   * exec at a time per workspace (409 `CONFLICT`, thrown before any
-   * event). `output` and `signal` work as for `runs.stream`: aborting, or
+   * `stderr`, `stats`, `egress`, then one `completed` or `error`). An
+   * error answer is thrown before any event. `output` and `signal` work as for `runs.stream`: aborting, or
    * leaving the loop early, aborts the request and the server ends the jail.
    */
   execStream(
@@ -134,5 +144,51 @@ export class Workspaces {
       body: compact({ count: request.count, label: request.label }),
       call,
     });
+  }
+
+  /**
+   * `POST /v1/workspaces/:id/start` (paddock): starts the workspace's
+   * runtime jail, where its processes run (a paused tree is brought back
+   * first). Idempotent; runtime calls start it on demand too.
+   */
+  async start(id: string, call?: CallOptions): Promise<WorkspaceRunState> {
+    return this.http.json({ method: "POST", path: `/v1/workspaces/${segment(id)}/start`, call });
+  }
+
+  /**
+   * `POST /v1/workspaces/:id/stop` (paddock): ends the runtime jail and
+   * every process in it; the tree stays. Idempotent.
+   */
+  async stop(id: string, call?: CallOptions): Promise<WorkspaceRunState> {
+    return this.http.json({ method: "POST", path: `/v1/workspaces/${segment(id)}/stop`, call });
+  }
+
+  /** `GET /v1/workspaces/:id/state` (paddock): `running` or `stopped`, and how many processes run. */
+  async state(id: string, call?: CallOptions): Promise<WorkspaceRunState> {
+    return this.http.json({ method: "GET", path: `/v1/workspaces/${segment(id)}/state`, call });
+  }
+
+  /**
+   * (paddock) The runtime of workspace `id`: its processes
+   * (`runtime.processes`) and files (`runtime.files`), at the runtime
+   * base URL. Makes no request.
+   *
+   * ```ts
+   * const runtime = paddock.workspaces.runtime(ws.id);
+   * const { stdout } = await runtime.processes.run({ command: "ls", args: ["-la"] });
+   * await runtime.files.write("notes.txt", "hello");
+   * ```
+   */
+  runtime(id: string): WorkspaceRuntime {
+    return new WorkspaceRuntime(this.http, id);
+  }
+
+  /**
+   * (paddock) The base URL to hand the `sandbox-agent` npm SDK for
+   * workspace `id`, `{baseUrl}/v1/workspaces/{id}/runtime`, with the API
+   * key as its token. Makes no request.
+   */
+  sandboxAgentBaseUrl(id: string): string {
+    return this.http.baseUrl + runtimePath(id);
   }
 }

@@ -199,7 +199,13 @@ export function checkRequests(calls, doc) {
       if (!declared.has(key)) problems.push(`${route}: query parameter ${key} is not declared`);
     }
     const bodySchema = operation.requestBody?.content?.["application/json"]?.schema;
-    if (sent.body !== undefined) {
+    if (sent.raw !== undefined) {
+      // A body sent as it is (a file, a tar): the route must take its content type.
+      const types = Object.keys(operation.requestBody?.content ?? {});
+      if (!types.includes(sent.contentType)) {
+        problems.push(`${route}: the SDK sends ${sent.contentType}, the route takes ${types.join(", ") || "no body"}`);
+      }
+    } else if (sent.body !== undefined) {
       if (!bodySchema) problems.push(`${route}: the SDK sends a body, the route declares none`);
       else checkValue(api, sent.body, bodySchema, `${route} body`, problems);
     } else if (operation.requestBody?.required) {

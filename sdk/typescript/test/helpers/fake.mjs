@@ -68,7 +68,10 @@ export function fakeFetch(...responders) {
       query: Object.fromEntries(parsed.searchParams),
       search: parsed.search,
       headers,
-      body: init.body === undefined ? undefined : JSON.parse(init.body),
+      // JSON bodies parsed; others (files, tars) kept as sent, in `raw`.
+      body: init.body === undefined ? undefined : isJson(headers) ? JSON.parse(init.body) : undefined,
+      raw: init.body !== undefined && !isJson(headers) ? init.body : undefined,
+      contentType: headers["content-type"],
       signal: init.signal,
       init,
     };
@@ -80,6 +83,26 @@ export function fakeFetch(...responders) {
   };
   fn.calls = calls;
   return fn;
+}
+
+function isJson(headers) {
+  return headers["content-type"] === undefined || headers["content-type"] === "application/json";
+}
+
+/** A problem+json response (the runtime API's errors). */
+export function problem(status, fields) {
+  return new Response(JSON.stringify({ status, ...fields }), {
+    status,
+    headers: { "content-type": "application/problem+json" },
+  });
+}
+
+/** A response of raw bytes. */
+export function bytes(data, contentType = "application/octet-stream") {
+  return new Response(typeof data === "string" ? new TextEncoder().encode(data) : data, {
+    status: 200,
+    headers: { "content-type": contentType },
+  });
 }
 
 /** A fetch that never answers until its signal aborts (then rejects like fetch). */

@@ -118,13 +118,79 @@ async function sdkRequests() {
     (p) => p.snapshots.manifest("snap_1"),
     (p) => p.snapshots.delete("snap_1"),
     (p) => p.snapshots.createWorkspaceFrom("snap_1", { parentWorkspaceId: "wrk_1", label: "l" }),
+    (p) => p.workspaces.start("wrk_1"),
+    (p) => p.workspaces.stop("wrk_1"),
+    (p) => p.workspaces.state("wrk_1"),
+    // The runtime (sandbox-agent's API under the workspace's base URL).
+    (p) => p.workspaces.runtime("wrk_1").health(),
+    (p) =>
+      p.workspaces.runtime("wrk_1").processes.run({
+        command: "sh",
+        args: ["-c", "true"],
+        cwd: "/workspace",
+        env: { A: "1" },
+        timeoutMs: 1000,
+        maxOutputBytes: 10,
+      }),
+    (p) =>
+      p.workspaces.runtime("wrk_1").processes.create({ command: "sh", args: ["-i"], cwd: "/workspace", env: { A: "1" }, interactive: true, tty: true }),
+    (p) => p.workspaces.runtime("wrk_1").processes.list({ owner: "user" }),
+    (p) => p.workspaces.runtime("wrk_1").processes.get("proc_1"),
+    (p) => p.workspaces.runtime("wrk_1").processes.stop("proc_1", { waitMs: 10 }),
+    (p) => p.workspaces.runtime("wrk_1").processes.kill("proc_1", { waitMs: 10 }),
+    (p) => p.workspaces.runtime("wrk_1").processes.delete("proc_1"),
+    (p) => p.workspaces.runtime("wrk_1").processes.logs("proc_1", { stream: "stdout", tail: 1, since: 0 }),
+    async (p) => {
+      for await (const _ of p.workspaces.runtime("wrk_1").processes.follow("proc_1", { stream: "pty", tail: 1, since: 0 })) {
+        // drain
+      }
+    },
+    (p) => p.workspaces.runtime("wrk_1").processes.input("proc_1", "text"),
+    (p) => p.workspaces.runtime("wrk_1").processes.input("proc_1", new Uint8Array([1])),
+    (p) => p.workspaces.runtime("wrk_1").processes.resize("proc_1", { cols: 80, rows: 24 }),
+    (p) => p.workspaces.runtime("wrk_1").processes.config(),
+    (p) =>
+      p.workspaces.runtime("wrk_1").processes.setConfig({
+        maxConcurrentProcesses: 1,
+        defaultRunTimeoutMs: 1,
+        maxRunTimeoutMs: 1,
+        maxOutputBytes: 1,
+        maxLogBytesPerProcess: 1,
+        maxInputBytesPerRequest: 1,
+      }),
+    (p) => p.workspaces.runtime("wrk_1").processes.terminal("proc_1"),
+    (p) => p.workspaces.runtime("wrk_1").files.list("src"),
+    (p) => p.workspaces.runtime("wrk_1").files.read("a.txt"),
+    (p) => p.workspaces.runtime("wrk_1").files.readStream("a.txt").then((s) => s.cancel()),
+    (p) => p.workspaces.runtime("wrk_1").files.write("a.txt", "data"),
+    (p) => p.workspaces.runtime("wrk_1").files.stat("a.txt"),
+    (p) => p.workspaces.runtime("wrk_1").files.mkdir("d"),
+    (p) => p.workspaces.runtime("wrk_1").files.move("a.txt", "b.txt", { overwrite: true }),
+    (p) => p.workspaces.runtime("wrk_1").files.delete("d", { recursive: true }),
+    (p) => p.workspaces.runtime("wrk_1").files.uploadTar("d", new Uint8Array(1024)),
+    (p) => p.workspaces.runtime("wrk_1").files.downloadTar("d"),
+    (p) => p.workspaces.runtime("wrk_1").files.downloadTarStream().then((s) => s.cancel()),
   ];
-  const fetch = fakeFetch((call) =>
-    call.path.endsWith("/stream")
-      ? sse(['event: completed\ndata: {"exit_code":0}\n\n'])
-      : json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {}),
-  );
-  const paddock = new Paddock({ baseUrl: "http://sdk.test", apiKey: "k", fetch });
+  const answer = (call) => {
+    if (call.path.endsWith("/stream") && call.method === "POST") return sse(['event: completed\ndata: {"exit_code":0}\n\n']);
+    if (call.query.follow === "true") return sse([]);
+    if (call.path.endsWith("/logs")) return json(200, { processId: "proc_1", stream: "stdout", entries: [] });
+    if (call.path.endsWith("/runtime/v1/processes") && call.method === "GET") return json(200, { processes: [] });
+    return json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {});
+  };
+  const fetch = fakeFetch(answer);
+  // The terminal's WebSocket handshake is a GET too: recorded as one.
+  class RecordingWebSocket {
+    constructor(url) {
+      const parsed = new URL(url);
+      fetch.calls.push({ method: "GET", path: parsed.pathname, query: Object.fromEntries(parsed.searchParams) });
+      this.readyState = 0;
+    }
+    addEventListener() {}
+    send() {}
+    close() {}
+  }
+  const paddock = new Paddock({ baseUrl: "http://sdk.test", apiKey: "k", fetch, WebSocket: RecordingWebSocket });
   for (const call of calls) await call(paddock);
   return fetch.calls;
 }
@@ -149,6 +215,26 @@ function driftChecks(load) {
     assert.deepEqual(unpublished, [], "routes the SDK calls that the document does not describe");
     assert.deepEqual(problems, [], `requests the server does not declare:\n  ${problems.join("\n  ")}`);
   });
+
+  it("the SDK reaches every route of the workspace runtime", async () => {
+    const missing = uncoveredRuntimeRoutes(load(), await sdkRequests());
+    assert.deepEqual(missing, [], "runtime routes without an SDK method");
+  });
+}
+
+/** Operations of the workspace runtime (and its lifecycle) in `openapi` that no SDK call reaches. */
+function uncoveredRuntimeRoutes(openapi, calls) {
+  const missing = [];
+  for (const [path, operations] of Object.entries(openapi.paths ?? {})) {
+    if (!/^\/v1\/workspaces\/\{id\}\/(runtime\/|start$|stop$|state$)/.test(path)) continue;
+    const regex = new RegExp(`^${path.replace(/\{[^}]+\}/g, "[^/]+")}$`);
+    for (const method of Object.keys(operations)) {
+      if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;
+      const reached = calls.some((call) => call.method.toLowerCase() === method && regex.test(call.path));
+      if (!reached) missing.push(`${method.toUpperCase()} ${path}`);
+    }
+  }
+  return missing;
 }
 
 describe("drift against the committed openapi.json", () => {

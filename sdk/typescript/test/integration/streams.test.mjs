@@ -287,7 +287,7 @@ describe("exec streams", () => {
     assert.equal(err.code, "NOT_FOUND");
   });
 
-  it("workspaces.execStream: state persists, one exec at a time, abort cancels", async () => {
+  it("workspaces.execStream: state persists, execs side by side, abort cancels", async () => {
     const ws = await paddock.workspaces.create({ label: "sdk-stream", timeoutSecs: 60 });
     try {
       const events = [];
@@ -310,7 +310,8 @@ describe("exec streams", () => {
       const again = await paddock.workspaces.exec(ws.id, { cmd: "cat", args: ["/workspace/f"] });
       assert.equal(again.stdout, "kept\n");
 
-      // While a stream runs, a second exec is refused; aborting ends the jail.
+      // While a stream runs, a second exec runs beside it and sees the same
+      // tree, and the workspace cannot be deleted; aborting ends the jail.
       const controller = new AbortController();
       let id;
       const running = (async () => {
@@ -322,8 +323,11 @@ describe("exec streams", () => {
         })) {
           if (event.type === "started") id = event.id;
           if (event.type === "stdout") {
-            const busy = await failure(paddock.workspaces.exec(ws.id, { cmd: "true" }));
+            const beside = await paddock.workspaces.exec(ws.id, { cmd: "cat", args: ["/workspace/f"] });
+            assert.equal(beside.stdout, "kept\n");
+            const busy = await failure(paddock.workspaces.delete(ws.id));
             assert.equal(busy.code, "CONFLICT");
+            assert.equal(busy.serverCode, "WORKSPACE_BUSY");
             controller.abort();
           }
         }

@@ -1,6 +1,6 @@
 // Workspaces and snapshots end to end: create, exec twice with a file
 // persisting, snapshot, manifest, a workspace from the snapshot, fork,
-// one exec at a time, delete.
+// execs side by side, delete.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 
@@ -116,13 +116,16 @@ describe("workspaces and snapshots", () => {
     assert.equal((await failure(paddock.snapshots.get(snap.id))).code, "NOT_FOUND");
   });
 
-  it("one exec at a time: a concurrent one is CONFLICT", async () => {
+  it("execs run side by side; deleting while one runs is CONFLICT", async () => {
     const ws = await paddock.workspaces.create({ label: "busy" });
     const slow = paddock.workspaces.exec(ws.id, sh("sleep 2; echo slow"));
     await new Promise((r) => setTimeout(r, 500));
-    const err = await failure(paddock.workspaces.exec(ws.id, sh("echo fast")));
+    const fast = await paddock.workspaces.exec(ws.id, sh("echo fast"));
+    assert.equal(fast.stdout, "fast\n");
+    const err = await failure(paddock.workspaces.delete(ws.id));
     assert.equal(err.code, "CONFLICT");
     assert.equal(err.status, 409);
+    assert.equal(err.serverCode, "WORKSPACE_BUSY");
     assert.equal((await slow).stdout, "slow\n");
     await paddock.workspaces.delete(ws.id);
   });

@@ -15,8 +15,15 @@ import {
   type PaddockErrorCode,
   type Session,
   type StreamEvent,
+  type FsEntry,
+  type ProcessInfo,
+  type ProcessLogChunk,
+  type ProcessRunResponse,
+  type TerminalSession,
   type Workspace,
+  type WorkspaceRunState,
 } from "../../dist/esm/index.js";
+import WebSocket from "ws";
 
 export function fromEnvironment(): string {
   // No options at all: PADDOCK_URL and PADDOCK_API_KEY.
@@ -174,4 +181,83 @@ export async function misuse(paddock: Paddock): Promise<void> {
   paddock.runs.stream({ code: "1", output: "bytes" });
   // @ts-expect-error workspace execs take no network setting
   paddock.workspaces.execStream("wrk_1", { cmd: "ls", network: { mode: "none" } });
+}
+
+export async function runtime(): Promise<void> {
+  // The ws package's class is a WebSocket the SDK takes (Node 18 and 20).
+  const paddock = new Paddock({ baseUrl: "http://127.0.0.1:7000", apiKey: "k", WebSocket });
+  const ws = await paddock.workspaces.create({ label: "dev" });
+  const state: WorkspaceRunState = await paddock.workspaces.start(ws.id);
+  state.state satisfies string;
+  state.started_at satisfies string | null | undefined;
+  (await paddock.workspaces.stop(ws.id)).processes satisfies number;
+  await paddock.workspaces.state(ws.id);
+  const base: string = paddock.workspaces.sandboxAgentBaseUrl(ws.id);
+  void base;
+
+  const rt = paddock.workspaces.runtime(ws.id);
+  rt.baseUrl satisfies string;
+  (await rt.health()).status satisfies string;
+  const run: ProcessRunResponse = await rt.processes.run({ command: "ls", args: ["-la"], env: { A: "1" }, timeoutMs: 1000 });
+  run.exitCode satisfies number | null | undefined;
+  run.stdoutTruncated satisfies boolean;
+  const proc: ProcessInfo = await rt.processes.create({ command: "bash", tty: true, interactive: true });
+  proc.status satisfies "running" | "exited";
+  const all: ProcessInfo[] = await rt.processes.list({ owner: "user" });
+  void all;
+  await rt.processes.stop(proc.id, { waitMs: 1000 });
+  await rt.processes.kill(proc.id);
+  await rt.processes.delete(proc.id);
+  const logs = await rt.processes.logs(proc.id, { stream: "pty", tail: 10, since: 0 });
+  logs.entries[0]?.bytes satisfies Uint8Array | undefined;
+  for await (const chunk of rt.processes.follow(proc.id, { stream: "stdout", signal: AbortSignal.timeout(1000) })) {
+    chunk satisfies ProcessLogChunk;
+    chunk.bytes satisfies Uint8Array;
+    chunk.sequence satisfies number;
+  }
+  (await rt.processes.input(proc.id, "ls\n")).bytesWritten satisfies number;
+  await rt.processes.input(proc.id, new Uint8Array([3]));
+  (await rt.processes.resize(proc.id, { cols: 80, rows: 24 })).cols satisfies number;
+
+  const term: TerminalSession = rt.processes.terminal(proc.id);
+  const off = term.onData((bytes) => bytes satisfies Uint8Array);
+  off();
+  term.onExit((frame) => frame.exitCode satisfies number | null);
+  term.onError((err) => err.code satisfies PaddockErrorCode);
+  (await term.ready).processId satisfies string;
+  term.sendInput("exit\n");
+  term.sendInput(new Uint8Array([4]));
+  term.resize({ cols: 100, rows: 30 });
+  term.close();
+  (await term.closed).code satisfies number;
+  (await term.exited) satisfies number | null;
+  rt.processes.terminal(proc.id, { WebSocket, protocols: ["x"] });
+
+  const entries: FsEntry[] = await rt.files.list("src");
+  entries[0]?.entryType satisfies "file" | "directory" | undefined;
+  (await rt.files.read("a.bin")) satisfies Uint8Array;
+  (await rt.files.readText("a.txt")) satisfies string;
+  const stream: ReadableStream<Uint8Array> = await rt.files.readStream("big.bin");
+  void stream;
+  (await rt.files.write("a.txt", "text")).bytesWritten satisfies number;
+  await rt.files.write("a.bin", new Uint8Array([1]));
+  await rt.files.write("b.bin", stream);
+  (await rt.files.stat("a.txt")).size satisfies number;
+  await rt.files.mkdir("d");
+  (await rt.files.move("a.txt", "b.txt", { overwrite: true })).to satisfies string;
+  await rt.files.delete("d", { recursive: true });
+  (await rt.files.uploadTar("d", new Uint8Array(512))).paths satisfies string[];
+  (await rt.files.downloadTar("d")) satisfies Uint8Array;
+  await rt.files.downloadTarStream();
+
+  // @ts-expect-error the runtime's options are sandbox-agent's: command, not cmd
+  await rt.processes.run({ cmd: "ls" });
+  // @ts-expect-error env is a record
+  await rt.processes.create({ command: "ls", env: [["A", "1"]] });
+  // @ts-expect-error unknown log stream
+  await rt.processes.logs(proc.id, { stream: "both" });
+  // @ts-expect-error input is text or bytes
+  await rt.processes.input(proc.id, 42);
+  // @ts-expect-error not a WebSocket class
+  new Paddock({ WebSocket: class {} });
 }

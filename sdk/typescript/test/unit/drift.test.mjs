@@ -155,6 +155,26 @@ describe("checkRequests", () => {
     assert.deepEqual(unpublished, ["GET /v1/other"]);
   });
 
+  it("checks the content type of bodies sent as they are (files, tars)", () => {
+    const files = {
+      openapi: "3.1.0",
+      paths: {
+        "/v1/file": {
+          put: {
+            parameters: [{ name: "path", in: "query" }],
+            requestBody: { required: true, content: { "application/octet-stream": { schema: { type: "array" } } } },
+          },
+        },
+      },
+      components: { schemas: {} },
+    };
+    const raw = (contentType) => ({ method: "PUT", path: "/v1/file", query: { path: "a" }, raw: "x", contentType });
+    assert.deepEqual(checkRequests([raw("application/octet-stream")], files).problems, []);
+    assert.deepEqual(checkRequests([raw("application/x-tar")], files).problems, [
+      "PUT /v1/file: the SDK sends application/x-tar, the route takes application/octet-stream",
+    ]);
+  });
+
   it("reports unknown fields (also nested), missing required ones, undeclared queries and bodies", () => {
     const { problems } = checkRequests(
       [

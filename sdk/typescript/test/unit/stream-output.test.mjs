@@ -208,12 +208,12 @@ describe("exec streams", () => {
     assert.equal(second.state.cancelled, true);
   });
 
-  it("an error answer is thrown before any event (409 on a busy workspace)", async () => {
-    const fetch = fakeFetch(json(409, { error: "another exec is running", code: "WORKSPACE_BUSY" }));
+  it("an error answer is thrown before any event (404 on an unknown workspace)", async () => {
+    const fetch = fakeFetch(json(404, { error: "workspace not found", code: "NOT_FOUND" }));
     const paddock = new Paddock({ baseUrl: "http://paddock.test", apiKey: KEY, fetch });
     await assert.rejects(collect(paddock.workspaces.execStream("wrk_1", { cmd: "x" })), {
-      code: "CONFLICT",
-      serverCode: "WORKSPACE_BUSY",
+      code: "NOT_FOUND",
+      serverCode: "NOT_FOUND",
     });
   });
 });
