@@ -51,32 +51,6 @@ function report(name, run) {
   if (bad.length) fail(`${name}: ${bad.length} step(s) failed: ${bad.map((r) => r.name).join(", ")}`);
 }
 
-/**
- * Where paddock answers differently from sandbox-agent on purpose, step by
- * step, with why (docs/runtime.md lists them too). For these steps paddock
- * must give exactly the stated responses instead of the oracle's; every
- * other step must match the oracle.
- */
-const INVALID_REQUEST_400 =
-  '-> 400 application/problem+json {"detail":"string","status":"number:400","title":"string:Invalid Request","type":"string:urn:sandbox-agent:error:invalid_request"}';
-const DEVIATIONS = {
-  // sandbox-agent answers 502 stream_error when the program or the working
-  // directory does not exist; it is the caller's mistake, so paddock says
-  // 400 invalid_request with the reason.
-  "run.errors.missing-command": [`POST /v1/processes/run ${INVALID_REQUEST_400}`],
-  "run.cwd.missing-cwd": [`POST /v1/processes/run ${INVALID_REQUEST_400}`],
-  "process.not-found.create-missing-command": [`POST /v1/processes ${INVALID_REQUEST_400}`],
-};
-
-function withDeviations(record) {
-  const adjusted = { ...record };
-  for (const [label, lines] of Object.entries(DEVIATIONS)) {
-    if (!(label in record)) throw new Error(`deviation for unknown step ${label}`);
-    adjusted[label] = lines;
-  }
-  return adjusted;
-}
-
 async function withServer(start, fn) {
   const server = await start();
   try {
@@ -146,7 +120,7 @@ try {
       fail(`paddock could not be driven:\n${paddock.fatal.stack ?? paddock.fatal}`);
     } else {
       report("paddock", paddock);
-      const diff = diffRecords(withDeviations(record), normalize(paddock.entries));
+      const diff = diffRecords(record, normalize(paddock.entries));
       if (diff.length) {
         fail(`paddock's responses differ from the oracle's (${diff.length} lines; "-" oracle only, "+" paddock only):`);
         console.log(diff.join("\n"));

@@ -268,10 +268,12 @@ fn runtime_errors_are_clear_problems() {
             problem["detail"].clone(),
         )
     };
+    // A program that cannot be started: sandbox-agent's status, with the
+    // reason.
     let (status, kind, detail) = problem_of("POST", "processes/run", Some(json!({"command": "no-such-program"})));
     assert_eq!(
         (status, kind.as_str()),
-        (400, "urn:sandbox-agent:error:invalid_request"),
+        (502, "urn:sandbox-agent:error:stream_error"),
         "{detail}"
     );
     assert!(
@@ -281,17 +283,28 @@ fn runtime_errors_are_clear_problems() {
     let (status, _, detail) = problem_of(
         "POST",
         "processes/run",
-        Some(json!({"command": "true", "cwd": "relative"})),
+        Some(json!({"command": "true", "cwd": "/no/such/dir"})),
     );
-    assert_eq!(status, 400, "{detail}");
-    let (status, _, detail) = problem_of(
-        "POST",
-        "processes/run",
-        Some(json!({"command": "true", "timeoutMs": 999999999})),
+    assert_eq!(status, 502, "{detail}");
+    let (status, kind, detail) = problem_of("POST", "processes/run", Some(json!({"command": ""})));
+    assert_eq!(
+        (status, kind.as_str()),
+        (400, "urn:sandbox-agent:error:invalid_request"),
+        "{detail}"
     );
-    assert_eq!(status, 400, "{detail}");
     let (status, _, _) = problem_of("POST", "processes/run", Some(json!({"args": []})));
     assert_eq!(status, 422);
+    // A relative cwd is taken from /workspace; a timeout above the maximum
+    // is clamped.
+    let (status, result) = call(
+        &server,
+        "POST",
+        &runtime(&ws, "processes/run"),
+        Some(OP1_TOKEN),
+        Some(json!({"command": "pwd", "cwd": ".", "timeoutMs": 999999999})),
+    );
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["stdout"], "/workspace\n", "{result}");
     let (status, kind, _) = problem_of("GET", "processes/proc_999", None);
     assert_eq!((status, kind.as_str()), (404, "urn:sandbox-agent:error:not_found"));
     // A running process cannot be deleted; resizing needs a terminal.
@@ -300,17 +313,12 @@ fn runtime_errors_are_clear_problems() {
     assert_eq!((status, kind.as_str()), (409, "urn:sandbox-agent:error:conflict"));
     let (status, _, _) = problem_of(
         "POST",
-        &format!("processes/{id}/input"),
-        Some(json!({"data": "aGk=", "encoding": "base64"})),
-    );
-    assert_eq!(status, 409);
-    let (status, _, _) = problem_of(
-        "POST",
         &format!("processes/{id}/terminal/resize"),
         Some(json!({"cols": 80, "rows": 24})),
     );
-    assert_eq!(status, 400);
-    // Kill with a wait answers the exited record; then it can be deleted.
+    assert_eq!(status, 409);
+    // Kill with a wait answers the exited record; then input is refused
+    // and the record can be deleted.
     let (status, info) = call(
         &server,
         "POST",
@@ -320,6 +328,13 @@ fn runtime_errors_are_clear_problems() {
     );
     assert_eq!(status, 200, "{info}");
     assert_eq!(info["status"], "exited", "{info}");
+    assert!(info.get("pid").is_none(), "{info}");
+    let (status, _, _) = problem_of(
+        "POST",
+        &format!("processes/{id}/input"),
+        Some(json!({"data": "aGk=", "encoding": "base64"})),
+    );
+    assert_eq!(status, 409, "input to an exited process");
     let (status, _) = call(
         &server,
         "DELETE",
@@ -328,7 +343,7 @@ fn runtime_errors_are_clear_problems() {
         None,
     );
     assert_eq!(status, 204);
-    // The run's deadline kills, and says so.
+    // The run's deadline kills the whole group, and says so.
     let (status, result) = call(
         &server,
         "POST",
@@ -339,6 +354,6 @@ fn runtime_errors_are_clear_problems() {
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["timedOut"], true, "{result}");
     assert_eq!(result["stdout"], "started\n", "{result}");
-    assert!(result.get("exitCode").is_none_or(Value::is_null), "{result}");
+    assert!(result["exitCode"].is_null(), "{result}");
     wait_until_gone("64001");
 }

@@ -42,6 +42,7 @@ impl ProblemDetails {
             ErrorCode::Forbidden => ("permission_denied", "Permission Denied"),
             ErrorCode::UnsupportedMediaType => ("unsupported_media_type", "Unsupported Media Type"),
             ErrorCode::BodyTooLarge => ("invalid_request", "Payload Too Large"),
+            ErrorCode::StreamError => ("stream_error", "Stream Error"),
             code if code.status() == 409 => ("conflict", "Conflict"),
             code if code.status() == 504 => ("timeout", "Timeout"),
             code if (400..500).contains(&code.status()) && code.status() != 429 => {
@@ -58,7 +59,7 @@ impl ProblemDetails {
             (format!("{PROBLEM_TYPE_PREFIX}{kind}"), title.to_owned())
         };
         let details = err.details.clone().or_else(|| {
-            matches!(kind_of(&kind), "conflict" | "token_invalid").then(|| serde_json::json!({ "message": err.message }))
+            matches!(kind_of(&kind), "conflict" | "token_invalid" | "stream_error").then(|| serde_json::json!({ "message": err.message }))
         });
         ProblemDetails {
             kind,

@@ -570,12 +570,13 @@ fn spec_of(
     })
 }
 
-/// A start's failure: the command's own problems are the caller's (400).
+/// A start's failure. A program or working directory that does not exist
+/// is sandbox-agent's `stream_error` (502), with the reason.
 fn start_error(err: JailError) -> Error {
     match err {
-        JailError::Exec { .. } => Error::new(ErrorCode::BadCmd, err.to_string()),
+        JailError::Exec { .. } => Error::new(ErrorCode::StreamError, err.to_string()),
         JailError::Setup { step, .. } if step == paddock_jail::SetupStep::Workdir => {
-            Error::new(ErrorCode::BadRequest, err.to_string())
+            Error::new(ErrorCode::StreamError, err.to_string())
         }
         JailError::Stopped => Error::new(ErrorCode::ProcessConflict, "the workspace stopped; start it again"),
         JailError::InvalidConfig(message) => Error::new(ErrorCode::BadRequest, message),
