@@ -3,7 +3,7 @@
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
 //!   cargo run --release -p paddock-bench -- [--quick] [--jail-only] [--egress-only] [--server-only]
-//!       [--phantom-only] [--store-only]
+//!       [--phantom-only] [--store-only] [--runtime-only]
 //!       [--sandbox-agent PATH] [--json FILE]
 
 use std::io::Read;
@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod egress;
+mod http;
 mod phantom;
+mod runtime;
 mod server;
 mod store;
 
@@ -290,7 +292,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--X-only` flags pick groups (several may be given); none: all.
-    let groups = ["jail", "egress", "server", "phantom", "store"];
+    let groups = ["jail", "egress", "server", "phantom", "store", "runtime"];
     let picked: Vec<&str> = groups
         .iter()
         .copied()
@@ -339,6 +341,9 @@ fn main() -> Result<()> {
     }
     if run("store") {
         rows.extend(store::rows(scale, &scratch)?);
+    }
+    if run("runtime") {
+        rows.extend(runtime::rows(paddock_bin, sandbox_agent.as_deref(), scale, &scratch)?);
     }
 
     println!(

@@ -4,27 +4,18 @@
 //! are raw keep-alive HTTP/1.1 connections, so the client's own cost is
 //! the same for both.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+use crate::http::{post_json, start_sandbox_agent, KeepAlive, Process};
 use crate::{summarize, Row};
 
 pub(crate) const API_KEY: &str = "bench-key-0123456789abcdef";
-
-/// A server process killed on drop.
-pub(crate) struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `paddock serve` on free ports with a fresh state directory and
 /// `extra` flags; returns the control plane's and the phantom proxy's
@@ -74,82 +65,6 @@ pub(crate) fn start_paddock(
     Ok((Process(child), api, proxy))
 }
 
-/// Starts sandbox-agent's server on a free port.
-fn start_sandbox_agent(binary: &Path) -> Result<(Process, SocketAddr)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let child = Command::new(binary)
-        .args([
-            "server",
-            "--no-token",
-            "--no-telemetry",
-            "--host",
-            "127.0.0.1",
-            "--port",
-        ])
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        if started.elapsed() > Duration::from_secs(20) {
-            bail!("sandbox-agent did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((Process(child), addr))
-}
-
-/// One keep-alive connection sending the same request again and again.
-struct KeepAlive {
-    reader: BufReader<TcpStream>,
-    request: Vec<u8>,
-}
-
-impl KeepAlive {
-    fn connect(addr: SocketAddr, path: &str, auth: Option<&str>, body: &str) -> Result<KeepAlive> {
-        let stream = TcpStream::connect(addr)?;
-        stream.set_nodelay(true)?;
-        let auth = auth
-            .map(|k| format!("authorization: Bearer {k}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes();
-        Ok(KeepAlive {
-            reader: BufReader::new(stream),
-            request,
-        })
-    }
-
-    /// Sends the request and returns the response body.
-    fn call(&mut self) -> Result<String> {
-        self.reader.get_mut().write_all(&self.request)?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        if !line.starts_with("HTTP/1.1 20") {
-            bail!("unexpected status {line:?}");
-        }
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line)? <= 2 {
-                break;
-            }
-            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = value.trim().parse()?;
-            }
-        }
-        let mut body = vec![0u8; length];
-        self.reader.read_exact(&mut body)?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
-    }
-}
-
 /// A subject: where to send, what, and how to check the answer.
 struct Subject {
     name: &'static str,
@@ -160,8 +75,8 @@ struct Subject {
 }
 
 impl Subject {
-    fn connect(&self) -> Result<KeepAlive> {
-        KeepAlive::connect(self.addr, self.path, self.auth, self.body)
+    fn request(&self) -> Vec<u8> {
+        post_json(self.path, self.auth, self.body)
     }
 }
 
@@ -205,14 +120,15 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
     };
     let mut rows = Vec::new();
     for subject in &subjects {
-        let mut client = subject.connect()?;
+        let mut client = KeepAlive::connect(subject.addr)?;
+        let request = subject.request();
         for _ in 0..50 {
-            check(subject.name, &client.call()?)?;
+            check(subject.name, &client.call(&request)?)?;
         }
         let mut samples = Vec::new();
         for _ in 0..150 * scale {
             let start = Instant::now();
-            let body = client.call()?;
+            let body = client.call(&request)?;
             samples.push(start.elapsed());
             check(subject.name, &body)?;
         }
@@ -230,13 +146,13 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 let addr = subject.addr;
-                let (name, path, auth, body) = (subject.name, subject.path, subject.auth, subject.body);
+                let (name, request) = (subject.name, subject.request());
                 std::thread::spawn(move || -> Result<Vec<Duration>> {
-                    let mut client = KeepAlive::connect(addr, path, auth, body)?;
+                    let mut client = KeepAlive::connect(addr)?;
                     let mut samples = Vec::with_capacity(per_client);
                     for _ in 0..per_client {
                         let start = Instant::now();
-                        let answer = client.call()?;
+                        let answer = client.call(&request)?;
                         samples.push(start.elapsed());
                         check(name, &answer)?;
                     }

@@ -154,9 +154,9 @@ error_codes! {
     /// A runtime operation that conflicts with a process's state (deleting
     /// a running process, input to one that takes none, the process limit).
     ProcessConflict = ("PROCESS_CONFLICT", 409),
-    /// A file API path outside `/workspace`, with `..`, of the wrong type
+    /// A file API path outside `/workspace`, with `..`, or of the wrong type
     /// for the operation (a directory to read, a file to list, the root to
-    /// delete), or a non-empty directory to delete without `recursive`.
+    /// delete).
     BadPath = ("BAD_PATH", 400),
     /// Nothing at a file API path (400, as sandbox-agent answers it).
     PathNotFound = ("PATH_NOT_FOUND", 400),
@@ -166,6 +166,15 @@ error_codes! {
     /// A tar upload that is not a tar, or has an entry the file API refuses
     /// (absolute, `..`, hard link, device, FIFO).
     BadArchive = ("BAD_ARCHIVE", 400),
+    /// A file operation the file system refused where sandbox-agent
+    /// answers its `stream_error` (502): a write onto a directory, `mkdir`
+    /// onto a file, a non-empty directory deleted without `recursive`, a
+    /// directory moved into itself.
+    StreamError = ("STREAM_ERROR", 502),
+    /// A preview port outside 1..=65535.
+    BadPort = ("BAD_PORT", 400),
+    /// A preview's workspace is not running, or nothing listens on its port.
+    PreviewUnreachable = ("PREVIEW_UNREACHABLE", 502),
 }
 
 impl fmt::Display for ErrorCode {

@@ -10,6 +10,7 @@ pub mod error;
 pub mod identity;
 pub mod jail;
 pub mod ledger;
+pub mod previews;
 pub mod runs;
 pub mod runtime;
 pub mod sessions;

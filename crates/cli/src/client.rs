@@ -291,7 +291,7 @@ impl<'a> Api<'a> {
         Ok(Api { http, conn })
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
         let url = format!("{}{path}", self.conn.url.trim_end_matches('/'));
         let request = self.http.request(method, url);
         match &self.conn.api_key {
@@ -300,7 +300,7 @@ impl<'a> Api<'a> {
         }
     }
 
-    fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
+    pub(crate) fn send(&self, request: RequestBuilder) -> Result<Response, Failure> {
         let response = request
             .send()
             .map_err(|e| Failure(describe_error(&self.conn.url, &e)))?;
@@ -309,17 +309,7 @@ impl<'a> Api<'a> {
         }
         let status = response.status();
         let text = response.text().unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&text)
-            .ok()
-            .and_then(|v| {
-                let error = v["error"].as_str()?.to_owned();
-                Some(match v["code"].as_str() {
-                    Some(code) => format!("{error} ({code}, HTTP {})", status.as_u16()),
-                    None => format!("{error} (HTTP {})", status.as_u16()),
-                })
-            })
-            .unwrap_or_else(|| format!("HTTP {}: {}", status.as_u16(), text.trim()));
-        Err(Failure(message))
+        Err(Failure(error_message(status.as_u16(), &text)))
     }
 
     /// Calls the server; the answer parsed and as it came.
@@ -360,6 +350,23 @@ impl<'a> Api<'a> {
         }
         Ok(0)
     }
+}
+
+/// The message of an error answer: the control plane's `{error, code}`,
+/// the runtime's Problem Details (`{title, status, detail, details.code}`,
+/// RFC 9457), or the bare body.
+pub(crate) fn error_message(status: u16, text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| {
+            let message = v["error"].as_str().or_else(|| v["detail"].as_str()).or_else(|| v["title"].as_str())?;
+            let code = v["code"].as_str().or_else(|| v["details"]["code"].as_str());
+            Some(match code {
+                Some(code) => format!("{message} ({code}, HTTP {status})"),
+                None => format!("{message} (HTTP {status})"),
+            })
+        })
+        .unwrap_or_else(|| format!("HTTP {status}: {}", text.trim()))
 }
 
 /// The body as it came, ending in one newline.
@@ -996,6 +1003,24 @@ mod tests {
         assert!(!why.contains("error sending request"), "{why}");
         assert!(why.to_lowercase().contains("invalid http"), "{why}");
         assert!(why.ends_with("a paddock server?)"), "{why}");
+    }
+
+    #[test]
+    fn error_messages_read_api_errors_and_problem_details() {
+        assert_eq!(
+            error_message(404, r#"{"error":"no such workspace","code":"NOT_FOUND"}"#),
+            "no such workspace (NOT_FOUND, HTTP 404)"
+        );
+        let problem = r#"{"type":"urn:sandbox-agent:error:conflict","title":"Conflict","status":409,"detail":"this process takes no input","details":{"code":"PROCESS_CONFLICT"}}"#;
+        assert_eq!(
+            error_message(409, problem),
+            "this process takes no input (PROCESS_CONFLICT, HTTP 409)"
+        );
+        assert_eq!(
+            error_message(400, r#"{"type":"x","title":"Invalid Request","status":400}"#),
+            "Invalid Request (HTTP 400)"
+        );
+        assert_eq!(error_message(502, "bad gateway\n"), "HTTP 502: bad gateway");
     }
 
     #[test]

@@ -7,11 +7,14 @@
 mod client;
 mod doctor;
 mod egress_args;
+mod files_client;
 mod interrupt;
 mod parse;
 mod pipe;
 mod run;
+mod runtime_client;
 mod serve;
+mod terminal;
 mod workspace_client;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -220,6 +223,11 @@ fn main() {
         Command::Sessions(args) => finish(|| client::sessions(&args.connection, &args.command)),
         Command::Runs(args) => finish(|| client::runs(&args.connection, &args.command)),
         Command::Jails(args) => finish(|| client::jails(&args.connection, &args.command)),
+        Command::Ws(args) if workspace_client::own_interrupt(&args.command) => {
+            // An exec on the runtime stops its process on Ctrl-C itself.
+            runtime_client::install_interrupt();
+            report(workspace_client::workspaces(&args.connection, &args.command))
+        }
         Command::Ws(args) => finish(|| workspace_client::workspaces(&args.connection, &args.command)),
         Command::Snapshots(args) => finish(|| workspace_client::snapshots(&args.connection, &args.command)),
         Command::Flavors { command } => finish(|| workspace_client::flavors(&command)),
@@ -264,7 +272,12 @@ fn main() {
 /// run) and returns its exit status; failures print the server's message.
 fn finish(command: impl FnOnce() -> Result<i32, client::Failure>) -> i32 {
     interrupt::install();
-    match command() {
+    report(command())
+}
+
+/// The exit status of a client subcommand; a failure prints its message.
+fn report(outcome: Result<i32, client::Failure>) -> i32 {
+    match outcome {
         Ok(code) => code,
         Err(client::Failure(message)) => {
             eprintln!("paddock: {message}");

@@ -104,6 +104,11 @@ pub struct ServeArgs {
     /// collected. Without it such a start is refused.
     #[arg(long, env = "PADDOCK_ALLOW_NEW_DATABASE")]
     pub allow_new_database: bool,
+    /// The domain of host-based preview URLs: `{port}--{workspace}.DOMAIN`
+    /// (`localhost` resolves to loopback in browsers; use a wildcard DNS
+    /// name pointing at this server otherwise).
+    #[arg(long, env = "PADDOCK_PREVIEW_DOMAIN", default_value = "localhost")]
+    pub preview_domain: String,
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
@@ -184,6 +189,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.reserve_space = args.reserve_space;
     config.record_retention = args.record_retention;
     config.allow_new_database = args.allow_new_database;
+    config.preview_domain = args.preview_domain.trim_matches('.').to_ascii_lowercase();
     Ok(config)
 }
 

@@ -1,6 +1,8 @@
 //! `paddock ws`, `paddock snapshots` and `paddock flavors`: workspaces and
 //! snapshots on a running server, one subcommand per route, and adding a
-//! flavor to this host's state directory.
+//! flavor to this host's state directory. The runtime commands of `ws`
+//! (`start`, `stop`, `ps`, `logs`, `kill`, `exec`, `cp`, `ls`, `cat`) are
+//! in [`crate::runtime_client`] and [`crate::files_client`].
 
 use std::path::PathBuf;
 
@@ -8,13 +10,14 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
 
+use paddock_api::runtime::processes::ProcessLogsStream;
 use paddock_api::workspaces::{GitSeed, NewWorkspace, RepoSpec, WorkspaceExec};
 
 use crate::client::{
     body_of, cells, encode, list_table, print_fields, print_result, print_table, stream_post, text, Api, Connection,
     Failure, JailFlags, Outcome, Reply,
 };
-use crate::parse;
+use crate::{files_client, parse, runtime_client};
 
 /// `paddock ws ...`
 #[derive(Debug, Subcommand)]
@@ -54,16 +57,36 @@ pub enum WorkspaceCommand {
     Rename { id: String, label: Option<String> },
     /// Delete a workspace (its snapshots stay).
     Rm { id: String },
-    /// Run a command in the workspace; files under /workspace persist.
+    /// Run a command in the running workspace (started on demand) as a
+    /// process next to the others; exits with its exit status (128+N
+    /// after a signal). Files under /workspace persist.
+    ///
+    /// Output comes live, stdout and stderr apart. `-i` sends standard
+    /// input to it (the runtime API cannot close a process's input, so a
+    /// program that reads to end of file, like `cat`, keeps waiting after
+    /// the input ended). `-it` attaches this terminal to a terminal in the
+    /// workspace (raw mode, window size followed). Ctrl-C stops the process
+    /// and exits 130. With `--timeout` or `--memory`, the command runs
+    /// instead in a one-shot jail of its own (the legacy exec: no -i/-t).
     Exec {
         id: String,
+        /// Keep standard input open and send this one's to it.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// Run on a terminal, attached to this one (needs a terminal on
+        /// standard input).
+        #[arg(short = 't', long)]
+        tty: bool,
+        /// Working directory in the workspace (default /workspace).
+        #[arg(long, value_name = "DIR")]
+        cwd: Option<String>,
         /// Deadline: 30s, 5m, 1h (a bare number is seconds; default: the
-        /// workspace's).
-        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        /// workspace's). Runs the legacy one-shot exec.
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds, conflicts_with_all = ["interactive", "tty", "cwd"])]
         timeout: Option<u64>,
         /// Memory limit: 512m, 1g (a bare number is MiB; default: the
-        /// workspace's).
-        #[arg(long, value_name = "SIZE", value_parser = parse::memory_mib)]
+        /// workspace's). Runs the legacy one-shot exec.
+        #[arg(long, value_name = "SIZE", value_parser = parse::memory_mib, conflicts_with_all = ["interactive", "tty", "cwd"])]
         memory: Option<u64>,
         /// Environment variable (repeatable).
         #[arg(long = "env", short = 'e', value_name = "K=V")]
@@ -72,6 +95,61 @@ pub enum WorkspaceCommand {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Start the workspace's runtime jail (runtime commands also start it
+    /// on demand).
+    Start { id: String },
+    /// Stop the workspace's runtime jail and every process in it (the
+    /// files stay).
+    Stop { id: String },
+    /// List the processes of the workspace (running ones; all with --all).
+    Ps {
+        id: String,
+        /// Exited processes too.
+        #[arg(long, short = 'a')]
+        all: bool,
+    },
+    /// Print a process's output (raw bytes; stderr to stderr).
+    Logs {
+        id: String,
+        /// The process (`proc_N`, from `ps`).
+        process: String,
+        /// Keep printing until the process ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Which output: stdout, stderr, combined (default), or pty (the
+        /// default for terminal processes).
+        #[arg(long, value_parser = parse_log_stream)]
+        stream: Option<ProcessLogsStream>,
+        /// Only the last N chunks.
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+    },
+    /// Signal a process: TERM (default) or KILL, to its process group.
+    Kill {
+        id: String,
+        /// The process (`proc_N`).
+        process: String,
+        /// TERM or KILL.
+        #[arg(long, short = 's', default_value = "TERM")]
+        signal: String,
+        /// Wait up to this many milliseconds for it to end.
+        #[arg(long, value_name = "MS")]
+        wait: Option<u64>,
+    },
+    /// Copy files between this machine and a workspace, `ID:PATH` naming
+    /// the workspace side (`paddock ws cp ./src wrk_1:/workspace/src`,
+    /// `paddock ws cp wrk_1:/workspace/out.tar .`); directories too.
+    Cp {
+        /// Source: a local path or ID:PATH.
+        src: String,
+        /// Destination: a local path or ID:PATH (an existing directory
+        /// receives the source under its own name).
+        dst: String,
+    },
+    /// List a directory of the workspace (/workspace by default).
+    Ls { id: String, path: Option<String> },
+    /// Print a file of the workspace.
+    Cat { id: String, path: String },
     /// Make COUNT independent copies of the workspace.
     Fork {
         id: String,
@@ -183,8 +261,49 @@ fn show_snapshot(api: &Api, snap: &Reply) -> Outcome {
     })
 }
 
+/// `--stream stdout|stderr|combined|pty`.
+fn parse_log_stream(text: &str) -> Result<ProcessLogsStream, String> {
+    serde_json::from_value(json!(text)).map_err(|_| format!("{text:?}: stdout, stderr, combined or pty"))
+}
+
+/// Whether the command handles Ctrl-C itself ([`runtime_client::install_interrupt`]):
+/// an exec on the runtime stops its process first.
+pub fn own_interrupt(command: &WorkspaceCommand) -> bool {
+    matches!(
+        command,
+        WorkspaceCommand::Exec {
+            timeout: None,
+            memory: None,
+            ..
+        }
+    )
+}
+
 /// `paddock ws ...`.
 pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
+    match command {
+        WorkspaceCommand::Start { id } => return runtime_client::lifecycle(conn, id, "start"),
+        WorkspaceCommand::Stop { id } => return runtime_client::lifecycle(conn, id, "stop"),
+        WorkspaceCommand::Ps { id, all } => return runtime_client::ps(conn, id, *all),
+        WorkspaceCommand::Logs {
+            id,
+            process,
+            follow,
+            stream,
+            tail,
+        } => return runtime_client::logs(conn, id, process, *follow, *stream, *tail),
+        WorkspaceCommand::Kill {
+            id,
+            process,
+            signal,
+            wait,
+        } => return runtime_client::kill(conn, id, process, signal, *wait),
+        WorkspaceCommand::Cp { src, dst } => return files_client::cp(conn, src, dst),
+        WorkspaceCommand::Ls { id, path } => return files_client::ls(conn, id, path.as_deref()),
+        WorkspaceCommand::Cat { id, path } => return files_client::cat(conn, id, path),
+        _ => {}
+    }
+    // The control plane's workspace routes.
     let api = Api::new(conn)?;
     match command {
         WorkspaceCommand::Create {
@@ -261,6 +380,9 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
         }
         WorkspaceCommand::Exec {
             id,
+            interactive,
+            tty,
+            cwd,
             timeout,
             memory,
             env,
@@ -274,6 +396,19 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                         .ok_or_else(|| Failure(format!("--env {kv:?}: expected K=V")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if timeout.is_none() && memory.is_none() {
+                return runtime_client::exec(
+                    conn,
+                    runtime_client::ExecOptions {
+                        id,
+                        interactive: *interactive,
+                        tty: *tty,
+                        cwd: cwd.clone(),
+                        env: env.into_iter().collect(),
+                        command,
+                    },
+                );
+            }
             let body = body_of(&WorkspaceExec {
                 cmd: command[0].clone(),
                 args: command[1..].to_vec(),
@@ -322,6 +457,15 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             let ws = api.call(Method::POST, "/v1/workspaces/from-snapshot", Some(body))?;
             show_workspace(&api, &ws)
         }
+        // Answered by the runtime clients above.
+        WorkspaceCommand::Start { .. }
+        | WorkspaceCommand::Stop { .. }
+        | WorkspaceCommand::Ps { .. }
+        | WorkspaceCommand::Logs { .. }
+        | WorkspaceCommand::Kill { .. }
+        | WorkspaceCommand::Cp { .. }
+        | WorkspaceCommand::Ls { .. }
+        | WorkspaceCommand::Cat { .. } => Ok(0),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
 use crate::services::keys::Keys;
 use crate::services::ledger::JailLedger;
+use crate::services::previews::Previews;
 use crate::services::runs::Runs;
 use crate::services::sessions::Sessions;
 use crate::services::space::StateDisk;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub runs: Runs,
     /// Workspace trees and the snapshot pool.
     pub workspaces: Workspaces,
+    /// Exposed ports of running workspaces.
+    pub previews: Previews,
     /// Sessions, their phantom tokens and execs.
     pub sessions: Sessions,
     /// Upstream credentials.

@@ -155,6 +155,9 @@ pub struct ServerConfig {
     /// Start even when the database has no workspace or snapshot but the
     /// state directory holds some (see `Workspaces::unrecorded_state`).
     pub allow_new_database: bool,
+    /// The domain of host-based preview URLs
+    /// (`{port}--{workspace}.{preview_domain}`).
+    pub preview_domain: String,
 }
 
 impl ServerConfig {
@@ -194,6 +197,7 @@ impl ServerConfig {
             reserve_space: 64 << 20,
             record_retention: Duration::from_secs(90 * 24 * 3600),
             allow_new_database: false,
+            preview_domain: "localhost".to_owned(),
         }
     }
 }

@@ -104,6 +104,12 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     );
     let keys = Keys::new(db.clone(), audit_log.clone());
     let ledger = JailLedger::new(db.clone(), metrics.clone());
+    let previews = crate::services::previews::Previews::new(
+        db.clone(),
+        workspaces.clone(),
+        audit_log.clone(),
+        &config.preview_domain,
+    );
     let state = Arc::new(AppState {
         disk,
         runs,
@@ -118,6 +124,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         master_key,
         metrics,
         phantom,
+        previews,
         workspaces,
         audit_writer: std::sync::Mutex::new(Some(audit_writer)),
         started: Instant::now(),
@@ -201,6 +208,8 @@ pub async fn serve(
             .maintenance_loop(state.config.maintenance_interval, stop.clone()),
     );
     let disk_monitor = tokio::spawn(state.disk.clone().monitor(Duration::from_secs(1), stop.clone()));
+    // Peer addresses are kept for the preview relay's `X-Forwarded-For`.
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
     let proxy = state
         .phantom

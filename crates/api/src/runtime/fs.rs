@@ -90,3 +90,9 @@ pub struct FsUploadBatchResponse {
     /// The list of paths was cut short (every entry was still written).
     pub truncated: bool,
 }
+
+/// Raw bytes on the wire (a file's content, a tar), described in OpenAPI as
+/// a binary string; bodies of this type are streamed, never held whole.
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FsBytes(pub Vec<u8>);

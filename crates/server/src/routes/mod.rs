@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod identity;
 mod ledger;
+pub mod previews;
 mod public;
 mod runs;
 pub mod runtime;
@@ -45,6 +46,7 @@ use crate::routes::error::ApiError;
         (name = "ledger", description = "The jail ledger and the audit log"),
         (name = "workspaces", description = "Persistent trees at `/workspace`: exec, fork, snapshot"),
         (name = "snapshots", description = "Content-addressed snapshots of workspace trees"),
+        (name = "previews", description = "Ports served inside a running workspace, exposed as HTTP and WebSocket (host-based and path-based)"),
         (name = "runtime", description = "A workspace's runtime (sandbox-agent 0.4.2's API under `/v1/workspaces/{id}/runtime`): processes, terminals and files; errors are Problem Details")
     ),
     modifiers(&BearerAuth)
@@ -88,6 +90,9 @@ pub fn router(state: SharedState) -> Router {
             ))
         })
         .layer(axum::middleware::from_fn(json_errors))
+        // Preview hosts and the path-based relay are served here, before
+        // any API route and outside the JSON error rewriting.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), previews::front))
         .layer(axum::middleware::from_fn(log_request))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -130,6 +135,9 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(workspaces::start))
         .routes(routes!(workspaces::stop))
         .routes(routes!(workspaces::run_state))
+        .routes(routes!(previews::list, previews::create))
+        .routes(routes!(previews::revoke))
+        .routes(routes!(previews::proxy))
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::remove))
         .routes(routes!(snapshots::manifest))

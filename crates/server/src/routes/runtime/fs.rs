@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paddock_api::runtime::fs::{
-    FsActionResponse, FsEntry, FsMoveRequest, FsMoveResponse, FsStat, FsUploadBatchResponse, FsWriteResponse,
+    FsActionResponse, FsBytes, FsEntry, FsMoveRequest, FsMoveResponse, FsStat, FsUploadBatchResponse, FsWriteResponse,
 };
 use paddock_api::runtime::problem::ProblemDetails;
 use paddock_api::{Error, ErrorCode};
@@ -91,7 +91,7 @@ async fn entries(
     description = "The bytes of a regular file, streamed. Directories, FIFOs, sockets and devices are refused.",
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), PathQuery),
-    responses((status = 200, description = "The file's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 200, description = "The file's bytes", body = FsBytes, content_type = "application/octet-stream"),
         (status = 400, description = "A path outside /workspace, not a regular file, or nothing there", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json")))]
@@ -105,7 +105,10 @@ async fn read_file(
     let file = files::read(access, &query.path).await?;
     let mut response = Body::from_stream(file.stream).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.len));
     Ok(response)
 }
@@ -114,10 +117,11 @@ async fn read_file(
     description = "Streams the body into the file (any size; parent directories are made). The file is replaced whole when the body has been stored: readers never see half of it, and a failed upload leaves the old file. A new file is 0644; a replaced one keeps its permission bits, never setuid or setgid.",
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), PathQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    request_body(content = FsBytes, content_type = "application/octet-stream", description = "The file's bytes"),
     responses((status = 200, description = "Stored", body = FsWriteResponse),
-        (status = 400, description = "A path outside /workspace, a directory there, or a body that broke off", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "A path outside /workspace, or a body that broke off", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "A directory at the path, as sandbox-agent answers it (`stream_error`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 507, description = "The state disk is full; nothing was stored", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn write_file(
@@ -137,8 +141,9 @@ async fn write_file(
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), DeleteQuery),
     responses((status = 200, description = "Deleted", body = FsActionResponse),
-        (status = 400, description = "A path outside /workspace, the root, a non-empty directory without recursive, or nothing there", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "A path outside /workspace, the root, or nothing there", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "A non-empty directory without `recursive=true`, as sandbox-agent answers it (`stream_error`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn delete_entry(
     State(state): State<SharedState>,
@@ -157,8 +162,9 @@ async fn delete_entry(
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), PathQuery),
     responses((status = 200, description = "The directory exists", body = FsActionResponse),
-        (status = 400, description = "A path outside /workspace, or a file in the way", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "A path outside /workspace", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "A file in the way, as sandbox-agent answers it (`stream_error`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 507, description = "The state disk is full", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn mkdir(
@@ -179,6 +185,7 @@ async fn mkdir(
     responses((status = 200, description = "Moved", body = FsMoveResponse),
         (status = 400, description = "A path outside /workspace, nothing at `from`, or `to` exists", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "A directory moved into itself, as sandbox-agent answers it (`stream_error`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn move_entry(
@@ -189,7 +196,14 @@ async fn move_entry(
 ) -> ProblemResult<Json<FsMoveResponse>> {
     let access = state.workspaces.tree_access(&caller, &id).await?;
     Ok(Json(
-        files::rename(access, &state.disk, &body.from, &body.to, body.overwrite.unwrap_or(false)).await?,
+        files::rename(
+            access,
+            &state.disk,
+            &body.from,
+            &body.to,
+            body.overwrite.unwrap_or(false),
+        )
+        .await?,
     ))
 }
 
@@ -215,7 +229,7 @@ async fn stat(
     description = "Extracts a tar (streamed, any size) into the directory at `path` (`/workspace` when absent; made as needed). Files, directories and symlinks are accepted; absolute paths, `..`, hard links, devices and FIFOs are refused with 400 (entries before the refused one stay written). Permission bits are kept without setuid, setgid or sticky. `paths` lists at most 1024 entries; `truncated` says when there were more.",
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), OptionalPathQuery),
-    request_body(content = Vec<u8>, content_type = "application/x-tar", description = "A tar archive"),
+    request_body(content = FsBytes, content_type = "application/x-tar", description = "A tar archive"),
     responses((status = 200, description = "Extracted", body = FsUploadBatchResponse),
         (status = 400, description = "Not `application/x-tar`, not a tar, a refused entry, or a path outside /workspace", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
@@ -247,7 +261,7 @@ async fn upload_batch(
     description = "paddock's extension: the directory at `path` (`/workspace` when absent) as a tar, streamed: its entries relative to it, with directories, regular files and symlinks (FIFOs, sockets and devices are left out), permission bits, owner 0. Symlinks are stored, never followed.",
     tag = "runtime", security(("bearer" = [])),
     params(("id" = String, Path, description = "Workspace id"), OptionalPathQuery),
-    responses((status = 200, description = "The tar", body = Vec<u8>, content_type = "application/x-tar"),
+    responses((status = 200, description = "The tar", body = FsBytes, content_type = "application/x-tar"),
         (status = 400, description = "A path outside /workspace, not a directory, or nothing there", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json")))]

@@ -45,9 +45,7 @@ use std::path::Path;
 
 use paddock_api::runtime::fs::{FsEntry, FsEntryType, FsStat};
 use paddock_api::{Error, ErrorCode};
-use rustix::fs::{
-    AtFlags, Dir, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Stat,
-};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
 use super::{modified, RelPath};
@@ -97,16 +95,13 @@ pub(super) fn io_error(err: io::Error, path: &RelPath) -> Error {
             format!("the path crosses a mount point: {jail}"),
         ),
         Errno::NAMETOOLONG => Error::new(ErrorCode::BadPath, format!("path too long: {jail}")),
-        Errno::ISDIR => Error::new(ErrorCode::BadPath, format!("path is a directory: {jail}")),
+        Errno::ISDIR => stream_error(Errno::ISDIR, &format!("{jail} is a directory")),
         Errno::EXIST => Error::new(ErrorCode::PathExists, format!("path already exists: {jail}")),
-        Errno::NOTEMPTY => Error::new(
-            ErrorCode::BadPath,
-            format!("directory is not empty: {jail} (pass recursive=true to delete it with its contents)"),
+        Errno::NOTEMPTY => stream_error(
+            Errno::NOTEMPTY,
+            &format!("{jail} (pass recursive=true to delete it with its contents)"),
         ),
-        Errno::INVAL => Error::new(
-            ErrorCode::BadPath,
-            format!("the operation is not possible on this path: {jail}"),
-        ),
+        Errno::INVAL => stream_error(Errno::INVAL, &jail),
         Errno::NOSPC | Errno::DQUOT => Error::new(
             ErrorCode::InsufficientStorage,
             format!("no space left for {jail}: the workspace's disk or quota is full; what was being written was removed"),
@@ -123,6 +118,16 @@ pub(super) fn io_error(err: io::Error, path: &RelPath) -> Error {
         ),
         _ => Error::internal(format!("{jail}: {err}")),
     }
+}
+
+/// An operation the file system refused, answered as sandbox-agent answers
+/// it (502 `stream_error`, its message the OS error's, as Rust's standard
+/// library writes it, then what it was about).
+fn stream_error(errno: Errno, what: &str) -> Error {
+    let os = io::Error::from(errno);
+    let message = format!("{os}: {what}");
+    Error::new(ErrorCode::StreamError, format!("stream error: {message}"))
+        .with_details(serde_json::json!({ "message": message }))
 }
 
 /// A client body that broke off, as the blocking side sees it.
@@ -182,15 +187,14 @@ impl Root {
     /// is described as it is (a symlink is not followed), as sandbox-agent
     /// lists them.
     pub(super) fn list(&self, path: &RelPath) -> Result<Vec<FsEntry>, Error> {
-        let fd = self
-            .open_at(path, OFlags::RDONLY | OFlags::DIRECTORY)
-            .map_err(|e| match e.raw_os_error().map(Errno::from_raw_os_error) {
-                Some(Errno::NOTDIR) if self.exists(path) => Error::new(
-                    ErrorCode::BadPath,
-                    format!("path is not a directory: {}", path.jail()),
-                ),
+        let fd = self.open_at(path, OFlags::RDONLY | OFlags::DIRECTORY).map_err(|e| {
+            match e.raw_os_error().map(Errno::from_raw_os_error) {
+                Some(Errno::NOTDIR) if self.exists(path) => {
+                    Error::new(ErrorCode::BadPath, format!("path is not a directory: {}", path.jail()))
+                }
                 _ => io_error(e, path),
-            })?;
+            }
+        })?;
         let mut entries = Vec::new();
         for entry in Dir::read_from(&fd).map_err(|e| io_error(e.into(), path))? {
             let entry = entry.map_err(|e| io_error(e.into(), path))?;
@@ -274,7 +278,9 @@ impl Root {
         if let Ok(fd) = self.open_at(path, dir_flags) {
             return Ok(fd);
         }
-        let mut current = self.open_at(&RelPath::root(), dir_flags).map_err(|e| io_error(e, path))?;
+        let mut current = self
+            .open_at(&RelPath::root(), dir_flags)
+            .map_err(|e| io_error(e, path))?;
         for depth in 1..=path.len() {
             let prefix = path.prefix(depth);
             let name = prefix.last_name();
@@ -292,9 +298,9 @@ impl Root {
                         }
                     }
                     Err(e) if e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-                        return Err(Error::new(
-                            ErrorCode::PathExists,
-                            format!("a file that is not a directory is in the way: {}", prefix.jail()),
+                        return Err(stream_error(
+                            Errno::EXIST,
+                            &format!("a file that is not a directory is in the way: {}", prefix.jail()),
                         ))
                     }
                     Err(e) => return Err(io_error(e, &prefix)),
@@ -322,8 +328,11 @@ impl Root {
             Err(Errno::NOENT) => None,
             Err(e) => return Err(io_error(e.into(), path)),
         };
-        if previous.as_ref().is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory) {
-            return Err(Error::new(ErrorCode::BadPath, format!("path is a directory: {}", path.jail())));
+        if previous
+            .as_ref()
+            .is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory)
+        {
+            return Err(stream_error(Errno::ISDIR, &format!("{} is a directory", path.jail())));
         }
         let mode = mode.unwrap_or_else(|| match &previous {
             Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile => st.st_mode,
@@ -372,7 +381,10 @@ impl Root {
         let (dir, name) = self.parent(path, true)?;
         match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                return Err(Error::new(ErrorCode::PathExists, format!("a directory is in the way: {}", path.jail())));
+                return Err(Error::new(
+                    ErrorCode::PathExists,
+                    format!("a directory is in the way: {}", path.jail()),
+                ));
             }
             Ok(_) => rustix::fs::unlinkat(&dir, name, AtFlags::empty()).map_err(|e| io_error(e.into(), path))?,
             Err(Errno::NOENT) => {}
@@ -401,18 +413,31 @@ impl Root {
     /// sandbox-agent does).
     pub(super) fn rename(&self, from: &RelPath, to: &RelPath, overwrite: bool) -> Result<(), Error> {
         let (from_dir, from_name) = self.parent(from, false)?;
-        let source =
-            rustix::fs::statat(&from_dir, from_name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| io_error(e.into(), from))?;
+        let source = rustix::fs::statat(&from_dir, from_name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| io_error(e.into(), from))?;
         if to.starts_with(from) && to.len() > from.len() {
+            // What rename(2) answers (EINVAL), before any parent of `to` is
+            // made inside `from`.
+            return Err(stream_error(
+                Errno::INVAL,
+                &format!("cannot move {} into itself ({})", from.jail(), to.jail()),
+            ));
+        }
+        if from == to {
+            // Nothing to do, and an overwrite must not delete the source.
+            return Ok(());
+        }
+        if overwrite && from.starts_with(to) {
             return Err(Error::new(
                 ErrorCode::BadPath,
-                format!("cannot move {} into itself ({})", from.jail(), to.jail()),
+                format!(
+                    "cannot replace {} with something inside it ({})",
+                    to.jail(),
+                    from.jail()
+                ),
             ));
         }
         let (to_dir, to_name) = self.parent(to, true)?;
-        if from == to {
-            return Ok(());
-        }
         let flags = if overwrite {
             match rustix::fs::statat(&to_dir, to_name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(dest) => {
@@ -457,7 +482,10 @@ fn entry_type(st: &Stat) -> FsEntryType {
 fn regular(st: &Stat, path: &RelPath) -> Result<(), Error> {
     match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => Ok(()),
-        FileType::Directory => Err(Error::new(ErrorCode::BadPath, format!("path is not a file: {}", path.jail()))),
+        FileType::Directory => Err(Error::new(
+            ErrorCode::BadPath,
+            format!("path is not a file: {}", path.jail()),
+        )),
         _ => Err(Error::new(
             ErrorCode::BadPath,
             format!("path is not a regular file (a FIFO, socket or device): {}", path.jail()),
@@ -508,8 +536,7 @@ fn fill(
 /// jail is unlinked as a link, not entered.
 fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr, depth: usize) -> io::Result<()> {
     if depth >= MAX_DEPTH {
-        return Err(io::Error::new(
-            io::ErrorKind::Other,
+        return Err(io::Error::other(
             "the tree is too deep to delete from the host; delete it with an exec",
         ));
     }
@@ -521,7 +548,9 @@ fn remove_tree(parent: BorrowedFd<'_>, name: &OsStr, depth: usize) -> io::Result
     ) {
         Ok(fd) => fd,
         // Became a symlink or a file since it was looked at: unlink that.
-        Err(Errno::LOOP | Errno::NOTDIR) => return rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(Into::into),
+        Err(Errno::LOOP | Errno::NOTDIR) => {
+            return rustix::fs::unlinkat(parent, name, AtFlags::empty()).map_err(Into::into)
+        }
         Err(Errno::NOENT) => return Ok(()),
         Err(e) => return Err(e.into()),
     };

@@ -21,7 +21,9 @@ use std::io;
 use axum::body::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use paddock_api::runtime::fs::{FsActionResponse, FsEntry, FsMoveResponse, FsStat, FsUploadBatchResponse, FsWriteResponse};
+use paddock_api::runtime::fs::{
+    FsActionResponse, FsEntry, FsMoveResponse, FsStat, FsUploadBatchResponse, FsWriteResponse,
+};
 use paddock_api::{Error, ErrorCode};
 use rustix::fs::OFlags;
 use tokio::sync::mpsc;
@@ -180,15 +182,14 @@ pub(crate) fn modified(st: &rustix::fs::Stat) -> String {
     let Ok(at) = time::OffsetDateTime::from_unix_timestamp(st.st_mtime) else {
         return String::new();
     };
-    let fraction = if nanos == 0 {
-        String::new()
-    } else if nanos % 1_000_000 == 0 {
-        format!(".{:03}", nanos / 1_000_000)
-    } else if nanos % 1_000 == 0 {
-        format!(".{:06}", nanos / 1_000)
-    } else {
-        format!(".{nanos:09}")
-    };
+    // Nine digits, less each trailing group of three zeros.
+    let mut fraction = format!(".{nanos:09}");
+    while fraction.ends_with("000") {
+        fraction.truncate(fraction.len() - 3);
+    }
+    if fraction == "." {
+        fraction.clear();
+    }
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}+00:00",
         at.year(),
@@ -296,7 +297,10 @@ pub async fn read(access: TreeAccess, path: &str) -> Result<FileStream, Error> {
         if copied < len {
             // The file shrank while it was sent: end the body short (the
             // client sees a broken transfer, never a wrong length).
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the file shrank while it was read"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was read",
+            ));
         }
         Ok(())
     });
@@ -386,7 +390,10 @@ where
 {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let task = tokio::task::spawn_blocking(move || {
-        let mut reader = ChannelReader { rx, current: Bytes::new() };
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
         work(&mut reader)
     });
     while let Some(chunk) = body.next().await {
@@ -494,11 +501,23 @@ mod tests {
             let path = RelPath::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(path.as_str(), rel, "{input}");
         }
-        for bad in ["/etc/passwd", "/workspacex/a", "/tmp", "/", "../x", "a/../../b", "/workspace/..", "a\0b"] {
+        for bad in [
+            "/etc/passwd",
+            "/workspacex/a",
+            "/tmp",
+            "/",
+            "../x",
+            "a/../../b",
+            "/workspace/..",
+            "a\0b",
+        ] {
             let err = RelPath::parse(bad).expect_err(bad);
             assert_eq!(err.code, ErrorCode::BadPath, "{bad}");
         }
-        assert_eq!(RelPath::parse("a/b").map(|p| p.jail()).ok().as_deref(), Some("/workspace/a/b"));
+        assert_eq!(
+            RelPath::parse("a/b").map(|p| p.jail()).ok().as_deref(),
+            Some("/workspace/a/b")
+        );
         assert_eq!(RelPath::root().jail(), "/workspace");
     }
 

@@ -29,6 +29,10 @@ use super::RelPath;
 /// entry is still written).
 pub(super) const MAX_LISTED_PATHS: usize = 1024;
 
+/// Entries extracted between two checks of the state disk's free space
+/// (large files are also checked as they are written).
+const DISK_CHECK_ENTRIES: usize = 1000;
+
 /// Extracts the tar read from `body` into the directory `base` (made as
 /// needed); returns the jail paths written, at most [`MAX_LISTED_PATHS`],
 /// and whether there were more.
@@ -43,7 +47,10 @@ pub(super) fn extract(
     let mut paths = Vec::new();
     let mut truncated = false;
     let entries = archive.entries().map_err(|e| bad_tar(&e))?;
-    for entry in entries {
+    for (n, entry) in entries.enumerate() {
+        if n > 0 && n % DISK_CHECK_ENTRIES == 0 {
+            room()?;
+        }
         let mut entry = entry.map_err(|e| bad_tar(&e))?;
         let kind = entry.header().entry_type();
         if matches!(kind, EntryType::XGlobalHeader | EntryType::XHeader) {
@@ -114,7 +121,10 @@ fn entry_parts(raw: &[u8]) -> Result<Vec<String>, Error> {
 
 /// A refused entry.
 fn refused(name: &str, why: &str) -> Error {
-    Error::new(ErrorCode::BadArchive, format!("tar entry {name:?}: {why}; nothing after it was written"))
+    Error::new(
+        ErrorCode::BadArchive,
+        format!("tar entry {name:?}: {why}; nothing after it was written"),
+    )
 }
 
 /// A tar that cannot be read: a broken body, or not a tar.
@@ -135,9 +145,14 @@ pub(super) fn write_archive(dir: OwnedFd, out: &mut dyn Write) -> io::Result<()>
 }
 
 /// Appends the entries of `dir` (recursively) under `prefix`.
-fn append_dir(builder: &mut Builder<&mut dyn Write>, dir: BorrowedFd<'_>, prefix: &str, depth: usize) -> io::Result<()> {
+fn append_dir(
+    builder: &mut Builder<&mut dyn Write>,
+    dir: BorrowedFd<'_>,
+    prefix: &str,
+    depth: usize,
+) -> io::Result<()> {
     if depth >= MAX_DEPTH {
-        return Err(io::Error::new(io::ErrorKind::Other, "the tree is too deep to archive"));
+        return Err(io::Error::other("the tree is too deep to archive"));
     }
     let mut names = Vec::new();
     for entry in Dir::read_from(dir)? {

@@ -575,9 +575,10 @@ fn spec_of(
 fn start_error(err: JailError) -> Error {
     match err {
         JailError::Exec { .. } => Error::new(ErrorCode::StreamError, err.to_string()),
-        JailError::Setup { step, .. } if step == paddock_jail::SetupStep::Workdir => {
-            Error::new(ErrorCode::StreamError, err.to_string())
-        }
+        JailError::Setup {
+            step: paddock_jail::SetupStep::Workdir,
+            ..
+        } => Error::new(ErrorCode::StreamError, err.to_string()),
         JailError::Stopped => Error::new(ErrorCode::ProcessConflict, "the workspace stopped; start it again"),
         JailError::InvalidConfig(message) => Error::new(ErrorCode::BadRequest, message),
         other => Error::internal(other.to_string()),

@@ -617,6 +617,10 @@ impl Workspaces {
             }
         }
         lock(&self.inner.slots).remove(id);
+        // Its previews end with it (the relay also ignores deleted workspaces).
+        if let Err(err) = self.db().revoke_workspace_previews(id, now_ms()).await {
+            tracing::warn!(%err, workspace = %id, "revoking a deleted workspace's previews");
+        }
         self.inner.audit.record(caller, "workspace.delete", id).await;
         Ok(())
     }

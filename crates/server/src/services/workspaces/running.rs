@@ -51,6 +51,12 @@ impl Workspaces {
         Ok(running)
     }
 
+    /// The runtime jail of a workspace if it runs now, never starting it
+    /// (previews relay only into a workspace that is already running).
+    pub fn running_jail(&self, id: &str) -> Option<Arc<RunningJail>> {
+        live(&self.slot(id))
+    }
+
     /// Starts one of the caller's workspaces (if it is not running).
     pub async fn start(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
         let running = self.running(caller, id).await?;

@@ -42,6 +42,10 @@ impl Workspaces {
         }
         let held = slot.tree.clone().read_owned().await;
         drop(maintenance);
+        // File calls are activity: the idle pause waits for them too.
+        if let Err(err) = self.db().touch_workspace(id).await {
+            tracing::warn!(%err, workspace = %id, "recording a workspace's activity");
+        }
         Ok(TreeAccess {
             root: self.tree(id),
             _held: held,

@@ -1,0 +1,377 @@
+//! Running workspaces: the runtime API of a started workspace on a real
+//! `paddock serve` (`/v1/workspaces/{id}/runtime/…`, its processes in the
+//! workspace's runtime jail), side by side in the same run with
+//! sandbox-agent's server, which has the same routes at its root and runs
+//! everything unsandboxed. Scenarios: the floor of a runtime call (`GET
+//! processes/config`), `processes/run` of `echo ready`, 1 MiB file write
+//! and read, and a keystroke's round trip through a terminal WebSocket
+//! (typed into `cat` on a PTY, timed until the line discipline's echo
+//! comes back). The subjects take turns in blocks of samples, so that the
+//! machine's noise falls on both alike.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use tungstenite::Message;
+
+use crate::http::{post_json, request, start_sandbox_agent, KeepAlive, Process};
+use crate::server::{start_paddock, API_KEY};
+use crate::{summarize, Row};
+
+/// The file size of the file rows.
+const FILE_BYTES: usize = 1 << 20;
+
+/// One server under test.
+struct Subject {
+    name: &'static str,
+    addr: SocketAddr,
+    /// Prefix of the runtime routes (`""` for sandbox-agent).
+    base: String,
+    auth: Option<&'static str>,
+    /// The file the file rows write and read (as `?path=`).
+    file: String,
+}
+
+impl Subject {
+    fn request(&self, method: &str, route: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+        request(method, &format!("{}{route}", self.base), self.auth, content_type, body)
+    }
+}
+
+/// A new started workspace on paddock; its id.
+fn started_workspace(addr: SocketAddr) -> Result<String> {
+    let mut client = KeepAlive::connect(addr)?;
+    let created: Value = serde_json::from_str(&client.call(&post_json("/v1/workspaces", Some(API_KEY), "{}"))?)?;
+    let id = created["id"].as_str().context("workspace id")?.to_owned();
+    client.call(&post_json(&format!("/v1/workspaces/{id}/start"), Some(API_KEY), ""))?;
+    Ok(id)
+}
+
+/// Times `call` `n` times after `warm` untimed calls.
+fn time_calls(warm: usize, n: usize, mut call: impl FnMut() -> Result<()>) -> Result<Vec<Duration>> {
+    for _ in 0..warm {
+        call()?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        call()?;
+        samples.push(start.elapsed());
+    }
+    Ok(samples)
+}
+
+/// Runs `block` `rounds` times per subject, the subjects taking turns
+/// (`first` is true in the first round: warm up then). Answers each
+/// subject's samples.
+fn alternate<S>(
+    subjects: &[Subject],
+    rounds: usize,
+    setup: impl Fn(&Subject) -> Result<S>,
+    block: impl Fn(&Subject, &mut S, bool) -> Result<Vec<Duration>>,
+) -> Result<Vec<Vec<Duration>>> {
+    let mut states = subjects.iter().map(&setup).collect::<Result<Vec<S>>>()?;
+    let mut samples = vec![Vec::new(); subjects.len()];
+    for round in 0..rounds {
+        for (i, subject) in subjects.iter().enumerate() {
+            let block = block(subject, &mut states[i], round == 0).with_context(|| subject.name)?;
+            samples[i].extend(block);
+        }
+    }
+    Ok(samples)
+}
+
+/// `GET processes/config`: HTTP, the key, the workspace's lookup (and, on
+/// paddock, recording its activity), no process.
+fn config_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
+    let samples = alternate(
+        subjects,
+        scale,
+        |s| {
+            Ok((
+                KeepAlive::connect(s.addr)?,
+                s.request("GET", "/v1/processes/config", "application/json", b""),
+            ))
+        },
+        |_, (client, config), first| time_calls(if first { 50 } else { 0 }, 150, || client.send(config).map(drop)),
+    )?;
+    Ok(subjects
+        .iter()
+        .zip(samples)
+        .map(|(s, samples)| {
+            summarize(
+                "runtime GET processes/config (no process)",
+                s.name,
+                samples,
+                None,
+                "call floor; one keep-alive client",
+            )
+        })
+        .collect())
+}
+
+/// `POST processes/run` of `echo ready`; checks stdout.
+fn run_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
+    let samples = alternate(
+        subjects,
+        scale,
+        |s| {
+            let body = br#"{"command":"echo","args":["ready"]}"#;
+            Ok((
+                KeepAlive::connect(s.addr)?,
+                s.request("POST", "/v1/processes/run", "application/json", body),
+            ))
+        },
+        |subject, (client, run), first| {
+            let mut answer = String::new();
+            let samples = time_calls(if first { 50 } else { 0 }, 150, || {
+                answer = client.call(run)?;
+                Ok(())
+            })?;
+            if !answer.contains("\"stdout\":\"ready\\n\"") {
+                bail!("{}: unexpected answer {answer}", subject.name);
+            }
+            Ok(samples)
+        },
+    )?;
+    Ok(subjects
+        .iter()
+        .zip(samples)
+        .map(|(s, samples)| {
+            summarize(
+                "runtime processes/run `echo ready`, sequential",
+                s.name,
+                samples,
+                None,
+                "one keep-alive client",
+            )
+        })
+        .collect())
+}
+
+/// MB/s of [`FILE_BYTES`] at the median.
+fn mb_per_s(samples: &[Duration]) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    FILE_BYTES as f64 / 1e6 / sorted[sorted.len() / 2].as_secs_f64()
+}
+
+/// 1 MiB `PUT fs/file`, then `GET fs/file` of it (checked).
+fn file_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
+    let content: Vec<u8> = (0..FILE_BYTES).map(|i| (i * 7 + i / 4096) as u8).collect();
+    let route = |s: &Subject| format!("/v1/fs/file?path={}", s.file);
+    let writes = alternate(
+        subjects,
+        scale,
+        |s| {
+            let put = s.request("PUT", &route(s), "application/octet-stream", &content);
+            Ok((KeepAlive::connect(s.addr)?, put))
+        },
+        |_, (client, put), first| time_calls(if first { 10 } else { 0 }, 50, || client.send(put).map(drop)),
+    )?;
+    let reads = alternate(
+        subjects,
+        scale,
+        |s| {
+            let get = s.request("GET", &route(s), "application/octet-stream", b"");
+            Ok((KeepAlive::connect(s.addr)?, get))
+        },
+        |subject, (client, get), first| {
+            let mut read = Vec::new();
+            let samples = time_calls(if first { 10 } else { 0 }, 50, || {
+                read = client.send(get)?;
+                Ok(())
+            })?;
+            if read != content {
+                bail!("{}: read back {} bytes, not what was written", subject.name, read.len());
+            }
+            Ok(samples)
+        },
+    )?;
+    let mut rows = Vec::new();
+    for (scenario, all) in [
+        ("runtime 1 MiB file write (PUT fs/file)", writes),
+        ("runtime 1 MiB file read (GET fs/file)", reads),
+    ] {
+        for (subject, samples) in subjects.iter().zip(all) {
+            let rate = mb_per_s(&samples);
+            rows.push(summarize(
+                scenario,
+                subject.name,
+                samples,
+                Some(rate),
+                "per_second = MB/s at p50; one keep-alive client",
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+type Socket = tungstenite::WebSocket<TcpStream>;
+
+/// Reads frames until a binary one contains `byte`.
+fn await_byte(socket: &mut Socket, byte: u8) -> Result<()> {
+    loop {
+        match socket.read()? {
+            Message::Binary(bytes) if bytes.contains(&byte) => return Ok(()),
+            Message::Close(_) => bail!("terminal closed"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads frames until none came for `quiet`.
+fn drain(socket: &mut Socket, quiet: Duration) -> Result<()> {
+    socket.get_ref().set_read_timeout(Some(quiet))?;
+    loop {
+        match socket.read() {
+            Ok(Message::Close(_)) => bail!("terminal closed"),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+            {
+                break
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    socket.get_ref().set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(())
+}
+
+fn input(data: &str) -> Message {
+    Message::text(serde_json::json!({ "type": "input", "data": data, "encoding": "utf8" }).to_string())
+}
+
+/// A `tty` process running `cat` and its terminal WebSocket, past the
+/// ready frame.
+fn open_terminal(subject: &Subject) -> Result<Socket> {
+    let mut client = KeepAlive::connect(subject.addr)?;
+    let create = subject.request(
+        "POST",
+        "/v1/processes",
+        "application/json",
+        br#"{"command":"cat","tty":true}"#,
+    );
+    let created: Value = serde_json::from_str(&client.call(&create)?)?;
+    let process = created["id"].as_str().context("process id")?;
+    let token = subject
+        .auth
+        .map(|key| format!("?access_token={key}"))
+        .unwrap_or_default();
+    let url = format!(
+        "ws://{}{}/v1/processes/{process}/terminal/ws{token}",
+        subject.addr, subject.base
+    );
+    let stream = TcpStream::connect(subject.addr)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let (mut socket, _) = tungstenite::client(url.as_str(), stream).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match socket.read()? {
+        Message::Text(text) if text.contains("\"ready\"") => Ok(socket),
+        other => bail!("{}: expected the ready frame, got {other:?}", subject.name),
+    }
+}
+
+/// 200 keystrokes, each timed from its send until its echo.
+fn keystrokes(socket: &mut Socket, first: bool) -> Result<Vec<Duration>> {
+    let keystroke = input("a");
+    let warm = if first { 50 } else { 0 };
+    let mut samples = Vec::new();
+    for i in 0..warm + 200 {
+        // Untimed: end the line now and then (the line discipline keeps at
+        // most 4095 typed characters) and let cat's copy of it pass.
+        if i % 100 == 99 {
+            socket.send(input("\r"))?;
+            drain(socket, Duration::from_millis(50))?;
+        }
+        let start = Instant::now();
+        socket.send(keystroke.clone())?;
+        await_byte(socket, b'a')?;
+        if i >= warm {
+            samples.push(start.elapsed());
+        }
+    }
+    // Start the next block on an empty line.
+    socket.send(input("\r"))?;
+    drain(socket, Duration::from_millis(50))?;
+    Ok(samples)
+}
+
+fn terminal_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
+    let samples = alternate(subjects, scale, open_terminal, |_, socket, first| {
+        keystrokes(socket, first)
+    })?;
+    Ok(subjects
+        .iter()
+        .zip(samples)
+        .map(|(s, samples)| {
+            summarize(
+                "runtime terminal keystroke echo (WebSocket)",
+                s.name,
+                samples,
+                None,
+                "`cat` on a PTY, one key, until its echo",
+            )
+        })
+        .collect())
+}
+
+/// The rows; paddock and sandbox-agent take turns in every scenario.
+pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
+    let (paddock_process, paddock_addr, _) = start_paddock(paddock, scratch, &[])?;
+    let workspace = started_workspace(paddock_addr)?;
+    let mut subjects = vec![Subject {
+        name: "paddock workspace (jailed)",
+        addr: paddock_addr,
+        base: format!("/v1/workspaces/{workspace}/runtime"),
+        auth: Some(API_KEY),
+        file: "/workspace/bench-1mib.bin".into(),
+    }];
+    let agent: Option<Process> = match sandbox_agent.map(start_sandbox_agent).transpose() {
+        Ok(Some((process, addr))) => {
+            let dir = scratch.join("sandbox-agent-files");
+            std::fs::create_dir_all(&dir)?;
+            subjects.push(Subject {
+                name: "sandbox-agent (no sandbox)",
+                addr,
+                base: String::new(),
+                auth: None,
+                file: dir.join("bench-1mib.bin").display().to_string(),
+            });
+            Some(process)
+        }
+        Ok(None) => {
+            eprintln!("sandbox-agent not measured: pass --sandbox-agent PATH (bench/run.sh installs it)");
+            None
+        }
+        Err(err) => {
+            eprintln!("sandbox-agent not measured: {err:#}");
+            None
+        }
+    };
+    eprintln!(
+        "runtime: paddock serve pid {}, sandbox-agent pid {}",
+        paddock_process.id(),
+        agent.as_ref().map_or_else(|| "-".into(), |a| a.id().to_string())
+    );
+    let mut rows = Vec::new();
+    type Scenario = fn(&[Subject], usize) -> Result<Vec<Row>>;
+    let scenarios: [(&str, Scenario); 4] = [
+        ("config", config_rows),
+        ("run", run_rows),
+        ("files", file_rows),
+        ("terminal", terminal_rows),
+    ];
+    for (scenario, measure) in scenarios {
+        // A failing scenario is reported and the others still run.
+        match measure(&subjects, scale) {
+            Ok(measured) => rows.extend(measured),
+            Err(err) => eprintln!("runtime {scenario}: not measured: {err:#}"),
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,299 @@
+//! Previews (RUNTIME.md §5): ports served inside a running workspace,
+//! exposed through the server. This service keeps their records (created,
+//! listed, revoked; one active preview per workspace and port), decides
+//! who may use one (public until expiry; private with the tenant's API key
+//! or the preview's secret) and finds the running jail a request goes to.
+//! The HTTP relay itself is in [`crate::routes::previews`].
+//!
+//! Every lookup reads the database, so previews survive restarts and a
+//! revoke or an expiry takes effect on the next request (RUNTIME.md §9:
+//! nothing only in memory). The one step that finds a running jail is
+//! [`Previews::jail`], which a later version can point at another node.
+
+use std::sync::Arc;
+
+use paddock_api::previews::{NewPreview, Preview, PreviewList, DEFAULT_PUBLIC_TTL_SECS, MAX_TTL_SECS};
+use paddock_api::{Error, ErrorCode};
+
+use crate::crypto::{new_id, new_token, token_hash};
+use crate::db::{now_ms, Db, PreviewRow};
+use crate::services::audit::AuditLog;
+use crate::services::identity::Caller;
+use crate::services::rfc3339;
+use crate::services::runtime::RunningJail;
+use crate::services::workspaces::Workspaces;
+
+/// The query parameter carrying a private preview's secret.
+pub const TOKEN_PARAM: &str = "paddock_token";
+/// The cookie a private preview's secret is kept in by browsers.
+pub const COOKIE: &str = "paddock_preview";
+
+/// Where the server is reached, as the client that created a preview saw
+/// it: preview URLs are built from it.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The API's `host[:port]` (path-based URLs).
+    pub authority: String,
+    /// The port of `authority`, if it names one (host-based URLs keep it).
+    pub port: Option<u16>,
+}
+
+/// The previews of this server.
+#[derive(Debug, Clone)]
+pub struct Previews {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    workspaces: Workspaces,
+    audit: AuditLog,
+    /// The preview domain (`--preview-domain`), lowercase, without dots
+    /// around it.
+    domain: String,
+}
+
+/// What a host-based request names: a workspace's port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostTarget {
+    /// The port inside the workspace.
+    pub port: u16,
+    /// The workspace id.
+    pub workspace_id: String,
+}
+
+impl Previews {
+    /// Previews over `db`, for `workspaces`, under `domain`.
+    pub fn new(db: Db, workspaces: Workspaces, audit: AuditLog, domain: &str) -> Previews {
+        Previews {
+            inner: Arc::new(Inner {
+                db,
+                workspaces,
+                audit,
+                domain: domain.trim_matches('.').to_ascii_lowercase(),
+            }),
+        }
+    }
+
+    /// The preview domain.
+    pub fn domain(&self) -> &str {
+        &self.inner.domain
+    }
+
+    /// Exposes a port of one of the caller's workspaces; an active preview
+    /// of the same port is revoked. Private previews answer their secret
+    /// once, in `access_url`.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        workspace_id: &str,
+        body: NewPreview,
+        origin: &Origin,
+    ) -> Result<Preview, Error> {
+        let workspace = self
+            .inner
+            .db
+            .workspace(&caller.scope(None), workspace_id)
+            .await?
+            .ok_or_else(|| Error::not_found("workspace"))?;
+        let port = u16::try_from(body.port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| Error::new(ErrorCode::BadPort, "port must be in 1..=65535"))?;
+        let ttl = match (body.ttl_secs, body.public) {
+            (Some(0), _) => return Err(Error::new(ErrorCode::BadTtl, "ttl_secs must be at least 1")),
+            (Some(t), _) if t > MAX_TTL_SECS => {
+                return Err(Error::new(
+                    ErrorCode::BadTtl,
+                    format!("ttl_secs must be at most {MAX_TTL_SECS} (7 days)"),
+                ))
+            }
+            (Some(t), _) => Some(t),
+            (None, true) => Some(DEFAULT_PUBLIC_TTL_SECS),
+            (None, false) => None,
+        };
+        let now = now_ms();
+        let secret = (!body.public).then(|| new_token("pvs_"));
+        let row = PreviewRow {
+            id: new_id("prv_"),
+            tenant_id: workspace.tenant_id.clone(),
+            workspace_id: workspace.id.clone(),
+            port: i64::from(port),
+            public: i64::from(body.public),
+            hostname: None,
+            secret_hash: secret.as_deref().map(token_hash),
+            created_at: now,
+            expires_at: ttl.map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
+            revoked_at: None,
+        };
+        self.inner.db.replace_preview(&row).await?;
+        self.inner.audit.record(caller, "preview.create", &row.id).await;
+        let mut preview = self.wire(&row, origin, now);
+        if let Some(secret) = secret {
+            preview.access_url = Some(format!("{}?{TOKEN_PARAM}={secret}", preview.url));
+        }
+        Ok(preview)
+    }
+
+    /// Every preview of one of the caller's workspaces, newest first.
+    pub async fn list(&self, caller: &Caller, workspace_id: &str, origin: &Origin) -> Result<PreviewList, Error> {
+        self.inner
+            .db
+            .workspace(&caller.scope(None), workspace_id)
+            .await?
+            .ok_or_else(|| Error::not_found("workspace"))?;
+        let now = now_ms();
+        let rows = self.inner.db.workspace_previews(workspace_id).await?;
+        Ok(PreviewList {
+            previews: rows.iter().map(|row| self.wire(row, origin, now)).collect(),
+        })
+    }
+
+    /// Revokes a preview of one of the caller's workspaces (404 when it is
+    /// unknown or already revoked).
+    pub async fn revoke(&self, caller: &Caller, workspace_id: &str, preview_id: &str) -> Result<(), Error> {
+        self.inner
+            .db
+            .workspace(&caller.scope(None), workspace_id)
+            .await?
+            .ok_or_else(|| Error::not_found("workspace"))?;
+        if !self.inner.db.revoke_preview(workspace_id, preview_id, now_ms()).await? {
+            return Err(Error::not_found("preview"));
+        }
+        self.inner.audit.record(caller, "preview.revoke", preview_id).await;
+        Ok(())
+    }
+
+    /// What a `Host` header names (see [`parse_host`]).
+    pub fn target(&self, host: &str) -> Option<Result<HostTarget, ()>> {
+        parse_host(&self.inner.domain, host)
+    }
+
+    /// The active preview of a workspace's port, if any.
+    pub async fn active(&self, workspace_id: &str, port: u16) -> Result<Option<PreviewRow>, Error> {
+        Ok(self.inner.db.active_preview(workspace_id, port, now_ms()).await?)
+    }
+
+    /// The running jail a preview relays into, if its workspace runs (never
+    /// started by a preview request).
+    pub fn jail(&self, row: &PreviewRow) -> Option<Arc<RunningJail>> {
+        self.inner.workspaces.running_jail(&row.workspace_id)
+    }
+
+    /// Whether `secret` is the secret of the private preview `row`.
+    pub fn secret_matches(row: &PreviewRow, secret: &str) -> bool {
+        let Some(stored) = &row.secret_hash else {
+            return false;
+        };
+        let given = token_hash(secret);
+        subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), given.as_bytes()).into()
+    }
+
+    /// The wire form of a preview at `now`.
+    fn wire(&self, row: &PreviewRow, origin: &Origin, now: i64) -> Preview {
+        let host = match &row.hostname {
+            Some(hostname) => hostname.clone(),
+            None => format!("{}--{}.{}", row.port, row.workspace_id, self.inner.domain),
+        };
+        let host = match origin.port {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        let state = if row.revoked_at.is_some() {
+            "revoked"
+        } else if row.active_at(now) {
+            "active"
+        } else {
+            "expired"
+        };
+        Preview {
+            id: row.id.clone(),
+            workspace_id: row.workspace_id.clone(),
+            port: u16::try_from(row.port).unwrap_or_default(),
+            public: row.public != 0,
+            state: state.to_owned(),
+            url: format!("{}://{host}/", origin.scheme),
+            path_url: format!(
+                "{}://{}/v1/workspaces/{}/previews/{}/proxy/",
+                origin.scheme, origin.authority, row.workspace_id, row.port
+            ),
+            hostname: row.hostname.clone(),
+            access_url: None,
+            expires_at: row.expires_at.map(rfc3339),
+            created_at: rfc3339(row.created_at),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// What a `Host` header names under the preview domain `domain`:
+/// `None` when it is not a preview host (the API's), `Some(Err)` when it is
+/// under the domain and shaped like one (`--` in its label) but malformed,
+/// and the workspace's port for `{port}--{workspace}.{domain}[:any]`.
+pub fn parse_host(domain: &str, host: &str) -> Option<Result<HostTarget, ()>> {
+    let name = strip_port(host)?.to_ascii_lowercase();
+    let label = name.strip_suffix(domain)?.strip_suffix('.')?;
+    if !label.contains("--") {
+        return None;
+    }
+    let parsed = label.split_once("--").and_then(|(port, workspace)| {
+        let valid_port = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+        let port = port.parse::<u16>().ok().filter(|p| valid_port && *p > 0)?;
+        let valid_id = !workspace.is_empty()
+            && workspace.len() <= 64
+            && workspace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        valid_id.then(|| HostTarget {
+            port,
+            workspace_id: workspace.to_owned(),
+        })
+    });
+    Some(parsed.ok_or(()))
+}
+
+/// `host` without a `:port` suffix (`None` for an empty or malformed host).
+fn strip_port(host: &str) -> Option<&str> {
+    let host = host.trim();
+    if host.is_empty() || host.starts_with('[') {
+        return None;
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some(_) => return None,
+        None => host,
+    };
+    Some(name.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preview_hosts_are_parsed() {
+        let target = |port, id: &str| {
+            Some(Ok(HostTarget {
+                port,
+                workspace_id: id.to_owned(),
+            }))
+        };
+        assert_eq!(
+            parse_host("localhost", "8000--ws_1.localhost:7000"),
+            target(8000, "ws_1")
+        );
+        assert_eq!(parse_host("localhost", "8000--WS_1.LocalHost."), target(8000, "ws_1"));
+        assert_eq!(parse_host("localhost", "localhost:7000"), None);
+        assert_eq!(parse_host("localhost", "127.0.0.1:7000"), None);
+        assert_eq!(parse_host("localhost", "app.localhost"), None);
+        assert_eq!(parse_host("localhost", "evil-localhost"), None);
+        assert_eq!(parse_host("localhost", "0--ws.localhost"), Some(Err(())));
+        assert_eq!(parse_host("localhost", "99999--ws.localhost"), Some(Err(())));
+        assert_eq!(parse_host("localhost", "80--a.b.localhost"), Some(Err(())));
+        assert_eq!(parse_host("localhost", "a.localhost:x"), None);
+        assert_eq!(parse_host("localhost", "[::1]:80"), None);
+    }
+}
