@@ -139,8 +139,11 @@ error_codes! {
     UnknownFlavor = ("UNKNOWN_FLAVOR", 400),
     /// A flavor listed twice.
     DuplicateFlavor = ("DUPLICATE_FLAVOR", 400),
-    /// Inbound domain forwards (agentjail's gateway) are not served yet.
+    /// A workspace domain that is malformed, or not a subdomain of the
+    /// preview domain.
     DomainsUnsupported = ("DOMAINS_UNSUPPORTED", 400),
+    /// A workspace domain another workspace already serves.
+    DomainTaken = ("DOMAIN_TAKEN", 409),
     /// Fork count out of range.
     BadCount = ("BAD_COUNT", 400),
     /// A workspace tree over the snapshot limits.

@@ -34,13 +34,15 @@ pub struct WorkspaceSpec {
     pub flavors: Vec<String>,
 }
 
-/// An inbound hostname forward (agentjail's gateway). paddock has no
-/// gateway, so workspaces never have any; the shape is kept for clients.
+/// An inbound hostname forward (agentjail's gateway): requests whose
+/// `Host` is `domain` are relayed to `vm_port` inside the running
+/// workspace, like a public preview. The domain must be a subdomain of the
+/// server's preview domain (`myapp.localhost` by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkspaceDomain {
     /// Hostname matched against `Host`.
     pub domain: String,
-    /// Where matched requests would go.
+    /// Kept as given (agentjail's field; the relay goes to `vm_port`).
     pub backend_url: Option<String>,
     /// Port inside the workspace's jail.
     pub vm_port: Option<u16>,
@@ -62,7 +64,7 @@ pub struct Workspace {
     pub git_repo: Option<String>,
     pub git_ref: Option<String>,
     pub label: Option<String>,
-    /// Always empty: this server has no inbound gateway.
+    /// Hostnames relayed to ports of the running workspace.
     pub domains: Vec<WorkspaceDomain>,
     pub last_exec_at: Option<String>,
     /// Set while the workspace is paused (its tree is in `auto_snapshot`).
@@ -125,7 +127,8 @@ pub struct NewWorkspace {
     /// Flavors (directories under `$state_dir/flavors/`).
     #[serde(default)]
     pub flavors: Vec<String>,
-    /// Inbound gateway forwards: not supported here (must be empty).
+    /// Inbound hostname forwards (`WorkspaceDomain` objects), served as
+    /// public previews of the running workspace.
     #[serde(default)]
     #[schema(value_type = Vec<Object>)]
     pub domains: Vec<serde_json::Value>,

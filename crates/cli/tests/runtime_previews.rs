@@ -827,10 +827,8 @@ fn previews_survive_a_restart() {
 
 #[test]
 fn previews_work_on_postgres() {
-    if std::env::var("PADDOCK_TEST_POSTGRES_URL").is_err() {
-        eprintln!("PADDOCK_TEST_POSTGRES_URL is not set: skipped");
-        return;
-    }
+    // Fails without PADDOCK_TEST_POSTGRES_URL, like every PostgreSQL test
+    // (scripts/test starts a server).
     let db = PgDatabase::create("previews");
     let dir = tempdir();
     let server = Server::start(
@@ -872,4 +870,103 @@ fn previews_work_on_postgres() {
     assert!(states.contains(&(second["id"].clone(), json!("revoked"))), "{list}");
     assert_eq!(get(&server, 8000, &ws, "/", &[]).status(), StatusCode::NOT_FOUND);
     drop(server);
+}
+
+/// GET `path` on a workspace domain (agentjail's `domains`), resolved to
+/// the server.
+fn get_domain(server: &Server, domain: &str, path: &str) -> Response {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .resolve(domain, addr(server))
+        .build()
+        .expect("client")
+        .get(format!("http://{domain}:{}{path}", addr(server).port()))
+        .send()
+        .expect("domain request")
+}
+
+#[test]
+fn agentjail_domains_are_public_previews_of_their_workspace() {
+    let dir = tempdir();
+    let server = start(dir.path());
+    let body = json!({"domains": [{"domain": "MyApp.localhost", "backend_url": "http://app", "vm_port": 8000}]});
+    let (status, ws) = call(&server, "POST", "/v1/workspaces", Some(OP1_TOKEN), Some(body.clone()));
+    assert_eq!(status, 201, "{ws}");
+    assert_eq!(ws["domains"][0]["domain"], "myapp.localhost", "{ws}");
+    assert_eq!(ws["domains"][0]["vm_port"], 8000, "{ws}");
+    let id = ws["id"].as_str().expect("id").to_owned();
+
+    // Not running yet: 502; then served to anyone, like agentjail's gateway.
+    assert_eq!(get_domain(&server, "myapp.localhost", "/hello.txt").status(), 502);
+    serve_in(&server, &id, 8000, 8001);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let response = loop {
+        let response = get_domain(&server, "myapp.localhost", "/hello.txt");
+        if response.status() != StatusCode::BAD_GATEWAY || Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().expect("body"), "hello-from-jail\n");
+    // Only the domain's port: another subdomain is nobody's.
+    assert_eq!(get_domain(&server, "other.localhost", "/hello.txt").status(), 404);
+
+    // One workspace per domain, across tenants; a name outside the preview
+    // domain, a preview-shaped name or a missing port is refused, and
+    // nothing is left behind.
+    let (status, err) = call(&server, "POST", "/v1/workspaces", Some(OP2_TOKEN), Some(body));
+    assert_eq!(
+        (status.as_u16(), err["code"].as_str()),
+        (409, Some("DOMAIN_TAKEN")),
+        "{err}"
+    );
+    for domains in [
+        json!([{"domain": "api.example.com", "vm_port": 80}]),
+        json!([{"domain": "8000--wrk_x.localhost", "vm_port": 80}]),
+        json!([{"domain": "x.localhost"}]),
+    ] {
+        let (status, err) = call(
+            &server,
+            "POST",
+            "/v1/workspaces",
+            Some(OP2_TOKEN),
+            Some(json!({"domains": domains})),
+        );
+        assert_eq!(
+            (status.as_u16(), err["code"].as_str()),
+            (400, Some("DOMAINS_UNSUPPORTED")),
+            "{err}"
+        );
+    }
+    let (_, list) = call(&server, "GET", "/v1/workspaces", Some(OP2_TOKEN), None);
+    assert_eq!(list["total"], 0, "a refused workspace was kept: {list}");
+
+    // A fork does not take the domain; deleting the workspace frees it.
+    let (status, fork) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{id}/fork"),
+        Some(OP1_TOKEN),
+        Some(json!({"count": 1})),
+    );
+    assert_eq!(status, 201, "{fork}");
+    assert_eq!(fork["forks"][0]["domains"], json!([]), "{fork}");
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        &format!("/v1/workspaces/{id}"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(get_domain(&server, "myapp.localhost", "/hello.txt").status(), 404);
+    let (status, again) = call(
+        &server,
+        "POST",
+        "/v1/workspaces",
+        Some(OP2_TOKEN),
+        Some(json!({"domains": [{"domain": "myapp.localhost", "vm_port": 3000}]})),
+    );
+    assert_eq!(status, 201, "{again}");
 }

@@ -15,4 +15,7 @@ CREATE TABLE previews (
     revoked_at    BIGINT
 );
 CREATE INDEX previews_workspace ON previews (workspace_id, port);
-CREATE INDEX previews_hostname ON previews (hostname);
+-- A workspace domain (agentjail's `domains`) is served by one workspace at
+-- a time.
+CREATE UNIQUE INDEX previews_active_hostname ON previews (hostname)
+    WHERE hostname IS NOT NULL AND revoked_at IS NULL;

@@ -53,6 +53,11 @@ pub enum DbFault {
 }
 
 impl DbError {
+    /// Whether the error is a unique constraint's (on either backend).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, DbError::Database(err) if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
+    }
+
     /// Classifies the error: SQLite's primary result codes and
     /// PostgreSQL's SQLSTATE classes, pool timeouts and I/O errors.
     pub fn fault(&self) -> DbFault {

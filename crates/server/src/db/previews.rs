@@ -43,7 +43,7 @@ impl Db {
     /// of the same workspace and port, in one transaction.
     pub async fn replace_preview(&self, row: &PreviewRow) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE previews SET revoked_at = $1 WHERE workspace_id = $2 AND port = $3 AND revoked_at IS NULL")
+        sqlx::query("UPDATE previews SET revoked_at = $1 WHERE workspace_id = $2 AND port = $3 AND hostname IS NULL AND revoked_at IS NULL")
             .bind(row.created_at)
             .bind(&row.workspace_id)
             .bind(row.port)
@@ -66,6 +66,44 @@ impl Db {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Stores the previews of a workspace's domains, all or none (a domain
+    /// another workspace serves fails the unique index).
+    pub async fn insert_domain_previews(&self, rows: &[PreviewRow]) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for row in rows {
+            sqlx::query(&format!(
+                "INSERT INTO previews ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(&row.id)
+            .bind(&row.tenant_id)
+            .bind(&row.workspace_id)
+            .bind(row.port)
+            .bind(row.public)
+            .bind(&row.hostname)
+            .bind(&row.secret_hash)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .bind(row.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The active preview serving a workspace domain, if its workspace is
+    /// not deleted.
+    pub async fn domain_preview(&self, hostname: &str) -> DbResult<Option<PreviewRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {P_COLUMNS} FROM previews p JOIN workspaces w ON w.id = p.workspace_id \
+             WHERE p.hostname = $1 AND p.revoked_at IS NULL AND w.deleted_at IS NULL LIMIT 1"
+        ))
+        .bind(hostname)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| PreviewRow::from_row(&r)).transpose().map_err(Into::into)
     }
 
     /// Every preview of a workspace, newest first.

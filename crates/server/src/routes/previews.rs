@@ -98,8 +98,12 @@ pub async fn proxy(State(state): State<SharedState>, request: Request) -> Respon
 /// In front of every API route: relays preview hosts and the path-based
 /// relay, passes everything else on.
 pub async fn front(State(state): State<SharedState>, request: Request, next: Next) -> Response {
-    if let Some(target) = host_of(&request).and_then(|host| state.previews.target(&host)) {
+    let host = host_of(&request);
+    if let Some(target) = host.as_deref().and_then(|host| state.previews.target(host)) {
         return host_relay(&state, target.ok(), request).await;
+    }
+    if let Some(domain) = host.as_deref().and_then(|host| state.previews.domain_target(host)) {
+        return domain_relay(&state, &domain, request).await;
     }
     if let Some(target) = proxy_target(request.uri().path()) {
         return path_relay(&state, target, request).await;
@@ -126,7 +130,7 @@ fn plain(status: StatusCode, message: &'static str) -> Response {
 async fn host_relay(
     state: &SharedState,
     target: Option<crate::services::previews::HostTarget>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
     const NOT_FOUND: &str = "no such preview\n";
     let Some(target) = target else {
@@ -137,6 +141,23 @@ async fn host_relay(
         Ok(None) => return plain(StatusCode::NOT_FOUND, NOT_FOUND),
         Err(err) => return plain_error(&err),
     };
+    serve_row(state, row, request).await
+}
+
+/// Serves a request to a workspace domain (agentjail's `domains`): a
+/// public preview of its port while the workspace lives.
+async fn domain_relay(state: &SharedState, domain: &str, request: Request) -> Response {
+    match state.previews.domain_preview(domain).await {
+        Ok(Some(row)) => serve_row(state, row, request).await,
+        Ok(None) => plain(StatusCode::NOT_FOUND, "no such preview\n"),
+        Err(err) => plain_error(&err),
+    }
+}
+
+/// Serves a host-based request once its preview is known: access, then
+/// the relay.
+async fn serve_row(state: &SharedState, row: PreviewRow, mut request: Request) -> Response {
+    const NOT_FOUND: &str = "no such preview\n";
     let https = forwarded_https(request.headers());
     let api_key = match api_key_of(state, request.headers()).await {
         Ok(key) => key,

@@ -20,7 +20,7 @@ use crate::routes::extract::{ApiJson, Caller};
 
 #[utoipa::path(post, path = "/v1/workspaces", operation_id = "createWorkspace", summary = "Create a workspace", description = "Empty, or cloned from git (`git`).", tag = "workspaces", security(("bearer" = [])), params(TenantQuery),
     request_body = NewWorkspace,
-    responses((status = 201, description = "The new workspace", body = Workspace), (status = 400, description = "Bad settings, unknown flavor, or the git clone failed (git's message)", body = ErrorBody),
+    responses((status = 201, description = "The new workspace", body = Workspace), (status = 400, description = "Bad settings, unknown flavor, a domain outside the preview domain, or the git clone failed (git's message)", body = ErrorBody), (status = 409, description = "Another workspace serves one of the domains", body = ErrorBody),
         (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 422, description = "JSON of the wrong shape: a missing, mistyped or unknown field (serde's message)", body = ErrorBody), (status = 429, description = "The server is running its limit of concurrent jails; retry later", body = ErrorBody)))]
 pub async fn create(
     State(state): State<SharedState>,
@@ -30,6 +30,14 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Workspace>)> {
     let tenant = caller.owner(query.tenant.as_deref())?;
     let workspace = state.workspaces.create(&caller, &tenant, body).await?;
+    // agentjail's domains become previews; a workspace whose domains
+    // cannot be served is not kept.
+    if let Err(err) = state.previews.claim_domains(&workspace).await {
+        if let Err(cleanup) = state.workspaces.remove(&caller, &workspace.id).await {
+            tracing::error!(%cleanup, workspace = %workspace.id, "removing a workspace whose domains were refused");
+        }
+        return Err(err.into());
+    }
     Ok((StatusCode::CREATED, Json(workspace)))
 }
 

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use paddock_api::previews::{NewPreview, Preview, PreviewList, DEFAULT_PUBLIC_TTL_SECS, MAX_TTL_SECS};
+use paddock_api::workspaces::Workspace;
 use paddock_api::{Error, ErrorCode};
 
 use crate::crypto::{new_id, new_token, token_hash};
@@ -165,6 +166,62 @@ impl Previews {
         }
         self.inner.audit.record(caller, "preview.revoke", preview_id).await;
         Ok(())
+    }
+
+    /// Serves a new workspace's domains (agentjail's `domains`) as public
+    /// previews of its ports, all or none: each must be a subdomain of the
+    /// preview domain (400 `DOMAINS_UNSUPPORTED`) that no other workspace
+    /// serves (409 `DOMAIN_TAKEN`). They last as long as the workspace.
+    pub async fn claim_domains(&self, workspace: &Workspace) -> Result<(), Error> {
+        if workspace.domains.is_empty() {
+            return Ok(());
+        }
+        let suffix = format!(".{}", self.inner.domain);
+        let now = now_ms();
+        let mut rows = Vec::new();
+        for domain in &workspace.domains {
+            if !domain.domain.ends_with(&suffix) {
+                return Err(Error::new(
+                    ErrorCode::DomainsUnsupported,
+                    format!(
+                        "{} is not under this server's preview domain: use a name ending in {suffix}",
+                        domain.domain
+                    ),
+                ));
+            }
+            rows.push(PreviewRow {
+                id: new_id("prv_"),
+                tenant_id: workspace.tenant_id.clone(),
+                workspace_id: workspace.id.clone(),
+                port: i64::from(domain.vm_port.unwrap_or_default()),
+                public: 1,
+                hostname: Some(domain.domain.clone()),
+                secret_hash: None,
+                created_at: now,
+                expires_at: None,
+                revoked_at: None,
+            });
+        }
+        match self.inner.db.insert_domain_previews(&rows).await {
+            Err(err) if err.is_unique_violation() => Err(Error::new(
+                ErrorCode::DomainTaken,
+                "another workspace already serves one of these domains",
+            )),
+            other => Ok(other?),
+        }
+    }
+
+    /// The workspace domain a `Host` names: a subdomain of the preview
+    /// domain that is not a `{port}--{workspace}` preview host.
+    pub fn domain_target(&self, host: &str) -> Option<String> {
+        let name = strip_port(host)?.to_ascii_lowercase();
+        let label = name.strip_suffix(self.inner.domain.as_str())?.strip_suffix('.')?;
+        (!label.is_empty() && !label.contains("--")).then_some(name)
+    }
+
+    /// The preview serving a workspace domain, if any.
+    pub async fn domain_preview(&self, hostname: &str) -> Result<Option<PreviewRow>, Error> {
+        Ok(self.inner.db.domain_preview(hostname).await?)
     }
 
     /// What a `Host` header names (see [`parse_host`]).

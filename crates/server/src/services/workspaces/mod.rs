@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use paddock_api::workspaces::{
-    FromSnapshot, NewWorkspace, Workspace, WorkspaceForkRequest, WorkspaceForkResponse, WorkspaceList, WorkspaceSpec,
+    FromSnapshot, NewWorkspace, Workspace, WorkspaceDomain, WorkspaceForkRequest, WorkspaceForkResponse, WorkspaceList, WorkspaceSpec,
     WorkspaceUpdate, MAX_FORKS,
 };
 use paddock_api::{Error, ErrorCode, LimitsApplied, NetworkSpec};
@@ -202,6 +202,10 @@ pub struct StoredSpec {
     idle_timeout_secs: u64,
     #[serde(default)]
     flavors: Vec<String>,
+    /// agentjail's inbound domains (served as previews; never inherited by
+    /// forks or workspaces made from snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    domains: Vec<WorkspaceDomain>,
 }
 
 impl StoredSpec {
@@ -217,7 +221,20 @@ impl StoredSpec {
             seccomp: applied.seccomp,
             idle_timeout_secs,
             flavors,
+            domains: Vec::new(),
         }
+    }
+
+    /// The workspace's inbound domains.
+    pub fn domains(&self) -> &[WorkspaceDomain] {
+        &self.domains
+    }
+
+    /// The same settings without domains (a domain belongs to one
+    /// workspace).
+    fn without_domains(mut self) -> StoredSpec {
+        self.domains.clear();
+        self
     }
 
     /// The limits every exec starts from (see [`limits::options_of`]).
@@ -264,18 +281,56 @@ impl StoredSpec {
 /// once by [`limits::resolve`].
 pub fn spec_from(body: &NewWorkspace) -> Result<StoredSpec, Error> {
     check_label(&body.label)?;
-    if !body.domains.is_empty() {
-        return Err(Error::new(
-            ErrorCode::DomainsUnsupported,
-            "inbound domain forwards are not supported by this server (use network allowlists for egress)",
-        ));
-    }
+    let domains = domains_of(&body.domains)?;
     let applied = limits::resolve(&body.options)?;
-    Ok(StoredSpec::new(
+    let mut spec = StoredSpec::new(
         applied,
         body.idle_timeout_secs.unwrap_or(0).min(MAX_IDLE_SECS),
         body.flavors.clone(),
-    ))
+    );
+    spec.domains = domains;
+    Ok(spec)
+}
+
+/// Most domains of one workspace.
+const MAX_DOMAINS: usize = 16;
+
+/// agentjail's `domains`, checked for shape: lowercase host names (their
+/// first label never holds `--`, which preview hosts use), a port each, no
+/// repeats. Whether they are under the preview domain is the previews
+/// service's check.
+fn domains_of(values: &[serde_json::Value]) -> Result<Vec<WorkspaceDomain>, Error> {
+    let bad = |message: String| Error::new(ErrorCode::DomainsUnsupported, message);
+    if values.len() > MAX_DOMAINS {
+        return Err(bad(format!("at most {MAX_DOMAINS} domains")));
+    }
+    let mut domains: Vec<WorkspaceDomain> = Vec::with_capacity(values.len());
+    for value in values {
+        let mut domain: WorkspaceDomain = serde_json::from_value(value.clone())
+            .map_err(|e| bad(format!("a domain is {{domain, backend_url?, vm_port}}: {e}")))?;
+        domain.domain = domain.domain.trim_end_matches('.').to_ascii_lowercase();
+        let name = &domain.domain;
+        let labels_ok = name.len() <= 253
+            && name.split('.').count() >= 2
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !labels_ok || name.split('.').next().is_some_and(|first| first.contains("--")) {
+            return Err(bad(format!("{name:?} is not a host name this server can serve")));
+        }
+        if domain.vm_port.is_none_or(|port| port == 0) {
+            return Err(bad(format!("{name}: vm_port (1 to 65535) is required")));
+        }
+        if domains.iter().any(|d| d.domain == *name) {
+            return Err(bad(format!("{name} is listed twice")));
+        }
+        domains.push(domain);
+    }
+    Ok(domains)
 }
 
 fn check_label(label: &Option<String>) -> Result<(), Error> {
@@ -454,6 +509,7 @@ impl Workspaces {
         } else {
             String::new()
         };
+        let spec = StoredSpec::of(row)?;
         Ok(Workspace {
             id: row.id.clone(),
             tenant_id: row.tenant_id.clone(),
@@ -461,11 +517,11 @@ impl Workspaces {
             deleted_at: row.deleted_at.map(rfc3339),
             source_dir: tree.clone(),
             output_dir: tree,
-            config: StoredSpec::of(row)?.wire(),
+            config: spec.wire(),
             git_repo: row.git_repo.clone(),
             git_ref: row.git_ref.clone(),
             label: row.label.clone(),
-            domains: Vec::new(),
+            domains: spec.domains,
             last_exec_at: row.last_exec_at.map(rfc3339),
             paused_at: row.paused_at.map(rfc3339),
             auto_snapshot: row.auto_snapshot.clone(),
@@ -652,7 +708,7 @@ impl Workspaces {
         check_label(&body.label)?;
         let parent = self.find(caller, id).await?;
         self.inner.disk.ensure_room("fork a workspace")?;
-        let spec = StoredSpec::of(&parent)?;
+        let spec = StoredSpec::of(&parent)?.without_domains();
         let snap = self
             .take_snapshot(&parent, Some("fork".into()), SnapshotKind::Requested)
             .await?;
@@ -693,7 +749,7 @@ impl Workspaces {
             .workspace_any(&Scope::Tenant(snap.tenant_id.clone()), &body.parent_workspace_id)
             .await?
             .ok_or_else(|| Error::not_found("snapshot of that parent workspace"))?;
-        let spec = StoredSpec::of(&parent)?;
+        let spec = StoredSpec::of(&parent)?.without_domains();
         self.check_flavors(&spec.flavors)?;
         self.inner.disk.ensure_room("create a workspace from a snapshot")?;
         let row = self
