@@ -253,6 +253,40 @@ fn workspaces_do_not_see_each_other_nor_other_tenants() {
         None,
     );
     assert_eq!(status, 200);
+
+    // The terminal WebSocket of a process: another tenant's key, a wrong
+    // key or no key never reach it (refused before any upgrade).
+    let (status, info) = call(
+        &server,
+        "POST",
+        &runtime(&mine, "processes"),
+        Some(OP1_TOKEN),
+        Some(json!({"command": "sh", "tty": true})),
+    );
+    assert_eq!(status, 200, "{info}");
+    let terminal = runtime(
+        &mine,
+        &format!("processes/{}/terminal/ws", info["id"].as_str().unwrap_or_default()),
+    );
+    for (token, want) in [
+        (Some(OP2_TOKEN), 404),
+        (Some("wrong-token-0123456789"), 401),
+        (None, 401),
+    ] {
+        let url = match token {
+            Some(token) => format!("{}{terminal}?access_token={token}", server.url),
+            None => format!("{}{terminal}", server.url),
+        };
+        let response = client()
+            .get(url)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .expect("request");
+        assert_eq!(response.status().as_u16(), want, "terminal with {token:?}");
+    }
 }
 
 #[test]
