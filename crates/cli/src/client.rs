@@ -359,7 +359,10 @@ pub(crate) fn error_message(status: u16, text: &str) -> String {
     serde_json::from_str::<Value>(text)
         .ok()
         .and_then(|v| {
-            let message = v["error"].as_str().or_else(|| v["detail"].as_str()).or_else(|| v["title"].as_str())?;
+            let message = v["error"]
+                .as_str()
+                .or_else(|| v["detail"].as_str())
+                .or_else(|| v["title"].as_str())?;
             let code = v["code"].as_str().or_else(|| v["details"]["code"].as_str());
             Some(match code {
                 Some(code) => format!("{message} ({code}, HTTP {status})"),

@@ -72,7 +72,10 @@ fn remote_stat(runtime: &Runtime, path: &str) -> Result<Option<FsStat>, Failure>
 
 /// The last component of a path (`/a/b/` → `b`), if it has one.
 fn base_name(path: &str) -> Option<&str> {
-    path.trim_end_matches('/').rsplit('/').next().filter(|n| !n.is_empty() && *n != "." && *n != "..")
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
 }
 
 /// `a` + `b` with one `/`.
@@ -99,7 +102,9 @@ fn upload(conn: &Connection, from: &Path, id: &str, to: &str) -> Outcome {
     let runtime = Runtime::new(conn, id)?;
     let meta = std::fs::metadata(from).map_err(|e| Failure(format!("{}: {e}", from.display())))?;
     let existing = remote_stat(&runtime, to)?;
-    let into_dir = existing.as_ref().is_some_and(|s| s.entry_type == FsEntryType::Directory);
+    let into_dir = existing
+        .as_ref()
+        .is_some_and(|s| s.entry_type == FsEntryType::Directory);
     if meta.is_dir() {
         if existing.is_some() && !into_dir {
             return Err(Failure(format!("{id}:{to} exists and is not a directory")));
@@ -148,7 +153,11 @@ fn upload(conn: &Connection, from: &Path, id: &str, to: &str) -> Outcome {
             let done: FsUploadBatchResponse =
                 serde_json::from_str(&raw).map_err(|e| Failure(format!("unexpected upload answer: {e}")))?;
             let more = if done.truncated { "+" } else { "" };
-            println!("{} -> {id}:{target} ({}{more} entries)", from.display(), done.paths.len());
+            println!(
+                "{} -> {id}:{target} ({}{more} entries)",
+                from.display(),
+                done.paths.len()
+            );
         }
         return Ok(0);
     }
@@ -173,7 +182,12 @@ fn upload(conn: &Connection, from: &Path, id: &str, to: &str) -> Outcome {
     } else {
         let written: FsWriteResponse =
             serde_json::from_str(&raw).map_err(|e| Failure(format!("unexpected upload answer: {e}")))?;
-        println!("{} -> {id}:{} ({} bytes)", from.display(), written.path, written.bytes_written);
+        println!(
+            "{} -> {id}:{} ({} bytes)",
+            from.display(),
+            written.path,
+            written.bytes_written
+        );
     }
     Ok(0)
 }
@@ -194,7 +208,10 @@ fn append_tree<W: Write>(tar: &mut tar::Builder<W>, dir: &Path, prefix: &Path) -
         } else if kind.is_file() || kind.is_symlink() {
             tar.append_path_with_name(&path, &name)?;
         } else {
-            eprintln!("paddock: {} is not a file, directory or symlink; left out", path.display());
+            eprintln!(
+                "paddock: {} is not a file, directory or symlink; left out",
+                path.display()
+            );
         }
     }
     Ok(())
@@ -261,7 +278,8 @@ impl Read for PieceReader {
 /// Workspace → local.
 fn download(conn: &Connection, id: &str, from: &str, to: &Path) -> Outcome {
     let runtime = Runtime::new(conn, id)?;
-    let stat = remote_stat(&runtime, from)?.ok_or_else(|| Failure(format!("{id}:{from}: no such file or directory")))?;
+    let stat =
+        remote_stat(&runtime, from)?.ok_or_else(|| Failure(format!("{id}:{from}: no such file or directory")))?;
     let local_dir = to.is_dir();
     if stat.entry_type == FsEntryType::Directory {
         // Into an existing directory: as a directory of its name there;
@@ -292,7 +310,10 @@ fn download(conn: &Connection, id: &str, from: &str, to: &Path) -> Outcome {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let partial = parent.join(format!(".{name}.paddock-partial-{}", std::process::id()));
     let copied = (|| -> std::io::Result<u64> {
         let mut file = std::fs::File::create(&partial)?;
@@ -336,7 +357,10 @@ fn unpack(body: impl Read, dst: &Path) -> Result<u64, Failure> {
         let mut entry = entry.map_err(bad)?;
         let path = entry.path().map_err(bad)?.into_owned();
         if !contained(&path) {
-            return Err(Failure(format!("refused archive entry {}: outside the destination", path.display())));
+            return Err(Failure(format!(
+                "refused archive entry {}: outside the destination",
+                path.display()
+            )));
         }
         let kind = entry.header().entry_type();
         match kind {
@@ -369,7 +393,10 @@ fn unpack(body: impl Read, dst: &Path) -> Result<u64, Failure> {
             .unpack_in(dst)
             .map_err(|e| Failure(format!("unpacking {}: {e}", path.display())))?;
         if !inside {
-            return Err(Failure(format!("refused archive entry {}: outside the destination", path.display())));
+            return Err(Failure(format!(
+                "refused archive entry {}: outside the destination",
+                path.display()
+            )));
         }
         count += 1;
     }

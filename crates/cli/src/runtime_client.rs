@@ -135,10 +135,13 @@ impl Runtime {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let raw = self
-            .send(request)?
-            .text()
-            .map_err(|e| Failure(format!("the answer from {} broke off: {}", self.server, reason(&self.server, &e))))?;
+        let raw = self.send(request)?.text().map_err(|e| {
+            Failure(format!(
+                "the answer from {} broke off: {}",
+                self.server,
+                reason(&self.server, &e)
+            ))
+        })?;
         let value = serde_json::from_str(&raw)
             .map_err(|e| Failure(format!("unexpected answer from {url}: {e}: {}", raw.trim())))?;
         Ok((value, raw))
@@ -168,7 +171,10 @@ pub fn lifecycle(conn: &Connection, id: &str, action: &str) -> Outcome {
         print_json(&raw);
     } else {
         match &state.started_at {
-            Some(at) => println!("{} {} (since {at}, {} processes)", state.id, state.state, state.processes),
+            Some(at) => println!(
+                "{} {} (since {at}, {} processes)",
+                state.id, state.state, state.processes
+            ),
             None => println!("{} {}", state.id, state.state),
         }
     }
@@ -288,8 +294,8 @@ fn follow_logs(runtime: &Runtime, process: &str, query: &str) -> Result<(), Fail
         let line = line.map_err(|e| Failure(format!("the log stream from {} broke off: {e}", runtime.server)))?;
         if line.is_empty() {
             if event == "log" && !data.is_empty() {
-                let entry: ProcessLogEntry = serde_json::from_str(&data)
-                    .map_err(|e| Failure(format!("unexpected log entry {data:?}: {e}")))?;
+                let entry: ProcessLogEntry =
+                    serde_json::from_str(&data).map_err(|e| Failure(format!("unexpected log entry {data:?}: {e}")))?;
                 write_entry(&entry)?;
             }
             event.clear();
@@ -352,11 +358,7 @@ pub fn kill(conn: &Connection, id: &str, process: &str, signal: &str, wait_ms: O
     let route = match signal.trim_start_matches("SIG").to_ascii_uppercase().as_str() {
         "TERM" | "15" => "stop",
         "KILL" | "9" => "kill",
-        other => {
-            return Err(Failure(format!(
-                "--signal {other}: the runtime sends TERM or KILL"
-            )))
-        }
+        other => return Err(Failure(format!("--signal {other}: the runtime sends TERM or KILL"))),
     };
     let mut url = runtime.url(&format!("processes/{}/{route}", encode(process)));
     if let Some(ms) = wait_ms {
@@ -448,7 +450,10 @@ fn interrupted() -> ! {
             });
         match stopped {
             Ok(r) if r.status().is_success() => errln!("paddock: interrupted; the process was stopped"),
-            Ok(r) => errln!("paddock: interrupted; stopping the process answered HTTP {}", r.status().as_u16()),
+            Ok(r) => errln!(
+                "paddock: interrupted; stopping the process answered HTTP {}",
+                r.status().as_u16()
+            ),
             Err(e) => errln!("paddock: interrupted; could not stop the process: {e}"),
         }
     }
@@ -539,22 +544,6 @@ fn feed_input(runtime: &Runtime, process: &str) {
     }
 }
 
-/// A server text frame of the terminal WebSocket.
-#[derive(Debug, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum ServerFrame {
-    Ready,
-    Exit {
-        #[serde(rename = "exitCode")]
-        exit_code: Option<i32>,
-    },
-    Error {
-        message: String,
-    },
-    #[serde(other)]
-    Other,
-}
-
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
 
 /// Opens the terminal WebSocket of `process`.
@@ -579,9 +568,15 @@ fn connect_terminal(runtime: &Runtime, process: &str) -> Result<Socket, Failure>
     let (socket, _) = tungstenite::connect(request).map_err(|e| match e {
         tungstenite::Error::Http(response) => {
             let body = response.body().as_deref().unwrap_or_default();
-            Failure(error_message(response.status().as_u16(), &String::from_utf8_lossy(body)))
+            Failure(error_message(
+                response.status().as_u16(),
+                &String::from_utf8_lossy(body),
+            ))
         }
-        other => Failure(format!("cannot open the terminal of {process} at {}: {other}", runtime.server)),
+        other => Failure(format!(
+            "cannot open the terminal of {process} at {}: {other}",
+            runtime.server
+        )),
     })?;
     let stream = socket.get_ref();
     let timeout = Some(TERMINAL_TICK);
@@ -709,25 +704,19 @@ fn terminal_loop(socket: &mut Socket, keys: &mpsc::Receiver<Vec<u8>>) -> Result<
             Err(e) => return Err(broke(e)),
         };
         match message {
-            Message::Binary(bytes) => {
-                if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
-                    return Ok(None);
+            Message::Binary(bytes) if out.write_all(&bytes).and_then(|()| out.flush()).is_err() => return Ok(None),
+            // JSON: `ready`, `exit` (`exitCode`) or `error` (`message`).
+            Message::Text(text) => {
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+                match frame["type"].as_str() {
+                    Some("exit") => return Ok(Some(exit_status(&frame))),
+                    Some("error") => errln!(
+                        "\r\npaddock: {}\r",
+                        frame["message"].as_str().unwrap_or("terminal error")
+                    ),
+                    _ => {}
                 }
             }
-            Message::Text(text) => match serde_json::from_str::<Value>(text.as_str()) {
-                Ok(value) => match serde_json::from_value::<ServerFrame>(value.clone()) {
-                    Ok(ServerFrame::Exit { exit_code }) => {
-                        return Ok(Some(exit_code.unwrap_or_else(|| {
-                            let mut fields = value;
-                            fields["exitCode"] = Value::Null;
-                            exit_status(&fields)
-                        })))
-                    }
-                    Ok(ServerFrame::Error { message }) => errln!("\r\npaddock: {message}\r"),
-                    _ => {}
-                },
-                Err(_) => {}
-            },
             Message::Close(_) => return Ok(None),
             _ => {}
         }

@@ -57,11 +57,12 @@ pub enum WorkspaceCommand {
     Rename { id: String, label: Option<String> },
     /// Delete a workspace (its snapshots stay).
     Rm { id: String },
-    /// Run a command in the running workspace (started on demand) as a
-    /// process next to the others; exits with its exit status (128+N
-    /// after a signal). Files under /workspace persist.
+    /// Run a command in the workspace; exits with its exit status.
     ///
-    /// Output comes live, stdout and stderr apart. `-i` sends standard
+    /// The command is a process of the running workspace (started on
+    /// demand), next to the others; files under /workspace persist. A
+    /// process ended by a signal exits 128+N (137 when the server does not
+    /// say which signal). Output comes live, stdout and stderr apart. `-i` sends standard
     /// input to it (the runtime API cannot close a process's input, so a
     /// program that reads to end of file, like `cat`, keeps waiting after
     /// the input ended). `-it` attaches this terminal to a terminal in the
@@ -70,7 +71,7 @@ pub enum WorkspaceCommand {
     /// instead in a one-shot jail of its own (the legacy exec: no -i/-t).
     Exec {
         id: String,
-        /// Keep standard input open and send this one's to it.
+        /// Send standard input to the process.
         #[arg(short = 'i', long)]
         interactive: bool,
         /// Run on a terminal, attached to this one (needs a terminal on

@@ -72,7 +72,13 @@ fn stderr(out: &Output) -> String {
 
 /// Exits 0, or says why not.
 fn ok(out: Output) -> Output {
-    assert_eq!(out.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(&out),
+        stderr(&out)
+    );
     out
 }
 
@@ -141,11 +147,24 @@ fn exec_keeps_streams_apart_and_exits_with_the_process_status() {
     assert_eq!(stderr(&out), "err\n");
 
     // Environment and working directory.
-    ok(paddock(&server, &["ws", "exec", &ws, "--", "mkdir", "-p", "sub/dir"], None));
+    ok(paddock(
+        &server,
+        &["ws", "exec", &ws, "--", "mkdir", "-p", "sub/dir"],
+        None,
+    ));
     let out = ok(paddock(
         &server,
         &[
-            "ws", "exec", &ws, "-e", "GREETING=hello world", "--cwd", "/workspace/sub/dir", "--", "sh", "-c",
+            "ws",
+            "exec",
+            &ws,
+            "-e",
+            "GREETING=hello world",
+            "--cwd",
+            "/workspace/sub/dir",
+            "--",
+            "sh",
+            "-c",
             "echo \"$GREETING\"; pwd",
         ],
         None,
@@ -177,16 +196,19 @@ fn exec_keeps_streams_apart_and_exits_with_the_process_status() {
         .expect("cksum");
     local.stdin.take().expect("stdin").write_all(&input).expect("write");
     let expected = local.wait_with_output().expect("cksum");
-    assert_eq!(stdout(&out).split_whitespace().next(), String::from_utf8_lossy(&expected.stdout).split_whitespace().next());
-    // Without -i the process's input is at end of file at once.
-    let out = ok(paddock(&server, &["ws", "exec", &ws, "--", "cat"], Some(b"ignored\n")));
-    assert_eq!(stdout(&out), "");
+    assert_eq!(
+        stdout(&out).split_whitespace().next(),
+        String::from_utf8_lossy(&expected.stdout).split_whitespace().next()
+    );
 
     // Errors are the runtime's Problem Details, as messages.
     let out = paddock(&server, &["ws", "exec", &ws, "--", "/no/such/program"], None);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.starts_with("paddock: ") && err.contains("HTTP 400"), "{err}");
+    assert!(
+        err.starts_with("paddock: ") && err.contains("/no/such/program") && err.contains("HTTP "),
+        "{err}"
+    );
     assert!(!err.contains("urn:") && !err.contains('{'), "{err}");
     let out = paddock(&server, &["ws", "exec", "wrk_nosuch", "--", "true"], None);
     assert_eq!(out.status.code(), Some(1));
@@ -226,7 +248,11 @@ fn ps_logs_kill_start_and_stop() {
     // Logs: stdout and stderr where they belong, or one stream.
     let out = ok(paddock(&server, &["ws", "logs", &ws, &sleeper], None));
     assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("tick\n", "tock\n"));
-    let out = ok(paddock(&server, &["ws", "logs", &ws, &sleeper, "--stream", "stderr"], None));
+    let out = ok(paddock(
+        &server,
+        &["ws", "logs", &ws, &sleeper, "--stream", "stderr"],
+        None,
+    ));
     assert_eq!((stdout(&out).as_str(), stderr(&out).as_str()), ("", "tock\n"));
     let out = paddock(&server, &["ws", "logs", &ws, &sleeper, "--stream", "nope"], None);
     assert_eq!(out.status.code(), Some(2));
@@ -249,7 +275,12 @@ fn ps_logs_kill_start_and_stop() {
     let status = wait_child(&mut follower, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
     let mut followed = String::new();
-    follower.stdout.take().expect("stdout").read_to_string(&mut followed).expect("read");
+    follower
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut followed)
+        .expect("read");
     assert_eq!(followed, "tick\n");
     assert_eq!(process(&server, &ws, &sleeper)["status"], "exited");
 
@@ -264,7 +295,11 @@ fn ps_logs_kill_start_and_stop() {
 
     // TERM through /stop; ps hides exited processes unless --all.
     let terminated = create(&server, &ws, "exec sleep 300");
-    let out = ok(paddock(&server, &["ws", "kill", &ws, &terminated, "--wait", "5000"], None));
+    let out = ok(paddock(
+        &server,
+        &["ws", "kill", &ws, &terminated, "--wait", "5000"],
+        None,
+    ));
     assert!(stdout(&out).contains("ended by a signal"), "{}", stdout(&out));
     let out = ok(paddock(&server, &["ws", "ps", &ws], None));
     assert!(!stdout(&out).contains(&terminated), "{}", stdout(&out));
@@ -288,7 +323,13 @@ fn ps_logs_kill_start_and_stop() {
     assert_eq!(stdout(&out).trim(), format!("{ws} stopped"));
     let out = ok(paddock(&server, &["ws", "ps", &ws, "--all"], None));
     assert!(!stdout(&out).contains(&long), "{}", stdout(&out));
-    let (_, state) = call(&server, "GET", &format!("/v1/workspaces/{ws}/state"), Some(OP1_TOKEN), None);
+    let (_, state) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/state"),
+        Some(OP1_TOKEN),
+        None,
+    );
     assert_eq!(state["state"], "stopped", "{state}");
 }
 
@@ -325,7 +366,12 @@ fn cp_moves_a_large_file_both_ways_and_ls_and_cat_show_it() {
 
     let out = ok(paddock(
         &server,
-        &["ws", "cp", big.to_str().expect("utf-8"), &format!("{ws}:/workspace/data/big.bin")],
+        &[
+            "ws",
+            "cp",
+            big.to_str().expect("utf-8"),
+            &format!("{ws}:/workspace/data/big.bin"),
+        ],
         None,
     ));
     assert!(stdout(&out).contains("20971520 bytes"), "{}", stdout(&out));
@@ -339,13 +385,21 @@ fn cp_moves_a_large_file_both_ways_and_ls_and_cat_show_it() {
         &["ws", "cp", small.to_str().expect("utf-8"), &format!("{ws}:data")],
         None,
     ));
-    assert_eq!(std::fs::read_to_string(tree.join("data/note.txt")).expect("read"), "a note\n");
+    assert_eq!(
+        std::fs::read_to_string(tree.join("data/note.txt")).expect("read"),
+        "a note\n"
+    );
 
     // Back down, to a file name and into a directory.
     let back = local.path().join("back.bin");
     ok(paddock(
         &server,
-        &["ws", "cp", &format!("{ws}:/workspace/data/big.bin"), back.to_str().expect("utf-8")],
+        &[
+            "ws",
+            "cp",
+            &format!("{ws}:/workspace/data/big.bin"),
+            back.to_str().expect("utf-8"),
+        ],
         None,
     ));
     assert_eq!(hash_file(&back), expected);
@@ -353,10 +407,18 @@ fn cp_moves_a_large_file_both_ways_and_ls_and_cat_show_it() {
     std::fs::create_dir(&into).expect("mkdir");
     ok(paddock(
         &server,
-        &["ws", "cp", &format!("{ws}:data/note.txt"), into.to_str().expect("utf-8")],
+        &[
+            "ws",
+            "cp",
+            &format!("{ws}:data/note.txt"),
+            into.to_str().expect("utf-8"),
+        ],
         None,
     ));
-    assert_eq!(std::fs::read_to_string(into.join("note.txt")).expect("read"), "a note\n");
+    assert_eq!(
+        std::fs::read_to_string(into.join("note.txt")).expect("read"),
+        "a note\n"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(local.path())
         .expect("ls")
         .flatten()
@@ -376,7 +438,13 @@ fn cp_moves_a_large_file_both_ways_and_ls_and_cat_show_it() {
         .collect();
     assert_eq!(&row[..3], &["big.bin", "file", "20971520"], "{table}");
     let out = ok(paddock(&server, &["ws", "ls", &ws], None));
-    assert!(stdout(&out).lines().any(|l| l.starts_with("data ") && l.contains(" dir ")), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("data ") && l.contains(" dir ")),
+        "{}",
+        stdout(&out)
+    );
 
     // cat streams the bytes as they are.
     let out = ok(paddock(&server, &["ws", "cat", &ws, "data/big.bin"], None));
@@ -389,7 +457,12 @@ fn cp_moves_a_large_file_both_ways_and_ls_and_cat_show_it() {
     assert!(stderr(&out).contains("not found"), "{}", stderr(&out));
     let out = paddock(
         &server,
-        &["ws", "cp", &format!("{ws}:/etc/passwd"), local.path().to_str().expect("utf-8")],
+        &[
+            "ws",
+            "cp",
+            &format!("{ws}:/etc/passwd"),
+            local.path().to_str().expect("utf-8"),
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(1));
@@ -450,7 +523,12 @@ fn cp_moves_directories_both_ways() {
     // Up to a new path: the directory takes the contents.
     ok(paddock(
         &server,
-        &["ws", "cp", project.to_str().expect("utf-8"), &format!("{ws}:/workspace/copy")],
+        &[
+            "ws",
+            "cp",
+            project.to_str().expect("utf-8"),
+            &format!("{ws}:/workspace/copy"),
+        ],
         None,
     ));
     assert_eq!(describe(&tree.join("copy")), expected);
@@ -459,7 +537,12 @@ fn cp_moves_directories_both_ways() {
     // Up into an existing directory: under its own name.
     ok(paddock(
         &server,
-        &["ws", "cp", project.to_str().expect("utf-8"), &format!("{ws}:/workspace/copy")],
+        &[
+            "ws",
+            "cp",
+            project.to_str().expect("utf-8"),
+            &format!("{ws}:/workspace/copy"),
+        ],
         None,
     ));
     assert_eq!(describe(&tree.join("copy/project")), expected);
@@ -468,7 +551,12 @@ fn cp_moves_directories_both_ways() {
     let fresh = local.path().join("fresh");
     ok(paddock(
         &server,
-        &["ws", "cp", &format!("{ws}:/workspace/copy/project"), fresh.to_str().expect("utf-8")],
+        &[
+            "ws",
+            "cp",
+            &format!("{ws}:/workspace/copy/project"),
+            fresh.to_str().expect("utf-8"),
+        ],
         None,
     ));
     assert_eq!(describe(&fresh), expected);
@@ -476,15 +564,28 @@ fn cp_moves_directories_both_ways() {
     std::fs::create_dir(&existing).expect("mkdir");
     ok(paddock(
         &server,
-        &["ws", "cp", &format!("{ws}:copy/project"), existing.to_str().expect("utf-8")],
+        &[
+            "ws",
+            "cp",
+            &format!("{ws}:copy/project"),
+            existing.to_str().expect("utf-8"),
+        ],
         None,
     ));
     assert_eq!(describe(&existing.join("project")), expected);
 
     // A symlink in the workspace that points out of it comes down as
     // nothing that leads out: the copy is refused.
-    ok(paddock(&server, &["ws", "exec", &ws, "--", "mkdir", "-p", "evil"], None));
-    ok(paddock(&server, &["ws", "exec", &ws, "--", "ln", "-s", "/etc", "evil/out"], None));
+    ok(paddock(
+        &server,
+        &["ws", "exec", &ws, "--", "mkdir", "-p", "evil"],
+        None,
+    ));
+    ok(paddock(
+        &server,
+        &["ws", "exec", &ws, "--", "ln", "-s", "/etc", "evil/out"],
+        None,
+    ));
     let target = local.path().join("evil-copy");
     let out = paddock(
         &server,
@@ -492,7 +593,11 @@ fn cp_moves_directories_both_ways() {
         None,
     );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stderr(&out).contains("symlink out of the destination"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("symlink out of the destination"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!target.join("out").exists());
 }
 
@@ -578,7 +683,9 @@ fn exec_it_is_a_real_terminal_that_follows_the_window_and_restores_it() {
     let mut keys = std::fs::File::from(master.try_clone().expect("dup"));
 
     // Raw mode while it runs: no local echo of what is typed.
-    wait_for("raw mode", Duration::from_secs(20), || local_flags(&slave) & libc::ECHO == 0);
+    wait_for("raw mode", Duration::from_secs(20), || {
+        local_flags(&slave) & libc::ECHO == 0
+    });
     keys.write_all(b"stty size; tty\r").expect("type");
     wait_for("the size and the tty", Duration::from_secs(20), || {
         shown("30 100") && shown("/dev/pts/")
@@ -590,7 +697,11 @@ fn exec_it_is_a_real_terminal_that_follows_the_window_and_restores_it() {
     keys.write_all(b"stty size\r").expect("type");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !shown("40 120") {
-        assert!(Instant::now() < deadline, "no new size: {:?}", screen.lock().expect("lock"));
+        assert!(
+            Instant::now() < deadline,
+            "no new size: {:?}",
+            screen.lock().expect("lock")
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 
@@ -629,10 +740,60 @@ fn a_signal_while_attached_restores_the_terminal() {
         let mut buf = [0u8; 4096];
         while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
     });
-    wait_for("raw mode", Duration::from_secs(20), || local_flags(&slave) & libc::ECHO == 0);
+    wait_for("raw mode", Duration::from_secs(20), || {
+        local_flags(&slave) & libc::ECHO == 0
+    });
     // SAFETY: a signal to a child we own.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = wait_child(&mut child, Duration::from_secs(10));
     assert!(!status.success());
     assert_eq!(local_flags(&slave), before);
+}
+
+#[test]
+fn ctrl_c_during_exec_stops_the_process_and_exits_130() {
+    let dir = tempdir();
+    let server = start(dir.path());
+    let ws = workspace(&server);
+    let mut child = paddock_command(
+        &server,
+        &["ws", "exec", &ws, "--", "sh", "-c", "echo up; exec sleep 300"],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("paddock runs");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 3];
+    out.read_exact(&mut first).expect("first output");
+    assert_eq!(&first, b"up\n");
+    let (_, list) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/runtime/v1/processes"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    let id = list["processes"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(process(&server, &ws, &id)["status"], "running");
+    let interrupted = Instant::now();
+    // SAFETY: a signal to a child we own.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_child(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        interrupted.elapsed()
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert!(err.contains("interrupted; the process was stopped"), "{err}");
+    assert_eq!(process(&server, &ws, &id)["status"], "exited");
 }
