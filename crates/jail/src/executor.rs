@@ -79,6 +79,9 @@ pub struct StartedProcess {
     pub exit: oneshot::Receiver<ExitStatus>,
 }
 
+/// How long a connection into the jail may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Sets a terminal's size (on its master, from the host).
 pub fn resize_terminal(master: &impl AsRawFd, size: TerminalSize) -> Result<()> {
     let winsize = libc::winsize {
@@ -225,8 +228,10 @@ impl JailExecutor {
         }
     }
 
-    /// A connection to `127.0.0.1:port` inside the jail, made by its init.
-    pub async fn connect(&self, port: u16) -> Result<std::net::TcpStream> {
+    /// A connection to `127.0.0.1:port` inside the jail: the init starts
+    /// it in the jail's network namespace, the host waits for it (at most
+    /// `CONNECT_TIMEOUT`).
+    pub async fn connect(&self, port: u16) -> Result<tokio::net::TcpStream> {
         let (id, answer) = self.request(|id| RuntimeRequest::Connect { id, port }, &[]).await?;
         match answer.reply {
             RuntimeReply::Connected { .. } => {
@@ -235,7 +240,18 @@ impl JailExecutor {
                     .into_iter()
                     .next()
                     .ok_or_else(|| JailError::Spawner("a connection without its socket".into()))?;
-                Ok(std::net::TcpStream::from(socket))
+                let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket))
+                    .map_err(|e| JailError::host("registering a connection", e))?;
+                let connected = tokio::time::timeout(CONNECT_TIMEOUT, stream.writable()).await;
+                let refused = |e| JailError::host("connecting inside the jail", e);
+                match connected {
+                    Err(_) => Err(refused(std::io::Error::from(std::io::ErrorKind::TimedOut))),
+                    Ok(Err(e)) => Err(refused(e)),
+                    Ok(Ok(())) => match stream.take_error() {
+                        Ok(None) => Ok(stream),
+                        Ok(Some(e)) | Err(e) => Err(refused(e)),
+                    },
+                }
             }
             RuntimeReply::Failed { errno, .. } => Err(JailError::host(
                 "connecting inside the jail",

@@ -360,9 +360,9 @@ fn dev(root: &Path, rootless: bool) -> StepResult<()> {
     mkdir(&pts, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/pts".into()))?;
     // gid=5 (tty) is only mappable when the jail is not in a user namespace.
     let pts_opts = if rootless {
-        c"newinstance,ptmxmode=0666,mode=0620,max=256"
+        c"newinstance,ptmxmode=0666,mode=0620,max=64"
     } else {
-        c"newinstance,ptmxmode=0666,mode=0620,max=256,gid=5"
+        c"newinstance,ptmxmode=0666,mode=0620,max=64,gid=5"
     };
     sys::mount(
         Some(c"devpts"),

@@ -28,8 +28,10 @@ use crate::executor::ProcessSpec;
 use crate::ipc::{self, Report, RuntimeReply, RuntimeRequest};
 use crate::sys;
 
-/// Seconds a connect to the jail's loopback may take.
-const CONNECT_TIMEOUT_SECS: libc::time_t = 5;
+/// How long a started child may take to execute (or report its failure)
+/// before the init gives up on it: jailed code could stop it (SIGSTOP)
+/// between fork and exec to hold the init.
+const EXEC_WAIT_MS: libc::c_int = 10_000;
 
 /// Serves the host until it closes the request socket, then exits, which
 /// makes the kernel end every process of the jail.
@@ -266,6 +268,20 @@ impl Init<'_> {
         let mut line = Vec::new();
         let mut chunk = [0u8; 1024];
         loop {
+            let mut polled = libc::pollfd {
+                fd: status_r.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd.
+            let ready = unsafe { libc::poll(&mut polled, 1, EXEC_WAIT_MS) };
+            if ready == 0 {
+                // SAFETY: kill of our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                self.processes.remove(&pid);
+                let stalled = io::Error::from_raw_os_error(libc::ETIMEDOUT);
+                return Err(StepError::new(SetupStep::Exec, stalled, spec.command.clone()).into());
+            }
             // SAFETY: reading into a local buffer.
             let n = unsafe { libc::read(status_r.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
             match n {
@@ -384,30 +400,18 @@ fn open_terminal(cols: u16, rows: u16) -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// A TCP connection to `127.0.0.1:port` inside the jail's network
-/// namespace.
+/// namespace, started but not waited for: the socket is non-blocking, and
+/// the host waits for the connection to complete (or fail), so a jailed
+/// server that does not accept never holds the init.
 fn connect_loopback(port: u16) -> io::Result<OwnedFd> {
     // SAFETY: socket with constant arguments; the descriptor is owned at once.
     let socket = unsafe {
         OwnedFd::from_raw_fd(sys::check_int(libc::socket(
             libc::AF_INET,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
             0,
         ))?)
     };
-    let timeout = libc::timeval {
-        tv_sec: CONNECT_TIMEOUT_SECS,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt with a valid timeval of the right size.
-    sys::check_int(unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&timeout as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    })?;
     let address = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
         sin_port: port.to_be(),
@@ -417,12 +421,15 @@ fn connect_loopback(port: u16) -> io::Result<OwnedFd> {
         sin_zero: [0; 8],
     };
     // SAFETY: connect with a valid sockaddr_in of the right size.
-    sys::check_int(unsafe {
+    match sys::check_int(unsafe {
         libc::connect(
             socket.as_raw_fd(),
             (&address as *const libc::sockaddr_in).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
-    })?;
-    Ok(socket)
+    }) {
+        Ok(_) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
+        Err(e) => Err(e),
+    }
 }

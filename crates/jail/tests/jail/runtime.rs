@@ -3,7 +3,7 @@
 //! connections to the jail's loopback, and the end of everything with the
 //! jail.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
@@ -307,9 +307,9 @@ fn runtime_connect_reaches_a_jailed_server() -> Result<(), Failed> {
             return Err("connected to a port nothing listens on".into());
         }
         let mut stream = executor.connect(8123).await?;
-        stream.write_all(b"host")?;
+        stream.write_all(b"host").await?;
         let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
+        stream.read_to_string(&mut answer).await?;
         if answer != "hello host" {
             return Err(format!("answer {answer:?}").into());
         }
@@ -321,8 +321,11 @@ fn runtime_connect_reaches_a_jailed_server() -> Result<(), Failed> {
 fn runtime_kill_ends_every_process() -> Result<(), Failed> {
     block_on(async {
         let (handle, executor) = start_runtime().await?;
-        let a = executor.start(spec("sleep", &["600"])).await?;
-        let b = executor.start(spec("sh", &["-c", "sleep 600 & wait"])).await?;
+        let a = executor.start(spec("sleep", &["60991"])).await?;
+        let b = executor.start(spec("sh", &["-c", "sleep 60992 & wait"])).await?;
+        if host_processes_with("6099").len() < 2 {
+            return Err("the sleeps are not in the host's process table".into());
+        }
         handle.kill()?;
         for process in [a, b] {
             let status = tokio::time::timeout(Duration::from_secs(10), process.exit)
@@ -344,7 +347,30 @@ fn runtime_kill_ends_every_process() -> Result<(), Failed> {
             Err(JailError::Stopped) => {}
             other => return Err(format!("start after the end: {other:?}").into()),
         }
+        // Really gone, not only reported so.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !host_processes_with("6099").is_empty() {
+            if std::time::Instant::now() > deadline {
+                return Err("a process outlived its jail on the host".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         drop(handle);
         Ok(())
     })
+}
+
+/// Host pids whose command line contains `marker`.
+fn host_processes_with(marker: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(marker) {
+            found.push(pid);
+        }
+    }
+    found
 }
