@@ -516,7 +516,16 @@ fn feed_input(runtime: &Runtime, process: &str) {
     let mut buf = vec![0u8; INPUT_CHUNK];
     loop {
         let n = match stdin.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => {
+                // End of our input: the process reads end of file too.
+                let body = ProcessInputRequest {
+                    data: String::new(),
+                    encoding: Some("base64".into()),
+                    eof: Some(true),
+                };
+                let _ = runtime.try_send(runtime.request(Method::POST, &url).json(&body));
+                return;
+            }
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -527,6 +536,7 @@ fn feed_input(runtime: &Runtime, process: &str) {
         let body = ProcessInputRequest {
             data: base64::engine::general_purpose::STANDARD.encode(&buf[..n]),
             encoding: Some("base64".into()),
+            eof: None,
         };
         match runtime.try_send(runtime.request(Method::POST, &url).json(&body)) {
             Ok(Ok(_)) => {}

@@ -63,9 +63,8 @@ pub enum WorkspaceCommand {
     /// demand), next to the others; files under /workspace persist. A
     /// process ended by a signal exits 128+N (137 when the server does not
     /// say which signal). Output comes live, stdout and stderr apart. `-i` sends standard
-    /// input to it (the runtime API cannot close a process's input, so a
-    /// program that reads to end of file, like `cat`, keeps waiting after
-    /// the input ended). `-it` attaches this terminal to a terminal in the
+    /// input to it, and its end (`echo hi | paddock ws exec -i ID -- cat`
+    /// ends). `-it` attaches this terminal to a terminal in the
     /// workspace (raw mode, window size followed). Ctrl-C stops the process
     /// and exits 130. With `--timeout` or `--memory`, the command runs
     /// instead in a one-shot jail of its own (the legacy exec: no -i/-t).

@@ -845,15 +845,31 @@ fn ctrl_c_ends_streams_and_execs_on_a_real_server_with_130() {
             let (_, row) = call(&server, "GET", &format!("/v1/jails/{id}"), Some(OP1_TOKEN), None);
             assert_eq!(row["status"], "cancelled", "{args:?}: {row}");
         }
-        // Either way the jail is gone: the dropped connection (or the
-        // cancel) ended it, not its 60 s sleep.
+        // Either way the work is gone: the dropped connection (or the
+        // cancel) ended the jail, or (`ws exec`) paddock stopped the
+        // process in the running workspace, not its 60 s sleep.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (_, page) = call(&server, "GET", "/v1/jails?status=running", Some(OP1_TOKEN), None);
-            if page["total"] == 0 {
+            let jails_running = page["rows"]
+                .as_array()
+                .map(|rows| rows.iter().filter(|r| r["config"]["runtime"] != true).count())
+                .unwrap_or(usize::MAX);
+            let (_, processes) = call(
+                &server,
+                "GET",
+                &format!("/v1/workspaces/{ws_id}/runtime/v1/processes"),
+                Some(OP1_TOKEN),
+                None,
+            );
+            let processes_running = processes["processes"]
+                .as_array()
+                .map(|list| list.iter().filter(|p| p["status"] == "running").count())
+                .unwrap_or(usize::MAX);
+            if jails_running == 0 && processes_running == 0 {
                 break;
             }
-            assert!(Instant::now() < deadline, "{args:?}: still running: {page}");
+            assert!(Instant::now() < deadline, "{args:?}: still running: {page} {processes}");
             std::thread::sleep(Duration::from_millis(100));
         }
     }

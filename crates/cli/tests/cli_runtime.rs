@@ -183,6 +183,13 @@ fn exec_keeps_streams_apart_and_exits_with_the_process_status() {
         Some(b"hi\n"),
     ));
     assert_eq!(stdout(&out), "hi\n");
+    // The end of the input reaches the process: `cat` ends.
+    let out = ok(paddock(
+        &server,
+        &["ws", "exec", "-i", &ws, "--", "cat"],
+        Some(b"to the end\n"),
+    ));
+    assert_eq!(stdout(&out), "to the end\n");
     let input: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let out = ok(paddock(
         &server,

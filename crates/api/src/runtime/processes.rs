@@ -187,6 +187,10 @@ pub struct ProcessInputRequest {
     /// `base64` (default), `utf8` or `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// (ext) After `data`, close the process's standard input (it reads end
+    /// of file); on a terminal, type the end-of-file character.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eof: Option<bool>,
 }
 
 /// What an input call wrote.

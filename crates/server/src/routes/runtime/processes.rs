@@ -370,7 +370,7 @@ async fn input(
     let running = state.workspaces.running(&caller.0, &path.id).await?;
     let process = running.get(&path.process)?;
     let data = decode_input(&body, "base64", running.config().max_input_bytes_per_request)?;
-    let bytes_written = process.write_input(&data).await?;
+    let bytes_written = process.write_input(&data, body.eof == Some(true)).await?;
     Ok(Json(ProcessInputResponse { bytes_written }))
 }
 
@@ -465,10 +465,10 @@ async fn serve_terminal(mut socket: WebSocket, process: std::sync::Arc<Managed>,
                 };
                 let outcome = match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(ClientFrame::Input { data, encoding }) => {
-                        let request = ProcessInputRequest { data, encoding };
+                        let request = ProcessInputRequest { data, encoding, eof: None };
                         // UTF-8 by default here, as sandbox-agent reads it.
                         match decode_input(&request, "utf8", usize::MAX) {
-                            Ok(bytes) => process.write_input(&bytes).await.map(drop),
+                            Ok(bytes) => process.write_input(&bytes, false).await.map(drop),
                             Err(err) => Err(err),
                         }
                     }

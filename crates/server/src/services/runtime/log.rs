@@ -8,6 +8,10 @@ use base64::Engine as _;
 use paddock_api::runtime::processes::{ProcessLogEntry, ProcessLogsStream};
 use tokio::sync::watch;
 
+/// Bytes a chunk costs beyond its data (its header and allocation), counted
+/// against the ring's budget.
+const CHUNK_OVERHEAD: usize = 64;
+
 /// One chunk as read from a stream.
 #[derive(Debug, Clone)]
 pub struct Chunk {
@@ -57,11 +61,13 @@ impl LogRing {
         }
     }
 
-    /// Appends a chunk, dropping the oldest beyond the byte budget.
+    /// Appends a chunk, dropping the oldest beyond the byte budget (which
+    /// counts each chunk's bookkeeping too, so tiny writes cannot multiply
+    /// the memory a ring holds).
     pub fn push(&mut self, stream: ProcessLogsStream, bytes: &[u8]) {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        self.bytes += bytes.len();
+        self.bytes += bytes.len() + CHUNK_OVERHEAD;
         self.chunks.push_back(Chunk {
             sequence,
             stream,
@@ -70,10 +76,15 @@ impl LogRing {
         });
         while self.bytes > self.max_bytes && self.chunks.len() > 1 {
             if let Some(old) = self.chunks.pop_front() {
-                self.bytes -= old.bytes.len();
+                self.bytes -= old.bytes.len() + CHUNK_OVERHEAD;
             }
         }
         self.changed.send_modify(|state| state.0 = sequence);
+    }
+
+    /// Gives back the spare capacity of an ended output.
+    pub fn shrink(&mut self) {
+        self.chunks.shrink_to_fit();
     }
 
     /// Marks the output ended (after the last chunk).
@@ -105,7 +116,7 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_newest_bytes_and_filters_by_stream() {
-        let mut ring = LogRing::new(10);
+        let mut ring = LogRing::new(10 + 2 * CHUNK_OVERHEAD);
         ring.push(ProcessLogsStream::Stdout, b"aaaa");
         ring.push(ProcessLogsStream::Stderr, b"bbbb");
         ring.push(ProcessLogsStream::Stdout, b"cccc");

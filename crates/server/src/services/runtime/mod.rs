@@ -35,8 +35,23 @@ use log::{Chunk, LogRing};
 const DEFAULT_TERMINAL: TerminalSize = TerminalSize { cols: 80, rows: 24 };
 /// Bytes read from a process's stream at once.
 const READ_CHUNK: usize = 64 << 10;
-/// Most records (running and exited) kept per workspace.
-const MAX_RECORDS: usize = 1024;
+/// Most exited records kept per workspace (the oldest go first).
+const MAX_EXITED_RECORDS: usize = 128;
+/// After a process exits, how long output still held open by children it
+/// left behind is read.
+const OUTPUT_GRACE: Duration = Duration::from_millis(250);
+/// How long an input call waits for a process that does not read it.
+const INPUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bounds of the process config (a client may lower the limits, never
+/// raise them past these).
+const CONFIG_CEILING: ProcessConfig = ProcessConfig {
+    max_concurrent_processes: 256,
+    default_run_timeout_ms: 3_600_000,
+    max_run_timeout_ms: 3_600_000,
+    max_output_bytes: 16 << 20,
+    max_log_bytes_per_process: 32 << 20,
+    max_input_bytes_per_request: 1 << 20,
+};
 
 /// A workspace's runtime jail and its processes.
 #[derive(Debug)]
@@ -45,6 +60,8 @@ pub struct RunningJail {
     control: JailControl,
     started_at: i64,
     next_id: AtomicU64,
+    /// Runs under way (they count against `maxConcurrentProcesses`).
+    runs: std::sync::atomic::AtomicUsize,
     processes: Mutex<BTreeMap<u64, Arc<Managed>>>,
     config: Mutex<ProcessConfig>,
 }
@@ -74,6 +91,7 @@ impl RunningJail {
             control,
             started_at: now_ms(),
             next_id: AtomicU64::new(1),
+            runs: std::sync::atomic::AtomicUsize::new(0),
             processes: Mutex::new(BTreeMap::new()),
             config: Mutex::new(ProcessConfig::default()),
         }
@@ -127,9 +145,19 @@ impl RunningJail {
         {
             return bad("byte limits");
         }
+        // The server's ceilings hold whatever a client asks (its memory is
+        // the host's), and the default never exceeds the maximum.
+        let ceiling = CONFIG_CEILING;
+        let max_run_timeout_ms = config.max_run_timeout_ms.min(ceiling.max_run_timeout_ms);
         let config = ProcessConfig {
-            default_run_timeout_ms: config.default_run_timeout_ms.min(config.max_run_timeout_ms),
-            ..config
+            max_concurrent_processes: config.max_concurrent_processes.min(ceiling.max_concurrent_processes),
+            default_run_timeout_ms: config.default_run_timeout_ms.min(max_run_timeout_ms),
+            max_run_timeout_ms,
+            max_output_bytes: config.max_output_bytes.min(ceiling.max_output_bytes),
+            max_log_bytes_per_process: config.max_log_bytes_per_process.min(ceiling.max_log_bytes_per_process),
+            max_input_bytes_per_request: config
+                .max_input_bytes_per_request
+                .min(ceiling.max_input_bytes_per_request),
         };
         *lock(&self.config) = config;
         Ok(config)
@@ -165,28 +193,53 @@ impl RunningJail {
             .max_output_bytes
             .unwrap_or(config.max_output_bytes)
             .min(config.max_output_bytes);
+        let _run = self.count_run(&config)?;
         let started = Instant::now();
         let spec = spec_of(request.command, request.args, request.cwd, request.env, None)?;
-        let process = self.executor.start(spec).await.map_err(start_error)?;
+        let process = self.start(spec).await?;
         let ProcessIo::Pipes { stdin, stdout, stderr } = process.io else {
             return Err(Error::internal("a run without pipes"));
         };
         drop(stdin);
         let pid = process.pid;
-        let capture = async {
-            let (out, err) = tokio::join!(capture(stdout, cap), capture(stderr, cap));
-            let status = process.exit.await.unwrap_or(ExitStatus::Signal(libc::SIGKILL));
-            (out, err, status)
-        };
-        tokio::pin!(capture);
-        let (timed_out, ((stdout, stdout_truncated), (stderr, stderr_truncated), status)) =
-            match tokio::time::timeout(Duration::from_millis(timeout_ms), &mut capture).await {
-                Ok(done) => (false, done),
-                Err(_) => {
-                    let _ = self.executor.signal(pid, libc::SIGKILL).await;
-                    (true, capture.await)
+        let mut exit = process.exit;
+        let (mut out, mut err) = (Captured::default(), Captured::default());
+        let mut timed_out = false;
+        let status = {
+            let output = async { tokio::join!(out.read(stdout, cap), err.read(stderr, cap)) };
+            tokio::pin!(output);
+            let mut output_done = false;
+            let run = async {
+                tokio::select! {
+                    status = &mut exit => status,
+                    _ = &mut output => {
+                        output_done = true;
+                        (&mut exit).await
+                    }
                 }
             };
+            let status = match tokio::time::timeout(Duration::from_millis(timeout_ms), run).await {
+                Ok(status) => status.unwrap_or(ExitStatus::Signal(libc::SIGKILL)),
+                Err(_) => {
+                    timed_out = true;
+                    // The whole group: children holding the output go too.
+                    let _ = self.executor.signal(pid, libc::SIGKILL).await;
+                    tokio::time::timeout(OUTPUT_GRACE * 4, &mut exit)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .unwrap_or(ExitStatus::Signal(libc::SIGKILL))
+                }
+            };
+            // What was written before the end, and what children still
+            // holding the streams write right after it.
+            if !output_done {
+                let _ = tokio::time::timeout(OUTPUT_GRACE, output).await;
+            }
+            status
+        };
+        let (stdout, stdout_truncated) = (out.bytes, out.truncated);
+        let (stderr, stderr_truncated) = (err.bytes, err.truncated);
         Ok(ProcessRunResponse {
             exit_code: match status {
                 ExitStatus::Code(code) if !timed_out => Some(code),
@@ -213,7 +266,7 @@ impl RunningJail {
             request.env,
             terminal,
         )?;
-        let process = self.executor.start(spec).await.map_err(start_error)?;
+        let process = self.start(spec).await?;
         let number = self.next_id.fetch_add(1, Ordering::Relaxed);
         let id = format!("proc_{number}");
         let info = ProcessInfo {
@@ -255,16 +308,15 @@ impl RunningJail {
         {
             let mut table = lock(&self.processes);
             table.insert(number, managed.clone());
-            // Forget the oldest exited records beyond the cap.
-            while table.len() > MAX_RECORDS {
-                let oldest = table
-                    .iter()
-                    .find(|(_, p)| lock(&p.info).status == ProcessState::Exited)
-                    .map(|(k, _)| *k);
-                match oldest {
-                    Some(key) => table.remove(&key),
-                    None => break,
-                };
+            // Forget the oldest exited records (and their output) beyond
+            // the cap.
+            let exited: Vec<u64> = table
+                .iter()
+                .filter(|(_, p)| lock(&p.info).status == ProcessState::Exited)
+                .map(|(k, _)| *k)
+                .collect();
+            for key in exited.iter().take(exited.len().saturating_sub(MAX_EXITED_RECORDS)) {
+                table.remove(key);
             }
         }
         tokio::spawn(supervise(managed, readers, process.exit));
@@ -315,8 +367,26 @@ impl RunningJail {
         Ok(())
     }
 
+    /// Starts a process to the end even if the caller goes away meanwhile
+    /// (a process the init started is never left out of the table).
+    async fn start(&self, spec: ProcessSpec) -> Result<paddock_jail::StartedProcess, Error> {
+        let executor = self.executor.clone();
+        tokio::spawn(async move { executor.start(spec).await })
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(start_error)
+    }
+
+    /// Counts a run among the running processes until the guard drops
+    /// (409 at the limit).
+    fn count_run(&self, config: &ProcessConfig) -> Result<RunGuard<'_>, Error> {
+        self.check_room(config)?;
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        Ok(RunGuard(&self.runs))
+    }
+
     fn check_room(&self, config: &ProcessConfig) -> Result<(), Error> {
-        if self.running_count() >= config.max_concurrent_processes {
+        if self.running_count() + self.runs.load(Ordering::SeqCst) >= config.max_concurrent_processes {
             return Err(Error::new(
                 ErrorCode::ProcessConflict,
                 format!(
@@ -351,15 +421,40 @@ impl Managed {
     }
 
     /// Writes to its input (409 when it takes none).
-    pub async fn write_input(&self, data: &[u8]) -> Result<usize, Error> {
-        let mut input = self.input.lock().await;
-        let no_input = || Error::new(ErrorCode::ProcessConflict, "the process has exited");
-        let written = match input.as_mut().ok_or_else(no_input)? {
-            Input::Pipe(sender) => sender.write_all(data).await,
-            Input::Terminal(master) => write_terminal(master, data).await,
+    /// With `end`, closes a pipe input after the data (the process reads
+    /// end of file); on a terminal, `end` types the end-of-file character.
+    pub async fn write_input(&self, data: &[u8], end: bool) -> Result<usize, Error> {
+        let mut input = tokio::time::timeout(INPUT_TIMEOUT, self.input.lock())
+            .await
+            .map_err(|_| busy_input())?;
+        let no_input = || {
+            Error::new(
+                ErrorCode::ProcessConflict,
+                "the process has exited, or its input is closed",
+            )
         };
+        let write = async {
+            match input.as_mut().ok_or_else(no_input)? {
+                Input::Pipe(sender) => Ok::<_, Error>(sender.write_all(data).await),
+                Input::Terminal(master) => {
+                    let written = write_terminal(master, data).await;
+                    Ok(match (written, end) {
+                        (Ok(()), true) => write_terminal(master, b"\x04").await,
+                        (other, _) => other,
+                    })
+                }
+            }
+        };
+        let written = tokio::time::timeout(INPUT_TIMEOUT, write)
+            .await
+            .map_err(|_| busy_input())??;
         match written {
-            Ok(()) => Ok(data.len()),
+            Ok(()) => {
+                if end && matches!(*input, Some(Input::Pipe(_))) {
+                    *input = None;
+                }
+                Ok(data.len())
+            }
             Err(_) => {
                 *input = None;
                 Err(Error::new(
@@ -423,32 +518,65 @@ pub fn decode_input(request: &ProcessInputRequest, default: &str, max: usize) ->
     Ok(data)
 }
 
+/// Counts a run among the running processes while it lives.
+struct RunGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn busy_input() -> Error {
+    Error::new(
+        ErrorCode::ProcessConflict,
+        "the process is not reading its input (nothing was written for 5 s)",
+    )
+}
+
 /// What reads a process's output.
 enum Readers {
     Pipes(pipe::Receiver, pipe::Receiver),
     Terminal(Arc<AsyncFd<OwnedFd>>),
 }
 
-/// Moves a process's output into its ring and records its end.
-async fn supervise(process: Arc<Managed>, readers: Readers, exit: tokio::sync::oneshot::Receiver<ExitStatus>) {
-    match readers {
-        Readers::Pipes(stdout, stderr) => {
-            tokio::join!(
-                pump(stdout, &process, ProcessLogsStream::Stdout),
-                pump(stderr, &process, ProcessLogsStream::Stderr)
-            );
-        }
-        Readers::Terminal(master) => {
-            let mut buf = vec![0u8; READ_CHUNK];
-            while let Ok(n) = read_terminal(&master, &mut buf).await {
-                if n == 0 {
-                    break;
+/// Moves a process's output into its ring and records its end: the
+/// process has exited when its exit status arrives (children it left in
+/// the background may still hold its output, which is read for
+/// `OUTPUT_GRACE` more, then dropped).
+async fn supervise(process: Arc<Managed>, readers: Readers, mut exit: tokio::sync::oneshot::Receiver<ExitStatus>) {
+    let output = async {
+        match readers {
+            Readers::Pipes(stdout, stderr) => {
+                tokio::join!(
+                    pump(stdout, &process, ProcessLogsStream::Stdout),
+                    pump(stderr, &process, ProcessLogsStream::Stderr)
+                );
+            }
+            Readers::Terminal(master) => {
+                let mut buf = vec![0u8; READ_CHUNK];
+                while let Ok(n) = read_terminal(&master, &mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    lock(&process.log).push(ProcessLogsStream::Pty, &buf[..n]);
                 }
-                lock(&process.log).push(ProcessLogsStream::Pty, &buf[..n]);
             }
         }
+    };
+    tokio::pin!(output);
+    let mut output_done = false;
+    let status = tokio::select! {
+        status = &mut exit => status,
+        () = &mut output => {
+            output_done = true;
+            (&mut exit).await
+        }
+    };
+    let status = status.unwrap_or(ExitStatus::Signal(libc::SIGKILL));
+    if !output_done {
+        let _ = tokio::time::timeout(OUTPUT_GRACE, &mut output).await;
     }
-    let status = exit.await.unwrap_or(ExitStatus::Signal(libc::SIGKILL));
     {
         let mut info = lock(&process.info);
         info.status = ProcessState::Exited;
@@ -460,7 +588,9 @@ async fn supervise(process: Arc<Managed>, readers: Readers, exit: tokio::sync::o
         info.exited_at_ms = Some(now_ms());
     }
     *process.input.lock().await = None;
-    lock(&process.log).close();
+    let mut log = lock(&process.log);
+    log.close();
+    log.shrink();
 }
 
 async fn pump(mut stream: pipe::Receiver, process: &Managed, kind: ProcessLogsStream) {
@@ -473,21 +603,26 @@ async fn pump(mut stream: pipe::Receiver, process: &Managed, kind: ProcessLogsSt
     }
 }
 
-/// Reads up to `cap` bytes of a stream (and drains the rest); returns the
-/// bytes and whether more came.
-async fn capture(mut stream: pipe::Receiver, cap: usize) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
-    let mut buf = vec![0u8; READ_CHUNK];
-    while let Ok(n) = stream.read(&mut buf).await {
-        if n == 0 {
-            break;
+/// Output of a run: up to its cap, and whether more came.
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+impl Captured {
+    /// Reads a stream to its end, keeping up to `cap` bytes.
+    async fn read(&mut self, mut stream: pipe::Receiver, cap: usize) {
+        let mut buf = vec![0u8; READ_CHUNK];
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            let room = cap.saturating_sub(self.bytes.len());
+            self.bytes.extend_from_slice(&buf[..n.min(room)]);
+            self.truncated |= n > room;
         }
-        let room = cap.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
-        truncated |= n > room;
     }
-    (kept, truncated)
 }
 
 /// Reads a terminal's output; `Ok(0)` once every holder of its slave is
