@@ -154,6 +154,8 @@ error_codes! {
     SnapshotInUse = ("SNAPSHOT_IN_USE", 409),
     /// The workspace cannot be deleted while an exec runs in it.
     WorkspaceBusy = ("WORKSPACE_BUSY", 409),
+    /// Pausing or resuming a workspace that is not running.
+    WorkspaceNotRunning = ("WORKSPACE_NOT_RUNNING", 409),
     /// A runtime operation that conflicts with a process's state (deleting
     /// a running process, input to one that takes none, the process limit).
     ProcessConflict = ("PROCESS_CONFLICT", 409),

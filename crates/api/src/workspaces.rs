@@ -239,7 +239,8 @@ pub struct SnapshotManifest {
 pub struct WorkspaceRunState {
     /// The workspace.
     pub id: String,
-    /// `running` (its runtime jail is up) or `stopped`.
+    /// `running` (its runtime jail is up), `paused` (up but frozen: its
+    /// processes keep their memory and get no CPU) or `stopped`.
     pub state: String,
     /// When its runtime jail started (RFC 3339), while running.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -148,6 +148,99 @@ fn processes_outlive_requests_run_at_once_and_end_with_stop_and_delete() {
     assert_eq!(status, 200);
     assert_eq!(info["status"], "running", "{info}");
 
+    // Pause freezes the workspace (the writer stops counting, its memory
+    // kept); a snapshot leaves it paused; resume lets it go on.
+    let (status, paused) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/pause"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{paused}");
+    assert_eq!(paused["state"], "paused", "{paused}");
+    let counter = || {
+        std::fs::read_to_string(server.state_dir.join("workspaces").join(&ws).join("tree/counter")).unwrap_or_default()
+    };
+    let frozen_at = counter();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(counter(), frozen_at, "a paused workspace ran on");
+    let (status, snap) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/snapshot"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 201, "{snap}");
+    let (_, state) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/state"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(
+        state["state"], "paused",
+        "a snapshot resumed a paused workspace: {state}"
+    );
+    let (status, resumed) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/resume"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_ne!(counter(), frozen_at, "a resumed workspace did not run on");
+    // A runtime call resumes a paused workspace too.
+    call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/pause"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(run(&server, &ws, "echo awake")["stdout"], "awake\n");
+    let (_, state) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/state"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(state["state"], "running", "{state}");
+
+    // A background child does not keep its parent running, nor a run
+    // past its end.
+    let parent = create(&server, &ws, "sh", &["-c", "sleep 61004 & exit 3"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, info) = call(
+            &server,
+            "GET",
+            &runtime(&ws, &format!("processes/{parent}")),
+            Some(OP1_TOKEN),
+            None,
+        );
+        if info["status"] == "exited" {
+            assert_eq!(info["exitCode"], 3, "{info}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the parent stays running: {info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let result = run(&server, &ws, "sleep 61005 & echo quick");
+    assert_eq!(result["exitCode"], 0, "{result}");
+    assert_eq!(result["timedOut"], false, "{result}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the run waited for its background child"
+    );
+
     // Stop ends every process; the tree stays; the next call starts again.
     let (status, stopped) = call(
         &server,
@@ -160,6 +253,8 @@ fn processes_outlive_requests_run_at_once_and_end_with_stop_and_delete() {
     assert_eq!(stopped["state"], "stopped");
     wait_until_gone("61001");
     wait_until_gone("61002");
+    wait_until_gone("61004");
+    wait_until_gone("61005");
     let result = run(&server, &ws, "test -f /workspace/counter && echo kept");
     assert_eq!(result["stdout"], "kept\n", "{result}");
     let (_, list) = call(&server, "GET", &runtime(&ws, "processes"), Some(OP1_TOKEN), None);
@@ -339,6 +434,24 @@ fn runtime_errors_are_clear_problems() {
     );
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["stdout"], "/workspace\n", "{result}");
+    // A client may lower the process limits, never raise them past the
+    // server's ceilings (the memory is the host's).
+    let (status, config) = call(
+        &server,
+        "POST",
+        &runtime(&ws, "processes/config"),
+        Some(OP1_TOKEN),
+        Some(json!({
+            "maxConcurrentProcesses": u64::MAX, "defaultRunTimeoutMs": u64::MAX, "maxRunTimeoutMs": u64::MAX,
+            "maxOutputBytes": u64::MAX, "maxLogBytesPerProcess": u64::MAX, "maxInputBytesPerRequest": u64::MAX
+        })),
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["maxConcurrentProcesses"], 256, "{config}");
+    assert_eq!(config["maxLogBytesPerProcess"], 32 << 20, "{config}");
+    assert_eq!(config["maxOutputBytes"], 16 << 20, "{config}");
+    assert_eq!(config["maxRunTimeoutMs"], 3_600_000, "{config}");
+    assert_eq!(config["defaultRunTimeoutMs"], 3_600_000, "{config}");
     let (status, kind, _) = problem_of("GET", "processes/proc_999", None);
     assert_eq!((status, kind.as_str()), (404, "urn:sandbox-agent:error:not_found"));
     // A running process cannot be deleted; resizing needs a terminal.

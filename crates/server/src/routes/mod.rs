@@ -135,6 +135,8 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(workspaces::start))
         .routes(routes!(workspaces::stop))
         .routes(routes!(workspaces::run_state))
+        .routes(routes!(workspaces::pause))
+        .routes(routes!(workspaces::resume))
         .routes(routes!(previews::list, previews::create))
         .routes(routes!(previews::revoke))
         .routes(routes!(previews::proxy))

@@ -217,3 +217,29 @@ pub async fn run_state(
 ) -> ApiResult<Json<WorkspaceRunState>> {
     Ok(Json(state.workspaces.run_state(&caller, &id).await?))
 }
+
+#[utoipa::path(post, path = "/v1/workspaces/{id}/pause", operation_id = "pauseWorkspace", summary = "Pause a running workspace",
+    description = "Freezes the workspace's runtime jail: its processes keep their memory and get no CPU until `resume` or the next runtime call. Snapshots of a paused workspace leave it paused.",
+    tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "The workspace is paused", body = WorkspaceRunState), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody), (status = 409, description = "The workspace is not running", body = ErrorBody),
+        (status = 501, description = "This host gives the server no cgroup freezer", body = ErrorBody)))]
+pub async fn pause(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceRunState>> {
+    Ok(Json(state.workspaces.pause(&caller, &id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{id}/resume", operation_id = "resumeWorkspace", summary = "Resume a paused workspace",
+    tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")),
+    responses((status = 200, description = "The workspace runs", body = WorkspaceRunState), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such workspace", body = ErrorBody), (status = 409, description = "The workspace is not running", body = ErrorBody)))]
+pub async fn resume(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WorkspaceRunState>> {
+    Ok(Json(state.workspaces.resume_running(&caller, &id).await?))
+}

@@ -415,7 +415,8 @@ async fn terminal(
         .into());
     }
     let upgrade = upgrade.map_err(|e| Error::new(ErrorCode::BadRequest, e.body_text()))?;
-    Ok(upgrade.on_upgrade(move |socket| serve_terminal(socket, process, path.process)))
+    let activity = (state.workspaces.clone(), path.id);
+    Ok(upgrade.on_upgrade(move |socket| serve_terminal(socket, process, path.process, activity)))
 }
 
 /// A client frame of the terminal WebSocket.
@@ -427,7 +428,13 @@ enum ClientFrame {
     Close,
 }
 
-async fn serve_terminal(mut socket: WebSocket, process: std::sync::Arc<Managed>, id: String) {
+/// Relays a terminal; typing counts as the workspace's activity.
+async fn serve_terminal(
+    mut socket: WebSocket,
+    process: std::sync::Arc<Managed>,
+    id: String,
+    (workspaces, workspace): (crate::services::workspaces::Workspaces, String),
+) {
     let ready = serde_json::json!({ "type": "ready", "processId": id }).to_string();
     if socket.send(Message::Text(ready.into())).await.is_err() {
         return;
@@ -465,6 +472,7 @@ async fn serve_terminal(mut socket: WebSocket, process: std::sync::Arc<Managed>,
                 };
                 let outcome = match serde_json::from_str::<ClientFrame>(&text) {
                     Ok(ClientFrame::Input { data, encoding }) => {
+                        workspaces.note_activity(&workspace).await;
                         let request = ProcessInputRequest { data, encoding, eof: None };
                         // UTF-8 by default here, as sandbox-agent reads it.
                         match decode_input(&request, "utf8", usize::MAX) {

@@ -58,6 +58,11 @@ const CONFIG_CEILING: ProcessConfig = ProcessConfig {
 pub struct RunningJail {
     executor: JailExecutor,
     control: JailControl,
+    /// The workspace's tenant.
+    tenant: String,
+    /// The last runtime call (recorded in the database at most every few
+    /// seconds, for the idle timeout).
+    last_activity: Mutex<Instant>,
     started_at: i64,
     next_id: AtomicU64,
     /// Runs under way (they count against `maxConcurrentProcesses`).
@@ -85,16 +90,34 @@ enum Input {
 
 impl RunningJail {
     /// The table of a freshly started runtime jail.
-    pub fn new(executor: JailExecutor, control: JailControl) -> RunningJail {
+    pub fn new(executor: JailExecutor, control: JailControl, tenant: String) -> RunningJail {
         RunningJail {
             executor,
             control,
+            tenant,
+            last_activity: Mutex::new(Instant::now()),
             started_at: now_ms(),
             next_id: AtomicU64::new(1),
             runs: std::sync::atomic::AtomicUsize::new(0),
             processes: Mutex::new(BTreeMap::new()),
             config: Mutex::new(ProcessConfig::default()),
         }
+    }
+
+    /// The workspace's tenant.
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// Notes a runtime call; `true` when the database should hear of it
+    /// (the first in `every`).
+    pub fn note_activity(&self, every: Duration) -> bool {
+        let mut last = lock(&self.last_activity);
+        if last.elapsed() < every {
+            return false;
+        }
+        *last = Instant::now();
+        true
     }
 
     /// The jail's control (freeze, thaw, kill, stats).

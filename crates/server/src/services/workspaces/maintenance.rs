@@ -43,7 +43,7 @@ impl Workspaces {
             return Ok(false);
         }
         // Idle: the runtime's processes are ended before the tree goes.
-        if self.stop_runtime(&slot).await {
+        if self.stop_runtime(&slot).await? {
             tracing::info!(workspace = %current.id, "stopped an idle workspace: its processes were killed");
         }
         let held = self

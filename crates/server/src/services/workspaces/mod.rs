@@ -620,7 +620,7 @@ impl Workspaces {
         }
         let _maintenance = slot.maintenance.lock().await;
         // Its processes end with it (none survives the delete).
-        self.stop_runtime(&slot).await;
+        self.stop_runtime(&slot).await?;
         let _tree = slot.tree.write().await;
         let row = self
             .db()

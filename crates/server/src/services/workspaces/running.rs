@@ -12,6 +12,7 @@ use paddock_api::workspaces::WorkspaceRunState;
 use paddock_api::Error;
 
 use super::{lock, Slot, StoredSpec, Workspaces};
+use crate::config::Role;
 use crate::db::WorkspaceRow;
 use crate::services::identity::Caller;
 use crate::services::jails::LedgerEntry;
@@ -20,18 +21,29 @@ use crate::services::runtime::RunningJail;
 
 /// How long a stop waits for the runtime jail to be gone.
 const STOP_WAIT: Duration = Duration::from_secs(10);
+/// A running workspace's activity reaches the database at most this often
+/// (the idle timeout counts in seconds).
+const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 
 impl Workspaces {
     /// The runtime of one of the caller's workspaces, started if it is not
     /// running (the tree resumed first if paused). Counts as activity for
     /// the idle timeout.
     pub async fn running(&self, caller: &Caller, id: &str) -> Result<Arc<RunningJail>, Error> {
-        self.find(caller, id).await?;
         let slot = self.slot(id);
-        if let Some(running) = live(&slot) {
-            self.touch(id).await;
+        // A running workspace of the caller's answers without the
+        // database: delete and stop take the runtime out of the slot first.
+        if let Some(running) = live(&slot).filter(|r| caller.role == Role::Admin || caller.tenant == r.tenant()) {
+            if running.note_activity(ACTIVITY_EVERY) {
+                self.touch(id).await;
+            }
+            // A paused workspace resumes for whatever is asked of it.
+            if running.control().is_frozen() {
+                running.control().thaw().map_err(|e| Error::internal(e.to_string()))?;
+            }
             return Ok(running);
         }
+        self.find(caller, id).await?;
         let _maintenance = slot.maintenance.lock().await;
         if let Some(running) = live(&slot) {
             return Ok(running);
@@ -51,6 +63,15 @@ impl Workspaces {
         Ok(running)
     }
 
+    /// Notes activity in a running workspace that does not go through
+    /// [`Workspaces::running`] (terminal input, preview requests), for its
+    /// idle timeout.
+    pub async fn note_activity(&self, id: &str) {
+        if live(&self.slot(id)).is_some_and(|r| r.note_activity(ACTIVITY_EVERY)) {
+            self.touch(id).await;
+        }
+    }
+
     /// The runtime jail of a workspace if it runs now, never starting it
     /// (previews relay only into a workspace that is already running).
     pub fn running_jail(&self, id: &str) -> Option<Arc<RunningJail>> {
@@ -61,6 +82,35 @@ impl Workspaces {
     pub async fn start(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
         let running = self.running(caller, id).await?;
         self.inner.audit.record(caller, "workspace.start", id).await;
+        Ok(run_state(id, Some(&running)))
+    }
+
+    /// Pauses one of the caller's running workspaces: its jail is frozen
+    /// (memory kept, no CPU) until `resume` or the next runtime call.
+    pub async fn pause(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
+        self.find(caller, id).await?;
+        let slot = self.slot(id);
+        let _maintenance = slot.maintenance.lock().await;
+        let running = live(&slot).ok_or_else(not_running)?;
+        running.control().freeze().map_err(|e| match e {
+            paddock_jail::JailError::Unsupported(what) => Error::new(
+                paddock_api::ErrorCode::Unsupported,
+                format!("{what} needs a cgroup freezer, which this host does not give the server"),
+            ),
+            other => Error::internal(other.to_string()),
+        })?;
+        self.inner.audit.record(caller, "workspace.pause", id).await;
+        Ok(run_state(id, Some(&running)))
+    }
+
+    /// Resumes one of the caller's paused workspaces.
+    pub async fn resume_running(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
+        self.find(caller, id).await?;
+        let slot = self.slot(id);
+        let _maintenance = slot.maintenance.lock().await;
+        let running = live(&slot).ok_or_else(not_running)?;
+        running.control().thaw().map_err(|e| Error::internal(e.to_string()))?;
+        self.inner.audit.record(caller, "workspace.resume", id).await;
         Ok(run_state(id, Some(&running)))
     }
 
@@ -76,16 +126,18 @@ impl Workspaces {
         self.find(caller, id).await?;
         let slot = self.slot(id);
         let _maintenance = slot.maintenance.lock().await;
-        if self.stop_runtime(&slot).await {
+        if self.stop_runtime(&slot).await? {
             self.inner.audit.record(caller, "workspace.stop", id).await;
         }
         Ok(run_state(id, None))
     }
 
     /// Kills the runtime jail of `slot`, if any, and waits until it is gone.
-    pub(super) async fn stop_runtime(&self, slot: &Slot) -> bool {
+    /// A jail that does not end in `STOP_WAIT` is put back and answers 503
+    /// (its tree must not be touched while it may still run).
+    pub(super) async fn stop_runtime(&self, slot: &Slot) -> Result<bool, Error> {
         let Some(running) = lock(&slot.runtime).take() else {
-            return false;
+            return Ok(false);
         };
         let control = running.control();
         // A frozen jail cannot die until thawed.
@@ -97,7 +149,12 @@ impl Workspaces {
         while !running.has_ended() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        true
+        if !running.has_ended() {
+            lock(&slot.runtime).get_or_insert(running);
+            tracing::error!("a workspace's runtime jail did not end within {STOP_WAIT:?} of its kill");
+            return Err(Error::unavailable("the workspace's jail did not stop in time; try again"));
+        }
+        Ok(true)
     }
 
     async fn start_runtime(&self, row: &WorkspaceRow, slot: &Arc<Slot>) -> Result<Arc<RunningJail>, Error> {
@@ -118,7 +175,7 @@ impl Workspaces {
         };
         let jail_slot = self.inner.runner.take_slot()?;
         let (ledger, handle, executor) = self.inner.runner.start_runtime(&entry, config).await?;
-        let running = Arc::new(RunningJail::new(executor, handle.control()));
+        let running = Arc::new(RunningJail::new(executor, handle.control(), row.tenant_id.clone()));
         *lock(&slot.runtime) = Some(running.clone());
         let (runner, workspace, slot, ended) =
             (self.inner.runner.clone(), row.id.clone(), slot.clone(), running.clone());
@@ -150,10 +207,22 @@ impl Workspaces {
 fn run_state(id: &str, running: Option<&RunningJail>) -> WorkspaceRunState {
     WorkspaceRunState {
         id: id.to_owned(),
-        state: if running.is_some() { "running" } else { "stopped" }.to_owned(),
+        state: match running {
+            Some(r) if r.control().is_frozen() => "paused",
+            Some(_) => "running",
+            None => "stopped",
+        }
+        .to_owned(),
         started_at: running.map(|r| crate::services::rfc3339(r.started_at())),
         processes: running.map_or(0, RunningJail::running_count),
     }
+}
+
+fn not_running() -> Error {
+    Error::new(
+        paddock_api::ErrorCode::WorkspaceNotRunning,
+        "the workspace is not running (start it first)",
+    )
 }
 
 /// The slot's runtime if its jail still runs.

@@ -114,8 +114,13 @@ impl Workspaces {
             .cloned()
             .chain(lock(&slot.runtime).as_ref().map(|r| r.control().clone()))
             .collect();
-        let frozen_controls: Vec<_> = controls.into_iter().filter(|c| c.freeze().is_ok()).collect();
-        let frozen = !frozen_controls.is_empty();
+        // A paused runtime stays frozen, and stays paused after.
+        let already_frozen = controls.iter().any(|c| c.is_frozen());
+        let frozen_controls: Vec<_> = controls
+            .into_iter()
+            .filter(|c| !c.is_frozen() && c.freeze().is_ok())
+            .collect();
+        let frozen = already_frozen || !frozen_controls.is_empty();
         let ws_id = row.id.clone();
         let pool = self.pool().clone();
         let tree = self.tree(&row.id);
