@@ -862,6 +862,120 @@ fn hostile_tars_are_refused_and_modes_are_stripped() {
     assert_eq!(std::fs::read(tree.join("tmp").join(&marker)).unwrap(), b"caught");
 }
 
+/// A tar header declaring a GNU long name (`L`) of `size` bytes.
+fn long_name_header(size: u64) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    header.set_entry_type(tar::EntryType::GNULongName);
+    header.set_mode(0o644);
+    header.set_size(size);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+#[test]
+fn an_oversized_long_name_entry_is_refused_before_it_is_read() {
+    use std::io::Write;
+    const HUGE: u64 = 8 << 30;
+    let dir = tempdir();
+    let server = start(dir.path());
+    let ws = workspace(&server);
+    let tree = tree(&server, &ws);
+
+    // A 200-character path works, as a GNU long name and as a PAX header.
+    let long = format!("{}/{}", "d".repeat(99), "f".repeat(100));
+    assert_eq!(long.len(), 200);
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(4);
+    builder.append_data(&mut header, &long, &b"gnu\n"[..]).unwrap();
+    let (status, body) = upload(&server, &ws, "gnu", finish(builder));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["paths"], json!([format!("/workspace/gnu/{long}")]), "{body}");
+    assert_eq!(std::fs::read(tree.join("gnu").join(&long)).unwrap(), b"gnu\n");
+
+    let record = format!("210 path={long}\n");
+    assert_eq!(record.len(), 210);
+    let mut builder = tar::Builder::new(Vec::new());
+    raw_entry(
+        &mut builder,
+        "PaxHeader",
+        tar::EntryType::XHeader,
+        None,
+        0o644,
+        record.as_bytes(),
+    );
+    raw_entry(&mut builder, "short", tar::EntryType::Regular, None, 0o644, b"pax\n");
+    let (status, body) = upload(&server, &ws, "pax", finish(builder));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["paths"], json!([format!("/workspace/pax/{long}")]), "{body}");
+    assert_eq!(std::fs::read(tree.join("pax").join(&long)).unwrap(), b"pax\n");
+    let before = peak_rss_kib(server.child.id());
+
+    // An `L` entry declaring 8 GiB, its header and a little data, then the
+    // body ends: refused for what it declares, at once.
+    let mut tar = long_name_header(HUGE);
+    tar.extend_from_slice(&[b'n'; 4096]);
+    let started = Instant::now();
+    let (status, body) = upload(&server, &ws, "in", tar);
+    assert_problem(status, &body, 400, "invalid_request", "BAD_ARCHIVE");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("GNU long name"), "{body}");
+    assert!(detail.contains(&format!("declares {HUGE} bytes")), "{body}");
+    assert!(detail.contains("over 65536 bytes"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    // The same with a body announcing 8 GiB and 64 MiB of it sent: the
+    // answer comes while the body is still open (nothing waits for, or
+    // holds, the declared name), and the server's memory stays small.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let head = format!(
+        "POST /v1/workspaces/{ws}/runtime/v1/fs/upload-batch?path=in HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {OP1_TOKEN}\r\nContent-Type: application/x-tar\r\n\
+         Content-Length: {}\r\n\r\n",
+        512 + HUGE + 1024
+    );
+    let started = Instant::now();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(head.as_bytes())?;
+        writer.write_all(&long_name_header(HUGE))?;
+        let chunk = vec![b'n'; 1 << 20];
+        for _ in 0..64 {
+            writer.write_all(&chunk)?;
+        }
+        writer.flush()
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0; 4096];
+    while !String::from_utf8_lossy(&answer).contains("BAD_ARCHIVE") {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no answer after {:?}: {e}", started.elapsed()),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("BAD_ARCHIVE") && answer.contains("GNU long name"),
+        "{answer}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join().unwrap();
+    let grown = peak_rss_kib(server.child.id()).saturating_sub(before);
+    assert!(grown < 16 << 10, "the server's peak memory grew by {grown} KiB");
+    let names: Vec<String> = std::fs::read_dir(tree.join("in"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
 #[test]
 fn a_directory_swapped_for_a_symlink_never_lets_a_write_out() {
     let dir = tempdir();

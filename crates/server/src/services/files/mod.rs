@@ -15,6 +15,7 @@
 
 mod beneath;
 mod tar;
+mod tar_guard;
 
 use std::io;
 

@@ -9,7 +9,9 @@
 //! resolves every path inside the root (an entry written "through" a link
 //! to `/` lands in the tree), and the jail could make the same link itself.
 //! The archive is read as it streams in, so entries before a refused one
-//! stay written.
+//! stay written. The body reaches the `tar` crate through a [`TarGuard`],
+//! which refuses GNU long names and links and PAX headers over 64 KiB
+//! before `tar` reads them whole into memory.
 
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
@@ -23,6 +25,7 @@ use rustix::io::Errno;
 use tar::{Archive, Builder, EntryType, Header};
 
 use super::beneath::{body_error, Root, MAX_DEPTH};
+use super::tar_guard::{Refused, TarGuard};
 use super::RelPath;
 
 /// Paths listed in an upload's answer; past them `truncated` is set (every
@@ -43,7 +46,7 @@ pub(super) fn extract(
     room: &dyn Fn() -> Result<(), Error>,
 ) -> Result<(Vec<String>, bool), Error> {
     root.mkdir_all(base, 0o755)?;
-    let mut archive = Archive::new(body);
+    let mut archive = Archive::new(TarGuard::new(body));
     let mut paths = Vec::new();
     let mut truncated = false;
     let entries = archive.entries().map_err(|e| bad_tar(&e))?;
@@ -127,10 +130,14 @@ fn refused(name: &str, why: &str) -> Error {
     )
 }
 
-/// A tar that cannot be read: a broken body, or not a tar.
+/// A tar that cannot be read: a broken body, not a tar, or one the guard
+/// refused.
 fn bad_tar(err: &io::Error) -> Error {
     if err.kind() == io::ErrorKind::ConnectionAborted {
         return body_error(err);
+    }
+    if let Some(Refused(why)) = err.get_ref().and_then(|e| e.downcast_ref::<Refused>()) {
+        return Error::new(ErrorCode::BadArchive, format!("{why}; nothing after it was written"));
     }
     Error::new(ErrorCode::BadArchive, format!("the body is not a readable tar: {err}"))
 }
