@@ -6,8 +6,10 @@
 //! The attacks each fail without their protection: a port without a
 //! preview, another tenant's workspace, another tenant's key, expired,
 //! revoked and replaced previews, a preview host asking for API paths,
-//! credentials leaking into the jail, a preview reaching the host's own
-//! loopback, and a stopped workspace being started by a preview request.
+//! credentials leaking into the jail (also through the query or a
+//! `Referer`), a jailed page acting on the API's origin or setting cookies
+//! for other hosts, a preview reaching the host's own loopback, and a
+//! stopped workspace being started by a preview request.
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -24,10 +26,11 @@ mod support;
 use support::*;
 
 /// An HTTP server that echoes each request (method, path, headers) as
-/// JSON, streams `/big?n=N` (N MiB of a known pattern) and echoes
-/// WebSocket messages (`echo:` + the text), in Python's standard library.
+/// JSON, answering `/respond?h=Name:Value&h=…` with those extra headers,
+/// streams `/big?n=N` (N MiB of a known pattern) and echoes WebSocket
+/// messages (`echo:` + the text), in Python's standard library.
 const ECHO_SERVER: &str = r#"
-import base64, hashlib, json, struct, sys
+import base64, hashlib, json, struct, sys, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 BLOCK = bytes(range(256)) * 4096
 class H(BaseHTTPRequestHandler):
@@ -64,6 +67,11 @@ class H(BaseHTTPRequestHandler):
         body = json.dumps({"server": "jailed-echo", "path": self.path, "method": self.command, "body": data,
                            "headers": [[k.lower(), v] for k, v in self.headers.items()]}).encode()
         self.send_response(200)
+        if self.path.startswith("/respond"):
+            query = urllib.parse.urlsplit(self.path).query
+            for extra in urllib.parse.parse_qs(query).get("h", []):
+                name, value = extra.split(":", 1)
+                self.send_header(name, value.strip())
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -969,4 +977,173 @@ fn agentjail_domains_are_public_previews_of_their_workspace() {
         Some(json!({"domains": [{"domain": "myapp.localhost", "vm_port": 3000}]})),
     );
     assert_eq!(status, 201, "{again}");
+}
+
+/// The values of one response header.
+fn all_values(response: &Response, name: &str) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().expect("header text").to_owned())
+        .collect()
+}
+
+/// What the jailed application answers on `/respond`: a service worker
+/// scope over everything, and cookies for every `*.localhost` host,
+/// including a forged preview cookie.
+const HOSTILE_HEADERS: [&str; 5] = [
+    "Service-Worker-Allowed: /",
+    "Set-Cookie: wide=1; Domain=localhost; Path=/",
+    "Set-Cookie: wider=2; path=/; DOMAIN = .localhost ; HttpOnly",
+    "Set-Cookie: paddock_preview=forged; Path=/",
+    "Set-Cookie: =paddock_preview=forged",
+];
+
+/// The answer to [`HOSTILE_HEADERS`] after the relay: host-only cookies of
+/// the application's own, no worker scope.
+fn assert_tamed(response: &Response) {
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        all_values(response, "service-worker-allowed").is_empty(),
+        "{:?}",
+        response.headers()
+    );
+    let cookies = all_values(response, "set-cookie");
+    assert_eq!(
+        cookies,
+        ["wide=1; Path=/", "wider=2; path=/; HttpOnly"],
+        "{:?}",
+        response.headers()
+    );
+}
+
+#[test]
+fn the_relay_keeps_credentials_out_and_jailed_pages_in_their_place() {
+    let dir = tempdir();
+    let server = start(dir.path());
+    let ws = workspace(&server, OP1_TOKEN);
+    serve_in(&server, &ws, 8000, 8001);
+    let private = preview(&server, OP1_TOKEN, &ws, json!({"port": 8001}));
+    let secret = secret_of(&private);
+    assert_eq!(wait_up(&server, 8001, &ws, "/").status(), StatusCode::OK);
+    let proxy = format!("{}/v1/workspaces/{ws}/previews/8001/proxy", server.url);
+
+    // Path-based: the page was opened with `?access_token=`, so the browser
+    // sends that URL as the `Referer` of the page's own requests.
+    let page = format!("{proxy}/?access_token={OP1_TOKEN}");
+    for referer in [
+        page.clone(),
+        format!("{proxy}/?access%5Ftoken={OP1_TOKEN}"),
+        format!("{proxy}/?paddock_token={secret}"),
+    ] {
+        let response = client()
+            .get(format!("{proxy}/echo?x=1&access%5Ftoken={OP1_TOKEN}"))
+            .header("referer", &referer)
+            .send()
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
+        // The jailed page runs in an opaque origin, not the API's.
+        let csp = all_values(&response, "content-security-policy");
+        assert_eq!(
+            csp,
+            ["sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads"],
+            "{:?}",
+            response.headers()
+        );
+        assert_eq!(all_values(&response, "referrer-policy"), ["no-referrer"]);
+        let echo: Value = response.json().expect("json");
+        assert_eq!(echo["path"], "/echo?x=1", "{echo}");
+        assert_eq!(header_value(&echo, "referer"), None, "{echo}");
+        assert!(!echo.to_string().contains(OP1_TOKEN), "{echo}");
+        assert!(!echo.to_string().contains(&secret), "{echo}");
+    }
+    // A `Referer` without credentials is the application's and is relayed.
+    let echo: Value = client()
+        .get(format!("{proxy}/echo"))
+        .bearer_auth(OP1_TOKEN)
+        .header("referer", format!("{proxy}/page?a=1"))
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    assert_eq!(
+        header_value(&echo, "referer"),
+        Some(format!("{proxy}/page?a=1")),
+        "{echo}"
+    );
+    // Its answers cannot widen a service worker's scope or set cookies for
+    // other hosts.
+    let mut request = client().get(format!("{proxy}/respond")).bearer_auth(OP1_TOKEN);
+    for extra in HOSTILE_HEADERS {
+        request = request.query(&[("h", extra)]);
+    }
+    assert_tamed(&request.send().expect("request"));
+
+    // Host-based: the same, and neither `access_token` nor `paddock_token`
+    // reaches the jail in the query or the `Referer`.
+    let key = bearer(OP1_TOKEN);
+    let echo: Value = get(
+        &server,
+        8001,
+        &ws,
+        &format!("/echo?x=1&access_token={OP1_TOKEN}&y=2"),
+        &[
+            ("authorization", &key),
+            (
+                "referer",
+                &format!("http://{}/?paddock_token={secret}", host(&server, 8001, &ws)),
+            ),
+        ],
+    )
+    .json()
+    .expect("json");
+    assert_eq!(echo["path"], "/echo?x=1&y=2", "{echo}");
+    assert_eq!(header_value(&echo, "referer"), None, "{echo}");
+    assert!(!echo.to_string().contains(OP1_TOKEN), "{echo}");
+    assert!(!echo.to_string().contains(&secret), "{echo}");
+    let mut request = preview_client(&server, 8001, &ws)
+        .get(format!("http://{}/respond", host(&server, 8001, &ws)))
+        .header("authorization", &key);
+    for extra in HOSTILE_HEADERS {
+        request = request.query(&[("h", extra)]);
+    }
+    let response = request.send().expect("request");
+    assert_tamed(&response);
+    // A preview host is its own origin: not sandboxed.
+    assert!(all_values(&response, "content-security-policy").is_empty());
+    // A public preview relays no `paddock_token` either.
+    preview(&server, OP1_TOKEN, &ws, json!({"port": 8001, "public": true}));
+    let echo: Value = get(
+        &server,
+        8001,
+        &ws,
+        &format!("/echo?paddock_token={secret}&access_token={OP1_TOKEN}&z=3"),
+        &[],
+    )
+    .json()
+    .expect("json");
+    assert_eq!(echo["path"], "/echo?z=3", "{echo}");
+
+    // WebSockets still upgrade through both relays.
+    for url in [
+        format!("ws://{}/socket", host(&server, 8001, &ws)),
+        format!(
+            "ws://{}/v1/workspaces/{ws}/previews/8001/proxy/socket?access_token={OP1_TOKEN}",
+            addr(&server)
+        ),
+    ] {
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(url).expect("request");
+        request.headers_mut().insert("referer", page.parse().expect("referer"));
+        let stream = TcpStream::connect(addr(&server)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let (mut socket, response) = tungstenite::client::client(request, stream).expect("WebSocket handshake");
+        assert_eq!(response.status(), 101);
+        socket.send(tungstenite::Message::text("hi")).expect("send");
+        assert_eq!(
+            socket.read().expect("read").into_text().expect("text").as_str(),
+            "echo:hi"
+        );
+        socket.close(None).expect("close");
+    }
 }

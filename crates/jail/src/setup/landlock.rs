@@ -81,6 +81,13 @@ pub(crate) fn prepare() -> Result<RulesetCreated, RulesetError> {
 /// the calling process (and what it executes) to the jail's paths. Runs
 /// after the pivot.
 pub(crate) fn restrict(ruleset: RulesetCreated, config: &JailConfig) -> Result<LandlockOutcome, RulesetError> {
+    enforce(complete(ruleset, config)?)
+}
+
+/// Adds the request's paths to `ruleset` (from [`prepare`]) without
+/// enforcing it: a runtime jail's init builds it once, and each process it
+/// starts enforces a copy ([`enforce`]).
+pub(crate) fn complete(ruleset: RulesetCreated, config: &JailConfig) -> Result<RulesetCreated, RulesetError> {
     let abi = TARGET_ABI;
     let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = vec![(PathBuf::from("/tmp"), write_no_exec(abi))];
     rules.push((PathBuf::from("/dev/shm"), write_no_exec(abi)));
@@ -93,7 +100,13 @@ pub(crate) fn restrict(ruleset: RulesetCreated, config: &JailConfig) -> Result<L
         rules.push((mount.target.clone(), access));
     }
 
-    let status = add(ruleset, &rules)?.restrict_self()?;
+    add(ruleset, &rules)
+}
+
+/// Restricts the calling process (and what it executes) to a complete
+/// ruleset.
+pub(crate) fn enforce(ruleset: RulesetCreated) -> Result<LandlockOutcome, RulesetError> {
+    let status = ruleset.restrict_self()?;
     Ok(match status.ruleset {
         RulesetStatus::FullyEnforced => LandlockOutcome::Enforced,
         RulesetStatus::PartiallyEnforced => LandlockOutcome::Partial,

@@ -468,7 +468,7 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     // ruleset, all but 0 to 2 close-on-exec.
     // SAFETY: closing our request socket.
     unsafe { libc::close(FD_REQUEST) };
-    match early.and_then(|ruleset| restrict_and_exec(ctx, &request.config, ruleset)) {
+    match early.and_then(|ruleset| restrict_and_exec(ctx, &request.config, LandlockRules::Shared(ruleset))) {
         Ok(never) => match never {},
         Err(err) => {
             report(FD_REPORT, &err.report());
@@ -514,10 +514,19 @@ fn stdio() -> StepResult<()> {
     Ok(())
 }
 
+/// The Landlock rules a command starts from.
+enum LandlockRules {
+    /// The shared part of the root, if prepared already: the request's
+    /// paths are added before enforcing.
+    Shared(Option<RulesetCreated>),
+    /// Every rule of the jail (a runtime jail's, built once by its init).
+    Complete(RulesetCreated),
+}
+
 fn restrict_and_exec(
     ctx: &JailContext,
     config: &JailConfig,
-    ruleset: Option<RulesetCreated>,
+    rules: LandlockRules,
 ) -> StepResult<std::convert::Infallible> {
     let workdir = config.effective_workdir();
     let workdir_c = CString::new(workdir.as_os_str().as_bytes()).unwrap_or_default();
@@ -542,12 +551,19 @@ fn restrict_and_exec(
     let candidates = command_candidates(&config.command, path_var);
 
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
-    let ruleset = match ruleset {
-        Some(ruleset) => ruleset,
-        None => prepare_landlock()?,
-    };
-    landlock::restrict(ruleset, config)
-        .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+    let landlock_error = |e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new());
+    match rules {
+        LandlockRules::Shared(ruleset) => {
+            let ruleset = match ruleset {
+                Some(ruleset) => ruleset,
+                None => prepare_landlock()?,
+            };
+            landlock::restrict(ruleset, config).map_err(landlock_error)?;
+        }
+        LandlockRules::Complete(ruleset) => {
+            landlock::enforce(ruleset).map_err(landlock_error)?;
+        }
+    }
     if let Some(extra) = ctx.seccomp.extra(config.seccomp) {
         seccomp::install(extra).step(SetupStep::Seccomp, "")?;
     }

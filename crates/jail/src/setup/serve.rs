@@ -19,7 +19,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::{
-    capabilities, exit, report, reset_signals, restrict_and_exec, seccomp, JailContext, StepContext, StepError,
+    capabilities, exit, landlock, prepare_landlock, report, reset_signals, restrict_and_exec, seccomp, JailContext,
+    LandlockRules, StepContext, StepError,
 };
 use super::{FD_REPORT, FD_REQUEST};
 use crate::config::JailConfig;
@@ -45,6 +46,28 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
         );
         exit(1);
     }
+    // The seccomp policy every level shares holds for the init too (it
+    // needs nothing the policy refuses), so each process inherits it
+    // instead of installing it.
+    // SAFETY: prctl with integer arguments.
+    if let Err(e) = sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
+        report(
+            FD_REPORT,
+            &StepError::new(SetupStep::NoNewPrivs, e, String::new()).report(),
+        );
+        exit(1);
+    }
+    if let Err(e) = seccomp::install(ctx.seccomp.base()) {
+        report(
+            FD_REPORT,
+            &StepError::new(SetupStep::Seccomp, e, String::new()).report(),
+        );
+        exit(1);
+    }
+    // The jail's Landlock rules, built once; each process enforces a copy.
+    let landlock = prepare_landlock()
+        .ok()
+        .and_then(|ruleset| landlock::complete(ruleset, config).ok());
     let signals = match child_signals() {
         Ok(fd) => fd,
         Err(e) => {
@@ -58,6 +81,7 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
     let mut init = Init {
         ctx,
         config,
+        landlock,
         processes: HashSet::new(),
     };
     init.reply(&RuntimeReply::Ready, &[]);
@@ -130,6 +154,9 @@ fn drain_signalfd(signals: &OwnedFd) {
 struct Init<'a> {
     ctx: &'a JailContext,
     config: &'a JailConfig,
+    /// The jail's complete Landlock ruleset (`None`: each process builds
+    /// its own).
+    landlock: Option<::landlock::RulesetCreated>,
     /// Pids (in the jail) of the processes the host started and that have
     /// not been reported ended.
     processes: HashSet<libc::pid_t>,
@@ -326,14 +353,13 @@ impl Init<'_> {
             }
         }
         drop(stdio);
-        // SAFETY: prctl with integer arguments.
-        if let Err(e) = sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
-            return StepError::new(SetupStep::NoNewPrivs, e, String::new());
-        }
-        if let Err(e) = seccomp::install(self.ctx.seccomp.base()) {
-            return StepError::new(SetupStep::Seccomp, e, String::new());
-        }
-        match restrict_and_exec(self.ctx, config, None) {
+        // `no_new_privs` and the shared seccomp policy are the init's,
+        // inherited.
+        let rules = match self.landlock.as_ref().and_then(|r| r.try_clone().ok()) {
+            Some(ruleset) => LandlockRules::Complete(ruleset),
+            None => LandlockRules::Shared(None),
+        };
+        match restrict_and_exec(self.ctx, config, rules) {
             Ok(never) => match never {},
             Err(err) => err,
         }

@@ -189,7 +189,7 @@ async fn serve_row(state: &SharedState, row: PreviewRow, mut request: Request) -
     let Some(jail) = state.previews.jail(&row) else {
         return plain(StatusCode::BAD_GATEWAY, "the workspace is not running\n");
     };
-    match relay(jail, &row, request, None).await {
+    match relay(jail, &row, request, Relay::Host).await {
         Ok(response) => response,
         Err(message) => plain(StatusCode::BAD_GATEWAY, message),
     }
@@ -278,17 +278,43 @@ fn query_param(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The raw query without the parameters `names` (other pairs untouched);
-/// `None` when nothing is left.
+/// The raw query without the parameters `names`, matched on the decoded
+/// key as [`query_param`] reads it (`access%5Ftoken` is `access_token`);
+/// other pairs untouched; `None` when nothing is left.
 fn without_params(query: Option<&str>, names: &[&str]) -> Option<String> {
     let kept: Vec<&str> = query?
         .split('&')
-        .filter(|pair| {
-            let key = pair.split_once('=').map_or(*pair, |(k, _)| k);
-            !pair.is_empty() && !names.contains(&key)
-        })
+        .filter(|pair| !pair.is_empty() && !names.iter().any(|name| decoded_key(pair) == *name))
         .collect();
     (!kept.is_empty()).then(|| kept.join("&"))
+}
+
+/// The percent-decoded key of one raw `key=value` pair.
+fn decoded_key(pair: &str) -> String {
+    form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .map(|(key, _)| key.into_owned())
+        .unwrap_or_default()
+}
+
+/// The query parameters that carry paddock's credentials (the API key of
+/// the path-based relay, a private preview's secret): never relayed, in
+/// the request target or in a `Referer`.
+const CREDENTIAL_PARAMS: [&str; 2] = ["access_token", TOKEN_PARAM];
+
+/// Whether a `Referer` names one of [`CREDENTIAL_PARAMS`], plainly or
+/// percent-encoded (a page opened with `?access_token=` sends its whole
+/// URL as the `Referer` of its own requests).
+fn referer_carries_credentials(value: &HeaderValue) -> bool {
+    let raw = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
+    if CREDENTIAL_PARAMS.iter().any(|name| raw.contains(name)) {
+        return true;
+    }
+    let query = raw.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    query
+        .split('&')
+        .any(|pair| CREDENTIAL_PARAMS.contains(&decoded_key(pair).to_ascii_lowercase().as_str()))
 }
 
 /// Whether the client reached the server over HTTPS (per a proxy in front).
@@ -370,11 +396,7 @@ async fn path_relay(state: &SharedState, target: ProxyTarget, mut request: Reque
         ))
         .into_response();
     };
-    let path_and_query = match without_params(request.uri().query(), &["access_token"]) {
-        Some(query) => format!("{}?{query}", target.rest),
-        None => target.rest.clone(),
-    };
-    match relay(jail, &row, request, Some(path_and_query)).await {
+    match relay(jail, &row, request, Relay::Path(target.rest)).await {
         Ok(response) => response,
         Err(message) => ApiError::from(Error::new(ErrorCode::PreviewUnreachable, message.trim())).into_response(),
     }
@@ -456,16 +478,88 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Which relay a request came through.
+#[derive(Debug)]
+enum Relay {
+    /// A preview host (or a workspace domain): its own origin.
+    Host,
+    /// The path-based relay, with the path after `/proxy`: the jailed
+    /// content is served on the API's origin.
+    Path(String),
+}
+
+/// The `Content-Security-Policy` of every path-based answer: the page runs
+/// in an opaque origin (scripts and forms work; the API origin's storage,
+/// cookies and service workers are out of its reach).
+const PATH_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
+
+/// Makes a relayed answer safe to hand to a browser: `Service-Worker-Allowed`
+/// is dropped (no worker may claim more than its own path), every
+/// `Set-Cookie` loses its `Domain` (host-only: a preview cannot set cookies
+/// on other previews or the API) and one naming the preview cookie is
+/// dropped. Path-based answers, served on the API's origin, are also
+/// sandboxed, send no `Referer` and may not clear the origin's data.
+fn secure_response(headers: &mut HeaderMap, relay: &Relay, upgraded: bool) {
+    headers.remove("service-worker-allowed");
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(host_only_cookie)
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    if matches!(relay, Relay::Path(_)) {
+        headers.remove("clear-site-data");
+        if !upgraded {
+            headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PATH_CSP));
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        }
+    }
+}
+
+/// A relayed `Set-Cookie` without its `Domain` attribute, or `None` for
+/// the preview cookie (also as a nameless `=paddock_preview=…`, which
+/// browsers send back as `paddock_preview=…`).
+fn host_only_cookie(value: &HeaderValue) -> Option<HeaderValue> {
+    let mut parts = value.as_bytes().split(|b| *b == b';');
+    let pair = parts.next()?;
+    let start = pair
+        .iter()
+        .position(|b| *b != b'=' && !b.is_ascii_whitespace())
+        .unwrap_or(pair.len());
+    let name = pair[start..]
+        .split(|b| *b == b'=')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    if name.eq_ignore_ascii_case(COOKIE.as_bytes()) {
+        return None;
+    }
+    let mut kept = pair.to_vec();
+    for attribute in parts {
+        let attr_name = attribute.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii();
+        if attr_name.eq_ignore_ascii_case(b"domain") {
+            continue;
+        }
+        kept.push(b';');
+        kept.extend_from_slice(attribute);
+    }
+    HeaderValue::from_bytes(&kept).ok()
+}
+
 /// Relays `request` to the preview's port inside `jail` over a new
-/// connection made by the jail's init, rewriting the target to
-/// `path_and_query` when given. The answer streams back as it comes; an
-/// accepted upgrade splices both connections until either side closes.
-/// `Err` is a short message for a 502.
+/// connection made by the jail's init (to the path after `/proxy` for the
+/// path-based relay), without paddock's credentials. The answer streams
+/// back as it comes, made safe by [`secure_response`]; an accepted upgrade
+/// splices both connections until either side closes. `Err` is a short
+/// message for a 502.
 async fn relay(
     jail: Arc<RunningJail>,
     row: &PreviewRow,
     mut request: Request,
-    path_and_query: Option<String>,
+    kind: Relay,
 ) -> Result<Response, &'static str> {
     let port = u16::try_from(row.port).map_err(|_| "bad preview port\n")?;
     let upgrade = wants_upgrade(request.headers());
@@ -475,6 +569,9 @@ async fn relay(
         let headers = request.headers_mut();
         strip_hop_by_hop(headers, upgrade);
         strip_cookie(headers);
+        if headers.get_all(header::REFERER).iter().any(referer_carries_credentials) {
+            headers.remove(header::REFERER);
+        }
         if let Some(host) = original_host {
             headers.insert("x-forwarded-host", host);
         }
@@ -497,12 +594,15 @@ async fn relay(
         }
     }
     // Origin form: the jailed server sees a path, as from a browser.
-    let target = path_and_query.unwrap_or_else(|| {
-        request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned())
-    });
+    let path = match &kind {
+        Relay::Path(rest) => rest.clone(),
+        Relay::Host if request.uri().path().is_empty() => "/".to_owned(),
+        Relay::Host => request.uri().path().to_owned(),
+    };
+    let target = match without_params(request.uri().query(), &CREDENTIAL_PARAMS) {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
     *request.uri_mut() = target
         .parse()
         .map_err(|_| "a request target the relay cannot forward\n")?;
@@ -513,10 +613,6 @@ async fn relay(
         .connect(port)
         .await
         .map_err(|_| "nothing is listening on this port in the workspace\n")?;
-    stream
-        .set_nonblocking(true)
-        .map_err(|_| "the connection into the workspace failed\n")?;
-    let stream = tokio::net::TcpStream::from_std(stream).map_err(|_| "the connection into the workspace failed\n")?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|_| "the connection into the workspace failed\n")?;
@@ -530,7 +626,9 @@ async fn relay(
         .send_request(request)
         .await
         .map_err(|_| "the workspace's server did not answer\n")?;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    secure_response(response.headers_mut(), &kind, upgraded);
+    if upgraded {
         if let Some(client) = client_upgrade {
             let upstream = hyper::upgrade::on(&mut response);
             tokio::spawn(async move {
@@ -584,5 +682,48 @@ mod tests {
         headers.insert(header::COOKIE, HeaderValue::from_static("paddock_preview=s"));
         strip_cookie(&mut headers);
         assert!(headers.get(header::COOKIE).is_none());
+        assert_eq!(
+            without_params(Some("a=1&access%5Ftoken=k&paddock_token=s&b"), &CREDENTIAL_PARAMS).as_deref(),
+            Some("a=1&b")
+        );
+        for referer in [
+            "http://h/p?access_token=k",
+            "http://h/p?x=1&PADDOCK_TOKEN=s",
+            "http://h/p?access%5Ftoken=k",
+            "http://h/p?%61ccess_token=k#f",
+        ] {
+            assert!(
+                referer_carries_credentials(&HeaderValue::from_static(referer)),
+                "{referer}"
+            );
+        }
+        assert!(!referer_carries_credentials(&HeaderValue::from_static(
+            "http://h/p?a=1"
+        )));
+    }
+
+    #[test]
+    fn relayed_cookies_are_host_only() {
+        let cookie = |v: &'static str| {
+            host_only_cookie(&HeaderValue::from_static(v)).map(|v| v.to_str().expect("text").to_owned())
+        };
+        assert_eq!(cookie("x=1; Domain=localhost; Path=/").as_deref(), Some("x=1; Path=/"));
+        assert_eq!(
+            cookie("y=2;path=/; DOMAIN =.localhost;HttpOnly").as_deref(),
+            Some("y=2;path=/;HttpOnly")
+        );
+        assert_eq!(cookie("z=3").as_deref(), Some("z=3"));
+        assert_eq!(cookie("paddock_preview=fake; Path=/"), None);
+        assert_eq!(cookie(" Paddock_Preview = fake"), None);
+        assert_eq!(cookie("=paddock_preview=fake"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        secure_response(&mut headers, &Relay::Path("/".to_owned()), false);
+        assert!(headers.get("service-worker-allowed").is_none());
+        assert_eq!(headers[header::CONTENT_SECURITY_POLICY], PATH_CSP);
+        assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
+        let mut headers = HeaderMap::new();
+        secure_response(&mut headers, &Relay::Host, false);
+        assert!(headers.is_empty());
     }
 }
