@@ -59,7 +59,8 @@ impl ProblemDetails {
             (format!("{PROBLEM_TYPE_PREFIX}{kind}"), title.to_owned())
         };
         let details = err.details.clone().or_else(|| {
-            matches!(kind_of(&kind), "conflict" | "token_invalid" | "stream_error").then(|| serde_json::json!({ "message": err.message }))
+            matches!(kind_of(&kind), "conflict" | "token_invalid" | "stream_error")
+                .then(|| serde_json::json!({ "message": err.message }))
         });
         ProblemDetails {
             kind,

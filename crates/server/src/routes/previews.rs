@@ -189,6 +189,8 @@ async fn serve_row(state: &SharedState, row: PreviewRow, mut request: Request) -
     let Some(jail) = state.previews.jail(&row) else {
         return plain(StatusCode::BAD_GATEWAY, "the workspace is not running\n");
     };
+    // Use of a preview counts as the workspace's activity.
+    state.workspaces.note_activity(&row.workspace_id).await;
     match relay(jail, &row, request, Relay::Host).await {
         Ok(response) => response,
         Err(message) => plain(StatusCode::BAD_GATEWAY, message),
@@ -396,6 +398,8 @@ async fn path_relay(state: &SharedState, target: ProxyTarget, mut request: Reque
         ))
         .into_response();
     };
+    // Use of a preview counts as the workspace's activity.
+    state.workspaces.note_activity(&row.workspace_id).await;
     match relay(jail, &row, request, Relay::Path(target.rest)).await {
         Ok(response) => response,
         Err(message) => ApiError::from(Error::new(ErrorCode::PreviewUnreachable, message.trim())).into_response(),

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
 use paddock_jail::egress::Outcome;
-use paddock_jail::{Engine, JailConfig, JailControl, JailError, JailEvent, JailExecutor, JailHandle, JailResult, JailStats};
+use paddock_jail::{
+    Engine, JailConfig, JailControl, JailError, JailEvent, JailExecutor, JailHandle, JailResult, JailStats,
+};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 

@@ -36,8 +36,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use paddock_api::workspaces::{
-    FromSnapshot, NewWorkspace, Workspace, WorkspaceDomain, WorkspaceForkRequest, WorkspaceForkResponse, WorkspaceList, WorkspaceSpec,
-    WorkspaceUpdate, MAX_FORKS,
+    FromSnapshot, NewWorkspace, Workspace, WorkspaceDomain, WorkspaceForkRequest, WorkspaceForkResponse, WorkspaceList,
+    WorkspaceSpec, WorkspaceUpdate, MAX_FORKS,
 };
 use paddock_api::{Error, ErrorCode, LimitsApplied, NetworkSpec};
 use paddock_jail::{JailConfig, JailControl};

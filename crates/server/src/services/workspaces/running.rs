@@ -152,7 +152,9 @@ impl Workspaces {
         if !running.has_ended() {
             lock(&slot.runtime).get_or_insert(running);
             tracing::error!("a workspace's runtime jail did not end within {STOP_WAIT:?} of its kill");
-            return Err(Error::unavailable("the workspace's jail did not stop in time; try again"));
+            return Err(Error::unavailable(
+                "the workspace's jail did not stop in time; try again",
+            ));
         }
         Ok(true)
     }
