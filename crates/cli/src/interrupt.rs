@@ -93,6 +93,13 @@ pub fn cancel_run(target: &CancelTarget, timeout: Duration) -> Result<u16, Strin
 /// Makes Ctrl-C exit with status 130 (after cancelling the watched run).
 /// Call it before any thread starts.
 pub fn install() {
+    install_handler(interrupted);
+}
+
+/// Blocks SIGINT in this thread (and so in the threads it starts later)
+/// and runs `on_interrupt` on a thread of its own for each one. Call it
+/// before any thread starts.
+pub fn install_handler(on_interrupt: fn() -> !) {
     // SAFETY: plain libc calls on a local signal set; the mask applies to
     // this thread and is inherited by the threads it starts later.
     let set = unsafe {
@@ -111,7 +118,7 @@ pub fn install() {
             // SAFETY: `set` is a valid signal set, `signal` a valid out
             // pointer.
             if unsafe { libc::sigwait(&set, &mut signal) } == 0 && signal == libc::SIGINT {
-                interrupted();
+                on_interrupt();
             }
         });
     if waiter.is_err() {

@@ -400,31 +400,7 @@ static STOP_ON_INTERRUPT: Mutex<Option<(String, Option<String>)>> = Mutex::new(N
 /// [`stop_on_interrupt`]) and exit 130. Call it before any thread starts:
 /// SIGINT is blocked here and inherited so, and one thread waits for it.
 pub fn install_interrupt() {
-    // SAFETY: plain libc calls on a local signal set; the mask applies to
-    // this thread and to the threads it starts later.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return;
-        }
-        set
-    };
-    let waiter = std::thread::Builder::new()
-        .name("paddock-sigint".into())
-        .spawn(move || loop {
-            let mut signal = 0;
-            // SAFETY: `set` is a valid signal set, `signal` a valid out
-            // pointer.
-            if unsafe { libc::sigwait(&set, &mut signal) } == 0 && signal == libc::SIGINT {
-                interrupted();
-            }
-        });
-    if waiter.is_err() {
-        // SAFETY: as above.
-        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
-    }
+    crate::interrupt::install_handler(interrupted);
 }
 
 fn stop_on_interrupt(runtime: &Runtime, process: &str) {

@@ -994,7 +994,10 @@ fn openapi_describes_every_route() {
         ("/v1/workspaces/{id}/runtime/v1/processes/{process}/kill", "post"),
         ("/v1/workspaces/{id}/runtime/v1/processes/{process}/logs", "get"),
         ("/v1/workspaces/{id}/runtime/v1/processes/{process}/stop", "post"),
-        ("/v1/workspaces/{id}/runtime/v1/processes/{process}/terminal/resize", "post"),
+        (
+            "/v1/workspaces/{id}/runtime/v1/processes/{process}/terminal/resize",
+            "post",
+        ),
         ("/v1/workspaces/{id}/runtime/v1/processes/{process}/terminal/ws", "get"),
         ("/v1/workspaces/{id}/start", "post"),
         ("/v1/workspaces/{id}/state", "get"),
