@@ -156,6 +156,8 @@ struct Slot {
     /// Held shared by host-side file operations on the tree, exclusively
     /// by what copies, replaces or removes it (snapshots, pause, delete).
     tree: Arc<tokio::sync::RwLock<()>>,
+    /// When a file call last recorded the workspace's activity.
+    last_file_activity: Mutex<Option<std::time::Instant>>,
     /// The runtime jail while the workspace runs.
     runtime: Mutex<Option<Arc<crate::services::runtime::RunningJail>>>,
 }
