@@ -382,6 +382,13 @@ pub fn kill(conn: &Connection, id: &str, process: &str, signal: &str, wait_ms: O
 /// 0.4.2's shape), so a signal the answer does not name counts as SIGKILL
 /// (137), what the runtime's `kill` and deadlines send.
 fn exit_status(info: &Value) -> i32 {
+    // Ctrl-C stopped it: the interrupt's thread reports that and exits
+    // with 130 (within its stop timeout); this one only waits.
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
     if let Some(code) = info["exitCode"].as_i64() {
         return code as i32;
     }
@@ -392,6 +399,9 @@ fn exit_status(info: &Value) -> i32 {
     }
     128 + libc::SIGKILL
 }
+
+/// Set once Ctrl-C arrived.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The process to stop on Ctrl-C: its stop URL and the API key.
 static STOP_ON_INTERRUPT: Mutex<Option<(String, Option<String>)>> = Mutex::new(None);
@@ -410,6 +420,7 @@ fn stop_on_interrupt(runtime: &Runtime, process: &str) {
 }
 
 fn interrupted() -> ! {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let target = STOP_ON_INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some((url, key)) = target {
         let stopped = Client::builder()
