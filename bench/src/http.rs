@@ -57,11 +57,23 @@ pub(crate) fn start_sandbox_agent(binary: &Path) -> Result<(Process, SocketAddr)
 
 /// A request's bytes, built once and sent as often as wanted.
 pub(crate) fn request(method: &str, path: &str, auth: Option<&str>, content_type: &str, body: &[u8]) -> Vec<u8> {
+    request_to("bench", method, path, auth, content_type, body)
+}
+
+/// [`request`] with this `Host` header.
+pub(crate) fn request_to(
+    host: &str,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Vec<u8> {
     let auth = auth
         .map(|k| format!("authorization: Bearer {k}\r\n"))
         .unwrap_or_default();
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: {content_type}\r\n{auth}content-length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: {content_type}\r\n{auth}content-length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -91,11 +103,50 @@ impl KeepAlive {
     /// Sends `request` (from [`request`]) and returns the response body;
     /// fails unless the status is 2xx.
     pub(crate) fn send(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        let head = self.head(request)?;
+        self.send_rest(head)
+    }
+
+    /// Like [`KeepAlive::send`], but reads a `Content-Length` body in 1 MiB
+    /// reads and drops it (no buffer as large as the body); answers its
+    /// size.
+    pub(crate) fn download(&mut self, request: &[u8]) -> Result<u64> {
+        let head = self.head(request)?;
+        if !head.ok() || head.chunked {
+            return Ok(self.send_rest(head)?.len() as u64);
+        }
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut left = head.length;
+        while left > 0 {
+            let want = left.min(buffer.len());
+            let read = self.reader.read(&mut buffer[..want])?;
+            if read == 0 {
+                bail!("connection closed {left} bytes before the body's end");
+            }
+            left -= read;
+        }
+        Ok(head.length as u64)
+    }
+
+    /// The body after `head`, checked as [`KeepAlive::send`] does.
+    fn send_rest(&mut self, head: Head) -> Result<Vec<u8>> {
+        let body = self.body(&head)?;
+        if !head.ok() {
+            bail!(
+                "unexpected status {:?}: {}",
+                head.status,
+                String::from_utf8_lossy(&body[..body.len().min(500)])
+            );
+        }
+        Ok(body)
+    }
+
+    /// Writes `request`, reads the status line and the headers.
+    fn head(&mut self, request: &[u8]) -> Result<Head> {
         self.reader.get_mut().write_all(request)?;
+        let mut status = String::new();
+        self.reader.read_line(&mut status)?;
         let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let ok = line.starts_with("HTTP/1.1 20");
-        let status = std::mem::take(&mut line);
         let mut length = 0usize;
         let mut chunked = false;
         loop {
@@ -110,19 +161,20 @@ impl KeepAlive {
                 chunked = value.trim() == "chunked";
             }
         }
-        let body = if chunked {
-            self.read_chunked()?
-        } else {
-            let mut body = vec![0u8; length];
-            self.reader.read_exact(&mut body)?;
-            body
-        };
-        if !ok {
-            bail!(
-                "unexpected status {status:?}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)])
-            );
+        Ok(Head {
+            status,
+            length,
+            chunked,
+        })
+    }
+
+    /// The whole body after `head`.
+    fn body(&mut self, head: &Head) -> Result<Vec<u8>> {
+        if head.chunked {
+            return self.read_chunked();
         }
+        let mut body = vec![0u8; head.length];
+        self.reader.read_exact(&mut body)?;
         Ok(body)
     }
 
@@ -154,5 +206,19 @@ impl KeepAlive {
             line.clear();
             self.reader.read_line(&mut line)?;
         }
+    }
+}
+
+/// A response's status line and framing.
+struct Head {
+    status: String,
+    length: usize,
+    chunked: bool,
+}
+
+impl Head {
+    /// A 2xx status, in HTTP/1.1 or HTTP/1.0 (Python's `http.server`).
+    fn ok(&self) -> bool {
+        self.status.starts_with("HTTP/1.1 20") || self.status.starts_with("HTTP/1.0 20")
     }
 }

@@ -8,16 +8,22 @@
 //! (typed into `cat` on a PTY, timed until the line discipline's echo
 //! comes back). The subjects take turns in blocks of samples, so that the
 //! machine's noise falls on both alike.
+//!
+//! Previews: the same server program (`python3 -m http.server`) in the
+//! workspace, reached through a public preview (`Host:
+//! 8000--{id}.localhost`), and started directly on the host, reached
+//! directly; a tiny file's GET and a 1 GiB download, taking turns too.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use tungstenite::Message;
 
-use crate::http::{post_json, request, start_sandbox_agent, KeepAlive, Process};
+use crate::http::{post_json, request, request_to, start_sandbox_agent, KeepAlive, Process};
 use crate::server::{start_paddock, API_KEY};
 use crate::{summarize, Row};
 
@@ -152,11 +158,11 @@ fn run_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
         .collect())
 }
 
-/// MB/s of [`FILE_BYTES`] at the median.
-fn mb_per_s(samples: &[Duration]) -> f64 {
+/// MB/s of `bytes` per sample at the median.
+fn mb_per_s(bytes: u64, samples: &[Duration]) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort();
-    FILE_BYTES as f64 / 1e6 / sorted[sorted.len() / 2].as_secs_f64()
+    bytes as f64 / 1e6 / sorted[sorted.len() / 2].as_secs_f64()
 }
 
 /// 1 MiB `PUT fs/file`, then `GET fs/file` of it (checked).
@@ -197,7 +203,7 @@ fn file_rows(subjects: &[Subject], scale: usize) -> Result<Vec<Row>> {
         ("runtime 1 MiB file read (GET fs/file)", reads),
     ] {
         for (subject, samples) in subjects.iter().zip(all) {
-            let rate = mb_per_s(&samples);
+            let rate = mb_per_s(FILE_BYTES as u64, &samples);
             rows.push(summarize(
                 scenario,
                 subject.name,
@@ -373,5 +379,239 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
             Err(err) => eprintln!("runtime {scenario}: not measured: {err:#}"),
         }
     }
+    match preview_rows(paddock_addr, &workspace, scale, scratch) {
+        Ok(measured) => rows.extend(measured),
+        Err(err) => eprintln!("runtime previews: not measured: {err:#}"),
+    }
     Ok(rows)
+}
+
+/// The server program of the preview rows, on both sides (the workspace's
+/// jail binds the host's `/usr`, so it is the same binary).
+const PYTHON: &str = "/usr/bin/python3";
+/// The port it listens on inside the workspace.
+const PREVIEW_PORT: u16 = 8000;
+/// The small file of the preview rows.
+const HELLO: &[u8] = b"hello from the workspace\n";
+/// The size of the preview rows' download.
+const BIG_BYTES: u64 = 1 << 30;
+
+fn http_server_args(port: u16, directory: &str) -> Vec<String> {
+    let port = port.to_string();
+    [
+        "-m",
+        "http.server",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        directory,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A way to reach a `python3 -m http.server`: where to connect, and the
+/// `Host` to name. Python's server closes the connection after each
+/// answer, so every request has a new connection on both sides.
+struct Origin {
+    name: &'static str,
+    addr: SocketAddr,
+    host: String,
+}
+
+impl Origin {
+    fn get(&self, path: &str) -> Vec<u8> {
+        request_to(&self.host, "GET", path, None, "text/plain", b"")
+    }
+
+    fn fetch(&self, get: &[u8]) -> Result<Vec<u8>> {
+        KeepAlive::connect(self.addr)?.send(get)
+    }
+
+    fn download(&self, get: &[u8]) -> Result<u64> {
+        KeepAlive::connect(self.addr)?.download(get)
+    }
+
+    /// Waits until `path` answers 2xx.
+    fn await_ready(&self, path: &str) -> Result<()> {
+        let get = self.get(path);
+        let started = Instant::now();
+        loop {
+            match self.fetch(&get) {
+                Ok(_) => return Ok(()),
+                Err(err) if started.elapsed() > Duration::from_secs(20) => {
+                    return Err(err.context(format!("{} did not answer", self.name)))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+}
+
+/// `sh -c script` in the workspace, through `processes/run`; fails unless
+/// it exits 0.
+fn run_in_workspace(api: &mut KeepAlive, workspace: &str, script: &str) -> Result<()> {
+    let body = serde_json::json!({ "command": "sh", "args": ["-c", script], "timeoutMs": 120_000 });
+    let route = format!("/v1/workspaces/{workspace}/runtime/v1/processes/run");
+    let answer: Value = serde_json::from_str(&api.call(&post_json(&route, Some(API_KEY), &body.to_string()))?)?;
+    if answer["exitCode"] != 0 {
+        bail!("`{script}` in the workspace: {answer}");
+    }
+    Ok(())
+}
+
+/// `sh -c script` on the host; fails unless it exits 0.
+fn run_on_host(script: &str) -> Result<()> {
+    let status = Command::new("sh").args(["-c", script]).status()?;
+    if !status.success() {
+        bail!("`{script}`: {status}");
+    }
+    Ok(())
+}
+
+/// The preview rows: `python3 -m http.server` in the workspace behind a
+/// public preview, against the same program started on the host and
+/// fetched directly.
+fn preview_rows(paddock: SocketAddr, workspace: &str, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
+    let mut api = KeepAlive::connect(paddock)?;
+    let runtime = format!("/v1/workspaces/{workspace}/runtime/v1");
+    api.send(&request(
+        "PUT",
+        &format!("{runtime}/fs/file?path=/workspace/hello.txt"),
+        Some(API_KEY),
+        "application/octet-stream",
+        HELLO,
+    ))?;
+    let server = serde_json::json!({ "command": PYTHON, "args": http_server_args(PREVIEW_PORT, "/workspace") });
+    api.call(&post_json(
+        &format!("{runtime}/processes"),
+        Some(API_KEY),
+        &server.to_string(),
+    ))?;
+    let preview: Value = serde_json::from_str(&api.call(&post_json(
+        &format!("/v1/workspaces/{workspace}/previews"),
+        Some(API_KEY),
+        &format!(r#"{{"port":{PREVIEW_PORT},"public":true}}"#),
+    ))?)?;
+    let url = preview["url"].as_str().context("preview url")?;
+    let host = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .with_context(|| format!("preview url {url}"))?;
+
+    let directory = scratch.join("preview-direct");
+    std::fs::create_dir_all(&directory)?;
+    std::fs::write(directory.join("hello.txt"), HELLO)?;
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let direct_server = Process(
+        Command::new(PYTHON)
+            .args(http_server_args(port, &directory.display().to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting python3 -m http.server")?,
+    );
+    let origins = [
+        Origin {
+            name: "paddock preview relay",
+            addr: paddock,
+            host: host.to_owned(),
+        },
+        Origin {
+            name: "same server, direct",
+            addr: ([127, 0, 0, 1], port).into(),
+            host: format!("127.0.0.1:{port}"),
+        },
+    ];
+    for origin in &origins {
+        origin.await_ready("/hello.txt")?;
+    }
+    eprintln!("runtime previews: {host} and direct python pid {}", direct_server.id());
+
+    let mut rows = small_get_rows(&origins, scale)?;
+    let big = (|| -> Result<Vec<Row>> {
+        run_in_workspace(
+            &mut api,
+            workspace,
+            &format!("head -c {BIG_BYTES} /dev/zero > /workspace/big.bin"),
+        )?;
+        run_on_host(&format!(
+            "head -c {BIG_BYTES} /dev/zero > '{}'",
+            directory.join("big.bin").display()
+        ))?;
+        download_rows(&origins, scale)
+    })();
+    // The big files go whatever happened.
+    let cleaned = run_in_workspace(&mut api, workspace, "rm -f /workspace/big.bin /workspace/hello.txt");
+    let _ = std::fs::remove_dir_all(&directory);
+    rows.extend(big?);
+    cleaned?;
+    Ok(rows)
+}
+
+/// A tiny file's GET, each on a new connection, the origins taking turns.
+fn small_get_rows(origins: &[Origin], scale: usize) -> Result<Vec<Row>> {
+    let gets: Vec<Vec<u8>> = origins.iter().map(|o| o.get("/hello.txt")).collect();
+    let mut samples = vec![Vec::new(); origins.len()];
+    for round in 0..4 * scale {
+        for (i, origin) in origins.iter().enumerate() {
+            let mut body = Vec::new();
+            let block = time_calls(if round == 0 { 30 } else { 0 }, 100, || {
+                body = origin.fetch(&gets[i])?;
+                Ok(())
+            })
+            .with_context(|| origin.name)?;
+            if body != HELLO {
+                bail!("{}: unexpected body {:?}", origin.name, String::from_utf8_lossy(&body));
+            }
+            samples[i].extend(block);
+        }
+    }
+    let scenario = "preview small GET (25 B file, new connection)";
+    let mut rows: Vec<Row> = origins
+        .iter()
+        .zip(samples)
+        .map(|(o, samples)| summarize(scenario, o.name, samples, None, "python3 -m http.server"))
+        .collect();
+    rows.push(Row {
+        scenario: scenario.into(),
+        subject: "added by the relay".into(),
+        p50_ms: rows[0].p50_ms - rows[1].p50_ms,
+        p99_ms: rows[0].p99_ms - rows[1].p99_ms,
+        per_second: None,
+        note: "preview minus direct, p50 and p99".into(),
+    });
+    Ok(rows)
+}
+
+/// A 1 GiB download, the origins taking turns; MB/s at the median.
+fn download_rows(origins: &[Origin], scale: usize) -> Result<Vec<Row>> {
+    let gets: Vec<Vec<u8>> = origins.iter().map(|o| o.get("/big.bin")).collect();
+    let mut samples = vec![Vec::new(); origins.len()];
+    for _ in 0..2 + scale {
+        for (i, origin) in origins.iter().enumerate() {
+            let start = Instant::now();
+            let size = origin.download(&gets[i]).with_context(|| origin.name)?;
+            samples[i].push(start.elapsed());
+            if size != BIG_BYTES {
+                bail!("{}: downloaded {size} bytes", origin.name);
+            }
+        }
+    }
+    Ok(origins
+        .iter()
+        .zip(samples)
+        .map(|(o, samples)| {
+            let rate = mb_per_s(BIG_BYTES, &samples);
+            summarize(
+                "preview 1 GiB download",
+                o.name,
+                samples,
+                Some(rate),
+                "per_second = MB/s at p50; python3 -m http.server",
+            )
+        })
+        .collect())
 }
