@@ -21,7 +21,18 @@ impl Process {
 }
 
 impl Drop for Process {
+    /// SIGTERM first, so that `paddock serve` removes its jails' cgroups
+    /// as it shuts down; SIGKILL if it is still there after 10 s.
     fn drop(&mut self) {
+        // SAFETY: kill of our own child, by pid.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
