@@ -10,11 +10,11 @@ use paddock_api::Error;
 pub use paddock_api::ErrorBody;
 
 /// Seconds a client told 429 or 503 should wait before retrying.
-pub const RETRY_AFTER_SECS: u64 = 1;
+const RETRY_AFTER_SECS: u64 = 1;
 
 /// Longest message answered, in characters: a message quoting a client's
 /// value (an unknown mode, a bad name) never sends megabytes back.
-pub const MAX_MESSAGE_CHARS: usize = 1024;
+const MAX_MESSAGE_CHARS: usize = 1024;
 
 /// An error answered to the client.
 #[derive(Debug)]
@@ -37,20 +37,32 @@ impl From<crate::db::DbError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut body = self.0.body();
-        if let Some((cut, _)) = body.error.char_indices().nth(MAX_MESSAGE_CHARS) {
-            body.error.truncate(cut);
-            body.error.push_str("… (message cut)");
-        }
-        let mut response = (status, Json(body)).into_response();
-        if self.0.is_retryable() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        }
-        // Read by the request log, which records each failure's code.
-        response.extensions_mut().insert(self.0.code);
-        response
+        cut_message(&mut body.error);
+        error_response(&self.0, body)
     }
+}
+
+/// Cuts a message quoting a client's value at `MAX_MESSAGE_CHARS`.
+pub fn cut_message(message: &mut String) {
+    if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        message.truncate(cut);
+        message.push_str("… (message cut)");
+    }
+}
+
+/// The answer of an error with `body` (the API's JSON error or the
+/// runtime's Problem Details): the status of its code, `Retry-After` on
+/// 429 and 503, and the code for the request log.
+pub fn error_response(err: &Error, body: impl serde::Serialize) -> Response {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, Json(body)).into_response();
+    if err.is_retryable() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    // Read by the request log, which records each failure's code.
+    response.extensions_mut().insert(err.code);
+    response
 }

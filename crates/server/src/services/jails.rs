@@ -324,18 +324,8 @@ impl JailRunner {
     /// cannot be stored does not run. Refused with 507 while the state disk
     /// is below its free-space watermark.
     pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
-        if self.is_shutting_down() {
-            return Err(no_start_at_shutdown());
-        }
-        self.inner.disk.ensure_room("start a jail")?;
-        let ledger = self.open_ledger(entry).await?;
-        match self.inner.engine.spawn(config).await {
-            Ok(handle) => Ok((ledger, handle)),
-            Err(err) => {
-                ledger.close(Err(err.to_string()), false).await;
-                Err(jail_error(err))
-            }
-        }
+        self.start_with(entry, "start a jail", self.inner.engine.spawn(config))
+            .await
     }
 
     /// Starts a runtime jail (a running workspace's) with its ledger row.
@@ -344,13 +334,28 @@ impl JailRunner {
         entry: &LedgerEntry,
         config: JailConfig,
     ) -> Result<(Ledger, JailHandle, JailExecutor), Error> {
+        let (ledger, (handle, executor)) = self
+            .start_with(entry, "start a workspace", self.inner.engine.spawn_runtime(config))
+            .await?;
+        Ok((ledger, handle, executor))
+    }
+
+    /// Opens the ledger row, then spawns (`spawn` runs only if the server
+    /// is not shutting down and the disk has room); a failed spawn closes
+    /// the row with its error.
+    async fn start_with<T>(
+        &self,
+        entry: &LedgerEntry,
+        what: &str,
+        spawn: impl std::future::Future<Output = paddock_jail::Result<T>>,
+    ) -> Result<(Ledger, T), Error> {
         if self.is_shutting_down() {
             return Err(no_start_at_shutdown());
         }
-        self.inner.disk.ensure_room("start a workspace")?;
+        self.inner.disk.ensure_room(what)?;
         let ledger = self.open_ledger(entry).await?;
-        match self.inner.engine.spawn_runtime(config).await {
-            Ok((handle, executor)) => Ok((ledger, handle, executor)),
+        match spawn.await {
+            Ok(started) => Ok((ledger, started)),
             Err(err) => {
                 ledger.close(Err(err.to_string()), false).await;
                 Err(jail_error(err))

@@ -12,7 +12,7 @@ mod processes;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paddock_api::runtime::problem::ProblemDetails;
@@ -67,25 +67,15 @@ impl From<crate::db::DbError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut problem = ProblemDetails::from_error(&self.0);
         if let Some(detail) = &mut problem.detail {
-            if let Some((cut, _)) = detail.char_indices().nth(super::error::MAX_MESSAGE_CHARS) {
-                detail.truncate(cut);
-                detail.push_str("… (message cut)");
-            }
+            super::error::cut_message(detail);
         }
-        let mut response = (status, Json(problem)).into_response();
+        let mut response = super::error::error_response(&self.0, problem);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if self.0.is_retryable() {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(super::error::RETRY_AFTER_SECS));
-        }
-        response.extensions_mut().insert(self.0.code);
         response
     }
 }
