@@ -1,0 +1,103 @@
+"""paddock: a Python client for the paddock control plane.
+
+```python
+from paddock import Paddock
+
+client = Paddock()  # PADDOCK_URL, PADDOCK_API_KEY
+print(client.runs.create(language="python", code="print(6*7)").stdout)
+with client.workspace(label="demo") as ws:
+    ws.files.write("hello.py", "print('hi')")
+    print(ws.processes.run("python3", ["hello.py"]).stdout)
+```
+
+``AsyncPaddock`` has the same surface for ``asyncio``. ``Agentjail`` and
+``AgentjailError`` are aliases, so agentjail's Python code runs against
+paddock once the import changes.
+"""
+
+from . import models
+from ._shared import Retry
+from ._async.client import (
+    AsyncEventStream,
+    AsyncFiles,
+    AsyncLogStream,
+    AsyncPaddock,
+    AsyncProcesses,
+    AsyncRuntime,
+    AsyncTerminal,
+    AsyncWorkspaceHandle,
+)
+from ._sync.client import (
+    EventStream,
+    Files,
+    LogStream,
+    Paddock,
+    Processes,
+    Runtime,
+    Terminal,
+    WorkspaceHandle,
+)
+from ._version import __version__
+from .errors import (
+    AgentjailError,
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsufficientStorageError,
+    NotFoundError,
+    PaddockError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    ServerError,
+    UnavailableError,
+)
+from .events import LogChunk, ProcessLogs, StreamEvent
+
+#: agentjail's client name: ``from paddock import Agentjail``.
+Agentjail = Paddock
+#: The async client under agentjail's naming.
+AsyncAgentjail = AsyncPaddock
+
+__all__ = [
+    "Paddock",
+    "AsyncPaddock",
+    "Agentjail",
+    "AsyncAgentjail",
+    "Retry",
+    "models",
+    "WorkspaceHandle",
+    "AsyncWorkspaceHandle",
+    "Runtime",
+    "AsyncRuntime",
+    "Processes",
+    "AsyncProcesses",
+    "Files",
+    "AsyncFiles",
+    "Terminal",
+    "AsyncTerminal",
+    "EventStream",
+    "AsyncEventStream",
+    "LogStream",
+    "AsyncLogStream",
+    "StreamEvent",
+    "LogChunk",
+    "ProcessLogs",
+    "PaddockError",
+    "AgentjailError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ConflictError",
+    "RateLimitError",
+    "ServerError",
+    "UnavailableError",
+    "InsufficientStorageError",
+    "APITimeoutError",
+    "APIConnectionError",
+    "ProtocolError",
+    "__version__",
+]

@@ -1,0 +1,972 @@
+"""The API's schemas as pydantic models.
+
+Generated from openapi.json by scripts/gen_models.py; do not edit.
+Every model also answers ``model["wire_name"]`` (agentjail's clients
+returned dicts), and unknown fields a newer server sends are kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Optional, Union
+
+from pydantic import Field
+
+from ._base import ExecResultMixin, PaddockModel, SessionMixin
+
+__all__ = [
+    "ActionList",
+    "ActionRow",
+    "AuditList",
+    "AuditRow",
+    "CancelResponse",
+    "Check",
+    "ControlPlaneSettings",
+    "CreatedKey",
+    "CredentialRecord",
+    "DatabaseCheck",
+    "DiskCheck",
+    "EgressRefusal",
+    "ErrorBody",
+    "ExecRequest",
+    "ExecResult",
+    "ExecSettings",
+    "Flavor",
+    "ForkChild",
+    "ForkMeta",
+    "ForkRequest",
+    "ForkResponse",
+    "FromSnapshot",
+    "FsActionResponse",
+    "FsEntry",
+    "FsEntryType",
+    "FsMoveRequest",
+    "FsMoveResponse",
+    "FsStat",
+    "FsUploadBatchResponse",
+    "FsWriteResponse",
+    "GatewaySettings",
+    "GitSeed",
+    "Health",
+    "JailOptions",
+    "JailRecord",
+    "JailsList",
+    "KeyRecord",
+    "KeyRole",
+    "NetworkSpec",
+    "NewKey",
+    "NewPreview",
+    "NewSession",
+    "NewSnapshot",
+    "NewWorkspace",
+    "PersistenceSettings",
+    "Preview",
+    "PreviewList",
+    "ProblemDetails",
+    "ProcessConfig",
+    "ProcessCreateRequest",
+    "ProcessInfo",
+    "ProcessInputRequest",
+    "ProcessInputResponse",
+    "ProcessListResponse",
+    "ProcessLogEntry",
+    "ProcessLogsResponse",
+    "ProcessLogsStream",
+    "ProcessOwner",
+    "ProcessRunRequest",
+    "ProcessRunResponse",
+    "ProcessState",
+    "ProcessTerminalSize",
+    "Provider",
+    "ProxySettings",
+    "PublicStats",
+    "PutCredential",
+    "Readiness",
+    "ReadinessChecks",
+    "RepoSpec",
+    "ResourceStats",
+    "RunRequest",
+    "RuntimeHealth",
+    "Session",
+    "Settings",
+    "SnapshotGc",
+    "SnapshotList",
+    "SnapshotManifest",
+    "SnapshotManifestEntry",
+    "SnapshotRecord",
+    "SnapshotSettings",
+    "Whoami",
+    "Workspace",
+    "WorkspaceDomain",
+    "WorkspaceExec",
+    "WorkspaceForkRequest",
+    "WorkspaceForkResponse",
+    "WorkspaceList",
+    "WorkspaceRunState",
+    "WorkspaceSpec",
+    "WorkspaceUpdate",
+]
+
+
+FsEntryType = Literal["file", "directory"]
+"""A file or a directory."""
+
+KeyRole = Literal["admin", "operator"]
+"""What a key may do."""
+
+ProcessLogsStream = Literal["stdout", "stderr", "combined", "pty"]
+"""Which output a log read returns."""
+
+ProcessOwner = Literal["user", "desktop", "system"]
+"""Who started a process."""
+
+ProcessState = Literal["running", "exited"]
+"""Whether a process still runs."""
+
+
+class ActionList(PaddockModel):
+    """(ext) `{rows, total}` of the control-plane actions, newest first."""
+
+    rows: List[ActionRow]
+    total: int
+
+
+class ActionRow(PaddockModel):
+    """(ext) A control-plane action: who did what to which object."""
+
+    action: str
+    actor: str
+    at: str
+    id: int
+    target: str
+    tenant_id: str
+
+
+class AuditList(PaddockModel):
+    """`{rows, total}` of the proxy's audit log, newest first."""
+
+    rows: List[AuditRow]
+    total: int
+
+
+class AuditRow(PaddockModel):
+    """One request through the phantom proxy (agentjail's `AuditRow`)."""
+
+    at: str
+    id: int
+    method: str
+    path: str
+    reject_reason: Optional[str] = None
+    service: str
+    session_id: str
+    status: int
+    upstream_ms: Optional[int] = None
+
+
+class CancelResponse(PaddockModel):
+    """The answer of `POST /v1/runs/{id}/cancel`."""
+
+    cancelled: bool
+    id: int
+
+
+class Check(PaddockModel):
+    """One readiness check."""
+
+    error: Optional[str] = None
+    ok: bool
+
+
+class ControlPlaneSettings(PaddockModel):
+    """The control plane's own listener."""
+
+    bind_addr: Optional[str] = None
+
+
+class CreatedKey(PaddockModel):
+    """A new key, with its token (shown this once)."""
+
+    _secret_fields = frozenset({"token"})
+
+    created_at: str
+    id: str
+    label: Optional[str] = None
+    revoked_at: Optional[str] = None
+    role: str
+    source: str
+    tenant: str
+    token: str
+
+
+class CredentialRecord(PaddockModel):
+    """A stored credential (never its secret)."""
+
+    added_at: str
+    fingerprint: str
+    service: str
+    tenant_id: str
+    updated_at: str
+
+
+class DatabaseCheck(PaddockModel):
+    """The database check, with its round trip."""
+
+    backend: str
+    error: Optional[str] = None
+    latency_ms: int
+    ok: bool
+
+
+class DiskCheck(PaddockModel):
+    """The state disk check."""
+
+    error: Optional[str] = None
+    free_bytes: int
+    min_free_bytes: int
+    ok: bool
+    reserve_bytes: int
+    reserve_held: bool
+    total_bytes: int
+
+
+class EgressRefusal(PaddockModel):
+    """A connection the egress proxy refused or could not make (allowlist
+    mode), so a caller sees why `curl` got a 403.
+    """
+
+    detail: Optional[str] = None
+    host: str
+    method: str
+    outcome: str
+    port: int
+    reason: Optional[str] = None
+
+
+class ErrorBody(PaddockModel):
+    """The JSON of every error answer."""
+
+    code: str
+    error: str
+
+
+class ExecRequest(PaddockModel):
+    """`POST /v1/sessions/{id}/exec` and `/exec/stream`."""
+
+    args: Optional[List[str]] = None
+    cmd: str
+    cpu_percent: Optional[int] = None
+    max_pids: Optional[int] = None
+    memory_mb: Optional[int] = None
+    network: Optional[NetworkSpec] = None
+    seccomp: Optional[str] = None
+    timeout_secs: Optional[int] = None
+
+
+class ExecResult(ExecResultMixin, PaddockModel):
+    """What every run and exec answers."""
+
+    cancelled: bool
+    duration_ms: int
+    egress_refusals: Optional[List[EgressRefusal]] = None
+    exit_code: int
+    id: int
+    oom_killed: bool
+    stats: Optional[ResourceStats] = None
+    stderr: str
+    stderr_truncated: bool
+    stdout: str
+    stdout_truncated: bool
+    timed_out: bool
+
+
+class ExecSettings(PaddockModel):
+    """Defaults and limits of jails."""
+
+    default_memory_mb: int
+    default_timeout_secs: int
+    max_concurrent: int
+
+
+class Flavor(PaddockModel):
+    """A flavor the host offers."""
+
+    name: str
+
+
+class ForkChild(PaddockModel):
+    """One child of a fork."""
+
+    code: str
+    memory_mb: Optional[int] = None
+
+
+class ForkMeta(PaddockModel):
+    """How one child's copy of the parent's `/output` was made."""
+
+    bytes_cloned: int
+    clone_ms: int
+    files_cloned: int
+    files_cow: int
+    method: str
+    was_frozen: bool
+
+
+class ForkRequest(PaddockModel):
+    """`POST /v1/runs/fork`."""
+
+    child_code: Optional[str] = None
+    children: Optional[List[ForkChild]] = None
+    cpu_percent: Optional[int] = None
+    fork_after_ms: Optional[int] = None
+    language: Optional[str] = None
+    max_pids: Optional[int] = None
+    memory_mb: Optional[int] = None
+    network: Optional[NetworkSpec] = None
+    parent_code: str
+    seccomp: Optional[str] = None
+    timeout_secs: Optional[int] = None
+
+
+class ForkResponse(PaddockModel):
+    """The answer of a fork."""
+
+    child: ExecResult
+    children: List[ExecResult]
+    fork: ForkMeta
+    forks: List[ForkMeta]
+    parent: ExecResult
+
+
+class FromSnapshot(PaddockModel):
+    """`POST /v1/workspaces/from-snapshot`."""
+
+    label: Optional[str] = None
+    parent_workspace_id: str
+    snapshot_id: str
+
+
+class FsActionResponse(PaddockModel):
+    """`DELETE …/v1/fs/entry`, `POST …/v1/fs/mkdir`."""
+
+    path: str
+
+
+class FsEntry(PaddockModel):
+    """One entry of a directory listing."""
+
+    entry_type: str = Field(alias="entryType")
+    modified: Optional[str] = None
+    name: str
+    path: str
+    size: int
+
+
+class FsMoveRequest(PaddockModel):
+    """`POST …/v1/fs/move`."""
+
+    from_: str = Field(alias="from")
+    overwrite: Optional[bool] = None
+    to: str
+
+
+class FsMoveResponse(PaddockModel):
+    """The answer of a move."""
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+class FsStat(PaddockModel):
+    """`GET …/v1/fs/stat`."""
+
+    entry_type: str = Field(alias="entryType")
+    modified: Optional[str] = None
+    path: str
+    size: int
+
+
+class FsUploadBatchResponse(PaddockModel):
+    """`POST …/v1/fs/upload-batch`."""
+
+    paths: List[str]
+    truncated: bool
+
+
+class FsWriteResponse(PaddockModel):
+    """`PUT …/v1/fs/file`."""
+
+    bytes_written: int = Field(alias="bytesWritten")
+    path: str
+
+
+class GatewaySettings(PaddockModel):
+    """The inbound gateway (not served)."""
+
+    bind_addr: str
+
+
+class GitSeed(PaddockModel):
+    """`git` in a create request: one repository, or several with their
+    directories.
+    """
+
+    ref: Optional[str] = None
+    repo: Optional[str] = None
+    repos: Optional[List[RepoSpec]] = None
+
+
+class Health(PaddockModel):
+    """Liveness and version."""
+
+    status: str
+    version: str
+
+
+class JailOptions(PaddockModel):
+    """Limits and isolation settings a request may ask for. Absent fields
+    take the server's defaults; out-of-range values are clamped (the
+    server records what it applied in the ledger as `LimitsApplied`).
+    """
+
+    cpu_percent: Optional[int] = None
+    max_pids: Optional[int] = None
+    memory_mb: Optional[int] = None
+    network: Optional[NetworkSpec] = None
+    seccomp: Optional[str] = None
+    timeout_secs: Optional[int] = None
+
+
+class JailRecord(PaddockModel):
+    """One jail of the ledger (agentjail's `JailRecord`, with extensions)."""
+
+    config: Dict[str, Any]
+    cpu_usage_usec: Optional[int] = None
+    duration_ms: Optional[int] = None
+    ended_at: Optional[str] = None
+    error: Optional[str] = None
+    exit_code: Optional[int] = None
+    id: int
+    io_read_bytes: Optional[int] = None
+    io_write_bytes: Optional[int] = None
+    kind: str
+    label: str
+    memory_current_bytes: Optional[int] = None
+    memory_peak_bytes: Optional[int] = None
+    oom_killed: bool
+    parent_id: Optional[int] = None
+    pids_current: Optional[int] = None
+    session_id: Optional[str] = None
+    started_at: str
+    status: str
+    stderr: str
+    stdout: str
+    tenant_id: str
+    timed_out: bool
+
+
+class JailsList(PaddockModel):
+    """`{rows, total, limit, offset}` of the ledger."""
+
+    limit: int
+    offset: int
+    rows: List[JailRecord]
+    total: int
+
+
+class KeyRecord(PaddockModel):
+    """An API key (never its token)."""
+
+    created_at: str
+    id: str
+    label: Optional[str] = None
+    revoked_at: Optional[str] = None
+    role: str
+    source: str
+    tenant: str
+
+
+class NetworkSpec(PaddockModel):
+    """A jail's network: no network, its own loopback, or egress through the
+    allowlist proxy to the listed hosts.
+    """
+
+    domains: Optional[List[str]] = None
+    mode: str
+
+
+class NewKey(PaddockModel):
+    """`POST /v1/keys`."""
+
+    label: Optional[str] = None
+    role: str
+    tenant: str
+
+
+class NewPreview(PaddockModel):
+    """`POST /v1/workspaces/{id}/previews`."""
+
+    port: int
+    public: Optional[bool] = None
+    ttl_secs: Optional[int] = None
+
+
+class NewSession(PaddockModel):
+    """`POST /v1/sessions`."""
+
+    max_requests: Optional[int] = None
+    scopes: Optional[Dict[str, List[str]]] = None
+    services: Optional[List[str]] = None
+    ttl_secs: Optional[int] = None
+
+
+class NewSnapshot(PaddockModel):
+    """`POST /v1/workspaces/{id}/snapshot` (the body is optional)."""
+
+    name: Optional[str] = None
+
+
+class NewWorkspace(PaddockModel):
+    """`POST /v1/workspaces`."""
+
+    cpu_percent: Optional[int] = None
+    domains: Optional[List[Dict[str, Any]]] = None
+    flavors: Optional[List[str]] = None
+    git: Optional[GitSeed] = None
+    idle_timeout_secs: Optional[int] = None
+    label: Optional[str] = None
+    max_pids: Optional[int] = None
+    memory_mb: Optional[int] = None
+    network: Optional[NetworkSpec] = None
+    seccomp: Optional[str] = None
+    timeout_secs: Optional[int] = None
+
+
+class PersistenceSettings(PaddockModel):
+    """Where state lives."""
+
+    idle_check_secs: int
+    snapshot_pool_dir: Optional[str] = None
+    state_dir: Optional[str] = None
+
+
+class Preview(PaddockModel):
+    """A preview."""
+
+    _secret_fields = frozenset({"access_url"})
+
+    access_url: Optional[str] = None
+    created_at: str
+    expires_at: Optional[str] = None
+    hostname: Optional[str] = None
+    id: str
+    path_url: str
+    port: int
+    public: bool
+    revoked_at: Optional[str] = None
+    state: str
+    url: str
+    workspace_id: str
+
+
+class PreviewList(PaddockModel):
+    """`GET /v1/workspaces/{id}/previews`: active, expired and revoked, newest
+    first.
+    """
+
+    previews: List[Preview]
+
+
+class ProblemDetails(PaddockModel):
+    """A runtime error answer."""
+
+    code: str
+    detail: Optional[str] = None
+    details: Any = None
+    status: int
+    title: str
+    type: str
+
+
+class ProcessConfig(PaddockModel):
+    """Limits of the runtime's processes (`GET`/`POST …/v1/processes/config`)."""
+
+    default_run_timeout_ms: int = Field(alias="defaultRunTimeoutMs")
+    max_concurrent_processes: int = Field(alias="maxConcurrentProcesses")
+    max_input_bytes_per_request: int = Field(alias="maxInputBytesPerRequest")
+    max_log_bytes_per_process: int = Field(alias="maxLogBytesPerProcess")
+    max_output_bytes: int = Field(alias="maxOutputBytes")
+    max_run_timeout_ms: int = Field(alias="maxRunTimeoutMs")
+
+
+class ProcessCreateRequest(PaddockModel):
+    """`POST …/v1/processes`: start a managed process."""
+
+    args: Optional[List[str]] = None
+    command: str
+    cwd: Optional[str] = None
+    env: Optional[Dict[str, str]] = None
+    interactive: Optional[bool] = None
+    tty: Optional[bool] = None
+
+
+class ProcessInfo(PaddockModel):
+    """A managed process."""
+
+    args: List[str]
+    command: str
+    created_at_ms: int = Field(alias="createdAtMs")
+    cwd: Optional[str] = None
+    exit_code: Optional[int] = Field(default=None, alias="exitCode")
+    exited_at_ms: Optional[int] = Field(default=None, alias="exitedAtMs")
+    id: str
+    interactive: bool
+    owner: str
+    pid: Optional[int] = None
+    status: str
+    tty: bool
+
+
+class ProcessInputRequest(PaddockModel):
+    """`POST …/v1/processes/{id}/input`."""
+
+    data: str
+    encoding: Optional[str] = None
+    eof: Optional[bool] = None
+
+
+class ProcessInputResponse(PaddockModel):
+    """What an input call wrote."""
+
+    bytes_written: int = Field(alias="bytesWritten")
+
+
+class ProcessListResponse(PaddockModel):
+    """`GET …/v1/processes`."""
+
+    processes: List[ProcessInfo]
+
+
+class ProcessLogEntry(PaddockModel):
+    """One chunk of output."""
+
+    data: str
+    encoding: str
+    sequence: int
+    stream: str
+    timestamp_ms: int = Field(alias="timestampMs")
+
+
+class ProcessLogsResponse(PaddockModel):
+    """`GET …/v1/processes/{id}/logs` without `follow`."""
+
+    entries: List[ProcessLogEntry]
+    process_id: str = Field(alias="processId")
+    stream: str
+
+
+class ProcessRunRequest(PaddockModel):
+    """`POST …/v1/processes/run`: run a command to its end."""
+
+    args: Optional[List[str]] = None
+    command: str
+    cwd: Optional[str] = None
+    env: Optional[Dict[str, str]] = None
+    max_output_bytes: Optional[int] = Field(default=None, alias="maxOutputBytes")
+    timeout_ms: Optional[int] = Field(default=None, alias="timeoutMs")
+
+
+class ProcessRunResponse(PaddockModel):
+    """The outcome of a run."""
+
+    duration_ms: int = Field(alias="durationMs")
+    exit_code: Optional[int] = Field(default=None, alias="exitCode")
+    stderr: str
+    stderr_truncated: bool = Field(alias="stderrTruncated")
+    stdout: str
+    stdout_truncated: bool = Field(alias="stdoutTruncated")
+    timed_out: bool = Field(alias="timedOut")
+
+
+class ProcessTerminalSize(PaddockModel):
+    """`POST …/v1/processes/{id}/terminal/resize`, and its answer."""
+
+    cols: int
+    rows: int
+
+
+class Provider(PaddockModel):
+    """A service the proxy forwards to."""
+
+    auth: str
+    key_env: str
+    request_prefix: str
+    service_id: str
+    upstream_base: str
+    url_env: str
+
+
+class ProxySettings(PaddockModel):
+    """The phantom proxy."""
+
+    base_url: str
+    bind_addr: Optional[str] = None
+    providers: List[Provider]
+
+
+class PublicStats(PaddockModel):
+    """Counters across all tenants."""
+
+    active_execs: int
+    credentials: int
+    sessions: int
+    total_execs: int
+
+
+class PutCredential(PaddockModel):
+    """`POST /v1/credentials`."""
+
+    _secret_fields = frozenset({"secret"})
+
+    secret: str
+    service: str
+
+
+class Readiness(PaddockModel):
+    """Readiness: whether the server can take work now, and why not."""
+
+    checks: ReadinessChecks
+    ready: bool
+
+
+class ReadinessChecks(PaddockModel):
+    """The checks readiness is made of."""
+
+    database: DatabaseCheck
+    jail_engine: Check
+    state_disk: DiskCheck
+
+
+class RepoSpec(PaddockModel):
+    """One repository of `repos`."""
+
+    dir: Optional[str] = None
+    ref: Optional[str] = None
+    repo: str
+
+
+class ResourceStats(PaddockModel):
+    """What a jail's cgroup counted."""
+
+    cpu_usage_usec: int
+    io_read_bytes: int
+    io_write_bytes: int
+    memory_current_bytes: int
+    memory_peak_bytes: int
+    pids_current: int
+
+
+class RunRequest(PaddockModel):
+    """`POST /v1/runs` and `/v1/runs/stream`."""
+
+    code: str
+    cpu_percent: Optional[int] = None
+    language: Optional[str] = None
+    max_pids: Optional[int] = None
+    memory_mb: Optional[int] = None
+    network: Optional[NetworkSpec] = None
+    seccomp: Optional[str] = None
+    timeout_secs: Optional[int] = None
+
+
+class RuntimeHealth(PaddockModel):
+    """`GET …/runtime/v1/health`."""
+
+    status: str
+
+
+class Session(SessionMixin, PaddockModel):
+    """A session, as create, get and list return it (agentjail's
+    `SessionView`, with extensions).
+    """
+
+    _secret_fields = frozenset({"env"})
+
+    closed_at: Optional[str] = None
+    created_at: str
+    env: Dict[str, str]
+    expires_at: str
+    id: str
+    max_requests: Optional[int] = None
+    requests_used: int
+    scopes: Dict[str, List[str]]
+    services: List[str]
+    status: str
+    tenant_id: str
+
+
+class Settings(PaddockModel):
+    """`GET /v1/config` (agentjail's settings snapshot, with extensions).
+    Keys marked admin-only are left out for operators.
+    """
+
+    control_plane: ControlPlaneSettings
+    database: Optional[str] = None
+    exec: Optional[ExecSettings] = None
+    gateway: Optional[GatewaySettings] = None
+    persistence: PersistenceSettings
+    proxy: ProxySettings
+    session_ttl_max_secs: int
+    snapshots: SnapshotSettings
+
+
+class SnapshotGc(PaddockModel):
+    """Snapshot garbage collection."""
+
+    max_age_secs: Optional[int] = None
+    max_count: Optional[int] = None
+    tick_secs: int
+
+
+class SnapshotList(PaddockModel):
+    """`{rows, total, limit, offset}` of snapshots."""
+
+    limit: int
+    offset: int
+    rows: List[SnapshotRecord]
+    total: int
+
+
+class SnapshotManifest(PaddockModel):
+    """The per-file hash list of a snapshot."""
+
+    entries: List[SnapshotManifestEntry]
+    kind: str
+
+
+class SnapshotManifestEntry(PaddockModel):
+    """One file of a snapshot."""
+
+    hash: str
+    mode: int
+    path: str
+    size: int
+
+
+class SnapshotRecord(PaddockModel):
+    """A snapshot as the API returns it."""
+
+    auto: bool
+    created_at: str
+    file_count: int
+    frozen: bool
+    id: str
+    name: Optional[str] = None
+    path: str
+    size_bytes: int
+    workspace_id: Optional[str] = None
+
+
+class SnapshotSettings(PaddockModel):
+    """Snapshot retention."""
+
+    gc: Optional[SnapshotGc] = None
+
+
+class Whoami(PaddockModel):
+    """The caller's tenant and role."""
+
+    role: str
+    tenant: str
+
+
+class Workspace(PaddockModel):
+    """A workspace as the API returns it."""
+
+    auto_snapshot: Optional[str] = None
+    config: WorkspaceSpec
+    created_at: str
+    deleted_at: Optional[str] = None
+    domains: List[WorkspaceDomain]
+    git_ref: Optional[str] = None
+    git_repo: Optional[str] = None
+    id: str
+    label: Optional[str] = None
+    last_exec_at: Optional[str] = None
+    output_dir: str
+    paused_at: Optional[str] = None
+    source_dir: str
+    tenant_id: str
+
+
+class WorkspaceDomain(PaddockModel):
+    """An inbound hostname forward (agentjail's gateway): requests whose
+    `Host` is `domain` are relayed to `vm_port` inside the running
+    workspace, like a public preview. The domain must be a subdomain of the
+    server's preview domain (`myapp.localhost` by default).
+    """
+
+    backend_url: Optional[str] = None
+    domain: str
+    vm_port: Optional[int] = None
+
+
+class WorkspaceExec(PaddockModel):
+    """`POST /v1/workspaces/{id}/exec` and `/exec/stream`."""
+
+    args: Optional[List[str]] = None
+    cmd: str
+    env: Optional[List[List[str]]] = None
+    memory_mb: Optional[int] = None
+    timeout_secs: Optional[int] = None
+
+
+class WorkspaceForkRequest(PaddockModel):
+    """`POST /v1/workspaces/{id}/fork`."""
+
+    count: int
+    label: Optional[str] = None
+
+
+class WorkspaceForkResponse(PaddockModel):
+    """The answer of a fork."""
+
+    forks: List[Workspace]
+    parent: Workspace
+    snapshot_id: str
+
+
+class WorkspaceList(PaddockModel):
+    """`{rows, total, limit, offset}` of workspaces."""
+
+    limit: int
+    offset: int
+    rows: List[Workspace]
+    total: int
+
+
+class WorkspaceRunState(PaddockModel):
+    """Whether a workspace runs (`POST /v1/workspaces/{id}/start` and `/stop`)."""
+
+    id: str
+    processes: int
+    started_at: Optional[str] = None
+    state: str
+
+
+class WorkspaceSpec(PaddockModel):
+    """A workspace's settings, applied to every exec (API.md `WorkspaceSpec`)."""
+
+    cpu_percent: int
+    flavors: List[str]
+    idle_timeout_secs: int
+    max_pids: int
+    memory_mb: int
+    network_domains: List[str]
+    network_mode: str
+    seccomp: str
+    timeout_secs: int
+
+
+class WorkspaceUpdate(PaddockModel):
+    """`PATCH /v1/workspaces/{id}`."""
+
+    label: Optional[str] = None
