@@ -118,14 +118,20 @@ class AsyncHTTP:
         self.retry = retry
         self.headers: Dict[str, str] = {"user-agent": f"paddock-python/{__version__}"}
         self.headers.update(headers or {})
+        #: Set by ``with_options(timeout=...)``: every call keeps exactly this deadline.
+        self.fixed = False
         self._own_client = http_client is None
         self.client = http_client or httpx.AsyncClient(transport=transport, timeout=None)
 
     def auth_headers(self) -> Dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def jail_timeout(self, timeout_secs: Optional[int]) -> float:
+        """The deadline of a call that runs a jail: the jail's own plus 30 s."""
+        return self.timeout if self.fixed else jail_timeout(timeout_secs, self.timeout)
+
     def _timeout(self, timeout: Optional[float]) -> httpx.Timeout:
-        seconds = self.timeout if timeout is None else timeout
+        seconds = self.timeout if timeout is None or self.fixed else timeout
         if seconds is None or seconds <= 0:
             return httpx.Timeout(None, connect=30.0)
         return httpx.Timeout(seconds, connect=min(seconds, 30.0))
@@ -577,7 +583,7 @@ class AsyncSessions:
             "POST",
             f"/v1/sessions/{seg(session_id)}/exec",
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -607,7 +613,7 @@ class AsyncSessions:
             payload,
             check_output(output),
             "sessions.exec_stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
 
@@ -643,7 +649,7 @@ class AsyncRuns:
             "/v1/runs",
             query={"tenant": tenant},
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -676,7 +682,7 @@ class AsyncRuns:
             payload,
             check_output(output),
             "runs.stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
     async def fork(
@@ -712,7 +718,7 @@ class AsyncRuns:
             **jail_opts(timeout_secs, memory_mb, network, seccomp, cpu_percent, max_pids),
         }
         answer = await self._http.json(
-            "POST", "/v1/runs/fork", json=payload, timeout=2 * jail_timeout(timeout_secs, self._http.timeout)
+            "POST", "/v1/runs/fork", json=payload, timeout=2 * self._http.jail_timeout(timeout_secs)
         )
         return ForkResponse.model_validate(answer)
 
@@ -997,7 +1003,7 @@ class AsyncWorkspaces:
             "POST",
             f"/v1/workspaces/{seg(workspace_id)}/exec",
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -1019,7 +1025,7 @@ class AsyncWorkspaces:
             _exec_body(cmd, args, env, timeout_secs, memory_mb),
             check_output(output),
             "workspaces.exec_stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
     async def fork(self, workspace_id: str, *, count: int, label: Optional[str] = None) -> WorkspaceForkResponse:
@@ -1833,6 +1839,27 @@ class AsyncPaddock:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    def with_options(
+        self,
+        *,
+        timeout: Optional[float] = None,
+        retry: Union[bool, int, Retry, None] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> "AsyncPaddock":
+        """A client sharing this one's connections with other options.
+        ``timeout`` given here is kept by every call, also those that run a
+        jail (``client.with_options(timeout=5).runs.create(...)``)."""
+        clone = AsyncPaddock(
+            self._http.base_url,
+            self._http.api_key,
+            timeout=self._http.timeout if timeout is None else timeout,
+            retry=self._http.retry if retry is None else retry,
+            headers={**self._http.headers, **(headers or {})},
+            http_client=self._http.client,
+        )
+        clone._http.fixed = timeout is not None or self._http.fixed
+        return clone
 
     def __repr__(self) -> str:
         key = "***" if self._http.api_key else None

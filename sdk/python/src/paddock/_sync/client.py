@@ -120,14 +120,20 @@ class HTTP:
         self.retry = retry
         self.headers: Dict[str, str] = {"user-agent": f"paddock-python/{__version__}"}
         self.headers.update(headers or {})
+        #: Set by ``with_options(timeout=...)``: every call keeps exactly this deadline.
+        self.fixed = False
         self._own_client = http_client is None
         self.client = http_client or httpx.Client(transport=transport, timeout=None)
 
     def auth_headers(self) -> Dict[str, str]:
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
+    def jail_timeout(self, timeout_secs: Optional[int]) -> float:
+        """The deadline of a call that runs a jail: the jail's own plus 30 s."""
+        return self.timeout if self.fixed else jail_timeout(timeout_secs, self.timeout)
+
     def _timeout(self, timeout: Optional[float]) -> httpx.Timeout:
-        seconds = self.timeout if timeout is None else timeout
+        seconds = self.timeout if timeout is None or self.fixed else timeout
         if seconds is None or seconds <= 0:
             return httpx.Timeout(None, connect=30.0)
         return httpx.Timeout(seconds, connect=min(seconds, 30.0))
@@ -579,7 +585,7 @@ class Sessions:
             "POST",
             f"/v1/sessions/{seg(session_id)}/exec",
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -609,7 +615,7 @@ class Sessions:
             payload,
             check_output(output),
             "sessions.exec_stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
 
@@ -645,7 +651,7 @@ class Runs:
             "/v1/runs",
             query={"tenant": tenant},
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -678,7 +684,7 @@ class Runs:
             payload,
             check_output(output),
             "runs.stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
     def fork(
@@ -714,7 +720,7 @@ class Runs:
             **jail_opts(timeout_secs, memory_mb, network, seccomp, cpu_percent, max_pids),
         }
         answer = self._http.json(
-            "POST", "/v1/runs/fork", json=payload, timeout=2 * jail_timeout(timeout_secs, self._http.timeout)
+            "POST", "/v1/runs/fork", json=payload, timeout=2 * self._http.jail_timeout(timeout_secs)
         )
         return ForkResponse.model_validate(answer)
 
@@ -999,7 +1005,7 @@ class Workspaces:
             "POST",
             f"/v1/workspaces/{seg(workspace_id)}/exec",
             json=payload,
-            timeout=jail_timeout(timeout_secs, self._http.timeout),
+            timeout=self._http.jail_timeout(timeout_secs),
         )
         return ExecResult.model_validate(answer)
 
@@ -1021,7 +1027,7 @@ class Workspaces:
             _exec_body(cmd, args, env, timeout_secs, memory_mb),
             check_output(output),
             "workspaces.exec_stream",
-            jail_timeout(timeout_secs, self._http.timeout),
+            self._http.jail_timeout(timeout_secs),
         )
 
     def fork(self, workspace_id: str, *, count: int, label: Optional[str] = None) -> WorkspaceForkResponse:
@@ -1835,6 +1841,27 @@ class Paddock:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    def with_options(
+        self,
+        *,
+        timeout: Optional[float] = None,
+        retry: Union[bool, int, Retry, None] = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> "Paddock":
+        """A client sharing this one's connections with other options.
+        ``timeout`` given here is kept by every call, also those that run a
+        jail (``client.with_options(timeout=5).runs.create(...)``)."""
+        clone = Paddock(
+            self._http.base_url,
+            self._http.api_key,
+            timeout=self._http.timeout if timeout is None else timeout,
+            retry=self._http.retry if retry is None else retry,
+            headers={**self._http.headers, **(headers or {})},
+            http_client=self._http.client,
+        )
+        clone._http.fixed = timeout is not None or self._http.fixed
+        return clone
 
     def __repr__(self) -> str:
         key = "***" if self._http.api_key else None
