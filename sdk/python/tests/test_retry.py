@@ -25,7 +25,9 @@ def one_slot() -> Iterator[Server]:
 
 
 def _occupy(client: paddock.Paddock, seconds: int) -> paddock.EventStream:
-    stream = client.runs.stream(language="bash", code=f"sleep {seconds}")
+    # The previous test's jail may still be ending: wait for the slot.
+    patient = client.with_options(retry=Retry(retries=100, max_delay=0.2, base_delay=0.05))
+    stream = patient.runs.stream(language="bash", code=f"sleep {seconds}")
     first = next(iter(stream))
     assert first.type == "started"
     return stream
