@@ -25,6 +25,7 @@ mod namespaces;
 mod rlimits;
 pub(crate) mod seccomp;
 mod serve;
+mod spawn;
 
 use std::ffi::CString;
 use std::io;
@@ -468,7 +469,7 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     // ruleset, all but 0 to 2 close-on-exec.
     // SAFETY: closing our request socket.
     unsafe { libc::close(FD_REQUEST) };
-    match early.and_then(|ruleset| restrict_and_exec(ctx, &request.config, LandlockRules::Shared(ruleset))) {
+    match early.and_then(|ruleset| restrict_and_exec(ctx, &request.config, ruleset)) {
         Ok(never) => match never {},
         Err(err) => {
             report(FD_REPORT, &err.report());
@@ -514,112 +515,136 @@ fn stdio() -> StepResult<()> {
     Ok(())
 }
 
-/// The Landlock rules a command starts from.
-enum LandlockRules {
-    /// The shared part of the root, if prepared already: the request's
-    /// paths are added before enforcing.
-    Shared(Option<RulesetCreated>),
-    /// Every rule of the jail (a runtime jail's, built once by its init).
-    Complete(RulesetCreated),
-}
-
+/// Restricts the calling process to the jail's policy for the command,
+/// and executes it. `ruleset` holds the Landlock rules of the shared part
+/// of the root when they were prepared already (early pivot).
 fn restrict_and_exec(
     ctx: &JailContext,
     config: &JailConfig,
-    rules: LandlockRules,
+    ruleset: Option<RulesetCreated>,
 ) -> StepResult<std::convert::Infallible> {
-    let workdir = config.effective_workdir();
-    let workdir_c = CString::new(workdir.as_os_str().as_bytes()).unwrap_or_default();
-    // SAFETY: chdir with a valid path.
-    sys::check_int(unsafe { libc::chdir(workdir_c.as_ptr()) })
-        .step(SetupStep::Workdir, &workdir.display().to_string())?;
-
-    let argv = std::iter::once(config.command.clone())
-        .chain(config.args.iter().cloned())
-        .map(|a| CString::new(a).unwrap_or_default())
-        .collect::<Vec<_>>();
-    let env = config.effective_env();
-    let envp = env
-        .iter()
-        .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap_or_default())
-        .collect::<Vec<_>>();
-    let path_var = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    let candidates = command_candidates(&config.command, path_var);
-
+    let command = PreparedCommand::new(config);
+    command
+        .enter_workdir()
+        .step(SetupStep::Workdir, &command.workdir_display())?;
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
-    let landlock_error = |e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new());
-    match rules {
-        LandlockRules::Shared(ruleset) => {
-            let ruleset = match ruleset {
-                Some(ruleset) => ruleset,
-                None => prepare_landlock()?,
-            };
-            landlock::restrict(ruleset, config).map_err(landlock_error)?;
-        }
-        LandlockRules::Complete(ruleset) => {
-            landlock::enforce(ruleset).map_err(landlock_error)?;
-        }
-    }
+    let ruleset = match ruleset {
+        Some(ruleset) => ruleset,
+        None => prepare_landlock()?,
+    };
+    landlock::restrict(ruleset, config)
+        .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
     if let Some(extra) = ctx.seccomp.extra(config.seccomp) {
         seccomp::install(extra).step(SetupStep::Seccomp, "")?;
     }
-    Err(exec_first(&candidates, &argv, &envp, &config.command))
+    Err(StepError::new(SetupStep::Exec, command.exec(), config.command.clone()))
 }
 
-/// Paths to try for `command`, in `PATH` order, like `execvp`.
-fn command_candidates(command: &str, path_var: &str) -> Vec<CString> {
-    if command.contains('/') {
-        return vec![CString::new(command).unwrap_or_default()];
-    }
-    path_var
-        .split(':')
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| CString::new(format!("{}/{command}", dir.trim_end_matches('/'))).unwrap_or_default())
-        .collect()
+/// Everything `execve` needs for a command, built before anything runs
+/// it: a runtime jail's init prepares it, and the child that executes it
+/// (which shares the init's memory until then) only makes system calls.
+pub(super) struct PreparedCommand {
+    workdir: CString,
+    /// Paths to try, in `PATH` order, like `execvp`.
+    candidates: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    /// The strings `argv` and `envp` point into (heap buffers, which do not
+    /// move with the vectors).
+    _strings: Vec<CString>,
 }
 
-/// Executes the first candidate that exists; returns the error otherwise.
-fn exec_first(candidates: &[CString], argv: &[CString], envp: &[CString], command: &str) -> StepError {
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    envp_ptrs.push(std::ptr::null());
-    let mut last = io::Error::from_raw_os_error(libc::ENOENT);
-    let mut denied = None;
-    for path in candidates {
-        // SAFETY: NUL-terminated path and NULL-terminated pointer arrays whose
-        // strings outlive the call.
-        unsafe { libc::execve(path.as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr()) };
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => last = err,
-            Some(libc::EACCES) => denied = Some(err),
-            _ => {
-                last = err;
-                break;
-            }
+impl PreparedCommand {
+    pub(super) fn new(config: &JailConfig) -> Self {
+        let workdir = CString::new(config.effective_workdir().as_os_str().as_bytes()).unwrap_or_default();
+        let env = config.effective_env();
+        let path_var = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let candidates = if config.command.contains('/') {
+            vec![CString::new(config.command.as_str()).unwrap_or_default()]
+        } else {
+            path_var
+                .split(':')
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| {
+                    CString::new(format!("{}/{}", dir.trim_end_matches('/'), config.command)).unwrap_or_default()
+                })
+                .collect()
+        };
+        let args = std::iter::once(config.command.clone())
+            .chain(config.args.iter().cloned())
+            .map(|a| CString::new(a).unwrap_or_default());
+        let mut strings: Vec<CString> = args.collect();
+        let argc = strings.len();
+        strings.extend(
+            env.iter()
+                .map(|(k, v)| CString::new(format!("{k}={v}")).unwrap_or_default()),
+        );
+        let pointers = |range: &[CString]| {
+            let mut ptrs: Vec<*const libc::c_char> = range.iter().map(|s| s.as_ptr()).collect();
+            ptrs.push(std::ptr::null());
+            ptrs
+        };
+        PreparedCommand {
+            workdir,
+            candidates,
+            argv: pointers(&strings[..argc]),
+            envp: pointers(&strings[argc..]),
+            _strings: strings,
         }
     }
-    StepError::new(SetupStep::Exec, denied.unwrap_or(last), command.to_owned())
+
+    /// The working directory, for error reports.
+    pub(super) fn workdir_display(&self) -> String {
+        self.workdir.to_string_lossy().into_owned()
+    }
+
+    /// `chdir` into the command's working directory.
+    pub(super) fn enter_workdir(&self) -> io::Result<()> {
+        // SAFETY: chdir with a NUL-terminated path.
+        sys::check_int(unsafe { libc::chdir(self.workdir.as_ptr()) }).map(drop)
+    }
+
+    /// Executes the first candidate that exists; returns why none did.
+    /// Allocates nothing.
+    pub(super) fn exec(&self) -> io::Error {
+        let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+        let mut denied = None;
+        for path in &self.candidates {
+            // SAFETY: NUL-terminated path and NULL-terminated pointer arrays
+            // whose strings outlive the call.
+            unsafe { libc::execve(path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ENOENT) | Some(libc::ENOTDIR) => last = err,
+                Some(libc::EACCES) => denied = Some(err),
+                _ => {
+                    last = err;
+                    break;
+                }
+            }
+        }
+        denied.unwrap_or(last)
+    }
 }
 
 /// Default dispositions and an empty signal mask for the command (ignored
-/// signals would otherwise survive `execve`).
+/// signals would otherwise survive `execve`). Dispositions first: a signal
+/// unblocked early must not run a handler of the parent's.
 fn reset_signals() {
     // SAFETY: sigset manipulation on a local value and signal() with
     // SIG_DFL; SIGKILL and SIGSTOP are skipped because they cannot change.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }

@@ -18,9 +18,10 @@ use std::collections::HashSet;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+use super::spawn::{self, ChildPlan, ChildStack, Outcome};
 use super::{
-    capabilities, exit, landlock, prepare_landlock, report, reset_signals, restrict_and_exec, seccomp, JailContext,
-    LandlockRules, StepContext, StepError,
+    capabilities, exit, landlock, prepare_landlock, report, seccomp, JailContext, PreparedCommand, StepContext,
+    StepError,
 };
 use super::{FD_REPORT, FD_REQUEST};
 use crate::config::JailConfig;
@@ -31,7 +32,7 @@ use crate::sys;
 
 /// How long a started child may take to execute (or report its failure)
 /// before the init gives up on it: jailed code could stop it (SIGSTOP)
-/// between fork and exec to hold the init.
+/// between clone and exec to hold the init.
 const EXEC_WAIT_MS: libc::c_int = 10_000;
 
 /// Serves the host until it closes the request socket, then exits, which
@@ -64,10 +65,27 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
         );
         exit(1);
     }
-    // The jail's Landlock rules, built once; each process enforces a copy.
-    let landlock = prepare_landlock()
-        .ok()
-        .and_then(|ruleset| landlock::complete(ruleset, config).ok());
+    // The jail's Landlock rules, built once; each process enforces them.
+    let landlock = match prepare_landlock().and_then(|ruleset| {
+        landlock::complete(ruleset, config)
+            .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))
+    }) {
+        Ok(ruleset) => Option::<OwnedFd>::from(ruleset),
+        Err(err) => {
+            report(FD_REPORT, &err.report());
+            exit(1);
+        }
+    };
+    let stack = match ChildStack::new() {
+        Ok(stack) => stack,
+        Err(e) => {
+            report(
+                FD_REPORT,
+                &StepError::new(SetupStep::ForkCommand, e, "child stack".into()).report(),
+            );
+            exit(1);
+        }
+    };
     let signals = match child_signals() {
         Ok(fd) => fd,
         Err(e) => {
@@ -82,6 +100,7 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
         ctx,
         config,
         landlock,
+        stack,
         processes: HashSet::new(),
     };
     init.reply(&RuntimeReply::Ready, &[]);
@@ -154,9 +173,11 @@ fn drain_signalfd(signals: &OwnedFd) {
 struct Init<'a> {
     ctx: &'a JailContext,
     config: &'a JailConfig,
-    /// The jail's complete Landlock ruleset (`None`: each process builds
-    /// its own).
-    landlock: Option<::landlock::RulesetCreated>,
+    /// The jail's complete Landlock ruleset (`None`: this kernel has no
+    /// Landlock).
+    landlock: Option<OwnedFd>,
+    /// The stack the processes start on.
+    stack: ChildStack,
     /// Pids (in the jail) of the processes the host started and that have
     /// not been reported ended.
     processes: HashSet<libc::pid_t>,
@@ -244,13 +265,10 @@ impl Init<'_> {
 
     /// Starts a process; returns its pid and, on a terminal, the master.
     fn exec(&mut self, spec: &ProcessSpec, fds: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<OwnedFd>), Report> {
-        self.start(spec, fds).map_err(|failure| match failure {
-            Failure::Step(err) => err.report(),
-            Failure::Reported(report) => report,
-        })
+        self.start(spec, fds).map_err(|err| err.report())
     }
 
-    fn start(&mut self, spec: &ProcessSpec, fds: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<OwnedFd>), Failure> {
+    fn start(&mut self, spec: &ProcessSpec, fds: Vec<OwnedFd>) -> Result<(libc::pid_t, Option<OwnedFd>), StepError> {
         let mut config = self.config.clone();
         config.command = spec.command.clone();
         config.args = spec.args.clone();
@@ -261,107 +279,49 @@ impl Init<'_> {
         if let Some(dir) = &spec.workdir {
             config.workdir = Some(dir.clone());
         }
-        let (stdio, master): ([OwnedFd; 3], Option<OwnedFd>) = match &spec.terminal {
+        // The descriptors stay open here until the child has its copies.
+        let (held, master): (Vec<OwnedFd>, Option<OwnedFd>) = match &spec.terminal {
             Some(size) => {
                 if !fds.is_empty() {
-                    return Err(protocol("a terminal process carries no descriptors").into());
+                    return Err(protocol("a terminal process carries no descriptors"));
                 }
                 let (master, slave) = open_terminal(size.cols, size.rows).step(SetupStep::Terminal, "/dev/pts/ptmx")?;
-                let copies = [dup(&slave)?, dup(&slave)?, slave];
-                (copies, Some(master))
+                (vec![slave], Some(master))
             }
-            None => {
-                let fds: [OwnedFd; 3] = fds
-                    .try_into()
-                    .map_err(|_| Failure::from(protocol("a process without a terminal carries three descriptors")))?;
-                (fds, None)
-            }
+            None if fds.len() == 3 => (fds, None),
+            None => return Err(protocol("a process without a terminal carries three descriptors")),
         };
+        let stdio = match held.as_slice() {
+            [slave] => [slave.as_raw_fd(); 3],
+            [stdin, stdout, stderr] => [stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()],
+            _ => return Err(protocol("unexpected descriptors")),
+        };
+        let command = PreparedCommand::new(&config);
         let (status_r, status_w) = sys::pipe().step(SetupStep::ForkCommand, "status pipe")?;
-        let pid = match sys::fork() {
-            Ok(0) => {
-                drop(status_r);
-                let err = self.child(stdio, master.is_some(), &config);
-                let _ = sys::write_all(status_w.as_raw_fd(), &err.report().encode());
-                exit(127);
-            }
-            Ok(pid) => pid,
-            Err(e) => return Err(StepError::new(SetupStep::ForkCommand, e, String::new()).into()),
+        let plan = ChildPlan {
+            stdio,
+            terminal: master.is_some(),
+            command: &command,
+            max_open_files: config.limits.max_open_files,
+            landlock: self.landlock.as_ref().map(AsRawFd::as_raw_fd),
+            seccomp: self.ctx.seccomp.extra(config.seccomp),
+            status: status_w.as_raw_fd(),
         };
+        let pid = spawn::spawn(&self.stack, &plan).step(SetupStep::ForkCommand, "clone")?;
         drop(status_w);
-        drop(stdio);
-        self.processes.insert(pid);
-        // End of file: the child executed (the pipe is close-on-exec).
-        let mut line = Vec::new();
-        let mut chunk = [0u8; 1024];
-        loop {
-            let mut polled = libc::pollfd {
-                fd: status_r.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one valid pollfd.
-            let ready = unsafe { libc::poll(&mut polled, 1, EXEC_WAIT_MS) };
-            if ready == 0 {
-                // SAFETY: kill of our own child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                self.processes.remove(&pid);
+        let outcome = spawn::await_exec(pid, &status_r, &plan, &spec.command, EXEC_WAIT_MS);
+        drop(held);
+        match outcome {
+            Outcome::Executed => {
+                self.processes.insert(pid);
+                Ok((pid, master))
+            }
+            // It exits 127, or was killed: not a process of the host's.
+            Outcome::Failed(err) => Err(err),
+            Outcome::Stalled => {
                 let stalled = io::Error::from_raw_os_error(libc::ETIMEDOUT);
-                return Err(StepError::new(SetupStep::Exec, stalled, spec.command.clone()).into());
+                Err(StepError::new(SetupStep::Exec, stalled, spec.command.clone()))
             }
-            // SAFETY: reading into a local buffer.
-            let n = unsafe { libc::read(status_r.as_raw_fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
-            match n {
-                0 => break,
-                n if n > 0 => line.extend_from_slice(&chunk[..n as usize]),
-                _ if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
-                _ => break,
-            }
-        }
-        if line.is_empty() {
-            return Ok((pid, master));
-        }
-        // It failed and exits 127: not a process of the host's any more.
-        self.processes.remove(&pid);
-        match serde_json::from_slice::<Report>(line.trim_ascii_end()) {
-            Ok(report @ Report::SetupFailed { .. }) => Err(Failure::Reported(report)),
-            _ => Err(protocol("the process failed before executing").into()),
-        }
-    }
-
-    /// The child's side: its session and standard streams, then the jail's
-    /// restrictions and `execve`. Returns only on failure.
-    fn child(&self, stdio: [OwnedFd; 3], terminal: bool, config: &JailConfig) -> StepError {
-        reset_signals();
-        // SAFETY: closing the init's request socket in this child.
-        unsafe { libc::close(FD_REQUEST) };
-        // SAFETY: setsid has no arguments.
-        if let Err(e) = sys::check_int(unsafe { libc::setsid() }) {
-            return StepError::new(SetupStep::Stdio, e, "setsid".into());
-        }
-        if terminal {
-            // SAFETY: ioctl on the terminal's slave, which this process
-            // owns; a session leader without a terminal may take one.
-            if let Err(e) = sys::check_int(unsafe { libc::ioctl(stdio[0].as_raw_fd(), libc::TIOCSCTTY, 0) }) {
-                return StepError::new(SetupStep::Terminal, e, "TIOCSCTTY".into());
-            }
-        }
-        for (fd, target) in stdio.iter().zip(0..) {
-            // SAFETY: dup2 between descriptors this process owns.
-            if let Err(e) = sys::check_int(unsafe { libc::dup2(fd.as_raw_fd(), target) }) {
-                return StepError::new(SetupStep::Stdio, e, "dup2".into());
-            }
-        }
-        drop(stdio);
-        // `no_new_privs` and the shared seccomp policy are the init's,
-        // inherited.
-        let rules = match self.landlock.as_ref().and_then(|r| r.try_clone().ok()) {
-            Some(ruleset) => LandlockRules::Complete(ruleset),
-            None => LandlockRules::Shared(None),
-        };
-        match restrict_and_exec(self.ctx, config, rules) {
-            Ok(never) => match never {},
-            Err(err) => err,
         }
     }
 }
@@ -372,23 +332,6 @@ fn protocol(detail: &str) -> StepError {
         io::Error::from_raw_os_error(libc::EPROTO),
         detail.into(),
     )
-}
-
-/// Why a process did not start: a step of the init, or the child's own
-/// report.
-enum Failure {
-    Step(StepError),
-    Reported(Report),
-}
-
-impl From<StepError> for Failure {
-    fn from(err: StepError) -> Self {
-        Failure::Step(err)
-    }
-}
-
-fn dup(fd: &OwnedFd) -> Result<OwnedFd, StepError> {
-    fd.try_clone().step(SetupStep::Terminal, "dup")
 }
 
 /// A new terminal of the jail's devpts: `(master, slave)`, the slave opened

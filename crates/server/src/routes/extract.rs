@@ -8,8 +8,6 @@ use paddock_api::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use crate::app::SharedState;
-use crate::config::Role;
-use crate::crypto::token_hash;
 use crate::routes::error::ApiError;
 pub use crate::services::identity::Caller;
 
@@ -24,7 +22,7 @@ impl FromRequestParts<SharedState> for Caller {
             )
         })?;
         let token = bearer_token(header)?;
-        let caller = authenticate(state, token).await?;
+        let caller = state.keys.authenticate(token).await?;
         if let Some(seen) = parts.extensions.get::<SeenCaller>() {
             seen.record(&caller);
         }
@@ -53,22 +51,6 @@ pub fn bearer_token(header: &axum::http::HeaderValue) -> Result<&str, Error> {
         return Err(Error::new(ErrorCode::Unauthorized, "empty API key"));
     }
     Ok(token)
-}
-
-/// The caller an API key belongs to (401 when unknown or revoked).
-pub async fn authenticate(state: &SharedState, token: &str) -> Result<Caller, Error> {
-    let key = state
-        .db
-        .key_by_hash(&token_hash(token))
-        .await?
-        .filter(|k| k.revoked_at.is_none())
-        .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
-    let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
-    Ok(Caller {
-        key_id: key.id,
-        tenant: key.tenant_id,
-        role,
-    })
 }
 
 /// Where the request log learns who made a request: the middleware puts

@@ -30,7 +30,7 @@ use paddock_api::{Error, ErrorCode};
 use crate::app::SharedState;
 use crate::db::PreviewRow;
 use crate::routes::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::extract::{authenticate, bearer_token, ApiJson, Caller, SeenCaller};
+use crate::routes::extract::{bearer_token, ApiJson, Caller, SeenCaller};
 use crate::services::previews::{Origin, Previews, COOKIE, TOKEN_PARAM};
 use crate::services::runtime::RunningJail;
 
@@ -214,7 +214,7 @@ async fn api_key_of(state: &SharedState, headers: &HeaderMap) -> Result<Option<C
     let Some(token) = headers.get(header::AUTHORIZATION).and_then(|h| bearer_token(h).ok()) else {
         return Ok(None);
     };
-    match authenticate(state, token).await {
+    match state.keys.authenticate(token).await {
         Ok(caller) => Ok(Some(caller)),
         Err(err) if err.code == ErrorCode::Unauthorized => Ok(None),
         Err(err) => Err(err),
@@ -418,7 +418,7 @@ async fn path_caller(state: &SharedState, headers: &HeaderMap, uri: &Uri) -> Res
             )
         })?,
     };
-    authenticate(state, &token).await
+    state.keys.authenticate(&token).await
 }
 
 /// The active preview a path-based request may use (404 otherwise).

@@ -1,5 +1,16 @@
 //! API keys (admins): created with a token shown once, stored hashed,
-//! revoked, never deleted.
+//! revoked, never deleted; and the authentication of every request.
+//!
+//! Keys a request authenticated are remembered for a few seconds, so that
+//! a busy client does not cost a database read per call (measured: the
+//! read was most of a runtime call's floor). A revoke through this server
+//! forgets the key at once; a revoke written to a shared database by
+//! another server takes effect here within [`KEY_MEMORY`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use paddock_api::identity::{CreatedKey, KeyRecord, KeyRole, NewKey};
 use paddock_api::{Error, ErrorCode};
@@ -13,18 +24,58 @@ use crate::services::rfc3339;
 
 /// Longest key label, bytes.
 const MAX_LABEL: usize = 200;
+/// How long an authenticated key is remembered.
+pub const KEY_MEMORY: Duration = Duration::from_secs(5);
+/// Most keys remembered at once (the memory starts over when full).
+const MAX_REMEMBERED: usize = 4096;
 
 /// Manages API keys.
 #[derive(Debug, Clone)]
 pub struct Keys {
     db: Db,
     audit: AuditLog,
+    remembered: Arc<Remembered>,
+}
+
+/// Callers of recently authenticated keys, by token hash.
+#[derive(Debug, Default)]
+struct Remembered {
+    callers: Mutex<HashMap<String, (Caller, Instant)>>,
+    /// Counts revokes: a lookup that raced one is not remembered.
+    revokes: AtomicU64,
 }
 
 impl Keys {
     /// Keys in `db`.
     pub fn new(db: Db, audit: AuditLog) -> Keys {
-        Keys { db, audit }
+        Keys {
+            db,
+            audit,
+            remembered: Arc::default(),
+        }
+    }
+
+    /// The caller an API key belongs to (401 when unknown or revoked).
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+        let hash = token_hash(token);
+        if let Some(caller) = self.remembered.get(&hash) {
+            return Ok(caller);
+        }
+        let revokes = self.remembered.revokes.load(Ordering::SeqCst);
+        let key = self
+            .db
+            .key_by_hash(&hash)
+            .await?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
+        let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
+        let caller = Caller {
+            key_id: key.id,
+            tenant: key.tenant_id,
+            role,
+        };
+        self.remembered.put(hash, &caller, revokes);
+        Ok(caller)
     }
 
     /// Keys in the scope of `tenant` (admins only).
@@ -80,8 +131,40 @@ impl Keys {
         if !self.db.revoke_key(&caller.scope(None), id).await? {
             return Err(Error::not_found("key"));
         }
+        self.remembered.forget(id);
         self.audit.record(caller, "key.revoke", id).await;
         Ok(())
+    }
+}
+
+impl Remembered {
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let callers = self.callers.lock().ok()?;
+        let (caller, since) = callers.get(hash)?;
+        (since.elapsed() < KEY_MEMORY).then(|| caller.clone())
+    }
+
+    /// Remembers `caller` unless a revoke happened since its lookup began
+    /// (`revokes` was read then).
+    fn put(&self, hash: String, caller: &Caller, revokes: u64) {
+        let Ok(mut callers) = self.callers.lock() else {
+            return;
+        };
+        if self.revokes.load(Ordering::SeqCst) != revokes {
+            return;
+        }
+        if callers.len() >= MAX_REMEMBERED {
+            callers.clear();
+        }
+        callers.insert(hash, (caller.clone(), Instant::now()));
+    }
+
+    /// Forgets a revoked key.
+    fn forget(&self, key_id: &str) {
+        self.revokes.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut callers) = self.callers.lock() {
+            callers.retain(|_, (caller, _)| caller.key_id != key_id);
+        }
     }
 }
 
@@ -94,5 +177,36 @@ fn record(key: &KeyRow) -> KeyRecord {
         source: key.source.clone(),
         created_at: rfc3339(key.created_at),
         revoked_at: key.revoked_at.map(rfc3339),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(key_id: &str) -> Caller {
+        Caller {
+            key_id: key_id.into(),
+            tenant: "t".into(),
+            role: Role::Operator,
+        }
+    }
+
+    #[test]
+    fn a_revoke_forgets_the_key_and_beats_a_racing_lookup() {
+        let remembered = Remembered::default();
+        remembered.put("h1".into(), &caller("key_1"), 0);
+        remembered.put("h2".into(), &caller("key_2"), 0);
+        assert_eq!(remembered.get("h1").map(|c| c.key_id), Some("key_1".into()));
+        // A lookup that began before this revoke read the count then.
+        let before = remembered.revokes.load(Ordering::SeqCst);
+        remembered.forget("key_1");
+        assert!(remembered.get("h1").is_none());
+        assert!(remembered.get("h2").is_some(), "other keys stay");
+        remembered.put("h1".into(), &caller("key_1"), before);
+        assert!(
+            remembered.get("h1").is_none(),
+            "a lookup that raced the revoke is not kept"
+        );
     }
 }

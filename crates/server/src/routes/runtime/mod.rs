@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::SharedState;
-use crate::routes::extract::{authenticate, bearer_token, SeenCaller};
+use crate::routes::extract::{bearer_token, SeenCaller};
 use crate::services::identity::Caller;
 
 /// Where every runtime route starts (the workspace id is `{id}`).
@@ -102,7 +102,7 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
                 from_query.as_str()
             }
         };
-        let caller = authenticate(state, token).await?;
+        let caller = state.keys.authenticate(token).await?;
         if let Some(seen) = parts.extensions.get::<SeenCaller>() {
             seen.record(&caller);
         }
