@@ -103,6 +103,10 @@ def test_terminal_over_websocket(workspace: paddock.WorkspaceHandle) -> None:
         assert term.exited and term.exit_code == 7
     assert _wait_exit(workspace, shell.id).exit_code == 7
     assert b"ready-42" in workspace.processes.logs(shell.id).data
+    with pytest.raises(NotFoundError) as missing:
+        with workspace.processes.terminal("proc_999999"):
+            pass
+    assert missing.value.status == 404 and missing.value.code == "NOT_FOUND"
 
 
 def test_files_roundtrip(workspace: paddock.WorkspaceHandle, tmp_path: Path) -> None:

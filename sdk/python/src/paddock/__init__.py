@@ -17,6 +17,8 @@ paddock once the import changes.
 
 from . import models
 from ._shared import Retry
+from .models import *  # noqa: F403  (every record type, as agentjail exported its types)
+from .models import ForkResponse, Settings
 from ._async.client import (
     AsyncEventStream,
     AsyncFiles,
@@ -28,14 +30,25 @@ from ._async.client import (
     AsyncWorkspaceHandle,
 )
 from ._sync.client import (
+    Audit,
+    Credentials,
     EventStream,
     Files,
+    Jails,
+    Keys,
     LogStream,
     Paddock,
+    Previews,
     Processes,
+    Public,
+    Runs,
     Runtime,
+    Sessions,
+    SettingsAPI,
+    Snapshots,
     Terminal,
     WorkspaceHandle,
+    Workspaces,
 )
 from ._version import __version__
 from .errors import (
@@ -60,6 +73,13 @@ from .events import LogChunk, ProcessLogs, StreamEvent
 Agentjail = Paddock
 #: The async client under agentjail's naming.
 AsyncAgentjail = AsyncPaddock
+# agentjail's type names where paddock's differ.
+ForkResult = ForkResponse
+SettingsSnapshot = Settings
+JailKind = str
+JailStatus = str
+SeccompSpec = str
+ServiceId = str
 
 __all__ = [
     "Paddock",
@@ -100,4 +120,22 @@ __all__ = [
     "APIConnectionError",
     "ProtocolError",
     "__version__",
+    "Audit",
+    "Credentials",
+    "Jails",
+    "Keys",
+    "Previews",
+    "Public",
+    "Runs",
+    "Sessions",
+    "SettingsAPI",
+    "Snapshots",
+    "Workspaces",
+    "ForkResult",
+    "SettingsSnapshot",
+    "JailKind",
+    "JailStatus",
+    "SeccompSpec",
+    "ServiceId",
+    *models.__all__,
 ]

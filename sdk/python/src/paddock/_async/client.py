@@ -47,7 +47,7 @@ from .._shared import (
     ws_url,
 )
 from .._version import __version__
-from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError
+from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class
 from ..events import LogChunk, ProcessLogs, StreamEvent
 from ..models import (
     ActionList,
@@ -1332,10 +1332,20 @@ class AsyncTerminal:
                 self._url, additional_headers=self._headers, open_timeout=self._open_timeout, max_size=None
             )
         except Exception as err:  # websockets' handshake errors, OSError
-            status = getattr(getattr(err, "response", None), "status_code", 0) or 0
-            raise APIConnectionError(
-                f"terminal: cannot open the WebSocket: {err}", status=int(status), path=self._url
-            ) from err
+            response = getattr(err, "response", None)
+            status = int(getattr(response, "status_code", 0) or 0)
+            if status >= 400:
+                raw = bytes(getattr(response, "body", b"") or b"")
+                code = _json_object(raw.decode("utf-8", "replace")).get("code")
+                raise error_class(status)(
+                    f"terminal: the server refused the WebSocket ({status})",
+                    code=code if isinstance(code, str) else None,
+                    status=status,
+                    request_id=self._headers.get("x-request-id"),
+                    method="GET",
+                    path=self._url,
+                ) from err
+            raise APIConnectionError(f"terminal: cannot open the WebSocket: {err}", path=self._url) from err
         while True:
             frame = await arecv_frame(self._ws, self._open_timeout)
             if isinstance(frame, str):
