@@ -40,6 +40,15 @@ def paddock_binary() -> str:
 _running: List["Server"] = []
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, so no server outlives
+    a killed test run (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Server:
     """A ``paddock serve`` on 127.0.0.1:0 with a temporary state directory."""
 
@@ -78,7 +87,7 @@ class Server:
         self.lines: List[str] = []
         self.proc = subprocess.Popen(
             command, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, errors="replace",
+            text=True, errors="replace", preexec_fn=_die_with_parent,
         )
         _running.append(self)
         ready = threading.Event()

@@ -49,7 +49,7 @@ async def test_many_runs_at_once(aclient: paddock.AsyncPaddock) -> None:
     )
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(8)]
     assert len({r.id for r in results}) == 8
-    assert time.monotonic() - started < 4, "the runs ran side by side"
+    assert time.monotonic() - started < 8, "the runs ran side by side"
 
 
 async def test_workspaces_and_runtime_concurrently(aclient: paddock.AsyncPaddock, tmp_path: Path) -> None:

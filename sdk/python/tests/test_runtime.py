@@ -93,6 +93,8 @@ def test_terminal_over_websocket(workspace: paddock.WorkspaceHandle) -> None:
         term.send("stty size; echo ready-$((40+2))\n")
         assert b"ready-42" in term.read_until("ready-42")
         term.resize(100, 30)
+        term.send("stty size\n")
+        assert b"30 100" in term.read_until("30 100")
         size = workspace.processes.resize(shell.id, cols=120, rows=40)
         assert (size.cols, size.rows) == (120, 40)
         term.send(b"stty size\n")
