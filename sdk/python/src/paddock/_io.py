@@ -33,10 +33,6 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def read_chunk(f: IO[bytes]) -> bytes:
-    return f.read(CHUNK)
-
-
 def write_chunk(f: IO[bytes], chunk: bytes) -> None:
     f.write(chunk)
 
@@ -79,10 +75,6 @@ def send_json(ws: Any, message: Any) -> None:
 
 async def asleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
-
-
-async def aread_chunk(f: IO[bytes]) -> bytes:
-    return await asyncio.to_thread(f.read, CHUNK)
 
 
 async def awrite_chunk(f: IO[bytes], chunk: bytes) -> None:
