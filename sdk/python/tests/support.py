@@ -78,10 +78,11 @@ class Server:
             "--listen", "127.0.0.1:0",
             "--proxy-listen", "127.0.0.1:0",
             "--warm-pool", "1",
-            "--shutdown-grace", "5s",
             "--state-dir", os.path.join(self.tmp.name, "state"),
             *args,
         ]
+        if "--shutdown-grace" not in args:
+            command += ["--shutdown-grace", "5s"]
         if database_url:
             command += ["--database-url", database_url]
         self.lines: List[str] = []

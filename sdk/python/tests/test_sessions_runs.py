@@ -181,3 +181,31 @@ def test_agentjail_names_work(server_url_and_key: tuple) -> None:  # type: ignor
 def server_url_and_key(client: paddock.Paddock) -> tuple:  # type: ignore[type-arg]
     return client.base_url, client._http.api_key
 
+
+
+def test_a_server_shutting_down_ends_streams_with_an_error_event() -> None:
+    from support import ADMIN_TOKEN, Server
+
+    srv = Server(args=["--shutdown-grace", "2s"])
+    try:
+        with paddock.Paddock(srv.url, ADMIN_TOKEN) as short_lived:
+            stream = short_lived.runs.stream(language="bash", code="echo up; sleep 60")
+            events = iter(stream)
+            assert next(events).type == "started"
+            srv.proc.terminate()
+            with pytest.raises(paddock.PaddockError) as err:
+                for event in events:
+                    if event.type == "error":
+                        assert event.code == "SHUTTING_DOWN" and event.message
+                        raise paddock.PaddockError(event.message, code=event.code)
+            assert err.value.code == "SHUTTING_DOWN"
+    finally:
+        srv.stop()
+
+
+def test_one_sync_client_from_many_threads(client: paddock.Paddock) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda i: client.runs.create(language="bash", code=f"echo t{i}"), range(6)))
+    assert [r.stdout for r in results] == [f"t{i}\n" for i in range(6)]
