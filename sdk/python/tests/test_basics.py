@@ -187,3 +187,26 @@ def test_custom_transport_and_headers(server: Server) -> None:
     assert seen and seen[0].headers["x-request-id"] == "mine-1"
     assert seen[0].headers["authorization"] == f"Bearer {ADMIN_TOKEN}"
     assert seen[0].headers["user-agent"].startswith("paddock-python/")
+
+
+def test_connections_that_cannot_be_made_are_retried() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    attempts: list[str] = []
+    with httpx.Client(event_hooks={"request": [lambda r: attempts.append(r.method)]}) as http_client:
+        retrying = paddock.Paddock(
+            f"http://127.0.0.1:{port}", "k" * 20, http_client=http_client,
+            retry=paddock.Retry(retries=2, base_delay=0.01, jitter=False),
+        )
+        with pytest.raises(APIConnectionError):
+            retrying.whoami()
+        assert attempts == ["GET", "GET", "GET"]
+        attempts.clear()
+        with pytest.raises(APIConnectionError):
+            retrying.runs.create(code="1")
+        assert attempts == ["POST"] * 3, "nothing was sent: a POST may go again"
+        attempts.clear()
+        with pytest.raises(APIConnectionError):
+            retrying.with_options(retry=False).whoami()
+        assert attempts == ["GET"], "retry=False turns it off"

@@ -42,8 +42,9 @@ class Retry:
 
     Retried: 429 (every method: the server refused before it started
     anything), 503 ``DATABASE_UNAVAILABLE`` (every method: nothing was
-    stored), and for idempotent methods (GET, PUT, DELETE) also other
-    503s and connection failures. The wait is the server's
+    stored), a connection that could not be made (every method: nothing
+    was sent), and for idempotent methods (GET, PUT, DELETE) also other
+    503s and broken connections and timeouts. The wait is the server's
     ``Retry-After`` when it sent one, else an exponential backoff; either
     is capped by ``max_delay``. Streamed request bodies are never retried.
     """

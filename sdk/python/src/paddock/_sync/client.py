@@ -198,6 +198,12 @@ class HTTP:
                     path=path,
                 )
                 failure.__cause__ = err
+                # No connection was made: the request never left, any method may go again.
+                never_sent = isinstance(err, httpx.ConnectError)
+                if self.retry is not None and attempt < self.retry.retries and replayable and never_sent:
+                    sleep(self.retry.delay(attempt, None))
+                    attempt += 1
+                    continue
             else:
                 if response.status_code < 400:
                     if not stream:
