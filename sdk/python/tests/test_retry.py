@@ -74,3 +74,30 @@ async def test_async_retries(one_slot: Server) -> None:
         async with paddock.AsyncPaddock(one_slot.url, ADMIN_TOKEN, retry=Retry(retries=30, max_delay=0.2)) as client:
             result = await client.runs.create(language="bash", code="echo async-retry")
     assert result.stdout == "async-retry\n"
+
+
+def test_retries_wait_what_retry_after_says(one_slot: Server) -> None:
+    times: List[float] = []
+
+    def stamp(request: httpx.Request) -> None:
+        if request.url.path == "/v1/runs":
+            times.append(time.monotonic())
+
+    with httpx.Client(event_hooks={"request": [stamp]}) as http_client:
+        with paddock.Paddock(one_slot.url, ADMIN_TOKEN, http_client=http_client) as client:
+            busy = _occupy(client, 30)
+            try:
+                with pytest.raises(RateLimitError) as refused:
+                    client.runs.create(language="bash", code="true")
+                wait = refused.value.retry_after
+                assert wait is not None and 0 < wait <= 10
+                times.clear()
+                threading.Timer(wait * 1.5, busy.close).start()
+                result = client.with_options(retry=Retry(retries=5, max_delay=30)).runs.create(
+                    language="bash", code="echo waited"
+                )
+            finally:
+                busy.close()
+    assert result.stdout == "waited\n"
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps and all(gap >= wait * 0.9 for gap in gaps), (wait, gaps)
