@@ -128,6 +128,11 @@ class Gen:
         return "Any", nullable
 
     def render(self) -> str:
+        body = self.render_body()
+        self.uses_union = "Union[" in body
+        return self.render_head() + body
+
+    def render_head(self) -> str:
         lines = [
             '"""The API\'s schemas as pydantic models.',
             "",
@@ -138,7 +143,7 @@ class Gen:
             "",
             "from __future__ import annotations",
             "",
-            "from typing import Any, Dict, List, Literal, Optional, Union",
+            "from typing import Any, Dict, List, Literal, Optional" + (", Union" if self.uses_union else ""),
             "",
             "from pydantic import Field",
             "",
@@ -150,6 +155,10 @@ class Gen:
             lines.append(f'    "{name}",')
         lines.append("]")
         lines.append("")
+        return "\n".join(lines) + "\n"
+
+    def render_body(self) -> str:
+        lines: List[str] = []
         for name, values in self.enums.items():
             lines.append("")
             literal = ", ".join(json.dumps(v) for v in values)

@@ -3,7 +3,6 @@ OpenAI-compatible upstream behind its phantom proxy, and clients."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import AsyncIterator, Iterator
 
 import pytest

@@ -7,7 +7,7 @@ returned dicts), and unknown fields a newer server sends are kept.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, Optional
 
 from pydantic import Field
 
