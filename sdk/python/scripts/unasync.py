@@ -36,6 +36,7 @@ RULES = [
     (r"\baiter_content\b", "iter_content"),
     (r"\barecv_frame\b", "recv_frame"),
     (r"\basend_json\b", "send_json"),
+    (r"\baclose_on_collect\b", "close_on_collect"),
     (r"\basleep\b", "sleep"),
     (r"\bawrite_chunk\b", "write_chunk"),
     (r"\bAsync(?=[A-Z])", ""),

@@ -113,6 +113,15 @@ async def test_cancelling_a_task_ends_its_run(aclient: paddock.AsyncPaddock) -> 
     assert stream.run_id is not None
     assert await _status(aclient, stream.run_id, "cancelled") == "cancelled"
 
+    dropped = None
+    async for event in aclient.runs.stream(language="bash", code="echo up; sleep 60"):
+        if event.type == "started":
+            dropped = event.id
+        if event.type == "stdout":
+            break  # the stream object is dropped here
+    assert dropped is not None
+    assert await _status(aclient, dropped, "cancelled") == "cancelled"
+
     baseline = (await aclient.jails.list(limit=1)).rows[0].id
     task = asyncio.create_task(aclient.runs.create(language="bash", code="sleep 60"))
     deadline = time.monotonic() + 20

@@ -114,6 +114,17 @@ def test_closing_a_stream_cancels_the_run(client: paddock.Paddock) -> None:
     assert _wait_status(client, stream.run_id, "cancelled") == "cancelled"
 
 
+def test_a_dropped_stream_cancels_the_run(client: paddock.Paddock) -> None:
+    run_id = None
+    for event in client.runs.stream(language="bash", code="echo go; sleep 60"):
+        if event.type == "started":
+            run_id = event.id
+        if event.type == "stdout":
+            break  # the stream object is dropped here
+    assert run_id is not None
+    assert _wait_status(client, run_id, "cancelled") == "cancelled"
+
+
 def test_cancel_by_id_returns_the_output_so_far(client: paddock.Paddock) -> None:
     stream = client.runs.stream(language="bash", code="echo before; sleep 60; echo after")
     events = iter(stream)

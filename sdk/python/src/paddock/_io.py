@@ -70,6 +70,14 @@ def send_json(ws: Any, message: Any) -> None:
     ws.send(json.dumps(message))
 
 
+def close_on_collect(response: Any) -> None:
+    """Closes a response whose stream object was dropped unread."""
+    try:
+        response.close()
+    except Exception:
+        pass
+
+
 # --------------------------------------------------------------- non-blocking
 
 
@@ -122,3 +130,14 @@ async def arecv_frame(ws: Any, timeout: Optional[float]) -> Union[str, bytes]:
 
 async def asend_json(ws: Any, message: Any) -> None:
     await ws.send(json.dumps(message))
+
+
+def aclose_on_collect(response: Any) -> None:
+    """Closes a response whose stream object was dropped unread (on the
+    running event loop; without one, the connection pool reclaims it)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if not loop.is_closed():
+        loop.create_task(response.aclose())

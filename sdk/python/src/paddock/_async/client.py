@@ -19,7 +19,16 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from .. import _io
-from .._io import Content, PathLike, aiter_content, arecv_frame, asend_json, asleep, awrite_chunk
+from .._io import (
+    Content,
+    PathLike,
+    aclose_on_collect,
+    aiter_content,
+    arecv_frame,
+    asend_json,
+    asleep,
+    awrite_chunk,
+)
 from .._shared import (
     DEFAULT_TIMEOUT,
     JAIL_GRACE,
@@ -299,9 +308,9 @@ class AsyncEventStream:
     """The events of a run or exec stream: iterate it, then it is closed.
 
     ``async for event in stream``; ``await stream.collect()`` returns the
-    run's result. Leaving it early (``break``, ``aclose()``, the ``with``
-    block's end) closes the connection, and the server cancels the run.
-    ``run_id`` is the run's ledger id once the stream is open.
+    run's result. Leaving it early (``aclose()``, the ``with`` block's end,
+    or the stream object dropped) closes the connection, and the server
+    cancels the run. ``run_id`` is the run's ledger id once the stream is open.
     """
 
     def __init__(self, http: AsyncHTTP, path: str, payload: JsonDict, output: str, what: str, timeout: float) -> None:
@@ -413,6 +422,11 @@ class AsyncEventStream:
         if self._response is not None:
             await self._response.aclose()
 
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            aclose_on_collect(response)
+
     async def __aenter__(self) -> "AsyncEventStream":
         if self._response is None:
             await self._open()
@@ -480,6 +494,11 @@ class AsyncLogStream:
         self._done = True
         if self._response is not None:
             await self._response.aclose()
+
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            aclose_on_collect(response)
 
     async def __aenter__(self) -> "AsyncLogStream":
         return self

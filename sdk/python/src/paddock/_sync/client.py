@@ -21,7 +21,16 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 
 from .. import _io
-from .._io import Content, PathLike, iter_content, recv_frame, send_json, sleep, write_chunk
+from .._io import (
+    Content,
+    PathLike,
+    close_on_collect,
+    iter_content,
+    recv_frame,
+    send_json,
+    sleep,
+    write_chunk,
+)
 from .._shared import (
     DEFAULT_TIMEOUT,
     JAIL_GRACE,
@@ -301,9 +310,9 @@ class EventStream:
     """The events of a run or exec stream: iterate it, then it is closed.
 
     ``for event in stream``; ``stream.collect()`` returns the
-    run's result. Leaving it early (``break``, ``close()``, the ``with``
-    block's end) closes the connection, and the server cancels the run.
-    ``run_id`` is the run's ledger id once the stream is open.
+    run's result. Leaving it early (``close()``, the ``with`` block's end,
+    or the stream object dropped) closes the connection, and the server
+    cancels the run. ``run_id`` is the run's ledger id once the stream is open.
     """
 
     def __init__(self, http: HTTP, path: str, payload: JsonDict, output: str, what: str, timeout: float) -> None:
@@ -415,6 +424,11 @@ class EventStream:
         if self._response is not None:
             self._response.close()
 
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            close_on_collect(response)
+
     def __enter__(self) -> "EventStream":
         if self._response is None:
             self._open()
@@ -482,6 +496,11 @@ class LogStream:
         self._done = True
         if self._response is not None:
             self._response.close()
+
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            close_on_collect(response)
 
     def __enter__(self) -> "LogStream":
         return self
