@@ -121,6 +121,9 @@ struct State {
     /// The init's copy of the host's tree (early pivot), kept until the
     /// jail ends so that its unmount happens then.
     held: Vec<OwnedFd>,
+    /// Unconnected sockets of the jail's network namespace, for `connect`
+    /// (dropped when the jail ends: they would keep its namespace).
+    sockets: Vec<OwnedFd>,
 }
 
 /// The init's answer to one request, with its descriptors.
@@ -228,33 +231,41 @@ impl JailExecutor {
         }
     }
 
-    /// A connection to `127.0.0.1:port` inside the jail: the init starts
-    /// it in the jail's network namespace, the host waits for it (at most
-    /// `CONNECT_TIMEOUT`).
+    /// A connection to `127.0.0.1:port` inside the jail, over a socket of
+    /// the jail's network namespace (made by the init, a batch at a time),
+    /// waited for at most `CONNECT_TIMEOUT`.
     pub async fn connect(&self, port: u16) -> Result<tokio::net::TcpStream> {
-        let (id, answer) = self.request(|id| RuntimeRequest::Connect { id, port }, &[]).await?;
+        let socket = self.jail_socket().await?;
+        let socket = tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
+        let address = std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port));
+        let refused = |e| JailError::host("connecting inside the jail", e);
+        match tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(address)).await {
+            Err(_) => Err(refused(std::io::Error::from(std::io::ErrorKind::TimedOut))),
+            Ok(connected) => connected.map_err(refused),
+        }
+    }
+
+    /// An unconnected TCP socket of the jail's network namespace.
+    async fn jail_socket(&self) -> Result<OwnedFd> {
+        if let Some(socket) = lock(&self.inner.state).sockets.pop() {
+            return Ok(socket);
+        }
+        let count = ipc::MAX_FDS as u8;
+        let (id, answer) = self.request(|id| RuntimeRequest::Sockets { id, count }, &[]).await?;
         match answer.reply {
-            RuntimeReply::Connected { .. } => {
-                let socket = answer
-                    .fds
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| JailError::Spawner("a connection without its socket".into()))?;
-                let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket))
-                    .map_err(|e| JailError::host("registering a connection", e))?;
-                let connected = tokio::time::timeout(CONNECT_TIMEOUT, stream.writable()).await;
-                let refused = |e| JailError::host("connecting inside the jail", e);
-                match connected {
-                    Err(_) => Err(refused(std::io::Error::from(std::io::ErrorKind::TimedOut))),
-                    Ok(Err(e)) => Err(refused(e)),
-                    Ok(Ok(())) => match stream.take_error() {
-                        Ok(None) => Ok(stream),
-                        Ok(Some(e)) | Err(e) => Err(refused(e)),
-                    },
+            RuntimeReply::Sockets { .. } => {
+                let mut sockets = answer.fds;
+                let socket = sockets
+                    .pop()
+                    .ok_or_else(|| JailError::Spawner("no sockets in the answer".into()))?;
+                let mut state = lock(&self.inner.state);
+                if !self.is_closed() {
+                    state.sockets.extend(sockets);
                 }
+                Ok(socket)
             }
             RuntimeReply::Failed { errno, .. } => Err(JailError::host(
-                "connecting inside the jail",
+                "making a socket inside the jail",
                 std::io::Error::from_raw_os_error(errno),
             )),
             other => Err(unexpected(id, &other)),
@@ -361,7 +372,7 @@ async fn read_replies(inner: Arc<Inner>) {
                     RuntimeReply::Started { id, .. }
                     | RuntimeReply::Failed { id, .. }
                     | RuntimeReply::Signaled { id }
-                    | RuntimeReply::Connected { id } => *id,
+                    | RuntimeReply::Sockets { id } => *id,
                     _ => continue,
                 };
                 if let Some(tx) = state.waiting.remove(&id) {
@@ -373,6 +384,7 @@ async fn read_replies(inner: Arc<Inner>) {
     inner.closed.store(true, Ordering::SeqCst);
     let mut state = lock(&inner.state);
     state.waiting.clear();
+    state.sockets.clear();
     for (_, tx) in state.exits.drain() {
         let _ = tx.send(ExitStatus::Signal(libc::SIGKILL));
     }

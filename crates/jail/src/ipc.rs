@@ -15,7 +15,7 @@ use crate::sys::check;
 /// the socket's send buffer, whose default maximum is about 208 KiB.
 pub(crate) const MAX_MESSAGE: usize = 128 << 10;
 /// Most descriptors passed with one message.
-const MAX_FDS: usize = 8;
+pub(crate) const MAX_FDS: usize = 16;
 
 /// Host → a pre-created jail's init: what to run (no descriptors: the jail
 /// has its pipes from `PIPES`).
@@ -40,8 +40,9 @@ pub(crate) enum RuntimeRequest {
     },
     /// Send a signal to a process's group.
     Signal { id: u64, pid: i32, signal: i32 },
-    /// Connect to a port on the jail's loopback.
-    Connect { id: u64, port: u16 },
+    /// Make `count` TCP sockets in the jail's network namespace, which the
+    /// host connects to ports on the jail's loopback.
+    Sockets { id: u64, count: u8 },
 }
 
 /// A runtime jail's init → host, on the request socket.
@@ -61,8 +62,8 @@ pub(crate) enum RuntimeReply {
     },
     /// A signal was delivered.
     Signaled { id: u64 },
-    /// A connection was made (its socket is attached).
-    Connected { id: u64 },
+    /// Sockets were made (attached, unconnected).
+    Sockets { id: u64 },
     /// A process started by `Exec` ended.
     Exited {
         pid: i32,

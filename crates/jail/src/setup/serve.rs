@@ -5,8 +5,9 @@
 //! capability sets are already empty, since the init dropped them for
 //! good before serving), with pipes the host made or a terminal of the
 //! jail's own devpts whose master goes back to the host; it signals
-//! process groups, connects to ports on the jail's loopback for the host
-//! (previews), and reports every exit.
+//! process groups, makes sockets in the jail's network namespace for the
+//! host to reach ports on the jail's loopback (previews), and reports
+//! every exit.
 //!
 //! The init is single-threaded and never blocks on jailed code for long:
 //! a started child either executes or reports its failure on a
@@ -217,12 +218,12 @@ impl Init<'_> {
                 Ok(()) => self.reply(&RuntimeReply::Signaled { id }, &[]),
                 Err(e) => self.fail(id, StepError::new(SetupStep::Signal, e, format!("pid {pid}")).report()),
             },
-            RuntimeRequest::Connect { id, port } => match connect_loopback(port) {
-                Ok(socket) => self.reply(&RuntimeReply::Connected { id }, &[socket.as_raw_fd()]),
-                Err(e) => self.fail(
-                    id,
-                    StepError::new(SetupStep::Connect, e, format!("127.0.0.1:{port}")).report(),
-                ),
+            RuntimeRequest::Sockets { id, count } => match tcp_sockets(count.min(ipc::MAX_FDS as u8)) {
+                Ok(sockets) => {
+                    let raw: Vec<RawFd> = sockets.iter().map(AsRawFd::as_raw_fd).collect();
+                    self.reply(&RuntimeReply::Sockets { id }, &raw);
+                }
+                Err(e) => self.fail(id, StepError::new(SetupStep::Connect, e, "socket".into()).report()),
             },
         }
     }
@@ -368,37 +369,25 @@ fn open_terminal(cols: u16, rows: u16) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((master, unsafe { OwnedFd::from_raw_fd(slave) }))
 }
 
-/// A TCP connection to `127.0.0.1:port` inside the jail's network
-/// namespace, started but not waited for: the socket is non-blocking, and
-/// the host waits for the connection to complete (or fail), so a jailed
-/// server that does not accept never holds the init.
-fn connect_loopback(port: u16) -> io::Result<OwnedFd> {
-    // SAFETY: socket with constant arguments; the descriptor is owned at once.
-    let socket = unsafe {
-        OwnedFd::from_raw_fd(sys::check_int(libc::socket(
-            libc::AF_INET,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        ))?)
-    };
-    let address = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: connect with a valid sockaddr_in of the right size.
-    match sys::check_int(unsafe {
-        libc::connect(
-            socket.as_raw_fd(),
-            (&address as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    }) {
-        Ok(_) => Ok(socket),
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
-        Err(e) => Err(e),
-    }
+/// Fresh TCP sockets of the jail's network namespace, unconnected and
+/// non-blocking. A socket keeps the namespace it was made in, so the host
+/// connects them to the jail's loopback without a round trip through the
+/// init per connection, and a jailed server that does not accept never
+/// holds the init.
+fn tcp_sockets(count: u8) -> io::Result<Vec<OwnedFd>> {
+    (0..count)
+        .map(|_| {
+            // SAFETY: socket with constant arguments; the descriptor is
+            // owned at once.
+            sys::check_int(unsafe {
+                libc::socket(
+                    libc::AF_INET,
+                    libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                    0,
+                )
+            })
+            // SAFETY: a fresh descriptor that nothing else owns.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        })
+        .collect()
 }

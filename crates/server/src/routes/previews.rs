@@ -386,7 +386,11 @@ async fn path_relay(state: &SharedState, target: ProxyTarget, mut request: Reque
     if let Some(seen) = request.extensions().get::<SeenCaller>() {
         seen.record(&caller);
     }
-    let row = match path_preview(state, &caller, &target).await {
+    let row = match state
+        .previews
+        .active_for(&caller, &target.workspace_id, target.port)
+        .await
+    {
         Ok(row) => row,
         Err(err) => return ApiError::from(err).into_response(),
     };
@@ -419,20 +423,6 @@ async fn path_caller(state: &SharedState, headers: &HeaderMap, uri: &Uri) -> Res
         })?,
     };
     state.keys.authenticate(&token).await
-}
-
-/// The active preview a path-based request may use (404 otherwise).
-async fn path_preview(state: &SharedState, caller: &Caller, target: &ProxyTarget) -> Result<PreviewRow, Error> {
-    state
-        .db
-        .workspace(&caller.scope(None), &target.workspace_id)
-        .await?
-        .ok_or_else(|| Error::not_found("workspace"))?;
-    state
-        .previews
-        .active(&target.workspace_id, target.port)
-        .await?
-        .ok_or_else(|| Error::not_found("preview"))
 }
 
 /// Headers that belong to one connection, never relayed (RFC 9110 §7.6.1).

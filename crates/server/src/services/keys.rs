@@ -7,10 +7,8 @@
 //! forgets the key at once; a revoke written to a shared database by
 //! another server takes effect here within [`KEY_MEMORY`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use paddock_api::identity::{CreatedKey, KeyRecord, KeyRole, NewKey};
 use paddock_api::{Error, ErrorCode};
@@ -20,6 +18,7 @@ use crate::crypto::{new_id, new_token, token_hash};
 use crate::db::{now_ms, Db, KeyRow};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
+use crate::services::memo::Memo;
 use crate::services::rfc3339;
 
 /// Longest key label, bytes.
@@ -34,15 +33,8 @@ const MAX_REMEMBERED: usize = 4096;
 pub struct Keys {
     db: Db,
     audit: AuditLog,
-    remembered: Arc<Remembered>,
-}
-
-/// Callers of recently authenticated keys, by token hash.
-#[derive(Debug, Default)]
-struct Remembered {
-    callers: Mutex<HashMap<String, (Caller, Instant)>>,
-    /// Counts revokes: a lookup that raced one is not remembered.
-    revokes: AtomicU64,
+    /// Callers of recently authenticated keys, by token hash.
+    remembered: Arc<Memo<String, Caller>>,
 }
 
 impl Keys {
@@ -51,7 +43,7 @@ impl Keys {
         Keys {
             db,
             audit,
-            remembered: Arc::default(),
+            remembered: Arc::new(Memo::new(KEY_MEMORY, MAX_REMEMBERED)),
         }
     }
 
@@ -61,7 +53,7 @@ impl Keys {
         if let Some(caller) = self.remembered.get(&hash) {
             return Ok(caller);
         }
-        let revokes = self.remembered.revokes.load(Ordering::SeqCst);
+        let stamp = self.remembered.stamp();
         let key = self
             .db
             .key_by_hash(&hash)
@@ -74,7 +66,7 @@ impl Keys {
             tenant: key.tenant_id,
             role,
         };
-        self.remembered.put(hash, &caller, revokes);
+        self.remembered.put(hash, caller.clone(), stamp);
         Ok(caller)
     }
 
@@ -131,40 +123,9 @@ impl Keys {
         if !self.db.revoke_key(&caller.scope(None), id).await? {
             return Err(Error::not_found("key"));
         }
-        self.remembered.forget(id);
+        self.remembered.forget(|_, caller| caller.key_id == id);
         self.audit.record(caller, "key.revoke", id).await;
         Ok(())
-    }
-}
-
-impl Remembered {
-    fn get(&self, hash: &str) -> Option<Caller> {
-        let callers = self.callers.lock().ok()?;
-        let (caller, since) = callers.get(hash)?;
-        (since.elapsed() < KEY_MEMORY).then(|| caller.clone())
-    }
-
-    /// Remembers `caller` unless a revoke happened since its lookup began
-    /// (`revokes` was read then).
-    fn put(&self, hash: String, caller: &Caller, revokes: u64) {
-        let Ok(mut callers) = self.callers.lock() else {
-            return;
-        };
-        if self.revokes.load(Ordering::SeqCst) != revokes {
-            return;
-        }
-        if callers.len() >= MAX_REMEMBERED {
-            callers.clear();
-        }
-        callers.insert(hash, (caller.clone(), Instant::now()));
-    }
-
-    /// Forgets a revoked key.
-    fn forget(&self, key_id: &str) {
-        self.revokes.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut callers) = self.callers.lock() {
-            callers.retain(|_, (caller, _)| caller.key_id != key_id);
-        }
     }
 }
 
@@ -177,36 +138,5 @@ fn record(key: &KeyRow) -> KeyRecord {
         source: key.source.clone(),
         created_at: rfc3339(key.created_at),
         revoked_at: key.revoked_at.map(rfc3339),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn caller(key_id: &str) -> Caller {
-        Caller {
-            key_id: key_id.into(),
-            tenant: "t".into(),
-            role: Role::Operator,
-        }
-    }
-
-    #[test]
-    fn a_revoke_forgets_the_key_and_beats_a_racing_lookup() {
-        let remembered = Remembered::default();
-        remembered.put("h1".into(), &caller("key_1"), 0);
-        remembered.put("h2".into(), &caller("key_2"), 0);
-        assert_eq!(remembered.get("h1").map(|c| c.key_id), Some("key_1".into()));
-        // A lookup that began before this revoke read the count then.
-        let before = remembered.revokes.load(Ordering::SeqCst);
-        remembered.forget("key_1");
-        assert!(remembered.get("h1").is_none());
-        assert!(remembered.get("h2").is_some(), "other keys stay");
-        remembered.put("h1".into(), &caller("key_1"), before);
-        assert!(
-            remembered.get("h1").is_none(),
-            "a lookup that raced the revoke is not kept"
-        );
     }
 }

@@ -12,6 +12,7 @@ pub mod jails;
 pub mod keys;
 pub mod ledger;
 pub mod limits;
+pub mod memo;
 pub mod previews;
 pub mod runs;
 pub mod runtime;

@@ -5,21 +5,28 @@
 //! or the preview's secret) and finds the running jail a request goes to.
 //! The HTTP relay itself is in [`crate::routes::previews`].
 //!
-//! Every lookup reads the database, so previews survive restarts and a
-//! revoke or an expiry takes effect on the next request (RUNTIME.md §9:
-//! nothing only in memory). The one step that finds a running jail is
-//! [`Previews::jail`], which a later version can point at another node.
+//! The records are in the database, so previews survive restarts
+//! (RUNTIME.md §9: nothing only in memory). A relayed request finds its
+//! preview in a short memory of recent reads ([`Memo`]), which a revoke or
+//! a replacement through this service clears at once, which checks the
+//! expiry on every use, and which serves only while the workspace runs
+//! (its deletion, by another service, stops it first). The one step that
+//! finds a running jail is [`Previews::jail`], which a later version can
+//! point at another node.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use paddock_api::previews::{NewPreview, Preview, PreviewList, DEFAULT_PUBLIC_TTL_SECS, MAX_TTL_SECS};
 use paddock_api::workspaces::Workspace;
 use paddock_api::{Error, ErrorCode};
 
 use crate::crypto::{new_id, new_token, token_hash};
-use crate::db::{now_ms, Db, PreviewRow};
+use crate::db::{now_ms, Db, DbResult, PreviewRow};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
+use crate::services::memo::Memo;
 use crate::services::rfc3339;
 use crate::services::runtime::RunningJail;
 use crate::services::workspaces::Workspaces;
@@ -55,7 +62,23 @@ struct Inner {
     /// The preview domain (`--preview-domain`), lowercase, without dots
     /// around it.
     domain: String,
+    /// Active previews read recently, by what requests name.
+    remembered: Memo<Target, PreviewRow>,
 }
+
+/// What a relayed request names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    /// A workspace's port.
+    Port(String, u16),
+    /// A workspace domain.
+    Domain(String),
+}
+
+/// How long a preview read is remembered.
+const PREVIEW_MEMORY: Duration = Duration::from_secs(5);
+/// Most previews remembered at once.
+const MAX_REMEMBERED: usize = 4096;
 
 /// What a host-based request names: a workspace's port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +98,7 @@ impl Previews {
                 workspaces,
                 audit,
                 domain: domain.trim_matches('.').to_ascii_lowercase(),
+                remembered: Memo::new(PREVIEW_MEMORY, MAX_REMEMBERED),
             }),
         }
     }
@@ -131,6 +155,8 @@ impl Previews {
             revoked_at: None,
         };
         self.inner.db.replace_preview(&row).await?;
+        let replaced = Target::Port(row.workspace_id.clone(), port);
+        self.inner.remembered.forget(|target, _| *target == replaced);
         self.inner.audit.record(caller, "preview.create", &row.id).await;
         let mut preview = self.wire(&row, origin, now);
         if let Some(secret) = secret {
@@ -164,6 +190,7 @@ impl Previews {
         if !self.inner.db.revoke_preview(workspace_id, preview_id, now_ms()).await? {
             return Err(Error::not_found("preview"));
         }
+        self.inner.remembered.forget(|_, row| row.id == preview_id);
         self.inner.audit.record(caller, "preview.revoke", preview_id).await;
         Ok(())
     }
@@ -221,7 +248,8 @@ impl Previews {
 
     /// The preview serving a workspace domain, if any.
     pub async fn domain_preview(&self, hostname: &str) -> Result<Option<PreviewRow>, Error> {
-        Ok(self.inner.db.domain_preview(hostname).await?)
+        let read = self.inner.db.domain_preview(hostname);
+        self.remembered_or(Target::Domain(hostname.to_owned()), read).await
     }
 
     /// What a `Host` header names (see [`parse_host`]).
@@ -231,7 +259,53 @@ impl Previews {
 
     /// The active preview of a workspace's port, if any.
     pub async fn active(&self, workspace_id: &str, port: u16) -> Result<Option<PreviewRow>, Error> {
-        Ok(self.inner.db.active_preview(workspace_id, port, now_ms()).await?)
+        let read = self.inner.db.active_preview(workspace_id, port, now_ms());
+        self.remembered_or(Target::Port(workspace_id.to_owned(), port), read)
+            .await
+    }
+
+    /// The active preview of a port of one of the caller's workspaces (404
+    /// for the workspace, then for the preview).
+    pub async fn active_for(&self, caller: &Caller, workspace_id: &str, port: u16) -> Result<PreviewRow, Error> {
+        let scope = caller.scope(None);
+        if let Some(row) = self.fresh(&Target::Port(workspace_id.to_owned(), port)) {
+            if scope.includes(&row.tenant_id) {
+                return Ok(row);
+            }
+        }
+        self.inner
+            .db
+            .workspace(&scope, workspace_id)
+            .await?
+            .ok_or_else(|| Error::not_found("workspace"))?;
+        self.active(workspace_id, port)
+            .await?
+            .ok_or_else(|| Error::not_found("preview"))
+    }
+
+    /// A remembered preview that still holds: not expired, and its
+    /// workspace runs.
+    fn fresh(&self, target: &Target) -> Option<PreviewRow> {
+        let row = self.inner.remembered.get(target)?;
+        let live = row.expires_at.is_none_or(|at| at > now_ms()) && self.jail(&row).is_some();
+        live.then_some(row)
+    }
+
+    /// The remembered preview of `target`, or `read`'s (then remembered).
+    async fn remembered_or(
+        &self,
+        target: Target,
+        read: impl Future<Output = DbResult<Option<PreviewRow>>>,
+    ) -> Result<Option<PreviewRow>, Error> {
+        if let Some(row) = self.fresh(&target) {
+            return Ok(Some(row));
+        }
+        let stamp = self.inner.remembered.stamp();
+        let row = read.await?;
+        if let Some(row) = &row {
+            self.inner.remembered.put(target, row.clone(), stamp);
+        }
+        Ok(row)
     }
 
     /// The running jail a preview relays into, if its workspace runs (never
