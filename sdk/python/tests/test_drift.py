@@ -132,7 +132,10 @@ def compare_models(doc: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     api = OpenApi(doc)
     problems: List[str] = []
     checked: List[str] = []
-    always = lambda yes: "always present and non-null" if yes else "optional or nullable"  # noqa: E731
+
+    def always(yes: bool) -> str:
+        return "always present and non-null" if yes else "optional or nullable"
+
     for name in api.schemas:
         if not api.is_object(name):
             continue
@@ -411,7 +414,7 @@ def check_requests(calls: List[Call], doc: Dict[str, Any]) -> Tuple[List[str], L
 
 def _committed() -> Dict[str, Any]:
     assert CONTRACT.is_file(), f"the committed contract {CONTRACT} is missing"
-    doc = json.loads(CONTRACT.read_text())
+    doc: Dict[str, Any] = json.loads(CONTRACT.read_text())
     assert doc["openapi"].startswith("3.") and len(doc["paths"]) > 10
     return doc
 

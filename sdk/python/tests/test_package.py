@@ -101,8 +101,8 @@ def test_build_and_install_offline(dist: Path, wheelhouse: Path, tmp_path: Path,
     assert ran == 3
 
 
-def test_mypy_strict_on_the_package_and_examples() -> None:
+def test_mypy_strict_on_the_package_examples_and_tests() -> None:
     mypy = shutil.which("mypy", path=str(Path(sys.executable).parent))
     assert mypy, "mypy is not installed in the test environment"
-    out = _run([mypy, "--strict", "src/paddock", "examples"], cwd=SDK, timeout=600)
+    out = _run([mypy, "--strict", "src/paddock", "examples", "tests"], cwd=SDK, timeout=600)
     assert "Success" in out

@@ -887,8 +887,14 @@ class AsyncPreviews:
         url = f"{self._http.base_url}/v1/workspaces/{seg(workspace_id)}/previews/{int(port)}/proxy/{path.lstrip('/')}"
         sent = aiter_content(content) if content is not None else None
         all_headers = {**self._http.auth_headers(), **(headers or {})}
-        response = await self._http.client.request(method, url, content=sent, headers=all_headers, timeout=self._http._timeout(None))
-        return response
+        try:
+            return await self._http.client.request(
+                method, url, content=sent, headers=all_headers, timeout=self._http._timeout(None)
+            )
+        except httpx.TimeoutException as err:
+            raise APITimeoutError("previews.request: no answer within the deadline", method=method, path=url) from err
+        except httpx.TransportError as err:
+            raise APIConnectionError(f"previews.request: cannot reach {url}: {err}", method=method, path=url) from err
 
 
 class AsyncSnapshots:
