@@ -61,3 +61,20 @@ def test_langchain_tool(as_user: None, fake_model: FakeModel, client: paddock.Pa
     assert answer == "The tool said: 42"
     _check_model_traffic(fake_model, before, "/chat/completions")
     assert not [w for w in client.workspaces.list(q="langchain").rows], "the workspace was deleted"
+
+
+@pytest.mark.parametrize("script", ["openai_agents_tool.py", "langchain_tool.py"])
+def test_examples_run_as_scripts(script: str, server: Server, fake_model: FakeModel) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PADDOCK_"))}
+    env.update(PADDOCK_URL=server.url, PADDOCK_API_KEY=ADMIN_TOKEN)
+    before = len(fake_model.requests)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "What is 6 times 7?"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "The tool said: 42"
+    assert len(fake_model.requests) - before == 2
