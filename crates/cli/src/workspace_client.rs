@@ -2,7 +2,8 @@
 //! snapshots on a running server, one subcommand per route, and adding a
 //! flavor to this host's state directory. The runtime commands of `ws`
 //! (`start`, `stop`, `ps`, `logs`, `kill`, `exec`, `cp`, `ls`, `cat`) are
-//! in [`crate::runtime_client`] and [`crate::files_client`].
+//! in [`crate::runtime_client`] and [`crate::files_client`]; previews
+//! (`preview`, `previews`, `unpreview`) are control-plane routes.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
 
+use paddock_api::previews::NewPreview;
 use paddock_api::runtime::processes::ProcessLogsStream;
 use paddock_api::workspaces::{GitSeed, NewWorkspace, RepoSpec, WorkspaceExec};
 
@@ -150,6 +152,28 @@ pub enum WorkspaceCommand {
     Ls { id: String, path: Option<String> },
     /// Print a file of the workspace.
     Cat { id: String, path: String },
+    /// Expose a port of the running workspace at a URL (private: the
+    /// tenant's API key, or the one-time `access_url` in a browser).
+    Preview {
+        id: String,
+        /// The port a server listens on inside the workspace.
+        port: u32,
+        /// Anyone with the URL may use it (until it expires: 1h unless
+        /// --ttl says otherwise).
+        #[arg(long)]
+        public: bool,
+        /// Lifetime: 30m, 1d (at most 7 days).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        ttl: Option<u64>,
+    },
+    /// List the workspace's previews, newest first.
+    Previews { id: String },
+    /// Revoke a preview (its URL and secret stop working at once).
+    Unpreview {
+        id: String,
+        /// The preview (`prv_...`).
+        preview: String,
+    },
     /// Make COUNT independent copies of the workspace.
     Fork {
         id: String,
@@ -222,6 +246,7 @@ pub enum FlavorsCommand {
     },
 }
 
+const PREVIEW_FIELDS: [&str; 6] = ["id", "port", "public", "state", "expires_at", "url"];
 const WORKSPACE_FIELDS: [&str; 5] = ["id", "label", "git_repo", "last_exec_at", "paused_at"];
 const SNAPSHOT_FIELDS: [&str; 6] = ["id", "workspace_id", "name", "created_at", "size_bytes", "file_count"];
 
@@ -421,6 +446,43 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 return print_result(conn, &result);
             }
             stream_post(&api, conn, &format!("/v1/workspaces/{id}/exec/stream"), body)
+        }
+        WorkspaceCommand::Preview { id, port, public, ttl } => {
+            let body = body_of(&NewPreview {
+                port: *port,
+                public: *public,
+                ttl_secs: *ttl,
+            });
+            let preview = api.call(Method::POST, &format!("/v1/workspaces/{id}/previews"), Some(body))?;
+            api.show(&preview, |p| {
+                print_fields(
+                    p,
+                    &[
+                        "id",
+                        "port",
+                        "public",
+                        "state",
+                        "expires_at",
+                        "url",
+                        "path_url",
+                        "access_url",
+                    ],
+                );
+                if p["access_url"].is_string() {
+                    eprintln!("the access_url carries the preview's secret; it is not shown again");
+                }
+            })
+        }
+        WorkspaceCommand::Previews { id } => {
+            let list = api.get(&format!("/v1/workspaces/{id}/previews"))?;
+            api.show(&list, |l| list_table(&l["previews"], &PREVIEW_FIELDS))
+        }
+        WorkspaceCommand::Unpreview { id, preview } => {
+            api.call(Method::DELETE, &format!("/v1/workspaces/{id}/previews/{preview}"), None)?;
+            if !conn.json {
+                println!("revoked {preview}");
+            }
+            Ok(0)
         }
         WorkspaceCommand::Fork { id, count, label } => {
             let mut body = json!({ "count": count });

@@ -4,7 +4,8 @@
 //! `-it` driven through a real pseudo-terminal (its size followed after
 //! SIGWINCH, the local terminal restored); `ps`, `logs` (also `-f`),
 //! `kill`, `start`/`stop`; `cp` of a 20 MiB file and of a directory both
-//! ways, `ls` and `cat`; Problem Details printed as messages.
+//! ways, `ls` and `cat`; `preview`, `previews` and `unpreview`; Problem
+//! Details printed as messages.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -803,4 +804,92 @@ fn ctrl_c_during_exec_stops_the_process_and_exits_130() {
         .expect("read");
     assert!(err.contains("interrupted; the process was stopped"), "{err}");
     assert_eq!(process(&server, &ws, &id)["status"], "exited");
+}
+
+#[test]
+fn preview_exposes_a_port_lists_it_and_revokes_it() {
+    let dir = tempdir();
+    let server = start(dir.path());
+    let ws = workspace(&server);
+    ok(paddock(
+        &server,
+        &[
+            "ws",
+            "exec",
+            &ws,
+            "--",
+            "sh",
+            "-c",
+            "echo served > /workspace/hello.txt",
+        ],
+        None,
+    ));
+    create(&server, &ws, "exec python3 -m http.server 8000 -d /workspace");
+
+    // Private (the default): the secret is in `access_url`, once.
+    let out = ok(paddock(&server, &["ws", "preview", &ws, "8000", "--json"], None));
+    let private: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let id = private["id"].as_str().expect("id").to_owned();
+    assert_eq!((&private["port"], &private["public"]), (&json!(8000), &json!(false)));
+    let url = private["url"].as_str().expect("url");
+    let access = private["access_url"].as_str().expect("access_url");
+    assert!(
+        access.starts_with(url) && access.contains("paddock_token=pvs_"),
+        "{private}"
+    );
+    let path_url = private["path_url"].as_str().expect("path_url").to_owned();
+
+    // Public, with a lifetime, as a table.
+    let out = ok(paddock(
+        &server,
+        &["ws", "preview", &ws, "8001", "--public", "--ttl", "30m"],
+        None,
+    ));
+    let table = stdout(&out);
+    assert!(
+        table.contains("public      true") && table.contains("state       active"),
+        "{table}"
+    );
+    assert!(!table.contains("pvs_"), "a public preview has no secret: {table}");
+
+    // It serves what the workspace's server serves, to the tenant's key.
+    let client = reqwest::blocking::Client::new();
+    let fetch = || {
+        client
+            .get(format!("{path_url}hello.txt"))
+            .bearer_auth(OP1_TOKEN)
+            .send()
+            .expect("request")
+    };
+    wait_for("the server in the workspace", Duration::from_secs(15), || {
+        fetch().status() == 200
+    });
+    assert_eq!(fetch().text().expect("body"), "served\n");
+
+    // Listed, newest first.
+    let list = stdout(&ok(paddock(&server, &["ws", "previews", &ws], None)));
+    let header = list.lines().next().expect("header");
+    assert!(
+        header.starts_with("ID") && header.contains("PORT") && header.contains("STATE"),
+        "{list}"
+    );
+    let line = list
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .expect("the preview is listed");
+    assert!(line.contains("8000") && line.contains("active"), "{line}");
+    assert!(list.lines().nth(1).is_some_and(|l| l.contains("8001")), "{list}");
+
+    // Revoked: it stops serving at once, and a second revoke is an error.
+    assert_eq!(
+        stdout(&ok(paddock(&server, &["ws", "unpreview", &ws, &id], None))),
+        format!("revoked {id}\n")
+    );
+    assert_eq!(fetch().status(), 404);
+    let out = paddock(&server, &["ws", "unpreview", &ws, &id], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("404"), "{}", stderr(&out));
+    let out = paddock(&server, &["ws", "preview", &ws, "0"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("port"), "{}", stderr(&out));
 }

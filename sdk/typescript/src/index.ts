@@ -16,7 +16,7 @@ export type { SseMessage } from "./sse.js";
 export type { Credentials } from "./resources/credentials.js";
 export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
-export type { Workspaces } from "./resources/workspaces.js";
+export type { WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
 export type { RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
@@ -39,6 +39,7 @@ export type {
   JailLimits,
   JailListParams,
   NetworkSpec,
+  PreviewCreateRequest,
   ProcessCreateRequest,
   ProcessFollowOptions,
   ProcessListParams,
@@ -130,6 +131,8 @@ export type {
   StreamEventType,
   StreamOutput,
   StreamOutputData,
+  Preview,
+  PreviewList,
   TerminalExitFrame,
   TerminalReadyFrame,
   Whoami,

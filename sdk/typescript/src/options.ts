@@ -213,6 +213,16 @@ export interface WorkspaceForkRequest {
   label?: string;
 }
 
+/** `workspaces.previews.create`. */
+export interface PreviewCreateRequest {
+  /** The port inside the workspace (1..=65535), reached on its `127.0.0.1`. */
+  port: number;
+  /** Anyone with the URL may use it until it expires (default: private, the tenant's API key or the `access_url`). */
+  public?: boolean;
+  /** Lifetime in seconds (1..=604800); public previews default to 3600, private ones do not expire unless asked. */
+  ttlSecs?: number;
+}
+
 /** `snapshots.create`. */
 export interface SnapshotCreateRequest {
   /** Name of the snapshot. */

@@ -732,6 +732,39 @@ export interface WorkspaceRunState {
   processes: number;
 }
 
+/** A preview: a port of a running workspace exposed at a URL (paddock). */
+export interface Preview {
+  /** `prv_` and 24 hex digits. */
+  id: string;
+  /** The workspace whose port this exposes. */
+  workspace_id: string;
+  /** The port inside the workspace. */
+  port: number;
+  /** Whether anyone with the URL may use it. */
+  public: boolean;
+  /** `active`, `expired` or `revoked`. */
+  state: "active" | "expired" | "revoked" | (string & {});
+  /** The host-based URL (`http://{port}--{workspace}.{preview-domain}/`, or a workspace domain). */
+  url: string;
+  /** The path-based URL for API clients (needs the tenant's API key). */
+  path_url: string;
+  /** Private previews, in the creation answer only: `url?paddock_token=<secret>`, which a browser trades for a cookie. */
+  access_url?: string | null;
+  /** A workspace domain (agentjail's `domains`), if this preview serves one. */
+  hostname?: string | null;
+  /** RFC 3339, when it stops working, or `null`. */
+  expires_at?: string | null;
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339, when it was revoked. */
+  revoked_at?: string | null;
+}
+
+/** `workspaces.previews.list`: active, expired and revoked, newest first. */
+export interface PreviewList {
+  previews: Preview[];
+}
+
 // ---------------------------------------------------------------- runtime
 //
 // The runtime API under each workspace's base URL

@@ -487,12 +487,18 @@ enum Relay {
 /// cookies and service workers are out of its reach).
 const PATH_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
 
+/// Headers of a relayed answer that would act on the whole API origin when
+/// a path-based answer carried them: cookies (every workspace's path-based
+/// previews share that origin), its transport (`Strict-Transport-Security`,
+/// `Alt-Svc`) and its data (`Clear-Site-Data`).
+const PATH_DROPPED: [&str; 4] = ["set-cookie", "strict-transport-security", "alt-svc", "clear-site-data"];
+
 /// Makes a relayed answer safe to hand to a browser: `Service-Worker-Allowed`
 /// is dropped (no worker may claim more than its own path), every
 /// `Set-Cookie` loses its `Domain` (host-only: a preview cannot set cookies
 /// on other previews or the API) and one naming the preview cookie is
 /// dropped. Path-based answers, served on the API's origin, are also
-/// sandboxed, send no `Referer` and may not clear the origin's data.
+/// sandboxed, send no `Referer` and drop [`PATH_DROPPED`].
 fn secure_response(headers: &mut HeaderMap, relay: &Relay, upgraded: bool) {
     headers.remove("service-worker-allowed");
     let cookies: Vec<HeaderValue> = headers
@@ -505,7 +511,9 @@ fn secure_response(headers: &mut HeaderMap, relay: &Relay, upgraded: bool) {
         headers.append(header::SET_COOKIE, cookie);
     }
     if matches!(relay, Relay::Path(_)) {
-        headers.remove("clear-site-data");
+        for name in PATH_DROPPED {
+            headers.remove(name);
+        }
         if !upgraded {
             headers.append(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PATH_CSP));
             headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -562,7 +570,13 @@ async fn relay(
     {
         let headers = request.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        strip_cookie(headers);
+        match &kind {
+            // Cookies of the API's origin belong to no workspace.
+            Relay::Path(_) => {
+                headers.remove(header::COOKIE);
+            }
+            Relay::Host => strip_cookie(headers),
+        }
         if headers.get_all(header::REFERER).iter().any(referer_carries_credentials) {
             headers.remove(header::REFERER);
         }
@@ -712,8 +726,18 @@ mod tests {
         assert_eq!(cookie("=paddock_preview=fake"), None);
         let mut headers = HeaderMap::new();
         headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
+        headers.insert(header::SET_COOKIE, HeaderValue::from_static("s=1; Path=/"));
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=9"));
+        headers.insert(header::ALT_SVC, HeaderValue::from_static("h3=\":443\""));
         secure_response(&mut headers, &Relay::Path("/".to_owned()), false);
-        assert!(headers.get("service-worker-allowed").is_none());
+        for gone in [
+            "service-worker-allowed",
+            "set-cookie",
+            "strict-transport-security",
+            "alt-svc",
+        ] {
+            assert!(headers.get(gone).is_none(), "{gone}");
+        }
         assert_eq!(headers[header::CONTENT_SECURITY_POLICY], PATH_CSP);
         assert_eq!(headers[header::REFERRER_POLICY], "no-referrer");
         let mut headers = HeaderMap::new();

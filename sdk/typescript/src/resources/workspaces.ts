@@ -2,6 +2,7 @@ import { compact, limitFields, segment } from "../encode.js";
 import { jailDeadline, type HttpClient } from "../http.js";
 import type {
   CallOptions,
+  PreviewCreateRequest,
   WorkspaceCreateRequest,
   WorkspaceExecRequest,
   WorkspaceExecStreamRequest,
@@ -11,6 +12,8 @@ import type {
 } from "../options.js";
 import type {
   ExecResult,
+  Preview,
+  PreviewList,
   StreamEvent,
   StreamOutput,
   Workspace,
@@ -39,8 +42,13 @@ function execBody(request: WorkspaceExecRequest): Record<string, unknown> {
  * workspace can also run: see {@link Workspaces.runtime | `runtime(id)`}.
  */
 export class Workspaces {
+  /** (paddock) Ports of running workspaces exposed at URLs. */
+  readonly previews: WorkspacePreviews;
+
   /** @internal */
-  constructor(private readonly http: HttpClient) {}
+  constructor(private readonly http: HttpClient) {
+    this.previews = new WorkspacePreviews(http);
+  }
 
   /** `POST /v1/workspaces`: creates a workspace, cloning `git` into it first when given. */
   async create(request: WorkspaceCreateRequest = {}, call?: CallOptions): Promise<Workspace> {
@@ -190,5 +198,45 @@ export class Workspaces {
    */
   sandboxAgentBaseUrl(id: string): string {
     return this.http.baseUrl + runtimePath(id);
+  }
+}
+
+/**
+ * (paddock) Previews: a port served inside a running workspace, exposed
+ * through the server at `url` (host-based, for browsers) and `path_url`
+ * (for API clients). Private by default: the tenant's API key, or the
+ * creation answer's one-time `access_url` in a browser.
+ *
+ * ```ts
+ * const preview = await paddock.workspaces.previews.create(ws.id, { port: 3000, public: true, ttlSecs: 600 });
+ * console.log(preview.url);
+ * ```
+ */
+export class WorkspacePreviews {
+  /** @internal */
+  constructor(private readonly http: HttpClient) {}
+
+  /** `POST /v1/workspaces/:id/previews`: exposes `port`; an active preview of the same port is revoked. */
+  async create(id: string, request: PreviewCreateRequest, call?: CallOptions): Promise<Preview> {
+    return this.http.json({
+      method: "POST",
+      path: `/v1/workspaces/${segment(id)}/previews`,
+      body: compact({ port: request.port, public: request.public, ttl_secs: request.ttlSecs }),
+      call,
+    });
+  }
+
+  /** `GET /v1/workspaces/:id/previews`: every preview of the workspace, newest first. */
+  async list(id: string, call?: CallOptions): Promise<PreviewList> {
+    return this.http.json({ method: "GET", path: `/v1/workspaces/${segment(id)}/previews`, call });
+  }
+
+  /** `DELETE /v1/workspaces/:id/previews/:previewId`: its URLs and secret stop working at once. */
+  async revoke(id: string, previewId: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({
+      method: "DELETE",
+      path: `/v1/workspaces/${segment(id)}/previews/${segment(previewId)}`,
+      call,
+    });
   }
 }

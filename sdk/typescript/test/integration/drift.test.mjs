@@ -121,6 +121,9 @@ async function sdkRequests() {
     (p) => p.workspaces.start("wrk_1"),
     (p) => p.workspaces.stop("wrk_1"),
     (p) => p.workspaces.state("wrk_1"),
+    (p) => p.workspaces.previews.create("wrk_1", { port: 3000, public: true, ttlSecs: 60 }),
+    (p) => p.workspaces.previews.list("wrk_1"),
+    (p) => p.workspaces.previews.revoke("wrk_1", "prv_1"),
     // The runtime (sandbox-agent's API under the workspace's base URL).
     (p) => p.workspaces.runtime("wrk_1").health(),
     (p) =>
@@ -222,11 +225,11 @@ function driftChecks(load) {
   });
 }
 
-/** Operations of the workspace runtime (and its lifecycle) in `openapi` that no SDK call reaches. */
+/** Operations of the workspace runtime (its lifecycle and previews) in `openapi` that no SDK call reaches. */
 function uncoveredRuntimeRoutes(openapi, calls) {
   const missing = [];
   for (const [path, operations] of Object.entries(openapi.paths ?? {})) {
-    if (!/^\/v1\/workspaces\/\{id\}\/(runtime\/|start$|stop$|state$)/.test(path)) continue;
+    if (!/^\/v1\/workspaces\/\{id\}\/(runtime\/|start$|stop$|state$|previews$|previews\/\{preview_id\}$)/.test(path)) continue;
     const regex = new RegExp(`^${path.replace(/\{[^}]+\}/g, "[^/]+")}$`);
     for (const method of Object.keys(operations)) {
       if (!["get", "post", "put", "patch", "delete"].includes(method)) continue;

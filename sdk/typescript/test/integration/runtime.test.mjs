@@ -448,3 +448,43 @@ describe("files", () => {
     assert.equal(notTar.code, "BAD_REQUEST");
   });
 });
+
+describe("previews", () => {
+  it("create, fetch through path_url, list and revoke", async () => {
+    const ws = await paddock.workspaces.create({ label: "sdk-previews" });
+    const runtime = paddock.workspaces.runtime(ws.id);
+    await runtime.files.write("/workspace/hello.txt", "served\n");
+    await runtime.processes.create({ command: "python3", args: ["-m", "http.server", "8000", "-d", "/workspace"] });
+
+    const priv = await paddock.workspaces.previews.create(ws.id, { port: 8000 });
+    assert.match(priv.id, /^prv_/);
+    assert.equal(priv.public, false);
+    assert.equal(priv.state, "active");
+    assert.ok(priv.access_url?.startsWith(priv.url) && priv.access_url.includes("paddock_token="), priv.access_url);
+    const get = () => fetch(`${priv.path_url}hello.txt`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const served = await until(async () => {
+      const response = await get();
+      return response.status === 200 ? response : (await response.arrayBuffer(), null);
+    }, "the server in the workspace");
+    assert.equal(await served.text(), "served\n");
+
+    const pub = await paddock.workspaces.previews.create(ws.id, { port: 8001, public: true, ttlSecs: 60 });
+    assert.equal(pub.public, true);
+    assert.equal(pub.access_url ?? null, null);
+    assert.ok(Date.parse(pub.expires_at) - Date.now() <= 60_000, pub.expires_at);
+
+    const { previews } = await paddock.workspaces.previews.list(ws.id);
+    assert.deepEqual(previews.map((p) => p.id), [pub.id, priv.id]);
+    assert.ok(previews.every((p) => (p.access_url ?? null) === null), "secrets are answered at creation only");
+
+    await paddock.workspaces.previews.revoke(ws.id, priv.id);
+    const gone = await get();
+    assert.equal(gone.status, 404);
+    await gone.arrayBuffer();
+    assert.equal((await failure(paddock.workspaces.previews.revoke(ws.id, priv.id))).code, "NOT_FOUND");
+    const badPort = await failure(paddock.workspaces.previews.create(ws.id, { port: 0 }));
+    assert.equal(badPort.status, 400);
+    assert.equal(badPort.serverCode, "BAD_PORT");
+    await paddock.workspaces.delete(ws.id);
+  });
+});
