@@ -1,9 +1,10 @@
 //! A runtime jail's init after setup (RUNTIME.md §2): instead of running
 //! one command, PID 1 serves the host's requests on its request socket
-//! until the host closes it. It starts each process with the jail's whole
-//! policy (a new session, `no_new_privs`, seccomp, Landlock, rlimits; the
-//! capability sets are already empty, since the init dropped them for
-//! good before serving), with pipes the host made or a terminal of the
+//! until the host closes it. Its processes have the jail's whole policy:
+//! the init takes most of it on itself before serving (no capability for
+//! good, `no_new_privs`, the shared seccomp policy, rlimits), and each
+//! process inherits that and adds a new session, the jail's Landlock
+//! rules and its level's seccomp filter ([`super::spawn`]). They get pipes the host made or a terminal of the
 //! jail's own devpts whose master goes back to the host; it signals
 //! process groups, makes sockets in the jail's network namespace for the
 //! host to reach ports on the jail's loopback (previews), and reports
@@ -21,8 +22,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::spawn::{self, ChildPlan, ChildStack, Outcome};
 use super::{
-    capabilities, exit, landlock, prepare_landlock, report, seccomp, JailContext, PreparedCommand, StepContext,
-    StepError,
+    capabilities, exit, landlock, prepare_landlock, report, reset_signals, rlimits, seccomp, JailContext,
+    PreparedCommand, StepContext, StepError,
 };
 use super::{FD_REPORT, FD_REQUEST};
 use crate::config::JailConfig;
@@ -39,61 +40,20 @@ const EXEC_WAIT_MS: libc::c_int = 10_000;
 /// Serves the host until it closes the request socket, then exits, which
 /// makes the kernel end every process of the jail.
 pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
-    // Nothing in the jail runs with a capability from here on; the
-    // processes below inherit empty sets and an empty bounding set.
-    if let Err(e) = capabilities::drop_all() {
-        report(
-            FD_REPORT,
-            &StepError::new(SetupStep::Capabilities, e, String::new()).report(),
-        );
-        exit(1);
-    }
-    // The seccomp policy every level shares holds for the init too (it
-    // needs nothing the policy refuses), so each process inherits it
-    // instead of installing it.
-    // SAFETY: prctl with integer arguments.
-    if let Err(e) = sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }) {
-        report(
-            FD_REPORT,
-            &StepError::new(SetupStep::NoNewPrivs, e, String::new()).report(),
-        );
-        exit(1);
-    }
-    if let Err(e) = seccomp::install(ctx.seccomp.base()) {
-        report(
-            FD_REPORT,
-            &StepError::new(SetupStep::Seccomp, e, String::new()).report(),
-        );
-        exit(1);
-    }
-    // The jail's Landlock rules, built once; each process enforces them.
-    let landlock = match prepare_landlock().and_then(|ruleset| {
-        landlock::complete(ruleset, config)
-            .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))
-    }) {
-        Ok(ruleset) => Option::<OwnedFd>::from(ruleset),
+    let prepared = restrict_init(ctx, config).and_then(|()| {
+        // The jail's Landlock rules, built once; each process enforces
+        // them (the init stays outside their domain, so that with
+        // Landlock's scoping jailed code cannot even signal it).
+        let landlock = landlock::complete(prepare_landlock()?, config)
+            .map_err(|e| StepError::new(SetupStep::Landlock, io::Error::other(e), String::new()))?;
+        let stack = ChildStack::new().step(SetupStep::ForkCommand, "child stack")?;
+        let signals = child_signals().step(SetupStep::ForkCommand, "signalfd")?;
+        Ok((Option::<OwnedFd>::from(landlock), stack, signals))
+    });
+    let (landlock, stack, signals) = match prepared {
+        Ok(prepared) => prepared,
         Err(err) => {
             report(FD_REPORT, &err.report());
-            exit(1);
-        }
-    };
-    let stack = match ChildStack::new() {
-        Ok(stack) => stack,
-        Err(e) => {
-            report(
-                FD_REPORT,
-                &StepError::new(SetupStep::ForkCommand, e, "child stack".into()).report(),
-            );
-            exit(1);
-        }
-    };
-    let signals = match child_signals() {
-        Ok(fd) => fd,
-        Err(e) => {
-            report(
-                FD_REPORT,
-                &StepError::new(SetupStep::ForkCommand, e, "signalfd".into()).report(),
-            );
             exit(1);
         }
     };
@@ -150,6 +110,21 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
     }
 }
 
+/// The init's own restrictions, which every process it starts inherits:
+/// no capability (for good: empty sets and bounding set), `no_new_privs`,
+/// the seccomp policy every level shares (the init needs nothing it
+/// refuses), the jail's rlimits and default signal dispositions. Set once
+/// here rather than in each child.
+fn restrict_init(ctx: &JailContext, config: &JailConfig) -> Result<(), StepError> {
+    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
+    // SAFETY: prctl with integer arguments.
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
+    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")?;
+    rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
+    reset_signals();
+    Ok(())
+}
+
 /// A signalfd for SIGCHLD, which is blocked (so it is only read there).
 fn child_signals() -> io::Result<OwnedFd> {
     // SAFETY: sigset manipulation on a local value, then sigprocmask and
@@ -175,7 +150,7 @@ struct Init<'a> {
     ctx: &'a JailContext,
     config: &'a JailConfig,
     /// The jail's complete Landlock ruleset (`None`: this kernel has no
-    /// Landlock).
+    /// Landlock; it is best effort, as for every jail).
     landlock: Option<OwnedFd>,
     /// The stack the processes start on.
     stack: ChildStack,
@@ -303,7 +278,6 @@ impl Init<'_> {
             stdio,
             terminal: master.is_some(),
             command: &command,
-            max_open_files: config.limits.max_open_files,
             landlock: self.landlock.as_ref().map(AsRawFd::as_raw_fd),
             seccomp: self.ctx.seccomp.extra(config.seccomp),
             status: status_w.as_raw_fd(),

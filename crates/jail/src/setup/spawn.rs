@@ -17,12 +17,12 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use seccompiler::BpfProgram;
 
-use super::{reset_signals, rlimits, PreparedCommand, StepError, FD_REQUEST};
+use super::{PreparedCommand, StepError, FD_REQUEST};
 use crate::error::SetupStep;
 use crate::sys;
 
-/// Room for the child's frames (signal resets, `execve` attempts, the
-/// seccomp filter's installation); it needs a few KiB.
+/// Room for the child's frames (`execve` attempts, the seccomp filter's
+/// installation); it needs a few KiB.
 const STACK_BYTES: usize = 256 * 1024;
 
 /// The stack every child of the init starts on, with a guard page below.
@@ -77,9 +77,8 @@ pub(super) struct ChildPlan<'a> {
     /// Whether `stdio` is a terminal to take as the controlling one.
     pub terminal: bool,
     pub command: &'a PreparedCommand,
-    pub max_open_files: u64,
     /// The jail's complete Landlock ruleset (`None`: this kernel has no
-    /// Landlock; it is best effort, as for every jail).
+    /// Landlock).
     pub landlock: Option<RawFd>,
     /// The seccomp filter the process's level adds to the inherited base.
     pub seccomp: Option<&'a BpfProgram>,
@@ -94,7 +93,6 @@ enum ChildStep {
     Stdio = 1,
     Terminal,
     Workdir,
-    Rlimits,
     Landlock,
     Seccomp,
     Exec,
@@ -106,7 +104,6 @@ impl ChildStep {
             ChildStep::Stdio,
             ChildStep::Terminal,
             ChildStep::Workdir,
-            ChildStep::Rlimits,
             ChildStep::Landlock,
             ChildStep::Seccomp,
             ChildStep::Exec,
@@ -194,7 +191,6 @@ pub(super) fn await_exec(
         Some(ChildStep::Stdio) => StepError::new(SetupStep::Stdio, error, "standard streams".into()),
         Some(ChildStep::Terminal) => StepError::new(SetupStep::Terminal, error, "TIOCSCTTY".into()),
         Some(ChildStep::Workdir) => StepError::new(SetupStep::Workdir, error, plan.command.workdir_display()),
-        Some(ChildStep::Rlimits) => StepError::new(SetupStep::Rlimits, error, String::new()),
         Some(ChildStep::Landlock) => StepError::new(SetupStep::Landlock, error, String::new()),
         Some(ChildStep::Seccomp) => StepError::new(SetupStep::Seccomp, error, String::new()),
         Some(ChildStep::Exec) => StepError::new(SetupStep::Exec, error, command.to_owned()),
@@ -224,10 +220,19 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
 
 impl ChildPlan<'_> {
     /// The child's side: a new session, its standard streams, the jail's
-    /// restrictions and `execve`. Returns only on failure.
+    /// Landlock rules, the seccomp filter of its level and `execve` (the
+    /// rest of the jail's policy is the init's, inherited). Returns only on
+    /// failure.
     fn run(&self) -> (ChildStep, io::Error) {
         let failed = |step| (step, io::Error::last_os_error());
-        reset_signals();
+        // Signal dispositions are the init's defaults; only its mask
+        // (SIGCHLD, read from a signalfd) is undone.
+        // SAFETY: sigprocmask with an empty set built on the stack.
+        unsafe {
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        }
         // SAFETY: closing the child's copy of the init's request socket.
         unsafe { libc::close(FD_REQUEST) };
         // SAFETY: setsid has no arguments.
@@ -254,14 +259,9 @@ impl ChildPlan<'_> {
         if self.command.enter_workdir().is_err() {
             return failed(ChildStep::Workdir);
         }
-        if rlimits::apply(self.max_open_files).is_err() {
-            return failed(ChildStep::Rlimits);
-        }
-        // `no_new_privs` and the shared seccomp policy are the init's,
-        // inherited.
         if let Some(ruleset) = self.landlock {
             // SAFETY: landlock_restrict_self with the ruleset's descriptor
-            // and no flags.
+            // and no flags (`no_new_privs` is the init's).
             if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) } < 0 {
                 return failed(ChildStep::Landlock);
             }

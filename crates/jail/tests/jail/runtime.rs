@@ -28,6 +28,10 @@ pub fn trials() -> Vec<Trial> {
             runtime_processes_have_no_capability_and_no_leaked_descriptor,
         ),
         test(
+            "runtime_processes_have_the_jails_rlimits_and_landlock_scope",
+            runtime_processes_have_the_jails_rlimits_and_landlock_scope,
+        ),
+        test(
             "runtime_missing_command_is_an_exec_error",
             runtime_missing_command_is_an_exec_error,
         ),
@@ -182,6 +186,35 @@ fn runtime_processes_have_no_capability_and_no_leaked_descriptor() -> Result<(),
         let fds: Vec<&str> = out.lines().filter(|l| l.chars().all(|c| c.is_ascii_digit())).collect();
         if fds != ["0", "1", "2", "3"] {
             return Err(format!("descriptors in a process: {fds:?}").into());
+        }
+        handle.kill()?;
+        Ok(())
+    })
+}
+
+fn runtime_processes_have_the_jails_rlimits_and_landlock_scope() -> Result<(), Failed> {
+    // The init takes the rlimits on itself and its processes inherit them;
+    // each process enforces the jail's Landlock rules, whose signal scoping
+    // (ABI 6 and later) keeps it from even probing the init, which stays
+    // outside their domain.
+    block_on(async {
+        let (handle, executor) = start_runtime().await?;
+        let script = "ulimit -n; if kill -0 1 2>/dev/null; then echo init=signalled; else echo init=refused; fi";
+        let (out, err, status) = finish(executor.start(spec("sh", &["-c", script])).await?).await?;
+        if status != ExitStatus::Code(0) {
+            return Err(format!("status {status:?}: {out} {err}").into());
+        }
+        let expected_files = runtime_config().limits.max_open_files.to_string();
+        if out.lines().next() != Some(expected_files.as_str()) {
+            return Err(format!("open files limit: {out:?}, expected {expected_files}").into());
+        }
+        let expected_signal = match engine().info().landlock_abi {
+            Some(abi) if abi >= 6 => "init=refused",
+            Some(_) => return Ok(handle.kill()?),
+            None => "init=signalled",
+        };
+        if !out.lines().any(|l| l == expected_signal) {
+            return Err(format!("expected {expected_signal}: {out:?}").into());
         }
         handle.kill()?;
         Ok(())
