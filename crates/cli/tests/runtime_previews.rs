@@ -990,32 +990,46 @@ fn all_values(response: &Response, name: &str) -> Vec<String> {
 }
 
 /// What the jailed application answers on `/respond`: a service worker
-/// scope over everything, and cookies for every `*.localhost` host,
-/// including a forged preview cookie.
-const HOSTILE_HEADERS: [&str; 5] = [
+/// scope over everything, cookies for every `*.localhost` host (including
+/// a forged preview cookie), and transport policies for its origin.
+const HOSTILE_HEADERS: [&str; 7] = [
     "Service-Worker-Allowed: /",
     "Set-Cookie: wide=1; Domain=localhost; Path=/",
     "Set-Cookie: wider=2; path=/; DOMAIN = .localhost ; HttpOnly",
     "Set-Cookie: paddock_preview=forged; Path=/",
     "Set-Cookie: =paddock_preview=forged",
+    "Strict-Transport-Security: max-age=31536000",
+    "Alt-Svc: h3=\":8443\"",
 ];
 
-/// The answer to [`HOSTILE_HEADERS`] after the relay: host-only cookies of
-/// the application's own, no worker scope.
-fn assert_tamed(response: &Response) {
+/// The answer to [`HOSTILE_HEADERS`] after the relay: no worker scope; on a
+/// preview host (its own origin) host-only cookies and transport policies
+/// of the application's own; on the API's origin (path-based) none of
+/// them, since every workspace's path-based previews share that origin.
+fn assert_tamed(response: &Response, path_based: bool) {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         all_values(response, "service-worker-allowed").is_empty(),
         "{:?}",
         response.headers()
     );
-    let cookies = all_values(response, "set-cookie");
+    let (cookies, hsts, alt_svc): (&[&str], &[&str], &[&str]) = if path_based {
+        (&[], &[], &[])
+    } else {
+        (
+            &["wide=1; Path=/", "wider=2; path=/; HttpOnly"],
+            &["max-age=31536000"],
+            &["h3=\":8443\""],
+        )
+    };
+    assert_eq!(all_values(response, "set-cookie"), cookies, "{:?}", response.headers());
     assert_eq!(
-        cookies,
-        ["wide=1; Path=/", "wider=2; path=/; HttpOnly"],
+        all_values(response, "strict-transport-security"),
+        hsts,
         "{:?}",
         response.headers()
     );
+    assert_eq!(all_values(response, "alt-svc"), alt_svc, "{:?}", response.headers());
 }
 
 #[test]
@@ -1058,11 +1072,13 @@ fn the_relay_keeps_credentials_out_and_jailed_pages_in_their_place() {
         assert!(!echo.to_string().contains(OP1_TOKEN), "{echo}");
         assert!(!echo.to_string().contains(&secret), "{echo}");
     }
-    // A `Referer` without credentials is the application's and is relayed.
+    // A `Referer` without credentials is the application's and is relayed;
+    // cookies of the API's origin belong to no workspace and are not.
     let echo: Value = client()
         .get(format!("{proxy}/echo"))
         .bearer_auth(OP1_TOKEN)
         .header("referer", format!("{proxy}/page?a=1"))
+        .header("cookie", "theme=dark")
         .send()
         .expect("request")
         .json()
@@ -1072,13 +1088,14 @@ fn the_relay_keeps_credentials_out_and_jailed_pages_in_their_place() {
         Some(format!("{proxy}/page?a=1")),
         "{echo}"
     );
-    // Its answers cannot widen a service worker's scope or set cookies for
-    // other hosts.
+    assert_eq!(header_value(&echo, "cookie"), None, "{echo}");
+    // Its answers cannot widen a service worker's scope, set cookies or
+    // transport policies on the API's origin.
     let mut request = client().get(format!("{proxy}/respond")).bearer_auth(OP1_TOKEN);
     for extra in HOSTILE_HEADERS {
         request = request.query(&[("h", extra)]);
     }
-    assert_tamed(&request.send().expect("request"));
+    assert_tamed(&request.send().expect("request"), true);
 
     // Host-based: the same, and neither `access_token` nor `paddock_token`
     // reaches the jail in the query or the `Referer`.
@@ -1109,7 +1126,7 @@ fn the_relay_keeps_credentials_out_and_jailed_pages_in_their_place() {
         request = request.query(&[("h", extra)]);
     }
     let response = request.send().expect("request");
-    assert_tamed(&response);
+    assert_tamed(&response, false);
     // A preview host is its own origin: not sandboxed.
     assert!(all_values(&response, "content-security-policy").is_empty());
     // A public preview relays no `paddock_token` either.
