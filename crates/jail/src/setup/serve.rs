@@ -4,11 +4,11 @@
 //! the init takes most of it on itself before serving (no capability for
 //! good, `no_new_privs`, the shared seccomp policy, rlimits), and each
 //! process inherits that and adds a new session, the jail's Landlock
-//! rules and its level's seccomp filter ([`super::spawn`]). They get pipes the host made or a terminal of the
-//! jail's own devpts whose master goes back to the host; it signals
-//! process groups, makes sockets in the jail's network namespace for the
-//! host to reach ports on the jail's loopback (previews), and reports
-//! every exit.
+//! rules and its level's seccomp filter ([`super::spawn`]). They get pipes
+//! the host made or a terminal of the jail's own devpts whose master goes
+//! back to the host. The init also signals process groups, makes sockets
+//! in the jail's network namespace for the host to reach ports on the
+//! jail's loopback (previews), and reports every exit.
 //!
 //! The init is single-threaded and never blocks on jailed code for long:
 //! a started child either executes or reports its failure on a
