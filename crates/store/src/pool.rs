@@ -538,6 +538,17 @@ impl Temp<'_> {
         sys::write_all(self.fd.as_fd(), data).map_err(|e| io_err(Step::WriteTemp, self.path(), e))
     }
 
+    /// Writes `data` at `offset`, leaving blocks of zeros as holes (see
+    /// [`sys::pwrite_sparse`]); [`set_len`](Self::set_len) must follow.
+    pub(crate) fn write_at(&self, data: &[u8], offset: u64) -> Result<()> {
+        sys::pwrite_sparse(self.fd.as_fd(), data, offset).map_err(|e| io_err(Step::WriteTemp, self.path(), e))
+    }
+
+    /// Sets the file's length (trailing holes included).
+    pub(crate) fn set_len(&self, len: u64) -> Result<()> {
+        rfs::ftruncate(&self.fd, len).map_err(|e| io_err(Step::WriteTemp, self.path(), e))
+    }
+
     fn path(&self) -> PathBuf {
         self.pool.inner.root.join(self.name.as_deref().unwrap_or(TMP))
     }

@@ -5,12 +5,13 @@
 //! its parent's open directory descriptor: directories with `mkdirat`,
 //! files with `O_CREAT | O_EXCL | O_NOFOLLOW`, symlinks with `symlinkat`
 //! (their target kept verbatim and never followed). Files get their
-//! contents by reflink from the blob where the file system can, by copy
-//! otherwise, never by hard link: writing a restored file changes neither
-//! the pool nor another restore (threat model row 22). Setuid, setgid and
-//! sticky bits are dropped (rows 15, 21); directories keep at least owner
-//! `rwx`, so the caller can always remove them. On any error the partial
-//! target is removed.
+//! contents by reflink from the blob where the file system can, by a
+//! hole-preserving copy otherwise (a sparse blob restores sparse), never
+//! by hard link: writing a restored file changes neither the pool nor
+//! another restore (threat model row 22). Setuid, setgid and sticky bits
+//! are dropped (rows 15, 21); directories keep at least owner `rwx`, so
+//! the caller can always remove them. On any error the partial target is
+//! removed.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};

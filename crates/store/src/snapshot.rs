@@ -461,6 +461,12 @@ fn read_jobs(
 
 /// Reads the file `fd` (about `size` bytes), hashing it, and writes its
 /// blob if the pool lacks it. Returns the hash and the bytes read.
+///
+/// Holes (`SEEK_DATA`/`SEEK_HOLE`, see [`sys::span_at`]) are hashed as the
+/// zeros they read as without being read, and blocks of zeros are never
+/// written ([`sys::pwrite_sparse`]; the blob gets its length by
+/// `ftruncate`): a sparse file makes a sparse blob, so `truncate -s 4G`
+/// in a workspace costs its snapshots no disk.
 fn store(
     batch: &Batch<'_>,
     buf: &mut Vec<u8>,
@@ -473,10 +479,14 @@ fn store(
         // touched.
         *buf = vec![0; BUFFER];
     }
+    let read_err = |e| io_err(Step::ReadFile, path(), e);
     let mut hasher = blake3::Hasher::new();
     let mut temp = None;
+    // `buf[..filled]` holds the bytes from `total - filled` to `total`.
     let mut filled = 0;
     let mut total = 0u64;
+    // Where the current data extent ends (0: ask again).
+    let mut data_end = 0u64;
     loop {
         if filled == buf.len() {
             // Larger than the buffer: stream it to a temporary file.
@@ -485,11 +495,40 @@ fn store(
                 None => batch.create_temp(None)?,
             };
             hasher.update(buf);
-            t.write(buf)?;
+            t.write_at(buf, total - filled as u64)?;
             temp = Some(t);
             filled = 0;
         }
-        let n = sys::read(fd, &mut buf[filled..]).map_err(|e| io_err(Step::ReadFile, path(), e))?;
+        if total >= data_end {
+            match sys::span_at(fd, total).map_err(read_err)? {
+                sys::Span::Data(end) => data_end = end,
+                sys::Span::Hole(end) => {
+                    let hole = end - total;
+                    if temp.is_none() && filled as u64 + hole <= buf.len() as u64 {
+                        // Small so far: keep the zeros in the buffer.
+                        buf[filled..filled + hole as usize].fill(0);
+                        filled += hole as usize;
+                    } else {
+                        // Flush what is buffered, then hash the hole
+                        // without reading or writing it.
+                        let t = match temp.take() {
+                            Some(t) => t,
+                            None => batch.create_temp(None)?,
+                        };
+                        hasher.update(&buf[..filled]);
+                        t.write_at(&buf[..filled], total - filled as u64)?;
+                        temp = Some(t);
+                        filled = 0;
+                        hash_zeros(&mut hasher, hole);
+                    }
+                    total = end;
+                    continue;
+                }
+                sys::Span::End => break,
+            }
+        }
+        let want = (buf.len() - filled).min((data_end - total).min(usize::MAX as u64) as usize);
+        let n = sys::pread(fd, &mut buf[filled..filled + want], total).map_err(read_err)?;
         filled += n;
         total += n as u64;
         // Stop at EOF, or once the size fstat promised is in (saves the read
@@ -506,9 +545,20 @@ fn store(
             Some(t) => t,
             None => batch.create_temp(Some(&hash))?,
         };
-        t.write(data)?;
+        t.write_at(data, total - filled as u64)?;
+        t.set_len(total)?;
         batch.add(t, hash, total, need);
     }
     // Present already: a streamed temporary file is removed on drop.
     Ok((hash, total))
+}
+
+/// Feeds `len` zero bytes to `hasher` without reading them from anywhere.
+fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    while len > 0 {
+        let n = len.min(ZEROS.len() as u64) as usize;
+        hasher.update(&ZEROS[..n]);
+        len -= n as u64;
+    }
 }

@@ -1,9 +1,9 @@
 //! Copying a jail's output tree for forks: reflink (copy-on-write) where
-//! the file system can, a plain copy otherwise. Symlinks are recreated as
-//! symlinks and never followed; special files are skipped; setuid, setgid
-//! and sticky bits are dropped; directories keep owner `rwx`; mtimes are
-//! kept. Depth and entry count are bounded. On error the partial copy is
-//! removed.
+//! the file system can, a hole-preserving copy otherwise (a sparse file
+//! stays sparse). Symlinks are recreated as symlinks and never followed;
+//! special files are skipped; setuid, setgid and sticky bits are dropped;
+//! directories keep owner `rwx`; mtimes are kept. Depth and entry count
+//! are bounded. On error the partial copy is removed.
 //!
 //! Like a snapshot, the copy works relative to open directory descriptors
 //! on both sides (`openat`, `mkdirat`, `symlinkat` with `O_NOFOLLOW`), so a

@@ -14,3 +14,4 @@ mod props;
 mod reflink;
 mod restore_safety;
 mod roundtrip;
+mod sparse;
