@@ -4,7 +4,8 @@ The model calls go through paddock's phantom proxy: this process holds a
 session's phantom token, never the real OpenAI key (stored once with
 ``paddock credentials put openai``).
 
-    pip install paddock langchain langchain-openai
+    pip install ./sdk/python langchain langchain-openai   # from a checkout of the repository
+                                                          # (the "paddock" on PyPI is another project)
     export PADDOCK_URL=http://127.0.0.1:7000 PADDOCK_API_KEY=...
     python langchain_tool.py "What is 6 times 7? Compute it."
 """
@@ -30,8 +31,8 @@ def python_tool(workspace: WorkspaceHandle) -> BaseTool:
     @tool
     def run_python(code: str) -> str:
         """Run a Python 3 program in a sandbox and return what it printed."""
-        workspace.files.write("main.py", code)
-        result = workspace.processes.run("python3", ["main.py"], timeout_ms=60_000)
+        # The source as an argument: parallel tool calls share no file.
+        result = workspace.processes.run("python3", ["-c", code], timeout_ms=60_000)
         output = result.stdout + result.stderr
         if result.timed_out:
             return f"timed out after 60 s\n{output}"

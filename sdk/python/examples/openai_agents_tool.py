@@ -4,7 +4,8 @@ The agent's model calls go through paddock's phantom proxy: the process
 holds a session's phantom token, never the real OpenAI key (stored once
 with ``paddock credentials put openai``).
 
-    pip install paddock openai-agents
+    pip install ./sdk/python openai-agents   # from a checkout of the repository (the
+                                             # "paddock" on PyPI is another project)
     export PADDOCK_URL=http://127.0.0.1:7000 PADDOCK_API_KEY=...
     python openai_agents_tool.py "What is 6 times 7? Compute it."
 """
@@ -33,8 +34,8 @@ def python_tool(workspace: AsyncWorkspaceHandle) -> FunctionTool:
         Args:
             code: the program's source.
         """
-        await workspace.files.write("main.py", code)
-        result = await workspace.processes.run("python3", ["main.py"], timeout_ms=60_000)
+        # The source as an argument: parallel tool calls share no file.
+        result = await workspace.processes.run("python3", ["-c", code], timeout_ms=60_000)
         output = result.stdout + result.stderr
         if result.timed_out:
             return f"timed out after 60 s\n{output}"

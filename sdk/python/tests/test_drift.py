@@ -176,29 +176,61 @@ Call = Dict[str, Any]
 UNDESCRIBED = {"GET /openapi.json"}
 
 
-def record_requests() -> List[Call]:
-    """One call of every SDK method, recorded (the fake answers 599)."""
-    calls: List[Call] = []
+class Recorder(httpx.BaseTransport):
+    """Sends each request to the real server and records it with the answer's
+    status (and, for 404 and 405, its code and message)."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def __init__(self) -> None:
+        # A connection per call: answers refused before the body was read
+        # (401) may leave the server closing the connection.
+        self.inner = httpx.HTTPTransport(limits=httpx.Limits(max_keepalive_connections=0))
+        self.calls: List[Call] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
         raw = request.read()
         kind = request.headers.get("content-type")
         parsed: Any = None
         if raw and kind == "application/json":
             parsed = json.loads(raw)
-        calls.append(
-            {
-                "method": request.method,
-                "path": request.url.path,
-                "query": dict(request.url.params),
-                "body": parsed,
-                "raw": raw if raw and kind != "application/json" else None,
-                "content_type": kind,
-            }
-        )
-        return httpx.Response(599, json={"error": "recorded", "code": "RECORDED"})
+        call: Call = {
+            "method": request.method,
+            "path": request.url.path,
+            "query": dict(request.url.params),
+            "body": parsed,
+            "raw": raw if raw and kind != "application/json" else None,
+            "content_type": kind,
+        }
+        self.calls.append(call)
+        response = self.inner.handle_request(request)
+        call["status"] = response.status_code
+        if response.status_code in (404, 405):
+            response.read()
+            call["answer"] = response.content.decode("utf-8", "replace")
+        return response
 
-    client = paddock.Paddock("http://sdk.test", "k" * 20, transport=httpx.MockTransport(handler))
+    def close(self) -> None:
+        self.inner.close()
+
+
+def routing_failures(calls: List[Call]) -> List[str]:
+    """The calls the server's router did not know: a 404 for the route (not
+    for the object) or a 405."""
+    out = []
+    for call in calls:
+        status, answer = call.get("status"), call.get("answer", "")
+        if status == 405 or (status == 404 and ("route not found" in answer or not answer.strip())):
+            out.append(f"{call['method']} {call['path']}: {status} {answer[:200]}")
+    return out
+
+
+def record_requests(base_url: str) -> List[Call]:
+    """One call of every SDK method against the real server, recorded with
+    the answers' statuses. The key is unknown to the server, so a route
+    answers 401 (or 400/404 for its arguments) and does nothing; a path the
+    router does not know answers 404 "route not found" and a wrong method 405."""
+    recorder = Recorder()
+    calls = recorder.calls
+    client = paddock.Paddock(base_url, "k" * 20, transport=recorder)
     ws = client.workspaces.handle("wrk_1")
     rt = client.workspaces.runtime("wrk_1")
     limits: Dict[str, Any] = dict(
@@ -296,11 +328,13 @@ def record_requests() -> List[Call]:
         try:
             action()
         except paddock.PaddockError as err:
-            assert err.code == "RECORDED" or err.status == 599, err
-    # The terminal is a WebSocket: its URL is what the handshake requests.
+            assert 400 <= err.status < 500 or err.status == 503, (err, calls[-1])
+    # The terminal is a WebSocket: its URL is what the handshake requests
+    # (a plain GET of it reaches the route, which wants an upgrade).
     term = rt.processes.terminal("proc_1")
     url = httpx.URL(term._url)
-    calls.append({"method": "GET", "path": url.path, "query": dict(url.params), "body": None, "raw": None, "content_type": None})
+    with httpx.Client(transport=recorder) as plain:
+        plain.get(url.copy_with(scheme="http" if url.scheme == "ws" else "https"), headers=term._headers)
     client.close()
     return calls
 
@@ -426,8 +460,21 @@ def live(server: Server) -> Dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def calls() -> List[Call]:
-    return record_requests()
+def calls(server: Server) -> List[Call]:
+    return record_requests(server.url)
+
+
+def test_every_sdk_call_reaches_a_route_of_the_real_server(server: Server, calls: List[Call]) -> None:
+    assert len(calls) > 80 and all("status" in call for call in calls)
+    assert routing_failures(calls) == [], "calls the server's router does not know:\n  " + "\n  ".join(
+        routing_failures(calls)
+    )
+    # The check sees an unknown path and a wrong method.
+    probe = Recorder()
+    with httpx.Client(transport=probe, base_url=server.url) as plain:
+        plain.get("/v1/no-such-route")
+        plain.delete("/v1/whoami")
+    assert len(routing_failures(probe.calls)) == 2, probe.calls
 
 
 @pytest.mark.parametrize("which", ["committed", "live"])

@@ -78,3 +78,15 @@ def test_examples_run_as_scripts(script: str, server: Server, fake_model: FakeMo
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "The tool said: 42"
     assert len(fake_model.requests) - before == 2
+
+
+def test_parallel_tool_calls_do_not_share_a_file(as_user: None, client: paddock.Paddock) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    example = _load("langchain_tool")
+    with client.workspace(label="parallel-tools") as ws:
+        run_python = example.python_tool(ws)
+        codes = [f"import time; time.sleep(0.5); print({i})" for i in range(6)]
+        with ThreadPoolExecutor(len(codes)) as pool:
+            outputs = list(pool.map(lambda code: run_python.invoke({"code": code}), codes))
+    assert outputs == [f"{i}\n" for i in range(6)]

@@ -73,8 +73,8 @@ def _quick_starts() -> Iterator[tuple[str, str]]:
 
 
 def test_build_and_install_offline(dist: Path, wheelhouse: Path, tmp_path: Path, server: Server) -> None:
-    wheels = list(dist.glob("paddock-*.whl"))
-    sdists = list(dist.glob("paddock-*.tar.gz"))
+    wheels = list(dist.glob("paddock_sdk-*.whl"))
+    sdists = list(dist.glob("paddock_sdk-*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, list(dist.iterdir())
     names = _run([sys.executable, "-m", "zipfile", "-l", str(wheels[0])])
     for member in ("paddock/py.typed", "paddock/models.py", "paddock/_sync/client.py", "paddock/_async/client.py"):
@@ -85,9 +85,10 @@ def test_build_and_install_offline(dist: Path, wheelhouse: Path, tmp_path: Path,
             [str(python), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheelhouse), str(artifact)],
             env=_clean_env(),
         )
-        version = _run([str(python), "-c", "import paddock; print(paddock.__version__, paddock.Paddock.__name__)"],
+        version = _run([str(python), "-c", "import importlib.metadata as m, paddock; "
+                                             "print(paddock.__version__, paddock.Paddock.__name__, m.version('paddock-sdk'))"],
                        env=_clean_env(), cwd=tmp_path)
-        assert version.split() == ["0.1.0", "Paddock"]
+        assert version.split() == ["0.1.0", "Paddock", "0.1.0"]
     # The README quick starts, as written, with the installed sdist.
     ran = 0
     for where, code in _quick_starts():

@@ -26,7 +26,7 @@ def one_slot() -> Iterator[Server]:
 
 def _occupy(client: paddock.Paddock, seconds: int) -> paddock.EventStream:
     # The previous test's jail may still be ending: wait for the slot.
-    patient = client.with_options(retry=Retry(retries=100, max_delay=0.2, base_delay=0.05))
+    patient = client.with_options(retry=Retry(retries=100, max_delay=1.0, base_delay=0.05))
     stream = patient.runs.stream(language="bash", code=f"sleep {seconds}")
     first = next(iter(stream))
     assert first.type == "started"
@@ -58,7 +58,7 @@ def test_opt_in_retries_wait_for_the_slot(one_slot: Server) -> None:
             releaser = threading.Timer(1.5, busy.close)
             releaser.start()
             started = time.monotonic()
-            retrying = client.with_options(retry=Retry(retries=20, max_delay=0.3, base_delay=0.05))
+            retrying = client.with_options(retry=Retry(retries=20, max_delay=1.0, base_delay=0.05))
             result = retrying.runs.create(language="bash", code="echo finally")
             releaser.join()
     assert result.stdout == "finally\n"
@@ -71,7 +71,7 @@ async def test_async_retries(one_slot: Server) -> None:
     with paddock.Paddock(one_slot.url, ADMIN_TOKEN) as sync_client:
         busy = _occupy(sync_client, 30)
         threading.Timer(1.0, busy.close).start()
-        async with paddock.AsyncPaddock(one_slot.url, ADMIN_TOKEN, retry=Retry(retries=30, max_delay=0.2)) as client:
+        async with paddock.AsyncPaddock(one_slot.url, ADMIN_TOKEN, retry=Retry(retries=30, max_delay=1.0)) as client:
             result = await client.runs.create(language="bash", code="echo async-retry")
     assert result.stdout == "async-retry\n"
 
@@ -101,3 +101,23 @@ def test_retries_wait_what_retry_after_says(one_slot: Server) -> None:
     assert result.stdout == "waited\n"
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert gaps and all(gap >= wait * 0.9 for gap in gaps), (wait, gaps)
+
+
+def test_a_retry_after_beyond_max_delay_is_raised_not_retried_early(one_slot: Server) -> None:
+    attempts: List[float] = []
+
+    def count(request: httpx.Request) -> None:
+        if request.url.path == "/v1/runs":
+            attempts.append(time.monotonic())
+
+    with httpx.Client(event_hooks={"request": [count]}) as http_client:
+        with paddock.Paddock(one_slot.url, ADMIN_TOKEN, http_client=http_client) as client:
+            busy = _occupy(client, 30)
+            try:
+                impatient = client.with_options(retry=Retry(retries=5, max_delay=0.1))
+                with pytest.raises(RateLimitError) as err:
+                    impatient.runs.create(language="bash", code="true")
+            finally:
+                busy.close()
+    assert err.value.retry_after is not None and err.value.retry_after > 0.1
+    assert len(attempts) == 1, "raised at once: the server asked for longer than max_delay"

@@ -204,12 +204,12 @@ def test_a_server_shutting_down_ends_streams_with_an_error_event() -> None:
             events = iter(stream)
             assert next(events).type == "started"
             srv.proc.terminate()
-            with pytest.raises(paddock.PaddockError) as err:
-                for event in events:
-                    if event.type == "error":
-                        assert event.code == "SHUTTING_DOWN" and event.message
-                        raise paddock.PaddockError(event.message, code=event.code)
-            assert err.value.code == "SHUTTING_DOWN"
+            with pytest.raises(paddock.UnavailableError) as err:
+                stream.collect()
+            assert err.value.code == "SHUTTING_DOWN" and err.value.message
+            assert err.value.status == 200 and err.value.path == "/v1/runs/stream" and err.value.method == "POST"
+            assert err.value.request_id and err.value.request_id.startswith("py_")
+            assert isinstance(err.value.body, dict) and err.value.body["code"] == "SHUTTING_DOWN"
     finally:
         srv.stop()
 

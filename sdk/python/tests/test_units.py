@@ -73,7 +73,7 @@ def test_retry_policy() -> None:
     assert resolve_retry(True) == Retry() and resolve_retry(2) == Retry(retries=2)
     policy = Retry(base_delay=1, max_delay=5, jitter=False)
     assert [policy.delay(i, None) for i in range(4)] == [1, 2, 4, 5]
-    assert policy.delay(0, 30) == 5 and policy.delay(0, 0.5) == 0.5
+    assert policy.delay(0, 30) is None and policy.delay(0, 5) == 5 and policy.delay(0, 0.5) == 0.5
     assert should_retry("POST", 429, "TOO_MANY_REQUESTS")
     assert should_retry("POST", 503, "DATABASE_UNAVAILABLE")
     assert not should_retry("POST", 503, "UNAVAILABLE") and should_retry("GET", 503, "UNAVAILABLE")
@@ -109,3 +109,26 @@ def test_agentjail_exports_exist() -> None:
     missing = [name for name in names if not hasattr(paddock, name)]
     assert missing == []
     assert paddock.Workspace is paddock.models.Workspace and paddock.Agentjail is paddock.Paddock
+
+
+def test_to_dict_serializes_bytes_as_base64() -> None:
+    import base64
+    import json
+
+    chunk = paddock.LogChunk(sequence=1, stream="stdout", timestamp_ms=5, data=b"\xff\x00a")
+    as_dict = chunk.to_dict()
+    assert as_dict["data"] == base64.b64encode(b"\xff\x00a").decode() == "/wBh"
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    event = to_event("stdout", '{"base64": "/w=="}', "chunks", "t")
+    assert event is not None and event.to_dict()["data"] == "/w=="
+    logs = paddock.ProcessLogs(process_id="p", stream="stdout", entries=[chunk])
+    assert logs.to_dict()["entries"][0]["data"] == "/wBh"
+
+
+def test_stream_error_events_raise_the_class_of_their_code() -> None:
+    cases = [("SHUTTING_DOWN", errors.UnavailableError), ("INTERNAL", errors.ServerError),
+             ("BAD_LIMIT", errors.BadRequestError), ("NOT_FOUND", errors.NotFoundError),
+             ("TOO_MANY_REQUESTS", errors.RateLimitError), ("SOMETHING_NEW", errors.ServerError)]
+    for code, cls in cases:
+        err = errors.error_for_code(code, "m", status=200, request_id="r", path="/v1/runs/stream")
+        assert type(err) is cls and err.code == code and err.request_id == "r" and err.path == "/v1/runs/stream"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any, ClassVar, Dict, FrozenSet, Iterator, Mapping, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import to_jsonable_python
 
 _MASK = "***"
 
@@ -75,8 +77,9 @@ class PaddockModel(BaseModel):
             return default
 
     def to_dict(self) -> Dict[str, Any]:
-        """The record as the server sent it (wire names)."""
-        return self.model_dump(by_alias=True, mode="json")
+        """The record as JSON-ready values under the wire names; bytes (such
+        as ``LogChunk.data``) become standard base64 strings, as on the wire."""
+        return _jsonable(self.model_dump(by_alias=True))  # type: ignore[no-any-return]
 
 
 class SessionMixin:
@@ -105,3 +108,13 @@ class ExecResultMixin:
             and not getattr(self, "oom_killed")
             and not getattr(self, "cancelled")
         )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    return to_jsonable_python(value)

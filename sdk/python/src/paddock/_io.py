@@ -11,9 +11,10 @@ import asyncio
 import json
 import os
 import time
-from typing import IO, Any, AsyncIterable, AsyncIterator, Iterable, Iterator, Optional, Union
+from typing import IO, Any, AsyncIterable, AsyncIterator, Iterable, Iterator, Optional, Set, Union
 
 from ._shared import CHUNK
+from .errors import APITimeoutError
 
 Bytes = Union[bytes, bytearray, memoryview]
 #: What a file write or tar upload accepts: bytes, text (UTF-8), a binary
@@ -62,7 +63,7 @@ def recv_frame(ws: Any, timeout: Optional[float]) -> Union[str, bytes]:
     try:
         frame: Union[str, bytes] = ws.recv(timeout=timeout)
     except TimeoutError:
-        raise TimeoutError(f"no terminal frame within {timeout} s") from None
+        raise APITimeoutError(f"no terminal frame within {timeout} s", method="GET") from None
     return frame
 
 
@@ -124,12 +125,16 @@ async def arecv_frame(ws: Any, timeout: Optional[float]) -> Union[str, bytes]:
     try:
         frame: Union[str, bytes] = await asyncio.wait_for(ws.recv(), timeout)
     except asyncio.TimeoutError:
-        raise TimeoutError(f"no terminal frame within {timeout} s") from None
+        raise APITimeoutError(f"no terminal frame within {timeout} s", method="GET") from None
     return frame
 
 
 async def asend_json(ws: Any, message: Any) -> None:
     await ws.send(json.dumps(message))
+
+
+#: The tasks closing dropped responses, kept until they are done.
+_CLOSING: "Set[asyncio.Task[None]]" = set()
 
 
 def aclose_on_collect(response: Any) -> None:
@@ -140,4 +145,6 @@ def aclose_on_collect(response: Any) -> None:
     except RuntimeError:
         return
     if not loop.is_closed():
-        loop.create_task(response.aclose())
+        task = loop.create_task(response.aclose())
+        _CLOSING.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_CLOSING.discard)

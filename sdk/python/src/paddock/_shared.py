@@ -9,6 +9,7 @@ import json
 import os
 import random
 import secrets
+import tarfile
 import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -30,6 +31,9 @@ JAIL_GRACE = 30.0
 DEFAULT_JAIL_TIMEOUT = 300.0
 #: The longest runtime run (processes.run without ``timeout_ms``), seconds.
 MAX_RUN_TIMEOUT = 3600.0
+#: The least deadline of slow but bounded server work (workspace create,
+#: snapshot, fork, restore from a snapshot), seconds.
+SLOW_TIMEOUT = 300.0
 CHUNK = 64 * 1024
 
 JsonDict = Dict[str, Any]
@@ -45,8 +49,11 @@ class Retry:
     stored), a connection that could not be made (every method: nothing
     was sent), and for idempotent methods (GET, PUT, DELETE) also other
     503s and broken connections and timeouts. The wait is the server's
-    ``Retry-After`` when it sent one, else an exponential backoff; either
-    is capped by ``max_delay``. Streamed request bodies are never retried.
+    ``Retry-After`` when it sent one, else an exponential backoff capped by
+    ``max_delay``. When the server's ``Retry-After`` is longer than
+    ``max_delay`` the error is raised at once (with ``retry_after`` set)
+    rather than retried before the server is ready. Streamed request bodies
+    are never retried.
     """
 
     retries: int = 3
@@ -54,9 +61,11 @@ class Retry:
     max_delay: float = 10.0
     jitter: bool = True
 
-    def delay(self, attempt: int, retry_after: Optional[float]) -> float:
+    def delay(self, attempt: int, retry_after: Optional[float]) -> Optional[float]:
+        """Seconds to wait before the next attempt; ``None`` (do not retry)
+        when the server asked for longer than ``max_delay``."""
         if retry_after is not None:
-            return max(0.0, min(retry_after, self.max_delay))
+            return max(0.0, retry_after) if retry_after <= self.max_delay else None
         delay = min(self.base_delay * (2.0 ** attempt), self.max_delay)
         if self.jitter:
             delay *= 0.5 + random.random() / 2
@@ -360,3 +369,55 @@ def check_output(output: Optional[str]) -> str:
     if output not in ("lines", "chunks"):
         raise ValueError(f'output must be "lines" or "chunks", got {output!r}')
     return output
+
+
+def _inside(root: str, target: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_member(member: "tarfile.TarInfo", root: str) -> None:
+    """Without ``tarfile.data_filter``: refuses what could write outside ``root``."""
+    name = member.name
+    if name.startswith("/") or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+        raise ProtocolError(f"download_dir: unsafe tar entry {name!r}", status=200)
+    if member.issym() or member.islnk():
+        # Without the standard library's filter, links are refused rather
+        # than judged: a link is how an archive writes outside its folder.
+        raise ProtocolError(
+            f"download_dir: tar entry {name!r} is a link ({member.linkname!r}); this Python has no "
+            "tarfile.data_filter, so links are refused",
+            status=200,
+        )
+    if not (member.isfile() or member.isdir()):
+        raise ProtocolError(f"download_dir: tar entry {name!r} is not a file or directory", status=200)
+    # Never through a link already in the destination.
+    if not _inside(root, os.path.realpath(os.path.join(root, name))):
+        raise ProtocolError(f"download_dir: tar entry {name!r} would be written outside the folder", status=200)
+
+
+def safe_extract(archive: "tarfile.TarFile", local_dir: str) -> List[str]:
+    """Extracts ``archive`` into ``local_dir``, refusing (:class:`ProtocolError`,
+    before anything is written) any entry that would land outside it: absolute
+    names, ``..``, links whose target is outside (all links when this Python
+    has no ``tarfile.data_filter``), devices, and paths through a link that is
+    already in ``local_dir``. Returns the names."""
+    os.makedirs(local_dir, exist_ok=True)
+    root = os.path.realpath(local_dir)
+    members = archive.getmembers()
+    data_filter = getattr(tarfile, "data_filter", None)
+    for member in members:
+        if data_filter is not None:
+            try:
+                data_filter(member, root)
+            except tarfile.FilterError as err:
+                raise ProtocolError(f"download_dir: unsafe tar entry {member.name!r}: {err}", status=200) from err
+        else:
+            _check_member(member, root)
+    if data_filter is not None:
+        archive.extractall(root, filter="data")
+    else:
+        for member in members:
+            _check_member(member, root)  # again: earlier entries may have made directories
+            member.mode &= 0o755
+            archive.extract(member, root, set_attrs=member.isfile())
+    return [member.name for member in members]

@@ -182,3 +182,35 @@ def error_class(status: int) -> Type[PaddockError]:
     if 400 <= status < 500:
         return BadRequestError
     return ServerError
+
+
+#: The HTTP status of each of the server's codes (its ``ErrorCode``): the
+#: class of an error that arrives inside a stream, after a 200.
+CODE_STATUS: Dict[str, int] = {
+    "BAD_REQUEST": 400, "BAD_JSON": 400, "BAD_BODY": 422, "BODY_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415, "BAD_QUERY": 400, "UNAUTHORIZED": 401, "FORBIDDEN": 403,
+    "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "TOO_MANY_REQUESTS": 429, "INTERNAL": 500,
+    "UNAVAILABLE": 503, "DATABASE_UNAVAILABLE": 503, "SHUTTING_DOWN": 503,
+    "INSUFFICIENT_STORAGE": 507, "UNSUPPORTED": 501, "COMMAND_NOT_FOUND": 400, "BAD_TENANT": 400,
+    "BAD_LABEL": 400, "BAD_LIMIT": 400, "BAD_SECCOMP": 400, "BAD_NETWORK": 400, "BAD_LANGUAGE": 400,
+    "CODE_TOO_LARGE": 413, "BAD_CMD": 400, "BAD_ENV": 400, "BAD_FORK": 400, "BAD_STATUS": 400,
+    "BAD_KIND": 400, "RUN_FINISHED": 409, "NO_SERVICES": 400, "UNKNOWN_SERVICE": 400,
+    "DUPLICATE_SERVICE": 400, "NO_CREDENTIAL": 400, "BAD_SCOPE": 400, "BAD_TTL": 400,
+    "BAD_BUDGET": 400, "SESSION_CLOSED": 409, "SESSION_EXPIRED": 400, "EMPTY_SECRET": 400,
+    "BAD_SECRET": 400, "BAD_GIT": 400, "GIT_CLONE_FAILED": 400, "GIT_CLONE_TIMEOUT": 400,
+    "UNKNOWN_FLAVOR": 400, "DUPLICATE_FLAVOR": 400, "DOMAINS_UNSUPPORTED": 400, "DOMAIN_TAKEN": 409,
+    "BAD_COUNT": 400, "TREE_TOO_LARGE": 400, "SNAPSHOT_DAMAGED": 422, "SNAPSHOT_IN_USE": 409,
+    "WORKSPACE_BUSY": 409, "WORKSPACE_NOT_RUNNING": 409, "PROCESS_CONFLICT": 409, "BAD_PATH": 400,
+    "PATH_NOT_FOUND": 400, "PATH_EXISTS": 400, "BAD_ARCHIVE": 400, "STREAM_ERROR": 502,
+    "BAD_PORT": 400, "PREVIEW_UNREACHABLE": 502,
+}
+
+
+def error_for_code(code: Optional[str], message: str, **fields: Any) -> PaddockError:
+    """The exception of an ``error`` event in a stream (the answer was a
+    200): the class of the code's HTTP status (``SHUTTING_DOWN`` is an
+    :class:`UnavailableError`, ``INTERNAL`` a :class:`ServerError`,
+    ``BAD_LIMIT`` a :class:`BadRequestError`); an unknown code is a
+    :class:`ServerError`."""
+    cls = error_class(CODE_STATUS[code]) if code in CODE_STATUS else ServerError
+    return cls(message, code=code or "STREAM_ERROR", **fields)

@@ -7,6 +7,7 @@ both have the same surface.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tarfile
@@ -17,6 +18,7 @@ from typing import IO, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequen
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
 from .. import _io
 from .._io import (
@@ -33,6 +35,7 @@ from .._shared import (
     DEFAULT_TIMEOUT,
     JAIL_GRACE,
     MAX_RUN_TIMEOUT,
+    SLOW_TIMEOUT,
     JsonDict,
     Query,
     Retry,
@@ -49,6 +52,7 @@ from .._shared import (
     resolve_api_key,
     resolve_base_url,
     resolve_retry,
+    safe_extract,
     seg,
     should_retry,
     to_event,
@@ -56,7 +60,7 @@ from .._shared import (
     ws_url,
 )
 from .._version import __version__
-from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class
+from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class, error_for_code
 from ..events import LogChunk, ProcessLogs, StreamEvent
 from ..models import (
     ActionList,
@@ -139,6 +143,11 @@ class AsyncHTTP:
         """The deadline of a call that runs a jail: the jail's own plus 30 s."""
         return self.timeout if self.fixed else jail_timeout(timeout_secs, self.timeout)
 
+    def slow_timeout(self) -> float:
+        """The deadline of slow but bounded server work (snapshot, fork,
+        restore, create): the client's, at least ``SLOW_TIMEOUT`` (300 s)."""
+        return self.timeout if self.fixed else max(self.timeout, SLOW_TIMEOUT)
+
     def _timeout(self, timeout: Optional[float]) -> httpx.Timeout:
         seconds = self.timeout if timeout is None or self.fixed else timeout
         if seconds is None or seconds <= 0:
@@ -208,7 +217,7 @@ class AsyncHTTP:
                 # No connection was made: the request never left, any method may go again.
                 never_sent = isinstance(err, httpx.ConnectError)
                 if self.retry is not None and attempt < self.retry.retries and replayable and never_sent:
-                    await asleep(self.retry.delay(attempt, None))
+                    await asleep(self.retry.delay(attempt, None) or 0.0)
                     attempt += 1
                     continue
             else:
@@ -248,12 +257,15 @@ class AsyncHTTP:
                     and replayable
                     and should_retry(method, failure.status, failure.code)
                 ):
-                    await asleep(self.retry.delay(attempt, failure.retry_after))
+                    wait = self.retry.delay(attempt, failure.retry_after)
+                    if wait is None:  # the server asked for longer than max_delay
+                        raise failure
+                    await asleep(wait)
                     attempt += 1
                     continue
                 raise failure
             if self.retry is not None and attempt < self.retry.retries and replayable and idempotent(method):
-                await asleep(self.retry.delay(attempt, None))
+                await asleep(self.retry.delay(attempt, None) or 0.0)
                 attempt += 1
                 continue
             raise failure
@@ -401,10 +413,19 @@ class AsyncEventStream:
 
     async def collect(self) -> ExecResult:
         """Reads every event; returns the result of ``completed``, or raises
-        :class:`PaddockError` with the ``error`` event's code."""
+        for an ``error`` event: the class of its code (``SHUTTING_DOWN`` is an
+        :class:`UnavailableError`), with ``code``, ``request_id`` and ``path``."""
         async for event in self:
             if event.type == "error":
-                raise PaddockError(event.message or "the run failed", code=event.code or "STREAM_ERROR", status=200)
+                raise error_for_code(
+                    event.code,
+                    event.message or "the run failed",
+                    status=200,
+                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
+                    method="POST",
+                    path=self._path,
+                    body=event.to_dict(),
+                )
         if self.result is None:
             raise ProtocolError(f"{self._what}: no completed event", status=200)
         return self.result
@@ -905,7 +926,10 @@ class AsyncSnapshots:
 
     async def create(self, workspace_id: str, *, name: Optional[str] = None) -> SnapshotRecord:
         answer = await self._http.json(
-            "POST", f"/v1/workspaces/{seg(workspace_id)}/snapshot", json=body(name=name), timeout=0
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/snapshot",
+            json=body(name=name),
+            timeout=self._http.slow_timeout(),
         )
         return SnapshotRecord.model_validate(answer)
 
@@ -948,7 +972,7 @@ class AsyncSnapshots:
             "POST",
             "/v1/workspaces/from-snapshot",
             json=body(snapshot_id=snapshot_id, parent_workspace_id=parent_workspace_id, label=label),
-            timeout=0,
+            timeout=self._http.slow_timeout(),
         )
         return Workspace.model_validate(answer)
 
@@ -990,7 +1014,9 @@ class AsyncWorkspaces:
             ),
             **jail_opts(timeout_secs, memory_mb, network, seccomp, cpu_percent, max_pids),
         }
-        answer = await self._http.json("POST", "/v1/workspaces", query={"tenant": tenant}, json=payload, timeout=0)
+        answer = await self._http.json(
+            "POST", "/v1/workspaces", query={"tenant": tenant}, json=payload, timeout=self._http.slow_timeout()
+        )
         return Workspace.model_validate(answer)
 
     async def list(
@@ -1016,7 +1042,7 @@ class AsyncWorkspaces:
 
     async def delete(self, workspace_id: str) -> None:
         """Stops it and removes its tree (409 ``WORKSPACE_BUSY`` while an exec runs)."""
-        await self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}", timeout=0)
+        await self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}")
 
     async def exec(
         self,
@@ -1062,7 +1088,10 @@ class AsyncWorkspaces:
     async def fork(self, workspace_id: str, *, count: int, label: Optional[str] = None) -> WorkspaceForkResponse:
         """``count`` independent copies (1..=16)."""
         answer = await self._http.json(
-            "POST", f"/v1/workspaces/{seg(workspace_id)}/fork", json=body(count=count, label=label), timeout=0
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/fork",
+            json=body(count=count, label=label),
+            timeout=self._http.slow_timeout(),
         )
         return WorkspaceForkResponse.model_validate(answer)
 
@@ -1077,7 +1106,7 @@ class AsyncWorkspaces:
         )
 
     async def _run_state(self, workspace_id: str, action: str) -> WorkspaceRunState:
-        answer = await self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/{action}", timeout=0)
+        answer = await self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/{action}")
         return WorkspaceRunState.model_validate(answer)
 
     async def start(self, workspace_id: str) -> WorkspaceRunState:
@@ -1158,7 +1187,7 @@ class AsyncRuntime:
         return self._http.base_url + self._prefix
 
     async def health(self) -> RuntimeHealth:
-        return RuntimeHealth.model_validate(await self._http.json("GET", f"{self._prefix}/v1/health", timeout=0))
+        return RuntimeHealth.model_validate(await self._http.json("GET", f"{self._prefix}/v1/health"))
 
 
 class AsyncProcesses:
@@ -1214,13 +1243,13 @@ class AsyncProcesses:
                 tty=tty,
             ),
         }
-        answer = await self._http.json("POST", self._base, json=payload, timeout=0)
+        answer = await self._http.json("POST", self._base, json=payload)
         return ProcessInfo.model_validate(answer)
 
     start = create
 
     async def list(self, *, owner: Optional[str] = None) -> List[ProcessInfo]:
-        answer = await self._http.json("GET", self._base, query={"owner": owner}, timeout=0)
+        answer = await self._http.json("GET", self._base, query={"owner": owner})
         return ProcessListResponse.model_validate(answer).processes
 
     async def get(self, process_id: str) -> ProcessInfo:
@@ -1288,7 +1317,7 @@ class AsyncProcesses:
     ) -> ProcessInputResponse:
         """Writes ``data`` to its standard input; ``eof=True`` closes it after."""
         answer = await self._http.json(
-            "POST", f"{self._base}/{seg(process_id)}/input", json=input_body(data, eof), timeout=0
+            "POST", f"{self._base}/{seg(process_id)}/input", json=input_body(data, eof)
         )
         return ProcessInputResponse.model_validate(answer)
 
@@ -1362,21 +1391,26 @@ class AsyncTerminal:
             self._ws = await connect(
                 self._url, additional_headers=self._headers, open_timeout=self._open_timeout, max_size=None
             )
-        except Exception as err:  # websockets' handshake errors, OSError
-            response = getattr(err, "response", None)
-            status = int(getattr(response, "status_code", 0) or 0)
-            if status >= 400:
-                raw = bytes(getattr(response, "body", b"") or b"")
-                code = _json_object(raw.decode("utf-8", "replace")).get("code")
-                raise error_class(status)(
-                    f"terminal: the server refused the WebSocket ({status})",
-                    code=code if isinstance(code, str) else None,
-                    status=status,
-                    request_id=self._headers.get("x-request-id"),
-                    method="GET",
-                    path=self._url,
-                ) from err
-            raise APIConnectionError(f"terminal: cannot open the WebSocket: {err}", path=self._url) from err
+        except InvalidStatus as err:  # the server answered, but not with a WebSocket
+            status = err.response.status_code
+            raw = bytes(err.response.body or b"")
+            code = _json_object(raw.decode("utf-8", "replace")).get("code")
+            raise error_class(status)(
+                f"terminal: the server refused the WebSocket ({status})",
+                code=code if isinstance(code, str) else None,
+                status=status,
+                request_id=err.response.headers.get("x-request-id") or self._headers.get("x-request-id"),
+                method="GET",
+                path=self._url,
+            ) from err
+        except (asyncio.TimeoutError, TimeoutError) as err:
+            raise APITimeoutError(
+                f"terminal: the WebSocket did not open within {self._open_timeout} s", method="GET", path=self._url
+            ) from err
+        except (InvalidHandshake, OSError) as err:  # refused, reset, not a WebSocket answer
+            raise APIConnectionError(
+                f"terminal: cannot open the WebSocket: {err}", method="GET", path=self._url
+            ) from err
         while True:
             frame = await arecv_frame(self._ws, self._open_timeout)
             if isinstance(frame, str):
@@ -1413,18 +1447,23 @@ class AsyncTerminal:
 
     async def recv(self, timeout: Optional[float] = None) -> Optional[bytes]:
         """The next output bytes; ``None`` when the process has exited (or the
-        socket closed). Raises ``TimeoutError`` after ``timeout`` seconds."""
+        socket closed normally). Raises :class:`APITimeoutError` (a
+        ``TimeoutError``) after ``timeout`` seconds and
+        :class:`APIConnectionError` when the socket closed abnormally."""
         if self.exited or self._closed:
             return None
         ws = self._socket()
         while True:
             try:
-                frame = await arecv_frame(ws, timeout)
-            except TimeoutError:
-                raise
-            except Exception:  # ConnectionClosed
+                frame = await arecv_frame(ws, timeout)  # APITimeoutError after timeout
+            except ConnectionClosedOK:  # a normal close
                 self._closed = True
                 return None
+            except ConnectionClosedError as err:  # closed abnormally (1006, 1011, ...)
+                self._closed = True
+                raise APIConnectionError(
+                    f"terminal: the WebSocket closed abnormally ({err})", method="GET", path=self._url
+                ) from err
             if isinstance(frame, bytes):
                 return frame
             message = _json_object(frame)
@@ -1443,7 +1482,11 @@ class AsyncTerminal:
         while needle not in seen:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"terminal: {marker!r} did not appear within {timeout} s; got {seen[-500:]!r}")
+                raise APITimeoutError(
+                    f"terminal: {marker!r} did not appear within {timeout} s; got {seen[-500:]!r}",
+                    method="GET",
+                    path=self._url,
+                )
             chunk = await self.recv(timeout=left)
             if chunk is None:
                 raise ProtocolError(
@@ -1497,14 +1540,14 @@ class AsyncFiles:
 
     async def list(self, path: Optional[str] = None) -> List[FsEntry]:
         """The entries of a directory (``/workspace`` by default), sorted by name."""
-        answer = await self._http.json("GET", f"{self._base}/entries", query={"path": path}, timeout=0)
+        answer = await self._http.json("GET", f"{self._base}/entries", query={"path": path})
         return [FsEntry.model_validate(entry) for entry in answer]
 
     entries = list
 
     async def read(self, path: str) -> bytes:
         """A file's bytes."""
-        response = await self._http.send("GET", f"{self._base}/file", query={"path": _path(path)}, timeout=0)
+        response = await self._http.send("GET", f"{self._base}/file", query={"path": _path(path)})
         return response.content
 
     async def read_text(self, path: str, encoding: str = "utf-8") -> str:
@@ -1553,7 +1596,6 @@ class AsyncFiles:
             query={"path": _path(path)},
             content=data,
             content_type="application/octet-stream",
-            timeout=0,
         )
         return FsWriteResponse.model_validate(answer)
 
@@ -1605,7 +1647,6 @@ class AsyncFiles:
             query={"path": _path(path)},
             content=tar,
             content_type="application/x-tar",
-            timeout=0,
         )
         return FsUploadBatchResponse.model_validate(answer)
 
@@ -1631,20 +1672,17 @@ class AsyncFiles:
     archive = download_tar
 
     async def download_dir(self, path: Optional[str], local_dir: PathLike) -> List[str]:
-        """Extracts a workspace directory into ``local_dir``; returns the names."""
+        """Extracts a workspace directory into ``local_dir``; returns the names.
+
+        Raises :class:`ProtocolError` before writing anything when an entry
+        would land outside ``local_dir``: an absolute name, ``..``, a link
+        whose target is outside (every link on a Python without
+        ``tarfile.data_filter``), or a path through a link already there."""
         with tempfile.TemporaryFile() as spool:
             await self._download(f"{self._base}/archive", {"path": path}, spool)
             spool.seek(0)
             with tarfile.open(fileobj=spool, mode="r") as archive:
-                names = archive.getnames()
-                if hasattr(tarfile, "data_filter"):
-                    archive.extractall(os.fspath(local_dir), filter="data")
-                else:  # pragma: no cover - Python without the tar filters
-                    for member in archive.getmembers():
-                        if member.name.startswith("/") or ".." in member.name.split("/"):
-                            raise ProtocolError(f"download_dir: unsafe tar entry {member.name!r}", status=200)
-                    archive.extractall(os.fspath(local_dir))
-        return names
+                return safe_extract(archive, os.fspath(local_dir))
 
 
 def _path(path: str) -> str:
@@ -1800,10 +1838,14 @@ class AsyncWorkspaceContext:
     ) -> None:
         if self.workspace is None:
             return
-        if self._on_exit == "delete":
-            await self._workspaces.delete(self.workspace.id)
-        elif self._on_exit == "stop":
-            await self._workspaces.stop(self.workspace.id)
+        try:
+            if self._on_exit == "delete":
+                await self._workspaces.delete(self.workspace.id)
+            elif self._on_exit == "stop":
+                await self._workspaces.stop(self.workspace.id)
+        except PaddockError as err:
+            if err.status != 404:  # already deleted inside the block
+                raise
 
 
 class AsyncSessionContext:

@@ -9,6 +9,7 @@ both have the same surface.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tarfile
@@ -19,6 +20,7 @@ from typing import IO, Any, Iterator, Dict, List, Mapping, Optional, Sequence, T
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
 from .. import _io
 from .._io import (
@@ -35,6 +37,7 @@ from .._shared import (
     DEFAULT_TIMEOUT,
     JAIL_GRACE,
     MAX_RUN_TIMEOUT,
+    SLOW_TIMEOUT,
     JsonDict,
     Query,
     Retry,
@@ -51,6 +54,7 @@ from .._shared import (
     resolve_api_key,
     resolve_base_url,
     resolve_retry,
+    safe_extract,
     seg,
     should_retry,
     to_event,
@@ -58,7 +62,7 @@ from .._shared import (
     ws_url,
 )
 from .._version import __version__
-from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class
+from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class, error_for_code
 from ..events import LogChunk, ProcessLogs, StreamEvent
 from ..models import (
     ActionList,
@@ -141,6 +145,11 @@ class HTTP:
         """The deadline of a call that runs a jail: the jail's own plus 30 s."""
         return self.timeout if self.fixed else jail_timeout(timeout_secs, self.timeout)
 
+    def slow_timeout(self) -> float:
+        """The deadline of slow but bounded server work (snapshot, fork,
+        restore, create): the client's, at least ``SLOW_TIMEOUT`` (300 s)."""
+        return self.timeout if self.fixed else max(self.timeout, SLOW_TIMEOUT)
+
     def _timeout(self, timeout: Optional[float]) -> httpx.Timeout:
         seconds = self.timeout if timeout is None or self.fixed else timeout
         if seconds is None or seconds <= 0:
@@ -210,7 +219,7 @@ class HTTP:
                 # No connection was made: the request never left, any method may go again.
                 never_sent = isinstance(err, httpx.ConnectError)
                 if self.retry is not None and attempt < self.retry.retries and replayable and never_sent:
-                    sleep(self.retry.delay(attempt, None))
+                    sleep(self.retry.delay(attempt, None) or 0.0)
                     attempt += 1
                     continue
             else:
@@ -250,12 +259,15 @@ class HTTP:
                     and replayable
                     and should_retry(method, failure.status, failure.code)
                 ):
-                    sleep(self.retry.delay(attempt, failure.retry_after))
+                    wait = self.retry.delay(attempt, failure.retry_after)
+                    if wait is None:  # the server asked for longer than max_delay
+                        raise failure
+                    sleep(wait)
                     attempt += 1
                     continue
                 raise failure
             if self.retry is not None and attempt < self.retry.retries and replayable and idempotent(method):
-                sleep(self.retry.delay(attempt, None))
+                sleep(self.retry.delay(attempt, None) or 0.0)
                 attempt += 1
                 continue
             raise failure
@@ -403,10 +415,19 @@ class EventStream:
 
     def collect(self) -> ExecResult:
         """Reads every event; returns the result of ``completed``, or raises
-        :class:`PaddockError` with the ``error`` event's code."""
+        for an ``error`` event: the class of its code (``SHUTTING_DOWN`` is an
+        :class:`UnavailableError`), with ``code``, ``request_id`` and ``path``."""
         for event in self:
             if event.type == "error":
-                raise PaddockError(event.message or "the run failed", code=event.code or "STREAM_ERROR", status=200)
+                raise error_for_code(
+                    event.code,
+                    event.message or "the run failed",
+                    status=200,
+                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
+                    method="POST",
+                    path=self._path,
+                    body=event.to_dict(),
+                )
         if self.result is None:
             raise ProtocolError(f"{self._what}: no completed event", status=200)
         return self.result
@@ -907,7 +928,10 @@ class Snapshots:
 
     def create(self, workspace_id: str, *, name: Optional[str] = None) -> SnapshotRecord:
         answer = self._http.json(
-            "POST", f"/v1/workspaces/{seg(workspace_id)}/snapshot", json=body(name=name), timeout=0
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/snapshot",
+            json=body(name=name),
+            timeout=self._http.slow_timeout(),
         )
         return SnapshotRecord.model_validate(answer)
 
@@ -950,7 +974,7 @@ class Snapshots:
             "POST",
             "/v1/workspaces/from-snapshot",
             json=body(snapshot_id=snapshot_id, parent_workspace_id=parent_workspace_id, label=label),
-            timeout=0,
+            timeout=self._http.slow_timeout(),
         )
         return Workspace.model_validate(answer)
 
@@ -992,7 +1016,9 @@ class Workspaces:
             ),
             **jail_opts(timeout_secs, memory_mb, network, seccomp, cpu_percent, max_pids),
         }
-        answer = self._http.json("POST", "/v1/workspaces", query={"tenant": tenant}, json=payload, timeout=0)
+        answer = self._http.json(
+            "POST", "/v1/workspaces", query={"tenant": tenant}, json=payload, timeout=self._http.slow_timeout()
+        )
         return Workspace.model_validate(answer)
 
     def list(
@@ -1018,7 +1044,7 @@ class Workspaces:
 
     def delete(self, workspace_id: str) -> None:
         """Stops it and removes its tree (409 ``WORKSPACE_BUSY`` while an exec runs)."""
-        self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}", timeout=0)
+        self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}")
 
     def exec(
         self,
@@ -1064,7 +1090,10 @@ class Workspaces:
     def fork(self, workspace_id: str, *, count: int, label: Optional[str] = None) -> WorkspaceForkResponse:
         """``count`` independent copies (1..=16)."""
         answer = self._http.json(
-            "POST", f"/v1/workspaces/{seg(workspace_id)}/fork", json=body(count=count, label=label), timeout=0
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/fork",
+            json=body(count=count, label=label),
+            timeout=self._http.slow_timeout(),
         )
         return WorkspaceForkResponse.model_validate(answer)
 
@@ -1079,7 +1108,7 @@ class Workspaces:
         )
 
     def _run_state(self, workspace_id: str, action: str) -> WorkspaceRunState:
-        answer = self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/{action}", timeout=0)
+        answer = self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/{action}")
         return WorkspaceRunState.model_validate(answer)
 
     def start(self, workspace_id: str) -> WorkspaceRunState:
@@ -1160,7 +1189,7 @@ class Runtime:
         return self._http.base_url + self._prefix
 
     def health(self) -> RuntimeHealth:
-        return RuntimeHealth.model_validate(self._http.json("GET", f"{self._prefix}/v1/health", timeout=0))
+        return RuntimeHealth.model_validate(self._http.json("GET", f"{self._prefix}/v1/health"))
 
 
 class Processes:
@@ -1216,13 +1245,13 @@ class Processes:
                 tty=tty,
             ),
         }
-        answer = self._http.json("POST", self._base, json=payload, timeout=0)
+        answer = self._http.json("POST", self._base, json=payload)
         return ProcessInfo.model_validate(answer)
 
     start = create
 
     def list(self, *, owner: Optional[str] = None) -> List[ProcessInfo]:
-        answer = self._http.json("GET", self._base, query={"owner": owner}, timeout=0)
+        answer = self._http.json("GET", self._base, query={"owner": owner})
         return ProcessListResponse.model_validate(answer).processes
 
     def get(self, process_id: str) -> ProcessInfo:
@@ -1290,7 +1319,7 @@ class Processes:
     ) -> ProcessInputResponse:
         """Writes ``data`` to its standard input; ``eof=True`` closes it after."""
         answer = self._http.json(
-            "POST", f"{self._base}/{seg(process_id)}/input", json=input_body(data, eof), timeout=0
+            "POST", f"{self._base}/{seg(process_id)}/input", json=input_body(data, eof)
         )
         return ProcessInputResponse.model_validate(answer)
 
@@ -1364,21 +1393,26 @@ class Terminal:
             self._ws = connect(
                 self._url, additional_headers=self._headers, open_timeout=self._open_timeout, max_size=None
             )
-        except Exception as err:  # websockets' handshake errors, OSError
-            response = getattr(err, "response", None)
-            status = int(getattr(response, "status_code", 0) or 0)
-            if status >= 400:
-                raw = bytes(getattr(response, "body", b"") or b"")
-                code = _json_object(raw.decode("utf-8", "replace")).get("code")
-                raise error_class(status)(
-                    f"terminal: the server refused the WebSocket ({status})",
-                    code=code if isinstance(code, str) else None,
-                    status=status,
-                    request_id=self._headers.get("x-request-id"),
-                    method="GET",
-                    path=self._url,
-                ) from err
-            raise APIConnectionError(f"terminal: cannot open the WebSocket: {err}", path=self._url) from err
+        except InvalidStatus as err:  # the server answered, but not with a WebSocket
+            status = err.response.status_code
+            raw = bytes(err.response.body or b"")
+            code = _json_object(raw.decode("utf-8", "replace")).get("code")
+            raise error_class(status)(
+                f"terminal: the server refused the WebSocket ({status})",
+                code=code if isinstance(code, str) else None,
+                status=status,
+                request_id=err.response.headers.get("x-request-id") or self._headers.get("x-request-id"),
+                method="GET",
+                path=self._url,
+            ) from err
+        except (asyncio.TimeoutError, TimeoutError) as err:
+            raise APITimeoutError(
+                f"terminal: the WebSocket did not open within {self._open_timeout} s", method="GET", path=self._url
+            ) from err
+        except (InvalidHandshake, OSError) as err:  # refused, reset, not a WebSocket answer
+            raise APIConnectionError(
+                f"terminal: cannot open the WebSocket: {err}", method="GET", path=self._url
+            ) from err
         while True:
             frame = recv_frame(self._ws, self._open_timeout)
             if isinstance(frame, str):
@@ -1415,18 +1449,23 @@ class Terminal:
 
     def recv(self, timeout: Optional[float] = None) -> Optional[bytes]:
         """The next output bytes; ``None`` when the process has exited (or the
-        socket closed). Raises ``TimeoutError`` after ``timeout`` seconds."""
+        socket closed normally). Raises :class:`APITimeoutError` (a
+        ``TimeoutError``) after ``timeout`` seconds and
+        :class:`APIConnectionError` when the socket closed abnormally."""
         if self.exited or self._closed:
             return None
         ws = self._socket()
         while True:
             try:
-                frame = recv_frame(ws, timeout)
-            except TimeoutError:
-                raise
-            except Exception:  # ConnectionClosed
+                frame = recv_frame(ws, timeout)  # APITimeoutError after timeout
+            except ConnectionClosedOK:  # a normal close
                 self._closed = True
                 return None
+            except ConnectionClosedError as err:  # closed abnormally (1006, 1011, ...)
+                self._closed = True
+                raise APIConnectionError(
+                    f"terminal: the WebSocket closed abnormally ({err})", method="GET", path=self._url
+                ) from err
             if isinstance(frame, bytes):
                 return frame
             message = _json_object(frame)
@@ -1445,7 +1484,11 @@ class Terminal:
         while needle not in seen:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"terminal: {marker!r} did not appear within {timeout} s; got {seen[-500:]!r}")
+                raise APITimeoutError(
+                    f"terminal: {marker!r} did not appear within {timeout} s; got {seen[-500:]!r}",
+                    method="GET",
+                    path=self._url,
+                )
             chunk = self.recv(timeout=left)
             if chunk is None:
                 raise ProtocolError(
@@ -1499,14 +1542,14 @@ class Files:
 
     def list(self, path: Optional[str] = None) -> List[FsEntry]:
         """The entries of a directory (``/workspace`` by default), sorted by name."""
-        answer = self._http.json("GET", f"{self._base}/entries", query={"path": path}, timeout=0)
+        answer = self._http.json("GET", f"{self._base}/entries", query={"path": path})
         return [FsEntry.model_validate(entry) for entry in answer]
 
     entries = list
 
     def read(self, path: str) -> bytes:
         """A file's bytes."""
-        response = self._http.send("GET", f"{self._base}/file", query={"path": _path(path)}, timeout=0)
+        response = self._http.send("GET", f"{self._base}/file", query={"path": _path(path)})
         return response.content
 
     def read_text(self, path: str, encoding: str = "utf-8") -> str:
@@ -1555,7 +1598,6 @@ class Files:
             query={"path": _path(path)},
             content=data,
             content_type="application/octet-stream",
-            timeout=0,
         )
         return FsWriteResponse.model_validate(answer)
 
@@ -1607,7 +1649,6 @@ class Files:
             query={"path": _path(path)},
             content=tar,
             content_type="application/x-tar",
-            timeout=0,
         )
         return FsUploadBatchResponse.model_validate(answer)
 
@@ -1633,20 +1674,17 @@ class Files:
     archive = download_tar
 
     def download_dir(self, path: Optional[str], local_dir: PathLike) -> List[str]:
-        """Extracts a workspace directory into ``local_dir``; returns the names."""
+        """Extracts a workspace directory into ``local_dir``; returns the names.
+
+        Raises :class:`ProtocolError` before writing anything when an entry
+        would land outside ``local_dir``: an absolute name, ``..``, a link
+        whose target is outside (every link on a Python without
+        ``tarfile.data_filter``), or a path through a link already there."""
         with tempfile.TemporaryFile() as spool:
             self._download(f"{self._base}/archive", {"path": path}, spool)
             spool.seek(0)
             with tarfile.open(fileobj=spool, mode="r") as archive:
-                names = archive.getnames()
-                if hasattr(tarfile, "data_filter"):
-                    archive.extractall(os.fspath(local_dir), filter="data")
-                else:  # pragma: no cover - Python without the tar filters
-                    for member in archive.getmembers():
-                        if member.name.startswith("/") or ".." in member.name.split("/"):
-                            raise ProtocolError(f"download_dir: unsafe tar entry {member.name!r}", status=200)
-                    archive.extractall(os.fspath(local_dir))
-        return names
+                return safe_extract(archive, os.fspath(local_dir))
 
 
 def _path(path: str) -> str:
@@ -1802,10 +1840,14 @@ class WorkspaceContext:
     ) -> None:
         if self.workspace is None:
             return
-        if self._on_exit == "delete":
-            self._workspaces.delete(self.workspace.id)
-        elif self._on_exit == "stop":
-            self._workspaces.stop(self.workspace.id)
+        try:
+            if self._on_exit == "delete":
+                self._workspaces.delete(self.workspace.id)
+            elif self._on_exit == "stop":
+                self._workspaces.stop(self.workspace.id)
+        except PaddockError as err:
+            if err.status != 404:  # already deleted inside the block
+                raise
 
 
 class SessionContext:
