@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python SDK's whole test run: a virtual environment with the pinned
-# test dependencies (requirements-test.txt; reused while they are
-# unchanged), then pytest against a real `paddock serve` ($PADDOCK_BIN),
+# test dependencies (requirements-test.txt; reused while it and
+# pyproject.toml are unchanged), then pytest against a real `paddock serve` ($PADDOCK_BIN),
 # which also builds the sdist and wheel, installs them offline into fresh
 # environments, runs the examples and mypy --strict.
 #
@@ -23,7 +23,7 @@ python=/usr/bin/python3
 venv=${PADDOCK_PY_VENV:-$sdk/.venv}
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-stamp="$("$python" --version 2>&1) $(sha256sum requirements-test.txt | cut -c1-16)"
+stamp="$("$python" --version 2>&1) $(cat requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "--> making $venv ($stamp)"
   rm -rf "$venv"

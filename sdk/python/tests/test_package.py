@@ -40,7 +40,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scripts/test.sh, else downloaded now) for the offline installs."""
     given = os.environ.get("PADDOCK_PY_WHEELHOUSE")
     if given:
-        path = Path(given)
+        path = Path(given).resolve()
         assert path.is_dir() and any(path.glob("*.whl")), f"PADDOCK_PY_WHEELHOUSE={given} holds no wheels"
         return path
     path = tmp_path_factory.mktemp("wheelhouse")
@@ -89,17 +89,37 @@ def test_build_and_install_offline(dist: Path, wheelhouse: Path, tmp_path: Path,
                                              "print(paddock.__version__, paddock.Paddock.__name__, m.version('paddock-sdk'))"],
                        env=_clean_env(), cwd=tmp_path)
         assert version.split() == ["0.1.0", "Paddock", "0.1.0"]
-    # The README quick starts, as written, with the installed sdist.
-    ran = 0
-    for where, code in _quick_starts():
+    # The README quick starts, as written, with the installed sdist: each
+    # block prints what it should.
+    expected = [
+        ["42\n", "hi from the workspace\n", "stdout hi\n", "stdout there\n"],
+        ["['0\\n', '1\\n', '2\\n', '3\\n', '4\\n']", "type='stdout'", "line='live'"],
+        ["hi\n", "stdout live\n"],
+    ]
+    blocks = list(_quick_starts())
+    assert len(blocks) == len(expected), [where for where, _ in blocks]
+    for (where, code), wanted in zip(blocks, expected):
         out = _run(
             [str(python), "-c", code],
             env=_clean_env(PADDOCK_URL=server.url, PADDOCK_API_KEY=ADMIN_TOKEN),
             cwd=tmp_path,
         )
-        assert "hi" in out or "live" in out, f"{where} printed {out!r}"
-        ran += 1
-    assert ran == 3
+        for text in wanted:
+            assert text in out, f"{where} printed {out!r}, without {text!r}"
+
+
+def test_pip_install_from_the_checkout_offline(wheelhouse: Path, tmp_path: Path) -> None:
+    """``pip install ./sdk/python``, as the READMEs say, without an index."""
+    python = _fresh_venv(tmp_path / "venv")
+    _run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-index", "--find-links", str(wheelhouse), "./sdk/python"],
+        env=_clean_env(),
+        cwd=REPO,
+    )
+    shown = _run([str(python), "-m", "pip", "show", "paddock-sdk"], env=_clean_env())
+    assert "Name: paddock-sdk" in shown
+    version = _run([str(python), "-c", "import paddock; print(paddock.__version__)"], env=_clean_env(), cwd=tmp_path)
+    assert f"Version: {version.strip()}" in shown, "one version: _version.py is the package's"
 
 
 def test_mypy_strict_on_the_package_examples_and_tests() -> None:

@@ -3,6 +3,7 @@ files and previews."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tarfile
@@ -45,7 +46,7 @@ def test_process_run_and_config(workspace: paddock.WorkspaceHandle) -> None:
     assert lowered.max_concurrent_processes == 32
     with pytest.raises(PaddockError) as err:
         workspace.processes.run("no-such-program-here")
-    assert err.value.status == 502 and err.value.code
+    assert (err.value.status, err.value.code) == (502, "STREAM_ERROR")
 
 
 def test_managed_processes_logs_follow_input_stop_kill(workspace: paddock.WorkspaceHandle) -> None:
@@ -160,7 +161,8 @@ def test_files_roundtrip(workspace: paddock.WorkspaceHandle, tmp_path: Path) -> 
     assert files.delete("docs/sub", recursive=True).path == "/workspace/docs/sub"
     assert not files.exists("docs/sub")
     # The files are the workspace's: an exec sees them.
-    assert workspace.exec("cat", ["docs/up.bin"]).stdout.encode("utf-8", "surrogateescape")
+    digest = workspace.exec("sha256sum", ["docs/up.bin"]).stdout.split()[0]
+    assert digest == hashlib.sha256(big[:1000]).hexdigest()
 
 
 def test_tar_upload_and_download(workspace: paddock.WorkspaceHandle, tmp_path: Path) -> None:
