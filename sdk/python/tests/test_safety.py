@@ -81,6 +81,11 @@ def test_safe_extract_refuses_escapes(tmp_path: Path, tar_mode: str) -> None:
             safe_extract(archive, str(dest))
         assert list(outside.iterdir()) == [] and not (tmp_path / "up.txt").exists()
         assert not dest.exists() or list(dest.iterdir()) == []
+    # A link that escapes only through links written before it.
+    chained = [_link("a", "."), _link("a/b", ".."), _link("a/b/c", "outside"), tarfile.TarInfo("a/b/c/z")]
+    with _tar(*chained) as archive, pytest.raises(ProtocolError):
+        safe_extract(archive, str(tmp_path / "chained"))
+    assert list(outside.iterdir()) == []
     # A link already in the destination is never written through.
     os.symlink(outside, dest / "d")
     with _tar(tarfile.TarInfo("d/planted")) as archive, pytest.raises(ProtocolError):

@@ -22,7 +22,9 @@ def test_lifecycle_exec_and_update(client: paddock.Paddock) -> None:
         cleared = client.workspaces.update(ws.id, label=None)
         assert cleared.label is None
         events = list(client.workspaces.exec_stream(ws.id, cmd="sh", args=["-c", "echo s1; echo s2 >&2"]))
-        assert [(e.type, e.line) for e in events if e.type in ("stdout", "stderr")] == [("stdout", "s1"), ("stderr", "s2")]
+        # Two pipes: their lines may arrive in either order.
+        lines = sorted((e.type, e.line) for e in events if e.type in ("stdout", "stderr"))
+        assert lines == [("stderr", "s2"), ("stdout", "s1")]
         chunked = client.workspaces.exec_stream(ws.id, cmd="printf", args=["a\\nb"], output="chunks").collect()
         assert chunked.stdout == "a\nb"
     finally:

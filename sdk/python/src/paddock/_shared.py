@@ -396,16 +396,21 @@ def _check_member(member: "tarfile.TarInfo", root: str) -> None:
 
 
 def safe_extract(archive: "tarfile.TarFile", local_dir: str) -> List[str]:
-    """Extracts ``archive`` into ``local_dir``, refusing (:class:`ProtocolError`,
-    before anything is written) any entry that would land outside it: absolute
-    names, ``..``, links whose target is outside (all links when this Python
-    has no ``tarfile.data_filter``), devices, and paths through a link that is
-    already in ``local_dir``. Returns the names."""
+    """Extracts ``archive`` into ``local_dir``, refusing (:class:`ProtocolError`)
+    any entry that would land outside it: absolute names, ``..``, links whose
+    target is outside (all links when this Python has no
+    ``tarfile.data_filter``), devices, and paths through a link that is
+    already in ``local_dir``. Every entry is checked before anything is
+    written, and again as it is written (a link may escape only through
+    links earlier in the same archive). Returns the names."""
     os.makedirs(local_dir, exist_ok=True)
     root = os.path.realpath(local_dir)
     members = archive.getmembers()
     data_filter = getattr(tarfile, "data_filter", None)
     for member in members:
+        name = member.name
+        if name.startswith("/") or os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
+            raise ProtocolError(f"download_dir: unsafe tar entry {name!r}", status=200)
         if data_filter is not None:
             try:
                 data_filter(member, root)
@@ -414,7 +419,10 @@ def safe_extract(archive: "tarfile.TarFile", local_dir: str) -> List[str]:
         else:
             _check_member(member, root)
     if data_filter is not None:
-        archive.extractall(root, filter="data")
+        try:  # checked again as each entry is written (earlier entries may be links)
+            archive.extractall(root, filter="data")
+        except tarfile.FilterError as err:
+            raise ProtocolError(f"download_dir: unsafe tar entry: {err}", status=200) from err
     else:
         for member in members:
             _check_member(member, root)  # again: earlier entries may have made directories

@@ -1676,10 +1676,11 @@ class Files:
     def download_dir(self, path: Optional[str], local_dir: PathLike) -> List[str]:
         """Extracts a workspace directory into ``local_dir``; returns the names.
 
-        Raises :class:`ProtocolError` before writing anything when an entry
-        would land outside ``local_dir``: an absolute name, ``..``, a link
-        whose target is outside (every link on a Python without
-        ``tarfile.data_filter``), or a path through a link already there."""
+        Raises :class:`ProtocolError` when an entry would land outside
+        ``local_dir``: an absolute name, ``..``, a link whose target is
+        outside (every link on a Python without ``tarfile.data_filter``), or
+        a path through a link already there. The entries are checked before
+        anything is written, and again as each is written."""
         with tempfile.TemporaryFile() as spool:
             self._download(f"{self._base}/archive", {"path": path}, spool)
             spool.seek(0)
