@@ -109,6 +109,18 @@ pub struct ServeArgs {
     /// name pointing at this server otherwise).
     #[arg(long, env = "PADDOCK_PREVIEW_DOMAIN", default_value = "localhost")]
     pub preview_domain: String,
+    /// Longest wait for a request head on the control plane and the
+    /// phantom proxy, counted from when a connection waits for one (the
+    /// first request's and each keep-alive one's, so idle keep-alive
+    /// connections close after it too). Streamed responses are not timed.
+    #[arg(long, env = "PADDOCK_HEADER_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
+    pub header_timeout: Duration,
+    /// Connections each listener (control plane, phantom proxy) serves at
+    /// once; when full, the one waiting longest for a request head is
+    /// closed to make room (default: a quarter of the open-files limit,
+    /// at most 4096).
+    #[arg(long, env = "PADDOCK_MAX_CONNECTIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
@@ -158,6 +170,20 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.proxy.extra_ca = args.upstream_ca.clone();
     config.proxy.connect_timeout = args.upstream_connect_timeout;
     config.proxy.total_timeout = args.upstream_timeout;
+    if args.header_timeout.is_zero() {
+        return Err("--header-timeout must be longer than zero".into());
+    }
+    let open_files = raise_open_files_limit();
+    let max_connections = match args.max_connections {
+        Some(n) => n as usize,
+        None => default_max_connections(open_files),
+    };
+    config.api_limits = paddock_phantom::listen::ListenLimits {
+        header_timeout: args.header_timeout,
+        max_connections,
+    };
+    config.proxy.header_timeout = args.header_timeout;
+    config.proxy.max_connections = max_connections;
     config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
     config.api_keys = keys_from_env()?;
     config.master_key = std::env::var("PADDOCK_MASTER_KEY").ok().filter(|k| !k.is_empty());
@@ -191,6 +217,39 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.allow_new_database = args.allow_new_database;
     config.preview_domain = args.preview_domain.trim_matches('.').to_ascii_lowercase();
     Ok(config)
+}
+
+/// Raises the soft open-files limit to the hard one (connections, jails,
+/// the database and files all need descriptors); returns the soft limit
+/// in force.
+pub fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Each listener's connection cap when none is given: a quarter of the
+/// open-files limit each (a proxied connection also holds its upstream's
+/// descriptor, so both listeners at their caps use three quarters), the
+/// rest kept for jails, the database and files; at most 4096, at least 64.
+pub fn default_max_connections(open_files: u64) -> usize {
+    (open_files / 4).clamp(64, 4096) as usize
 }
 
 fn init_logging() {
@@ -264,6 +323,8 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         database = state.db.backend_name(),
         configured_keys = c.api_keys.len(),
         max_concurrent = c.max_concurrent,
+        max_connections = c.api_limits.max_connections,
+        header_timeout = ?c.api_limits.header_timeout,
         recovered_jails = prepared.recovered_jails,
         "paddock serve ready"
     );

@@ -12,6 +12,7 @@
 //! [`Authority`] (the control plane) resolves tokens, spends request
 //! budgets and records events.
 
+pub mod listen;
 pub mod path;
 pub mod proxy;
 pub mod services;

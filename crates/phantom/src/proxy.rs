@@ -10,7 +10,6 @@
 //! (`budget_exhausted`). Only then is the upstream contacted.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -26,10 +25,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
 use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::path::normalize;
@@ -54,11 +50,12 @@ pub struct ProxySettings {
     /// Longest whole exchange, streamed body included (a token's expiry
     /// ends it earlier).
     pub total_timeout: Duration,
-    /// Longest wait for a client's request head.
+    /// Longest wait for a client's request head (each keep-alive one too).
     pub header_timeout: Duration,
     /// PEM files of extra CAs to trust for upstreams (internal services).
     pub extra_ca: Vec<PathBuf>,
-    /// Client connections served at once; more wait to be accepted.
+    /// Client connections served at once; when full, the one that has
+    /// waited longest for a request head is shed ([`crate::listen`]).
     pub max_connections: usize,
 }
 
@@ -162,48 +159,30 @@ impl<A: Authority> PhantomProxy<A> {
     /// Serves `listener` until `shutdown` resolves, then lets requests in
     /// flight finish for up to `grace`.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>, grace: Duration) {
-        let graceful = GracefulShutdown::new();
-        let slots = Arc::new(Semaphore::new(self.inner.settings.max_connections.max(1)));
-        tokio::pin!(shutdown);
-        loop {
-            let permit = tokio::select! {
-                () = &mut shutdown => break,
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-            };
-            let stream = tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(err) => {
-                        // Out of descriptors, usually: back off instead of spinning.
-                        tracing::warn!(%err, "phantom proxy: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let proxy = self.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let proxy = proxy.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(self.inner.settings.header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                let _ = connection.await;
-                drop(permit);
-            });
-        }
-        drop(listener);
+        let limits = crate::listen::ListenLimits {
+            header_timeout: self.inner.settings.header_timeout,
+            max_connections: self.inner.settings.max_connections,
+        };
+        let proxy = self.clone();
+        let handler = move |request: Request<Incoming>, _peer: std::net::SocketAddr| {
+            let proxy = proxy.clone();
+            async move { proxy.handle(request).await }
+        };
+        let stop = CancellationToken::new();
+        let served = crate::listen::serve(
+            listener,
+            limits,
+            "phantom proxy",
+            handler,
+            stop.clone().cancelled_owned(),
+        );
+        tokio::pin!(served);
         tokio::select! {
-            () = graceful.shutdown() => {}
+            () = &mut served => return,
+            () = shutdown => stop.cancel(),
+        }
+        tokio::select! {
+            () = served => {}
             () = tokio::time::sleep(grace) => {
                 tracing::warn!(?grace, "phantom proxy: requests still in flight at the end of the grace period");
             }

@@ -109,6 +109,9 @@ pub struct ServerConfig {
     pub proxy_public_url: Option<String>,
     /// The phantom proxy's services, timeouts and trusted CAs.
     pub proxy: ProxySettings,
+    /// The control plane's header timeout and connection cap (the proxy
+    /// has its own in `proxy`).
+    pub api_limits: paddock_phantom::listen::ListenLimits,
     /// State directory (database, master key file, flavors).
     pub state_dir: PathBuf,
     /// `postgres://` URL; SQLite in the state directory when `None`.
@@ -177,6 +180,7 @@ impl ServerConfig {
             proxy_listen: ([127, 0, 0, 1], 8443).into(),
             proxy_public_url: None,
             proxy: ProxySettings::default(),
+            api_limits: paddock_phantom::listen::ListenLimits::default(),
             state_dir,
             database_url: None,
             api_keys: Vec::new(),

@@ -209,8 +209,27 @@ pub async fn serve(
     );
     let disk_monitor = tokio::spawn(state.disk.clone().monitor(Duration::from_secs(1), stop.clone()));
     // Peer addresses are kept for the preview relay's `X-Forwarded-For`.
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let api = axum::serve(listener, router).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let handler = move |mut request: http::Request<hyper::body::Incoming>, peer: std::net::SocketAddr| {
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let mut router = router.clone();
+        async move {
+            match tower_service::Service::call(&mut router, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    };
+    let api = async {
+        paddock_phantom::listen::serve(
+            listener,
+            state.config.api_limits,
+            "control plane",
+            handler,
+            stop.clone().cancelled_owned(),
+        )
+        .await;
+        Ok::<(), std::io::Error>(())
+    };
     let proxy = state
         .phantom
         .serve(proxy_listener, stop.clone().cancelled_owned(), grace);

@@ -39,6 +39,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(state_dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Server {
+        Server::start_limited(state_dir, env, extra, None)
+    }
+
+    /// [`Server::start`] with the server's open-files limit (soft and
+    /// hard) set to `open_files`.
+    pub fn start_limited(state_dir: &Path, env: &[(&str, &str)], extra: &[&str], open_files: Option<u64>) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_paddock"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir"])
@@ -71,6 +77,23 @@ impl Server {
         if !extra.contains(&"--proxy-listen") {
             // Tests run in parallel: each server's proxy gets its own port.
             command.args(["--proxy-listen", "127.0.0.1:0"]);
+        }
+        if let Some(open_files) = open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs
+            // between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: open_files,
+                        rlim_max: open_files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = command.spawn().expect("paddock serve starts");
         let stderr = child.stderr.take().expect("stderr");
