@@ -314,6 +314,17 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         );
     }
     let c = &state.config;
+    let open_files = raise_open_files_limit();
+    if c.api_limits.max_connections as u64 > open_files / 4 {
+        // A proxied connection holds two descriptors: both listeners at
+        // their caps would use most of them, leaving jails short.
+        tracing::warn!(
+            max_connections = c.api_limits.max_connections,
+        open_files,
+            open_files,
+            "--max-connections is over a quarter of the open-files limit; a flood of connections may leave jails, the database and files without descriptors"
+        );
+    }
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         proxy_listen = %c.proxy_listen,
