@@ -38,8 +38,24 @@ impl Drop for Process {
     }
 }
 
+/// sandbox-agent's server when its binary is given and it starts; otherwise
+/// says why not, and the rows measure paddock alone.
+pub(crate) fn optional_sandbox_agent(binary: Option<&Path>) -> Option<(Process, SocketAddr)> {
+    match binary.map(start_sandbox_agent).transpose() {
+        Ok(Some(started)) => Some(started),
+        Ok(None) => {
+            eprintln!("sandbox-agent not measured: pass --sandbox-agent PATH (bench/run.sh installs it)");
+            None
+        }
+        Err(err) => {
+            eprintln!("sandbox-agent not measured: {err:#}");
+            None
+        }
+    }
+}
+
 /// Starts sandbox-agent's server on a free port.
-pub(crate) fn start_sandbox_agent(binary: &Path) -> Result<(Process, SocketAddr)> {
+fn start_sandbox_agent(binary: &Path) -> Result<(Process, SocketAddr)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new(binary)
         .args([

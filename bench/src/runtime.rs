@@ -23,7 +23,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use tungstenite::Message;
 
-use crate::http::{post_json, request, request_to, start_sandbox_agent, KeepAlive, Process};
+use crate::http::{optional_sandbox_agent, post_json, request, request_to, KeepAlive, Process};
 use crate::server::{start_paddock, API_KEY};
 use crate::{summarize, Row};
 
@@ -337,8 +337,8 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
         auth: Some(API_KEY),
         file: "/workspace/bench-1mib.bin".into(),
     }];
-    let agent: Option<Process> = match sandbox_agent.map(start_sandbox_agent).transpose() {
-        Ok(Some((process, addr))) => {
+    let agent: Option<Process> = match optional_sandbox_agent(sandbox_agent) {
+        Some((process, addr)) => {
             let dir = scratch.join("sandbox-agent-files");
             std::fs::create_dir_all(&dir)?;
             subjects.push(Subject {
@@ -350,14 +350,7 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
             });
             Some(process)
         }
-        Ok(None) => {
-            eprintln!("sandbox-agent not measured: pass --sandbox-agent PATH (bench/run.sh installs it)");
-            None
-        }
-        Err(err) => {
-            eprintln!("sandbox-agent not measured: {err:#}");
-            None
-        }
+        None => None,
     };
     eprintln!(
         "runtime: paddock serve pid {}, sandbox-agent pid {}",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::http::{post_json, start_sandbox_agent, KeepAlive, Process};
+use crate::http::{optional_sandbox_agent, post_json, KeepAlive, Process};
 use crate::{summarize, Row};
 
 pub(crate) const API_KEY: &str = "bench-key-0123456789abcdef";
@@ -98,26 +98,16 @@ pub fn rows(paddock: &str, sandbox_agent: Option<&Path>, scale: usize, scratch: 
         auth: Some(API_KEY),
         body: r#"{"language":"bash","code":"echo ready"}"#,
     }];
-    let _agent = match sandbox_agent.map(start_sandbox_agent).transpose() {
-        Ok(Some((process, addr))) => {
-            subjects.push(Subject {
-                name: "sandbox-agent (no sandbox)",
-                addr,
-                path: "/v1/processes/run",
-                auth: None,
-                body: r#"{"command":"bash","args":["-c","echo ready"]}"#,
-            });
-            Some(process)
-        }
-        Ok(None) => {
-            eprintln!("sandbox-agent not measured: pass --sandbox-agent PATH (bench/run.sh installs it)");
-            None
-        }
-        Err(err) => {
-            eprintln!("sandbox-agent not measured: {err:#}");
-            None
-        }
-    };
+    let _agent = optional_sandbox_agent(sandbox_agent).map(|(process, addr)| {
+        subjects.push(Subject {
+            name: "sandbox-agent (no sandbox)",
+            addr,
+            path: "/v1/processes/run",
+            auth: None,
+            body: r#"{"command":"bash","args":["-c","echo ready"]}"#,
+        });
+        process
+    });
     let mut rows = Vec::new();
     for subject in &subjects {
         let mut client = KeepAlive::connect(subject.addr)?;

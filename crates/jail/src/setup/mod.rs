@@ -487,14 +487,21 @@ fn restrict_early(ctx: &JailContext) -> StepResult<Option<RulesetCreated>> {
     // SAFETY: setsid has no arguments.
     sys::check_int(unsafe { libc::setsid() }).step(SetupStep::Stdio, "setsid")?;
     reset_signals();
-    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
-    // SAFETY: prctl with integer arguments.
-    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
-    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")?;
+    drop_privileges(ctx)?;
     if !ctx.early_pivot {
         return Ok(None);
     }
     prepare_landlock().map(Some)
+}
+
+/// No capability for good (empty sets and bounding set), `no_new_privs`
+/// and the seccomp policy every level shares: what the command (one-shot
+/// jails) or the init (runtime jails) takes on before anything jailed runs.
+fn drop_privileges(ctx: &JailContext) -> StepResult<()> {
+    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
+    // SAFETY: prctl with integer arguments.
+    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
+    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")
 }
 
 fn prepare_landlock() -> StepResult<RulesetCreated> {

@@ -22,8 +22,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use super::spawn::{self, ChildPlan, ChildStack, Outcome};
 use super::{
-    capabilities, exit, landlock, prepare_landlock, report, reset_signals, rlimits, seccomp, JailContext,
-    PreparedCommand, StepContext, StepError,
+    drop_privileges, exit, landlock, prepare_landlock, report, reset_signals, rlimits, JailContext, PreparedCommand,
+    StepContext, StepError,
 };
 use super::{FD_REPORT, FD_REQUEST};
 use crate::config::JailConfig;
@@ -116,10 +116,7 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
 /// refuses), the jail's rlimits and default signal dispositions. Set once
 /// here rather than in each child.
 fn restrict_init(ctx: &JailContext, config: &JailConfig) -> Result<(), StepError> {
-    capabilities::drop_all().step(SetupStep::Capabilities, "")?;
-    // SAFETY: prctl with integer arguments.
-    sys::check_int(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).step(SetupStep::NoNewPrivs, "")?;
-    seccomp::install(ctx.seccomp.base()).step(SetupStep::Seccomp, "")?;
+    drop_privileges(ctx)?;
     rlimits::apply(config.limits.max_open_files).step(SetupStep::Rlimits, "")?;
     reset_signals();
     Ok(())

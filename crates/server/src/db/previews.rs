@@ -1,6 +1,6 @@
 //! Previews in the database: one row per exposed port of a workspace,
-//! active until revoked, replaced or expired. The relay reads them on every
-//! request, so a revoke takes effect at once and rows survive restarts.
+//! active until revoked, replaced or expired. Rows survive restarts; the
+//! relay's short memory of them is in `services::previews`.
 
 use sqlx::FromRow;
 
@@ -15,8 +15,8 @@ pub struct PreviewRow {
     pub port: i64,
     /// 1 for a public preview.
     pub public: i64,
-    /// A custom hostname, reserved for agentjail's workspace `domains`
-    /// (always `NULL` for now: `domains` is still refused).
+    /// The workspace domain this preview serves (agentjail's workspace
+    /// `domains`), or `NULL` for a port preview.
     pub hostname: Option<String>,
     /// BLAKE3 of a private preview's secret.
     pub secret_hash: Option<String>,
@@ -38,6 +38,25 @@ const COLUMNS: &str =
 const P_COLUMNS: &str = "p.id, p.tenant_id, p.workspace_id, p.port, p.public, p.hostname, p.secret_hash, \
      p.created_at, p.expires_at, p.revoked_at";
 
+async fn insert_preview(tx: &mut sqlx::Transaction<'_, sqlx::Any>, row: &PreviewRow) -> DbResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO previews ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(&row.id)
+    .bind(&row.tenant_id)
+    .bind(&row.workspace_id)
+    .bind(row.port)
+    .bind(row.public)
+    .bind(&row.hostname)
+    .bind(&row.secret_hash)
+    .bind(row.created_at)
+    .bind(row.expires_at)
+    .bind(row.revoked_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Db {
     /// Stores a new preview, revoking (at `row.created_at`) any active one
     /// of the same workspace and port, in one transaction.
@@ -49,21 +68,7 @@ impl Db {
             .bind(row.port)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(&format!(
-            "INSERT INTO previews ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(&row.id)
-        .bind(&row.tenant_id)
-        .bind(&row.workspace_id)
-        .bind(row.port)
-        .bind(row.public)
-        .bind(&row.hostname)
-        .bind(&row.secret_hash)
-        .bind(row.created_at)
-        .bind(row.expires_at)
-        .bind(row.revoked_at)
-        .execute(&mut *tx)
-        .await?;
+        insert_preview(&mut tx, row).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -73,21 +78,7 @@ impl Db {
     pub async fn insert_domain_previews(&self, rows: &[PreviewRow]) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         for row in rows {
-            sqlx::query(&format!(
-                "INSERT INTO previews ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            ))
-            .bind(&row.id)
-            .bind(&row.tenant_id)
-            .bind(&row.workspace_id)
-            .bind(row.port)
-            .bind(row.public)
-            .bind(&row.hostname)
-            .bind(&row.secret_hash)
-            .bind(row.created_at)
-            .bind(row.expires_at)
-            .bind(row.revoked_at)
-            .execute(&mut *tx)
-            .await?;
+            insert_preview(&mut tx, row).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -287,7 +287,7 @@ impl Previews {
     /// workspace runs.
     fn fresh(&self, target: &Target) -> Option<PreviewRow> {
         let row = self.inner.remembered.get(target)?;
-        let live = row.expires_at.is_none_or(|at| at > now_ms()) && self.jail(&row).is_some();
+        let live = row.active_at(now_ms()) && self.jail(&row).is_some();
         live.then_some(row)
     }
 
