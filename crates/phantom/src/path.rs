@@ -5,8 +5,10 @@
 //! the client's spelling: it decodes each segment once, refuses anything an
 //! upstream might interpret differently (dot segments, encoded slashes or
 //! backslashes, `;` parameters, empty segments, double encoding, control
-//! characters, trailing dots or spaces), and forwards its own canonical
-//! encoding of what it checked. When in doubt, it refuses.
+//! characters, trailing dots or spaces, and non-ASCII lookalikes of `.`,
+//! `/`, `\\`, `;`, `%`, `?` and `#` that an upstream might fold to ASCII),
+//! and forwards its own canonical encoding of what it checked. When in
+//! doubt, it refuses.
 
 /// Longest path accepted, in bytes as received.
 pub const MAX_PATH: usize = 8 << 10;
@@ -45,6 +47,11 @@ pub enum PathError {
     /// A segment ending in `.` or whitespace (some servers strip them).
     #[error("a path segment ends with '.' or whitespace")]
     TrailingDot,
+    /// A non-ASCII character that looks like, or normalizes (NFKC) to,
+    /// `.`, `/`, `\\`, `;`, `%`, `?` or `#` (a fullwidth dot, a division
+    /// slash): an upstream that folds it would see another path.
+    #[error("the path has {0:?}, which an upstream could read as '.', '/' or another separator")]
+    Lookalike(char),
 }
 
 /// Canonicalizes a request path (without its query).
@@ -85,10 +92,74 @@ fn check_segment(text: &str) -> Result<(), PathError> {
     {
         return Err(PathError::Forbidden(c));
     }
+    if let Some(c) = text.chars().find(|&c| is_lookalike(c)) {
+        return Err(PathError::Lookalike(c));
+    }
     if text.ends_with('.') || text.ends_with(char::is_whitespace) || text.starts_with(char::is_whitespace) {
         return Err(PathError::TrailingDot);
     }
     Ok(())
+}
+
+/// Non-ASCII characters an upstream could take for a path separator or
+/// a dot: every character whose NFKC form contains `.`, `/`, `\\`, `;`,
+/// `%`, `?` or `#` (servers and frameworks that normalize Unicode turn
+/// `\u{FF0E}\u{FF0E}` into `..`), and punctuation that only looks like a
+/// dot or a slash (division and fraction slashes, ideographic full stops,
+/// combining solidus overlays). Letters and digits that resemble them
+/// (katakana NO, Arabic-Indic zero) are left alone: they are text.
+fn is_lookalike(c: char) -> bool {
+    matches!(
+        c,
+        // NFKC contains one of the characters above (Unicode 15).
+        '\u{037E}'
+            | '\u{2024}'..='\u{2026}'
+            | '\u{2047}'..='\u{2049}'
+            | '\u{2100}'..='\u{2101}'
+            | '\u{2105}'..='\u{2106}'
+            | '\u{2488}'..='\u{249B}'
+            | '\u{33C2}'
+            | '\u{33C7}'
+            | '\u{33D8}'
+            | '\u{FE14}'
+            | '\u{FE16}'
+            | '\u{FE19}'
+            | '\u{FE30}'
+            | '\u{FE52}'
+            | '\u{FE54}'
+            | '\u{FE56}'
+            | '\u{FE5F}'
+            | '\u{FE68}'
+            | '\u{FE6A}'
+            | '\u{FF03}'
+            | '\u{FF05}'
+            | '\u{FF0E}'
+            | '\u{FF0F}'
+            | '\u{FF1B}'
+            | '\u{FF1F}'
+            | '\u{FF3C}'
+            | '\u{1F100}'
+            // Dots and slashes by look (Unicode's confusables).
+            | '\u{0337}'..='\u{0338}'
+            | '\u{0589}'
+            | '\u{06D4}'
+            | '\u{0701}'..='\u{0702}'
+            | '\u{1735}'
+            | '\u{20E5}'
+            | '\u{2044}'
+            | '\u{2215}'..='\u{2216}'
+            | '\u{2571}'..='\u{2572}'
+            | '\u{27CB}'
+            | '\u{27CD}'
+            | '\u{29F5}'
+            | '\u{29F8}'..='\u{29F9}'
+            | '\u{3002}'
+            | '\u{A4F8}'
+            | '\u{A60E}'
+            | '\u{FF61}'
+            | '\u{10A50}'
+            | '\u{1D16D}'
+    )
 }
 
 fn percent_decode(segment: &str) -> Result<String, PathError> {
@@ -141,7 +212,9 @@ fn percent_encode(text: &str, out: &mut String) {
 /// Whether `path` (a [`CanonicalPath::decoded`]) is inside one of the
 /// globs. A glob is a path where `*` matches within one segment, except a
 /// final `*`, which matches the rest of the path (`/repos/my-org/*`,
-/// `/repos/my-org/*/issues*`). `fold_case` compares ASCII letters without
+/// `/repos/my-org/*/issues*`). A `*` never matches an empty segment:
+/// `/repos/my-org/*` admits `/repos/my-org/app/...` but not
+/// `/repos/my-org/`. `fold_case` compares ASCII letters without
 /// case, for upstreams that treat paths that way.
 pub fn scope_allows<S: AsRef<str>>(globs: &[S], path: &str, fold_case: bool) -> bool {
     if fold_case {
@@ -176,8 +249,14 @@ pub fn glob_matches(glob: &str, path: &str) -> bool {
     }
 }
 
-/// Wildcard match of one segment (`*` = any run of characters).
+/// Wildcard match of one segment (`*` = any run of characters). An empty
+/// segment (a trailing `/`) matches only an empty pattern: `*` standing
+/// for a segment must stand for one, or `/files/*` would admit `/files/`,
+/// which many upstreams route as `/files` (the whole collection).
 fn segment_matches(pattern: &str, text: &str) -> bool {
+    if text.is_empty() {
+        return pattern.is_empty();
+    }
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -252,8 +331,37 @@ mod tests {
             "/repos/my-org",
             "/repos/my-org-evil/x",
             "/repos/other-org/x",
+            // A final `*` needs a segment to stand for.
+            "/repos/my-org/",
+            // Unicode lookalikes of '.', '/' and '\\' (fullwidth, small,
+            // one-dot leader, division and fraction slashes).
+            "/repos/my-org/%EF%BC%8E%EF%BC%8E/other-org",
+            "/repos/my-org/%ef%bc%8e%ef%bc%8e%ef%bc%8fother-org",
+            "/repos/my-org/\u{FF0E}\u{FF0E}/other-org",
+            "/repos/my-org/%E2%80%A4%E2%80%A4/other-org",
+            "/repos/my-org/%E2%80%A5/other-org",
+            "/repos/my-org/%EF%B9%92%EF%B9%92/other-org",
+            "/repos/my-org/app%E2%88%95..%E2%88%95other-org",
+            "/repos/my-org/app%E2%81%84x",
+            "/repos/my-org/app%EF%BC%BCx",
+            "/repos/my-org/app%E3%80%82",
         ] {
             assert!(!allowed(path), "{path} was allowed");
+        }
+        assert_eq!(
+            normalize("/a/%EF%BC%8E%EF%BC%8E/b"),
+            Err(PathError::Lookalike('\u{FF0E}'))
+        );
+    }
+
+    #[test]
+    fn non_ascii_text_that_is_not_a_lookalike_is_kept() {
+        for (path, decoded) in [
+            ("/files/%E2%9C%93", "/files/\u{2713}"),
+            ("/files/caf%C3%A9", "/files/caf\u{e9}"),
+            ("/files/%E3%83%8E%E3%83%BC%E3%83%88", "/files/\u{30ce}\u{30fc}\u{30c8}"),
+        ] {
+            assert_eq!(normalize(path).map(|c| c.decoded), Ok(decoded.to_owned()), "{path}");
         }
     }
 
@@ -261,7 +369,7 @@ mod tests {
     fn scoped_paths_match_with_case_folding_where_the_upstream_folds() {
         for path in [
             "/repos/my-org/app",
-            "/repos/my-org/",
+            "/repos/my-org/app/",
             "/repos/MY-ORG/app/issues/1",
             "/repos/my-org/%61pp",
         ] {
@@ -283,6 +391,11 @@ mod tests {
         assert!(!scope_allows(&["/v1/models"], "/v1/models/x", false));
         assert!(scope_allows(&["/v1/chat/*"], "/v1/chat/completions", false));
         assert!(!scope_allows(&["/v1/chat/*"], "/v1/chat", false));
+        assert!(!scope_allows(&["/v1/chat/*"], "/v1/chat/", false));
+        assert!(scope_allows(&["/v1/chat/*"], "/v1/chat/x/", false));
+        assert!(!scope_allows(&["/v1/*/x"], "/v1//x", false));
+        assert!(scope_allows(&["/v1/models/"], "/v1/models/", false));
+        assert!(!scope_allows(&["/*"], "/", false));
         assert!(scope_allows(&["/*"], "/anything/at/all", false));
         assert!(scope_allows(&["/v1/*/x"], "/v1/abc/x", false));
         assert!(!scope_allows(&["/v1/*/x"], "/v1/x", false));
@@ -303,6 +416,9 @@ mod tests {
                     Just("%2f".to_string()), Just("%5c".to_string()), Just("".to_string()),
                     Just("my-org".to_string()), Just("MY-ORG".to_string()), Just("repos".to_string()),
                     Just(";x".to_string()), Just("%252e".to_string()), Just("a.".to_string()),
+                    Just("%EF%BC%8E%EF%BC%8E".to_string()), Just("%ef%bc%8f".to_string()),
+                    Just("\u{FF0E}".to_string()), Just("%E2%80%A4".to_string()), Just("%E2%88%95".to_string()),
+                    Just("%EF%B9%92".to_string()), Just("%E3%80%82".to_string()),
                     "[a-zA-Z0-9%._~-]{0,6}",
                 ],
                 0..8,
@@ -313,8 +429,13 @@ mod tests {
                 let lower = canonical.decoded.to_ascii_lowercase();
                 prop_assert!(!lower.split('/').any(|s| s == ".." || s == "."));
                 prop_assert!(!lower.contains('\\') && !lower.contains(';') && !lower.contains('%'));
+                // Nothing an upstream could fold into a separator or a dot.
+                prop_assert!(!lower.chars().any(is_lookalike), "{} kept a lookalike", path);
                 if scope_allows(&["/repos/my-org/*"], &canonical.decoded, true) {
                     prop_assert!(lower.starts_with("/repos/my-org/"), "{} admitted as {}", path, lower);
+                    // The `*` stood for a real segment, not the empty one
+                    // after a trailing slash.
+                    prop_assert!(lower.len() > "/repos/my-org/".len(), "{} admitted as {}", path, lower);
                 }
                 // The forwarded form decodes to what was checked.
                 prop_assert_eq!(normalize(&canonical.encoded).map(|c| c.decoded), Ok(canonical.decoded.clone()));
