@@ -80,8 +80,16 @@ pub enum ProxyError {
     Tls(String),
 }
 
-/// Requests in flight per session, so that closing a session cuts them.
-type Inflight = Mutex<HashMap<String, HashMap<u64, CancellationToken>>>;
+/// Requests in flight per session, each with the token it presented, so
+/// that closing a session, or ending the exec a token was made for, cuts
+/// them.
+type Inflight = Mutex<HashMap<String, HashMap<u64, InflightRequest>>>;
+
+/// One request in flight: its phantom token and what cuts it.
+struct InflightRequest {
+    token: String,
+    cancel: CancellationToken,
+}
 
 /// The phantom credential proxy.
 pub struct PhantomProxy<A> {
@@ -150,10 +158,33 @@ impl<A: Authority> PhantomProxy<A> {
     /// just revoked); returns how many.
     pub fn revoke_session(&self, session_id: &str) -> usize {
         let cut = lock(&self.inner.inflight).remove(session_id).unwrap_or_default();
-        for token in cut.values() {
-            token.cancel();
+        for request in cut.values() {
+            request.cancel.cancel();
         }
         cut.len()
+    }
+
+    /// Cuts every request of `session_id` still in flight that presented
+    /// one of `tokens` (they were just revoked: the exec they were made
+    /// for ended); the session's other requests go on. Returns how many.
+    pub fn revoke_tokens(&self, session_id: &str, tokens: &[String]) -> usize {
+        let mut map = lock(&self.inner.inflight);
+        let Some(requests) = map.get_mut(session_id) else {
+            return 0;
+        };
+        let before = requests.len();
+        requests.retain(|_, request| {
+            let revoked = tokens.iter().any(|t| t == &request.token);
+            if revoked {
+                request.cancel.cancel();
+            }
+            !revoked
+        });
+        let cut = before - requests.len();
+        if requests.is_empty() {
+            map.remove(session_id);
+        }
+        cut
     }
 
     /// Serves `listener` until `shutdown` resolves, then lets requests in
@@ -202,7 +233,12 @@ impl<A: Authority> PhantomProxy<A> {
             session_id: None,
         };
         match self.check(&request, &mut ctx).await {
-            Ok((service, grant, encoded_rest)) => self.forward(request, ctx, service, grant, &encoded_rest).await,
+            Ok(Checked {
+                service,
+                grant,
+                encoded_rest,
+                token,
+            }) => self.forward(request, ctx, service, grant, &encoded_rest, token).await,
             Err(refusal) => {
                 self.refuse_timed(ctx, refusal.reject, &refusal.message, refusal.status, None)
                     .await
@@ -211,11 +247,7 @@ impl<A: Authority> PhantomProxy<A> {
     }
 
     /// Every check before the upstream is contacted.
-    async fn check(
-        &self,
-        request: &Request<Incoming>,
-        ctx: &mut Context_,
-    ) -> Result<(Service, Grant, String), Refusal> {
+    async fn check(&self, request: &Request<Incoming>, ctx: &mut Context_) -> Result<Checked, Refusal> {
         let canonical = normalize(request.uri().path()).map_err(|e| Refusal::new(Reject::BadPath, e.to_string()))?;
         let mut decoded = canonical.decoded.splitn(4, '/');
         let mut encoded = canonical.encoded.splitn(4, '/');
@@ -258,7 +290,7 @@ impl<A: Authority> PhantomProxy<A> {
         if grant.revoked {
             return Err(Refusal::new(
                 Reject::UnknownToken,
-                "the phantom token was revoked (its session was closed)",
+                "the phantom token was revoked (its session was closed, or the exec it was made for ended)",
             ));
         }
         if grant.expires_at <= SystemTime::now() {
@@ -299,7 +331,12 @@ impl<A: Authority> PhantomProxy<A> {
                 }
             }
         }
-        Ok((service, grant, encoded_rest))
+        Ok(Checked {
+            service,
+            grant,
+            encoded_rest,
+            token,
+        })
     }
 
     async fn forward(
@@ -309,6 +346,7 @@ impl<A: Authority> PhantomProxy<A> {
         service: Service,
         grant: Grant,
         encoded_rest: &str,
+        token: String,
     ) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
         let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
@@ -354,7 +392,7 @@ impl<A: Authority> PhantomProxy<A> {
         *upstream_request.uri_mut() = uri;
         *upstream_request.headers_mut() = headers;
 
-        let (cancel, registration) = self.register(&grant.session_id);
+        let (cancel, registration) = self.register(&grant.session_id, token);
         let expires_in = grant
             .expires_at
             .duration_since(SystemTime::now())
@@ -408,19 +446,25 @@ impl<A: Authority> PhantomProxy<A> {
         Response::from_parts(parts, body.boxed_unsync())
     }
 
-    fn register(&self, session_id: &str) -> (CancellationToken, Registration) {
-        let token = CancellationToken::new();
+    fn register(&self, session_id: &str, token: String) -> (CancellationToken, Registration) {
+        let cancel = CancellationToken::new();
         let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.inflight)
             .entry(session_id.to_owned())
             .or_default()
-            .insert(id, token.clone());
+            .insert(
+                id,
+                InflightRequest {
+                    token,
+                    cancel: cancel.clone(),
+                },
+            );
         let registration = Registration {
             inflight: self.inner.inflight.clone(),
             session_id: session_id.to_owned(),
             id,
         };
-        (token, registration)
+        (cancel, registration)
     }
 
     async fn refuse(&self, ctx: Context_, reject: Reject, message: &str) -> Response<ProxyBody> {
@@ -465,6 +509,15 @@ impl<A: Authority> PhantomProxy<A> {
         headers.insert("x-paddock-phantom", HeaderValue::from_static(reject.as_str()));
         response
     }
+}
+
+/// A request that passed every check: what to forward, and the token
+/// it presented (so that revoking the token cuts it).
+struct Checked {
+    service: Service,
+    grant: Grant,
+    encoded_rest: String,
+    token: String,
 }
 
 /// Why a request is refused, and with which status.
@@ -568,7 +621,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-fn lock(inflight: &Inflight) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, CancellationToken>>> {
+fn lock(inflight: &Inflight) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, InflightRequest>>> {
     inflight.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

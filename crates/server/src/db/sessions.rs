@@ -167,6 +167,27 @@ impl Db {
         Ok(true)
     }
 
+    /// Revokes the tokens of `session_id` with these hashes at once (the
+    /// exec they were made for ended); returns how many were still valid.
+    pub async fn revoke_tokens(&self, session_id: &str, token_hashes: &[String]) -> DbResult<u64> {
+        let now = now_ms();
+        let mut revoked = 0;
+        let mut tx = self.pool.begin().await?;
+        for hash in token_hashes {
+            let done = sqlx::query(
+                "UPDATE phantom_tokens SET revoked_at = $1 WHERE token_hash = $2 AND session_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(hash)
+            .bind(session_id)
+            .execute(&mut *tx)
+            .await?;
+            revoked += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
     /// The phantom token with this hash.
     pub async fn token_by_hash(&self, token_hash: &str) -> DbResult<Option<TokenRow>> {
         let row = sqlx::query(

@@ -5,7 +5,9 @@
 //! returned by create, get and list as agentjail returns it. Closing a
 //! session revokes its tokens at once; a closed session is gone (404)
 //! and leaves the list. Execs run a command with the session's services,
-//! each with its own tokens.
+//! each with its own tokens, revoked the moment the exec ends (however it
+//! ends), so a token the jail leaked is worth nothing once the jail is
+//! gone.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,8 +15,9 @@ use std::time::Duration;
 
 use paddock_api::sessions::{ExecRequest, NewSession, Session};
 use paddock_api::{Error, ErrorCode};
-use paddock_jail::{HostForward, JailConfig};
+use paddock_jail::{HostForward, JailConfig, JailEvent};
 use paddock_phantom::{PhantomProxy, Service, Services};
+use tokio::sync::mpsc;
 
 use crate::config::{reachable, ServerConfig};
 use crate::crypto::{new_id, new_token, token_hash, MasterKey};
@@ -32,6 +35,8 @@ const MAX_GLOB_BYTES: usize = 512;
 const MAX_BUDGET: u64 = 1_000_000_000;
 /// Stats events of a streamed exec, this often.
 const STATS_EVERY: Duration = Duration::from_millis(500);
+/// Events of a streamed exec waiting for its client.
+const STREAM_EVENTS: usize = 64;
 
 /// Creates, reads, closes and runs commands in sessions.
 #[derive(Debug, Clone)]
@@ -149,29 +154,39 @@ impl Sessions {
         Ok(())
     }
 
-    /// Runs a command with the session's environment to its end.
+    /// Runs a command with the session's environment to its end; its
+    /// tokens are revoked before the result is returned.
     pub async fn exec(&self, scope: &Scope, id: &str, body: &ExecRequest) -> Result<Finished, Error> {
-        let (config, entry) = self.prepare_exec(scope, id, body).await?;
-        self.runner.run(entry, config).await
+        let (config, entry, tokens) = self.prepare_exec(scope, id, body).await?;
+        // A request dropped mid-run revokes through the guard's drop.
+        let finished = self.runner.run(entry, config).await;
+        tokens.revoke().await;
+        finished
     }
 
     /// Starts a command with the session's environment and streams its
     /// events; the jail is killed when the stream's ledger is dropped
-    /// before it is closed.
+    /// before it is closed. Its tokens are revoked before the client
+    /// receives the last event (or when the stream is dropped).
     pub async fn exec_stream(&self, scope: &Scope, id: &str, body: &ExecRequest) -> Result<JailStream, Error> {
-        let (config, entry) = self.prepare_exec(scope, id, body).await?;
-        self.runner.stream(entry, config, STATS_EVERY).await
+        let (config, entry, tokens) = self.prepare_exec(scope, id, body).await?;
+        let mut stream = self.runner.stream(entry, config, STATS_EVERY).await?;
+        let (tx, rx) = mpsc::channel(STREAM_EVENTS);
+        let events = std::mem::replace(&mut stream.events, rx);
+        tokio::spawn(revoke_at_the_end(events, tx, tokens));
+        Ok(stream)
     }
 
     /// The jail and ledger entry of an exec. Each exec gets its own
-    /// phantom tokens (revoked with the session), and the proxy is
-    /// reachable on the jail's own `127.0.0.1` whatever its network mode.
+    /// phantom tokens (revoked when it ends, and with the session), and
+    /// the proxy is reachable on the jail's own `127.0.0.1` whatever its
+    /// network mode.
     async fn prepare_exec(
         &self,
         scope: &Scope,
         id: &str,
         body: &ExecRequest,
-    ) -> Result<(JailConfig, LedgerEntry), Error> {
+    ) -> Result<(JailConfig, LedgerEntry, ExecTokens), Error> {
         let session = self.open_row(scope, id).await?;
         if session.expires_at <= now_ms() {
             return Err(Error::new(ErrorCode::SessionExpired, "the session has expired"));
@@ -187,6 +202,12 @@ impl Sessions {
             .collect();
         let proxy_port = self.proxy_listen.port();
         let (env, tokens) = mint_env(&session, &services, &format!("http://127.0.0.1:{proxy_port}"));
+        // The tokens themselves, to cut requests still in flight with them.
+        let minted: Vec<String> = services
+            .iter()
+            .filter_map(|service| env.iter().find(|(key, _)| *key == service.key_env))
+            .map(|(_, token)| token.clone())
+            .collect();
         let mut config = JailConfig::new(body.cmd.clone(), body.args.clone());
         let applied = limits::apply(&body.options, &mut config)?;
         for (key, value) in env {
@@ -197,6 +218,14 @@ impl Sessions {
             target: reachable(self.proxy_listen),
         }];
         self.db.insert_tokens(&tokens).await?;
+        let guard = ExecTokens {
+            db: self.db.clone(),
+            phantom: self.phantom.clone(),
+            session_id: session.id.clone(),
+            hashes: tokens.iter().map(|t| t.token_hash.clone()).collect(),
+            tokens: minted,
+            revoked: false,
+        };
         let entry = LedgerEntry {
             tenant: session.tenant_id.clone(),
             kind: "exec",
@@ -205,7 +234,7 @@ impl Sessions {
             parent_id: None,
             config: serde_json::json!({ "cmd": body.cmd, "args": body.args, "limits": applied }),
         };
-        Ok((config, entry))
+        Ok((config, entry, guard))
     }
 
     /// A session in scope that is not closed, or 404.
@@ -231,6 +260,94 @@ impl Sessions {
             tracing::error!(session = %row.id, "a session's environment does not open with this master key");
         }
         opened.unwrap_or_default()
+    }
+}
+
+/// The phantom tokens one exec minted. They are revoked when the exec
+/// ends, whatever the ending (completed, failed, timed out, cancelled, the
+/// client gone): explicitly with [`ExecTokens::revoke`] before the answer,
+/// or by the drop of a guard whose request was abandoned.
+struct ExecTokens {
+    db: Db,
+    phantom: PhantomProxy<DbAuthority>,
+    session_id: String,
+    hashes: Vec<String>,
+    /// The tokens in clear, only to find their requests in flight.
+    tokens: Vec<String>,
+    revoked: bool,
+}
+
+impl ExecTokens {
+    /// Revokes the tokens now and cuts the requests streaming with them.
+    async fn revoke(mut self) {
+        self.revoked = true;
+        revoke_exec_tokens(&self.db, &self.phantom, &self.session_id, &self.hashes, &self.tokens).await;
+    }
+}
+
+impl Drop for ExecTokens {
+    fn drop(&mut self) {
+        if self.revoked {
+            return;
+        }
+        let (db, phantom) = (self.db.clone(), self.phantom.clone());
+        let session_id = std::mem::take(&mut self.session_id);
+        let hashes = std::mem::take(&mut self.hashes);
+        let tokens = std::mem::take(&mut self.tokens);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    revoke_exec_tokens(&db, &phantom, &session_id, &hashes, &tokens).await;
+                });
+            }
+            Err(_) => {
+                tracing::error!(session = %session_id, "an exec's phantom tokens could not be revoked: no runtime")
+            }
+        }
+    }
+}
+
+/// Revokes an exec's tokens in the database (so the next request is
+/// refused), then cuts its requests in flight.
+async fn revoke_exec_tokens(
+    db: &Db,
+    phantom: &PhantomProxy<DbAuthority>,
+    session_id: &str,
+    hashes: &[String],
+    tokens: &[String],
+) {
+    if let Err(err) = db.revoke_tokens(session_id, hashes).await {
+        // They stay valid until the session closes or expires.
+        tracing::error!(session = %session_id, %err, "revoking an ended exec's phantom tokens failed");
+    }
+    let cut = phantom.revoke_tokens(session_id, tokens);
+    if cut > 0 {
+        tracing::info!(session = %session_id, cut, "an exec's end cut proxied requests in flight");
+    }
+}
+
+/// Passes a streamed exec's events on, revoking its tokens before the
+/// last one (`completed` or `error`) goes out, or when either end goes
+/// away.
+async fn revoke_at_the_end(mut events: mpsc::Receiver<JailEvent>, tx: mpsc::Sender<JailEvent>, tokens: ExecTokens) {
+    let mut tokens = Some(tokens);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            () = tx.closed() => break,
+        };
+        let Some(event) = event else { break };
+        if matches!(event, JailEvent::Completed(_) | JailEvent::Failed(_)) {
+            if let Some(tokens) = tokens.take() {
+                tokens.revoke().await;
+            }
+        }
+        if tx.send(event).await.is_err() {
+            break;
+        }
+    }
+    if let Some(tokens) = tokens {
+        tokens.revoke().await;
     }
 }
 
