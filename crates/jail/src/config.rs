@@ -233,6 +233,33 @@ impl Preset {
     }
 }
 
+/// The most open files one jail may be able to hold: half of the host's
+/// `fs.file-max` (threat-model row 34), or `None` where it cannot be read.
+///
+/// Every process of a jail may open `max_open_files` files, so a jail can
+/// hold `max_open_files × pids` entries of the host-wide file table, which
+/// an unprivileged process finds full at `fs.file-max` (`ENFILE`). Half
+/// leaves the other half for the host's unprivileged services and other
+/// jails even when one jail fills its share; processes with
+/// `CAP_SYS_ADMIN` (the engine as root) are never refused by the kernel.
+/// Half rather than less so that the largest limits the API admits (1024
+/// processes of 1024 files) still fit on a host with 24 GiB of memory (the
+/// kernel sizes `fs.file-max` at about one file per 10 KiB). Many jails at
+/// once are bounded by admission (row 36), and each file a jail holds is
+/// charged to its memory limit as well. Read once: the setting rarely
+/// changes, and admission stays a computation.
+fn file_table_budget() -> Option<u64> {
+    static BUDGET: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        let max: u64 = std::fs::read_to_string("/proc/sys/fs/file-max")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(max / 2)
+    })
+}
+
 /// Everything that defines one jail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JailConfig {
@@ -412,6 +439,16 @@ impl JailConfig {
         if limits.max_open_files < 16 {
             return invalid("the open-file limit must be at least 16".into());
         }
+        if let (Some(pids), Some(budget)) = (limits.pids, file_table_budget()) {
+            let most = limits.max_open_files.saturating_mul(u64::from(pids));
+            if most > budget {
+                return invalid(format!(
+                    "{} open files for each of {pids} processes could take {most} of the host's file table; \
+                     one jail may take at most {budget} (half of fs.file-max): lower the open-file or the pids limit",
+                    limits.max_open_files
+                ));
+            }
+        }
         if self.forwards.len() > MAX_HOST_FORWARDS {
             return invalid(format!("at most {MAX_HOST_FORWARDS} host forwards are allowed"));
         }
@@ -577,6 +614,20 @@ mod tests {
         let mut cfg = JailConfig::new("true", Vec::<String>::new());
         cfg.limits.timeout = Some(Duration::ZERO);
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn open_files_times_pids_must_fit_the_file_table_share() {
+        let budget = file_table_budget().expect("fs.file-max is readable");
+        let mut cfg = JailConfig::new("true", Vec::<String>::new());
+        cfg.limits.pids = Some(1024);
+        cfg.limits.max_open_files = budget / 1024;
+        assert!(cfg.validate().is_ok());
+        cfg.limits.max_open_files = budget / 1024 + 1;
+        assert!(cfg.validate().is_err());
+        // Without a pids limit there is nothing to multiply.
+        cfg.limits.pids = None;
+        assert!(cfg.validate().is_ok());
     }
 
     #[test]

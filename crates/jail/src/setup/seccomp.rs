@@ -3,8 +3,9 @@
 //!
 //! seccompiler builds the rule table (one match action, `EPERM`); a short
 //! hand-written prefix in front of it answers `ENOSYS` for `clone3`, so that
-//! glibc falls back to `clone` whose flags the table can inspect, and
-//! `EPERM` for the x32 ABI. One filter means one BPF JIT per jail.
+//! glibc falls back to `clone` whose flags the table can inspect, and for
+//! Linux AIO (row 34), `EPERM` for the x32 ABI and `EAFNOSUPPORT` for
+//! kernel uevent sockets (row 50). One filter means one BPF JIT per jail.
 
 use std::collections::BTreeMap;
 
@@ -265,8 +266,8 @@ fn compile_base() -> Result<BpfProgram> {
     .map_err(compile_error)?;
     let refuse: BpfProgram = refuse.try_into().map_err(compile_error)?;
 
-    // Row 13: the x32 ABI uses this architecture's audit value with bit 30
-    // set in the syscall number, so the architecture check cannot see it.
+    // Row 13: the x32 ABI, `ENOSYS` answers and uevent sockets first (see
+    // `prefix`).
     let mut program = prefix();
     program.extend(refuse);
 
@@ -290,16 +291,52 @@ fn compile_strict() -> Result<BpfProgram> {
     filter.try_into().map_err(compile_error)
 }
 
+/// Syscalls answered `ENOSYS` ahead of the table. `clone3` and `openat2`
+/// take their arguments in memory, which seccomp cannot read; `ENOSYS`
+/// makes libc fall back to `clone` and `openat`, whose flags the table
+/// inspects. Linux AIO (threat-model row 34) draws on a host-wide budget
+/// (`fs.aio-max-nr`, 65536 events by default) that one `io_setup` with a
+/// large count could take for every other process on the host; no runtime
+/// needs it (glibc's POSIX AIO uses threads, libuv a thread pool), and
+/// `ENOSYS` is the answer of a kernel built without it, which libraries
+/// handle by falling back.
+const ENOSYS_SYSCALLS: &[libc::c_long] = &[
+    libc::SYS_clone3,
+    libc::SYS_openat2,
+    libc::SYS_io_setup,
+    libc::SYS_io_destroy,
+    libc::SYS_io_getevents,
+    libc::SYS_io_submit,
+    libc::SYS_io_cancel,
+    SYS_IO_PGETEVENTS,
+];
+
+/// `io_pgetevents` on x86_64 (the libc crate does not name it).
+const SYS_IO_PGETEVENTS: libc::c_long = 333;
+
+/// The netlink protocol of kernel uevents (`NETLINK_KOBJECT_UEVENT`). A
+/// process in the host's network namespace with such a socket bound to
+/// group 1 receives every device event of the host (threat-model row 50):
+/// refused with `EAFNOSUPPORT`, the answer of a kernel without the protocol.
+const NETLINK_KOBJECT_UEVENT: u32 = 15;
+
+// Prefix jumps are 8-bit offsets.
+const _: () = assert!(ENOSYS_SYSCALLS.len() < 200);
+
 /// ```text
 /// if (arch != AUDIT_ARCH_X86_64) goto table;   // the table kills it
 /// if (nr >= X32_SYSCALL_BIT) return ERRNO(EPERM);
-/// if (nr == __NR_clone3) return ERRNO(ENOSYS);  // flags out of reach
-/// if (nr == __NR_openat2) return ERRNO(ENOSYS); // mode out of reach
+/// if (nr in ENOSYS_SYSCALLS) return ERRNO(ENOSYS);
+/// if (nr == __NR_socket) goto socket;
 /// if (nr > LAST_REVIEWED_SYSCALL) return ERRNO(ENOSYS);
+/// goto table;
+/// socket:
+/// if (args[0] == AF_NETLINK && args[2] == NETLINK_KOBJECT_UEVENT)
+///     return ERRNO(EAFNOSUPPORT);
 /// table: ...
 /// ```
-/// `clone3` and `openat2` take their arguments in memory, which seccomp
-/// cannot read; `ENOSYS` makes libc fall back to `clone` and `openat`.
+/// The table loads the architecture and number again, so it does not care
+/// what the prefix left in the accumulator.
 fn prefix() -> Vec<sock_filter> {
     const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
@@ -307,23 +344,46 @@ fn prefix() -> Vec<sock_filter> {
     const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
     const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    // struct seccomp_data: nr at 0, arch at 4, args from 16 (8 bytes each;
+    // the low half first on this little-endian architecture).
+    const ARG0_LOW: u32 = 16;
+    const ARG2_LOW: u32 = 16 + 2 * 8;
     let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
-    // Jump offsets count the instructions skipped after the jump itself.
-    vec![
-        // 0-1: seccomp_data.arch is at offset 4; other architectures go
-        // straight to the table (9), whose own check kills them.
+    let n = ENOSYS_SYSCALLS.len();
+    // Positions of the labels (jump offsets count the instructions skipped
+    // after the jump itself, so a jump at `from` to `to` is `to - from - 1`).
+    let enosys = 7 + n;
+    let socket = enosys + 1;
+    let table = socket + 5;
+    // Every target is a few instructions ahead (see the assertion below).
+    let jump = |from: usize, to: usize| (to - from - 1) as u8;
+    let mut program = vec![
+        // 0-1: other architectures go straight to the table, whose own
+        // check kills them.
         insn(BPF_LD_W_ABS, 0, 0, 4),
-        insn(BPF_JEQ_K, 0, 7, AUDIT_ARCH_X86_64),
-        // 2-4: seccomp_data.nr is at offset 0.
+        insn(BPF_JEQ_K, 0, jump(1, table), AUDIT_ARCH_X86_64),
+        // 2-4: the x32 ABI uses this architecture's audit value with bit
+        // 30 set in the number, so the architecture check cannot see it.
         insn(BPF_LD_W_ABS, 0, 0, 0),
         insn(BPF_JGE_K, 0, 1, X32_SYSCALL_BIT),
         insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
-        // 5-8: to ENOSYS at 8, or on to the table at 9.
-        insn(BPF_JEQ_K, 2, 0, libc::SYS_clone3 as u32),
-        insn(BPF_JEQ_K, 1, 0, libc::SYS_openat2 as u32),
-        insn(BPF_JGT_K, 0, 1, LAST_REVIEWED_SYSCALL),
+    ];
+    for (i, &nr) in ENOSYS_SYSCALLS.iter().enumerate() {
+        program.push(insn(BPF_JEQ_K, jump(5 + i, enosys), 0, nr as u32));
+    }
+    program.extend([
+        insn(BPF_JEQ_K, jump(5 + n, socket), 0, libc::SYS_socket as u32),
+        insn(BPF_JGT_K, 0, jump(6 + n, table), LAST_REVIEWED_SYSCALL),
         insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
-    ]
+        // socket: AF_NETLINK with the uevent protocol.
+        insn(BPF_LD_W_ABS, 0, 0, ARG0_LOW),
+        insn(BPF_JEQ_K, 0, jump(socket + 1, table), libc::AF_NETLINK as u32),
+        insn(BPF_LD_W_ABS, 0, 0, ARG2_LOW),
+        insn(BPF_JEQ_K, 0, jump(socket + 3, table), NETLINK_KOBJECT_UEVENT),
+        insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32),
+    ]);
+    debug_assert_eq!(program.len(), table);
+    program
 }
 
 fn compile_error(err: impl std::fmt::Display) -> JailError {

@@ -7,6 +7,7 @@
 //! reported as ignored there, never as passed.
 
 mod behaviour;
+mod budgets;
 mod cgroup_v2;
 mod egress;
 mod runtime;
@@ -20,6 +21,7 @@ fn main() {
     support::init();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(threats::trials());
+    trials.extend(budgets::trials());
     trials.extend(behaviour::trials());
     trials.extend(cgroup_v2::trials());
     trials.extend(egress::trials());

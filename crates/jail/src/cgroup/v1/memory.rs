@@ -1,4 +1,5 @@
-//! v1 memory controller: limit (swap included where accounted), usage, OOM.
+//! v1 memory controller: limit (swap and TCP buffers included where
+//! accounted), usage, OOM.
 
 use std::path::Path;
 
@@ -10,12 +11,30 @@ pub(super) fn swap_accounted(dir: &Path) -> bool {
     dir.join("memory.memsw.limit_in_bytes").exists()
 }
 
+/// Whether TCP socket memory can be limited (`memory.kmem.tcp.*` exists).
+pub(super) fn tcp_accounted(dir: &Path) -> bool {
+    dir.join(TCP_LIMIT).exists()
+}
+
+/// v1 charges a socket's buffers to a counter of their own, and only once
+/// this file has been written for the cgroup (threat-model row 33); sockets
+/// made before that are never charged, so it is written with the memory
+/// limit, before the jail runs (a pre-created jail's cgroup gets it with
+/// its preset limits).
+const TCP_LIMIT: &str = "memory.kmem.tcp.limit_in_bytes";
+
 /// Sets the limit to `bytes` (`None`: no limit) from `current` (`None`: not
 /// known). With swap accounting, memory+swap gets the same cap so the jail
 /// cannot escape its limit by swapping; the kernel keeps memory at most
-/// memory+swap, so a raise writes memory+swap first.
-pub(super) fn apply(dir: &Path, current: Option<Option<u64>>, bytes: Option<u64>, swap: bool) -> Result<()> {
+/// memory+swap, so a raise writes memory+swap first. Where TCP memory is
+/// accounted, it gets the same cap too, so a jail holds at most its limit
+/// in memory plus as much again in socket buffers (instead of all the
+/// host's TCP memory, `net.ipv4.tcp_mem`).
+pub(super) fn apply(dir: &Path, current: Option<Option<u64>>, bytes: Option<u64>, swap: bool, tcp: bool) -> Result<()> {
     let value = bytes.map_or_else(|| "-1".to_owned(), |b| b.to_string());
+    if tcp {
+        write(dir, TCP_LIMIT, &value)?;
+    }
     if !swap {
         return write(dir, "memory.limit_in_bytes", &value);
     }

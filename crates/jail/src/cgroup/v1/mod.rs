@@ -103,6 +103,7 @@ impl CgroupManager for V1Manager {
             }
         }
         cgroup.swap_accounted = cgroup.dir("memory").is_some_and(|dir| memory::swap_accounted(dir));
+        cgroup.tcp_accounted = cgroup.dir("memory").is_some_and(|dir| memory::tcp_accounted(dir));
         // A fresh cgroup has no limits.
         cgroup.memory_limit = std::sync::Mutex::new(Some(None));
         cgroup.pids_limit = std::sync::Mutex::new(Some(None));
@@ -123,6 +124,7 @@ struct V1Cgroup {
     by_subsystem: BTreeMap<&'static str, PathBuf>,
     files: StatFiles,
     swap_accounted: bool,
+    tcp_accounted: bool,
     memory_limit: Written<u64>,
     pids_limit: Written<u32>,
 }
@@ -137,7 +139,13 @@ impl JailCgroup for V1Cgroup {
     fn apply(&self, limits: &Limits) -> Result<()> {
         if let Some(dir) = self.dir("memory") {
             rewrite(&self.memory_limit, limits.memory_bytes, |current| {
-                memory::apply(dir, current, limits.memory_bytes, self.swap_accounted)
+                memory::apply(
+                    dir,
+                    current,
+                    limits.memory_bytes,
+                    self.swap_accounted,
+                    self.tcp_accounted,
+                )
             })?;
         }
         if let (Some(dir), Some(percent)) = (self.dir("cpu"), limits.cpu_percent) {

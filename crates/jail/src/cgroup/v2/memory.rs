@@ -1,4 +1,7 @@
 //! v2 memory controller: `memory.max`, no swap, whole-group OOM kills.
+//! Socket buffers are charged to `memory.current` like any other memory
+//! (unless the host boots with `cgroup.memory=nosocket`), so unlike v1 there
+//! is nothing to enable for them (threat-model row 33).
 
 use std::path::Path;
 
