@@ -66,6 +66,23 @@ pub struct ServeArgs {
     /// Let workspace git clones use plain http:// (internal forges, tests);
     /// private addresses also need --trust-host or --trust-cidr.
     #[arg(long, env = "PADDOCK_GIT_ALLOW_HTTP")]
+    /// Jails one tenant may run at once (default: half of --max-concurrent,
+    /// rounded up, so one tenant never holds the slots others need).
+    #[arg(long, env = "PADDOCK_TENANT_MAX_CONCURRENT", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub tenant_max_concurrent: Option<u32>,
+    /// The sum of one tenant's running jails' memory limits (default: half
+    /// the jails' memory budget).
+    #[arg(long, env = "PADDOCK_TENANT_MEMORY", value_name = "SIZE", value_parser = parse::memory_mib)]
+    pub tenant_memory: Option<u64>,
+    /// How many times the host's memory the running jails' memory limits
+    /// may add up to (1: admission never promises more than the host has).
+    #[arg(long, env = "PADDOCK_MEMORY_OVERCOMMIT", value_name = "RATIO", default_value = "1", value_parser = parse_overcommit)]
+    pub memory_overcommit: f64,
+    /// Host memory kept out of the jails' budget for the server, the
+    /// database and the page cache (default: an eighth of the host's
+    /// memory, at least 512 MiB).
+    #[arg(long, env = "PADDOCK_MEMORY_RESERVE", value_name = "SIZE", value_parser = parse::size)]
+    pub memory_reserve: Option<u64>,
     pub git_allow_http: bool,
     /// Longest git clone at workspace creation.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
@@ -132,6 +149,16 @@ pub struct ServeArgs {
 pub fn default_state_dir() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
+    #[command(flatten)]
+    pub tenant_trust: crate::egress_args::TenantTrustArgs,
+}
+
+/// `--memory-overcommit`: a finite ratio from 0.1 to 10.
+fn parse_overcommit(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ratio) if ratio.is_finite() && (0.1..=10.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a ratio from 0.1 to 10 (1: no overcommit)")),
+    }
         return PathBuf::from("/var/lib/paddock");
     }
     let base = std::env::var_os("XDG_STATE_HOME")
@@ -197,6 +224,13 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
         return Err("--maintenance-interval must be longer than zero".into());
     }
     config.maintenance_interval = args.maintenance_interval;
+    config.tenant_max_concurrent = args.tenant_max_concurrent.map(|n| n as usize);
+    config.tenant_memory_mb = args.tenant_memory;
+    config.memory_overcommit = args.memory_overcommit;
+    config.memory_reserve_mb = args.memory_reserve.map(|bytes| bytes >> 20);
+    // Impossible budgets are refused before anything starts.
+    paddock_server::services::jails::Budgets::of(&config)?;
+    config.tenant_trust = args.tenant_trust.trust()?;
     config.snapshot_max_age = args.snapshot_max_age;
     config.snapshot_max_count = args.snapshot_max_count.map(|n| n as usize);
     config.gc_min_age = args.snapshot_gc_min_age;
@@ -347,3 +381,6 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         }
     }
 }
+        tenant_max_concurrent = state.runner.budgets().tenant_max_concurrent,
+        memory_budget_mib = state.runner.budgets().memory_mb,
+        tenant_memory_mib = state.runner.budgets().tenant_memory_mb,

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::TrustedUpstreams;
+
 /// Ports reachable when a policy names none.
 pub const DEFAULT_PORTS: [u16; 2] = [443, 80];
 
@@ -170,13 +172,18 @@ impl Pattern {
 }
 
 /// One jail's egress policy. On the wire:
-/// `{"domains": ["api.example.com", "*.pypi.org"], "ports": [443, 80]}`.
+/// `{"domains": ["api.example.com", "*.pypi.org"], "ports": [443, 80]}`,
+/// and `"trusted": {"hosts": {...}, "cidrs": [...]}` when this jail has
+/// trusted upstreams of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "PolicySpec", into = "PolicySpec")]
 pub struct EgressPolicy {
     domains: Vec<String>,
     patterns: Vec<Pattern>,
     ports: Vec<u16>,
+    /// Upstreams trusted for this jail only (a tenant's), on top of the
+    /// engine's [`crate::EgressSettings::trusted`], which every jail has.
+    trusted: TrustedUpstreams,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -185,12 +192,16 @@ struct PolicySpec {
     domains: Vec<String>,
     #[serde(default)]
     ports: Vec<u16>,
+    #[serde(default, skip_serializing_if = "TrustedUpstreams::is_empty")]
+    trusted: TrustedUpstreams,
 }
 
 impl TryFrom<PolicySpec> for EgressPolicy {
     type Error = PolicyError;
     fn try_from(spec: PolicySpec) -> Result<Self, PolicyError> {
-        EgressPolicy::new(spec.domains, spec.ports)
+        let mut policy = EgressPolicy::new(spec.domains, spec.ports)?;
+        policy.trusted = spec.trusted;
+        Ok(policy)
     }
 }
 
@@ -199,6 +210,7 @@ impl From<EgressPolicy> for PolicySpec {
         PolicySpec {
             domains: policy.domains,
             ports: policy.ports,
+            trusted: policy.trusted,
         }
     }
 }
@@ -233,7 +245,20 @@ impl EgressPolicy {
             domains,
             patterns,
             ports,
+            trusted: TrustedUpstreams::default(),
         })
+    }
+
+    /// Adds upstreams this jail alone may reach even if private (its
+    /// tenant's, set by the operator); the jail still needs their names or
+    /// addresses on its list.
+    pub fn trust(&mut self, trusted: &TrustedUpstreams) {
+        self.trusted.merge(trusted);
+    }
+
+    /// The upstreams trusted for this jail only.
+    pub fn trusted(&self) -> &TrustedUpstreams {
+        &self.trusted
     }
 
     /// The hosts as given.

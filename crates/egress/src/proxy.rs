@@ -445,8 +445,11 @@ impl JailProxy {
         let candidates = match resolved_name {
             None => candidates,
             Some(name) => {
-                // The operator's own addresses for a name are trusted as given.
-                if let Some(addresses) = self.settings.trusted.hosts.get(name) {
+                // The operator's own addresses for a name are trusted as
+                // given: this jail's own first (its tenant's), then those
+                // of every jail.
+                let trusted = self.policy.trusted().hosts.get(name);
+                if let Some(addresses) = trusted.or_else(|| self.settings.trusted.hosts.get(name)) {
                     return Ok(addresses.clone());
                 }
                 let resolved = self.resolver.lookup(name).await.map_err(|e| {
@@ -466,7 +469,7 @@ impl JailProxy {
         let checked: Vec<IpAddr> = candidates
             .into_iter()
             .filter(|&ip| match non_public_reason(ip) {
-                Some(_) if self.settings.trusted.trusts(ip) => true,
+                Some(_) if self.settings.trusted.trusts(ip) || self.policy.trusted().trusts(ip) => true,
                 Some(why) => {
                     first_refused.get_or_insert((ip, why));
                     false

@@ -54,6 +54,24 @@ impl TrustedUpstreams {
         Ok(())
     }
 
+    /// Whether nothing is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.cidrs.is_empty()
+    }
+
+    /// Adds everything `other` trusts (its addresses win for a host both
+    /// name).
+    pub fn merge(&mut self, other: &TrustedUpstreams) {
+        for (host, addresses) in &other.hosts {
+            self.hosts.insert(host.clone(), addresses.clone());
+        }
+        for net in &other.cidrs {
+            if !self.cidrs.contains(net) {
+                self.cidrs.push(*net);
+            }
+        }
+    }
+
     pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical_ip(ip);
         self.cidrs.iter().any(|net| net.contains(&ip))

@@ -327,6 +327,41 @@ fn names_resolving_to_private_addresses_are_refused_unless_trusted() {
 }
 
 #[test]
+fn a_jails_own_trust_reaches_only_its_upstreams_and_never_another_jails() {
+    let upstream = Upstream::start();
+    // One engine's settings trust nothing; one jail's policy trusts
+    // loopback (its tenant's trust), another's, with the same list, not.
+    let mut trusting = policy(&["127.0.0.1", "up.test"], &[upstream.port]);
+    let mut trust = paddock_egress::TrustedUpstreams::default();
+    trust.add_cidr_spec("127.0.0.1/32").unwrap();
+    trust.add_host_spec("up.test=127.0.0.1").unwrap();
+    trusting.trust(&trust);
+    let trusted = Harness::new(EgressSettings::default(), trusting.clone());
+    let plain = Harness::new(
+        EgressSettings::default(),
+        policy(&["127.0.0.1", "up.test"], &[upstream.port]),
+    );
+    for target in [
+        format!("127.0.0.1:{}", upstream.port),
+        format!("up.test:{}", upstream.port),
+    ] {
+        let response = trusted.exchange(&format!("GET http://{target}/mine HTTP/1.1\r\n\r\n"));
+        assert!(status_line(&response).contains("200"), "{target}: {response}");
+        let response = plain.exchange(&format!("GET http://{target}/theirs HTTP/1.1\r\n\r\n"));
+        assert!(
+            status_line(&response).contains("403") || status_line(&response).contains("502"),
+            "{target}: {response}"
+        );
+    }
+    assert_eq!(upstream.connections(), 2, "only the trusting jail's requests arrive");
+    // The jail's trust travels with its policy's wire form.
+    let wire = serde_json::to_string(&trusting).unwrap();
+    assert_eq!(serde_json::from_str::<EgressPolicy>(&wire).unwrap(), trusting);
+    let bare = serde_json::to_string(&policy(&["a.test"], &[])).unwrap();
+    assert!(!bare.contains("trusted"), "{bare}");
+}
+
+#[test]
 fn dns_rebinding_cannot_reach_a_private_address() {
     let upstream = Upstream::start();
     // First answer public, every later one loopback (where the upstream is).

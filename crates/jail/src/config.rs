@@ -57,6 +57,14 @@ impl NetworkMode {
             .map_err(|e| JailError::InvalidConfig(e.to_string()))
     }
 
+    /// Adds upstreams trusted for this jail only (a tenant's) to its
+    /// egress policy; in other modes the jail reaches nothing to trust.
+    pub fn trust(&mut self, trusted: &paddock_egress::TrustedUpstreams) {
+        if let NetworkMode::Allowlist(policy) = self {
+            policy.trust(trusted);
+        }
+    }
+
     /// Whether the jail's loopback interface is up.
     pub fn has_loopback(&self) -> bool {
         !matches!(self, NetworkMode::None)

@@ -1,10 +1,12 @@
 //! Server settings: listen addresses, state directory, database, keys and
 //! limits. Built by `paddock serve` from flags and environment.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use paddock_jail::egress::TrustedUpstreams;
 use paddock_phantom::ProxySettings;
 
 /// A role: admins see and manage every tenant, operators their own.
@@ -126,6 +128,25 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Session lifetime when none is asked for.
     pub session_ttl_default: Duration,
+    /// Jails one tenant may run at once; `None`: half of `max_concurrent`,
+    /// rounded up (see `services::jails::Budgets`).
+    pub tenant_max_concurrent: Option<usize>,
+    /// The host's memory in MiB (`MemTotal`), what the memory budget for
+    /// jails is worked out from.
+    pub host_memory_mb: u64,
+    /// How many times the host's memory the sum of running jails' memory
+    /// limits may reach (1.0: never more than the host has).
+    pub memory_overcommit: f64,
+    /// MiB kept out of the jails' budget for the host (the server, the
+    /// database, the page cache); `None`: an eighth of the host's memory,
+    /// at least 512 MiB.
+    pub memory_reserve_mb: Option<u64>,
+    /// The sum of one tenant's running jails' memory limits, MiB; `None`:
+    /// half the jails' budget.
+    pub tenant_memory_mb: Option<u64>,
+    /// Upstreams trusted for one tenant's allowlist jails only, by tenant
+    /// (the engine's own trusted upstreams apply to every tenant).
+    pub tenant_trust: BTreeMap<String, TrustedUpstreams>,
     /// Longest session lifetime.
     pub session_ttl_max: Duration,
     /// How long running jails may finish after a shutdown signal.
@@ -191,6 +212,12 @@ impl ServerConfig {
             session_ttl_max: Duration::from_secs(24 * 3600),
             shutdown_grace: Duration::from_secs(30),
             git_allow_http: false,
+            tenant_max_concurrent: None,
+            host_memory_mb: host_memory_mb(),
+            memory_overcommit: 1.0,
+            memory_reserve_mb: None,
+            tenant_memory_mb: None,
+            tenant_trust: BTreeMap::new(),
             git_timeout: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(30),
             snapshot_max_age: None,
@@ -211,6 +238,19 @@ impl ServerConfig {
 pub fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
+/// The host's memory in MiB: `MemTotal` of `/proc/meminfo` (4 GiB if it
+/// cannot be read, so a broken `/proc` gives a small budget, never a large
+/// one).
+pub fn host_memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(4096, |kib| kib >> 10)
+}
+
         ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
         _ => addr,
     }

@@ -73,7 +73,8 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let metrics = Arc::new(Metrics::default());
     let (authority, audit_writer) = DbAuthority::start(db.clone(), master_key.clone(), metrics.clone());
     let phantom = PhantomProxy::new(config.proxy.clone(), authority)?;
-    let runner = JailRunner::new(engine, db.clone(), metrics.clone(), config.max_concurrent, disk.clone());
+    let runner =
+        JailRunner::new(engine, db.clone(), metrics.clone(), &config, disk.clone()).map_err(anyhow::Error::msg)?;
     let runs = Runs::new(runner.clone(), config.state_dir.join("tmp"));
     let audit_log = AuditLog::new(db.clone());
     let workspaces = Workspaces::open(&config, db.clone(), runner.clone(), audit_log.clone(), disk.clone())?;

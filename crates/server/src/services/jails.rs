@@ -1,6 +1,15 @@
-//! Running jails for the API: the global concurrency limit, the ledger row
-//! every jail gets, cancellation (by id, or by the caller going away), and
-//! a jail's result in the wire's shape.
+//! Running jails for the API: admission (the global and per-tenant
+//! concurrency limits and memory budgets), the ledger row every jail gets,
+//! each tenant's trusted upstreams, cancellation (by id, or by the caller
+//! going away), and a jail's result in the wire's shape.
+//!
+//! Admission never promises more memory than the host has: a jail is
+//! admitted only if the memory limits of every running jail (runs, execs,
+//! forks, clones and running workspaces alike), its own included, add up
+//! to at most the jails' budget (host memory × overcommit − reserve), and
+//! its tenant's share to at most the tenant's budget. A tenant also runs
+//! at most its share of the slots, so one tenant can never hold every slot
+//! or all the memory while another is refused.
 //!
 //! A jail's ledger row is written before the jail starts (no row, no
 //! jail) and is closed exactly once: with the jail's result, with the
@@ -10,19 +19,20 @@
 //! future is simply dropped). No jail starts while the state disk is below
 //! its free-space watermark.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
-use paddock_jail::egress::Outcome;
+use paddock_jail::egress::{Outcome, TrustedUpstreams};
 use paddock_jail::{
     Engine, JailConfig, JailControl, JailError, JailEvent, JailExecutor, JailHandle, JailResult, JailStats,
 };
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ServerConfig;
 use crate::db::{retry_after_failure, Db, DbFault, JailEnd, RetryPolicy, Scope};
 use crate::metrics::Metrics;
 use crate::services::space::StateDisk;
@@ -49,8 +59,10 @@ struct Inner {
     engine: Engine,
     db: Db,
     metrics: Arc<Metrics>,
-    slots: Arc<Semaphore>,
-    max_concurrent: usize,
+    /// Slots and memory in use, against the budgets.
+    admission: Arc<Admission>,
+    /// Upstreams trusted for one tenant's allowlist jails, by tenant.
+    tenant_trust: BTreeMap<String, TrustedUpstreams>,
     /// Jails running now, by ledger id: their tenant and how to cancel them.
     live: Mutex<HashMap<i64, Live>>,
     /// Where jails write: no jail starts below its watermark.
@@ -71,9 +83,238 @@ struct Live {
     shutdown_kill: Arc<AtomicBool>,
 }
 
-/// A slot under the global concurrency limit.
+/// A jail's admission: a slot under the global and its tenant's limits,
+/// and its memory limit counted in both budgets, given back when dropped
+/// (however the jail ends).
 #[derive(Debug)]
-pub struct Slot(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Slot(#[allow(dead_code)] Reservation);
+
+/// The admission budgets (`paddock serve --max-concurrent`,
+/// `--tenant-max-concurrent`, `--memory-overcommit`, `--memory-reserve`,
+/// `--tenant-memory`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Jails at once, every tenant together.
+    pub max_concurrent: usize,
+    /// Jails at once per tenant.
+    pub tenant_max_concurrent: usize,
+    /// The sum of running jails' memory limits, MiB, every tenant together.
+    pub memory_mb: u64,
+    /// The sum of one tenant's running jails' memory limits, MiB.
+    pub tenant_memory_mb: u64,
+}
+
+/// The smallest memory limit a jail gets (see `limits::resolve`): a budget
+/// below it admits nothing.
+const MIN_JAIL_MEMORY_MB: u64 = 16;
+
+impl Budgets {
+    /// The budgets `config` describes, with the defaults worked out:
+    /// a tenant gets half the slots (rounded up) and half the memory, so
+    /// that while one tenant uses all it may, the other half is left to
+    /// the others; the reserve is an eighth of the host's memory, at least
+    /// 512 MiB. Errors name the flag to change.
+    pub fn of(config: &ServerConfig) -> Result<Budgets, String> {
+        let overcommit = config.memory_overcommit;
+        if !overcommit.is_finite() || overcommit <= 0.0 {
+            return Err(format!(
+                "--memory-overcommit must be a number above 0, got {overcommit}"
+            ));
+        }
+        let host = config.host_memory_mb;
+        let reserve = config.memory_reserve_mb.unwrap_or((host / 8).max(512));
+        let memory_mb = ((host as f64 * overcommit) as u64).saturating_sub(reserve);
+        if memory_mb < MIN_JAIL_MEMORY_MB {
+            return Err(format!(
+                "no memory is left for jails: {host} MiB of host memory × --memory-overcommit {overcommit} − --memory-reserve {reserve} MiB is {memory_mb} MiB, less than the smallest jail ({MIN_JAIL_MEMORY_MB} MiB)"
+            ));
+        }
+        let tenant_memory_mb = config.tenant_memory_mb.unwrap_or(memory_mb.div_ceil(2));
+        if tenant_memory_mb < MIN_JAIL_MEMORY_MB {
+            return Err(format!(
+                "--tenant-memory of {tenant_memory_mb} MiB is less than the smallest jail ({MIN_JAIL_MEMORY_MB} MiB)"
+            ));
+        }
+        let max_concurrent = config.max_concurrent.max(1);
+        let tenant_max_concurrent = config.tenant_max_concurrent.unwrap_or(max_concurrent.div_ceil(2));
+        if tenant_max_concurrent == 0 {
+            return Err("--tenant-max-concurrent must be at least 1".into());
+        }
+        Ok(Budgets {
+            max_concurrent,
+            tenant_max_concurrent: tenant_max_concurrent.min(max_concurrent),
+            memory_mb,
+            tenant_memory_mb: tenant_memory_mb.min(memory_mb),
+        })
+    }
+}
+
+/// What running jails hold: in all, and per tenant.
+#[derive(Debug, Default)]
+struct Usage {
+    jails: usize,
+    memory_mb: u64,
+    /// Only tenants with a running jail (an entry goes with its last jail).
+    tenants: HashMap<String, TenantUsage>,
+}
+
+/// What one tenant's running jails hold.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TenantUsage {
+    /// Jails running.
+    pub jails: usize,
+    /// The sum of their memory limits, MiB.
+    pub memory_mb: u64,
+}
+
+/// Admission against the budgets. One lock over all the counters, so a
+/// jail is admitted against every budget at once or against none.
+#[derive(Debug)]
+struct Admission {
+    budgets: Budgets,
+    usage: Mutex<Usage>,
+}
+
+/// Why a jail was not admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Refusal {
+    /// Every slot of the server is taken.
+    Slots,
+    /// Every slot of the tenant is taken.
+    TenantSlots,
+    /// The tenant's memory budget has too little left.
+    TenantMemory { used: u64 },
+    /// The jails' memory budget has too little left.
+    HostMemory { used: u64 },
+    /// The jail asks for more than a budget holds in all: it could never run.
+    NeverFits { budget: u64, tenant: bool },
+    /// The jail has no memory limit, so it cannot be counted.
+    Unlimited,
+}
+
+/// A jail's share of the budgets, given back when dropped.
+#[derive(Debug)]
+struct Reservation {
+    admission: Arc<Admission>,
+    tenant: String,
+    memory_mb: u64,
+}
+
+impl Admission {
+    fn new(budgets: Budgets) -> Admission {
+        Admission {
+            budgets,
+            usage: Mutex::default(),
+        }
+    }
+
+    /// Admits a jail of `tenant` with a memory limit of `memory_mb` MiB
+    /// (`None`: no limit), or says why not.
+    fn admit(self: &Arc<Self>, tenant: &str, memory_mb: Option<u64>) -> Result<Reservation, Refusal> {
+        let b = self.budgets;
+        let memory_mb = memory_mb.ok_or(Refusal::Unlimited)?;
+        if memory_mb > b.tenant_memory_mb {
+            return Err(Refusal::NeverFits {
+                budget: b.tenant_memory_mb,
+                tenant: true,
+            });
+        }
+        if memory_mb > b.memory_mb {
+            return Err(Refusal::NeverFits {
+                budget: b.memory_mb,
+                tenant: false,
+            });
+        }
+        let mut usage = lock(&self.usage);
+        let mine = usage.tenants.get(tenant).copied().unwrap_or_default();
+        if usage.jails >= b.max_concurrent {
+            return Err(Refusal::Slots);
+        }
+        if mine.jails >= b.tenant_max_concurrent {
+            return Err(Refusal::TenantSlots);
+        }
+        if mine.memory_mb + memory_mb > b.tenant_memory_mb {
+            return Err(Refusal::TenantMemory { used: mine.memory_mb });
+        }
+        if usage.memory_mb + memory_mb > b.memory_mb {
+            return Err(Refusal::HostMemory { used: usage.memory_mb });
+        }
+        usage.jails += 1;
+        usage.memory_mb += memory_mb;
+        let entry = usage.tenants.entry(tenant.to_owned()).or_default();
+        entry.jails += 1;
+        entry.memory_mb += memory_mb;
+        Ok(Reservation {
+            admission: self.clone(),
+            tenant: tenant.to_owned(),
+            memory_mb,
+        })
+    }
+
+    /// What `tenant`'s running jails hold, and what all of them hold.
+    fn usage(&self, tenant: &str) -> (TenantUsage, TenantUsage) {
+        let usage = lock(&self.usage);
+        let all = TenantUsage {
+            jails: usage.jails,
+            memory_mb: usage.memory_mb,
+        };
+        (usage.tenants.get(tenant).copied().unwrap_or_default(), all)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut usage = lock(&self.admission.usage);
+        usage.jails = usage.jails.saturating_sub(1);
+        usage.memory_mb = usage.memory_mb.saturating_sub(self.memory_mb);
+        if let Some(entry) = usage.tenants.get_mut(&self.tenant) {
+            entry.jails = entry.jails.saturating_sub(1);
+            entry.memory_mb = entry.memory_mb.saturating_sub(self.memory_mb);
+            if entry.jails == 0 {
+                usage.tenants.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+/// The answer for a jail that was not admitted: 429 (with `Retry-After`)
+/// while waiting for other jails to end can help, 400 when it cannot.
+fn refusal_error(refusal: Refusal, budgets: &Budgets, tenant: &str, memory_mb: u64) -> Error {
+    let busy = |message: String| Error::new(ErrorCode::TooManyRequests, message);
+    match refusal {
+        Refusal::Slots => busy(format!(
+            "the server is running its limit of {} jails; retry later",
+            budgets.max_concurrent
+        )),
+        Refusal::TenantSlots => busy(format!(
+            "tenant {tenant} is running its limit of {} jails at once (the per-tenant concurrency budget); retry when one of them ends",
+            budgets.tenant_max_concurrent
+        )),
+        Refusal::TenantMemory { used } => busy(format!(
+            "tenant {tenant}'s memory budget is {} MiB and its running jails hold {used} MiB of it; this jail asks for {memory_mb} MiB; retry when one of them ends, or ask for less memory",
+            budgets.tenant_memory_mb
+        )),
+        Refusal::HostMemory { used } => busy(format!(
+            "the host's memory budget for jails is {} MiB and running jails hold {used} MiB of it; this jail asks for {memory_mb} MiB; retry later, or ask for less memory",
+            budgets.memory_mb
+        )),
+        Refusal::NeverFits { budget, tenant: per_tenant } => Error::new(
+            ErrorCode::BadLimit,
+            format!(
+                "this jail asks for {memory_mb} MiB of memory, more than {} of {budget} MiB in all; ask for at most {budget} MiB",
+                if per_tenant {
+                    format!("tenant {tenant}'s memory budget")
+                } else {
+                    "the host's memory budget for jails".to_owned()
+                }
+            ),
+        ),
+        Refusal::Unlimited => Error::new(
+            ErrorCode::BadLimit,
+            "a jail without a memory limit cannot be admitted: its memory could not be counted in the budgets",
+        ),
+    }
+}
 
 /// The ledger row's facts about a jail about to start.
 #[derive(Debug, Clone)]
@@ -232,20 +473,29 @@ impl Drop for Ledger {
 }
 
 impl JailRunner {
-    /// A runner over `engine` allowing `max_concurrent` jails at once.
-    pub fn new(engine: Engine, db: Db, metrics: Arc<Metrics>, max_concurrent: usize, disk: StateDisk) -> JailRunner {
-        JailRunner {
+    /// A runner over `engine` with `config`'s budgets and per-tenant
+    /// trusted upstreams; an error names the flag that makes the budgets
+    /// impossible.
+    pub fn new(
+        engine: Engine,
+        db: Db,
+        metrics: Arc<Metrics>,
+        config: &ServerConfig,
+        disk: StateDisk,
+    ) -> Result<JailRunner, String> {
+        let budgets = Budgets::of(config)?;
+        Ok(JailRunner {
             inner: Arc::new(Inner {
                 engine,
                 db,
                 metrics,
-                slots: Arc::new(Semaphore::new(max_concurrent)),
-                max_concurrent,
+                admission: Arc::new(Admission::new(budgets)),
+                tenant_trust: config.tenant_trust.clone(),
                 live: Mutex::default(),
                 disk,
                 shutting_down: AtomicBool::new(false),
             }),
-        }
+        })
     }
 
     /// The engine (for what only it can tell, like its capabilities).
@@ -255,25 +505,51 @@ impl JailRunner {
 
     /// Slots free now.
     pub fn free_slots(&self) -> usize {
-        self.inner.slots.available_permits()
+        let (_, all) = self.inner.admission.usage("");
+        self.inner.admission.budgets.max_concurrent.saturating_sub(all.jails)
     }
 
-    /// A slot under the global concurrency limit, or 429 (503 once the
-    /// server is shutting down).
-    pub fn take_slot(&self) -> Result<Slot, Error> {
+    /// The budgets admission holds jails to.
+    pub fn budgets(&self) -> Budgets {
+        self.inner.admission.budgets
+    }
+
+    /// What `tenant`'s running jails hold now, and what every tenant's do.
+    pub fn usage(&self, tenant: &str) -> (TenantUsage, TenantUsage) {
+        self.inner.admission.usage(tenant)
+    }
+
+    /// Admits a jail of `tenant` with `config`'s memory limit: a slot under
+    /// the global and the tenant's concurrency limits, and its memory
+    /// counted in the host's and the tenant's budgets; or 429 with the
+    /// budget that is full (400 when the jail could never fit, 503 once
+    /// the server is shutting down). Taken before the jail starts and held
+    /// until it has ended.
+    pub fn take_slot(&self, tenant: &str, config: &JailConfig) -> Result<Slot, Error> {
         if self.is_shutting_down() {
             return Err(no_start_at_shutdown());
         }
-        self.inner.slots.clone().try_acquire_owned().map(Slot).map_err(|_| {
-            self.inner.metrics.refused_busy();
-            Error::new(
-                ErrorCode::TooManyRequests,
-                format!(
-                    "the server is running its limit of {} jails; retry later",
-                    self.inner.max_concurrent
-                ),
-            )
-        })
+        let memory_mb = config.limits.memory_bytes.map(|bytes| bytes.div_ceil(1 << 20));
+        self.inner
+            .admission
+            .admit(tenant, memory_mb)
+            .map(Slot)
+            .map_err(|refusal| {
+                if !matches!(refusal, Refusal::NeverFits { .. } | Refusal::Unlimited) {
+                    self.inner.metrics.refused_busy();
+                }
+                refusal_error(refusal, &self.inner.admission.budgets, tenant, memory_mb.unwrap_or(0))
+            })
+    }
+
+    /// `config` with `tenant`'s own trusted upstreams added to its egress
+    /// policy (allowlist jails only): the proxy of this jail, and no other
+    /// tenant's, may reach them.
+    fn with_tenant_trust(&self, tenant: &str, mut config: JailConfig) -> JailConfig {
+        if let Some(trusted) = self.inner.tenant_trust.get(tenant) {
+            config.network.trust(trusted);
+        }
+        config
     }
 
     /// Opens the ledger row of a jail about to start.
@@ -324,6 +600,7 @@ impl JailRunner {
     /// cannot be stored does not run. Refused with 507 while the state disk
     /// is below its free-space watermark.
     pub async fn start(&self, entry: &LedgerEntry, config: JailConfig) -> Result<(Ledger, JailHandle), Error> {
+        let config = self.with_tenant_trust(&entry.tenant, config);
         self.start_with(entry, "start a jail", self.inner.engine.spawn(config))
             .await
     }
@@ -334,6 +611,7 @@ impl JailRunner {
         entry: &LedgerEntry,
         config: JailConfig,
     ) -> Result<(Ledger, JailHandle, JailExecutor), Error> {
+        let config = self.with_tenant_trust(&entry.tenant, config);
         let (ledger, (handle, executor)) = self
             .start_with(entry, "start a workspace", self.inner.engine.spawn_runtime(config))
             .await?;
@@ -376,7 +654,7 @@ impl JailRunner {
         config: JailConfig,
         on_start: impl FnOnce(JailControl),
     ) -> Result<Finished, Error> {
-        let _slot = self.take_slot()?;
+        let _slot = self.take_slot(&entry.tenant, &config)?;
         let (ledger, handle) = self.start(&entry, config).await?;
         let control = handle.control();
         on_start(control.clone());
@@ -419,7 +697,7 @@ impl JailRunner {
         config: JailConfig,
         stats_every: Duration,
     ) -> Result<JailStream, Error> {
-        let slot = self.take_slot()?;
+        let slot = self.take_slot(&entry.tenant, &config)?;
         let (ledger, handle) = self.start(&entry, config).await?;
         Ok(self.stream_started(slot, ledger, handle, stats_every))
     }
@@ -596,6 +874,102 @@ fn cap(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn budgets(max: usize, tenant_max: usize, memory: u64, tenant_memory: u64) -> Arc<Admission> {
+        Arc::new(Admission::new(Budgets {
+            max_concurrent: max,
+            tenant_max_concurrent: tenant_max,
+            memory_mb: memory,
+            tenant_memory_mb: tenant_memory,
+        }))
+    }
+
+    #[test]
+    fn a_tenant_gets_its_share_of_the_slots_and_others_still_get_in() {
+        let admission = budgets(4, 2, 10_000, 10_000);
+        let a1 = admission.admit("a", Some(100)).unwrap();
+        let _a2 = admission.admit("a", Some(100)).unwrap();
+        assert_eq!(admission.admit("a", Some(100)).unwrap_err(), Refusal::TenantSlots);
+        let _b1 = admission.admit("b", Some(100)).unwrap();
+        let _b2 = admission.admit("b", Some(100)).unwrap();
+        // Every slot taken: the global limit answers, whoever asks.
+        assert_eq!(admission.admit("c", Some(100)).unwrap_err(), Refusal::Slots);
+        drop(a1);
+        assert_eq!(admission.admit("b", Some(100)).unwrap_err(), Refusal::TenantSlots);
+        let _a3 = admission.admit("a", Some(100)).unwrap();
+    }
+
+    #[test]
+    fn memory_limits_never_add_up_past_the_budgets() {
+        let admission = budgets(100, 100, 1000, 600);
+        let a = admission.admit("a", Some(500)).unwrap();
+        assert_eq!(
+            admission.admit("a", Some(200)).unwrap_err(),
+            Refusal::TenantMemory { used: 500 }
+        );
+        let _a_small = admission.admit("a", Some(100)).unwrap();
+        let _b = admission.admit("b", Some(300)).unwrap();
+        // 900 of 1000 promised: 100 more fit, 101 do not.
+        assert_eq!(
+            admission.admit("c", Some(101)).unwrap_err(),
+            Refusal::HostMemory { used: 900 }
+        );
+        let _c = admission.admit("c", Some(100)).unwrap();
+        // More than a budget holds in all is never admitted.
+        assert_eq!(
+            admission.admit("d", Some(601)).unwrap_err(),
+            Refusal::NeverFits {
+                budget: 600,
+                tenant: true
+            }
+        );
+        assert_eq!(admission.admit("d", None).unwrap_err(), Refusal::Unlimited);
+        drop(a);
+        let _b2 = admission.admit("b", Some(300)).unwrap();
+    }
+
+    #[test]
+    fn dropped_reservations_give_everything_back() {
+        let admission = budgets(3, 3, 1000, 1000);
+        let held: Vec<_> = ["a", "a", "b"]
+            .iter()
+            .map(|t| admission.admit(t, Some(300)).unwrap())
+            .collect();
+        let (a, all) = admission.usage("a");
+        assert_eq!((a.jails, a.memory_mb, all.jails, all.memory_mb), (2, 600, 3, 900));
+        // Refusals hold nothing.
+        assert!(admission.admit("c", Some(16)).is_err());
+        drop(held);
+        let usage = lock(&admission.usage);
+        assert_eq!((usage.jails, usage.memory_mb), (0, 0));
+        assert!(usage.tenants.is_empty(), "{:?}", usage.tenants);
+    }
+
+    #[test]
+    fn budgets_default_to_half_for_a_tenant_and_refuse_impossible_settings() {
+        let mut config = ServerConfig::new("/nonexistent".into());
+        config.max_concurrent = 16;
+        config.host_memory_mb = 23 * 1024;
+        let b = Budgets::of(&config).unwrap();
+        // An eighth of 23 GiB kept for the host.
+        assert_eq!(b.memory_mb, 23 * 1024 - 23 * 128);
+        assert_eq!((b.tenant_max_concurrent, b.tenant_memory_mb), (8, b.memory_mb / 2));
+        config.max_concurrent = 1;
+        assert_eq!(Budgets::of(&config).unwrap().tenant_max_concurrent, 1);
+        config.memory_overcommit = 1.5;
+        config.memory_reserve_mb = Some(1024);
+        config.tenant_max_concurrent = Some(5);
+        config.tenant_memory_mb = Some(1 << 30);
+        let b = Budgets::of(&config).unwrap();
+        assert_eq!(b.memory_mb, 23 * 1024 * 3 / 2 - 1024);
+        // A tenant's budgets are never larger than the whole.
+        assert_eq!((b.tenant_max_concurrent, b.tenant_memory_mb), (1, b.memory_mb));
+        config.memory_reserve_mb = Some(40 * 1024);
+        assert!(Budgets::of(&config).unwrap_err().contains("--memory-reserve"));
+        config.memory_reserve_mb = None;
+        config.memory_overcommit = f64::NAN;
+        assert!(Budgets::of(&config).unwrap_err().contains("--memory-overcommit"));
+    }
 
     #[test]
     fn ledger_output_is_cut_on_a_character_boundary() {

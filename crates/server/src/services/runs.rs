@@ -55,10 +55,6 @@ impl Runs {
     pub async fn fork(&self, tenant: &str, request: ForkRequest) -> Result<ForkResponse, Error> {
         let children = fork_children(&request)?;
         let fork_after = Duration::from_millis(request.fork_after_ms.unwrap_or(1500).min(MAX_FORK_AFTER_MS));
-        // Every jail of the fork holds a slot, taken before anything starts.
-        let slots = (0..=children.len())
-            .map(|_| self.runner.take_slot())
-            .collect::<Result<Vec<_>, _>>()?;
         let scratch = Scratch::create(&self.scratch)?;
         let parent_output = scratch.0.join("parent");
         std::fs::create_dir_all(&parent_output).map_err(Error::internal)?;
@@ -80,6 +76,12 @@ impl Runs {
                 output_config(&request.language, &child.code, &options, &output).map(|c| (output, c))
             })
             .collect::<Result<_, _>>()?;
+        // Every jail of the fork is admitted (its slot and its memory)
+        // before anything starts.
+        let slots = std::iter::once(&parent_config)
+            .chain(child_configs.iter().map(|(_, config)| config))
+            .map(|config| self.runner.take_slot(tenant, config))
+            .collect::<Result<Vec<_>, _>>()?;
         let applied = limits::resolve(&request.options)?;
         let entry = |label: &str, parent_id: Option<i64>| LedgerEntry {
             tenant: tenant.to_owned(),

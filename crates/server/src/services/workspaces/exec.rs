@@ -127,7 +127,7 @@ impl Workspaces {
             parent_id: None,
             config: serde_json::json!({ "workspace_id": id, "cmd": body.cmd, "args": body.args, "limits": applied }),
         };
-        let jail_slot = self.inner.runner.take_slot()?;
+        let jail_slot = self.inner.runner.take_slot(&entry.tenant, &config)?;
         let (ledger, handle) = self.inner.runner.start(&entry, config).await?;
         running.publish(handle.control());
         // From here a snapshot may freeze the jail instead of waiting.

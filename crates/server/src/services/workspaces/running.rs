@@ -175,7 +175,7 @@ impl Workspaces {
             parent_id: None,
             config: serde_json::json!({ "workspace_id": row.id, "runtime": true, "limits": applied }),
         };
-        let jail_slot = self.inner.runner.take_slot()?;
+        let jail_slot = self.inner.runner.take_slot(&entry.tenant, &config)?;
         let (ledger, handle, executor) = self.inner.runner.start_runtime(&entry, config).await?;
         let running = Arc::new(RunningJail::new(executor, handle.control(), row.tenant_id.clone()));
         *lock(&slot.runtime) = Some(running.clone());
