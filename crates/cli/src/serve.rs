@@ -25,6 +25,12 @@ pub struct ServeArgs {
     /// in `session.env`; default: http://PROXY_LISTEN).
     #[arg(long, env = "PADDOCK_PROXY_PUBLIC_URL", value_name = "URL")]
     pub proxy_public_url: Option<String>,
+    /// Also serve `GET /metrics` here, without authentication, for a
+    /// Prometheus scraper (its counters span every tenant: bind it where
+    /// only the operator reaches it). Without it, `/metrics` on the API
+    /// listener needs an admin key.
+    #[arg(long, env = "PADDOCK_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Point a built-in service at another upstream, or add one:
     /// NAME=URL[,auth=bearer|x-api-key|basic|header:NAME][,env=PREFIX].
     /// Repeatable; the variable takes a ';'-separated list.
@@ -182,6 +188,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     let mut config = ServerConfig::new(args.state_dir.clone().unwrap_or_else(default_state_dir));
     config.listen = args.listen;
     config.proxy_listen = args.proxy_listen;
+    config.metrics_listen = args.metrics_listen;
     config.proxy_public_url = match &args.proxy_public_url {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => Some(url.clone()),
         Some(url) => return Err(format!("--proxy-public-url must be an http(s) URL, got {url:?}")),
@@ -329,6 +336,13 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
     let Ok(proxy_listener) = bind(config.proxy_listen, "phantom proxy").await else {
         return 1;
     };
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => match bind(addr, "metrics").await {
+            Ok(listener) => Some(listener),
+            Err(()) => return 1,
+        },
+        None => None,
+    };
     // With port 0, session URLs and jail forwards need the port chosen.
     if let Ok(addr) = proxy_listener.local_addr() {
         config.proxy_listen = addr;
@@ -359,9 +373,23 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
             "--max-connections is over a quarter of the open-files limit; a flood of connections may leave jails, the database and files without descriptors"
         );
     }
+    let metrics_listen = metrics_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "none".into());
+    if let Some(metrics_listener) = metrics_listener {
+        // Ends with the process: nothing there outlives a request.
+        tokio::spawn(paddock_server::routes::serve_metrics(
+            state.clone(),
+            metrics_listener,
+            std::future::pending(),
+        ));
+    }
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         proxy_listen = %c.proxy_listen,
+        metrics_listen = %metrics_listen,
         proxy_url = %c.proxy_url(),
         services = %state.phantom.services().names(),
         state_dir = %c.state_dir.display(),

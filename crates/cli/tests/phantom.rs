@@ -501,7 +501,7 @@ fn every_refusal_has_its_status_and_reason_and_never_reaches_the_upstream() {
         Some(json!({"services": ["openai"], "max_requests": 0})),
     );
     assert_eq!(status, 400);
-    let (_, metrics) = call(&server, "GET", "/metrics", None, None);
+    let (_, metrics) = call(&server, "GET", "/metrics", Some(ADMIN_TOKEN), None);
     assert!(metrics
         .as_str()
         .unwrap()
@@ -545,6 +545,15 @@ fn row25_scope_escapes_never_reach_the_upstream() {
         "/v1/github/./repos/my-org/app",
         "/v1/github/REPOS/../repos/other-org/app",
         "/v1/%67ithub/repos/other-org/app",
+        // A final `*` stands for a segment, never the empty one.
+        "/v1/github/repos/my-org/",
+        // Unicode lookalikes an upstream might fold into '.', '/' or '\\'.
+        "/v1/github/repos/my-org/%EF%BC%8E%EF%BC%8E/other-org/secrets",
+        "/v1/github/repos/my-org/%ef%bc%8e%ef%bc%8e%ef%bc%8fother-org",
+        "/v1/github/repos/my-org/%E2%80%A5/other-org",
+        "/v1/github/repos/my-org/%EF%B9%92%EF%B9%92/other-org",
+        "/v1/github/repos/my-org/app%E2%88%95..%E2%88%95..%E2%88%95other-org",
+        "/v1/github/repos/my-org/app%EF%BC%BC..%EF%BC%BCother-org",
     ] {
         let (status, body) = raw(&server, attack, token);
         assert!(matches!(status, 400 | 403 | 404), "{attack}: {status} {body}");

@@ -418,6 +418,7 @@ fn runs_execute_in_real_jails_and_land_in_the_ledger() {
     assert_eq!(admin_view["total"], 4);
     let metrics = client()
         .get(format!("{}/metrics", server.url))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .unwrap()
         .text()

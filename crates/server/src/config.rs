@@ -109,6 +109,10 @@ pub struct ServerConfig {
     /// The proxy's address as processes outside jails reach it (the base
     /// URL in `session.env`); `http://{proxy_listen}` when `None`.
     pub proxy_public_url: Option<String>,
+    /// An extra listener serving only `GET /metrics` without
+    /// authentication (`--metrics-listen`); `None`: metrics only on the
+    /// API listener, with an admin key.
+    pub metrics_listen: Option<SocketAddr>,
     /// The phantom proxy's services, timeouts and trusted CAs.
     pub proxy: ProxySettings,
     /// The control plane's header timeout and connection cap (the proxy
@@ -200,6 +204,7 @@ impl ServerConfig {
             listen: ([127, 0, 0, 1], 7000).into(),
             proxy_listen: ([127, 0, 0, 1], 8443).into(),
             proxy_public_url: None,
+            metrics_listen: None,
             proxy: ProxySettings::default(),
             api_limits: paddock_phantom::listen::ListenLimits::default(),
             state_dir,

@@ -32,7 +32,7 @@ def test_health_readiness_stats_and_identity(client: paddock.Paddock) -> None:
     assert ready.checks.jail_engine.ok
     stats = client.stats()
     assert stats.total_execs >= 0
-    assert "paddock_" in client.metrics()
+    assert "paddock_" in client.metrics()  # an admin key
     who = client.whoami()
     assert (who.tenant, who.role) == ("acme", "admin")
     assert isinstance(client.flavors(), list)
@@ -42,6 +42,12 @@ def test_health_readiness_stats_and_identity(client: paddock.Paddock) -> None:
     assert client.settings.get().proxy.base_url == settings.proxy.base_url
     doc = client.openapi()
     assert doc["openapi"].startswith("3.")
+
+
+def test_metrics_need_an_admin_key(other: paddock.Paddock) -> None:
+    # Counters of every tenant: an operator's key is refused.
+    with pytest.raises(PermissionDeniedError):
+        other.metrics()
 
 
 def test_environment_variables_configure_the_client(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ mod identity;
 mod ledger;
 pub mod previews;
 mod public;
+pub use public::serve_metrics;
 mod runs;
 pub mod runtime;
 mod sessions;
@@ -38,7 +39,7 @@ use crate::routes::error::ApiError;
     ),
     servers((url = "http://127.0.0.1:7000", description = "`paddock serve` on its default address (`--listen`)")),
     tags(
-        (name = "public", description = "Liveness, version, counters and metrics, without authentication"),
+        (name = "public", description = "Liveness, version and aggregate counters without authentication; Prometheus metrics with an admin key"),
         (name = "identity", description = "The caller, the host's flavors and settings, and API keys"),
         (name = "credentials", description = "Upstream credentials, stored encrypted and never returned"),
         (name = "sessions", description = "Sessions: phantom tokens for a set of services, and commands run with them"),

@@ -1,5 +1,7 @@
-//! Routes without authentication: liveness, readiness, version, counters,
-//! metrics.
+//! Routes without authentication: liveness, readiness, version and the
+//! aggregate counters of `/v1/stats`; and `/metrics`, which needs an admin
+//! key on the API listener (its counters span every tenant), unless the
+//! operator serves it on a listener of its own (`--metrics-listen`).
 
 use axum::extract::State;
 use axum::http::header;
@@ -11,7 +13,8 @@ use paddock_api::identity::{Health, PublicStats, Readiness};
 use paddock_api::ErrorCode;
 
 use crate::app::SharedState;
-use crate::routes::error::ApiResult;
+use crate::routes::error::{ApiResult, ErrorBody};
+use crate::routes::extract::Caller;
 
 #[utoipa::path(get, path = "/healthz", operation_id = "healthz", summary = "Liveness probe", tag = "public", security(()), responses((status = 200, description = "`ok`", body = String)))]
 pub async fn healthz() -> &'static str {
@@ -51,10 +54,44 @@ pub async fn stats(State(state): State<SharedState>) -> ApiResult<Json<PublicSta
     Ok(Json(state.ledger.stats().await?))
 }
 
-#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", summary = "Prometheus metrics", tag = "public", security(()), responses((status = 200, description = "Prometheus text format", body = String)))]
-pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
+/// Prometheus metrics: counters of every tenant's jails and proxied
+/// requests, so only admins may read them here. A scraper without a key
+/// uses the operator's `--metrics-listen` listener instead.
+#[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", summary = "Prometheus metrics (admins)", description = "Counters across every tenant, so an admin key is needed. `paddock serve --metrics-listen ADDR` serves the same text without authentication on a listener of its own (for a scraper on a private network).", tag = "public", security(("bearer" = [])), responses((status = 200, description = "Prometheus text format", body = String), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 403, description = "Admins only", body = ErrorBody)))]
+pub async fn metrics(State(state): State<SharedState>, caller: Caller) -> ApiResult<Response> {
+    caller.require_admin()?;
+    Ok(metrics_text(&state))
+}
+
+fn metrics_text(state: &SharedState) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),
     )
+        .into_response()
+}
+
+/// Serves `GET /metrics` without authentication on the operator's own
+/// metrics listener (`--metrics-listen`) until `shutdown` resolves;
+/// anything else there answers 404. The operator chose to expose the
+/// cross-tenant counters on that address, so it is kept off the API
+/// listener, whose clients are tenants.
+pub async fn serve_metrics(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let limits = state.config.api_limits;
+    let handler = move |request: axum::http::Request<hyper::body::Incoming>, _peer: std::net::SocketAddr| {
+        let state = state.clone();
+        async move {
+            let found = request.uri().path() == "/metrics";
+            match (found, request.method()) {
+                (true, &axum::http::Method::GET | &axum::http::Method::HEAD) => metrics_text(&state),
+                (true, _) => (StatusCode::METHOD_NOT_ALLOWED, "only GET /metrics\n").into_response(),
+                (false, _) => (StatusCode::NOT_FOUND, "this listener serves only GET /metrics\n").into_response(),
+            }
+        }
+    };
+    paddock_phantom::listen::serve(listener, limits, "metrics listener", handler, shutdown).await;
 }

@@ -1967,8 +1967,10 @@ class AsyncPaddock:
         return await self.public.stats()
 
     async def metrics(self) -> str:
-        """``/metrics`` (Prometheus text)."""
-        return (await self._http.send("GET", "/metrics", auth=False)).text
+        """``/metrics`` (Prometheus text). Its counters span every tenant, so
+        it needs an admin key (403 otherwise); ``paddock serve
+        --metrics-listen`` serves it without one on a listener of its own."""
+        return (await self._http.send("GET", "/metrics")).text
 
     async def whoami(self) -> Whoami:
         return Whoami.model_validate(await self._http.json("GET", "/v1/whoami"))

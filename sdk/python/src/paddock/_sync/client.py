@@ -1969,8 +1969,10 @@ class Paddock:
         return self.public.stats()
 
     def metrics(self) -> str:
-        """``/metrics`` (Prometheus text)."""
-        return (self._http.send("GET", "/metrics", auth=False)).text
+        """``/metrics`` (Prometheus text). Its counters span every tenant, so
+        it needs an admin key (403 otherwise); ``paddock serve
+        --metrics-listen`` serves it without one on a listener of its own."""
+        return (self._http.send("GET", "/metrics")).text
 
     def whoami(self) -> Whoami:
         return Whoami.model_validate(self._http.json("GET", "/v1/whoami"))
