@@ -66,12 +66,6 @@ pub struct ServeArgs {
     /// Jails running at once; more requests answer 429 (default: 8 per core).
     #[arg(long, env = "PADDOCK_MAX_CONCURRENT", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_concurrent: Option<u32>,
-    /// After SIGTERM or SIGINT, how long running jails may finish.
-    #[arg(long, default_value = "30s", value_parser = parse::duration)]
-    pub shutdown_grace: Duration,
-    /// Let workspace git clones use plain http:// (internal forges, tests);
-    /// private addresses also need --trust-host or --trust-cidr.
-    #[arg(long, env = "PADDOCK_GIT_ALLOW_HTTP")]
     /// Jails one tenant may run at once (default: half of --max-concurrent,
     /// rounded up, so one tenant never holds the slots others need).
     #[arg(long, env = "PADDOCK_TENANT_MAX_CONCURRENT", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -89,6 +83,12 @@ pub struct ServeArgs {
     /// memory, at least 512 MiB).
     #[arg(long, env = "PADDOCK_MEMORY_RESERVE", value_name = "SIZE", value_parser = parse::size)]
     pub memory_reserve: Option<u64>,
+    /// After SIGTERM or SIGINT, how long running jails may finish.
+    #[arg(long, default_value = "30s", value_parser = parse::duration)]
+    pub shutdown_grace: Duration,
+    /// Let workspace git clones use plain http:// (internal forges, tests);
+    /// private addresses also need --trust-host or --trust-cidr.
+    #[arg(long, env = "PADDOCK_GIT_ALLOW_HTTP")]
     pub git_allow_http: bool,
     /// Longest git clone at workspace creation.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse::duration)]
@@ -149,12 +149,6 @@ pub struct ServeArgs {
     pub warm_pool: usize,
     #[command(flatten)]
     pub egress: crate::egress_args::EgressArgs,
-}
-
-/// Where state lives by default.
-pub fn default_state_dir() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
     #[command(flatten)]
     pub tenant_trust: crate::egress_args::TenantTrustArgs,
 }
@@ -165,6 +159,12 @@ fn parse_overcommit(text: &str) -> Result<f64, String> {
         Ok(ratio) if ratio.is_finite() && (0.1..=10.0).contains(&ratio) => Ok(ratio),
         _ => Err(format!("{text:?} is not a ratio from 0.1 to 10 (1: no overcommit)")),
     }
+}
+
+/// Where state lives by default.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/var/lib/paddock");
     }
     let base = std::env::var_os("XDG_STATE_HOME")
@@ -224,13 +224,6 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if let Some(n) = args.max_concurrent {
         config.max_concurrent = n as usize;
     }
-    config.shutdown_grace = args.shutdown_grace;
-    config.git_allow_http = args.git_allow_http;
-    config.git_timeout = args.git_timeout;
-    if args.maintenance_interval.is_zero() {
-        return Err("--maintenance-interval must be longer than zero".into());
-    }
-    config.maintenance_interval = args.maintenance_interval;
     config.tenant_max_concurrent = args.tenant_max_concurrent.map(|n| n as usize);
     config.tenant_memory_mb = args.tenant_memory;
     config.memory_overcommit = args.memory_overcommit;
@@ -238,6 +231,13 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     // Impossible budgets are refused before anything starts.
     paddock_server::services::jails::Budgets::of(&config)?;
     config.tenant_trust = args.tenant_trust.trust()?;
+    config.shutdown_grace = args.shutdown_grace;
+    config.git_allow_http = args.git_allow_http;
+    config.git_timeout = args.git_timeout;
+    if args.maintenance_interval.is_zero() {
+        return Err("--maintenance-interval must be longer than zero".into());
+    }
+    config.maintenance_interval = args.maintenance_interval;
     config.snapshot_max_age = args.snapshot_max_age;
     config.snapshot_max_count = args.snapshot_max_count.map(|n| n as usize);
     config.gc_min_age = args.snapshot_gc_min_age;
@@ -396,6 +396,9 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         database = state.db.backend_name(),
         configured_keys = c.api_keys.len(),
         max_concurrent = c.max_concurrent,
+        tenant_max_concurrent = state.runner.budgets().tenant_max_concurrent,
+        memory_budget_mib = state.runner.budgets().memory_mb,
+        tenant_memory_mib = state.runner.budgets().tenant_memory_mb,
         max_connections = c.api_limits.max_connections,
         header_timeout = ?c.api_limits.header_timeout,
         recovered_jails = prepared.recovered_jails,
@@ -409,6 +412,3 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         }
     }
 }
-        tenant_max_concurrent = state.runner.budgets().tenant_max_concurrent,
-        memory_budget_mib = state.runner.budgets().memory_mb,
-        tenant_memory_mib = state.runner.budgets().tenant_memory_mb,

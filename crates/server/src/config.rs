@@ -128,10 +128,6 @@ pub struct ServerConfig {
     pub master_key: Option<String>,
     /// Jails running at once; more requests answer 429.
     pub max_concurrent: usize,
-    /// Largest request body, bytes.
-    pub body_limit: usize,
-    /// Session lifetime when none is asked for.
-    pub session_ttl_default: Duration,
     /// Jails one tenant may run at once; `None`: half of `max_concurrent`,
     /// rounded up (see `services::jails::Budgets`).
     pub tenant_max_concurrent: Option<usize>,
@@ -151,6 +147,10 @@ pub struct ServerConfig {
     /// Upstreams trusted for one tenant's allowlist jails only, by tenant
     /// (the engine's own trusted upstreams apply to every tenant).
     pub tenant_trust: BTreeMap<String, TrustedUpstreams>,
+    /// Largest request body, bytes.
+    pub body_limit: usize,
+    /// Session lifetime when none is asked for.
+    pub session_ttl_default: Duration,
     /// Longest session lifetime.
     pub session_ttl_max: Duration,
     /// How long running jails may finish after a shutdown signal.
@@ -212,17 +212,17 @@ impl ServerConfig {
             api_keys: Vec::new(),
             master_key: None,
             max_concurrent: (cores * 8).max(8),
-            body_limit: 2 << 20,
-            session_ttl_default: Duration::from_secs(3600),
-            session_ttl_max: Duration::from_secs(24 * 3600),
-            shutdown_grace: Duration::from_secs(30),
-            git_allow_http: false,
             tenant_max_concurrent: None,
             host_memory_mb: host_memory_mb(),
             memory_overcommit: 1.0,
             memory_reserve_mb: None,
             tenant_memory_mb: None,
             tenant_trust: BTreeMap::new(),
+            body_limit: 2 << 20,
+            session_ttl_default: Duration::from_secs(3600),
+            session_ttl_max: Duration::from_secs(24 * 3600),
+            shutdown_grace: Duration::from_secs(30),
+            git_allow_http: false,
             git_timeout: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(30),
             snapshot_max_age: None,
@@ -238,11 +238,6 @@ impl ServerConfig {
     }
 }
 
-/// Where the host reaches a listener bound to `addr` (a wildcard address
-/// is reached on loopback).
-pub fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
 /// The host's memory in MiB: `MemTotal` of `/proc/meminfo` (4 GiB if it
 /// cannot be read, so a broken `/proc` gives a small budget, never a large
 /// one).
@@ -256,6 +251,11 @@ pub fn host_memory_mb() -> u64 {
         .map_or(4096, |kib| kib >> 10)
 }
 
+/// Where the host reaches a listener bound to `addr` (a wildcard address
+/// is reached on loopback).
+pub fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, addr.port()).into(),
         ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, addr.port()).into(),
         _ => addr,
     }
