@@ -118,6 +118,10 @@ pub struct HostForward {
 /// Most host forwards per jail.
 pub const MAX_HOST_FORWARDS: usize = 8;
 
+/// Most bind mounts a jail takes (a root-mode jail receives each as a
+/// descriptor with its request, and a message carries at most 16).
+pub const MAX_BINDS: usize = 16;
+
 /// Standard input of the jailed command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -472,6 +476,12 @@ impl JailConfig {
                     "port {EGRESS_PROXY_PORT} is the egress proxy's in allowlist mode"
                 ));
             }
+        }
+        if self.mounts.len() > MAX_BINDS {
+            return invalid(format!(
+                "{} bind mounts asked; a jail takes at most {MAX_BINDS}",
+                self.mounts.len()
+            ));
         }
         let mut seen: Vec<&Path> = Vec::new();
         for mount in &self.mounts {

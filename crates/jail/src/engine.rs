@@ -18,11 +18,12 @@ use crate::error::{JailError, Result};
 use crate::executor::JailExecutor;
 use crate::forward::Forwards;
 use crate::handle::{HandleParts, JailHandle};
+use crate::ids::{IdAllocator, IdRange};
 use crate::ipc::{self, SpawnRequest};
 use crate::reaper;
 use crate::result::{JailEvent, JailResult};
 use crate::runtime;
-use crate::setup::{seccomp::SeccompPrograms, JailContext};
+use crate::setup::{seccomp::SeccompPrograms, Identity, JailContext};
 use crate::sys;
 use crate::zygote::{HostPipes, PreparedJail, Zygote};
 
@@ -56,6 +57,9 @@ pub struct EngineOptions {
     /// Operator settings of the egress proxy that serves allowlist jails:
     /// trusted upstreams, name servers, timeouts and caps.
     pub egress: EgressSettings,
+    /// Host ids root-mode jails take their blocks from (default
+    /// [`IdRange::default`]); rootless jails map the caller's own ids.
+    pub jail_ids: Option<IdRange>,
 }
 
 /// What the engine can enforce on this host.
@@ -67,6 +71,9 @@ pub struct EngineInfo {
     pub cgroups: CgroupReport,
     /// The runtime directory in use.
     pub runtime_dir: PathBuf,
+    /// The host ids root-mode jails take their blocks from (`None`
+    /// rootless).
+    pub jail_ids: Option<IdRange>,
     /// The kernel's Landlock ABI version; `None` means jails run without
     /// Landlock (it is defence in depth: the minimal root and read-only
     /// mounts do not depend on it). Signal and abstract-socket scoping need
@@ -117,16 +124,33 @@ impl Engine {
         let egress = EgressProxy::new(options.egress).map_err(JailError::InvalidConfig)?;
         let cgroups: Arc<dyn CgroupManager> = cgroup::detect(&parent, rootless, options.cgroup_layout).into();
         cgroup::sweep_stale(cgroups.as_ref());
+        let ids = if rootless {
+            None
+        } else {
+            let range = options.jail_ids.unwrap_or_default();
+            range.validate().map_err(JailError::InvalidConfig)?;
+            Some(IdAllocator::new(range))
+        };
         let ctx = JailContext {
             root_mount: dirs.root_mount,
             etc_template: dirs.etc_template,
-            user_namespace: rootless.then_some((uid, gid)),
+            identity: if rootless {
+                Identity::Caller { uid, gid }
+            } else {
+                Identity::Block
+            },
             seccomp: SeccompPrograms::compile()?,
             early_pivot: sys::kernel_at_least(6, 15),
             // Set per jail by the zygote.
             pooled: false,
         };
-        let zygote = Zygote::start(ctx, options.warm_pool.unwrap_or(DEFAULT_WARM_POOL), cgroups.clone())?;
+        let jail_ids = ids.as_ref().map(|ids| ids.range());
+        let zygote = Zygote::start(
+            ctx,
+            options.warm_pool.unwrap_or(DEFAULT_WARM_POOL),
+            cgroups.clone(),
+            ids,
+        )?;
         let info = EngineInfo {
             rootless,
             cgroups: CgroupReport {
@@ -134,6 +158,7 @@ impl Engine {
                 controllers: Controller::ALL.iter().map(|&c| (c, cgroups.controller(c))).collect(),
             },
             runtime_dir,
+            jail_ids,
             landlock_abi: sys::landlock_abi(),
         };
         Ok(Engine {
@@ -300,18 +325,29 @@ impl Engine {
             Ok(streams) => streams,
             Err(err) => return Err(fail(jail, err)),
         };
-        if !self.inner.info.rootless {
-            // The init waits at the zygote's background priority (see
-            // zygote.rs); back to normal before it wakes up, so that it is
-            // not behind the pool's refill for the CPU.
-            // SAFETY: setpriority on a process of ours, integer arguments.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, jail.pid as libc::id_t, 0) };
-        }
+        let trees = match &jail.ids {
+            Some((ids, user_namespace)) => {
+                // The init and its pre-forked command wait at the zygote's
+                // background priority (see zygote.rs); back to normal before
+                // they wake up, so that they are not behind the pool's
+                // refill for the CPU. They are the only processes of the
+                // block's uid.
+                // SAFETY: setpriority with integer arguments.
+                unsafe { libc::setpriority(libc::PRIO_USER, ids.base() as libc::id_t, 0) };
+                match bind_trees(config, user_namespace) {
+                    Ok(trees) => trees,
+                    Err(err) => return Err(fail(jail, err)),
+                }
+            }
+            None => Vec::new(),
+        };
         // The jail already has its ends of the pipes (see zygote.rs).
-        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), payload, &[]) {
+        let raw: Vec<_> = trees.iter().map(AsRawFd::as_raw_fd).collect();
+        if let Err(err) = ipc::send_with_fds(jail.requests.as_raw_fd(), payload, &raw) {
             jail.discard();
             return Err(Started::JailGone(err));
         }
+        drop(trees);
         let mut host_tree = Vec::new();
         let mut streams = streams;
         let (egress, forwards) = match self.serve_listeners(&jail.requests, config, &mut host_tree).await {
@@ -324,6 +360,7 @@ impl Engine {
             requests,
             mount_namespace,
             cgroup,
+            ids,
             ..
         } = jail;
         let stdin = match streams.feed(stdin.take().unwrap_or_default()) {
@@ -346,6 +383,7 @@ impl Engine {
             requests,
             host_tree,
             cgroup,
+            ids: ids.map(|(ids, _)| ids),
             stdin,
             stdout: streams.stdout,
             stderr: streams.stderr,
@@ -358,6 +396,43 @@ impl Engine {
             output_cap: config.limits.output_cap_bytes,
         }))
     }
+}
+
+/// The binds of a root-mode jail as the host makes them: detached copies
+/// of the sources, idmapped with the jail's user namespace (the host's uid
+/// 0 on disk is the jail's root, and what the jail writes lands with the
+/// ids it sees) and with their flags set. Read-only binds of file systems
+/// that cannot be idmapped are plain copies (their files then show as
+/// `nobody`); writable ones are refused, since the jail could not write
+/// them.
+fn bind_trees(config: &JailConfig, user_namespace: &OwnedFd) -> Result<Vec<OwnedFd>> {
+    let mut trees = Vec::with_capacity(config.mounts.len());
+    for mount in &config.mounts {
+        let source = std::ffi::CString::new(mount.source.as_os_str().as_encoded_bytes())
+            .map_err(|_| JailError::InvalidConfig(format!("bind source {} contains NUL", mount.source.display())))?;
+        let mut attrs = sys::mount_attr::NOSUID | sys::mount_attr::NODEV;
+        if !mount.writable {
+            attrs |= sys::mount_attr::RDONLY;
+        }
+        let tree = match sys::detached_tree(&source, attrs, Some(user_namespace)) {
+            Ok(tree) => tree,
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && !mount.writable => {
+                sys::detached_tree(&source, attrs, None).map_err(|e| JailError::host("copy a bind's tree", e))?
+            }
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => return Err(JailError::InvalidConfig(format!(
+                "writable bind source {}: its file system cannot be idmapped, which a root-mode jail needs to write it",
+                mount.source.display()
+            ))),
+            Err(err) => {
+                return Err(JailError::InvalidConfig(format!(
+                    "bind source {}: {err}",
+                    mount.source.display()
+                )))
+            }
+        };
+        trees.push(tree);
+    }
+    Ok(trees)
 }
 
 /// What becomes of the jail's standard input.

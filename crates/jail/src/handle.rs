@@ -16,11 +16,13 @@ use tokio::sync::mpsc;
 use crate::cgroup::{JailCgroup, JailStats};
 use crate::error::{JailError, Result, SetupStep};
 use crate::forward::Forwards;
+use crate::ids::IdBlock;
 use crate::ipc::Report;
 use crate::output::{Capture, Output};
 use crate::reaper::{self, Remains};
 use crate::result::{ExitStatus, JailEvent, JailResult};
 use crate::sys;
+use crate::zygote;
 
 /// After the jail's init exits, how long to wait without progress (no data
 /// read, no event delivered) for the output pipes' end of file (every
@@ -252,6 +254,9 @@ pub struct JailHandle {
     /// Relays to host services; dropped (closed) when the jail ends.
     forwards: Option<Forwards>,
     mount_namespace: Option<OwnedFd>,
+    /// Root mode: the jail's block of host ids, returned once the init is
+    /// gone.
+    ids: Option<IdBlock>,
     /// The request socket (which may hold the init's copy of the host's
     /// tree, unread) and the copy if it was read: released like the mount
     /// namespace.
@@ -272,6 +277,7 @@ pub(crate) struct HandleParts {
     pub requests: OwnedFd,
     pub host_tree: Vec<OwnedFd>,
     pub cgroup: Option<Arc<dyn JailCgroup>>,
+    pub ids: Option<IdBlock>,
     pub stdin: Option<pipe::Sender>,
     pub stdout: pipe::Receiver,
     pub stderr: pipe::Receiver,
@@ -300,6 +306,7 @@ impl JailHandle {
             egress: parts.egress,
             forwards: parts.forwards,
             mount_namespace: parts.mount_namespace,
+            ids: parts.ids,
             tree_holders: std::iter::once(parts.requests).chain(parts.host_tree).collect(),
             command: parts.command,
             started_at: parts.started_at,
@@ -580,6 +587,9 @@ impl JailHandle {
         drop(self.forwards.take());
         let _ = self.control.kill();
         sys::wait_for_exit(&self.control.pidfd, KILL_GRACE);
+        if let Some(ids) = self.ids.take() {
+            zygote::release_ids(ids, &self.control.pidfd);
+        }
         if let Some(cgroup) = self.control.cgroup.clone() {
             reaper::release_later(Remains::Cgroup(cgroup));
         }

@@ -143,16 +143,16 @@ fn floor_char_boundary(s: &str, mut index: usize) -> usize {
     index
 }
 
-/// Decodes a spawn request (which carries no descriptors).
-pub(crate) fn decode_spawn(buf: &[u8], fds: Vec<OwnedFd>) -> Result<SpawnRequest, String> {
-    if !fds.is_empty() {
-        return Err(format!(
-            "spawn request carried {} descriptors, expected none",
-            fds.len()
-        ));
-    }
+/// Decodes a spawn request. For a root-mode jail's init it comes with one
+/// idmapped tree per bind (see `setup::Identity::Block`); the receiver
+/// checks those.
+pub(crate) fn decode_spawn(buf: &[u8]) -> Result<SpawnRequest, String> {
     serde_json::from_slice(buf).map_err(|e| format!("bad spawn request: {e}"))
 }
+
+/// Zygote → root-mode jail init, on its request socket: the id maps are
+/// written and the init is in its cgroup.
+pub(crate) const IDS_READY: &[u8] = b"ids";
 
 /// Checks the pipes message and returns its four descriptors.
 pub(crate) fn decode_pipes(buf: &[u8], fds: Vec<OwnedFd>) -> Result<[OwnedFd; 4], String> {

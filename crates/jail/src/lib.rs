@@ -1,7 +1,8 @@
 //! paddock's isolation engine.
 //!
-//! A jail is one command and its children in fresh user (when not root),
-//! mount, PID, network, IPC, UTS and cgroup namespaces, pivoted into a
+//! A jail is one command and its children in fresh user, mount, PID,
+//! network, IPC, UTS and cgroup namespaces (as root, the user namespace maps
+//! the jail's ids to a block of host ids of its own), pivoted into a
 //! minimal read-only root, with Landlock, no capabilities, `no_new_privs`,
 //! rlimits, a seccomp policy and cgroup limits (v1 or v2).
 //!
@@ -30,6 +31,7 @@ mod error;
 mod executor;
 mod forward;
 mod handle;
+mod ids;
 mod ipc;
 mod output;
 mod reaper;
@@ -42,12 +44,13 @@ mod zygote;
 pub use cgroup::{CgroupReport, CgroupVersion, Controller, JailStats};
 pub use config::{
     BindMount, HostForward, JailConfig, Limits, NetworkMode, Preset, SeccompLevel, Stdin, DEFAULT_PATH,
-    EGRESS_PROXY_PORT, MAX_HOST_FORWARDS,
+    EGRESS_PROXY_PORT, MAX_BINDS, MAX_HOST_FORWARDS,
 };
 pub use engine::{Engine, EngineInfo, EngineOptions};
 pub use error::{JailError, Result, SetupStep};
 pub use executor::{resize_terminal, JailExecutor, ProcessIo, ProcessSpec, StartedProcess, TerminalSize};
 pub use handle::{JailControl, JailHandle};
+pub use ids::{IdRange, IDS_PER_JAIL};
 pub use output::Output;
 pub use paddock_egress as egress;
 pub use result::{ExitStatus, JailEvent, JailResult};

@@ -59,7 +59,11 @@ pub(crate) fn prepare(dir: &Path, uid: u32, gid: u32) -> Result<RuntimeDir> {
             dir.display()
         )));
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    // Root-mode jails' inits hold none of the host's privileges and must
+    // reach the root mount point and the minimal /etc by path: search
+    // permission only (neither is secret; nothing else lives here).
+    let mode = if uid == 0 { 0o711 } else { 0o700 };
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
         .map_err(host("chmod the runtime directory"))?;
 
     let root_mount = dir.join("root");

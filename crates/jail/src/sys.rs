@@ -340,6 +340,50 @@ pub(crate) fn wait_for_exit(pidfd: &OwnedFd, limit: std::time::Duration) {
     unsafe { libc::poll(&mut poll, 1, timeout) };
 }
 
+/// Whether the process behind `pidfd` has exited (its pidfd is readable).
+pub(crate) fn has_exited(pidfd: &OwnedFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout only checks.
+    unsafe { libc::poll(&mut poll, 1, 0) == 1 && poll.revents & libc::POLLIN != 0 }
+}
+
+/// Flags of `mount_setattr(2)`'s idmapping.
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// A detached copy of the tree at `source` (recursive) with `attr_set` on
+/// every mount of it, idmapped with `idmap`'s maps if given: a bind for a
+/// jail in that user namespace. Needs the host's `CAP_SYS_ADMIN`.
+pub(crate) fn detached_tree(source: &CStr, attr_set: u64, idmap: Option<&OwnedFd>) -> io::Result<OwnedFd> {
+    let tree = open_tree(
+        libc::AT_FDCWD,
+        source,
+        tree_flags::OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint,
+    )?;
+    let attr = MountAttr {
+        attr_set: attr_set | idmap.map_or(0, |_| MOUNT_ATTR_IDMAP),
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: idmap.map_or(0, |ns| ns.as_raw_fd() as u64),
+    };
+    // SAFETY: `tree` is a descriptor we own, the path is empty
+    // (AT_EMPTY_PATH) and `attr` is a valid mount_attr of the size passed.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    })?;
+    Ok(tree)
+}
+
 /// The kernel's Landlock ABI version, or `None` when Landlock is absent or
 /// disabled (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`).
 pub(crate) fn landlock_abi() -> Option<u32> {

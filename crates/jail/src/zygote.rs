@@ -30,19 +30,29 @@ use tokio::sync::oneshot;
 
 use crate::cgroup::{self, CgroupManager, CgroupVersion, JailCgroup, JAIL_PREFIX};
 use crate::error::{JailError, Result};
+use crate::ids::{IdAllocator, IdBlock, IDS_PER_JAIL};
 use crate::ipc::{self, SpawnReply};
 use crate::reaper::{self, Remains};
-use crate::setup::{self, JailContext};
+use crate::setup::{self, Identity, JailContext};
 use crate::sys::{self, Cloned};
 
-/// The jail's fresh namespaces (the user namespace is added when rootless).
-const NAMESPACES: libc::c_int =
-    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
+/// The jail's fresh namespaces. The user namespace comes first: it owns
+/// the others, so that the jail's root has its capabilities over them and
+/// none over the host's.
+const NAMESPACES: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS;
 
 /// Descriptor number of the zygote's end of the socket.
 const ZYGOTE_SOCKET: RawFd = 3;
 
-/// Niceness of the zygote and of waiting jail inits (as root).
+/// `SECBIT_NO_SETUID_FIXUP`: changing uids keeps the capabilities.
+const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
+
+/// Niceness of the zygote and of waiting jail inits (root mode).
 const BACKGROUND_NICE: libc::c_int = 10;
 
 /// Pipe buffer size asked for the output pipes (the default 64 KiB costs
@@ -85,6 +95,8 @@ fn make_pipes() -> std::io::Result<(HostPipes, [OwnedFd; 4])> {
 #[derive(Debug, Serialize, Deserialize)]
 struct PrepareRequest {
     cgroup_procs: Vec<PathBuf>,
+    /// Root mode: the first host id of the jail's block.
+    id_base: Option<u32>,
     /// Whether the jail will wait in the pool: only then is the early pivot
     /// worth its copy of the host's tree (a jail made for a waiting request
     /// would pivot on the critical path either way).
@@ -108,6 +120,9 @@ pub(crate) struct PreparedJail {
     pub cgroup: Option<Arc<dyn JailCgroup>>,
     /// The host's ends of the jail's pipes (taken when the jail starts).
     pub pipes: Option<HostPipes>,
+    /// Root mode: the jail's block of host ids, and its user namespace
+    /// (which the host idmaps the binds with).
+    pub ids: Option<(IdBlock, OwnedFd)>,
 }
 
 impl PreparedJail {
@@ -120,6 +135,26 @@ impl PreparedJail {
                 tracing::warn!(%err, ?cgroup, "removing an unused jail's cgroup");
             }
         }
+        if let Some((ids, _)) = self.ids {
+            release_ids(ids, &self.pidfd);
+        }
+    }
+}
+
+/// Returns a jail's id block to the range once its init is gone (it was
+/// killed and waited for): by then every process of the jail is gone too,
+/// since the init's exit kills its PID namespace and waits for it, and so
+/// are their files. An init still there keeps its block out of the range
+/// for good, so that another jail never shares its budgets.
+pub(crate) fn release_ids(ids: IdBlock, pidfd: &OwnedFd) {
+    if sys::has_exited(pidfd) {
+        drop(ids);
+    } else {
+        tracing::warn!(
+            base = ids.base(),
+            "a jail's init outlived its kill; its id block is retired"
+        );
+        ids.retire();
     }
 }
 
@@ -167,11 +202,13 @@ impl Pool {
     }
 }
 
-/// Creates each pre-created jail's cgroup.
+/// Creates each pre-created jail's cgroup, and takes its id block.
 #[derive(Debug)]
 struct CgroupMaker {
     manager: Arc<dyn CgroupManager>,
     next: AtomicU64,
+    /// Root mode: the range jails take their id blocks from.
+    ids: Option<Arc<IdAllocator>>,
 }
 
 impl CgroupMaker {
@@ -221,7 +258,12 @@ pub(crate) struct Zygote {
 impl Zygote {
     /// Forks the zygote. Fails if the calling process has other threads.
     /// `warm` is how many pre-created jails the host keeps ready.
-    pub(crate) fn start(ctx: JailContext, warm: usize, cgroups: Arc<dyn CgroupManager>) -> Result<Self> {
+    pub(crate) fn start(
+        ctx: JailContext,
+        warm: usize,
+        cgroups: Arc<dyn CgroupManager>,
+        ids: Option<Arc<IdAllocator>>,
+    ) -> Result<Self> {
         let threads = sys::thread_count().map_err(|e| JailError::host("count threads", e))?;
         if threads != 1 {
             return Err(JailError::NotSingleThreaded { threads });
@@ -232,7 +274,10 @@ impl Zygote {
         match sys::fork().map_err(|e| JailError::host("fork the zygote", e))? {
             0 => {
                 drop(host_end);
-                zygote_main(ctx, zygote_end, host_pid)
+                if ctx.identity == Identity::Block {
+                    start_in_own_pid_namespace(ctx, zygote_end, host_pid)
+                }
+                zygote_main(ctx, zygote_end, Some(host_pid))
             }
             pid => {
                 drop(zygote_end);
@@ -247,6 +292,7 @@ impl Zygote {
                     cgroups: Arc::new(CgroupMaker {
                         manager: cgroups,
                         next: AtomicU64::new(0),
+                        ids,
                     }),
                     pid,
                 })
@@ -362,8 +408,9 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
 
 /// Creates a cgroup and has the zygote clone an init that joins it.
 fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker, pooled: bool) -> Result<PreparedJail> {
+    let ids = cgroups.ids.as_ref().map(|ids| ids.take()).transpose()?;
     let cgroup = cgroups.make();
-    match ask_zygote(sock, buf, cgroup.as_ref(), pooled) {
+    match ask_zygote(sock, buf, cgroup.as_ref(), ids, pooled) {
         Ok(mut jail) => {
             jail.cgroup = cgroup;
             Ok(jail)
@@ -381,11 +428,13 @@ fn ask_zygote(
     sock: &OwnedFd,
     buf: &mut Vec<u8>,
     cgroup: Option<&Arc<dyn JailCgroup>>,
+    ids: Option<IdBlock>,
     pooled: bool,
 ) -> Result<PreparedJail> {
     let (pipes, jail_ends) = make_pipes().map_err(|e| JailError::host("pipe", e))?;
     let request = PrepareRequest {
         cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+        id_base: ids.as_ref().map(IdBlock::base),
         pooled,
     };
     let request = serde_json::to_vec(&request).map_err(|e| JailError::Spawner(e.to_string()))?;
@@ -402,6 +451,18 @@ fn ask_zygote(
             let (Some(pidfd), Some(requests)) = (fds.next(), fds.next()) else {
                 return Err(JailError::Spawner("the zygote sent too few descriptors".into()));
             };
+            let ids = match ids {
+                Some(block) => match fds.next() {
+                    Some(user_namespace) => Some((block, user_namespace)),
+                    None => {
+                        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                        sys::wait_for_exit(&pidfd, Duration::from_secs(2));
+                        release_ids(block, &pidfd);
+                        return Err(JailError::Spawner("the zygote sent no user namespace".into()));
+                    }
+                },
+                None => None,
+            };
             let jail = PreparedJail {
                 pid,
                 pidfd,
@@ -409,6 +470,7 @@ fn ask_zygote(
                 mount_namespace: fds.next(),
                 cgroup: None,
                 pipes: Some(pipes),
+                ids,
             };
             // The init waits for its ends before anything else.
             let raw = jail_ends.each_ref().map(|fd| fd.as_raw_fd());
@@ -429,12 +491,14 @@ fn exit(code: i32) -> ! {
 }
 
 /// The zygote process. Never returns.
-fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
+/// `host_pid` is the parent to check for (`None` when the zygote is PID 1
+/// of its own PID namespace, where its parent has no number).
+fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: Option<libc::pid_t>) -> ! {
     // SAFETY: single-threaded process; these calls only change this
     // process's own signal dispositions, name and descriptors.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::getppid() != host_pid {
+        if host_pid.is_some_and(|host| libc::getppid() != host) {
             exit(0);
         }
         libc::prctl(libc::PR_SET_NAME, c"paddock-zygote".as_ptr(), 0, 0, 0);
@@ -456,20 +520,21 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     std::mem::forget(sock);
     sys::close_from(ZYGOTE_SOCKET + 1);
     scrub_command_line();
-    if ctx.user_namespace.is_none() {
+    if ctx.identity == Identity::Block {
         // Pre-creating jails is background work: it yields to running jails
-        // (each init returns to normal priority when its request arrives,
-        // which takes the privilege only root has, hence root only).
+        // (the host returns each jail to normal priority when its request
+        // arrives, which takes the privilege only root has, hence root only).
         // SAFETY: setpriority on this process.
         unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        // Keeps the capabilities while the effective uid is a jail's (see
+        // `clone_jail`).
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) } == -1 {
+            exit(1);
+        }
     }
 
-    let flags = NAMESPACES
-        | if ctx.user_namespace.is_some() {
-            libc::CLONE_NEWUSER
-        } else {
-            0
-        };
+    let flags = NAMESPACES;
     let mut buf = Vec::new();
     loop {
         let reply = match ipc::recv_with_fds(ZYGOTE_SOCKET, &mut buf, ipc::MAX_MESSAGE) {
@@ -490,6 +555,64 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
             exit(0);
         }
     }
+}
+
+/// Root mode: the zygote becomes PID 1 of a PID namespace of its own
+/// whose `vm.memfd_noexec` is 2, which the jails' namespaces, its
+/// children, inherit (threat-model row 17: no jail can execute a memory
+/// file, the way round its `noexec` `/tmp`). The scope belongs to the
+/// writer's PID namespace, and procfs lets only the host's uid 0 write it,
+/// which a root-mode jail's init is not. The process the host forked stays
+/// as the zygote's parent and exits with it. Kernels before 6.3 have no
+/// such setting; jails there keep the host's.
+fn start_in_own_pid_namespace(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
+    // SAFETY: prctl, getppid and unshare with integer arguments, in a
+    // single-threaded process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        if libc::getppid() != host_pid || libc::unshare(libc::CLONE_NEWPID) == -1 {
+            exit(1);
+        }
+    }
+    match sys::fork() {
+        Ok(0) => match std::fs::write("/proc/sys/vm/memfd_noexec", b"2") {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => exit(1),
+            _ => zygote_main(ctx, sock, None),
+        },
+        Ok(zygote) => {
+            drop(sock);
+            sys::close_from(3);
+            loop {
+                let mut status = 0;
+                // SAFETY: waitpid on our child with a valid out-pointer.
+                let pid = unsafe { libc::waitpid(zygote, &mut status, 0) };
+                if pid == zygote {
+                    exit(if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        1
+                    });
+                }
+                if pid == -1 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    exit(1);
+                }
+            }
+        }
+        Err(_) => exit(1),
+    }
+}
+
+/// The host's pid of the process behind `pidfd` (the zygote's own PID
+/// namespace numbers it differently): the `Pid:` line of its fdinfo in the
+/// host's procfs.
+fn host_pid(pidfd: &OwnedFd) -> std::result::Result<libc::pid_t, String> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd()))
+        .map_err(|e| format!("reading a pidfd's fdinfo: {e}"))?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("Pid:"))
+        .and_then(|pid| pid.trim().parse().ok())
+        .filter(|&pid: &libc::pid_t| pid > 0)
+        .ok_or_else(|| "a pidfd's fdinfo has no host pid".to_owned())
 }
 
 /// Overwrites this process's copy of the host's command line and
@@ -524,14 +647,27 @@ fn scrub_command_line() {
 }
 
 /// Clones one jail init; returns its pid and `[pidfd, request socket,
-/// mount namespace]` for the host.
+/// user namespace (root mode), mount namespace]` for the host.
 fn clone_jail(
     ctx: &JailContext,
     flags: libc::c_int,
     request: &PrepareRequest,
 ) -> std::result::Result<(i32, Vec<OwnedFd>), String> {
     let (host_end, init_end) = ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
-    match sys::clone_with_pidfd(flags) {
+    // The kernel charges what a user namespace's processes hold to their
+    // ids inside it and, one level up, to the namespace's owner: the
+    // effective uid of its creator. A root-mode jail's namespace is made
+    // with the block's first id as effective uid, so that neither level is
+    // the host's uid 0. The real and saved uids stay 0 (to switch back),
+    // and the securebits keep the capabilities meanwhile.
+    if let Some(base) = request.id_base {
+        set_effective_uid(base)?;
+    }
+    let cloned = sys::clone_with_pidfd(flags);
+    if request.id_base.is_some() && matches!(cloned, Ok(Cloned::Parent { .. }) | Err(_)) {
+        set_effective_uid(0)?;
+    }
+    match cloned {
         Ok(Cloned::Child) => {
             drop(host_end);
             let ctx = JailContext {
@@ -539,16 +675,90 @@ fn clone_jail(
                 pooled: request.pooled,
                 ..ctx.clone()
             };
-            setup::init_main(&ctx, init_end, &request.cgroup_procs)
+            // A root-mode init was moved into its cgroup by the zygote.
+            let procs: &[PathBuf] = if request.id_base.is_some() {
+                &[]
+            } else {
+                &request.cgroup_procs
+            };
+            setup::init_main(&ctx, init_end, procs)
         }
         Ok(Cloned::Parent { pid, pidfd }) => {
             drop(init_end);
-            let mut fds = vec![pidfd, host_end];
+            let mut fds = vec![pidfd];
+            if let Some(base) = request.id_base {
+                // `pid` numbers the init in the zygote's PID namespace
+                // (cgroup.procs reads it so); /proc here is the host's.
+                let given = host_pid(&fds[0]).and_then(|host| {
+                    give_block(host, pid, base, &request.cgroup_procs, &host_end).map(|ns| (host, ns))
+                });
+                match given {
+                    Ok((host, user_namespace)) => {
+                        fds.push(host_end);
+                        fds.push(user_namespace);
+                        fds.extend(open_mount_namespace(host));
+                        return Ok((host, fds));
+                    }
+                    Err(e) => {
+                        let _ = sys::pidfd_send_signal(&fds[0], libc::SIGKILL);
+                        return Err(e);
+                    }
+                }
+            } else {
+                fds.push(host_end);
+            }
             fds.extend(open_mount_namespace(pid));
             Ok((pid, fds))
         }
         Err(e) => Err(format!("clone of the jail's init failed: {e}")),
     }
+}
+
+/// `setresuid(-1, uid, -1)` for this (single-threaded) process only.
+fn set_effective_uid(uid: u32) -> std::result::Result<(), String> {
+    // SAFETY: a raw setresuid with integer arguments; -1 keeps a value.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_setresuid,
+            -1 as libc::c_long,
+            uid as libc::c_long,
+            -1 as libc::c_long,
+        )
+    };
+    if ret == -1 {
+        return Err(format!(
+            "setting the effective uid {uid}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// Gives a root-mode init (host pid `pid`, `local_pid` in the zygote's PID
+/// namespace) its ids: maps ids 0 to 65535 of its user namespace to the
+/// block at `base` (only a writer with the host's `CAP_SETUID` may map more
+/// than its own id), moves it into its cgroup (whose files the block's ids
+/// may not write), and tells it to go on. Returns a reference to its user
+/// namespace.
+fn give_block(
+    pid: libc::pid_t,
+    local_pid: libc::pid_t,
+    base: u32,
+    cgroup_procs: &[PathBuf],
+    init: &OwnedFd,
+) -> std::result::Result<OwnedFd, String> {
+    let map = format!("0 {base} {IDS_PER_JAIL}\n");
+    for file in ["uid_map", "gid_map"] {
+        std::fs::write(format!("/proc/{pid}/{file}"), &map).map_err(|e| format!("writing the jail's {file}: {e}"))?;
+    }
+    for procs in cgroup_procs {
+        std::fs::write(procs, local_pid.to_string())
+            .map_err(|e| format!("moving the jail into {}: {e}", procs.display()))?;
+    }
+    let user_namespace = std::fs::File::open(format!("/proc/{pid}/ns/user"))
+        .map_err(|e| format!("opening the jail's user namespace: {e}"))?;
+    ipc::send_with_fds(init.as_raw_fd(), ipc::IDS_READY, &[]).map_err(|e| format!("waking the jail's init: {e}"))?;
+    Ok(user_namespace.into())
 }
 
 /// A reference to a freshly cloned jail's mount namespace.

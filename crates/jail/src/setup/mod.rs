@@ -48,8 +48,8 @@ pub(crate) struct JailContext {
     pub root_mount: PathBuf,
     /// Host directory holding the minimal `/etc`.
     pub etc_template: PathBuf,
-    /// `Some((uid, gid))` when jails run in a user namespace (rootless).
-    pub user_namespace: Option<(u32, u32)>,
+    /// Whose ids the jail's user namespace maps.
+    pub identity: Identity,
     /// Compiled seccomp filters.
     pub seccomp: seccomp::SeccompPrograms,
     /// Pre-created jails pivot before their request and take binds from a
@@ -59,6 +59,20 @@ pub(crate) struct JailContext {
     /// This jail waits in the pool (it was not made for a waiting request):
     /// work that only shortens the wait for a later request is worth it.
     pub pooled: bool,
+}
+
+/// Every jail has a user namespace; what its ids map to on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// Rootless: the engine's own uid and gid, one id each, mapped by the
+    /// init itself.
+    Caller { uid: u32, gid: u32 },
+    /// Root: ids 0 to 65535 map to a block of host ids of the jail's own
+    /// (see `ids`), written by the zygote, which also moves the init into
+    /// its cgroup (the init has no right to the host's cgroup files); binds
+    /// come from the host as idmapped trees, so that what the jail writes
+    /// lands on disk with the ids it sees.
+    Block,
 }
 
 /// A failed setup step, with the kernel's answer.
@@ -114,7 +128,8 @@ const FD_STDERR: RawFd = 5;
 const FD_REPORT: RawFd = 6;
 const FD_REQUEST: RawFd = 7;
 const FD_COMMAND: RawFd = 8;
-/// The init's copy of the host's mount tree (early pivot only).
+/// The init's copy of the host's mount tree (early pivot of rootless jails
+/// only: root-mode jails get their binds from the host).
 const FD_HOST_TREE: RawFd = 9;
 
 fn report(fd: RawFd, message: &Report) {
@@ -155,13 +170,14 @@ fn close_all_but(keep: &[RawFd]) {
     sys::close_from(last + 1);
 }
 
-/// Waits on `FD_REQUEST` for the request (its JSON stays in `buf`). Exits 0
-/// when the sender went away without one (an unused pre-created jail),
-/// `failure` when it is malformed.
-fn receive_request(buf: &mut Vec<u8>, failure: i32) -> SpawnRequest {
+/// Waits on `FD_REQUEST` for the request (its JSON stays in `buf`) and
+/// the descriptors attached to it. Exits 0 when the sender went away
+/// without one (an unused pre-created jail), `failure` when it is
+/// malformed.
+fn receive_request(buf: &mut Vec<u8>, failure: i32) -> (SpawnRequest, Vec<OwnedFd>) {
     match ipc::recv_with_fds(FD_REQUEST, buf, ipc::MAX_MESSAGE) {
-        Ok(Some(fds)) => match ipc::decode_spawn(buf, fds) {
-            Ok(decoded) => decoded,
+        Ok(Some(fds)) => match ipc::decode_spawn(buf) {
+            Ok(decoded) => (decoded, fds),
             Err(_) => exit(failure),
         },
         _ => exit(0),
@@ -184,7 +200,7 @@ fn warm_up() {
         runtime: false,
     };
     if let Ok(encoded) = serde_json::to_vec(&sample) {
-        let _ = ipc::decode_spawn(&encoded, Vec::new());
+        let _ = ipc::decode_spawn(&encoded);
     }
 }
 
@@ -245,7 +261,11 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
 
     // The command is forked now, with the cgroup already joined, so that the
     // fork and its last restrictions happen before the request arrives.
-    let mut base = prepare_base(ctx, cgroup_procs);
+    let mut base = match ctx.identity {
+        Identity::Block => take_block_ids(),
+        Identity::Caller { .. } => Ok(()),
+    };
+    base = base.and_then(|()| prepare_base(ctx, cgroup_procs));
     if ctx.early_pivot {
         base = base.and_then(|()| enter_root(ctx));
     }
@@ -269,18 +289,13 @@ pub(crate) fn init_main(ctx: &JailContext, requests: OwnedFd, cgroup_procs: &[Pa
         warm_up();
     }
     let mut buf = Vec::new();
-    let request = receive_request(&mut buf, 1);
+    let (request, trees) = receive_request(&mut buf, 1);
     // The request socket stays open until `finish` hands back listeners.
-    close_all_but(&[FD_REPORT, FD_REQUEST, FD_COMMAND, FD_HOST_TREE]);
-    if let (None, Some(pid)) = (ctx.user_namespace, command) {
-        // Back from the zygote's background priority (see zygote.rs) for the
-        // command, which no longer has the capability to do it itself (the
-        // host did it for this init before sending the request).
-        // SAFETY: setpriority on our child.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, 0) };
-    }
+    let mut keep = vec![FD_REPORT, FD_REQUEST, FD_COMMAND, FD_HOST_TREE];
+    keep.extend(trees.iter().map(AsRawFd::as_raw_fd));
+    close_all_but(&keep);
     // A failure before the request is reported now that there is a pipe.
-    let finished = base.and_then(|()| finish(ctx, &request));
+    let finished = base.and_then(|()| finish(ctx, &request, trees));
     if request.runtime {
         if ctx.early_pivot {
             // SAFETY: closing our copy of the host's tree (as below).
@@ -359,11 +374,37 @@ fn reap_until_exit(command: libc::pid_t) -> ! {
     }
 }
 
-/// What the init does before its request arrives: id maps, joining its
-/// cgroup (so that everything after is accounted to the jail), entering a
-/// cgroup namespace rooted there, and the shared part of the root.
+/// A root-mode init's first step: waits until the zygote has written its
+/// id maps and moved it into its cgroup, then takes the namespace's root
+/// ids. Until then the process still has the zygote's host ids (uid 0 and
+/// its supplementary groups, which would count for access checks on the
+/// binds); from then on it is the host ids of its block, whose per-user
+/// kernel budgets are the jail's own.
+fn take_block_ids() -> StepResult<()> {
+    let mut buf = Vec::new();
+    match ipc::recv_with_fds(FD_REQUEST, &mut buf, 16) {
+        Ok(Some(fds)) if fds.is_empty() && buf == ipc::IDS_READY => {}
+        // The zygote gave up on this jail (or the engine is gone).
+        _ => exit(0),
+    }
+    // SAFETY: setgroups with an empty list, then setresgid/setresuid to ids
+    // the maps define; the process is single-threaded.
+    unsafe {
+        sys::check_int(libc::setgroups(0, std::ptr::null())).step(SetupStep::UserNamespaceMaps, "setgroups")?;
+        sys::check_int(libc::setresgid(0, 0, 0)).step(SetupStep::UserNamespaceMaps, "setresgid")?;
+        sys::check_int(libc::setresuid(0, 0, 0)).step(SetupStep::UserNamespaceMaps, "setresuid")?;
+        // A change of credentials clears the parent-death signal.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
+    Ok(())
+}
+
+/// What the init does before its request arrives: id maps (rootless),
+/// joining its cgroup (so that everything after is accounted to the jail;
+/// root-mode inits were moved by the zygote), entering a cgroup namespace
+/// rooted there, and the shared part of the root.
 fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
-    if let Some((uid, gid)) = ctx.user_namespace {
+    if let Identity::Caller { uid, gid } = ctx.identity {
         namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;
     }
     // The init holds a copy of the host's memory as it was when the engine
@@ -379,7 +420,7 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     // Entered after joining, so the jail's cgroup is the namespace's root.
     // SAFETY: unshare with a constant flag.
     sys::check_int(unsafe { libc::unshare(libc::CLONE_NEWCGROUP) }).step(SetupStep::CgroupNamespace, "")?;
-    mounts::build_base(&ctx.root_mount, &ctx.etc_template, ctx.user_namespace.is_some())
+    mounts::build_base(&ctx.root_mount, &ctx.etc_template, ctx.identity)
 }
 
 /// The early pivot (see `mounts::enter_root`): the init keeps its copy of
@@ -389,14 +430,18 @@ fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
 /// release thread after the jail ended, so neither this init's request nor
 /// its exit waits for that.
 fn enter_root(ctx: &JailContext) -> StepResult<()> {
-    let host_tree = mounts::enter_root(&ctx.root_mount)?;
+    let Some(host_tree) = mounts::enter_root(&ctx.root_mount, matches!(ctx.identity, Identity::Caller { .. }))? else {
+        return Ok(());
+    };
     ipc::send_with_fds(FD_REQUEST, ipc::HOST_TREE, &[host_tree.as_raw_fd()])
         .step(SetupStep::MountBind, "handing the host's tree to the host")?;
     place(host_tree, FD_HOST_TREE).step(SetupStep::MountBind, "placing the host's tree")
 }
 
 /// What the init does with its request, before forking the command.
-fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
+/// `trees` are the binds' idmapped trees a root-mode jail gets from the
+/// host, one per bind in order.
+fn finish(ctx: &JailContext, request: &SpawnRequest, trees: Vec<OwnedFd>) -> StepResult<()> {
     let config = &request.config;
     namespaces::set_hostname(&config.hostname).step(SetupStep::Hostname, "")?;
     // A runtime jail's processes talk to each other, and previews reach
@@ -422,14 +467,29 @@ fn finish(ctx: &JailContext, request: &SpawnRequest) -> StepResult<()> {
         ipc::send_with_fds(FD_REQUEST, ipc::LISTENER_HANDOVER, &fds)
             .step(SetupStep::HostListener, "handing the listeners to the host")?;
     }
-    if ctx.early_pivot {
+    let binds = match ctx.identity {
+        Identity::Block => {
+            if trees.len() != config.mounts.len() {
+                return Err(StepError::new(
+                    SetupStep::MountBind,
+                    io::Error::from_raw_os_error(libc::EINVAL),
+                    format!("{} trees for {} binds", trees.len(), config.mounts.len()),
+                ));
+            }
+            mounts::Binds::Trees(trees)
+        }
         // SAFETY: FD_HOST_TREE is the init's open copy of the host's tree
         // (placed by `enter_root`, which succeeded since the base did); the
         // borrow ends before `init_main` closes it.
-        let host_tree = unsafe { BorrowedFd::borrow_raw(FD_HOST_TREE) };
-        return mounts::finish_in_root(config, host_tree);
+        Identity::Caller { .. } if ctx.early_pivot => {
+            mounts::Binds::InTree(unsafe { BorrowedFd::borrow_raw(FD_HOST_TREE) })
+        }
+        Identity::Caller { .. } => mounts::Binds::Paths,
+    };
+    if ctx.early_pivot {
+        return mounts::finish_in_root(config, binds);
     }
-    mounts::finish_root(&ctx.root_mount, config)?;
+    mounts::finish_root(&ctx.root_mount, config, binds)?;
     mounts::pivot_into(&ctx.root_mount)
 }
 
@@ -464,7 +524,8 @@ fn command_main(ctx: &JailContext, requests: OwnedFd) -> ! {
     if ctx.pooled {
         warm_up();
     }
-    let request = receive_request(&mut buf, 127);
+    // The init forwards the request without descriptors.
+    let (request, _) = receive_request(&mut buf, 127);
     // Open now: 0 to 2, the report pipe, the request socket and the Landlock
     // ruleset, all but 0 to 2 close-on-exec.
     // SAFETY: closing our request socket.

@@ -10,10 +10,16 @@
 //! and later), a jail made for the pool pivots before its request exists
 //! ([`enter_root`]): detaching the old root waits for an RCU grace period,
 //! which then happens while the jail waits in the pool. Binds come later
-//! from a detached copy of the host's tree that the init keeps
 //! ([`finish_in_root`]). Older kernels, and jails made for a waiting
 //! request, build the request's part of the root and pivot with the
 //! request ([`finish_root`], [`pivot_into`]).
+//!
+//! Where binds come from ([`Binds`]): a root-mode jail gets each one from
+//! the host as a detached, idmapped tree (only a process with the host's
+//! privileges may make one), so that the host's uid 0 on disk is the
+//! jail's root and what the jail writes lands with the ids it sees. A
+//! rootless jail copies them out of a detached copy of the host's tree it
+//! kept before the pivot, or binds them by path before it.
 
 use std::ffi::CString;
 use std::io;
@@ -22,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, DirBuilderExt};
 use std::path::{Path, PathBuf};
 
-use super::{StepError, StepResult};
+use super::{Identity, StepError, StepResult};
 use crate::config::{JailConfig, Limits};
 use crate::error::SetupStep;
 use crate::sys::{self, mount_attr, tree_flags};
@@ -66,6 +72,11 @@ fn cstr(path: &Path) -> CString {
 
 fn at(root: &Path, jail_path: &str) -> PathBuf {
     root.join(jail_path.trim_start_matches('/'))
+}
+
+/// A bind's target (an absolute jail path) under `root`.
+fn target_under(root: &Path, target: &Path) -> PathBuf {
+    root.join(target.strip_prefix("/").unwrap_or(target))
 }
 
 /// Mount flags of `/tmp` and `/dev/shm`.
@@ -183,7 +194,7 @@ fn bind_attrs(writable: bool) -> u64 {
 /// propagation, the tmpfs root at `root` (an empty host directory that the
 /// tmpfs covers in this mount namespace only), system directories, `/etc`,
 /// `/dev` and `/proc`.
-pub(crate) fn build_base(root: &Path, etc_template: &Path, rootless: bool) -> StepResult<()> {
+pub(crate) fn build_base(root: &Path, etc_template: &Path, identity: Identity) -> StepResult<()> {
     // Stop mount events from propagating back to the host.
     sys::mount(
         None,
@@ -212,52 +223,110 @@ pub(crate) fn build_base(root: &Path, etc_template: &Path, rootless: bool) -> St
         mount_attr::RDONLY | mount_attr::NOSUID | mount_attr::NODEV,
     )?;
 
-    dev(root, rootless)?;
+    dev(root, identity)?;
     proc(root)?;
     mkdir(&at(root, "/tmp"), 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/tmp".into()))
 }
 
+/// Where a jail's binds come from.
+pub(crate) enum Binds<'a> {
+    /// Detached trees the host made, idmapped to the jail's ids and with
+    /// their flags set, one per bind in order (root mode).
+    Trees(Vec<OwnedFd>),
+    /// Sources resolved inside this copy of the host's tree (rootless,
+    /// after an early pivot).
+    InTree(BorrowedFd<'a>),
+    /// Sources bound by path, before the pivot (rootless).
+    Paths,
+}
+
 /// Adds what depends on the request: `/tmp` and `/dev/shm` of the asked
 /// sizes and the caller's binds.
-pub(crate) fn finish_root(root: &Path, config: &JailConfig) -> StepResult<()> {
+pub(crate) fn finish_root(root: &Path, config: &JailConfig, binds: Binds<'_>) -> StepResult<()> {
     scratch_tmpfs(&at(root, "/tmp"), config.limits.tmp_size_bytes, SetupStep::MountTmp)?;
     // /dev is already read-only; mounting onto an existing directory is
     // still allowed.
     scratch_tmpfs(&at(root, "/dev/shm"), config.limits.shm_size_bytes, SetupStep::MountDev)?;
+    add_binds(root, config, binds)
+}
+
+/// Mounts the caller's binds under `root`.
+fn add_binds(root: &Path, config: &JailConfig, binds: Binds<'_>) -> StepResult<()> {
+    let mut trees = match binds {
+        Binds::Trees(trees) => trees.into_iter(),
+        Binds::InTree(host) => {
+            for mount in &config.mounts {
+                bind_from(
+                    host,
+                    &mount.source,
+                    &target_under(root, &mount.target),
+                    bind_attrs(mount.writable),
+                )?;
+            }
+            return Ok(());
+        }
+        Binds::Paths => {
+            for mount in &config.mounts {
+                let target = target_under(root, &mount.target);
+                mount_point_for(&mount.source, &target)?;
+                bind(&mount.source, &target, bind_attrs(mount.writable))?;
+            }
+            return Ok(());
+        }
+    };
     for mount in &config.mounts {
-        let target = root.join(mount.target.strip_prefix("/").unwrap_or(&mount.target));
-        mount_point_for(&mount.source, &target)?;
-        bind(&mount.source, &target, bind_attrs(mount.writable))?;
+        let Some(tree) = trees.next() else { break };
+        attach(&tree, &mount.source, &target_under(root, &mount.target))?;
     }
     Ok(())
 }
 
+/// Attaches a tree the host made for a bind of `source` at `target`.
+fn attach(tree: &OwnedFd, source: &Path, target: &Path) -> StepResult<()> {
+    let failed = |e| {
+        StepError::new(
+            SetupStep::MountBind,
+            e,
+            format!("{} -> {}", source.display(), target.display()),
+        )
+    };
+    let is_dir = std::fs::File::from(tree.try_clone().map_err(failed)?)
+        .metadata()
+        .map(|m| m.is_dir())
+        .map_err(failed)?;
+    make_mount_point(is_dir, target)?;
+    sys::attach_tree(tree, &cstr(target)).map_err(failed)
+}
+
 /// What a pre-created jail does before its request on kernels that allow it
 /// (see the module documentation): `/tmp` and `/dev/shm` of the default
-/// sizes, a detached copy of the host's mount tree (returned; binds are
-/// copied out of it later), and the pivot into the read-only root.
-pub(crate) fn enter_root(root: &Path) -> StepResult<OwnedFd> {
+/// sizes, with `copy_host_tree` a detached copy of the host's mount tree
+/// (returned; binds are copied out of it later), and the pivot into the
+/// read-only root.
+pub(crate) fn enter_root(root: &Path, copy_host_tree: bool) -> StepResult<Option<OwnedFd>> {
     let defaults = Limits::default();
     scratch_tmpfs(&at(root, "/tmp"), defaults.tmp_size_bytes, SetupStep::MountTmp)?;
     scratch_tmpfs(&at(root, "/dev/shm"), defaults.shm_size_bytes, SetupStep::MountDev)?;
     // A copy of this namespace's tree as it is now (private, like the
     // namespace since `build_base`), reachable only through the descriptor.
-    let host = sys::open_tree(
-        libc::AT_FDCWD,
-        c"/",
-        tree_flags::OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint,
-    )
-    .map_err(|e| StepError::new(SetupStep::MountBind, e, "copying the host's mount tree".into()))?;
+    let host = copy_host_tree
+        .then(|| {
+            sys::open_tree(
+                libc::AT_FDCWD,
+                c"/",
+                tree_flags::OPEN_TREE_CLONE | libc::AT_RECURSIVE as libc::c_uint,
+            )
+            .map_err(|e| StepError::new(SetupStep::MountBind, e, "copying the host's mount tree".into()))
+        })
+        .transpose()?;
     pivot_into(root)?;
     Ok(host)
 }
 
 /// Adds what depends on the request to a root entered with [`enter_root`]:
 /// `/tmp` and `/dev/shm` get the asked sizes, and the caller's binds are
-/// copied out of `host` (a copy of the host's tree; each source is resolved
-/// inside it) and attached, with `/` writable only while their mount points
-/// are made.
-pub(crate) fn finish_in_root(config: &JailConfig, host: BorrowedFd<'_>) -> StepResult<()> {
+/// attached, with `/` writable only while their mount points are made.
+pub(crate) fn finish_in_root(config: &JailConfig, binds: Binds<'_>) -> StepResult<()> {
     let defaults = Limits::default();
     let root = Path::new("/");
     resize_scratch(
@@ -277,9 +346,7 @@ pub(crate) fn finish_in_root(config: &JailConfig, host: BorrowedFd<'_>) -> StepR
     }
     sys::mount_change_attr(c"/", 0, mount_attr::RDONLY, false)
         .map_err(|e| StepError::new(SetupStep::MountFlags, e, "/ writable for mount points".into()))?;
-    for mount in &config.mounts {
-        bind_from(host, &mount.source, &mount.target, bind_attrs(mount.writable))?;
-    }
+    add_binds(root, config, binds)?;
     sys::mount_setattr(c"/", mount_attr::RDONLY, false)
         .map_err(|e| StepError::new(SetupStep::RootReadOnly, e, "/".into()))
 }
@@ -335,7 +402,7 @@ fn system_dirs(root: &Path) -> StepResult<()> {
     Ok(())
 }
 
-fn dev(root: &Path, rootless: bool) -> StepResult<()> {
+fn dev(root: &Path, identity: Identity) -> StepResult<()> {
     let dev = at(root, "/dev");
     mkdir(&dev, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev".into()))?;
     tmpfs(
@@ -364,8 +431,8 @@ fn dev(root: &Path, rootless: bool) -> StepResult<()> {
 
     let pts = dev.join("pts");
     mkdir(&pts, 0o755).map_err(|e| StepError::new(SetupStep::MountPoint, e, "/dev/pts".into()))?;
-    // gid=5 (tty) is only mappable when the jail is not in a user namespace.
-    let pts_opts = if rootless {
+    // gid=5 (tty) is only mapped in a root-mode jail (rootless maps one gid).
+    let pts_opts = if matches!(identity, Identity::Caller { .. }) {
         c"newinstance,ptmxmode=0666,mode=0620,max=64"
     } else {
         c"newinstance,ptmxmode=0666,mode=0620,max=64,gid=5"

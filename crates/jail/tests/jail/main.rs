@@ -10,6 +10,7 @@ mod behaviour;
 mod budgets;
 mod cgroup_v2;
 mod egress;
+mod identity;
 mod runtime;
 mod support;
 mod threats;
@@ -25,6 +26,7 @@ fn main() {
     trials.extend(behaviour::trials());
     trials.extend(cgroup_v2::trials());
     trials.extend(egress::trials());
+    trials.extend(identity::trials());
     trials.extend(runtime::trials());
     let conclusion = libtest_mimic::run(&args, trials);
     // `exit` runs no destructors: release pooled jails and cgroups first.

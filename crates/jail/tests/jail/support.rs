@@ -31,6 +31,15 @@ const DNS_SCRIPT: &[(&str, &[[u8; 4]])] = &[
 /// default one, and, as root on a host with a cgroup2 mount, one forced onto
 /// the unified hierarchy so the v2 code runs even on a hybrid host.
 pub fn init() {
+    if is_root() {
+        // Supplementary groups as a root login shell has them (this runner
+        // may have none): jails must not keep them (row 31).
+        let groups: [libc::gid_t; 2] = [0, 4242];
+        // SAFETY: setgroups with a valid array of its length, before any
+        // thread exists.
+        let set = unsafe { libc::setgroups(groups.len(), groups.as_ptr()) };
+        assert_eq!(set, 0, "setgroups: {}", std::io::Error::last_os_error());
+    }
     let engine = Engine::start(EngineOptions::default()).expect("engine starts");
     ENGINE.set(engine).expect("engine set once");
     if is_root() && cgroup2_mount().is_some() {

@@ -1,0 +1,222 @@
+//! Host ids for root-mode jails (threat-model row 31).
+//!
+//! A root-mode jail runs in a user namespace of its own whose ids 0 to
+//! 65535 map to a block of host ids that no other jail holds while it runs,
+//! and that is never the server's. The kernel keeps several budgets per
+//! host user (inotify instances and watches, epoll watches, processes,
+//! message queues, pending signals, locked memory); with a block of its
+//! own, a jail that uses up one of them only hurts itself.
+//!
+//! Blocks come from a range the operator can configure ([`IdRange`]). A
+//! block returns to the range when its jail's init is gone, so its kernel
+//! objects (files, processes) are gone with it.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{JailError, Result};
+
+/// Ids in one jail's block: a full 16-bit range, so that `chown` to any
+/// common id works inside the jail and lands on disk unchanged through the
+/// idmapped binds.
+pub const IDS_PER_JAIL: u32 = 65536;
+
+/// A range of host uids and gids (the same numbers for both) that
+/// root-mode jails take their blocks from. Nothing else on the host may use
+/// these ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct IdRange {
+    /// First host id of the range.
+    pub start: u32,
+    /// How many ids; a multiple of [`IDS_PER_JAIL`].
+    pub count: u32,
+}
+
+impl Default for IdRange {
+    /// 2³⁰ ids from 2³¹ (16384 jails at once): above the ranges
+    /// distributions give users, system services, systemd's dynamic users
+    /// and `/etc/subuid` (which start at 100000 and grow by 65536 a user).
+    fn default() -> Self {
+        IdRange {
+            start: 1 << 31,
+            count: 1 << 30,
+        }
+    }
+}
+
+impl IdRange {
+    /// Parses `START:COUNT`.
+    pub fn parse(text: &str) -> std::result::Result<IdRange, String> {
+        let (start, count) = text
+            .split_once(':')
+            .ok_or_else(|| format!("expected START:COUNT, got {text:?}"))?;
+        let number = |what: &str, value: &str| {
+            value
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{what} {value:?} is not a number from 0 to {}", u32::MAX))
+        };
+        let range = IdRange {
+            start: number("start", start)?,
+            count: number("count", count)?,
+        };
+        range.validate()?;
+        Ok(range)
+    }
+
+    /// Refuses ranges that would include id 0 (the server's), the invalid
+    /// id 2³²−1, or a partial block.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.start == 0 {
+            return Err("the jail id range may not start at 0: that is the server's own user".into());
+        }
+        if self.count < IDS_PER_JAIL || !self.count.is_multiple_of(IDS_PER_JAIL) {
+            return Err(format!(
+                "the jail id range must hold a positive multiple of {IDS_PER_JAIL} ids (one block per jail), not {}",
+                self.count
+            ));
+        }
+        if u64::from(self.start) + u64::from(self.count) > u64::from(u32::MAX) {
+            return Err(format!(
+                "the jail id range {}:{} goes past the largest valid id {}",
+                self.start,
+                self.count,
+                u32::MAX - 1
+            ));
+        }
+        Ok(())
+    }
+
+    fn blocks(&self) -> u32 {
+        self.count / IDS_PER_JAIL
+    }
+}
+
+/// Hands out blocks of an [`IdRange`], lowest free first.
+#[derive(Debug)]
+pub(crate) struct IdAllocator {
+    range: IdRange,
+    free: Mutex<Free>,
+}
+
+#[derive(Debug)]
+struct Free {
+    /// Blocks given back, reused first.
+    returned: Vec<u32>,
+    /// Blocks never handed out start here.
+    next: u32,
+}
+
+impl IdAllocator {
+    pub(crate) fn new(range: IdRange) -> Arc<IdAllocator> {
+        Arc::new(IdAllocator {
+            range,
+            free: Mutex::new(Free {
+                returned: Vec::new(),
+                next: 0,
+            }),
+        })
+    }
+
+    pub(crate) fn range(&self) -> IdRange {
+        self.range
+    }
+
+    /// A block no running jail holds.
+    pub(crate) fn take(self: &Arc<Self>) -> Result<IdBlock> {
+        let mut free = self
+            .free
+            .lock()
+            .map_err(|_| JailError::Spawner("jail id allocator lock poisoned".into()))?;
+        let index = match free.returned.pop() {
+            Some(index) => index,
+            None if free.next < self.range.blocks() => {
+                free.next += 1;
+                free.next - 1
+            }
+            None => {
+                return Err(JailError::Spawner(format!(
+                    "all {} id blocks of the jail id range {}:{} are in use",
+                    self.range.blocks(),
+                    self.range.start,
+                    self.range.count
+                )))
+            }
+        };
+        Ok(IdBlock {
+            base: self.range.start + index * IDS_PER_JAIL,
+            owner: self.clone(),
+        })
+    }
+
+    fn give_back(&self, base: u32) {
+        if let Ok(mut free) = self.free.lock() {
+            free.returned.push((base - self.range.start) / IDS_PER_JAIL);
+        }
+    }
+}
+
+/// One jail's block of host ids; returned to the range when dropped, which
+/// must only happen once the jail's init is gone.
+#[derive(Debug)]
+pub(crate) struct IdBlock {
+    base: u32,
+    owner: Arc<IdAllocator>,
+}
+
+impl IdBlock {
+    /// The host id of the jail's root.
+    pub(crate) fn base(&self) -> u32 {
+        self.base
+    }
+
+    /// Keeps the block out of the range for good: for a jail whose init
+    /// could not be confirmed gone.
+    pub(crate) fn retire(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for IdBlock {
+    fn drop(&mut self) {
+        self.owner.give_back(self.base);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_parsed_and_checked() {
+        assert_eq!(
+            IdRange::parse("2147483648:131072"),
+            Ok(IdRange {
+                start: 1 << 31,
+                count: 131072
+            })
+        );
+        for bad in ["0:65536", "100000:1000", "100000:0", "4294901760:65536", "1:x", "65536"] {
+            assert!(IdRange::parse(bad).is_err(), "{bad} was accepted");
+        }
+        assert!(IdRange::default().validate().is_ok());
+    }
+
+    #[test]
+    fn blocks_are_exclusive_until_returned() {
+        let ids = IdAllocator::new(IdRange {
+            start: 1 << 20,
+            count: 2 * IDS_PER_JAIL,
+        });
+        let first = ids.take().expect("first block");
+        let second = ids.take().expect("second block");
+        assert_eq!(first.base(), 1 << 20);
+        assert_eq!(second.base(), (1 << 20) + IDS_PER_JAIL);
+        assert!(ids.take().is_err(), "a third block from a range of two");
+        let base = first.base();
+        drop(first);
+        let again = ids.take().expect("returned block");
+        assert_eq!(again.base(), base);
+        second.retire();
+        assert!(ids.take().is_err(), "a retired block came back");
+    }
+}
