@@ -183,7 +183,7 @@ fn main() {
                     }
                 };
             let engine = start_engine(egress);
-            let code = block_on(run::run(engine.clone(), config, args.json));
+            let code = block_on(run::run(engine.clone(), config, args.json, args.raw_output));
             engine.shutdown();
             code
         }

@@ -1,6 +1,6 @@
 //! `paddock run`: one jail on this machine, no server.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -82,6 +82,13 @@ pub struct RunArgs {
     /// Print the result as JSON instead of passing output through.
     #[arg(long)]
     pub json: bool,
+    /// Pass the command's output to a terminal byte for byte. By default,
+    /// output going to a terminal has its control characters and escape
+    /// sequences shown as text (`^[]52;c;...^G`), so the jailed command
+    /// cannot retitle the window, write the clipboard (OSC 52) or redraw
+    /// the screen; output to a pipe or a file is never changed.
+    #[arg(long)]
+    pub raw_output: bool,
     #[command(flatten)]
     pub egress: EgressArgs,
     /// The command and its arguments.
@@ -224,8 +231,9 @@ fn absolute(path: &Path) -> std::io::Result<PathBuf> {
     std::fs::canonicalize(path)
 }
 
-/// Runs the jail and returns the process exit status.
-pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
+/// Runs the jail and returns the process exit status. Output going to a
+/// terminal is neutralized ([`Neutralizer`]) unless `raw_output`.
+pub async fn run(engine: Engine, config: JailConfig, json: bool, raw_output: bool) -> i32 {
     let pass_stdin = config.stdin == Stdin::Pipe;
     let mut handle = match engine.spawn(config).await {
         Ok(handle) => handle,
@@ -243,13 +251,15 @@ pub async fn run(engine: Engine, config: JailConfig, json: bool) -> i32 {
     let mut copies = Vec::new();
     if !json {
         if let Some(out) = handle.take_stdout().and_then(|r| r.into_blocking_fd().ok()) {
+            let neutralize = !raw_output && std::io::stdout().is_terminal();
             copies.push(std::thread::spawn(move || {
-                let _ = std::io::copy(&mut std::fs::File::from(out), &mut std::io::stdout().lock());
+                let _ = pass_output(std::fs::File::from(out), &mut std::io::stdout().lock(), neutralize);
             }));
         }
         if let Some(err) = handle.take_stderr().and_then(|r| r.into_blocking_fd().ok()) {
+            let neutralize = !raw_output && std::io::stderr().is_terminal();
             copies.push(std::thread::spawn(move || {
-                let _ = std::io::copy(&mut std::fs::File::from(err), &mut std::io::stderr().lock());
+                let _ = pass_output(std::fs::File::from(err), &mut std::io::stderr().lock(), neutralize);
             }));
         }
     }
@@ -321,5 +331,153 @@ fn report_error(err: &JailError) -> i32 {
         JailError::Exec { .. } => EXIT_NOT_FOUND,
         JailError::InvalidConfig(_) | JailError::LimitUnavailable { .. } => 2,
         _ => EXIT_SETUP,
+    }
+}
+
+/// Copies a jail's output stream to ours: byte for byte, or through a
+/// [`Neutralizer`] when it goes to a terminal.
+fn pass_output(mut from: std::fs::File, to: &mut impl Write, neutralize: bool) -> std::io::Result<()> {
+    if !neutralize {
+        std::io::copy(&mut from, to)?;
+        return to.flush();
+    }
+    let mut neutralizer = Neutralizer::default();
+    let mut buf = vec![0u8; 64 << 10];
+    let mut shown = Vec::with_capacity(buf.len());
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        shown.clear();
+        neutralizer.push(&buf[..n], &mut shown);
+        to.write_all(&shown)?;
+        // Promptly, as a terminal would have shown the raw bytes.
+        to.flush()?;
+    }
+    shown.clear();
+    neutralizer.finish(&mut shown);
+    to.write_all(&shown)?;
+    to.flush()
+}
+
+/// Makes output safe to show on a terminal: every control character but
+/// `\n`, `\t` and `\r` is shown as text instead of acting on the terminal,
+/// so escape sequences (window titles, OSC 52 clipboard writes, cursor
+/// moves, the 8-bit CSI) become visible. C0 controls and DEL are shown in
+/// caret notation (`ESC` as `^[`, `BEL` as `^G`), C1 controls as `\u{9b}`
+/// and bytes that are not UTF-8 as `\xNN`; every other character, non-ASCII
+/// text included, passes unchanged. Streams are fed in arbitrary chunks: a
+/// UTF-8 character split between two chunks is kept whole.
+#[derive(Debug, Default)]
+pub struct Neutralizer {
+    /// The start of a UTF-8 character the last chunk ended inside.
+    pending: Vec<u8>,
+}
+
+impl Neutralizer {
+    /// Appends the safe form of `bytes` to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<u8>) {
+        let joined;
+        let mut input = bytes;
+        if !self.pending.is_empty() {
+            let mut both = std::mem::take(&mut self.pending);
+            both.extend_from_slice(bytes);
+            joined = both;
+            input = &joined;
+        }
+        loop {
+            match std::str::from_utf8(input) {
+                Ok(text) => {
+                    show_text(text, out);
+                    return;
+                }
+                Err(err) => {
+                    let (valid, rest) = input.split_at(err.valid_up_to());
+                    // `valid` is the part from_utf8 just checked.
+                    show_text(std::str::from_utf8(valid).unwrap_or_default(), out);
+                    match err.error_len() {
+                        Some(bad) => {
+                            for byte in &rest[..bad] {
+                                out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+                            }
+                            input = &rest[bad..];
+                        }
+                        None => {
+                            // A character cut at the end of the chunk.
+                            self.pending = rest.to_vec();
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends what is left at the end of the stream (a character that
+    /// never completed, shown as bytes).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        for byte in std::mem::take(&mut self.pending) {
+            out.extend_from_slice(format!("\\x{byte:02x}").as_bytes());
+        }
+    }
+}
+
+/// Appends `text` with its controls shown as text.
+fn show_text(text: &str, out: &mut Vec<u8>) {
+    let mut plain = 0;
+    for (i, c) in text.char_indices() {
+        let shown = match c {
+            '\n' | '\t' | '\r' => continue,
+            '\u{0}'..='\u{1f}' => format!("^{}", char::from(c as u8 + b'@')),
+            '\u{7f}' => "^?".to_owned(),
+            '\u{80}'..='\u{9f}' => format!("\\u{{{:x}}}", c as u32),
+            _ => continue,
+        };
+        out.extend_from_slice(&text.as_bytes()[plain..i]);
+        out.extend_from_slice(shown.as_bytes());
+        plain = i + c.len_utf8();
+    }
+    out.extend_from_slice(&text.as_bytes()[plain..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Neutralizer;
+
+    fn shown(chunks: &[&[u8]]) -> String {
+        let mut neutralizer = Neutralizer::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            neutralizer.push(chunk, &mut out);
+        }
+        neutralizer.finish(&mut out);
+        String::from_utf8(out).expect("the shown form is UTF-8")
+    }
+
+    #[test]
+    fn escape_sequences_become_visible_text() {
+        assert_eq!(
+            shown(&[b"\x1b]52;c;aGVsbG8=\x07\x1b]0;title\x07ok\n"]),
+            "^[]52;c;aGVsbG8=^G^[]0;title^Gok\n"
+        );
+        assert_eq!(shown(&[b"a\x1b[2Jb\x00c\x7fd\x08"]), "a^[[2Jb^@c^?d^H");
+        // The 8-bit CSI, as a character and as a stray byte.
+        assert_eq!(shown(&["x\u{9b}31m".as_bytes()]), "x\\u{9b}31m");
+        assert_eq!(shown(&[b"x\x9b31m"]), "x\\x9b31m");
+    }
+
+    #[test]
+    fn text_layout_and_utf8_pass_unchanged_even_split_across_chunks() {
+        let text = "line\tone\r\nzwei: grün, 日本語, 🦀\n";
+        assert_eq!(shown(&[text.as_bytes()]), text);
+        let bytes = text.as_bytes();
+        for cut in 0..bytes.len() {
+            assert_eq!(shown(&[&bytes[..cut], &bytes[cut..]]), text, "cut at {cut}");
+        }
+        // A character that never completes is shown as its bytes.
+        assert_eq!(shown(&[b"a\xe6\x97"]), "a\\xe6\\x97");
     }
 }
