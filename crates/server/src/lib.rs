@@ -17,3 +17,4 @@ pub mod phantom;
 pub mod routes;
 pub mod server;
 pub mod services;
+pub mod state_dir;

@@ -52,6 +52,9 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
             .create(&config.state_dir)
             .with_context(|| format!("creating the state directory {}", config.state_dir.display()))?;
     }
+    // Before anything is read or written there: refuse another user's
+    // directory, close a loose one (finding 10 of issue 14).
+    crate::state_dir::log(&crate::state_dir::secure(&config.state_dir)?);
     // Before the database opens: on a full disk the reserve file is given
     // up first, so the server can start and serve the deletes that free
     // space.
@@ -68,6 +71,8 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     );
     let db = Db::open_with(config.database_url.as_deref(), &config.state_dir, config.db_timeout).await?;
     let master_key = MasterKey::load(config.master_key.as_deref(), &config.state_dir.join("master.key"))?;
+    // SQLite made its files with the umask's mode (0644).
+    crate::state_dir::log(&crate::state_dir::secure_files(&config.state_dir)?);
     let generated_admin_key = sync_keys(&db, &config).await?;
     let recovered_jails = db.close_running_jails("the server stopped while the jail ran").await?;
     let metrics = Arc::new(Metrics::default());
