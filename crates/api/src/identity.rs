@@ -9,6 +9,26 @@ pub struct Whoami {
     pub tenant: String,
     /// `admin` or `operator`.
     pub role: String,
+    /// (ext) The tenant's admission budgets and what its running jails
+    /// hold of them now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub budgets: Option<TenantBudgets>,
+}
+
+/// (ext) A tenant's admission budgets (`paddock serve
+/// --tenant-max-concurrent`, `--tenant-memory`) and their use now. A jail
+/// that would pass one answers 429.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantBudgets {
+    /// Jails the tenant may run at once.
+    pub max_concurrent: u64,
+    /// Jails it runs now (runs, execs, forks, clones, running workspaces).
+    pub running: u64,
+    /// The sum of memory limits its running jails may reach, MiB.
+    pub memory_mb: u64,
+    /// The sum of its running jails' memory limits now, MiB.
+    pub memory_in_use_mb: u64,
 }
 
 /// A flavor the host offers.

@@ -109,6 +109,13 @@ fn row36_one_tenant_cannot_take_every_slot_or_the_hosts_memory() {
         message.contains("tenant t1") && message.contains("limit of 2 jails"),
         "{message}"
     );
+    // The tenant sees its budgets and their use.
+    let (status, me) = call(&server, "GET", "/v1/whoami", Some(OP1_TOKEN), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        me["budgets"],
+        json!({"max_concurrent": 2, "running": 2, "memory_mb": 1000, "memory_in_use_mb": 128})
+    );
     // Another tenant is still admitted while t1 holds all it may.
     let (status, body) = run(&server, OP2_TOKEN, "echo admitted", 64);
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -222,6 +229,9 @@ fn row36_one_tenant_cannot_take_every_slot_or_the_hosts_memory() {
     );
     let (status, body) = run(&server, ADMIN_TOKEN, "true", 372);
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, me) = call(&server, "GET", "/v1/whoami", Some(OP2_TOKEN), None);
+    assert_eq!(me["budgets"]["running"], 1, "{me}");
+    assert_eq!(me["budgets"]["memory_in_use_mb"], 1000, "{me}");
 }
 
 #[test]

@@ -131,6 +131,7 @@ export type {
   StreamEventType,
   StreamOutput,
   StreamOutputData,
+  TenantBudgets,
   Preview,
   PreviewList,
   TerminalExitFrame,

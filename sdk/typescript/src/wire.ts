@@ -36,6 +36,20 @@ export interface Whoami {
   tenant: string;
   /** The key's role. */
   role: Role;
+  /** (ext) The tenant's admission budgets and what its running jails hold of them now. */
+  budgets?: TenantBudgets;
+}
+
+/** (ext) A tenant's admission budgets and their use now; a jail that would pass one answers 429. */
+export interface TenantBudgets {
+  /** Jails the tenant may run at once. */
+  max_concurrent: number;
+  /** Jails it runs now (runs, execs, forks, clones, running workspaces). */
+  running: number;
+  /** The sum of memory limits its running jails may reach, MiB. */
+  memory_mb: number;
+  /** The sum of its running jails' memory limits now, MiB. */
+  memory_in_use_mb: number;
 }
 
 /** `GET /v1/health` (no auth). */

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use paddock_api::identity::TenantBudgets;
 use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
 use paddock_jail::egress::{Outcome, TrustedUpstreams};
 use paddock_jail::{
@@ -517,6 +518,18 @@ impl JailRunner {
     /// What `tenant`'s running jails hold now, and what every tenant's do.
     pub fn usage(&self, tenant: &str) -> (TenantUsage, TenantUsage) {
         self.inner.admission.usage(tenant)
+    }
+
+    /// `tenant`'s budgets and their use now, in the wire's shape.
+    pub fn tenant_budgets(&self, tenant: &str) -> TenantBudgets {
+        let budgets = self.budgets();
+        let (mine, _) = self.usage(tenant);
+        TenantBudgets {
+            max_concurrent: budgets.tenant_max_concurrent as u64,
+            running: mine.jails as u64,
+            memory_mb: budgets.tenant_memory_mb,
+            memory_in_use_mb: mine.memory_mb,
+        }
     }
 
     /// Admits a jail of `tenant` with `config`'s memory limit: a slot under

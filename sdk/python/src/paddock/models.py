@@ -94,6 +94,7 @@ __all__ = [
     "SnapshotManifestEntry",
     "SnapshotRecord",
     "SnapshotSettings",
+    "TenantBudgets",
     "Whoami",
     "Workspace",
     "WorkspaceDomain",
@@ -871,9 +872,22 @@ class SnapshotSettings(PaddockModel):
     gc: Optional[SnapshotGc] = None
 
 
+class TenantBudgets(PaddockModel):
+    """(ext) A tenant's admission budgets (`paddock serve
+    --tenant-max-concurrent`, `--tenant-memory`) and their use now. A jail
+    that would pass one answers 429.
+    """
+
+    max_concurrent: int
+    memory_in_use_mb: int
+    memory_mb: int
+    running: int
+
+
 class Whoami(PaddockModel):
     """The caller's tenant and role."""
 
+    budgets: Optional[TenantBudgets] = None
     role: str
     tenant: str
 
