@@ -77,7 +77,11 @@ pub fn checks(info: &EngineInfo) -> Vec<Check> {
                 info.runtime_dir.display()
             )
         } else {
-            format!("started as root, runtime {}", info.runtime_dir.display())
+            let ids = info
+                .jail_ids
+                .map(|r| format!(", each jail a block of 65536 host ids from {}:{}", r.start, r.count))
+                .unwrap_or_default();
+            format!("started as root, runtime {}{ids}", info.runtime_dir.display())
         },
     )];
     let version = match info.cgroups.version {
@@ -190,6 +194,7 @@ mod tests {
                 controllers,
             },
             runtime_dir: PathBuf::from("/run/user/1000/paddock"),
+            jail_ids: None,
             landlock_abi: landlock,
         }
     }

@@ -198,6 +198,7 @@ fn main() {
             };
             let engine = match Engine::start(EngineOptions {
                 warm_pool: Some(args.warm_pool),
+                jail_ids: args.jail_ids,
                 egress,
                 ..EngineOptions::default()
             }) {

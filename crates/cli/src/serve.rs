@@ -147,6 +147,11 @@ pub struct ServeArgs {
     /// Pre-created jails kept ready.
     #[arg(long, default_value = "4")]
     pub warm_pool: usize,
+    /// Host uids and gids root-mode jails take their blocks of 65536 from,
+    /// as START:COUNT (default 2147483648:1073741824). No other user or
+    /// group on the host may use them. Ignored rootless.
+    #[arg(long, env = "PADDOCK_JAIL_IDS", value_name = "START:COUNT", value_parser = paddock_jail::IdRange::parse)]
+    pub jail_ids: Option<paddock_jail::IdRange>,
     #[command(flatten)]
     pub egress: crate::egress_args::EgressArgs,
     #[command(flatten)]

@@ -18,7 +18,7 @@ use crate::error::{JailError, Result};
 use crate::executor::JailExecutor;
 use crate::forward::Forwards;
 use crate::handle::{HandleParts, JailHandle};
-use crate::ids::{IdAllocator, IdRange};
+use crate::ids::{self, IdAllocator, IdRange};
 use crate::ipc::{self, SpawnRequest};
 use crate::reaper;
 use crate::result::{JailEvent, JailResult};
@@ -129,7 +129,7 @@ impl Engine {
         } else {
             let range = options.jail_ids.unwrap_or_default();
             range.validate().map_err(JailError::InvalidConfig)?;
-            Some(IdAllocator::new(range))
+            Some(IdAllocator::new(range, ids::lock_dir(&runtime_dir))?)
         };
         let ctx = JailContext {
             root_mount: dirs.root_mount,

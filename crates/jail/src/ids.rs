@@ -9,8 +9,15 @@
 //!
 //! Blocks come from a range the operator can configure ([`IdRange`]). A
 //! block returns to the range when its jail's init is gone, so its kernel
-//! objects (files, processes) are gone with it.
+//! objects (files, processes) are gone with it. Every engine on the host
+//! (a server, each `paddock run`) takes blocks from the same range, so a
+//! block is also held by an exclusive lock on a file of its own in the
+//! runtime directory, which the kernel releases if the process dies.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{JailError, Result};
@@ -91,10 +98,23 @@ impl IdRange {
     }
 }
 
-/// Hands out blocks of an [`IdRange`], lowest free first.
+/// Where the blocks' lock files live: one directory for every root engine
+/// on the host, whatever its runtime directory (`runtime_dir` only serves
+/// when there is no `/run`).
+pub(crate) fn lock_dir(runtime_dir: &Path) -> PathBuf {
+    if Path::new("/run").is_dir() {
+        PathBuf::from("/run/paddock-ids")
+    } else {
+        runtime_dir.join("ids")
+    }
+}
+
+/// Hands out blocks of an [`IdRange`] that no engine on the host holds.
 #[derive(Debug)]
 pub(crate) struct IdAllocator {
     range: IdRange,
+    /// One lock file per block in use.
+    locks: PathBuf,
     free: Mutex<Free>,
 }
 
@@ -107,45 +127,81 @@ struct Free {
 }
 
 impl IdAllocator {
-    pub(crate) fn new(range: IdRange) -> Arc<IdAllocator> {
-        Arc::new(IdAllocator {
+    /// An allocator over `range` whose lock files live in `locks` (made
+    /// owner-only if missing).
+    pub(crate) fn new(range: IdRange, locks: PathBuf) -> Result<Arc<IdAllocator>> {
+        match std::fs::DirBuilder::new().mode(0o700).create(&locks) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(JailError::host("create the id block lock directory", e)),
+        }
+        Ok(Arc::new(IdAllocator {
             range,
+            locks,
             free: Mutex::new(Free {
                 returned: Vec::new(),
                 next: 0,
             }),
-        })
+        }))
+    }
+
+    /// Locks block `index` for this process; `None` if another holds it.
+    fn lock(&self, index: u32) -> Result<Option<File>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.locks.join(index.to_string()))
+            .map_err(|e| JailError::host("open an id block's lock file", e))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(file));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        Err(JailError::host("lock an id block", err))
     }
 
     pub(crate) fn range(&self) -> IdRange {
         self.range
     }
 
-    /// A block no running jail holds.
+    /// A block no running jail on the host holds: one this engine gave
+    /// back, else the next one no other engine holds.
     pub(crate) fn take(self: &Arc<Self>) -> Result<IdBlock> {
         let mut free = self
             .free
             .lock()
             .map_err(|_| JailError::Spawner("jail id allocator lock poisoned".into()))?;
-        let index = match free.returned.pop() {
-            Some(index) => index,
-            None if free.next < self.range.blocks() => {
-                free.next += 1;
-                free.next - 1
+        loop {
+            let index = match free.returned.pop() {
+                Some(index) => index,
+                None if free.next < self.range.blocks() => {
+                    free.next += 1;
+                    free.next - 1
+                }
+                None => {
+                    return Err(JailError::Spawner(format!(
+                        "all {} id blocks of the jail id range {}:{} are in use",
+                        self.range.blocks(),
+                        self.range.start,
+                        self.range.count
+                    )))
+                }
+            };
+            // A block another engine holds is skipped for good by this one.
+            if let Some(lock) = self.lock(index)? {
+                return Ok(IdBlock {
+                    base: self.range.start + index * IDS_PER_JAIL,
+                    owner: self.clone(),
+                    _lock: lock,
+                });
             }
-            None => {
-                return Err(JailError::Spawner(format!(
-                    "all {} id blocks of the jail id range {}:{} are in use",
-                    self.range.blocks(),
-                    self.range.start,
-                    self.range.count
-                )))
-            }
-        };
-        Ok(IdBlock {
-            base: self.range.start + index * IDS_PER_JAIL,
-            owner: self.clone(),
-        })
+        }
     }
 
     fn give_back(&self, base: u32) {
@@ -161,6 +217,8 @@ impl IdAllocator {
 pub(crate) struct IdBlock {
     base: u32,
     owner: Arc<IdAllocator>,
+    /// Held while the block is in use (closing it unlocks).
+    _lock: File,
 }
 
 impl IdBlock {
@@ -203,14 +261,20 @@ mod tests {
 
     #[test]
     fn blocks_are_exclusive_until_returned() {
-        let ids = IdAllocator::new(IdRange {
+        let locks = tempfile::tempdir().expect("tempdir");
+        let range = IdRange {
             start: 1 << 20,
-            count: 2 * IDS_PER_JAIL,
-        });
+            count: 3 * IDS_PER_JAIL,
+        };
+        let ids = IdAllocator::new(range, locks.path().join("ids")).expect("allocator");
+        // Another engine on the host holds the first block.
+        let other = IdAllocator::new(range, locks.path().join("ids")).expect("second allocator");
+        let held = other.take().expect("the other engine's block");
+        assert_eq!(held.base(), 1 << 20);
         let first = ids.take().expect("first block");
         let second = ids.take().expect("second block");
-        assert_eq!(first.base(), 1 << 20);
-        assert_eq!(second.base(), (1 << 20) + IDS_PER_JAIL);
+        assert_eq!(first.base(), (1 << 20) + IDS_PER_JAIL);
+        assert_eq!(second.base(), (1 << 20) + 2 * IDS_PER_JAIL);
         assert!(ids.take().is_err(), "a third block from a range of two");
         let base = first.base();
         drop(first);
