@@ -26,7 +26,13 @@ fn first_start_without_keys_generates_an_admin_key_shown_once() {
         .to_owned();
     let (status, me) = call(&server, "GET", "/v1/whoami", Some(&token), None);
     assert_eq!(status, 200);
-    assert_eq!(me, json!({"tenant": "default", "role": "admin"}));
+    // agentjail's {tenant, role}, and (ext) the tenant's budgets.
+    assert_eq!(
+        (&me["tenant"], &me["role"]),
+        (&json!("default"), &json!("admin")),
+        "{me}"
+    );
+    assert!(me["budgets"]["max_concurrent"].is_u64(), "{me}");
     drop(server);
     // Stored hashed: the database never holds the token.
     let db = std::fs::read(dir.path().join("paddock.db")).expect("database file");
@@ -112,10 +118,8 @@ fn keys_roles_and_revocation() {
     );
     assert_eq!(status, 201, "{key}");
     let token = key["token"].as_str().expect("token once").to_owned();
-    assert_eq!(
-        call(&server, "GET", "/v1/whoami", Some(&token), None).1,
-        json!({"tenant": "t3", "role": "operator"})
-    );
+    let (_, me) = call(&server, "GET", "/v1/whoami", Some(&token), None);
+    assert_eq!((&me["tenant"], &me["role"]), (&json!("t3"), &json!("operator")), "{me}");
     let (_, listed) = call(&server, "GET", "/v1/keys", Some(ADMIN_TOKEN), None);
     assert!(listed
         .as_array()
