@@ -26,9 +26,14 @@ after(async () => {
 
 describe("identity and public routes", () => {
   it("whoami", async () => {
-    assert.deepEqual(await paddock.whoami(), { tenant: "acme", role: "admin" });
+    // agentjail's {tenant, role}, and (ext) the tenant's admission budgets.
+    const { budgets, ...me } = await paddock.whoami();
+    assert.deepEqual(me, { tenant: "acme", role: "admin" });
+    assert.equal(budgets?.running, 0);
+    assert.ok((budgets?.max_concurrent ?? 0) >= 1 && (budgets?.memory_mb ?? 0) >= 16);
     const other = new Paddock({ baseUrl: server.url, apiKey: OTHER_TOKEN });
-    assert.deepEqual(await other.whoami(), { tenant: "other", role: "operator" });
+    const { budgets: _, ...them } = await other.whoami();
+    assert.deepEqual(them, { tenant: "other", role: "operator" });
   });
 
   it("health and stats need no key", async () => {
