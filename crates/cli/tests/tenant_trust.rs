@@ -1,5 +1,5 @@
 //! Per-tenant trusted upstreams through a real `paddock serve`
-//! (threat-model row 51): the operator trusts an internal address for one
+//! (threat-model row 44): the operator trusts an internal address for one
 //! tenant; that tenant's allowlist jails reach it, another tenant's jails
 //! with the very same allowlist are refused by the egress proxy, and the
 //! upstream never sees their requests.
@@ -86,7 +86,7 @@ fn fetch(server: &Server, token: &str, upstream: &Internal, tag: &str) -> Value 
 }
 
 #[test]
-fn row51_one_tenants_trusted_upstream_is_unreachable_from_anothers_allowlist() {
+fn row44_one_tenants_trusted_upstream_is_unreachable_from_anothers_allowlist() {
     let upstream = Internal::start();
     let dir = tempdir();
     let cidr = format!("t1={}/32", upstream.ip);
