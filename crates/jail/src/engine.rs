@@ -419,10 +419,12 @@ fn bind_trees(config: &JailConfig, user_namespace: &OwnedFd) -> Result<Vec<Owned
             Err(err) if err.raw_os_error() == Some(libc::EINVAL) && !mount.writable => {
                 sys::detached_tree(&source, attrs, None).map_err(|e| JailError::host("copy a bind's tree", e))?
             }
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => return Err(JailError::InvalidConfig(format!(
+            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
+                return Err(JailError::InvalidConfig(format!(
                 "writable bind source {}: its file system cannot be idmapped, which a root-mode jail needs to write it",
                 mount.source.display()
-            ))),
+            )))
+            }
             Err(err) => {
                 return Err(JailError::InvalidConfig(format!(
                     "bind source {}: {err}",
