@@ -333,7 +333,7 @@ fn kill_works_on_a_frozen_jail() -> Result<(), Failed> {
 fn stats_report_cpu_memory_and_io() -> Result<(), Failed> {
     let output = tempdir();
     let config = sh(
-        "python3 -c 'import time\nbuf = bytearray(64 << 20)\nfor i in range(0, len(buf), 4096): buf[i] = 1\nend = time.time() + 0.3\nwhile time.time() < end: pass' && dd if=/dev/zero of=/output/blob bs=1M count=4 oflag=direct status=none",
+        "python3 -c 'import time\nbuf = bytearray(64 << 20)\nfor i in range(0, len(buf), 4096): buf[i] = 1\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass' && dd if=/dev/zero of=/output/blob bs=1M count=4 oflag=direct status=none",
     )
     .output(output.path());
     let result = run(config)?;

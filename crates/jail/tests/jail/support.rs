@@ -240,10 +240,25 @@ pub async fn expect_killed(handle: paddock_jail::JailHandle) -> Result<(), Faile
 
 /// Freezes a jail that burns CPU, checks that its CPU time stops, thaws it,
 /// checks that it runs again, and kills it.
+/// Waits (up to 10 s: other tests may hold both cores) until the jail
+/// used more than `more` µs of CPU after `from`; returns its use then.
+async fn cpu_after(handle: &paddock_jail::JailHandle, from: u64, more: u64) -> Result<u64, Failed> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let used = handle.stats().map(|s| s.cpu_usage_usec).ok_or("no stats")?;
+        if used > from + more || std::time::Instant::now() > deadline {
+            return Ok(used);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn freeze_thaw_round_trip(handle: paddock_jail::JailHandle) -> Result<(), Failed> {
     let cpu = |handle: &paddock_jail::JailHandle| handle.stats().map(|s| s.cpu_usage_usec).ok_or("no stats");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    check(cpu(&handle)? > 50_000, "the jail did not run before freezing")?;
+    check(
+        cpu_after(&handle, 0, 50_000).await? > 50_000,
+        "the jail did not run before freezing",
+    )?;
     handle.freeze()?;
     let frozen_at = cpu(&handle)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -253,8 +268,7 @@ pub async fn freeze_thaw_round_trip(handle: paddock_jail::JailHandle) -> Result<
         format!("a frozen jail used {}us of CPU", still - frozen_at),
     )?;
     handle.thaw()?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let resumed = cpu(&handle)?;
+    let resumed = cpu_after(&handle, still, 50_000).await?;
     check(
         resumed - still > 50_000,
         format!("a thawed jail used only {}us", resumed - still),
