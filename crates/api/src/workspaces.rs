@@ -32,6 +32,10 @@ pub struct WorkspaceSpec {
     #[serde(default)]
     #[schema(required = true)]
     pub flavors: Vec<String>,
+    /// (ext) Disk limit, MiB: the tree lives on a file system of this size
+    /// (absent: no limit of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_mb: Option<u64>,
 }
 
 /// An inbound hostname forward (agentjail's gateway): requests whose
@@ -70,6 +74,10 @@ pub struct Workspace {
     /// Set while the workspace is paused (its tree is in `auto_snapshot`).
     pub paused_at: Option<String>,
     pub auto_snapshot: Option<String>,
+    /// (ext) MiB the tree uses on its own file system (with a disk limit,
+    /// while the tree is there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_used_mb: Option<u64>,
 }
 
 /// `{rows, total, limit, offset}` of workspaces.
@@ -127,6 +135,10 @@ pub struct NewWorkspace {
     /// Flavors (directories under `$state_dir/flavors/`).
     #[serde(default)]
     pub flavors: Vec<String>,
+    /// (ext) Disk limit, MiB (at least 16): the tree lives on a file system
+    /// of this size, and writes past it fail with "no space left". Root
+    /// mode only. Default: the server's `--workspace-disk`.
+    pub disk_mb: Option<u64>,
     /// Inbound hostname forwards (`WorkspaceDomain` objects), served as
     /// public previews of the running workspace.
     #[serde(default)]

@@ -64,6 +64,11 @@ pub fn size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A disk size in whole MiB (as [`memory_mib`]).
+pub fn disk_mib(text: &str) -> Result<u64, String> {
+    memory_mib(text).map_err(|e| e.replace("counts memory", "counts disk sizes"))
+}
+
 /// A memory size in whole MiB, for the server's `memory_mb` fields: at
 /// least 1 MiB and a whole number of MiB (`1536m` or `1.5g`, not `1000k`).
 pub fn memory_mib(text: &str) -> Result<u64, String> {

@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// the jails' memory budget).
     #[arg(long, env = "PADDOCK_TENANT_MEMORY", value_name = "SIZE", value_parser = parse::memory_mib)]
     pub tenant_memory: Option<u64>,
+    /// Disk limit of workspaces created without `disk_mb`: each tree lives
+    /// on a file system of this size (an ext4 image on a loop device; root
+    /// only). Default: no limit of their own.
+    #[arg(long, env = "PADDOCK_WORKSPACE_DISK", value_name = "SIZE", value_parser = parse::disk_mib)]
+    pub workspace_disk: Option<u64>,
     /// How many times the host's memory the running jails' memory limits
     /// may add up to (1: admission never promises more than the host has).
     #[arg(long, env = "PADDOCK_MEMORY_OVERCOMMIT", value_name = "RATIO", default_value = "1", value_parser = parse_overcommit)]
@@ -231,6 +236,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     }
     config.tenant_max_concurrent = args.tenant_max_concurrent.map(|n| n as usize);
     config.tenant_memory_mb = args.tenant_memory;
+    config.workspace_disk_mb = args.workspace_disk;
     config.memory_overcommit = args.memory_overcommit;
     config.memory_reserve_mb = args.memory_reserve.map(|bytes| bytes >> 20);
     // Impossible budgets are refused before anything starts.

@@ -40,6 +40,10 @@ pub enum WorkspaceCommand {
         /// seconds).
         #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
         idle_timeout: Option<u64>,
+        /// Disk limit: the tree lives on a file system of this size (16m to
+        /// 16t; the server must run as root). Default: the server's.
+        #[arg(long, value_name = "SIZE", value_parser = parse::disk_mib)]
+        disk: Option<u64>,
         #[command(flatten)]
         jail: JailFlags,
     },
@@ -336,6 +340,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             repos,
             flavors,
             idle_timeout,
+            disk,
             jail,
         } => {
             let split = |spec: &String| match spec.split_once('#') {
@@ -373,6 +378,7 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 label: label.clone(),
                 idle_timeout_secs: *idle_timeout,
                 flavors: flavors.clone(),
+                disk_mb: *disk,
                 domains: Vec::new(),
                 options: jail.options(),
             });

@@ -180,6 +180,8 @@ pub struct ServerConfig {
     pub reserve_space: u64,
     /// Ledger and audit rows older than this are pruned by maintenance.
     pub record_retention: Duration,
+    /// Disk limit of workspaces created without one, MiB (`None`: none).
+    pub workspace_disk_mb: Option<u64>,
     /// Start even when the database has no workspace or snapshot but the
     /// state directory holds some (see `Workspaces::unrecorded_state`).
     pub allow_new_database: bool,
@@ -232,6 +234,7 @@ impl ServerConfig {
             min_free_space: 256 << 20,
             reserve_space: 64 << 20,
             record_retention: Duration::from_secs(90 * 24 * 3600),
+            workspace_disk_mb: None,
             allow_new_database: false,
             preview_domain: "localhost".to_owned(),
         }

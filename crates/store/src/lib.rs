@@ -7,7 +7,8 @@
 //! manifest and materializes it into a new directory by reflink or copy,
 //! never by hard link, without setuid, setgid or sticky bits.
 //! [`BlobPool::gc`] removes blobs no committed manifest refers to.
-//! [`tree::copy_tree`] copies a live tree for forks.
+//! [`tree::copy_tree`] copies a live tree for forks. [`volume`] keeps a
+//! tree on a size-limited file system of its own.
 //!
 //! ```no_run
 //! use std::collections::HashSet;
@@ -44,6 +45,7 @@ mod sys;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tree;
+pub mod volume;
 
 pub use cache::{CachedStat, StatCache, RACY_WINDOW};
 pub use error::{Result, Step, StoreError};

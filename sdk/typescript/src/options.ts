@@ -168,6 +168,8 @@ export interface WorkspaceCreateRequest extends JailLimits {
   label?: string;
   /** Pause after this many seconds without exec (0: never). Sent as `idle_timeout_secs`. */
   idleTimeoutSecs?: number;
+  /** Disk limit, MiB (at least 16; the server must run as root): the tree lives on a file system of this size. Sent as `disk_mb`. */
+  diskMb?: number;
   /** Hostnames to route to the workspace, passed as on the wire. */
   domains?: WorkspaceDomain[];
 }

@@ -464,6 +464,8 @@ export interface WorkspaceSpec {
   idle_timeout_secs: number;
   /** Flavors mounted at `/opt/flavors/<name>`, `bin/` first on `PATH`. */
   flavors: string[];
+  /** Disk limit, MiB: the tree lives on a file system of this size (absent: none of its own). */
+  disk_mb?: number;
 }
 
 /** A hostname routed to a workspace (as given at creation). */
@@ -506,6 +508,8 @@ export interface Workspace {
   paused_at: string | null;
   /** Snapshot taken when it was paused. */
   auto_snapshot: string | null;
+  /** MiB the tree uses on its own file system (with a disk limit, while the tree is there). */
+  disk_used_mb?: number;
 }
 
 /** A page of workspaces. */

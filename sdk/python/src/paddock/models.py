@@ -529,6 +529,7 @@ class NewWorkspace(PaddockModel):
     """`POST /v1/workspaces`."""
 
     cpu_percent: Optional[int] = None
+    disk_mb: Optional[int] = None
     domains: Optional[List[Dict[str, Any]]] = None
     flavors: Optional[List[str]] = None
     git: Optional[GitSeed] = None
@@ -899,6 +900,7 @@ class Workspace(PaddockModel):
     config: WorkspaceSpec
     created_at: str
     deleted_at: Optional[str] = None
+    disk_used_mb: Optional[int] = None
     domains: List[WorkspaceDomain]
     git_ref: Optional[str] = None
     git_repo: Optional[str] = None
@@ -970,6 +972,7 @@ class WorkspaceSpec(PaddockModel):
     """A workspace's settings, applied to every exec (API.md `WorkspaceSpec`)."""
 
     cpu_percent: int
+    disk_mb: Optional[int] = None
     flavors: List[str]
     idle_timeout_secs: int
     max_pids: int

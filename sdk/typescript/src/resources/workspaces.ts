@@ -60,6 +60,7 @@ export class Workspaces {
         flavors: request.flavors,
         label: request.label,
         idle_timeout_secs: request.idleTimeoutSecs,
+        disk_mb: request.diskMb,
         domains: request.domains,
         ...limitFields(request),
       }),

@@ -54,6 +54,8 @@ impl Workspaces {
         blocking(move || std::fs::remove_dir_all(tree))
             .await?
             .map_err(Error::internal)?;
+        // The snapshot holds the tree: its file system goes too.
+        self.drop_volume(&current.id)?;
         tracing::info!(workspace = %current.id, snapshot = %held.id, "paused an idle workspace");
         Ok(true)
     }

@@ -24,6 +24,7 @@ mod repair;
 mod running;
 mod snapshots;
 mod tree;
+mod volume;
 
 pub(crate) use exec::check_env;
 pub use repair::RepairReport;
@@ -77,6 +78,8 @@ pub struct WorkspaceSettings {
     pub snapshot_max_count: Option<usize>,
     /// Ledger and audit rows older than this are pruned.
     pub record_retention: Duration,
+    /// Disk limit of workspaces created without one, MiB.
+    pub default_disk_mb: Option<u64>,
 }
 
 impl WorkspaceSettings {
@@ -90,6 +93,7 @@ impl WorkspaceSettings {
             snapshot_max_age: config.snapshot_max_age,
             snapshot_max_count: config.snapshot_max_count,
             record_retention: config.record_retention,
+            default_disk_mb: config.workspace_disk_mb,
         }
     }
 }
@@ -208,6 +212,9 @@ pub struct StoredSpec {
     /// forks or workspaces made from snapshots).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     domains: Vec<WorkspaceDomain>,
+    /// Size of the tree's own file system, MiB (see `volume`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    disk_mb: Option<u64>,
 }
 
 impl StoredSpec {
@@ -224,6 +231,7 @@ impl StoredSpec {
             idle_timeout_secs,
             flavors,
             domains: Vec::new(),
+            disk_mb: None,
         }
     }
 
@@ -267,6 +275,7 @@ impl StoredSpec {
             seccomp: self.seccomp.clone(),
             idle_timeout_secs: self.idle_timeout_secs,
             flavors: self.flavors.clone(),
+            disk_mb: self.disk_mb,
         }
     }
 
@@ -291,6 +300,7 @@ pub fn spec_from(body: &NewWorkspace) -> Result<StoredSpec, Error> {
         body.flavors.clone(),
     );
     spec.domains = domains;
+    spec.disk_mb = body.disk_mb;
     Ok(spec)
 }
 
@@ -360,7 +370,7 @@ impl Workspaces {
         let settings = WorkspaceSettings::of(config);
         let root = settings.state_dir.join("workspaces");
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-        Ok(Workspaces {
+        let workspaces = Workspaces {
             inner: Arc::new(Inner {
                 pool: BlobPool::open(settings.state_dir.join("blobs"))?,
                 flavors: settings.state_dir.join("flavors"),
@@ -373,7 +383,9 @@ impl Workspaces {
                 slots: Mutex::default(),
                 snapshots: SnapshotsInFlight::default(),
             }),
-        })
+        };
+        workspaces.mount_volumes();
+        Ok(workspaces)
     }
 
     fn db(&self) -> &Db {
@@ -394,9 +406,10 @@ impl Workspaces {
         self.inner.root.join(id)
     }
 
-    /// The tree mounted at `/workspace`.
+    /// The tree mounted at `/workspace` (on the workspace's own file
+    /// system when it has a disk limit).
     fn tree(&self, id: &str) -> PathBuf {
-        self.dir(id).join("tree")
+        volume::tree_in(&self.dir(id))
     }
 
     fn slot(&self, id: &str) -> Arc<Slot> {
@@ -469,6 +482,10 @@ impl Workspaces {
 
     /// Removes the directory of workspace `id` (logged when it cannot).
     fn remove_dir(&self, id: &str) -> bool {
+        if let Err(err) = self.drop_volume(id) {
+            tracing::error!(message = %err.message, workspace = %id, "removing a workspace's volume");
+            return false;
+        }
         remove_tree(&self.dir(id))
     }
 
@@ -478,9 +495,9 @@ impl Workspaces {
     }
 
     /// Makes the directory of workspace `id`, marked as being created (see
-    /// [`CREATING`]); its tree is created empty when `with_tree`, left for
-    /// a restore to create otherwise.
-    fn create_dir(&self, id: &str, with_tree: bool) -> Result<Created<'_>, Error> {
+    /// [`CREATING`]), and its volume with a disk limit; its tree is created
+    /// empty when `with_tree`, left for a restore to create otherwise.
+    async fn create_dir(&self, id: &str, with_tree: bool, disk_mb: Option<u64>) -> Result<Created<'_>, Error> {
         let created = Created {
             workspaces: self,
             id: id.to_owned(),
@@ -490,6 +507,7 @@ impl Workspaces {
         // Before anything else goes in: a directory killed before this is
         // empty, and the startup repair removes an empty one as well.
         std::fs::File::create(self.creating_marker(id)).map_err(Error::internal)?;
+        self.make_volume(id, disk_mb).await?;
         if with_tree {
             std::fs::create_dir(self.tree(id)).map_err(Error::internal)?;
         }
@@ -527,13 +545,16 @@ impl Workspaces {
             last_exec_at: row.last_exec_at.map(rfc3339),
             paused_at: row.paused_at.map(rfc3339),
             auto_snapshot: row.auto_snapshot.clone(),
+            disk_used_mb: spec.disk_mb.and_then(|_| self.disk_used_mb(&row.id)),
         })
     }
 
     /// Creates a workspace for `tenant`: empty, or cloned from git (each
     /// repository in its own jail); a failed clone leaves nothing behind.
     pub async fn create(&self, caller: &Caller, tenant: &str, body: NewWorkspace) -> Result<Workspace, Error> {
-        let spec = spec_from(&body)?;
+        let mut spec = spec_from(&body)?;
+        spec.disk_mb = spec.disk_mb.or(self.settings().default_disk_mb);
+        self.check_disk(spec.disk_mb)?;
         self.check_flavors(&spec.flavors)?;
         let clones = match &body.git {
             Some(seed) => git::validate(seed, self.settings().git_allow_http)?,
@@ -541,7 +562,7 @@ impl Workspaces {
         };
         self.inner.disk.ensure_room("create a workspace")?;
         let id = new_id("wrk_");
-        let created = self.create_dir(&id, true)?;
+        let created = self.create_dir(&id, true, spec.disk_mb).await?;
         self.clone_all(tenant, &created.tree(), &clones).await?;
         let (git_repo, git_ref) = match clones.as_slice() {
             [one] if one.dir.is_empty() => (Some(one.url.clone()), one.git_ref.clone()),

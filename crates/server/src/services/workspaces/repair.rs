@@ -196,6 +196,13 @@ impl Workspaces {
                             report.errors += 1;
                         }
                     }
+                    // A pause that stopped before its volume went.
+                    if *paused {
+                        if let Err(err) = self.drop_volume(name) {
+                            tracing::error!(message = %err.message, workspace = %name, "removing a paused workspace's volume");
+                            report.errors += 1;
+                        }
+                    }
                 }
             }
         }
@@ -291,11 +298,12 @@ impl Workspaces {
     /// Gives the active workspace `id`, whose directory exists, a tree: its
     /// newest snapshot's, or an empty one. Returns the snapshot used.
     async fn recreate_tree(&self, id: &str) -> Result<Option<String>, Error> {
+        self.check_volume_mounted(id)?;
         let dir = self.dir(id);
         blocking(move || {
             // A tree half restored by an earlier attempt would make the
             // restore fail: start from nothing but the directory.
-            let _ = std::fs::remove_dir_all(dir.join("tree"));
+            let _ = std::fs::remove_dir_all(super::volume::tree_in(&dir));
             let _ = std::fs::remove_file(dir.join("stat-cache.json"));
         })
         .await?;

@@ -220,6 +220,8 @@ impl Workspaces {
                 .await?
                 .map_err(Error::internal)?;
         }
+        // The pause removed the tree's file system with it.
+        self.make_volume(&row.id, StoredSpec::of(row)?.disk_mb).await?;
         self.restore_into(&row.id, manifest).await?;
         self.db().set_workspace_paused(&row.id, None).await?;
         self.db().delete_snapshot(&Scope::All, held).await?;
@@ -238,7 +240,7 @@ impl Workspaces {
     ) -> Result<WorkspaceRow, Error> {
         let manifest = self.load_manifest(snapshot_id).await?;
         let id = new_id("wrk_");
-        let created = self.create_dir(&id, false)?;
+        let created = self.create_dir(&id, false, spec.disk_mb).await?;
         self.restore_into(&id, manifest).await?;
         let row = WorkspaceRow {
             id: id.clone(),
