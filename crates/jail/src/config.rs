@@ -119,8 +119,8 @@ pub struct HostForward {
 pub const MAX_HOST_FORWARDS: usize = 8;
 
 /// Most bind mounts a jail takes (a root-mode jail receives each as a
-/// descriptor with its request, and a message carries at most 16).
-pub const MAX_BINDS: usize = 16;
+/// descriptor with its request, and a request carries at most 64).
+pub const MAX_BINDS: usize = 64;
 
 /// Standard input of the jailed command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

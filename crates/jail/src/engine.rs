@@ -124,20 +124,30 @@ impl Engine {
         let egress = EgressProxy::new(options.egress).map_err(JailError::InvalidConfig)?;
         let cgroups: Arc<dyn CgroupManager> = cgroup::detect(&parent, rootless, options.cgroup_layout).into();
         cgroup::sweep_stale(cgroups.as_ref());
-        let ids = if rootless {
-            None
-        } else {
+        // Root inside a container's user namespace has only the ids mapped
+        // to it, not a range to give each jail: its jails map its own ids,
+        // as rootless jails do.
+        let host_root = !rootless && ids::owns_every_id();
+        if !rootless && !host_root {
+            tracing::warn!(
+                "running as root of a user namespace that maps only part of the host's ids: jails share this process's user, without a block of host ids each"
+            );
+        }
+        let ids = if host_root {
             let range = options.jail_ids.unwrap_or_default();
             range.validate().map_err(JailError::InvalidConfig)?;
+            ids::check_unused(&range).map_err(JailError::InvalidConfig)?;
             Some(IdAllocator::new(range, ids::lock_dir(&runtime_dir))?)
+        } else {
+            None
         };
         let ctx = JailContext {
             root_mount: dirs.root_mount,
             etc_template: dirs.etc_template,
-            identity: if rootless {
-                Identity::Caller { uid, gid }
-            } else {
+            identity: if host_root {
                 Identity::Block
+            } else {
+                Identity::Caller { uid, gid }
             },
             seccomp: SeccompPrograms::compile()?,
             early_pivot: sys::kernel_at_least(6, 15),
@@ -331,9 +341,14 @@ impl Engine {
                 // background priority (see zygote.rs); back to normal before
                 // they wake up, so that they are not behind the pool's
                 // refill for the CPU. They are the only processes of the
-                // block's uid.
+                // block's uid, once the init took it; an init made just now
+                // may not have yet (nor forked the command, which then
+                // inherits the init's priority), hence the init by pid too.
                 // SAFETY: setpriority with integer arguments.
-                unsafe { libc::setpriority(libc::PRIO_USER, ids.base() as libc::id_t, 0) };
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, jail.pid as libc::id_t, 0);
+                    libc::setpriority(libc::PRIO_USER, ids.base() as libc::id_t, 0);
+                }
                 match bind_trees(config, user_namespace) {
                     Ok(trees) => trees,
                     Err(err) => return Err(fail(jail, err)),
@@ -416,21 +431,24 @@ fn bind_trees(config: &JailConfig, user_namespace: &OwnedFd) -> Result<Vec<Owned
         }
         let tree = match sys::detached_tree(&source, attrs, Some(user_namespace)) {
             Ok(tree) => tree,
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) && !mount.writable => {
+            // EINVAL: a file system without idmapped mounts; ENOSYS: a
+            // kernel without them (before 5.12).
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) && !mount.writable => {
                 sys::detached_tree(&source, attrs, None).map_err(|e| JailError::host("copy a bind's tree", e))?
             }
-            Err(err) if err.raw_os_error() == Some(libc::EINVAL) => {
-                return Err(JailError::InvalidConfig(format!(
-                "writable bind source {}: its file system cannot be idmapped, which a root-mode jail needs to write it",
-                mount.source.display()
-            )))
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                return Err(JailError::host(
+                    "idmap a writable bind (a root-mode jail writes its binds through an idmapped mount, which this file system or kernel lacks)",
+                    err,
+                ))
             }
-            Err(err) => {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(JailError::InvalidConfig(format!(
                     "bind source {}: {err}",
                     mount.source.display()
                 )))
             }
+            Err(err) => return Err(JailError::host("copy a bind's tree", err)),
         };
         trees.push(tree);
     }

@@ -82,6 +82,10 @@ pub struct StartedProcess {
 /// How long a connection into the jail may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Sockets of the jail's network namespace asked for at once (each
+/// connection the host makes into the jail takes one).
+const SOCKET_BATCH: u8 = 16;
+
 /// Sets a terminal's size (on its master, from the host).
 pub fn resize_terminal(master: &impl AsRawFd, size: TerminalSize) -> Result<()> {
     let winsize = libc::winsize {
@@ -250,7 +254,7 @@ impl JailExecutor {
         if let Some(socket) = lock(&self.inner.state).sockets.pop() {
             return Ok(socket);
         }
-        let count = ipc::MAX_FDS as u8;
+        let count = SOCKET_BATCH;
         let (id, answer) = self.request(|id| RuntimeRequest::Sockets { id, count }, &[]).await?;
         match answer.reply {
             RuntimeReply::Sockets { .. } => {

@@ -98,6 +98,45 @@ impl IdRange {
     }
 }
 
+/// Whether this process's user namespace maps every id of the host's
+/// (`0 0 4294967295`): only then can jails get blocks of their own.
+pub(crate) fn owns_every_id() -> bool {
+    let full = |file: &str| {
+        std::fs::read_to_string(file).is_ok_and(|map| {
+            let fields: Vec<&str> = map.split_whitespace().collect();
+            fields == ["0", "0", "4294967295"]
+        })
+    };
+    full("/proc/self/uid_map") && full("/proc/self/gid_map")
+}
+
+/// Refuses a range that holds the id of a user or group of this host
+/// (`/etc/passwd`, `/etc/group`): that user would own a jail's user
+/// namespace, and with it every capability over the jail.
+pub(crate) fn check_unused(range: &IdRange) -> std::result::Result<(), String> {
+    let end = u64::from(range.start) + u64::from(range.count);
+    for (file, what) in [("/etc/passwd", "user"), ("/etc/group", "group")] {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut fields = line.split(':');
+            let (Some(name), Some(id)) = (fields.next(), fields.nth(1)) else {
+                continue;
+            };
+            if let Ok(id) = id.parse::<u32>() {
+                if (u64::from(range.start)..end).contains(&u64::from(id)) {
+                    return Err(format!(
+                        "the jail id range {}:{} holds {what} {name:?} ({id}) of this host; choose a range no user or group uses (--jail-ids)",
+                        range.start, range.count
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Where the blocks' lock files live: one directory for every root engine
 /// on the host, whatever its runtime directory (`runtime_dir` only serves
 /// when there is no `/run`).
@@ -124,6 +163,9 @@ struct Free {
     returned: Vec<u32>,
     /// Blocks never handed out start here.
     next: u32,
+    /// Blocks another engine held when this one tried them: tried again
+    /// once the range is used up.
+    busy: Vec<u32>,
 }
 
 impl IdAllocator {
@@ -141,19 +183,24 @@ impl IdAllocator {
             free: Mutex::new(Free {
                 returned: Vec::new(),
                 next: 0,
+                busy: Vec::new(),
             }),
         }))
     }
 
     /// Locks block `index` for this process; `None` if another holds it.
+    /// The lock file is named after the block's first host id, so that
+    /// engines with different (even overlapping) ranges still exclude each
+    /// other from the same ids.
     fn lock(&self, index: u32) -> Result<Option<File>> {
+        let base = self.range.start + index * IDS_PER_JAIL;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .open(self.locks.join(index.to_string()))
+            .open(self.locks.join(base.to_string()))
             .map_err(|e| JailError::host("open an id block's lock file", e))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -177,6 +224,8 @@ impl IdAllocator {
             .free
             .lock()
             .map_err(|_| JailError::Spawner("jail id allocator lock poisoned".into()))?;
+        let mut retry = Vec::new();
+        let mut retried = false;
         loop {
             let index = match free.returned.pop() {
                 Some(index) => index,
@@ -184,23 +233,32 @@ impl IdAllocator {
                     free.next += 1;
                     free.next - 1
                 }
-                None => {
-                    return Err(JailError::Spawner(format!(
-                        "all {} id blocks of the jail id range {}:{} are in use",
-                        self.range.blocks(),
-                        self.range.start,
-                        self.range.count
-                    )))
+                None if !retried && !free.busy.is_empty() => {
+                    retried = true;
+                    retry = std::mem::take(&mut free.busy);
+                    continue;
                 }
+                None => match retry.pop() {
+                    Some(index) => index,
+                    None => {
+                        return Err(JailError::Spawner(format!(
+                            "all {} id blocks of the jail id range {}:{} are in use",
+                            self.range.blocks(),
+                            self.range.start,
+                            self.range.count
+                        )))
+                    }
+                },
             };
-            // A block another engine holds is skipped for good by this one.
             if let Some(lock) = self.lock(index)? {
+                free.busy.append(&mut retry);
                 return Ok(IdBlock {
                     base: self.range.start + index * IDS_PER_JAIL,
                     owner: self.clone(),
                     _lock: lock,
                 });
             }
+            free.busy.push(index);
         }
     }
 
@@ -257,6 +315,37 @@ mod tests {
             assert!(IdRange::parse(bad).is_err(), "{bad} was accepted");
         }
         assert!(IdRange::default().validate().is_ok());
+    }
+
+    #[test]
+    fn overlapping_ranges_exclude_each_other_by_host_id() {
+        let locks = tempfile::tempdir().expect("tempdir");
+        let dir = locks.path().join("ids");
+        let wide = IdAllocator::new(
+            IdRange {
+                start: 1 << 20,
+                count: 3 * IDS_PER_JAIL,
+            },
+            dir.clone(),
+        )
+        .expect("allocator");
+        let shifted = IdAllocator::new(
+            IdRange {
+                start: (1 << 20) + IDS_PER_JAIL,
+                count: 2 * IDS_PER_JAIL,
+            },
+            dir,
+        )
+        .expect("allocator");
+        let held = shifted.take().expect("the shifted range's first block");
+        assert_eq!(held.base(), (1 << 20) + IDS_PER_JAIL);
+        let first = wide.take().expect("first");
+        let second = wide.take().expect("second");
+        assert_eq!(first.base(), 1 << 20);
+        assert_eq!(second.base(), (1 << 20) + 2 * IDS_PER_JAIL, "took ids another engine holds");
+        // Once given back by the other engine, the skipped block is found.
+        drop(held);
+        assert_eq!(wide.take().expect("retried").base(), (1 << 20) + IDS_PER_JAIL);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::sys::check;
 /// the socket's send buffer, whose default maximum is about 208 KiB.
 pub(crate) const MAX_MESSAGE: usize = 128 << 10;
 /// Most descriptors passed with one message.
-pub(crate) const MAX_FDS: usize = 16;
+pub(crate) const MAX_FDS: usize = 64;
 
 /// Host → a pre-created jail's init: what to run (no descriptors: the jail
 /// has its pipes from `PIPES`).

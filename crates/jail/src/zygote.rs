@@ -564,7 +564,8 @@ fn zygote_main(ctx: JailContext, sock: OwnedFd, host_pid: Option<libc::pid_t>) -
 /// writer's PID namespace, and procfs lets only the host's uid 0 write it,
 /// which a root-mode jail's init is not. The process the host forked stays
 /// as the zygote's parent and exits with it. Kernels before 6.3 have no
-/// such setting; jails there keep the host's.
+/// such setting, and 6.3 to 6.5 one that refuses ordinary memfds at level
+/// 2; jails there keep the host's.
 fn start_in_own_pid_namespace(ctx: JailContext, sock: OwnedFd, host_pid: libc::pid_t) -> ! {
     // SAFETY: prctl, getppid and unshare with integer arguments, in a
     // single-threaded process.
@@ -575,10 +576,16 @@ fn start_in_own_pid_namespace(ctx: JailContext, sock: OwnedFd, host_pid: libc::p
         }
     }
     match sys::fork() {
-        Ok(0) => match std::fs::write("/proc/sys/vm/memfd_noexec", b"2") {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => exit(1),
-            _ => zygote_main(ctx, sock, None),
-        },
+        Ok(0) => {
+            // Before 6.6, level 2 also refused memfd_create without flags,
+            // which ordinary programs use. A kernel without the setting
+            // (before 6.3), or a /proc/sys that is not writable here (a
+            // container), leaves the host's setting: jails still run.
+            if sys::kernel_at_least(6, 6) {
+                let _ = std::fs::write("/proc/sys/vm/memfd_noexec", b"2");
+            }
+            zygote_main(ctx, sock, None)
+        }
         Ok(zygote) => {
             drop(sock);
             sys::close_from(3);

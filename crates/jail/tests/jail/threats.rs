@@ -709,21 +709,36 @@ fn footprint() -> HostFootprint {
                 .unwrap_or(0)
         })
         .sum();
-    let zygote = engine().zygote_pid().to_string();
-    let zombies = std::fs::read_dir("/proc")
+    // (state, parent) of every process.
+    let processes: Vec<(String, String, String)> = std::fs::read_dir("/proc")
         .map(|d| {
             d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-                .filter(|stat| {
-                    let fields: Vec<&str> = stat
-                        .rsplit_once(')')
-                        .map(|(_, r)| r.split_whitespace().collect())
-                        .unwrap_or_default();
-                    fields.first() == Some(&"Z") && fields.get(1) == Some(&zygote.as_str())
+                .filter_map(|e| {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        fields.first()?.to_string(),
+                        fields.get(1)?.to_string(),
+                    ))
                 })
-                .count()
+                .collect()
         })
-        .unwrap_or(0);
+        .unwrap_or_default();
+    // Jail inits are children of the zygote, which (root mode) is the child
+    // of the process the engine forked.
+    let forked = engine().zygote_pid().to_string();
+    let mut parents = vec![forked.clone()];
+    parents.extend(
+        processes
+            .iter()
+            .filter(|(_, _, ppid)| *ppid == forked)
+            .map(|(pid, _, _)| pid.clone()),
+    );
+    let zombies = processes
+        .iter()
+        .filter(|(_, state, ppid)| state == "Z" && parents.contains(ppid))
+        .count();
     HostFootprint {
         tmp_entries: std::fs::read_dir(std::env::temp_dir())
             .map(|d| {
