@@ -263,3 +263,29 @@ fn impossible_budgets_are_refused_at_start() {
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_fork_larger_than_a_tenants_share_is_refused_for_good() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), &[("PADDOCK_API_KEYS", &keys())], &["--max-concurrent", "4"]);
+    // Two slots per tenant: a parent and two children can never run at once.
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/runs/fork",
+        Some(OP1_TOKEN),
+        Some(json!({"parent_code": "true", "language": "bash", "children": [{"code": "true"}, {"code": "true"}]})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "BAD_FORK", "{body}");
+    assert!(body["error"].as_str().unwrap().contains("a tenant may run 2"), "{body}");
+    // One child fits.
+    let (status, body) = call(
+        &server,
+        "POST",
+        "/v1/runs/fork",
+        Some(OP1_TOKEN),
+        Some(json!({"parent_code": "true", "language": "bash", "child_code": "true"})),
+    );
+    assert_eq!(status, 201, "{body}");
+}

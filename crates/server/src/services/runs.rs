@@ -77,7 +77,20 @@ impl Runs {
             })
             .collect::<Result<_, _>>()?;
         // Every jail of the fork is admitted (its slot and its memory)
-        // before anything starts.
+        // before anything starts; a fork that needs more jails at once than
+        // the tenant may ever run is refused for good, not "retry later".
+        let budgets = self.runner.budgets();
+        let needed = 1 + child_configs.len();
+        if needed > budgets.tenant_max_concurrent {
+            return Err(Error::new(
+                ErrorCode::BadFork,
+                format!(
+                    "a fork of {} children runs {needed} jails at once; a tenant may run {} (--tenant-max-concurrent)",
+                    child_configs.len(),
+                    budgets.tenant_max_concurrent
+                ),
+            ));
+        }
         let slots = std::iter::once(&parent_config)
             .chain(child_configs.iter().map(|(_, config)| config))
             .map(|config| self.runner.take_slot(tenant, config))
