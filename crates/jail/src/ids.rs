@@ -342,7 +342,11 @@ mod tests {
         let first = wide.take().expect("first");
         let second = wide.take().expect("second");
         assert_eq!(first.base(), 1 << 20);
-        assert_eq!(second.base(), (1 << 20) + 2 * IDS_PER_JAIL, "took ids another engine holds");
+        assert_eq!(
+            second.base(),
+            (1 << 20) + 2 * IDS_PER_JAIL,
+            "took ids another engine holds"
+        );
         // Once given back by the other engine, the skipped block is found.
         drop(held);
         assert_eq!(wide.take().expect("retried").base(), (1 << 20) + IDS_PER_JAIL);
