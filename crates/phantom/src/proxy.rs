@@ -118,7 +118,15 @@ struct Inner<A> {
     client: UpstreamClient,
     inflight: Arc<Inflight>,
     next_request: AtomicU64,
+    /// Sessions closed and tokens revoked lately, with when: a request
+    /// that passed its check just before a revocation and registers just
+    /// after it (the check awaits the database) is cut at registration.
+    revoked: std::sync::Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a revocation is remembered for requests still being checked
+/// (a check takes milliseconds).
+const REVOKED_MEMORY: Duration = Duration::from_secs(600);
 
 /// Where a request stands while it is checked, for its audit event.
 struct Context_ {
@@ -140,6 +148,7 @@ impl<A: Authority> PhantomProxy<A> {
                 client,
                 inflight: Arc::default(),
                 next_request: AtomicU64::new(0),
+                revoked: std::sync::Mutex::default(),
             }),
         })
     }
@@ -157,6 +166,7 @@ impl<A: Authority> PhantomProxy<A> {
     /// Cuts every request of `session_id` still in flight (its tokens were
     /// just revoked); returns how many.
     pub fn revoke_session(&self, session_id: &str) -> usize {
+        self.remember_revoked([format!("session:{session_id}")]);
         let cut = lock(&self.inner.inflight).remove(session_id).unwrap_or_default();
         for request in cut.values() {
             request.cancel.cancel();
@@ -168,6 +178,7 @@ impl<A: Authority> PhantomProxy<A> {
     /// one of `tokens` (they were just revoked: the exec they were made
     /// for ended); the session's other requests go on. Returns how many.
     pub fn revoke_tokens(&self, session_id: &str, tokens: &[String]) -> usize {
+        self.remember_revoked(tokens.iter().map(|t| format!("token:{t}")));
         let mut map = lock(&self.inner.inflight);
         let Some(requests) = map.get_mut(session_id) else {
             return 0;
@@ -402,7 +413,7 @@ impl<A: Authority> PhantomProxy<A> {
         let outcome = tokio::select! {
             response = self.inner.client.request(upstream_request) => Ok(response),
             () = tokio::time::sleep_until(deadline) => Err("the upstream did not answer in time"),
-            () = cancel.cancelled() => Err("the session was closed"),
+            () = cancel.cancelled() => Err("the session was closed or its token revoked"),
         };
         let upstream_ms = sent.elapsed().as_secs_f64() * 1000.0;
         let response = match outcome {
@@ -446,9 +457,18 @@ impl<A: Authority> PhantomProxy<A> {
         Response::from_parts(parts, body.boxed_unsync())
     }
 
+    /// Remembers revocations for [`REVOKED_MEMORY`] (older ones go).
+    fn remember_revoked(&self, keys: impl IntoIterator<Item = String>) {
+        let now = Instant::now();
+        let mut revoked = self.inner.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        revoked.retain(|_, at| now.duration_since(*at) < REVOKED_MEMORY);
+        revoked.extend(keys.into_iter().map(|key| (key, now)));
+    }
+
     fn register(&self, session_id: &str, token: String) -> (CancellationToken, Registration) {
         let cancel = CancellationToken::new();
         let id = self.inner.next_request.fetch_add(1, Ordering::Relaxed);
+        let keys = [format!("session:{session_id}"), format!("token:{token}")];
         lock(&self.inner.inflight)
             .entry(session_id.to_owned())
             .or_default()
@@ -459,6 +479,14 @@ impl<A: Authority> PhantomProxy<A> {
                     cancel: cancel.clone(),
                 },
             );
+        // Registered first, looked up second (a revocation remembers first
+        // and cuts second): a revocation either cuts this request or is
+        // seen here.
+        let revoked = self.inner.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.iter().any(|key| revoked.contains_key(key)) {
+            cancel.cancel();
+        }
+        drop(revoked);
         let registration = Registration {
             inflight: self.inner.inflight.clone(),
             session_id: session_id.to_owned(),
