@@ -367,8 +367,9 @@ fn pass_output(mut from: std::fs::File, to: &mut impl Write, neutralize: bool) -
 /// `\n`, `\t` and `\r` is shown as text instead of acting on the terminal,
 /// so escape sequences (window titles, OSC 52 clipboard writes, cursor
 /// moves, the 8-bit CSI) become visible. C0 controls and DEL are shown in
-/// caret notation (`ESC` as `^[`, `BEL` as `^G`), C1 controls as `\u{9b}`
-/// and bytes that are not UTF-8 as `\xNN`; every other character, non-ASCII
+/// caret notation (`ESC` as `^[`, `BEL` as `^G`), C1 controls and the
+/// bidirectional overrides and isolates as `\u{9b}`, `\u{202e}`, and bytes
+/// that are not UTF-8 as `\xNN`; every other character, non-ASCII
 /// text included, passes unchanged. Streams are fed in arbitrary chunks: a
 /// UTF-8 character split between two chunks is kept whole.
 #[derive(Debug, Default)]
@@ -433,7 +434,12 @@ fn show_text(text: &str, out: &mut Vec<u8>) {
             '\n' | '\t' | '\r' => continue,
             '\u{0}'..='\u{1f}' => format!("^{}", char::from(c as u8 + b'@')),
             '\u{7f}' => "^?".to_owned(),
-            '\u{80}'..='\u{9f}' => format!("\\u{{{:x}}}", c as u32),
+            // C1 controls, and the bidirectional overrides and isolates
+            // that reorder what a terminal shows (output that reads as
+            // something other than what it is).
+            '\u{80}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                format!("\\u{{{:x}}}", c as u32)
+            }
             _ => continue,
         };
         out.extend_from_slice(&text.as_bytes()[plain..i]);
@@ -466,6 +472,7 @@ mod tests {
         assert_eq!(shown(&[b"a\x1b[2Jb\x00c\x7fd\x08"]), "a^[[2Jb^@c^?d^H");
         // The 8-bit CSI, as a character and as a stray byte.
         assert_eq!(shown(&["x\u{9b}31m".as_bytes()]), "x\\u{9b}31m");
+        assert_eq!(shown(&["a\u{202e}b\u{2066}c".as_bytes()]), "a\\u{202e}b\\u{2066}c");
         assert_eq!(shown(&[b"x\x9b31m"]), "x\\x9b31m");
     }
 
