@@ -682,8 +682,7 @@ pub(crate) fn print_result(conn: &Connection, result: &Reply) -> Outcome {
     if conn.json {
         print_raw(result);
     } else {
-        print!("{}", result.value["stdout"].as_str().unwrap_or(""));
-        eprint!("{}", result.value["stderr"].as_str().unwrap_or(""));
+        print_output(&result.value);
         note_truncation(&result.value);
     }
     Ok(exit_status(&result.value))
@@ -744,8 +743,7 @@ pub fn runs(conn: &Connection, command: &RunsCommand) -> Outcome {
             let mut worst = 0;
             for (name, jail) in jails {
                 println!("=== {name}: exit {}", text(&jail["exit_code"]));
-                print!("{}", jail["stdout"].as_str().unwrap_or(""));
-                eprint!("{}", jail["stderr"].as_str().unwrap_or(""));
+                print_output(jail);
                 worst = worst.max(exit_status(jail));
             }
             return Ok(worst);
@@ -783,6 +781,8 @@ pub(crate) fn stream_post(api: &Api, conn: &Connection, path: &str, body: Value)
 /// Prints SSE events as they arrive; returns the run's exit status.
 fn follow_stream(conn: &Connection, response: Response) -> Outcome {
     let mut event = String::new();
+    // One per stream: a character split between two chunks stays whole.
+    let (mut out_filter, mut err_filter) = (crate::run::Neutralizer::default(), crate::run::Neutralizer::default());
     for line in BufReader::new(response).lines() {
         let line = line.map_err(|e| Failure(format!("the stream from {} broke off: {e}", conn.url)))?;
         if let Some(name) = line.strip_prefix("event: ") {
@@ -797,8 +797,8 @@ fn follow_stream(conn: &Connection, response: Response) -> Outcome {
             println!("{}", json!({ "event": event, "data": data }));
         }
         match event.as_str() {
-            "stdout" if !conn.json => write_chunk(&mut std::io::stdout(), &data),
-            "stderr" if !conn.json => write_chunk(&mut std::io::stderr(), &data),
+            "stdout" if !conn.json => write_chunk(&mut std::io::stdout(), &data, &mut out_filter),
+            "stderr" if !conn.json => write_chunk(&mut std::io::stderr(), &data, &mut err_filter),
             // Ended by our own Ctrl-C (its cancel): exit as interrupted.
             "completed" | "error" if interrupt::was_interrupted() => return Ok(interrupt::EXIT_INTERRUPTED),
             "completed" => {
@@ -812,8 +812,26 @@ fn follow_stream(conn: &Connection, response: Response) -> Outcome {
     Err(Failure("the stream ended without a result".into()))
 }
 
-/// Writes one output chunk (`{"text"}` or `{"base64"}`) as its bytes.
-fn write_chunk(out: &mut dyn std::io::Write, chunk: &Value) {
+/// Writes a result's `stdout` and `stderr` (control characters shown as
+/// text where they go to a terminal, see [`crate::run::for_terminal`]).
+fn print_output(result: &Value) {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let out = result["stdout"].as_str().unwrap_or("").as_bytes();
+    let err = result["stderr"].as_str().unwrap_or("").as_bytes();
+    let _ = stdout.lock().write_all(&crate::run::for_terminal(out, &stdout));
+    let _ = stderr.lock().write_all(&crate::run::for_terminal(err, &stderr));
+    let _ = stdout.lock().flush();
+}
+
+/// Writes one output chunk (`{"text"}` or `{"base64"}`) as its bytes,
+/// through `filter` where `out` is a terminal.
+fn write_chunk<W: std::io::Write + std::io::IsTerminal>(
+    out: &mut W,
+    chunk: &Value,
+    filter: &mut crate::run::Neutralizer,
+) {
     use base64::Engine as _;
     let bytes = match (chunk["text"].as_str(), chunk["base64"].as_str()) {
         (Some(text), _) => text.as_bytes().to_vec(),
@@ -821,6 +839,13 @@ fn write_chunk(out: &mut dyn std::io::Write, chunk: &Value) {
             .decode(b64)
             .unwrap_or_default(),
         _ => return,
+    };
+    let bytes = if out.is_terminal() {
+        let mut shown = Vec::with_capacity(bytes.len());
+        filter.push(&bytes, &mut shown);
+        shown
+    } else {
+        bytes
     };
     // A closed pipe ends the command quietly elsewhere; nothing to add here.
     let _ = out.write_all(&bytes).and_then(|()| out.flush());

@@ -363,6 +363,20 @@ fn pass_output(mut from: std::fs::File, to: &mut impl Write, neutralize: bool) -
     to.flush()
 }
 
+/// `bytes` of a jail's output as they may be written to `stream`:
+/// neutralized ([`Neutralizer`]) when it is a terminal, unchanged
+/// otherwise (pipes and files get the exact bytes).
+pub fn for_terminal<'a>(bytes: &'a [u8], stream: &impl IsTerminal) -> std::borrow::Cow<'a, [u8]> {
+    if !stream.is_terminal() {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut neutralizer = Neutralizer::default();
+    neutralizer.push(bytes, &mut out);
+    neutralizer.finish(&mut out);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Makes output safe to show on a terminal: every control character but
 /// `\n`, `\t` and `\r` is shown as text instead of acting on the terminal,
 /// so escape sequences (window titles, OSC 52 clipboard writes, cursor

@@ -268,11 +268,16 @@ fn write_entry(entry: &ProcessLogEntry) -> Result<(), Failure> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(entry.data.as_bytes())
         .map_err(|e| Failure(format!("a log entry is not base64: {e}")))?;
+    // Control characters are shown as text where they go to a terminal.
     let written = if entry.stream == ProcessLogsStream::Stderr {
-        let mut err = std::io::stderr().lock();
+        let stderr = std::io::stderr();
+        let bytes = crate::run::for_terminal(&bytes, &stderr);
+        let mut err = stderr.lock();
         err.write_all(&bytes).and_then(|()| err.flush())
     } else {
-        let mut out = std::io::stdout().lock();
+        let stdout = std::io::stdout();
+        let bytes = crate::run::for_terminal(&bytes, &stdout);
+        let mut out = stdout.lock();
         out.write_all(&bytes).and_then(|()| out.flush())
     };
     match written {

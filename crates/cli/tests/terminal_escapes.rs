@@ -8,6 +8,8 @@
 
 use std::process::{Command, Stdio};
 
+mod support;
+
 /// What the jailed command prints on both streams: a clipboard write
 /// (OSC 52), a window title (OSC 0), a screen clear, the 8-bit CSI and
 /// text that must survive intact.
@@ -49,11 +51,16 @@ fn run_args(extra: &[&str]) -> Vec<String> {
 
 /// What reached the terminal when `paddock run` ran on one.
 fn on_a_terminal(extra: &[&str]) -> Vec<u8> {
+    under_pty(run_args(extra))
+}
+
+/// What reached the terminal when `paddock ARGS` ran on one.
+fn under_pty(args: Vec<String>) -> Vec<u8> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(UNDER_PTY)
         .arg(env!("CARGO_BIN_EXE_paddock"))
-        .args(run_args(extra))
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .expect("python3 must be installed");
@@ -102,4 +109,39 @@ fn output_to_pipes_is_passed_byte_for_byte() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, RAW);
     assert_eq!(out.stderr, RAW);
+}
+
+/// The client commands print a remote jail's output the same way: a run's
+/// result, and a streamed run's chunks.
+#[test]
+fn row47_client_commands_show_remote_output_as_text_too() {
+    let dir = support::tempdir();
+    let server = support::Server::with_keys(dir.path());
+    let script = format!("{PRINTF}; {PRINTF} >&2");
+    for mode in ["create", "stream"] {
+        let args: Vec<String> = [
+            "runs",
+            mode,
+            "--url",
+            &server.url,
+            "--api-key",
+            support::OP1_TOKEN,
+            "-l",
+            "bash",
+            "-c",
+            &script,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let seen = under_pty(args);
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        for bad in [b"\x1b".as_slice(), b"\x07", b"\xc2\x9b"] {
+            assert!(
+                !contains(&seen, bad),
+                "runs {mode}: {bad:?} reached the terminal: {text:?}"
+            );
+        }
+        assert_eq!(text.matches("^[]52;c;cGFzc3dk^G").count(), 2, "runs {mode}: {text:?}");
+    }
 }
