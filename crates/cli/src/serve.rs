@@ -143,6 +143,12 @@ pub struct ServeArgs {
     /// connections close after it too). Streamed responses are not timed.
     #[arg(long, env = "PADDOCK_HEADER_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
     pub header_timeout: Duration,
+    /// Longest wait for the next bytes of a request body being read, on
+    /// the control plane and the phantom proxy: a client that stalls (or
+    /// trickles slower) is answered 408 and its connection closed. A body
+    /// that keeps flowing is never cut.
+    #[arg(long, env = "PADDOCK_BODY_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse::duration)]
+    pub body_timeout: Duration,
     /// Connections each listener (control plane, phantom proxy) serves at
     /// once; when full, the one waiting longest for a request head is
     /// closed to make room (default: a quarter of the open-files limit,
@@ -217,6 +223,9 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     if args.header_timeout.is_zero() {
         return Err("--header-timeout must be longer than zero".into());
     }
+    if args.body_timeout.is_zero() {
+        return Err("--body-timeout must be longer than zero".into());
+    }
     let open_files = raise_open_files_limit();
     let max_connections = match args.max_connections {
         Some(n) => n as usize,
@@ -225,8 +234,10 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.api_limits = paddock_phantom::listen::ListenLimits {
         header_timeout: args.header_timeout,
         max_connections,
+        body_timeout: args.body_timeout,
     };
     config.proxy.header_timeout = args.header_timeout;
+    config.proxy.body_timeout = args.body_timeout;
     config.proxy.max_connections = max_connections;
     config.database_url = args.database_url.clone().filter(|u| !u.is_empty());
     config.api_keys = keys_from_env()?;
@@ -412,6 +423,7 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         tenant_memory_mib = state.runner.budgets().tenant_memory_mb,
         max_connections = c.api_limits.max_connections,
         header_timeout = ?c.api_limits.header_timeout,
+        body_timeout = ?c.api_limits.body_timeout,
         recovered_jails = prepared.recovered_jails,
         "paddock serve ready"
     );

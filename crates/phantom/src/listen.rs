@@ -15,6 +15,17 @@
 //!   head thus cannot hold slots that a client sending a request needs,
 //!   and the listener never stops accepting (a full backlog would refuse
 //!   everyone alike).
+//! - A request body must keep arriving: every request's body is a
+//!   [`TimedBody`], which fails when its reader has waited longer than the
+//!   body timeout for the next bytes. A client that sends a head with a
+//!   large `Content-Length` and then stalls (or trickles slower than that)
+//!   is answered 408 and the connection closed, and the handler reading
+//!   the body gets an error instead of waiting forever. A body that keeps
+//!   flowing is never cut however long it takes, and the time a handler
+//!   spends not reading (an upstream being slow to take a relayed body) is
+//!   not counted. A handler that answers without reading the body (a
+//!   refused request) does not wait for it at all: hyper then closes the
+//!   connection.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -47,6 +58,8 @@ pub struct ListenLimits {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Longest wait for the next bytes of a request body being read.
+    pub body_timeout: Duration,
 }
 
 impl Default for ListenLimits {
@@ -54,8 +67,102 @@ impl Default for ListenLimits {
         ListenLimits {
             header_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            body_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// The body of every request the listeners hand to their handlers: the
+/// connection's body, failing with [`BodyStalled`] once its reader has
+/// waited `body_timeout` for the next frame.
+///
+/// The clock runs only while the reader waits (a poll answered
+/// `Pending`), from the first such poll after a frame: a slow reader is
+/// not the client's fault, and TCP keeps a client from sending what the
+/// server does not read.
+pub struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    /// Armed while waiting for the next frame.
+    wait: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Set when the body stalled, for the service to answer 408.
+    stalled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A request body's next bytes did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled: no bytes for {0:?}")]
+pub struct BodyStalled(pub Duration);
+
+impl TimedBody {
+    fn new(inner: Incoming, timeout: Duration) -> (TimedBody, Arc<std::sync::atomic::AtomicBool>) {
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = TimedBody {
+            inner,
+            timeout,
+            wait: None,
+            stalled: stalled.clone(),
+        };
+        (body, stalled)
+    }
+}
+
+impl Body for TimedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.stalled.load(Ordering::Relaxed) {
+            return Poll::Ready(Some(Err(BodyStalled(this.timeout).into())));
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.wait = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let wait = this.wait.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match wait.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.stalled.store(true, Ordering::Relaxed);
+                        Poll::Ready(Some(Err(BodyStalled(timeout).into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The 408 that replaces a handler's answer when the request body stalled;
+/// the connection is closed after it.
+fn stalled_response(timeout: Duration) -> Response<http_body_util::Full<Bytes>> {
+    let detail = format!("the request body stalled: no bytes for {timeout:?}\n");
+    let mut response = Response::new(http_body_util::Full::new(Bytes::from(detail)));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    headers.insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// The connections of one listener.
@@ -302,7 +409,7 @@ pub async fn serve<H, Fut, B>(
     handler: H,
     shutdown: impl Future<Output = ()>,
 ) where
-    H: Fn(Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    H: Fn(Request<TimedBody>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<B>> + Send + 'static,
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -345,20 +452,39 @@ pub async fn serve<H, Fut, B>(
         });
         let handler = handler.clone();
         let request_slot = slot.clone();
+        let body_timeout = limits.body_timeout;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let in_flight = request_slot.request();
+            let mut stalled = None;
+            let request = request.map(|body| {
+                let (body, flag) = TimedBody::new(body, body_timeout);
+                stalled = Some(flag);
+                body
+            });
             let response = handler(request, peer);
             async move {
                 let response = response.await;
+                if stalled.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    // Whatever the handler made of the failed read, the
+                    // client is told why, and the connection closes.
+                    tracing::debug!(?body_timeout, "{what}: request body stalled; answering 408");
+                    let response = stalled_response(body_timeout).map(move |body| {
+                        http_body_util::Either::Right(body.map_frame(move |frame| {
+                            let _ = &in_flight;
+                            frame
+                        }))
+                    });
+                    return Ok::<_, std::convert::Infallible>(response);
+                }
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     in_flight.pin();
                 }
                 // The request stays in flight until its body is sent.
                 let response = response.map(move |body| {
-                    body.map_frame(move |frame| {
+                    http_body_util::Either::Left(body.map_frame(move |frame| {
                         let _ = &in_flight;
                         frame
-                    })
+                    }))
                 });
                 Ok::<_, std::convert::Infallible>(response)
             }

@@ -23,6 +23,8 @@ use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming};
+
+use crate::listen::TimedBody;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION, HOST};
 use hyper::{Request, Response, StatusCode, Uri};
 use tokio::net::TcpListener;
@@ -52,6 +54,9 @@ pub struct ProxySettings {
     pub total_timeout: Duration,
     /// Longest wait for a client's request head (each keep-alive one too).
     pub header_timeout: Duration,
+    /// Longest wait for the next bytes of a client's request body
+    /// ([`crate::listen::TimedBody`]).
+    pub body_timeout: Duration,
     /// PEM files of extra CAs to trust for upstreams (internal services).
     pub extra_ca: Vec<PathBuf>,
     /// Client connections served at once; when full, the one that has
@@ -66,6 +71,7 @@ impl Default for ProxySettings {
             connect_timeout: Duration::from_secs(10),
             total_timeout: Duration::from_secs(600),
             header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
             extra_ca: Vec::new(),
             max_connections: 1024,
         }
@@ -204,9 +210,10 @@ impl<A: Authority> PhantomProxy<A> {
         let limits = crate::listen::ListenLimits {
             header_timeout: self.inner.settings.header_timeout,
             max_connections: self.inner.settings.max_connections,
+            body_timeout: self.inner.settings.body_timeout,
         };
         let proxy = self.clone();
-        let handler = move |request: Request<Incoming>, _peer: std::net::SocketAddr| {
+        let handler = move |request: Request<TimedBody>, _peer: std::net::SocketAddr| {
             let proxy = proxy.clone();
             async move { proxy.handle(request).await }
         };
@@ -232,7 +239,7 @@ impl<A: Authority> PhantomProxy<A> {
     }
 
     /// Answers one request.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+    pub async fn handle(&self, request: Request<TimedBody>) -> Response<ProxyBody> {
         if request.uri().path() == "/healthz" {
             return text_response(StatusCode::OK, "ok");
         }
@@ -258,7 +265,7 @@ impl<A: Authority> PhantomProxy<A> {
     }
 
     /// Every check before the upstream is contacted.
-    async fn check(&self, request: &Request<Incoming>, ctx: &mut Context_) -> Result<Checked, Refusal> {
+    async fn check(&self, request: &Request<TimedBody>, ctx: &mut Context_) -> Result<Checked, Refusal> {
         let canonical = normalize(request.uri().path()).map_err(|e| Refusal::new(Reject::BadPath, e.to_string()))?;
         let mut decoded = canonical.decoded.splitn(4, '/');
         let mut encoded = canonical.encoded.splitn(4, '/');
@@ -352,7 +359,7 @@ impl<A: Authority> PhantomProxy<A> {
 
     async fn forward(
         &self,
-        request: Request<Incoming>,
+        request: Request<TimedBody>,
         ctx: Context_,
         service: Service,
         grant: Grant,

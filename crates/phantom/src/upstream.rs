@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -17,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use crate::proxy::ProxyError;
 
 /// The pooled client every forwarded request goes through.
-pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+pub(crate) type UpstreamClient = Client<HttpsConnector<HttpConnector>, crate::listen::TimedBody>;
 
 /// A client trusting the system's roots and the certificates in `extra_ca`.
 pub(crate) fn client(connect_timeout: Duration, extra_ca: &[std::path::PathBuf]) -> Result<UpstreamClient, ProxyError> {

@@ -215,7 +215,7 @@ pub async fn serve(
     );
     let disk_monitor = tokio::spawn(state.disk.clone().monitor(Duration::from_secs(1), stop.clone()));
     // Peer addresses are kept for the preview relay's `X-Forwarded-For`.
-    let handler = move |mut request: http::Request<hyper::body::Incoming>, peer: std::net::SocketAddr| {
+    let handler = move |mut request: http::Request<paddock_phantom::listen::TimedBody>, peer: std::net::SocketAddr| {
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let mut router = router.clone();
         async move {

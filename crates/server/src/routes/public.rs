@@ -82,7 +82,8 @@ pub async fn serve_metrics(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let limits = state.config.api_limits;
-    let handler = move |request: axum::http::Request<hyper::body::Incoming>, _peer: std::net::SocketAddr| {
+    let handler = move |request: axum::http::Request<paddock_phantom::listen::TimedBody>,
+                        _peer: std::net::SocketAddr| {
         let state = state.clone();
         async move {
             let found = request.uri().path() == "/metrics";
