@@ -462,11 +462,13 @@ fn read_jobs(
 /// Reads the file `fd` (about `size` bytes), hashing it, and writes its
 /// blob if the pool lacks it. Returns the hash and the bytes read.
 ///
-/// Holes (`SEEK_DATA`/`SEEK_HOLE`, see [`sys::span_at`]) are hashed as the
-/// zeros they read as without being read, and blocks of zeros are never
-/// written ([`sys::pwrite_sparse`]; the blob gets its length by
-/// `ftruncate`): a sparse file makes a sparse blob, so `truncate -s 4G`
-/// in a workspace costs its snapshots no disk.
+/// Holes (`SEEK_DATA`/`SEEK_HOLE`, see [`sys::span_at`]) are never read,
+/// and blocks of zeros are never written ([`sys::pwrite_sparse`]; the blob
+/// gets its length by `ftruncate`): a sparse file makes a sparse blob, so
+/// `truncate -s 4G` in a workspace costs its snapshots no disk. A file
+/// with a hole is named by its [`SparseHasher`] digest, which costs no CPU
+/// for the holes either (hashing the 8 TiB of zeros `truncate -s 8T` reads
+/// as would take hours); a file without one by the BLAKE3 of its bytes.
 fn store(
     batch: &Batch<'_>,
     buf: &mut Vec<u8>,
@@ -480,7 +482,24 @@ fn store(
         *buf = vec![0; BUFFER];
     }
     let read_err = |e| io_err(Step::ReadFile, path(), e);
-    let mut hasher = blake3::Hasher::new();
+    // Decided once, before reading: a hole anywhere below the size fstat
+    // gave (at the start or after the first data extent) makes the file
+    // sparse. A file system without `SEEK_HOLE` reports all data.
+    let sparse = match sys::span_at(fd, 0).map_err(read_err)? {
+        sys::Span::Hole(_) => true,
+        sys::Span::Data(end) => end < size,
+        sys::Span::End => false,
+    };
+    // A dense file is read up to the size it had when it was found dense:
+    // holes punched or a size grown meanwhile (the jail should be frozen,
+    // but is not trusted) cost at most that many zeros to hash, never the
+    // apparent size of a file `truncate` grew after the check.
+    let limit = if sparse { u64::MAX } else { size };
+    let mut hasher = if sparse {
+        Identity::Sparse(SparseHasher::new())
+    } else {
+        Identity::Plain(blake3::Hasher::new())
+    };
     let mut temp = None;
     // `buf[..filled]` holds the bytes from `total - filled` to `total`.
     let mut filled = 0;
@@ -499,10 +518,14 @@ fn store(
             temp = Some(t);
             filled = 0;
         }
+        if total >= limit {
+            break;
+        }
         if total >= data_end {
             match sys::span_at(fd, total).map_err(read_err)? {
-                sys::Span::Data(end) => data_end = end,
+                sys::Span::Data(end) => data_end = end.min(limit),
                 sys::Span::Hole(end) => {
+                    let end = end.min(limit);
                     let hole = end - total;
                     if temp.is_none() && filled as u64 + hole <= buf.len() as u64 {
                         // Small so far: keep the zeros in the buffer.
@@ -519,7 +542,7 @@ fn store(
                         t.write_at(&buf[..filled], total - filled as u64)?;
                         temp = Some(t);
                         filled = 0;
-                        hash_zeros(&mut hasher, hole);
+                        hasher.zeros(hole);
                     }
                     total = end;
                     continue;
@@ -539,7 +562,7 @@ fn store(
     }
     let data = &buf[..filled];
     hasher.update(data);
-    let hash = BlobHash::from(hasher.finalize());
+    let hash = hasher.finalize();
     if let Some(need) = batch.need(&hash, total)? {
         let t = match temp {
             Some(t) => t,
@@ -553,12 +576,216 @@ fn store(
     Ok((hash, total))
 }
 
-/// Feeds `len` zero bytes to `hasher` without reading them from anywhere.
-fn hash_zeros(hasher: &mut blake3::Hasher, mut len: u64) {
-    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-    while len > 0 {
-        let n = len.min(ZEROS.len() as u64) as usize;
-        hasher.update(&ZEROS[..n]);
-        len -= n as u64;
+/// How a file's blob is named: the BLAKE3 of its bytes, or for a file
+/// with holes its [`SparseHasher`] digest. Both see the bytes in order.
+enum Identity {
+    Plain(blake3::Hasher),
+    Sparse(SparseHasher),
+}
+
+impl Identity {
+    /// The next bytes of the file.
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Identity::Plain(h) => {
+                h.update(data);
+            }
+            Identity::Sparse(h) => h.update(data),
+        }
+    }
+
+    /// The next `len` bytes of the file are a hole (zeros, never read).
+    fn zeros(&mut self, mut len: u64) {
+        match self {
+            Identity::Plain(h) => {
+                // Bounded by the size the file had when it was found dense
+                // (the caller's `limit`).
+                static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+                while len > 0 {
+                    let n = len.min(ZEROS.len() as u64) as usize;
+                    h.update(&ZEROS[..n]);
+                    len -= n as u64;
+                }
+            }
+            Identity::Sparse(h) => h.zeros(len),
+        }
+    }
+
+    fn finalize(self) -> BlobHash {
+        match self {
+            Identity::Plain(h) => BlobHash::from(h.finalize()),
+            Identity::Sparse(h) => h.finalize(),
+        }
+    }
+}
+
+/// Names a sparse file's blob in time proportional to its data, not its
+/// apparent size.
+///
+/// BLAKE3 itself has no shortcut for runs of zeros: each 1 KiB chunk's
+/// chaining value depends on its position (the chunk counter), so every
+/// zero chunk of a hole would have to be compressed. Instead the file is
+/// cut into aligned [`SPARSE_BLOCK`]-byte blocks, and what is hashed (with
+/// BLAKE3 in key-derivation mode under its own context, so it can never
+/// collide with a plain digest) is, for each block holding a non-zero
+/// byte in order, its index (u64 little-endian) and its bytes (the last
+/// block may be short), then the file's length (u64 little-endian). That
+/// encoding determines the contents (the length is the last 8 bytes, each
+/// record's length follows from its index and the length, every block not
+/// recorded is zeros), so equal digests mean equal contents; and it
+/// depends on the contents alone, not on where the file system put holes,
+/// so equal sparse files share a blob. A hole costs at most the two
+/// partial blocks at its ends.
+struct SparseHasher {
+    hasher: blake3::Hasher,
+    /// The current block's bytes so far (`block[..fill]`).
+    block: Vec<u8>,
+    fill: usize,
+    /// Whether `block[..fill]` holds a non-zero byte.
+    nonzero: bool,
+    /// The current block's index.
+    index: u64,
+}
+
+/// Block size of [`SparseHasher`].
+const SPARSE_BLOCK: usize = 64 * 1024;
+/// Key-derivation context of [`SparseHasher`] (never to change: blobs are
+/// named by it).
+const SPARSE_CONTEXT: &str = "paddock-store 2026-12-03 sparse file blob v1";
+
+impl SparseHasher {
+    fn new() -> SparseHasher {
+        SparseHasher {
+            hasher: blake3::Hasher::new_derive_key(SPARSE_CONTEXT),
+            block: vec![0; SPARSE_BLOCK],
+            fill: 0,
+            nonzero: false,
+            index: 0,
+        }
+    }
+
+    fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.fill == 0 && data.len() >= SPARSE_BLOCK {
+                // A whole block in place: no copy.
+                let (whole, rest) = data.split_at(SPARSE_BLOCK);
+                if whole.iter().any(|&b| b != 0) {
+                    self.hasher.update(&self.index.to_le_bytes());
+                    self.hasher.update(whole);
+                }
+                self.index += 1;
+                data = rest;
+                continue;
+            }
+            let n = (SPARSE_BLOCK - self.fill).min(data.len());
+            let (part, rest) = data.split_at(n);
+            self.nonzero |= part.iter().any(|&b| b != 0);
+            self.block[self.fill..self.fill + n].copy_from_slice(part);
+            self.fill += n;
+            data = rest;
+            if self.fill == SPARSE_BLOCK {
+                self.end_block();
+            }
+        }
+    }
+
+    fn zeros(&mut self, mut len: u64) {
+        if self.fill > 0 {
+            let n = ((SPARSE_BLOCK - self.fill) as u64).min(len) as usize;
+            self.block[self.fill..self.fill + n].fill(0);
+            self.fill += n;
+            len -= n as u64;
+            if self.fill < SPARSE_BLOCK {
+                return; // the hole ended inside this block
+            }
+            self.end_block();
+        }
+        // Whole blocks of zeros are skipped; the hole's tail starts a block.
+        let block = SPARSE_BLOCK as u64;
+        self.index += len / block;
+        let tail = (len % block) as usize;
+        self.block[..tail].fill(0);
+        self.fill = tail;
+    }
+
+    /// Records the current block if it holds a non-zero byte.
+    fn end_block(&mut self) {
+        if self.nonzero {
+            self.hasher.update(&self.index.to_le_bytes());
+            self.hasher.update(&self.block[..self.fill]);
+        }
+        self.index += 1;
+        self.fill = 0;
+        self.nonzero = false;
+    }
+
+    fn finalize(mut self) -> BlobHash {
+        let len = self.index * SPARSE_BLOCK as u64 + self.fill as u64;
+        if self.fill > 0 {
+            self.end_block();
+        }
+        self.hasher.update(&len.to_le_bytes());
+        BlobHash::from(self.hasher.finalize())
+    }
+}
+
+#[cfg(test)]
+mod sparse_hash_tests {
+    use super::*;
+
+    /// The digest of `data` fed in pieces of `step`, runs of zeros of at
+    /// least `hole` bytes given as holes.
+    fn digest(data: &[u8], step: usize, hole: usize) -> BlobHash {
+        // Zeros starting at each offset.
+        let mut run = vec![0usize; data.len() + 1];
+        for i in (0..data.len()).rev() {
+            run[i] = if data[i] == 0 { run[i + 1] + 1 } else { 0 };
+        }
+        let mut h = SparseHasher::new();
+        let mut at = 0;
+        while at < data.len() {
+            let zeros = run[at];
+            if zeros >= hole {
+                h.zeros(zeros as u64);
+                at += zeros;
+                continue;
+            }
+            let n = step.min(data.len() - at);
+            h.update(&data[at..at + n]);
+            at += n;
+        }
+        h.finalize()
+    }
+
+    #[test]
+    fn the_digest_depends_on_the_contents_alone() {
+        let mut data = vec![0u8; 5 * SPARSE_BLOCK + 123];
+        data[7] = 1;
+        data[SPARSE_BLOCK + 5000..SPARSE_BLOCK + 9000].fill(0xab);
+        data[4 * SPARSE_BLOCK - 1] = 2;
+        data[5 * SPARSE_BLOCK + 100] = 3;
+        let want = digest(&data, data.len(), usize::MAX);
+        for step in [7, 4096, SPARSE_BLOCK, SPARSE_BLOCK + 1, 3 * SPARSE_BLOCK] {
+            for hole in [1, 4096, SPARSE_BLOCK, 2 * SPARSE_BLOCK, usize::MAX] {
+                assert_eq!(digest(&data, step, hole), want, "step {step}, hole {hole}");
+            }
+        }
+        // Any byte changed, or the length, changes it; and it is never the
+        // plain digest.
+        let mut other = data.clone();
+        other[3 * SPARSE_BLOCK] = 9;
+        assert_ne!(digest(&other, 4096, 4096), want);
+        other = data.clone();
+        other.push(0);
+        assert_ne!(digest(&other, 4096, 4096), want);
+        assert_ne!(want, BlobHash::of(&data));
+        let zeros = |len: u64| {
+            let mut h = SparseHasher::new();
+            h.zeros(len);
+            h.finalize()
+        };
+        // 16 TiB of hole costs nothing, and its length counts.
+        assert_ne!(zeros(1 << 44), zeros((1 << 44) + 1));
+        assert_ne!(zeros(0), zeros(1));
     }
 }
