@@ -248,7 +248,7 @@ ${load}
   await runtime.files.write("hi.txt", "from a file");
   const process = await runtime.processes.run({ command: "cat", args: ["hi.txt"] });
   await paddock.workspaces.delete(ws.id);
-  console.log(JSON.stringify({ whoami, health: health.status, stdout: run.stdout, exit: run.exit_code, missing: error.code, runtime: process.stdout }));
+  console.log(JSON.stringify({ whoami: { tenant: whoami.tenant, role: whoami.role }, health: health.status, stdout: run.stdout, exit: run.exit_code, missing: error.code, runtime: process.stdout }));
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
   const execFileAsync = promisify(execFile);
