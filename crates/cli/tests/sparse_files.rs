@@ -12,7 +12,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 mod support;
 
@@ -77,19 +77,8 @@ fn allocated(path: &Path) -> u64 {
     sum
 }
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
-}
-
 fn sh(server: &Server, ws: &str, script: &str) -> String {
-    let (status, result) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/exec"),
-        Some(OP1_TOKEN),
-        Some(json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60})),
-    );
-    assert_eq!(status, 200, "{result}");
+    let result = workspace_sh(server, OP1_TOKEN, ws, script);
     assert_eq!(result["exit_code"], 0, "{result}");
     result["stdout"].as_str().unwrap().to_owned()
 }

@@ -27,19 +27,8 @@ const TAIL_AT: u64 = BIG - 4;
 /// it takes well under a second).
 const SNAPSHOT_BOUND: Duration = Duration::from_secs(30);
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
-}
-
 fn sh(server: &Server, ws: &str, script: &str) -> String {
-    let (status, result) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/exec"),
-        Some(OP1_TOKEN),
-        Some(json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60})),
-    );
-    assert_eq!(status, 200, "{result}");
+    let result = workspace_sh(server, OP1_TOKEN, ws, script);
     assert_eq!(result["exit_code"], 0, "{result}");
     result["stdout"].as_str().unwrap().to_owned()
 }

@@ -32,20 +32,9 @@ fn create(server: &Server, body: Value) -> Value {
     ws
 }
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
-}
-
 /// `sh -c script` in workspace `ws`: (exit code, stdout, stderr).
 fn sh(server: &Server, ws: &str, script: &str) -> (i64, String, String) {
-    let (status, result) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/exec"),
-        Some(OP1_TOKEN),
-        Some(json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60})),
-    );
-    assert_eq!(status, 200, "{result}");
+    let result = workspace_sh(server, OP1_TOKEN, ws, script);
     (
         result["exit_code"].as_i64().unwrap(),
         result["stdout"].as_str().unwrap().to_owned(),

@@ -50,21 +50,9 @@ fn create(server: &Server, token: &str, body: Value) -> Value {
     ws
 }
 
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
-}
-
 /// `sh -c script` in a workspace; returns the result (asserting 200).
 fn sh(server: &Server, token: &str, ws: &str, script: &str) -> Value {
-    let (status, result) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/exec"),
-        Some(token),
-        Some(json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60})),
-    );
-    assert_eq!(status, 200, "{result}");
-    result
+    workspace_sh(server, token, ws, script)
 }
 
 fn stdout(result: &Value) -> String {

@@ -211,6 +211,25 @@ pub fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// The `id` of an API object.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
+}
+
+/// `sh -c script` in workspace `ws` as `token`'s caller (60 s deadline);
+/// the exec result, once the call answered 200.
+pub fn workspace_sh(server: &Server, token: &str, ws: &str, script: &str) -> Value {
+    let (status, result) = call(
+        server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/exec"),
+        Some(token),
+        Some(serde_json::json!({"cmd": "sh", "args": ["-c", script], "timeout_secs": 60})),
+    );
+    assert_eq!(status, 200, "{result}");
+    result
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
