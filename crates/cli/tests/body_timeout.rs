@@ -12,7 +12,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 mod support;
 
@@ -141,22 +141,7 @@ fn stalled_request_bodies_are_answered_408_and_closed_and_flowing_ones_are_not_c
     let dir = tempdir();
     let server = server_for(&upstream, dir.path());
     let api = server.url.trim_start_matches("http://").to_owned();
-    let (status, body) = call(
-        &server,
-        "POST",
-        "/v1/credentials",
-        Some(OP1_TOKEN),
-        Some(json!({"service": "openai", "secret": "sk-1"})),
-    );
-    assert_eq!(status, 200, "{body}");
-    let (status, session) = call(
-        &server,
-        "POST",
-        "/v1/sessions",
-        Some(OP1_TOKEN),
-        Some(json!({"services": ["openai"]})),
-    );
-    assert_eq!(status, 201, "{session}");
+    let session = session_for(&server, "openai", "sk-1");
     let phantom = format!("Bearer {}", session["env"]["OPENAI_API_KEY"].as_str().unwrap());
     let operator = format!("Bearer {OP1_TOKEN}");
 

@@ -23,22 +23,7 @@ use support::*;
 fn setup(upstream: &Upstream, dir: &Path) -> (Server, String, String) {
     let spec = format!("openai={}", upstream.url());
     let server = Server::start(dir, &[("PADDOCK_API_KEYS", &keys())], &["--service", &spec]);
-    let (status, body) = call(
-        &server,
-        "POST",
-        "/v1/credentials",
-        Some(OP1_TOKEN),
-        Some(json!({"service": "openai", "secret": "sk-real-key"})),
-    );
-    assert_eq!(status, 200, "{body}");
-    let (status, session) = call(
-        &server,
-        "POST",
-        "/v1/sessions",
-        Some(OP1_TOKEN),
-        Some(json!({"services": ["openai"]})),
-    );
-    assert_eq!(status, 201, "{session}");
+    let session = session_for(&server, "openai", "sk-real-key");
     let id = session["id"].as_str().expect("session id").to_owned();
     let token = session["env"]["OPENAI_API_KEY"].as_str().expect("token").to_owned();
     (server, id, token)

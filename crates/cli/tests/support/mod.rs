@@ -211,6 +211,29 @@ pub fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
+/// Stores `secret` as tenant t1's credential for `service` and opens a
+/// session of t1 for it; returns the session (its `env` holds the phantom
+/// token and base URL).
+pub fn session_for(server: &Server, service: &str, secret: &str) -> Value {
+    let (status, body) = call(
+        server,
+        "POST",
+        "/v1/credentials",
+        Some(OP1_TOKEN),
+        Some(serde_json::json!({"service": service, "secret": secret})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, session) = call(
+        server,
+        "POST",
+        "/v1/sessions",
+        Some(OP1_TOKEN),
+        Some(serde_json::json!({"services": [service]})),
+    );
+    assert_eq!(status, 201, "{session}");
+    session
+}
+
 /// The `id` of an API object.
 pub fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
