@@ -76,6 +76,9 @@ error_codes! {
     /// The state disk is below its free-space reserve: new work is refused
     /// until workspaces or snapshots are deleted or space is freed.
     InsufficientStorage = ("INSUFFICIENT_STORAGE", 507),
+    /// The tenant's snapshots and workspaces hold its storage budget
+    /// (`--tenant-storage`): delete some of them first.
+    StorageBudget = ("STORAGE_BUDGET", 507),
     /// The host cannot do what was asked (a limit without a cgroup, a
     /// kernel feature it lacks); retrying does not help.
     Unsupported = ("UNSUPPORTED", 501),

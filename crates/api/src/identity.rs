@@ -14,6 +14,22 @@ pub struct Whoami {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub budgets: Option<TenantBudgets>,
+    /// (ext) The tenant's storage budget and what it holds of it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub storage: Option<TenantStorage>,
+}
+
+/// (ext) A tenant's storage budget (`paddock serve --tenant-storage`) and
+/// its use now: its snapshots' stored bytes, the copies its forks hold,
+/// and the disk limits of its workspaces. A snapshot, fork or workspace
+/// that would pass it answers 507 `STORAGE_BUDGET`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantStorage {
+    /// What the tenant may hold, MiB.
+    pub storage_mb: u64,
+    /// What it holds now, MiB (rounded up).
+    pub storage_in_use_mb: u64,
 }
 
 /// (ext) A tenant's admission budgets (`paddock serve

@@ -216,6 +216,10 @@ pub struct SnapshotRecord {
     pub frozen: bool,
     /// (ext) Taken by an idle pause.
     pub auto: bool,
+    /// (ext) Bytes its distinct blobs take on the state disk (holes are
+    /// free): what it counts against the tenant's storage budget, unless
+    /// `auto`.
+    pub stored_bytes: i64,
 }
 
 /// `{rows, total, limit, offset}` of snapshots.

@@ -79,6 +79,11 @@ pub struct ServeArgs {
     /// only). Default: no limit of their own.
     #[arg(long, env = "PADDOCK_WORKSPACE_DISK", value_name = "SIZE", value_parser = parse::disk_mib)]
     pub workspace_disk: Option<u64>,
+    /// What one tenant's snapshots, forks and disk-limited workspaces may
+    /// hold on the state disk; more is refused with 507 STORAGE_BUDGET
+    /// (default: half the state disk).
+    #[arg(long, env = "PADDOCK_TENANT_STORAGE", value_name = "SIZE", value_parser = parse::disk_mib)]
+    pub tenant_storage: Option<u64>,
     /// How many times the host's memory the running jails' memory limits
     /// may add up to (1: admission never promises more than the host has).
     #[arg(long, env = "PADDOCK_MEMORY_OVERCOMMIT", value_name = "RATIO", default_value = "1", value_parser = parse_overcommit)]
@@ -247,6 +252,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     }
     config.tenant_max_concurrent = args.tenant_max_concurrent.map(|n| n as usize);
     config.tenant_memory_mb = args.tenant_memory;
+    config.tenant_storage_mb = args.tenant_storage;
     config.workspace_disk_mb = args.workspace_disk;
     config.memory_overcommit = args.memory_overcommit;
     config.memory_reserve_mb = args.memory_reserve.map(|bytes| bytes >> 20);
@@ -421,6 +427,7 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         tenant_max_concurrent = state.runner.budgets().tenant_max_concurrent,
         memory_budget_mib = state.runner.budgets().memory_mb,
         tenant_memory_mib = state.runner.budgets().tenant_memory_mb,
+        tenant_storage_mib = state.workspaces.storage_budget() >> 20,
         max_connections = c.api_limits.max_connections,
         header_timeout = ?c.api_limits.header_timeout,
         body_timeout = ?c.api_limits.body_timeout,

@@ -182,6 +182,10 @@ pub struct ServerConfig {
     pub record_retention: Duration,
     /// Disk limit of workspaces created without one, MiB (`None`: none).
     pub workspace_disk_mb: Option<u64>,
+    /// What one tenant's snapshots and workspaces may hold on the state
+    /// disk, MiB (see `services::workspaces::storage`); `None`: half the
+    /// state disk.
+    pub tenant_storage_mb: Option<u64>,
     /// Start even when the database has no workspace or snapshot but the
     /// state directory holds some (see `Workspaces::unrecorded_state`).
     pub allow_new_database: bool,
@@ -235,6 +239,7 @@ impl ServerConfig {
             reserve_space: 64 << 20,
             record_retention: Duration::from_secs(90 * 24 * 3600),
             workspace_disk_mb: None,
+            tenant_storage_mb: None,
             allow_new_database: false,
             preview_domain: "localhost".to_owned(),
         }

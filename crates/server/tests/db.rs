@@ -3,7 +3,8 @@
 //! installing and starting Debian's PostgreSQL).
 
 use paddock_server::db::{
-    now_ms, AuditRow, Backend, CredentialRow, Db, JailEnd, JailFilter, KeyRow, Scope, SessionRow, TokenRow,
+    now_ms, AuditRow, Backend, CredentialRow, Db, JailEnd, JailFilter, KeyRow, Scope, SessionRow, SnapshotRow,
+    TokenRow, WorkspaceRow,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -289,6 +290,62 @@ async fn exercise(store: &Db) {
     assert_eq!(store.list_sessions(&t1, false, 10, 0).await.unwrap().1, 0);
     assert_eq!(store.list_sessions(&t1, true, 10, 0).await.unwrap().1, 1);
     assert_eq!(store.counters(&t1).await.unwrap(), (2, 0, 1));
+
+    storage_charges(store, &t1).await;
+}
+
+/// A tenant's storage: its undeleted workspaces' charges and its
+/// snapshots' stored bytes, a pause's snapshot excepted.
+async fn storage_charges(store: &Db, t1: &Scope) {
+    const MIB: i64 = 1 << 20;
+    let workspace = |id: &str, charged_bytes: i64| WorkspaceRow {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        created_at: now_ms(),
+        deleted_at: None,
+        label: None,
+        spec: "{}".into(),
+        git_repo: None,
+        git_ref: None,
+        last_exec_at: None,
+        paused_at: None,
+        auto_snapshot: None,
+        charged_bytes,
+    };
+    let snapshot = |id: &str, auto: i64, size_bytes: i64, stored_bytes: i64| SnapshotRow {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        workspace_id: Some("wrk_a".into()),
+        name: None,
+        created_at: now_ms(),
+        size_bytes,
+        file_count: 1,
+        frozen: 0,
+        auto,
+        stored_bytes,
+    };
+    store.insert_workspace(&workspace("wrk_a", 3 * MIB)).await.unwrap();
+    store.insert_workspace(&workspace("wrk_b", 5 * MIB)).await.unwrap();
+    for (snap, blobs) in [
+        (snapshot("snap_a", 0, 9 * MIB, 7 * MIB), vec!["h1".to_owned()]),
+        (snapshot("snap_pause", 1, 11 * MIB, 11 * MIB), vec![]),
+        (snapshot("snap_legacy", 0, 2 * MIB, 0), vec!["h2".to_owned()]),
+        (snapshot("snap_holes", 0, 0, 0), vec![]),
+    ] {
+        store.insert_snapshot(&snap, "{}", &blobs).await.unwrap();
+    }
+    assert_eq!(store.tenant_storage_bytes("t1").await.unwrap(), 15 * MIB);
+    assert_eq!(store.tenant_storage_bytes("t2").await.unwrap(), 0);
+    assert!(store.delete_workspace(t1, "wrk_b").await.unwrap());
+    assert_eq!(store.tenant_storage_bytes("t1").await.unwrap(), 10 * MIB);
+    // Snapshots from before stored bytes were recorded are found and
+    // charged once measured.
+    assert_eq!(store.snapshots_without_stored_bytes().await.unwrap(), ["snap_legacy"]);
+    store.set_snapshot_stored_bytes("snap_legacy", 2 * MIB).await.unwrap();
+    assert!(store.snapshots_without_stored_bytes().await.unwrap().is_empty());
+    assert_eq!(store.tenant_storage_bytes("t1").await.unwrap(), 12 * MIB);
+    assert!(store.delete_snapshot(t1, "snap_a").await.unwrap());
+    assert_eq!(store.tenant_storage_bytes("t1").await.unwrap(), 5 * MIB);
 }
 
 #[test]

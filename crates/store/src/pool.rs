@@ -201,6 +201,22 @@ impl BlobPool {
         Ok(hash)
     }
 
+    /// The bytes the blobs `hashes` take on disk (allocated blocks, so a
+    /// sparse blob's holes are free); each distinct blob counts once, and a
+    /// missing one counts nothing.
+    pub fn stored_bytes<'a>(&self, hashes: impl IntoIterator<Item = &'a BlobHash>) -> Result<u64> {
+        let distinct: std::collections::HashSet<&BlobHash> = hashes.into_iter().collect();
+        let mut total = 0u64;
+        for hash in distinct {
+            match sys::lstat_at(self.dir(), hash.rel_path().as_c_str()) {
+                Ok(st) => total = total.saturating_add((st.st_blocks as u64).saturating_mul(512)),
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(io_err(Step::StatBlob, self.blob_path(hash), e)),
+            }
+        }
+        Ok(total)
+    }
+
     /// Whether the pool's file system can reflink, so that restores on it
     /// clone instead of copying.
     pub fn supports_reflink(&self) -> Result<bool> {

@@ -132,6 +132,7 @@ export type {
   StreamOutput,
   StreamOutputData,
   TenantBudgets,
+  TenantStorage,
   Preview,
   PreviewList,
   TerminalExitFrame,

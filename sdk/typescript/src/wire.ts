@@ -38,6 +38,20 @@ export interface Whoami {
   role: Role;
   /** (ext) The tenant's admission budgets and what its running jails hold of them now. */
   budgets?: TenantBudgets;
+  /** (ext) The tenant's storage budget and what its snapshots and workspaces hold of it. */
+  storage?: TenantStorage;
+}
+
+/**
+ * (ext) A tenant's storage budget (`paddock serve --tenant-storage`) and its
+ * use now: its snapshots' stored bytes, the copies its forks hold and the
+ * disk limits of its workspaces; more answers 507 `STORAGE_BUDGET`.
+ */
+export interface TenantStorage {
+  /** What the tenant may hold, MiB. */
+  storage_mb: number;
+  /** What it holds now, MiB (rounded up). */
+  storage_in_use_mb: number;
 }
 
 /** (ext) A tenant's admission budgets and their use now; a jail that would pass one answers 429. */
@@ -554,6 +568,11 @@ export interface SnapshotRecord {
   frozen: boolean;
   /** Taken by an idle pause (it holds the paused workspace's tree). */
   auto: boolean;
+  /**
+   * Bytes its distinct blobs take on the state disk (holes are free): what
+   * it counts against the tenant's storage budget, unless `auto`.
+   */
+  stored_bytes: number;
 }
 
 /** A page of snapshots. */

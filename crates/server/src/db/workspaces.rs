@@ -22,6 +22,9 @@ pub struct WorkspaceRow {
     pub paused_at: Option<i64>,
     /// The snapshot holding the tree while the workspace is paused.
     pub auto_snapshot: Option<String>,
+    /// What the workspace counts against its tenant's storage budget: its
+    /// disk limit, or the bytes a fork restored into it.
+    pub charged_bytes: i64,
 }
 
 /// A snapshot record without its manifest.
@@ -38,11 +41,15 @@ pub struct SnapshotRow {
     pub frozen: i64,
     /// 1 for the snapshot an idle pause took.
     pub auto: i64,
+    /// Allocated bytes of its distinct blobs in the pool (what it counts
+    /// against its tenant's storage budget unless `auto`).
+    pub stored_bytes: i64,
 }
 
 const WORKSPACE_COLUMNS: &str =
-    "id, tenant_id, created_at, deleted_at, label, spec, git_repo, git_ref, last_exec_at, paused_at, auto_snapshot";
-const SNAPSHOT_COLUMNS: &str = "id, tenant_id, workspace_id, name, created_at, size_bytes, file_count, frozen, auto";
+    "id, tenant_id, created_at, deleted_at, label, spec, git_repo, git_ref, last_exec_at, paused_at, auto_snapshot, charged_bytes";
+const SNAPSHOT_COLUMNS: &str =
+    "id, tenant_id, workspace_id, name, created_at, size_bytes, file_count, frozen, auto, stored_bytes";
 
 /// `%text%` for a LIKE search, with the wildcards of the text removed.
 fn like(q: Option<&str>) -> String {
@@ -64,7 +71,7 @@ impl Db {
 
     pub async fn insert_workspace(&self, row: &WorkspaceRow) -> DbResult<()> {
         sqlx::query(&format!(
-            "INSERT INTO workspaces ({WORKSPACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO workspaces ({WORKSPACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ))
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -77,6 +84,7 @@ impl Db {
         .bind(row.last_exec_at)
         .bind(row.paused_at)
         .bind(&row.auto_snapshot)
+        .bind(row.charged_bytes)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -221,7 +229,7 @@ impl Db {
     pub async fn insert_snapshot(&self, row: &SnapshotRow, manifest: &str, blobs: &[String]) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
-            "INSERT INTO snapshots ({SNAPSHOT_COLUMNS}, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO snapshots ({SNAPSHOT_COLUMNS}, manifest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -232,6 +240,7 @@ impl Db {
         .bind(row.file_count)
         .bind(row.frozen)
         .bind(row.auto)
+        .bind(row.stored_bytes)
         .bind(manifest)
         .execute(&mut *tx)
         .await?;
@@ -366,6 +375,40 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| r.try_get("hash").map_err(Into::into)).collect()
+    }
+
+    /// What `tenant` holds against its storage budget: the charges of its
+    /// workspaces (deleted ones excepted) and the stored bytes of its
+    /// snapshots (a pause's own excepted: that is the workspace's tree,
+    /// already charged).
+    pub async fn tenant_storage_bytes(&self, tenant: &str) -> DbResult<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE((SELECT SUM(charged_bytes) FROM workspaces WHERE tenant_id = $1 AND deleted_at IS NULL), 0) \
+             + COALESCE((SELECT SUM(stored_bytes) FROM snapshots WHERE tenant_id = $1 AND auto = 0), 0) AS BIGINT) AS n",
+        )
+        .bind(tenant)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Snapshots stored before their stored bytes were recorded (schema 7)
+    /// that hold something.
+    pub async fn snapshots_without_stored_bytes(&self) -> DbResult<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM snapshots WHERE stored_bytes = 0 AND size_bytes > 0")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| r.try_get("id").map_err(Into::into)).collect()
+    }
+
+    /// Records what snapshot `id` holds in the pool.
+    pub async fn set_snapshot_stored_bytes(&self, id: &str, bytes: i64) -> DbResult<()> {
+        sqlx::query("UPDATE snapshots SET stored_bytes = $2 WHERE id = $1")
+            .bind(id)
+            .bind(bytes)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Every blob some snapshot refers to (hex), the live set of GC.

@@ -11,13 +11,14 @@ use crate::app::SharedState;
 use crate::routes::error::{ApiResult, ErrorBody};
 use crate::routes::extract::{ApiJson, Caller};
 
-#[utoipa::path(get, path = "/v1/whoami", operation_id = "whoami", summary = "The caller's tenant and role", description = "(ext) With the tenant's admission budgets (jails at once, the sum of their memory limits) and what its running jails hold of them now.", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "The caller's tenant and role, and its budgets", body = Whoami), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody)))]
-pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> Json<Whoami> {
-    Json(Whoami {
+#[utoipa::path(get, path = "/v1/whoami", operation_id = "whoami", summary = "The caller's tenant and role", description = "(ext) With the tenant's admission budgets (jails at once, the sum of their memory limits) and what its running jails hold of them now, and its storage budget and what its snapshots and workspaces hold of it.", tag = "identity", security(("bearer" = [])), responses((status = 200, description = "The caller's tenant and role, and its budgets", body = Whoami), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 503, description = "The database is unavailable", body = ErrorBody)))]
+pub async fn whoami(State(state): State<SharedState>, caller: Caller) -> ApiResult<Json<Whoami>> {
+    Ok(Json(Whoami {
         budgets: Some(state.runner.tenant_budgets(&caller.tenant)),
+        storage: Some(state.workspaces.tenant_storage(&caller.tenant).await?),
         tenant: caller.tenant,
         role: caller.role.as_str().to_owned(),
-    })
+    }))
 }
 
 /// Directories under `$state_dir/flavors/`.

@@ -138,7 +138,9 @@ class UnavailableError(ServerError):
 
 
 class InsufficientStorageError(ServerError):
-    """507: the server's state disk is below its free-space watermark."""
+    """507: the server's state disk is below its free-space watermark
+    (``INSUFFICIENT_STORAGE``), or the tenant's snapshots and workspaces hold
+    its storage budget (``STORAGE_BUDGET``)."""
 
     category = "INSUFFICIENT_STORAGE"
 
@@ -202,7 +204,7 @@ CODE_STATUS: Dict[str, int] = {
     "BAD_COUNT": 400, "TREE_TOO_LARGE": 400, "SNAPSHOT_DAMAGED": 422, "SNAPSHOT_IN_USE": 409,
     "WORKSPACE_BUSY": 409, "WORKSPACE_NOT_RUNNING": 409, "PROCESS_CONFLICT": 409, "BAD_PATH": 400,
     "PATH_NOT_FOUND": 400, "PATH_EXISTS": 400, "BAD_ARCHIVE": 400, "STREAM_ERROR": 502,
-    "BAD_PORT": 400, "PREVIEW_UNREACHABLE": 502,
+    "BAD_PORT": 400, "PREVIEW_UNREACHABLE": 502, "STORAGE_BUDGET": 507,
 }
 
 

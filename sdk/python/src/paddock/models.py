@@ -95,6 +95,7 @@ __all__ = [
     "SnapshotRecord",
     "SnapshotSettings",
     "TenantBudgets",
+    "TenantStorage",
     "Whoami",
     "Workspace",
     "WorkspaceDomain",
@@ -864,6 +865,7 @@ class SnapshotRecord(PaddockModel):
     name: Optional[str] = None
     path: str
     size_bytes: int
+    stored_bytes: int
     workspace_id: Optional[str] = None
 
 
@@ -885,11 +887,23 @@ class TenantBudgets(PaddockModel):
     running: int
 
 
+class TenantStorage(PaddockModel):
+    """(ext) A tenant's storage budget (`paddock serve --tenant-storage`) and
+    its use now: its snapshots' stored bytes, the copies its forks hold,
+    and the disk limits of its workspaces. A snapshot, fork or workspace
+    that would pass it answers 507 `STORAGE_BUDGET`.
+    """
+
+    storage_in_use_mb: int
+    storage_mb: int
+
+
 class Whoami(PaddockModel):
     """The caller's tenant and role."""
 
     budgets: Optional[TenantBudgets] = None
     role: str
+    storage: Optional[TenantStorage] = None
     tenant: str
 
 

@@ -23,6 +23,7 @@ mod maintenance;
 mod repair;
 mod running;
 mod snapshots;
+mod storage;
 mod tree;
 mod volume;
 
@@ -120,6 +121,9 @@ struct Inner {
     /// manifest, and how many ended: a deleted snapshot's blobs are
     /// removed at once only when no other snapshot could be using them.
     snapshots: SnapshotsInFlight,
+    /// What one tenant's snapshots and workspaces may hold, bytes.
+    storage_budget: u64,
+    storage_locks: storage::StorageLocks,
 }
 
 /// See [`Inner::snapshots`].
@@ -368,6 +372,10 @@ impl Workspaces {
     ) -> anyhow::Result<Workspaces> {
         use anyhow::Context;
         let settings = WorkspaceSettings::of(config);
+        let storage_budget = match config.tenant_storage_mb {
+            Some(mb) => mb << 20,
+            None => storage::default_budget(disk.status().context("reading the state disk's size")?.total_bytes),
+        };
         let root = settings.state_dir.join("workspaces");
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
         let workspaces = Workspaces {
@@ -382,6 +390,8 @@ impl Workspaces {
                 settings,
                 slots: Mutex::default(),
                 snapshots: SnapshotsInFlight::default(),
+                storage_budget,
+                storage_locks: Mutex::default(),
             }),
         };
         workspaces.mount_volumes();
@@ -561,6 +571,17 @@ impl Workspaces {
             None => Vec::new(),
         };
         self.inner.disk.ensure_room("create a workspace")?;
+        // A disk limit is charged whole: the workspace's jails may fill it.
+        let charged_bytes = spec.disk_mb.unwrap_or(0) << 20;
+        let _storage = match charged_bytes {
+            0 => None,
+            bytes => {
+                let held = self.storage_lock(tenant).await;
+                self.ensure_storage(tenant, bytes, 0, "create a workspace with this disk limit")
+                    .await?;
+                Some(held)
+            }
+        };
         let id = new_id("wrk_");
         let created = self.create_dir(&id, true, spec.disk_mb).await?;
         self.clone_all(tenant, &created.tree(), &clones).await?;
@@ -584,6 +605,7 @@ impl Workspaces {
             last_exec_at: None,
             paused_at: None,
             auto_snapshot: None,
+            charged_bytes: charged_bytes as i64,
         };
         self.db().insert_workspace(&row).await?;
         created.keep();
@@ -691,7 +713,7 @@ impl Workspaces {
             tracing::error!(error = %err.message, workspace = %id, "removing a deleted workspace's directory");
         }
         if let Some(held) = &row.auto_snapshot {
-            if let Err(err) = self.drop_held_snapshot(held).await {
+            if let Err(err) = self.discard_snapshot(held).await {
                 tracing::error!(%err, workspace = %id, snapshot = %held, "deleting a deleted workspace's pause snapshot; delete it by hand");
             }
         }
@@ -704,9 +726,9 @@ impl Workspaces {
         Ok(())
     }
 
-    /// Deletes the snapshot that held a paused workspace's tree and frees
-    /// its blobs.
-    async fn drop_held_snapshot(&self, held: &str) -> Result<(), crate::db::DbError> {
+    /// Deletes a snapshot (the one that held a paused workspace's tree, or
+    /// one past its tenant's storage budget) and frees its blobs.
+    async fn discard_snapshot(&self, held: &str) -> Result<(), crate::db::DbError> {
         let blobs = self.db().snapshot_blobs(held).await?;
         self.db().delete_snapshot(&Scope::All, held).await?;
         self.collect_blobs_of(blobs, None).await;
@@ -732,9 +754,12 @@ impl Workspaces {
         let parent = self.find(caller, id).await?;
         self.inner.disk.ensure_room("fork a workspace")?;
         let spec = StoredSpec::of(&parent)?.without_domains();
+        let _storage = self.storage_lock(&parent.tenant_id).await;
         let snap = self
             .take_snapshot(&parent, Some("fork".into()), SnapshotKind::Requested)
             .await?;
+        let copies = Self::charge_of_copy(&spec, &snap).saturating_mul(u64::from(body.count));
+        self.refund_unless_it_fits(&snap, copies, "fork this workspace").await?;
         let mut forks = Vec::new();
         for n in 1..=body.count {
             let label = body
@@ -742,7 +767,7 @@ impl Workspaces {
                 .clone()
                 .or_else(|| parent.label.as_ref().map(|l| format!("{l} #{n}")));
             let row = self
-                .create_from_snapshot(&parent.tenant_id, &snap.id, &spec, &parent, label)
+                .create_from_snapshot(&parent.tenant_id, &snap, &spec, &parent, label)
                 .await?;
             forks.push(self.wire(caller, &row)?);
         }
@@ -775,8 +800,16 @@ impl Workspaces {
         let spec = StoredSpec::of(&parent)?.without_domains();
         self.check_flavors(&spec.flavors)?;
         self.inner.disk.ensure_room("create a workspace from a snapshot")?;
+        let _storage = self.storage_lock(&snap.tenant_id).await;
+        self.ensure_storage(
+            &snap.tenant_id,
+            Self::charge_of_copy(&spec, &snap),
+            0,
+            "create a workspace from this snapshot",
+        )
+        .await?;
         let row = self
-            .create_from_snapshot(&snap.tenant_id, &snap.id, &spec, &parent, body.label)
+            .create_from_snapshot(&snap.tenant_id, &snap, &spec, &parent, body.label)
             .await?;
         self.inner
             .audit

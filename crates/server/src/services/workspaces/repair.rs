@@ -207,6 +207,11 @@ impl Workspaces {
             }
         }
 
+        if let Err(err) = self.charge_legacy_snapshots().await {
+            tracing::error!(error = %err.message, "recording the stored bytes of snapshots taken before they were recorded");
+            report.errors += 1;
+        }
+
         let mut missing = Vec::new();
         let mut ids: Vec<&String> = rows.keys().collect();
         ids.sort();

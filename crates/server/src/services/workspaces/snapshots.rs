@@ -63,6 +63,7 @@ impl Workspaces {
             file_count: row.file_count,
             frozen: row.frozen != 0,
             auto: row.auto != 0,
+            stored_bytes: row.stored_bytes,
         }
     }
 
@@ -72,7 +73,9 @@ impl Workspaces {
         check_label(&name)?;
         let row = self.find(caller, id).await?;
         self.inner.disk.ensure_room("snapshot a workspace")?;
+        let _storage = self.storage_lock(&row.tenant_id).await;
         let snap = self.take_snapshot(&row, name, SnapshotKind::Requested).await?;
+        self.refund_unless_it_fits(&snap, 0, "snapshot this workspace").await?;
         self.inner.audit.record(caller, "snapshot.create", &snap.id).await;
         Ok(self.snapshot_wire(caller, &snap))
     }
@@ -133,6 +136,7 @@ impl Workspaces {
         }
         let taken = taken?.map_err(store_error)?;
         self.write_cache(&row.id, &taken.cache);
+        let stored_bytes = self.stored_bytes(&taken.manifest).await?;
         let record = SnapshotRow {
             id: new_id("snap_"),
             tenant_id: row.tenant_id.clone(),
@@ -143,6 +147,7 @@ impl Workspaces {
             file_count: taken.manifest.files().count() as i64,
             frozen: frozen as i64,
             auto: (kind == SnapshotKind::Pause) as i64,
+            stored_bytes: stored_bytes as i64,
         };
         self.insert_snapshot(&record, &taken.manifest).await?;
         Ok(record)
@@ -161,6 +166,7 @@ impl Workspaces {
     /// paused workspace).
     async fn copy_snapshot(&self, held: &str, row: &WorkspaceRow, name: Option<String>) -> Result<SnapshotRow, Error> {
         let manifest = self.load_manifest(held).await?;
+        let stored_bytes = self.stored_bytes(&manifest).await?;
         let record = SnapshotRow {
             id: new_id("snap_"),
             tenant_id: row.tenant_id.clone(),
@@ -171,6 +177,7 @@ impl Workspaces {
             file_count: manifest.files().count() as i64,
             frozen: 0,
             auto: 0,
+            stored_bytes: stored_bytes as i64,
         };
         self.insert_snapshot(&record, &manifest).await?;
         Ok(record)
@@ -229,16 +236,37 @@ impl Workspaces {
         Ok(())
     }
 
-    /// A new workspace whose tree is `snapshot`'s, with `spec`.
+    /// A snapshot just taken under its tenant's storage lock stays only if
+    /// the tenant's storage, with `more` bytes still to come, fits its
+    /// budget; otherwise it is deleted again and the refusal returned.
+    pub(super) async fn refund_unless_it_fits(&self, snap: &SnapshotRow, more: u64, what: &str) -> Result<(), Error> {
+        let own = snap.stored_bytes.max(0) as u64;
+        let Err(refusal) = self.ensure_storage(&snap.tenant_id, more, own, what).await else {
+            return Ok(());
+        };
+        if let Err(err) = self.discard_snapshot(&snap.id).await {
+            tracing::error!(%err, snapshot = %snap.id, "deleting a snapshot past its tenant's storage budget");
+        }
+        Err(refusal)
+    }
+
+    /// What a workspace with `spec` restored from `snap` is charged: the
+    /// copy, or its disk limit (the copy is inside it).
+    pub(super) fn charge_of_copy(spec: &StoredSpec, snap: &SnapshotRow) -> u64 {
+        (snap.stored_bytes.max(0) as u64).max(spec.disk_mb.unwrap_or(0) << 20)
+    }
+
+    /// A new workspace whose tree is `snap`'s, with `spec`; the caller
+    /// holds the tenant's storage lock and checked the charge.
     pub(super) async fn create_from_snapshot(
         &self,
         tenant: &str,
-        snapshot_id: &str,
+        snap: &SnapshotRow,
         spec: &StoredSpec,
         source: &WorkspaceRow,
         label: Option<String>,
     ) -> Result<WorkspaceRow, Error> {
-        let manifest = self.load_manifest(snapshot_id).await?;
+        let manifest = self.load_manifest(&snap.id).await?;
         let id = new_id("wrk_");
         let created = self.create_dir(&id, false, spec.disk_mb).await?;
         self.restore_into(&id, manifest).await?;
@@ -254,6 +282,7 @@ impl Workspaces {
             last_exec_at: None,
             paused_at: None,
             auto_snapshot: None,
+            charged_bytes: Self::charge_of_copy(spec, snap) as i64,
         };
         self.db().insert_workspace(&row).await?;
         created.keep();
