@@ -26,13 +26,16 @@ after(async () => {
 
 describe("identity and public routes", () => {
   it("whoami", async () => {
-    // agentjail's {tenant, role}, and (ext) the tenant's admission budgets.
-    const { budgets, ...me } = await paddock.whoami();
+    // agentjail's {tenant, role}, and (ext) the tenant's admission and
+    // storage budgets.
+    const { budgets, storage, ...me } = await paddock.whoami();
     assert.deepEqual(me, { tenant: "acme", role: "admin" });
     assert.equal(budgets?.running, 0);
     assert.ok((budgets?.max_concurrent ?? 0) >= 1 && (budgets?.memory_mb ?? 0) >= 16);
+    assert.equal(storage?.storage_in_use_mb, 0);
+    assert.ok((storage?.storage_mb ?? 0) > 0);
     const other = new Paddock({ baseUrl: server.url, apiKey: OTHER_TOKEN });
-    const { budgets: _, ...them } = await other.whoami();
+    const { budgets: _, storage: __, ...them } = await other.whoami();
     assert.deepEqual(them, { tenant: "other", role: "operator" });
   });
 
