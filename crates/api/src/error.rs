@@ -183,6 +183,11 @@ error_codes! {
     BadPort = ("BAD_PORT", 400),
     /// A preview's workspace is not running, or nothing listens on its port.
     PreviewUnreachable = ("PREVIEW_UNREACHABLE", 502),
+    /// A code kernel did not start (its package missing from the
+    /// workspace, or it exited); the message carries its stderr's end.
+    KernelFailed = ("KERNEL_FAILED", 502),
+    /// No such kernel in the workspace.
+    KernelNotFound = ("KERNEL_NOT_FOUND", 404),
 }
 
 impl fmt::Display for ErrorCode {

@@ -8,6 +8,7 @@ mod client;
 mod doctor;
 mod egress_args;
 mod files_client;
+mod flavors;
 mod interrupt;
 mod parse;
 mod pipe;

@@ -248,6 +248,22 @@ pub enum FlavorsCommand {
         #[arg(long)]
         replace: bool,
     },
+    /// Build a flavor paddock knows on this host, from the package
+    /// registries: `python-data` is Debian's Python 3 (the jails' own
+    /// /usr/bin/python3) with numpy, pandas, matplotlib, ipykernel and
+    /// bash_kernel from PyPI, what code kernels need (run it on the
+    /// server's host; needs python3-pip).
+    Install {
+        /// The flavor: python-data.
+        #[arg(value_parser = ["python-data"])]
+        name: String,
+        /// The server's state directory (default as for `paddock serve`).
+        #[arg(long, env = "PADDOCK_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Build it again when it exists.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 const PREVIEW_FIELDS: [&str; 6] = ["id", "port", "public", "state", "expires_at", "url"];
@@ -592,6 +608,15 @@ pub fn flavors(command: &FlavorsCommand) -> Outcome {
             let list = api.get("/v1/flavors")?;
             api.show(&list, |list| list_table(list, &["name"]))
         }
+        FlavorsCommand::Install {
+            name,
+            state_dir,
+            replace,
+        } => crate::flavors::install(
+            name,
+            state_dir.clone().unwrap_or_else(crate::serve::default_state_dir),
+            *replace,
+        ),
         FlavorsCommand::Add {
             name,
             from,

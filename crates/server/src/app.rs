@@ -13,6 +13,7 @@ use crate::services::audit::AuditLog;
 use crate::services::credentials::Credentials;
 use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
+use crate::services::kernels::Kernels;
 use crate::services::keys::Keys;
 use crate::services::ledger::JailLedger;
 use crate::services::previews::Previews;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub runs: Runs,
     /// Workspace trees and the snapshot pool.
     pub workspaces: Workspaces,
+    /// Code kernels of running workspaces.
+    pub kernels: Kernels,
     /// Exposed ports of running workspaces.
     pub previews: Previews,
     /// Sessions, their phantom tokens and execs.

@@ -116,7 +116,9 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         audit_log.clone(),
         &config.preview_domain,
     );
+    let kernels = crate::services::kernels::Kernels::new(workspaces.clone(), db.clone(), audit_log.clone());
     let state = Arc::new(AppState {
+        kernels,
         disk,
         runs,
         sessions,

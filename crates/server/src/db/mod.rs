@@ -4,6 +4,7 @@
 //! placeholders, integers for times and flags).
 
 mod audit;
+mod code;
 mod credentials;
 mod jails;
 mod keys;
@@ -13,6 +14,7 @@ mod sessions;
 mod workspaces;
 
 pub use audit::AuditRow;
+pub use code::CodeKey;
 pub use credentials::CredentialRow;
 pub use jails::{JailEnd, JailFilter, JailRow};
 pub use keys::KeyRow;

@@ -1,5 +1,6 @@
 //! The HTTP routes of the control plane (API.md), one file per section.
 
+mod code;
 mod credentials;
 pub mod error;
 pub mod extract;
@@ -47,6 +48,7 @@ use crate::routes::error::ApiError;
         (name = "ledger", description = "The jail ledger and the audit log"),
         (name = "workspaces", description = "Persistent trees at `/workspace`: exec, fork, snapshot"),
         (name = "snapshots", description = "Content-addressed snapshots of workspace trees"),
+        (name = "code", description = "Code kernels: Jupyter kernels in a running workspace that keep their variables between calls, with rich results (Tangle's `runCode`)"),
         (name = "previews", description = "Ports served inside a running workspace, exposed as HTTP and WebSocket (host-based and path-based)"),
         (name = "runtime", description = "A workspace's runtime (sandbox-agent 0.4.2's API under `/v1/workspaces/{id}/runtime`): processes, terminals and files; errors are Problem Details")
     ),
@@ -130,6 +132,11 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(workspaces::get, workspaces::update, workspaces::remove))
         .routes(routes!(workspaces::exec))
         .routes(routes!(workspaces::exec_stream))
+        .routes(routes!(code::run))
+        .routes(routes!(code::list))
+        .routes(routes!(code::interrupt))
+        .routes(routes!(code::restart))
+        .routes(routes!(code::shutdown))
         .routes(routes!(workspaces::snapshot))
         .routes(routes!(workspaces::fork))
         .routes(routes!(workspaces::from_snapshot))

@@ -9,6 +9,7 @@ pub mod files;
 pub mod health;
 pub mod identity;
 pub mod jails;
+pub mod kernels;
 pub mod keys;
 pub mod ledger;
 pub mod limits;

@@ -20,10 +20,15 @@ __all__ = [
     "AuditRow",
     "CancelResponse",
     "Check",
+    "CodeError",
+    "CodeLanguage",
+    "CodeRequest",
+    "CodeResult",
     "ControlPlaneSettings",
     "CreatedKey",
     "CredentialRecord",
     "DatabaseCheck",
+    "DataframeColumn",
     "DiskCheck",
     "EgressRefusal",
     "ErrorBody",
@@ -47,9 +52,13 @@ __all__ = [
     "GatewaySettings",
     "GitSeed",
     "Health",
+    "ImageFormat",
     "JailOptions",
     "JailRecord",
     "JailsList",
+    "KernelInfo",
+    "KernelList",
+    "KernelRef",
     "KeyRecord",
     "KeyRole",
     "NetworkSpec",
@@ -109,8 +118,14 @@ __all__ = [
 ]
 
 
+CodeLanguage = Literal["python", "node", "typescript", "bash"]
+"""A kernel's language."""
+
 FsEntryType = Literal["file", "directory"]
 """A file or a directory."""
+
+ImageFormat = Literal["png", "jpeg", "svg"]
+"""An image part's format."""
 
 KeyRole = Literal["admin", "operator"]
 """What a key may do."""
@@ -178,6 +193,40 @@ class Check(PaddockModel):
     ok: bool
 
 
+class CodeError(PaddockModel):
+    """The error of a call whose code raised (or was interrupted)."""
+
+    message: str
+    name: str
+    traceback: Optional[str] = None
+
+
+class CodeRequest(PaddockModel):
+    """`POST /v1/workspaces/{id}/code`: the code and Tangle's
+    `CodeExecutionOptions`.
+    """
+
+    code: str
+    cwd: Optional[str] = None
+    env: Optional[Dict[str, str]] = None
+    idempotency_key: Optional[str] = Field(default=None, alias="idempotencyKey")
+    language: str
+    session_id: Optional[str] = Field(default=None, alias="sessionId")
+    timeout_ms: Optional[int] = Field(default=None, alias="timeoutMs")
+
+
+class CodeResult(PaddockModel):
+    """Tangle's `CodeExecutionResult`."""
+
+    duration_ms: int = Field(alias="durationMs")
+    error: Optional[CodeError] = None
+    exit_code: int = Field(alias="exitCode")
+    kernel: KernelRef
+    results: List[Dict[str, Any]]
+    stderr: str
+    stdout: str
+
+
 class ControlPlaneSettings(PaddockModel):
     """The control plane's own listener."""
 
@@ -216,6 +265,13 @@ class DatabaseCheck(PaddockModel):
     error: Optional[str] = None
     latency_ms: int
     ok: bool
+
+
+class DataframeColumn(PaddockModel):
+    """A dataframe column."""
+
+    dtype: str
+    name: str
 
 
 class DiskCheck(PaddockModel):
@@ -472,6 +528,32 @@ class JailsList(PaddockModel):
     offset: int
     rows: List[JailRecord]
     total: int
+
+
+class KernelInfo(PaddockModel):
+    """A kernel of a running workspace."""
+
+    execution_count: int = Field(alias="executionCount")
+    id: str
+    language: str
+    session_id: Optional[str] = Field(default=None, alias="sessionId")
+    started_at: str = Field(alias="startedAt")
+    state: str
+
+
+class KernelList(PaddockModel):
+    """`GET /v1/workspaces/{id}/kernels`."""
+
+    kernels: List[KernelInfo]
+
+
+class KernelRef(PaddockModel):
+    """(ext) Which kernel ran a call, and whether it is new."""
+
+    execution_count: int = Field(alias="executionCount")
+    id: str
+    restart_reason: Optional[str] = Field(default=None, alias="restartReason")
+    started: bool
 
 
 class KeyRecord(PaddockModel):

@@ -1,0 +1,149 @@
+//! Flavors paddock builds itself (`paddock flavors install NAME`), from the
+//! package registries, into the state directory's `flavors/`.
+//!
+//! `python-data`: Python packages for the jails' own interpreter (the
+//! host's `/usr/bin/python3`, which every jail sees under `/usr`),
+//! installed by that interpreter's pip into `lib/python`, and `bin/python3`
+//! (and `python`) that run it with them. A flavor is mounted at
+//! `/opt/flavors/NAME` with `bin/` first on `PATH`, so in a workspace made
+//! with it `python3` has numpy, pandas and matplotlib, and code kernels
+//! find ipykernel and bash_kernel.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::client::{Failure, Outcome};
+
+/// The interpreter jails run (they see the host's `/usr`).
+const PYTHON: &str = "/usr/bin/python3";
+/// What `python-data` holds.
+const PYTHON_DATA_PACKAGES: &[&str] = &["numpy", "pandas", "matplotlib", "ipykernel", "bash_kernel"];
+
+/// The wrapper at `bin/python3`: the interpreter with the flavor's
+/// packages first on its path, wherever the flavor is mounted.
+const PYTHON_WRAPPER: &str = r#"#!/bin/sh
+# paddock flavor python-data: the jails' Python with the flavor's packages.
+flavor=$(cd "$(dirname "$0")/.." && pwd)
+PYTHONPATH="$flavor/lib/python${PYTHONPATH:+:$PYTHONPATH}" exec /usr/bin/python3 "$@"
+"#;
+
+/// Builds flavor `name` in `state_dir/flavors/`.
+pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
+    let root = state_dir.join("flavors");
+    let target = root.join(name);
+    if target.exists() && !replace {
+        println!(
+            "flavor {name} is installed in {} (--replace builds it again)",
+            target.display()
+        );
+        return Ok(0);
+    }
+    std::fs::create_dir_all(&root).map_err(|e| Failure(format!("{}: {e}", root.display())))?;
+    let staging = root.join(format!(".{name}.new"));
+    let _ = std::fs::remove_dir_all(&staging);
+    let built = build_python_data(&staging);
+    if let Err(failure) = built {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(failure);
+    }
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
+    }
+    std::fs::rename(&staging, &target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
+    println!(
+        "flavor {name}: {} for {PYTHON} in {}; make workspaces with it: paddock ws create --flavor {name}",
+        PYTHON_DATA_PACKAGES.join(", "),
+        target.display()
+    );
+    Ok(0)
+}
+
+fn build_python_data(dir: &Path) -> Result<(), Failure> {
+    if !Path::new(PYTHON).exists() {
+        return Err(Failure(format!(
+            "{PYTHON} is missing: jails run the host's Python (apt-get install python3 python3-pip)"
+        )));
+    }
+    let pip = Command::new(PYTHON)
+        .args(["-m", "pip", "--version"])
+        .output()
+        .map_err(|e| Failure(format!("{PYTHON}: {e}")))?;
+    if !pip.status.success() {
+        return Err(Failure(format!(
+            "{PYTHON} has no pip (apt-get install python3-pip): {}",
+            String::from_utf8_lossy(&pip.stderr).trim()
+        )));
+    }
+    let lib = dir.join("lib/python");
+    eprintln!(
+        "installing {} for {PYTHON} with pip ...",
+        PYTHON_DATA_PACKAGES.join(", ")
+    );
+    let status = Command::new(PYTHON)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--no-warn-script-location",
+            "--target",
+        ])
+        .arg(&lib)
+        .args(PYTHON_DATA_PACKAGES)
+        // The root user's warning is about installing into the system's
+        // environment, which --target does not do.
+        .env("PIP_ROOT_USER_ACTION", "ignore")
+        .status()
+        .map_err(|e| Failure(format!("running pip: {e}")))?;
+    if !status.success() {
+        return Err(Failure(format!("pip failed ({status}); nothing was installed")));
+    }
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| Failure(format!("{}: {e}", bin.display())))?;
+    for name in ["python3", "python"] {
+        let path = bin.join(name);
+        std::fs::write(&path, PYTHON_WRAPPER).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    }
+    // Jails run as other users than the one installing: everything is
+    // readable, directories and programs searchable.
+    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
+    // The flavor works before it is put in place.
+    let check = Command::new(bin.join("python3"))
+        .args(["-c", "import numpy, pandas, matplotlib, ipykernel, bash_kernel"])
+        .output()
+        .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
+    if !check.status.success() {
+        return Err(Failure(format!(
+            "the built flavor does not import its packages: {}",
+            String::from_utf8_lossy(&check.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+fn open_to_all(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    let wanted = if meta.is_dir() || mode & 0o100 != 0 {
+        mode | 0o755
+    } else {
+        mode | 0o644
+    };
+    if wanted != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))?;
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            open_to_all(&entry?.path())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,690 @@
+//! One Jupyter kernel in a running workspace's runtime jail (RUNTIME.md §6),
+//! spoken to over the Jupyter messaging protocol (`jupyter-protocol`,
+//! ZeroMQ by `jupyter-zmq-client`).
+//!
+//! Transport: the kernel listens on TCP ports of the jail's own loopback
+//! (every running workspace has one, whatever its network mode). The host
+//! reaches them the way previews reach ports (RUNTIME.md §5): each
+//! connection is made by the jail's init inside the jail's network
+//! namespace and handed back. The ZeroMQ client dials unix sockets in a
+//! private host directory (0700), each connection relayed to its port in
+//! the jail. No path inside the jail is ever followed by the host, and
+//! nothing needs a network between host and jail.
+//!
+//! The kernel is started by the init like any process (the jail's whole
+//! policy applies); a few lines of `sh` write its connection file (the
+//! HMAC key comes in the environment) to the jail's `/tmp` and `exec` the
+//! real kernel: ipykernel for Python, bash_kernel for bash.
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jupyter_protocol::{
+    ConnectionInfo, ExecuteRequest, ExecutionState, JupyterMessage, JupyterMessageContent, KernelInfoRequest,
+    ReplyStatus, Stdio, Transport,
+};
+use jupyter_zmq_client::{ClientIoPubConnection, ClientShellConnection};
+use paddock_api::code::{CodeError, CodeLanguage, CodeResultPart};
+use paddock_api::{Error, ErrorCode};
+use paddock_jail::{ExitStatus, ProcessIo, ProcessSpec};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::parts;
+use crate::services::runtime::RunningJail;
+
+/// How long a kernel may take to listen and answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// After an interrupt, how long the call waits for the kernel to go idle
+/// before it kills it.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(5);
+/// Most bytes of stdout (and of stderr) kept per call; the rest is counted.
+const MAX_STREAM: usize = 16 << 20;
+/// Most bytes of rich results kept per call.
+const MAX_PARTS_BYTES: usize = 64 << 20;
+/// Bytes of a kernel's own stderr kept to explain a failed start.
+const STDERR_TAIL: usize = 8 << 10;
+/// Ports the kernel listens on in the jail are picked in this range.
+const PORTS: std::ops::Range<u16> = 20_000..61_000;
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran to its end.
+    Completed,
+    /// The code raised.
+    Raised,
+    /// Interrupted at its timeout (the kernel lives on).
+    TimedOut,
+    /// The kernel died (or was killed after an interrupt it ignored).
+    Died,
+}
+
+/// What a call produced.
+#[derive(Debug)]
+pub struct Execution {
+    pub outcome: Outcome,
+    pub stdout: String,
+    pub stderr: String,
+    pub parts: Vec<CodeResultPart>,
+    pub error: Option<CodeError>,
+}
+
+/// A kernel process and the host's client of it.
+#[derive(Debug)]
+pub struct Kernel {
+    pub id: String,
+    pub language: CodeLanguage,
+    pub session: Option<String>,
+    pub started_at: i64,
+    runtime: Arc<RunningJail>,
+    pid: i32,
+    channels: tokio::sync::Mutex<Channels>,
+    execution_count: AtomicU64,
+    busy: AtomicBool,
+    /// Becomes true when the kernel process ends.
+    ended: watch::Receiver<bool>,
+    _relay: Relay,
+}
+
+struct Channels {
+    shell: ClientShellConnection,
+    iopub: ClientIoPubConnection,
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Channels")
+    }
+}
+
+/// The unix sockets the client dials, and the tasks relaying them.
+#[derive(Debug)]
+struct Relay {
+    _dir: tempfile::TempDir,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The five channel ports, in `ConnectionInfo` order.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    shell: u16,
+    iopub: u16,
+    stdin: u16,
+    control: u16,
+    hb: u16,
+}
+
+impl Ports {
+    fn random() -> Ports {
+        use rand::seq::IteratorRandom;
+        let mut rng = rand::rng();
+        let picked = PORTS.choose_multiple(&mut rng, 5);
+        Ports {
+            shell: picked[0],
+            iopub: picked[1],
+            stdin: picked[2],
+            control: picked[3],
+            hb: picked[4],
+        }
+    }
+
+    fn all(self) -> [u16; 5] {
+        [self.shell, self.iopub, self.stdin, self.control, self.hb]
+    }
+}
+
+impl Kernel {
+    /// Starts a kernel of `language` in `runtime` (working directory `cwd`,
+    /// the jail's by default) and waits until it answers.
+    pub async fn start(
+        runtime: Arc<RunningJail>,
+        id: String,
+        language: CodeLanguage,
+        session: Option<String>,
+        cwd: Option<String>,
+    ) -> Result<Kernel, Error> {
+        let ports = Ports::random();
+        let key = hex::encode(rand::random::<[u8; 32]>());
+        let inside = connection_info(Transport::TCP, "127.0.0.1", ports, &key);
+        let inside = serde_json::to_string(&inside).map_err(Error::internal)?;
+        let launch = launcher(language)?;
+        let spec = ProcessSpec {
+            command: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                format!(
+                    "umask 077; f=$(mktemp /tmp/.paddock-kernel-XXXXXX.json) && printf '%s' \"$PADDOCK_KERNEL_CONNECTION\" > \"$f\" && unset PADDOCK_KERNEL_CONNECTION && exec {launch} -f \"$f\""
+                ),
+            ],
+            env: vec![
+                ("PADDOCK_KERNEL_CONNECTION".into(), inside),
+                // Kernel state goes to the jail's /tmp, not the tree.
+                ("IPYTHONDIR".into(), "/tmp/.ipython".into()),
+                ("MPLCONFIGDIR".into(), "/tmp/.matplotlib".into()),
+                ("JUPYTER_RUNTIME_DIR".into(), "/tmp/.jupyter".into()),
+                ("MPLBACKEND".into(), "module://matplotlib_inline.backend_inline".into()),
+                ("PYTHONUNBUFFERED".into(), "1".into()),
+            ],
+            workdir: cwd.map(Into::into),
+            terminal: None,
+        };
+        let process = runtime.executor().start(spec).await.map_err(|e| {
+            Error::new(
+                ErrorCode::KernelFailed,
+                format!("starting the {} kernel: {e}", language.as_str()),
+            )
+        })?;
+        let pid = process.pid;
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let (ended_tx, ended) = watch::channel(false);
+        drain_and_watch(process.io, process.exit, stderr_tail.clone(), ended_tx);
+
+        let relay = match Relay::open(&runtime, ports).await {
+            Ok(relay) => relay,
+            Err(err) => {
+                let _ = runtime.executor().signal(pid, libc::SIGKILL).await;
+                return Err(err);
+            }
+        };
+        let started = async {
+            wait_listening(&runtime, ports, &ended).await?;
+            let outside = connection_info(Transport::IPC, &relay.prefix(), ports, &key);
+            let session_id = uuid_like();
+            let identity = jupyter_zmq_client::peer_identity_for_session(&session_id).map_err(Error::internal)?;
+            let shell =
+                jupyter_zmq_client::create_client_shell_connection_with_identity(&outside, &session_id, identity)
+                    .await
+                    .map_err(Error::internal)?;
+            let iopub = jupyter_zmq_client::create_client_iopub_connection(&outside, "", &session_id)
+                .await
+                .map_err(Error::internal)?;
+            let mut channels = Channels { shell, iopub };
+            handshake(&mut channels, &ended).await?;
+            Ok::<_, Error>(channels)
+        };
+        let channels = match tokio::time::timeout(START_TIMEOUT, started).await {
+            Ok(Ok(channels)) => channels,
+            failed => {
+                let _ = runtime.executor().signal(pid, libc::SIGKILL).await;
+                let tail = String::from_utf8_lossy(&stderr_tail.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+                let why = match failed {
+                    Ok(Err(err)) => err.message,
+                    _ => format!("it did not answer within {} s", START_TIMEOUT.as_secs()),
+                };
+                return Err(start_failure(language, &why, &tail));
+            }
+        };
+        let kernel = Kernel {
+            id,
+            language,
+            session,
+            started_at: crate::db::now_ms(),
+            runtime,
+            pid,
+            channels: tokio::sync::Mutex::new(channels),
+            execution_count: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            ended,
+            _relay: relay,
+        };
+        if language == CodeLanguage::Python {
+            let setup = kernel.execute_silent(PYTHON_SETUP).await?;
+            if setup.outcome != Outcome::Completed {
+                kernel.kill().await;
+                return Err(start_failure(language, "its setup failed", &setup.stderr));
+            }
+        }
+        Ok(kernel)
+    }
+
+    /// Whether the kernel process is gone (or its runtime jail is).
+    pub fn is_dead(&self) -> bool {
+        *self.ended.borrow() || self.runtime.has_ended()
+    }
+
+    /// Whether `runtime` is the jail the kernel runs in.
+    pub fn runs_in(&self, runtime: &Arc<RunningJail>) -> bool {
+        Arc::ptr_eq(&self.runtime, runtime)
+    }
+
+    /// `idle`, `busy` or `dead`.
+    pub fn state(&self) -> &'static str {
+        if self.is_dead() {
+            "dead"
+        } else if self.busy.load(Ordering::SeqCst) {
+            "busy"
+        } else {
+            "idle"
+        }
+    }
+
+    pub fn execution_count(&self) -> u64 {
+        self.execution_count.load(Ordering::SeqCst)
+    }
+
+    /// Interrupts what the kernel runs (SIGINT, ipykernel's and
+    /// bash_kernel's interrupt mode).
+    pub async fn interrupt(&self) -> Result<(), Error> {
+        self.runtime
+            .executor()
+            .signal(self.pid, libc::SIGINT)
+            .await
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
+    /// Kills the kernel process.
+    pub async fn kill(&self) {
+        let _ = self.runtime.executor().signal(self.pid, libc::SIGKILL).await;
+    }
+
+    /// Runs `code`, interrupting it after `timeout`.
+    pub async fn execute(&self, code: &str, timeout: Option<Duration>) -> Result<Execution, Error> {
+        self.busy.store(true, Ordering::SeqCst);
+        let result = self.run(code, false, timeout).await;
+        self.busy.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// Runs `code` without history or output counters (setup, env).
+    pub async fn execute_silent(&self, code: &str) -> Result<Execution, Error> {
+        self.run(code, true, Some(START_TIMEOUT)).await
+    }
+
+    async fn run(&self, code: &str, silent: bool, timeout: Option<Duration>) -> Result<Execution, Error> {
+        let mut channels = self.channels.lock().await;
+        let Channels { shell, iopub } = &mut *channels;
+        let request = JupyterMessage::new(
+            ExecuteRequest {
+                code: code.to_owned(),
+                silent,
+                store_history: !silent,
+                user_expressions: None,
+                allow_stdin: false,
+                stop_on_error: true,
+            },
+            None,
+        );
+        let msg_id = request.header.msg_id.clone();
+        shell
+            .send(request)
+            .await
+            .map_err(|e| Error::internal(format!("sending to the kernel: {e}")))?;
+
+        let mut collected = Collected::default();
+        let mut replied: Option<ReplyStatus> = None;
+        let mut idle = false;
+        let mut ended = self.ended.clone();
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let mut interrupt_at = timeout.map_or(far, |t| Instant::now() + t);
+        let mut kill_at = far;
+        let mut timed_out = false;
+        let ours = |m: &JupyterMessage| m.parent_header.as_ref().is_some_and(|h| h.msg_id == msg_id);
+        while !(idle && replied.is_some()) {
+            tokio::select! {
+                message = iopub.read() => match message {
+                    Ok(message) if ours(&message) => {
+                        if let JupyterMessageContent::Status(status) = &message.content {
+                            idle |= status.execution_state == ExecutionState::Idle;
+                        } else {
+                            collected.take(message.content);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::debug!(%err, kernel = %self.id, "an iopub message that does not decode"),
+                },
+                message = shell.read(), if replied.is_none() => match message {
+                    Ok(message) if ours(&message) => {
+                        if let JupyterMessageContent::ExecuteReply(reply) = &message.content {
+                            if !silent {
+                                self.execution_count.store(reply.execution_count.0 as u64, Ordering::SeqCst);
+                            }
+                            replied = Some(reply.status.clone());
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(err) => tracing::debug!(%err, kernel = %self.id, "a shell message that does not decode"),
+                },
+                () = tokio::time::sleep_until(interrupt_at.into()) => {
+                    timed_out = true;
+                    interrupt_at = far;
+                    kill_at = Instant::now() + INTERRUPT_GRACE;
+                    let _ = self.interrupt().await;
+                }
+                () = tokio::time::sleep_until(kill_at.into()) => {
+                    self.kill().await;
+                    return Ok(collected.finish(Outcome::Died, Some(died("the kernel ignored the interrupt at its timeout and was killed; its state is lost"))));
+                }
+                () = wait_ended(&mut ended) => {
+                    return Ok(collected.finish(Outcome::Died, Some(died("the kernel died during the call; its state is lost"))));
+                }
+            }
+        }
+        if timed_out {
+            let ms = timeout.map_or(0, |t| t.as_millis());
+            // The interrupt's own KeyboardInterrupt is the timeout's.
+            collected.parts.retain(|p| !matches!(p, CodeResultPart::Error { .. }));
+            collected.error = None;
+            let error = CodeError {
+                name: "TimeoutError".into(),
+                message: format!("interrupted after its timeout of {ms} ms; the kernel and its state live on"),
+                traceback: None,
+            };
+            return Ok(collected.finish(Outcome::TimedOut, Some(error)));
+        }
+        let outcome = match (replied, &collected.error) {
+            (Some(ReplyStatus::Ok), None) => Outcome::Completed,
+            _ => Outcome::Raised,
+        };
+        let error = collected.error.take().or_else(|| {
+            (outcome == Outcome::Raised).then(|| CodeError {
+                name: "Error".into(),
+                message: "the kernel reported an error without details".into(),
+                traceback: None,
+            })
+        });
+        Ok(collected.finish(outcome, error))
+    }
+}
+
+/// The kernel's connection settings, as `transport` reaches them.
+fn connection_info(transport: Transport, ip: &str, ports: Ports, key: &str) -> ConnectionInfo {
+    ConnectionInfo {
+        ip: ip.to_owned(),
+        transport,
+        shell_port: ports.shell,
+        iopub_port: ports.iopub,
+        stdin_port: ports.stdin,
+        control_port: ports.control,
+        hb_port: ports.hb,
+        key: key.to_owned(),
+        signature_scheme: "hmac-sha256".into(),
+        kernel_name: None,
+    }
+}
+
+/// The command that runs a kernel given `-f CONNECTION_FILE`.
+fn launcher(language: CodeLanguage) -> Result<&'static str, Error> {
+    match language {
+        CodeLanguage::Python => Ok("python3 -m ipykernel_launcher"),
+        CodeLanguage::Bash => Ok("python3 -m bash_kernel"),
+        CodeLanguage::Node | CodeLanguage::Typescript => Err(Error::new(
+            ErrorCode::Unsupported,
+            "node and typescript kernels are not available on this server yet; python and bash are",
+        )),
+    }
+}
+
+fn start_failure(language: CodeLanguage, why: &str, stderr: &str) -> Error {
+    let hint = if stderr.contains("No module named") {
+        " (the workspace needs a flavor with the kernel: `paddock flavors install python-data` on the server's host, then create the workspace with flavors [\"python-data\"])"
+    } else {
+        ""
+    };
+    let stderr = stderr.trim();
+    let tail = if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; its stderr ends with: {}",
+            &stderr[stderr.len().saturating_sub(2000)..].trim_start_matches(|c: char| !c.is_ascii())
+        )
+    };
+    Error::new(
+        ErrorCode::KernelFailed,
+        format!("the {} kernel did not start: {why}{hint}{tail}", language.as_str()),
+    )
+}
+
+fn died(message: &str) -> CodeError {
+    CodeError {
+        name: "KernelDied".into(),
+        message: message.into(),
+        traceback: None,
+    }
+}
+
+/// Resolves when the kernel process has ended.
+async fn wait_ended(ended: &mut watch::Receiver<bool>) {
+    let _ = ended.wait_for(|ended| *ended).await;
+}
+
+/// A session id for the client's messages.
+fn uuid_like() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Reads the kernel's own stdout and stderr (keeping stderr's tail) so it
+/// never blocks on a full pipe, and flags its end.
+fn drain_and_watch(
+    io: ProcessIo,
+    exit: tokio::sync::oneshot::Receiver<ExitStatus>,
+    stderr_tail: Arc<Mutex<Vec<u8>>>,
+    ended: watch::Sender<bool>,
+) {
+    if let ProcessIo::Pipes {
+        stdin,
+        mut stdout,
+        mut stderr,
+    } = io
+    {
+        drop(stdin);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            while matches!(stdout.read(&mut buf).await, Ok(n) if n > 0) {}
+        });
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let mut tail = stderr_tail.lock().unwrap_or_else(|e| e.into_inner());
+                tail.extend_from_slice(&buf[..n]);
+                let excess = tail.len().saturating_sub(STDERR_TAIL);
+                tail.drain(..excess);
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let _ = exit.await;
+        let _ = ended.send(true);
+    });
+}
+
+/// Waits until the kernel listens on every port (it binds them all before
+/// it serves).
+async fn wait_listening(runtime: &RunningJail, ports: Ports, ended: &watch::Receiver<bool>) -> Result<(), Error> {
+    for port in ports.all() {
+        loop {
+            if *ended.borrow() {
+                return Err(Error::new(ErrorCode::KernelFailed, "it exited"));
+            }
+            if runtime.executor().connect(port).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Asks for the kernel's info until iopub carries a message about it, so
+/// the subscription is live before the first execution.
+async fn handshake(channels: &mut Channels, ended: &watch::Receiver<bool>) -> Result<(), Error> {
+    loop {
+        if *ended.borrow() {
+            return Err(Error::new(ErrorCode::KernelFailed, "it exited"));
+        }
+        let request = JupyterMessage::new(KernelInfoRequest {}, None);
+        let msg_id = request.header.msg_id.clone();
+        channels.shell.send(request).await.map_err(Error::internal)?;
+        let heard = tokio::time::timeout(Duration::from_millis(500), async {
+            loop {
+                match channels.iopub.read().await {
+                    Ok(m) if m.parent_header.as_ref().is_some_and(|h| h.msg_id == msg_id) => return,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        if heard.is_ok() {
+            // The info reply itself is read (and dropped) by the next call's
+            // shell loop, which only takes its own.
+            return Ok(());
+        }
+    }
+}
+
+impl Relay {
+    /// A private directory with one unix socket per port, each connection
+    /// relayed to the port in `runtime`'s jail.
+    async fn open(runtime: &Arc<RunningJail>, ports: Ports) -> Result<Relay, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("paddock-kernel-")
+            .tempdir()
+            .map_err(|e| Error::internal(format!("the kernel's relay directory: {e}")))?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(Error::internal)?;
+        let mut tasks = Vec::new();
+        for port in ports.all() {
+            let path = dir.path().join(format!("k-{port}"));
+            let listener = tokio::net::UnixListener::bind(&path).map_err(Error::internal)?;
+            let executor = runtime.executor().clone();
+            tasks.push(tokio::spawn(async move {
+                while let Ok((mut outside, _)) = listener.accept().await {
+                    let executor = executor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut inside) = executor.connect(port).await {
+                            let _ = tokio::io::copy_bidirectional(&mut outside, &mut inside).await;
+                        }
+                    });
+                }
+            }));
+        }
+        Ok(Relay { _dir: dir, tasks })
+    }
+
+    /// The `ip` of an ipc `ConnectionInfo` (`{ip}-{port}` is a socket).
+    fn prefix(&self) -> String {
+        self._dir.path().join("k").to_string_lossy().into_owned()
+    }
+}
+
+/// Output of one call as it arrives, bounded.
+#[derive(Default)]
+struct Collected {
+    stdout: String,
+    stderr: String,
+    dropped_stream: usize,
+    parts: Vec<CodeResultPart>,
+    parts_bytes: usize,
+    dropped_parts: usize,
+    error: Option<CodeError>,
+}
+
+impl Collected {
+    fn take(&mut self, content: JupyterMessageContent) {
+        match content {
+            JupyterMessageContent::StreamContent(stream) => {
+                let target = match stream.name {
+                    Stdio::Stdout => &mut self.stdout,
+                    Stdio::Stderr => &mut self.stderr,
+                };
+                let room = MAX_STREAM.saturating_sub(target.len());
+                if stream.text.len() <= room {
+                    target.push_str(&stream.text);
+                } else {
+                    let mut cut = room;
+                    while !stream.text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    target.push_str(&stream.text[..cut]);
+                    self.dropped_stream += stream.text.len() - cut;
+                }
+            }
+            JupyterMessageContent::ExecuteResult(result) => self.push(parts::bundle_part(&result.data)),
+            JupyterMessageContent::DisplayData(display) => self.push(parts::bundle_part(&display.data)),
+            JupyterMessageContent::ErrorOutput(error) => {
+                let error = parts::error_of(&error);
+                self.push(Some(parts::error_part(&error)));
+                self.error = Some(error);
+            }
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, part: Option<CodeResultPart>) {
+        let Some(part) = part else { return };
+        let size = serde_json::to_vec(&part).map_or(0, |v| v.len());
+        if self.parts_bytes + size > MAX_PARTS_BYTES {
+            self.dropped_parts += 1;
+            return;
+        }
+        self.parts_bytes += size;
+        self.parts.push(part);
+    }
+
+    fn finish(mut self, outcome: Outcome, error: Option<CodeError>) -> Execution {
+        if self.dropped_stream > 0 {
+            self.stderr.push_str(&format!(
+                "\n[paddock: {} bytes of output left out past {} MiB]\n",
+                self.dropped_stream,
+                MAX_STREAM >> 20
+            ));
+        }
+        if self.dropped_parts > 0 {
+            self.stderr.push_str(&format!(
+                "\n[paddock: {} results left out past {} MiB]\n",
+                self.dropped_parts,
+                MAX_PARTS_BYTES >> 20
+            ));
+        }
+        if let (Some(error), Outcome::TimedOut | Outcome::Died) = (&error, outcome) {
+            self.parts.push(parts::error_part(error));
+        }
+        Execution {
+            outcome,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            parts: self.parts,
+            error,
+        }
+    }
+}
+
+/// Run once in each new Python kernel: pandas frames and series also
+/// give a table (`application/vnd.dataresource+json`, pandas' own table
+/// schema), registered by type name so pandas is imported only by code
+/// that uses it.
+const PYTHON_SETUP: &str = r#"
+def _paddock_setup():
+    from IPython import get_ipython
+    from IPython.core.formatters import BaseFormatter
+    from traitlets import ObjectName
+    class TableSchemaFormatter(BaseFormatter):
+        print_method = ObjectName("_repr_data_resource_")
+        _return_type = (dict,)
+    shell = get_ipython()
+    formatter = TableSchemaFormatter(parent=shell.display_formatter)
+    shell.display_formatter.formatters["application/vnd.dataresource+json"] = formatter
+    def table(frame):
+        import pandas
+        with pandas.option_context("display.html.table_schema", True):
+            return frame._repr_data_resource_()
+    # pandas 3 names its classes' module `pandas`, pandas 2 the defining one.
+    for module, name in [("pandas", "DataFrame"), ("pandas.core.frame", "DataFrame"), ("pandas", "Series"), ("pandas.core.series", "Series")]:
+        formatter.for_type_by_name(module, name, table)
+_paddock_setup()
+del _paddock_setup
+"#;

@@ -1,0 +1,424 @@
+//! Code kernels (issue 16; RUNTIME.md §6): Tangle's `runCode` on real
+//! Jupyter kernels that live in a running workspace's runtime jail, one per
+//! workspace, session and language, keeping their variables between calls.
+//!
+//! - [`kernel`]: one kernel process and the host's Jupyter client of it.
+//! - [`parts`]: MIME bundles and errors to result parts.
+//!
+//! A call starts the workspace (and the kernel) when needed; a kernel that
+//! died, or whose workspace stopped, is replaced by the next call, which
+//! says so (`kernel.started`, `kernel.restartReason`). Idempotency keys
+//! keep the first successful result 15 minutes in the database, so a retry
+//! after a server restart gets it too; a duplicate that arrives while the
+//! first runs waits for it.
+
+pub mod kernel;
+mod parts;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use paddock_api::code::{CodeLanguage, CodeRequest, CodeResult, KernelInfo, KernelList, KernelRef};
+use paddock_api::{Error, ErrorCode};
+
+use crate::crypto::new_id;
+use crate::db::{now_ms, CodeKey, Db};
+use crate::services::audit::AuditLog;
+use crate::services::identity::Caller;
+use crate::services::rfc3339;
+use crate::services::runtime::RunningJail;
+use crate::services::workspaces::Workspaces;
+use kernel::{Kernel, Outcome};
+
+/// A call's timeout when it gives none, ms (Tangle's default).
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// Longest timeout a call may ask for, ms (a day).
+const MAX_TIMEOUT_MS: u64 = 24 * 3600 * 1000;
+/// How long an idempotency key's result is kept.
+const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Largest source of one call.
+const MAX_CODE_BYTES: usize = 1 << 20;
+/// Longest session id and idempotency key.
+const MAX_ID_LEN: usize = 256;
+/// While a call runs, the workspace's idle timer is reset this often.
+const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
+
+/// The kernels of every running workspace.
+#[derive(Debug, Clone)]
+pub struct Kernels {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    workspaces: Workspaces,
+    db: Db,
+    audit: AuditLog,
+    slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Calls with an idempotency key under way, one lock per key.
+    in_flight: Mutex<HashMap<CodeKey, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One kernel's place: a workspace, a session, a language.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SlotKey {
+    workspace: String,
+    session: Option<String>,
+    language: CodeLanguage,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Calls run one at a time (a kernel executes one request at a time
+    /// anyway; this keeps a replacement from racing another).
+    turn: tokio::sync::Mutex<()>,
+    kernel: Mutex<Option<Arc<Kernel>>>,
+    /// Why the slot's last kernel went, for the next call to say.
+    gone: Mutex<Option<&'static str>>,
+    /// Working directory of the slot's kernels.
+    cwd: Mutex<Option<String>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Kernels {
+    pub fn new(workspaces: Workspaces, db: Db, audit: AuditLog) -> Kernels {
+        Kernels {
+            inner: Arc::new(Inner {
+                workspaces,
+                db,
+                audit,
+                slots: Mutex::default(),
+                in_flight: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Runs `request` in workspace `id` (started if it is not running).
+    pub async fn execute(&self, caller: &Caller, id: &str, request: CodeRequest) -> Result<CodeResult, Error> {
+        validate(&request)?;
+        let runtime = self.inner.workspaces.running(caller, id).await?;
+        let Some(key) = request.idempotency_key.clone() else {
+            return self.run(&runtime, id, &request).await;
+        };
+        let code_key = CodeKey {
+            tenant: runtime.tenant().to_owned(),
+            workspace: id.to_owned(),
+            session: request.session_id.clone().unwrap_or_default(),
+            key,
+        };
+        let turn = lock(&self.inner.in_flight).entry(code_key.clone()).or_default().clone();
+        let result = {
+            let _turn = turn.lock().await;
+            self.execute_once(&runtime, id, &request, &code_key).await
+        };
+        // The last caller of a key removes its lock.
+        let mut in_flight = lock(&self.inner.in_flight);
+        if Arc::strong_count(&turn) == 2 {
+            in_flight.remove(&code_key);
+        }
+        result
+    }
+
+    async fn execute_once(
+        &self,
+        runtime: &Arc<RunningJail>,
+        id: &str,
+        request: &CodeRequest,
+        key: &CodeKey,
+    ) -> Result<CodeResult, Error> {
+        let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
+        if let Some(json) = self.inner.db.code_result(key, now_ms() - window).await? {
+            return serde_json::from_str(&json).map_err(Error::internal);
+        }
+        let result = self.run(runtime, id, request).await?;
+        if result.exit_code == 0 {
+            let json = serde_json::to_string(&result).map_err(Error::internal)?;
+            let now = now_ms();
+            self.inner.db.put_code_result(key, &json, now, now - window).await?;
+        }
+        Ok(result)
+    }
+
+    async fn run(&self, runtime: &Arc<RunningJail>, id: &str, request: &CodeRequest) -> Result<CodeResult, Error> {
+        let slot_key = SlotKey {
+            workspace: id.to_owned(),
+            session: request.session_id.clone(),
+            language: request.language,
+        };
+        let slot = lock(&self.inner.slots).entry(slot_key.clone()).or_default().clone();
+        let _turn = slot.turn.lock().await;
+        let current = lock(&slot.kernel).clone();
+        let (kernel, started, restart_reason) = match current {
+            Some(kernel) if kernel.runs_in(runtime) && !kernel.is_dead() => (kernel, false, None),
+            previous => {
+                let reason = match previous {
+                    Some(old) if !old.runs_in(runtime) => Some("workspace-stopped"),
+                    Some(_) => Some("died"),
+                    None => lock(&slot.gone).take(),
+                };
+                if lock(&slot.cwd).is_none() {
+                    *lock(&slot.cwd) = request.cwd.clone();
+                }
+                let cwd = lock(&slot.cwd).clone();
+                let kernel = self.start(runtime, &slot_key, cwd).await?;
+                *lock(&slot.kernel) = Some(kernel.clone());
+                (kernel, true, reason)
+            }
+        };
+
+        let keep_alive = self.keep_alive(id);
+        let began = Instant::now();
+        let env = env_scripts(request.language, &request.env);
+        if let Some((set, _)) = &env {
+            let set = kernel.execute_silent(set).await?;
+            if set.outcome != Outcome::Completed {
+                keep_alive.abort();
+                return Err(Error::new(
+                    ErrorCode::BadEnv,
+                    format!("setting the call's environment failed: {}", set.stderr.trim()),
+                ));
+            }
+        }
+        let timeout = match request.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let execution = kernel.execute(&request.code, timeout).await;
+        if let (Some((_, restore)), false) = (&env, kernel.is_dead()) {
+            if let Err(err) = kernel.execute_silent(restore).await {
+                tracing::warn!(kernel = %kernel.id, error = %err.message, "restoring a kernel's environment after a call");
+            }
+        }
+        keep_alive.abort();
+        let execution = execution?;
+        if execution.outcome == Outcome::Died {
+            *lock(&slot.gone) = Some("died");
+            *lock(&slot.kernel) = None;
+        }
+        Ok(CodeResult {
+            exit_code: match execution.outcome {
+                Outcome::Completed => 0,
+                Outcome::Raised => 1,
+                Outcome::TimedOut => 124,
+                Outcome::Died => 137,
+            },
+            stdout: execution.stdout,
+            stderr: execution.stderr,
+            duration_ms: began.elapsed().as_millis() as u64,
+            results: execution.parts,
+            error: execution.error,
+            kernel: KernelRef {
+                id: kernel.id.clone(),
+                execution_count: kernel.execution_count(),
+                started,
+                restart_reason: restart_reason.map(str::to_owned),
+            },
+        })
+    }
+
+    async fn start(
+        &self,
+        runtime: &Arc<RunningJail>,
+        key: &SlotKey,
+        cwd: Option<String>,
+    ) -> Result<Arc<Kernel>, Error> {
+        let id = new_id("kern_");
+        let kernel = Kernel::start(runtime.clone(), id, key.language, key.session.clone(), cwd).await?;
+        tracing::info!(kernel = %kernel.id, workspace = %key.workspace, language = key.language.as_str(), "kernel started");
+        Ok(Arc::new(kernel))
+    }
+
+    /// Resets workspace `id`'s idle timer while a call runs, until aborted.
+    fn keep_alive(&self, id: &str) -> tokio::task::JoinHandle<()> {
+        let workspaces = self.inner.workspaces.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            loop {
+                workspaces.note_activity(&id).await;
+                tokio::time::sleep(ACTIVITY_EVERY).await;
+            }
+        })
+    }
+
+    /// The kernels of workspace `id` (running or dead; a workspace that is
+    /// not running has none).
+    pub async fn list(&self, caller: &Caller, id: &str) -> Result<KernelList, Error> {
+        self.inner.workspaces.get(caller, id).await?;
+        let live = self.inner.workspaces.running_jail(id);
+        let mut kernels: Vec<KernelInfo> = self
+            .kernels_of(id)
+            .into_iter()
+            .filter(|k| live.as_ref().is_some_and(|r| k.runs_in(r)))
+            .map(|k| info(&k))
+            .collect();
+        kernels.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(KernelList { kernels })
+    }
+
+    /// Interrupts what kernel `kernel` of workspace `id` runs.
+    pub async fn interrupt(&self, caller: &Caller, id: &str, kernel: &str) -> Result<(), Error> {
+        let (_, found) = self.find(caller, id, kernel).await?;
+        found.interrupt().await?;
+        self.inner.audit.record(caller, "kernel.interrupt", kernel).await;
+        Ok(())
+    }
+
+    /// Replaces kernel `kernel` of workspace `id` with a new one (its
+    /// variables are gone).
+    pub async fn restart(&self, caller: &Caller, id: &str, kernel: &str) -> Result<KernelInfo, Error> {
+        let (slot_key, old) = self.find(caller, id, kernel).await?;
+        let runtime = self.inner.workspaces.running(caller, id).await?;
+        let slot = lock(&self.inner.slots).entry(slot_key.clone()).or_default().clone();
+        let _turn = slot.turn.lock().await;
+        old.kill().await;
+        *lock(&slot.kernel) = None;
+        let cwd = lock(&slot.cwd).clone();
+        let new = self.start(&runtime, &slot_key, cwd).await?;
+        *lock(&slot.kernel) = Some(new.clone());
+        self.inner.audit.record(caller, "kernel.restart", kernel).await;
+        Ok(info(&new))
+    }
+
+    /// Ends kernel `kernel` of workspace `id`.
+    pub async fn shutdown(&self, caller: &Caller, id: &str, kernel: &str) -> Result<(), Error> {
+        let (slot_key, found) = self.find(caller, id, kernel).await?;
+        found.kill().await;
+        if let Some(slot) = lock(&self.inner.slots).remove(&slot_key) {
+            *lock(&slot.kernel) = None;
+        }
+        self.inner.audit.record(caller, "kernel.shutdown", kernel).await;
+        Ok(())
+    }
+
+    fn kernels_of(&self, id: &str) -> Vec<Arc<Kernel>> {
+        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots)
+            .iter()
+            .filter(|(key, _)| key.workspace == id)
+            .map(|(_, slot)| slot.clone())
+            .collect();
+        slots.iter().filter_map(|slot| lock(&slot.kernel).clone()).collect()
+    }
+
+    async fn find(&self, caller: &Caller, id: &str, kernel: &str) -> Result<(SlotKey, Arc<Kernel>), Error> {
+        self.inner.workspaces.get(caller, id).await?;
+        let slots = lock(&self.inner.slots);
+        slots
+            .iter()
+            .filter(|(key, _)| key.workspace == id)
+            .find_map(|(key, slot)| {
+                lock(&slot.kernel)
+                    .as_ref()
+                    .filter(|k| k.id == kernel && !k.is_dead())
+                    .map(|k| (key.clone(), k.clone()))
+            })
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::KernelNotFound,
+                    format!("no kernel {kernel} runs in this workspace"),
+                )
+            })
+    }
+}
+
+fn info(kernel: &Kernel) -> KernelInfo {
+    KernelInfo {
+        id: kernel.id.clone(),
+        language: kernel.language,
+        session_id: kernel.session.clone(),
+        state: kernel.state().to_owned(),
+        execution_count: kernel.execution_count(),
+        started_at: rfc3339(kernel.started_at),
+    }
+}
+
+fn validate(request: &CodeRequest) -> Result<(), Error> {
+    if request.code.len() > MAX_CODE_BYTES {
+        return Err(Error::new(
+            ErrorCode::CodeTooLarge,
+            format!("code is {} bytes; at most {MAX_CODE_BYTES}", request.code.len()),
+        ));
+    }
+    for (field, value) in [
+        ("sessionId", &request.session_id),
+        ("idempotencyKey", &request.idempotency_key),
+    ] {
+        if let Some(value) = value {
+            if value.is_empty() || value.len() > MAX_ID_LEN || value.chars().any(char::is_control) {
+                return Err(Error::new(
+                    ErrorCode::BadRequest,
+                    format!("{field} must be 1 to {MAX_ID_LEN} bytes without control characters"),
+                ));
+            }
+        }
+    }
+    if request.timeout_ms.is_some_and(|ms| ms > MAX_TIMEOUT_MS) {
+        return Err(Error::new(
+            ErrorCode::BadLimit,
+            format!("timeoutMs is at most {MAX_TIMEOUT_MS} (a day); 0 disables it"),
+        ));
+    }
+    if let Some(cwd) = &request.cwd {
+        if !cwd.starts_with('/') || cwd.contains('\0') {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "cwd must be an absolute path in the jail",
+            ));
+        }
+    }
+    for name in request.env.keys() {
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(Error::new(
+                ErrorCode::BadEnv,
+                format!("bad environment variable name {name:?}"),
+            ));
+        }
+    }
+    if request.env.values().any(|v| v.contains('\0')) {
+        return Err(Error::new(
+            ErrorCode::BadEnv,
+            "environment values cannot hold NUL bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// The code that sets a call's environment in the kernel, and the code
+/// that puts the previous one back (None without variables).
+fn env_scripts(language: CodeLanguage, env: &std::collections::BTreeMap<String, String>) -> Option<(String, String)> {
+    if env.is_empty() {
+        return None;
+    }
+    match language {
+        CodeLanguage::Python => {
+            // JSON strings are Python string literals.
+            let json = serde_json::to_string(env).unwrap_or_default();
+            Some((
+                format!(
+                    "import os as _paddock_os\n_paddock_env = {json}\n_paddock_saved = {{k: _paddock_os.environ.get(k) for k in _paddock_env}}\n_paddock_os.environ.update(_paddock_env)\ndel _paddock_env\n"
+                ),
+                "for _paddock_k, _paddock_v in _paddock_saved.items():\n    if _paddock_v is None:\n        _paddock_os.environ.pop(_paddock_k, None)\n    else:\n        _paddock_os.environ[_paddock_k] = _paddock_v\ndel _paddock_saved, _paddock_os\n".into(),
+            ))
+        }
+        _ => {
+            let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
+            let mut set = String::new();
+            let mut restore = String::new();
+            for (name, value) in env {
+                set.push_str(&format!(
+                    "if [ -n \"${{{name}+x}}\" ]; then __paddock_had_{name}=1; __paddock_old_{name}=\"${name}\"; else __paddock_had_{name}=0; fi; export {name}={}\n",
+                    quote(value)
+                ));
+                restore.push_str(&format!(
+                    "if [ \"$__paddock_had_{name}\" = 1 ]; then export {name}=\"$__paddock_old_{name}\"; else unset {name}; fi; unset __paddock_had_{name} __paddock_old_{name}\n"
+                ));
+            }
+            Some((set, restore))
+        }
+    }
+}

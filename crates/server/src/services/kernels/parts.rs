@@ -1,0 +1,249 @@
+//! From a kernel's MIME bundles (`execute_result`, `display_data`) and
+//! `error` messages to `CodeResultPart`s: the richest representation of
+//! each bundle wins (a table over its HTML, an image over its text), so one
+//! bundle makes one part.
+
+use jupyter_protocol::{ErrorOutput, Media, MediaType};
+use paddock_api::code::{CodeError, CodeResultPart, DataframeColumn, ImageFormat};
+
+/// Longest traceback kept, bytes (a recursion error's can be huge).
+const MAX_TRACEBACK: usize = 64 << 10;
+
+/// The part of one MIME bundle, if it has anything to show.
+pub fn bundle_part(media: &Media) -> Option<CodeResultPart> {
+    let find = |pick: &dyn Fn(&MediaType) -> Option<CodeResultPart>| media.content.iter().find_map(pick);
+    find(&|m| match m {
+        MediaType::DataTable(table) => {
+            let columns: Vec<DataframeColumn> = table
+                .schema
+                .fields
+                .iter()
+                .map(|f| DataframeColumn {
+                    name: f.name.clone(),
+                    dtype: serde_json::to_value(&f.field_type)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| "any".into()),
+                })
+                .collect();
+            let rows = table
+                .data
+                .iter()
+                .flatten()
+                .map(|row| {
+                    columns
+                        .iter()
+                        .map(|c| row.get(&c.name).cloned().unwrap_or(serde_json::Value::Null))
+                        .collect()
+                })
+                .collect();
+            let truncated = plain_of(media).is_some_and(shown_rows_fewer_than_total);
+            Some(CodeResultPart::Dataframe {
+                columns,
+                rows,
+                truncated,
+            })
+        }
+        _ => None,
+    })
+    .or_else(|| {
+        find(&|m| match m {
+            MediaType::Png(data) => Some(image(ImageFormat::Png, data)),
+            MediaType::Jpeg(data) => Some(image(ImageFormat::Jpeg, data)),
+            MediaType::Svg(svg) => Some(CodeResultPart::Image {
+                format: ImageFormat::Svg,
+                data: base64_of(svg.as_bytes()),
+            }),
+            _ => None,
+        })
+    })
+    .or_else(|| {
+        find(&|m| match m {
+            MediaType::Json(value) => Some(CodeResultPart::Json { value: value.clone() }),
+            _ => None,
+        })
+    })
+    .or_else(|| {
+        find(&|m| match m {
+            MediaType::Html(html) => Some(CodeResultPart::Html { value: html.clone() }),
+            _ => None,
+        })
+    })
+    .or_else(|| plain_of(media).map(|text| CodeResultPart::Text { value: text.to_owned() }))
+}
+
+/// An `error` message as the result's error and its part.
+pub fn error_of(error: &ErrorOutput) -> CodeError {
+    let traceback = strip_ansi(&error.traceback.join("\n"));
+    CodeError {
+        name: error.ename.clone(),
+        message: error.evalue.clone(),
+        traceback: (!traceback.is_empty()).then(|| truncate(traceback, MAX_TRACEBACK)),
+    }
+}
+
+/// The part of an error.
+pub fn error_part(error: &CodeError) -> CodeResultPart {
+    CodeResultPart::Error {
+        name: error.name.clone(),
+        message: error.message.clone(),
+        traceback: error.traceback.clone(),
+    }
+}
+
+fn plain_of(media: &Media) -> Option<&str> {
+    media.content.iter().find_map(|m| match m {
+        MediaType::Plain(text) => Some(text.as_str()),
+        _ => None,
+    })
+}
+
+/// pandas ends the text of a frame it cut with `[N rows x M columns]`.
+fn shown_rows_fewer_than_total(text: &str) -> bool {
+    let Some(line) = text.lines().rev().find(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    let line = line.trim();
+    let Some(inner) = line.strip_prefix('[').and_then(|l| l.strip_suffix(" columns]")) else {
+        return false;
+    };
+    let Some((rows, _)) = inner.split_once(" rows x ") else {
+        return false;
+    };
+    let Ok(total) = rows.trim().parse::<usize>() else {
+        return false;
+    };
+    // The text shows at most a head and a tail of the frame: fewer lines
+    // than rows means rows were left out.
+    text.lines().count() < total
+}
+
+fn image(format: ImageFormat, data: &str) -> CodeResultPart {
+    // Jupyter sends base64 with line breaks at times; Tangle's has none.
+    let data: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    CodeResultPart::Image { format, data }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Removes ANSI escape sequences (IPython colors its tracebacks).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            // Parameters and intermediates, then one final byte.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("\n[traceback truncated]");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media(json: serde_json::Value) -> Media {
+        serde_json::from_value(json).expect("media")
+    }
+
+    #[test]
+    fn a_table_wins_over_its_html_and_text() {
+        let bundle = media(serde_json::json!({
+            "text/plain": "   a\n0  1\n1  2",
+            "text/html": "<table></table>",
+            "application/vnd.dataresource+json": {
+                "schema": {"fields": [{"name": "index", "type": "integer"}, {"name": "a", "type": "number"}], "primaryKey": ["index"]},
+                "data": [{"index": 0, "a": 1.5}, {"index": 1, "a": null}]
+            }
+        }));
+        let Some(CodeResultPart::Dataframe {
+            columns,
+            rows,
+            truncated,
+        }) = bundle_part(&bundle)
+        else {
+            panic!("no dataframe part");
+        };
+        assert_eq!(
+            columns[1],
+            DataframeColumn {
+                name: "a".into(),
+                dtype: "number".into()
+            }
+        );
+        assert_eq!(
+            rows,
+            vec![
+                vec![serde_json::json!(0), serde_json::json!(1.5)],
+                vec![serde_json::json!(1), serde_json::Value::Null]
+            ]
+        );
+        assert!(!truncated);
+    }
+
+    #[test]
+    fn a_cut_frame_is_truncated() {
+        let text = "     a\n0    0\n1    1\n..  ..\n98  98\n99  99\n\n[100 rows x 1 columns]";
+        assert!(shown_rows_fewer_than_total(text));
+        assert!(!shown_rows_fewer_than_total("   a\n0  1\n\n[1 rows x 1 columns]"));
+        assert!(!shown_rows_fewer_than_total("just text"));
+    }
+
+    #[test]
+    fn images_lose_their_line_breaks_and_svg_is_encoded() {
+        let png = bundle_part(&media(
+            serde_json::json!({"image/png": "iVBO\nRw0K", "text/plain": "<Figure>"}),
+        ));
+        assert_eq!(
+            png,
+            Some(CodeResultPart::Image {
+                format: ImageFormat::Png,
+                data: "iVBORw0K".into()
+            })
+        );
+        let svg = bundle_part(&media(serde_json::json!({"image/svg+xml": "<svg/>"})));
+        assert_eq!(
+            svg,
+            Some(CodeResultPart::Image {
+                format: ImageFormat::Svg,
+                data: base64_of(b"<svg/>")
+            })
+        );
+    }
+
+    #[test]
+    fn tracebacks_lose_their_colors() {
+        let error = ErrorOutput {
+            ename: "ZeroDivisionError".into(),
+            evalue: "division by zero".into(),
+            traceback: vec!["\u{1b}[0;31mZeroDivisionError\u{1b}[0m: division by zero".into()],
+        };
+        let error = error_of(&error);
+        assert_eq!(error.traceback.as_deref(), Some("ZeroDivisionError: division by zero"));
+    }
+}
