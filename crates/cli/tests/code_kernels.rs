@@ -1,0 +1,209 @@
+//! Code kernels (issue 16) against the real `paddock serve`, with real
+//! Jupyter kernels (ipykernel, bash_kernel) from the `python-data` flavor,
+//! which the test builds with `paddock flavors install` (pip, from PyPI).
+//! The workspace has network `none`. One thorough test: state between
+//! calls, rich results (a PNG, a dataframe), errors, a timeout that
+//! interrupts and keeps the state, sessions apart, idempotency (in flight,
+//! and across a server restart), per-call environment, a bash kernel, a
+//! kernel that dies and is replaced, the kernel routes, and bad input.
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+mod support;
+
+use support::*;
+
+fn start(dir: &Path) -> Server {
+    Server::start(dir, &[("PADDOCK_API_KEYS", &keys())], &[])
+}
+
+fn install_flavor(dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args(["flavors", "install", "python-data", "--state-dir"])
+        .arg(dir)
+        .output()
+        .expect("paddock flavors install");
+    assert!(
+        out.status.success(),
+        "paddock flavors install python-data failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `POST /v1/workspaces/{ws}/code` as tenant t1: (status, body).
+fn code(server: &Server, ws: &str, body: Value) -> (u16, Value) {
+    let (status, result) = call(server, "POST", &format!("/v1/workspaces/{ws}/code"), Some(OP1_TOKEN), Some(body));
+    (status.as_u16(), result)
+}
+
+/// Runs Python `source` in the shared kernel; the 200 answer.
+fn python(server: &Server, ws: &str, source: &str) -> Value {
+    let (status, result) = code(server, ws, json!({"language": "python", "code": source}));
+    assert_eq!(status, 200, "{result}");
+    result
+}
+
+fn text_results(result: &Value) -> Vec<String> {
+    result["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .map(|p| p["value"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Width and height of a PNG (its IHDR chunk).
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&png[12..16], b"IHDR");
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    (be(&png[16..20]), be(&png[20..24]))
+}
+
+#[test]
+fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts() {
+    let dir = tempdir();
+    install_flavor(dir.path());
+    let server = start(dir.path());
+    let (status, ws) = call(&server, "POST", "/v1/workspaces", Some(OP1_TOKEN), Some(json!({"flavors": ["python-data"]})));
+    assert_eq!(status, 201, "{ws}");
+    assert_eq!(ws["config"]["network_mode"], "none", "{ws}");
+    let ws = id(&ws);
+
+    // State between calls, on a kernel the first call started.
+    let first = python(&server, &ws, "x = 41\nprint('set')");
+    assert_eq!((first["exitCode"].as_i64(), first["stdout"].as_str()), (Some(0), Some("set\n")), "{first}");
+    assert_eq!(first["kernel"]["started"], true, "{first}");
+    let second = python(&server, &ws, "x + 1");
+    assert_eq!(text_results(&second), ["42"], "{second}");
+    assert_eq!((second["kernel"]["started"].as_bool(), &second["kernel"]["id"]), (Some(false), &first["kernel"]["id"]));
+
+    // A matplotlib figure is a PNG.
+    let plot = python(
+        &server,
+        &ws,
+        "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(4, 3), dpi=100)\nplt.plot([1, 3, 2])\nplt.show()",
+    );
+    let image = plot["results"].as_array().unwrap().iter().find(|p| p["type"] == "image").unwrap_or_else(|| panic!("no image: {plot}"));
+    assert_eq!(image["format"], "png");
+    let png = base64::engine::general_purpose::STANDARD.decode(image["data"].as_str().unwrap()).expect("base64");
+    let (width, height) = png_size(&png);
+    assert!((200..=500).contains(&width) && (150..=400).contains(&height), "{width}x{height}");
+
+    // A pandas frame is a table: describe() has 8 rows.
+    let described = python(&server, &ws, "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3, 4], 'b': [0.5, 1.5, 2.5, 3.5]})\ndf.describe()");
+    let frame = &described["results"][0];
+    assert_eq!(frame["type"], "dataframe", "{described}");
+    assert_eq!(frame["rows"].as_array().unwrap().len(), 8, "{frame}");
+    assert_eq!(frame["truncated"], false);
+    let names: Vec<&str> = frame["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["index", "a", "b"]);
+    assert_eq!(frame["rows"][1], json!(["mean", 2.5, 2.0]), "{frame}");
+
+    // An error is a result, and the kernel lives on.
+    let failed = python(&server, &ws, "1/0");
+    assert_eq!(failed["exitCode"], 1, "{failed}");
+    assert_eq!(failed["error"]["name"], "ZeroDivisionError", "{failed}");
+    assert!(failed["error"]["traceback"].as_str().unwrap().contains("1/0"), "{failed}");
+    assert_eq!(failed["results"][0]["type"], "error");
+    assert_eq!(text_results(&python(&server, &ws, "x")), ["41"]);
+
+    // A timeout interrupts the loop; the kernel and x are still there.
+    let (status, spun) = code(&server, &ws, json!({"language": "python", "code": "while True: pass", "timeoutMs": 1000}));
+    assert_eq!(status, 200, "{spun}");
+    assert_eq!((spun["exitCode"].as_i64(), spun["error"]["name"].as_str()), (Some(124), Some("TimeoutError")), "{spun}");
+    let after = python(&server, &ws, "x * 2");
+    assert_eq!((text_results(&after), &after["kernel"]["id"]), (vec!["82".to_owned()], &first["kernel"]["id"]));
+
+    // Sessions have kernels of their own.
+    let (_, other) = code(&server, &ws, json!({"language": "python", "code": "x", "sessionId": "s2"}));
+    assert_eq!(other["error"]["name"], "NameError", "{other}");
+    assert_ne!(other["kernel"]["id"], first["kernel"]["id"]);
+
+    // The environment of one call, and only of that call.
+    let (_, with_env) = code(&server, &ws, json!({"language": "python", "code": "import os\nos.environ['GREETING']", "env": {"GREETING": "it's \"here\""}}));
+    assert_eq!(text_results(&with_env), [r#"'it\'s "here"'"#], "{with_env}");
+    assert_eq!(text_results(&python(&server, &ws, "os.environ.get('GREETING')")), Vec::<String>::new());
+
+    // Idempotency: the side effect happens once, a duplicate in flight
+    // waits for the first, and a restart keeps the result.
+    let counted = json!({"language": "python", "idempotencyKey": "count-1", "code":
+        "import time\ntime.sleep(1)\nwith open('/workspace/counter', 'a') as f: f.write('x')\nlen(open('/workspace/counter').read())"});
+    let url = format!("{}/v1/workspaces/{ws}/code", server.url);
+    let post = || {
+        let response = client().post(&url).bearer_auth(OP1_TOKEN).json(&counted).send().expect("request");
+        (response.status().as_u16(), response.json::<Value>().expect("json"))
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(post);
+        let b = s.spawn(post);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.0, b.0), (200, 200));
+    assert_eq!(text_results(&a.1), ["1"], "{}", a.1);
+    assert_eq!(a.1, b.1);
+    // A failure is not kept: the same key runs again.
+    let failing = json!({"language": "python", "idempotencyKey": "fails", "code": "with open('/workspace/tries', 'a') as f: f.write('x')\nraise ValueError(len(open('/workspace/tries').read()))"});
+    assert_eq!(code(&server, &ws, failing.clone()).1["error"]["message"], "1");
+    assert_eq!(code(&server, &ws, failing).1["error"]["message"], "2");
+
+    // bash_kernel, with state and an environment of its own.
+    let (_, bash) = code(&server, &ws, json!({"language": "bash", "code": "N=20; echo \"$HELLO $((N + 1))\"", "env": {"HELLO": "hi"}}));
+    assert_eq!((bash["exitCode"].as_i64(), bash["stdout"].as_str()), (Some(0), Some("hi 21\n")), "{bash}");
+    let (_, bash) = code(&server, &ws, json!({"language": "bash", "code": "echo \"${HELLO:-unset} $N\""}));
+    assert_eq!(bash["stdout"], "unset 20\n", "{bash}");
+
+    // The kernel routes: list, interrupt, restart (state gone), shut down.
+    let (status, list) = call(&server, "GET", &format!("/v1/workspaces/{ws}/kernels"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 200, "{list}");
+    let kernels = list["kernels"].as_array().unwrap();
+    assert_eq!(kernels.len(), 3, "{list}");
+    assert!(kernels.iter().all(|k| k["state"] == "idle"), "{list}");
+    let main = first["kernel"]["id"].as_str().unwrap();
+    let path = |tail: &str| format!("/v1/workspaces/{ws}/kernels/{main}{tail}");
+    assert_eq!(call(&server, "POST", &path("/interrupt"), Some(OP1_TOKEN), None).0, 204);
+    let (status, restarted) = call(&server, "POST", &path("/restart"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 200, "{restarted}");
+    assert_ne!(restarted["id"].as_str(), Some(main));
+    assert_eq!(python(&server, &ws, "x")["error"]["name"], "NameError");
+    let (status, body) = call(&server, "DELETE", &path(""), Some(OP1_TOKEN), None);
+    assert_eq!((status.as_u16(), body["code"].as_str()), (404, Some("KERNEL_NOT_FOUND")), "{body}");
+    let fresh = restarted["id"].as_str().unwrap();
+    let (status, _) = call(&server, "DELETE", &format!("/v1/workspaces/{ws}/kernels/{fresh}"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 204);
+
+    // A kernel that dies says so, and the next call gets a new one.
+    python(&server, &ws, "y = 1");
+    let died = python(&server, &ws, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)");
+    assert_eq!((died["exitCode"].as_i64(), died["error"]["name"].as_str()), (Some(137), Some("KernelDied")), "{died}");
+    let next = python(&server, &ws, "'y' in dir()");
+    assert_eq!(text_results(&next), ["False"]);
+    assert_eq!((next["kernel"]["started"].as_bool(), next["kernel"]["restartReason"].as_str()), (Some(true), Some("died")), "{next}");
+
+    // Bad input is refused with what was wrong.
+    let refused = |body: Value, status: u16, code_name: &str| {
+        let (got, answer) = code(&server, &ws, body);
+        assert_eq!((got, answer["code"].as_str()), (status, Some(code_name)), "{answer}");
+    };
+    refused(json!({"language": "cobol", "code": "1"}), 422, "BAD_BODY");
+    refused(json!({"language": "python", "code": "1", "env": {"1BAD": "x"}}), 400, "BAD_ENV");
+    refused(json!({"language": "python", "code": "x".repeat(3 << 19)}), 413, "CODE_TOO_LARGE");
+    refused(json!({"language": "python", "code": "1", "sessionId": ""}), 400, "BAD_REQUEST");
+    let (status, _) = call(&server, "POST", &format!("/v1/workspaces/{ws}/code"), Some(OP2_TOKEN), Some(json!({"language": "python", "code": "1"})));
+    assert_eq!(status, 404, "another tenant's workspace");
+
+    // After a restart of the server the idempotent result is still there
+    // and the code does not run again.
+    drop(server);
+    let server = start(dir.path());
+    let (status, again) = code(&server, &ws, counted);
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(text_results(&again), ["1"], "{again}");
+    let counter = workspace_sh(&server, OP1_TOKEN, &ws, "cat /workspace/counter");
+    assert_eq!(counter["stdout"], "x", "{counter}");
+}
