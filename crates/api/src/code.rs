@@ -71,10 +71,7 @@ pub enum CodeResultPart {
     /// A plain-text result.
     Text { value: String },
     /// A JSON result (`application/json`).
-    Json {
-        #[schema(value_type = Object)]
-        value: serde_json::Value,
-    },
+    Json { value: serde_json::Value },
     /// An image, base64 without a `data:` prefix.
     Image { format: ImageFormat, data: String },
     /// An HTML result.
@@ -82,7 +79,6 @@ pub enum CodeResultPart {
     /// A table (pandas DataFrame).
     Dataframe {
         columns: Vec<DataframeColumn>,
-        #[schema(value_type = Vec<Vec<Object>>)]
         rows: Vec<Vec<serde_json::Value>>,
         /// Rows were left out (the frame is longer than pandas'
         /// `display.max_rows`).

@@ -36,7 +36,13 @@ fn install_flavor(dir: &Path) {
 
 /// `POST /v1/workspaces/{ws}/code` as tenant t1: (status, body).
 fn code(server: &Server, ws: &str, body: Value) -> (u16, Value) {
-    let (status, result) = call(server, "POST", &format!("/v1/workspaces/{ws}/code"), Some(OP1_TOKEN), Some(body));
+    let (status, result) = call(
+        server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/code"),
+        Some(OP1_TOKEN),
+        Some(body),
+    );
     (status.as_u16(), result)
 }
 
@@ -70,18 +76,31 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     let dir = tempdir();
     install_flavor(dir.path());
     let server = start(dir.path());
-    let (status, ws) = call(&server, "POST", "/v1/workspaces", Some(OP1_TOKEN), Some(json!({"flavors": ["python-data"]})));
+    let (status, ws) = call(
+        &server,
+        "POST",
+        "/v1/workspaces",
+        Some(OP1_TOKEN),
+        Some(json!({"flavors": ["python-data"]})),
+    );
     assert_eq!(status, 201, "{ws}");
     assert_eq!(ws["config"]["network_mode"], "none", "{ws}");
     let ws = id(&ws);
 
     // State between calls, on a kernel the first call started.
     let first = python(&server, &ws, "x = 41\nprint('set')");
-    assert_eq!((first["exitCode"].as_i64(), first["stdout"].as_str()), (Some(0), Some("set\n")), "{first}");
+    assert_eq!(
+        (first["exitCode"].as_i64(), first["stdout"].as_str()),
+        (Some(0), Some("set\n")),
+        "{first}"
+    );
     assert_eq!(first["kernel"]["started"], true, "{first}");
     let second = python(&server, &ws, "x + 1");
     assert_eq!(text_results(&second), ["42"], "{second}");
-    assert_eq!((second["kernel"]["started"].as_bool(), &second["kernel"]["id"]), (Some(false), &first["kernel"]["id"]));
+    assert_eq!(
+        (second["kernel"]["started"].as_bool(), &second["kernel"]["id"]),
+        (Some(false), &first["kernel"]["id"])
+    );
 
     // A matplotlib figure is a PNG.
     let plot = python(
@@ -89,19 +108,38 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         &ws,
         "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(4, 3), dpi=100)\nplt.plot([1, 3, 2])\nplt.show()",
     );
-    let image = plot["results"].as_array().unwrap().iter().find(|p| p["type"] == "image").unwrap_or_else(|| panic!("no image: {plot}"));
+    let image = plot["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["type"] == "image")
+        .unwrap_or_else(|| panic!("no image: {plot}"));
     assert_eq!(image["format"], "png");
-    let png = base64::engine::general_purpose::STANDARD.decode(image["data"].as_str().unwrap()).expect("base64");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(image["data"].as_str().unwrap())
+        .expect("base64");
     let (width, height) = png_size(&png);
-    assert!((200..=500).contains(&width) && (150..=400).contains(&height), "{width}x{height}");
+    assert!(
+        (200..=500).contains(&width) && (150..=400).contains(&height),
+        "{width}x{height}"
+    );
 
     // A pandas frame is a table: describe() has 8 rows.
-    let described = python(&server, &ws, "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3, 4], 'b': [0.5, 1.5, 2.5, 3.5]})\ndf.describe()");
+    let described = python(
+        &server,
+        &ws,
+        "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3, 4], 'b': [0.5, 1.5, 2.5, 3.5]})\ndf.describe()",
+    );
     let frame = &described["results"][0];
     assert_eq!(frame["type"], "dataframe", "{described}");
     assert_eq!(frame["rows"].as_array().unwrap().len(), 8, "{frame}");
     assert_eq!(frame["truncated"], false);
-    let names: Vec<&str> = frame["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = frame["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["index", "a", "b"]);
     assert_eq!(frame["rows"][1], json!(["mean", 2.5, 2.0]), "{frame}");
 
@@ -109,26 +147,51 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     let failed = python(&server, &ws, "1/0");
     assert_eq!(failed["exitCode"], 1, "{failed}");
     assert_eq!(failed["error"]["name"], "ZeroDivisionError", "{failed}");
-    assert!(failed["error"]["traceback"].as_str().unwrap().contains("1/0"), "{failed}");
+    assert!(
+        failed["error"]["traceback"].as_str().unwrap().contains("1/0"),
+        "{failed}"
+    );
     assert_eq!(failed["results"][0]["type"], "error");
     assert_eq!(text_results(&python(&server, &ws, "x")), ["41"]);
 
     // A timeout interrupts the loop; the kernel and x are still there.
-    let (status, spun) = code(&server, &ws, json!({"language": "python", "code": "while True: pass", "timeoutMs": 1000}));
+    let (status, spun) = code(
+        &server,
+        &ws,
+        json!({"language": "python", "code": "while True: pass", "timeoutMs": 1000}),
+    );
     assert_eq!(status, 200, "{spun}");
-    assert_eq!((spun["exitCode"].as_i64(), spun["error"]["name"].as_str()), (Some(124), Some("TimeoutError")), "{spun}");
+    assert_eq!(
+        (spun["exitCode"].as_i64(), spun["error"]["name"].as_str()),
+        (Some(124), Some("TimeoutError")),
+        "{spun}"
+    );
     let after = python(&server, &ws, "x * 2");
-    assert_eq!((text_results(&after), &after["kernel"]["id"]), (vec!["82".to_owned()], &first["kernel"]["id"]));
+    assert_eq!(
+        (text_results(&after), &after["kernel"]["id"]),
+        (vec!["82".to_owned()], &first["kernel"]["id"])
+    );
 
     // Sessions have kernels of their own.
-    let (_, other) = code(&server, &ws, json!({"language": "python", "code": "x", "sessionId": "s2"}));
+    let (_, other) = code(
+        &server,
+        &ws,
+        json!({"language": "python", "code": "x", "sessionId": "s2"}),
+    );
     assert_eq!(other["error"]["name"], "NameError", "{other}");
     assert_ne!(other["kernel"]["id"], first["kernel"]["id"]);
 
     // The environment of one call, and only of that call.
-    let (_, with_env) = code(&server, &ws, json!({"language": "python", "code": "import os\nos.environ['GREETING']", "env": {"GREETING": "it's \"here\""}}));
+    let (_, with_env) = code(
+        &server,
+        &ws,
+        json!({"language": "python", "code": "import os\nos.environ['GREETING']", "env": {"GREETING": "it's \"here\""}}),
+    );
     assert_eq!(text_results(&with_env), [r#"'it\'s "here"'"#], "{with_env}");
-    assert_eq!(text_results(&python(&server, &ws, "os.environ.get('GREETING')")), Vec::<String>::new());
+    assert_eq!(
+        text_results(&python(&server, &ws, "os.environ.get('GREETING')")),
+        Vec::<String>::new()
+    );
 
     // Idempotency: the side effect happens once, a duplicate in flight
     // waits for the first, and a restart keeps the result.
@@ -136,7 +199,12 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         "import time\ntime.sleep(1)\nwith open('/workspace/counter', 'a') as f: f.write('x')\nlen(open('/workspace/counter').read())"});
     let url = format!("{}/v1/workspaces/{ws}/code", server.url);
     let post = || {
-        let response = client().post(&url).bearer_auth(OP1_TOKEN).json(&counted).send().expect("request");
+        let response = client()
+            .post(&url)
+            .bearer_auth(OP1_TOKEN)
+            .json(&counted)
+            .send()
+            .expect("request");
         (response.status().as_u16(), response.json::<Value>().expect("json"))
     };
     let (a, b) = std::thread::scope(|s| {
@@ -153,13 +221,31 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     assert_eq!(code(&server, &ws, failing).1["error"]["message"], "2");
 
     // bash_kernel, with state and an environment of its own.
-    let (_, bash) = code(&server, &ws, json!({"language": "bash", "code": "N=20; echo \"$HELLO $((N + 1))\"", "env": {"HELLO": "hi"}}));
-    assert_eq!((bash["exitCode"].as_i64(), bash["stdout"].as_str()), (Some(0), Some("hi 21\n")), "{bash}");
-    let (_, bash) = code(&server, &ws, json!({"language": "bash", "code": "echo \"${HELLO:-unset} $N\""}));
+    let (_, bash) = code(
+        &server,
+        &ws,
+        json!({"language": "bash", "code": "N=20; echo \"$HELLO $((N + 1))\"", "env": {"HELLO": "hi"}}),
+    );
+    assert_eq!(
+        (bash["exitCode"].as_i64(), bash["stdout"].as_str()),
+        (Some(0), Some("hi 21\n")),
+        "{bash}"
+    );
+    let (_, bash) = code(
+        &server,
+        &ws,
+        json!({"language": "bash", "code": "echo \"${HELLO:-unset} $N\""}),
+    );
     assert_eq!(bash["stdout"], "unset 20\n", "{bash}");
 
     // The kernel routes: list, interrupt, restart (state gone), shut down.
-    let (status, list) = call(&server, "GET", &format!("/v1/workspaces/{ws}/kernels"), Some(OP1_TOKEN), None);
+    let (status, list) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/kernels"),
+        Some(OP1_TOKEN),
+        None,
+    );
     assert_eq!(status, 200, "{list}");
     let kernels = list["kernels"].as_array().unwrap();
     assert_eq!(kernels.len(), 3, "{list}");
@@ -172,18 +258,39 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     assert_ne!(restarted["id"].as_str(), Some(main));
     assert_eq!(python(&server, &ws, "x")["error"]["name"], "NameError");
     let (status, body) = call(&server, "DELETE", &path(""), Some(OP1_TOKEN), None);
-    assert_eq!((status.as_u16(), body["code"].as_str()), (404, Some("KERNEL_NOT_FOUND")), "{body}");
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (404, Some("KERNEL_NOT_FOUND")),
+        "{body}"
+    );
     let fresh = restarted["id"].as_str().unwrap();
-    let (status, _) = call(&server, "DELETE", &format!("/v1/workspaces/{ws}/kernels/{fresh}"), Some(OP1_TOKEN), None);
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        &format!("/v1/workspaces/{ws}/kernels/{fresh}"),
+        Some(OP1_TOKEN),
+        None,
+    );
     assert_eq!(status, 204);
 
     // A kernel that dies says so, and the next call gets a new one.
     python(&server, &ws, "y = 1");
     let died = python(&server, &ws, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)");
-    assert_eq!((died["exitCode"].as_i64(), died["error"]["name"].as_str()), (Some(137), Some("KernelDied")), "{died}");
+    assert_eq!(
+        (died["exitCode"].as_i64(), died["error"]["name"].as_str()),
+        (Some(137), Some("KernelDied")),
+        "{died}"
+    );
     let next = python(&server, &ws, "'y' in dir()");
     assert_eq!(text_results(&next), ["False"]);
-    assert_eq!((next["kernel"]["started"].as_bool(), next["kernel"]["restartReason"].as_str()), (Some(true), Some("died")), "{next}");
+    assert_eq!(
+        (
+            next["kernel"]["started"].as_bool(),
+            next["kernel"]["restartReason"].as_str()
+        ),
+        (Some(true), Some("died")),
+        "{next}"
+    );
 
     // Bad input is refused with what was wrong.
     let refused = |body: Value, status: u16, code_name: &str| {
@@ -191,10 +298,28 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         assert_eq!((got, answer["code"].as_str()), (status, Some(code_name)), "{answer}");
     };
     refused(json!({"language": "cobol", "code": "1"}), 422, "BAD_BODY");
-    refused(json!({"language": "python", "code": "1", "env": {"1BAD": "x"}}), 400, "BAD_ENV");
-    refused(json!({"language": "python", "code": "x".repeat(3 << 19)}), 413, "CODE_TOO_LARGE");
-    refused(json!({"language": "python", "code": "1", "sessionId": ""}), 400, "BAD_REQUEST");
-    let (status, _) = call(&server, "POST", &format!("/v1/workspaces/{ws}/code"), Some(OP2_TOKEN), Some(json!({"language": "python", "code": "1"})));
+    refused(
+        json!({"language": "python", "code": "1", "env": {"1BAD": "x"}}),
+        400,
+        "BAD_ENV",
+    );
+    refused(
+        json!({"language": "python", "code": "x".repeat(3 << 19)}),
+        413,
+        "CODE_TOO_LARGE",
+    );
+    refused(
+        json!({"language": "python", "code": "1", "sessionId": ""}),
+        400,
+        "BAD_REQUEST",
+    );
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/code"),
+        Some(OP2_TOKEN),
+        Some(json!({"language": "python", "code": "1"})),
+    );
     assert_eq!(status, 404, "another tenant's workspace");
 
     // After a restart of the server the idempotent result is still there
