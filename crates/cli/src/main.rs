@@ -5,6 +5,7 @@
 //! then builds the async runtime.
 
 mod client;
+mod code_client;
 mod doctor;
 mod egress_args;
 mod files_client;

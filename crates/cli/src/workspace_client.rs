@@ -101,6 +101,10 @@ pub enum WorkspaceCommand {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
+    /// Run code on the workspace's Jupyter kernel (python, bash), keeping
+    /// its variables between calls: output, results (tables as tables,
+    /// images saved to files) and errors; the exit status is the code's.
+    Code(crate::code_client::CodeArgs),
     /// Start the workspace's runtime jail (runtime commands also start it
     /// on demand).
     Start { id: String },
@@ -327,6 +331,7 @@ pub fn own_interrupt(command: &WorkspaceCommand) -> bool {
 /// `paddock ws ...`.
 pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
     match command {
+        WorkspaceCommand::Code(args) => return crate::code_client::run(conn, args),
         WorkspaceCommand::Start { id } => return runtime_client::lifecycle(conn, id, "start"),
         WorkspaceCommand::Stop { id } => return runtime_client::lifecycle(conn, id, "stop"),
         WorkspaceCommand::Ps { id, all } => return runtime_client::ps(conn, id, *all),
@@ -542,7 +547,8 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
             show_workspace(&api, &ws)
         }
         // Answered by the runtime clients above.
-        WorkspaceCommand::Start { .. }
+        WorkspaceCommand::Code(_)
+        | WorkspaceCommand::Start { .. }
         | WorkspaceCommand::Stop { .. }
         | WorkspaceCommand::Ps { .. }
         | WorkspaceCommand::Logs { .. }

@@ -322,6 +322,50 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     );
     assert_eq!(status, 404, "another tenant's workspace");
 
+    // The CLI: tables as tables, images saved, the code's exit status.
+    let saved = tempdir();
+    let cli = |code: &str| {
+        Command::new(env!("CARGO_BIN_EXE_paddock"))
+            .args([
+                "ws",
+                "code",
+                &ws,
+                code,
+                "--url",
+                &server.url,
+                "--api-key",
+                OP1_TOKEN,
+                "--save-dir",
+            ])
+            .arg(saved.path())
+            .output()
+            .expect("paddock ws code")
+    };
+    let out = cli(
+        "import pandas as pd, matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()\npd.DataFrame({'n': [1, 22]})",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("index   n\n    0   1\n    1  22\n"), "{stdout}");
+    let images: Vec<_> = std::fs::read_dir(saved.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(images.len(), 1, "{stdout}");
+    png_size(&std::fs::read(&images[0]).unwrap());
+    let out = cli("raise KeyError('missing')");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("KeyError: 'missing'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // After a restart of the server the idempotent result is still there
     // and the code does not run again.
     drop(server);

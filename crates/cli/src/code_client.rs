@@ -1,0 +1,205 @@
+//! `paddock ws code`: runs code on a workspace's Jupyter kernel
+//! (`POST /v1/workspaces/{id}/code`) and shows its result for a terminal:
+//! output streams as they are, text and JSON results printed, tables as
+//! tables, images saved to files, an error with its traceback on stderr.
+//! The exit status is the result's (0, 1 raised, 124 timed out, 137 the
+//! kernel died).
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::{Connection, Failure, Outcome};
+use crate::run::Neutralizer;
+use crate::runtime_client::{print_json, Runtime};
+
+/// What `paddock ws code` was given.
+#[derive(Debug, clap::Args)]
+pub struct CodeArgs {
+    /// The workspace.
+    pub id: String,
+    /// The code (default: --file, or standard input).
+    pub code: Option<String>,
+    /// python, bash, node or typescript.
+    #[arg(long, short = 'l', default_value = "python")]
+    pub language: String,
+    /// Read the code from this file.
+    #[arg(long, short = 'f', conflicts_with = "code")]
+    pub file: Option<PathBuf>,
+    /// The session whose kernel runs it (its variables are the session's).
+    #[arg(long, short = 's')]
+    pub session: Option<String>,
+    /// Interrupt the code after this long: 30s, 5m (0: never; default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = crate::parse::duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Idempotency key: a repeat within 15 minutes returns the first
+    /// successful result without running again.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+    /// Environment variable for this call (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory of a kernel this call starts.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Where images are saved (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub save_dir: PathBuf,
+}
+
+/// `paddock ws code`.
+pub fn run(conn: &Connection, args: &CodeArgs) -> Outcome {
+    let code = match (&args.code, &args.file) {
+        (Some(code), _) => code.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Failure(format!("{}: {e}", file.display())))?,
+        (None, None) => {
+            let mut code = String::new();
+            std::io::stdin()
+                .read_to_string(&mut code)
+                .map_err(|e| Failure(format!("reading the code from standard input: {e}")))?;
+            code
+        }
+    };
+    let mut env = serde_json::Map::new();
+    for pair in &args.env {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| Failure(format!("--env takes NAME=VALUE, not {pair:?}")))?;
+        env.insert(name.to_owned(), Value::String(value.to_owned()));
+    }
+    let mut body = json!({"language": args.language, "code": code, "env": env});
+    for (field, value) in [
+        ("sessionId", &args.session),
+        ("idempotencyKey", &args.key),
+        ("cwd", &args.cwd),
+    ] {
+        if let Some(value) = value {
+            body[field] = json!(value);
+        }
+    }
+    if let Some(timeout) = args.timeout {
+        body["timeoutMs"] = json!(timeout.as_millis() as u64);
+    }
+    let runtime = Runtime::new(conn, &args.id)?;
+    let (result, raw): (Value, String) = runtime.call(Method::POST, &runtime.workspace_url("/code"), Some(body))?;
+    if conn.json {
+        print_json(&raw);
+    } else {
+        show(&result, &args.save_dir)?;
+    }
+    Ok(result["exitCode"].as_i64().unwrap_or(1) as i32)
+}
+
+fn show(result: &Value, save_dir: &Path) -> Result<(), Failure> {
+    let kernel = &result["kernel"];
+    if kernel["started"] == true {
+        let why = match kernel["restartReason"].as_str() {
+            Some("died") => " (the session's previous kernel died: its variables are gone)",
+            Some("workspace-stopped") => " (the workspace had stopped: the session's variables are gone)",
+            Some("restarted") => " (restarted: the session's variables are gone)",
+            _ => "",
+        };
+        eprintln!("paddock: started kernel {}{why}", kernel["id"].as_str().unwrap_or("?"));
+    }
+    write_safe(&mut std::io::stdout(), result["stdout"].as_str().unwrap_or(""));
+    write_safe(&mut std::io::stderr(), result["stderr"].as_str().unwrap_or(""));
+    let count = kernel["executionCount"].as_u64().unwrap_or(0);
+    for (n, part) in result["results"].as_array().into_iter().flatten().enumerate() {
+        match part["type"].as_str() {
+            Some("text") | Some("html") => {
+                let value = part["value"].as_str().unwrap_or("");
+                write_safe(&mut std::io::stdout(), &format!("{value}\n"));
+            }
+            Some("json") => {
+                let pretty = serde_json::to_string_pretty(&part["value"]).unwrap_or_default();
+                write_safe(&mut std::io::stdout(), &format!("{pretty}\n"));
+            }
+            Some("dataframe") => write_safe(&mut std::io::stdout(), &table(part)),
+            Some("image") => {
+                let format = part["format"].as_str().unwrap_or("png");
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(part["data"].as_str().unwrap_or(""))
+                    .map_err(|e| Failure(format!("an image that is not base64: {e}")))?;
+                let path = save_dir.join(format!("result-{count}-{}.{format}", n + 1));
+                std::fs::write(&path, &bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+                println!("[{format} image, {} bytes: {}]", bytes.len(), path.display());
+            }
+            Some("error") => {
+                let traceback = part["traceback"].as_str().map(|t| format!("{t}\n")).unwrap_or_else(|| {
+                    format!(
+                        "{}: {}\n",
+                        part["name"].as_str().unwrap_or("Error"),
+                        part["message"].as_str().unwrap_or("")
+                    )
+                });
+                write_safe(&mut std::io::stderr(), &traceback);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A dataframe part as an aligned text table.
+fn table(part: &Value) -> String {
+    let cell = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "NaN".into(),
+        other => other.to_string(),
+    };
+    let columns: Vec<String> = part["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let rows: Vec<Vec<String>> = part["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|row| row.as_array().into_iter().flatten().map(cell).collect())
+        .collect();
+    let widths: Vec<usize> = (0..columns.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain(std::iter::once(&columns[i]))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:>w$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&columns);
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    if part["truncated"] == true {
+        out.push_str("[rows left out]\n");
+    }
+    out
+}
+
+/// Writes `text`, with control characters shown as text on a terminal
+/// (code output must not drive the operator's terminal).
+fn write_safe<W: Write + IsTerminal>(out: &mut W, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    let bytes = if out.is_terminal() {
+        let mut filter = Neutralizer::default();
+        let mut shown = Vec::with_capacity(text.len());
+        filter.push(text.as_bytes(), &mut shown);
+        filter.finish(&mut shown);
+        shown
+    } else {
+        text.as_bytes().to_vec()
+    };
+    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+}
