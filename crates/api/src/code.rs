@@ -123,7 +123,7 @@ pub struct CodeError {
 /// Tangle's `CodeExecutionResult`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CodeResult {
+pub struct CodeExecutionResult {
     /// 0 when the code ran to its end; 1 when it raised; 124 when it was
     /// interrupted at its timeout; 137 when the kernel died during the
     /// call.

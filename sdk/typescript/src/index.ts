@@ -16,7 +16,7 @@ export type { SseMessage } from "./sse.js";
 export type { Credentials } from "./resources/credentials.js";
 export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
-export type { WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
+export type { WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
 export type { RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
@@ -59,6 +59,7 @@ export type {
   TerminalOptions,
   WorkspaceCreateRequest,
   WorkspaceExecRequest,
+  CodeExecutionOptions,
   WorkspaceExecStreamRequest,
   WorkspaceForkRequest,
   WorkspaceFromSnapshotRequest,
@@ -133,6 +134,11 @@ export type {
   StreamOutputData,
   TenantBudgets,
   TenantStorage,
+  CodeLanguage,
+  CodeResultPart,
+  CodeExecutionResult,
+  KernelInfo,
+  KernelList,
   Preview,
   PreviewList,
   TerminalExitFrame,

@@ -204,6 +204,20 @@ export interface WorkspaceExecRequest {
   memoryMb?: number;
 }
 
+/** `workspaces.runCode` (Tangle's `CodeExecutionOptions`). */
+export interface CodeExecutionOptions {
+  /** Session scope: kernels keep variables across calls with the same id (one kernel per session and language). */
+  sessionId?: string;
+  /** Per-call timeout, ms; the code is interrupted and the kernel lives on. 0 disables. Default 60000. */
+  timeoutMs?: number;
+  /** Environment variables for this call only. */
+  env?: Record<string, string>;
+  /** Working directory of a kernel this call starts. */
+  cwd?: string;
+  /** The same key (per workspace and session) within 15 minutes returns the first successful result without running again. */
+  idempotencyKey?: string;
+}
+
 /** `workspaces.execStream`: a {@link WorkspaceExecRequest} and the {@link StreamOptions}. */
 export interface WorkspaceExecStreamRequest extends WorkspaceExecRequest, StreamOptions {}
 

@@ -575,6 +575,48 @@ export interface SnapshotRecord {
   stored_bytes: number;
 }
 
+/** A code kernel's language. */
+export type CodeLanguage = "python" | "node" | "typescript" | "bash";
+
+/** One structured result of a `runCode` call (Tangle's `CodeResultPart`). */
+export type CodeResultPart =
+  | { type: "text"; value: string }
+  | { type: "json"; value: unknown }
+  | { type: "image"; format: "png" | "jpeg" | "svg"; /** base64, no `data:` prefix. */ data: string }
+  | { type: "html"; value: string }
+  | { type: "dataframe"; columns: { name: string; dtype: string }[]; rows: unknown[][]; truncated: boolean }
+  | { type: "error"; name: string; message: string; traceback?: string };
+
+/** The outcome of a `runCode` call (Tangle's `CodeExecutionResult`). */
+export interface CodeExecutionResult {
+  /** 0 ran to its end, 1 raised, 124 interrupted at its timeout, 137 the kernel died. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  results: CodeResultPart[];
+  error?: { name: string; message: string; traceback?: string };
+  /** (paddock) The kernel that ran it; `started` when this call started it (earlier variables are gone: `restartReason`). */
+  kernel: { id: string; executionCount: number; started: boolean; restartReason?: "died" | "workspace-stopped" | "restarted" };
+}
+
+/** (paddock) A kernel of a running workspace. */
+export interface KernelInfo {
+  id: string;
+  language: CodeLanguage;
+  sessionId: string | null;
+  /** `idle`, `busy` or `dead`. */
+  state: string;
+  executionCount: number;
+  /** RFC 3339. */
+  startedAt: string;
+}
+
+/** (paddock) `GET /v1/workspaces/:id/kernels`. */
+export interface KernelList {
+  kernels: KernelInfo[];
+}
+
 /** A page of snapshots. */
 export interface SnapshotList {
   /** The rows of this page. */

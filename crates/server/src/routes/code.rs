@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use paddock_api::code::{CodeRequest, CodeResult, KernelInfo, KernelList};
+use paddock_api::code::{CodeExecutionResult, CodeRequest, KernelInfo, KernelList};
 use serde::Deserialize;
 
 use crate::app::SharedState;
@@ -22,7 +22,7 @@ pub struct KernelPath {
 #[utoipa::path(post, path = "/v1/workspaces/{id}/code", operation_id = "runCode", summary = "Run code on a kernel",
     description = "Runs `code` on the workspace's Jupyter kernel of `language` for `sessionId` (one kernel per session and language, keeping its variables; started with the workspace when needed). Output streams, rich results (images, HTML, JSON, pandas frames as `dataframe`) and the error, if any. A call past `timeoutMs` (default 60000; 0 disables) is interrupted and the kernel lives on (exit code 124); a kernel that dies is replaced by the next call, which says so in `kernel`. The same `idempotencyKey` (per workspace and session) within 15 minutes returns the first successful result without running again.",
     tag = "code", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")), request_body = CodeRequest,
-    responses((status = 200, description = "The call's result (a raised error is a result too: exit code 1)", body = CodeResult), (status = 400, description = "Bad session id, key, environment, cwd or timeout", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
+    responses((status = 200, description = "The call's result (a raised error is a result too: exit code 1)", body = CodeExecutionResult), (status = 400, description = "Bad session id, key, environment, cwd or timeout", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
         (status = 404, description = "No such workspace", body = ErrorBody), (status = 413, description = "Code over 1 MiB", body = ErrorBody), (status = 422, description = "JSON of the wrong shape", body = ErrorBody), (status = 429, description = "The workspace had to start and the server (or the tenant) runs its limit of jails", body = ErrorBody),
         (status = 501, description = "A language this server has no kernel for", body = ErrorBody), (status = 502, description = "The kernel did not start (KERNEL_FAILED: its package is missing from the workspace, or it exited; the message ends with its stderr)", body = ErrorBody)))]
 pub async fn run(
@@ -30,7 +30,7 @@ pub async fn run(
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CodeRequest>,
-) -> ApiResult<Json<CodeResult>> {
+) -> ApiResult<Json<CodeExecutionResult>> {
     Ok(Json(state.kernels.execute(&caller, &id, body).await?))
 }
 

@@ -21,9 +21,9 @@ __all__ = [
     "CancelResponse",
     "Check",
     "CodeError",
+    "CodeExecutionResult",
     "CodeLanguage",
     "CodeRequest",
-    "CodeResult",
     "ControlPlaneSettings",
     "CreatedKey",
     "CredentialRecord",
@@ -201,6 +201,18 @@ class CodeError(PaddockModel):
     traceback: Optional[str] = None
 
 
+class CodeExecutionResult(PaddockModel):
+    """Tangle's `CodeExecutionResult`."""
+
+    duration_ms: int = Field(alias="durationMs")
+    error: Optional[CodeError] = None
+    exit_code: int = Field(alias="exitCode")
+    kernel: KernelRef
+    results: List[Dict[str, Any]]
+    stderr: str
+    stdout: str
+
+
 class CodeRequest(PaddockModel):
     """`POST /v1/workspaces/{id}/code`: the code and Tangle's
     `CodeExecutionOptions`.
@@ -213,18 +225,6 @@ class CodeRequest(PaddockModel):
     language: str
     session_id: Optional[str] = Field(default=None, alias="sessionId")
     timeout_ms: Optional[int] = Field(default=None, alias="timeoutMs")
-
-
-class CodeResult(PaddockModel):
-    """Tangle's `CodeExecutionResult`."""
-
-    duration_ms: int = Field(alias="durationMs")
-    error: Optional[CodeError] = None
-    exit_code: int = Field(alias="exitCode")
-    kernel: KernelRef
-    results: List[Dict[str, Any]]
-    stderr: str
-    stdout: str
 
 
 class ControlPlaneSettings(PaddockModel):

@@ -2,6 +2,7 @@ import { compact, limitFields, segment } from "../encode.js";
 import { jailDeadline, type HttpClient } from "../http.js";
 import type {
   CallOptions,
+  CodeExecutionOptions,
   PreviewCreateRequest,
   WorkspaceCreateRequest,
   WorkspaceExecRequest,
@@ -11,7 +12,11 @@ import type {
   WorkspaceUpdateRequest,
 } from "../options.js";
 import type {
+  CodeExecutionResult,
+  CodeLanguage,
   ExecResult,
+  KernelInfo,
+  KernelList,
   Preview,
   PreviewList,
   StreamEvent,
@@ -44,10 +49,42 @@ function execBody(request: WorkspaceExecRequest): Record<string, unknown> {
 export class Workspaces {
   /** (paddock) Ports of running workspaces exposed at URLs. */
   readonly previews: WorkspacePreviews;
+  /** (paddock) The code kernels of running workspaces. */
+  readonly kernels: WorkspaceKernels;
 
   /** @internal */
   constructor(private readonly http: HttpClient) {
     this.previews = new WorkspacePreviews(http);
+    this.kernels = new WorkspaceKernels(http);
+  }
+
+  /**
+   * `POST /v1/workspaces/:id/code`: Tangle's `runCode` on the workspace's
+   * Jupyter kernel of `language` (one per `sessionId`, keeping its
+   * variables). Raised errors are results (`exitCode` 1, `error`), not
+   * exceptions; a timeout interrupts the code and keeps the kernel.
+   *
+   * ```ts
+   * await paddock.workspaces.runCode(ws.id, "python", "import pandas as pd\ndf = pd.read_csv('data.csv')");
+   * const { results } = await paddock.workspaces.runCode(ws.id, "python", "df.describe()");
+   * ```
+   */
+  async runCode(
+    id: string,
+    language: CodeLanguage,
+    source: string,
+    options: CodeExecutionOptions = {},
+    call?: CallOptions,
+  ): Promise<CodeExecutionResult> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    return this.http.json({
+      method: "POST",
+      path: `/v1/workspaces/${segment(id)}/code`,
+      body: compact({ language, code: source, ...options }),
+      // The code's own timeout, and time for the workspace and kernel to start.
+      minTimeoutMs: timeoutMs === 0 ? 24 * 3600 * 1000 : timeoutMs + 120_000,
+      call,
+    });
   }
 
   /** `POST /v1/workspaces`: creates a workspace, cloning `git` into it first when given. */
@@ -199,6 +236,35 @@ export class Workspaces {
    */
   sandboxAgentBaseUrl(id: string): string {
     return this.http.baseUrl + runtimePath(id);
+  }
+}
+
+/**
+ * (paddock) The code kernels of a running workspace (started by
+ * {@link Workspaces.runCode}).
+ */
+export class WorkspaceKernels {
+  /** @internal */
+  constructor(private readonly http: HttpClient) {}
+
+  /** `GET /v1/workspaces/:id/kernels`. */
+  async list(id: string, call?: CallOptions): Promise<KernelList> {
+    return this.http.json({ method: "GET", path: `/v1/workspaces/${segment(id)}/kernels`, call });
+  }
+
+  /** `POST /v1/workspaces/:id/kernels/:kernel/interrupt`: interrupts what the kernel runs; it and its variables live on. */
+  async interrupt(id: string, kernel: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "POST", path: `/v1/workspaces/${segment(id)}/kernels/${segment(kernel)}/interrupt`, call });
+  }
+
+  /** `POST /v1/workspaces/:id/kernels/:kernel/restart`: a new kernel in its place (variables gone). */
+  async restart(id: string, kernel: string, call?: CallOptions): Promise<KernelInfo> {
+    return this.http.json({ method: "POST", path: `/v1/workspaces/${segment(id)}/kernels/${segment(kernel)}/restart`, call });
+  }
+
+  /** `DELETE /v1/workspaces/:id/kernels/:kernel`: ends the kernel. */
+  async shutdown(id: string, kernel: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "DELETE", path: `/v1/workspaces/${segment(id)}/kernels/${segment(kernel)}`, call });
   }
 }
 

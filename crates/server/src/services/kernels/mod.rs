@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use paddock_api::code::{CodeLanguage, CodeRequest, CodeResult, KernelInfo, KernelList, KernelRef};
+use paddock_api::code::{CodeExecutionResult, CodeLanguage, CodeRequest, KernelInfo, KernelList, KernelRef};
 use paddock_api::{Error, ErrorCode};
 
 use crate::crypto::new_id;
@@ -98,7 +98,7 @@ impl Kernels {
     }
 
     /// Runs `request` in workspace `id` (started if it is not running).
-    pub async fn execute(&self, caller: &Caller, id: &str, request: CodeRequest) -> Result<CodeResult, Error> {
+    pub async fn execute(&self, caller: &Caller, id: &str, request: CodeRequest) -> Result<CodeExecutionResult, Error> {
         validate(&request)?;
         let runtime = self.inner.workspaces.running(caller, id).await?;
         let Some(key) = request.idempotency_key.clone() else {
@@ -129,7 +129,7 @@ impl Kernels {
         id: &str,
         request: &CodeRequest,
         key: &CodeKey,
-    ) -> Result<CodeResult, Error> {
+    ) -> Result<CodeExecutionResult, Error> {
         let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
         if let Some(json) = self.inner.db.code_result(key, now_ms() - window).await? {
             return serde_json::from_str(&json).map_err(Error::internal);
@@ -143,7 +143,12 @@ impl Kernels {
         Ok(result)
     }
 
-    async fn run(&self, runtime: &Arc<RunningJail>, id: &str, request: &CodeRequest) -> Result<CodeResult, Error> {
+    async fn run(
+        &self,
+        runtime: &Arc<RunningJail>,
+        id: &str,
+        request: &CodeRequest,
+    ) -> Result<CodeExecutionResult, Error> {
         let slot_key = SlotKey {
             workspace: id.to_owned(),
             session: request.session_id.clone(),
@@ -199,7 +204,7 @@ impl Kernels {
             *lock(&slot.gone) = Some("died");
             *lock(&slot.kernel) = None;
         }
-        Ok(CodeResult {
+        Ok(CodeExecutionResult {
             exit_code: match execution.outcome {
                 Outcome::Completed => 0,
                 Outcome::Raised => 1,
