@@ -6,7 +6,7 @@
 #   bench/run.sh            # full run (a few minutes)
 #   bench/run.sh --quick    # smaller sample counts
 #   bench/run.sh --jail-only | --egress-only | --server-only | --phantom-only | --store-only
-#                           | --runtime-only
+#                           | --runtime-only | --code-only
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run

@@ -3,7 +3,7 @@
 //! counts). See docs/benchmarks.md for the method and the recorded figures.
 //!
 //!   cargo run --release -p paddock-bench -- [--quick] [--jail-only] [--egress-only] [--server-only]
-//!       [--phantom-only] [--store-only] [--runtime-only]
+//!       [--phantom-only] [--store-only] [--runtime-only] [--code-only]
 //!       [--sandbox-agent PATH] [--json FILE]
 
 use std::io::Read;
@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod code;
 mod egress;
 mod http;
 mod phantom;
@@ -292,7 +293,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     // `--X-only` flags pick groups (several may be given); none: all.
-    let groups = ["jail", "egress", "server", "phantom", "store", "runtime"];
+    let groups = ["jail", "egress", "server", "phantom", "store", "runtime", "code"];
     let picked: Vec<&str> = groups
         .iter()
         .copied()
@@ -344,6 +345,9 @@ fn main() -> Result<()> {
     }
     if run("runtime") {
         rows.extend(runtime::rows(paddock_bin, sandbox_agent.as_deref(), scale, &scratch)?);
+    }
+    if run("code") {
+        rows.extend(code::rows(paddock_bin, scale, &scratch)?);
     }
 
     println!(
