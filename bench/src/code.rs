@@ -66,14 +66,30 @@ pub fn rows(paddock: &str, scale: usize, scratch: &Path) -> Result<Vec<Row>> {
     for _ in 0..3 * scale {
         let start = Instant::now();
         let workspace = new_workspace(&mut client)?;
-        let answer = client.call(&post_json(&format!("/v1/workspaces/{workspace}/code"), Some(API_KEY), ONE_PLUS_ONE))?;
+        let answer = client.call(&post_json(
+            &format!("/v1/workspaces/{workspace}/code"),
+            Some(API_KEY),
+            ONE_PLUS_ONE,
+        ))?;
         first.push(start.elapsed());
         check(&answer)?;
         client.call(&request_delete(&workspace))?;
     }
     Ok(vec![
-        summarize("code `1 + 1`, warm kernel", "paddock API (jailed ipykernel)", ours, None, "one keep-alive client"),
-        summarize("code `1 + 1`, warm kernel", "jupyter_client → local ipykernel", theirs, None, "no jail, no HTTP"),
+        summarize(
+            "code `1 + 1`, warm kernel",
+            "paddock API (jailed ipykernel)",
+            ours,
+            None,
+            "one keep-alive client",
+        ),
+        summarize(
+            "code `1 + 1`, warm kernel",
+            "jupyter_client → local ipykernel",
+            theirs,
+            None,
+            "no jail, no HTTP",
+        ),
         summarize(
             "code: create workspace + first `1 + 1`",
             "paddock API (jailed ipykernel)",
@@ -94,7 +110,13 @@ fn new_workspace(client: &mut KeepAlive) -> Result<String> {
 }
 
 fn request_delete(workspace: &str) -> Vec<u8> {
-    crate::http::request("DELETE", &format!("/v1/workspaces/{workspace}"), Some(API_KEY), "application/json", b"")
+    crate::http::request(
+        "DELETE",
+        &format!("/v1/workspaces/{workspace}"),
+        Some(API_KEY),
+        "application/json",
+        b"",
+    )
 }
 
 fn check(answer: &str) -> Result<()> {
