@@ -292,6 +292,33 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         "{next}"
     );
 
+    // Kernels end with the workspace's runtime, and the next call says so.
+    let (status, _) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/stop"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (_, list) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{ws}/kernels"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(list["kernels"], json!([]), "{list}");
+    let next = python(&server, &ws, "1");
+    assert_eq!(
+        (
+            next["kernel"]["started"].as_bool(),
+            next["kernel"]["restartReason"].as_str()
+        ),
+        (Some(true), Some("workspace-stopped")),
+        "{next}"
+    );
+
     // Bad input is refused with what was wrong.
     let refused = |body: Value, status: u16, code_name: &str| {
         let (got, answer) = code(&server, &ws, body);

@@ -254,6 +254,11 @@ impl Kernel {
         *self.ended.borrow() || self.runtime.has_ended()
     }
 
+    /// Whether the runtime jail the kernel ran in has ended.
+    pub fn runtime_ended(&self) -> bool {
+        self.runtime.has_ended()
+    }
+
     /// Whether `runtime` is the jail the kernel runs in.
     pub fn runs_in(&self, runtime: &Arc<RunningJail>) -> bool {
         Arc::ptr_eq(&self.runtime, runtime)
@@ -436,10 +441,11 @@ fn start_failure(language: CodeLanguage, why: &str, stderr: &str) -> Error {
     let tail = if stderr.is_empty() {
         String::new()
     } else {
-        format!(
-            "; its stderr ends with: {}",
-            &stderr[stderr.len().saturating_sub(2000)..].trim_start_matches(|c: char| !c.is_ascii())
-        )
+        let mut start = stderr.len().saturating_sub(2000);
+        while !stderr.is_char_boundary(start) {
+            start += 1;
+        }
+        format!("; its stderr ends with: {}", &stderr[start..])
     };
     Error::new(
         ErrorCode::KernelFailed,

@@ -100,6 +100,7 @@ impl Kernels {
     /// Runs `request` in workspace `id` (started if it is not running).
     pub async fn execute(&self, caller: &Caller, id: &str, request: CodeRequest) -> Result<CodeExecutionResult, Error> {
         validate(&request)?;
+        self.sweep();
         let runtime = self.inner.workspaces.running(caller, id).await?;
         let Some(key) = request.idempotency_key.clone() else {
             return self.run(&runtime, id, &request).await;
@@ -253,6 +254,7 @@ impl Kernels {
     /// not running has none).
     pub async fn list(&self, caller: &Caller, id: &str) -> Result<KernelList, Error> {
         self.inner.workspaces.get(caller, id).await?;
+        self.sweep();
         let live = self.inner.workspaces.running_jail(id);
         let mut kernels: Vec<KernelInfo> = self
             .kernels_of(id)
@@ -297,6 +299,24 @@ impl Kernels {
         }
         self.inner.audit.record(caller, "kernel.shutdown", kernel).await;
         Ok(())
+    }
+
+    /// Lets go of kernels that are gone (their process ended, or their
+    /// workspace's runtime did), so their relays close; the slot keeps
+    /// why, for the next call to say.
+    fn sweep(&self) {
+        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();
+        for slot in slots {
+            let mut kernel = lock(&slot.kernel);
+            if let Some(dead) = kernel.as_ref().filter(|k| k.is_dead()) {
+                *lock(&slot.gone) = Some(if dead.runtime_ended() {
+                    "workspace-stopped"
+                } else {
+                    "died"
+                });
+                *kernel = None;
+            }
+        }
     }
 
     fn kernels_of(&self, id: &str) -> Vec<Arc<Kernel>> {
