@@ -292,6 +292,13 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: client.previews.list("wrk_1"),
         lambda: client.previews.revoke("wrk_1", "prv_1"),
         lambda: client.previews.request("wrk_1", 3000, "/x/y"),
+        lambda: client.workspaces.run_code(
+            "wrk_1", "python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, cwd="/workspace", idempotency_key="k"
+        ),
+        lambda: client.kernels.list("wrk_1"),
+        lambda: client.kernels.interrupt("wrk_1", "kern_1"),
+        lambda: client.kernels.restart("wrk_1", "kern_1"),
+        lambda: client.kernels.shutdown("wrk_1", "kern_1"),
         rt.health,
         lambda: rt.processes.run("sh", ["-c", "true"], cwd="/workspace", env={"A": "1"}, timeout_ms=1000, max_output_bytes=10),
         lambda: rt.processes.create("sh", ["-i"], cwd="/workspace", env={"A": "1"}, interactive=True, tty=True),

@@ -66,6 +66,7 @@ from ..models import (
     ActionList,
     AuditList,
     CancelResponse,
+    CodeExecutionResult,
     CreatedKey,
     CredentialRecord,
     ExecResult,
@@ -80,6 +81,8 @@ from ..models import (
     Health,
     JailRecord,
     JailsList,
+    KernelInfo,
+    KernelList,
     KeyRecord,
     Preview,
     PreviewList,
@@ -977,6 +980,30 @@ class AsyncSnapshots:
         return Workspace.model_validate(answer)
 
 
+class AsyncKernels:
+    """The code kernels of running workspaces (started by
+    :meth:`AsyncWorkspaces.run_code`)."""
+
+    def __init__(self, http: AsyncHTTP) -> None:
+        self._http = http
+
+    async def list(self, workspace_id: str) -> List[KernelInfo]:
+        answer = await self._http.json("GET", f"/v1/workspaces/{seg(workspace_id)}/kernels")
+        return KernelList.model_validate(answer).kernels
+
+    async def interrupt(self, workspace_id: str, kernel_id: str) -> None:
+        """Interrupts what the kernel runs; it and its variables live on."""
+        await self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}/interrupt")
+
+    async def restart(self, workspace_id: str, kernel_id: str) -> KernelInfo:
+        """A new kernel in its place (its variables are gone)."""
+        answer = await self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}/restart")
+        return KernelInfo.model_validate(answer)
+
+    async def shutdown(self, workspace_id: str, kernel_id: str) -> None:
+        await self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}")
+
+
 class AsyncWorkspaces:
     """Persistent workspaces (``/v1/workspaces``): lifecycle, execs, forks,
     and their runtime (:meth:`runtime`)."""
@@ -1043,6 +1070,41 @@ class AsyncWorkspaces:
     async def delete(self, workspace_id: str) -> None:
         """Stops it and removes its tree (409 ``WORKSPACE_BUSY`` while an exec runs)."""
         await self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}")
+
+    async def run_code(
+        self,
+        workspace_id: str,
+        language: str,
+        code: str,
+        *,
+        session_id: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> CodeExecutionResult:
+        """Tangle's ``runCode``: runs ``code`` on the workspace's Jupyter
+        kernel of ``language`` (one per ``session_id``, keeping its
+        variables). A raised error is a result (``exit_code`` 1), not an
+        exception; a timeout interrupts the code and keeps the kernel."""
+        payload = body(
+            language=language,
+            code=code,
+            sessionId=session_id,
+            timeoutMs=timeout_ms,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            idempotencyKey=idempotency_key,
+        )
+        # The code's own timeout, and time for the workspace and kernel to start.
+        budget = 24 * 3600.0 if timeout_ms == 0 else (timeout_ms if timeout_ms is not None else 60_000) / 1000 + 120
+        answer = await self._http.json(
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/code",
+            json=payload,
+            timeout=max(self._http.timeout, budget),
+        )
+        return CodeExecutionResult.model_validate(answer)
 
     async def exec(
         self,
@@ -1917,6 +1979,8 @@ class AsyncPaddock:
         self.snapshots = AsyncSnapshots(self._http)
         self.previews = AsyncPreviews(self._http)
         self.workspaces = AsyncWorkspaces(self._http, self.snapshots, self.previews)
+        #: Code kernels of running workspaces.
+        self.kernels = AsyncKernels(self._http)
         self.public = AsyncPublic(self._http)
         self.settings = AsyncSettingsAPI(self._http)
 

@@ -68,6 +68,7 @@ from ..models import (
     ActionList,
     AuditList,
     CancelResponse,
+    CodeExecutionResult,
     CreatedKey,
     CredentialRecord,
     ExecResult,
@@ -82,6 +83,8 @@ from ..models import (
     Health,
     JailRecord,
     JailsList,
+    KernelInfo,
+    KernelList,
     KeyRecord,
     Preview,
     PreviewList,
@@ -979,6 +982,30 @@ class Snapshots:
         return Workspace.model_validate(answer)
 
 
+class Kernels:
+    """The code kernels of running workspaces (started by
+    :meth:`Workspaces.run_code`)."""
+
+    def __init__(self, http: HTTP) -> None:
+        self._http = http
+
+    def list(self, workspace_id: str) -> List[KernelInfo]:
+        answer = self._http.json("GET", f"/v1/workspaces/{seg(workspace_id)}/kernels")
+        return KernelList.model_validate(answer).kernels
+
+    def interrupt(self, workspace_id: str, kernel_id: str) -> None:
+        """Interrupts what the kernel runs; it and its variables live on."""
+        self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}/interrupt")
+
+    def restart(self, workspace_id: str, kernel_id: str) -> KernelInfo:
+        """A new kernel in its place (its variables are gone)."""
+        answer = self._http.json("POST", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}/restart")
+        return KernelInfo.model_validate(answer)
+
+    def shutdown(self, workspace_id: str, kernel_id: str) -> None:
+        self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}")
+
+
 class Workspaces:
     """Persistent workspaces (``/v1/workspaces``): lifecycle, execs, forks,
     and their runtime (:meth:`runtime`)."""
@@ -1045,6 +1072,41 @@ class Workspaces:
     def delete(self, workspace_id: str) -> None:
         """Stops it and removes its tree (409 ``WORKSPACE_BUSY`` while an exec runs)."""
         self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}")
+
+    def run_code(
+        self,
+        workspace_id: str,
+        language: str,
+        code: str,
+        *,
+        session_id: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> CodeExecutionResult:
+        """Tangle's ``runCode``: runs ``code`` on the workspace's Jupyter
+        kernel of ``language`` (one per ``session_id``, keeping its
+        variables). A raised error is a result (``exit_code`` 1), not an
+        exception; a timeout interrupts the code and keeps the kernel."""
+        payload = body(
+            language=language,
+            code=code,
+            sessionId=session_id,
+            timeoutMs=timeout_ms,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            idempotencyKey=idempotency_key,
+        )
+        # The code's own timeout, and time for the workspace and kernel to start.
+        budget = 24 * 3600.0 if timeout_ms == 0 else (timeout_ms if timeout_ms is not None else 60_000) / 1000 + 120
+        answer = self._http.json(
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/code",
+            json=payload,
+            timeout=max(self._http.timeout, budget),
+        )
+        return CodeExecutionResult.model_validate(answer)
 
     def exec(
         self,
@@ -1919,6 +1981,8 @@ class Paddock:
         self.snapshots = Snapshots(self._http)
         self.previews = Previews(self._http)
         self.workspaces = Workspaces(self._http, self.snapshots, self.previews)
+        #: Code kernels of running workspaces.
+        self.kernels = Kernels(self._http)
         self.public = Public(self._http)
         self.settings = SettingsAPI(self._http)
 
