@@ -401,6 +401,16 @@ impl Db {
         rows.iter().map(|r| r.try_get("id").map_err(Into::into)).collect()
     }
 
+    /// Records what workspace `id` is charged against its tenant's storage.
+    pub async fn set_workspace_charge(&self, id: &str, bytes: i64) -> DbResult<()> {
+        sqlx::query("UPDATE workspaces SET charged_bytes = $2 WHERE id = $1")
+            .bind(id)
+            .bind(bytes)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Records what snapshot `id` holds in the pool.
     pub async fn set_snapshot_stored_bytes(&self, id: &str, bytes: i64) -> DbResult<()> {
         sqlx::query("UPDATE snapshots SET stored_bytes = $2 WHERE id = $1")

@@ -16,7 +16,6 @@
 //! HMAC key comes in the environment) to the jail's `/tmp` and `exec` the
 //! real kernel: ipykernel for Python, bash_kernel for bash.
 
-use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,9 +30,9 @@ use paddock_api::{Error, ErrorCode};
 use paddock_jail::{ExitStatus, ProcessIo, ProcessSpec};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::parts;
+use super::relay::{Relay, MAX_MESSAGE};
 use crate::services::runtime::RunningJail;
 
 /// How long a kernel may take to listen and answer its first request.
@@ -87,7 +86,27 @@ pub struct Kernel {
     busy: AtomicBool,
     /// Becomes true when the kernel process ends.
     ended: watch::Receiver<bool>,
+    /// The relay killed the kernel for a message past its maximum.
+    oversized: Arc<AtomicBool>,
+    /// Held for its sockets: dropping it closes them.
     _relay: Relay,
+}
+
+impl Drop for Kernel {
+    /// A kernel nobody holds is killed (a replaced or shut-down kernel, a
+    /// start that failed after its process began).
+    fn drop(&mut self) {
+        if self.is_dead() {
+            return;
+        }
+        let executor = self.runtime.executor().clone();
+        let pid = self.pid;
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = executor.signal(pid, libc::SIGKILL).await;
+            });
+        }
+    }
 }
 
 struct Channels {
@@ -98,21 +117,6 @@ struct Channels {
 impl std::fmt::Debug for Channels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Channels")
-    }
-}
-
-/// The unix sockets the client dials, and the tasks relaying them.
-#[derive(Debug)]
-struct Relay {
-    _dir: tempfile::TempDir,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
     }
 }
 
@@ -191,7 +195,8 @@ impl Kernel {
         let (ended_tx, ended) = watch::channel(false);
         drain_and_watch(process.io, process.exit, stderr_tail.clone(), ended_tx);
 
-        let relay = match Relay::open(&runtime, ports).await {
+        let oversized = Arc::new(AtomicBool::new(false));
+        let relay = match Relay::open(runtime.executor(), ports.all(), pid, oversized.clone()) {
             Ok(relay) => relay,
             Err(err) => {
                 let _ = runtime.executor().signal(pid, libc::SIGKILL).await;
@@ -237,6 +242,7 @@ impl Kernel {
             execution_count: AtomicU64::new(0),
             busy: AtomicBool::new(false),
             ended,
+            oversized,
             _relay: relay,
         };
         if language == CodeLanguage::Python {
@@ -322,17 +328,23 @@ impl Kernel {
             None,
         );
         let msg_id = request.header.msg_id.clone();
-        shell
-            .send(request)
-            .await
-            .map_err(|e| Error::internal(format!("sending to the kernel: {e}")))?;
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let mut interrupt_at = timeout.map_or(far, |t| Instant::now() + t);
+        // A kernel that stops reading cannot hold the call past its timeout.
+        match tokio::time::timeout_at(interrupt_at.into(), shell.send(request)).await {
+            Ok(sent) => sent.map_err(|e| Error::internal(format!("sending to the kernel: {e}")))?,
+            Err(_) => {
+                self.kill().await;
+                let error =
+                    died("the kernel did not take the code before its timeout and was killed; its state is lost");
+                return Ok(Collected::default().finish(Outcome::Died, Some(error)));
+            }
+        }
 
         let mut collected = Collected::default();
         let mut replied: Option<ReplyStatus> = None;
         let mut idle = false;
         let mut ended = self.ended.clone();
-        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        let mut interrupt_at = timeout.map_or(far, |t| Instant::now() + t);
         let mut kill_at = far;
         let mut timed_out = false;
         let ours = |m: &JupyterMessage| m.parent_header.as_ref().is_some_and(|h| h.msg_id == msg_id);
@@ -372,7 +384,12 @@ impl Kernel {
                     return Ok(collected.finish(Outcome::Died, Some(died("the kernel ignored the interrupt at its timeout and was killed; its state is lost"))));
                 }
                 () = wait_ended(&mut ended) => {
-                    return Ok(collected.finish(Outcome::Died, Some(died("the kernel died during the call; its state is lost"))));
+                    let why = if self.oversized.load(Ordering::SeqCst) {
+                        format!("the kernel sent a message over {} MiB and was stopped; its state is lost", MAX_MESSAGE >> 20)
+                    } else {
+                        "the kernel died during the call; its state is lost".to_owned()
+                    };
+                    return Ok(collected.finish(Outcome::Died, Some(died(&why))));
                 }
             }
         }
@@ -420,7 +437,7 @@ fn connection_info(transport: Transport, ip: &str, ports: Ports, key: &str) -> C
 }
 
 /// The command that runs a kernel given `-f CONNECTION_FILE`.
-fn launcher(language: CodeLanguage) -> Result<&'static str, Error> {
+pub fn launcher(language: CodeLanguage) -> Result<&'static str, Error> {
     match language {
         CodeLanguage::Python => Ok("python3 -m ipykernel_launcher"),
         CodeLanguage::Bash => Ok("python3 -m bash_kernel"),
@@ -550,40 +567,6 @@ async fn handshake(channels: &mut Channels, ended: &watch::Receiver<bool>) -> Re
             // shell loop, which only takes its own.
             return Ok(());
         }
-    }
-}
-
-impl Relay {
-    /// A private directory with one unix socket per port, each connection
-    /// relayed to the port in `runtime`'s jail.
-    async fn open(runtime: &Arc<RunningJail>, ports: Ports) -> Result<Relay, Error> {
-        let dir = tempfile::Builder::new()
-            .prefix("paddock-kernel-")
-            .tempdir()
-            .map_err(|e| Error::internal(format!("the kernel's relay directory: {e}")))?;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).map_err(Error::internal)?;
-        let mut tasks = Vec::new();
-        for port in ports.all() {
-            let path = dir.path().join(format!("k-{port}"));
-            let listener = tokio::net::UnixListener::bind(&path).map_err(Error::internal)?;
-            let executor = runtime.executor().clone();
-            tasks.push(tokio::spawn(async move {
-                while let Ok((mut outside, _)) = listener.accept().await {
-                    let executor = executor.clone();
-                    tokio::spawn(async move {
-                        if let Ok(mut inside) = executor.connect(port).await {
-                            let _ = tokio::io::copy_bidirectional(&mut outside, &mut inside).await;
-                        }
-                    });
-                }
-            }));
-        }
-        Ok(Relay { _dir: dir, tasks })
-    }
-
-    /// The `ip` of an ipc `ConnectionInfo` (`{ip}-{port}` is a socket).
-    fn prefix(&self) -> String {
-        self._dir.path().join("k").to_string_lossy().into_owned()
     }
 }
 

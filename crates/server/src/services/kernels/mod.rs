@@ -14,6 +14,7 @@
 
 pub mod kernel;
 mod parts;
+mod relay;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,17 @@ const MAX_CODE_BYTES: usize = 1 << 20;
 const MAX_ID_LEN: usize = 256;
 /// While a call runs, the workspace's idle timer is reset this often.
 const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
+/// Most kernels one workspace runs at once (sessions times languages).
+const MAX_KERNELS: usize = 16;
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The kernels of every running workspace.
 #[derive(Debug, Clone)]
@@ -98,8 +110,24 @@ impl Kernels {
     }
 
     /// Runs `request` in workspace `id` (started if it is not running).
+    /// The call runs to its end even when its client goes away, so its
+    /// environment is restored, its result kept for its idempotency key,
+    /// and a retry with that key waits for it instead of running again.
     pub async fn execute(&self, caller: &Caller, id: &str, request: CodeRequest) -> Result<CodeExecutionResult, Error> {
         validate(&request)?;
+        let this = self.clone();
+        let (caller, id) = (caller.clone(), id.to_owned());
+        tokio::spawn(async move { this.execute_to_end(&caller, &id, request).await })
+            .await
+            .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+    }
+
+    async fn execute_to_end(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: CodeRequest,
+    ) -> Result<CodeExecutionResult, Error> {
         self.sweep();
         let runtime = self.inner.workspaces.running(caller, id).await?;
         let Some(key) = request.idempotency_key.clone() else {
@@ -155,7 +183,7 @@ impl Kernels {
             session: request.session_id.clone(),
             language: request.language,
         };
-        let slot = lock(&self.inner.slots).entry(slot_key.clone()).or_default().clone();
+        let slot = self.slot(&slot_key)?;
         let _turn = slot.turn.lock().await;
         let current = lock(&slot.kernel).clone();
         let (kernel, started, restart_reason) = match current {
@@ -166,7 +194,7 @@ impl Kernels {
                     Some(_) => Some("died"),
                     None => lock(&slot.gone).take(),
                 };
-                if lock(&slot.cwd).is_none() {
+                if request.cwd.is_some() {
                     *lock(&slot.cwd) = request.cwd.clone();
                 }
                 let cwd = lock(&slot.cwd).clone();
@@ -176,17 +204,31 @@ impl Kernels {
             }
         };
 
-        let keep_alive = self.keep_alive(id);
+        let _keep_alive = self.keep_alive(id);
         let began = Instant::now();
         let env = env_scripts(request.language, &request.env);
         if let Some((set, _)) = &env {
             let set = kernel.execute_silent(set).await?;
-            if set.outcome != Outcome::Completed {
-                keep_alive.abort();
-                return Err(Error::new(
-                    ErrorCode::BadEnv,
-                    format!("setting the call's environment failed: {}", set.stderr.trim()),
-                ));
+            match set.outcome {
+                Outcome::Completed => {}
+                Outcome::Raised => {
+                    let why = set
+                        .error
+                        .map(|e| format!("{}: {}", e.name, e.message))
+                        .unwrap_or_default();
+                    return Err(Error::new(
+                        ErrorCode::BadEnv,
+                        format!("setting the call's environment failed: {why}"),
+                    ));
+                }
+                Outcome::TimedOut | Outcome::Died => {
+                    *lock(&slot.gone) = Some("died");
+                    *lock(&slot.kernel) = None;
+                    return Err(Error::new(
+                        ErrorCode::KernelFailed,
+                        "the kernel died while the call's environment was set; the next call starts a new one",
+                    ));
+                }
             }
         }
         let timeout = match request.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS) {
@@ -199,7 +241,6 @@ impl Kernels {
                 tracing::warn!(kernel = %kernel.id, error = %err.message, "restoring a kernel's environment after a call");
             }
         }
-        keep_alive.abort();
         let execution = execution?;
         if execution.outcome == Outcome::Died {
             *lock(&slot.gone) = Some("died");
@@ -238,16 +279,37 @@ impl Kernels {
         Ok(Arc::new(kernel))
     }
 
-    /// Resets workspace `id`'s idle timer while a call runs, until aborted.
-    fn keep_alive(&self, id: &str) -> tokio::task::JoinHandle<()> {
+    /// Resets workspace `id`'s idle timer while a call runs, until the
+    /// returned guard is dropped.
+    fn keep_alive(&self, id: &str) -> AbortOnDrop {
         let workspaces = self.inner.workspaces.clone();
         let id = id.to_owned();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             loop {
                 workspaces.note_activity(&id).await;
                 tokio::time::sleep(ACTIVITY_EVERY).await;
             }
-        })
+        }))
+    }
+
+    /// The slot of `key`, made if needed; a workspace holds at most
+    /// [`MAX_KERNELS`] slots with a kernel (429 past that).
+    fn slot(&self, key: &SlotKey) -> Result<Arc<Slot>, Error> {
+        let mut slots = lock(&self.inner.slots);
+        if let Some(slot) = slots.get(key) {
+            return Ok(slot.clone());
+        }
+        let held = slots
+            .iter()
+            .filter(|(k, slot)| k.workspace == key.workspace && lock(&slot.kernel).is_some())
+            .count();
+        if held >= MAX_KERNELS {
+            return Err(Error::new(
+                ErrorCode::TooManyRequests,
+                format!("the workspace runs {MAX_KERNELS} kernels, the most it may; shut one down (DELETE /v1/workspaces/{{id}}/kernels/{{kernel}}) or use a session that has one"),
+            ));
+        }
+        Ok(slots.entry(key.clone()).or_default().clone())
     }
 
     /// The kernels of workspace `id` (running or dead; a workspace that is
@@ -278,11 +340,14 @@ impl Kernels {
     /// variables are gone).
     pub async fn restart(&self, caller: &Caller, id: &str, kernel: &str) -> Result<KernelInfo, Error> {
         let (slot_key, old) = self.find(caller, id, kernel).await?;
-        let runtime = self.inner.workspaces.running(caller, id).await?;
-        let slot = lock(&self.inner.slots).entry(slot_key.clone()).or_default().clone();
-        let _turn = slot.turn.lock().await;
+        // Killed first: a call running on it ends (as died) and lets go.
         old.kill().await;
-        *lock(&slot.kernel) = None;
+        let runtime = self.inner.workspaces.running(caller, id).await?;
+        let slot = self.slot(&slot_key)?;
+        let _turn = slot.turn.lock().await;
+        if let Some(current) = lock(&slot.kernel).take() {
+            tokio::spawn(async move { current.kill().await });
+        }
         let cwd = lock(&slot.cwd).clone();
         let new = self.start(&runtime, &slot_key, cwd).await?;
         *lock(&slot.kernel) = Some(new.clone());
@@ -305,8 +370,8 @@ impl Kernels {
     /// workspace's runtime did), so their relays close; the slot keeps
     /// why, for the next call to say.
     fn sweep(&self) {
-        let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();
-        for slot in slots {
+        let mut slots = lock(&self.inner.slots);
+        slots.retain(|_, slot| {
             let mut kernel = lock(&slot.kernel);
             if let Some(dead) = kernel.as_ref().filter(|k| k.is_dead()) {
                 *lock(&slot.gone) = Some(if dead.runtime_ended() {
@@ -316,7 +381,9 @@ impl Kernels {
                 });
                 *kernel = None;
             }
-        }
+            // A slot with nothing to say and nobody in it goes.
+            kernel.is_some() || lock(&slot.gone).is_some() || slot.turn.try_lock().is_err()
+        });
     }
 
     fn kernels_of(&self, id: &str) -> Vec<Arc<Kernel>> {
@@ -361,6 +428,7 @@ fn info(kernel: &Kernel) -> KernelInfo {
 }
 
 fn validate(request: &CodeRequest) -> Result<(), Error> {
+    kernel::launcher(request.language)?;
     if request.code.len() > MAX_CODE_BYTES {
         return Err(Error::new(
             ErrorCode::CodeTooLarge,

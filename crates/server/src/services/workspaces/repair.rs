@@ -207,9 +207,12 @@ impl Workspaces {
             }
         }
 
-        if let Err(err) = self.charge_legacy_snapshots().await {
-            tracing::error!(error = %err.message, "recording the stored bytes of snapshots taken before they were recorded");
-            report.errors += 1;
+        match self.charge_legacy_rows().await {
+            Ok(failed) => report.errors += failed,
+            Err(err) => {
+                tracing::error!(error = %err.message, "recording the storage charges of rows made before they were recorded");
+                report.errors += 1;
+            }
         }
 
         let mut missing = Vec::new();

@@ -93,14 +93,30 @@ impl Workspaces {
             .map_err(store_error)
     }
 
-    /// Records the stored bytes of snapshots taken before they were
-    /// recorded, so an upgrade does not leave them uncharged.
-    pub(super) async fn charge_legacy_snapshots(&self) -> Result<(), Error> {
+    /// Records the charges of snapshots and disk-limited workspaces made
+    /// before charges were recorded, so an upgrade does not leave them
+    /// uncharged. Answers how many could not be measured (logged each).
+    pub(super) async fn charge_legacy_rows(&self) -> Result<u64, Error> {
+        let mut failed = 0;
         for id in self.db().snapshots_without_stored_bytes().await? {
-            let manifest = self.load_manifest(&id).await?;
-            let bytes = self.stored_bytes(&manifest).await?;
-            self.db().set_snapshot_stored_bytes(&id, bytes as i64).await?;
+            let measured = match self.load_manifest(&id).await {
+                Ok(manifest) => self.stored_bytes(&manifest).await,
+                Err(err) => Err(err),
+            };
+            match measured {
+                Ok(bytes) => self.db().set_snapshot_stored_bytes(&id, bytes as i64).await?,
+                Err(err) => {
+                    tracing::error!(snapshot = %id, error = %err.message, "measuring a snapshot's stored bytes");
+                    failed += 1;
+                }
+            }
         }
-        Ok(())
+        for row in self.db().undeleted_workspaces().await? {
+            let disk_mb = super::StoredSpec::of(&row).ok().and_then(|spec| spec.disk_mb);
+            if let (0, Some(mb)) = (row.charged_bytes, disk_mb) {
+                self.db().set_workspace_charge(&row.id, (mb << 20) as i64).await?;
+            }
+        }
+        Ok(failed)
     }
 }
