@@ -220,6 +220,31 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     assert_eq!(code(&server, &ws, failing.clone()).1["error"]["message"], "1");
     assert_eq!(code(&server, &ws, failing).1["error"]["message"], "2");
 
+    // A client that gives up does not stop the call: a retry with its key
+    // waits for it and gets its result; the code ran once.
+    let patient = json!({"language": "python", "idempotencyKey": "left", "code":
+        "import time\ntime.sleep(2)\nwith open('/workspace/left', 'a') as f: f.write('x')\nlen(open('/workspace/left').read())"});
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    assert!(
+        impatient
+            .post(&url)
+            .bearer_auth(OP1_TOKEN)
+            .json(&patient)
+            .send()
+            .is_err(),
+        "the call did not outlast 0.5 s"
+    );
+    let (status, retried) = code(&server, &ws, patient.clone());
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(text_results(&retried), ["1"], "{retried}");
+    assert_eq!(
+        workspace_sh(&server, OP1_TOKEN, &ws, "cat /workspace/left")["stdout"],
+        "x"
+    );
+
     // bash_kernel, with state and an environment of its own.
     let (_, bash) = code(
         &server,
