@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::{Connection, Failure, Outcome};
-use crate::run::Neutralizer;
+use crate::run::for_terminal;
 use crate::runtime_client::{print_json, Runtime};
 
 /// What `paddock ws code` was given.
@@ -192,14 +192,6 @@ fn write_safe<W: Write + IsTerminal>(out: &mut W, text: &str) {
     if text.is_empty() {
         return;
     }
-    let bytes = if out.is_terminal() {
-        let mut filter = Neutralizer::default();
-        let mut shown = Vec::with_capacity(text.len());
-        filter.push(text.as_bytes(), &mut shown);
-        filter.finish(&mut shown);
-        shown
-    } else {
-        text.as_bytes().to_vec()
-    };
-    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+    let shown = for_terminal(text.as_bytes(), out);
+    let _ = out.write_all(&shown).and_then(|()| out.flush());
 }

@@ -27,8 +27,7 @@ const MIB: u64 = 1 << 20;
 
 /// `true` when running as root; otherwise says why the test is skipped.
 fn root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         return true;
     }
     eprintln!("SKIPPED {test}: needs root (a loop-mounted file system, kill -9 of a server); CI runs it as root");

@@ -20,8 +20,7 @@ const USER: &str = "paddock-ci";
 
 /// Root is needed to act as another user; say so instead of passing.
 fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         return true;
     }
     eprintln!("skipped {test}: it needs root to read files as {USER} and to own directories as another user");

@@ -156,7 +156,7 @@ fn row51_snapshots_and_forks_count_against_their_tenant() {
 
     // A disk limit is charged whole: its jails may fill it.
     let (status, body) = new_workspace(&server, OP1_TOKEN, json!({"disk_mb": 64}));
-    if nix_is_root() {
+    if is_root() {
         assert_over_budget(status, &body);
     } else {
         // Rootless servers have no disk limits at all.
@@ -186,9 +186,4 @@ fn row51_snapshots_and_forks_count_against_their_tenant() {
     );
     assert_eq!(status, 204, "{body}");
     assert_in_use(&server, OP1_TOKEN, 6);
-}
-
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }

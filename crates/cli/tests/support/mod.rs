@@ -253,6 +253,12 @@ pub fn workspace_sh(server: &Server, token: &str, ws: &str, script: &str) -> Val
     result
 }
 
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }

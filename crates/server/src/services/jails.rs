@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::db::{retry_after_failure, Db, DbFault, JailEnd, RetryPolicy, Scope};
 use crate::metrics::Metrics;
+use crate::services::lock;
 use crate::services::space::StateDisk;
 
 /// Retries of closing a ledger row while the database is down (about an
@@ -866,10 +867,6 @@ pub fn jail_error(err: JailError) -> Error {
         }
         other => Error::internal(other),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `text` cut to the ledger cap on a character boundary.

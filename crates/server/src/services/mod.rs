@@ -52,6 +52,12 @@ impl From<DbError> for Error {
     }
 }
 
+/// Locks `mutex`, taking it back from a thread that panicked while holding
+/// it (what it guards is kept consistent under the lock, never half-made).
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// An RFC 3339 UTC timestamp from Unix milliseconds (`Z`, fractional
 /// seconds only when nonzero).
 pub fn rfc3339(ms: i64) -> String {

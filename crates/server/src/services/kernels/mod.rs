@@ -27,6 +27,7 @@ use crate::crypto::new_id;
 use crate::db::{now_ms, CodeKey, Db};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
+use crate::services::lock;
 use crate::services::rfc3339;
 use crate::services::runtime::RunningJail;
 use crate::services::workspaces::Workspaces;
@@ -90,10 +91,6 @@ struct Slot {
     gone: Mutex<Option<&'static str>>,
     /// Working directory of the slot's kernels.
     cwd: Mutex<Option<String>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Kernels {

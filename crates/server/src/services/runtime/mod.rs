@@ -29,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
 use crate::db::now_ms;
+use crate::services::lock;
 use log::{Chunk, LogRing};
 
 /// Size of a terminal opened without one (sandbox-agent's default).
@@ -741,8 +742,4 @@ fn start_error(err: JailError) -> Error {
         JailError::InvalidConfig(message) => Error::new(ErrorCode::BadRequest, message),
         other => Error::internal(other.to_string()),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

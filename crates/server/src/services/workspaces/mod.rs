@@ -52,6 +52,7 @@ use crate::db::{now_ms, Db, DbFault, Scope, WorkspaceRow};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
 use crate::services::jails::JailRunner;
+use crate::services::lock;
 use crate::services::space::StateDisk;
 use crate::services::{limits, rfc3339};
 
@@ -191,10 +192,6 @@ impl Drop for Running {
         lock(&self.0.control).remove(&self.1);
         self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A workspace's settings as stored in its row: the limits applied at
