@@ -8,6 +8,12 @@
 //! `/opt/flavors/NAME` with `bin/` first on `PATH`, so in a workspace made
 //! with it `python3` has numpy, pandas and matplotlib, and code kernels
 //! find ipykernel and bash_kernel.
+//!
+//! `typescript`: tslab (the Jupyter kernel of JavaScript and TypeScript)
+//! from npm for the jails' own Node (`/usr/bin/node`), in `lib/node`, and
+//! `bin/tslab`. Its dependencies are installed beneath it (npm's shallow
+//! strategy), where tslab looks for `@types/node`, so `process` and
+//! `require` have types in TypeScript code.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -19,6 +25,19 @@ use crate::client::{Failure, Outcome};
 const PYTHON: &str = "/usr/bin/python3";
 /// What `python-data` holds.
 const PYTHON_DATA_PACKAGES: &[&str] = &["numpy", "pandas", "matplotlib", "ipykernel", "bash_kernel"];
+
+/// The Node jails run.
+const NODE: &str = "/usr/bin/node";
+/// The tslab release `typescript` holds (its zeromq addon ships prebuilt
+/// for Linux in the npm package, so nothing is compiled).
+const TSLAB: &str = "tslab@1.0.22";
+
+/// The wrapper at `bin/tslab`: the jails' Node running the flavor's tslab.
+const TSLAB_WRAPPER: &str = r#"#!/bin/sh
+# paddock flavor typescript: tslab for the jails' Node.
+flavor=$(cd "$(dirname "$0")/.." && pwd)
+exec /usr/bin/node "$flavor/lib/node/node_modules/tslab/bin/tslab" "$@"
+"#;
 
 /// The wrapper at `bin/python3`: the interpreter with the flavor's
 /// packages first on its path, wherever the flavor is mounted.
@@ -42,7 +61,11 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
     std::fs::create_dir_all(&root).map_err(|e| Failure(format!("{}: {e}", root.display())))?;
     let staging = root.join(format!(".{name}.new"));
     let _ = std::fs::remove_dir_all(&staging);
-    let built = build_python_data(&staging);
+    let built = match name {
+        "python-data" => build_python_data(&staging),
+        "typescript" => build_typescript(&staging),
+        other => Err(Failure(format!("no flavor named {other}: python-data or typescript"))),
+    };
     if let Err(failure) = built {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(failure);
@@ -51,9 +74,12 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
         std::fs::remove_dir_all(&target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
     }
     std::fs::rename(&staging, &target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
+    let holds = match name {
+        "typescript" => format!("{TSLAB} for {NODE}"),
+        _ => format!("{} for {PYTHON}", PYTHON_DATA_PACKAGES.join(", ")),
+    };
     println!(
-        "flavor {name}: {} for {PYTHON} in {}; make workspaces with it: paddock ws create --flavor {name}",
-        PYTHON_DATA_PACKAGES.join(", "),
+        "flavor {name}: {holds} in {}; make workspaces with it: paddock ws create --flavor {name}",
         target.display()
     );
     Ok(0)
@@ -101,19 +127,14 @@ fn build_python_data(dir: &Path) -> Result<(), Failure> {
     if !status.success() {
         return Err(Failure(format!("pip failed ({status}); nothing was installed")));
     }
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).map_err(|e| Failure(format!("{}: {e}", bin.display())))?;
     for name in ["python3", "python"] {
-        let path = bin.join(name);
-        std::fs::write(&path, PYTHON_WRAPPER).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+        write_program(dir, name, PYTHON_WRAPPER)?;
     }
     // Jails run as other users than the one installing: everything is
     // readable, directories and programs searchable.
     open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
     // The flavor works before it is put in place.
-    let check = Command::new(bin.join("python3"))
+    let check = Command::new(dir.join("bin/python3"))
         .args(["-c", "import numpy, pandas, matplotlib, ipykernel, bash_kernel"])
         .output()
         .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
@@ -124,6 +145,64 @@ fn build_python_data(dir: &Path) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+fn build_typescript(dir: &Path) -> Result<(), Failure> {
+    if !Path::new(NODE).exists() {
+        return Err(Failure(format!(
+            "{NODE} is missing: jails run the host's Node (apt-get install nodejs npm)"
+        )));
+    }
+    let lib = dir.join("lib/node");
+    std::fs::create_dir_all(&lib).map_err(|e| Failure(format!("{}: {e}", lib.display())))?;
+    eprintln!("installing {TSLAB} for {NODE} with npm ...");
+    let status = Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            "--loglevel=error",
+            // zeromq's install script would build what its package ships
+            // prebuilt.
+            "--ignore-scripts",
+            "--install-strategy=shallow",
+            "--prefix",
+        ])
+        .arg(&lib)
+        .arg(TSLAB)
+        .status()
+        .map_err(|e| Failure(format!("running npm (apt-get install npm): {e}")))?;
+    if !status.success() {
+        return Err(Failure(format!("npm failed ({status}); nothing was installed")));
+    }
+    write_program(dir, "tslab", TSLAB_WRAPPER)?;
+    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
+    // The kernel's native part loads on this Node before the flavor is put
+    // in place.
+    let tslab = lib.join("node_modules/tslab");
+    let check = Command::new(NODE)
+        .current_dir(&tslab)
+        .args(["-e", "require('zeromq'); require('./dist/main.js')"])
+        .output()
+        .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
+    if !check.status.success() {
+        return Err(Failure(format!(
+            "the built flavor's tslab does not load on {NODE}: {}",
+            String::from_utf8_lossy(&check.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes an executable `bin/NAME`.
+fn write_program(dir: &Path, name: &str, text: &str) -> Result<(), Failure> {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| Failure(format!("{}: {e}", bin.display())))?;
+    let path = bin.join(name);
+    std::fs::write(&path, text).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Failure(format!("{}: {e}", path.display())))
 }
 
 fn open_to_all(path: &Path) -> std::io::Result<()> {

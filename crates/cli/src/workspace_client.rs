@@ -255,11 +255,13 @@ pub enum FlavorsCommand {
     /// Build a flavor paddock knows on this host, from the package
     /// registries: `python-data` is Debian's Python 3 (the jails' own
     /// /usr/bin/python3) with numpy, pandas, matplotlib, ipykernel and
-    /// bash_kernel from PyPI, what code kernels need (run it on the
-    /// server's host; needs python3-pip).
+    /// bash_kernel from PyPI, what python and bash code kernels need
+    /// (needs python3-pip); `typescript` is tslab from npm, the kernel of
+    /// node and typescript code for the jails' own /usr/bin/node (needs
+    /// npm). Run it on the server's host.
     Install {
-        /// The flavor: python-data.
-        #[arg(value_parser = ["python-data"])]
+        /// The flavor: python-data or typescript.
+        #[arg(value_parser = ["python-data", "typescript"])]
         name: String,
         /// The server's state directory (default as for `paddock serve`).
         #[arg(long, env = "PADDOCK_STATE_DIR")]

@@ -1,11 +1,13 @@
 //! Code kernels (issue 16) against the real `paddock serve`, with real
-//! Jupyter kernels (ipykernel, bash_kernel) from the `python-data` flavor,
-//! which the test builds with `paddock flavors install` (pip, from PyPI).
+//! Jupyter kernels (ipykernel, bash_kernel) from the `python-data` flavor
+//! and tslab from the `typescript` flavor, which the test builds with
+//! `paddock flavors install` (pip and npm, from the registries).
 //! The workspace has network `none`. One thorough test: state between
 //! calls, rich results (a PNG, a dataframe), errors, a timeout that
 //! interrupts and keeps the state, sessions apart, idempotency (in flight,
-//! and across a server restart), per-call environment, a bash kernel, a
-//! kernel that dies and is replaced, the kernel routes, and bad input.
+//! and across a server restart), per-call environment, bash, node and
+//! typescript kernels, a kernel that dies and is replaced, the kernel
+//! routes, and bad input.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,15 +23,15 @@ fn start(dir: &Path) -> Server {
     Server::start(dir, &[("PADDOCK_API_KEYS", &keys())], &[])
 }
 
-fn install_flavor(dir: &Path) {
+fn install_flavor(dir: &Path, name: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
-        .args(["flavors", "install", "python-data", "--state-dir"])
+        .args(["flavors", "install", name, "--state-dir"])
         .arg(dir)
         .output()
         .expect("paddock flavors install");
     assert!(
         out.status.success(),
-        "paddock flavors install python-data failed: {}",
+        "paddock flavors install {name} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -74,14 +76,16 @@ fn png_size(png: &[u8]) -> (u32, u32) {
 #[test]
 fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts() {
     let dir = tempdir();
-    install_flavor(dir.path());
+    install_flavor(dir.path(), "python-data");
+    install_flavor(dir.path(), "typescript");
     let server = start(dir.path());
     let (status, ws) = call(
         &server,
         "POST",
         "/v1/workspaces",
         Some(OP1_TOKEN),
-        Some(json!({"flavors": ["python-data"]})),
+        // Room for the sixteen kernels of the cap below.
+        Some(json!({"flavors": ["python-data", "typescript"], "memory_mb": 2048, "max_pids": 1024})),
     );
     assert_eq!(status, 201, "{ws}");
     assert_eq!(ws["config"]["network_mode"], "none", "{ws}");
@@ -263,6 +267,82 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     );
     assert_eq!(bash["stdout"], "unset 20\n", "{bash}");
 
+    // TypeScript and JavaScript on tslab: state, types checked, errors
+    // (a compile error and a throw) that leave the kernel working, an
+    // interrupted loop that keeps the state, the environment of one call,
+    // and rich output through tslab's display.
+    let ts = |source: &str, extra: Value| {
+        let mut body = json!({"language": "typescript", "code": source});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, result) = code(&server, &ws, body);
+        assert_eq!(status, 200, "{result}");
+        result
+    };
+    let doubled = ts("const n: number = 21; n * 2", json!({}));
+    assert_eq!(
+        (doubled["exitCode"].as_i64(), doubled["stdout"].as_str()),
+        (Some(0), Some("42\n")),
+        "{doubled}"
+    );
+    let typed = ts("const s: string = n", json!({}));
+    assert_eq!(
+        (typed["exitCode"].as_i64(), typed["error"]["name"].as_str()),
+        (Some(1), Some("CompileError")),
+        "{typed}"
+    );
+    assert!(
+        typed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Type 'number' is not assignable to type 'string'"),
+        "{typed}"
+    );
+    let thrown = ts("throw new RangeError(`too far: ${n}`)", json!({}));
+    assert_eq!(
+        (thrown["error"]["name"].as_str(), thrown["error"]["message"].as_str()),
+        (Some("RangeError"), Some("too far: 21")),
+        "{thrown}"
+    );
+    assert!(
+        thrown["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["type"] == "error"),
+        "{thrown}"
+    );
+    let looped = ts("let spins = 0; while (true) { spins++; }", json!({"timeoutMs": 1000}));
+    assert_eq!(looped["exitCode"], 124, "{looped}");
+    let after = ts(
+        "`${n + 1} ${process.env.GREETING}`",
+        json!({"env": {"GREETING": "hello"}}),
+    );
+    assert_eq!(after["stdout"], "22 hello\n", "{after}");
+    let unset = ts("String(process.env.GREETING)", json!({}));
+    assert_eq!(unset["stdout"], "undefined\n", "{unset}");
+    let html = ts(
+        "import * as tslab from \"tslab\"; tslab.display.html(\"<b>hi</b>\")",
+        json!({}),
+    );
+    assert!(
+        html["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["type"] == "html" && p["value"] == "<b>hi</b>"),
+        "{html}"
+    );
+    let (_, js) = code(&server, &ws, json!({"language": "node", "code": "const m = 6; m * 7"}));
+    assert_eq!(
+        (js["exitCode"].as_i64(), js["stdout"].as_str()),
+        (Some(0), Some("42\n")),
+        "{js}"
+    );
+    assert_ne!(
+        js["kernel"]["id"], doubled["kernel"]["id"],
+        "node and typescript share a kernel"
+    );
+
     // The kernel routes: list, interrupt, restart (state gone), shut down.
     let (status, list) = call(
         &server,
@@ -273,7 +353,9 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     );
     assert_eq!(status, 200, "{list}");
     let kernels = list["kernels"].as_array().unwrap();
-    assert_eq!(kernels.len(), 3, "{list}");
+    let mut languages: Vec<&str> = kernels.iter().map(|k| k["language"].as_str().unwrap()).collect();
+    languages.sort();
+    assert_eq!(languages, ["bash", "node", "python", "python", "typescript"], "{list}");
     assert!(kernels.iter().all(|k| k["state"] == "idle"), "{list}");
     let main = first["kernel"]["id"].as_str().unwrap();
     let path = |tail: &str| format!("/v1/workspaces/{ws}/kernels/{main}{tail}");
@@ -343,6 +425,45 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         (Some(true), Some("workspace-stopped")),
         "{next}"
     );
+
+    // A workspace runs at most 16 kernels; shutting one down makes room.
+    let mut opened = Vec::new();
+    for n in 1..16 {
+        let (status, result) = code(
+            &server,
+            &ws,
+            json!({"language": "bash", "code": "true", "sessionId": format!("cap-{n}")}),
+        );
+        assert_eq!(status, 200, "kernel {}: {result}", n + 1);
+        opened.push(result["kernel"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, refused) = code(
+        &server,
+        &ws,
+        json!({"language": "bash", "code": "true", "sessionId": "cap-17"}),
+    );
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (429, Some("TOO_MANY_REQUESTS")),
+        "{refused}"
+    );
+    assert!(refused["error"].as_str().unwrap().contains("16 kernels"), "{refused}");
+    for kernel in &opened {
+        let (status, _) = call(
+            &server,
+            "DELETE",
+            &format!("/v1/workspaces/{ws}/kernels/{kernel}"),
+            Some(OP1_TOKEN),
+            None,
+        );
+        assert_eq!(status, 204);
+    }
+    let (status, room) = code(
+        &server,
+        &ws,
+        json!({"language": "bash", "code": "true", "sessionId": "cap-17"}),
+    );
+    assert_eq!(status, 200, "{room}");
 
     // Bad input is refused with what was wrong.
     let refused = |body: Value, status: u16, code_name: &str| {

@@ -24,7 +24,7 @@ pub struct KernelPath {
     tag = "code", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")), request_body = CodeRequest,
     responses((status = 200, description = "The call's result (a raised error is a result too: exit code 1)", body = CodeExecutionResult), (status = 400, description = "Bad session id, key, environment, cwd or timeout", body = ErrorBody), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody),
         (status = 404, description = "No such workspace", body = ErrorBody), (status = 413, description = "Code over 1 MiB", body = ErrorBody), (status = 422, description = "JSON of the wrong shape", body = ErrorBody), (status = 429, description = "The workspace had to start and the server (or the tenant) runs its limit of jails", body = ErrorBody),
-        (status = 501, description = "A language this server has no kernel for", body = ErrorBody), (status = 502, description = "The kernel did not start (KERNEL_FAILED: its package is missing from the workspace, or it exited; the message ends with its stderr)", body = ErrorBody)))]
+        (status = 502, description = "The kernel did not start (KERNEL_FAILED: its package is missing from the workspace, or it exited; the message ends with its stderr)", body = ErrorBody)))]
 pub async fn run(
     State(state): State<SharedState>,
     caller: Caller,

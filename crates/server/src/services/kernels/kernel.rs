@@ -14,7 +14,8 @@
 //! The kernel is started by the init like any process (the jail's whole
 //! policy applies); a few lines of `sh` write its connection file (the
 //! HMAC key comes in the environment) to the jail's `/tmp` and `exec` the
-//! real kernel: ipykernel for Python, bash_kernel for bash.
+//! real kernel: ipykernel for Python, bash_kernel for bash, tslab for
+//! JavaScript and TypeScript.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use tokio::sync::watch;
 
 use super::parts;
 use super::relay::{Relay, MAX_MESSAGE};
+use crate::services::lock;
 use crate::services::runtime::RunningJail;
 
 /// How long a kernel may take to listen and answer its first request.
@@ -48,6 +50,9 @@ const MAX_PARTS_BYTES: usize = 64 << 20;
 const STDERR_TAIL: usize = 8 << 10;
 /// Ports the kernel listens on in the jail are picked in this range.
 const PORTS: std::ops::Range<u16> = 20_000..61_000;
+/// tslab answers `abort` (without running it) to any request that arrives
+/// within 200 ms of a failed one; the next call waits this long instead.
+const TSLAB_SETTLE: Duration = Duration::from_millis(250);
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +93,8 @@ pub struct Kernel {
     ended: watch::Receiver<bool>,
     /// The relay killed the kernel for a message past its maximum.
     oversized: Arc<AtomicBool>,
+    /// The next request is sent no earlier than this (see TSLAB_SETTLE).
+    settle_until: Mutex<Option<Instant>>,
     /// Held for its sockets: dropping it closes them.
     _relay: Relay,
 }
@@ -163,13 +170,13 @@ impl Kernel {
         let key = hex::encode(rand::random::<[u8; 32]>());
         let inside = connection_info(Transport::TCP, "127.0.0.1", ports, &key);
         let inside = serde_json::to_string(&inside).map_err(Error::internal)?;
-        let launch = launcher(language)?;
+        let launch = launcher(language);
         let spec = ProcessSpec {
             command: "/bin/sh".into(),
             args: vec![
                 "-c".into(),
                 format!(
-                    "umask 077; f=$(mktemp /tmp/.paddock-kernel-XXXXXX.json) && printf '%s' \"$PADDOCK_KERNEL_CONNECTION\" > \"$f\" && unset PADDOCK_KERNEL_CONNECTION && exec {launch} -f \"$f\""
+                    "umask 077; f=$(mktemp /tmp/.paddock-kernel-XXXXXX.json) && printf '%s' \"$PADDOCK_KERNEL_CONNECTION\" > \"$f\" && unset PADDOCK_KERNEL_CONNECTION && exec {launch}"
                 ),
             ],
             env: vec![
@@ -243,6 +250,7 @@ impl Kernel {
             busy: AtomicBool::new(false),
             ended,
             oversized,
+            settle_until: Mutex::new(None),
             _relay: relay,
         };
         if language == CodeLanguage::Python {
@@ -315,7 +323,25 @@ impl Kernel {
 
     async fn run(&self, code: &str, silent: bool, timeout: Option<Duration>) -> Result<Execution, Error> {
         let mut channels = self.channels.lock().await;
-        let Channels { shell, iopub } = &mut *channels;
+        let settle = *lock(&self.settle_until);
+        if let Some(settle) = settle {
+            tokio::time::sleep_until(settle.into()).await;
+        }
+        let execution = self.run_locked(&mut channels, code, silent, timeout).await;
+        let tslab = matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript);
+        let failed = !matches!(&execution, Ok(e) if e.outcome == Outcome::Completed);
+        *lock(&self.settle_until) = (tslab && failed).then(|| Instant::now() + TSLAB_SETTLE);
+        execution
+    }
+
+    async fn run_locked(
+        &self,
+        channels: &mut Channels,
+        code: &str,
+        silent: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Execution, Error> {
+        let Channels { shell, iopub } = channels;
         let request = JupyterMessage::new(
             ExecuteRequest {
                 code: code.to_owned(),
@@ -343,12 +369,15 @@ impl Kernel {
 
         let mut collected = Collected::default();
         let mut replied: Option<ReplyStatus> = None;
+        // An execute reply that does not decode (tslab's `abort`) ends the
+        // call when the kernel is idle again.
+        let mut undecodable: Option<String> = None;
         let mut idle = false;
         let mut ended = self.ended.clone();
         let mut kill_at = far;
         let mut timed_out = false;
         let ours = |m: &JupyterMessage| m.parent_header.as_ref().is_some_and(|h| h.msg_id == msg_id);
-        while !(idle && replied.is_some()) {
+        while !(idle && (replied.is_some() || undecodable.is_some())) {
             tokio::select! {
                 message = iopub.read() => match message {
                     Ok(message) if ours(&message) => {
@@ -361,7 +390,7 @@ impl Kernel {
                     Ok(_) => {}
                     Err(err) => tracing::debug!(%err, kernel = %self.id, "an iopub message that does not decode"),
                 },
-                message = shell.read(), if replied.is_none() => match message {
+                message = shell.read(), if replied.is_none() && undecodable.is_none() => match message {
                     Ok(message) if ours(&message) => {
                         if let JupyterMessageContent::ExecuteReply(reply) = &message.content {
                             if !silent {
@@ -371,7 +400,15 @@ impl Kernel {
                         }
                     }
                     Ok(_) => {}
-                    Err(err) => tracing::debug!(%err, kernel = %self.id, "a shell message that does not decode"),
+                    Err(err) => {
+                        tracing::debug!(%err, kernel = %self.id, "a shell message that does not decode");
+                        // Only one execution is in flight; other replies
+                        // (the start's kernel_info) are not this call's.
+                        let err = err.to_string();
+                        if err.contains("`execute_reply`") {
+                            undecodable = Some(err);
+                        }
+                    }
                 },
                 () = tokio::time::sleep_until(interrupt_at.into()) => {
                     timed_out = true;
@@ -405,17 +442,24 @@ impl Kernel {
             };
             return Ok(collected.finish(Outcome::TimedOut, Some(error)));
         }
-        let outcome = match (replied, &collected.error) {
+        let outcome = match (&replied, &collected.error) {
             (Some(ReplyStatus::Ok), None) => Outcome::Completed,
             _ => Outcome::Raised,
         };
-        let error = collected.error.take().or_else(|| {
-            (outcome == Outcome::Raised).then(|| CodeError {
-                name: "Error".into(),
-                message: "the kernel reported an error without details".into(),
-                traceback: None,
-            })
-        });
+        if outcome == Outcome::Raised && collected.error.is_none() {
+            // tslab (and bash_kernel) report a failure on stderr only.
+            let error = match (&replied, undecodable) {
+                (None, Some(why)) => CodeError {
+                    name: "Error".into(),
+                    message: format!("the kernel's reply does not decode: {why}"),
+                    traceback: None,
+                },
+                _ => parts::error_from_stderr(&collected.stderr),
+            };
+            collected.push(Some(parts::error_part(&error)));
+            collected.error = Some(error);
+        }
+        let error = collected.error.take();
         Ok(collected.finish(outcome, error))
     }
 }
@@ -436,21 +480,21 @@ fn connection_info(transport: Transport, ip: &str, ports: Ports, key: &str) -> C
     }
 }
 
-/// The command that runs a kernel given `-f CONNECTION_FILE`.
-pub fn launcher(language: CodeLanguage) -> Result<&'static str, Error> {
+/// The shell command that runs a kernel with its connection file in `$f`.
+fn launcher(language: CodeLanguage) -> &'static str {
     match language {
-        CodeLanguage::Python => Ok("python3 -m ipykernel_launcher"),
-        CodeLanguage::Bash => Ok("python3 -m bash_kernel"),
-        CodeLanguage::Node | CodeLanguage::Typescript => Err(Error::new(
-            ErrorCode::Unsupported,
-            "node and typescript kernels are not available on this server yet; python and bash are",
-        )),
+        CodeLanguage::Python => "python3 -m ipykernel_launcher -f \"$f\"",
+        CodeLanguage::Bash => "python3 -m bash_kernel -f \"$f\"",
+        CodeLanguage::Node => "tslab kernel --js --config-path \"$f\"",
+        CodeLanguage::Typescript => "tslab kernel --config-path \"$f\"",
     }
 }
 
 fn start_failure(language: CodeLanguage, why: &str, stderr: &str) -> Error {
     let hint = if stderr.contains("No module named") {
         " (the workspace needs a flavor with the kernel: `paddock flavors install python-data` on the server's host, then create the workspace with flavors [\"python-data\"])"
+    } else if stderr.contains("tslab: not found") {
+        " (the workspace needs a flavor with the kernel: `paddock flavors install typescript` on the server's host, then create the workspace with flavors [\"typescript\"])"
     } else {
         ""
     };

@@ -425,7 +425,6 @@ fn info(kernel: &Kernel) -> KernelInfo {
 }
 
 fn validate(request: &CodeRequest) -> Result<(), Error> {
-    kernel::launcher(request.language)?;
     if request.code.len() > MAX_CODE_BYTES {
         return Err(Error::new(
             ErrorCode::CodeTooLarge,
@@ -495,7 +494,17 @@ fn env_scripts(language: CodeLanguage, env: &std::collections::BTreeMap<String, 
                 "for _paddock_k, _paddock_v in _paddock_saved.items():\n    if _paddock_v is None:\n        _paddock_os.environ.pop(_paddock_k, None)\n    else:\n        _paddock_os.environ[_paddock_k] = _paddock_v\ndel _paddock_saved, _paddock_os\n".into(),
             ))
         }
-        _ => {
+        CodeLanguage::Node | CodeLanguage::Typescript => {
+            // Valid JavaScript and TypeScript alike; JSON is a JS literal.
+            let json = serde_json::to_string(env).unwrap_or_default();
+            Some((
+                format!(
+                    "{{ const env = {json}; const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]])); Object.assign(process.env, env); Reflect.set(globalThis, \"__paddock_saved\", saved); }}"
+                ),
+                "{ const saved = Reflect.get(globalThis, \"__paddock_saved\"); for (const [k, v] of Object.entries(saved)) { if (v === undefined) { delete process.env[k]; } else { process.env[k] = String(v); } } Reflect.deleteProperty(globalThis, \"__paddock_saved\"); }".into(),
+            ))
+        }
+        CodeLanguage::Bash => {
             let quote = |v: &str| format!("'{}'", v.replace('\'', r"'\''"));
             let mut set = String::new();
             let mut restore = String::new();

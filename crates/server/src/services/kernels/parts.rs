@@ -91,6 +91,55 @@ pub fn error_part(error: &CodeError) -> CodeResultPart {
     }
 }
 
+/// The error of a call whose kernel reported the failure on stderr only:
+/// tslab prints TypeScript diagnostics (`LINE:COL - message`) and a thrown
+/// value's stack (`Name: message` then `    at ...` frames).
+pub fn error_from_stderr(stderr: &str) -> CodeError {
+    let stderr = strip_ansi(stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let diagnostics: Vec<&str> = lines.iter().copied().filter(|l| is_diagnostic(l)).collect();
+    if !diagnostics.is_empty() {
+        return CodeError {
+            name: "CompileError".into(),
+            message: truncate(diagnostics.join("\n"), MAX_TRACEBACK),
+            traceback: None,
+        };
+    }
+    for (i, line) in lines.iter().enumerate().rev() {
+        let followed_by_frames = lines.get(i + 1).is_some_and(|l| l.trim_start().starts_with("at "));
+        if let Some((name, message)) = line.split_once(": ") {
+            let named = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+                && (followed_by_frames || name.ends_with("Error"));
+            if named {
+                return CodeError {
+                    name: name.to_owned(),
+                    message: message.to_owned(),
+                    traceback: Some(truncate(lines[i..].join("\n"), MAX_TRACEBACK)),
+                };
+            }
+        }
+    }
+    let last = lines.iter().rev().find(|l| !l.trim().is_empty());
+    CodeError {
+        name: "Error".into(),
+        message: last.map_or("the kernel reported an error without details".into(), |l| {
+            l.trim().to_owned()
+        }),
+        traceback: None,
+    }
+}
+
+/// `12:5 - Cannot find name 'x'.`
+fn is_diagnostic(line: &str) -> bool {
+    let Some((position, _)) = line.split_once(" - ") else {
+        return false;
+    };
+    let mut numbers = position.split(':');
+    let numeric = |n: Option<&str>| n.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    numeric(numbers.next()) && numeric(numbers.next()) && numbers.next().is_none()
+}
+
 fn plain_of(media: &Media) -> Option<&str> {
     media.content.iter().find_map(|m| match m {
         MediaType::Plain(text) => Some(text.as_str()),
@@ -166,6 +215,34 @@ fn truncate(mut text: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_on_stderr_are_named() {
+        let compile =
+            error_from_stderr("1:7 - Type 'number' is not assignable to type 'string'.\n2:1 - Cannot find name 'y'.\n");
+        assert_eq!(compile.name, "CompileError");
+        assert_eq!(
+            compile.message,
+            "1:7 - Type 'number' is not assignable to type 'string'.\n2:1 - Cannot find name 'y'."
+        );
+        let thrown = error_from_stderr(
+            "some output\nRangeError: too far\n    at f (x.js:1:1)\n    at g (x.js:2:2) {\n  code: 'X'\n}\n",
+        );
+        assert_eq!(
+            (thrown.name.as_str(), thrown.message.as_str()),
+            ("RangeError", "too far")
+        );
+        assert!(thrown
+            .traceback
+            .as_deref()
+            .is_some_and(|t| t.starts_with("RangeError: too far\n    at f")));
+        let plain = error_from_stderr("\u{1b}[31mboom\u{1b}[0m\n\n");
+        assert_eq!((plain.name.as_str(), plain.message.as_str()), ("Error", "boom"));
+        assert_eq!(
+            error_from_stderr("").message,
+            "the kernel reported an error without details"
+        );
+    }
 
     fn media(json: serde_json::Value) -> Media {
         serde_json::from_value(json).expect("media")
