@@ -136,6 +136,10 @@ pub struct CodeExecutionResult {
     pub error: Option<CodeError>,
     /// (ext) The kernel that ran the call.
     pub kernel: KernelRef,
+    /// (ext) The workspace the call ran in, for `POST /v1/code` (a
+    /// session's workspace, or a deleted one-call workspace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
 }
 
 /// (ext) Which kernel ran a call, and whether it is new.

@@ -1,5 +1,6 @@
-//! `paddock ws code`: runs code on a workspace's Jupyter kernel
-//! (`POST /v1/workspaces/{id}/code`) and shows its result for a terminal:
+//! `paddock ws code` and `paddock code`: run code on a workspace's Jupyter
+//! kernel (`POST /v1/workspaces/{id}/code`), or without a workspace
+//! (`POST /v1/code`), and show its result for a terminal:
 //! output streams as they are, text and JSON results printed, tables as
 //! tables, images saved to files, an error with its traceback on stderr.
 //! The exit status is the result's (0, 1 raised, 124 timed out, 137 the
@@ -21,6 +22,13 @@ use crate::runtime_client::{print_json, Runtime};
 pub struct CodeArgs {
     /// The workspace.
     pub id: String,
+    #[command(flatten)]
+    pub call: CallArgs,
+}
+
+/// The code and options of a call (`paddock ws code`, `paddock code`).
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
     /// The code (default: --file, or standard input).
     pub code: Option<String>,
     /// python, bash, node or typescript.
@@ -52,45 +60,74 @@ pub struct CodeArgs {
 
 /// `paddock ws code`.
 pub fn run(conn: &Connection, args: &CodeArgs) -> Outcome {
-    let code = match (&args.code, &args.file) {
-        (Some(code), _) => code.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| Failure(format!("{}: {e}", file.display())))?,
-        (None, None) => {
-            let mut code = String::new();
-            std::io::stdin()
-                .read_to_string(&mut code)
-                .map_err(|e| Failure(format!("reading the code from standard input: {e}")))?;
-            code
-        }
-    };
-    let mut env = serde_json::Map::new();
-    for pair in &args.env {
-        let (name, value) = pair
-            .split_once('=')
-            .ok_or_else(|| Failure(format!("--env takes NAME=VALUE, not {pair:?}")))?;
-        env.insert(name.to_owned(), Value::String(value.to_owned()));
-    }
-    let mut body = json!({"language": args.language, "code": code, "env": env});
-    for (field, value) in [
-        ("sessionId", &args.session),
-        ("idempotencyKey", &args.key),
-        ("cwd", &args.cwd),
-    ] {
-        if let Some(value) = value {
-            body[field] = json!(value);
-        }
-    }
-    if let Some(timeout) = args.timeout {
-        body["timeoutMs"] = json!(timeout.as_millis() as u64);
-    }
+    let body = args.call.body()?;
     let runtime = Runtime::new(conn, &args.id)?;
     let (result, raw): (Value, String) = runtime.call(Method::POST, &runtime.workspace_url("/code"), Some(body))?;
+    finish(conn, &result, &raw, &args.call.save_dir)
+}
+
+/// `paddock code`: one call in a workspace the server keeps warm (deleted
+/// after it, or the session's).
+pub fn run_once(conn: &Connection, args: &CallArgs) -> Outcome {
+    let body = args.body()?;
+    let runtime = Runtime::new(conn, "")?;
+    let (result, raw): (Value, String) = runtime.call(Method::POST, &runtime.server_url("/v1/code"), Some(body))?;
+    if !conn.json && args.session.is_some() {
+        if let Some(workspace) = result["workspaceId"].as_str() {
+            eprintln!("paddock: the session's workspace is {workspace}");
+        }
+    }
+    finish(conn, &result, &raw, &args.save_dir)
+}
+
+fn finish(conn: &Connection, result: &Value, raw: &str, save_dir: &Path) -> Outcome {
     if conn.json {
-        print_json(&raw);
+        print_json(raw);
     } else {
-        show(&result, &args.save_dir)?;
+        show(result, save_dir)?;
     }
     Ok(result["exitCode"].as_i64().unwrap_or(1) as i32)
+}
+
+impl CallArgs {
+    /// The request body.
+    fn body(&self) -> Result<Value, Failure> {
+        let args = self;
+        let code = match (&args.code, &args.file) {
+            (Some(code), _) => code.clone(),
+            (None, Some(file)) => {
+                std::fs::read_to_string(file).map_err(|e| Failure(format!("{}: {e}", file.display())))?
+            }
+            (None, None) => {
+                let mut code = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut code)
+                    .map_err(|e| Failure(format!("reading the code from standard input: {e}")))?;
+                code
+            }
+        };
+        let mut env = serde_json::Map::new();
+        for pair in &args.env {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--env takes NAME=VALUE, not {pair:?}")))?;
+            env.insert(name.to_owned(), Value::String(value.to_owned()));
+        }
+        let mut body = json!({"language": args.language, "code": code, "env": env});
+        for (field, value) in [
+            ("sessionId", &args.session),
+            ("idempotencyKey", &args.key),
+            ("cwd", &args.cwd),
+        ] {
+            if let Some(value) = value {
+                body[field] = json!(value);
+            }
+        }
+        if let Some(timeout) = args.timeout {
+            body["timeoutMs"] = json!(timeout.as_millis() as u64);
+        }
+        Ok(body)
+    }
 }
 
 fn show(result: &Value, save_dir: &Path) -> Result<(), Failure> {

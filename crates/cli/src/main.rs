@@ -76,6 +76,11 @@ enum Command {
     Sessions(SessionsArgs),
     /// Run code on the server.
     Runs(RunsArgs),
+    /// Run code on a Jupyter kernel without a workspace (server): python,
+    /// bash, node or typescript in a workspace the server keeps warm and
+    /// deletes after the call; with --session, the session keeps its
+    /// workspace and variables.
+    Code(CodeOnceArgs),
     /// Read the jail ledger (server).
     Jails(JailsArgs),
     /// Manage workspaces: persistent trees for many execs (server).
@@ -125,6 +130,14 @@ struct RunsArgs {
     connection: client::Connection,
     #[command(subcommand)]
     command: client::RunsCommand,
+}
+
+#[derive(Debug, clap::Args)]
+struct CodeOnceArgs {
+    #[command(flatten)]
+    connection: client::Connection,
+    #[command(flatten)]
+    call: code_client::CallArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -225,6 +238,7 @@ fn main() {
         Command::Credentials(args) => finish(|| client::credentials(&args.connection, &args.command)),
         Command::Sessions(args) => finish(|| client::sessions(&args.connection, &args.command)),
         Command::Runs(args) => finish(|| client::runs(&args.connection, &args.command)),
+        Command::Code(args) => finish(|| code_client::run_once(&args.connection, &args.call)),
         Command::Jails(args) => finish(|| client::jails(&args.connection, &args.command)),
         Command::Ws(args) if workspace_client::own_interrupt(&args.command) => {
             // An exec on the runtime stops its process on Ctrl-C itself.

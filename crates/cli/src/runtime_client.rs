@@ -78,7 +78,12 @@ impl Runtime {
         })
     }
 
-    /// `{server}/v1/workspaces/{id}{rest}` (the control-plane routes).
+    /// `{server}{path}`.
+    pub(crate) fn server_url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    /// `{server}/v1/workspaces/{id}{rest}`.
     pub(crate) fn workspace_url(&self, rest: &str) -> String {
         format!("{}/v1/workspaces/{}{rest}", self.server, encode(&self.id))
     }

@@ -84,6 +84,11 @@ pub struct ServeArgs {
     /// (default: half the state disk).
     #[arg(long, env = "PADDOCK_TENANT_STORAGE", value_name = "SIZE", value_parser = parse::disk_mib)]
     pub tenant_storage: Option<u64>,
+    /// Warm workspaces (started, a Python kernel waiting) kept per tenant
+    /// for the workspace-less `POST /v1/code`, made on the tenant's first
+    /// call (0: each call makes its own workspace).
+    #[arg(long, env = "PADDOCK_CODE_POOL", value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub code_pool: u16,
     /// How many times the host's memory the running jails' memory limits
     /// may add up to (1: admission never promises more than the host has).
     #[arg(long, env = "PADDOCK_MEMORY_OVERCOMMIT", value_name = "RATIO", default_value = "1", value_parser = parse_overcommit)]
@@ -253,6 +258,7 @@ pub fn build_config(args: &ServeArgs) -> Result<ServerConfig, String> {
     config.tenant_max_concurrent = args.tenant_max_concurrent.map(|n| n as usize);
     config.tenant_memory_mb = args.tenant_memory;
     config.tenant_storage_mb = args.tenant_storage;
+    config.code_pool = usize::from(args.code_pool);
     config.workspace_disk_mb = args.workspace_disk;
     config.memory_overcommit = args.memory_overcommit;
     config.memory_reserve_mb = args.memory_reserve.map(|bytes| bytes >> 20);

@@ -7,10 +7,15 @@
 //! interrupts and keeps the state, sessions apart, idempotency (in flight,
 //! and across a server restart), per-call environment, bash, node and
 //! typescript kernels, a kernel that dies and is replaced, the kernel
-//! routes, and bad input.
+//! routes, the 16-kernel cap, bad input, the streamed variant (SSE), and
+//! the workspace-less `POST /v1/code` with its warm pool (one-call
+//! workspaces deleted after the call, sessions that keep theirs, pool
+//! workspaces of an earlier server deleted at start) and `paddock code`.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -343,6 +348,59 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
         "node and typescript share a kernel"
     );
 
+    // The streamed variant: the kernel, then output as the kernel sends it
+    // (the first line arrives while the code still sleeps), rich results,
+    // then the whole result.
+    let response = client()
+        .post(format!("{}/v1/workspaces/{ws}/code/stream", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&json!({"language": "python", "code": "import time\nprint('early', flush=True)\ntime.sleep(2)\nprint('late')\nfrom IPython.display import HTML\nHTML('<i>x</i>')"}))
+        .send()
+        .expect("stream");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut arrived = Vec::new();
+    let mut text = String::new();
+    for line in BufReader::new(response).lines() {
+        let line = line.expect("an SSE line");
+        if let Some(name) = line.strip_prefix("event: ") {
+            arrived.push((name.to_owned(), Instant::now()));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let events = parse_sse(&text);
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["started", "stdout", "stdout", "result", "completed"], "{text}");
+    let data = |n: usize| serde_json::from_str::<Value>(&events[n].1).expect("JSON data");
+    assert_eq!(data(0)["id"], first["kernel"]["id"], "{text}");
+    assert_eq!(
+        (data(1)["text"].as_str(), data(2)["text"].as_str()),
+        (Some("early\n"), Some("late\n"))
+    );
+    assert_eq!(data(3), json!({"type": "html", "value": "<i>x</i>"}));
+    assert_eq!(
+        (data(4)["exitCode"].as_i64(), data(4)["stdout"].as_str()),
+        (Some(0), Some("early\nlate\n"))
+    );
+    let early_to_end = arrived[4].1 - arrived[1].1;
+    assert!(
+        early_to_end >= Duration::from_millis(1500),
+        "the first line came with the end: {early_to_end:?}"
+    );
+    let (status, failed) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/code/stream"),
+        Some(OP1_TOKEN),
+        Some(json!({"language": "python", "code": "1", "env": {"1BAD": "x"}})),
+    );
+    assert_eq!(
+        (status.as_u16(), failed["code"].as_str()),
+        (400, Some("BAD_ENV")),
+        "{failed}"
+    );
+
     // The kernel routes: list, interrupt, restart (state gone), shut down.
     let (status, list) = call(
         &server,
@@ -548,4 +606,124 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     assert_eq!(text_results(&again), ["1"], "{again}");
     let counter = workspace_sh(&server, OP1_TOKEN, &ws, "cat /workspace/counter");
     assert_eq!(counter["stdout"], "x", "{counter}");
+
+    // Without a workspace: each call runs in a workspace of its own, taken
+    // warm from the tenant's pool and deleted after it.
+    let once = |body: Value| {
+        let (status, result) = call(&server, "POST", "/v1/code", Some(OP1_TOKEN), Some(body));
+        assert_eq!(status, 200, "{result}");
+        result
+    };
+    let one =
+        once(json!({"language": "python", "code": "secret = 1\nopen('/workspace/left', 'w').write('x')\nsecret"}));
+    assert_eq!(text_results(&one), ["1"], "{one}");
+    let used = one["workspaceId"].as_str().unwrap().to_owned();
+    let (status, _) = call(&server, "GET", &format!("/v1/workspaces/{used}"), Some(OP1_TOKEN), None);
+    assert_eq!(status, 404, "a one-call workspace outlived its call");
+    // The pool refills in the background: a later call finds a warm one
+    // (its Python kernel already running).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let warm = loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let next =
+            once(json!({"language": "python", "code": "import os\n('secret' in dir(), os.listdir('/workspace'))"}));
+        assert_eq!(
+            text_results(&next),
+            ["(False, [])"],
+            "a call saw another's state: {next}"
+        );
+        if next["kernel"]["started"] == false || Instant::now() > deadline {
+            break next;
+        }
+    };
+    assert_eq!(
+        warm["kernel"]["started"], false,
+        "the pool never had a warm kernel: {warm}"
+    );
+    assert_ne!(warm["workspaceId"], one["workspaceId"]);
+    // A session keeps its workspace and variables; idempotency per session.
+    let first_of_session =
+        once(json!({"language": "typescript", "code": "let hits: number = 0", "sessionId": "analysis"}));
+    let session_ws = first_of_session["workspaceId"].as_str().unwrap().to_owned();
+    let keyed =
+        json!({"language": "typescript", "code": "hits += 1; hits", "sessionId": "analysis", "idempotencyKey": "k1"});
+    assert_eq!(once(keyed.clone())["stdout"], "1\n");
+    let repeated = once(keyed);
+    assert_eq!(
+        (repeated["stdout"].as_str(), repeated["workspaceId"].as_str()),
+        (Some("1\n"), Some(session_ws.as_str()))
+    );
+    assert_eq!(
+        once(json!({"language": "typescript", "code": "hits", "sessionId": "analysis"}))["stdout"],
+        "1\n"
+    );
+    let other = once(json!({"language": "typescript", "code": "hits", "sessionId": "other"}));
+    assert!(
+        other["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Cannot find name 'hits'")),
+        "{other}"
+    );
+    // Streamed, and from the CLI.
+    let (status, streamed) = call(
+        &server,
+        "POST",
+        "/v1/code/stream",
+        Some(OP1_TOKEN),
+        Some(json!({"language": "bash", "code": "echo streamed"})),
+    );
+    assert_eq!(status, 200);
+    let events = parse_sse(streamed.as_str().unwrap());
+    assert_eq!(
+        events.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["started", "stdout", "completed"],
+        "{streamed}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_paddock"))
+        .args([
+            "code",
+            "-l",
+            "python",
+            "print(6 * 7)",
+            "--url",
+            &server.url,
+            "--api-key",
+            OP1_TOKEN,
+        ])
+        .output()
+        .expect("paddock code");
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()),
+        (Some(0), "42\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A new server deletes the pool workspaces the last one left (their
+    // kernels and sessions ended with it).
+    drop(server);
+    let server = start(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = call(&server, "GET", "/v1/workspaces?limit=500", Some(OP1_TOKEN), None);
+        let pooled = list["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["label"] == "code-pool")
+            .count();
+        if pooled == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pooled} pool workspaces left: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, _) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{session_ws}"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 404);
 }

@@ -44,6 +44,8 @@ pub struct AppState {
     pub workspaces: Workspaces,
     /// Code kernels of running workspaces.
     pub kernels: Kernels,
+    /// Warm workspaces for `POST /v1/code`.
+    pub code_pool: crate::services::kernels::pool::CodePool,
     /// Exposed ports of running workspaces.
     pub previews: Previews,
     /// Sessions, their phantom tokens and execs.

@@ -186,6 +186,9 @@ pub struct ServerConfig {
     /// disk, MiB (see `services::workspaces::storage`); `None`: half the
     /// state disk.
     pub tenant_storage_mb: Option<u64>,
+    /// Warm workspaces kept per tenant for `POST /v1/code` (0: each call
+    /// makes its own).
+    pub code_pool: usize,
     /// Start even when the database has no workspace or snapshot but the
     /// state directory holds some (see `Workspaces::unrecorded_state`).
     pub allow_new_database: bool,
@@ -240,6 +243,7 @@ impl ServerConfig {
             record_retention: Duration::from_secs(90 * 24 * 3600),
             workspace_disk_mb: None,
             tenant_storage_mb: None,
+            code_pool: 2,
             allow_new_database: false,
             preview_domain: "localhost".to_owned(),
         }

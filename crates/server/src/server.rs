@@ -117,8 +117,11 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         &config.preview_domain,
     );
     let kernels = crate::services::kernels::Kernels::new(workspaces.clone(), db.clone(), audit_log.clone());
+    let code_pool =
+        crate::services::kernels::pool::CodePool::new(kernels.clone(), workspaces.clone(), config.code_pool);
     let state = Arc::new(AppState {
         kernels,
+        code_pool,
         disk,
         runs,
         sessions,
@@ -216,6 +219,7 @@ pub async fn serve(
             .maintenance_loop(state.config.maintenance_interval, stop.clone()),
     );
     let disk_monitor = tokio::spawn(state.disk.clone().monitor(Duration::from_secs(1), stop.clone()));
+    let code_pool = tokio::spawn(state.code_pool.clone().maintenance_loop(stop.clone()));
     // Peer addresses are kept for the preview relay's `X-Forwarded-For`.
     let handler = move |mut request: http::Request<paddock_phantom::listen::TimedBody>, peer: std::net::SocketAddr| {
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
@@ -277,6 +281,7 @@ pub async fn serve(
         }
         let _ = disk_monitor.await;
         let _ = maintenance.await;
+        let _ = code_pool.await;
         state.db.close().await;
     };
     if tokio::time::timeout(plan.cleanup, cleanup).await.is_err() {

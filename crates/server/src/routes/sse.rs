@@ -87,6 +87,15 @@ pub fn respond(stream: JailStream, framing: OutputFraming) -> Response {
     let id = stream.id;
     let (tx, rx) = mpsc::channel::<Event>(64);
     tokio::spawn(forward(stream, framing, tx));
+    let mut response = events_response(rx);
+    response.headers_mut().insert("x-paddock-run-id", HeaderValue::from(id));
+    response
+}
+
+/// An SSE response sending `events` until their sender goes, with a
+/// keep-alive comment while nothing else is sent.
+pub fn events_response(events: mpsc::Receiver<Event>) -> Response {
+    let rx = events;
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         let bytes = tokio::select! {
             event = rx.recv() => event?.0,
@@ -98,7 +107,6 @@ pub fn respond(stream: JailStream, framing: OutputFraming) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-paddock-run-id", HeaderValue::from(id));
     response
 }
 
@@ -192,7 +200,8 @@ fn shutdown_end(stdout: &mut Framer, stderr: &mut Framer) -> Vec<Event> {
     out
 }
 
-fn json_event(name: &str, data: serde_json::Value) -> Event {
+/// Event `name` with `data` as JSON.
+pub fn json_event(name: &str, data: serde_json::Value) -> Event {
     Event::new(name, &data.to_string())
 }
 

@@ -87,6 +87,7 @@ pub async fn update(
         (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "No such workspace", body = ErrorBody), (status = 409, description = "An exec is running", body = ErrorBody)))]
 pub async fn remove(State(state): State<SharedState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
     state.workspaces.remove(&caller, &id).await?;
+    state.kernels.forget(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,6 +18,16 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The server acting on its own for `tenant` (removing what an earlier
+    /// run left): an operator of that tenant, `server` in the audit log.
+    pub fn server(tenant: &str) -> Caller {
+        Caller {
+            key_id: "server".into(),
+            tenant: tenant.to_owned(),
+            role: Role::Operator,
+        }
+    }
+
     /// The rows this caller may see: an operator's own tenant; for an
     /// admin, every tenant or the one named by `?tenant=`.
     pub fn scope(&self, tenant: Option<&str>) -> Scope {

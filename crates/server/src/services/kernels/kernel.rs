@@ -32,8 +32,8 @@ use paddock_jail::{ExitStatus, ProcessIo, ProcessSpec};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
-use super::parts;
 use super::relay::{Relay, MAX_MESSAGE};
+use super::{parts, CodeEvent, Observer};
 use crate::services::lock;
 use crate::services::runtime::RunningJail;
 
@@ -308,26 +308,38 @@ impl Kernel {
         let _ = self.runtime.executor().signal(self.pid, libc::SIGKILL).await;
     }
 
-    /// Runs `code`, interrupting it after `timeout`.
-    pub async fn execute(&self, code: &str, timeout: Option<Duration>) -> Result<Execution, Error> {
+    /// Runs `code`, interrupting it after `timeout`; `observer` is told
+    /// the output (streams and rich results, not the error) as it comes.
+    pub async fn execute(
+        &self,
+        code: &str,
+        timeout: Option<Duration>,
+        observer: Option<&Observer>,
+    ) -> Result<Execution, Error> {
         self.busy.store(true, Ordering::SeqCst);
-        let result = self.run(code, false, timeout).await;
+        let result = self.run(code, false, timeout, observer).await;
         self.busy.store(false, Ordering::SeqCst);
         result
     }
 
     /// Runs `code` without history or output counters (setup, env).
     pub async fn execute_silent(&self, code: &str) -> Result<Execution, Error> {
-        self.run(code, true, Some(START_TIMEOUT)).await
+        self.run(code, true, Some(START_TIMEOUT), None).await
     }
 
-    async fn run(&self, code: &str, silent: bool, timeout: Option<Duration>) -> Result<Execution, Error> {
+    async fn run(
+        &self,
+        code: &str,
+        silent: bool,
+        timeout: Option<Duration>,
+        observer: Option<&Observer>,
+    ) -> Result<Execution, Error> {
         let mut channels = self.channels.lock().await;
         let settle = *lock(&self.settle_until);
         if let Some(settle) = settle {
             tokio::time::sleep_until(settle.into()).await;
         }
-        let execution = self.run_locked(&mut channels, code, silent, timeout).await;
+        let execution = self.run_locked(&mut channels, code, silent, timeout, observer).await;
         let tslab = matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript);
         let failed = !matches!(&execution, Ok(e) if e.outcome == Outcome::Completed);
         *lock(&self.settle_until) = (tslab && failed).then(|| Instant::now() + TSLAB_SETTLE);
@@ -340,6 +352,7 @@ impl Kernel {
         code: &str,
         silent: bool,
         timeout: Option<Duration>,
+        observer: Option<&Observer>,
     ) -> Result<Execution, Error> {
         let Channels { shell, iopub } = channels;
         let request = JupyterMessage::new(
@@ -367,7 +380,10 @@ impl Kernel {
             }
         }
 
-        let mut collected = Collected::default();
+        let mut collected = Collected {
+            observer: observer.cloned(),
+            ..Collected::default()
+        };
         let mut replied: Option<ReplyStatus> = None;
         // An execute reply that does not decode (tslab's `abort`) ends the
         // call when the kernel is idle again.
@@ -617,6 +633,8 @@ async fn handshake(channels: &mut Channels, ended: &watch::Receiver<bool>) -> Re
 /// Output of one call as it arrives, bounded.
 #[derive(Default)]
 struct Collected {
+    /// Told what is kept, as it is.
+    observer: Option<Observer>,
     stdout: String,
     stderr: String,
     dropped_stream: usize,
@@ -635,15 +653,19 @@ impl Collected {
                     Stdio::Stderr => &mut self.stderr,
                 };
                 let room = MAX_STREAM.saturating_sub(target.len());
-                if stream.text.len() <= room {
-                    target.push_str(&stream.text);
-                } else {
-                    let mut cut = room;
-                    while !stream.text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    target.push_str(&stream.text[..cut]);
-                    self.dropped_stream += stream.text.len() - cut;
+                let mut cut = stream.text.len().min(room);
+                while !stream.text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let kept = &stream.text[..cut];
+                target.push_str(kept);
+                self.dropped_stream += stream.text.len() - cut;
+                if let (Some(observer), false) = (&self.observer, kept.is_empty()) {
+                    let event = match stream.name {
+                        Stdio::Stdout => CodeEvent::Stdout(kept.to_owned()),
+                        Stdio::Stderr => CodeEvent::Stderr(kept.to_owned()),
+                    };
+                    let _ = observer.send(event);
                 }
             }
             JupyterMessageContent::ExecuteResult(result) => self.push(parts::bundle_part(&result.data)),
@@ -665,6 +687,9 @@ impl Collected {
             return;
         }
         self.parts_bytes += size;
+        if let (Some(observer), false) = (&self.observer, matches!(part, CodeResultPart::Error { .. })) {
+            let _ = observer.send(CodeEvent::Result(part.clone()));
+        }
         self.parts.push(part);
     }
 

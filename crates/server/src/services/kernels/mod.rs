@@ -4,6 +4,7 @@
 //!
 //! - [`kernel`]: one kernel process and the host's Jupyter client of it.
 //! - [`parts`]: MIME bundles and errors to result parts.
+//! - [`pool`]: warm workspaces for the workspace-less `POST /v1/code`.
 //!
 //! A call starts the workspace (and the kernel) when needed; a kernel that
 //! died, or whose workspace stopped, is replaced by the next call, which
@@ -14,6 +15,7 @@
 
 pub mod kernel;
 mod parts;
+pub mod pool;
 mod relay;
 
 use std::collections::HashMap;
@@ -47,6 +49,23 @@ const MAX_ID_LEN: usize = 256;
 const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 /// Most kernels one workspace runs at once (sessions times languages).
 const MAX_KERNELS: usize = 16;
+
+/// What a streamed call tells its caller, in order: `Started` once the
+/// kernel is ready, output as it comes, then `Completed` or `Failed`.
+#[derive(Debug)]
+pub enum CodeEvent {
+    Started(KernelRef),
+    Stdout(String),
+    Stderr(String),
+    /// A rich result (errors come with `Completed`).
+    Result(paddock_api::code::CodeResultPart),
+    Completed(CodeExecutionResult),
+    Failed(Error),
+}
+
+/// Where a call's events go (unbounded: what is sent is what the call
+/// keeps, which its limits bound).
+pub type Observer = tokio::sync::mpsc::UnboundedSender<CodeEvent>;
 
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -114,9 +133,33 @@ impl Kernels {
         validate(&request)?;
         let this = self.clone();
         let (caller, id) = (caller.clone(), id.to_owned());
-        tokio::spawn(async move { this.execute_to_end(&caller, &id, request).await })
+        tokio::spawn(async move { this.execute_to_end(&caller, &id, request, None).await })
             .await
             .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+    }
+
+    /// [`Kernels::execute`] with its events as they come. Bad input and an
+    /// unknown workspace are refused before anything runs; later failures
+    /// end the events with `Failed`.
+    pub async fn execute_streamed(
+        &self,
+        caller: &Caller,
+        id: &str,
+        request: CodeRequest,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<CodeEvent>, Error> {
+        validate(&request)?;
+        self.inner.workspaces.get(caller, id).await?;
+        let (observer, events) = tokio::sync::mpsc::unbounded_channel();
+        let this = self.clone();
+        let (caller, id) = (caller.clone(), id.to_owned());
+        tokio::spawn(async move {
+            let last = match this.execute_to_end(&caller, &id, request, Some(&observer)).await {
+                Ok(result) => CodeEvent::Completed(result),
+                Err(err) => CodeEvent::Failed(err),
+            };
+            let _ = observer.send(last);
+        });
+        Ok(events)
     }
 
     async fn execute_to_end(
@@ -124,11 +167,12 @@ impl Kernels {
         caller: &Caller,
         id: &str,
         request: CodeRequest,
+        observer: Option<&Observer>,
     ) -> Result<CodeExecutionResult, Error> {
         self.sweep();
         let runtime = self.inner.workspaces.running(caller, id).await?;
         let Some(key) = request.idempotency_key.clone() else {
-            return self.run(&runtime, id, &request).await;
+            return self.run(&runtime, id, &request, observer).await;
         };
         let code_key = CodeKey {
             tenant: runtime.tenant().to_owned(),
@@ -136,31 +180,40 @@ impl Kernels {
             session: request.session_id.clone().unwrap_or_default(),
             key,
         };
-        let turn = lock(&self.inner.in_flight).entry(code_key.clone()).or_default().clone();
+        self.once(code_key, || self.run(&runtime, id, &request, observer)).await
+    }
+
+    /// Runs `call` once per idempotency key: the first successful result
+    /// is kept 15 minutes and returned again without running; a duplicate
+    /// in flight waits for the first.
+    pub(super) async fn once<F, R>(&self, key: CodeKey, call: F) -> Result<CodeExecutionResult, Error>
+    where
+        F: FnOnce() -> R,
+        R: std::future::Future<Output = Result<CodeExecutionResult, Error>>,
+    {
+        let turn = lock(&self.inner.in_flight).entry(key.clone()).or_default().clone();
         let result = {
             let _turn = turn.lock().await;
-            self.execute_once(&runtime, id, &request, &code_key).await
+            self.once_locked(&key, call).await
         };
         // The last caller of a key removes its lock.
         let mut in_flight = lock(&self.inner.in_flight);
         if Arc::strong_count(&turn) == 2 {
-            in_flight.remove(&code_key);
+            in_flight.remove(&key);
         }
         result
     }
 
-    async fn execute_once(
-        &self,
-        runtime: &Arc<RunningJail>,
-        id: &str,
-        request: &CodeRequest,
-        key: &CodeKey,
-    ) -> Result<CodeExecutionResult, Error> {
+    async fn once_locked<F, R>(&self, key: &CodeKey, call: F) -> Result<CodeExecutionResult, Error>
+    where
+        F: FnOnce() -> R,
+        R: std::future::Future<Output = Result<CodeExecutionResult, Error>>,
+    {
         let window = i64::try_from(IDEMPOTENCY_WINDOW.as_millis()).unwrap_or(i64::MAX);
         if let Some(json) = self.inner.db.code_result(key, now_ms() - window).await? {
             return serde_json::from_str(&json).map_err(Error::internal);
         }
-        let result = self.run(runtime, id, request).await?;
+        let result = call().await?;
         if result.exit_code == 0 {
             let json = serde_json::to_string(&result).map_err(Error::internal)?;
             let now = now_ms();
@@ -174,6 +227,7 @@ impl Kernels {
         runtime: &Arc<RunningJail>,
         id: &str,
         request: &CodeRequest,
+        observer: Option<&Observer>,
     ) -> Result<CodeExecutionResult, Error> {
         let slot_key = SlotKey {
             workspace: id.to_owned(),
@@ -202,6 +256,14 @@ impl Kernels {
         };
 
         let _keep_alive = self.keep_alive(id);
+        if let Some(observer) = observer {
+            let _ = observer.send(CodeEvent::Started(KernelRef {
+                id: kernel.id.clone(),
+                execution_count: kernel.execution_count(),
+                started,
+                restart_reason: restart_reason.map(str::to_owned),
+            }));
+        }
         let began = Instant::now();
         let env = env_scripts(request.language, &request.env);
         if let Some((set, _)) = &env {
@@ -232,7 +294,7 @@ impl Kernels {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        let execution = kernel.execute(&request.code, timeout).await;
+        let execution = kernel.execute(&request.code, timeout, observer).await;
         if let (Some((_, restore)), false) = (&env, kernel.is_dead()) {
             if let Err(err) = kernel.execute_silent(restore).await {
                 tracing::warn!(kernel = %kernel.id, error = %err.message, "restoring a kernel's environment after a call");
@@ -255,6 +317,7 @@ impl Kernels {
             duration_ms: began.elapsed().as_millis() as u64,
             results: execution.parts,
             error: execution.error,
+            workspace_id: None,
             kernel: KernelRef {
                 id: kernel.id.clone(),
                 execution_count: kernel.execution_count(),
@@ -381,6 +444,11 @@ impl Kernels {
             // A slot with nothing to say and nobody in it goes.
             kernel.is_some() || lock(&slot.gone).is_some() || slot.turn.try_lock().is_err()
         });
+    }
+
+    /// Drops what is kept of deleted workspace `id`'s kernels.
+    pub fn forget(&self, id: &str) {
+        lock(&self.inner.slots).retain(|key, _| key.workspace != id);
     }
 
     fn kernels_of(&self, id: &str) -> Vec<Arc<Kernel>> {

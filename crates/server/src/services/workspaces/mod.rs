@@ -629,6 +629,32 @@ impl Workspaces {
         })
     }
 
+    /// `(id, tenant)` of every workspace in `scope` labelled `label` and
+    /// created before `created_before` (ms since the epoch).
+    pub async fn labelled(
+        &self,
+        scope: &Scope,
+        label: &str,
+        created_before: i64,
+    ) -> Result<Vec<(String, String)>, Error> {
+        const PAGE: i64 = 500;
+        let mut found = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (rows, _) = self.db().list_workspaces(scope, Some(label), PAGE, offset).await?;
+            let got = rows.len() as i64;
+            found.extend(
+                rows.into_iter()
+                    .filter(|r| r.label.as_deref() == Some(label) && r.created_at < created_before)
+                    .map(|r| (r.id, r.tenant_id)),
+            );
+            if got < PAGE {
+                return Ok(found);
+            }
+            offset += PAGE;
+        }
+    }
+
     /// One workspace of the caller's tenant.
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<Workspace, Error> {
         let row = self.find(caller, id).await?;
