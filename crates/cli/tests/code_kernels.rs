@@ -664,6 +664,23 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
             .is_some_and(|m| m.contains("Cannot find name 'hits'")),
         "{other}"
     );
+    // A session ends on request (its workspace goes), once.
+    let other_ws = other["workspaceId"].as_str().unwrap().to_owned();
+    let end = |status: u16| {
+        let (got, body) = call(&server, "DELETE", "/v1/code/sessions/other", Some(OP1_TOKEN), None);
+        assert_eq!(got.as_u16(), status, "{body}");
+    };
+    end(204);
+    end(404);
+    let (status, _) = call(
+        &server,
+        "GET",
+        &format!("/v1/workspaces/{other_ws}"),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 404, "an ended session's workspace is still there");
+
     // Streamed, and from the CLI.
     let (status, streamed) = call(
         &server,

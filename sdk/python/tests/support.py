@@ -78,6 +78,10 @@ class Server:
             "--listen", "127.0.0.1:0",
             "--proxy-listen", "127.0.0.1:0",
             "--warm-pool", "1",
+            # No warm code workspaces: they would hold jails of the tenant's
+            # concurrency budget, which the thread test uses whole (the pool
+            # is tested in crates/cli/tests/code_kernels.rs).
+            "--code-pool", "0",
             "--state-dir", os.path.join(self.tmp.name, "state"),
             *args,
         ]

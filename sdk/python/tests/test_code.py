@@ -55,3 +55,38 @@ async def test_run_code_async(flavored: Server, aclient: paddock.AsyncPaddock) -
         assert (result.exit_code, result.stdout) == (0, "42\n")
     finally:
         await aclient.workspaces.delete(ws.id)
+
+
+def test_streams_and_calls_without_a_workspace(flavored: Server, client: paddock.Paddock) -> None:
+    ws = client.workspaces.create(flavors=["python-data"])
+    try:
+        stream = client.workspaces.run_code_stream(
+            ws.id, "python", "print('a', flush=True)\nfrom IPython.display import HTML\nHTML('<b>b</b>')"
+        )
+        events = list(stream)
+        assert [e.type for e in events] == ["started", "stdout", "result", "completed"]
+        assert events[0].kernel is not None and events[0].kernel.started
+        assert events[1].text == "a\n"
+        assert events[2].part == {"type": "html", "value": "<b>b</b>"}
+        assert stream.result is not None and stream.result.stdout == "a\n"
+        bad = client.workspaces.run_code_stream(ws.id, "python", "1/0").collect()
+        assert bad.exit_code == 1 and bad.error is not None and bad.error.name == "ZeroDivisionError"
+    finally:
+        client.workspaces.delete(ws.id)
+    once = client.code.run("python", "y = 2\ny * 21")
+    assert once.results == [{"type": "text", "value": "42"}] and once.workspace_id
+    with pytest.raises(paddock.NotFoundError):
+        client.workspaces.get(once.workspace_id)
+    client.code.run("python", "z = 5", session_id="py-sdk")
+    again = client.code.stream("python", "z + 1", session_id="py-sdk").collect()
+    assert again.results == [{"type": "text", "value": "6"}]
+    client.code.end_session("py-sdk")
+    with pytest.raises(paddock.NotFoundError):
+        client.workspaces.get(again.workspace_id or "")
+
+
+async def test_code_without_a_workspace_async(flavored: Server, aclient: paddock.AsyncPaddock) -> None:
+    result = await aclient.code.run("bash", "echo $((6 * 7))")
+    assert (result.exit_code, result.stdout) == (0, "42\n")
+    events = [event async for event in aclient.code.stream("bash", "echo hi")]
+    assert [e.type for e in events] == ["started", "stdout", "completed"]

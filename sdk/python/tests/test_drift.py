@@ -295,6 +295,14 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: client.workspaces.run_code(
             "wrk_1", "python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, cwd="/workspace", idempotency_key="k"
         ),
+        lambda: list(
+            client.workspaces.run_code_stream(
+                "wrk_1", "python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, cwd="/w", idempotency_key="k"
+            )
+        ),
+        lambda: client.code.run("python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, cwd="/w", idempotency_key="k"),
+        lambda: list(client.code.stream("python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, idempotency_key="k")),
+        lambda: client.code.end_session("s"),
         lambda: client.kernels.list("wrk_1"),
         lambda: client.kernels.interrupt("wrk_1", "kern_1"),
         lambda: client.kernels.restart("wrk_1", "kern_1"),

@@ -7,6 +7,7 @@ import { Runs } from "./resources/runs.js";
 import { Sessions } from "./resources/sessions.js";
 import { Snapshots } from "./resources/snapshots.js";
 import { Workspaces } from "./resources/workspaces.js";
+import { Code } from "./resources/code.js";
 import type { Whoami } from "./wire.js";
 
 /**
@@ -31,6 +32,8 @@ export class Paddock {
   readonly runs: Runs;
   /** Long-lived workspaces (`/v1/workspaces`) and their runtime (`workspaces.runtime(id)`). */
   readonly workspaces: Workspaces;
+  /** (paddock) Code without a workspace (`/v1/code`). */
+  readonly code: Code;
   /** Workspace snapshots (`/v1/snapshots`). */
   readonly snapshots: Snapshots;
   /** The audit log (`/v1/audit`). */
@@ -52,6 +55,7 @@ export class Paddock {
     this.sessions = new Sessions(this.http);
     this.runs = new Runs(this.http);
     this.workspaces = new Workspaces(this.http);
+    this.code = new Code(this.http);
     this.snapshots = new Snapshots(this.http);
     this.audit = new Audit(this.http);
     this.jails = new Jails(this.http);

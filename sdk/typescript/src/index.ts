@@ -16,6 +16,7 @@ export type { SseMessage } from "./sse.js";
 export type { Credentials } from "./resources/credentials.js";
 export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
+export type { Code } from "./resources/code.js";
 export type { WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
 export type { RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
@@ -137,6 +138,8 @@ export type {
   CodeLanguage,
   CodeResultPart,
   CodeExecutionResult,
+  KernelRef,
+  CodeStreamEvent,
   KernelInfo,
   KernelList,
   Preview,

@@ -7,7 +7,15 @@
 
 import { PaddockError } from "./errors.js";
 import type { OpenResponse } from "./http.js";
-import type { RunOutputChunk, StreamEvent, StreamOutput } from "./wire.js";
+import type {
+  CodeExecutionResult,
+  KernelRef,
+  CodeResultPart,
+  CodeStreamEvent,
+  RunOutputChunk,
+  StreamEvent,
+  StreamOutput,
+} from "./wire.js";
 
 /** One dispatched SSE message. */
 export interface SseMessage {
@@ -142,6 +150,46 @@ export function toStreamEvent(
 }
 
 /**
+ * The typed event of one SSE message of a code stream (`started`,
+ * `stdout`, `stderr`, `result`, `completed`, `error`), or `undefined` for
+ * events this SDK does not know.
+ *
+ * @internal
+ */
+export function toCodeEvent(message: SseMessage, what: string): CodeStreamEvent | undefined {
+  const type = message.event;
+  const parsed = tryJson(message.data);
+  if (!isObject(parsed)) {
+    if (type === "error") return { type, message: message.data };
+    throw new PaddockError({
+      status: 200,
+      code: "SERVER_ERROR",
+      message: `${what}: the ${type} event's data is not a JSON object`,
+      body: message.data,
+    });
+  }
+  switch (type) {
+    case "started":
+      return { type, kernel: parsed as unknown as KernelRef };
+    case "stdout":
+    case "stderr":
+      return { type, text: typeof parsed.text === "string" ? parsed.text : "" };
+    case "result":
+      return { type, part: parsed as unknown as CodeResultPart };
+    case "completed":
+      return { type, result: parsed as unknown as CodeExecutionResult };
+    case "error":
+      return {
+        type,
+        message: typeof parsed.message === "string" ? parsed.message : message.data,
+        ...(typeof parsed.code === "string" ? { code: parsed.code } : {}),
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
  * The data of a chunk event: `{"text": ...}` (exact UTF-8 text) or
  * `{"base64": ...}` (bytes that are not UTF-8).
  */
@@ -213,11 +261,11 @@ function tryJson(text: string): unknown {
  *
  * @internal
  */
-export async function* readEvents(
+export async function* readEvents<E extends { type: string }>(
   open: OpenResponse,
   what: string,
-  output: StreamOutput = "lines",
-): AsyncGenerator<StreamEvent<StreamOutput>, void, undefined> {
+  convert: (message: SseMessage) => E | undefined,
+): AsyncGenerator<E, void, undefined> {
   const body = open.response.body;
   let finished = false;
   try {
@@ -245,7 +293,7 @@ export async function* readEvents(
         }
         const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
         for (const message of parser.push(text)) {
-          const event = toStreamEvent(message, output, what);
+          const event = convert(message);
           if (!event) continue;
           const terminal = event.type === "completed" || event.type === "error";
           if (terminal) finished = true;

@@ -597,8 +597,30 @@ export interface CodeExecutionResult {
   results: CodeResultPart[];
   error?: { name: string; message: string; traceback?: string };
   /** (paddock) The kernel that ran it; `started` when this call started it (earlier variables are gone: `restartReason`). */
-  kernel: { id: string; executionCount: number; started: boolean; restartReason?: "died" | "workspace-stopped" | "restarted" };
+  kernel: KernelRef;
+  /** (paddock) Where a `code.run` call ran (a session's workspace, or a one-call workspace deleted after it). */
+  workspaceId?: string;
 }
+
+/** (paddock) Which kernel ran a call, and whether the call started it. */
+export interface KernelRef {
+  id: string;
+  executionCount: number;
+  started: boolean;
+  restartReason?: "died" | "workspace-stopped" | "restarted";
+}
+
+/**
+ * (paddock) One event of a streamed code call (`workspaces.runCodeStream`,
+ * `code.stream`): the kernel once it is ready, output and rich results as
+ * they come, then exactly one `completed` (the whole result) or `error`.
+ */
+export type CodeStreamEvent =
+  | { type: "started"; kernel: KernelRef }
+  | { type: "stdout" | "stderr"; text: string }
+  | { type: "result"; part: CodeResultPart }
+  | { type: "completed"; result: CodeExecutionResult }
+  | { type: "error"; message: string; code?: string };
 
 /** (paddock) A kernel of a running workspace. */
 export interface KernelInfo {

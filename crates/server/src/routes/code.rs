@@ -82,6 +82,19 @@ pub async fn stream_once(
     Ok(code_events(events))
 }
 
+#[utoipa::path(delete, path = "/v1/code/sessions/{session}", operation_id = "endCodeSession", summary = "End a session of POST /v1/code",
+    description = "Deletes the session's workspace (its variables go with it) after a call of it still running. Sessions also end after 15 minutes without a call.",
+    tag = "code", security(("bearer" = [])), params(("session" = String, Path, description = "The session id")),
+    responses((status = 204, description = "Ended"), (status = 401, description = "Missing, unknown or revoked API key", body = ErrorBody), (status = 404, description = "The tenant has no such session", body = ErrorBody)))]
+pub async fn end_session(
+    State(state): State<SharedState>,
+    caller: Caller,
+    Path(session): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.code_pool.end_session(&caller, &session).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A call's events as SSE.
 fn code_events(mut events: tokio::sync::mpsc::UnboundedReceiver<CodeEvent>) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -136,6 +136,7 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(code::stream))
         .routes(routes!(code::run_once))
         .routes(routes!(code::stream_once))
+        .routes(routes!(code::end_session))
         .routes(routes!(code::list))
         .routes(routes!(code::interrupt))
         .routes(routes!(code::restart))

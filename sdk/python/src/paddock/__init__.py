@@ -20,6 +20,7 @@ from ._shared import Retry
 from .models import *  # noqa: F403  (every record type, as agentjail exported its types)
 from .models import ForkResponse, Settings
 from ._async.client import (
+    AsyncCodeStream,
     AsyncEventStream,
     AsyncFiles,
     AsyncLogStream,
@@ -31,6 +32,8 @@ from ._async.client import (
 )
 from ._sync.client import (
     Audit,
+    Code,
+    CodeStream,
     Credentials,
     EventStream,
     Files,
@@ -67,7 +70,7 @@ from .errors import (
     ServerError,
     UnavailableError,
 )
-from .events import LogChunk, ProcessLogs, StreamEvent
+from .events import CodeEvent, LogChunk, ProcessLogs, StreamEvent
 
 #: agentjail's client name: ``from paddock import Agentjail``.
 Agentjail = Paddock
@@ -102,6 +105,10 @@ __all__ = [
     "AsyncEventStream",
     "LogStream",
     "AsyncLogStream",
+    "CodeStream",
+    "AsyncCodeStream",
+    "Code",
+    "CodeEvent",
     "StreamEvent",
     "LogChunk",
     "ProcessLogs",

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from .errors import PaddockError, ProtocolError, error_class
-from .events import LogChunk, StreamEvent
+from .events import CodeEvent, LogChunk, StreamEvent
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7000"
 URL_ENV = "PADDOCK_URL"
@@ -285,6 +285,55 @@ class SseParser:
 
 
 JSON_EVENTS = {"started", "stats", "completed", "egress", "error"}
+
+
+def code_body(
+    language: str,
+    code: str,
+    session_id: Optional[str],
+    timeout_ms: Optional[int],
+    env: Optional[Mapping[str, str]],
+    cwd: Optional[str],
+    idempotency_key: Optional[str],
+) -> JsonDict:
+    """The body of a code call (Tangle's ``CodeExecutionOptions``)."""
+    return body(
+        language=language,
+        code=code,
+        sessionId=session_id,
+        timeoutMs=timeout_ms,
+        env=dict(env) if env is not None else None,
+        cwd=cwd,
+        idempotencyKey=idempotency_key,
+    )
+
+
+def code_timeout(timeout_ms: Optional[int], floor: float) -> float:
+    """How long a code call may take: its own timeout, and time for the
+    workspace and kernel to start."""
+    budget = 24 * 3600.0 if timeout_ms == 0 else (timeout_ms if timeout_ms is not None else 60_000) / 1000 + 120
+    return max(floor, budget)
+
+
+def to_code_event(name: str, data: str, what: str) -> Optional[CodeEvent]:
+    """The typed event of one SSE message of a code stream; ``None`` for
+    unknown events."""
+    parsed = _loads(data)
+    if not isinstance(parsed, dict):
+        if name == "error":
+            return CodeEvent(type=name, message=data)
+        raise ProtocolError(f"{what}: the {name} event's data is not a JSON object", status=200, body=data)
+    if name in ("stdout", "stderr"):
+        return CodeEvent(type=name, text=parsed.get("text"))
+    if name == "started":
+        return CodeEvent.model_validate({"type": name, "kernel": parsed})
+    if name == "result":
+        return CodeEvent(type=name, part=parsed)
+    if name == "completed":
+        return CodeEvent.model_validate({"type": name, "result": parsed})
+    if name == "error":
+        return CodeEvent(type=name, message=parsed.get("message"), code=parsed.get("code"))
+    return None
 
 
 def to_event(name: str, data: str, output: str, what: str) -> Optional[StreamEvent]:

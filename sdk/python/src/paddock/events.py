@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from typing import Any, Dict
+
 from ._base import PaddockModel
-from .models import ExecResult
+from .models import CodeExecutionResult, ExecResult, KernelRef
 
 
 class StreamEvent(PaddockModel):
@@ -63,6 +65,32 @@ class StreamEvent(PaddockModel):
         if fields.get("stderr") is None:
             fields["stderr"] = stderr
         return ExecResult.model_validate(fields)
+
+
+class CodeEvent(PaddockModel):
+    """One event of a streamed code call (``workspaces.run_code_stream``,
+    ``code.stream``).
+
+    ``type`` is ``started`` (``kernel``: the kernel, once it is ready),
+    ``stdout`` / ``stderr`` (``text``, as the kernel sends it), ``result``
+    (``part``: a rich result part as it comes, ``{"type": "image", ...}``),
+    then exactly one ``completed`` (``result``: the whole
+    :class:`CodeExecutionResult`) or ``error`` (``message``, ``code``).
+    """
+
+    type: str
+    #: The kernel (``started``).
+    kernel: Optional[KernelRef] = None
+    #: Output text (``stdout``, ``stderr``).
+    text: Optional[str] = None
+    #: A rich result part (``result``).
+    part: Optional[Dict[str, Any]] = None
+    #: The call's result (``completed``).
+    result: Optional[CodeExecutionResult] = None
+    #: What went wrong (``error``).
+    message: Optional[str] = None
+    #: The server's error code (``error``).
+    code: Optional[str] = None
 
 
 class LogChunk(PaddockModel):

@@ -211,6 +211,7 @@ class CodeExecutionResult(PaddockModel):
     results: List[Dict[str, Any]]
     stderr: str
     stdout: str
+    workspace_id: Optional[str] = Field(default=None, alias="workspaceId")
 
 
 class CodeRequest(PaddockModel):

@@ -1,6 +1,6 @@
 import type { HttpClient } from "../http.js";
 import type { CallOptions, StreamOptions } from "../options.js";
-import { readEvents } from "../sse.js";
+import { readEvents, toStreamEvent } from "../sse.js";
 import type { StreamEvent, StreamOutput } from "../wire.js";
 
 /**
@@ -29,5 +29,5 @@ export async function* streamEvents(
     { method: "POST", path, query: { output }, body, minTimeoutMs, call: merged },
     "text/event-stream",
   );
-  yield* readEvents(open, what, output ?? "lines");
+  yield* readEvents(open, what, (message) => toStreamEvent(message, output ?? "lines", what));
 }

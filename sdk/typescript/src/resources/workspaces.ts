@@ -14,6 +14,7 @@ import type {
 import type {
   CodeExecutionResult,
   CodeLanguage,
+  CodeStreamEvent,
   ExecResult,
   KernelInfo,
   KernelList,
@@ -26,6 +27,7 @@ import type {
   WorkspaceList,
   WorkspaceRunState,
 } from "../wire.js";
+import { codeCall, codeEvents } from "./code.js";
 import { runtimePath, WorkspaceRuntime } from "./runtime.js";
 import { streamEvents } from "./stream.js";
 
@@ -76,15 +78,29 @@ export class Workspaces {
     options: CodeExecutionOptions = {},
     call?: CallOptions,
   ): Promise<CodeExecutionResult> {
-    const timeoutMs = options.timeoutMs ?? 60_000;
-    return this.http.json({
-      method: "POST",
-      path: `/v1/workspaces/${segment(id)}/code`,
-      body: compact({ language, code: source, ...options }),
-      // The code's own timeout, and time for the workspace and kernel to start.
-      minTimeoutMs: timeoutMs === 0 ? 24 * 3600 * 1000 : timeoutMs + 120_000,
-      call,
-    });
+    const { body, minTimeoutMs } = codeCall(language, source, options);
+    return this.http.json({ method: "POST", path: `/v1/workspaces/${segment(id)}/code`, body, minTimeoutMs, call });
+  }
+
+  /**
+   * `POST /v1/workspaces/:id/code/stream`: as `runCode`, with the kernel,
+   * output and rich results as they come, then the whole result.
+   *
+   * ```ts
+   * for await (const event of paddock.workspaces.runCodeStream(ws.id, "python", "train()")) {
+   *   if (event.type === "stdout") process.stdout.write(event.text);
+   * }
+   * ```
+   */
+  runCodeStream(
+    id: string,
+    language: CodeLanguage,
+    source: string,
+    options: CodeExecutionOptions = {},
+    call?: CallOptions,
+  ): AsyncGenerator<CodeStreamEvent, void, undefined> {
+    const path = `/v1/workspaces/${segment(id)}/code/stream`;
+    return codeEvents(this.http, "workspaces.runCodeStream", path, language, source, options, call);
   }
 
   /** `POST /v1/workspaces`: creates a workspace, cloning `git` into it first when given. */

@@ -1,7 +1,8 @@
 // Code kernels through the SDK against a real `paddock serve` with real
 // ipykernel (the python-data flavor, built with `paddock flavors
 // install`): state between calls, a dataframe, an error that is a result,
-// a timeout that keeps the kernel, and the kernel routes.
+// a timeout that keeps the kernel, the kernel routes, a streamed call, and
+// code without a workspace (`code.run`, `code.stream`, `code.endSession`).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
@@ -64,5 +65,37 @@ describe("code kernels", () => {
     assert.equal(gone.error?.name, "NameError");
     await paddock.workspaces.kernels.shutdown(ws.id, restarted.id);
     assert.equal((await paddock.workspaces.kernels.list(ws.id)).kernels.length, 1);
+  });
+
+  it("streams a call's events, and runs code without a workspace", async () => {
+    const ws = await paddock.workspaces.create({ flavors: ["python-data"] });
+    const events = [];
+    for await (const event of paddock.workspaces.runCodeStream(
+      ws.id,
+      "python",
+      "print('a', flush=True)\nfrom IPython.display import HTML\nHTML('<b>b</b>')",
+    )) {
+      events.push(event);
+    }
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ["started", "stdout", "result", "completed"],
+    );
+    assert.equal(events[0].kernel.started, true);
+    assert.equal(events[1].text, "a\n");
+    assert.deepEqual(events[2].part, { type: "html", value: "<b>b</b>" });
+    assert.equal(events[3].result.stdout, "a\n");
+    await paddock.workspaces.delete(ws.id);
+
+    const once = await paddock.code.run("python", "y = 2\ny * 21");
+    assert.deepEqual(once.results, [{ type: "text", value: "42" }]);
+    await assert.rejects(paddock.workspaces.get(once.workspaceId), { status: 404 });
+    await paddock.code.run("python", "z = 5", { sessionId: "ts-sdk" });
+    const streamed = [];
+    for await (const event of paddock.code.stream("python", "print(z + 1)", { sessionId: "ts-sdk" })) streamed.push(event);
+    assert.equal(streamed.at(-1).type, "completed");
+    assert.equal(streamed.at(-1).result.stdout, "6\n");
+    await paddock.code.endSession("ts-sdk");
+    await assert.rejects(paddock.code.endSession("ts-sdk"), { status: 404 });
   });
 });

@@ -4,7 +4,9 @@
 //! is deleted after it, so nothing of one call is seen by the next. A call
 //! with `sessionId` keeps its workspace for the session's later calls (its
 //! variables live on) until the session has been idle for
-//! [`SESSION_IDLE`]. Taken workspaces are replaced in the background.
+//! [`SESSION_IDLE`] or is ended. Taken workspaces are replaced in the
+//! background; a tenant that makes no call for [`POOL_IDLE`] has its warm
+//! workspaces deleted (they hold jails and memory of its budgets).
 //!
 //! Pool workspaces are ordinary workspaces of the tenant (labelled
 //! [`POOL_LABEL`], listed with the others, counted in its limits); the ones
@@ -29,7 +31,9 @@ use crate::services::workspaces::Workspaces;
 pub const POOL_LABEL: &str = "code-pool";
 /// A session's workspace is deleted after this long without a call.
 pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
-/// How often idle sessions are looked for.
+/// A tenant's warm workspaces are deleted after this long without a call.
+pub const POOL_IDLE: Duration = Duration::from_secs(5 * 60);
+/// How often idle sessions and pools are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// The flavors pool workspaces get, those of them the host has.
 const POOL_FLAVORS: [&str; 2] = ["python-data", "typescript"];
@@ -59,6 +63,10 @@ struct TenantPool {
     filling: usize,
     /// Session id → its workspace.
     sessions: HashMap<String, Session>,
+    /// The tenant's last call.
+    last_call: Option<Instant>,
+    /// The caller of the last call (to delete warm workspaces as it).
+    last_caller: Option<Caller>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +165,12 @@ impl CodePool {
         let session = request.session_id.take();
         request.idempotency_key = None;
         let tenant = caller.tenant.clone();
+        {
+            let mut tenants = lock(&self.inner.tenants);
+            let pool = tenants.entry(tenant.clone()).or_default();
+            pool.last_call = Some(Instant::now());
+            pool.last_caller = Some(caller.clone());
+        }
         let result = match session {
             None => {
                 let workspace = self.take(caller).await?;
@@ -313,23 +327,43 @@ impl CodePool {
         self.inner.kernels.forget(workspace);
     }
 
+    /// Ends session `session` of the caller's tenant: its workspace (and
+    /// variables) are deleted. 404 for a session it does not have.
+    pub async fn end_session(&self, caller: &Caller, session: &str) -> Result<(), Error> {
+        let ended = lock(&self.inner.tenants)
+            .get_mut(&caller.tenant)
+            .and_then(|pool| pool.sessions.remove(session));
+        let Some(ended) = ended else {
+            return Err(Error::not_found("code session"));
+        };
+        // A call of the session still running ends first.
+        let _turn = ended.turn.lock().await;
+        self.delete(&ended.owner, &ended.workspace).await;
+        Ok(())
+    }
+
+    /// Deletes the workspaces of idle sessions, and the warm workspaces of
+    /// tenants that stopped calling.
     async fn end_idle_sessions(&self) {
-        let idle: Vec<Session> = {
+        let mut doomed: Vec<(Caller, String)> = Vec::new();
+        {
             let mut tenants = lock(&self.inner.tenants);
-            let mut idle = Vec::new();
             for pool in tenants.values_mut() {
                 pool.sessions.retain(|_, session| {
                     let keep = session.last_used.elapsed() < SESSION_IDLE || session.turn.try_lock().is_err();
                     if !keep {
-                        idle.push(session.clone());
+                        doomed.push((session.owner.clone(), session.workspace.clone()));
                     }
                     keep
                 });
+                let quiet = pool.last_call.is_none_or(|at| at.elapsed() >= POOL_IDLE);
+                if let (true, Some(caller)) = (quiet, &pool.last_caller) {
+                    doomed.extend(pool.warm.drain(..).map(|w| (caller.clone(), w)));
+                }
             }
-            idle
-        };
-        for session in idle {
-            self.delete(&session.owner, &session.workspace).await;
+        }
+        for (owner, workspace) in doomed {
+            self.delete(&owner, &workspace).await;
         }
     }
 

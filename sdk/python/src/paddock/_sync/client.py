@@ -46,6 +46,8 @@ from .._shared import (
     body,
     check_output,
     clean,
+    code_body,
+    code_timeout,
     idempotent,
     input_body,
     jail_opts,
@@ -57,13 +59,14 @@ from .._shared import (
     safe_extract,
     seg,
     should_retry,
+    to_code_event,
     to_event,
     to_log_chunk,
     ws_url,
 )
 from .._version import __version__
 from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class, error_for_code
-from ..events import LogChunk, ProcessLogs, StreamEvent
+from ..events import CodeEvent, LogChunk, ProcessLogs, StreamEvent
 from ..models import (
     ActionList,
     AuditList,
@@ -454,6 +457,119 @@ class EventStream:
             close_on_collect(response)
 
     def __enter__(self) -> "EventStream":
+        if self._response is None:
+            self._open()
+        return self
+
+    def __exit__(
+        self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+
+class CodeStream:
+    """The events of a streamed code call (see :class:`CodeEvent`): iterate
+    it, or ``stream.collect()`` for the result. Leaving it early closes
+    the connection; the call still runs to its end on the server (its result
+    is kept for its idempotency key)."""
+
+    def __init__(self, http: HTTP, path: str, payload: JsonDict, what: str, timeout: float) -> None:
+        self._http = http
+        self._path = path
+        self._payload = payload
+        self._what = what
+        self._timeout = timeout
+        self._response: Optional[httpx.Response] = None
+        self._chunks: Optional[Iterator[str]] = None
+        self._parser = SseParser()
+        self._pending: List[CodeEvent] = []
+        self._done = False
+        self._terminal = False
+        #: The ``completed`` event's result, once it arrived.
+        self.result: Optional[CodeExecutionResult] = None
+
+    def _open(self) -> None:
+        self._response = self._http.send(
+            "POST",
+            self._path,
+            json=self._payload,
+            accept="text/event-stream",
+            timeout=self._timeout,
+            stream=True,
+        )
+        self._chunks = self._response.iter_text()
+
+    def __iter__(self) -> "CodeStream":
+        return self
+
+    def __next__(self) -> CodeEvent:
+        if self._response is None and not self._done:
+            self._open()
+        while not self._pending:
+            if self._done or self._chunks is None:
+                self.close()
+                raise StopIteration
+            try:
+                text = self._chunks.__next__()
+            except StopIteration:
+                self._done = True
+                text = "\n"
+                if not self._terminal:
+                    self.close()
+                    raise ProtocolError(
+                        f"{self._what}: the stream ended without a completed or error event",
+                        status=200,
+                        path=self._path,
+                        method="POST",
+                    ) from None
+            except httpx.TimeoutException as err:
+                self.close()
+                raise APITimeoutError(f"{self._what}: no event within the deadline", path=self._path) from err
+            except httpx.TransportError as err:
+                self.close()
+                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
+            for name, data, _ in self._parser.push(text):
+                event = to_code_event(name, data, self._what)
+                if event is None:
+                    continue
+                if event.type == "completed":
+                    self._terminal = True
+                    self.result = event.result
+                elif event.type == "error":
+                    self._terminal = True
+                self._pending.append(event)
+        return self._pending.pop(0)
+
+    def collect(self) -> CodeExecutionResult:
+        """Reads every event; returns the ``completed`` event's result, or
+        raises for an ``error`` event (the class of its code)."""
+        for event in self:
+            if event.type == "error":
+                raise error_for_code(
+                    event.code,
+                    event.message or "the code call failed",
+                    status=200,
+                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
+                    method="POST",
+                    path=self._path,
+                    body=event.to_dict(),
+                )
+        if self.result is None:
+            raise ProtocolError(f"{self._what}: no completed event", status=200)
+        return self.result
+
+    def close(self) -> None:
+        """Closes the connection (the call runs on)."""
+        self._done = True
+        if self._response is not None:
+            self._response.close()
+
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            close_on_collect(response)
+
+    def __enter__(self) -> "CodeStream":
         if self._response is None:
             self._open()
         return self
@@ -982,6 +1098,61 @@ class Snapshots:
         return Workspace.model_validate(answer)
 
 
+class Code:
+    """Code without a workspace (``POST /v1/code``): each call runs in a
+    workspace the server keeps warm and deletes after it; with
+    ``session_id`` the session keeps its workspace and variables (until it
+    has been idle 15 minutes). ``result.workspace_id`` says where it ran."""
+
+    def __init__(self, http: HTTP) -> None:
+        self._http = http
+
+    def run(
+        self,
+        language: str,
+        code: str,
+        *,
+        session_id: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> CodeExecutionResult:
+        """Tangle's ``runCode`` without a workspace (see the class)."""
+        answer = self._http.json(
+            "POST",
+            "/v1/code",
+            json=code_body(language, code, session_id, timeout_ms, env, cwd, idempotency_key),
+            timeout=code_timeout(timeout_ms, self._http.timeout),
+        )
+        return CodeExecutionResult.model_validate(answer)
+
+    def stream(
+        self,
+        language: str,
+        code: str,
+        *,
+        session_id: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> CodeStream:
+        """As :meth:`run`, with output and rich results as they come."""
+        return CodeStream(
+            self._http,
+            "/v1/code/stream",
+            code_body(language, code, session_id, timeout_ms, env, cwd, idempotency_key),
+            "code.stream",
+            code_timeout(timeout_ms, self._http.timeout),
+        )
+
+    def end_session(self, session_id: str) -> None:
+        """Ends a session now: its workspace and variables are deleted
+        (sessions also end after 15 minutes without a call)."""
+        self._http.json("DELETE", f"/v1/code/sessions/{seg(session_id)}")
+
+
 class Kernels:
     """The code kernels of running workspaces (started by
     :meth:`Workspaces.run_code`)."""
@@ -1089,24 +1260,35 @@ class Workspaces:
         kernel of ``language`` (one per ``session_id``, keeping its
         variables). A raised error is a result (``exit_code`` 1), not an
         exception; a timeout interrupts the code and keeps the kernel."""
-        payload = body(
-            language=language,
-            code=code,
-            sessionId=session_id,
-            timeoutMs=timeout_ms,
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            idempotencyKey=idempotency_key,
-        )
-        # The code's own timeout, and time for the workspace and kernel to start.
-        budget = 24 * 3600.0 if timeout_ms == 0 else (timeout_ms if timeout_ms is not None else 60_000) / 1000 + 120
         answer = self._http.json(
             "POST",
             f"/v1/workspaces/{seg(workspace_id)}/code",
-            json=payload,
-            timeout=max(self._http.timeout, budget),
+            json=code_body(language, code, session_id, timeout_ms, env, cwd, idempotency_key),
+            timeout=code_timeout(timeout_ms, self._http.timeout),
         )
         return CodeExecutionResult.model_validate(answer)
+
+    def run_code_stream(
+        self,
+        workspace_id: str,
+        language: str,
+        code: str,
+        *,
+        session_id: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> CodeStream:
+        """As :meth:`run_code`, with output and rich results as they come
+        (see :class:`CodeStream`)."""
+        return CodeStream(
+            self._http,
+            f"/v1/workspaces/{seg(workspace_id)}/code/stream",
+            code_body(language, code, session_id, timeout_ms, env, cwd, idempotency_key),
+            "workspaces.run_code_stream",
+            code_timeout(timeout_ms, self._http.timeout),
+        )
 
     def exec(
         self,
@@ -1983,6 +2165,8 @@ class Paddock:
         self.workspaces = Workspaces(self._http, self.snapshots, self.previews)
         #: Code kernels of running workspaces.
         self.kernels = Kernels(self._http)
+        #: Code without a workspace (`POST /v1/code`).
+        self.code = Code(self._http)
         self.public = Public(self._http)
         self.settings = SettingsAPI(self._http)
 
