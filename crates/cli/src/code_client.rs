@@ -92,8 +92,7 @@ fn finish(conn: &Connection, result: &Value, raw: &str, save_dir: &Path) -> Outc
 impl CallArgs {
     /// The request body.
     fn body(&self) -> Result<Value, Failure> {
-        let args = self;
-        let code = match (&args.code, &args.file) {
+        let code = match (&self.code, &self.file) {
             (Some(code), _) => code.clone(),
             (None, Some(file)) => {
                 std::fs::read_to_string(file).map_err(|e| Failure(format!("{}: {e}", file.display())))?
@@ -107,23 +106,23 @@ impl CallArgs {
             }
         };
         let mut env = serde_json::Map::new();
-        for pair in &args.env {
+        for pair in &self.env {
             let (name, value) = pair
                 .split_once('=')
                 .ok_or_else(|| Failure(format!("--env takes NAME=VALUE, not {pair:?}")))?;
             env.insert(name.to_owned(), Value::String(value.to_owned()));
         }
-        let mut body = json!({"language": args.language, "code": code, "env": env});
+        let mut body = json!({"language": self.language, "code": code, "env": env});
         for (field, value) in [
-            ("sessionId", &args.session),
-            ("idempotencyKey", &args.key),
-            ("cwd", &args.cwd),
+            ("sessionId", &self.session),
+            ("idempotencyKey", &self.key),
+            ("cwd", &self.cwd),
         ] {
             if let Some(value) = value {
                 body[field] = json!(value);
             }
         }
-        if let Some(timeout) = args.timeout {
+        if let Some(timeout) = self.timeout {
             body["timeoutMs"] = json!(timeout.as_millis() as u64);
         }
         Ok(body)

@@ -251,6 +251,7 @@ fn files_persist_across_execs_and_one_exec_runs_at_a_time() {
             "DOMAINS_UNSUPPORTED",
         ),
         (json!({"label": "x".repeat(300)}), "BAD_LABEL"),
+        (json!({"label": "paddock:code-pool"}), "BAD_LABEL"),
         (json!({"git": {"repo": "https://h/r", "repos": []}}), "BAD_GIT"),
     ] {
         let (status, err) = call(&server, "POST", "/v1/workspaces", Some(OP1_TOKEN), Some(body.clone()));

@@ -65,7 +65,7 @@ pub async fn run_once(
     caller: Caller,
     ApiJson(body): ApiJson<CodeRequest>,
 ) -> ApiResult<Json<CodeExecutionResult>> {
-    Ok(Json(state.code_pool.execute(&caller, body, None).await?))
+    Ok(Json(state.code_pool.execute(&caller, body).await?))
 }
 
 #[utoipa::path(post, path = "/v1/code/stream", operation_id = "streamCodeOnce", summary = "Run code without a workspace, streaming its output (SSE)",
@@ -95,28 +95,19 @@ pub async fn end_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A call's events as SSE.
-fn code_events(mut events: tokio::sync::mpsc::UnboundedReceiver<CodeEvent>) -> Response {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            let event = match event {
-                CodeEvent::Started(kernel) => json_event("started", json!(kernel)),
-                CodeEvent::Stdout(text) => json_event("stdout", json!({ "text": text })),
-                CodeEvent::Stderr(text) => json_event("stderr", json!({ "text": text })),
-                CodeEvent::Result(part) => json_event("result", json!(part)),
-                CodeEvent::Completed(result) => json_event("completed", json!(result)),
-                CodeEvent::Failed(err) => {
-                    json_event("error", json!({ "code": err.code.as_str(), "message": err.message }))
-                }
-            };
-            if tx.send(event).await.is_err() {
-                // The client went; the call runs on without it.
-                break;
-            }
-        }
-    });
-    events_response(rx)
+/// A call's events as SSE, until its last.
+fn code_events(events: tokio::sync::mpsc::UnboundedReceiver<CodeEvent>) -> Response {
+    events_response(futures_util::stream::unfold(events, |mut events| async move {
+        let event = match events.recv().await? {
+            CodeEvent::Started(kernel) => json_event("started", json!(kernel)),
+            CodeEvent::Stdout(text) => json_event("stdout", json!({ "text": text })),
+            CodeEvent::Stderr(text) => json_event("stderr", json!({ "text": text })),
+            CodeEvent::Result(part) => json_event("result", json!(part)),
+            CodeEvent::Completed(result) => json_event("completed", json!(result)),
+            CodeEvent::Failed(err) => json_event("error", json!({ "code": err.code.as_str(), "message": err.message })),
+        };
+        Some((event, events))
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/kernels", operation_id = "listKernels", summary = "List a workspace's kernels",

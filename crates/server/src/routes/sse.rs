@@ -87,21 +87,25 @@ pub fn respond(stream: JailStream, framing: OutputFraming) -> Response {
     let id = stream.id;
     let (tx, rx) = mpsc::channel::<Event>(64);
     tokio::spawn(forward(stream, framing, tx));
-    let mut response = events_response(rx);
+    let events = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+    let mut response = events_response(events);
     response.headers_mut().insert("x-paddock-run-id", HeaderValue::from(id));
     response
 }
 
 /// An SSE response sending `events` until their sender goes, with a
 /// keep-alive comment while nothing else is sent.
-pub fn events_response(events: mpsc::Receiver<Event>) -> Response {
-    let rx = events;
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+pub fn events_response<S>(events: S) -> Response
+where
+    S: futures_util::Stream<Item = Event> + Send + 'static,
+{
+    use futures_util::StreamExt as _;
+    let body = futures_util::stream::unfold(Box::pin(events), |mut events| async move {
         let bytes = tokio::select! {
-            event = rx.recv() => event?.0,
+            event = events.next() => event?.0,
             () = tokio::time::sleep(KEEP_ALIVE) => Bytes::from_static(b":\n\n"),
         };
-        Some((Ok::<_, Infallible>(bytes), rx))
+        Some((Ok::<_, Infallible>(bytes), events))
     });
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();

@@ -463,14 +463,20 @@ impl Kernel {
             _ => Outcome::Raised,
         };
         if outcome == Outcome::Raised && collected.error.is_none() {
-            // tslab (and bash_kernel) report a failure on stderr only.
+            let tslab = matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript);
             let error = match (&replied, undecodable) {
                 (None, Some(why)) => CodeError {
                     name: "Error".into(),
                     message: format!("the kernel's reply does not decode: {why}"),
                     traceback: None,
                 },
-                _ => parts::error_from_stderr(&collected.stderr),
+                // tslab reports a failure on stderr only.
+                _ if tslab => parts::error_from_stderr(&collected.stderr),
+                _ => CodeError {
+                    name: "Error".into(),
+                    message: "the kernel reported an error without details".into(),
+                    traceback: None,
+                },
             };
             collected.push(Some(parts::error_part(&error)));
             collected.error = Some(error);

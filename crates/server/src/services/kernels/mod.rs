@@ -67,6 +67,27 @@ pub enum CodeEvent {
 /// keeps, which its limits bound).
 pub type Observer = tokio::sync::mpsc::UnboundedSender<CodeEvent>;
 
+/// Runs `call` to its end in a task of its own, telling its events to the
+/// returned receiver, and always a last `Completed` or `Failed` (also when
+/// the call's task panics).
+fn stream_events<F, R>(call: F) -> tokio::sync::mpsc::UnboundedReceiver<CodeEvent>
+where
+    F: FnOnce(Observer) -> R,
+    R: std::future::Future<Output = Result<CodeExecutionResult, Error>> + Send + 'static,
+{
+    let (observer, events) = tokio::sync::mpsc::unbounded_channel();
+    let running = tokio::spawn(call(observer.clone()));
+    tokio::spawn(async move {
+        let last = match running.await {
+            Ok(Ok(result)) => CodeEvent::Completed(result),
+            Ok(Err(err)) => CodeEvent::Failed(err),
+            Err(err) => CodeEvent::Failed(Error::internal(format!("a code call's task: {err}"))),
+        };
+        let _ = observer.send(last);
+    });
+    events
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -149,17 +170,11 @@ impl Kernels {
     ) -> Result<tokio::sync::mpsc::UnboundedReceiver<CodeEvent>, Error> {
         validate(&request)?;
         self.inner.workspaces.get(caller, id).await?;
-        let (observer, events) = tokio::sync::mpsc::unbounded_channel();
         let this = self.clone();
         let (caller, id) = (caller.clone(), id.to_owned());
-        tokio::spawn(async move {
-            let last = match this.execute_to_end(&caller, &id, request, Some(&observer)).await {
-                Ok(result) => CodeEvent::Completed(result),
-                Err(err) => CodeEvent::Failed(err),
-            };
-            let _ = observer.send(last);
-        });
-        Ok(events)
+        Ok(stream_events(move |observer| async move {
+            this.execute_to_end(&caller, &id, request, Some(&observer)).await
+        }))
     }
 
     async fn execute_to_end(

@@ -105,19 +105,28 @@ pub fn error_from_stderr(stderr: &str) -> CodeError {
             traceback: None,
         };
     }
+    let is_frame = |line: &&str| line.trim_start().starts_with("at ");
     for (i, line) in lines.iter().enumerate().rev() {
-        let followed_by_frames = lines.get(i + 1).is_some_and(|l| l.trim_start().starts_with("at "));
-        if let Some((name, message)) = line.split_once(": ") {
-            let named = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-                && (followed_by_frames || name.ends_with("Error"));
-            if named {
-                return CodeError {
-                    name: name.to_owned(),
-                    message: message.to_owned(),
-                    traceback: Some(truncate(lines[i..].join("\n"), MAX_TRACEBACK)),
-                };
-            }
+        let Some((name, first)) = line.split_once(": ") else {
+            continue;
+        };
+        // A message of several lines runs to the first stack frame.
+        let rest: Vec<&str> = lines[i + 1..].iter().copied().take_while(|l| !is_frame(l)).collect();
+        let followed_by_frames = lines.get(i + 1 + rest.len()).is_some_and(is_frame);
+        let named = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            && (followed_by_frames || name.ends_with("Error"));
+        if named {
+            let message = if followed_by_frames {
+                std::iter::once(first).chain(rest).collect::<Vec<_>>().join("\n")
+            } else {
+                first.to_owned()
+            };
+            return CodeError {
+                name: name.to_owned(),
+                message: truncate(message, MAX_TRACEBACK),
+                traceback: Some(truncate(lines[i..].join("\n"), MAX_TRACEBACK)),
+            };
         }
     }
     let last = lines.iter().rev().find(|l| !l.trim().is_empty());
@@ -236,6 +245,11 @@ mod tests {
             .traceback
             .as_deref()
             .is_some_and(|t| t.starts_with("RangeError: too far\n    at f")));
+        let long = error_from_stderr("Error: first line\nsecond line\n    at f (x.js:1:1)\n");
+        assert_eq!(
+            (long.name.as_str(), long.message.as_str()),
+            ("Error", "first line\nsecond line")
+        );
         let plain = error_from_stderr("\u{1b}[31mboom\u{1b}[0m\n\n");
         assert_eq!((plain.name.as_str(), plain.message.as_str()), ("Error", "boom"));
         assert_eq!(

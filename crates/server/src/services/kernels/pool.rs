@@ -8,9 +8,10 @@
 //! background; a tenant that makes no call for [`POOL_IDLE`] has its warm
 //! workspaces deleted (they hold jails and memory of its budgets).
 //!
-//! Pool workspaces are ordinary workspaces of the tenant (labelled
-//! [`POOL_LABEL`], listed with the others, counted in its limits); the ones
-//! a previous server left are deleted at start.
+//! Pool workspaces are ordinary workspaces of the tenant, listed with the
+//! others and counted in its limits, labelled [`POOL_LABEL`] (a label
+//! callers cannot give, so what the server deletes as its own is never a
+//! caller's); the ones a previous server left are deleted at start.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,17 +19,17 @@ use std::time::{Duration, Instant};
 
 use paddock_api::code::{CodeExecutionResult, CodeLanguage, CodeRequest};
 use paddock_api::workspaces::NewWorkspace;
-use paddock_api::Error;
+use paddock_api::{Error, ErrorCode};
 use tokio_util::sync::CancellationToken;
 
-use super::{CodeEvent, Kernels, Observer};
-use crate::db::{CodeKey, Scope};
+use super::{stream_events, CodeEvent, Kernels, Observer};
+use crate::db::{now_ms, CodeKey, Scope};
 use crate::services::identity::Caller;
 use crate::services::lock;
 use crate::services::workspaces::Workspaces;
 
 /// The label of pool workspaces.
-pub const POOL_LABEL: &str = "code-pool";
+pub const POOL_LABEL: &str = "paddock:code-pool";
 /// A session's workspace is deleted after this long without a call.
 pub const SESSION_IDLE: Duration = Duration::from_secs(15 * 60);
 /// A tenant's warm workspaces are deleted after this long without a call.
@@ -37,8 +38,6 @@ pub const POOL_IDLE: Duration = Duration::from_secs(5 * 60);
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// The flavors pool workspaces get, those of them the host has.
 const POOL_FLAVORS: [&str; 2] = ["python-data", "typescript"];
-/// The workspace in idempotency keys of pooled calls (no real id is empty).
-const POOL_KEY_WORKSPACE: &str = "";
 
 /// Warm workspaces per tenant for `POST /v1/code`.
 #[derive(Debug, Clone)]
@@ -52,7 +51,12 @@ struct Inner {
     workspaces: Workspaces,
     /// Warm workspaces kept per tenant (0: every call makes its own).
     size: usize,
+    /// When this server's pool began: older pool workspaces are leftovers.
+    started: i64,
     tenants: Mutex<HashMap<String, TenantPool>>,
+    /// Workspaces whose delete failed (an exec ran in one), retried by
+    /// the sweep.
+    doomed: Mutex<Vec<(Caller, String)>>,
 }
 
 #[derive(Debug, Default)]
@@ -63,10 +67,9 @@ struct TenantPool {
     filling: usize,
     /// Session id → its workspace.
     sessions: HashMap<String, Session>,
-    /// The tenant's last call.
-    last_call: Option<Instant>,
-    /// The caller of the last call (to delete warm workspaces as it).
-    last_caller: Option<Caller>,
+    /// The tenant's last call, and its caller (to delete warm workspaces
+    /// as it).
+    last_call: Option<(Instant, Caller)>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,54 +89,34 @@ impl CodePool {
                 kernels,
                 workspaces,
                 size,
+                started: now_ms(),
                 tenants: Mutex::default(),
+                doomed: Mutex::default(),
             }),
         }
     }
 
     /// Deletes the pool workspaces an earlier server left (their kernels
-    /// and sessions ended with it), then deletes idle sessions' workspaces
-    /// every [`SWEEP_EVERY`] until `stop`.
+    /// and sessions ended with it), then every [`SWEEP_EVERY`] the
+    /// workspaces of idle sessions and pools, until `stop`.
     pub async fn maintenance_loop(self, stop: CancellationToken) {
-        self.delete_leftovers(crate::db::now_ms()).await;
+        self.delete_leftovers(&stop).await;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(SWEEP_EVERY) => self.end_idle_sessions().await,
+                () = tokio::time::sleep(SWEEP_EVERY) => self.sweep().await,
             }
         }
     }
 
     /// Runs `request` in a pool workspace of the caller's tenant (see the
-    /// module's doc). Idempotency keys are per tenant and session.
-    pub async fn execute(
-        &self,
-        caller: &Caller,
-        request: CodeRequest,
-        observer: Option<&Observer>,
-    ) -> Result<CodeExecutionResult, Error> {
+    /// module's doc). The call runs to its end when its client goes away.
+    pub async fn execute(&self, caller: &Caller, request: CodeRequest) -> Result<CodeExecutionResult, Error> {
         super::validate(&request)?;
-        let this = self.clone();
-        let caller = caller.clone();
-        let observer = observer.cloned();
-        // Spawned: the call runs to its end when its client goes away.
-        tokio::spawn(async move {
-            let Some(key) = request.idempotency_key.clone() else {
-                return this.execute_unkeyed(&caller, request, observer.as_ref()).await;
-            };
-            let code_key = CodeKey {
-                tenant: caller.tenant.clone(),
-                workspace: POOL_KEY_WORKSPACE.to_owned(),
-                session: request.session_id.clone().unwrap_or_default(),
-                key,
-            };
-            let kernels = this.inner.kernels.clone();
-            kernels
-                .once(code_key, || this.execute_unkeyed(&caller, request, observer.as_ref()))
-                .await
-        })
-        .await
-        .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+        let (this, caller) = (self.clone(), caller.clone());
+        tokio::spawn(async move { this.execute_to_end(&caller, request, None).await })
+            .await
+            .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
     }
 
     /// [`CodePool::execute`] with its events as they come.
@@ -143,16 +126,33 @@ impl CodePool {
         request: CodeRequest,
     ) -> Result<tokio::sync::mpsc::UnboundedReceiver<CodeEvent>, Error> {
         super::validate(&request)?;
-        let (observer, events) = tokio::sync::mpsc::unbounded_channel();
         let (this, caller) = (self.clone(), caller.clone());
-        tokio::spawn(async move {
-            let last = match this.execute(&caller, request, Some(&observer)).await {
-                Ok(result) => CodeEvent::Completed(result),
-                Err(err) => CodeEvent::Failed(err),
-            };
-            let _ = observer.send(last);
-        });
-        Ok(events)
+        Ok(stream_events(move |observer| async move {
+            this.execute_to_end(&caller, request, Some(&observer)).await
+        }))
+    }
+
+    /// Idempotency keys are per tenant and session.
+    async fn execute_to_end(
+        &self,
+        caller: &Caller,
+        request: CodeRequest,
+        observer: Option<&Observer>,
+    ) -> Result<CodeExecutionResult, Error> {
+        let Some(key) = request.idempotency_key.clone() else {
+            return self.execute_unkeyed(caller, request, observer).await;
+        };
+        let code_key = CodeKey {
+            tenant: caller.tenant.clone(),
+            // No workspace id has this form.
+            workspace: format!("pool:{}", caller.tenant),
+            session: request.session_id.clone().unwrap_or_default(),
+            key,
+        };
+        self.inner
+            .kernels
+            .once(code_key, || self.execute_unkeyed(caller, request, observer))
+            .await
     }
 
     async fn execute_unkeyed(
@@ -164,30 +164,27 @@ impl CodePool {
         // The session is the workspace; in it, the language's own kernel.
         let session = request.session_id.take();
         request.idempotency_key = None;
-        let tenant = caller.tenant.clone();
-        {
-            let mut tenants = lock(&self.inner.tenants);
-            let pool = tenants.entry(tenant.clone()).or_default();
-            pool.last_call = Some(Instant::now());
-            pool.last_caller = Some(caller.clone());
-        }
+        lock(&self.inner.tenants)
+            .entry(caller.tenant.clone())
+            .or_default()
+            .last_call = Some((Instant::now(), caller.clone()));
+        // A warm workspace's Python kernel started in /workspace: a call
+        // that names a working directory gets a new workspace whose
+        // kernels start there.
+        let fresh = request.cwd.is_some();
         let result = match session {
             None => {
-                let workspace = self.take(caller).await?;
+                let workspace = self.take(caller, fresh).await?;
                 let result = self.run_in(caller, &workspace, request, observer).await;
-                self.delete(caller, &workspace).await;
+                let (this, caller) = (self.clone(), caller.clone());
+                tokio::spawn(async move { this.delete(&caller, &workspace).await });
                 result
             }
             Some(session) => {
-                let (workspace, turn) = self.session(caller, &session).await?;
+                let (workspace, turn) = self.session(caller, &session, fresh).await?;
                 let _turn = turn.lock().await;
                 let result = self.run_in(caller, &workspace, request, observer).await;
-                if let Some(bound) = lock(&self.inner.tenants)
-                    .get_mut(&tenant)
-                    .and_then(|pool| pool.sessions.get_mut(&session))
-                {
-                    bound.last_used = Instant::now();
-                }
+                self.touch(&caller.tenant, &session);
                 result
             }
         };
@@ -211,22 +208,52 @@ impl CodePool {
         Ok(result)
     }
 
-    /// The workspace of `session`, taken from the pool on its first call.
-    async fn session(&self, caller: &Caller, session: &str) -> Result<(String, Arc<tokio::sync::Mutex<()>>), Error> {
-        let bound = lock(&self.inner.tenants)
-            .get(&caller.tenant)
-            .and_then(|pool| pool.sessions.get(session).cloned());
-        if let Some(bound) = bound {
-            if self.inner.workspaces.get(caller, &bound.workspace).await.is_ok() {
-                return Ok((bound.workspace, bound.turn));
-            }
+    /// Marks `session` used now (so the sweep leaves it).
+    fn touch(&self, tenant: &str, session: &str) {
+        if let Some(bound) = lock(&self.inner.tenants)
+            .get_mut(tenant)
+            .and_then(|pool| pool.sessions.get_mut(session))
+        {
+            bound.last_used = Instant::now();
         }
-        let workspace = self.take(caller).await?;
+    }
+
+    /// The workspace of `session`, taken from the pool on its first call
+    /// (and again when its workspace was deleted).
+    async fn session(
+        &self,
+        caller: &Caller,
+        session: &str,
+        fresh: bool,
+    ) -> Result<(String, Arc<tokio::sync::Mutex<()>>), Error> {
+        let bound = {
+            let mut tenants = lock(&self.inner.tenants);
+            tenants
+                .get_mut(&caller.tenant)
+                .and_then(|pool| pool.sessions.get_mut(session))
+                .map(|bound| {
+                    bound.last_used = Instant::now();
+                    bound.clone()
+                })
+        };
+        let stale = match bound {
+            Some(bound) => match self.inner.workspaces.get(caller, &bound.workspace).await {
+                Ok(_) => return Ok((bound.workspace, bound.turn)),
+                Err(err) if err.code == ErrorCode::NotFound => Some(bound.workspace),
+                Err(err) => return Err(err),
+            },
+            None => None,
+        };
+        let workspace = self.take(caller, fresh).await?;
         let mut tenants = lock(&self.inner.tenants);
         let pool = tenants.entry(caller.tenant.clone()).or_default();
         // Two first calls of a session at once: the first bound wins and
         // the other's workspace goes back to the pool.
-        if let Some(bound) = pool.sessions.get(session) {
+        if let Some(bound) = pool
+            .sessions
+            .get(session)
+            .filter(|b| Some(&b.workspace) != stale.as_ref())
+        {
             pool.warm.push(workspace);
             return Ok((bound.workspace.clone(), bound.turn.clone()));
         }
@@ -240,11 +267,16 @@ impl CodePool {
         Ok((workspace, bound.turn))
     }
 
-    /// A warm workspace of the caller's tenant, or a new one when none is.
-    async fn take(&self, caller: &Caller) -> Result<String, Error> {
-        let warm = lock(&self.inner.tenants)
-            .get_mut(&caller.tenant)
-            .and_then(|pool| pool.warm.pop());
+    /// A warm workspace of the caller's tenant (unless `fresh`), or a new
+    /// one.
+    async fn take(&self, caller: &Caller, fresh: bool) -> Result<String, Error> {
+        let warm = if fresh {
+            None
+        } else {
+            lock(&self.inner.tenants)
+                .get_mut(&caller.tenant)
+                .and_then(|pool| pool.warm.pop())
+        };
         match warm {
             Some(workspace) => Ok(workspace),
             None => {
@@ -292,7 +324,12 @@ impl CodePool {
             flavors,
             ..NewWorkspace::default()
         };
-        Ok(self.inner.workspaces.create(caller, &caller.tenant, body).await?.id)
+        let created = self
+            .inner
+            .workspaces
+            .create_for_server(caller, &caller.tenant, body)
+            .await?;
+        Ok(created.id)
     }
 
     /// A new pool workspace, started, with a Python kernel waiting when
@@ -320,15 +357,22 @@ impl CodePool {
         Ok(workspace)
     }
 
+    /// Deletes a pool workspace; one that cannot go now (an exec runs in
+    /// it) is retried by the sweep.
     async fn delete(&self, caller: &Caller, workspace: &str) {
-        if let Err(err) = self.inner.workspaces.remove(caller, workspace).await {
-            tracing::warn!(workspace = %workspace, error = %err.message, "deleting a used pool workspace");
+        match self.inner.workspaces.remove(caller, workspace).await {
+            Ok(()) => self.inner.kernels.forget(workspace),
+            Err(err) if err.code == ErrorCode::NotFound => self.inner.kernels.forget(workspace),
+            Err(err) => {
+                tracing::warn!(workspace = %workspace, error = %err.message, "deleting a pool workspace; retried later");
+                lock(&self.inner.doomed).push((caller.clone(), workspace.to_owned()));
+            }
         }
-        self.inner.kernels.forget(workspace);
     }
 
     /// Ends session `session` of the caller's tenant: its workspace (and
-    /// variables) are deleted. 404 for a session it does not have.
+    /// variables) are deleted, after a call of it still running. 404 for a
+    /// session the tenant does not have.
     pub async fn end_session(&self, caller: &Caller, session: &str) -> Result<(), Error> {
         let ended = lock(&self.inner.tenants)
             .get_mut(&caller.tenant)
@@ -336,16 +380,27 @@ impl CodePool {
         let Some(ended) = ended else {
             return Err(Error::not_found("code session"));
         };
-        // A call of the session still running ends first.
         let _turn = ended.turn.lock().await;
-        self.delete(&ended.owner, &ended.workspace).await;
-        Ok(())
+        match self.inner.workspaces.remove(&ended.owner, &ended.workspace).await {
+            Ok(()) => {
+                self.inner.kernels.forget(&ended.workspace);
+                Ok(())
+            }
+            Err(err) if err.code == ErrorCode::NotFound => Ok(()),
+            Err(err) => {
+                // The session stays as it was.
+                let mut tenants = lock(&self.inner.tenants);
+                let pool = tenants.entry(caller.tenant.clone()).or_default();
+                pool.sessions.entry(session.to_owned()).or_insert_with(|| ended.clone());
+                Err(err)
+            }
+        }
     }
 
-    /// Deletes the workspaces of idle sessions, and the warm workspaces of
-    /// tenants that stopped calling.
-    async fn end_idle_sessions(&self) {
-        let mut doomed: Vec<(Caller, String)> = Vec::new();
+    /// Deletes the workspaces of idle sessions, the warm workspaces of
+    /// tenants that stopped calling, and those whose delete failed.
+    async fn sweep(&self) {
+        let mut doomed = std::mem::take(&mut *lock(&self.inner.doomed));
         {
             let mut tenants = lock(&self.inner.tenants);
             for pool in tenants.values_mut() {
@@ -356,9 +411,10 @@ impl CodePool {
                     }
                     keep
                 });
-                let quiet = pool.last_call.is_none_or(|at| at.elapsed() >= POOL_IDLE);
-                if let (true, Some(caller)) = (quiet, &pool.last_caller) {
-                    doomed.extend(pool.warm.drain(..).map(|w| (caller.clone(), w)));
+                if let Some((at, caller)) = &pool.last_call {
+                    if at.elapsed() >= POOL_IDLE {
+                        doomed.extend(pool.warm.drain(..).map(|w| (caller.clone(), w)));
+                    }
                 }
             }
         }
@@ -367,9 +423,14 @@ impl CodePool {
         }
     }
 
-    /// Deletes pool workspaces made before `started` (by an earlier server).
-    async fn delete_leftovers(&self, started: i64) {
-        let leftovers = match self.inner.workspaces.labelled(&Scope::All, POOL_LABEL, started).await {
+    /// Deletes pool workspaces made before this server's pool began.
+    async fn delete_leftovers(&self, stop: &CancellationToken) {
+        let leftovers = match self
+            .inner
+            .workspaces
+            .labelled(&Scope::All, POOL_LABEL, self.inner.started)
+            .await
+        {
             Ok(rows) => rows,
             Err(err) => {
                 tracing::warn!(error = %err.message, "listing an earlier server's pool workspaces");
@@ -377,8 +438,10 @@ impl CodePool {
             }
         };
         for (workspace, tenant) in leftovers {
-            let owner = Caller::server(&tenant);
-            self.delete(&owner, &workspace).await;
+            if stop.is_cancelled() {
+                return;
+            }
+            self.delete(&Caller::server(&tenant), &workspace).await;
         }
     }
 }

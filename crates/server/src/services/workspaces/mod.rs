@@ -60,6 +60,10 @@ use snapshots::SnapshotKind;
 
 /// Longest label.
 const MAX_LABEL: usize = 200;
+/// Labels of workspaces the server makes for itself start with this; a
+/// caller's label may not (so nothing the server removes as its own can
+/// be a caller's workspace).
+pub const SERVER_LABEL_PREFIX: &str = "paddock:";
 /// Longest idle timeout (a week).
 const MAX_IDLE_SECS: u64 = 7 * 24 * 3600;
 
@@ -346,6 +350,19 @@ fn domains_of(values: &[serde_json::Value]) -> Result<Vec<WorkspaceDomain>, Erro
     Ok(domains)
 }
 
+/// A caller's workspace label: [`check_label`], and not one of the
+/// server's own.
+fn check_workspace_label(label: &Option<String>) -> Result<(), Error> {
+    check_label(label)?;
+    match label {
+        Some(l) if l.starts_with(SERVER_LABEL_PREFIX) => Err(Error::new(
+            ErrorCode::BadLabel,
+            format!("labels starting with {SERVER_LABEL_PREFIX} are the server's own workspaces'"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check_label(label: &Option<String>) -> Result<(), Error> {
     match label {
         Some(l) if l.len() > MAX_LABEL || l.chars().any(char::is_control) => Err(Error::new(
@@ -559,6 +576,22 @@ impl Workspaces {
     /// Creates a workspace for `tenant`: empty, or cloned from git (each
     /// repository in its own jail); a failed clone leaves nothing behind.
     pub async fn create(&self, caller: &Caller, tenant: &str, body: NewWorkspace) -> Result<Workspace, Error> {
+        check_workspace_label(&body.label)?;
+        self.create_any(caller, tenant, body).await
+    }
+
+    /// [`Workspaces::create`] of a workspace the server makes for itself
+    /// (its label may start with [`SERVER_LABEL_PREFIX`]).
+    pub async fn create_for_server(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        body: NewWorkspace,
+    ) -> Result<Workspace, Error> {
+        self.create_any(caller, tenant, body).await
+    }
+
+    async fn create_any(&self, caller: &Caller, tenant: &str, body: NewWorkspace) -> Result<Workspace, Error> {
         let mut spec = spec_from(&body)?;
         spec.disk_mb = spec.disk_mb.or(self.settings().default_disk_mb);
         self.check_disk(spec.disk_mb)?;
@@ -663,7 +696,7 @@ impl Workspaces {
 
     /// Renames a workspace.
     pub async fn update(&self, caller: &Caller, id: &str, body: WorkspaceUpdate) -> Result<Workspace, Error> {
-        check_label(&body.label)?;
+        check_workspace_label(&body.label)?;
         if !self
             .db()
             .set_workspace_label(&caller.scope(None), id, body.label.as_deref())
@@ -773,7 +806,7 @@ impl Workspaces {
                 format!("count must be 1 to {MAX_FORKS}"),
             ));
         }
-        check_label(&body.label)?;
+        check_workspace_label(&body.label)?;
         let parent = self.find(caller, id).await?;
         self.inner.disk.ensure_room("fork a workspace")?;
         let spec = StoredSpec::of(&parent)?.without_domains();
@@ -806,7 +839,7 @@ impl Workspaces {
     /// A new workspace from a snapshot; the parent workspace id must be the
     /// snapshot's own (threat-model row 28), else 404.
     pub async fn from_snapshot(&self, caller: &Caller, body: FromSnapshot) -> Result<Workspace, Error> {
-        check_label(&body.label)?;
+        check_workspace_label(&body.label)?;
         let scope = caller.scope(None);
         // Without the right parent id the snapshot might as well not exist.
         let snap = self
