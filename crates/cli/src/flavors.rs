@@ -13,7 +13,8 @@
 //! from npm for the jails' own Node (`/usr/bin/node`), in `lib/node`, and
 //! `bin/tslab`. Its dependencies are installed beneath it (npm's shallow
 //! strategy), where tslab looks for `@types/node`, so `process` and
-//! `require` have types in TypeScript code.
+//! `require` have types in TypeScript code. A preloaded script makes
+//! tslab's sends wait for each other (see [`SERIAL_SEND`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -32,11 +33,38 @@ const NODE: &str = "/usr/bin/node";
 /// for Linux in the npm package, so nothing is compiled).
 const TSLAB: &str = "tslab@1.0.22";
 
-/// The wrapper at `bin/tslab`: the jails' Node running the flavor's tslab.
+/// The wrapper at `bin/tslab`: the jails' Node running the flavor's
+/// tslab, with [`SERIAL_SEND`] loaded first.
 const TSLAB_WRAPPER: &str = r#"#!/bin/sh
 # paddock flavor typescript: tslab for the jails' Node.
 flavor=$(cd "$(dirname "$0")/.." && pwd)
-exec /usr/bin/node "$flavor/lib/node/node_modules/tslab/bin/tslab" "$@"
+exec /usr/bin/node --require "$flavor/lib/node/paddock-serial-send.js" "$flavor/lib/node/node_modules/tslab/bin/tslab" "$@"
+"#;
+
+/// `lib/node/paddock-serial-send.js`: tslab sends its replies without
+/// waiting for the previous send; zeromq.js refuses a send while another is
+/// in progress on the socket (EBUSY), which it starts doing after 512
+/// immediate sends, and tslab then loses messages (a call that printed a
+/// thousand lines never ended). Each socket's sends wait for the one
+/// before.
+const SERIAL_SEND: &str = r#"// paddock: loaded before tslab (node --require); see paddock's
+// crates/cli/src/flavors.rs. Each zeromq socket's sends wait for the one
+// before, as zeromq.js allows one send in progress per socket.
+"use strict";
+const path = require("path");
+const zmq = require(require.resolve("zeromq", { paths: [path.join(__dirname, "node_modules", "tslab")] }));
+const send = zmq.Socket.prototype.send;
+const last = new WeakMap();
+Object.defineProperty(zmq.Socket.prototype, "send", {
+  configurable: true,
+  writable: false,
+  value: function serialSend(...args) {
+    const previous = last.get(this) || Promise.resolve();
+    const sent = previous.then(() => send.apply(this, args));
+    last.set(this, sent.catch(() => undefined));
+    return sent;
+  },
+});
 "#;
 
 /// The wrapper at `bin/python3`: the interpreter with the flavor's
@@ -176,6 +204,8 @@ fn build_typescript(dir: &Path) -> Result<(), Failure> {
     if !status.success() {
         return Err(Failure(format!("npm failed ({status}); nothing was installed")));
     }
+    let preload = lib.join("paddock-serial-send.js");
+    std::fs::write(&preload, SERIAL_SEND).map_err(|e| Failure(format!("{}: {e}", preload.display())))?;
     write_program(dir, "tslab", TSLAB_WRAPPER)?;
     open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
     // The kernel's native part loads on this Node before the flavor is put
@@ -183,6 +213,8 @@ fn build_typescript(dir: &Path) -> Result<(), Failure> {
     let tslab = lib.join("node_modules/tslab");
     let check = Command::new(NODE)
         .current_dir(&tslab)
+        .arg("--require")
+        .arg(&preload)
         .args(["-e", "require('zeromq'); require('./dist/main.js')"])
         .output()
         .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
