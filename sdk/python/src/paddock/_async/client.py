@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import time
 from types import TracebackType
-from typing import IO, Any, AsyncIterator, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import IO, Any, AsyncIterator, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -321,8 +321,139 @@ class AsyncHTTP:
 
 # ================================================================== streams
 
+#: A stream's event type, and its result's.
+E = TypeVar("E", StreamEvent, CodeEvent)
+R = TypeVar("R")
+#: The stream itself, in its own class.
+S = TypeVar("S", bound="AsyncSseStream[Any, Any]")
 
-class AsyncEventStream:
+
+class AsyncSseStream(Generic[E, R]):
+    """What the streamed calls share: one POST answered with Server-Sent
+    Events, read until exactly one ``completed`` or ``error`` event."""
+
+    def __init__(
+        self, http: AsyncHTTP, path: str, payload: JsonDict, what: str, timeout: float, query: Optional[Query] = None
+    ) -> None:
+        self._http = http
+        self._path = path
+        self._payload = payload
+        self._what = what
+        self._timeout = timeout
+        self._query = query
+        self._response: Optional[httpx.Response] = None
+        self._chunks: Optional[AsyncIterator[str]] = None
+        self._parser = SseParser()
+        self._pending: List[E] = []
+        self._done = False
+        self._terminal = False
+        #: The ``completed`` event's result, once it arrived.
+        self.result: Optional[R] = None
+
+    def _event(self, name: str, data: str) -> Optional[E]:
+        """The typed event of one message (``None``: not one to yield)."""
+        raise NotImplementedError
+
+    def _take(self, event: E) -> None:
+        """Notes what an event says before it is yielded."""
+
+    def _opened(self, response: httpx.Response) -> None:
+        """Notes what the answer's headers say."""
+
+    async def _open(self) -> None:
+        self._response = await self._http.send(
+            "POST",
+            self._path,
+            query=self._query,
+            json=self._payload,
+            accept="text/event-stream",
+            timeout=self._timeout,
+            stream=True,
+        )
+        self._opened(self._response)
+        self._chunks = self._response.aiter_text()
+
+    def __aiter__(self: S) -> S:
+        return self
+
+    async def __anext__(self) -> E:
+        if self._response is None and not self._done:
+            await self._open()
+        while not self._pending:
+            if self._done or self._chunks is None:
+                await self.aclose()
+                raise StopAsyncIteration
+            try:
+                text = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+                text = "\n"
+                if not self._terminal:
+                    await self.aclose()
+                    raise ProtocolError(
+                        f"{self._what}: the stream ended without a completed or error event",
+                        status=200,
+                        path=self._path,
+                        method="POST",
+                    ) from None
+            except httpx.TimeoutException as err:
+                await self.aclose()
+                raise APITimeoutError(f"{self._what}: no event within the deadline", path=self._path) from err
+            except httpx.TransportError as err:
+                await self.aclose()
+                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
+            for name, data, _ in self._parser.push(text):
+                event = self._event(name, data)
+                if event is None:
+                    continue
+                if event.type in ("completed", "error"):
+                    self._terminal = True
+                self._take(event)
+                self._pending.append(event)
+        return self._pending.pop(0)
+
+    async def collect(self) -> R:
+        """Reads every event; returns the result of ``completed``, or raises
+        for an ``error`` event: the class of its code (``SHUTTING_DOWN`` is an
+        :class:`UnavailableError`), with ``code``, ``request_id`` and ``path``."""
+        async for event in self:
+            if event.type == "error":
+                raise error_for_code(
+                    event.code,
+                    event.message or f"{self._what} failed",
+                    status=200,
+                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
+                    method="POST",
+                    path=self._path,
+                    body=event.to_dict(),
+                )
+        if self.result is None:
+            raise ProtocolError(f"{self._what}: no completed event", status=200)
+        return self.result
+
+    async def aclose(self) -> None:
+        """Closes the connection."""
+        self._done = True
+        if self._response is not None:
+            await self._response.aclose()
+
+    def __del__(self) -> None:
+        response = getattr(self, "_response", None)
+        if response is not None and not getattr(self, "_done", True):
+            aclose_on_collect(response)
+
+    async def __aenter__(self: S) -> S:
+        if self._response is None:
+            await self._open()
+        return self
+
+    async def __aexit__(
+        self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        await self.aclose()
+
+
+class AsyncEventStream(AsyncSseStream[StreamEvent, ExecResult]):
     """The events of a run or exec stream: iterate it, then it is closed.
 
     ``async for event in stream``; ``await stream.collect()`` returns the
@@ -332,109 +463,33 @@ class AsyncEventStream:
     """
 
     def __init__(self, http: AsyncHTTP, path: str, payload: JsonDict, output: str, what: str, timeout: float) -> None:
-        self._http = http
-        self._path = path
-        self._payload = payload
+        super().__init__(http, path, payload, what, timeout, {"output": output} if output != "lines" else None)
         self._output = output
-        self._what = what
-        self._timeout = timeout
-        self._response: Optional[httpx.Response] = None
-        self._chunks: Optional[AsyncIterator[str]] = None
-        self._parser = SseParser()
-        self._pending: List[StreamEvent] = []
-        self._done = False
-        self._terminal = False
         self._out: Dict[str, List[bytes]] = {"stdout": [], "stderr": []}
         #: The run's ledger id (``x-paddock-run-id``), once open.
         self.run_id: Optional[int] = None
-        #: The ``completed`` event's result, once it arrived.
-        self.result: Optional[ExecResult] = None
 
-    async def _open(self) -> None:
-        query = {"output": self._output} if self._output != "lines" else None
-        self._response = await self._http.send(
-            "POST",
-            self._path,
-            query=query,
-            json=self._payload,
-            accept="text/event-stream",
-            timeout=self._timeout,
-            stream=True,
-        )
-        run_id = self._response.headers.get("x-paddock-run-id")
+    def _opened(self, response: httpx.Response) -> None:
+        run_id = response.headers.get("x-paddock-run-id")
         if run_id and run_id.isdigit():
             self.run_id = int(run_id)
-        self._chunks = self._response.aiter_text()
 
-    def __aiter__(self) -> "AsyncEventStream":
-        return self
+    def _event(self, name: str, data: str) -> Optional[StreamEvent]:
+        return to_event(name, data, self._output, self._what)
 
-    async def __anext__(self) -> StreamEvent:
-        if self._response is None and not self._done:
-            await self._open()
-        while not self._pending:
-            if self._done or self._chunks is None:
-                await self.aclose()
-                raise StopAsyncIteration
-            try:
-                text = await self._chunks.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                text = "\n"
-                if not self._terminal:
-                    await self.aclose()
-                    raise ProtocolError(
-                        f"{self._what}: the stream ended without a completed or error event",
-                        status=200,
-                        path=self._path,
-                        method="POST",
-                    ) from None
-            except httpx.TimeoutException as err:
-                await self.aclose()
-                raise APITimeoutError(f"{self._what}: no event within the deadline", path=self._path) from err
-            except httpx.TransportError as err:
-                await self.aclose()
-                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
-            for name, data, _ in self._parser.push(text):
-                event = to_event(name, data, self._output, self._what)
-                if event is None:
-                    continue
-                if event.type == "started" and event.id is not None and self.run_id is None:
-                    self.run_id = event.id
-                if event.type in ("stdout", "stderr"):
-                    if event.data is not None:
-                        self._out[event.type].append(event.data)
-                    elif event.line is not None:
-                        self._out[event.type].append(event.line.encode("utf-8") + b"\n")
-                if event.type == "completed":
-                    self._terminal = True
-                    self.result = event.result(
-                        stdout=b"".join(self._out["stdout"]).decode("utf-8", "replace"),
-                        stderr=b"".join(self._out["stderr"]).decode("utf-8", "replace"),
-                    )
-                elif event.type == "error":
-                    self._terminal = True
-                self._pending.append(event)
-        return self._pending.pop(0)
-
-    async def collect(self) -> ExecResult:
-        """Reads every event; returns the result of ``completed``, or raises
-        for an ``error`` event: the class of its code (``SHUTTING_DOWN`` is an
-        :class:`UnavailableError`), with ``code``, ``request_id`` and ``path``."""
-        async for event in self:
-            if event.type == "error":
-                raise error_for_code(
-                    event.code,
-                    event.message or "the run failed",
-                    status=200,
-                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
-                    method="POST",
-                    path=self._path,
-                    body=event.to_dict(),
-                )
-        if self.result is None:
-            raise ProtocolError(f"{self._what}: no completed event", status=200)
-        return self.result
+    def _take(self, event: StreamEvent) -> None:
+        if event.type == "started" and event.id is not None and self.run_id is None:
+            self.run_id = event.id
+        if event.type in ("stdout", "stderr"):
+            if event.data is not None:
+                self._out[event.type].append(event.data)
+            elif event.line is not None:
+                self._out[event.type].append(event.line.encode("utf-8") + b"\n")
+        if event.type == "completed":
+            self.result = event.result(
+                stdout=b"".join(self._out["stdout"]).decode("utf-8", "replace"),
+                stderr=b"".join(self._out["stderr"]).decode("utf-8", "replace"),
+            )
 
     async def cancel(self) -> CancelResponse:
         """Cancels the run on the server (``POST /v1/runs/{id}/cancel``)."""
@@ -443,139 +498,19 @@ class AsyncEventStream:
         answer = await self._http.json("POST", f"/v1/runs/{self.run_id}/cancel")
         return CancelResponse.model_validate(answer)
 
-    async def aclose(self) -> None:
-        """Closes the connection (which cancels a run still going)."""
-        self._done = True
-        if self._response is not None:
-            await self._response.aclose()
 
-    def __del__(self) -> None:
-        response = getattr(self, "_response", None)
-        if response is not None and not getattr(self, "_done", True):
-            aclose_on_collect(response)
-
-    async def __aenter__(self) -> "AsyncEventStream":
-        if self._response is None:
-            await self._open()
-        return self
-
-    async def __aexit__(
-        self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> None:
-        await self.aclose()
-
-
-class AsyncCodeStream:
+class AsyncCodeStream(AsyncSseStream[CodeEvent, CodeExecutionResult]):
     """The events of a streamed code call (see :class:`CodeEvent`): iterate
     it, or ``await stream.collect()`` for the result. Leaving it early closes
     the connection; the call still runs to its end on the server (its result
     is kept for its idempotency key)."""
 
-    def __init__(self, http: AsyncHTTP, path: str, payload: JsonDict, what: str, timeout: float) -> None:
-        self._http = http
-        self._path = path
-        self._payload = payload
-        self._what = what
-        self._timeout = timeout
-        self._response: Optional[httpx.Response] = None
-        self._chunks: Optional[AsyncIterator[str]] = None
-        self._parser = SseParser()
-        self._pending: List[CodeEvent] = []
-        self._done = False
-        self._terminal = False
-        #: The ``completed`` event's result, once it arrived.
-        self.result: Optional[CodeExecutionResult] = None
+    def _event(self, name: str, data: str) -> Optional[CodeEvent]:
+        return to_code_event(name, data, self._what)
 
-    async def _open(self) -> None:
-        self._response = await self._http.send(
-            "POST",
-            self._path,
-            json=self._payload,
-            accept="text/event-stream",
-            timeout=self._timeout,
-            stream=True,
-        )
-        self._chunks = self._response.aiter_text()
-
-    def __aiter__(self) -> "AsyncCodeStream":
-        return self
-
-    async def __anext__(self) -> CodeEvent:
-        if self._response is None and not self._done:
-            await self._open()
-        while not self._pending:
-            if self._done or self._chunks is None:
-                await self.aclose()
-                raise StopAsyncIteration
-            try:
-                text = await self._chunks.__anext__()
-            except StopAsyncIteration:
-                self._done = True
-                text = "\n"
-                if not self._terminal:
-                    await self.aclose()
-                    raise ProtocolError(
-                        f"{self._what}: the stream ended without a completed or error event",
-                        status=200,
-                        path=self._path,
-                        method="POST",
-                    ) from None
-            except httpx.TimeoutException as err:
-                await self.aclose()
-                raise APITimeoutError(f"{self._what}: no event within the deadline", path=self._path) from err
-            except httpx.TransportError as err:
-                await self.aclose()
-                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
-            for name, data, _ in self._parser.push(text):
-                event = to_code_event(name, data, self._what)
-                if event is None:
-                    continue
-                if event.type == "completed":
-                    self._terminal = True
-                    self.result = event.result
-                elif event.type == "error":
-                    self._terminal = True
-                self._pending.append(event)
-        return self._pending.pop(0)
-
-    async def collect(self) -> CodeExecutionResult:
-        """Reads every event; returns the ``completed`` event's result, or
-        raises for an ``error`` event (the class of its code)."""
-        async for event in self:
-            if event.type == "error":
-                raise error_for_code(
-                    event.code,
-                    event.message or "the code call failed",
-                    status=200,
-                    request_id=self._response.headers.get("x-request-id") if self._response is not None else None,
-                    method="POST",
-                    path=self._path,
-                    body=event.to_dict(),
-                )
-        if self.result is None:
-            raise ProtocolError(f"{self._what}: no completed event", status=200)
-        return self.result
-
-    async def aclose(self) -> None:
-        """Closes the connection (the call runs on)."""
-        self._done = True
-        if self._response is not None:
-            await self._response.aclose()
-
-    def __del__(self) -> None:
-        response = getattr(self, "_response", None)
-        if response is not None and not getattr(self, "_done", True):
-            aclose_on_collect(response)
-
-    async def __aenter__(self) -> "AsyncCodeStream":
-        if self._response is None:
-            await self._open()
-        return self
-
-    async def __aexit__(
-        self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> None:
-        await self.aclose()
+    def _take(self, event: CodeEvent) -> None:
+        if event.type == "completed":
+            self.result = event.result
 
 
 class AsyncLogStream:
