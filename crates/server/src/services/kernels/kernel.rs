@@ -263,6 +263,11 @@ impl Kernel {
         Ok(kernel)
     }
 
+    /// tslab runs node and typescript.
+    fn is_tslab(&self) -> bool {
+        matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript)
+    }
+
     /// Whether the kernel process is gone (or its runtime jail is).
     pub fn is_dead(&self) -> bool {
         *self.ended.borrow() || self.runtime.has_ended()
@@ -340,9 +345,8 @@ impl Kernel {
             tokio::time::sleep_until(settle.into()).await;
         }
         let execution = self.run_locked(&mut channels, code, silent, timeout, observer).await;
-        let tslab = matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript);
         let failed = !matches!(&execution, Ok(e) if e.outcome == Outcome::Completed);
-        *lock(&self.settle_until) = (tslab && failed).then(|| Instant::now() + TSLAB_SETTLE);
+        *lock(&self.settle_until) = (self.is_tslab() && failed).then(|| Instant::now() + TSLAB_SETTLE);
         execution
     }
 
@@ -463,7 +467,6 @@ impl Kernel {
             _ => Outcome::Raised,
         };
         if outcome == Outcome::Raised && collected.error.is_none() {
-            let tslab = matches!(self.language, CodeLanguage::Node | CodeLanguage::Typescript);
             let error = match (&replied, undecodable) {
                 (None, Some(why)) => CodeError {
                     name: "Error".into(),
@@ -471,7 +474,7 @@ impl Kernel {
                     traceback: None,
                 },
                 // tslab reports a failure on stderr only.
-                _ if tslab => parts::error_from_stderr(&collected.stderr),
+                _ if self.is_tslab() => parts::error_from_stderr(&collected.stderr),
                 _ => CodeError {
                     name: "Error".into(),
                     message: "the kernel reported an error without details".into(),
