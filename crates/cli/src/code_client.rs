@@ -1,12 +1,13 @@
 //! `paddock ws code` and `paddock code`: run code on a workspace's Jupyter
 //! kernel (`POST /v1/workspaces/{id}/code`), or without a workspace
-//! (`POST /v1/code`), and show its result for a terminal:
+//! (`POST /v1/code`), and show what it does for a terminal as it comes
+//! (the `/stream` variant):
 //! output streams as they are, text and JSON results printed, tables as
 //! tables, images saved to files, an error with its traceback on stderr.
 //! The exit status is the result's (0, 1 raised, 124 timed out, 137 the
 //! kernel died).
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -60,33 +61,99 @@ pub struct CallArgs {
 
 /// `paddock ws code`.
 pub fn run(conn: &Connection, args: &CodeArgs) -> Outcome {
-    let body = args.call.body()?;
     let runtime = Runtime::new(conn, &args.id)?;
-    let (result, raw): (Value, String) = runtime.call(Method::POST, &runtime.workspace_url("/code"), Some(body))?;
-    finish(conn, &result, &raw, &args.call.save_dir)
+    let url = runtime.workspace_url("/code");
+    call(conn, &runtime, &url, &args.call)
 }
 
 /// `paddock code`: one call in a workspace the server keeps warm (deleted
 /// after it, or the session's).
 pub fn run_once(conn: &Connection, args: &CallArgs) -> Outcome {
-    let body = args.body()?;
     let runtime = Runtime::new(conn, "")?;
-    let (result, raw): (Value, String) = runtime.call(Method::POST, &runtime.server_url("/v1/code"), Some(body))?;
-    if !conn.json && args.session.is_some() {
-        if let Some(workspace) = result["workspaceId"].as_str() {
-            eprintln!("paddock: the session's workspace is {workspace}");
-        }
-    }
-    finish(conn, &result, &raw, &args.save_dir)
+    let url = runtime.server_url("/v1/code");
+    call(conn, &runtime, &url, args)
 }
 
-fn finish(conn: &Connection, result: &Value, raw: &str, save_dir: &Path) -> Outcome {
-    if conn.json {
-        print_json(raw);
+/// `--json` prints the result as it came; otherwise the call is streamed
+/// (`URL/stream`), its output shown as it comes.
+fn call(conn: &Connection, runtime: &Runtime, url: &str, args: &CallArgs) -> Outcome {
+    let body = args.body()?;
+    let result = if conn.json {
+        let (result, raw): (Value, String) = runtime.call(Method::POST, url, Some(body))?;
+        print_json(&raw);
+        result
     } else {
-        show(result, save_dir)?;
-    }
+        let response = runtime.send(
+            runtime
+                .request(Method::POST, &format!("{url}/stream"))
+                .header("accept", "text/event-stream")
+                .json(&body),
+        )?;
+        let result = follow(response, &args.save_dir)?;
+        if args.session.is_some() {
+            if let Some(workspace) = result["workspaceId"].as_str() {
+                eprintln!("paddock: the session's workspace is {workspace}");
+            }
+        }
+        result
+    };
     Ok(result["exitCode"].as_i64().unwrap_or(1) as i32)
+}
+
+/// Shows a streamed call's events as they come; the `completed` result.
+fn follow(response: reqwest::blocking::Response, save_dir: &Path) -> Result<Value, Failure> {
+    let broke = |e: std::io::Error| Failure(format!("the code call's stream broke: {e}"));
+    let mut event = String::new();
+    let mut data: Vec<String> = Vec::new();
+    let mut count = 0;
+    let mut shown = 0;
+    for line in std::io::BufReader::new(response).lines() {
+        let line = line.map_err(broke)?;
+        if let Some(name) = line.strip_prefix("event:") {
+            event = name.trim().to_owned();
+            continue;
+        }
+        if let Some(more) = line.strip_prefix("data:") {
+            data.push(more.strip_prefix(' ').unwrap_or(more).to_owned());
+            continue;
+        }
+        if !line.is_empty() || event.is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&data.join("\n"))
+            .map_err(|e| Failure(format!("a {event} event that is not JSON: {e}")))?;
+        data.clear();
+        match std::mem::take(&mut event).as_str() {
+            "started" => {
+                count = value["executionCount"].as_u64().unwrap_or(0) + 1;
+                announce(&value);
+            }
+            "stdout" => write_safe(&mut std::io::stdout(), value["text"].as_str().unwrap_or("")),
+            "stderr" => write_safe(&mut std::io::stderr(), value["text"].as_str().unwrap_or("")),
+            "result" => {
+                shown += 1;
+                show_part(&value, count, shown, save_dir)?;
+            }
+            "completed" => {
+                // The error part comes with the result.
+                for part in value["results"].as_array().into_iter().flatten() {
+                    if part["type"] == "error" {
+                        show_part(part, count, 0, save_dir)?;
+                    }
+                }
+                return Ok(value);
+            }
+            "error" => {
+                return Err(Failure(format!(
+                    "{} ({})",
+                    value["message"].as_str().unwrap_or("the call failed"),
+                    value["code"].as_str().unwrap_or("?")
+                )))
+            }
+            _ => {}
+        }
+    }
+    Err(Failure("the code call's stream ended without its result".into()))
 }
 
 impl CallArgs {
@@ -129,8 +196,9 @@ impl CallArgs {
     }
 }
 
-fn show(result: &Value, save_dir: &Path) -> Result<(), Failure> {
-    let kernel = &result["kernel"];
+/// Says when the call started its kernel, and why the session's
+/// variables are gone.
+fn announce(kernel: &Value) {
     if kernel["started"] == true {
         let why = match kernel["restartReason"].as_str() {
             Some("died") => " (the session's previous kernel died: its variables are gone)",
@@ -140,41 +208,41 @@ fn show(result: &Value, save_dir: &Path) -> Result<(), Failure> {
         };
         eprintln!("paddock: started kernel {}{why}", kernel["id"].as_str().unwrap_or("?"));
     }
-    write_safe(&mut std::io::stdout(), result["stdout"].as_str().unwrap_or(""));
-    write_safe(&mut std::io::stderr(), result["stderr"].as_str().unwrap_or(""));
-    let count = kernel["executionCount"].as_u64().unwrap_or(0);
-    for (n, part) in result["results"].as_array().into_iter().flatten().enumerate() {
-        match part["type"].as_str() {
-            Some("text") | Some("html") => {
-                let value = part["value"].as_str().unwrap_or("");
-                write_safe(&mut std::io::stdout(), &format!("{value}\n"));
-            }
-            Some("json") => {
-                let pretty = serde_json::to_string_pretty(&part["value"]).unwrap_or_default();
-                write_safe(&mut std::io::stdout(), &format!("{pretty}\n"));
-            }
-            Some("dataframe") => write_safe(&mut std::io::stdout(), &table(part)),
-            Some("image") => {
-                let format = part["format"].as_str().unwrap_or("png");
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(part["data"].as_str().unwrap_or(""))
-                    .map_err(|e| Failure(format!("an image that is not base64: {e}")))?;
-                let path = save_dir.join(format!("result-{count}-{}.{format}", n + 1));
-                std::fs::write(&path, &bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
-                println!("[{format} image, {} bytes: {}]", bytes.len(), path.display());
-            }
-            Some("error") => {
-                let traceback = part["traceback"].as_str().map(|t| format!("{t}\n")).unwrap_or_else(|| {
-                    format!(
-                        "{}: {}\n",
-                        part["name"].as_str().unwrap_or("Error"),
-                        part["message"].as_str().unwrap_or("")
-                    )
-                });
-                write_safe(&mut std::io::stderr(), &traceback);
-            }
-            _ => {}
+}
+
+/// One result part for a terminal; images are saved as
+/// `result-COUNT-N.FORMAT` in `save_dir`.
+fn show_part(part: &Value, count: u64, n: usize, save_dir: &Path) -> Result<(), Failure> {
+    match part["type"].as_str() {
+        Some("text") | Some("html") => {
+            let value = part["value"].as_str().unwrap_or("");
+            write_safe(&mut std::io::stdout(), &format!("{value}\n"));
         }
+        Some("json") => {
+            let pretty = serde_json::to_string_pretty(&part["value"]).unwrap_or_default();
+            write_safe(&mut std::io::stdout(), &format!("{pretty}\n"));
+        }
+        Some("dataframe") => write_safe(&mut std::io::stdout(), &table(part)),
+        Some("image") => {
+            let format = part["format"].as_str().unwrap_or("png");
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(part["data"].as_str().unwrap_or(""))
+                .map_err(|e| Failure(format!("an image that is not base64: {e}")))?;
+            let path = save_dir.join(format!("result-{count}-{n}.{format}"));
+            std::fs::write(&path, &bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+            println!("[{format} image, {} bytes: {}]", bytes.len(), path.display());
+        }
+        Some("error") => {
+            let traceback = part["traceback"].as_str().map(|t| format!("{t}\n")).unwrap_or_else(|| {
+                format!(
+                    "{}: {}\n",
+                    part["name"].as_str().unwrap_or("Error"),
+                    part["message"].as_str().unwrap_or("")
+                )
+            });
+            write_safe(&mut std::io::stderr(), &traceback);
+        }
+        _ => {}
     }
     Ok(())
 }

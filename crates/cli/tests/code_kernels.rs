@@ -41,16 +41,23 @@ fn install_flavor(dir: &Path, name: &str) {
     );
 }
 
-/// `POST /v1/workspaces/{ws}/code` as tenant t1: (status, body).
+/// `POST /v1/workspaces/{ws}/code` as tenant t1: (status, body). The
+/// client waits longer than the server gives a kernel to start (60 s), so
+/// a kernel that does not start is the server's answer (with its stderr),
+/// not a client timeout.
 fn code(server: &Server, ws: &str, body: Value) -> (u16, Value) {
-    let (status, result) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/code"),
-        Some(OP1_TOKEN),
-        Some(body),
-    );
-    (status.as_u16(), result)
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .expect("client")
+        .post(format!("{}/v1/workspaces/{ws}/code", server.url))
+        .bearer_auth(OP1_TOKEN)
+        .json(&body)
+        .send()
+        .expect("a code call");
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// Runs Python `source` in the shared kernel; the 200 answer.
