@@ -48,8 +48,14 @@ const MAX_STREAM: usize = 16 << 20;
 const MAX_PARTS_BYTES: usize = 64 << 20;
 /// Bytes of a kernel's own stderr kept to explain a failed start.
 const STDERR_TAIL: usize = 8 << 10;
-/// Ports the kernel listens on in the jail are picked in this range.
-const PORTS: std::ops::Range<u16> = 20_000..61_000;
+/// Ports the kernel listens on in the jail are picked in this range,
+/// below Linux's default ephemeral range (32768-60999), so the outgoing
+/// ends of connections in the jail (the relays' among them) do not hold
+/// them.
+const PORTS: std::ops::Range<u16> = 20_000..32_768;
+/// Starts tried when the kernel finds a port taken (another process of the
+/// workspace may listen anywhere).
+const START_ATTEMPTS: usize = 3;
 /// tslab answers `abort` (without running it) to any request that arrives
 /// within 200 ms of a failed one; the next call waits this long instead.
 const TSLAB_SETTLE: Duration = Duration::from_millis(250);
@@ -160,6 +166,25 @@ impl Kernel {
     /// Starts a kernel of `language` in `runtime` (working directory `cwd`,
     /// the jail's by default) and waits until it answers.
     pub async fn start(
+        runtime: Arc<RunningJail>,
+        id: String,
+        language: CodeLanguage,
+        session: Option<String>,
+        cwd: Option<String>,
+    ) -> Result<Kernel, Error> {
+        let mut attempt = 1;
+        loop {
+            match Kernel::start_once(runtime.clone(), id.clone(), language, session.clone(), cwd.clone()).await {
+                Err(err) if attempt < START_ATTEMPTS && port_taken(&err.message) => {
+                    tracing::debug!(kernel = %id, attempt, "a kernel's port was taken; starting it on others");
+                    attempt += 1;
+                }
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(
         runtime: Arc<RunningJail>,
         id: String,
         language: CodeLanguage,
@@ -503,6 +528,12 @@ fn connection_info(transport: Transport, ip: &str, ports: Ports, key: &str) -> C
         signature_scheme: "hmac-sha256".into(),
         kernel_name: None,
     }
+}
+
+/// Whether a failed start says the kernel could not bind a port
+/// (ipykernel's ZMQError, Node's EADDRINUSE).
+fn port_taken(message: &str) -> bool {
+    message.contains("Address already in use") || message.contains("EADDRINUSE")
 }
 
 /// The shell command that runs a kernel with its connection file in `$f`.
