@@ -5,7 +5,7 @@
 //! on failure.
 
 use std::error::Error as _;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -780,19 +780,11 @@ pub(crate) fn stream_post(api: &Api, conn: &Connection, path: &str, body: Value)
 
 /// Prints SSE events as they arrive; returns the run's exit status.
 fn follow_stream(conn: &Connection, response: Response) -> Outcome {
-    let mut event = String::new();
     // One per stream: a character split between two chunks stays whole.
     let (mut out_filter, mut err_filter) = (crate::run::Neutralizer::default(), crate::run::Neutralizer::default());
-    for line in BufReader::new(response).lines() {
-        let line = line.map_err(|e| Failure(format!("the stream from {} broke off: {e}", conn.url)))?;
-        if let Some(name) = line.strip_prefix("event: ") {
-            event = name.to_owned();
-            continue;
-        }
-        let Some(raw) = line.strip_prefix("data:") else {
-            continue;
-        };
-        let data: Value = serde_json::from_str(raw.trim_start()).unwrap_or(Value::Null);
+    for message in crate::sse::events(response) {
+        let (event, raw) = message.map_err(|e| Failure(format!("the stream from {} broke off: {e}", conn.url)))?;
+        let data: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
         if conn.json {
             println!("{}", json!({ "event": event, "data": data }));
         }

@@ -7,7 +7,7 @@
 //! The exit status is the result's (0, 1 raised, 124 timed out, 137 the
 //! kernel died).
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -102,28 +102,13 @@ fn call(conn: &Connection, runtime: &Runtime, url: &str, args: &CallArgs) -> Out
 
 /// Shows a streamed call's events as they come; the `completed` result.
 fn follow(response: reqwest::blocking::Response, save_dir: &Path) -> Result<Value, Failure> {
-    let broke = |e: std::io::Error| Failure(format!("the code call's stream broke: {e}"));
-    let mut event = String::new();
-    let mut data: Vec<String> = Vec::new();
     let mut count = 0;
     let mut shown = 0;
-    for line in std::io::BufReader::new(response).lines() {
-        let line = line.map_err(broke)?;
-        if let Some(name) = line.strip_prefix("event:") {
-            event = name.trim().to_owned();
-            continue;
-        }
-        if let Some(more) = line.strip_prefix("data:") {
-            data.push(more.strip_prefix(' ').unwrap_or(more).to_owned());
-            continue;
-        }
-        if !line.is_empty() || event.is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(&data.join("\n"))
-            .map_err(|e| Failure(format!("a {event} event that is not JSON: {e}")))?;
-        data.clear();
-        match std::mem::take(&mut event).as_str() {
+    for message in crate::sse::events(response) {
+        let (event, data) = message.map_err(|e| Failure(format!("the code call's stream broke: {e}")))?;
+        let value: Value =
+            serde_json::from_str(&data).map_err(|e| Failure(format!("a {event} event that is not JSON: {e}")))?;
+        match event.as_str() {
             "started" => {
                 count = value["executionCount"].as_u64().unwrap_or(0) + 1;
                 announce(&value);

@@ -162,17 +162,10 @@ fn build_python_data(dir: &Path) -> Result<(), Failure> {
     // readable, directories and programs searchable.
     open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
     // The flavor works before it is put in place.
-    let check = Command::new(dir.join("bin/python3"))
-        .args(["-c", "import numpy, pandas, matplotlib, ipykernel, bash_kernel"])
-        .output()
-        .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
-    if !check.status.success() {
-        return Err(Failure(format!(
-            "the built flavor does not import its packages: {}",
-            String::from_utf8_lossy(&check.stderr).trim()
-        )));
-    }
-    Ok(())
+    check(
+        Command::new(dir.join("bin/python3")).args(["-c", "import numpy, pandas, matplotlib, ipykernel, bash_kernel"]),
+        "the built flavor does not import its packages",
+    )
 }
 
 fn build_typescript(dir: &Path) -> Result<(), Failure> {
@@ -211,17 +204,25 @@ fn build_typescript(dir: &Path) -> Result<(), Failure> {
     // The kernel's native part loads on this Node before the flavor is put
     // in place.
     let tslab = lib.join("node_modules/tslab");
-    let check = Command::new(NODE)
-        .current_dir(&tslab)
-        .arg("--require")
-        .arg(&preload)
-        .args(["-e", "require('zeromq'); require('./dist/main.js')"])
+    check(
+        Command::new(NODE)
+            .current_dir(&tslab)
+            .arg("--require")
+            .arg(&preload)
+            .args(["-e", "require('zeromq'); require('./dist/main.js')"]),
+        &format!("the built flavor's tslab does not load on {NODE}"),
+    )
+}
+
+/// Runs a built flavor's check; `failed` and its stderr when it fails.
+fn check(command: &mut Command, failed: &str) -> Result<(), Failure> {
+    let out = command
         .output()
         .map_err(|e| Failure(format!("checking the flavor: {e}")))?;
-    if !check.status.success() {
+    if !out.status.success() {
         return Err(Failure(format!(
-            "the built flavor's tslab does not load on {NODE}: {}",
-            String::from_utf8_lossy(&check.stderr).trim()
+            "{failed}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
     Ok(())

@@ -16,6 +16,7 @@ mod pipe;
 mod run;
 mod runtime_client;
 mod serve;
+mod sse;
 mod terminal;
 mod workspace_client;
 

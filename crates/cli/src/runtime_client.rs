@@ -10,7 +10,7 @@
 //! runs stops the remote process, then exits 130.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -298,27 +298,13 @@ fn write_entry(entry: &ProcessLogEntry) -> Result<(), Failure> {
 fn follow_logs(runtime: &Runtime, process: &str, query: &str) -> Result<(), Failure> {
     let url = runtime.url(&format!("processes/{}/logs?follow=true{query}", encode(process)));
     let response = runtime.send(runtime.request(Method::GET, &url).header("accept", "text/event-stream"))?;
-    let mut event = String::new();
-    let mut data = String::new();
-    for line in BufReader::new(response).lines() {
-        let line = line.map_err(|e| Failure(format!("the log stream from {} broke off: {e}", runtime.server)))?;
-        if line.is_empty() {
-            if event == "log" && !data.is_empty() {
-                let entry: ProcessLogEntry =
-                    serde_json::from_str(&data).map_err(|e| Failure(format!("unexpected log entry {data:?}: {e}")))?;
-                write_entry(&entry)?;
-            }
-            event.clear();
-            data.clear();
-            continue;
-        }
-        if let Some(name) = line.strip_prefix("event:") {
-            event = name.trim().to_owned();
-        } else if let Some(rest) = line.strip_prefix("data:") {
-            if !data.is_empty() {
-                data.push('\n');
-            }
-            data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+    for message in crate::sse::events(response) {
+        let (event, data) =
+            message.map_err(|e| Failure(format!("the log stream from {} broke off: {e}", runtime.server)))?;
+        if event == "log" && !data.is_empty() {
+            let entry: ProcessLogEntry =
+                serde_json::from_str(&data).map_err(|e| Failure(format!("unexpected log entry {data:?}: {e}")))?;
+            write_entry(&entry)?;
         }
     }
     Ok(())

@@ -136,16 +136,8 @@ export function toStreamEvent(
     return { type, line: message.data } as StreamEvent;
   }
   if (!JSON_EVENTS.has(type)) return undefined;
-  const parsed = tryJson(message.data);
-  if (!isObject(parsed)) {
-    if (type === "error") return { type, message: message.data };
-    throw new PaddockError({
-      status: 200,
-      code: "SERVER_ERROR",
-      message: `${what}: the ${type} event's data is not a JSON object`,
-      body: message.data,
-    });
-  }
+  const parsed = eventObject(message, what);
+  if (parsed === undefined) return { type: "error", message: message.data };
   return { ...parsed, type } as StreamEvent;
 }
 
@@ -158,16 +150,8 @@ export function toStreamEvent(
  */
 export function toCodeEvent(message: SseMessage, what: string): CodeStreamEvent | undefined {
   const type = message.event;
-  const parsed = tryJson(message.data);
-  if (!isObject(parsed)) {
-    if (type === "error") return { type, message: message.data };
-    throw new PaddockError({
-      status: 200,
-      code: "SERVER_ERROR",
-      message: `${what}: the ${type} event's data is not a JSON object`,
-      body: message.data,
-    });
-  }
+  const parsed = eventObject(message, what);
+  if (parsed === undefined) return { type: "error", message: message.data };
   switch (type) {
     case "started":
       return { type, kernel: parsed as unknown as KernelRef };
@@ -187,6 +171,22 @@ export function toCodeEvent(message: SseMessage, what: string): CodeStreamEvent 
     default:
       return undefined;
   }
+}
+
+/**
+ * A JSON event's data as an object; `undefined` for an `error` event
+ * whose data is plain text (its message); other data throws.
+ */
+function eventObject(message: SseMessage, what: string): Record<string, unknown> | undefined {
+  const parsed = tryJson(message.data);
+  if (isObject(parsed)) return parsed;
+  if (message.event === "error") return undefined;
+  throw new PaddockError({
+    status: 200,
+    code: "SERVER_ERROR",
+    message: `${what}: the ${message.event} event's data is not a JSON object`,
+    body: message.data,
+  });
 }
 
 /**

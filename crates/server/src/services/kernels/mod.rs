@@ -67,6 +67,17 @@ pub enum CodeEvent {
 /// keeps, which its limits bound).
 pub type Observer = tokio::sync::mpsc::UnboundedSender<CodeEvent>;
 
+/// Runs `call` in a task of its own, so it ends even when its caller
+/// goes away, and returns its result.
+async fn run_to_end<R>(call: R) -> Result<CodeExecutionResult, Error>
+where
+    R: std::future::Future<Output = Result<CodeExecutionResult, Error>> + Send + 'static,
+{
+    tokio::spawn(call)
+        .await
+        .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+}
+
 /// Runs `call` to its end in a task of its own, telling its events to the
 /// returned receiver, and always a last `Completed` or `Failed` (also when
 /// the call's task panics).
@@ -76,12 +87,11 @@ where
     R: std::future::Future<Output = Result<CodeExecutionResult, Error>> + Send + 'static,
 {
     let (observer, events) = tokio::sync::mpsc::unbounded_channel();
-    let running = tokio::spawn(call(observer.clone()));
+    let running = run_to_end(call(observer.clone()));
     tokio::spawn(async move {
         let last = match running.await {
-            Ok(Ok(result)) => CodeEvent::Completed(result),
-            Ok(Err(err)) => CodeEvent::Failed(err),
-            Err(err) => CodeEvent::Failed(Error::internal(format!("a code call's task: {err}"))),
+            Ok(result) => CodeEvent::Completed(result),
+            Err(err) => CodeEvent::Failed(err),
         };
         let _ = observer.send(last);
     });
@@ -154,9 +164,7 @@ impl Kernels {
         validate(&request)?;
         let this = self.clone();
         let (caller, id) = (caller.clone(), id.to_owned());
-        tokio::spawn(async move { this.execute_to_end(&caller, &id, request, None).await })
-            .await
-            .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+        run_to_end(async move { this.execute_to_end(&caller, &id, request, None).await }).await
     }
 
     /// [`Kernels::execute`] with its events as they come. Bad input and an

@@ -22,7 +22,7 @@ use paddock_api::workspaces::NewWorkspace;
 use paddock_api::{Error, ErrorCode};
 use tokio_util::sync::CancellationToken;
 
-use super::{stream_events, CodeEvent, Kernels, Observer};
+use super::{run_to_end, stream_events, CodeEvent, Kernels, Observer};
 use crate::db::{now_ms, CodeKey, Scope};
 use crate::services::identity::Caller;
 use crate::services::lock;
@@ -114,9 +114,7 @@ impl CodePool {
     pub async fn execute(&self, caller: &Caller, request: CodeRequest) -> Result<CodeExecutionResult, Error> {
         super::validate(&request)?;
         let (this, caller) = (self.clone(), caller.clone());
-        tokio::spawn(async move { this.execute_to_end(&caller, request, None).await })
-            .await
-            .map_err(|e| Error::internal(format!("a code call's task: {e}")))?
+        run_to_end(async move { this.execute_to_end(&caller, request, None).await }).await
     }
 
     /// [`CodePool::execute`] with its events as they come.
@@ -360,12 +358,20 @@ impl CodePool {
     /// Deletes a pool workspace; one that cannot go now (an exec runs in
     /// it) is retried by the sweep.
     async fn delete(&self, caller: &Caller, workspace: &str) {
+        if let Err(err) = self.remove(caller, workspace).await {
+            tracing::warn!(workspace = %workspace, error = %err.message, "deleting a pool workspace; retried later");
+            lock(&self.inner.doomed).push((caller.clone(), workspace.to_owned()));
+        }
+    }
+
+    /// Removes a pool workspace and what its kernels left; one already
+    /// gone is fine.
+    async fn remove(&self, caller: &Caller, workspace: &str) -> Result<(), Error> {
         match self.inner.workspaces.remove(caller, workspace).await {
-            Ok(()) => self.inner.kernels.forget(workspace),
-            Err(err) if err.code == ErrorCode::NotFound => self.inner.kernels.forget(workspace),
-            Err(err) => {
-                tracing::warn!(workspace = %workspace, error = %err.message, "deleting a pool workspace; retried later");
-                lock(&self.inner.doomed).push((caller.clone(), workspace.to_owned()));
+            Err(err) if err.code != ErrorCode::NotFound => Err(err),
+            _ => {
+                self.inner.kernels.forget(workspace);
+                Ok(())
             }
         }
     }
@@ -381,20 +387,14 @@ impl CodePool {
             return Err(Error::not_found("code session"));
         };
         let _turn = ended.turn.lock().await;
-        match self.inner.workspaces.remove(&ended.owner, &ended.workspace).await {
-            Ok(()) => {
-                self.inner.kernels.forget(&ended.workspace);
-                Ok(())
-            }
-            Err(err) if err.code == ErrorCode::NotFound => Ok(()),
-            Err(err) => {
-                // The session stays as it was.
-                let mut tenants = lock(&self.inner.tenants);
-                let pool = tenants.entry(caller.tenant.clone()).or_default();
-                pool.sessions.entry(session.to_owned()).or_insert_with(|| ended.clone());
-                Err(err)
-            }
+        let removed = self.remove(&ended.owner, &ended.workspace).await;
+        if removed.is_err() {
+            // The session stays as it was.
+            let mut tenants = lock(&self.inner.tenants);
+            let pool = tenants.entry(caller.tenant.clone()).or_default();
+            pool.sessions.entry(session.to_owned()).or_insert_with(|| ended.clone());
         }
+        removed
     }
 
     /// Deletes the workspaces of idle sessions, the warm workspaces of
