@@ -118,10 +118,19 @@ export function paddockBinary() {
  * Starts `paddock serve` on a temp state dir (as sdk/typescript's
  * integration tests do), creates a workspace with `POST /v1/workspaces {}`
  * and returns `{baseUrl, token, workdir: "/workspace", workspaceId, url, logs(), stop()}`.
+ * With `stateDir` the server keeps its state there (a restart passes the same
+ * one, and the `workspaceId` it made, instead of creating another).
  */
-export async function startPaddock({ token = "compat-paddock-admin-token-0123456789", readyTimeoutMs = 60000 } = {}) {
+export async function startPaddock({
+  token = "compat-paddock-admin-token-0123456789",
+  readyTimeoutMs = 60000,
+  stateDir: keptStateDir,
+  workspaceId: existingWorkspace,
+  extraArgs = [],
+} = {}) {
   const bin = paddockBinary();
-  const stateDir = mkdtempSync(join(tmpdir(), "paddock-compat-"));
+  // A given state dir is the caller's (kept across restarts); a fresh one is removed at stop.
+  const stateDir = keptStateDir ?? mkdtempSync(join(tmpdir(), "paddock-compat-"));
   const env = { ...process.env };
   for (const name of ["PADDOCK_API_KEYS", "AGENTJAIL_API_KEY", "DATABASE_URL", "LOG_FORMAT", "PADDOCK_LISTEN", "PADDOCK_SERVICES", "PADDOCK_STATE_DIR"]) {
     delete env[name];
@@ -129,7 +138,7 @@ export async function startPaddock({ token = "compat-paddock-admin-token-0123456
   Object.assign(env, { PADDOCK_API_KEYS: `${token}@compat:admin`, RUST_LOG: "info", NO_COLOR: "1" });
   const child = spawn(
     bin,
-    ["serve", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir", join(stateDir, "state")],
+    ["serve", "--listen", "127.0.0.1:0", "--proxy-listen", "127.0.0.1:0", "--warm-pool", "1", "--state-dir", join(stateDir, "state"), ...extraArgs],
     { env, stdio: ["ignore", "ignore", "pipe"] },
   );
   const lines = [];
@@ -138,7 +147,7 @@ export async function startPaddock({ token = "compat-paddock-admin-token-0123456
   child.once("error", (e) => {
     spawnError = e;
   });
-  const cleanup = () => rmSync(stateDir, { recursive: true, force: true });
+  const cleanup = () => keptStateDir || rmSync(stateDir, { recursive: true, force: true });
   let url;
   try {
     url = await new Promise((res, rej) => {
@@ -173,6 +182,18 @@ export async function startPaddock({ token = "compat-paddock-admin-token-0123456
     await stopChild(child, exited);
     cleanup();
   };
+  if (existingWorkspace) {
+    return {
+      name: "paddock",
+      url,
+      workspaceId: existingWorkspace,
+      baseUrl: `${url}/v1/workspaces/${existingWorkspace}/runtime`,
+      token,
+      workdir: "/workspace",
+      logs: () => lines.join("\n"),
+      stop,
+    };
+  }
   try {
     const r = await fetch(`${url}/v1/workspaces`, {
       method: "POST",

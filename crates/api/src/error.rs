@@ -188,6 +188,20 @@ error_codes! {
     KernelFailed = ("KERNEL_FAILED", 502),
     /// No such kernel in the workspace.
     KernelNotFound = ("KERNEL_NOT_FOUND", 404),
+    /// An agent id paddock does not know.
+    UnsupportedAgent = ("UNSUPPORTED_AGENT", 400),
+    /// An agent this host has not installed (or cannot install).
+    AgentNotInstalled = ("AGENT_NOT_INSTALLED", 400),
+    /// Installing an agent from npm failed.
+    InstallFailed = ("INSTALL_FAILED", 502),
+    /// An ACP server's agent process has ended (or ended before it answered).
+    AgentProcessExited = ("AGENT_PROCESS_EXITED", 502),
+    /// No ACP server with that id in the workspace.
+    AcpServerNotFound = ("ACP_SERVER_NOT_FOUND", 404),
+    /// An ACP server id already bound to another agent.
+    AcpServerConflict = ("ACP_SERVER_CONFLICT", 409),
+    /// The agent did not answer a request in time.
+    AgentTimeout = ("AGENT_TIMEOUT", 504),
 }
 
 impl fmt::Display for ErrorCode {

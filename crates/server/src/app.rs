@@ -42,6 +42,8 @@ pub struct AppState {
     pub runs: Runs,
     /// Workspace trees and the snapshot pool.
     pub workspaces: Workspaces,
+    /// Coding agents (ACP servers) of running workspaces.
+    pub agents: crate::services::agents::Agents,
     /// Code kernels of running workspaces.
     pub kernels: Kernels,
     /// Warm workspaces for `POST /v1/code`.

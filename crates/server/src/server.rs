@@ -119,7 +119,16 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
     let kernels = crate::services::kernels::Kernels::new(workspaces.clone(), db.clone(), audit_log.clone());
     let code_pool =
         crate::services::kernels::pool::CodePool::new(kernels.clone(), workspaces.clone(), config.code_pool);
+    let agents = crate::services::agents::Agents::open(
+        &config.state_dir,
+        workspaces.clone(),
+        sessions.clone(),
+        db.clone(),
+        audit_log.clone(),
+    )
+    .await?;
     let state = Arc::new(AppState {
+        agents,
         kernels,
         code_pool,
         disk,

@@ -3,6 +3,7 @@
 //! shapes, so that its unmodified SDK drives a paddock workspace. Field
 //! names are camelCase on this surface, as sandbox-agent sends them.
 
+pub mod agents;
 pub mod fs;
 pub mod problem;
 pub mod processes;

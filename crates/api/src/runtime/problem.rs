@@ -43,6 +43,11 @@ impl ProblemDetails {
             ErrorCode::UnsupportedMediaType => ("unsupported_media_type", "Unsupported Media Type"),
             ErrorCode::BodyTooLarge => ("invalid_request", "Payload Too Large"),
             ErrorCode::StreamError => ("stream_error", "Stream Error"),
+            ErrorCode::UnsupportedAgent => ("unsupported_agent", "Unsupported Agent"),
+            ErrorCode::AgentNotInstalled => ("agent_not_installed", "Agent Not Installed"),
+            ErrorCode::InstallFailed => ("install_failed", "Install Failed"),
+            ErrorCode::AgentProcessExited => ("agent_process_exited", "Agent Process Exited"),
+            ErrorCode::AcpServerNotFound => ("session_not_found", "Session Not Found"),
             code if code.status() == 409 => ("conflict", "Conflict"),
             code if code.status() == 504 => ("timeout", "Timeout"),
             code if (400..500).contains(&code.status()) && code.status() != 429 => {

@@ -3,6 +3,7 @@
 //! backend (`migrations/`), queries written once (sqlx `Any`, `$N`
 //! placeholders, integers for times and flags).
 
+mod acp;
 mod audit;
 mod code;
 mod credentials;
@@ -13,6 +14,7 @@ mod retry;
 mod sessions;
 mod workspaces;
 
+pub use acp::{AcpEventRow, AcpServerRow};
 pub use audit::AuditRow;
 pub use code::CodeKey;
 pub use credentials::CredentialRow;

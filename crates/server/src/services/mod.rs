@@ -3,6 +3,7 @@
 //! answer; services return [`paddock_api::Error`]s, which the route layer
 //! turns into responses; SQL stays in [`crate::db`].
 
+pub mod agents;
 pub mod audit;
 pub mod credentials;
 pub mod files;

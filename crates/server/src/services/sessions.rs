@@ -120,6 +120,46 @@ impl Sessions {
         Ok(record(&row, env))
     }
 
+    /// A session for a long-lived process of a running workspace (a
+    /// coding agent): those of `services` the tenant has a credential
+    /// for, with tokens whose base URLs point at the proxy on the jail's
+    /// own loopback (where every running workspace has it). `None` when
+    /// the tenant has a credential for none of them. Close it with
+    /// [`Sessions::close`] when the process ends.
+    pub async fn open_for_jail(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        services: &[&str],
+    ) -> Result<Option<(String, Vec<(String, String)>)>, Error> {
+        let mut usable = Vec::new();
+        for name in services {
+            if self.phantom.services().get(name).is_some() && self.db.credential(tenant, name).await?.is_some() {
+                usable.push((*name).to_owned());
+            }
+        }
+        if usable.is_empty() {
+            return Ok(None);
+        }
+        let body = NewSession {
+            services: usable,
+            ttl_secs: Some(self.ttl_max.as_secs()),
+            scopes: BTreeMap::new(),
+            max_requests: None,
+        };
+        let session = self.create(caller, tenant, &body).await?;
+        let inside = format!("http://127.0.0.1:{}", self.proxy_listen.port());
+        let env = session
+            .env
+            .into_iter()
+            .map(|(key, value)| match value.strip_prefix(&self.proxy_url) {
+                Some(path) if value.starts_with("http") => (key, format!("{inside}{path}")),
+                _ => (key, value),
+            })
+            .collect();
+        Ok(Some((session.id, env)))
+    }
+
     /// A session in scope that is not closed.
     pub async fn get(&self, scope: &Scope, id: &str) -> Result<Session, Error> {
         let row = self.open_row(scope, id).await?;

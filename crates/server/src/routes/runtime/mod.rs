@@ -5,8 +5,10 @@
 //! cannot set headers (WebSockets, browsers), `?access_token=`.
 //!
 //! - [`processes`]: processes, logs, input, terminals;
-//! - [`fs`]: files beneath the workspace's root.
+//! - [`fs`]: files beneath the workspace's root;
+//! - [`agents`]: coding agents and their ACP servers.
 
+mod agents;
 mod fs;
 mod processes;
 
@@ -43,6 +45,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(health))
         .merge(processes::routes())
         .merge(fs::routes())
+        .merge(agents::routes())
 }
 
 /// A runtime error: `application/problem+json` with the status of its

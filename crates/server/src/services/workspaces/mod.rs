@@ -120,6 +120,12 @@ struct Inner {
     settings: WorkspaceSettings,
     root: PathBuf,
     flavors: PathBuf,
+    /// The host's coding agents, read-only at
+    /// [`crate::services::agents::AGENTS_MOUNT`] in every workspace.
+    agents: PathBuf,
+    /// The phantom proxy, forwarded onto every running workspace's
+    /// loopback (on the same port) so the agents in it reach their models.
+    proxy_listen: std::net::SocketAddr,
     pool: BlobPool,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     /// Snapshots between their start and the commit (or failure) of their
@@ -396,6 +402,8 @@ impl Workspaces {
             inner: Arc::new(Inner {
                 pool: BlobPool::open(settings.state_dir.join("blobs"))?,
                 flavors: settings.state_dir.join("flavors"),
+                agents: crate::services::agents::host_dir(&settings.state_dir),
+                proxy_listen: config.proxy_listen,
                 root,
                 runner,
                 db,
@@ -486,6 +494,9 @@ impl Workspaces {
     /// Binds the workspace's tree and flavors into `config`.
     fn mount(&self, config: JailConfig, id: &str, spec: &StoredSpec) -> JailConfig {
         let mut config = config.workspace_rw(self.tree(id));
+        if self.inner.agents.is_dir() {
+            config = config.bind(self.inner.agents.clone(), crate::services::agents::AGENTS_MOUNT, false);
+        }
         let mut path = String::new();
         for name in &spec.flavors {
             let target = format!("/opt/flavors/{name}");

@@ -166,7 +166,11 @@ impl Workspaces {
         let applied = limits::apply(&options, &mut config)?;
         // Lives until stopped; processes have their own deadlines.
         config.limits.timeout = None;
-        let config = self.mount(config, &row.id, &spec);
+        let mut config = self.mount(config, &row.id, &spec);
+        config.forwards.push(paddock_jail::HostForward {
+            port: self.inner.proxy_listen.port(),
+            target: crate::config::reachable(self.inner.proxy_listen),
+        });
         let entry = LedgerEntry {
             tenant: row.tenant_id.clone(),
             kind: "workspace",

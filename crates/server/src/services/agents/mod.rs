@@ -1,0 +1,554 @@
+//! Coding agents (issue 17; RUNTIME.md §3, §6): the real agent CLIs and
+//! their ACP adapters, run as processes of a running workspace and spoken
+//! to over the Agent Client Protocol, behind sandbox-agent 0.4.2's
+//! `/v1/agents` and `/v1/acp` routes under the workspace's runtime base
+//! URL.
+//!
+//! - [`catalog`]: which agents exist, how each is installed and started.
+//! - [`acp`]: one ACP server (an agent process) and its transcript.
+//! - [`install`]: pinned npm packages into the host's agents directory.
+//!
+//! Unlike sandbox-agent, paddock keeps every envelope in its database
+//! under an index that only grows, so a client that reconnects (or comes
+//! back after a paddock restart) replays from its `Last-Event-ID`, and the
+//! transcript stays readable after the agent is gone. An agent's model
+//! traffic goes through the phantom proxy: its process gets a phantom
+//! session's tokens and base URLs on the jail's own loopback, never a
+//! real key.
+
+pub mod acp;
+pub mod catalog;
+pub mod install;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use paddock_api::runtime::agents::{
+    AcpEvent, AcpEventList, AcpServerInfo, AcpServerListResponse, AgentInfo, AgentInstallRequest, AgentInstallResponse,
+    AgentListResponse, ServerStatusInfo,
+};
+use paddock_api::{Error, ErrorCode};
+use paddock_jail::ProcessSpec;
+use serde_json::Value;
+
+use crate::db::{now_ms, AcpEventRow, AcpServerRow, Db, Scope};
+use crate::services::audit::AuditLog;
+use crate::services::identity::Caller;
+use crate::services::lock;
+use crate::services::sessions::Sessions;
+use crate::services::workspaces::Workspaces;
+use acp::{classify, AcpServer, Transcript};
+pub use catalog::AGENTS_MOUNT;
+use catalog::{AgentSpec, Source, AGENTS};
+
+/// How long a request to an agent may wait for its answer (a prompt is
+/// answered when its turn ends).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long an agent has to end after SIGTERM.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+/// Longest ACP server id.
+const MAX_SERVER_ID: usize = 128;
+/// Most envelopes one transcript page holds.
+const MAX_PAGE: i64 = 10_000;
+
+/// The host's agents directory under the state directory.
+pub fn host_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("agents")
+}
+
+/// Coding agents of this server's workspaces.
+#[derive(Debug, Clone)]
+pub struct Agents {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    workspaces: Workspaces,
+    sessions: Sessions,
+    db: Db,
+    audit: AuditLog,
+    dir: PathBuf,
+    /// Live servers by workspace and server id.
+    servers: Mutex<HashMap<(String, String), Arc<AcpServer>>>,
+    /// Server creation, one at a time (ids are checked and taken under it).
+    creating: tokio::sync::Mutex<()>,
+    /// Installs, one at a time.
+    installing: tokio::sync::Mutex<()>,
+}
+
+impl Agents {
+    /// The agents service; writes the built-in agents into `state_dir`'s
+    /// agents directory and marks servers an earlier run left as exited.
+    pub async fn open(
+        state_dir: &Path,
+        workspaces: Workspaces,
+        sessions: Sessions,
+        db: Db,
+        audit: AuditLog,
+    ) -> anyhow::Result<Agents> {
+        use anyhow::Context;
+        let dir = host_dir(state_dir);
+        install::write_builtin(&dir).with_context(|| format!("writing the built-in agents into {}", dir.display()))?;
+        // No agent process outlives the server that ran it.
+        let ended = db.acp_servers_not_exited().await?;
+        for row in &ended {
+            let last = db.last_acp_event(&row.workspace_id, &row.server_id).await?;
+            Transcript::new(db.clone(), row.workspace_id.clone(), row.server_id.clone(), last)
+                .record_exit(None, Some("paddock stopped"))
+                .await;
+        }
+        if !ended.is_empty() {
+            tracing::info!(
+                ended = ended.len(),
+                "ACP servers of an earlier run marked as exited (their transcripts stay)"
+            );
+        }
+        Ok(Agents {
+            inner: Arc::new(Inner {
+                workspaces,
+                sessions,
+                db,
+                audit,
+                dir,
+                servers: Mutex::default(),
+                creating: tokio::sync::Mutex::new(()),
+                installing: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Every agent as the workspace sees it.
+    pub async fn list(&self, caller: &Caller, workspace: &str, config: bool) -> Result<AgentListResponse, Error> {
+        let tenant = self.tenant_of(caller, workspace).await?;
+        let mut agents = Vec::with_capacity(AGENTS.len());
+        for spec in AGENTS {
+            agents.push(self.info(&tenant, workspace, spec, config).await?);
+        }
+        Ok(AgentListResponse { agents })
+    }
+
+    /// One agent.
+    pub async fn get(&self, caller: &Caller, workspace: &str, agent: &str, config: bool) -> Result<AgentInfo, Error> {
+        let spec = spec(agent)?;
+        let tenant = self.tenant_of(caller, workspace).await?;
+        self.info(&tenant, workspace, spec, config).await
+    }
+
+    /// Installs an agent on the server's host (every workspace sees it).
+    pub async fn install(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        agent: &str,
+        request: &AgentInstallRequest,
+    ) -> Result<AgentInstallResponse, Error> {
+        let spec = spec(agent)?;
+        self.tenant_of(caller, workspace).await?;
+        let _one = self.inner.installing.lock().await;
+        let response = install::install(&self.inner.dir, spec, request).await?;
+        if !response.already_installed {
+            self.inner.audit.record(caller, "agent.install", agent).await;
+        }
+        Ok(response)
+    }
+
+    /// The workspace's ACP servers, oldest first.
+    pub async fn servers(&self, caller: &Caller, workspace: &str) -> Result<AcpServerListResponse, Error> {
+        self.tenant_of(caller, workspace).await?;
+        let rows = self.inner.db.acp_servers(workspace).await?;
+        Ok(AcpServerListResponse {
+            servers: rows
+                .into_iter()
+                .map(|row| AcpServerInfo {
+                    status: if self.live(workspace, &row.server_id).is_some() {
+                        "running"
+                    } else {
+                        "exited"
+                    }
+                    .to_owned(),
+                    server_id: row.server_id,
+                    agent: row.agent,
+                    created_at_ms: row.created_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// Sends a JSON-RPC envelope to server `server` (started with `agent`
+    /// on the first POST). A request gets the agent's answer; anything
+    /// else `None` once the agent has it.
+    pub async fn post(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        server: &str,
+        agent: Option<&str>,
+        envelope: Value,
+    ) -> Result<Option<Value>, Error> {
+        check_server_id(server)?;
+        if !envelope.is_object() {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "the body must be a JSON-RPC 2.0 envelope (an object)",
+            ));
+        }
+        let live = self.server_for_post(caller, workspace, server, agent).await?;
+        let kind = classify(&envelope);
+        live.send(&envelope, kind, ANSWER_TIMEOUT).await
+    }
+
+    /// What an SSE reader of `server` needs: the stored agent envelopes
+    /// after `since`, and (subscribed before they were read, so nothing
+    /// falls between) the live ones.
+    pub async fn follow(&self, caller: &Caller, workspace: &str, server: &str) -> Result<Arc<Transcript>, Error> {
+        self.tenant_of(caller, workspace).await?;
+        if let Some(live) = self.live(workspace, server) {
+            return Ok(live.transcript.clone());
+        }
+        if self.row(workspace, server).await?.deleted_at.is_some() {
+            return Err(server_not_found(server));
+        }
+        // An ended server's transcript no longer grows.
+        let last = self.inner.db.last_acp_event(workspace, server).await?;
+        Ok(Arc::new(Transcript::new(
+            self.inner.db.clone(),
+            workspace.to_owned(),
+            server.to_owned(),
+            last,
+        )))
+    }
+
+    /// Stored envelopes after `since` (`inbound_only`: the agent's).
+    pub async fn stored(
+        &self,
+        workspace: &str,
+        server: &str,
+        since: i64,
+        limit: i64,
+        inbound_only: bool,
+    ) -> Result<Vec<AcpEventRow>, Error> {
+        Ok(self
+            .inner
+            .db
+            .acp_events(workspace, server, since, limit, inbound_only)
+            .await?)
+    }
+
+    /// The transcript (both directions) after `since`.
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        server: &str,
+        since: Option<i64>,
+        limit: Option<i64>,
+    ) -> Result<AcpEventList, Error> {
+        self.tenant_of(caller, workspace).await?;
+        self.row(workspace, server).await?;
+        let limit = limit.unwrap_or(1000);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("limit must be 1 to {MAX_PAGE}"),
+            ));
+        }
+        let since = since.unwrap_or(0).max(0);
+        let mut rows = self.stored(workspace, server, since, limit + 1, false).await?;
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok(AcpEventList {
+            events: rows
+                .into_iter()
+                .map(|row| AcpEvent {
+                    index: row.index,
+                    direction: if row.outbound { "outbound" } else { "inbound" }.to_owned(),
+                    created_at_ms: row.created_at,
+                    envelope: serde_json::from_str(&row.envelope).unwrap_or(Value::Null),
+                })
+                .collect(),
+            has_more,
+        })
+    }
+
+    /// Ends a server's agent and takes it off the list (nothing to do for
+    /// an unknown id, as sandbox-agent answers). Its transcript stays
+    /// readable at `…/events` until the id is used again.
+    pub async fn delete(&self, caller: &Caller, workspace: &str, server: &str) -> Result<(), Error> {
+        self.tenant_of(caller, workspace).await?;
+        let live = lock(&self.inner.servers).remove(&(workspace.to_owned(), server.to_owned()));
+        if let Some(live) = live {
+            live.kill(KILL_GRACE).await;
+        }
+        if self
+            .inner
+            .db
+            .mark_acp_server_deleted(workspace, server, now_ms())
+            .await?
+        {
+            self.inner
+                .audit
+                .record(caller, "acp.delete", &format!("{workspace}/{server}"))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// The live server, started on the first POST.
+    async fn server_for_post(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        server: &str,
+        agent: Option<&str>,
+    ) -> Result<Arc<AcpServer>, Error> {
+        let tenant = self.tenant_of(caller, workspace).await?;
+        let _one = self.inner.creating.lock().await;
+        let existing = self.inner.db.acp_server(workspace, server).await?;
+        if let Some(row) = existing.as_ref().filter(|r| r.deleted_at.is_some()) {
+            if agent.is_some() {
+                // The id is used again: the deleted server's transcript goes.
+                self.inner.db.delete_acp_server(workspace, &row.server_id).await?;
+            }
+        } else if let Some(row) = existing {
+            if let Some(asked) = agent.filter(|a| *a != row.agent) {
+                return Err(Error::new(
+                    ErrorCode::AcpServerConflict,
+                    format!(
+                        "server '{server}' already exists for agent '{}'; requested '{asked}'",
+                        row.agent
+                    ),
+                ));
+            }
+            return match self.live(workspace, server) {
+                Some(live) if live.exit().is_none() => Ok(live),
+                _ => Err(Error::new(
+                    ErrorCode::AgentProcessExited,
+                    format!(
+                        "the {} agent of server '{server}' has exited (its transcript stays readable); DELETE the server and start a new one",
+                        row.agent
+                    ),
+                )),
+            };
+        }
+        let Some(agent) = agent else {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("missing required 'agent' query parameter for first POST to /v1/acp/{server}"),
+            ));
+        };
+        let spec = spec(agent)?;
+        let program = self.program(spec)?;
+        let runtime = self.inner.workspaces.running(caller, workspace).await?;
+        let created_at = now_ms();
+        let row = AcpServerRow {
+            workspace_id: workspace.to_owned(),
+            server_id: server.to_owned(),
+            tenant_id: tenant.clone(),
+            agent: agent.to_owned(),
+            created_at,
+            exited_at: None,
+            deleted_at: None,
+        };
+        if !self.inner.db.insert_acp_server(&row).await? {
+            return Err(Error::new(
+                ErrorCode::AcpServerConflict,
+                format!("server '{server}' already exists"),
+            ));
+        }
+        let started = self.start_agent(caller, &tenant, spec, program, &runtime).await;
+        let (process, phantom_session) = match started {
+            Ok(started) => started,
+            Err(err) => {
+                if let Err(db) = self.inner.db.delete_acp_server(workspace, server).await {
+                    tracing::warn!(%db, "removing a server whose agent did not start");
+                }
+                return Err(err);
+            }
+        };
+        let transcript = Arc::new(Transcript::new(
+            self.inner.db.clone(),
+            workspace.to_owned(),
+            server.to_owned(),
+            0,
+        ));
+        let pid = process.pid;
+        let live = match AcpServer::attach(
+            agent.to_owned(),
+            created_at,
+            transcript,
+            runtime.clone(),
+            process,
+            phantom_session.clone(),
+        ) {
+            Ok(live) => live,
+            Err(err) => {
+                let _ = runtime.executor().signal(pid, libc::SIGKILL).await;
+                self.close_phantom(caller, phantom_session).await;
+                return Err(err);
+            }
+        };
+        lock(&self.inner.servers).insert((workspace.to_owned(), server.to_owned()), live.clone());
+        self.inner
+            .audit
+            .record(caller, "acp.create", &format!("{workspace}/{server}"))
+            .await;
+        // The agent's tokens go when it does.
+        let (agents, watched, caller) = (self.clone(), live.clone(), caller.clone());
+        tokio::spawn(async move {
+            watched.wait_exit().await;
+            agents.close_phantom(&caller, phantom_session).await;
+        });
+        Ok(live)
+    }
+
+    /// Starts `spec`'s ACP server in `runtime` with a phantom session's
+    /// tokens (closed again if the start fails).
+    async fn start_agent(
+        &self,
+        caller: &Caller,
+        tenant: &str,
+        spec: &AgentSpec,
+        program: String,
+        runtime: &crate::services::runtime::RunningJail,
+    ) -> Result<(paddock_jail::StartedProcess, Option<String>), Error> {
+        let phantom = self.inner.sessions.open_for_jail(caller, tenant, spec.services).await?;
+        let (phantom_session, mut env) = phantom.map_or((None, Vec::new()), |(id, env)| (Some(id), env));
+        env.extend(spec.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let process = ProcessSpec {
+            command: program,
+            args: spec.args.iter().map(|a| self.jail_path(spec, a)).collect(),
+            env,
+            workdir: None,
+            terminal: None,
+        };
+        match runtime.executor().start(process).await {
+            Ok(started) => Ok((started, phantom_session)),
+            Err(err) => {
+                self.close_phantom(caller, phantom_session).await;
+                Err(Error::new(
+                    ErrorCode::AgentProcessExited,
+                    format!("starting the {} agent failed: {err}", spec.id),
+                ))
+            }
+        }
+    }
+
+    /// Closes an agent's phantom session (its tokens stop working).
+    async fn close_phantom(&self, caller: &Caller, session: Option<String>) {
+        if let Some(id) = session {
+            if let Err(err) = self.inner.sessions.close(caller, &Scope::All, &id).await {
+                tracing::warn!(session = %id, message = %err.message, "closing an agent's phantom session");
+            }
+        }
+    }
+
+    fn live(&self, workspace: &str, server: &str) -> Option<Arc<AcpServer>> {
+        lock(&self.inner.servers)
+            .get(&(workspace.to_owned(), server.to_owned()))
+            .cloned()
+    }
+
+    async fn row(&self, workspace: &str, server: &str) -> Result<AcpServerRow, Error> {
+        self.inner
+            .db
+            .acp_server(workspace, server)
+            .await?
+            .ok_or_else(|| server_not_found(server))
+    }
+
+    /// The workspace's tenant, when the caller may use it (404 otherwise).
+    async fn tenant_of(&self, caller: &Caller, workspace: &str) -> Result<String, Error> {
+        Ok(self.inner.workspaces.get(caller, workspace).await?.tenant_id)
+    }
+
+    async fn info(&self, tenant: &str, workspace: &str, spec: &AgentSpec, config: bool) -> Result<AgentInfo, Error> {
+        let installed = install::installed(&self.inner.dir, spec);
+        let mut credentials_available = spec.services.is_empty();
+        for service in spec.services {
+            credentials_available |= self.inner.db.credential(tenant, service).await?.is_some();
+        }
+        let config_error = match spec.source {
+            Source::Unavailable(why) => Some(why.to_owned()),
+            _ if !installed.is_some() => Some(format!(
+                "not installed on this host: `paddock agents install {}` (or POST …/v1/agents/{}/install)",
+                spec.id, spec.id
+            )),
+            _ => None,
+        };
+        let running: Vec<i64> = lock(&self.inner.servers)
+            .iter()
+            .filter(|((ws, _), s)| ws == workspace && s.agent == spec.id && s.exit().is_none())
+            .map(|(_, s)| s.created_at)
+            .collect();
+        Ok(AgentInfo {
+            id: spec.id.to_owned(),
+            installed: installed.is_some(),
+            credentials_available,
+            version: installed.as_ref().map(|i| i.version.clone()),
+            path: installed.map(|_| install::process_path(spec)),
+            capabilities: spec.capabilities,
+            config_options: config.then(|| install::config_options(spec)),
+            config_error,
+            server_status: Some(ServerStatusInfo {
+                status: if running.is_empty() { "stopped" } else { "running" }.to_owned(),
+                uptime_ms: running.iter().min().map(|t| now_ms() - t),
+            }),
+        })
+    }
+
+    /// The agent's ACP server program inside the jail, when installed.
+    fn program(&self, spec: &AgentSpec) -> Result<String, Error> {
+        if let Source::Unavailable(why) = spec.source {
+            return Err(Error::new(ErrorCode::AgentNotInstalled, format!("{}: {why}", spec.id)));
+        }
+        if install::installed(&self.inner.dir, spec).is_none() {
+            return Err(Error::new(
+                ErrorCode::AgentNotInstalled,
+                format!(
+                    "the {0} agent is not installed on this host: run `paddock agents install {0}` there, or POST …/v1/agents/{0}/install",
+                    spec.id
+                ),
+            ));
+        }
+        Ok(self.jail_path(spec, spec.command))
+    }
+
+    /// `relative` inside the agent's directory as the jail sees it
+    /// (absolute paths stay).
+    fn jail_path(&self, spec: &AgentSpec, relative: &str) -> String {
+        if relative.starts_with('/') {
+            relative.to_owned()
+        } else {
+            format!("{AGENTS_MOUNT}/{}/{relative}", install::dir_name(spec))
+        }
+    }
+}
+
+fn spec(agent: &str) -> Result<&'static AgentSpec, Error> {
+    catalog::find(agent).ok_or_else(|| {
+        Error::new(ErrorCode::UnsupportedAgent, format!("unsupported agent: {agent}"))
+            .with_details(serde_json::json!({ "agent": agent }))
+    })
+}
+
+fn server_not_found(server: &str) -> Error {
+    Error::new(ErrorCode::AcpServerNotFound, format!("session not found: {server}"))
+        .with_details(serde_json::json!({ "sessionId": server }))
+}
+
+fn check_server_id(server: &str) -> Result<(), Error> {
+    let ok = !server.is_empty()
+        && server.len() <= MAX_SERVER_ID
+        && server.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != '\\');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("an ACP server id is 1 to {MAX_SERVER_ID} printable ASCII characters without slashes"),
+        ))
+    }
+}
