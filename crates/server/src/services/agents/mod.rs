@@ -417,9 +417,29 @@ impl Agents {
         let phantom = self.inner.sessions.open_for_jail(caller, tenant, spec.services).await?;
         let (phantom_session, mut env) = phantom.map_or((None, Vec::new()), |(id, env)| (Some(id), env));
         env.extend(spec.env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        for (name, from) in spec.aliases {
+            if let Some(value) = env.iter().find(|(k, _)| k == from).map(|(_, v)| v.clone()) {
+                env.push(((*name).to_owned(), value));
+            }
+        }
+        let dir = format!("{AGENTS_MOUNT}/{}", install::dir_name(spec));
+        let mut args: Vec<String> = spec.args.iter().map(|a| a.replace("{dir}", &dir)).collect();
+        // `sh -c 'mkdir HOME; PATH; SETUP; exec "$0" "$@"' PROGRAM ARGS…`:
+        // the agent's own programs first on its PATH (adapters run the
+        // CLI they drive by name).
+        args.insert(0, program);
+        args.insert(
+            0,
+            format!(
+                "mkdir -p \"$HOME\" || exit 1\nexport AGENT_DIR=\"{dir}\"\nexport PATH=\"$AGENT_DIR/node_modules/.bin:$PATH\"\n{}\nexec \"$0\" \"$@\"",
+                spec.setup
+            ),
+        );
+        args.insert(0, "-c".into());
+        let command = "/bin/sh".to_owned();
         let process = ProcessSpec {
-            command: program,
-            args: spec.args.iter().map(|a| self.jail_path(spec, a)).collect(),
+            command,
+            args,
             env,
             workdir: None,
             terminal: None,
