@@ -4,9 +4,9 @@
 // path, credential headers, body), and plays one script whatever the agent:
 //
 //   1. a request that offers a tool able to write files, with no tool result
-//      in the conversation yet: call it to write FILE (default
-//      /workspace/hello.txt) with CONTENT;
-//   2. a request whose conversation has a tool result: a final message,
+//      after the latest user message: call it to write `target.file` (default
+//      /workspace/hello.txt) with `target.content`;
+//   2. a request with a tool result after the latest user message: a final message,
 //      FINAL_TEXT ("I wrote hello.txt." or, when the result says the call
 //      was refused, "The write was refused.");
 //   3. anything else (titles, summaries, probes): a short text.
@@ -20,6 +20,8 @@ export const REFUSED_TEXT = "The write was refused.";
 
 export async function startFakeModel({ file = "/workspace/hello.txt", content = "hello from the agent\n" } = {}) {
   const requests = [];
+  // What the next tool call writes (a test moves it between prompts).
+  const target = { file, content };
   let counter = 0;
   const id = (prefix) => `${prefix}_${++counter}`;
 
@@ -80,6 +82,7 @@ export async function startFakeModel({ file = "/workspace/hello.txt", content = 
 
   /** The agent's tool that writes a file, and its input for FILE. */
   function writeTool(tools) {
+    const { file, content } = target;
     for (const t of tools) {
       const name = t.name;
       const props = t.properties ?? {};
@@ -111,12 +114,14 @@ export async function startFakeModel({ file = "/workspace/hello.txt", content = 
 
   function anthropic(res, body) {
     const tools = (body.tools ?? []).map((t) => ({ name: t.name, properties: t.input_schema?.properties }));
+    // Only results after the latest user turn count (a new prompt starts over).
     let toolResult;
     for (const m of body.messages ?? []) {
-      if (m.role !== "user" || !Array.isArray(m.content)) continue;
-      for (const block of m.content) {
-        if (block.type === "tool_result") toolResult = textOf(block.content) + (block.is_error ? " (error)" : "");
-      }
+      if (m.role !== "user") continue;
+      const blocks = Array.isArray(m.content) ? m.content : [{ type: "text", text: m.content }];
+      const results = blocks.filter((b) => b.type === "tool_result");
+      if (results.length === 0) toolResult = undefined;
+      for (const block of results) toolResult = textOf(block.content) + (block.is_error ? " (error)" : "");
     }
     const action = decide(tools, toolResult);
     const model = body.model ?? "claude-sonnet-4-5";
@@ -153,6 +158,7 @@ export async function startFakeModel({ file = "/workspace/hello.txt", content = 
     );
     let toolResult;
     for (const item of Array.isArray(body.input) ? body.input : []) {
+      if (item.type === "message" && item.role === "user") toolResult = undefined;
       if (item.type === "function_call_output" || item.type === "custom_tool_call_output") toolResult = textOf(item.output);
     }
     const action = decide(tools, toolResult);
@@ -199,7 +205,10 @@ export async function startFakeModel({ file = "/workspace/hello.txt", content = 
   function chat(res, body) {
     const tools = (body.tools ?? []).map((t) => ({ name: t.function?.name, properties: t.function?.parameters?.properties }));
     let toolResult;
-    for (const m of body.messages ?? []) if (m.role === "tool") toolResult = textOf(m.content);
+    for (const m of body.messages ?? []) {
+      if (m.role === "user") toolResult = undefined;
+      if (m.role === "tool") toolResult = textOf(m.content);
+    }
     const action = decide(tools, toolResult);
     const model = body.model ?? "gpt-5";
     const chatId = id("chatcmpl");
@@ -232,6 +241,7 @@ export async function startFakeModel({ file = "/workspace/hello.txt", content = 
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    target,
     stop: () => new Promise((resolve) => server.close(resolve)),
   };
 }

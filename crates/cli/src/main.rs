@@ -4,6 +4,7 @@
 //! starts a thread, so `main` parses arguments, starts the engine, and only
 //! then builds the async runtime.
 
+mod agents;
 mod client;
 mod code_client;
 mod doctor;
@@ -88,6 +89,11 @@ enum Command {
     Ws(WorkspaceArgs),
     /// Read and delete snapshots (server).
     Snapshots(SnapshotsArgs),
+    /// Coding agents: install them on this host, list them.
+    Agents {
+        #[command(subcommand)]
+        command: agents::AgentsCommand,
+    },
     /// List the server's flavors, or add one to this host.
     Flavors {
         #[command(subcommand)]
@@ -248,6 +254,7 @@ fn main() {
         }
         Command::Ws(args) => finish(|| workspace_client::workspaces(&args.connection, &args.command)),
         Command::Snapshots(args) => finish(|| workspace_client::snapshots(&args.connection, &args.command)),
+        Command::Agents { command } => finish(|| agents::run(&command)),
         Command::Flavors { command } => finish(|| workspace_client::flavors(&command)),
         Command::Keys(args) => finish(|| client::keys(&args.connection, &args.command)),
         Command::Audit {

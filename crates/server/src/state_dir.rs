@@ -15,7 +15,15 @@ use std::path::{Path, PathBuf};
 /// Entries only paddock puts in a state directory. A directory readable by
 /// others is tightened only when it is empty or holds one of them, so that
 /// a mistyped `--state-dir /var/lib` is refused, never made 0700.
-const MARKERS: [&str; 6] = ["paddock.db", "master.key", "reserve", "blobs", "workspaces", "flavors"];
+const MARKERS: [&str; 7] = [
+    "paddock.db",
+    "master.key",
+    "reserve",
+    "blobs",
+    "workspaces",
+    "flavors",
+    "agents",
+];
 
 /// Left as it is: a master key file others could read may have leaked, so
 /// loading it refuses to start until the operator deals with it (see

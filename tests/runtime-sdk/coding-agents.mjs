@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// The real coding agents in a paddock workspace, driven by the unmodified
+// sandbox-agent 0.4.2 SDK at the workspace's runtime base URL, their model
+// traffic through paddock's phantom proxy to a fake model server on
+// 127.0.0.1 (Anthropic Messages, OpenAI Responses and Chat Completions,
+// ./fake-model.mjs). For each agent: `paddock agents install` puts it on
+// the host; a session writes a file through the agent's own tool; where the
+// agent asks permission, a rejected call leaves no file and an allowed one
+// writes it (read back through the file API); the events arrive in order;
+// the fake upstream saw only the tenant's real key, and the jail only ever
+// held phantom tokens. Exit code 0 only when every check held.
+//
+//   PADDOCK_BIN=target/debug/paddock node coding-agents.mjs [claude codex opencode pi]
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SandboxAgent } from "sandbox-agent";
+
+import { FINAL_TEXT, REFUSED_TEXT, startFakeModel } from "./fake-model.mjs";
+import { paddockBinary, startPaddock } from "./servers.mjs";
+
+const ALL = ["claude", "codex", "opencode", "pi"];
+const agents = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
+/** Agents whose ACP server asks before it writes a file. */
+const ASKS = new Set(["claude", "codex"]);
+const REAL = { anthropic: "sk-ant-REAL-tenant-key-0123456789", openai: "sk-proj-REAL-tenant-key-0123456789" };
+
+const results = [];
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`  ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    console.log(`  FAIL ${name}\n${String(err.stack ?? err).split("\n").slice(0, 10).map((l) => `       ${l}`).join("\n")}`);
+  }
+}
+const within = (promise, ms, what) =>
+  Promise.race([promise, new Promise((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms))]);
+const updates = (events) =>
+  events.filter((e) => e.sender === "agent" && e.payload.method === "session/update").map((e) => e.payload.params.update);
+
+const fake = await startFakeModel();
+const stateDir = mkdtempSync(join(tmpdir(), "paddock-coding-agents-"));
+mkdirSync(join(stateDir, "state"), { mode: 0o700 });
+chmodSync(join(stateDir, "state"), 0o700);
+
+await step(`paddock agents install ${agents.join(" ")} (pinned npm packages)`, async () => {
+  const run = spawnSync(paddockBinary(), ["agents", "install", ...agents, "--state-dir", join(stateDir, "state")], { encoding: "utf8", timeout: 15 * 60 * 1000 });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  for (const agent of agents) assert.match(run.stdout, new RegExp(`^${agent}: installed`, "m"));
+});
+
+const server = await startPaddock({ stateDir, extraArgs: ["--service", `anthropic=${fake.url}`, "--service", `openai=${fake.url}`] });
+const api = async (method, path, body) => {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+};
+try {
+  for (const [service, secret] of Object.entries(REAL)) await api("POST", "/v1/credentials", { service, secret });
+  // Agents need more than the default 512 MiB (OpenCode alone takes ~550 MiB).
+  const ws = await api("POST", "/v1/workspaces", { memory_mb: 3072, network: { mode: "none" } });
+  const baseUrl = `${server.url}/v1/workspaces/${ws.id}/runtime`;
+  const sdk = await SandboxAgent.connect({ baseUrl, token: server.token });
+
+  for (const agent of agents) {
+    await step(`${agent}: listed installed with its pinned version and the tenant's credential`, async () => {
+      const info = await sdk.getAgent(agent);
+      assert.equal(info.installed, true);
+      assert.equal(info.credentialsAvailable, true);
+      assert.match(info.version, /^\d+\.\d+\.\d+/);
+      assert.equal(info.configError, undefined);
+    });
+
+    await step(`${agent}: a session writes a file through the agent's tool; the model saw only the real key`, async () => {
+      const first = fake.requests.length;
+      const session = await within(sdk.createSession({ agent, cwd: "/workspace" }), 120000, `${agent} createSession`);
+      const events = [];
+      session.onEvent((e) => events.push(e));
+      let reply = "reject";
+      const asked = [];
+      session.onPermissionRequest((request) => {
+        asked.push(request);
+        void session.respondPermission(request.id, reply);
+      });
+      if (ASKS.has(agent)) {
+        fake.target.file = `/workspace/${agent}-rejected.txt`;
+        const refused = await within(session.prompt([{ type: "text", text: "Write the file." }]), 120000, `${agent} prompt`);
+        assert.equal(asked.length, 1, "the agent asked once");
+        assert.ok(asked[0].availableReplies.includes("reject"));
+        await assert.rejects(sdk.readFsFile({ path: fake.target.file }), `${fake.target.file} must not exist`);
+        if (agent === "codex") {
+          // Codex's refusal ("No, provide feedback") ends the turn.
+          assert.equal(refused.stopReason, "cancelled");
+        } else {
+          assert.equal(refused.stopReason, "end_turn");
+          const said = updates(events).filter((u) => u.sessionUpdate === "agent_message_chunk").map((u) => u.content.text).join("");
+          assert.ok(said.includes(REFUSED_TEXT), `the refusal reached the model: ${said}`);
+        }
+        reply = "once";
+        events.length = 0;
+      }
+      fake.target.file = `/workspace/${agent}-hello.txt`;
+      fake.target.content = `hello from ${agent}\n`;
+      const answer = await within(session.prompt([{ type: "text", text: "Write the file." }]), 120000, `${agent} prompt`);
+      assert.equal(answer.stopReason, "end_turn");
+      assert.equal(asked.length, ASKS.has(agent) ? 2 : 0);
+      const written = new TextDecoder().decode(await sdk.readFsFile({ path: fake.target.file }));
+      assert.equal(written, fake.target.content);
+      // In order: the tool call, its completion, then the final message.
+      const seen = updates(events);
+      const call = seen.findIndex((u) => u.sessionUpdate === "tool_call");
+      const done = seen.findIndex((u) => u.sessionUpdate === "tool_call_update" && u.status === "completed");
+      const chunks = seen.filter((u) => u.sessionUpdate === "agent_message_chunk");
+      const firstChunk = seen.findIndex((u) => u.sessionUpdate === "agent_message_chunk");
+      assert.ok(call >= 0 && done > call, `tool_call then tool_call_update(completed): ${seen.map((u) => u.sessionUpdate).join(",")}`);
+      assert.ok(seen.slice(done).some((u) => u.sessionUpdate === "agent_message_chunk"), "a message after the tool call");
+      assert.ok(firstChunk >= 0);
+      assert.ok(chunks.map((u) => u.content.text).join("").includes(FINAL_TEXT), chunks.map((u) => u.content.text).join(""));
+      const calls = fake.requests.slice(first).filter((r) => r.method === "POST");
+      assert.ok(calls.length >= 2, "the agent called the model");
+      for (const r of calls) {
+        const credential = r.apiKey ?? r.authorization ?? "";
+        assert.ok(credential === REAL.anthropic || credential === REAL.openai || credential === `Bearer ${REAL.openai}` || credential === `Bearer ${REAL.anthropic}`, `upstream credential ${credential}`);
+      }
+    });
+  }
+
+  await step("the jail held phantom tokens only: no real key in any process's environment or file", async () => {
+    // A live agent, so its environment is there to search.
+    const live = await sdk.createSession({ agent: agents[0], cwd: "/workspace" });
+    // Jailed processes are not dumpable, so their environments are read
+    // from the host (as root, which this suite runs as).
+    assert.equal(process.getuid(), 0, "reading the agents' environments from the host needs root");
+    const environs = [];
+    for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        if (cmdline.includes("/opt/paddock/agents/")) environs.push(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0"));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    assert.ok(environs.length > 0, "found the agent's processes");
+    assert.ok(environs.some((env) => env.some((v) => /^(ANTHROPIC|OPENAI)_API_KEY=phm_/.test(v))), "an agent holds a phantom token");
+    for (const env of environs) assert.ok(!env.some((v) => v.includes("REAL-tenant-key")), "no real key in an agent's environment");
+    const probe = await api("POST", `/v1/workspaces/${ws.id}/runtime/v1/processes/run`, {
+      command: "/bin/sh",
+      args: ["-c", "grep -rl REAL-tenant-key /tmp /workspace; echo grep=$?"],
+      timeoutMs: 20000,
+    });
+    assert.equal(probe.stdout.trim(), "grep=1", `files holding a real key: ${probe.stdout}`);
+    void live;
+  });
+  await sdk.dispose();
+} finally {
+  await server.stop();
+  await fake.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+const failed = results.filter((r) => !r.ok);
+console.log(`\n== coding agents: ${results.length - failed.length}/${results.length} checks passed`);
+process.exit(failed.length ? 1 : 0);
