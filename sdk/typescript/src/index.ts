@@ -18,7 +18,7 @@ export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
 export type { Code } from "./resources/code.js";
 export type { WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
-export type { RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
+export type { RuntimeAgents, RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
 export type { Snapshots } from "./resources/snapshots.js";
@@ -120,6 +120,18 @@ export type {
   RunOutputLine,
   RunStarted,
   RuntimeHealth,
+  AcpEnvelope,
+  AcpEvent,
+  AcpEventList,
+  AcpServerInfo,
+  AcpServerListResponse,
+  AgentCapabilities,
+  AgentInfo,
+  AgentInstallArtifact,
+  AgentInstallRequest,
+  AgentInstallResponse,
+  AgentListResponse,
+  ServerStatusInfo,
   SeccompSpec,
   ServiceId,
   Session,

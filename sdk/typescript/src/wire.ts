@@ -1100,3 +1100,119 @@ export interface FsUploadBatchResponse {
   /** The list of paths was cut short (every entry was still written). */
   truncated: boolean;
 }
+
+// --- Coding agents (`…/runtime/v1/agents`, `…/runtime/v1/acp`) ------------
+
+/** What an agent can do (sandbox-agent's 18 flags). */
+export interface AgentCapabilities {
+  planMode: boolean;
+  permissions: boolean;
+  questions: boolean;
+  toolCalls: boolean;
+  toolResults: boolean;
+  textMessages: boolean;
+  images: boolean;
+  fileAttachments: boolean;
+  sessionLifecycle: boolean;
+  errorEvents: boolean;
+  reasoning: boolean;
+  status: boolean;
+  commandExecution: boolean;
+  fileChanges: boolean;
+  mcpTools: boolean;
+  streamingDeltas: boolean;
+  itemStarted: boolean;
+  sharedProcess: boolean;
+}
+
+/** Whether an ACP server of the agent runs in the workspace. */
+export interface ServerStatusInfo {
+  /** `running` or `stopped`. */
+  status: string;
+  /** How long the oldest running one has run, ms. */
+  uptimeMs?: number | null;
+}
+
+/** One coding agent as a workspace sees it. */
+export interface AgentInfo {
+  /** `claude`, `codex`, `opencode`, `amp`, `pi`, `cursor` or `mock`. */
+  id: string;
+  /** Installed on the server's host (`paddock agents install`), or built in. */
+  installed: boolean;
+  /** The tenant has a credential for the model service the agent calls. */
+  credentialsAvailable: boolean;
+  /** The installed agent's version. */
+  version?: string | null;
+  /** Its ACP server inside the workspace. */
+  path?: string | null;
+  capabilities: AgentCapabilities;
+  /** Models, modes and thought levels (with `config: true`). */
+  configOptions?: unknown[] | null;
+  /** Why the agent cannot run here, when it cannot. */
+  configError?: string | null;
+  serverStatus?: ServerStatusInfo | null;
+}
+
+/** `GET …/v1/agents`. */
+export interface AgentListResponse {
+  agents: AgentInfo[];
+}
+
+/** `POST …/v1/agents/{agent}/install`. */
+export interface AgentInstallRequest {
+  /** Install again when installed. */
+  reinstall?: boolean | null;
+  /** Must be the pinned version when given. */
+  agentVersion?: string | null;
+  /** Must be the pinned adapter version when given. */
+  agentProcessVersion?: string | null;
+}
+
+/** One thing an install put in place. */
+export interface AgentInstallArtifact {
+  /** `agent_process` (the ACP server) or `native_agent` (the CLI it drives). */
+  kind: string;
+  path: string;
+  /** `builtin` or `npm:<package>`. */
+  source: string;
+  version?: string | null;
+}
+
+/** The answer of an install. */
+export interface AgentInstallResponse {
+  already_installed: boolean;
+  artifacts: AgentInstallArtifact[];
+}
+
+/** One ACP server of a workspace. */
+export interface AcpServerInfo {
+  serverId: string;
+  agent: string;
+  createdAtMs: number;
+  /** (ext) `running`, or `exited` once its agent process ended. */
+  status: string;
+}
+
+/** `GET …/v1/acp`. */
+export interface AcpServerListResponse {
+  servers: AcpServerInfo[];
+}
+
+/** A JSON-RPC 2.0 envelope as the Agent Client Protocol carries it. */
+export type AcpEnvelope = Record<string, unknown>;
+
+/** One stored envelope of an ACP server's transcript. */
+export interface AcpEvent {
+  /** Grows by one per envelope from 1; the SSE `id`. */
+  index: number;
+  /** `outbound` (client to agent) or `inbound` (agent to client). */
+  direction: string;
+  createdAtMs: number;
+  envelope: AcpEnvelope;
+}
+
+/** `GET …/v1/acp/{server}/events`. */
+export interface AcpEventList {
+  events: AcpEvent[];
+  hasMore: boolean;
+}

@@ -143,6 +143,12 @@ pub struct AcpServerListResponse {
     pub servers: Vec<AcpServerInfo>,
 }
 
+/// A JSON-RPC 2.0 envelope (a request, a response or a notification) as
+/// the Agent Client Protocol carries it, passed on unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct AcpEnvelope(pub serde_json::Value);
+
 /// Query of `POST …/v1/acp/{server}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
 pub struct AcpPostQuery {

@@ -18,6 +18,14 @@ import type {
 import { SseParser } from "../sse.js";
 import { TerminalSession } from "../terminal.js";
 import type {
+  AcpEnvelope,
+  AcpEventList,
+  AcpServerInfo,
+  AcpServerListResponse,
+  AgentInfo,
+  AgentInstallRequest,
+  AgentInstallResponse,
+  AgentListResponse,
   FsActionResponse,
   FsEntry,
   FsMoveResponse,
@@ -59,6 +67,8 @@ export class WorkspaceRuntime {
   readonly processes: RuntimeProcesses;
   /** Files beneath `/workspace`. */
   readonly files: RuntimeFiles;
+  /** Coding agents and their ACP servers. */
+  readonly agents: RuntimeAgents;
   private readonly prefix: string;
 
   /** @internal */
@@ -70,6 +80,7 @@ export class WorkspaceRuntime {
     this.prefix = runtimePath(workspaceId);
     this.processes = new RuntimeProcesses(http, this.prefix);
     this.files = new RuntimeFiles(http, this.prefix);
+    this.agents = new RuntimeAgents(http, this.prefix);
   }
 
   /**
@@ -467,7 +478,37 @@ function decodeEntry(entry: ProcessLogEntry, what: string): ProcessLogChunk {
  * The `log` events of a followed log, decoded, until the stream ends.
  * Other events and comments (keep-alives) are skipped.
  */
-async function* readLogEvents(open: OpenResponse, what: string): AsyncGenerator<ProcessLogChunk, void, undefined> {
+/** A followed log's entries, their bytes decoded. */
+function readLogEvents(open: OpenResponse, what: string): AsyncGenerator<ProcessLogChunk, void, undefined> {
+  return readOpenStream(open, what, "log", (data) => {
+    let entry: unknown;
+    try {
+      entry = JSON.parse(data);
+    } catch {
+      entry = undefined;
+    }
+    if (typeof entry !== "object" || entry === null || typeof (entry as ProcessLogEntry).data !== "string") {
+      throw new PaddockError({
+        status: open.response.status,
+        code: "SERVER_ERROR",
+        message: `${what}: a log event's data is not a log entry`,
+        body: data,
+      });
+    }
+    return decodeEntry(entry as ProcessLogEntry, what);
+  });
+}
+
+/**
+ * Reads an SSE response that ends when the server ends it (or the caller
+ * leaves), yielding `convert` of each message named `event`.
+ */
+async function* readOpenStream<T>(
+  open: OpenResponse,
+  what: string,
+  event: string,
+  convert: (data: string, id: string) => T,
+): AsyncGenerator<T, void, undefined> {
   const body = open.response.body;
   let finished = false;
   try {
@@ -493,22 +534,8 @@ async function* readLogEvents(open: OpenResponse, what: string): AsyncGenerator<
         }
         const text = chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true });
         for (const message of parser.push(text)) {
-          if (message.event !== "log") continue;
-          let entry: unknown;
-          try {
-            entry = JSON.parse(message.data);
-          } catch {
-            entry = undefined;
-          }
-          if (typeof entry !== "object" || entry === null || typeof (entry as ProcessLogEntry).data !== "string") {
-            throw new PaddockError({
-              status: open.response.status,
-              code: "SERVER_ERROR",
-              message: `${what}: a log event's data is not a log entry`,
-              body: message.data,
-            });
-          }
-          yield decodeEntry(entry as ProcessLogEntry, what);
+          if (message.event !== event) continue;
+          yield convert(message.data, message.id);
           if (open.signal.aborted) throw open.failure(open.signal.reason);
         }
         if (chunk.done) break;
@@ -521,6 +548,143 @@ async function* readLogEvents(open: OpenResponse, what: string): AsyncGenerator<
   } finally {
     open.close();
     open.abort();
+  }
+}
+
+/**
+ * Coding agents of a workspace (`…/runtime/v1/agents`) and their ACP
+ * servers (`…/runtime/v1/acp`): sandbox-agent 0.4.2's routes, plus
+ * paddock's stored transcript of each server. An ACP server is an agent
+ * process in the workspace, spoken to in JSON-RPC 2.0 envelopes: `send`
+ * posts one (the first names the agent), `follow` yields the agent's
+ * messages (requests such as `session/request_permission`, notifications
+ * such as `session/update`, and responses) from the stored ones on.
+ *
+ * ```ts
+ * const acp = paddock.workspaces.runtime(id).agents;
+ * await acp.send("s1", { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: 1 } }, { agent: "claude" });
+ * for await (const { index, envelope } of acp.follow("s1")) console.log(index, envelope);
+ * ```
+ *
+ * The `sandbox-agent` npm SDK drives the same routes with sessions,
+ * prompts and permission callbacks: give it `runtime.baseUrl`.
+ */
+export class RuntimeAgents {
+  private readonly agents: string;
+  private readonly acp: string;
+
+  /** @internal */
+  constructor(
+    private readonly http: HttpClient,
+    prefix: string,
+  ) {
+    this.agents = `${prefix}/v1/agents`;
+    this.acp = `${prefix}/v1/acp`;
+  }
+
+  /** `GET …/v1/agents`: every agent, installed or not (`config: true` adds their config options). */
+  async list(options: { config?: boolean } = {}, call?: CallOptions): Promise<AgentInfo[]> {
+    const answer = await this.http.json<AgentListResponse>({ method: "GET", path: this.agents, query: { config: options.config }, call });
+    return answer.agents;
+  }
+
+  /** `GET …/v1/agents/{agent}`. */
+  async get(agent: string, options: { config?: boolean } = {}, call?: CallOptions): Promise<AgentInfo> {
+    return this.http.json({ method: "GET", path: `${this.agents}/${segment(agent)}`, query: { config: options.config }, call });
+  }
+
+  /**
+   * `POST …/v1/agents/{agent}/install`: installs the agent's pinned npm
+   * packages on the server's host; answers when done (up to 15 minutes).
+   */
+  async install(agent: string, request: AgentInstallRequest = {}, call?: CallOptions): Promise<AgentInstallResponse> {
+    return this.http.json({
+      method: "POST",
+      path: `${this.agents}/${segment(agent)}/install`,
+      body: request,
+      minTimeoutMs: 15 * 60_000,
+      call,
+    });
+  }
+
+  /** `GET …/v1/acp`: the workspace's ACP servers, oldest first. */
+  async servers(call?: CallOptions): Promise<AcpServerInfo[]> {
+    const answer = await this.http.json<AcpServerListResponse>({ method: "GET", path: this.acp, call });
+    return answer.servers;
+  }
+
+  /**
+   * `POST …/v1/acp/{server}`: sends a JSON-RPC envelope to the server's
+   * agent (`agent` starts it on the first one). A request answers the
+   * agent's response (a prompt's when its turn ends: no deadline unless
+   * the call options give one); anything else `undefined` once delivered.
+   */
+  async send(
+    serverId: string,
+    envelope: AcpEnvelope,
+    options: { agent?: string } = {},
+    call?: CallOptions,
+  ): Promise<AcpEnvelope | undefined> {
+    return this.http.json({
+      method: "POST",
+      path: `${this.acp}/${segment(serverId)}`,
+      query: { agent: options.agent },
+      body: envelope,
+      minTimeoutMs: Number.POSITIVE_INFINITY,
+      call,
+    });
+  }
+
+  /**
+   * `GET …/v1/acp/{server}` (SSE): the agent's messages after `since`
+   * (from the first without it), then live ones; the stream stays open
+   * until the caller leaves the loop or aborts `signal`. Each comes with
+   * its transcript `index` (pass the last one as `since` to resume).
+   */
+  async *follow(
+    serverId: string,
+    options: { since?: number; signal?: AbortSignal } = {},
+    call?: CallOptions,
+  ): AsyncGenerator<{ index: number; envelope: AcpEnvelope }, void, undefined> {
+    const merged: CallOptions = { ...call };
+    if (merged.signal === undefined && options.signal !== undefined) merged.signal = options.signal;
+    const open = await this.http.open(
+      {
+        method: "GET",
+        path: `${this.acp}/${segment(serverId)}`,
+        query: { since: options.since },
+        minTimeoutMs: Number.POSITIVE_INFINITY,
+        call: merged,
+      },
+      "text/event-stream",
+    );
+    yield* readOpenStream(open, "agents.follow", "message", (data, id) => {
+      let envelope: unknown;
+      try {
+        envelope = JSON.parse(data);
+      } catch {
+        envelope = undefined;
+      }
+      if (typeof envelope !== "object" || envelope === null) {
+        throw new PaddockError({ status: open.response.status, code: "SERVER_ERROR", message: "agents.follow: a message is not a JSON-RPC envelope", body: data });
+      }
+      return { index: Number(id), envelope: envelope as AcpEnvelope };
+    });
+  }
+
+  /** `GET …/v1/acp/{server}/events` (ext): the stored transcript, both directions, after `since`. */
+  async transcript(serverId: string, options: { since?: number; limit?: number } = {}, call?: CallOptions): Promise<AcpEventList> {
+    return this.http.json({
+      method: "GET",
+      path: `${this.acp}/${segment(serverId)}/events`,
+      query: { since: options.since, limit: options.limit },
+      call,
+    });
+  }
+
+  /** `DELETE …/v1/acp/{server}`: ends the agent; its transcript stays readable until the id is used again. */
+  async deleteServer(serverId: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "DELETE", path: `${this.acp}/${segment(serverId)}`, call });
   }
 }
 

@@ -173,10 +173,25 @@ async function sdkRequests() {
     (p) => p.workspaces.runtime("wrk_1").files.uploadTar("d", new Uint8Array(1024)),
     (p) => p.workspaces.runtime("wrk_1").files.downloadTar("d"),
     (p) => p.workspaces.runtime("wrk_1").files.downloadTarStream().then((s) => s.cancel()),
+    (p) => p.workspaces.runtime("wrk_1").agents.list({ config: true }),
+    (p) => p.workspaces.runtime("wrk_1").agents.get("claude", { config: true }),
+    (p) => p.workspaces.runtime("wrk_1").agents.install("claude", { reinstall: true }),
+    (p) => p.workspaces.runtime("wrk_1").agents.servers(),
+    (p) => p.workspaces.runtime("wrk_1").agents.send("s1", { jsonrpc: "2.0", id: 1, method: "initialize", params: {} }, { agent: "mock" }),
+    async (p) => {
+      for await (const _ of p.workspaces.runtime("wrk_1").agents.follow("s1", { since: 3 })) {
+        // drain
+      }
+    },
+    (p) => p.workspaces.runtime("wrk_1").agents.transcript("s1", { since: 0, limit: 10 }),
+    (p) => p.workspaces.runtime("wrk_1").agents.deleteServer("s1"),
   ];
   const answer = (call) => {
     if (call.path.endsWith("/stream") && call.method === "POST") return sse(['event: completed\ndata: {"exit_code":0}\n\n']);
     if (call.query.follow === "true") return sse([]);
+    if (/\/runtime\/v1\/acp\/s1$/.test(call.path) && call.method === "GET") return sse([]);
+    if (call.path.endsWith("/runtime/v1/agents")) return json(200, { agents: [] });
+    if (call.path.endsWith("/runtime/v1/acp")) return json(200, { servers: [] });
     if (call.path.endsWith("/logs")) return json(200, { processId: "proc_1", stream: "stdout", entries: [] });
     if (call.path.endsWith("/runtime/v1/processes") && call.method === "GET") return json(200, { processes: [] });
     return json(200, call.path === "/v1/sessions" && call.method === "GET" ? [] : {});

@@ -13,7 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paddock_api::runtime::agents::{
-    AcpEventList, AcpEventsQuery, AcpPostQuery, AcpServerListResponse, AgentInfo, AgentInstallRequest,
+    AcpEnvelope, AcpEventList, AcpEventsQuery, AcpPostQuery, AcpServerListResponse, AgentInfo, AgentInstallRequest,
     AgentInstallResponse, AgentListResponse, AgentQuery,
 };
 use paddock_api::runtime::problem::ProblemDetails;
@@ -121,8 +121,8 @@ async fn list_servers(
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/acp/{server}", operation_id = "runtimePostAcp", summary = "Send an ACP envelope",
     description = "Sends a JSON-RPC 2.0 envelope to the server's agent, starting it (and the workspace) on the first POST, which names the agent in `?agent=`. A request is answered with the agent's response (200); a notification or an answer to the agent's own request with 202 once the agent has it. Every envelope is stored before it is passed on.",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("server" = String, Path, description = "Client-chosen ACP server id"), AcpPostQuery),
-    request_body(content = Object, description = "A JSON-RPC 2.0 envelope"),
-    responses((status = 200, description = "The agent's response", body = Object),
+    request_body = AcpEnvelope,
+    responses((status = 200, description = "The agent's response", body = AcpEnvelope),
         (status = 202, description = "Delivered"),
         (status = 400, description = "Not JSON, no `agent` on the first POST, an unknown agent (`unsupported_agent`) or one not installed (`agent_not_installed`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
