@@ -4,6 +4,7 @@
 //! starts a thread, so `main` parses arguments, starts the engine, and only
 //! then builds the async runtime.
 
+mod agent_client;
 mod agents;
 mod client;
 mod code_client;
@@ -31,6 +32,17 @@ use paddock_jail::{Engine, EngineOptions};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `paddock agent …`.
+#[derive(Debug, Subcommand)]
+enum AgentCommand {
+    /// Start AGENT in workspace WS, send PROMPT and print the conversation
+    /// as it streams (the agent's words on stdout, tool calls and questions
+    /// on stderr); permission requests are asked on the terminal.
+    Run(agent_client::AgentRunArgs),
+    /// Print what a client and an agent said, in order (both directions).
+    Transcript(agent_client::TranscriptArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +101,12 @@ enum Command {
     Ws(WorkspaceArgs),
     /// Read and delete snapshots (server).
     Snapshots(SnapshotsArgs),
+    /// Run a coding agent in a workspace, or read a past conversation
+    /// (server).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Coding agents: install them on this host, list them.
     Agents {
         #[command(subcommand)]
@@ -255,6 +273,10 @@ fn main() {
         Command::Ws(args) => finish(|| workspace_client::workspaces(&args.connection, &args.command)),
         Command::Snapshots(args) => finish(|| workspace_client::snapshots(&args.connection, &args.command)),
         Command::Agents { command } => finish(|| agents::run(&command)),
+        Command::Agent { command } => finish(|| match &command {
+            AgentCommand::Run(args) => agent_client::run(args),
+            AgentCommand::Transcript(args) => agent_client::transcript(args),
+        }),
         Command::Flavors { command } => finish(|| workspace_client::flavors(&command)),
         Command::Keys(args) => finish(|| client::keys(&args.connection, &args.command)),
         Command::Audit {

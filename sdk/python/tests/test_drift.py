@@ -338,6 +338,14 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: rt.files.upload_tar("d", tar.getvalue()),
         lambda: rt.files.download_tar("d"),
         lambda: rt.files.download_tar(None, io.BytesIO()),
+        lambda: rt.agents.list(config=True),
+        lambda: rt.agents.get("claude", config=True),
+        lambda: rt.agents.install("claude", reinstall=True),
+        lambda: rt.agents.servers(),
+        lambda: rt.agents.send("s1", {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}, agent="mock"),
+        lambda: list(rt.agents.follow("s1", since=3)),
+        lambda: rt.agents.transcript("s1", since=0, limit=10),
+        lambda: rt.agents.delete_server("s1"),
     ]
     for action in actions:
         try:

@@ -178,6 +178,7 @@ pub struct AcpEvent {
     pub direction: String,
     pub created_at_ms: i64,
     /// The JSON-RPC envelope as it was sent.
+    #[schema(value_type = Object)]
     pub envelope: serde_json::Value,
 }
 

@@ -20,6 +20,8 @@ from ._shared import Retry
 from .models import *  # noqa: F403  (every record type, as agentjail exported its types)
 from .models import ForkResponse, Settings
 from ._async.client import (
+    AsyncAcpStream,
+    AsyncAgents,
     AsyncCodeStream,
     AsyncEventStream,
     AsyncFiles,
@@ -31,6 +33,8 @@ from ._async.client import (
     AsyncWorkspaceHandle,
 )
 from ._sync.client import (
+    AcpStream,
+    Agents,
     Audit,
     Code,
     CodeStream,
@@ -70,7 +74,7 @@ from .errors import (
     ServerError,
     UnavailableError,
 )
-from .events import CodeEvent, LogChunk, ProcessLogs, StreamEvent
+from .events import AcpMessage, CodeEvent, LogChunk, ProcessLogs, StreamEvent
 
 #: agentjail's client name: ``from paddock import Agentjail``.
 Agentjail = Paddock
@@ -99,6 +103,11 @@ __all__ = [
     "AsyncProcesses",
     "Files",
     "AsyncFiles",
+    "Agents",
+    "AsyncAgents",
+    "AcpStream",
+    "AsyncAcpStream",
+    "AcpMessage",
     "Terminal",
     "AsyncTerminal",
     "EventStream",

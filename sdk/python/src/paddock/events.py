@@ -108,6 +108,14 @@ class LogChunk(PaddockModel):
         return self.data.decode("utf-8", "replace")
 
 
+class AcpMessage(PaddockModel):
+    """One message of a coding agent (``agents.follow``): its transcript
+    index (pass the last as ``since`` to resume) and the JSON-RPC envelope."""
+
+    index: int
+    envelope: Dict[str, Any]
+
+
 class ProcessLogs(PaddockModel):
     """A process's retained output (``processes.logs``)."""
 

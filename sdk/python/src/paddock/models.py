@@ -14,8 +14,19 @@ from pydantic import Field
 from ._base import ExecResultMixin, PaddockModel, SessionMixin
 
 __all__ = [
+    "AcpEnvelope",
+    "AcpEvent",
+    "AcpEventList",
+    "AcpServerInfo",
+    "AcpServerListResponse",
     "ActionList",
     "ActionRow",
+    "AgentCapabilities",
+    "AgentInfo",
+    "AgentInstallArtifact",
+    "AgentInstallRequest",
+    "AgentInstallResponse",
+    "AgentListResponse",
     "AuditList",
     "AuditRow",
     "CancelResponse",
@@ -95,6 +106,7 @@ __all__ = [
     "ResourceStats",
     "RunRequest",
     "RuntimeHealth",
+    "ServerStatusInfo",
     "Session",
     "Settings",
     "SnapshotGc",
@@ -140,6 +152,45 @@ ProcessState = Literal["running", "exited"]
 """Whether a process still runs."""
 
 
+class AcpEnvelope(PaddockModel):
+    """A JSON-RPC 2.0 envelope (a request, a response or a notification) as
+    the Agent Client Protocol carries it, passed on unchanged.
+    """
+
+    pass
+
+
+class AcpEvent(PaddockModel):
+    """One envelope of an ACP server's transcript."""
+
+    created_at_ms: int = Field(alias="createdAtMs")
+    direction: str
+    envelope: Dict[str, Any]
+    index: int
+
+
+class AcpEventList(PaddockModel):
+    """`GET …/v1/acp/{server}/events` (ext): the transcript, both directions."""
+
+    events: List[AcpEvent]
+    has_more: bool = Field(alias="hasMore")
+
+
+class AcpServerInfo(PaddockModel):
+    """One ACP server of a workspace."""
+
+    agent: str
+    created_at_ms: int = Field(alias="createdAtMs")
+    server_id: str = Field(alias="serverId")
+    status: str
+
+
+class AcpServerListResponse(PaddockModel):
+    """`GET …/v1/acp`."""
+
+    servers: List[AcpServerInfo]
+
+
 class ActionList(PaddockModel):
     """(ext) `{rows, total}` of the control-plane actions, newest first."""
 
@@ -156,6 +207,75 @@ class ActionRow(PaddockModel):
     id: int
     target: str
     tenant_id: str
+
+
+class AgentCapabilities(PaddockModel):
+    """What an agent can do, as sandbox-agent reports it (18 flags)."""
+
+    command_execution: bool = Field(alias="commandExecution")
+    error_events: bool = Field(alias="errorEvents")
+    file_attachments: bool = Field(alias="fileAttachments")
+    file_changes: bool = Field(alias="fileChanges")
+    images: bool
+    item_started: bool = Field(alias="itemStarted")
+    mcp_tools: bool = Field(alias="mcpTools")
+    permissions: bool
+    plan_mode: bool = Field(alias="planMode")
+    questions: bool
+    reasoning: bool
+    session_lifecycle: bool = Field(alias="sessionLifecycle")
+    shared_process: bool = Field(alias="sharedProcess")
+    status: bool
+    streaming_deltas: bool = Field(alias="streamingDeltas")
+    text_messages: bool = Field(alias="textMessages")
+    tool_calls: bool = Field(alias="toolCalls")
+    tool_results: bool = Field(alias="toolResults")
+
+
+class AgentInfo(PaddockModel):
+    """One agent: `GET …/v1/agents` lists them, `GET …/v1/agents/{agent}`
+    gives one.
+    """
+
+    capabilities: AgentCapabilities
+    config_error: Optional[str] = Field(default=None, alias="configError")
+    config_options: Optional[List[Any]] = Field(default=None, alias="configOptions")
+    credentials_available: bool = Field(alias="credentialsAvailable")
+    id: str
+    installed: bool
+    path: Optional[str] = None
+    server_status: Optional[ServerStatusInfo] = Field(default=None, alias="serverStatus")
+    version: Optional[str] = None
+
+
+class AgentInstallArtifact(PaddockModel):
+    """One thing an install put in place."""
+
+    kind: str
+    path: str
+    source: str
+    version: Optional[str] = None
+
+
+class AgentInstallRequest(PaddockModel):
+    """`POST …/v1/agents/{agent}/install`."""
+
+    agent_process_version: Optional[str] = Field(default=None, alias="agentProcessVersion")
+    agent_version: Optional[str] = Field(default=None, alias="agentVersion")
+    reinstall: Optional[bool] = None
+
+
+class AgentInstallResponse(PaddockModel):
+    """The answer of an install (sandbox-agent's snake_case field included)."""
+
+    already_installed: bool
+    artifacts: List[AgentInstallArtifact]
+
+
+class AgentListResponse(PaddockModel):
+    """`GET …/v1/agents`."""
+
+    agents: List[AgentInfo]
 
 
 class AuditList(PaddockModel):
@@ -867,6 +987,15 @@ class RuntimeHealth(PaddockModel):
     """`GET …/runtime/v1/health`."""
 
     status: str
+
+
+class ServerStatusInfo(PaddockModel):
+    """Whether an agent's ACP server process runs (sandbox-agent's
+    `ServerStatusInfo`).
+    """
+
+    status: str
+    uptime_ms: Optional[int] = Field(default=None, alias="uptimeMs")
 
 
 class Session(SessionMixin, PaddockModel):

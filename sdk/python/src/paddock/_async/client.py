@@ -14,7 +14,7 @@ import tarfile
 import tempfile
 import time
 from types import TracebackType
-from typing import IO, Any, AsyncIterator, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import IO, Any, AsyncIterator, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -64,9 +64,15 @@ from .._shared import (
 )
 from .._version import __version__
 from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class, error_for_code
-from ..events import CodeEvent, LogChunk, ProcessLogs, StreamEvent
+from ..events import AcpMessage, CodeEvent, LogChunk, ProcessLogs, StreamEvent
 from ..models import (
+    AcpEventList,
+    AcpServerInfo,
+    AcpServerListResponse,
     ActionList,
+    AgentInfo,
+    AgentInstallResponse,
+    AgentListResponse,
     AuditList,
     CancelResponse,
     CodeExecutionResult,
@@ -326,6 +332,8 @@ E = TypeVar("E", StreamEvent, CodeEvent)
 R = TypeVar("R")
 #: The stream itself, in its own class.
 S = TypeVar("S", bound="AsyncSseStream[Any, Any]")
+T = TypeVar("T")
+F = TypeVar("F", bound="AsyncFollowStream[Any]")
 
 
 class AsyncSseStream(Generic[E, R]):
@@ -513,18 +521,23 @@ class AsyncCodeStream(AsyncSseStream[CodeEvent, CodeExecutionResult]):
             self.result = event.result
 
 
-class AsyncLogStream:
-    """A followed process log (``processes.follow``): chunks as they are
-    written, until the process has ended and its output is sent."""
+class AsyncFollowStream(Generic[T]):
+    """A followed Server-Sent Events stream that ends when the server ends it
+    (or the caller closes it): each message named ``event``, converted."""
 
-    def __init__(self, http: AsyncHTTP, path: str, query: Query) -> None:
+    def __init__(
+        self, http: AsyncHTTP, path: str, query: Query, what: str, event: str, convert: Callable[[str, str], T]
+    ) -> None:
         self._http = http
         self._path = path
         self._query = query
+        self._what = what
+        self._event = event
+        self._convert = convert
         self._response: Optional[httpx.Response] = None
         self._chunks: Optional[AsyncIterator[str]] = None
         self._parser = SseParser()
-        self._pending: List[LogChunk] = []
+        self._pending: List[T] = []
         self._done = False
 
     async def _open(self) -> None:
@@ -534,13 +547,13 @@ class AsyncLogStream:
         kind = self._response.headers.get("content-type", "")
         if "text/event-stream" not in kind:
             await self.aclose()
-            raise ProtocolError(f"processes.follow: expected text/event-stream, got {kind or 'nothing'}", status=200)
+            raise ProtocolError(f"{self._what}: expected text/event-stream, got {kind or 'nothing'}", status=200)
         self._chunks = self._response.aiter_text()
 
-    def __aiter__(self) -> "AsyncLogStream":
+    def __aiter__(self: F) -> F:
         return self
 
-    async def __anext__(self) -> LogChunk:
+    async def __anext__(self) -> T:
         if self._response is None and not self._done:
             await self._open()
         while not self._pending:
@@ -554,15 +567,10 @@ class AsyncLogStream:
                 text = "\n"
             except httpx.TransportError as err:
                 await self.aclose()
-                raise APIConnectionError(f"processes.follow: the stream broke: {err}", path=self._path) from err
-            for name, data, _ in self._parser.push(text):
-                if name != "log":
-                    continue
-                try:
-                    entry = json.loads(data)
-                except ValueError:
-                    entry = None
-                self._pending.append(to_log_chunk(entry, "processes.follow"))
+                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
+            for name, data, event_id in self._parser.push(text):
+                if name == self._event:
+                    self._pending.append(self._convert(data, event_id))
         return self._pending.pop(0)
 
     async def aclose(self) -> None:
@@ -575,13 +583,47 @@ class AsyncLogStream:
         if response is not None and not getattr(self, "_done", True):
             aclose_on_collect(response)
 
-    async def __aenter__(self) -> "AsyncLogStream":
+    async def __aenter__(self: F) -> F:
         return self
 
     async def __aexit__(
         self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
         await self.aclose()
+
+
+def _log_chunk(data: str, _id: str) -> LogChunk:
+    try:
+        entry = json.loads(data)
+    except ValueError:
+        entry = None
+    return to_log_chunk(entry, "processes.follow")
+
+
+class AsyncLogStream(AsyncFollowStream[LogChunk]):
+    """A followed process log (``processes.follow``): chunks as they are
+    written, until the process has ended and its output is sent."""
+
+    def __init__(self, http: AsyncHTTP, path: str, query: Query) -> None:
+        super().__init__(http, path, query, "processes.follow", "log", _log_chunk)
+
+
+def _acp_message(data: str, event_id: str) -> AcpMessage:
+    try:
+        envelope = json.loads(data)
+    except ValueError:
+        envelope = None
+    if not isinstance(envelope, dict):
+        raise ProtocolError("agents.follow: a message is not a JSON-RPC envelope", status=200, body=data)
+    return AcpMessage(index=int(event_id or 0), envelope=envelope)
+
+
+class AsyncAcpStream(AsyncFollowStream[AcpMessage]):
+    """A followed ACP server (``agents.follow``): the agent's messages from
+    the stored ones on, then live ones, until closed."""
+
+    def __init__(self, http: AsyncHTTP, path: str, query: Query) -> None:
+        super().__init__(http, path, query, "agents.follow", "message", _acp_message)
 
 
 # ================================================================= resources
@@ -1359,6 +1401,7 @@ class AsyncRuntime:
         self._prefix = prefix
         self.processes = AsyncProcesses(http, prefix)
         self.files = AsyncFiles(http, prefix)
+        self.agents = AsyncAgents(http, prefix)
 
     @property
     def base_url(self) -> str:
@@ -1367,6 +1410,70 @@ class AsyncRuntime:
 
     async def health(self) -> RuntimeHealth:
         return RuntimeHealth.model_validate(await self._http.json("GET", f"{self._prefix}/v1/health"))
+
+
+class AsyncAgents:
+    """Coding agents of a workspace (``…/runtime/v1/agents``) and their ACP
+    servers (``…/runtime/v1/acp``): agent processes in the workspace spoken
+    to in JSON-RPC 2.0 envelopes. ``send`` posts one (the first names the
+    agent); ``follow`` yields the agent's messages from the stored ones on;
+    ``transcript`` reads both directions as stored."""
+
+    def __init__(self, http: AsyncHTTP, prefix: str) -> None:
+        self._http = http
+        self._agents = f"{prefix}/v1/agents"
+        self._acp = f"{prefix}/v1/acp"
+
+    async def list(self, *, config: Optional[bool] = None) -> List[AgentInfo]:
+        """Every agent, installed or not (``config=True`` adds its options)."""
+        answer = await self._http.json("GET", self._agents, query={"config": config})
+        return AgentListResponse.model_validate(answer).agents
+
+    async def get(self, agent: str, *, config: Optional[bool] = None) -> AgentInfo:
+        return AgentInfo.model_validate(
+            await self._http.json("GET", f"{self._agents}/{seg(agent)}", query={"config": config})
+        )
+
+    async def install(self, agent: str, *, reinstall: Optional[bool] = None) -> AgentInstallResponse:
+        """Installs the agent's pinned npm packages on the server's host
+        (answers when done; up to 15 minutes)."""
+        answer = await self._http.json(
+            "POST", f"{self._agents}/{seg(agent)}/install", json={"reinstall": reinstall}, timeout=15 * 60
+        )
+        return AgentInstallResponse.model_validate(answer)
+
+    async def servers(self) -> List[AcpServerInfo]:
+        """The workspace's ACP servers, oldest first."""
+        return AcpServerListResponse.model_validate(await self._http.json("GET", self._acp)).servers
+
+    async def send(
+        self, server_id: str, envelope: Mapping[str, Any], *, agent: Optional[str] = None
+    ) -> Optional[Dict[str, Any]]:
+        """Sends a JSON-RPC envelope to the server's agent (``agent`` starts it
+        on the first). A request returns the agent's response (a prompt's
+        when its turn ends: no deadline); anything else ``None``."""
+        answer = await self._http.json(
+            "POST", f"{self._acp}/{seg(server_id)}", query={"agent": agent}, json=dict(envelope), timeout=0
+        )
+        return answer if isinstance(answer, dict) else None
+
+    def follow(self, server_id: str, *, since: Optional[int] = None) -> AsyncAcpStream:
+        """The agent's messages after ``since`` (from the first without it),
+        then live ones, until the stream is closed."""
+        return AsyncAcpStream(self._http, f"{self._acp}/{seg(server_id)}", {"since": since})
+
+    async def transcript(
+        self, server_id: str, *, since: Optional[int] = None, limit: Optional[int] = None
+    ) -> AcpEventList:
+        """The stored envelopes, both directions, after ``since``."""
+        answer = await self._http.json(
+            "GET", f"{self._acp}/{seg(server_id)}/events", query={"since": since, "limit": limit}
+        )
+        return AcpEventList.model_validate(answer)
+
+    async def delete_server(self, server_id: str) -> None:
+        """Ends the agent; its transcript stays readable until the id is reused."""
+        await self._http.json("DELETE", f"{self._acp}/{seg(server_id)}")
 
 
 class AsyncProcesses:

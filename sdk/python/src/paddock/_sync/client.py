@@ -16,7 +16,7 @@ import tarfile
 import tempfile
 import time
 from types import TracebackType
-from typing import IO, Any, Iterator, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import IO, Any, Iterator, Callable, Dict, Generic, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import httpx
 from websockets.sync.client import ClientConnection, connect
@@ -66,9 +66,15 @@ from .._shared import (
 )
 from .._version import __version__
 from ..errors import APIConnectionError, APITimeoutError, PaddockError, ProtocolError, error_class, error_for_code
-from ..events import CodeEvent, LogChunk, ProcessLogs, StreamEvent
+from ..events import AcpMessage, CodeEvent, LogChunk, ProcessLogs, StreamEvent
 from ..models import (
+    AcpEventList,
+    AcpServerInfo,
+    AcpServerListResponse,
     ActionList,
+    AgentInfo,
+    AgentInstallResponse,
+    AgentListResponse,
     AuditList,
     CancelResponse,
     CodeExecutionResult,
@@ -328,6 +334,8 @@ E = TypeVar("E", StreamEvent, CodeEvent)
 R = TypeVar("R")
 #: The stream itself, in its own class.
 S = TypeVar("S", bound="SseStream[Any, Any]")
+T = TypeVar("T")
+F = TypeVar("F", bound="FollowStream[Any]")
 
 
 class SseStream(Generic[E, R]):
@@ -515,18 +523,23 @@ class CodeStream(SseStream[CodeEvent, CodeExecutionResult]):
             self.result = event.result
 
 
-class LogStream:
-    """A followed process log (``processes.follow``): chunks as they are
-    written, until the process has ended and its output is sent."""
+class FollowStream(Generic[T]):
+    """A followed Server-Sent Events stream that ends when the server ends it
+    (or the caller closes it): each message named ``event``, converted."""
 
-    def __init__(self, http: HTTP, path: str, query: Query) -> None:
+    def __init__(
+        self, http: HTTP, path: str, query: Query, what: str, event: str, convert: Callable[[str, str], T]
+    ) -> None:
         self._http = http
         self._path = path
         self._query = query
+        self._what = what
+        self._event = event
+        self._convert = convert
         self._response: Optional[httpx.Response] = None
         self._chunks: Optional[Iterator[str]] = None
         self._parser = SseParser()
-        self._pending: List[LogChunk] = []
+        self._pending: List[T] = []
         self._done = False
 
     def _open(self) -> None:
@@ -536,13 +549,13 @@ class LogStream:
         kind = self._response.headers.get("content-type", "")
         if "text/event-stream" not in kind:
             self.close()
-            raise ProtocolError(f"processes.follow: expected text/event-stream, got {kind or 'nothing'}", status=200)
+            raise ProtocolError(f"{self._what}: expected text/event-stream, got {kind or 'nothing'}", status=200)
         self._chunks = self._response.iter_text()
 
-    def __iter__(self) -> "LogStream":
+    def __iter__(self: F) -> F:
         return self
 
-    def __next__(self) -> LogChunk:
+    def __next__(self) -> T:
         if self._response is None and not self._done:
             self._open()
         while not self._pending:
@@ -556,15 +569,10 @@ class LogStream:
                 text = "\n"
             except httpx.TransportError as err:
                 self.close()
-                raise APIConnectionError(f"processes.follow: the stream broke: {err}", path=self._path) from err
-            for name, data, _ in self._parser.push(text):
-                if name != "log":
-                    continue
-                try:
-                    entry = json.loads(data)
-                except ValueError:
-                    entry = None
-                self._pending.append(to_log_chunk(entry, "processes.follow"))
+                raise APIConnectionError(f"{self._what}: the stream broke: {err}", path=self._path) from err
+            for name, data, event_id in self._parser.push(text):
+                if name == self._event:
+                    self._pending.append(self._convert(data, event_id))
         return self._pending.pop(0)
 
     def close(self) -> None:
@@ -577,13 +585,47 @@ class LogStream:
         if response is not None and not getattr(self, "_done", True):
             close_on_collect(response)
 
-    def __enter__(self) -> "LogStream":
+    def __enter__(self: F) -> F:
         return self
 
     def __exit__(
         self, kind: Optional[Type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
         self.close()
+
+
+def _log_chunk(data: str, _id: str) -> LogChunk:
+    try:
+        entry = json.loads(data)
+    except ValueError:
+        entry = None
+    return to_log_chunk(entry, "processes.follow")
+
+
+class LogStream(FollowStream[LogChunk]):
+    """A followed process log (``processes.follow``): chunks as they are
+    written, until the process has ended and its output is sent."""
+
+    def __init__(self, http: HTTP, path: str, query: Query) -> None:
+        super().__init__(http, path, query, "processes.follow", "log", _log_chunk)
+
+
+def _acp_message(data: str, event_id: str) -> AcpMessage:
+    try:
+        envelope = json.loads(data)
+    except ValueError:
+        envelope = None
+    if not isinstance(envelope, dict):
+        raise ProtocolError("agents.follow: a message is not a JSON-RPC envelope", status=200, body=data)
+    return AcpMessage(index=int(event_id or 0), envelope=envelope)
+
+
+class AcpStream(FollowStream[AcpMessage]):
+    """A followed ACP server (``agents.follow``): the agent's messages from
+    the stored ones on, then live ones, until closed."""
+
+    def __init__(self, http: HTTP, path: str, query: Query) -> None:
+        super().__init__(http, path, query, "agents.follow", "message", _acp_message)
 
 
 # ================================================================= resources
@@ -1361,6 +1403,7 @@ class Runtime:
         self._prefix = prefix
         self.processes = Processes(http, prefix)
         self.files = Files(http, prefix)
+        self.agents = Agents(http, prefix)
 
     @property
     def base_url(self) -> str:
@@ -1369,6 +1412,70 @@ class Runtime:
 
     def health(self) -> RuntimeHealth:
         return RuntimeHealth.model_validate(self._http.json("GET", f"{self._prefix}/v1/health"))
+
+
+class Agents:
+    """Coding agents of a workspace (``…/runtime/v1/agents``) and their ACP
+    servers (``…/runtime/v1/acp``): agent processes in the workspace spoken
+    to in JSON-RPC 2.0 envelopes. ``send`` posts one (the first names the
+    agent); ``follow`` yields the agent's messages from the stored ones on;
+    ``transcript`` reads both directions as stored."""
+
+    def __init__(self, http: HTTP, prefix: str) -> None:
+        self._http = http
+        self._agents = f"{prefix}/v1/agents"
+        self._acp = f"{prefix}/v1/acp"
+
+    def list(self, *, config: Optional[bool] = None) -> List[AgentInfo]:
+        """Every agent, installed or not (``config=True`` adds its options)."""
+        answer = self._http.json("GET", self._agents, query={"config": config})
+        return AgentListResponse.model_validate(answer).agents
+
+    def get(self, agent: str, *, config: Optional[bool] = None) -> AgentInfo:
+        return AgentInfo.model_validate(
+            self._http.json("GET", f"{self._agents}/{seg(agent)}", query={"config": config})
+        )
+
+    def install(self, agent: str, *, reinstall: Optional[bool] = None) -> AgentInstallResponse:
+        """Installs the agent's pinned npm packages on the server's host
+        (answers when done; up to 15 minutes)."""
+        answer = self._http.json(
+            "POST", f"{self._agents}/{seg(agent)}/install", json={"reinstall": reinstall}, timeout=15 * 60
+        )
+        return AgentInstallResponse.model_validate(answer)
+
+    def servers(self) -> List[AcpServerInfo]:
+        """The workspace's ACP servers, oldest first."""
+        return AcpServerListResponse.model_validate(self._http.json("GET", self._acp)).servers
+
+    def send(
+        self, server_id: str, envelope: Mapping[str, Any], *, agent: Optional[str] = None
+    ) -> Optional[Dict[str, Any]]:
+        """Sends a JSON-RPC envelope to the server's agent (``agent`` starts it
+        on the first). A request returns the agent's response (a prompt's
+        when its turn ends: no deadline); anything else ``None``."""
+        answer = self._http.json(
+            "POST", f"{self._acp}/{seg(server_id)}", query={"agent": agent}, json=dict(envelope), timeout=0
+        )
+        return answer if isinstance(answer, dict) else None
+
+    def follow(self, server_id: str, *, since: Optional[int] = None) -> AcpStream:
+        """The agent's messages after ``since`` (from the first without it),
+        then live ones, until the stream is closed."""
+        return AcpStream(self._http, f"{self._acp}/{seg(server_id)}", {"since": since})
+
+    def transcript(
+        self, server_id: str, *, since: Optional[int] = None, limit: Optional[int] = None
+    ) -> AcpEventList:
+        """The stored envelopes, both directions, after ``since``."""
+        answer = self._http.json(
+            "GET", f"{self._acp}/{seg(server_id)}/events", query={"since": since, "limit": limit}
+        )
+        return AcpEventList.model_validate(answer)
+
+    def delete_server(self, server_id: str) -> None:
+        """Ends the agent; its transcript stays readable until the id is reused."""
+        self._http.json("DELETE", f"{self._acp}/{seg(server_id)}")
 
 
 class Processes:
