@@ -92,6 +92,8 @@ impl Transcript {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exit {
     pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
 }
 
 /// A running (or ended) agent process and the requests waiting on it.
@@ -227,10 +229,10 @@ impl AcpServer {
         };
         let mut exited = self.exited.clone();
         tokio::select! {
-            answer = rx => answer.map(Some).map_err(|_| self.exited_error(self.exit().unwrap_or(Exit { code: None }))),
+            answer = rx => answer.map(Some).map_err(|_| self.exited_error(self.exit().unwrap_or(Exit { code: None, signal: None }))),
             _ = exited.wait_for(Option::is_some) => {
                 lock(&self.pending).remove(id);
-                Err(self.exited_error(self.exit().unwrap_or(Exit { code: None })))
+                Err(self.exited_error(self.exit().unwrap_or(Exit { code: None, signal: None })))
             }
             () = tokio::time::sleep(timeout) => {
                 lock(&self.pending).remove(id);
@@ -244,10 +246,13 @@ impl AcpServer {
 
     fn exited_error(&self, exit: Exit) -> Error {
         let tail = String::from_utf8_lossy(&lock(&self.stderr_tail)).trim().to_owned();
-        let code = exit
-            .code
-            .map_or_else(|| "by a signal".to_owned(), |c| format!("with code {c}"));
-        let mut message = format!("the {} agent process has exited {code}", self.agent);
+        let how = match (exit.code, exit.signal) {
+            (Some(code), _) => format!("has exited with code {code}"),
+            (None, Some(libc::SIGKILL)) => "was killed (SIGKILL; most often the workspace's memory limit: coding agents need 1 to 2 GiB, e.g. `paddock ws create --memory 2g`)".to_owned(),
+            (None, Some(signal)) => format!("was killed by signal {signal}"),
+            (None, None) => "has exited".to_owned(),
+        };
+        let mut message = format!("the {} agent process {how}", self.agent);
         if !tail.is_empty() {
             let start = tail.len().saturating_sub(2000);
             let start = (start..tail.len())
@@ -329,13 +334,14 @@ async fn read_agent(
         let _ = server.runtime.executor().signal(server.pid, libc::SIGKILL).await;
     }
     let status = exit.await.ok();
-    let code = match status {
-        Some(ExitStatus::Code(code)) => Some(code),
-        _ => None,
+    let (code, signal) = match status {
+        Some(ExitStatus::Code(code)) => (Some(code), None),
+        Some(ExitStatus::Signal(signal)) => (None, Some(signal)),
+        None => (None, None),
     };
     server.transcript.record_exit(code, None).await;
     lock(&server.pending).clear();
-    let _ = exit_tx.send(Some(Exit { code }));
+    let _ = exit_tx.send(Some(Exit { code, signal }));
 }
 
 async fn keep_tail(mut stderr: pipe::Receiver, tail: Arc<Mutex<Vec<u8>>>) {

@@ -492,7 +492,7 @@ impl Agents {
         }
         let config_error = match spec.source {
             Source::Unavailable(why) => Some(why.to_owned()),
-            _ if !installed.is_some() => Some(format!(
+            _ if installed.is_none() => Some(format!(
                 "not installed on this host: `paddock agents install {}` (or POST …/v1/agents/{}/install)",
                 spec.id, spec.id
             )),
