@@ -6,8 +6,12 @@
 // the file API), ACP server listing, SSE replay after Last-Event-ID, and the
 // transcript after a paddock restart. Exit code 0 only when every check held.
 //
-//   PADDOCK_BIN=target/debug/paddock node agents.mjs
+//   PADDOCK_BIN=target/debug/paddock node agents.mjs [--postgres]
+//
+// With --postgres the server keeps its state in a fresh PostgreSQL database
+// made on $PADDOCK_TEST_POSTGRES_URL's server (required; dropped at the end).
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,7 +80,10 @@ async function sseFrames(server, id, headers = {}, ms = 700) {
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), "paddock-agents-"));
-let server = await startPaddock({ stateDir });
+const database = process.argv.includes("--postgres") ? makeDatabase() : null;
+const dbArgs = database ? ["--database-url", database.url] : [];
+let server = await startPaddock({ stateDir, extraArgs: dbArgs });
+console.log(`  (state in ${database ? "PostgreSQL" : "SQLite"})`);
 let serverId;
 let sseBefore;
 try {
@@ -232,7 +239,7 @@ try {
 }
 
 await step("after a paddock restart: listed as exited, replayed over SSE, a POST says the agent exited", async () => {
-  server = await startPaddock({ stateDir, workspaceId: server.workspaceId });
+  server = await startPaddock({ stateDir, workspaceId: server.workspaceId, extraArgs: dbArgs });
   try {
     const list = await (await raw(server, "/v1/acp")).json();
     assert.deepEqual(list.servers.map((s) => [s.serverId, s.status]), [[serverId, "exited"]]);
@@ -258,6 +265,23 @@ await step("after a paddock restart: listed as exited, replayed over SSE, a POST
   }
 });
 rmSync(stateDir, { recursive: true, force: true });
+database?.drop();
+
+/** A fresh database on $PADDOCK_TEST_POSTGRES_URL's server (psql). */
+function makeDatabase() {
+  const admin = process.env.PADDOCK_TEST_POSTGRES_URL;
+  if (!admin) throw new Error("--postgres needs PADDOCK_TEST_POSTGRES_URL (scripts/test starts a PostgreSQL server and sets it)");
+  const name = `paddock_agents_${process.pid}`;
+  const psql = (sql) => {
+    const run = spawnSync("psql", [admin, "-qtAc", sql], { encoding: "utf8" });
+    if (run.status !== 0) throw new Error(`psql ${sql}: ${run.stderr || run.error}`);
+  };
+  psql(`DROP DATABASE IF EXISTS ${name}`);
+  psql(`CREATE DATABASE ${name}`);
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
 
 async function waitFor(check, ms = 5000) {
   const until = Date.now() + ms;
