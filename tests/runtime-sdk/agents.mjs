@@ -105,7 +105,7 @@ try {
     assert.ok(detail.configOptions.some((o) => o.category === "mode"));
     await assert.rejects(sdk.getAgent("nope"), (err) => err instanceof SandboxAgentError && err.status === 400);
     const amp = await raw(server, "/v1/agents/amp/install", { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
-    assert.equal(amp.status, 400);
+    assert.equal(amp.status, 404);
     assert.match((await amp.json()).type, /agent_not_installed$/);
   });
 
@@ -220,7 +220,9 @@ try {
     assert.equal((await raw(server, `/v1/acp/${otherId}`, { headers: { accept: "text/event-stream" } })).status, 404);
     const kept = await (await raw(server, `/v1/acp/${otherId}/events`)).json();
     assert.ok(kept.events.some((e) => e.direction === "outbound" && e.envelope.params?.prompt?.[0]?.text === "short-lived"));
-    // The id can be used again: a new agent, a new transcript.
+    // The id can be used again: a new agent, a new transcript, whose
+    // indexes go on from the old one's (a reader's cursor stays valid).
+    const oldLast = kept.events.at(-1).index;
     const again = await raw(server, `/v1/acp/${otherId}?agent=mock`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -228,7 +230,7 @@ try {
     });
     assert.equal(again.status, 200);
     const fresh = await (await raw(server, `/v1/acp/${otherId}/events`)).json();
-    assert.equal(fresh.events[0].index, 1);
+    assert.equal(fresh.events[0].index, oldLast + 1);
     assert.ok(!fresh.events.some((e) => JSON.stringify(e.envelope).includes("short-lived")));
     assert.equal(fresh.events.length, 2);
     assert.equal((await raw(server, `/v1/acp/${otherId}`, { method: "DELETE" })).status, 204);
@@ -253,7 +255,7 @@ await step("after a paddock restart: listed as exited, replayed over SSE, a POST
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ jsonrpc: "2.0", id: 1000, method: "session/prompt", params: {} }),
     });
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 500);
     assert.match((await res.json()).type, /agent_process_exited$/);
     const gone = await raw(server, `/v1/acp/${serverId}`, { method: "DELETE" });
     assert.equal(gone.status, 204);

@@ -191,11 +191,11 @@ error_codes! {
     /// An agent id paddock does not know.
     UnsupportedAgent = ("UNSUPPORTED_AGENT", 400),
     /// An agent this host has not installed (or cannot install).
-    AgentNotInstalled = ("AGENT_NOT_INSTALLED", 400),
+    AgentNotInstalled = ("AGENT_NOT_INSTALLED", 404),
     /// Installing an agent from npm failed.
-    InstallFailed = ("INSTALL_FAILED", 502),
+    InstallFailed = ("INSTALL_FAILED", 500),
     /// An ACP server's agent process has ended (or ended before it answered).
-    AgentProcessExited = ("AGENT_PROCESS_EXITED", 502),
+    AgentProcessExited = ("AGENT_PROCESS_EXITED", 500),
     /// No ACP server with that id in the workspace.
     AcpServerNotFound = ("ACP_SERVER_NOT_FOUND", 404),
     /// An ACP server id already bound to another agent.

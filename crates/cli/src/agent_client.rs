@@ -104,13 +104,13 @@ pub fn run(args: &AgentRunArgs) -> Outcome {
         }
         Ok::<_, Failure>(session_id)
     })();
-    let session_id = match started {
-        Ok(id) => id,
-        Err(err) => {
-            delete(&api, &acp);
-            return Err(err);
-        }
+    // The server is deleted on every way out (unless kept).
+    let _server = ServerGuard {
+        api: &api,
+        acp: &acp,
+        keep: args.keep,
     };
+    let session_id = started?;
 
     // The agent's messages, printed (and its questions answered) by a reader.
     let response = api.send(api.request(Method::GET, &acp).header("accept", "text/event-stream"))?;
@@ -151,14 +151,23 @@ pub fn run(args: &AgentRunArgs) -> Outcome {
             "[ACP server {server}: `paddock agent transcript --ws {} {server}`]",
             args.workspace
         );
-    } else {
-        delete(&api, &acp);
     }
     outcome
 }
 
-fn delete(api: &Api, acp: &str) {
-    let _ = api.call(Method::DELETE, acp, None);
+/// Deletes the ACP server when dropped (unless kept).
+struct ServerGuard<'a> {
+    api: &'a Api<'a>,
+    acp: &'a str,
+    keep: bool,
+}
+
+impl Drop for ServerGuard<'_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = self.api.call(Method::DELETE, self.acp, None);
+        }
+    }
 }
 
 fn rand_u64() -> u64 {

@@ -3,7 +3,8 @@
 //! (the real agents are driven by tests/runtime-sdk/coding-agents.mjs):
 //! permissions refused without a terminal, allowed by flag, and answered
 //! at a real terminal (a pseudo-terminal from `script`); the conversation
-//! on stdout and stderr; the transcript of a kept server; ACP errors.
+//! on stdout and stderr; the transcript of a kept server; ACP errors; the
+//! install route refused to operators; the proxy's port not previewable.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -164,6 +165,28 @@ fn agent_run_streams_the_conversation_and_answers_permissions() {
         text(&missing.stderr).contains("paddock agents install claude"),
         "{}",
         text(&missing.stderr)
+    );
+    // Installing runs npm on the host for every tenant: admins only.
+    let (status, refused) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/runtime/v1/agents/claude/install"),
+        Some(OP1_TOKEN),
+        Some(json!({})),
+    );
+    assert_eq!(status, 403, "{refused}");
+    // The phantom proxy's port in every workspace is not a preview.
+    let (status, refused) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/previews"),
+        Some(OP1_TOKEN),
+        Some(json!({"port": 65443})),
+    );
+    assert_eq!(
+        (status.as_u16(), refused["code"].as_str()),
+        (400, Some("BAD_PORT")),
+        "{refused}"
     );
     // Only the kept server is left.
     let (_, servers) = call(

@@ -14,6 +14,9 @@ CREATE TABLE acp_servers (
     -- When a client deleted it: its agent is ended and it is no longer
     -- listed, but its transcript stays readable until the id is reused.
     deleted_at     BIGINT,
+    -- The phantom session whose tokens its agent holds (closed when the
+    -- agent ends, or at the next start if paddock stopped first).
+    phantom_session TEXT,
     PRIMARY KEY (workspace_id, server_id)
 );
 

@@ -15,6 +15,7 @@ pub struct AcpServerRow {
     pub created_at: i64,
     pub exited_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    pub phantom_session: Option<String>,
 }
 
 /// One stored envelope.
@@ -46,7 +47,7 @@ impl Db {
     /// One server of a workspace.
     pub async fn acp_server(&self, workspace: &str, server: &str) -> DbResult<Option<AcpServerRow>> {
         Ok(sqlx::query_as::<_, AcpServerRow>(
-            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at FROM acp_servers \
+            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at, phantom_session FROM acp_servers \
              WHERE workspace_id = $1 AND server_id = $2",
         )
         .bind(workspace)
@@ -58,7 +59,7 @@ impl Db {
     /// A workspace's servers that were not deleted, oldest first.
     pub async fn acp_servers(&self, workspace: &str) -> DbResult<Vec<AcpServerRow>> {
         Ok(sqlx::query_as::<_, AcpServerRow>(
-            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at FROM acp_servers \
+            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at, phantom_session FROM acp_servers \
              WHERE workspace_id = $1 AND deleted_at IS NULL ORDER BY created_at, server_id",
         )
         .bind(workspace)
@@ -82,11 +83,37 @@ impl Db {
     /// Servers whose agent process was not seen to end.
     pub async fn acp_servers_not_exited(&self) -> DbResult<Vec<AcpServerRow>> {
         Ok(sqlx::query_as::<_, AcpServerRow>(
-            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at FROM acp_servers \
+            "SELECT workspace_id, server_id, tenant_id, agent, created_at, exited_at, deleted_at, phantom_session FROM acp_servers \
              WHERE exited_at IS NULL",
         )
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// Records the phantom session a server's agent holds.
+    pub async fn set_acp_phantom_session(&self, workspace: &str, server: &str, session: &str) -> DbResult<()> {
+        sqlx::query("UPDATE acp_servers SET phantom_session = $1 WHERE workspace_id = $2 AND server_id = $3")
+            .bind(session)
+            .bind(workspace)
+            .bind(server)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes every server and transcript of a deleted workspace.
+    pub async fn delete_workspace_acp(&self, workspace: &str) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM acp_events WHERE workspace_id = $1")
+            .bind(workspace)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM acp_servers WHERE workspace_id = $1")
+            .bind(workspace)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Marks a server deleted (its transcript is kept); false when there

@@ -128,6 +128,12 @@ impl Previews {
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| Error::new(ErrorCode::BadPort, "port must be in 1..=65535"))?;
+        if port == crate::services::workspaces::JAIL_PROXY_PORT {
+            return Err(Error::new(
+                ErrorCode::BadPort,
+                format!("port {port} is paddock's own in every workspace (the phantom proxy) and cannot be previewed"),
+            ));
+        }
         let ttl = match (body.ttl_secs, body.public) {
             (Some(0), _) => return Err(Error::new(ErrorCode::BadTtl, "ttl_secs must be at least 1")),
             (Some(t), _) if t > MAX_TTL_SECS => {

@@ -123,7 +123,8 @@ impl Sessions {
     /// A session for a long-lived process of a running workspace (a
     /// coding agent): those of `services` the tenant has a credential
     /// for, with tokens whose base URLs point at the proxy on the jail's
-    /// own loopback (where every running workspace has it). `None` when
+    /// own loopback (where every running workspace has it, at
+    /// [`JAIL_PROXY_PORT`](crate::services::workspaces::JAIL_PROXY_PORT)). `None` when
     /// the tenant has a credential for none of them. Close it with
     /// [`Sessions::close`] when the process ends.
     pub async fn open_for_jail(
@@ -148,7 +149,7 @@ impl Sessions {
             max_requests: None,
         };
         let session = self.create(caller, tenant, &body).await?;
-        let inside = format!("http://127.0.0.1:{}", self.proxy_listen.port());
+        let inside = format!("http://127.0.0.1:{}", crate::services::workspaces::JAIL_PROXY_PORT);
         let env = session
             .env
             .into_iter()

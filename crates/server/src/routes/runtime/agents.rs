@@ -30,7 +30,7 @@ use crate::services::agents::Agents;
 /// Keep-alive comments on an ACP stream, this often.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Stored envelopes read per query while replaying.
-const REPLAY_PAGE: i64 = 500;
+const REPLAY_PAGE: i64 = 100;
 
 pub(super) fn routes() -> OpenApiRouter<SharedState> {
     OpenApiRouter::new()
@@ -87,14 +87,15 @@ async fn get_agent(
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/agents/{agent}/install", operation_id = "runtimeInstallAgent", summary = "Install an agent",
-    description = "Installs the agent's pinned npm packages on the server's host (every workspace sees them, read-only). Answers when the install is done; an installed agent answers `already_installed` unless `reinstall`.",
+    description = "Installs the agent's pinned npm packages on the server's host (every workspace sees them, read-only); an admin's key only, as it runs npm on the host for every tenant. Answers when the install is done; an installed agent answers `already_installed` unless `reinstall`.",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("agent" = String, Path, description = "Agent id")),
     request_body = AgentInstallRequest,
     responses((status = 200, description = "Installed", body = AgentInstallResponse),
-        (status = 400, description = "An unknown agent, one not installable here, or a version other than the pinned one", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown agent, or a version other than the pinned one", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 502, description = "npm failed (`install_failed`, with npm's message)", body = ProblemDetails, content_type = "application/problem+json")))]
+        (status = 403, description = "Not an admin's key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace, or an agent not installable here (`agent_not_installed`, with the reason)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "npm failed (`install_failed`, with npm's message)", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn install_agent(
     State(state): State<SharedState>,
     RuntimeCaller(caller): RuntimeCaller,
@@ -124,13 +125,15 @@ async fn list_servers(
     request_body = AcpEnvelope,
     responses((status = 200, description = "The agent's response", body = AcpEnvelope),
         (status = 202, description = "Delivered"),
-        (status = 400, description = "Not JSON, no `agent` on the first POST, an unknown agent (`unsupported_agent`) or one not installed (`agent_not_installed`)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON, no `agent` on the first POST, or an unknown agent (`unsupported_agent`)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace, or an agent not installed (`agent_not_installed`, with the command that installs it)", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 409, description = "The server id is bound to another agent, or a request with the same id is waiting", body = ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Not `application/json`", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 502, description = "The agent process exited (`agent_process_exited`, with its stderr's end)", body = ProblemDetails, content_type = "application/problem+json"),
-        (status = 504, description = "The agent did not answer in 30 minutes", body = ProblemDetails, content_type = "application/problem+json")))]
+        (status = 429, description = "The workspace runs 8 agents already", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 500, description = "The agent process exited (`agent_process_exited`, with its stderr's end)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "The agent process could not be started (`stream_error`)", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 504, description = "The agent did not answer in 30 minutes, or did not read its input for 30 s", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn post_envelope(
     State(state): State<SharedState>,
     RuntimeCaller(caller): RuntimeCaller,
@@ -149,7 +152,7 @@ async fn post_envelope(
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/acp/{server}", operation_id = "runtimeStreamAcp", summary = "Follow an ACP server",
-    description = "Server-Sent Events: every message of the agent (`event: message`, `id:` its transcript index, `data:` the envelope), from the stored ones after `Last-Event-ID` (or `?since=`; from the start without either) to live ones. Stays open with keep-alive comments; replays after a paddock restart too.",
+    description = "Server-Sent Events: every message of the agent (`event: message`, `id:` its transcript index, `data:` the envelope), from the stored ones after `Last-Event-ID` (or `?since=`; from the start without either) to live ones. Open with keep-alive comments while the agent runs; ends once an ended agent's messages are sent (after a paddock restart too).",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("server" = String, Path, description = "ACP server id"), AcpEventsQuery),
     responses((status = 200, description = "SSE stream of ACP envelopes", content_type = "text/event-stream"),
         (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
@@ -182,7 +185,8 @@ async fn stream_envelopes(
 }
 
 /// Sends the agent's stored envelopes after `after`, then live ones, until
-/// the client goes.
+/// the client goes or the agent has ended (a stream of an ended server
+/// ends after its replay).
 async fn relay(
     agents: Agents,
     path: ServerPath,
@@ -231,10 +235,8 @@ async fn relay(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => break,
-                Err(broadcast::error::RecvError::Closed) => {
-                    tx.closed().await;
-                    return;
-                }
+                // The agent has ended and everything it said was sent.
+                Err(broadcast::error::RecvError::Closed) => return,
             }
         }
     }

@@ -21,7 +21,12 @@ use crate::services::runtime::RunningJail;
 
 /// The longest line an agent may write (a message with a large file or
 /// image in it still fits).
-const MAX_LINE: usize = 32 << 20;
+const MAX_LINE: usize = 8 << 20;
+/// The longest a write to the agent's input may take (an agent that stops
+/// reading, a paused workspace).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts at storing one of the agent's messages before giving up on it.
+const STORE_ATTEMPTS: u32 = 4;
 /// Live envelopes buffered for slow SSE readers; one that falls further
 /// behind reads the rest from the database.
 const LIVE_BUFFER: usize = 1024;
@@ -104,7 +109,7 @@ pub struct AcpServer {
     pub transcript: Arc<Transcript>,
     runtime: Arc<RunningJail>,
     pid: i32,
-    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    stdin: Arc<tokio::sync::Mutex<Option<pipe::Sender>>>,
     /// Requests sent to the agent, by their JSON id, awaiting its answer.
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     exited: watch::Receiver<Option<Exit>>,
@@ -112,6 +117,19 @@ pub struct AcpServer {
     /// The phantom session whose tokens the agent holds.
     pub phantom_session: Option<String>,
     killed: AtomicBool,
+}
+
+/// A request waiting for the agent's answer; forgotten when its caller
+/// stops waiting (answered, timed out, or gone).
+struct Pending<'a> {
+    server: &'a AcpServer,
+    id: &'a str,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        lock(&self.server.pending).remove(self.id);
+    }
 }
 
 /// What a POST carries.
@@ -158,7 +176,7 @@ impl AcpServer {
             transcript,
             runtime,
             pid: process.pid,
-            stdin: tokio::sync::Mutex::new(Some(stdin)),
+            stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
             pending: Mutex::default(),
             exited,
             stderr_tail: Arc::default(),
@@ -187,7 +205,7 @@ impl AcpServer {
         if let Some(exit) = self.exit() {
             return Err(self.exited_error(exit));
         }
-        let answer = match &kind {
+        let waiting = match &kind {
             Envelope::Request(id) => {
                 let (tx, rx) = oneshot::channel();
                 let mut pending = lock(&self.pending);
@@ -198,47 +216,61 @@ impl AcpServer {
                     ));
                 }
                 pending.insert(id.clone(), tx);
-                Some(rx)
+                Some((Pending { server: self, id }, rx))
             }
             _ => None,
         };
+        // Stored and written under one lock: the transcript's order is the
+        // agent's. The write runs to its end even if this request is
+        // dropped, so no half line is left on the agent's input.
         let line = envelope.to_string();
-        let written = async {
-            self.transcript.append(true, line.clone()).await?;
-            let mut stdin = self.stdin.lock().await;
-            let Some(pipe) = stdin.as_mut() else {
-                return Err(Error::new(ErrorCode::AgentProcessExited, "the agent process has ended"));
-            };
-            let mut bytes = line.into_bytes();
-            bytes.push(b'\n');
-            pipe.write_all(&bytes).await.map_err(|e| {
-                Error::new(
-                    ErrorCode::AgentProcessExited,
-                    format!("writing to the agent process failed: {e}"),
-                )
+        let written = {
+            let mut stdin = self.stdin.clone().lock_owned().await;
+            let transcript = self.transcript.clone();
+            tokio::spawn(async move {
+                transcript.append(true, line.clone()).await?;
+                let Some(pipe) = stdin.as_mut() else {
+                    return Err(Error::new(ErrorCode::AgentProcessExited, "the agent process has ended"));
+                };
+                let mut bytes = line.into_bytes();
+                bytes.push(b'\n');
+                match tokio::time::timeout(WRITE_TIMEOUT, pipe.write_all(&bytes)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(Error::new(
+                        ErrorCode::AgentProcessExited,
+                        format!("writing to the agent process failed: {e}"),
+                    )),
+                    Err(_) => {
+                        // A half-written line would corrupt the next one.
+                        *stdin = None;
+                        Err(Error::new(
+                            ErrorCode::AgentTimeout,
+                            format!(
+                                "the agent did not read its input for {} s (is the workspace paused?); its input is closed",
+                                WRITE_TIMEOUT.as_secs()
+                            ),
+                        ))
+                    }
+                }
             })
+            .await
+            .map_err(Error::internal)?
         };
-        if let Err(err) = written.await {
-            if let Envelope::Request(id) = &kind {
-                lock(&self.pending).remove(id);
-            }
-            return Err(err);
-        }
-        let (Some(rx), Envelope::Request(id)) = (answer, &kind) else {
+        written?;
+        let Some((_pending, rx)) = waiting else {
             return Ok(None);
         };
         let mut exited = self.exited.clone();
         tokio::select! {
+            biased;
             answer = rx => answer.map(Some).map_err(|_| self.exited_error(self.exit().unwrap_or(Exit { code: None, signal: None }))),
             _ = exited.wait_for(Option::is_some) => {
-                lock(&self.pending).remove(id);
                 Err(self.exited_error(self.exit().unwrap_or(Exit { code: None, signal: None })))
             }
             () = tokio::time::sleep(timeout) => {
-                lock(&self.pending).remove(id);
                 Err(Error::new(
                     ErrorCode::AgentTimeout,
-                    format!("the agent did not answer request {id} within {} s", timeout.as_secs()),
+                    format!("the agent did not answer within {} s", timeout.as_secs()),
                 ))
             }
         }
@@ -268,9 +300,12 @@ impl AcpServer {
         if self.killed.swap(true, Ordering::SeqCst) || self.exit().is_some() {
             return;
         }
-        drop(self.stdin.lock().await.take());
+        // Signalled first: a write stuck on the agent's input holds the pipe.
         let executor = self.runtime.executor();
         let _ = executor.signal(self.pid, libc::SIGTERM).await;
+        if let Ok(mut stdin) = self.stdin.try_lock() {
+            stdin.take();
+        }
         let mut exited = self.exited.clone();
         if tokio::time::timeout(grace, exited.wait_for(Option::is_some))
             .await
@@ -317,8 +352,8 @@ async fn read_agent(
             continue;
         };
         let compact = envelope.to_string();
-        if let Err(err) = server.transcript.append(false, compact).await {
-            tracing::error!(agent = %server.agent, message = %err.message, "storing an agent's message failed; stopping it");
+        if !store_with_retries(&server.transcript, compact).await {
+            tracing::error!(agent = %server.agent, "storing an agent's message kept failing; stopping it");
             break;
         }
         if classify(&envelope) == Envelope::Response {
@@ -342,6 +377,24 @@ async fn read_agent(
     server.transcript.record_exit(code, None).await;
     lock(&server.pending).clear();
     let _ = exit_tx.send(Some(Exit { code, signal }));
+}
+
+/// Stores one of the agent's messages, retrying a failing database a few
+/// times (a busy SQLite, a PostgreSQL failover) before giving up.
+async fn store_with_retries(transcript: &Transcript, envelope: String) -> bool {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=STORE_ATTEMPTS {
+        match transcript.append(false, envelope.clone()).await {
+            Ok(_) => return true,
+            Err(err) if attempt < STORE_ATTEMPTS => {
+                tracing::warn!(message = %err.message, attempt, "storing an agent's message failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 4;
+            }
+            Err(_) => {}
+        }
+    }
+    false
 }
 
 async fn keep_tail(mut stderr: pipe::Receiver, tail: Arc<Mutex<Vec<u8>>>) {

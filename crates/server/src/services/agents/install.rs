@@ -8,6 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use paddock_api::runtime::agents::{AgentInstallArtifact, AgentInstallRequest, AgentInstallResponse};
 use paddock_api::{Error, ErrorCode};
@@ -46,16 +47,64 @@ pub fn dir_name(spec: &AgentSpec) -> &'static str {
     spec.id
 }
 
-/// Writes the built-in agents (replacing what an older paddock wrote).
+/// Writes the built-in agents (replacing what an older paddock wrote;
+/// nothing when they are current).
 pub fn write_builtin(dir: &Path) -> std::io::Result<()> {
     let mock = dir.join("mock");
     std::fs::create_dir_all(&mock)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     std::fs::set_permissions(&mock, std::fs::Permissions::from_mode(0o755))?;
+    if std::fs::read(mock.join("mock-acp.js")).is_ok_and(|current| current == MOCK_ACP_JS.as_bytes()) {
+        return Ok(());
+    }
     let staged = mock.join(".mock-acp.js.new");
     std::fs::write(&staged, MOCK_ACP_JS)?;
     std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o644))?;
     std::fs::rename(&staged, mock.join("mock-acp.js"))
+}
+
+/// Removes what interrupted installs left (staging directories), unless
+/// an install runs now.
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(Some(_lock)) = InstallLock::try_take(dir) else {
+        return;
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".install-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The agents directory's install lock (`flock` on `.install.lock`): one
+/// install at a time, whether the server or `paddock agents install` runs
+/// it.
+struct InstallLock(#[allow(dead_code)] std::fs::File);
+
+impl InstallLock {
+    fn try_take(dir: &Path) -> std::io::Result<Option<InstallLock>> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".install.lock"))?;
+        // SAFETY: flock on a descriptor this function owns.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        Ok(taken.then_some(InstallLock(file)))
+    }
+
+    /// Waits for the lock (another install may be running).
+    async fn take(dir: &Path, deadline: Instant) -> Result<InstallLock, String> {
+        loop {
+            match InstallLock::try_take(dir) {
+                Ok(Some(lock)) => return Ok(lock),
+                Ok(None) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(250)).await,
+                Ok(None) => return Err("another install held the agents directory too long".into()),
+                Err(e) => return Err(format!("locking the agents directory: {e}")),
+            }
+        }
+    }
 }
 
 /// Whether `spec` is installed with its pinned packages.
@@ -175,16 +224,19 @@ pub async fn install(
 /// renamed over the agent's directory.
 async fn npm_install(dir: &Path, spec: &AgentSpec, packages: &[(&str, &str)]) -> Result<(), Error> {
     let failed = |what: String| Error::new(ErrorCode::InstallFailed, format!("installing {}: {what}", spec.id));
-    let staging = dir.join(format!(".install-{}-{}", spec.id, std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    let deadline = Instant::now() + INSTALL_TIMEOUT;
+    let _lock = InstallLock::take(dir, deadline).await.map_err(failed)?;
+    let staging = dir.join(format!(".install-{}-{:016x}", spec.id, rand::random::<u64>()));
     std::fs::create_dir_all(&staging).map_err(|e| failed(format!("creating {}: {e}", staging.display())))?;
     let manifest = serde_json::json!({ "name": format!("paddock-agent-{}", spec.id), "private": true });
     std::fs::write(staging.join("package.json"), manifest.to_string())
         .map_err(|e| failed(format!("writing package.json: {e}")))?;
     let specs: Vec<String> = packages.iter().map(|(n, v)| format!("{n}@{v}")).collect();
     tracing::info!(agent = spec.id, packages = ?specs, "installing an agent from npm");
-    let output = tokio::process::Command::new("npm")
-        .arg("install")
+    // npm and the packages' install scripts see only what they need, not
+    // the server's environment (its database URL, its keys).
+    let mut npm = tokio::process::Command::new("npm");
+    npm.arg("install")
         .args([
             "--no-audit",
             "--no-fund",
@@ -195,13 +247,19 @@ async fn npm_install(dir: &Path, spec: &AgentSpec, packages: &[(&str, &str)]) ->
         ])
         .args(&specs)
         .current_dir(&staging)
+        .env_clear()
+        .envs(std::env::vars().filter(|(k, _)| npm_may_see(k)))
         .env("NO_UPDATE_NOTIFIER", "1")
         .stdin(Stdio::null())
-        .output()
-        .await;
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), npm.output()).await;
     let result = match output {
-        Err(e) => Err(failed(format!("running npm: {e} (is Node's npm installed?)"))),
-        Ok(out) if !out.status.success() => {
+        Err(_) => Err(failed(format!(
+            "npm did not finish within {} minutes",
+            INSTALL_TIMEOUT.as_secs() / 60
+        ))),
+        Ok(Err(e)) => Err(failed(format!("running npm: {e} (is Node's npm installed?)"))),
+        Ok(Ok(out)) if !out.status.success() => {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let tail: String = stderr
                 .lines()
@@ -214,7 +272,7 @@ async fn npm_install(dir: &Path, spec: &AgentSpec, packages: &[(&str, &str)]) ->
                 .join("\n");
             Err(failed(format!("npm install failed ({}): {tail}", out.status)))
         }
-        Ok(_) => check_and_place(dir, spec, packages, &staging).map_err(failed),
+        Ok(Ok(_)) => check_and_place(dir, spec, packages, &staging).map_err(failed),
     };
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
@@ -237,13 +295,50 @@ fn check_and_place(dir: &Path, spec: &AgentSpec, packages: &[(&str, &str)], stag
     std::fs::write(staging.join(MARKER), text).map_err(|e| format!("writing {MARKER}: {e}"))?;
     make_readable(staging).map_err(|e| format!("making the install readable: {e}"))?;
     let target = dir.join(dir_name(spec));
-    let old = dir.join(format!(".old-{}-{}", spec.id, std::process::id()));
-    if target.exists() {
-        std::fs::rename(&target, &old).map_err(|e| format!("moving the old install aside: {e}"))?;
+    if !target.exists() {
+        return std::fs::rename(staging, &target).map_err(|e| format!("putting the install in place: {e}"));
     }
-    std::fs::rename(staging, &target).map_err(|e| format!("putting the install in place: {e}"))?;
-    let _ = std::fs::remove_dir_all(&old);
+    // Swapped in one step (the agent is never missing), then the old one
+    // (now at the staging path) removed.
+    exchange(staging, &target).map_err(|e| format!("putting the install in place: {e}"))?;
+    let _ = std::fs::remove_dir_all(staging);
     Ok(())
+}
+
+/// The longest an install may take (waiting for another one included).
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+/// Variables npm gets from the server's environment: where it runs, its
+/// own settings, proxies and certificates.
+fn npm_may_see(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        name,
+        "PATH" | "HOME" | "USER" | "LANG" | "TMPDIR" | "SSL_CERT_FILE" | "SSL_CERT_DIR" | "NODE_EXTRA_CA_CERTS"
+    ) || lower.starts_with("npm_config_")
+        || matches!(lower.as_str(), "http_proxy" | "https_proxy" | "no_proxy")
+}
+
+/// Swaps two paths atomically (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: two NUL-terminated paths that live across the call.
+    let done = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Workspaces run as other users: everything readable, directories and

@@ -33,6 +33,7 @@ use paddock_api::{Error, ErrorCode};
 use paddock_jail::ProcessSpec;
 use serde_json::Value;
 
+use crate::config::Role;
 use crate::db::{now_ms, AcpEventRow, AcpServerRow, Db, Scope};
 use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
@@ -52,6 +53,10 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 const MAX_SERVER_ID: usize = 128;
 /// Most envelopes one transcript page holds.
 const MAX_PAGE: i64 = 10_000;
+/// Most bytes of envelopes one transcript page holds (it ends early).
+const MAX_PAGE_BYTES: usize = 16 << 20;
+/// Most agent processes one workspace runs at once.
+const MAX_SERVERS: usize = 8;
 
 /// The host's agents directory under the state directory.
 pub fn host_dir(state_dir: &Path) -> PathBuf {
@@ -71,12 +76,21 @@ struct Inner {
     db: Db,
     audit: AuditLog,
     dir: PathBuf,
-    /// Live servers by workspace and server id.
-    servers: Mutex<HashMap<(String, String), Arc<AcpServer>>>,
-    /// Server creation, one at a time (ids are checked and taken under it).
-    creating: tokio::sync::Mutex<()>,
+    /// Live servers by workspace and server id (an entry goes when its
+    /// agent process ends).
+    servers: Mutex<HashMap<ServerKey, Arc<AcpServer>>>,
+    /// One lock per server id: its creation, deletion and first look by a
+    /// reader happen one at a time.
+    locks: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Installs, one at a time.
     installing: tokio::sync::Mutex<()>,
+}
+
+/// A server: its workspace and id.
+type ServerKey = (String, String);
+
+fn key(workspace: &str, server: &str) -> ServerKey {
+    (workspace.to_owned(), server.to_owned())
 }
 
 impl Agents {
@@ -91,14 +105,26 @@ impl Agents {
     ) -> anyhow::Result<Agents> {
         use anyhow::Context;
         let dir = host_dir(state_dir);
-        install::write_builtin(&dir).with_context(|| format!("writing the built-in agents into {}", dir.display()))?;
-        // No agent process outlives the server that ran it.
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // A full disk must not keep the server from starting: the mock then
+        // reads as not installed.
+        if let Err(err) = install::write_builtin(&dir) {
+            tracing::warn!(%err, dir = %dir.display(), "writing the built-in agents failed");
+        }
+        install::remove_leftovers(&dir);
+        // No agent process outlives the server that ran it; nor do its tokens.
         let ended = db.acp_servers_not_exited().await?;
         for row in &ended {
             let last = db.last_acp_event(&row.workspace_id, &row.server_id).await?;
             Transcript::new(db.clone(), row.workspace_id.clone(), row.server_id.clone(), last)
                 .record_exit(None, Some("paddock stopped"))
                 .await;
+            if let Some(session) = &row.phantom_session {
+                let caller = Caller::server(&row.tenant_id);
+                if let Err(err) = sessions.close(&caller, &Scope::All, session).await {
+                    tracing::debug!(session = %session, message = %err.message, "an agent's phantom session of an earlier run");
+                }
+            }
         }
         if !ended.is_empty() {
             tracing::info!(
@@ -114,7 +140,7 @@ impl Agents {
                 audit,
                 dir,
                 servers: Mutex::default(),
-                creating: tokio::sync::Mutex::new(()),
+                locks: Mutex::default(),
                 installing: tokio::sync::Mutex::new(()),
             }),
         })
@@ -147,6 +173,12 @@ impl Agents {
     ) -> Result<AgentInstallResponse, Error> {
         let spec = spec(agent)?;
         self.tenant_of(caller, workspace).await?;
+        if caller.role != Role::Admin {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "installing an agent runs npm on the server's host for every tenant: it takes an admin's key (or `paddock agents install` on the host)",
+            ));
+        }
         let _one = self.inner.installing.lock().await;
         let response = install::install(&self.inner.dir, spec, request).await?;
         if !response.already_installed {
@@ -163,7 +195,7 @@ impl Agents {
             servers: rows
                 .into_iter()
                 .map(|row| AcpServerInfo {
-                    status: if self.live(workspace, &row.server_id).is_some() {
+                    status: if self.live(workspace, &row.server_id).is_some_and(|s| s.exit().is_none()) {
                         "running"
                     } else {
                         "exited"
@@ -197,6 +229,8 @@ impl Agents {
         }
         let live = self.server_for_post(caller, workspace, server, agent).await?;
         let kind = classify(&envelope);
+        // A turn can outlast the workspace's idle timeout.
+        let _alive = self.inner.workspaces.keep_alive(workspace);
         live.send(&envelope, kind, ANSWER_TIMEOUT).await
     }
 
@@ -205,6 +239,8 @@ impl Agents {
     /// falls between) the live ones.
     pub async fn follow(&self, caller: &Caller, workspace: &str, server: &str) -> Result<Arc<Transcript>, Error> {
         self.tenant_of(caller, workspace).await?;
+        // Not while the server is being made (its transcript is not live yet).
+        let _one = self.server_lock(workspace, server).lock_owned().await;
         if let Some(live) = self.live(workspace, server) {
             return Ok(live.transcript.clone());
         }
@@ -257,8 +293,17 @@ impl Agents {
         }
         let since = since.unwrap_or(0).max(0);
         let mut rows = self.stored(workspace, server, since, limit + 1, false).await?;
-        let has_more = rows.len() as i64 > limit;
+        let mut has_more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
+        let mut bytes = 0;
+        if let Some(cut) = rows.iter().position(|row| {
+            bytes += row.envelope.len();
+            bytes > MAX_PAGE_BYTES
+        }) {
+            // At least one envelope, so a page always moves on.
+            rows.truncate(cut.max(1));
+            has_more = true;
+        }
         Ok(AcpEventList {
             events: rows
                 .into_iter()
@@ -278,7 +323,8 @@ impl Agents {
     /// readable at `…/events` until the id is used again.
     pub async fn delete(&self, caller: &Caller, workspace: &str, server: &str) -> Result<(), Error> {
         self.tenant_of(caller, workspace).await?;
-        let live = lock(&self.inner.servers).remove(&(workspace.to_owned(), server.to_owned()));
+        let _one = self.server_lock(workspace, server).lock_owned().await;
+        let live = lock(&self.inner.servers).remove(&key(workspace, server));
         if let Some(live) = live {
             live.kill(KILL_GRACE).await;
         }
@@ -305,34 +351,13 @@ impl Agents {
         agent: Option<&str>,
     ) -> Result<Arc<AcpServer>, Error> {
         let tenant = self.tenant_of(caller, workspace).await?;
-        let _one = self.inner.creating.lock().await;
+        let _one = self.server_lock(workspace, server).lock_owned().await;
         let existing = self.inner.db.acp_server(workspace, server).await?;
-        if let Some(row) = existing.as_ref().filter(|r| r.deleted_at.is_some()) {
-            if agent.is_some() {
-                // The id is used again: the deleted server's transcript goes.
-                self.inner.db.delete_acp_server(workspace, &row.server_id).await?;
-            }
-        } else if let Some(row) = existing {
-            if let Some(asked) = agent.filter(|a| *a != row.agent) {
-                return Err(Error::new(
-                    ErrorCode::AcpServerConflict,
-                    format!(
-                        "server '{server}' already exists for agent '{}'; requested '{asked}'",
-                        row.agent
-                    ),
-                ));
-            }
-            return match self.live(workspace, server) {
-                Some(live) if live.exit().is_none() => Ok(live),
-                _ => Err(Error::new(
-                    ErrorCode::AgentProcessExited,
-                    format!(
-                        "the {} agent of server '{server}' has exited (its transcript stays readable); DELETE the server and start a new one",
-                        row.agent
-                    ),
-                )),
-            };
-        }
+        let reused = match existing {
+            Some(row) if row.deleted_at.is_none() => return self.existing(caller, &row, agent).await,
+            Some(_) => true,
+            None => false,
+        };
         let Some(agent) = agent else {
             return Err(Error::new(
                 ErrorCode::BadRequest,
@@ -341,7 +366,24 @@ impl Agents {
         };
         let spec = spec(agent)?;
         let program = self.program(spec)?;
+        let running = lock(&self.inner.servers)
+            .iter()
+            .filter(|((ws, _), s)| ws == workspace && s.exit().is_none())
+            .count();
+        if running >= MAX_SERVERS {
+            return Err(Error::new(
+                ErrorCode::TooManyRequests,
+                format!("the workspace runs {MAX_SERVERS} agents, the most it may; DELETE one (…/v1/acp/{{server}})"),
+            ));
+        }
         let runtime = self.inner.workspaces.running(caller, workspace).await?;
+        // A deleted server's id used again: its transcript goes, and the
+        // index goes on from where it was (a reader's cursor stays valid).
+        let mut last = 0;
+        if reused {
+            last = self.inner.db.last_acp_event(workspace, server).await?;
+            self.inner.db.delete_acp_server(workspace, server).await?;
+        }
         let created_at = now_ms();
         let row = AcpServerRow {
             workspace_id: workspace.to_owned(),
@@ -351,6 +393,7 @@ impl Agents {
             created_at,
             exited_at: None,
             deleted_at: None,
+            phantom_session: None,
         };
         if !self.inner.db.insert_acp_server(&row).await? {
             return Err(Error::new(
@@ -368,11 +411,16 @@ impl Agents {
                 return Err(err);
             }
         };
+        if let Some(session) = &phantom_session {
+            if let Err(err) = self.inner.db.set_acp_phantom_session(workspace, server, session).await {
+                tracing::warn!(%err, "recording an agent's phantom session");
+            }
+        }
         let transcript = Arc::new(Transcript::new(
             self.inner.db.clone(),
             workspace.to_owned(),
             server.to_owned(),
-            0,
+            last,
         ));
         let pid = process.pid;
         let live = match AcpServer::attach(
@@ -390,18 +438,69 @@ impl Agents {
                 return Err(err);
             }
         };
-        lock(&self.inner.servers).insert((workspace.to_owned(), server.to_owned()), live.clone());
+        lock(&self.inner.servers).insert(key(workspace, server), live.clone());
         self.inner
             .audit
             .record(caller, "acp.create", &format!("{workspace}/{server}"))
             .await;
-        // The agent's tokens go when it does.
-        let (agents, watched, caller) = (self.clone(), live.clone(), caller.clone());
+        // The agent's tokens, and its place in the map, go when it does.
+        let (agents, watched, caller, server_key) =
+            (self.clone(), live.clone(), caller.clone(), key(workspace, server));
         tokio::spawn(async move {
             watched.wait_exit().await;
             agents.close_phantom(&caller, phantom_session).await;
+            let mut servers = lock(&agents.inner.servers);
+            if servers.get(&server_key).is_some_and(|s| Arc::ptr_eq(s, &watched)) {
+                servers.remove(&server_key);
+            }
         });
         Ok(live)
+    }
+
+    /// A POST to a server that exists: its live agent (the workspace
+    /// resumed and its activity noted), or why there is none.
+    async fn existing(
+        &self,
+        caller: &Caller,
+        row: &AcpServerRow,
+        agent: Option<&str>,
+    ) -> Result<Arc<AcpServer>, Error> {
+        if let Some(asked) = agent.filter(|a| *a != row.agent) {
+            return Err(Error::new(
+                ErrorCode::AcpServerConflict,
+                format!(
+                    "server '{}' already exists for agent '{}'; requested '{asked}'",
+                    row.server_id, row.agent
+                ),
+            ));
+        }
+        let exited = || {
+            Error::new(
+                ErrorCode::AgentProcessExited,
+                format!(
+                    "the {} agent of server '{}' has exited (its transcript stays readable); DELETE the server and start a new one",
+                    row.agent, row.server_id
+                ),
+            )
+        };
+        let live = self
+            .live(&row.workspace_id, &row.server_id)
+            .filter(|live| live.exit().is_none())
+            .ok_or_else(exited)?;
+        let runtime = self.inner.workspaces.running(caller, &row.workspace_id).await?;
+        if !live.runs_in(&runtime) {
+            return Err(exited());
+        }
+        Ok(live)
+    }
+
+    /// The lock of one server id.
+    fn server_lock(&self, workspace: &str, server: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = lock(&self.inner.locks);
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(key(workspace, server)).or_default().clone()
     }
 
     /// Starts `spec`'s ACP server in `runtime` with a phantom session's
@@ -449,8 +548,8 @@ impl Agents {
             Err(err) => {
                 self.close_phantom(caller, phantom_session).await;
                 Err(Error::new(
-                    ErrorCode::AgentProcessExited,
-                    format!("starting the {} agent failed: {err}", spec.id),
+                    ErrorCode::StreamError,
+                    format!("failed to spawn the {} agent process: {err}", spec.id),
                 ))
             }
         }
@@ -466,9 +565,7 @@ impl Agents {
     }
 
     fn live(&self, workspace: &str, server: &str) -> Option<Arc<AcpServer>> {
-        lock(&self.inner.servers)
-            .get(&(workspace.to_owned(), server.to_owned()))
-            .cloned()
+        lock(&self.inner.servers).get(&key(workspace, server)).cloned()
     }
 
     async fn row(&self, workspace: &str, server: &str) -> Result<AcpServerRow, Error> {

@@ -45,8 +45,6 @@ const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_CODE_BYTES: usize = 1 << 20;
 /// Longest session id and idempotency key.
 const MAX_ID_LEN: usize = 256;
-/// While a call runs, the workspace's idle timer is reset this often.
-const ACTIVITY_EVERY: Duration = Duration::from_secs(5);
 /// Most kernels one workspace runs at once (sessions times languages).
 const MAX_KERNELS: usize = 16;
 
@@ -96,15 +94,6 @@ where
         let _ = observer.send(last);
     });
     events
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The kernels of every running workspace.
@@ -278,7 +267,7 @@ impl Kernels {
             }
         };
 
-        let _keep_alive = self.keep_alive(id);
+        let _keep_alive = self.inner.workspaces.keep_alive(id);
         if let Some(observer) = observer {
             let _ = observer.send(CodeEvent::Started(KernelRef {
                 id: kernel.id.clone(),
@@ -360,19 +349,6 @@ impl Kernels {
         let kernel = Kernel::start(runtime.clone(), id, key.language, key.session.clone(), cwd).await?;
         tracing::info!(kernel = %kernel.id, workspace = %key.workspace, language = key.language.as_str(), "kernel started");
         Ok(Arc::new(kernel))
-    }
-
-    /// Resets workspace `id`'s idle timer while a call runs, until the
-    /// returned guard is dropped.
-    fn keep_alive(&self, id: &str) -> AbortOnDrop {
-        let workspaces = self.inner.workspaces.clone();
-        let id = id.to_owned();
-        AbortOnDrop(tokio::spawn(async move {
-            loop {
-                workspaces.note_activity(&id).await;
-                tokio::time::sleep(ACTIVITY_EVERY).await;
-            }
-        }))
     }
 
     /// The slot of `key`, made if needed; a workspace holds at most

@@ -22,6 +22,7 @@ pub mod git;
 mod maintenance;
 mod repair;
 mod running;
+pub use running::{KeepAlive, JAIL_PROXY_PORT};
 mod snapshots;
 mod storage;
 mod tree;
@@ -398,11 +399,14 @@ impl Workspaces {
         };
         let root = settings.state_dir.join("workspaces");
         std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+        // Made before any workspace starts, so each one mounts it.
+        let agents = crate::services::agents::host_dir(&settings.state_dir);
+        std::fs::create_dir_all(&agents).with_context(|| format!("creating {}", agents.display()))?;
         let workspaces = Workspaces {
             inner: Arc::new(Inner {
                 pool: BlobPool::open(settings.state_dir.join("blobs"))?,
                 flavors: settings.state_dir.join("flavors"),
-                agents: crate::services::agents::host_dir(&settings.state_dir),
+                agents,
                 proxy_listen: config.proxy_listen,
                 root,
                 runner,
@@ -785,6 +789,11 @@ impl Workspaces {
             }
         }
         lock(&self.inner.slots).remove(id);
+        // Its agents' transcripts go with it (their processes ended with
+        // its runtime).
+        if let Err(err) = self.db().delete_workspace_acp(id).await {
+            tracing::warn!(%err, workspace = %id, "deleting a deleted workspace's agent transcripts");
+        }
         // Its previews end with it (the relay also ignores deleted workspaces).
         if let Err(err) = self.db().revoke_workspace_previews(id, now_ms()).await {
             tracing::warn!(%err, workspace = %id, "revoking a deleted workspace's previews");

@@ -19,6 +19,21 @@ use crate::services::jails::LedgerEntry;
 use crate::services::limits;
 use crate::services::runtime::RunningJail;
 
+/// The port of the phantom proxy on every running workspace's own
+/// loopback: above the ephemeral range and the kernels' ports, where a
+/// workspace's own servers do not go (previews of it are refused).
+pub const JAIL_PROXY_PORT: u16 = 65443;
+
+/// Activity of a workspace while held; see [`Workspaces::keep_alive`].
+#[derive(Debug)]
+pub struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// How long a stop waits for the runtime jail to be gone.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 /// A running workspace's activity reaches the database at most this often
@@ -70,6 +85,20 @@ impl Workspaces {
         if live(&self.slot(id)).is_some_and(|r| r.note_activity(ACTIVITY_EVERY)) {
             self.touch(id).await;
         }
+    }
+
+    /// Counts as activity of workspace `id` (for its idle timeout) until
+    /// the guard is dropped: a long call (a kernel's, an agent's turn) keeps
+    /// its workspace from being stopped as idle.
+    pub fn keep_alive(&self, id: &str) -> KeepAlive {
+        let workspaces = self.clone();
+        let id = id.to_owned();
+        KeepAlive(tokio::spawn(async move {
+            loop {
+                workspaces.note_activity(&id).await;
+                tokio::time::sleep(ACTIVITY_EVERY).await;
+            }
+        }))
     }
 
     /// The runtime jail of a workspace if it runs now, never starting it
@@ -168,7 +197,7 @@ impl Workspaces {
         config.limits.timeout = None;
         let mut config = self.mount(config, &row.id, &spec);
         config.forwards.push(paddock_jail::HostForward {
-            port: self.inner.proxy_listen.port(),
+            port: JAIL_PROXY_PORT,
             target: crate::config::reachable(self.inner.proxy_listen),
         });
         let entry = LedgerEntry {
