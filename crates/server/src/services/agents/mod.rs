@@ -82,8 +82,6 @@ struct Inner {
     /// One lock per server id: its creation, deletion and first look by a
     /// reader happen one at a time.
     locks: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<()>>>>,
-    /// Installs, one at a time.
-    installing: tokio::sync::Mutex<()>,
 }
 
 /// A server: its workspace and id.
@@ -141,7 +139,6 @@ impl Agents {
                 dir,
                 servers: Mutex::default(),
                 locks: Mutex::default(),
-                installing: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -179,7 +176,6 @@ impl Agents {
                 "installing an agent runs npm on the server's host for every tenant: it takes an admin's key (or `paddock agents install` on the host)",
             ));
         }
-        let _one = self.inner.installing.lock().await;
         let response = install::install(&self.inner.dir, spec, request).await?;
         if !response.already_installed {
             self.inner.audit.record(caller, "agent.install", agent).await;
