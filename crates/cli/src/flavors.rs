@@ -46,10 +46,15 @@ exec /usr/bin/node --require "$flavor/lib/node/paddock-serial-send.js" "$flavor/
 /// in progress on the socket (EBUSY), which it starts doing after 512
 /// immediate sends, and tslab then loses messages (a call that printed a
 /// thousand lines never ended). Each socket's sends wait for the one
-/// before.
+/// before. And tslab sends each write to stdout as its own iopub message,
+/// which a publisher drops past its high-water mark (1000 queued): a burst
+/// lost its end, the `idle` status among it, and the call never ended. The
+/// iopub publisher queues without bound instead (a call's output is capped
+/// by the server as it reads it).
 const SERIAL_SEND: &str = r#"// paddock: loaded before tslab (node --require); see paddock's
 // crates/cli/src/flavors.rs. Each zeromq socket's sends wait for the one
-// before, as zeromq.js allows one send in progress per socket.
+// before, as zeromq.js allows one send in progress per socket, and the iopub
+// publisher never drops a message.
 "use strict";
 const path = require("path");
 const zmq = require(require.resolve("zeromq", { paths: [path.join(__dirname, "node_modules", "tslab")] }));
@@ -63,6 +68,17 @@ Object.defineProperty(zmq.Socket.prototype, "send", {
     const sent = previous.then(() => send.apply(this, args));
     last.set(this, sent.catch(() => undefined));
     return sent;
+  },
+});
+// A publisher drops what passes its high-water mark; iopub's must not lose
+// the end of a burst (the idle status that ends a call is part of it).
+const bind = zmq.Publisher.prototype.bind;
+Object.defineProperty(zmq.Publisher.prototype, "bind", {
+  configurable: true,
+  writable: false,
+  value: function bindUnbounded(...args) {
+    this.sendHighWaterMark = 0;
+    return bind.apply(this, args);
   },
 });
 "#;

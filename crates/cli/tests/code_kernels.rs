@@ -323,14 +323,26 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
             .any(|p| p["type"] == "error"),
         "{thrown}"
     );
-    // A burst of output past zeromq.js's 512 immediate sends arrives
-    // whole, and the kernel goes on answering.
+    // A burst of output past zeromq.js's 512 immediate sends and past a
+    // publisher's high-water mark (1000 messages) arrives whole, right after
+    // a failed call too (when it raced the server's reading), and the kernel
+    // goes on answering.
     let burst = ts(
         "for (let i = 0; i < 1000; i++) console.log(i)",
         json!({"timeoutMs": 20000}),
     );
     assert_eq!(burst["exitCode"], 0, "{burst}");
     assert_eq!(burst["stdout"].as_str().unwrap().lines().count(), 1000);
+    for _ in 0..3 {
+        let failed = ts("throw new Error(\"again\")", json!({}));
+        assert_eq!(failed["error"]["message"], "again", "{failed}");
+        let burst = ts(
+            "for (let i = 0; i < 3000; i++) console.log(i)",
+            json!({"timeoutMs": 20000}),
+        );
+        assert_eq!(burst["exitCode"], 0, "{burst}");
+        assert_eq!(burst["stdout"].as_str().unwrap().lines().count(), 3000);
+    }
     let looped = ts("let spins = 0; while (true) { spins++; }", json!({"timeoutMs": 1000}));
     assert_eq!(looped["exitCode"], 124, "{looped}");
     let after = ts(
