@@ -202,6 +202,18 @@ error_codes! {
     AcpServerConflict = ("ACP_SERVER_CONFLICT", 409),
     /// The agent did not answer a request in time.
     AgentTimeout = ("AGENT_TIMEOUT", 504),
+    /// No agent session with that id in the workspace.
+    AgentSessionNotFound = ("AGENT_SESSION_NOT_FOUND", 404),
+    /// An agent session id already taken in the workspace.
+    AgentSessionExists = ("AGENT_SESSION_EXISTS", 409),
+    /// A turn of the agent session is still streaming (one at a time).
+    AgentSessionBusy = ("AGENT_SESSION_BUSY", 409),
+    /// No turn with that id in the agent session.
+    TurnNotFound = ("TURN_NOT_FOUND", 404),
+    /// A turn id used again with a different prompt.
+    TurnConflict = ("TURN_CONFLICT", 409),
+    /// No permission request with that id waits in the agent session.
+    PermissionNotFound = ("PERMISSION_NOT_FOUND", 404),
 }
 
 impl fmt::Display for ErrorCode {

@@ -5,6 +5,7 @@
 //!
 //! This crate knows nothing of HTTP frameworks, databases or jails.
 
+pub mod agent_sessions;
 pub mod code;
 pub mod credentials;
 pub mod error;

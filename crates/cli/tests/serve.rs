@@ -974,6 +974,16 @@ fn openapi_describes_every_route() {
         ("/v1/snapshots/{id}", "get"),
         ("/v1/snapshots/{id}", "delete"),
         ("/v1/snapshots/{id}/manifest", "get"),
+        // Agent sessions and their turns.
+        ("/v1/workspaces/{id}/agent-sessions", "get"),
+        ("/v1/workspaces/{id}/agent-sessions", "post"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}", "get"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}", "delete"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}/turns", "get"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}/turns", "post"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}/turns/{turn}", "get"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}/turns/{turn}/cancel", "post"),
+        ("/v1/workspaces/{id}/agent-sessions/{session}/permissions/{request}", "post"),
         // Running workspaces, previews and the runtime API (sandbox-agent's).
         ("/v1/workspaces/{id}/pause", "post"),
         ("/v1/workspaces/{id}/previews", "get"),

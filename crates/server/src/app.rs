@@ -44,6 +44,8 @@ pub struct AppState {
     pub workspaces: Workspaces,
     /// Coding agents (ACP servers) of running workspaces.
     pub agents: crate::services::agents::Agents,
+    /// Agent sessions and their durable turns.
+    pub agent_sessions: crate::services::agents::sessions::AgentSessions,
     /// Code kernels of running workspaces.
     pub kernels: Kernels,
     /// Warm workspaces for `POST /v1/code`.

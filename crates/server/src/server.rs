@@ -127,8 +127,11 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         audit_log.clone(),
     )
     .await?;
+    let agent_sessions =
+        crate::services::agents::sessions::AgentSessions::open(agents.clone(), db.clone(), audit_log.clone()).await?;
     let state = Arc::new(AppState {
         agents,
+        agent_sessions,
         kernels,
         code_pool,
         disk,

@@ -4,6 +4,7 @@
 //! placeholders, integers for times and flags).
 
 mod acp;
+mod agent_sessions;
 mod audit;
 mod code;
 mod credentials;
@@ -15,6 +16,7 @@ mod sessions;
 mod workspaces;
 
 pub use acp::{AcpEventRow, AcpServerRow};
+pub use agent_sessions::{AgentSessionRow, AgentTurnRow};
 pub use audit::AuditRow;
 pub use code::CodeKey;
 pub use credentials::CredentialRow;

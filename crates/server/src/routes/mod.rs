@@ -1,5 +1,6 @@
 //! The HTTP routes of the control plane (API.md), one file per section.
 
+mod agent_sessions;
 mod code;
 mod credentials;
 pub mod error;
@@ -50,6 +51,7 @@ use crate::routes::error::ApiError;
         (name = "snapshots", description = "Content-addressed snapshots of workspace trees"),
         (name = "code", description = "Code kernels: Jupyter kernels in a running workspace that keep their variables between calls, with rich results (Tangle's `runCode`)"),
         (name = "previews", description = "Ports served inside a running workspace, exposed as HTTP and WebSocket (host-based and path-based)"),
+        (name = "agent-sessions", description = "Agent sessions: a coding agent's ACP session driven by paddock, with durable turns (streaming, completed, interrupted), turn-id idempotency and permission requests answered by policy or by a person"),
         (name = "runtime", description = "A workspace's runtime (sandbox-agent 0.4.2's API under `/v1/workspaces/{id}/runtime`): processes, terminals and files; errors are Problem Details")
     ),
     modifiers(&BearerAuth)
@@ -155,6 +157,12 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::remove))
         .routes(routes!(snapshots::manifest))
+        .routes(routes!(agent_sessions::list, agent_sessions::create))
+        .routes(routes!(agent_sessions::get, agent_sessions::remove))
+        .routes(routes!(agent_sessions::turns, agent_sessions::prompt))
+        .routes(routes!(agent_sessions::turn))
+        .routes(routes!(agent_sessions::cancel))
+        .routes(routes!(agent_sessions::answer_permission))
         .merge(runtime::routes())
 }
 

@@ -87,6 +87,11 @@ impl Transcript {
         }
     }
 
+    /// The index of the last envelope stored (0 when none).
+    pub async fn last_index(&self) -> i64 {
+        *self.last.lock().await
+    }
+
     /// Live envelopes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<AcpEventRow>> {
         self.live.subscribe()

@@ -19,6 +19,7 @@
 pub mod acp;
 pub mod catalog;
 pub mod install;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -191,7 +192,7 @@ impl Agents {
             servers: rows
                 .into_iter()
                 .map(|row| AcpServerInfo {
-                    status: if self.live(workspace, &row.server_id).is_some_and(|s| s.exit().is_none()) {
+                    status: if self.is_running(workspace, &row.server_id) {
                         "running"
                     } else {
                         "exited"
@@ -558,6 +559,11 @@ impl Agents {
                 tracing::warn!(session = %id, message = %err.message, "closing an agent's phantom session");
             }
         }
+    }
+
+    /// Whether server `server`'s agent process runs.
+    pub fn is_running(&self, workspace: &str, server: &str) -> bool {
+        self.live(workspace, server).is_some_and(|s| s.exit().is_none())
     }
 
     fn live(&self, workspace: &str, server: &str) -> Option<Arc<AcpServer>> {

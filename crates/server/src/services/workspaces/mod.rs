@@ -794,6 +794,9 @@ impl Workspaces {
         if let Err(err) = self.db().delete_workspace_acp(id).await {
             tracing::warn!(%err, workspace = %id, "deleting a deleted workspace's agent transcripts");
         }
+        if let Err(err) = self.db().delete_workspace_agent_sessions(id).await {
+            tracing::warn!(%err, workspace = %id, "deleting a deleted workspace's agent sessions");
+        }
         // Its previews end with it (the relay also ignores deleted workspaces).
         if let Err(err) = self.db().revoke_workspace_previews(id, now_ms()).await {
             tracing::warn!(%err, workspace = %id, "revoking a deleted workspace's previews");
