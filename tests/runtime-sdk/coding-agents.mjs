@@ -8,7 +8,9 @@
 // agent asks permission, a rejected call leaves no file and an allowed one
 // writes it (read back through the file API); the events arrive in order;
 // the fake upstream saw only the tenant's real key, and the jail only ever
-// held phantom tokens. Exit code 0 only when every check held.
+// held phantom tokens; through paddock's agent sessions, a turn id runs once
+// (the fake model is not called again) and a detached turn's result is read
+// later. Exit code 0 only when every check held.
 //
 //   PADDOCK_BIN=target/debug/paddock node coding-agents.mjs [claude codex opencode pi]
 import assert from "node:assert/strict";
@@ -133,6 +135,38 @@ try {
         const credential = r.apiKey ?? r.authorization ?? "";
         assert.ok(credential === REAL.anthropic || credential === REAL.openai || credential === `Bearer ${REAL.openai}` || credential === `Bearer ${REAL.anthropic}`, `upstream credential ${credential}`);
       }
+    });
+
+    await step(`${agent}: an agent session's turn id runs once (the model is not called again); a detached turn is read later`, async () => {
+      const sessions = `/v1/workspaces/${ws.id}/agent-sessions`;
+      const session = await api("POST", sessions, { agent, id: `ags-${agent}`, permissions: "allow" });
+      assert.equal(session.status, "idle");
+      const turns = `${sessions}/ags-${agent}/turns`;
+      fake.target.file = `/workspace/${agent}-turn.txt`;
+      fake.target.content = `a turn of ${agent}\n`;
+      const before = fake.requests.length;
+      const turn = await within(api("POST", turns, { turnId: "write-1", prompt: "Write the file." }), 120000, `${agent} turn`);
+      assert.equal(turn.status, "completed", JSON.stringify(turn));
+      assert.equal(turn.stopReason, "end_turn");
+      assert.ok(turn.text.includes(FINAL_TEXT), turn.text);
+      assert.ok(turn.toolCalls.some((c) => c.status === "completed"), JSON.stringify(turn.toolCalls));
+      assert.equal(new TextDecoder().decode(await sdk.readFsFile({ path: fake.target.file })), fake.target.content);
+      const called = fake.requests.length - before;
+      assert.ok(called >= 2, "the agent called the model");
+      const again = await api("POST", turns, { turnId: "write-1", prompt: "Write the file." });
+      assert.equal(again.replayed, true);
+      assert.equal(again.text, turn.text);
+      assert.equal(fake.requests.length - before, called, "a repeated turn id called the model again");
+
+      fake.target.file = `/workspace/${agent}-detached.txt`;
+      const detached = await api("POST", turns, { turnId: "write-2", prompt: "Write the file.", detach: true });
+      assert.equal(detached.status, "streaming");
+      const later = await api("GET", `${turns}/write-2?waitMs=120000`);
+      assert.equal(later.status, "completed", JSON.stringify(later));
+      assert.ok(later.text.includes(FINAL_TEXT), later.text);
+      assert.equal(new TextDecoder().decode(await sdk.readFsFile({ path: fake.target.file })), fake.target.content);
+      // Its agent goes with it (a workspace runs at most 8).
+      await api("DELETE", `${sessions}/ags-${agent}`);
     });
   }
 
