@@ -165,7 +165,6 @@ pub struct AgentTurn {
     pub interrupted_at: Option<i64>,
     /// On `POST …/turns`: true when the turn id had been seen and nothing
     /// ran.
-    #[serde(default)]
     pub replayed: bool,
 }
 

@@ -17,7 +17,7 @@ export type { Credentials } from "./resources/credentials.js";
 export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
 export type { Code } from "./resources/code.js";
-export type { WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
+export type { WorkspaceAgentSessions, WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
 export type { RuntimeAgents, RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
@@ -25,6 +25,8 @@ export type { Snapshots } from "./resources/snapshots.js";
 export type { Audit, Jails } from "./resources/ledger.js";
 export type { Public } from "./resources/public.js";
 export type {
+  AgentSessionCreateRequest,
+  AgentTurnRequest,
   AuditActionsParams,
   CallOptions,
   CredentialPutRequest,
@@ -122,6 +124,13 @@ export type {
   RuntimeHealth,
   AcpEnvelope,
   AcpEvent,
+  AgentSession,
+  AgentSessionList,
+  AgentTurn,
+  AgentTurnList,
+  PendingPermission,
+  PermissionPolicy,
+  TurnToolCall,
   AcpEventList,
   AcpServerInfo,
   AcpServerListResponse,

@@ -389,3 +389,27 @@ export interface FileDeleteOptions {
   /** Delete a directory with its contents. */
   recursive?: boolean;
 }
+
+/** `workspaces.agentSessions.create`. */
+export interface AgentSessionCreateRequest {
+  /** The agent (`claude`, `codex`, `opencode`, `pi`, `mock`). */
+  agent: string;
+  /** The session's id (1 to 100 of `A-Za-z0-9._-`); generated when absent. */
+  id?: string;
+  /** The agent's working directory (default `/workspace`). */
+  cwd?: string;
+  /** A mode the agent offers (ACP `session/set_mode`). */
+  mode?: string;
+  /** `ask` (default: kept for `answerPermission`), `allow` or `reject`. */
+  permissions?: "ask" | "allow" | "reject";
+}
+
+/** `workspaces.agentSessions.prompt`. */
+export interface AgentTurnRequest {
+  /** Text, or ACP content blocks. */
+  prompt: string | Array<Record<string, unknown>>;
+  /** A turn id the session has seen is not run again: its stored turn is the answer. */
+  turnId?: string;
+  /** Answer at once with the turn `streaming`; read it later with `turn()`. */
+  detach?: boolean;
+}

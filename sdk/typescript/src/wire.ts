@@ -1216,3 +1216,77 @@ export interface AcpEventList {
   events: AcpEvent[];
   hasMore: boolean;
 }
+
+/** (paddock) How an agent session answers the agent's permission requests. */
+export type PermissionPolicy = "ask" | "allow" | "reject";
+
+/** (paddock) A permission request of the agent waiting for an answer. */
+export interface PendingPermission {
+  /** The `request` to answer with `agentSessions.answerPermission`. */
+  id: string;
+  turnId: string;
+  /** ACP's `toolCall`. */
+  toolCall: unknown;
+  /** The options offered (`{optionId, name, kind}`). */
+  options: unknown;
+}
+
+/** (paddock) An agent session: a coding agent's ACP session driven by paddock. */
+export interface AgentSession {
+  id: string;
+  workspaceId: string;
+  agent: string;
+  /** The ACP server its agent runs as (its transcript: `runtime(id).agents.events(serverId)`). */
+  serverId: string;
+  acpSessionId: string;
+  cwd: string;
+  mode?: string;
+  permissions: PermissionPolicy;
+  /** `idle`, `streaming` or `exited` (the next turn starts the agent again). */
+  status: string;
+  turns: number;
+  pendingPermissions: PendingPermission[];
+  createdAt: number;
+}
+
+/** `GET /v1/workspaces/{id}/agent-sessions`. */
+export interface AgentSessionList {
+  sessions: AgentSession[];
+}
+
+/** A tool call of a turn as its last update left it. */
+export interface TurnToolCall {
+  toolCallId: string;
+  title?: string;
+  kind?: string;
+  status?: string;
+}
+
+/** (paddock) One turn of an agent session, with Tangle's marker. */
+export interface AgentTurn {
+  turnId: string;
+  sessionId: string;
+  /** `streaming`, `completed` or `interrupted`. */
+  status: string;
+  /** The prompt as ACP content blocks. */
+  prompt: unknown;
+  /** The agent's message. */
+  text: string;
+  toolCalls: TurnToolCall[];
+  stopReason?: string;
+  interruptReason?: string;
+  usage?: unknown;
+  serverId: string;
+  firstEvent: number;
+  lastEvent?: number;
+  startedAt: number;
+  completedAt?: number;
+  interruptedAt?: number;
+  /** True on a prompt whose `turnId` had been seen: nothing ran. */
+  replayed: boolean;
+}
+
+/** `GET …/agent-sessions/{session}/turns`. */
+export interface AgentTurnList {
+  turns: AgentTurn[];
+}

@@ -1,6 +1,8 @@
 import { compact, limitFields, segment } from "../encode.js";
 import { jailDeadline, type HttpClient } from "../http.js";
 import type {
+  AgentSessionCreateRequest,
+  AgentTurnRequest,
   CallOptions,
   CodeExecutionOptions,
   PreviewCreateRequest,
@@ -12,6 +14,10 @@ import type {
   WorkspaceUpdateRequest,
 } from "../options.js";
 import type {
+  AgentSession,
+  AgentSessionList,
+  AgentTurn,
+  AgentTurnList,
   CodeExecutionResult,
   CodeLanguage,
   CodeStreamEvent,
@@ -53,11 +59,14 @@ export class Workspaces {
   readonly previews: WorkspacePreviews;
   /** (paddock) The code kernels of running workspaces. */
   readonly kernels: WorkspaceKernels;
+  /** (paddock) Coding agents' sessions with durable, idempotent turns. */
+  readonly agentSessions: WorkspaceAgentSessions;
 
   /** @internal */
   constructor(private readonly http: HttpClient) {
     this.previews = new WorkspacePreviews(http);
     this.kernels = new WorkspaceKernels(http);
+    this.agentSessions = new WorkspaceAgentSessions(http);
   }
 
   /**
@@ -319,6 +328,98 @@ export class WorkspacePreviews {
     await this.http.json<void>({
       method: "DELETE",
       path: `/v1/workspaces/${segment(id)}/previews/${segment(previewId)}`,
+      call,
+    });
+  }
+}
+
+/**
+ * (paddock) Agent sessions: a coding agent's ACP session driven by paddock,
+ * with Tangle's durable turns. Each turn is stored with its marker
+ * (`streaming`, `completed`, `interrupted` with `interruptReason`); a
+ * `turnId` the session has seen never runs again (the stored turn is the
+ * answer, `replayed: true`); a detached turn's result is read later.
+ *
+ * ```ts
+ * await paddock.workspaces.agentSessions.create(ws.id, { agent: "claude", id: "fix-bug", permissions: "allow" });
+ * const turn = await paddock.workspaces.agentSessions.prompt(ws.id, "fix-bug", { turnId: "t1", prompt: "Fix the failing test." });
+ * console.log(turn.status, turn.text);
+ * ```
+ */
+export class WorkspaceAgentSessions {
+  /** @internal */
+  constructor(private readonly http: HttpClient) {}
+
+  private path(id: string, session?: string): string {
+    const base = `/v1/workspaces/${segment(id)}/agent-sessions`;
+    return session === undefined ? base : `${base}/${segment(session)}`;
+  }
+
+  /** `POST /v1/workspaces/:id/agent-sessions`: starts the agent and opens its ACP session. */
+  async create(id: string, request: AgentSessionCreateRequest, call?: CallOptions): Promise<AgentSession> {
+    return this.http.json({
+      method: "POST",
+      path: this.path(id),
+      body: compact({ agent: request.agent, id: request.id, cwd: request.cwd, mode: request.mode, permissions: request.permissions }),
+      call,
+    });
+  }
+
+  /** `GET /v1/workspaces/:id/agent-sessions`: oldest first. */
+  async list(id: string, call?: CallOptions): Promise<AgentSessionList> {
+    return this.http.json({ method: "GET", path: this.path(id), call });
+  }
+
+  /** `GET /v1/workspaces/:id/agent-sessions/:session`: with its status and waiting permission requests. */
+  async get(id: string, session: string, call?: CallOptions): Promise<AgentSession> {
+    return this.http.json({ method: "GET", path: this.path(id, session), call });
+  }
+
+  /** `DELETE /v1/workspaces/:id/agent-sessions/:session`: ends its agent, removes it and its turns. */
+  async delete(id: string, session: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "DELETE", path: this.path(id, session), call });
+  }
+
+  /**
+   * `POST …/agent-sessions/:session/turns`: a turn. Resolves when it has
+   * ended, or at once with `detach` (status `streaming`). A long turn
+   * needs a `call.timeoutMs` past the client's default.
+   */
+  async prompt(id: string, session: string, request: AgentTurnRequest, call?: CallOptions): Promise<AgentTurn> {
+    return this.http.json({
+      method: "POST",
+      path: `${this.path(id, session)}/turns`,
+      body: compact({ prompt: request.prompt, turnId: request.turnId, detach: request.detach }),
+      call,
+    });
+  }
+
+  /** `GET …/agent-sessions/:session/turns`: oldest first, with their markers. */
+  async turns(id: string, session: string, call?: CallOptions): Promise<AgentTurnList> {
+    return this.http.json({ method: "GET", path: `${this.path(id, session)}/turns`, call });
+  }
+
+  /** `GET …/turns/:turn` (Tangle's `findCompletedTurn`); `waitMs` waits for a streaming turn's end. */
+  async turn(id: string, session: string, turnId: string, options: { waitMs?: number } = {}, call?: CallOptions): Promise<AgentTurn> {
+    return this.http.json({
+      method: "GET",
+      path: `${this.path(id, session)}/turns/${segment(turnId)}`,
+      query: { waitMs: options.waitMs },
+      call,
+    });
+  }
+
+  /** `POST …/turns/:turn/cancel`: ACP's `session/cancel`; the turn as the agent left it. */
+  async cancel(id: string, session: string, turnId: string, call?: CallOptions): Promise<AgentTurn> {
+    return this.http.json({ method: "POST", path: `${this.path(id, session)}/turns/${segment(turnId)}/cancel`, call });
+  }
+
+  /** `POST …/permissions/:request`: answers a waiting permission request (`once`, `always` or `reject`). */
+  async answerPermission(id: string, session: string, request: string, reply: "once" | "always" | "reject", call?: CallOptions): Promise<void> {
+    await this.http.json<void>({
+      method: "POST",
+      path: `${this.path(id, session)}/permissions/${segment(request)}`,
+      body: { reply },
       call,
     });
   }

@@ -91,4 +91,35 @@ describe("coding agents", () => {
     assert.deepEqual(await agents.servers(), []);
     await assert.rejects(agents.send("s2", { jsonrpc: "2.0", id: 1, method: "initialize", params: {} }, { agent: "nope" }), (err) => err.status === 400 && err.serverCode === "UNSUPPORTED_AGENT");
   });
+
+  it("agent sessions: a permission answered from the API, a turn id that runs once, a detached turn, a cancel", async () => {
+    const ws = await paddock.workspaces.create({});
+    const sessions = paddock.workspaces.agentSessions;
+    const created = await sessions.create(ws.id, { agent: "mock", id: "sdk" });
+    assert.equal(created.permissions, "ask");
+    const detached = await sessions.prompt(ws.id, "sdk", { turnId: "w1", prompt: "write sdk.txt: from the sdk", detach: true });
+    assert.equal(detached.status, "streaming");
+    let waiting = [];
+    for (let i = 0; i < 100 && waiting.length === 0; i++) {
+      waiting = (await sessions.get(ws.id, "sdk")).pendingPermissions;
+      if (waiting.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(waiting.length, 1);
+    await sessions.answerPermission(ws.id, "sdk", waiting[0].id, "once");
+    const done = await sessions.turn(ws.id, "sdk", "w1", { waitMs: 20000 });
+    assert.equal(done.status, "completed");
+    assert.equal(done.text, "I wrote sdk.txt.");
+    const text = new TextDecoder().decode(await paddock.workspaces.runtime(ws.id).files.read("/workspace/sdk.txt"));
+    assert.equal(text, "from the sdk");
+    const again = await sessions.prompt(ws.id, "sdk", { turnId: "w1", prompt: "write sdk.txt: from the sdk" });
+    assert.equal(again.replayed, true);
+    await assert.rejects(sessions.prompt(ws.id, "sdk", { turnId: "w1", prompt: "other" }), (err) => err.status === 409 && err.serverCode === "TURN_CONFLICT");
+    await sessions.prompt(ws.id, "sdk", { turnId: "slow", prompt: "sleep 60000", detach: true });
+    const cancelled = await sessions.cancel(ws.id, "sdk", "slow");
+    assert.deepEqual([cancelled.status, cancelled.interruptReason], ["interrupted", "cancelled"]);
+    assert.deepEqual((await sessions.turns(ws.id, "sdk")).turns.map((t) => [t.turnId, t.status]), [["w1", "completed"], ["slow", "interrupted"]]);
+    assert.deepEqual((await sessions.list(ws.id)).sessions.map((s) => s.id), ["sdk"]);
+    await sessions.delete(ws.id, "sdk");
+    await assert.rejects(sessions.get(ws.id, "sdk"), (err) => err.status === 404 && err.serverCode === "AGENT_SESSION_NOT_FOUND");
+  });
 });

@@ -124,6 +124,15 @@ async function sdkRequests() {
     (p) => p.workspaces.previews.create("wrk_1", { port: 3000, public: true, ttlSecs: 60 }),
     (p) => p.workspaces.previews.list("wrk_1"),
     (p) => p.workspaces.previews.revoke("wrk_1", "prv_1"),
+    (p) => p.workspaces.agentSessions.create("wrk_1", { agent: "mock", id: "s1", cwd: "/workspace", mode: "default", permissions: "allow" }),
+    (p) => p.workspaces.agentSessions.list("wrk_1"),
+    (p) => p.workspaces.agentSessions.get("wrk_1", "s1"),
+    (p) => p.workspaces.agentSessions.delete("wrk_1", "s1"),
+    (p) => p.workspaces.agentSessions.prompt("wrk_1", "s1", { prompt: "hi", turnId: "t1", detach: true }),
+    (p) => p.workspaces.agentSessions.turns("wrk_1", "s1"),
+    (p) => p.workspaces.agentSessions.turn("wrk_1", "s1", "t1", { waitMs: 1000 }),
+    (p) => p.workspaces.agentSessions.cancel("wrk_1", "s1", "t1"),
+    (p) => p.workspaces.agentSessions.answerPermission("wrk_1", "s1", "mock-1", "once"),
     // The runtime (sandbox-agent's API under the workspace's base URL).
     (p) => p.workspaces.runtime("wrk_1").health(),
     (p) =>
