@@ -55,8 +55,10 @@ pub struct PendingPermission {
     /// The turn it belongs to.
     pub turn_id: String,
     /// The tool call the agent wants to make (ACP's `toolCall`).
+    #[schema(value_type = Option<Object>)]
     pub tool_call: Value,
     /// The options it offers (`{optionId, name, kind}`).
+    #[schema(value_type = Vec<Object>)]
     pub options: Value,
 }
 
@@ -94,14 +96,22 @@ pub struct AgentSessionList {
     pub sessions: Vec<AgentSession>,
 }
 
+/// A turn's prompt: text, or ACP content blocks (`[{"type": "text",
+/// "text": …}, …]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TurnPrompt {
+    /// One text block.
+    Text(String),
+    /// ACP content blocks, each with its `type`.
+    Blocks(Vec<serde_json::Map<String, Value>>),
+}
+
 /// `POST …/agent-sessions/{session}/turns`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTurn {
-    /// The prompt: text, or ACP content blocks (`[{"type": "text",
-    /// "text": …}, …]`).
-    #[schema(value_type = Object)]
-    pub prompt: Value,
+    pub prompt: TurnPrompt,
     /// The turn's id (1 to 100 of `A-Za-z0-9._-`): a turn with an id the
     /// session has seen is not run again; the answer is that turn's.
     /// Generated (`turn_…`) when absent.
@@ -136,7 +146,7 @@ pub struct AgentTurn {
     /// `streaming`, `completed` or `interrupted`.
     pub status: String,
     /// The prompt as ACP content blocks.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Object>)]
     pub prompt: Value,
     /// The agent's message (its `agent_message_chunk`s joined).
     pub text: String,

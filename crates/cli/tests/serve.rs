@@ -982,8 +982,14 @@ fn openapi_describes_every_route() {
         ("/v1/workspaces/{id}/agent-sessions/{session}/turns", "get"),
         ("/v1/workspaces/{id}/agent-sessions/{session}/turns", "post"),
         ("/v1/workspaces/{id}/agent-sessions/{session}/turns/{turn}", "get"),
-        ("/v1/workspaces/{id}/agent-sessions/{session}/turns/{turn}/cancel", "post"),
-        ("/v1/workspaces/{id}/agent-sessions/{session}/permissions/{request}", "post"),
+        (
+            "/v1/workspaces/{id}/agent-sessions/{session}/turns/{turn}/cancel",
+            "post",
+        ),
+        (
+            "/v1/workspaces/{id}/agent-sessions/{session}/permissions/{request}",
+            "post",
+        ),
         // Running workspaces, previews and the runtime API (sandbox-agent's).
         ("/v1/workspaces/{id}/pause", "post"),
         ("/v1/workspaces/{id}/previews", "get"),

@@ -6,6 +6,7 @@ read back, the transcript, resuming ``follow`` and deletion."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Dict, List
 
 import pytest
@@ -95,5 +96,56 @@ async def test_agents_async(aclient: paddock.AsyncPaddock) -> None:
                     break
         assert text == "You said: hello"
         await agents.delete_server("a1")
+    finally:
+        await aclient.workspaces.delete(ws.id)
+
+
+def test_agent_sessions_sync(client: paddock.Paddock) -> None:
+    """A permission answered through the API, a turn id that runs once, a
+    detached turn read later, a cancel, one turn at a time."""
+    with client.workspace(label="py-agent-sessions") as ws:
+        sessions = client.agent_sessions
+        created = sessions.create(ws.id, "mock", id="py")
+        assert (created.permissions, created.status) == ("ask", "idle")
+        detached = sessions.prompt(ws.id, "py", "write py.txt: from python", turn_id="w1", detach=True)
+        assert detached.status == "streaming"
+        waiting: List[Any] = []
+        for _ in range(100):
+            waiting = sessions.get(ws.id, "py").pending_permissions
+            if waiting:
+                break
+            time.sleep(0.1)
+        assert len(waiting) == 1 and waiting[0].turn_id == "w1"
+        sessions.answer_permission(ws.id, "py", waiting[0].id, "once")
+        done = sessions.turn(ws.id, "py", "w1", wait_ms=20000)
+        assert (done.status, done.text, done.stop_reason) == ("completed", "I wrote py.txt.", "end_turn")
+        assert client.workspaces.runtime(ws.id).files.read_text("/workspace/py.txt") == "from python"
+        again = sessions.prompt(ws.id, "py", "write py.txt: from python", turn_id="w1")
+        assert again.replayed and again.completed_at == done.completed_at
+        with pytest.raises(paddock.ConflictError) as conflict:
+            sessions.prompt(ws.id, "py", "something else", turn_id="w1")
+        assert conflict.value.code == "TURN_CONFLICT"
+        sessions.prompt(ws.id, "py", [{"type": "text", "text": "sleep 60000"}], turn_id="slow", detach=True)
+        with pytest.raises(paddock.ConflictError) as busy:
+            sessions.prompt(ws.id, "py", "hello")
+        assert busy.value.code == "AGENT_SESSION_BUSY"
+        cancelled = sessions.cancel(ws.id, "py", "slow")
+        assert (cancelled.status, cancelled.interrupt_reason) == ("interrupted", "cancelled")
+        assert [(t.turn_id, t.status) for t in sessions.turns(ws.id, "py")] == [("w1", "completed"), ("slow", "interrupted")]
+        sessions.delete(ws.id, "py")
+        with pytest.raises(paddock.NotFoundError):
+            sessions.get(ws.id, "py")
+
+
+async def test_agent_sessions_async(aclient: paddock.AsyncPaddock) -> None:
+    ws = await aclient.workspaces.create(label="py-agent-sessions-async")
+    try:
+        sessions = aclient.agent_sessions
+        await sessions.create(ws.id, "mock", id="apy", permissions="allow")
+        turn = await sessions.prompt(ws.id, "apy", "write apy.txt: allowed", turn_id="t1")
+        assert (turn.status, turn.text) == ("completed", "I wrote apy.txt.")
+        assert [c.status for c in turn.tool_calls] == ["completed"]
+        assert [s.id for s in await sessions.list(ws.id)] == ["apy"]
+        assert (await sessions.turn(ws.id, "apy", "t1")).text == turn.text
     finally:
         await aclient.workspaces.delete(ws.id)

@@ -7,7 +7,7 @@ returned dicts), and unknown fields a newer server sends are kept.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Optional
+from typing import Any, Dict, List, Literal, Optional, Union
 
 from pydantic import Field
 
@@ -27,6 +27,10 @@ __all__ = [
     "AgentInstallRequest",
     "AgentInstallResponse",
     "AgentListResponse",
+    "AgentSession",
+    "AgentSessionList",
+    "AgentTurn",
+    "AgentTurnList",
     "AuditList",
     "AuditRow",
     "CancelResponse",
@@ -36,6 +40,8 @@ __all__ = [
     "CodeLanguage",
     "CodeRequest",
     "ControlPlaneSettings",
+    "CreateAgentSession",
+    "CreateTurn",
     "CreatedKey",
     "CredentialRecord",
     "DatabaseCheck",
@@ -78,6 +84,10 @@ __all__ = [
     "NewSession",
     "NewSnapshot",
     "NewWorkspace",
+    "PendingPermission",
+    "PermissionAnswer",
+    "PermissionPolicy",
+    "PermissionReply",
     "PersistenceSettings",
     "Preview",
     "PreviewList",
@@ -117,6 +127,7 @@ __all__ = [
     "SnapshotSettings",
     "TenantBudgets",
     "TenantStorage",
+    "TurnToolCall",
     "Whoami",
     "Workspace",
     "WorkspaceDomain",
@@ -141,6 +152,12 @@ ImageFormat = Literal["png", "jpeg", "svg"]
 
 KeyRole = Literal["admin", "operator"]
 """What a key may do."""
+
+PermissionPolicy = Literal["ask", "allow", "reject"]
+"""How an agent session answers the agent's permission requests."""
+
+PermissionReply = Literal["once", "always", "reject"]
+"""How a permission request is answered."""
 
 ProcessLogsStream = Literal["stdout", "stderr", "combined", "pty"]
 """Which output a log read returns."""
@@ -278,6 +295,56 @@ class AgentListResponse(PaddockModel):
     agents: List[AgentInfo]
 
 
+class AgentSession(PaddockModel):
+    """One agent session."""
+
+    acp_session_id: str = Field(alias="acpSessionId")
+    agent: str
+    created_at: int = Field(alias="createdAt")
+    cwd: str
+    id: str
+    mode: Optional[str] = None
+    pending_permissions: List[PendingPermission] = Field(alias="pendingPermissions")
+    permissions: str
+    server_id: str = Field(alias="serverId")
+    status: str
+    turns: int
+    workspace_id: str = Field(alias="workspaceId")
+
+
+class AgentSessionList(PaddockModel):
+    """`GET /v1/workspaces/{id}/agent-sessions`."""
+
+    sessions: List[AgentSession]
+
+
+class AgentTurn(PaddockModel):
+    """One turn: a prompt and what the agent made of it."""
+
+    completed_at: Optional[int] = Field(default=None, alias="completedAt")
+    first_event: int = Field(alias="firstEvent")
+    interrupt_reason: Optional[str] = Field(default=None, alias="interruptReason")
+    interrupted_at: Optional[int] = Field(default=None, alias="interruptedAt")
+    last_event: Optional[int] = Field(default=None, alias="lastEvent")
+    prompt: List[Dict[str, Any]]
+    replayed: bool
+    server_id: str = Field(alias="serverId")
+    session_id: str = Field(alias="sessionId")
+    started_at: int = Field(alias="startedAt")
+    status: str
+    stop_reason: Optional[str] = Field(default=None, alias="stopReason")
+    text: str
+    tool_calls: List[TurnToolCall] = Field(alias="toolCalls")
+    turn_id: str = Field(alias="turnId")
+    usage: Optional[Dict[str, Any]] = None
+
+
+class AgentTurnList(PaddockModel):
+    """`GET …/agent-sessions/{session}/turns`."""
+
+    turns: List[AgentTurn]
+
+
 class AuditList(PaddockModel):
     """`{rows, total}` of the proxy's audit log, newest first."""
 
@@ -352,6 +419,24 @@ class ControlPlaneSettings(PaddockModel):
     """The control plane's own listener."""
 
     bind_addr: Optional[str] = None
+
+
+class CreateAgentSession(PaddockModel):
+    """`POST /v1/workspaces/{id}/agent-sessions`."""
+
+    agent: str
+    cwd: Optional[str] = None
+    id: Optional[str] = None
+    mode: Optional[str] = None
+    permissions: Optional[str] = None
+
+
+class CreateTurn(PaddockModel):
+    """`POST …/agent-sessions/{session}/turns`."""
+
+    detach: Optional[bool] = None
+    prompt: Union[str, List[Dict[str, Any]]]
+    turn_id: Optional[str] = Field(default=None, alias="turnId")
 
 
 class CreatedKey(PaddockModel):
@@ -746,6 +831,21 @@ class NewWorkspace(PaddockModel):
     timeout_secs: Optional[int] = None
 
 
+class PendingPermission(PaddockModel):
+    """A permission request of the agent waiting for an answer."""
+
+    id: str
+    options: List[Dict[str, Any]]
+    tool_call: Optional[Dict[str, Any]] = Field(default=None, alias="toolCall")
+    turn_id: str = Field(alias="turnId")
+
+
+class PermissionAnswer(PaddockModel):
+    """`POST …/agent-sessions/{session}/permissions/{request}`."""
+
+    reply: str
+
+
 class PersistenceSettings(PaddockModel):
     """Where state lives."""
 
@@ -1108,6 +1208,15 @@ class TenantStorage(PaddockModel):
 
     storage_in_use_mb: int
     storage_mb: int
+
+
+class TurnToolCall(PaddockModel):
+    """A tool call of a turn, as its last update left it."""
+
+    kind: Optional[str] = None
+    status: Optional[str] = None
+    title: Optional[str] = None
+    tool_call_id: str = Field(alias="toolCallId")
 
 
 class Whoami(PaddockModel):

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use paddock_api::agent_sessions::{
     AgentSession, AgentSessionList, AgentTurn, AgentTurnList, CreateAgentSession, CreateTurn, PendingPermission,
-    PermissionPolicy, PermissionReply, TurnToolCall,
+    PermissionPolicy, PermissionReply, TurnPrompt, TurnToolCall,
 };
 use paddock_api::{Error, ErrorCode};
 use serde_json::{json, Value};
@@ -941,21 +941,18 @@ fn result_of(answer: Option<Value>, method: &str) -> Result<Value, Error> {
 }
 
 /// A prompt as ACP content blocks: text becomes one text block.
-fn prompt_blocks(prompt: Value) -> Result<Value, Error> {
+fn prompt_blocks(prompt: TurnPrompt) -> Result<Value, Error> {
     let bad = |why: &str| Error::new(ErrorCode::BadRequest, format!("prompt: {why}"));
     let blocks = match prompt {
-        Value::String(text) if text.trim().is_empty() => return Err(bad("the text is empty")),
-        Value::String(text) => json!([{"type": "text", "text": text}]),
-        Value::Array(blocks) if blocks.is_empty() => return Err(bad("no content blocks")),
-        Value::Array(blocks) => {
+        TurnPrompt::Text(text) if text.trim().is_empty() => return Err(bad("the text is empty")),
+        TurnPrompt::Text(text) => json!([{"type": "text", "text": text}]),
+        TurnPrompt::Blocks(blocks) if blocks.is_empty() => return Err(bad("no content blocks")),
+        TurnPrompt::Blocks(blocks) => {
             if !blocks.iter().all(|b| b.get("type").is_some_and(Value::is_string)) {
-                return Err(bad(
-                    "each content block is an object with a `type` (text, image, resource_link, …)",
-                ));
+                return Err(bad("each content block has a `type` (text, image, resource_link, …)"));
             }
-            Value::Array(blocks)
+            json!(blocks)
         }
-        _ => return Err(bad("text, or an array of ACP content blocks")),
     };
     if blocks.to_string().len() > MAX_PROMPT_BYTES {
         return Err(Error::new(
@@ -1081,13 +1078,15 @@ mod tests {
 
     #[test]
     fn prompts_and_ids_are_checked() {
+        let prompt = |v: Value| serde_json::from_value::<TurnPrompt>(v).unwrap();
         assert_eq!(
-            prompt_blocks(json!("hi")).unwrap(),
+            prompt_blocks(prompt(json!("hi"))).unwrap(),
             json!([{"type": "text", "text": "hi"}])
         );
-        for bad in [json!(""), json!([]), json!([{"text": "no type"}]), json!(42)] {
-            assert_eq!(prompt_blocks(bad).unwrap_err().code, ErrorCode::BadRequest);
+        for bad in [json!(""), json!([]), json!([{"text": "no type"}])] {
+            assert_eq!(prompt_blocks(prompt(bad)).unwrap_err().code, ErrorCode::BadRequest);
         }
+        assert!(serde_json::from_value::<TurnPrompt>(json!(42)).is_err());
         assert!(check_id("a turn id", "turn-1.a_b".into()).is_ok());
         for bad in ["", "a/b", "a~2", &"x".repeat(101)] {
             assert!(check_id("a turn id", bad.to_owned()).is_err(), "{bad}");

@@ -75,6 +75,10 @@ from ..models import (
     AgentInfo,
     AgentInstallResponse,
     AgentListResponse,
+    AgentSession,
+    AgentSessionList,
+    AgentTurn,
+    AgentTurnList,
     AuditList,
     CancelResponse,
     CodeExecutionResult,
@@ -1154,6 +1158,104 @@ class Kernels:
         self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}/kernels/{seg(kernel_id)}")
 
 
+class AgentSessions:
+    """Agent sessions (``/v1/workspaces/{id}/agent-sessions``): a coding
+    agent's ACP session driven by paddock, with durable turns. Each turn is
+    stored with its marker (``streaming``, ``completed``, ``interrupted``
+    with ``interrupt_reason``); a ``turn_id`` the session has seen never runs
+    again (the stored turn comes back with ``replayed``); a detached turn is
+    read later with :meth:`turn`."""
+
+    def __init__(self, http: HTTP) -> None:
+        self._http = http
+
+    @staticmethod
+    def _path(workspace_id: str, session: Optional[str] = None) -> str:
+        base = f"/v1/workspaces/{seg(workspace_id)}/agent-sessions"
+        return base if session is None else f"{base}/{seg(session)}"
+
+    def create(
+        self,
+        workspace_id: str,
+        agent: str,
+        *,
+        id: Optional[str] = None,
+        cwd: Optional[str] = None,
+        mode: Optional[str] = None,
+        permissions: Optional[str] = None,
+    ) -> AgentSession:
+        """Starts ``agent`` in the workspace and opens its ACP session;
+        ``permissions`` is ``ask`` (the default: kept for
+        :meth:`answer_permission`), ``allow`` or ``reject``."""
+        answer = self._http.json(
+            "POST",
+            self._path(workspace_id),
+            json=body(agent=agent, id=id, cwd=cwd, mode=mode, permissions=permissions),
+        )
+        return AgentSession.model_validate(answer)
+
+    def list(self, workspace_id: str) -> List[AgentSession]:
+        answer = self._http.json("GET", self._path(workspace_id))
+        return AgentSessionList.model_validate(answer).sessions
+
+    def get(self, workspace_id: str, session: str) -> AgentSession:
+        answer = self._http.json("GET", self._path(workspace_id, session))
+        return AgentSession.model_validate(answer)
+
+    def delete(self, workspace_id: str, session: str) -> None:
+        """Ends the session's agent; the session and its turns are removed."""
+        self._http.json("DELETE", self._path(workspace_id, session))
+
+    def prompt(
+        self,
+        workspace_id: str,
+        session: str,
+        prompt: Union[str, Sequence[Mapping[str, Any]]],
+        *,
+        turn_id: Optional[str] = None,
+        detach: Optional[bool] = None,
+        timeout: Optional[float] = None,
+    ) -> AgentTurn:
+        """A turn: answered once it has ended (``timeout`` seconds for the
+        call, none by default), or at once with ``detach``."""
+        blocks = prompt if isinstance(prompt, str) else [dict(block) for block in prompt]
+        answer = self._http.json(
+            "POST",
+            f"{self._path(workspace_id, session)}/turns",
+            json=body(prompt=blocks, turnId=turn_id, detach=detach),
+            timeout=timeout if timeout is not None else (None if detach else 3600.0),
+        )
+        return AgentTurn.model_validate(answer)
+
+    def turns(self, workspace_id: str, session: str) -> List[AgentTurn]:
+        answer = self._http.json("GET", f"{self._path(workspace_id, session)}/turns")
+        return AgentTurnList.model_validate(answer).turns
+
+    def turn(self, workspace_id: str, session: str, turn_id: str, *, wait_ms: Optional[int] = None) -> AgentTurn:
+        """One turn (Tangle's ``findCompletedTurn``); ``wait_ms`` waits for a
+        streaming turn to end."""
+        answer = self._http.json(
+            "GET",
+            f"{self._path(workspace_id, session)}/turns/{seg(turn_id)}",
+            query=body(waitMs=wait_ms),
+            timeout=None if wait_ms is None else wait_ms / 1000 + 30,
+        )
+        return AgentTurn.model_validate(answer)
+
+    def cancel(self, workspace_id: str, session: str, turn_id: str) -> AgentTurn:
+        """ACP's ``session/cancel``; the turn as the agent left it."""
+        answer = self._http.json("POST", f"{self._path(workspace_id, session)}/turns/{seg(turn_id)}/cancel")
+        return AgentTurn.model_validate(answer)
+
+    def answer_permission(self, workspace_id: str, session: str, request: str, reply: str) -> None:
+        """Answers a waiting permission request: ``once``, ``always`` or ``reject``."""
+        self._http.json(
+            "POST",
+            f"{self._path(workspace_id, session)}/permissions/{seg(request)}",
+            json={"reply": reply},
+        )
+
+
 class Workspaces:
     """Persistent workspaces (``/v1/workspaces``): lifecycle, execs, forks,
     and their runtime (:meth:`runtime`)."""
@@ -2207,6 +2309,8 @@ class Paddock:
         self.workspaces = Workspaces(self._http, self.snapshots, self.previews)
         #: Code kernels of running workspaces.
         self.kernels = Kernels(self._http)
+        #: Coding agents' sessions with durable turns.
+        self.agent_sessions = AgentSessions(self._http)
         #: Code without a workspace (`POST /v1/code`).
         self.code = Code(self._http)
         self.public = Public(self._http)
