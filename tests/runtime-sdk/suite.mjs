@@ -840,6 +840,30 @@ export async function runSuite({ baseUrl, token, workdir, only } = {}) {
     facts.fsMkdirOntoFile = { status: mfile.status, type: mfile.problem.type };
   });
 
+  await step("config.mcp-skills", async () => {
+    const mcpQ = { directory: abs(`${DIR}/cfg`), mcpName: "echo" };
+    await at("mcp-put", () => sdk.setMcpConfig(mcpQ, { type: "stdio", command: "node", args: ["x.js"], env: { A: "1" } }));
+    assert.deepEqual(await at("mcp-get", () => sdk.getMcpConfig(mcpQ)), { type: "local", command: "node", args: ["x.js"], env: { A: "1" } });
+    const web = { ...mcpQ, mcpName: "web" };
+    await at("mcp-put-remote", () => sdk.setMcpConfig(web, { type: "http", url: "http://127.0.0.1:9/mcp", headers: { "X-Test": "1" } }));
+    assert.deepEqual(await at("mcp-get-remote", () => sdk.getMcpConfig(web)), { type: "remote", url: "http://127.0.0.1:9/mcp", headers: { "X-Test": "1" } });
+    const missing = await problem(at("mcp-missing", () => sdk.getMcpConfig({ ...mcpQ, mcpName: "nope" })), { status: 404 });
+    facts.configMissing = { type: missing.problem.type, detail: missing.problem.detail };
+    await at("mcp-delete", () => sdk.deleteMcpConfig(mcpQ));
+    await problem(at("mcp-deleted", () => sdk.getMcpConfig(mcpQ)), { status: 404 });
+    await at("mcp-delete-missing", () => sdk.deleteMcpConfig(mcpQ));
+    const stored = JSON.parse(Buffer.from(await at("mcp-file", () => sdk.readFsFile({ path: `${DIR}/cfg/.sandbox-agent/config/mcp.json` }))).toString());
+    assert.deepEqual(stored, { web: { type: "remote", url: "http://127.0.0.1:9/mcp", headers: { "X-Test": "1" } } });
+
+    const skillQ = { directory: abs(`${DIR}/cfg`), skillName: "team" };
+    const skills = { sources: [{ type: "local", source: abs(`${DIR}/skills`), skills: ["greet"] }, { type: "git", source: "https://example.invalid/s.git", ref: "main", subpath: "skills" }] };
+    await at("skills-put", () => sdk.setSkillsConfig(skillQ, skills));
+    assert.deepEqual(await at("skills-get", () => sdk.getSkillsConfig(skillQ)), skills);
+    await problem(at("skills-missing", () => sdk.getSkillsConfig({ ...skillQ, skillName: "nope" })), { status: 404 });
+    await at("skills-delete", () => sdk.deleteSkillsConfig(skillQ));
+    await problem(at("skills-deleted", () => sdk.getSkillsConfig(skillQ)), { status: 404 });
+  });
+
   await step("fs.cleanup", async () => {
     const d = await at("delete", () => sdk.deleteFsEntry({ path: DIR, recursive: true }));
     assert.deepEqual(d, { path: abs(DIR) });

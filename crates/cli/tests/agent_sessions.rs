@@ -353,3 +353,164 @@ fn agent_sessions_on_postgres() {
     let db = PgDatabase::create("agent_sessions");
     turns_run_once_and_survive_a_restart(&[("DATABASE_URL", db.url.clone())]);
 }
+
+/// `…/runtime/v1/config/mcp` and `…/config/skills` (sandbox-agent's shapes
+/// and statuses), and what an agent opening a session in the directory
+/// gets: the MCP servers in `session/new`'s `mcpServers`, the skills (from
+/// a workspace directory and from a git repository cloned in the
+/// workspace) where the agent reads them.
+#[test]
+fn mcp_and_skills_config_reach_the_agent() {
+    let dir = tempdir();
+    let server = Server::with_keys(dir.path());
+    let (status, ws) = post(&server, "/v1/workspaces", json!({}));
+    assert_eq!(status, 201, "{ws}");
+    let ws = id(&ws);
+    let runtime = format!("/v1/workspaces/{ws}/runtime/v1");
+    let put = |path: &str, body: Value| {
+        let (status, body) = call(&server, "PUT", &format!("{runtime}{path}"), Some(OP1_TOKEN), Some(body));
+        (status.as_u16(), body)
+    };
+    let mcp = |name: &str| format!("/config/mcp?directory=/workspace/app&mcpName={name}");
+
+    // sandbox-agent's wire: stdio/http read as local/remote, 404 for a
+    // missing entry, 204 for deleting one, 400 and 422 for bad input.
+    let (status, body) = put(
+        &mcp("echo"),
+        json!({"type": "stdio", "command": "node", "args": ["/workspace/echo.js"], "env": {"A": "1"}}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = put(
+        &mcp("web"),
+        json!({"type": "http", "url": "http://127.0.0.1:9/mcp", "headers": {"X-Test": "1"}}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = put(
+        &mcp("off"),
+        json!({"type": "local", "command": "false", "enabled": false}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, got) = get(&server, &format!("{runtime}{}", mcp("echo")));
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(
+        got,
+        json!({"type": "local", "command": "node", "args": ["/workspace/echo.js"], "env": {"A": "1"}})
+    );
+    let (_, got) = get(&server, &format!("{runtime}{}", mcp("web")));
+    assert_eq!(got["type"], "remote", "{got}");
+    let (status, missing) = get(&server, &format!("{runtime}{}", mcp("nope")));
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(
+        (missing["type"].as_str(), missing["detail"].as_str()),
+        (
+            Some("urn:sandbox-agent:error:session_not_found"),
+            Some("session not found: mcp:nope")
+        ),
+        "{missing}"
+    );
+    let (status, err) = put(&mcp("bad"), json!({"type": "weird"}));
+    assert_eq!(status, 422, "{err}");
+    let (status, err) = get(&server, &format!("{runtime}/config/mcp?directory=/workspace/app"));
+    assert_eq!(status, 400, "{err}");
+    let (status, err) = put(
+        "/config/mcp?directory=/etc&mcpName=x",
+        json!({"type": "local", "command": "x"}),
+    );
+    assert_eq!(status, 400, "{err}");
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        &format!("{runtime}{}", mcp("never")),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 204);
+    let stored = workspace_sh(
+        &server,
+        OP1_TOKEN,
+        &ws,
+        "cat /workspace/app/.sandbox-agent/config/mcp.json",
+    );
+    let stored: Value = serde_json::from_str(stored["stdout"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        stored.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["echo", "off", "web"]
+    );
+
+    // Skills from a workspace directory (only the ones named, only with a
+    // SKILL.md) and from a git repository.
+    let made = workspace_sh(
+        &server,
+        OP1_TOKEN,
+        &ws,
+        "set -e; mkdir -p /workspace/skills-src/greet /workspace/skills-src/other /workspace/skills-src/empty
+         printf -- '---\\nname: greet\\ndescription: Greets politely\\n---\\nSay hello.\\n' > /workspace/skills-src/greet/SKILL.md
+         printf 'x' > /workspace/skills-src/other/SKILL.md
+         mkdir -p /workspace/repo/skills/review && cd /workspace/repo
+         printf -- '---\\nname: review\\ndescription: Reviews code\\n---\\n' > skills/review/SKILL.md
+         git init -q && git -c user.name=t -c user.email=t@t add -A && git -c user.name=t -c user.email=t@t commit -qm skills
+         echo ok",
+    );
+    assert_eq!(made["stdout"], "ok\n", "{made}");
+    let skills = "/config/skills?directory=/workspace/app&skillName=team";
+    let (status, body) = put(
+        skills,
+        json!({"sources": [
+            {"type": "local", "source": "/workspace/skills-src", "skills": ["greet", "empty"]},
+            {"type": "git", "source": "/workspace/repo", "subpath": "skills"},
+        ]}),
+    );
+    assert_eq!(status, 204, "{body}");
+    let (status, got) = get(&server, &format!("{runtime}{skills}"));
+    assert_eq!(
+        (status, got["sources"][1]["subpath"].as_str()),
+        (200, Some("skills")),
+        "{got}"
+    );
+
+    // An agent opening a session in the directory gets them.
+    let (status, session) = post(
+        &server,
+        &format!("/v1/workspaces/{ws}/agent-sessions"),
+        json!({"agent": "mock", "id": "cfg", "cwd": "/workspace/app"}),
+    );
+    assert_eq!(status, 201, "{session}");
+    let turns = format!("/v1/workspaces/{ws}/agent-sessions/cfg/turns");
+    let (_, listed) = post(&server, &turns, json!({"prompt": "mcp"}));
+    assert_eq!(listed["text"], "MCP servers: echo,web", "{listed}");
+    let (_, skilled) = post(&server, &turns, json!({"prompt": "skills"}));
+    assert_eq!(skilled["text"], "Skills: greet,review", "{skilled}");
+    let copied = workspace_sh(
+        &server,
+        OP1_TOKEN,
+        &ws,
+        "cat /workspace/app/.claude/skills/greet/SKILL.md",
+    );
+    assert!(
+        copied["stdout"].as_str().unwrap().contains("Greets politely"),
+        "{copied}"
+    );
+    // What the agent was sent is in its transcript: the ACP shapes.
+    let (_, events) = get(&server, &format!("{runtime}/acp/cfg/events"));
+    let new = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["envelope"]["method"] == "session/new")
+        .expect("session/new in the transcript");
+    assert_eq!(
+        new["envelope"]["params"]["mcpServers"],
+        json!([
+            {"name": "echo", "command": "node", "args": ["/workspace/echo.js"], "env": [{"name": "A", "value": "1"}]},
+            {"type": "http", "name": "web", "url": "http://127.0.0.1:9/mcp", "headers": [{"name": "X-Test", "value": "1"}]},
+        ])
+    );
+
+    // '~' is kept for agent sessions' restarted agents.
+    let (status, err) = post(
+        &server,
+        &format!("{runtime}/acp/cfg~2?agent=mock"),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}),
+    );
+    assert_eq!(status, 400, "{err}");
+}

@@ -125,6 +125,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         sessions.clone(),
         db.clone(),
         audit_log.clone(),
+        disk.clone(),
     )
     .await?;
     let agent_sessions =

@@ -355,6 +355,12 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: list(rt.agents.follow("s1", since=3)),
         lambda: rt.agents.transcript("s1", since=0, limit=10),
         lambda: rt.agents.delete_server("s1"),
+        lambda: rt.agents.get_mcp_config("/workspace", "echo"),
+        lambda: rt.agents.set_mcp_config("/workspace", "echo", {"type": "local", "command": "node", "args": ["x.js"]}),
+        lambda: rt.agents.delete_mcp_config("/workspace", "echo"),
+        lambda: rt.agents.get_skills_config("/workspace", "team"),
+        lambda: rt.agents.set_skills_config("/workspace", "team", [{"type": "local", "source": "/workspace/skills"}]),
+        lambda: rt.agents.delete_skills_config("/workspace", "team"),
     ]
     for action in actions:
         try:

@@ -896,6 +896,8 @@ export interface ProblemDetails {
   code: string;
   /** Machine-readable facts, as sandbox-agent gives them (`{message}`, `{id, resource}`). */
   details?: unknown;
+  /** The missing session (ACP server, configuration entry) of a `session_not_found`. */
+  sessionId?: string | null;
 }
 
 /** Who started a process. */
@@ -1225,8 +1227,8 @@ export interface PendingPermission {
   /** The `request` to answer with `agentSessions.answerPermission`. */
   id: string;
   turnId: string;
-  /** ACP's `toolCall`. */
-  toolCall: unknown;
+  /** ACP's `toolCall` (null when the agent sent none). */
+  toolCall: Record<string, unknown> | null;
   /** The options offered (`{optionId, name, kind}`). */
   options: unknown;
 }
@@ -1289,4 +1291,41 @@ export interface AgentTurn {
 /** `GET …/agent-sessions/{session}/turns`. */
 export interface AgentTurnList {
   turns: AgentTurn[];
+}
+
+/** An MCP server of a directory's agents (sandbox-agent's `McpServerConfig`); `stdio` and `http` are read as `local` and `remote`. */
+export type McpServerConfig =
+  | {
+      type: "local" | "stdio";
+      command: string;
+      args?: string[];
+      cwd?: string | null;
+      enabled?: boolean | null;
+      env?: Record<string, string> | null;
+      timeoutMs?: number | null;
+    }
+  | {
+      type: "remote" | "http";
+      url: string;
+      bearerTokenEnvVar?: string | null;
+      enabled?: boolean | null;
+      envHeaders?: Record<string, string> | null;
+      headers?: Record<string, string> | null;
+      oauth?: Record<string, unknown> | null;
+      timeoutMs?: number | null;
+      transport?: string | null;
+    };
+
+/** Where skills come from (`local`: a workspace directory; `git`: a repository URL; `github`: `owner/repo`). */
+export interface SkillSource {
+  type: string;
+  source: string;
+  skills?: string[] | null;
+  ref?: string | null;
+  subpath?: string | null;
+}
+
+/** The skills of a directory's agents (sandbox-agent's `SkillsConfig`). */
+export interface SkillsConfig {
+  sources: SkillSource[];
 }

@@ -190,3 +190,91 @@ pub struct AcpEventList {
     /// Whether more events follow the last one.
     pub has_more: bool,
 }
+
+/// Query of `…/v1/config/mcp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct McpConfigQuery {
+    /// The directory the entry belongs to (in the workspace; relative to
+    /// `/workspace`): sessions whose `cwd` it is get the server.
+    pub directory: String,
+    /// The entry's name (the MCP server's name for the agent).
+    pub mcp_name: String,
+}
+
+/// Query of `…/v1/config/skills`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillsConfigQuery {
+    /// The directory the entry belongs to (in the workspace).
+    pub directory: String,
+    /// The entry's name.
+    pub skill_name: String,
+}
+
+/// An MCP server for the agents of a directory (sandbox-agent's
+/// `McpServerConfig`): a local (stdio) command or a remote URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all_fields = "camelCase")]
+pub enum McpServerConfig {
+    /// A command the agent starts and speaks to over stdio.
+    #[serde(rename = "local", alias = "stdio")]
+    Local {
+        command: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<i64>,
+    },
+    /// A server the agent reaches at `url` (`transport` `http` or `sse`).
+    #[serde(rename = "remote", alias = "http")]
+    Remote {
+        url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bearer_token_env_var: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env_headers: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        headers: Option<std::collections::BTreeMap<String, String>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        oauth: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transport: Option<String>,
+    },
+}
+
+/// Where skills come from (sandbox-agent's `SkillSource`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SkillSource {
+    /// `local` (a directory in the workspace), `git` (a repository URL) or
+    /// `github` (`owner/repo`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub source: String,
+    /// The skills to take (directory names); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skills: Option<Vec<String>>,
+    /// A git ref to check out.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The directory inside the source that holds the skills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
+}
+
+/// The skills of a directory's agents (sandbox-agent's `SkillsConfig`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SkillsConfig {
+    pub sources: Vec<SkillSource>,
+}

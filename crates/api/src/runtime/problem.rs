@@ -28,6 +28,10 @@ pub struct ProblemDetails {
     /// conflicts and refused tokens, `{id, resource}` for a missing process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
+    /// The missing session (ACP server, configuration entry) of a
+    /// `session_not_found`, where sandbox-agent puts it.
+    #[serde(default, rename = "sessionId", skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
     /// (ext, an RFC 9457 extension member) paddock's stable error code, as
     /// in the control plane's errors.
     pub code: String,
@@ -63,16 +67,23 @@ impl ProblemDetails {
         } else {
             (format!("{PROBLEM_TYPE_PREFIX}{kind}"), title.to_owned())
         };
-        let details = err.details.clone().or_else(|| {
+        let mut details = err.details.clone().or_else(|| {
             matches!(kind_of(&kind), "conflict" | "token_invalid" | "stream_error")
                 .then(|| serde_json::json!({ "message": err.message }))
         });
+        let mut session_id = None;
+        if kind_of(&kind) == "session_not_found" {
+            session_id = details
+                .take()
+                .and_then(|d| d.get("sessionId").and_then(|s| s.as_str()).map(str::to_owned));
+        }
         ProblemDetails {
             kind,
             title,
             status: err.status(),
             detail: Some(err.message.clone()),
             details,
+            session_id,
             code: err.code.as_str().to_owned(),
         }
     }

@@ -119,6 +119,8 @@ __all__ = [
     "ServerStatusInfo",
     "Session",
     "Settings",
+    "SkillSource",
+    "SkillsConfig",
     "SnapshotGc",
     "SnapshotList",
     "SnapshotManifest",
@@ -887,6 +889,7 @@ class ProblemDetails(PaddockModel):
     code: str
     detail: Optional[str] = None
     details: Any = None
+    session_id: Optional[str] = Field(default=None, alias="sessionId")
     status: int
     title: str
     type: str
@@ -1131,6 +1134,22 @@ class Settings(PaddockModel):
     proxy: ProxySettings
     session_ttl_max_secs: int
     snapshots: SnapshotSettings
+
+
+class SkillSource(PaddockModel):
+    """Where skills come from (sandbox-agent's `SkillSource`)."""
+
+    ref: Optional[str] = None
+    skills: Optional[List[str]] = None
+    source: str
+    subpath: Optional[str] = None
+    type: str
+
+
+class SkillsConfig(PaddockModel):
+    """The skills of a directory's agents (sandbox-agent's `SkillsConfig`)."""
+
+    sources: List[SkillSource]
 
 
 class SnapshotGc(PaddockModel):

@@ -32,6 +32,7 @@ import type {
   FsStat,
   FsUploadBatchResponse,
   FsWriteResponse,
+  McpServerConfig,
   ProcessConfig,
   ProcessInfo,
   ProcessInputResponse,
@@ -43,6 +44,7 @@ import type {
   ProcessRunResponse,
   ProcessTerminalSize,
   RuntimeHealth,
+  SkillsConfig,
 } from "../wire.js";
 
 /** Longest run deadline the server allows by default (sandbox-agent's `maxRunTimeoutMs`), ms. */
@@ -670,6 +672,48 @@ export class RuntimeAgents {
       }
       return { index: Number(id), envelope: envelope as AcpEnvelope };
     });
+  }
+
+  /**
+   * `GET …/v1/config/mcp`: the MCP server `mcpName` of `directory`'s agents
+   * (sandbox-agent's `getMcpConfig`). Agents opening a session with the
+   * directory as `cwd` get it in `mcpServers`.
+   */
+  async getMcpConfig(query: { directory: string; mcpName: string }, call?: CallOptions): Promise<McpServerConfig> {
+    return this.http.json({ method: "GET", path: this.config("mcp"), query, call });
+  }
+
+  /** `PUT …/v1/config/mcp`: stores (or replaces) the entry. */
+  async setMcpConfig(query: { directory: string; mcpName: string }, config: McpServerConfig, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "PUT", path: this.config("mcp"), query, body: config, call });
+  }
+
+  /** `DELETE …/v1/config/mcp`: removes the entry (a missing one too). */
+  async deleteMcpConfig(query: { directory: string; mcpName: string }, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "DELETE", path: this.config("mcp"), query, call });
+  }
+
+  /**
+   * `GET …/v1/config/skills`: the skills entry `skillName` of `directory`'s
+   * agents. They are copied where an agent reads a project's skills when it
+   * opens a session there.
+   */
+  async getSkillsConfig(query: { directory: string; skillName: string }, call?: CallOptions): Promise<SkillsConfig> {
+    return this.http.json({ method: "GET", path: this.config("skills"), query, call });
+  }
+
+  /** `PUT …/v1/config/skills`: stores (or replaces) the entry. */
+  async setSkillsConfig(query: { directory: string; skillName: string }, config: SkillsConfig, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "PUT", path: this.config("skills"), query, body: config, call });
+  }
+
+  /** `DELETE …/v1/config/skills`: removes the entry (a missing one too). */
+  async deleteSkillsConfig(query: { directory: string; skillName: string }, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({ method: "DELETE", path: this.config("skills"), query, call });
+  }
+
+  private config(kind: "mcp" | "skills"): string {
+    return `${this.acp.slice(0, -"/acp".length)}/config/${kind}`;
   }
 
   /** `GET …/v1/acp/{server}/events` (ext): the stored transcript, both directions, after `since`. */

@@ -194,6 +194,12 @@ async function sdkRequests() {
     },
     (p) => p.workspaces.runtime("wrk_1").agents.transcript("s1", { since: 0, limit: 10 }),
     (p) => p.workspaces.runtime("wrk_1").agents.deleteServer("s1"),
+    (p) => p.workspaces.runtime("wrk_1").agents.getMcpConfig({ directory: "/workspace", mcpName: "echo" }),
+    (p) => p.workspaces.runtime("wrk_1").agents.setMcpConfig({ directory: "/workspace", mcpName: "echo" }, { type: "local", command: "node", args: ["x.js"], env: { A: "1" } }),
+    (p) => p.workspaces.runtime("wrk_1").agents.deleteMcpConfig({ directory: "/workspace", mcpName: "echo" }),
+    (p) => p.workspaces.runtime("wrk_1").agents.getSkillsConfig({ directory: "/workspace", skillName: "team" }),
+    (p) => p.workspaces.runtime("wrk_1").agents.setSkillsConfig({ directory: "/workspace", skillName: "team" }, { sources: [{ type: "local", source: "/workspace/skills" }] }),
+    (p) => p.workspaces.runtime("wrk_1").agents.deleteSkillsConfig({ directory: "/workspace", skillName: "team" }),
   ];
   const answer = (call) => {
     if (call.path.endsWith("/stream") && call.method === "POST") return sse(['event: completed\ndata: {"exit_code":0}\n\n']);

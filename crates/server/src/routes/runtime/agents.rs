@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use paddock_api::runtime::agents::{
     AcpEnvelope, AcpEventList, AcpEventsQuery, AcpPostQuery, AcpServerListResponse, AgentInfo, AgentInstallRequest,
-    AgentInstallResponse, AgentListResponse, AgentQuery,
+    AgentInstallResponse, AgentListResponse, AgentQuery, McpConfigQuery, McpServerConfig, SkillsConfig,
+    SkillsConfigQuery,
 };
 use paddock_api::runtime::problem::ProblemDetails;
 use serde::Deserialize;
@@ -25,6 +26,7 @@ use utoipa_axum::routes;
 
 use super::{ProblemResult, RuntimeCaller, RuntimeJson};
 use crate::app::SharedState;
+use crate::services::agents::config::ConfigKind;
 use crate::services::agents::Agents;
 
 /// Keep-alive comments on an ACP stream, this often.
@@ -40,6 +42,8 @@ pub(super) fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(list_servers))
         .routes(routes!(post_envelope, stream_envelopes, delete_server))
         .routes(routes!(transcript))
+        .routes(routes!(get_mcp_config, put_mcp_config, delete_mcp_config))
+        .routes(routes!(get_skills_config, put_skills_config, delete_skills_config))
 }
 
 #[derive(Debug, Deserialize)]
@@ -276,4 +280,159 @@ async fn transcript(
             .events(&caller, &path.id, &path.server, query.since, query.limit)
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize)]
+struct WorkspacePath {
+    id: String,
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/config/mcp", operation_id = "runtimeGetMcpConfig", summary = "An MCP server of a directory's agents",
+    description = "The entry `mcpName` of `{directory}/.sandbox-agent/config/mcp.json` in the workspace (`directory` relative to `/workspace`, or beneath it).",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), McpConfigQuery),
+    responses((status = 200, description = "The entry", body = McpServerConfig),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace or entry", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn get_mcp_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<McpConfigQuery>,
+) -> ProblemResult<Json<McpServerConfig>> {
+    let entry = state
+        .agents
+        .config_entry(&caller, &path.id, ConfigKind::Mcp, &query.directory, &query.mcp_name)
+        .await?;
+    Ok(Json(entry))
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{id}/runtime/v1/config/mcp", operation_id = "runtimePutMcpConfig", summary = "Set an MCP server of a directory's agents",
+    description = "Stores the entry (`local`/`stdio`: a command; `remote`/`http`: a URL). An agent that opens a session with the directory as `cwd` (`session/new`, `session/load`) gets it in `mcpServers`; entries with `enabled: false` are left out. Headers from `bearerTokenEnvVar`, `envHeaders` and `oauth` are kept as given, not resolved (the agent's environment holds phantom tokens only); `cwd` and `timeoutMs` have no ACP field.",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), McpConfigQuery), request_body = McpServerConfig,
+    responses((status = 204, description = "Stored"),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A body that is not an MCP server entry", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn put_mcp_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<McpConfigQuery>,
+    RuntimeJson(body): RuntimeJson<McpServerConfig>,
+) -> ProblemResult<StatusCode> {
+    state
+        .agents
+        .set_config_entry(
+            &caller,
+            &path.id,
+            ConfigKind::Mcp,
+            &query.directory,
+            &query.mcp_name,
+            &body,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/workspaces/{id}/runtime/v1/config/mcp", operation_id = "runtimeDeleteMcpConfig", summary = "Remove an MCP server of a directory's agents",
+    description = "An entry that does not exist answers 204 too, as sandbox-agent does.",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), McpConfigQuery),
+    responses((status = 204, description = "Gone"),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn delete_mcp_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<McpConfigQuery>,
+) -> ProblemResult<StatusCode> {
+    state
+        .agents
+        .delete_config_entry(&caller, &path.id, ConfigKind::Mcp, &query.directory, &query.mcp_name)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/config/skills", operation_id = "runtimeGetSkillsConfig", summary = "Skills of a directory's agents",
+    description = "The entry `skillName` of `{directory}/.sandbox-agent/config/skills.json` in the workspace.",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), SkillsConfigQuery),
+    responses((status = 200, description = "The entry", body = SkillsConfig),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace or entry", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn get_skills_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<SkillsConfigQuery>,
+) -> ProblemResult<Json<SkillsConfig>> {
+    let entry = state
+        .agents
+        .config_entry(
+            &caller,
+            &path.id,
+            ConfigKind::Skills,
+            &query.directory,
+            &query.skill_name,
+        )
+        .await?;
+    Ok(Json(entry))
+}
+
+#[utoipa::path(put, path = "/v1/workspaces/{id}/runtime/v1/config/skills", operation_id = "runtimePutSkillsConfig", summary = "Set skills of a directory's agents",
+    description = "Stores the entry: `sources` of skills (`local`: a directory in the workspace; `git`: a repository URL; `github`: `owner/repo`), each a directory of skill directories with their `SKILL.md`, narrowed by `subpath` and `skills`. When an agent opens a session with the directory as `cwd`, the skills are copied where the agent reads a project's skills (`.claude/skills`, `.agents/skills` for Codex, `.opencode/skills`, `.pi/skills`); git sources are cloned inside the workspace, under its network policy.",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), SkillsConfigQuery), request_body = SkillsConfig,
+    responses((status = 204, description = "Stored"),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "A body that is not a skills entry", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn put_skills_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<SkillsConfigQuery>,
+    RuntimeJson(body): RuntimeJson<SkillsConfig>,
+) -> ProblemResult<StatusCode> {
+    state
+        .agents
+        .set_config_entry(
+            &caller,
+            &path.id,
+            ConfigKind::Skills,
+            &query.directory,
+            &query.skill_name,
+            &body,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(delete, path = "/v1/workspaces/{id}/runtime/v1/config/skills", operation_id = "runtimeDeleteSkillsConfig", summary = "Remove skills of a directory's agents",
+    description = "An entry that does not exist answers 204 too, as sandbox-agent does. Skills already copied for a session stay where they were copied.",
+    tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), SkillsConfigQuery),
+    responses((status = 204, description = "Gone"),
+        (status = 400, description = "A missing query parameter, a directory outside the workspace", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn delete_skills_config(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(path): Path<WorkspacePath>,
+    Query(query): Query<SkillsConfigQuery>,
+) -> ProblemResult<StatusCode> {
+    state
+        .agents
+        .delete_config_entry(
+            &caller,
+            &path.id,
+            ConfigKind::Skills,
+            &query.directory,
+            &query.skill_name,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

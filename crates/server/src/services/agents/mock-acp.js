@@ -10,6 +10,8 @@
 //                      session's cwd) after asking permission
 //   sleep MS           streams a chunk every 100 ms for MS (cancellable)
 //   fail               answers the prompt with a JSON-RPC error
+//   mcp                the names of the MCP servers the session was given
+//   skills             the skills in the session's .claude/skills
 //   anything else      echoed back as the agent's message
 // Every turn reports a plan and its usage.
 "use strict";
@@ -55,7 +57,8 @@ async function handle(message) {
       };
     case "session/new": {
       const sessionId = `mock-session-${nextSession++}`;
-      sessions.set(sessionId, { cwd: params.cwd || process.cwd(), mode: "default", always: false, turn: null });
+      const mcp = (params.mcpServers || []).map((s) => s.name);
+      sessions.set(sessionId, { cwd: params.cwd || process.cwd(), mode: "default", always: false, turn: null, mcp });
       return { sessionId, modes: { currentModeId: "default", availableModes: MODES } };
     }
     case "session/set_mode": {
@@ -108,6 +111,12 @@ async function prompt(session, sessionId, blocks) {
         await sleep(100);
       }
       reply = `slept ${n} ticks`;
+    } else if (text === "mcp") {
+      reply = `MCP servers: ${session.mcp.join(",")}`;
+    } else if (text === "skills") {
+      const dir = path.join(session.cwd, ".claude", "skills");
+      const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((n) => fs.existsSync(path.join(dir, n, "SKILL.md"))).sort() : [];
+      reply = `Skills: ${names.join(",")}`;
     } else if (text === "fail") {
       throw rpcError(-32603, "the mock agent was asked to fail");
     } else {

@@ -18,6 +18,7 @@
 
 pub mod acp;
 pub mod catalog;
+pub mod config;
 pub mod install;
 pub mod sessions;
 
@@ -77,6 +78,10 @@ struct Inner {
     db: Db,
     audit: AuditLog,
     dir: PathBuf,
+    /// The state disk (configuration files are written to workspaces).
+    disk: crate::services::space::StateDisk,
+    /// Changes of the agents' configuration files, one at a time.
+    config_lock: tokio::sync::Mutex<()>,
     /// Live servers by workspace and server id (an entry goes when its
     /// agent process ends).
     servers: Mutex<HashMap<ServerKey, Arc<AcpServer>>>,
@@ -101,6 +106,7 @@ impl Agents {
         sessions: Sessions,
         db: Db,
         audit: AuditLog,
+        disk: crate::services::space::StateDisk,
     ) -> anyhow::Result<Agents> {
         use anyhow::Context;
         let dir = host_dir(state_dir);
@@ -138,6 +144,8 @@ impl Agents {
                 db,
                 audit,
                 dir,
+                disk,
+                config_lock: tokio::sync::Mutex::new(()),
                 servers: Mutex::default(),
                 locks: Mutex::default(),
             }),
@@ -217,6 +225,25 @@ impl Agents {
         agent: Option<&str>,
         envelope: Value,
     ) -> Result<Option<Value>, Error> {
+        if server.contains('~') {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                "'~' in an ACP server id is kept for the agents of agent sessions (…/agent-sessions)",
+            ));
+        }
+        self.send_envelope(caller, workspace, server, agent, envelope).await
+    }
+
+    /// [`Agents::post`] for paddock's own ACP client (agent sessions),
+    /// whose servers' ids may hold `~`.
+    pub(super) async fn send_envelope(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        server: &str,
+        agent: Option<&str>,
+        mut envelope: Value,
+    ) -> Result<Option<Value>, Error> {
         check_server_id(server)?;
         if !envelope.is_object() {
             return Err(Error::new(
@@ -225,6 +252,7 @@ impl Agents {
             ));
         }
         let live = self.server_for_post(caller, workspace, server, agent).await?;
+        self.apply_config(caller, workspace, &live.agent, &mut envelope).await?;
         let kind = classify(&envelope);
         // A turn can outlast the workspace's idle timeout.
         let _alive = self.inner.workspaces.keep_alive(workspace);
@@ -661,7 +689,7 @@ fn server_not_found(server: &str) -> Error {
 fn check_server_id(server: &str) -> Result<(), Error> {
     let ok = !server.is_empty()
         && server.len() <= MAX_SERVER_ID
-        && server.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != '\\');
+        && server.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '/' | '\\'));
     if ok {
         Ok(())
     } else {

@@ -85,6 +85,21 @@ struct RunningTurn {
     cancelled: Arc<AtomicBool>,
 }
 
+/// Ends a running turn when dropped (its task ended, or panicked): the
+/// session is free again and waiters wake.
+struct TurnEnd {
+    sessions: AgentSessions,
+    key: SessionKey,
+    ended: watch::Sender<bool>,
+}
+
+impl Drop for TurnEnd {
+    fn drop(&mut self) {
+        lock(&self.sessions.inner.running).remove(&self.key);
+        let _ = self.ended.send(true);
+    }
+}
+
 /// A permission request of the agent waiting for an answer.
 #[derive(Debug, Clone)]
 struct Waiting {
@@ -204,9 +219,10 @@ impl AgentSessions {
             generation: 1,
             created_at: now_ms(),
         };
-        if !self.inner.db.insert_agent_session(&row).await? {
+        let inserted = self.inner.db.insert_agent_session(&row).await;
+        if !matches!(inserted, Ok(true)) {
             let _ = self.inner.agents.delete(caller, workspace, &server).await;
-            return Err(taken());
+            return Err(inserted.err().map_or_else(taken, Error::from));
         }
         self.inner
             .audit
@@ -234,8 +250,10 @@ impl AgentSessions {
     /// Ends the session's agent and removes the session and its turns (the
     /// ACP transcripts stay readable until their server ids are reused).
     pub async fn delete(&self, caller: &Caller, workspace: &str, session: &str) -> Result<(), Error> {
-        let row = self.row(caller, workspace, session).await?;
+        self.row(caller, workspace, session).await?;
         let _one = self.session_lock(workspace, session).lock_owned().await;
+        // Read under the lock: a turn may have started the agent again.
+        let row = self.row(caller, workspace, session).await?;
         for generation in 1..=row.generation {
             self.inner
                 .agents
@@ -265,7 +283,7 @@ impl AgentSessions {
         session: &str,
         request: CreateTurn,
     ) -> Result<AgentTurn, Error> {
-        let row = self.row(caller, workspace, session).await?;
+        self.row(caller, workspace, session).await?;
         let blocks = prompt_blocks(request.prompt)?;
         let prompt = blocks.to_string();
         let turn_id = match request.turn_id {
@@ -273,6 +291,8 @@ impl AgentSessions {
             None => format!("turn_{:024x}", rand::random::<u128>() >> 32),
         };
         let one = self.session_lock(workspace, session).lock_owned().await;
+        // Read under the lock: a delete may have come first.
+        let row = self.row(caller, workspace, session).await?;
         if let Some(seen) = self.inner.db.agent_turn(workspace, session, &turn_id).await? {
             drop(one);
             if seen.prompt != prompt {
@@ -282,7 +302,7 @@ impl AgentSessions {
                 ));
             }
             let mut turn = if request.detach {
-                turn_info(seen)
+                self.present(seen)
             } else {
                 self.wait_turn(workspace, session, &turn_id, MAX_WAIT * 6).await?
             };
@@ -322,9 +342,8 @@ impl AgentSessions {
             completed_at: None,
             interrupted_at: None,
         };
-        if !self.inner.db.insert_agent_turn(&turn).await? {
-            return Err(Error::internal("a turn id was taken while its session was locked"));
-        }
+        // Registered before its row: a stored `streaming` turn that is not
+        // running is one whose end could not be stored.
         let (ended_tx, ended) = watch::channel(false);
         let cancelled = Arc::new(AtomicBool::new(false));
         lock(&self.inner.running).insert(
@@ -335,6 +354,17 @@ impl AgentSessions {
                 cancelled: cancelled.clone(),
             },
         );
+        let ending = TurnEnd {
+            sessions: self.clone(),
+            key: key(workspace, session),
+            ended: ended_tx,
+        };
+        if !self.inner.db.insert_agent_turn(&turn).await.map_err(Error::from)? {
+            return Err(Error::new(
+                ErrorCode::TurnConflict,
+                format!("turn '{turn_id}' was stored by another server meanwhile"),
+            ));
+        }
         let task = TurnTask {
             sessions: self.clone(),
             caller: caller.clone(),
@@ -344,12 +374,11 @@ impl AgentSessions {
             transcript,
             cancelled,
         };
+        let accepted = turn_info(task.turn.clone());
         tokio::spawn(async move {
-            let (workspace, session) = (task.session.workspace_id.clone(), task.session.session_id.clone());
-            let sessions = task.sessions.clone();
+            // Dropped at the end, or if the task panics.
+            let _ending = ending;
             task.run(live).await;
-            lock(&sessions.inner.running).remove(&key(&workspace, &session));
-            let _ = ended_tx.send(true);
         });
         drop(one);
         self.inner
@@ -361,8 +390,7 @@ impl AgentSessions {
             )
             .await;
         if request.detach {
-            let stored = self.inner.db.agent_turn(workspace, session, &turn_id).await?;
-            return stored.map(turn_info).ok_or_else(|| turn_not_found(&turn_id));
+            return Ok(accepted);
         }
         self.wait_turn(workspace, session, &turn_id, MAX_WAIT * 6).await
     }
@@ -372,7 +400,7 @@ impl AgentSessions {
         self.row(caller, workspace, session).await?;
         let turns = self.inner.db.agent_turns(workspace, session).await?;
         Ok(AgentTurnList {
-            turns: turns.into_iter().map(turn_info).collect(),
+            turns: turns.into_iter().map(|t| self.present(t)).collect(),
         })
     }
 
@@ -406,6 +434,10 @@ impl AgentSessions {
         session: &str,
         turn: &str,
     ) -> Result<AgentTurn, Error> {
+        self.row(caller, workspace, session).await?;
+        // Held until the cancel is sent: ACP cancels the session's turn, so
+        // no other turn may start in between.
+        let one = self.session_lock(workspace, session).lock_owned().await;
         let row = self.row(caller, workspace, session).await?;
         let stored = self
             .inner
@@ -418,24 +450,37 @@ impl AgentSessions {
             .filter(|r| r.turn_id == turn)
             .cloned();
         let Some(running) = running else {
-            return Ok(turn_info(stored));
+            return Ok(self.present(stored));
         };
-        running.cancelled.store(true, Ordering::SeqCst);
-        let waiting = lock(&self.inner.pending)
-            .remove(&key(workspace, session))
-            .unwrap_or_default();
-        for request in waiting {
-            let answer =
-                json!({"jsonrpc": "2.0", "id": request.raw_id, "result": {"outcome": {"outcome": "cancelled"}}});
-            self.send(caller, &row, answer).await?;
-        }
-        let notice = json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": row.acp_session_id}});
-        self.send(caller, &row, notice).await?;
+        self.stop_turn(caller, &row, &running.cancelled).await;
+        drop(one);
         self.inner
             .audit
             .record(caller, "agent_session.cancel", &format!("{workspace}/{session}/{turn}"))
             .await;
         self.wait_turn(workspace, session, turn, CANCEL_WAIT).await
+    }
+
+    /// Marks the running turn cancelled, answers its waiting permission
+    /// requests `cancelled` and sends ACP's `session/cancel`. Failures are
+    /// logged: the agent may be gone already.
+    async fn stop_turn(&self, caller: &Caller, row: &AgentSessionRow, cancelled: &AtomicBool) {
+        let waiting = {
+            let mut pending = lock(&self.inner.pending);
+            cancelled.store(true, Ordering::SeqCst);
+            pending
+                .remove(&key(&row.workspace_id, &row.session_id))
+                .unwrap_or_default()
+        };
+        let answers = waiting.into_iter().map(
+            |request| json!({"jsonrpc": "2.0", "id": request.raw_id, "result": {"outcome": {"outcome": "cancelled"}}}),
+        );
+        let notice = json!({"jsonrpc": "2.0", "method": "session/cancel", "params": {"sessionId": row.acp_session_id}});
+        for envelope in answers.chain([notice]) {
+            if let Err(err) = self.send(caller, row, envelope).await {
+                tracing::debug!(message = %err.message, session = %row.session_id, "stopping a turn");
+            }
+        }
     }
 
     /// Answers one of the agent's permission requests.
@@ -450,14 +495,20 @@ impl AgentSessions {
         let row = self.row(caller, workspace, session).await?;
         let waiting = {
             let mut pending = lock(&self.inner.pending);
-            let list = pending.entry(key(workspace, session)).or_default();
-            let at = list.iter().position(|w| w.shown.id == request).ok_or_else(|| {
-                Error::new(
+            let session_key = key(workspace, session);
+            let list = pending.get_mut(&session_key);
+            let at = list.as_ref().and_then(|l| l.iter().position(|w| w.shown.id == request));
+            let (Some(list), Some(at)) = (list, at) else {
+                return Err(Error::new(
                     ErrorCode::PermissionNotFound,
                     format!("no permission request '{request}' waits in agent session '{session}'"),
-                )
-            })?;
-            list.remove(at)
+                ));
+            };
+            let waiting = list.remove(at);
+            if list.is_empty() {
+                pending.remove(&session_key);
+            }
+            waiting
         };
         let kinds: &[&str] = match reply {
             PermissionReply::Once => &["allow_once", "allow_always"],
@@ -481,7 +532,7 @@ impl AgentSessions {
     async fn send(&self, caller: &Caller, row: &AgentSessionRow, envelope: Value) -> Result<Option<Value>, Error> {
         self.inner
             .agents
-            .post(caller, &row.workspace_id, &row.server_id, Some(&row.agent), envelope)
+            .send_envelope(caller, &row.workspace_id, &row.server_id, Some(&row.agent), envelope)
             .await
     }
 
@@ -512,10 +563,15 @@ impl AgentSessions {
                 return Err(err);
             }
         };
-        self.inner
+        let stored = self
+            .inner
             .db
             .set_agent_session_server(&row.workspace_id, &row.session_id, &server, &acp_session, generation)
-            .await?;
+            .await;
+        if let Err(err) = stored {
+            let _ = self.inner.agents.delete(caller, &row.workspace_id, &server).await;
+            return Err(err.into());
+        }
         tracing::info!(workspace = %row.workspace_id, session = %row.session_id, server = %server, "an agent session's agent started again");
         Ok(AgentSessionRow {
             server_id: server,
@@ -551,7 +607,9 @@ impl AgentSessions {
                 "clientInfo": {"name": "paddock", "version": env!("CARGO_PKG_VERSION")},
             }),
         );
-        let answer = agents.post(caller, workspace, server, Some(agent), initialize).await?;
+        let answer = agents
+            .send_envelope(caller, workspace, server, Some(agent), initialize)
+            .await?;
         let answer = result_of(answer, "initialize")?;
         let can_load = answer
             .pointer("/agentCapabilities/loadSession")
@@ -565,7 +623,7 @@ impl AgentSessions {
                 json!({"sessionId": resume, "cwd": cwd, "mcpServers": []}),
             );
             match result_of(
-                agents.post(caller, workspace, server, None, load).await?,
+                agents.send_envelope(caller, workspace, server, None, load).await?,
                 "session/load",
             ) {
                 Ok(_) => session = Some(resume.to_owned()),
@@ -578,7 +636,10 @@ impl AgentSessions {
             Some(session) => session,
             None => {
                 let new = call("session-new", "session/new", json!({"cwd": cwd, "mcpServers": []}));
-                let answer = result_of(agents.post(caller, workspace, server, None, new).await?, "session/new")?;
+                let answer = result_of(
+                    agents.send_envelope(caller, workspace, server, None, new).await?,
+                    "session/new",
+                )?;
                 answer
                     .get("sessionId")
                     .and_then(Value::as_str)
@@ -598,7 +659,7 @@ impl AgentSessions {
                 json!({"sessionId": session, "modeId": mode}),
             );
             result_of(
-                agents.post(caller, workspace, server, None, set).await?,
+                agents.send_envelope(caller, workspace, server, None, set).await?,
                 "session/set_mode",
             )
             .map_err(|err| Error::new(ErrorCode::BadRequest, format!("mode '{mode}': {}", err.message)))?;
@@ -616,7 +677,22 @@ impl AgentSessions {
             let _ = tokio::time::timeout(wait, running.ended.wait_for(|ended| *ended)).await;
         }
         let stored = self.inner.db.agent_turn(workspace, session, turn).await?;
-        stored.map(turn_info).ok_or_else(|| turn_not_found(turn))
+        stored.map(|t| self.present(t)).ok_or_else(|| turn_not_found(turn))
+    }
+
+    /// A stored turn as answered: one stored `streaming` that no task runs
+    /// any more is one whose end could not be stored (it is `interrupted`
+    /// at the next start too).
+    fn present(&self, row: AgentTurnRow) -> AgentTurn {
+        let runs = lock(&self.inner.running)
+            .get(&key(&row.workspace_id, &row.session_id))
+            .is_some_and(|r| r.turn_id == row.turn_id);
+        let mut turn = turn_info(row);
+        if turn.status == "streaming" && !runs {
+            turn.status = "interrupted".into();
+            turn.interrupt_reason = Some("the turn's end could not be stored".into());
+        }
+        turn
     }
 
     /// The caller's session (404 when the caller may not see it).
@@ -707,7 +783,7 @@ impl TurnTask {
             tokio::select! {
                 answer = &mut sent => break answer,
                 event = live.recv(), if live_open => match event {
-                    Ok(event) => self.take(&mut gathered, &event).await,
+                    Ok(event) => self.take(&mut gathered, &event),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(&mut gathered).await,
                     Err(broadcast::error::RecvError::Closed) => live_open = false,
                 },
@@ -752,19 +828,35 @@ impl TurnTask {
                 row.completed_at = Some(now);
             }
         }
+        if answer.is_err() {
+            // No answer (a timeout, a write that failed): the agent may
+            // still be at the turn; it is told to stop, and what it asked
+            // is answered.
+            self.sessions
+                .stop_turn(&self.caller, &self.session, &self.cancelled)
+                .await;
+        }
         // Requests of this turn no longer wait: the agent has moved on.
         let session_key = key(&self.session.workspace_id, &self.session.session_id);
-        if let Some(list) = lock(&self.sessions.inner.pending).get_mut(&session_key) {
-            list.retain(|w| w.shown.turn_id != self.turn.turn_id);
+        {
+            let mut pending = lock(&self.sessions.inner.pending);
+            if let Some(list) = pending.get_mut(&session_key) {
+                list.retain(|w| w.shown.turn_id != self.turn.turn_id);
+                if list.is_empty() {
+                    pending.remove(&session_key);
+                }
+            }
         }
+        // A database that fails for a while is waited for (about a minute
+        // and a half); past that the turn reads as interrupted.
         let mut delay = Duration::from_millis(100);
-        for attempt in 1..=4 {
+        for attempt in 1..=8 {
             match self.sessions.inner.db.finish_agent_turn(&row).await {
                 Ok(()) => break,
                 Err(err) => {
                     tracing::warn!(%err, attempt, turn = %row.turn_id, "storing a turn's end failed");
                     tokio::time::sleep(delay).await;
-                    delay *= 4;
+                    delay = (delay * 2).min(Duration::from_secs(20));
                 }
             }
         }
@@ -791,13 +883,13 @@ impl TurnTask {
                 return;
             }
             for row in rows {
-                self.take(gathered, &row).await;
+                self.take(gathered, &row);
             }
         }
     }
 
     /// Takes one envelope of the transcript into the turn.
-    async fn take(&self, gathered: &mut Gathered, event: &AcpEventRow) {
+    fn take(&self, gathered: &mut Gathered, event: &AcpEventRow) {
         if event.index <= gathered.last {
             return;
         }
@@ -810,12 +902,13 @@ impl TurnTask {
         let session_key = key(&self.session.workspace_id, &self.session.session_id);
         if event.outbound {
             // An answer from any client settles a waiting request.
-            if method.is_none() {
-                if let (Some(id), Some(list)) = (
-                    envelope.get("id"),
-                    lock(&self.sessions.inner.pending).get_mut(&session_key),
-                ) {
+            if let (None, Some(id)) = (method, envelope.get("id")) {
+                let mut pending = lock(&self.sessions.inner.pending);
+                if let Some(list) = pending.get_mut(&session_key) {
                     list.retain(|w| &w.raw_id != id);
+                    if list.is_empty() {
+                        pending.remove(&session_key);
+                    }
                 }
             }
             return;
@@ -836,18 +929,23 @@ impl TurnTask {
                     "reject" => &["reject_once", "reject_always"],
                     _ => &[],
                 };
-                if kinds.is_empty() && !self.cancelled.load(Ordering::SeqCst) {
-                    let shown = PendingPermission {
-                        id: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
-                        turn_id: self.turn.turn_id.clone(),
-                        tool_call: envelope.pointer("/params/toolCall").cloned().unwrap_or(Value::Null),
-                        options,
-                    };
-                    lock(&self.sessions.inner.pending)
-                        .entry(session_key)
-                        .or_default()
-                        .push(Waiting { raw_id: id, shown });
-                    return;
+                if kinds.is_empty() {
+                    // The flag is read under the lock a cancel sets it
+                    // under: a request is kept, or answered, never lost.
+                    let mut pending = lock(&self.sessions.inner.pending);
+                    if !self.cancelled.load(Ordering::SeqCst) {
+                        let shown = PendingPermission {
+                            id: id.as_str().map_or_else(|| id.to_string(), str::to_owned),
+                            turn_id: self.turn.turn_id.clone(),
+                            tool_call: envelope.pointer("/params/toolCall").cloned().unwrap_or(Value::Null),
+                            options,
+                        };
+                        pending
+                            .entry(session_key)
+                            .or_default()
+                            .push(Waiting { raw_id: id, shown });
+                        return;
+                    }
                 }
                 let answer = if kinds.is_empty() {
                     json!({"jsonrpc": "2.0", "id": id, "result": {"outcome": {"outcome": "cancelled"}}})

@@ -112,6 +112,7 @@ from ..models import (
     RuntimeHealth,
     Session,
     Settings,
+    SkillsConfig,
     SnapshotList,
     SnapshotManifest,
     SnapshotRecord,
@@ -1578,6 +1579,49 @@ class Agents:
     def delete_server(self, server_id: str) -> None:
         """Ends the agent; its transcript stays readable until the id is reused."""
         self._http.json("DELETE", f"{self._acp}/{seg(server_id)}")
+
+    def _config(self, kind: str) -> str:
+        return f"{self._acp[: -len('/acp')]}/config/{kind}"
+
+    def get_mcp_config(self, directory: str, mcp_name: str) -> Dict[str, Any]:
+        """The MCP server ``mcp_name`` of ``directory``'s agents (sandbox-agent's
+        ``McpServerConfig``: ``{"type": "local", "command", ...}`` or
+        ``{"type": "remote", "url", ...}``). Agents opening a session with the
+        directory as ``cwd`` get it in ``mcpServers``."""
+        answer: Dict[str, Any] = self._http.json(
+            "GET", self._config("mcp"), query={"directory": directory, "mcpName": mcp_name}
+        )
+        return answer
+
+    def set_mcp_config(self, directory: str, mcp_name: str, config: Mapping[str, Any]) -> None:
+        self._http.json(
+            "PUT", self._config("mcp"), query={"directory": directory, "mcpName": mcp_name}, json=dict(config)
+        )
+
+    def delete_mcp_config(self, directory: str, mcp_name: str) -> None:
+        self._http.json("DELETE", self._config("mcp"), query={"directory": directory, "mcpName": mcp_name})
+
+    def get_skills_config(self, directory: str, skill_name: str) -> SkillsConfig:
+        """The skills entry ``skill_name`` of ``directory``'s agents; copied where
+        an agent reads a project's skills when it opens a session there."""
+        answer = self._http.json(
+            "GET", self._config("skills"), query={"directory": directory, "skillName": skill_name}
+        )
+        return SkillsConfig.model_validate(answer)
+
+    def set_skills_config(self, directory: str, skill_name: str, sources: Sequence[Mapping[str, Any]]) -> None:
+        """``sources``: ``{"type": "local" | "git" | "github", "source", "skills"?, "ref"?, "subpath"?}``."""
+        self._http.json(
+            "PUT",
+            self._config("skills"),
+            query={"directory": directory, "skillName": skill_name},
+            json={"sources": [dict(source) for source in sources]},
+        )
+
+    def delete_skills_config(self, directory: str, skill_name: str) -> None:
+        self._http.json(
+            "DELETE", self._config("skills"), query={"directory": directory, "skillName": skill_name}
+        )
 
 
 class Processes:
