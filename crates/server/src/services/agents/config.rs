@@ -199,11 +199,7 @@ impl Agents {
             return Ok(());
         };
         let mcp = self
-            .read_config(
-                caller,
-                workspace,
-                &format!("{}/{CONFIG_DIR}/mcp.json", directory.jail()),
-            )
+            .read_config(caller, workspace, &file_path(ConfigKind::Mcp, &directory))
             .await?;
         if !mcp.is_empty() {
             let params = envelope
@@ -228,11 +224,7 @@ impl Agents {
             }
         }
         let skills = self
-            .read_config(
-                caller,
-                workspace,
-                &format!("{}/{CONFIG_DIR}/skills.json", directory.jail()),
-            )
+            .read_config(caller, workspace, &file_path(ConfigKind::Skills, &directory))
             .await?;
         if let Some(target) = skills_dir(agent).filter(|_| !skills.is_empty()) {
             for (name, entry) in skills {
@@ -378,8 +370,12 @@ fn config_path(kind: ConfigKind, directory: &str, name: &str) -> Result<String, 
             ));
         }
     }
-    let directory = RelPath::parse(directory)?;
-    Ok(format!("{}/{CONFIG_DIR}/{}", directory.jail(), kind.file()))
+    Ok(file_path(kind, &RelPath::parse(directory)?))
+}
+
+/// The configuration file of `kind` for `directory`.
+fn file_path(kind: ConfigKind, directory: &RelPath) -> String {
+    format!("{}/{CONFIG_DIR}/{}", directory.jail(), kind.file())
 }
 
 fn kind_name(kind: ConfigKind) -> &'static str {
