@@ -449,15 +449,20 @@ fn mcp_and_skills_config_reach_the_agent() {
          mkdir -p /workspace/repo/skills/review && cd /workspace/repo
          printf -- '---\\nname: review\\ndescription: Reviews code\\n---\\n' > skills/review/SKILL.md
          git init -q && git -c user.name=t -c user.email=t@t add -A && git -c user.name=t -c user.email=t@t commit -qm skills
-         echo ok",
+         mkdir -p /workspace/solo && printf -- '---\nname: solo\ndescription: A skill alone\n---\n' > /workspace/solo/SKILL.md
+         git rev-parse HEAD",
     );
-    assert_eq!(made["stdout"], "ok\n", "{made}");
+    let commit = made["stdout"].as_str().unwrap().trim().to_owned();
+    assert_eq!(commit.len(), 40, "{made}");
     let skills = "/config/skills?directory=/workspace/app&skillName=team";
     let (status, body) = put(
         skills,
         json!({"sources": [
             {"type": "local", "source": "/workspace/skills-src", "skills": ["greet", "empty"]},
-            {"type": "git", "source": "/workspace/repo", "subpath": "skills"},
+            {"type": "git", "source": "/workspace/repo", "ref": commit, "subpath": "skills"},
+            {"type": "local", "source": "/workspace/solo"},
+            // Gone: logged, and the rest still applies.
+            {"type": "local", "source": "/workspace/missing"},
         ]}),
     );
     assert_eq!(status, 204, "{body}");
@@ -479,7 +484,23 @@ fn mcp_and_skills_config_reach_the_agent() {
     let (_, listed) = post(&server, &turns, json!({"prompt": "mcp"}));
     assert_eq!(listed["text"], "MCP servers: echo,web", "{listed}");
     let (_, skilled) = post(&server, &turns, json!({"prompt": "skills"}));
-    assert_eq!(skilled["text"], "Skills: greet,review", "{skilled}");
+    assert_eq!(skilled["text"], "Skills: greet,review,solo", "{skilled}");
+    // A second session in the directory gets them again (copied over the
+    // first copies; the clone is reused).
+    let (status, again) = post(
+        &server,
+        &format!("/v1/workspaces/{ws}/agent-sessions"),
+        json!({"agent": "mock", "id": "cfg2", "cwd": "/workspace/app"}),
+    );
+    assert_eq!(status, 201, "{again}");
+    let (_, listed) = post(
+        &server,
+        &format!("/v1/workspaces/{ws}/agent-sessions/cfg2/turns"),
+        json!({"prompt": "skills"}),
+    );
+    assert_eq!(listed["text"], "Skills: greet,review,solo", "{listed}");
+    let clones = workspace_sh(&server, OP1_TOKEN, &ws, "ls /workspace/app/.sandbox-agent/skills");
+    assert_eq!(clones["stdout"].as_str().unwrap().lines().count(), 1, "{clones}");
     let copied = workspace_sh(
         &server,
         OP1_TOKEN,

@@ -2,6 +2,8 @@
 //! `…/runtime/v1/acp`): sandbox-agent 0.4.2's shapes, plus paddock's
 //! durable transcript of each ACP server (`…/v1/acp/{server}/events`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// What an agent can do, as sandbox-agent reports it (18 flags).
@@ -213,9 +215,10 @@ pub struct SkillsConfigQuery {
 }
 
 /// An MCP server for the agents of a directory (sandbox-agent's
-/// `McpServerConfig`): a local (stdio) command or a remote URL.
+/// `McpServerConfig`): a local (stdio) command or a remote URL, told apart
+/// by `type`. Absent maps and `null` read as empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "type", rename_all_fields = "camelCase")]
+#[serde(tag = "type")]
 pub enum McpServerConfig {
     /// A command the agent starts and speaks to over stdio.
     #[serde(rename = "local", alias = "stdio")]
@@ -227,31 +230,65 @@ pub enum McpServerConfig {
         cwd: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         enabled: Option<bool>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        env: Option<std::collections::BTreeMap<String, String>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            deserialize_with = "null_as_empty",
+            skip_serializing_if = "BTreeMap::is_empty"
+        )]
+        #[schema(value_type = StringMap)]
+        env: BTreeMap<String, String>,
+        #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<i64>,
     },
     /// A server the agent reaches at `url` (`transport` `http` or `sse`).
     #[serde(rename = "remote", alias = "http")]
     Remote {
         url: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, rename = "bearerTokenEnvVar", skip_serializing_if = "Option::is_none")]
         bearer_token_env_var: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         enabled: Option<bool>,
+        #[serde(
+            default,
+            rename = "envHeaders",
+            deserialize_with = "null_as_empty",
+            skip_serializing_if = "BTreeMap::is_empty"
+        )]
+        #[schema(value_type = StringMap)]
+        env_headers: BTreeMap<String, String>,
+        #[serde(
+            default,
+            deserialize_with = "null_as_empty",
+            skip_serializing_if = "BTreeMap::is_empty"
+        )]
+        #[schema(value_type = StringMap)]
+        headers: BTreeMap<String, String>,
+        // (A named object in the schema, not an inline "object or null":
+        // client generators cannot read those inside a union.)
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        env_headers: Option<std::collections::BTreeMap<String, String>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        headers: Option<std::collections::BTreeMap<String, String>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schema(value_type = Option<Object>)]
+        #[schema(value_type = JsonObject)]
         oauth: Option<serde_json::Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, rename = "timeoutMs", skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         transport: Option<String>,
     },
+}
+
+/// Names to values (environment variables, HTTP headers).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StringMap(pub BTreeMap<String, String>);
+
+/// A JSON object of any members.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+/// A map that may be sent as `null`.
+fn null_as_empty<'de, D>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<BTreeMap<String, String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Where skills come from (sandbox-agent's `SkillSource`).

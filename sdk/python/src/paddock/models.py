@@ -73,6 +73,7 @@ __all__ = [
     "JailOptions",
     "JailRecord",
     "JailsList",
+    "JsonObject",
     "KernelInfo",
     "KernelList",
     "KernelRef",
@@ -127,6 +128,7 @@ __all__ = [
     "SnapshotManifestEntry",
     "SnapshotRecord",
     "SnapshotSettings",
+    "StringMap",
     "TenantBudgets",
     "TenantStorage",
     "TurnToolCall",
@@ -738,6 +740,12 @@ class JailsList(PaddockModel):
     total: int
 
 
+class JsonObject(PaddockModel):
+    """A JSON object of any members."""
+
+    pass
+
+
 class KernelInfo(PaddockModel):
     """A kernel of a running workspace."""
 
@@ -1204,6 +1212,12 @@ class SnapshotSettings(PaddockModel):
     """Snapshot retention."""
 
     gc: Optional[SnapshotGc] = None
+
+
+class StringMap(PaddockModel):
+    """Names to values (environment variables, HTTP headers)."""
+
+    pass
 
 
 class TenantBudgets(PaddockModel):

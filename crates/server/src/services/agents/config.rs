@@ -36,8 +36,12 @@ const CONFIG_DIR: &str = ".sandbox-agent/config";
 const CLONES_DIR: &str = ".sandbox-agent/skills";
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: usize = 4 << 20;
-/// Largest set of skills copied from one source.
+/// Most bytes of skills copied when one session opens.
 const MAX_SKILLS_BYTES: usize = 64 << 20;
+/// Most skills sources applied when one session opens.
+const MAX_SOURCES: usize = 32;
+/// How long applying the configuration may hold up a session's start.
+const APPLY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long a clone of a skills repository may take.
 const CLONE_TIMEOUT_MS: u64 = 120_000;
 
@@ -128,8 +132,11 @@ impl Agents {
         value: Option<Value>,
     ) -> Result<(), Error> {
         let path = config_path(kind, directory, name)?;
-        // Read, changed and written whole: one writer at a time.
-        let _one = self.inner.config_lock.lock().await;
+        // Read, changed and written whole: one writer of the file at a time.
+        let _one = self
+            .server_lock(workspace, &format!("\0config:{path}"))
+            .lock_owned()
+            .await;
         let mut entries = self.read_config(caller, workspace, &path).await?;
         let changed = match value {
             Some(value) => entries.insert(name.to_owned(), value.clone()) != Some(value),
@@ -176,74 +183,95 @@ impl Agents {
     /// request that opens a session (`session/new`, `session/load`): its
     /// MCP servers joined to `mcpServers`, its skills copied where `agent`
     /// reads them. Other envelopes, and directories outside the workspace
-    /// tree, are left alone.
-    pub(super) async fn apply_config(
-        &self,
-        caller: &Caller,
-        workspace: &str,
-        agent: &str,
-        envelope: &mut Value,
-    ) -> Result<(), Error> {
+    /// tree, are left alone. A configuration that cannot be applied (a
+    /// file that does not read, a source that is gone, a clone that fails)
+    /// is logged and the session opens without it: the client's request
+    /// was fine.
+    pub(super) async fn apply_config(&self, caller: &Caller, workspace: &str, agent: &str, envelope: &mut Value) {
         let method = envelope.get("method").and_then(Value::as_str);
         if !matches!(method, Some("session/new" | "session/load")) {
-            return Ok(());
+            return;
         }
         let Some(cwd) = envelope
             .pointer("/params/cwd")
             .and_then(Value::as_str)
             .map(str::to_owned)
         else {
-            return Ok(());
+            return;
         };
         let Ok(directory) = RelPath::parse(&cwd) else {
-            return Ok(());
+            return;
         };
-        let mcp = self
-            .read_config(caller, workspace, &file_path(ConfigKind::Mcp, &directory))
-            .await?;
-        if !mcp.is_empty() {
-            let params = envelope
-                .get_mut("params")
-                .and_then(Value::as_object_mut)
-                .ok_or_else(|| Error::new(ErrorCode::BadRequest, "session/new without params"))?;
-            let servers = params.entry("mcpServers").or_insert_with(|| json!([]));
-            let Some(servers) = servers.as_array_mut() else {
-                return Err(Error::new(ErrorCode::BadRequest, "mcpServers must be an array"));
+        let applied = tokio::time::timeout(APPLY_TIMEOUT, async {
+            match self
+                .read_config(caller, workspace, &file_path(ConfigKind::Mcp, &directory))
+                .await
+            {
+                Ok(mcp) => add_mcp_servers(envelope, mcp),
+                Err(err) => tracing::warn!(message = %err.message, %cwd, "the MCP configuration was not applied"),
+            }
+            let Some(target) = skills_dir(agent) else {
+                return;
             };
-            for (name, entry) in mcp {
-                if servers
-                    .iter()
-                    .any(|s| s.get("name").and_then(Value::as_str) == Some(&name))
-                {
-                    continue;
+            match self
+                .read_config(caller, workspace, &file_path(ConfigKind::Skills, &directory))
+                .await
+            {
+                Ok(skills) => {
+                    self.install_all_skills(caller, workspace, &directory, target, skills)
+                        .await
                 }
-                match serde_json::from_value::<McpServerConfig>(entry) {
-                    Ok(config) => servers.extend(acp_mcp_server(&name, config)),
-                    Err(err) => tracing::warn!(%name, %err, "an MCP entry that does not read; left out"),
-                }
+                Err(err) => tracing::warn!(message = %err.message, %cwd, "the skills configuration was not applied"),
             }
+        })
+        .await;
+        if applied.is_err() {
+            tracing::warn!(%cwd, "applying the agents' configuration took over {} s; the session opens with what was done", APPLY_TIMEOUT.as_secs());
         }
-        let skills = self
-            .read_config(caller, workspace, &file_path(ConfigKind::Skills, &directory))
-            .await?;
-        if let Some(target) = skills_dir(agent).filter(|_| !skills.is_empty()) {
-            for (name, entry) in skills {
-                let config: SkillsConfig = serde_json::from_value(entry).map_err(|e| {
-                    Error::new(
-                        ErrorCode::BadRequest,
-                        format!("skills entry '{name}' does not read: {e}"),
-                    )
-                })?;
-                for source in &config.sources {
-                    self.install_skills(caller, workspace, &directory, target, source)
-                        .await?;
-                }
-            }
-        }
-        Ok(())
     }
 
-    /// Copies the skills of `source` into `{directory}/{target}/`.
+    /// Copies every skill of every source of `skills` (at most
+    /// [`MAX_SOURCES`] sources and [`MAX_SKILLS_BYTES`] in all).
+    async fn install_all_skills(
+        &self,
+        caller: &Caller,
+        workspace: &str,
+        directory: &RelPath,
+        target: &str,
+        skills: BTreeMap<String, Value>,
+    ) {
+        let mut budget = MAX_SKILLS_BYTES;
+        let mut sources = 0;
+        for (name, entry) in skills {
+            let config: SkillsConfig = match serde_json::from_value(entry) {
+                Ok(config) => config,
+                Err(err) => {
+                    tracing::warn!(%name, %err, "a skills entry that does not read; left out");
+                    continue;
+                }
+            };
+            for source in &config.sources {
+                sources += 1;
+                if sources > MAX_SOURCES {
+                    tracing::warn!(
+                        max = MAX_SOURCES,
+                        "more skills sources than a session applies; the rest left out"
+                    );
+                    return;
+                }
+                if let Err(err) = self
+                    .install_skills(caller, workspace, directory, target, source, &mut budget)
+                    .await
+                {
+                    tracing::warn!(%name, source = %source.source, message = %err.message, "a skills source was not applied");
+                }
+            }
+        }
+    }
+
+    /// Copies the skills of `source` into `{directory}/{target}/`: the
+    /// source itself when it is a skill (it has a `SKILL.md`), else the
+    /// skills among its directories (and those of its `skills/`).
     async fn install_skills(
         &self,
         caller: &Caller,
@@ -251,6 +279,7 @@ impl Agents {
         directory: &RelPath,
         target: &str,
         source: &SkillSource,
+        budget: &mut usize,
     ) -> Result<(), Error> {
         let bad = |why: String| {
             Error::new(
@@ -267,44 +296,64 @@ impl Agents {
             Some(sub) => RelPath::parse(&format!("{}/{sub}", root.jail())).map_err(|e| bad(e.message))?,
             None => root,
         };
-        let access = self.inner.workspaces.tree_access(caller, workspace).await?;
-        let entries = files::list(access, Some(&root.jail()))
-            .await
-            .map_err(|e| bad(e.message))?;
-        for entry in entries {
-            let is_dir = matches!(entry.entry_type, paddock_api::runtime::fs::FsEntryType::Directory);
-            if !is_dir || source.skills.as_ref().is_some_and(|only| !only.contains(&entry.name)) {
-                continue;
+        let destination = format!("{}/{target}", directory.jail());
+        if root.jail() == destination || destination.starts_with(&format!("{}/", root.jail())) {
+            return Err(bad("the source holds the directory the skills are copied to".into()));
+        }
+        let mut found = Vec::new();
+        if self.is_skill(caller, workspace, &root.jail()).await? {
+            found.push((root.last_name().to_owned(), root.jail()));
+        } else {
+            for parent in [root.jail(), format!("{}/skills", root.jail())] {
+                let access = self.inner.workspaces.tree_access(caller, workspace).await?;
+                let Ok(entries) = files::list(access, Some(&parent)).await else {
+                    continue;
+                };
+                for entry in entries {
+                    let is_dir = matches!(entry.entry_type, paddock_api::runtime::fs::FsEntryType::Directory);
+                    let path = format!("{parent}/{}", entry.name);
+                    if is_dir && self.is_skill(caller, workspace, &path).await? {
+                        found.push((entry.name, path));
+                    }
+                }
             }
-            let skill = format!("{}/{}", root.jail(), entry.name);
-            let access = self.inner.workspaces.tree_access(caller, workspace).await?;
-            if files::stat(access, &format!("{skill}/SKILL.md")).await.is_err() {
-                continue;
-            }
+        }
+        found.retain(|(name, _)| source.skills.as_ref().is_none_or(|only| only.contains(name)));
+        if found.is_empty() {
+            return Err(bad("no skill (a directory with a SKILL.md) found".into()));
+        }
+        for (name, path) in found {
             // Read whole, then written: one tree access at a time.
             let access = self.inner.workspaces.tree_access(caller, workspace).await?;
-            let mut tar = files::archive(access, Some(&skill)).await?;
+            let mut tar = files::archive(access, Some(&path)).await?;
             let mut bytes = Vec::new();
             while let Some(chunk) = tar.next().await {
                 bytes.extend_from_slice(&chunk.map_err(Error::internal)?);
-                if bytes.len() > MAX_SKILLS_BYTES {
+                if bytes.len() > *budget {
                     return Err(bad(format!(
-                        "skill {} is over {} MiB",
-                        entry.name,
+                        "the skills of a session are at most {} MiB in all",
                         MAX_SKILLS_BYTES >> 20
                     )));
                 }
             }
-            let destination = format!("{}/{target}/{}", directory.jail(), entry.name);
+            *budget -= bytes.len();
             let access = self.inner.workspaces.tree_access(caller, workspace).await?;
             let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(bytes))]);
-            files::upload_tar(access, &self.inner.disk, Some(&destination), body).await?;
+            files::upload_tar(access, &self.inner.disk, Some(&format!("{destination}/{name}")), body).await?;
         }
         Ok(())
     }
 
+    /// Whether `path` is a skill's directory (it holds a `SKILL.md`).
+    async fn is_skill(&self, caller: &Caller, workspace: &str, path: &str) -> Result<bool, Error> {
+        let access = self.inner.workspaces.tree_access(caller, workspace).await?;
+        Ok(files::stat(access, &format!("{path}/SKILL.md")).await.is_ok())
+    }
+
     /// Clones a git (or GitHub) source inside the workspace, under its
-    /// network policy; the clone's directory.
+    /// network policy, once per URL and ref: into a directory of its own,
+    /// moved into place only when the clone (and the ref's checkout)
+    /// succeeded. The clone's directory.
     async fn clone_skills(
         &self,
         caller: &Caller,
@@ -317,45 +366,118 @@ impl Agents {
         } else {
             source.source.clone()
         };
-        let safe = |s: &str| !s.starts_with('-') && !s.chars().any(char::is_control);
+        let safe = |s: &str| !s.is_empty() && !s.starts_with('-') && !s.chars().any(char::is_control);
         if !safe(&url) || source.git_ref.as_deref().is_some_and(|r| !safe(r)) {
             return Err(Error::new(
                 ErrorCode::BadRequest,
-                "a skills source URL or ref cannot start with '-'",
+                "a skills source URL or ref is empty, starts with '-' or holds control characters",
             ));
         }
         let key = blake3_hex(&format!("{url}\0{}", source.git_ref.as_deref().unwrap_or("")));
         let clone = RelPath::parse(&format!("{}/{CLONES_DIR}/{key}", directory.jail()))?;
+        // One clone of a source at a time; a second session waits for it.
+        let _one = self
+            .server_lock(workspace, &format!("\0clone:{}", clone.jail()))
+            .lock_owned()
+            .await;
         let access = self.inner.workspaces.tree_access(caller, workspace).await?;
         if files::stat(access, &clone.jail()).await.is_ok() {
             return Ok(clone);
         }
-        let mut args = vec!["clone".to_owned(), "--depth".into(), "1".into()];
-        if let Some(git_ref) = &source.git_ref {
-            args.extend(["--branch".into(), git_ref.clone()]);
-        }
-        args.extend(["--".into(), url.clone(), clone.jail()]);
+        let staging = format!("{}.partial-{:08x}", clone.jail(), rand::random::<u32>());
         let runtime = self.inner.workspaces.running(caller, workspace).await?;
-        let ran = runtime
-            .run(ProcessRunRequest {
-                command: "git".into(),
-                args,
-                cwd: None,
-                env: BTreeMap::from([("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())]),
-                timeout_ms: Some(CLONE_TIMEOUT_MS),
-                max_output_bytes: Some(8 << 10),
-            })
-            .await?;
-        if ran.exit_code != Some(0) {
-            return Err(Error::new(
-                ErrorCode::GitCloneFailed,
-                format!(
-                    "cloning skills from {url} in the workspace failed: {}",
-                    ran.stderr.trim()
-                ),
-            ));
+        let git = |args: Vec<String>| ProcessRunRequest {
+            command: "git".into(),
+            args,
+            cwd: None,
+            env: BTreeMap::from([("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())]),
+            timeout_ms: Some(CLONE_TIMEOUT_MS),
+            max_output_bytes: Some(8 << 10),
+        };
+        // A ref may be a commit: the whole history, then its checkout.
+        let mut steps = vec![match &source.git_ref {
+            Some(_) => vec![
+                "clone".into(),
+                "--no-checkout".into(),
+                "--".into(),
+                url.clone(),
+                staging.clone(),
+            ],
+            None => vec![
+                "clone".into(),
+                "--depth".into(),
+                "1".into(),
+                "--".into(),
+                url.clone(),
+                staging.clone(),
+            ],
+        }];
+        if let Some(git_ref) = &source.git_ref {
+            steps.push(vec![
+                "-C".into(),
+                staging.clone(),
+                "checkout".into(),
+                "--quiet".into(),
+                git_ref.clone(),
+            ]);
         }
+        for args in steps {
+            let ran = runtime.run(git(args)).await?;
+            if ran.exit_code != Some(0) {
+                let access = self.inner.workspaces.tree_access(caller, workspace).await?;
+                let _ = files::remove(access, &staging, true).await;
+                return Err(Error::new(
+                    ErrorCode::GitCloneFailed,
+                    format!(
+                        "cloning skills from {} in the workspace failed: {}",
+                        redact(&url),
+                        ran.stderr.trim()
+                    ),
+                ));
+            }
+        }
+        let access = self.inner.workspaces.tree_access(caller, workspace).await?;
+        files::rename(access, &self.inner.disk, &staging, &clone.jail(), false).await?;
         Ok(clone)
+    }
+}
+
+/// Joins the MCP servers of a directory to a session request's
+/// `mcpServers` (a server the client named itself wins).
+fn add_mcp_servers(envelope: &mut Value, mcp: BTreeMap<String, Value>) {
+    if mcp.is_empty() {
+        return;
+    }
+    let Some(params) = envelope.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let servers = params.entry("mcpServers").or_insert_with(|| json!([]));
+    let Some(servers) = servers.as_array_mut() else {
+        return;
+    };
+    for (name, entry) in mcp {
+        if servers
+            .iter()
+            .any(|s| s.get("name").and_then(Value::as_str) == Some(&name))
+        {
+            continue;
+        }
+        match serde_json::from_value::<McpServerConfig>(entry) {
+            Ok(config) => servers.extend(acp_mcp_server(&name, config)),
+            Err(err) => tracing::warn!(%name, %err, "an MCP entry that does not read; left out"),
+        }
+    }
+}
+
+/// A URL without the credentials it may carry.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority].rfind('@') {
+        Some(at) => format!("{scheme}://…@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -398,28 +520,26 @@ fn skills_dir(agent: &str) -> Option<&'static str> {
 
 /// A stored MCP entry as ACP's `McpServer` (none when disabled).
 fn acp_mcp_server(name: &str, config: McpServerConfig) -> Option<Value> {
-    let pairs = |map: Option<BTreeMap<String, String>>| -> Vec<Value> {
-        map.unwrap_or_default()
-            .into_iter()
+    let pairs = |map: BTreeMap<String, String>| -> Vec<Value> {
+        map.into_iter()
             .map(|(name, value)| json!({"name": name, "value": value}))
             .collect()
     };
     match config {
         McpServerConfig::Local {
-            enabled: Some(false), ..
-        }
-        | McpServerConfig::Remote {
-            enabled: Some(false), ..
-        } => None,
-        McpServerConfig::Local { command, args, env, .. } => {
-            Some(json!({"name": name, "command": command, "args": args, "env": pairs(env)}))
-        }
+            command,
+            args,
+            env,
+            enabled,
+            ..
+        } if enabled != Some(false) => Some(json!({"name": name, "command": command, "args": args, "env": pairs(env)})),
         McpServerConfig::Remote {
             url,
             headers,
             transport,
+            enabled,
             ..
-        } => {
+        } if enabled != Some(false) => {
             let kind = if transport.as_deref() == Some("sse") {
                 "sse"
             } else {
@@ -427,6 +547,7 @@ fn acp_mcp_server(name: &str, config: McpServerConfig) -> Option<Value> {
             };
             Some(json!({"type": kind, "name": name, "url": url, "headers": pairs(headers)}))
         }
+        _ => None,
     }
 }
 
@@ -438,7 +559,9 @@ async fn read_small(
 ) -> Result<Option<Vec<u8>>, Error> {
     let file = match files::read(access, path).await {
         Ok(file) => file,
-        Err(err) if err.code == ErrorCode::PathNotFound => return Ok(None),
+        // A missing file, or a file where a directory of the path should
+        // be: nothing configured.
+        Err(err) if matches!(err.code, ErrorCode::PathNotFound | ErrorCode::BadPath) => return Ok(None),
         Err(err) => return Err(err),
     };
     if file.len > max as u64 {
@@ -489,6 +612,16 @@ mod tests {
             serde_json::from_value(json!({"type": "local", "command": "x", "enabled": false})).unwrap();
         assert_eq!(acp_mcp_server("off", off), None);
         assert!(serde_json::from_value::<McpServerConfig>(json!({"type": "weird"})).is_err());
+    }
+
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            redact("https://user:tok@git.example/a/b.git"),
+            "https://…@git.example/a/b.git"
+        );
+        assert_eq!(redact("https://git.example/a@b.git"), "https://git.example/a@b.git");
+        assert_eq!(redact("/workspace/repo"), "/workspace/repo");
     }
 
     #[test]

@@ -80,13 +80,13 @@ struct Inner {
     dir: PathBuf,
     /// The state disk (configuration files are written to workspaces).
     disk: crate::services::space::StateDisk,
-    /// Changes of the agents' configuration files, one at a time.
-    config_lock: tokio::sync::Mutex<()>,
     /// Live servers by workspace and server id (an entry goes when its
     /// agent process ends).
     servers: Mutex<HashMap<ServerKey, Arc<AcpServer>>>,
     /// One lock per server id: its creation, deletion and first look by a
-    /// reader happen one at a time.
+    /// reader happen one at a time. (Configuration files and skills clones
+    /// take theirs here too, under names no server id has: they start
+    /// with a NUL.)
     locks: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -145,7 +145,6 @@ impl Agents {
                 audit,
                 dir,
                 disk,
-                config_lock: tokio::sync::Mutex::new(()),
                 servers: Mutex::default(),
                 locks: Mutex::default(),
             }),
@@ -252,10 +251,11 @@ impl Agents {
             ));
         }
         let live = self.server_for_post(caller, workspace, server, agent).await?;
-        self.apply_config(caller, workspace, &live.agent, &mut envelope).await?;
-        let kind = classify(&envelope);
-        // A turn can outlast the workspace's idle timeout.
+        // A turn (or a clone of skills) can outlast the workspace's idle
+        // timeout.
         let _alive = self.inner.workspaces.keep_alive(workspace);
+        self.apply_config(caller, workspace, &live.agent, &mut envelope).await;
+        let kind = classify(&envelope);
         live.send(&envelope, kind, ANSWER_TIMEOUT).await
     }
 
