@@ -37,10 +37,10 @@ function collectLines(stream, lines, onLine = () => {}) {
   });
 }
 
-async function stopChild(child, exited) {
+async function stopChild(child, exited, graceMs = 5000) {
   if (child.exitCode === null && child.signalCode === null) {
     child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
     await exited;
     clearTimeout(timer);
   }
@@ -178,8 +178,10 @@ export async function startPaddock({
     cleanup();
     throw err;
   }
+  // paddock ends its jails (and removes their cgroups) before it exits;
+  // a kill before then would leave them behind.
   const stop = async () => {
-    await stopChild(child, exited);
+    await stopChild(child, exited, 60000);
     cleanup();
   };
   if (existingWorkspace) {

@@ -535,3 +535,68 @@ fn mcp_and_skills_config_reach_the_agent() {
     );
     assert_eq!(status, 400, "{err}");
 }
+
+/// A client following an agent (SSE that never ends on its own) does not
+/// hold up a shutdown: its stream ends when the server begins to stop
+/// (before, the server waited out most of its grace period for it).
+#[test]
+fn a_followed_agent_does_not_hold_up_a_shutdown() {
+    let dir = tempdir();
+    // The default grace (the test servers have 1 s): requests in flight
+    // may run for most of it.
+    let server = Server::start(
+        dir.path(),
+        &[("PADDOCK_API_KEYS", &keys())],
+        &["--shutdown-grace", "30s"],
+    );
+    let (status, ws) = post(&server, "/v1/workspaces", json!({}));
+    assert_eq!(status, 201, "{ws}");
+    let ws = id(&ws);
+    let acp = format!("/v1/workspaces/{ws}/runtime/v1/acp/followed");
+    let (status, init) = post(
+        &server,
+        &format!("{acp}?agent=mock"),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 1}}),
+    );
+    assert_eq!(status, 200, "{init}");
+    let (status, new) = post(
+        &server,
+        &acp,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "session/new", "params": {"cwd": "/workspace", "mcpServers": []}}),
+    );
+    assert_eq!(status, 200, "{new}");
+    let (status, said) = post(
+        &server,
+        &acp,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "session/prompt", "params": {"sessionId": new["result"]["sessionId"], "prompt": [{"type": "text", "text": "hello"}]}}),
+    );
+    assert_eq!(status, 200, "{said}");
+    let url = format!("{}{acp}", server.url);
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    let follower = std::thread::spawn(move || {
+        let response = client()
+            .get(url)
+            .bearer_auth(OP1_TOKEN)
+            .header("accept", "text/event-stream")
+            .send()
+            .expect("follow");
+        opened_tx.send(response.status().as_u16()).unwrap();
+        response
+            .text()
+            .map(|body| body.contains("You said: hello") || body.contains("\"protocolVersion\""))
+    });
+    assert_eq!(opened.recv_timeout(Duration::from_secs(10)).unwrap(), 200);
+    let started = Instant::now();
+    let exit = server.stop();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the shutdown took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        follower.join().unwrap().ok(),
+        Some(true),
+        "the stream replayed, then ended"
+    );
+}

@@ -68,6 +68,10 @@ pub struct AppState {
     pub audit_writer: std::sync::Mutex<Option<AuditWriter>>,
     /// When the server started.
     pub started: Instant,
+    /// Cancelled when the server begins to shut down: streams that would
+    /// never end on their own (an agent followed over SSE) end then, so
+    /// the shutdown does not wait for them.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// Shared state as handlers receive it.

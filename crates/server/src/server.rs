@@ -152,6 +152,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         workspaces,
         audit_writer: std::sync::Mutex::new(Some(audit_writer)),
         started: Instant::now(),
+        shutdown: CancellationToken::new(),
     });
     Ok(Prepared {
         state,
@@ -216,7 +217,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = crate::routes::router(state.clone());
-    let stop = CancellationToken::new();
+    let stop = state.shutdown.clone();
     let trigger = stop.clone();
     let grace = state.config.shutdown_grace;
     let plan = ShutdownPlan::for_grace(grace);

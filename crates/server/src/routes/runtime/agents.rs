@@ -179,7 +179,14 @@ async fn stream_envelopes(
     // Subscribed before the stored ones are read: nothing falls between.
     let live = transcript.subscribe();
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(relay(state.agents.clone(), path, since, live, tx));
+    tokio::spawn(relay(
+        state.agents.clone(),
+        path,
+        since,
+        live,
+        tx,
+        state.shutdown.clone(),
+    ));
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok::<_, Infallible>(event), rx))
     });
@@ -189,14 +196,16 @@ async fn stream_envelopes(
 }
 
 /// Sends the agent's stored envelopes after `after`, then live ones, until
-/// the client goes or the agent has ended (a stream of an ended server
-/// ends after its replay).
+/// the client goes, the agent has ended (a stream of an ended server ends
+/// after its replay) or the server shuts down (the client resumes after
+/// its `Last-Event-ID`).
 async fn relay(
     agents: Agents,
     path: ServerPath,
     mut after: i64,
     mut live: broadcast::Receiver<std::sync::Arc<crate::db::AcpEventRow>>,
     tx: mpsc::Sender<Event>,
+    shutdown: tokio_util::sync::CancellationToken,
 ) {
     let event = |row: &crate::db::AcpEventRow| {
         Event::default()
@@ -229,6 +238,7 @@ async fn relay(
             let received = tokio::select! {
                 received = live.recv() => received,
                 () = tx.closed() => return,
+                () = shutdown.cancelled() => return,
             };
             match received {
                 Ok(row) if row.index <= after => {}
