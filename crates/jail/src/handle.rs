@@ -435,6 +435,9 @@ impl JailHandle {
         let mut out_buf = Vec::new();
         let mut err_buf = Vec::new();
         let mut exited = false;
+        // When the jail ended: its duration, however long a stalled
+        // consumer then takes to read what it wrote.
+        let mut ended_at: Option<std::time::Instant> = None;
         let mut timed_out = false;
         let mut give_up_at: Option<tokio::time::Instant> = None;
         let deadline = self.deadline.map(tokio::time::Instant::from_std);
@@ -492,6 +495,7 @@ impl JailHandle {
                 ready = pidfd.readable(), if !exited => {
                     if ready.is_ok() {
                         exited = true;
+                        ended_at = Some(std::time::Instant::now());
                         give_up_at = Some(tokio::time::Instant::now() + DRAIN_GRACE);
                     }
                 },
@@ -534,7 +538,7 @@ impl JailHandle {
         let reports = self.read_reports();
         let stats = self.control.stats();
         let oom_killed = self.control.cgroup.as_ref().is_some_and(|c| c.oom_killed());
-        let duration = self.started_at.elapsed();
+        let duration = ended_at.map_or_else(|| self.started_at.elapsed(), |at| at - self.started_at);
         self.cleanup();
 
         let mut status = None;

@@ -274,8 +274,8 @@ impl AgentSessions {
     }
 
     /// Starts a turn, or answers with the stored turn of a turn id seen
-    /// before (nothing runs again). Waits for its end unless `detach`;
-    /// the flag says whether it has ended.
+    /// before (nothing runs again). Waits for its end unless `detach`
+    /// (the turn is then answered `streaming`).
     pub async fn prompt(
         &self,
         caller: &Caller,
