@@ -133,10 +133,7 @@ impl Agents {
     ) -> Result<(), Error> {
         let path = config_path(kind, directory, name)?;
         // Read, changed and written whole: one writer of the file at a time.
-        let _one = self
-            .server_lock(workspace, &format!("\0config:{path}"))
-            .lock_owned()
-            .await;
+        let _one = self.named_lock(workspace, "config", &path).lock_owned().await;
         let mut entries = self.read_config(caller, workspace, &path).await?;
         let changed = match value {
             Some(value) => entries.insert(name.to_owned(), value.clone()) != Some(value),
@@ -376,10 +373,7 @@ impl Agents {
         let key = blake3_hex(&format!("{url}\0{}", source.git_ref.as_deref().unwrap_or("")));
         let clone = RelPath::parse(&format!("{}/{CLONES_DIR}/{key}", directory.jail()))?;
         // One clone of a source at a time; a second session waits for it.
-        let _one = self
-            .server_lock(workspace, &format!("\0clone:{}", clone.jail()))
-            .lock_owned()
-            .await;
+        let _one = self.named_lock(workspace, "clone", &clone.jail()).lock_owned().await;
         let access = self.inner.workspaces.tree_access(caller, workspace).await?;
         if files::stat(access, &clone.jail()).await.is_ok() {
             return Ok(clone);

@@ -84,9 +84,8 @@ struct Inner {
     /// agent process ends).
     servers: Mutex<HashMap<ServerKey, Arc<AcpServer>>>,
     /// One lock per server id: its creation, deletion and first look by a
-    /// reader happen one at a time. (Configuration files and skills clones
-    /// take theirs here too, under names no server id has: they start
-    /// with a NUL.)
+    /// reader happen one at a time. Agent sessions, configuration files and
+    /// skills clones take theirs here too ([`Agents::named_lock`]).
     locks: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -521,11 +520,22 @@ impl Agents {
 
     /// The lock of one server id.
     fn server_lock(&self, workspace: &str, server: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock_of(key(workspace, server))
+    }
+
+    /// The lock of something else of a workspace that is changed one at a
+    /// time (`kind`: an agent session, a configuration file, a skills
+    /// clone). Its name starts with a NUL, which no server id holds.
+    pub(super) fn named_lock(&self, workspace: &str, kind: &str, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.lock_of((workspace.to_owned(), format!("\0{kind}:{name}")))
+    }
+
+    fn lock_of(&self, name: ServerKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = lock(&self.inner.locks);
         if locks.len() > 1024 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
         }
-        locks.entry(key(workspace, server)).or_default().clone()
+        locks.entry(name).or_default().clone()
     }
 
     /// Starts `spec`'s ACP server in `runtime` with a phantom session's

@@ -63,9 +63,6 @@ struct Inner {
     audit: AuditLog,
     /// The turn each session runs now.
     running: Mutex<HashMap<SessionKey, RunningTurn>>,
-    /// One lock per session: its creation, turn starts, agent restarts and
-    /// deletion one at a time.
-    locks: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
     /// The agents' permission requests waiting for an answer, by session.
     pending: Mutex<HashMap<SessionKey, Vec<Waiting>>>,
 }
@@ -134,7 +131,6 @@ impl AgentSessions {
                 db,
                 audit,
                 running: Mutex::default(),
-                locks: Mutex::default(),
                 pending: Mutex::default(),
             }),
         })
@@ -493,22 +489,14 @@ impl AgentSessions {
         reply: PermissionReply,
     ) -> Result<(), Error> {
         let row = self.row(caller, workspace, session).await?;
-        let waiting = {
-            let mut pending = lock(&self.inner.pending);
-            let session_key = key(workspace, session);
-            let list = pending.get_mut(&session_key);
-            let at = list.as_ref().and_then(|l| l.iter().position(|w| w.shown.id == request));
-            let (Some(list), Some(at)) = (list, at) else {
-                return Err(Error::new(
-                    ErrorCode::PermissionNotFound,
-                    format!("no permission request '{request}' waits in agent session '{session}'"),
-                ));
-            };
-            let waiting = list.remove(at);
-            if list.is_empty() {
-                pending.remove(&session_key);
-            }
-            waiting
+        let Some(waiting) = self
+            .take_pending(&key(workspace, session), |w| w.shown.id == request)
+            .pop()
+        else {
+            return Err(Error::new(
+                ErrorCode::PermissionNotFound,
+                format!("no permission request '{request}' waits in agent session '{session}'"),
+            ));
         };
         let kinds: &[&str] = match reply {
             PermissionReply::Once => &["allow_once", "allow_always"],
@@ -745,11 +733,22 @@ impl AgentSessions {
     }
 
     fn session_lock(&self, workspace: &str, session: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = lock(&self.inner.locks);
-        if locks.len() > 1024 {
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        self.inner.agents.named_lock(workspace, "session", session)
+    }
+
+    /// Removes (and returns) a session's waiting permission requests that
+    /// `picked` selects; a session left with none leaves the map.
+    fn take_pending(&self, session_key: &SessionKey, picked: impl Fn(&Waiting) -> bool) -> Vec<Waiting> {
+        let mut pending = lock(&self.inner.pending);
+        let Some(list) = pending.get_mut(session_key) else {
+            return Vec::new();
+        };
+        let (taken, kept) = std::mem::take(list).into_iter().partition(|w| picked(w));
+        *list = kept;
+        if list.is_empty() {
+            pending.remove(session_key);
         }
-        locks.entry(key(workspace, session)).or_default().clone()
+        taken
     }
 }
 
@@ -838,15 +837,8 @@ impl TurnTask {
         }
         // Requests of this turn no longer wait: the agent has moved on.
         let session_key = key(&self.session.workspace_id, &self.session.session_id);
-        {
-            let mut pending = lock(&self.sessions.inner.pending);
-            if let Some(list) = pending.get_mut(&session_key) {
-                list.retain(|w| w.shown.turn_id != self.turn.turn_id);
-                if list.is_empty() {
-                    pending.remove(&session_key);
-                }
-            }
-        }
+        self.sessions
+            .take_pending(&session_key, |w| w.shown.turn_id == self.turn.turn_id);
         // A database that fails for a while is waited for (about a minute
         // and a half); past that the turn reads as interrupted.
         let mut delay = Duration::from_millis(100);
@@ -903,13 +895,7 @@ impl TurnTask {
         if event.outbound {
             // An answer from any client settles a waiting request.
             if let (None, Some(id)) = (method, envelope.get("id")) {
-                let mut pending = lock(&self.sessions.inner.pending);
-                if let Some(list) = pending.get_mut(&session_key) {
-                    list.retain(|w| &w.raw_id != id);
-                    if list.is_empty() {
-                        pending.remove(&session_key);
-                    }
-                }
+                self.sessions.take_pending(&session_key, |w| &w.raw_id == id);
             }
             return;
         }
