@@ -70,6 +70,10 @@ error_codes! {
     /// The database cannot be reached or written right now; nothing was
     /// stored. Retry after `Retry-After`.
     DatabaseUnavailable = ("DATABASE_UNAVAILABLE", 503),
+    /// The connection to the database was lost while the request's
+    /// statements were on their way: a write may have been stored even
+    /// so. Check before retrying a write that is not idempotent.
+    DatabaseConnectionLost = ("DATABASE_CONNECTION_LOST", 503),
     /// The server is shutting down: the request was refused, or its jail
     /// was killed. Retry on another instance or after the restart.
     ShuttingDown = ("SHUTTING_DOWN", 503),
@@ -279,6 +283,7 @@ impl Error {
             ErrorCode::TooManyRequests
                 | ErrorCode::Unavailable
                 | ErrorCode::DatabaseUnavailable
+                | ErrorCode::DatabaseConnectionLost
                 | ErrorCode::ShuttingDown
         )
     }

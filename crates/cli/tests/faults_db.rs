@@ -694,8 +694,16 @@ fn a_deleted_sqlite_file_is_noticed_and_writes_are_refused() {
 #[derive(Debug, Clone)]
 struct Sent {
     kind: Write,
+    /// The request's number (a workspace's label is `fault-{n}`).
+    n: usize,
     at: Instant,
     answer: Result<Answer, (String, Duration)>,
+}
+
+/// Whether a refusal says its write may have been stored (the database
+/// connection was lost while the write was on its way).
+fn in_doubt(answer: &Answer) -> bool {
+    (answer.status, answer.code()) == (503, "DATABASE_CONNECTION_LOST")
 }
 
 impl Sent {
@@ -736,7 +744,7 @@ fn postgres_stopped_and_restarted_under_traffic() {
                     let kind = kinds[n % kinds.len()];
                     let at = Instant::now();
                     let answer = write(&base, kind, n);
-                    log.lock().unwrap().push(Sent { kind, at, answer });
+                    log.lock().unwrap().push(Sent { kind, n, at, answer });
                     n += 3;
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -744,6 +752,7 @@ fn postgres_stopped_and_restarted_under_traffic() {
         })
         .collect();
     std::thread::sleep(Duration::from_secs(2));
+    let stopping = Instant::now();
     pg.stop();
     let stopped = Instant::now();
     let (detect, not_ready) = wait_ready_status(&server.url, 503, Duration::from_secs(5));
@@ -806,8 +815,14 @@ fn postgres_stopped_and_restarted_under_traffic() {
                 acked_rows.push(acked(sent.kind, answer).unwrap());
             }
             Ok(answer) => {
-                if (answer.status, answer.code()) != (503, "DATABASE_UNAVAILABLE") || answer.retry_after.is_none() {
+                let refused = (answer.status, answer.code()) == (503, "DATABASE_UNAVAILABLE") || in_doubt(answer);
+                if !refused || answer.retry_after.is_none() {
                     problems.push(format!("{:?}: {answer:?}", sent.kind));
+                }
+                // Only a request in flight when the connections were cut
+                // can have met its write's outcome unknown.
+                if in_doubt(answer) && !(sent.at <= stopped && sent.done() >= stopping) {
+                    problems.push(format!("{:?}: outcome unknown outside the stop: {answer:?}", sent.kind));
                 }
                 if answer.elapsed > DB_TIMEOUT + SLACK {
                     problems.push(format!(
@@ -849,9 +864,28 @@ fn postgres_stopped_and_restarted_under_traffic() {
     let server = start_env(dir.path(), &env, &[]);
     assert_all_present(&server, &acked_rows);
     assert_no_orphan_workspace_dirs(&server, dir.path());
-    let workspaces = acked_rows.iter().filter(|r| r.kind == Write::Workspace).count();
-    let (_, page) = call(&server, "GET", "/v1/workspaces?limit=1", Some(OP1_TOKEN), None);
-    assert_eq!(page["total"].as_u64(), Some(workspaces as u64), "{page}");
+    // A stored workspace nobody acknowledged must be one whose request
+    // was told its outcome was unknown (its commit was cut off), never
+    // one told that nothing was stored.
+    let (_, page) = call(&server, "GET", "/v1/workspaces?limit=1000", Some(OP1_TOKEN), None);
+    let listed = page["rows"].as_array().expect("workspace rows");
+    assert_eq!(page["total"].as_u64(), Some(listed.len() as u64), "{page}");
+    for stored in listed {
+        let id = stored["id"].as_str().unwrap_or_default();
+        if acked_rows.iter().any(|r| r.kind == Write::Workspace && r.id == id) {
+            continue;
+        }
+        let label = stored["label"].as_str().unwrap_or_default();
+        let request = log
+            .iter()
+            .find(|s| s.kind == Write::Workspace && format!("fault-{}", s.n) == label);
+        match request.map(|s| &s.answer) {
+            Some(Ok(answer)) if in_doubt(answer) => {
+                println!("workspace {label} stored after an outcome-unknown answer (its commit was cut off)")
+            }
+            other => panic!("workspace {id} ({label}) stored but not acknowledged: {other:?}"),
+        }
+    }
     let stored: Vec<String> = pg
         .query("SELECT id FROM workspaces")
         .lines()

@@ -389,6 +389,58 @@ fn postgres_store_behaves_the_same() {
     });
 }
 
+/// A statement whose connection PostgreSQL cuts (a shutdown, a crash, a
+/// terminated backend) has an unknown outcome: it answers
+/// DATABASE_CONNECTION_LOST, never "nothing was stored". A pool that
+/// cannot hand out a connection in time has sent nothing: that one is
+/// DATABASE_UNAVAILABLE.
+#[test]
+fn postgres_connection_cut_mid_statement_is_outcome_unknown() {
+    use sqlx::{Connection, Executor, Row};
+    runtime().block_on(async {
+        let db = PgDatabase::create().await;
+        let mut victim = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let pid: i32 = victim.fetch_one("SELECT pg_backend_pid()").await.unwrap().get(0);
+        let sleeper = tokio::spawn(async move { victim.execute("SELECT pg_sleep(30)").await.map(|_| ()) });
+        let mut killer = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        // Until the sleep is running, terminating would race its start.
+        for _ in 0..200 {
+            let running: i64 = killer
+                .fetch_one(
+                    format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND query LIKE '%pg_sleep%'")
+                        .as_str(),
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if running == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        killer
+            .execute(format!("SELECT pg_terminate_backend({pid})").as_str())
+            .await
+            .unwrap();
+        let cut = sleeper.await.unwrap().expect_err("the terminated statement failed");
+        let cut = paddock_server::db::DbError::Database(cut);
+        assert!(cut.outcome_unknown(), "{cut:?}");
+        assert_eq!(
+            paddock_api::Error::from(cut).code,
+            paddock_api::ErrorCode::DatabaseConnectionLost
+        );
+
+        let timed_out = paddock_server::db::DbError::Database(sqlx::Error::PoolTimedOut);
+        assert!(!timed_out.outcome_unknown());
+        assert_eq!(
+            paddock_api::Error::from(timed_out).code,
+            paddock_api::ErrorCode::DatabaseUnavailable
+        );
+        killer.close().await.unwrap();
+        db.drop_database().await;
+    });
+}
+
 #[test]
 fn unsupported_urls_are_refused_without_leaking_passwords() {
     runtime().block_on(async {

@@ -64,6 +64,23 @@ impl DbError {
         matches!(self, DbError::Database(err) if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
     }
 
+    /// Whether the connection was lost while a statement was on its way:
+    /// the database may have committed a write whose answer never came
+    /// back (PostgreSQL cut by a crash, a shutdown or the network). A
+    /// pool timeout or a refused statement is not: nothing was sent, or
+    /// the database said no.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            DbError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            DbError::Database(sqlx::Error::Database(db)) => {
+                let code = db.code().unwrap_or_default();
+                // admin_shutdown, crash_shutdown; connection failure.
+                matches!(code.as_ref(), "57P01" | "57P02" | "08006")
+            }
+            _ => false,
+        }
+    }
+
     /// Classifies the error: SQLite's primary result codes and
     /// PostgreSQL's SQLSTATE classes, pool timeouts and I/O errors.
     pub fn fault(&self) -> DbFault {

@@ -34,6 +34,14 @@ impl From<DbError> for Error {
     /// client: it can name files and hosts of the operator's.
     fn from(err: DbError) -> Self {
         match err.fault() {
+            DbFault::Unavailable if err.outcome_unknown() => {
+                tracing::warn!(%err, "the database connection was lost during a request");
+                Error::new(
+                    ErrorCode::DatabaseConnectionLost,
+                    "the connection to the database was lost during the request: a write may have been stored \
+                     even so; check before retrying",
+                )
+            }
             DbFault::Unavailable => {
                 tracing::warn!(%err, "the database cannot serve");
                 Error::new(

@@ -48,7 +48,8 @@ class Retry:
     anything), 503 ``DATABASE_UNAVAILABLE`` (every method: nothing was
     stored), a connection that could not be made (every method: nothing
     was sent), and for idempotent methods (GET, PUT, DELETE) also other
-    503s and broken connections and timeouts. The wait is the server's
+    503s (``DATABASE_CONNECTION_LOST``: a write may have been stored) and
+    broken connections and timeouts. The wait is the server's
     ``Retry-After`` when it sent one, else an exponential backoff capped by
     ``max_delay``. When the server's ``Retry-After`` is longer than
     ``max_delay`` the error is raised at once (with ``retry_after`` set)
