@@ -327,10 +327,15 @@ pub fn default_max_connections(open_files: u64) -> usize {
     (open_files / 4).clamp(64, 4096) as usize
 }
 
+/// Whether logs are JSON lines (`LOG_FORMAT=json`).
+fn json_logs() -> bool {
+    std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = json_logs();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -420,8 +425,10 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
             std::future::pending(),
         ));
     }
+    let console = listener.local_addr().map(console_url).unwrap_or_default();
     tracing::info!(
         listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        console = %console,
         proxy_listen = %c.proxy_listen,
         metrics_listen = %metrics_listen,
         proxy_url = %c.proxy_url(),
@@ -440,6 +447,10 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
         recovered_jails = prepared.recovered_jails,
         "paddock serve ready"
     );
+    if !json_logs() {
+        // For people: where to point a browser (sign in with an API key).
+        eprintln!("\npaddock console: {console}\n");
+    }
     match paddock_server::server::serve(state, listener, proxy_listener, shutdown_signal()).await {
         Ok(()) => 0,
         Err(err) => {
@@ -447,4 +458,15 @@ pub async fn serve(engine: Engine, mut config: ServerConfig) -> i32 {
             1
         }
     }
+}
+
+/// The web console's URL for a listening address (a wildcard address is
+/// shown as loopback, which a browser on this machine can open).
+fn console_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/ui/", std::net::SocketAddr::new(ip, addr.port()))
 }

@@ -2,6 +2,7 @@
 
 mod agent_sessions;
 mod code;
+mod console;
 mod credentials;
 pub mod error;
 pub mod extract;
@@ -87,6 +88,7 @@ pub fn router(state: SharedState) -> Router {
             "/openapi.json",
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
+        .merge(console::router())
         .fallback(|| async { ApiError::from(Error::not_found("route")) })
         .method_not_allowed_fallback(|| async {
             ApiError::from(Error::new(

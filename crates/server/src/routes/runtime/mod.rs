@@ -2,7 +2,9 @@
 //! `/v1/workspaces/{id}/runtime`: sandbox-agent 0.4.2's routes and shapes
 //! (RUNTIME.md §3), errors as Problem Details. Authentication is the
 //! tenant's API key, as `Authorization: Bearer` or, for clients that
-//! cannot set headers (WebSockets, browsers), `?access_token=`.
+//! cannot set headers (WebSockets, browsers), `?access_token=` or a
+//! WebSocket subprotocol `paddock.bearer.<base64url key>` (which keeps the
+//! key out of URLs: the web console's terminal uses it).
 //!
 //! - [`processes`]: processes, logs, input, terminals;
 //! - [`fs`]: files beneath the workspace's root;
@@ -84,7 +86,8 @@ impl IntoResponse for Problem {
 }
 
 /// The authenticated caller of a runtime route: the API key from
-/// `Authorization: Bearer`, else from `?access_token=`.
+/// `Authorization: Bearer`, else from a `paddock.bearer.` WebSocket
+/// subprotocol, else from `?access_token=`.
 #[derive(Debug, Clone)]
 pub struct RuntimeCaller(pub Caller);
 
@@ -96,12 +99,14 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
         let token = match parts.headers.get(header::AUTHORIZATION) {
             Some(value) => bearer_token(value)?,
             None => {
-                from_query = access_token(parts.uri.query().unwrap_or("")).ok_or_else(|| {
-                    Error::new(
-                        ErrorCode::Unauthorized,
-                        "missing Authorization header (Bearer <api key>) or access_token",
-                    )
-                })?;
+                from_query = subprotocol_token(&parts.headers)?
+                    .or_else(|| access_token(parts.uri.query().unwrap_or("")))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::Unauthorized,
+                            "missing Authorization header (Bearer <api key>) or access_token",
+                        )
+                    })?;
                 from_query.as_str()
             }
         };
@@ -111,6 +116,29 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
         }
         Ok(RuntimeCaller(caller))
     }
+}
+
+/// Prefix of the WebSocket subprotocol that carries an API key.
+pub const BEARER_SUBPROTOCOL: &str = "paddock.bearer.";
+
+/// The API key offered as a `paddock.bearer.<base64url>` WebSocket
+/// subprotocol (browsers cannot set `Authorization` on a WebSocket).
+fn subprotocol_token(headers: &axum::http::HeaderMap) -> Result<Option<String>, Error> {
+    use base64::Engine;
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(BEARER_SUBPROTOCOL));
+    let Some(encoded) = offered else {
+        return Ok(None);
+    };
+    let bad = || Error::new(ErrorCode::Unauthorized, "the paddock.bearer subprotocol is not base64url of a key");
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    String::from_utf8(key).map(Some).map_err(|_| bad())
 }
 
 /// The `access_token` query parameter, decoded.

@@ -393,7 +393,7 @@ async fn resize(
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/processes/{process}/terminal/ws", operation_id = "runtimeTerminalWebSocket", summary = "A process's terminal over a WebSocket",
-    description = "Upgrades to a WebSocket. Server text frames are JSON (`{type:\"ready\",processId}`, `{type:\"exit\",exitCode}`, `{type:\"error\",message}`); server binary frames are the terminal's output from the connection on. Client text frames: `{type:\"input\",data,encoding}` (`utf8` by default), `{type:\"resize\",cols,rows}`, `{type:\"close\"}`. Browsers authenticate with `?access_token=`.",
+    description = "Upgrades to a WebSocket. Server text frames are JSON (`{type:\"ready\",processId}`, `{type:\"exit\",exitCode}`, `{type:\"error\",message}`); server binary frames are the terminal's output from the connection on. Client text frames: `{type:\"input\",data,encoding}` (`utf8` by default), `{type:\"resize\",cols,rows}`, `{type:\"close\"}`. Browsers authenticate with `?access_token=` or, keeping the key out of the URL, by offering the subprotocols `paddock.terminal` and `paddock.bearer.<base64url of the key>` (the answer selects `paddock.terminal`).",
     tag = "runtime", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("process" = String, Path, description = "Process id (`proc_N`)"), ("access_token" = Option<String>, Query, description = "The API key, for clients that cannot set headers")),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"),
@@ -414,7 +414,9 @@ async fn terminal(
         )
         .into());
     }
-    let upgrade = upgrade.map_err(|e| Error::new(ErrorCode::BadRequest, e.body_text()))?;
+    let upgrade = upgrade
+        .map_err(|e| Error::new(ErrorCode::BadRequest, e.body_text()))?
+        .protocols(["paddock.terminal"]);
     let activity = (state.workspaces.clone(), path.id);
     Ok(upgrade.on_upgrade(move |socket| serve_terminal(socket, process, path.process, activity)))
 }
