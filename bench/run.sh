@@ -7,6 +7,8 @@
 #   bench/run.sh --quick    # smaller sample counts
 #   bench/run.sh --jail-only | --egress-only | --server-only | --phantom-only | --store-only
 #                           | --runtime-only | --code-only
+#   bench/run.sh --console-only   # the web console's load in Chromium next to
+#                                 # sandbox-agent's inspector (bench/console/load.mjs)
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
@@ -29,6 +31,12 @@ if [ ! -x "$agent" ]; then
   mkdir -p "$peers"
   (cd "$peers" && npm install --silent --no-audit --no-fund @sandbox-agent/cli@0.4.2 >/dev/null)
   chmod +x "$agent"
+fi
+
+if [ "${1:-}" = --console-only ]; then
+  [ -x /usr/bin/chromium ] || apt-get install -y chromium >/dev/null
+  (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
+  exec env PADDOCK_BIN=./target/release/paddock SANDBOX_AGENT_BIN="$agent" node bench/console/load.mjs "${@:2}"
 fi
 
 run=(./target/release/paddock-bench --paddock ./target/release/paddock --sandbox-agent "$agent" "$@")

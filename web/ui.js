@@ -109,7 +109,7 @@ export function ms(value) {
  * A small SVG bar chart: `bars` of {label, values: [n...]} stacked in
  * `colors`, in at least `slots` columns (so a few bars stay narrow).
  */
-export function BarChart({ bars, colors, title, legend = [], slots = 24 }) {
+export function BarChart({ bars, colors, title, legend = [], slots = 24, axis }) {
   const height = 100;
   const max = Math.max(1, ...bars.map((b) => b.values.reduce((a, v) => a + v, 0)));
   const columns = Math.max(bars.length, slots);
@@ -127,7 +127,7 @@ export function BarChart({ bars, colors, title, legend = [], slots = 24 }) {
         });
       })}
     </svg>
-    ${bars.length > 0 && html`<div class="axis"><span>${bars[0].label}</span><span>${bars[bars.length - 1].label}</span></div>`}
+    ${bars.length > 0 && html`<div class="axis"><span>${axis ? axis[0] : bars[0].label}</span><span>${axis ? axis[1] : bars[bars.length - 1].label}</span></div>`}
     <div class="legend">${legend.map((name, k) => html`<span><i style=${`background:${colors[k]}`}></i>${name}</span>`)}</div>
   </figure>`;
 }

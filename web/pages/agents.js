@@ -27,7 +27,7 @@ function Session({ id, session, onChange, report }) {
     ${turns.length === 0 && html`<${Empty}>No turns yet: prompt the agent below.</${Empty}>`}
     ${turns.map((turn) => html`<div class="turn">
       <div class="prompt"><b>you</b> ${turn.prompt.map((block) => block.text || `[${block.type}]`).join(' ')}</div>
-      ${turn.toolCalls.map((call) => html`<div class="tool small">⚙ ${call.title || call.kind || call.toolCallId} <${Badge} value=${call.status || 'pending'} /></div>`)}
+      ${turn.toolCalls.map((call) => html`<div class="tool small">tool: ${call.title || call.kind || call.toolCallId} <${Badge} value=${call.status || 'pending'} /></div>`)}
       <div class="reply"><b>${session.agent}</b> <span data-testid="agent-reply">${turn.text}</span></div>
       <div class="muted small"><${Badge} value=${turn.status} /> ${turn.stopReason || turn.interruptReason || ''} · ${when(turn.startedAt)}</div>
     </div>`)}
@@ -72,7 +72,7 @@ export function AgentsPanel({ id, refresh }) {
     ${agents.length === 0 && html`<p class="muted small">No agent is installed besides what the list shows; install the real ones with <code>paddock agents install</code>.</p>`}
     ${sessions && (sessions.length === 0 ? html`<${Empty}>No agent sessions in this workspace.</${Empty}>`
       : html`<div class="tabs">${sessions.map((s) => html`<button class=${s.id === chosen ? 'active' : ''} onClick=${() => setChosen(s.id)}>
-          ${s.agent} · ${s.id} <${Badge} value=${s.status} />${s.pendingPermissions.length ? ' ❗' : ''}</button>`)}</div>`)}
+          ${s.agent} · ${s.id} <${Badge} value=${s.status} />${s.pendingPermissions.length ? html` <${Badge} value="waiting for you" />` : ''}</button>`)}</div>`)}
     ${current && html`<${Session} key=${current.id} id=${id} session=${current} onChange=${load} report=${report} />
       <${Action} kind="danger" run=${async () => { await api('DELETE', `${path}/${encodeURIComponent(current.id)}`); setChosen(null); await load(); }} onError=${report}>End session</${Action}>`}`;
 }

@@ -63,8 +63,8 @@ export function FilesPanel({ id }) {
         ${path !== '/workspace' && html`<div class="entry"><button class="link" onClick=${() => setPath(path.replace(/\/[^/]+$/, '') || '/workspace')}>..</button></div>`}
         ${entries && entries.length === 0 && html`<${Empty}>This folder is empty. Drop files here, or make one with the terminal.</${Empty}>`}
         ${entries && entries.map((entry) => html`<div class="entry" data-testid=${`entry-${entry.name}`}>
-          <button class="link" onClick=${() => (entry.entryType === 'directory' ? setPath(entry.path) : view(entry))}>${entry.entryType === 'directory' ? '📁' : '📄'} ${entry.name}</button>
-          <span class="muted small">${entry.entryType === 'directory' ? '' : bytes(entry.size)} ${when(entry.modified)}</span>
+          <button class="link" onClick=${() => (entry.entryType === 'directory' ? setPath(entry.path) : view(entry))}>${entry.name}${entry.entryType === 'directory' ? '/' : ''}</button>
+          <span class="muted small" title=${when(entry.modified)}>${entry.entryType === 'directory' ? 'folder' : bytes(entry.size)}</span>
           <span class="actions">
             ${entry.entryType !== 'directory' && html`<${Action} kind="small" run=${() => download(withQuery(`${base}/fs/file`, { path: entry.path }), entry.name)} onError=${report} testid=${`download-${entry.name}`}>Download</${Action}>`}
             <${Action} kind="small danger" confirm=${`Delete ${entry.path}?`} run=${async () => { await api('DELETE', withQuery(`${base}/fs/entry`, { path: entry.path, recursive: entry.entryType === 'directory' ? 'true' : undefined })); if (open && open.entry.path === entry.path) setOpen(null); await load(); }} onError=${report}>Delete</${Action}>
@@ -77,7 +77,7 @@ export function FilesPanel({ id }) {
           : html`<textarea class="code" rows="20" spellcheck="false" value=${open.draft} data-testid="file-editor"
               onInput=${(e) => setOpen({ ...open, draft: e.target.value })}></textarea>
             <${Action} kind="primary" disabled=${open.draft === open.text} busyLabel="Saving…" testid="file-save" onError=${report}
-              run=${async () => { await api('PUT', withQuery(`${base}/fs/file`, { path: open.entry.path }), { body: open.draft }); setOpen({ ...open, text: open.draft }); await load(); }}>Save</${Action}>`}
+              run=${async () => { await api('PUT', withQuery(`${base}/fs/file`, { path: open.entry.path }), { body: open.draft }); setOpen({ ...open, text: open.draft, size: new Blob([open.draft]).size }); await load(); }}>Save</${Action}>`}
       </div>`}
     </div>
   </div>`;

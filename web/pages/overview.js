@@ -11,7 +11,7 @@ function hourly(rows) {
   const start = now - HOURS * 3600_000;
   const bars = Array.from({ length: HOURS }, (_, i) => {
     const at = new Date(start + (i + 1) * 3600_000);
-    return { label: `${String(at.getHours()).padStart(2, '0')}:00`, values: [0, 0, 0] };
+    return { label: `until ${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`, values: [0, 0, 0] };
   });
   for (const row of rows) {
     const t = Date.parse(row.started_at);
@@ -64,9 +64,9 @@ export function Overview({ me }) {
     </section>
     <section class="cards">
       <div class="card wide"><${BarChart} title=${`Jails per hour, last ${HOURS} h`} bars=${hourly(recent.rows)}
-        colors=${['#3a8f5c', '#c0392b', '#2f6fb3']} legend=${['completed', 'failed or cancelled', 'running']} /></div>
+        colors=${['#3a8f5c', '#c0392b', '#2f6fb3']} legend=${['completed', 'failed or cancelled', 'running']} axis=${[`${HOURS} h ago`, 'now']} /></div>
       <div class="card wide"><${BarChart} title="Peak memory of the last 40 jails (MiB)"
-        bars=${lastRuns.map((r) => ({ label: `#${r.id}`, values: [Math.round((r.memory_peak_bytes || 0) / 1048576)] }))}
+        bars=${lastRuns.map((r) => ({ label: `#${r.id}`, values: [Math.round((r.memory_peak_bytes || 0) / 104857.6) / 10] }))}
         colors=${['#7a5cc0']} legend=${['memory peak']} slots=${40} /></div>
     </section>
     <h2>Running jails</h2>

@@ -1,9 +1,8 @@
 // A live terminal in a workspace: a login shell on a PTY of the jail,
 // xterm.js over the runtime's terminal WebSocket. The key travels as a
-// WebSocket subprotocol, never in the URL.
+// WebSocket subprotocol, never in the URL. xterm.js (the console's largest
+// file) is loaded when a terminal is first opened, not with the page.
 
-import { Terminal } from '../vendor/xterm.js';
-import { FitAddon } from '../vendor/addon-fit.js';
 import { api, auth, base64url, runtime } from '../api.js';
 import { html, useEffect, useRef, useState } from '../ui.js';
 
@@ -26,6 +25,7 @@ export function TerminalPanel({ id, report, refresh }) {
       process = await api('POST', `${base}/processes`, {
         body: { command: 'bash', args: ['-l'], tty: true, interactive: true, env: { TERM: 'xterm-256color' } },
       });
+      const [{ Terminal }, { FitAddon }] = await Promise.all([import('../vendor/xterm.js'), import('../vendor/addon-fit.js')]);
       if (closed) return;
       term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000, fontFamily: 'ui-monospace, monospace' });
       const fit = new FitAddon();

@@ -38,7 +38,7 @@ export function WorkspacePage({ id, tab }) {
     <p class="muted small">${workspace.id} · tenant ${workspace.tenant_id} · ${spec.memory_mb} MiB · ${spec.cpu_percent}% CPU · network ${spec.network_mode}
       ${workspace.git_repo && ` · ${workspace.git_repo}${workspace.git_ref ? ` @ ${workspace.git_ref}` : ''}`}
       ${workspace.disk_used_mb != null && ` · disk ${workspace.disk_used_mb} of ${spec.disk_mb} MiB`}
-      ${state && state.processes ? ` · ${state.processes} processes` : ''}</p>
+      ${state && state.processes ? ` · ${state.processes} process${state.processes === 1 ? '' : 'es'}` : ''}</p>
     <${ErrorBox} error=${error} onClose=${() => report(null)} />
     <div class="tabs">${TABS.map(([name, label]) => html`<a class=${tab === name ? 'active' : ''} href=${`#/workspaces/${id}/${name}`}>${label}</a>`)}</div>
     ${workspace.paused_at ? html`<${Empty}>This workspace is paused: its tree is in a snapshot. Resume it to use it.</${Empty}>` : html`

@@ -382,6 +382,42 @@ fn workspaces_do_not_see_each_other_nor_other_tenants() {
             .expect("request");
         assert_eq!(response.status().as_u16(), want, "terminal with {token:?}");
     }
+    // The same through the subprotocol browsers use (the key out of the
+    // URL): refused alike; the owner's key upgrades and the answer selects
+    // `paddock.terminal`, never echoing the key.
+    let bearer = |key: &str| {
+        use base64::Engine;
+        format!(
+            "paddock.terminal, paddock.bearer.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+        )
+    };
+    for (offered, want) in [
+        (bearer(OP2_TOKEN), 404),
+        (bearer("wrong-token-0123456789"), 401),
+        ("paddock.terminal, paddock.bearer.***not-base64***".to_owned(), 401),
+        (bearer(OP1_TOKEN), 101),
+    ] {
+        let response = client()
+            .get(format!("{}{terminal}", server.url))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("sec-websocket-protocol", &offered)
+            .send()
+            .expect("request");
+        assert_eq!(response.status().as_u16(), want, "terminal offering {offered:?}");
+        if want == 101 {
+            assert_eq!(
+                response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok()),
+                Some("paddock.terminal")
+            );
+        }
+    }
 }
 
 #[test]

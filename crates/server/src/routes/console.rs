@@ -31,7 +31,10 @@ pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/ui/") }))
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/", get(|headers: HeaderMap| async move { file("index.html", &headers) }))
+        .route(
+            "/ui/",
+            get(|headers: HeaderMap| async move { file("index.html", &headers) }),
+        )
         .route(
             "/ui/{*path}",
             get(|Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) }),

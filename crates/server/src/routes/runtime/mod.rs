@@ -134,7 +134,12 @@ fn subprotocol_token(headers: &axum::http::HeaderMap) -> Result<Option<String>, 
     let Some(encoded) = offered else {
         return Ok(None);
     };
-    let bad = || Error::new(ErrorCode::Unauthorized, "the paddock.bearer subprotocol is not base64url of a key");
+    let bad = || {
+        Error::new(
+            ErrorCode::Unauthorized,
+            "the paddock.bearer subprotocol is not base64url of a key",
+        )
+    };
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(encoded.trim_end_matches('='))
         .map_err(|_| bad())?;
