@@ -222,17 +222,28 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   await page.getByTestId(`ws-row-${workspace}`).locator('.badge-running').waitFor();
   await shot('workspaces');
 
-  // Run code with streamed output, then follow it into the ledger.
+  // Run code with streamed output and an allowlist, then follow it into
+  // the ledger, whose row keeps the refused connection.
   await go('runs', 'Run code');
-  await page.fill('[data-testid=run-code]', 'for i in 1 2 3; do echo "tick $i"; sleep 0.3; done; echo run-$((2+3))');
+  await page.selectOption('[data-testid=run-network]', 'allowlist');
+  await page.fill('[data-testid=run-domains]', 'allowed.example');
+  await page.fill('[data-testid=run-code]', [
+    'for i in 1 2 3; do echo "tick $i"; sleep 0.3; done',
+    'curl -s -m 10 -o /dev/null https://not-allowed.example/ || echo refused',
+    'echo run-$((2+3))',
+  ].join('\n'));
   await page.click('[data-testid=run-submit]');
   await page.getByTestId('run-output').getByText('tick 1').waitFor();
   await page.getByTestId('run-done').getByText('exit code').waitFor();
-  assert.match(await page.getByTestId('run-output').innerText(), /tick 3\s+run-5/);
+  const output = await page.getByTestId('run-output').innerText();
+  assert.match(output, /tick 3[\s\S]*refused[\s\S]*run-5/);
+  assert.match(output, /egress: CONNECT not-allowed\.example:443 denied \(host_not_allowed\)/);
   await shot('runs');
   await page.click('[data-testid=run-ledger-link]');
   await page.getByTestId('jail-stdout').getByText('run-5').waitFor();
   assert.equal(await page.getByTestId('jail-exit').innerText(), '0');
+  const egress = await page.getByTestId('jail-egress').innerText();
+  assert.match(egress, /CONNECT not-allowed\.example:443[\s\S]*denied[\s\S]*host_not_allowed/);
   await shot('ledger-detail');
   await go('ledger', 'Jail ledger');
   await page.selectOption('[data-testid=ledger-status]', 'completed');

@@ -43,7 +43,7 @@ export function JailDetail({ id }) {
   }, jail && jail.status !== 'running' ? 0 : 1000, [id, jail && jail.status]);
   if (!jail) return html`<${ErrorBox} error=${error} /><p class="muted">Loading…</p>`;
   const config = jail.config || {};
-  const egress = config.egress || config.egress_refusals || config.egress_log;
+  const egress = jail.egress || [];
   return html`<p><a href="#/ledger">← Ledger</a></p>
     <h1>Jail #${jail.id} <${Badge} value=${jail.status} /></h1>
     <${ErrorBox} error=${error} />
@@ -72,6 +72,11 @@ export function JailDetail({ id }) {
     </section>
     <h2>stdout</h2><pre class="output" data-testid="jail-stdout">${jail.stdout || ''}</pre>
     <h2>stderr</h2><pre class="output">${jail.stderr || ''}</pre>
-    ${egress && html`<h2>Egress</h2><${Json} value=${egress} open=${true} summary="egress" />`}
+    ${config.network_mode === 'allowlist' && html`<h2>Egress</h2>
+      <p class="muted small">Allowed domains: ${(config.network_domains || []).join(', ') || 'none'}</p>
+      ${egress.length === 0 ? html`<${Empty}>No connection was attempted.</${Empty}>` : html`<table class="grid" data-testid="jail-egress">
+        <thead><tr><th>request</th><th>address</th><th>outcome</th><th>why</th><th>status</th><th>up / down</th><th>took</th></tr></thead>
+        <tbody>${egress.map((a) => html`<tr><td>${a.method} ${a.host}:${a.port}</td><td>${a.address || '—'}</td><td><${Badge} value=${a.outcome} /></td>
+          <td class="clip" title=${a.detail || ''}>${a.reason || ''}</td><td>${a.status ?? '—'}</td><td>${bytes(a.bytes_up)} / ${bytes(a.bytes_down)}</td><td>${ms(a.duration_ms)}</td></tr>`)}</tbody></table>`}`}
     <${Json} value=${config} summary="Configuration as recorded" />`;
 }

@@ -9,6 +9,7 @@ export function Runs() {
   const [language, setLanguage] = useState('bash');
   const [code, setCode] = useState('echo "hello from a jail"\nuname -a');
   const [network, setNetwork] = useState('none');
+  const [domains, setDomains] = useState('');
   const [timeout, setTimeoutSecs] = useState(30);
   const [run, setRun] = useState(null);
   const [error, report] = useError();
@@ -23,12 +24,16 @@ export function Runs() {
     const update = (change) => { state = { ...state, ...change }; setRun(state); };
     try {
       await stream('POST', scoped('/v1/runs/stream'), {
-        code, language, timeout_secs: Number(timeout), network: { mode: network },
+        code, language, timeout_secs: Number(timeout),
+        network: network === 'allowlist' ? { mode: network, domains: domains.split(/[\s,]+/).filter(Boolean) } : { mode: network },
       }, (name, data) => {
         if (name === 'started') update({ id: JSON.parse(data).id });
         else if (name === 'stdout' || name === 'stderr') update({ lines: [...state.lines, [name, data]] });
         else if (name === 'stats') update({ stats: JSON.parse(data) });
-        else if (name === 'egress') update({ lines: [...state.lines, ['egress', data]] });
+        else if (name === 'egress') {
+          const attempt = JSON.parse(data);
+          update({ lines: [...state.lines, ['egress', `egress: ${attempt.method} ${attempt.host}:${attempt.port} ${attempt.outcome}${attempt.reason ? ` (${attempt.reason})` : ''}`]] });
+        }
         else if (name === 'completed') update({ done: JSON.parse(data) });
         else if (name === 'error') {
           const body = JSON.parse(data);
@@ -45,7 +50,8 @@ export function Runs() {
     <form class="stack" onSubmit=${start}>
       <div class="row">
         <label>language <${Select} value=${language} onChange=${setLanguage} testid="run-language" options=${LANGUAGES} /></label>
-        <label>network <${Select} value=${network} onChange=${setNetwork} options=${['none', 'loopback']} /></label>
+        <label>network <${Select} value=${network} onChange=${setNetwork} options=${['none', 'loopback', 'allowlist']} testid="run-network" /></label>
+        ${network === 'allowlist' && html`<label>domains <input value=${domains} onInput=${(e) => setDomains(e.target.value)} placeholder="pypi.org, *.github.com" data-testid="run-domains" /></label>`}
         <label>timeout (s) <input type="number" min="1" max="3600" value=${timeout} onInput=${(e) => setTimeoutSecs(e.target.value)} /></label>
       </div>
       <textarea class="code" rows="8" value=${code} onInput=${(e) => setCode(e.target.value)} data-testid="run-code" spellcheck="false"></textarea>

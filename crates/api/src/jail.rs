@@ -92,6 +92,34 @@ pub struct EgressRefusal {
     pub detail: Option<String>,
 }
 
+/// One connection attempt through a jail's egress proxy (allowlist mode),
+/// as the jail ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EgressAttempt {
+    /// `CONNECT` or the forwarded request's method.
+    pub method: String,
+    /// The host as the jail named it.
+    pub host: String,
+    pub port: u16,
+    /// The address connected to (or the first refused one).
+    pub address: Option<String>,
+    /// `allowed`, `denied` (by policy) or `failed` (allowed, unreachable).
+    pub outcome: String,
+    /// Machine-readable reason (`host_not_allowed`, `non_public_address`, ...).
+    pub reason: Option<String>,
+    /// Human-readable explanation.
+    pub detail: Option<String>,
+    /// HTTP status: the upstream's for a forwarded request, the proxy's for
+    /// a refusal; absent for a tunnel.
+    pub status: Option<u16>,
+    /// Bytes from the jail to the upstream.
+    pub bytes_up: u64,
+    /// Bytes from the upstream to the jail.
+    pub bytes_down: u64,
+    /// From the request to the end of the connection.
+    pub duration_ms: u64,
+}
+
 /// What every run and exec answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExecResult {

@@ -43,6 +43,10 @@ pub struct JailRecord {
     /// none), and (ext) the kind's own keys (`language`, `cmd`, ...).
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
+    /// (ext) Its connections through the egress proxy (allowlist mode),
+    /// allowed and refused, the first 100 in order; empty otherwise.
+    #[serde(default)]
+    pub egress: Vec<crate::jail::EgressAttempt>,
 }
 
 /// `{rows, total, limit, offset}` of the ledger.

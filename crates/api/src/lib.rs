@@ -19,4 +19,4 @@ pub mod sessions;
 pub mod workspaces;
 
 pub use error::{Error, ErrorBody, ErrorCode};
-pub use jail::{EgressRefusal, ExecResult, JailOptions, LimitsApplied, NetworkSpec, ResourceStats};
+pub use jail::{EgressAttempt, EgressRefusal, ExecResult, JailOptions, LimitsApplied, NetworkSpec, ResourceStats};

@@ -409,4 +409,18 @@ fn egress_refusals_reach_the_run_result_with_their_reason() {
     assert_eq!(refusals[0]["host"], "not-allowed.example");
     assert_eq!(refusals[0]["outcome"], "denied");
     assert_eq!(refusals[0]["reason"], "host_not_allowed");
+    // The ledger row keeps the attempt (its egress log).
+    let (status, row) = call(
+        &server,
+        "GET",
+        &format!("/v1/jails/{}", result["id"]),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, StatusCode::OK, "{row}");
+    let egress = row["egress"].as_array().expect("the ledger's egress log");
+    assert_eq!(egress.len(), 1, "{row}");
+    assert_eq!(egress[0]["host"], "not-allowed.example");
+    assert_eq!(egress[0]["outcome"], "denied");
+    assert_eq!(egress[0]["reason"], "host_not_allowed");
 }

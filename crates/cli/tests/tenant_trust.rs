@@ -101,6 +101,24 @@ fn row44_one_tenants_trusted_upstream_is_unreachable_from_anothers_allowlist() {
     let trusted = fetch(&server, OP1_TOKEN, &upstream, "t1");
     assert_eq!(trusted["stdout"], format!("{BODY}\n{BODY}\n"), "{trusted}");
     assert_eq!(trusted["egress_refusals"], json!([]), "{trusted}");
+    // The ledger keeps the run's egress log: both requests, allowed, with
+    // the upstream's status and the bytes that came back.
+    let (status, row) = call(
+        &server,
+        "GET",
+        &format!("/v1/jails/{}", trusted["id"]),
+        Some(OP1_TOKEN),
+        None,
+    );
+    assert_eq!(status, 200, "{row}");
+    let egress = row["egress"].as_array().expect("the ledger's egress log");
+    assert_eq!(egress.len(), 2, "{row}");
+    for attempt in egress {
+        assert_eq!(attempt["outcome"], "allowed", "{attempt}");
+        assert_eq!(attempt["status"], 200, "{attempt}");
+        assert!(attempt["bytes_down"].as_u64().is_some_and(|n| n > 0), "{attempt}");
+    }
+    assert!(egress.iter().any(|a| a["host"] == "up.internal"), "{row}");
 
     // t2, with the same allowlist, is refused by the proxy.
     let refused = fetch(&server, OP2_TOKEN, &upstream, "t2");

@@ -79,6 +79,7 @@ export type {
   CredentialRecord,
   EffectiveLimits,
   EgressRecord,
+  EgressAttempt,
   EgressRefusal,
   ErrorBody,
   ExecResult,

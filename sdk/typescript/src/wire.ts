@@ -249,6 +249,32 @@ export interface EgressRefusal {
   detail?: string | null;
 }
 
+/** (paddock) One connection attempt through a jail's egress proxy, as the ledger keeps it. */
+export interface EgressAttempt {
+  /** `CONNECT`, or the forwarded request's method. */
+  method: string;
+  /** Host as the jail named it. */
+  host: string;
+  /** Port asked for. */
+  port: number;
+  /** The address connected to (or the first refused one). */
+  address?: string | null;
+  /** `allowed`, `denied` (by policy) or `failed` (allowed, unreachable). */
+  outcome: string;
+  /** Machine-readable reason (`host_not_allowed`, `non_public_address`, ...). */
+  reason?: string | null;
+  /** Human-readable explanation. */
+  detail?: string | null;
+  /** HTTP status: the upstream's for a forwarded request, the proxy's for a refusal; absent for a tunnel. */
+  status?: number | null;
+  /** Bytes from the jail to the upstream. */
+  bytes_up: number;
+  /** Bytes from the upstream to the jail. */
+  bytes_down: number;
+  /** From the request to the end of the connection, milliseconds. */
+  duration_ms: number;
+}
+
 /** How one child's copy of the parent's `/output` was made. */
 export interface ForkMeta {
   /** Time the copy took, milliseconds. */
@@ -384,6 +410,8 @@ export interface JailRecord {
   parent_id: number | null;
   /** The request's settings. */
   config: JailLedgerConfig;
+  /** (paddock) Its connections through the egress proxy (allowlist mode), the first 100 in order; empty otherwise. */
+  egress?: EgressAttempt[];
 }
 
 /** A page of the jail ledger, newest first. */

@@ -34,6 +34,8 @@ pub struct JailRow {
     pub parent_id: Option<i64>,
     /// JSON of the request's settings.
     pub config: String,
+    /// JSON of its egress log (allowlist mode), if it had one.
+    pub egress: Option<String>,
 }
 
 /// How a jail ended, for its ledger row.
@@ -53,6 +55,8 @@ pub struct JailEnd {
     pub stdout: String,
     pub stderr: String,
     pub error: Option<String>,
+    /// JSON of the egress log, if the jail had one.
+    pub egress: Option<String>,
 }
 
 /// Filters of the ledger list (`q`: a case-insensitive substring of the
@@ -66,7 +70,7 @@ pub struct JailFilter {
 
 const JAIL_COLUMNS: &str = "id, tenant_id, kind, started_at, ended_at, status, session_id, label, exit_code, \
      duration_ms, timed_out, oom_killed, memory_peak_bytes, memory_current_bytes, cpu_usage_usec, io_read_bytes, \
-     io_write_bytes, pids_current, stdout, stderr, error, parent_id, config";
+     io_write_bytes, pids_current, stdout, stderr, error, parent_id, config, egress";
 
 impl Db {
     /// Opens a ledger row (`running`) and returns its id.
@@ -105,8 +109,8 @@ impl Db {
         sqlx::query(
             "UPDATE jails SET ended_at = $1, status = $2, exit_code = $3, duration_ms = $4, timed_out = $5, \
              oom_killed = $6, memory_peak_bytes = $7, memory_current_bytes = $8, cpu_usage_usec = $9, \
-             io_read_bytes = $10, io_write_bytes = $11, pids_current = $12, stdout = $13, stderr = $14, error = $15 \
-             WHERE id = $16",
+             io_read_bytes = $10, io_write_bytes = $11, pids_current = $12, stdout = $13, stderr = $14, error = $15, \
+             egress = $16 WHERE id = $17",
         )
         .bind(now_ms())
         .bind(end.status)
@@ -123,6 +127,7 @@ impl Db {
         .bind(&end.stdout)
         .bind(&end.stderr)
         .bind(&end.error)
+        .bind(&end.egress)
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -237,5 +242,6 @@ fn jail_row(r: &AnyRow) -> DbResult<JailRow> {
         error: r.try_get("error")?,
         parent_id: r.try_get("parent_id")?,
         config: r.try_get("config")?,
+        egress: r.try_get("egress")?,
     })
 }

@@ -25,8 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use paddock_api::identity::TenantBudgets;
-use paddock_api::{EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
-use paddock_jail::egress::{Outcome, TrustedUpstreams};
+use paddock_api::{EgressAttempt, EgressRefusal, Error, ErrorCode, ExecResult, ResourceStats};
+use paddock_jail::egress::{EgressRecord, Outcome, TrustedUpstreams};
 use paddock_jail::{
     Engine, JailConfig, JailControl, JailError, JailEvent, JailExecutor, JailHandle, JailResult, JailStats,
 };
@@ -401,6 +401,7 @@ impl Ledger {
                 stdout: cap(&r.stdout.text()),
                 stderr: cap(&r.stderr.text()),
                 error: cancelled.then(|| "cancelled".to_owned()),
+                egress: egress_log(r),
             },
             Err(err) => JailEnd {
                 status: if cancelled { "cancelled" } else { "error" },
@@ -807,6 +808,47 @@ impl JailRunner {
     }
 }
 
+/// How many egress attempts a ledger row keeps (the first ones).
+pub const LEDGER_EGRESS_ATTEMPTS: usize = 100;
+
+/// The JSON of a jail's egress log for its ledger row (`None` without an
+/// egress proxy): its first [`LEDGER_EGRESS_ATTEMPTS`] attempts.
+fn egress_log(r: &JailResult) -> Option<String> {
+    let log = r.egress.as_ref()?;
+    let attempts: Vec<EgressAttempt> = log
+        .records
+        .iter()
+        .take(LEDGER_EGRESS_ATTEMPTS)
+        .map(egress_attempt)
+        .collect();
+    serde_json::to_string(&attempts).ok()
+}
+
+/// One egress record in the wire's shape.
+fn egress_attempt(rec: &EgressRecord) -> EgressAttempt {
+    EgressAttempt {
+        method: rec.method.clone(),
+        host: rec.host.clone(),
+        port: rec.port,
+        address: rec.address.map(|a| a.to_string()),
+        outcome: outcome_name(rec.outcome).to_owned(),
+        reason: rec.reason.map(|r| r.as_str().to_owned()),
+        detail: rec.detail.clone(),
+        status: rec.status,
+        bytes_up: rec.bytes_up,
+        bytes_down: rec.bytes_down,
+        duration_ms: rec.duration.as_millis() as u64,
+    }
+}
+
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Allowed => "allowed",
+        Outcome::Denied => "denied",
+        Outcome::Failed => "failed",
+    }
+}
+
 /// A jail's result as every run and exec answers it.
 pub fn exec_result(id: i64, r: &JailResult, cancelled: bool) -> ExecResult {
     ExecResult {
@@ -830,11 +872,7 @@ pub fn exec_result(id: i64, r: &JailResult, cancelled: bool) -> ExecResult {
                 method: rec.method.clone(),
                 host: rec.host.clone(),
                 port: rec.port,
-                outcome: match rec.outcome {
-                    Outcome::Denied => "denied",
-                    _ => "failed",
-                }
-                .to_owned(),
+                outcome: outcome_name(rec.outcome).to_owned(),
                 reason: rec.reason.map(|r| r.as_str().to_owned()),
                 detail: rec.detail.clone(),
             })

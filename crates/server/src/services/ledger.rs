@@ -102,6 +102,11 @@ pub fn record(row: &JailRow) -> JailRecord {
         stderr: row.stderr.clone(),
         error: row.error.clone(),
         config: config(&stored),
+        egress: row
+            .egress
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default(),
     }
 }
 

@@ -47,6 +47,7 @@ __all__ = [
     "DatabaseCheck",
     "DataframeColumn",
     "DiskCheck",
+    "EgressAttempt",
     "EgressRefusal",
     "ErrorBody",
     "ExecRequest",
@@ -496,6 +497,24 @@ class DiskCheck(PaddockModel):
     total_bytes: int
 
 
+class EgressAttempt(PaddockModel):
+    """One connection attempt through a jail's egress proxy (allowlist mode),
+    as the jail ledger keeps it.
+    """
+
+    address: Optional[str] = None
+    bytes_down: int
+    bytes_up: int
+    detail: Optional[str] = None
+    duration_ms: int
+    host: str
+    method: str
+    outcome: str
+    port: int
+    reason: Optional[str] = None
+    status: Optional[int] = None
+
+
 class EgressRefusal(PaddockModel):
     """A connection the egress proxy refused or could not make (allowlist
     mode), so a caller sees why `curl` got a 403.
@@ -709,6 +728,7 @@ class JailRecord(PaddockModel):
     config: Dict[str, Any]
     cpu_usage_usec: Optional[int] = None
     duration_ms: Optional[int] = None
+    egress: Optional[List[EgressAttempt]] = None
     ended_at: Optional[str] = None
     error: Optional[str] = None
     exit_code: Optional[int] = None
