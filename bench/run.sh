@@ -34,7 +34,7 @@ if [ ! -x "$agent" ]; then
 fi
 
 if [ "${1:-}" = --console-only ]; then
-  [ -x /usr/bin/chromium ] || apt-get install -y chromium >/dev/null
+  [ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
   (cd tests/console && npm ci --no-audit --no-fund --loglevel=error)
   exec env PADDOCK_BIN=./target/release/paddock SANDBOX_AGENT_BIN="$agent" node bench/console/load.mjs "${@:2}"
 fi

@@ -29,7 +29,9 @@ function useHash() {
     addEventListener('hashchange', changed);
     return () => removeEventListener('hashchange', changed);
   }, []);
-  return hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  return hash.replace(/^#\/?/, '').split('/').map((part) => {
+    try { return decodeURIComponent(part); } catch { return part; }
+  });
 }
 
 function SignIn({ onSignedIn, reason }) {
@@ -76,9 +78,9 @@ function Page({ route, me }) {
   const [section, id, tab] = route;
   switch (section || 'overview') {
     case 'overview': return html`<${Overview} me=${me} />`;
-    case 'workspaces': return id ? html`<${WorkspacePage} id=${id} tab=${tab || 'terminal'} me=${me} />` : html`<${Workspaces} me=${me} />`;
+    case 'workspaces': return id ? html`<${WorkspacePage} key=${id} id=${id} tab=${tab || 'terminal'} me=${me} />` : html`<${Workspaces} me=${me} />`;
     case 'runs': return html`<${Runs} me=${me} />`;
-    case 'ledger': return id ? html`<${JailDetail} id=${id} />` : html`<${Ledger} me=${me} />`;
+    case 'ledger': return id ? html`<${JailDetail} key=${id} id=${id} />` : html`<${Ledger} me=${me} />`;
     case 'credentials': return html`<${Credentials} me=${me} />`;
     case 'sessions': return html`<${Sessions} me=${me} />`;
     case 'keys': return html`<${Keys} me=${me} />`;
@@ -100,7 +102,10 @@ function App() {
   }), []);
   useEffect(() => {
     if (!auth.key) return;
-    api('GET', '/v1/whoami').then(setMe).catch(() => auth.signOut()).finally(() => setChecking(false));
+    api('GET', '/v1/whoami').then(setMe).catch((e) => {
+      // A refused key is forgotten; a server that is down or restarting is not a reason to.
+      if (e.status === 401) auth.signOut(); else setReason(`The server did not answer (${e.message}); reload to retry.`);
+    }).finally(() => setChecking(false));
   }, []);
   if (checking) return html`<p class="muted pad">Loading…</p>`;
   if (!me) return html`<${SignIn} reason=${reason} onSignedIn=${(who) => { setReason(''); setMe(who); }} />`;

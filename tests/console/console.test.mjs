@@ -89,7 +89,15 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   page.on('websocket', (ws) => urls.push(ws.url()));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error' && !/status of (401|403|404|409)/.test(m.text())) problems.push(`console: ${m.text()}`); });
-  const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  // Every page is shot without an error box showing (the sign-in page's
+  // refusal of a wrong key is the one expected error).
+  const shot = async (name) => {
+    if (name !== 'sign-in') {
+      const alerts = await page.locator('[role=alert]').allInnerTexts();
+      assert.deepEqual(alerts, [], `an error on the ${name} page`);
+    }
+    await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  };
   const go = async (hash, text) => { await page.goto(`${base}/ui/#/${hash}`); if (text) await page.getByText(text).first().waitFor(); };
 
   // The console's own answers carry the browser protections.
@@ -137,14 +145,26 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   await page.locator('[data-testid=terminal] .xterm-screen').click();
   await page.keyboard.type('echo console-$((6*7)) && stty size\n');
   await page.locator('.xterm-rows').getByText('console-42').waitFor();
-  const rows = await page.locator('.xterm-rows').innerText();
-  assert.match(rows, /console-42\s+\d+ \d+/, 'the terminal was resized to the page (stty size)');
+  const size = (await page.locator('.xterm-rows').innerText()).match(/console-42\s+(\d+) (\d+)/);
+  assert.ok(size, 'stty size answered');
+  assert.ok(Number(size[2]) > 100, `the terminal took the page's width (stty size: ${size[1]} ${size[2]})`);
   await shot('workspace-terminal');
+
+  // The shell ends with its panel and leaves no record behind.
+  const shellGone = async () => {
+    for (let i = 0; i < 50; i += 1) {
+      const { body } = await call(base, 'GET', `/v1/workspaces/${workspace}/runtime/v1/processes`, OPERATOR);
+      if (!body.processes.some((p) => p.tty)) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  };
 
   // Files: upload with the picker, see it, read it back through the API,
   // download it through the browser, edit and save it.
   await go(`workspaces/${workspace}/files`);
   await page.getByText('This folder is empty').waitFor();
+  assert.ok(await shellGone(), 'the terminal\'s shell outlived its panel');
   const upload = join(work, 'hello.txt');
   writeFileSync(upload, 'uploaded from the console\n');
   await page.setInputFiles('[data-testid=file-input]', upload);
@@ -175,8 +195,15 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   await page.getByRole('button', { name: 'Expose port' }).click();
   const link = page.getByRole('link', { name: 'open it in a new tab' });
   await link.waitFor();
-  assert.match(await link.getAttribute('href'), /paddock_token=|^http/);
+  const href = await link.getAttribute('href');
+  assert.match(href, /^http:\/\/8000--wrk_[0-9a-f]+\.localhost:\d+\/\?paddock_token=/);
   await shot('workspace-previews');
+  // The link opens the workspace's server on the preview's own origin.
+  const [preview] = await Promise.all([context.waitForEvent('page'), link.click()]);
+  await preview.getByText('Directory listing for /').waitFor();
+  assert.ok((await preview.content()).includes('hello.txt'), 'the preview served the workspace');
+  assert.notEqual(new URL(preview.url()).origin, new URL(base).origin);
+  await preview.close();
 
   // Snapshots.
   await go(`workspaces/${workspace}/snapshots`);
@@ -245,9 +272,34 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   const egress = await page.getByTestId('jail-egress').innerText();
   assert.match(egress, /CONNECT not-allowed\.example:443[\s\S]*denied[\s\S]*host_not_allowed/);
   await shot('ledger-detail');
+
+  // Stop ends a run: the page is ready for the next, the jail is cancelled.
+  await go('runs', 'Run code');
+  await page.selectOption('[data-testid=run-language]', 'python');
+  await page.fill('[data-testid=run-code]', 'import time\nprint("started", flush=True)\ntime.sleep(60)');
+  await page.click('[data-testid=run-submit]');
+  await page.getByTestId('run-output').getByText('started').waitFor();
+  await page.click('[data-testid=run-stop]');
+  await page.getByTestId('run-stopped').waitFor();
+  assert.ok(await page.locator('[data-testid=run-submit]').isEnabled(), 'Run is usable again after Stop');
+  const stoppedId = (await page.getByTestId('run-ledger-link').innerText()).match(/#(\d+)/)[1];
+  let stoppedRow;
+  for (let i = 0; i < 50; i += 1) {
+    stoppedRow = (await call(base, 'GET', `/v1/jails/${stoppedId}`, OPERATOR)).body;
+    if (stoppedRow.status !== 'running') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(stoppedRow.status, 'cancelled', JSON.stringify(stoppedRow));
+  assert.equal(stoppedRow.config.language, 'python');
   await go('ledger', 'Jail ledger');
+  await page.selectOption('[data-testid=ledger-status]', 'cancelled');
+  await page.getByRole('cell', { name: 'cancelled' }).first().waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual([...new Set(await page.locator('table.grid td .badge').allInnerTexts())], ['cancelled'], 'the filter left other rows');
   await page.selectOption('[data-testid=ledger-status]', 'completed');
   await page.getByRole('cell', { name: 'completed' }).first().waitFor();
+  await page.waitForTimeout(300);
+  assert.deepEqual([...new Set(await page.locator('table.grid td .badge').allInnerTexts())], ['completed'], 'the filter left other rows');
   await shot('ledger');
 
   // Credentials: stored, listed by fingerprint, the secret never shown.
@@ -257,6 +309,7 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   await page.fill('[data-testid=credential-secret]', secret);
   await page.click('[data-testid=credential-save]');
   await page.getByTestId('credential-openai').waitFor();
+  assert.equal(await page.inputValue('[data-testid=credential-secret]'), '', 'the secret stayed in the form');
   assert.ok(!(await page.content()).includes(secret), 'the secret is on the page');
   await shot('credentials');
   await go('sessions', 'Sessions');
@@ -288,6 +341,7 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
   const keyId = (await page.locator('.notice b').first().innerText()).trim();
   const other = await context.newPage();
   other.on('request', (r) => urls.push(r.url()));
+  other.on('websocket', (ws) => urls.push(ws.url()));
   await other.goto(`${base}/ui/#/workspaces`);
   await other.fill('input[name=key]', token);
   await other.click('button[type=submit]');
@@ -308,5 +362,9 @@ test('the console drives paddock in a real Chromium', { timeout: 900_000 }, asyn
     for (const key of [OPERATOR, ADMIN, token]) assert.ok(!url.includes(key), `a key in a URL: ${url}`);
   }
   assert.ok(urls.some((u) => u.startsWith('ws://') && u.includes('/terminal/ws')), 'the terminal used its WebSocket');
+  // Nor anywhere but the tab's sessionStorage: no cookie for the console's
+  // origin, nothing in localStorage.
+  assert.deepEqual(await context.cookies(base), []);
+  assert.equal(await page.evaluate(() => localStorage.length), 0);
   assert.deepEqual(problems, []);
 });

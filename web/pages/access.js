@@ -39,9 +39,10 @@ export function Credentials() {
       <${Action} kind="primary" run=${() => put(service, secret)} onError=${report} busyLabel="Saving…" testid="credential-save">Store</${Action}>
     </form>
     ${rows && (rows.length ? html`<table class="grid"><thead><tr><th>service</th><th>fingerprint</th><th>added</th><th>updated</th><th></th></tr></thead>
-      <tbody>${rows.map((c) => html`<tr data-testid=${`credential-${c.service}`}><td>${c.service}</td><td><code>${c.fingerprint}</code></td><td>${when(c.added_at)}</td><td>${when(c.updated_at)}</td>
+      <tbody>${rows.map((c) => html`<tr key=${c.service} data-testid=${`credential-${c.service}`}><td>${c.service}</td><td><code>${c.fingerprint}</code></td><td>${when(c.added_at)}</td><td>${when(c.updated_at)}</td>
         <td class="actions">
-          <${Action} run=${async () => { const v = prompt(`New secret for ${c.service}`); if (v) await put(c.service, v); }} onError=${report}>Rotate</${Action}>
+          <button onClick=${() => { setService(c.service); setSecret(''); document.querySelector('[data-testid=credential-secret]').focus(); }}
+            title="Type the new secret in the form above">Rotate</button>
           <${Action} kind="danger" confirm=${`Delete the ${c.service} credential? Sessions using it stop working.`}
             run=${async () => { await api('DELETE', scoped(`/v1/credentials/${encodeURIComponent(c.service)}`)); await load(); }} onError=${report}>Delete</${Action}>
         </td></tr>`)}</tbody></table>`
@@ -72,7 +73,7 @@ export function Sessions() {
     ${created && html`<div class="notice">Session <b>${created.id}</b> opened. Its environment (phantom tokens, usable only through this server's proxy):
       <pre class="json">${Object.entries(created.env || {}).map(([k, v]) => `${k}=${v}`).join('\n')}</pre></div>`}
     ${rows && (rows.length ? html`<table class="grid"><thead><tr><th>id</th><th>services</th><th>status</th><th>requests</th><th>expires</th><th></th></tr></thead>
-      <tbody>${rows.map((s) => html`<tr><td><code>${s.id}</code></td><td>${s.services.join(', ')}</td><td><${Badge} value=${s.status} /></td>
+      <tbody>${rows.map((s) => html`<tr key=${s.id}><td><code>${s.id}</code></td><td>${s.services.join(', ')}</td><td><${Badge} value=${s.status} /></td>
         <td>${s.requests_used}</td><td>${when(s.expires_at)}</td>
         <td class="actions"><${Action} kind="danger" run=${async () => { await api('DELETE', `/v1/sessions/${encodeURIComponent(s.id)}`); await load(); }} onError=${report}>Close</${Action}></td></tr>`)}</tbody></table>`
       : html`<${Empty}>No open sessions. Store a credential, then open a session for its service.</${Empty}>`)}`;
@@ -83,7 +84,10 @@ export function Keys({ me }) {
   const [form, setForm] = useState({ tenant: me.tenant, role: 'operator', label: '' });
   const [created, setCreated] = useState(null);
   const [error, report] = useError();
-  const load = async () => { try { setRows(await api('GET', '/v1/keys')); report(null); } catch (e) { report(e); } };
+  const load = async () => {
+    if (me.role !== 'admin') return;
+    try { setRows(await api('GET', scoped('/v1/keys'))); report(null); } catch (e) { report(e); }
+  };
   usePoll(load, 0);
   if (me.role !== 'admin') {
     return html`<h1>API keys</h1><${Empty}>Keys are managed with an admin key. Your key acts for tenant <b>${me.tenant}</b> as ${me.role}.</${Empty}>`;
@@ -103,7 +107,7 @@ export function Keys({ me }) {
     ${created && html`<div class="notice">Key <b>${created.id}</b> for ${created.tenant}: copy it now, it is not shown again.
       <pre class="json" data-testid="key-token">${created.token}</pre></div>`}
     ${rows && html`<table class="grid"><thead><tr><th>id</th><th>tenant</th><th>role</th><th>label</th><th>source</th><th>created</th><th>revoked</th><th></th></tr></thead>
-      <tbody>${rows.map((k) => html`<tr data-testid=${`key-${k.id}`}><td><code>${k.id}</code></td><td>${k.tenant}</td><td>${k.role}</td><td>${k.label || '—'}</td><td>${k.source}</td>
+      <tbody>${rows.map((k) => html`<tr key=${k.id} data-testid=${`key-${k.id}`}><td><code>${k.id}</code></td><td>${k.tenant}</td><td>${k.role}</td><td>${k.label || '—'}</td><td>${k.source}</td>
         <td>${when(k.created_at)}</td><td>${k.revoked_at ? when(k.revoked_at) : '—'}</td>
         <td class="actions">${!k.revoked_at && html`<${Action} kind="danger" confirm=${`Revoke ${k.id}? Every client using it is refused from now on.`}
           run=${async () => { await api('DELETE', `/v1/keys/${encodeURIComponent(k.id)}`); await load(); }} onError=${report} testid=${`revoke-${k.id}`}>Revoke</${Action}>`}</td></tr>`)}</tbody></table>`}`;
@@ -129,10 +133,10 @@ export function Audit() {
     <input type="search" placeholder="search" value=${q} onInput=${(e) => setQ(e.target.value)} />
     ${page && (page.rows.length === 0 ? html`<${Empty}>Nothing recorded yet.</${Empty}>`
       : tab === 'proxy' ? html`<table class="grid"><thead><tr><th>at</th><th>session</th><th>service</th><th>request</th><th>status</th><th>upstream</th><th>refused because</th></tr></thead>
-        <tbody>${page.rows.map((r) => html`<tr><td>${when(r.at)}</td><td><code>${r.session_id}</code></td><td>${r.service}</td><td class="clip">${r.method} ${r.path}</td>
+        <tbody>${page.rows.map((r) => html`<tr key=${r.id}><td>${when(r.at)}</td><td><code>${r.session_id}</code></td><td>${r.service}</td><td class="clip">${r.method} ${r.path}</td>
           <td>${r.status}</td><td>${r.upstream_ms != null ? `${r.upstream_ms} ms` : '—'}</td><td>${r.reject_reason || ''}</td></tr>`)}</tbody></table>`
       : html`<table class="grid"><thead><tr><th>at</th><th>tenant</th><th>actor</th><th>action</th><th>target</th></tr></thead>
-        <tbody>${page.rows.map((r) => html`<tr><td>${when(r.at)}</td><td>${r.tenant_id}</td><td><code>${r.actor}</code></td><td>${r.action}</td><td><code>${r.target}</code></td></tr>`)}</tbody></table>`)}
+        <tbody>${page.rows.map((r) => html`<tr key=${r.id}><td>${when(r.at)}</td><td>${r.tenant_id}</td><td><code>${r.actor}</code></td><td>${r.action}</td><td><code>${r.target}</code></td></tr>`)}</tbody></table>`)}
     ${page && html`<p class="muted small">${page.total} in all</p>`}`;
 }
 

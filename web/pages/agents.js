@@ -12,7 +12,8 @@ function Session({ id, session, onChange, report }) {
   const load = async () => {
     try { setTurns((await api('GET', `${base}/turns`)).turns); await onChange(); } catch (e) { report(e); }
   };
-  usePoll(load, streaming || session.pendingPermissions.length ? 1000 : 0, [session.id, streaming]);
+  const waiting = session.pendingPermissions.length > 0;
+  usePoll(load, streaming || waiting ? 1000 : 0, [session.id, streaming, waiting]);
   const send = async () => {
     await api('POST', `${base}/turns`, { body: { prompt, detach: true } });
     setPrompt('');
@@ -57,7 +58,11 @@ export function AgentsPanel({ id, refresh }) {
   const load = async () => { try { setSessions((await api('GET', path)).sessions); } catch (e) { report(e); } };
   usePoll(load, 0, [id]);
   usePoll(async () => {
-    try { setAgents((await api('GET', `${runtime(id)}/agents`)).agents.filter((a) => a.installed)); } catch (e) { report(e); }
+    try {
+      const installed = (await api('GET', `${runtime(id)}/agents`)).agents.filter((a) => a.installed);
+      setAgents(installed);
+      setAgent((current) => (installed.some((a) => a.id === current) ? current : installed[0]?.id || ''));
+    } catch (e) { report(e); }
   }, 0, [id]);
   const current = sessions && sessions.find((s) => s.id === chosen);
   return html`<${ErrorBox} error=${error} onClose=${() => report(null)} />
@@ -67,7 +72,7 @@ export function AgentsPanel({ id, refresh }) {
       <label>permission requests <${Select} value=${permissions} onChange=${setPermissions}
         options=${[['ask', 'ask me here'], ['allow', 'allow all'], ['reject', 'reject all']]} /></label>
       <${Action} kind="primary" run=${async () => { const s = await api('POST', path, { body: { agent, permissions } }); report(null); refresh(); await load(); setChosen(s.id); }}
-        onError=${report} busyLabel="Starting the agent…" testid="agent-start">Start session</${Action}>
+        onError=${report} busyLabel="Starting the agent…" testid="agent-start" disabled=${!agent}>Start session</${Action}>
     </form>
     ${agents.length === 0 && html`<p class="muted small">No agent is installed besides what the list shows; install the real ones with <code>paddock agents install</code>.</p>`}
     ${sessions && (sessions.length === 0 ? html`<${Empty}>No agent sessions in this workspace.</${Empty}>`

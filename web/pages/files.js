@@ -62,7 +62,7 @@ export function FilesPanel({ id }) {
       <div class="list">
         ${path !== '/workspace' && html`<div class="entry"><button class="link" onClick=${() => setPath(path.replace(/\/[^/]+$/, '') || '/workspace')}>..</button></div>`}
         ${entries && entries.length === 0 && html`<${Empty}>This folder is empty. Drop files here, or make one with the terminal.</${Empty}>`}
-        ${entries && entries.map((entry) => html`<div class="entry" data-testid=${`entry-${entry.name}`}>
+        ${entries && entries.map((entry) => html`<div key=${entry.path} class="entry" data-testid=${`entry-${entry.name}`}>
           <button class="link" onClick=${() => (entry.entryType === 'directory' ? setPath(entry.path) : view(entry))}>${entry.name}${entry.entryType === 'directory' ? '/' : ''}</button>
           <span class="muted small" title=${when(entry.modified)}>${entry.entryType === 'directory' ? 'folder' : bytes(entry.size)}</span>
           <span class="actions">

@@ -67,7 +67,7 @@ export function JailDetail({ id }) {
       <div class="card"><h3>Limits applied</h3>
         ${['memory_mb', 'timeout_secs', 'cpu_percent', 'max_pids', 'seccomp'].filter((k) => config[k] !== undefined)
           .map((k) => html`<div class="small">${k} ${String(config[k])}</div>`)}
-        ${config.network && html`<div class="small">network ${config.network.mode || JSON.stringify(config.network)}</div>`}
+        ${config.network_mode && html`<div class="small">network ${config.network_mode}${config.network_domains ? ` (${config.network_domains.join(', ')})` : ''}</div>`}
       </div>
     </section>
     <h2>stdout</h2><pre class="output" data-testid="jail-stdout">${jail.stdout || ''}</pre>

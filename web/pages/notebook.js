@@ -21,29 +21,30 @@ function Result({ part }) {
   }
 }
 
+/** A cell; `onChange(patch)` merges `patch` into the cell as it is now. */
 function Cell({ id, cell, onChange, onRemove, report, refresh }) {
   const run = async () => {
-    onChange({ ...cell, running: true });
+    onChange({ running: true });
     try {
       const result = await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/code`, {
         body: { language: cell.language, code: cell.code, sessionId: SESSION },
       });
-      onChange({ ...cell, running: false, result });
+      onChange({ running: false, result });
       // The first call starts the workspace (and a kernel).
       if (result.kernel.started) refresh();
       report(null);
-    } catch (e) { onChange({ ...cell, running: false }); report(e); }
+    } catch (e) { onChange({ running: false }); report(e); }
   };
   const result = cell.result;
   return html`<div class="cell" data-testid="cell">
     <div class="row">
       <span class="muted small">[${result ? result.kernel.executionCount : ' '}]</span>
-      <${Select} value=${cell.language} onChange=${(language) => onChange({ ...cell, language })} options=${LANGUAGES} />
+      <${Select} value=${cell.language} onChange=${(language) => onChange({ language })} options=${LANGUAGES} />
       <${Action} kind="primary" run=${run} busyLabel="Running…" testid="cell-run">Run</${Action}>
       <button class="link" onClick=${onRemove}>remove</button>
     </div>
     <textarea class="code" rows=${Math.max(3, cell.code.split('\n').length)} spellcheck="false" value=${cell.code} data-testid="cell-code"
-      onInput=${(e) => onChange({ ...cell, code: e.target.value })}
+      onInput=${(e) => onChange({ code: e.target.value })}
       onKeyDown=${(e) => { if (e.key === 'Enter' && e.shiftKey) { e.preventDefault(); run(); } }}></textarea>
     ${result && html`<div class="cell-out" data-testid="cell-output">
       ${result.stdout && html`<pre class="output">${result.stdout}</pre>`}
@@ -62,7 +63,7 @@ export function NotebookPanel({ id, refresh }) {
   const path = `/v1/workspaces/${encodeURIComponent(id)}/kernels`;
   const load = async () => { try { setKernels((await api('GET', path)).kernels); } catch (e) { report(e); } };
   usePoll(load, 5000, [id]);
-  const change = (key) => (cell) => setCells((all) => all.map((c) => (c.key === key ? { ...cell, key } : c)));
+  const change = (key) => (patch) => setCells((all) => all.map((c) => (c.key === key ? { ...c, ...patch } : c)));
   return html`<${ErrorBox} error=${error} onClose=${() => report(null)} />
     <p class="muted">Cells run on the workspace's kernels (session <code>${SESSION}</code>): variables live on between cells. Shift+Enter runs a cell.</p>
     ${cells.map((cell) => html`<${Cell} key=${cell.key} id=${id} cell=${cell} report=${report} refresh=${refresh} onChange=${change(cell.key)}
@@ -71,7 +72,7 @@ export function NotebookPanel({ id, refresh }) {
     <h3>Kernels</h3>
     ${kernels && (kernels.length === 0 ? html`<${Empty}>No kernel runs. The first cell starts one.</${Empty}>`
       : html`<table class="grid"><thead><tr><th>kernel</th><th>language</th><th>session</th><th>state</th><th>runs</th><th>started</th><th></th></tr></thead>
-        <tbody>${kernels.map((k) => html`<tr><td><code>${k.id}</code></td><td>${k.language}</td><td>${k.sessionId || '—'}</td><td>${k.state}</td><td>${k.executionCount}</td><td>${when(k.startedAt)}</td>
+        <tbody>${kernels.map((k) => html`<tr key=${k.id}><td><code>${k.id}</code></td><td>${k.language}</td><td>${k.sessionId || '—'}</td><td>${k.state}</td><td>${k.executionCount}</td><td>${when(k.startedAt)}</td>
           <td class="actions"><${Action} run=${async () => { await api('POST', `${path}/${k.id}/interrupt`); await load(); }} onError=${report}>Interrupt</${Action}>
             <${Action} run=${async () => { await api('POST', `${path}/${k.id}/restart`); await load(); }} onError=${report} busyLabel="Restarting…">Restart</${Action}>
             <${Action} kind="danger" run=${async () => { await api('DELETE', `${path}/${k.id}`); await load(); }} onError=${report}>Shut down</${Action}></td></tr>`)}</tbody></table>`)}`;

@@ -15,8 +15,19 @@ export function TerminalPanel({ id, report, refresh }) {
     let socket;
     let observer;
     let process;
+    // 'alive' until the shell exits ('exited') or the connection drops
+    // without an exit ('gone': the workspace stopped, its records with it).
+    let shell = 'alive';
     let closed = false;
     const base = runtime(id);
+    // The shell ends with its panel, as a terminal window's would, and
+    // leaves no record behind in the process list.
+    const end = async () => {
+      if (!process || shell === 'gone') return;
+      const path = `${base}/processes/${process.id}`;
+      if (shell === 'alive') await api('POST', `${path}/kill?waitMs=2000`);
+      await api('DELETE', path);
+    };
     (async () => {
       await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/start`);
       if (closed) return;
@@ -25,8 +36,9 @@ export function TerminalPanel({ id, report, refresh }) {
       process = await api('POST', `${base}/processes`, {
         body: { command: 'bash', args: ['-l'], tty: true, interactive: true, env: { TERM: 'xterm-256color' } },
       });
+      if (closed) { await end(); return; }
       const [{ Terminal }, { FitAddon }] = await Promise.all([import('../vendor/xterm.js'), import('../vendor/addon-fit.js')]);
-      if (closed) return;
+      if (closed) { await end(); return; }
       term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000, fontFamily: 'ui-monospace, monospace' });
       const fit = new FitAddon();
       term.loadAddon(fit);
@@ -45,10 +57,18 @@ export function TerminalPanel({ id, report, refresh }) {
       socket.onmessage = (message) => {
         if (typeof message.data !== 'string') { term.write(new Uint8Array(message.data)); return; }
         const frame = JSON.parse(message.data);
-        if (frame.type === 'exit') { term.write(`\r\n[the shell exited with ${frame.exitCode}]\r\n`); setStatus('exited'); }
+        if (frame.type === 'exit') {
+          shell = 'exited';
+          term.write(`\r\n[the shell exited with ${frame.exitCode}]\r\n`);
+          setStatus('exited');
+        }
         if (frame.type === 'error') term.write(`\r\n[error: ${frame.message}]\r\n`);
       };
-      socket.onclose = () => { if (!closed) setStatus('disconnected'); };
+      socket.onclose = () => {
+        if (closed) return;
+        if (shell === 'alive') shell = 'gone';
+        setStatus('disconnected');
+      };
       term.onData((data) => send({ type: 'input', data }));
       term.onResize(({ cols, rows }) => send({ type: 'resize', cols, rows }));
       observer = new ResizeObserver(() => fit.fit());
@@ -59,8 +79,7 @@ export function TerminalPanel({ id, report, refresh }) {
       observer?.disconnect();
       socket?.close();
       term?.dispose();
-      // The shell ends with its panel, as a terminal window's would.
-      if (process) api('POST', `${base}/processes/${process.id}/kill`).catch(() => {});
+      end().catch(() => {});
     };
   }, [id, generation]);
   return html`<div class="terminal-head"><span class="muted small" data-testid="terminal-status">${status}</span>

@@ -44,23 +44,25 @@ export function WorkspacePage({ id, tab }) {
     ${workspace.paused_at ? html`<${Empty}>This workspace is paused: its tree is in a snapshot. Resume it to use it.</${Empty}>` : html`
       ${tab === 'terminal' && html`<${TerminalPanel} id=${id} report=${report} refresh=${load} />`}
       ${tab === 'files' && html`<${FilesPanel} id=${id} />`}
-      ${tab === 'processes' && html`<${ProcessesPanel} id=${id} refresh=${load} />`}
+      ${tab === 'processes' && html`<${ProcessesPanel} id=${id} running=${state && state.state === 'running'} refresh=${load} />`}
       ${tab === 'previews' && html`<${PreviewsPanel} id=${id} />`}
       ${tab === 'snapshots' && html`<${SnapshotsPanel} id=${id} />`}
       ${tab === 'notebook' && html`<${NotebookPanel} id=${id} refresh=${load} />`}
       ${tab === 'agents' && html`<${AgentsPanel} id=${id} refresh=${load} />`}`}`;
 }
 
-function decode(entry) {
-  if (entry.encoding !== 'base64') return entry.data;
-  const binary = atob(entry.data);
-  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
-}
+/** Characters of a process's output kept on the page. */
+const MAX_LOG = 200_000;
 
 function ProcessLogs({ id, process }) {
   const [text, setText] = useState('');
   useEffect(() => {
     const controller = new AbortController();
+    // One decoder for the stream: a character split across entries stays whole.
+    const decoder = new TextDecoder();
+    const decode = (entry) => (entry.encoding === 'base64'
+      ? decoder.decode(Uint8Array.from(atob(entry.data), (c) => c.charCodeAt(0)), { stream: true })
+      : entry.data);
     let shown = '';
     setText('');
     (async () => {
@@ -69,7 +71,8 @@ function ProcessLogs({ id, process }) {
       await readEvents(response, (name, data) => {
         if (name !== 'log') return;
         shown += decode(JSON.parse(data));
-        setText(shown.length > 200_000 ? shown.slice(-200_000) : shown);
+        if (shown.length > MAX_LOG) shown = shown.slice(-MAX_LOG);
+        setText(shown);
       });
     })().catch(() => {});
     return () => controller.abort();
@@ -77,14 +80,22 @@ function ProcessLogs({ id, process }) {
   return html`<pre class="output" data-testid="process-logs">${text}</pre>`;
 }
 
-function ProcessesPanel({ id, refresh }) {
+/**
+ * The workspace's processes. Listing them needs the workspace running (the
+ * runtime would start it), so the list is read only while it runs: the
+ * panel never undoes a Stop or keeps an idle workspace awake.
+ */
+function ProcessesPanel({ id, running, refresh }) {
   const base = runtime(id);
   const [list, setList] = useState(null);
   const [line, setLine] = useState('');
   const [chosen, setChosen] = useState(null);
   const [error, report] = useError();
-  const load = async () => { try { setList((await api('GET', `${base}/processes`)).processes); } catch (e) { report(e); } };
-  usePoll(load, 2000, [id]);
+  const load = async () => {
+    if (!running) { setList(null); return; }
+    try { setList((await api('GET', `${base}/processes`)).processes); } catch (e) { report(e); }
+  };
+  usePoll(load, running ? 2000 : 0, [id, running]);
   const start = async () => {
     await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/start`);
     const created = await api('POST', `${base}/processes`, { body: { command: 'bash', args: ['-lc', line] } });
@@ -100,9 +111,10 @@ function ProcessesPanel({ id, refresh }) {
       <input class="grow" value=${line} onInput=${(e) => setLine(e.target.value)} placeholder="a command, e.g. python3 -m http.server 8000" data-testid="process-command" />
       <${Action} kind="primary" run=${start} onError=${report} busyLabel="Starting…" disabled=${!line.trim()} testid="process-start">Start process</${Action}>
     </form>
+    ${!running && html`<${Empty}>The workspace is not running: starting a process starts it.</${Empty}>`}
     ${list && (list.length === 0 ? html`<${Empty}>No processes. Start a server or a long job here; it keeps running after you leave the page.</${Empty}>`
       : html`<table class="grid"><thead><tr><th>id</th><th>command</th><th>status</th><th>pid</th><th>exit</th><th>started</th><th></th></tr></thead>
-        <tbody>${list.map((p) => html`<tr class=${chosen && chosen.id === p.id ? 'selected' : ''}>
+        <tbody>${list.map((p) => html`<tr key=${p.id} class=${chosen && chosen.id === p.id ? 'selected' : ''}>
           <td><button class="link" onClick=${() => setChosen(p)}>${p.id}</button></td><td class="clip"><code>${[p.command, ...p.args].join(' ')}</code>${p.tty ? ' (tty)' : ''}</td>
           <td><${Badge} value=${p.status} /></td><td>${p.pid ?? '—'}</td><td>${p.exitCode ?? '—'}</td><td>${when(p.createdAtMs)}</td>
           <td class="actions">${p.status === 'running' ? html`<${Action} run=${act(p, 'stop')} onError=${report}>Stop</${Action}><${Action} kind="danger" run=${act(p, 'kill')} onError=${report}>Kill</${Action}>`
@@ -129,7 +141,7 @@ function PreviewsPanel({ id }) {
     ${created && html`<div class="notice">Port ${created.port} is exposed: <a href=${created.access_url || created.url} target="_blank" rel="noopener noreferrer">open it in a new tab</a>${created.access_url ? ' (this access link is shown once)' : ''}.</div>`}
     ${list && (list.length === 0 ? html`<${Empty}>No previews.</${Empty}>`
       : html`<table class="grid"><thead><tr><th>port</th><th>url</th><th>access</th><th>state</th><th>expires</th><th></th></tr></thead>
-        <tbody>${list.map((p) => html`<tr><td>${p.port}</td><td class="clip"><a href=${p.url} target="_blank" rel="noopener noreferrer">${p.url}</a></td>
+        <tbody>${list.map((p) => html`<tr key=${p.id}><td>${p.port}</td><td class="clip"><a href=${p.url} target="_blank" rel="noopener noreferrer">${p.url}</a></td>
           <td>${p.public ? 'public' : 'private'}</td><td><${Badge} value=${p.state} /></td><td>${when(p.expires_at)}</td>
           <td class="actions">${p.state === 'active' && html`<${Action} kind="danger" run=${async () => { await api('DELETE', `${path}/${p.id}`); await load(); }} onError=${report}>Revoke</${Action}>`}</td></tr>`)}</tbody></table>`)}`;
 }
@@ -147,7 +159,7 @@ function SnapshotsPanel({ id }) {
     </form>
     ${list && (list.length === 0 ? html`<${Empty}>No snapshots of this workspace. A snapshot is content-addressed: files it shares with others are stored once.</${Empty}>`
       : html`<table class="grid"><thead><tr><th>snapshot</th><th>taken</th><th>files</th><th>size</th><th>stored</th><th></th></tr></thead>
-        <tbody>${list.map((s) => html`<tr><td>${s.name || s.id}${s.auto ? ' (auto)' : ''}<div class="muted small">${s.id}</div></td><td>${when(s.created_at)}</td>
+        <tbody>${list.map((s) => html`<tr key=${s.id}><td>${s.name || s.id}${s.auto ? ' (auto)' : ''}<div class="muted small">${s.id}</div></td><td>${when(s.created_at)}</td>
           <td>${s.file_count}</td><td>${bytes(s.size_bytes)}</td><td>${bytes(s.stored_bytes)}</td>
           <td class="actions"><${Action} run=${async () => { const w = await api('POST', '/v1/workspaces/from-snapshot', { body: { snapshot_id: s.id, parent_workspace_id: id } }); location.hash = `#/workspaces/${w.id}`; }} onError=${report} busyLabel="Restoring…">New workspace from it</${Action}>
             <${Action} kind="danger" confirm=${`Delete snapshot ${s.name || s.id}?`} run=${async () => { await api('DELETE', `/v1/snapshots/${s.id}`); await load(); }} onError=${report}>Delete</${Action}></td></tr>`)}</tbody></table>`)}`;

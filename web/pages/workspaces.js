@@ -90,13 +90,13 @@ export function Workspaces() {
       setStates(Object.fromEntries(pairs));
     } catch (e) { report(e); }
   };
-  usePoll(load, 5000, [q]);
+  usePoll(load, 10_000, [q]);
   return html`<h1>Workspaces</h1>
     <${ErrorBox} error=${error} onClose=${() => report(null)} />
     <${CreateForm} report=${report} onCreated=${(w) => { location.hash = `#/workspaces/${w.id}`; }} />
     <input type="search" placeholder="search labels and ids" value=${q} onInput=${(e) => setQ(e.target.value)} data-testid="ws-search" />
     ${page && (page.rows.length ? html`<table class="grid"><thead><tr><th>workspace</th><th>state</th><th>source</th><th>created</th><th>last exec</th><th></th></tr></thead>
-      <tbody>${page.rows.map((w) => html`<tr data-testid=${`ws-row-${w.id}`}>
+      <tbody>${page.rows.map((w) => html`<tr key=${w.id} data-testid=${`ws-row-${w.id}`}>
         <td><a href=${`#/workspaces/${w.id}`}>${w.label || w.id}</a><div class="muted small">${w.id}${w.tenant_id ? ` · ${w.tenant_id}` : ''}</div></td>
         <td><${Badge} value=${w.paused_at ? 'paused' : states[w.id] || '…'} /></td>
         <td class="clip">${w.git_repo ? `${w.git_repo}${w.git_ref ? ` @ ${w.git_ref}` : ''}` : '—'}</td>

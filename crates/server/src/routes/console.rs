@@ -11,7 +11,10 @@ use axum::routing::get;
 use axum::Router;
 use rust_embed::RustEmbed;
 
+use paddock_api::{Error, ErrorCode};
+
 use crate::app::SharedState;
+use crate::routes::error::ApiError;
 
 /// The console's files (`web/`, without the vendoring script).
 #[derive(RustEmbed)]
@@ -46,9 +49,11 @@ pub fn router() -> Router<SharedState> {
 /// are stable, so browsers keep a copy and ask whether it changed.
 fn file(path: &str, request: &HeaderMap) -> Response {
     let Some(found) = ConsoleFiles::get(path) else {
-        return secured((StatusCode::NOT_FOUND, "no such console file").into_response());
+        let missing = Error::new(ErrorCode::NotFound, "no such console file");
+        return secured(ApiError::from(missing).into_response());
     };
-    let etag = format!("\"{}\"", hex::encode(&found.metadata.sha256_hash()[..16]));
+    // Weak: the same file is sent compressed or not, byte-different.
+    let etag = format!("W/\"{}\"", hex::encode(&found.metadata.sha256_hash()[..16]));
     let fresh = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

@@ -122,9 +122,17 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
 pub const BEARER_SUBPROTOCOL: &str = "paddock.bearer.";
 
 /// The API key offered as a `paddock.bearer.<base64url>` WebSocket
-/// subprotocol (browsers cannot set `Authorization` on a WebSocket).
+/// subprotocol (browsers cannot set `Authorization` on a WebSocket); only
+/// on a WebSocket upgrade, where nothing else can carry it.
 fn subprotocol_token(headers: &axum::http::HeaderMap) -> Result<Option<String>, Error> {
     use base64::Engine;
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return Ok(None);
+    }
     let offered = headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
