@@ -70,8 +70,8 @@ export function JailDetail({ id }) {
         ${config.network_mode && html`<div class="small">network ${config.network_mode}${config.network_domains ? ` (${config.network_domains.join(', ')})` : ''}</div>`}
       </div>
     </section>
-    <h2>stdout</h2><pre class="output" data-testid="jail-stdout">${jail.stdout || ''}</pre>
-    <h2>stderr</h2><pre class="output">${jail.stderr || ''}</pre>
+    <h2>stdout</h2>${jail.stdout ? html`<pre class="output" data-testid="jail-stdout">${jail.stdout}</pre>` : html`<p class="muted small">(empty)</p>`}
+    <h2>stderr</h2>${jail.stderr ? html`<pre class="output">${jail.stderr}</pre>` : html`<p class="muted small">(empty)</p>`}
     ${config.network_mode === 'allowlist' && html`<h2>Egress</h2>
       <p class="muted small">Allowed domains: ${(config.network_domains || []).join(', ') || 'none'}</p>
       ${egress.length === 0 ? html`<${Empty}>No connection was attempted.</${Empty}>` : html`<table class="grid" data-testid="jail-egress">
