@@ -139,5 +139,8 @@ export function base64url(text) {
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
+/** A workspace's path in the API. */
+export const workspacePath = (workspace) => `/v1/workspaces/${encodeURIComponent(workspace)}`;
+
 /** The workspace's runtime base path. */
-export const runtime = (workspace) => `/v1/workspaces/${encodeURIComponent(workspace)}/runtime/v1`;
+export const runtime = (workspace) => `${workspacePath(workspace)}/runtime/v1`;

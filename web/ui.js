@@ -2,6 +2,7 @@
 // buttons that show progress, badges, tables, formatting and polling.
 
 import { html, useState, useEffect, useRef, useCallback } from './vendor/preact-htm.js';
+import { api } from './api.js';
 
 export { html, useState, useEffect, useRef, useCallback };
 
@@ -73,6 +74,20 @@ export function usePoll(load, ms, deps = []) {
     tick();
     return () => { stopped = true; clearTimeout(timer); };
   }, deps);
+}
+
+/**
+ * `GET path`, now and every `every` ms (0: once; again when `path` or
+ * `deps` change): [the answer passed through `pick`, a reload]. Failures
+ * go to `report`.
+ */
+export function useApi(path, { pick = (answer) => answer, report, every = 0, deps = [] }) {
+  const [value, setValue] = useState(null);
+  const load = async () => {
+    try { setValue(pick(await api('GET', path))); } catch (e) { report(e); }
+  };
+  usePoll(load, every, [path, ...deps]);
+  return [value, load];
 }
 
 /** State for a page's last error plus a setter that accepts any thrown value. */

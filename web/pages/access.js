@@ -2,7 +2,7 @@
 // its jails and what was done with it. Secrets go in and never come back.
 
 import { api, scoped } from '../api.js';
-import { html, useState, usePoll, useError, ErrorBox, Action, Badge, Empty, Select, when } from '../ui.js';
+import { html, useState, usePoll, useApi, useError, ErrorBox, Action, Badge, Empty, Select, when } from '../ui.js';
 
 function useServices() {
   const [services, setServices] = useState([]);
@@ -17,12 +17,10 @@ function useServices() {
 
 export function Credentials() {
   const services = useServices();
-  const [rows, setRows] = useState(null);
   const [error, report] = useError();
   const [service, setService] = useState('');
   const [secret, setSecret] = useState('');
-  const load = async () => { try { setRows(await api('GET', scoped('/v1/credentials'))); } catch (e) { report(e); } };
-  usePoll(load, 0);
+  const [rows, load] = useApi(scoped('/v1/credentials'), { report });
   const put = async (name, value) => {
     await api('POST', scoped('/v1/credentials'), { body: { service: name, secret: value } });
     setSecret('');
@@ -51,13 +49,11 @@ export function Credentials() {
 
 export function Sessions() {
   const services = useServices();
-  const [rows, setRows] = useState(null);
   const [chosen, setChosen] = useState([]);
   const [ttl, setTtl] = useState(3600);
   const [created, setCreated] = useState(null);
   const [error, report] = useError();
-  const load = async () => { try { setRows(await api('GET', scoped('/v1/sessions'))); } catch (e) { report(e); } };
-  usePoll(load, 0);
+  const [rows, load] = useApi(scoped('/v1/sessions'), { report });
   const toggle = (s) => setChosen(chosen.includes(s) ? chosen.filter((x) => x !== s) : [...chosen, s]);
   return html`<h1>Sessions</h1>
     <p class="muted">A session holds phantom tokens for a set of services; commands run with it reach those services through the proxy.</p>

@@ -1,11 +1,11 @@
 // Agent sessions in a workspace: start a coding agent, prompt it, read its
 // turns (text and tool calls), and answer its permission requests.
 
-import { api, runtime } from '../api.js';
-import { html, useState, usePoll, useError, ErrorBox, Action, Badge, Empty, Select, when } from '../ui.js';
+import { api, runtime, workspacePath } from '../api.js';
+import { html, useState, usePoll, useApi, useError, ErrorBox, Action, Badge, Empty, Select, when } from '../ui.js';
 
 function Session({ id, session, onChange, report }) {
-  const base = `/v1/workspaces/${encodeURIComponent(id)}/agent-sessions/${encodeURIComponent(session.id)}`;
+  const base = `${workspacePath(id)}/agent-sessions/${encodeURIComponent(session.id)}`;
   const [turns, setTurns] = useState([]);
   const [prompt, setPrompt] = useState('');
   const streaming = turns.some((t) => t.status === 'streaming');
@@ -48,15 +48,13 @@ function Session({ id, session, onChange, report }) {
 }
 
 export function AgentsPanel({ id, refresh }) {
-  const path = `/v1/workspaces/${encodeURIComponent(id)}/agent-sessions`;
-  const [sessions, setSessions] = useState(null);
+  const path = `${workspacePath(id)}/agent-sessions`;
   const [agents, setAgents] = useState([]);
   const [agent, setAgent] = useState('mock');
   const [permissions, setPermissions] = useState('ask');
   const [chosen, setChosen] = useState(null);
   const [error, report] = useError();
-  const load = async () => { try { setSessions((await api('GET', path)).sessions); } catch (e) { report(e); } };
-  usePoll(load, 0, [id]);
+  const [sessions, load] = useApi(path, { pick: (answer) => answer.sessions, report });
   usePoll(async () => {
     try {
       const installed = (await api('GET', `${runtime(id)}/agents`)).agents.filter((a) => a.installed);

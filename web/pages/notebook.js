@@ -2,8 +2,8 @@
 // variables between runs, with images, tables and errors. HTML results are
 // shown as source: the console never runs markup that came from a jail.
 
-import { api } from '../api.js';
-import { html, useState, usePoll, useError, ErrorBox, Action, Json, Empty, Select, when, ms } from '../ui.js';
+import { api, workspacePath } from '../api.js';
+import { html, useState, useApi, useError, ErrorBox, Action, Json, Empty, Select, when, ms } from '../ui.js';
 
 const LANGUAGES = ['python', 'node', 'typescript', 'bash'];
 const SESSION = 'console';
@@ -26,7 +26,7 @@ function Cell({ id, cell, onChange, onRemove, report, refresh }) {
   const run = async () => {
     onChange({ running: true });
     try {
-      const result = await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/code`, {
+      const result = await api('POST', `${workspacePath(id)}/code`, {
         body: { language: cell.language, code: cell.code, sessionId: SESSION },
       });
       onChange({ running: false, result });
@@ -58,11 +58,9 @@ function Cell({ id, cell, onChange, onRemove, report, refresh }) {
 
 export function NotebookPanel({ id, refresh }) {
   const [cells, setCells] = useState([{ key: nextCell++, language: 'python', code: 'x = 6 * 7\nprint("the answer is", x)' }]);
-  const [kernels, setKernels] = useState(null);
   const [error, report] = useError();
-  const path = `/v1/workspaces/${encodeURIComponent(id)}/kernels`;
-  const load = async () => { try { setKernels((await api('GET', path)).kernels); } catch (e) { report(e); } };
-  usePoll(load, 5000, [id]);
+  const path = `${workspacePath(id)}/kernels`;
+  const [kernels, load] = useApi(path, { pick: (answer) => answer.kernels, report, every: 5000 });
   const change = (key) => (patch) => setCells((all) => all.map((c) => (c.key === key ? { ...c, ...patch } : c)));
   return html`<${ErrorBox} error=${error} onClose=${() => report(null)} />
     <p class="muted">Cells run on the workspace's kernels (session <code>${SESSION}</code>): variables live on between cells. Shift+Enter runs a cell.</p>

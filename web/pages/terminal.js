@@ -3,7 +3,7 @@
 // WebSocket subprotocol, never in the URL. xterm.js (the console's largest
 // file) is loaded when a terminal is first opened, not with the page.
 
-import { api, auth, base64url, runtime } from '../api.js';
+import { api, auth, base64url, runtime, workspacePath } from '../api.js';
 import { html, useEffect, useRef, useState } from '../ui.js';
 
 export function TerminalPanel({ id, report, refresh }) {
@@ -29,7 +29,7 @@ export function TerminalPanel({ id, report, refresh }) {
       await api('DELETE', path);
     };
     (async () => {
-      await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/start`);
+      await api('POST', `${workspacePath(id)}/start`);
       if (closed) return;
       refresh();
       setStatus('opening a shell…');

@@ -1,8 +1,8 @@
 // One workspace: its lifecycle, and tabs for the terminal, files,
 // processes with live logs, previews, snapshots, the notebook and agents.
 
-import { api, readEvents, runtime, scoped, withQuery } from '../api.js';
-import { html, useState, useEffect, usePoll, useError, ErrorBox, Action, Badge, Empty, bytes, when } from '../ui.js';
+import { api, readEvents, runtime, scoped, withQuery, workspacePath } from '../api.js';
+import { html, useState, useEffect, usePoll, useApi, useError, ErrorBox, Action, Badge, Empty, bytes, when } from '../ui.js';
 import { Lifecycle } from './workspaces.js';
 import { TerminalPanel } from './terminal.js';
 import { FilesPanel } from './files.js';
@@ -21,7 +21,7 @@ export function WorkspacePage({ id, tab }) {
   const load = async (deleted) => {
     if (deleted === true) { location.hash = '#/workspaces'; return; }
     try {
-      const path = `/v1/workspaces/${encodeURIComponent(id)}`;
+      const path = workspacePath(id);
       const [found, run] = await Promise.all([api('GET', path), api('GET', `${path}/state`)]);
       setWorkspace(found);
       setState(run);
@@ -97,7 +97,7 @@ function ProcessesPanel({ id, running, refresh }) {
   };
   usePoll(load, running ? 2000 : 0, [id, running]);
   const start = async () => {
-    await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/start`);
+    await api('POST', `${workspacePath(id)}/start`);
     const created = await api('POST', `${base}/processes`, { body: { command: 'bash', args: ['-lc', line] } });
     refresh();
     setLine('');
@@ -123,14 +123,12 @@ function ProcessesPanel({ id, running, refresh }) {
 }
 
 function PreviewsPanel({ id }) {
-  const path = `/v1/workspaces/${encodeURIComponent(id)}/previews`;
-  const [list, setList] = useState(null);
+  const path = `${workspacePath(id)}/previews`;
   const [port, setPort] = useState(8000);
   const [shared, setShared] = useState(false);
   const [created, setCreated] = useState(null);
   const [error, report] = useError();
-  const load = async () => { try { setList((await api('GET', path)).previews); } catch (e) { report(e); } };
-  usePoll(load, 5000, [id]);
+  const [list, load] = useApi(path, { pick: (answer) => answer.previews, report, every: 5000 });
   return html`<${ErrorBox} error=${error} onClose=${() => report(null)} />
     <p class="muted">A preview exposes a port served inside the workspace (start the server under Processes). A private preview opens once with its access link, which the browser trades for a cookie.</p>
     <form class="row" onSubmit=${(e) => e.preventDefault()}>
@@ -147,15 +145,13 @@ function PreviewsPanel({ id }) {
 }
 
 function SnapshotsPanel({ id }) {
-  const [list, setList] = useState(null);
   const [name, setName] = useState('');
   const [error, report] = useError();
-  const load = async () => { try { setList((await api('GET', scoped('/v1/snapshots', { workspace_id: id, limit: 100 }))).rows); } catch (e) { report(e); } };
-  usePoll(load, 0, [id]);
+  const [list, load] = useApi(scoped('/v1/snapshots', { workspace_id: id, limit: 100 }), { pick: (answer) => answer.rows, report });
   return html`<${ErrorBox} error=${error} onClose=${() => report(null)} />
     <form class="row" onSubmit=${(e) => e.preventDefault()}>
       <label>name <input value=${name} onInput=${(e) => setName(e.target.value)} placeholder="before-refactor" /></label>
-      <${Action} kind="primary" run=${async () => { await api('POST', `/v1/workspaces/${encodeURIComponent(id)}/snapshot`, { body: { name: name || null } }); setName(''); report(null); await load(); }} onError=${report} busyLabel="Snapshotting…">Take snapshot</${Action}>
+      <${Action} kind="primary" run=${async () => { await api('POST', `${workspacePath(id)}/snapshot`, { body: { name: name || null } }); setName(''); report(null); await load(); }} onError=${report} busyLabel="Snapshotting…">Take snapshot</${Action}>
     </form>
     ${list && (list.length === 0 ? html`<${Empty}>No snapshots of this workspace. A snapshot is content-addressed: files it shares with others are stored once.</${Empty}>`
       : html`<table class="grid"><thead><tr><th>snapshot</th><th>taken</th><th>files</th><th>size</th><th>stored</th><th></th></tr></thead>

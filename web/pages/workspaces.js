@@ -1,13 +1,13 @@
 // Workspaces: search, create (empty, from git or from a snapshot), and the
 // lifecycle actions of each one.
 
-import { api, scoped } from '../api.js';
+import { api, scoped, workspacePath } from '../api.js';
 import { html, useState, usePoll, useError, ErrorBox, Action, Badge, Empty, Select, when } from '../ui.js';
 
 /** The lifecycle buttons of one workspace (also on its own page). */
 export function Lifecycle({ workspace, state, onChange, report, compact = false }) {
-  const id = encodeURIComponent(workspace.id);
-  const post = (what, body) => async () => { await api('POST', `/v1/workspaces/${id}/${what}`, { body }); await onChange(); };
+  const path = workspacePath(workspace.id);
+  const post = (what, body) => async () => { await api('POST', `${path}/${what}`, { body }); await onChange(); };
   const paused = Boolean(workspace.paused_at);
   const running = state === 'running';
   return html`<span class="actions">
@@ -18,7 +18,7 @@ export function Lifecycle({ workspace, state, onChange, report, compact = false 
     ${!compact && html`<${Action} run=${post('fork', { count: 1 })} onError=${report} busyLabel="Forking…" disabled=${paused}>Fork</${Action}>
       <${Action} run=${post('snapshot', {})} onError=${report} busyLabel="Snapshotting…" disabled=${paused}>Snapshot</${Action}>`}
     <${Action} kind="danger" confirm=${`Delete workspace ${workspace.label || workspace.id}? Its files and processes go with it.`}
-      run=${async () => { await api('DELETE', `/v1/workspaces/${id}`); await onChange(true); }} onError=${report} busyLabel="Deleting…">Delete</${Action}>
+      run=${async () => { await api('DELETE', path); await onChange(true); }} onError=${report} busyLabel="Deleting…">Delete</${Action}>
   </span>`;
 }
 
@@ -86,7 +86,7 @@ export function Workspaces() {
       const found = await api('GET', scoped('/v1/workspaces', { q, limit: 100 }));
       setPage(found);
       const pairs = await Promise.all(found.rows.map((w) =>
-        api('GET', `/v1/workspaces/${encodeURIComponent(w.id)}/state`).then((s) => [w.id, s.state]).catch(() => [w.id, '?'])));
+        api('GET', `${workspacePath(w.id)}/state`).then((s) => [w.id, s.state]).catch(() => [w.id, '?'])));
       setStates(Object.fromEntries(pairs));
     } catch (e) { report(e); }
   };

@@ -19,6 +19,18 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The outcome's name, as in the log and the API (`allowed`, `denied`,
+    /// `failed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
 /// Machine-readable reason of a denial or failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -831,21 +831,13 @@ fn egress_attempt(rec: &EgressRecord) -> EgressAttempt {
         host: rec.host.clone(),
         port: rec.port,
         address: rec.address.map(|a| a.to_string()),
-        outcome: outcome_name(rec.outcome).to_owned(),
+        outcome: rec.outcome.as_str().to_owned(),
         reason: rec.reason.map(|r| r.as_str().to_owned()),
         detail: rec.detail.clone(),
         status: rec.status,
         bytes_up: rec.bytes_up,
         bytes_down: rec.bytes_down,
         duration_ms: rec.duration.as_millis() as u64,
-    }
-}
-
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Allowed => "allowed",
-        Outcome::Denied => "denied",
-        Outcome::Failed => "failed",
     }
 }
 
@@ -872,7 +864,7 @@ pub fn exec_result(id: i64, r: &JailResult, cancelled: bool) -> ExecResult {
                 method: rec.method.clone(),
                 host: rec.host.clone(),
                 port: rec.port,
-                outcome: outcome_name(rec.outcome).to_owned(),
+                outcome: rec.outcome.as_str().to_owned(),
                 reason: rec.reason.map(|r| r.as_str().to_owned()),
                 detail: rec.detail.clone(),
             })

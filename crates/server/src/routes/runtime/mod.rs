@@ -95,11 +95,11 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<RuntimeCaller, Problem> {
-        let from_query;
+        let offered;
         let token = match parts.headers.get(header::AUTHORIZATION) {
             Some(value) => bearer_token(value)?,
             None => {
-                from_query = subprotocol_token(&parts.headers)?
+                offered = subprotocol_token(&parts.headers)?
                     .or_else(|| access_token(parts.uri.query().unwrap_or("")))
                     .ok_or_else(|| {
                         Error::new(
@@ -107,7 +107,7 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
                             "missing Authorization header (Bearer <api key>) or access_token",
                         )
                     })?;
-                from_query.as_str()
+                offered.as_str()
             }
         };
         let caller = state.keys.authenticate(token).await?;
@@ -119,7 +119,7 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
 }
 
 /// Prefix of the WebSocket subprotocol that carries an API key.
-pub const BEARER_SUBPROTOCOL: &str = "paddock.bearer.";
+const BEARER_SUBPROTOCOL: &str = "paddock.bearer.";
 
 /// The API key offered as a `paddock.bearer.<base64url>` WebSocket
 /// subprotocol (browsers cannot set `Authorization` on a WebSocket); only
