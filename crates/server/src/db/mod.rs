@@ -64,14 +64,21 @@ impl DbError {
         matches!(self, DbError::Database(err) if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
     }
 
-    /// Whether the connection was lost while a statement was on its way:
-    /// the database may have committed a write whose answer never came
-    /// back (PostgreSQL cut by a crash, a shutdown or the network). A
-    /// pool timeout or a refused statement is not: nothing was sent, or
-    /// the database said no.
+    /// Whether the connection was lost while a statement may have been on
+    /// its way: the database may have committed a write whose answer never
+    /// came back (PostgreSQL cut by a crash, a shutdown or the network).
+    /// A lost connection cannot tell a statement from a handshake, so this
+    /// errs towards "unknown"; a refused connection, a pool timeout or a
+    /// refused statement is not: nothing was sent, or the database said no.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            DbError::Database(sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+            DbError::Database(sqlx::Error::Io(err)) => !matches!(
+                err.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::AddrNotAvailable
+            ),
+            DbError::Database(sqlx::Error::Tls(_)) => true,
             DbError::Database(sqlx::Error::Database(db)) => {
                 let code = db.code().unwrap_or_default();
                 // admin_shutdown, crash_shutdown; connection failure.
