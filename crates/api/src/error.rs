@@ -56,6 +56,11 @@ error_codes! {
     Unauthorized = ("UNAUTHORIZED", 401),
     /// The key's role may not do this.
     Forbidden = ("FORBIDDEN", 403),
+    /// A scoped token on a route that no capability opens (tenant routes,
+    /// minting tokens, starting or deleting its workspace).
+    ScopedTokenRefused = ("SCOPED_TOKEN_REFUSED", 403),
+    /// A scoped token without the capability this route or tool needs.
+    MissingCapability = ("MISSING_CAPABILITY", 403),
     /// Missing, or outside the caller's scope.
     NotFound = ("NOT_FOUND", 404),
     /// The route exists, but not with this method.
@@ -124,8 +129,10 @@ error_codes! {
     NoCredential = ("NO_CREDENTIAL", 400),
     /// Bad path scopes.
     BadScope = ("BAD_SCOPE", 400),
-    /// `ttl_secs` of 0.
+    /// `ttl_secs` of 0, or a scoped token's outside 1..=86400.
     BadTtl = ("BAD_TTL", 400),
+    /// A scoped token without capabilities, or an unknown one named.
+    BadCapabilities = ("BAD_CAPABILITIES", 400),
     /// `max_requests` out of range.
     BadBudget = ("BAD_BUDGET", 400),
     /// The session is closed.

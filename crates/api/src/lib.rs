@@ -16,6 +16,7 @@ pub mod previews;
 pub mod runs;
 pub mod runtime;
 pub mod sessions;
+pub mod tokens;
 pub mod workspaces;
 
 pub use error::{Error, ErrorBody, ErrorCode};

@@ -58,6 +58,9 @@ pub struct AppState {
     pub credentials: Credentials,
     /// API keys.
     pub keys: Keys,
+    /// Scoped tokens: minted, listed, revoked (they authenticate through
+    /// `keys`).
+    pub scoped_tokens: crate::services::tokens::ScopedTokens,
     /// The jail ledger, read.
     pub ledger: JailLedger,
     /// The audit log: control-plane actions written, both halves read.

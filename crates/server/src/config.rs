@@ -85,6 +85,12 @@ impl KeySpec {
         if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("an API key token must be at least 16 characters, without spaces".into());
         }
+        if token.starts_with(paddock_api::tokens::TOKEN_PREFIX) {
+            return Err(format!(
+                "an API key token must not start with {:?} (scoped tokens do)",
+                paddock_api::tokens::TOKEN_PREFIX
+            ));
+        }
         if !valid_tenant(tenant) {
             return Err(format!(
                 "bad tenant {tenant:?} in an API key (letters, digits, '_', '-', '.')"

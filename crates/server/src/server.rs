@@ -21,6 +21,7 @@ use crate::services::audit::AuditLog;
 use crate::services::credentials::Credentials;
 use crate::services::jails::JailRunner;
 use crate::services::keys::Keys;
+use crate::services::tokens::ScopedTokens;
 use crate::services::ledger::JailLedger;
 use crate::services::runs::Runs;
 use crate::services::sessions::Sessions;
@@ -108,7 +109,8 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         phantom.services().clone(),
         audit_log.clone(),
     );
-    let keys = Keys::new(db.clone(), audit_log.clone());
+    let scoped_tokens = ScopedTokens::new(db.clone(), audit_log.clone(), workspaces.clone());
+    let keys = Keys::new(db.clone(), audit_log.clone(), scoped_tokens.clone());
     let ledger = JailLedger::new(db.clone(), metrics.clone());
     let previews = crate::services::previews::Previews::new(
         db.clone(),
@@ -140,6 +142,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         sessions,
         credentials,
         keys,
+        scoped_tokens,
         ledger,
         audit_log,
         config,

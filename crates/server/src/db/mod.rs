@@ -13,6 +13,7 @@ mod keys;
 mod previews;
 mod retry;
 mod sessions;
+mod tokens;
 mod workspaces;
 
 pub use acp::{AcpEventRow, AcpServerRow};
@@ -25,6 +26,7 @@ pub use keys::KeyRow;
 pub use previews::PreviewRow;
 pub use retry::{retry_after_failure, RetryPolicy};
 pub use sessions::{GrantRow, SessionRow, TokenRow};
+pub use tokens::ScopedTokenRow;
 pub use workspaces::{SnapshotRow, WorkspaceRow};
 
 use std::path::Path;

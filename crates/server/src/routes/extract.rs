@@ -1,9 +1,11 @@
 //! The extractors every route uses: the authenticated caller (from its
-//! API key) and JSON bodies whose rejections are API errors.
+//! API key or scoped token) and JSON bodies whose rejections are API
+//! errors; and where scoped tokens are accepted ([`check_scoped`]).
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
+use paddock_api::tokens::Capability;
 use paddock_api::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 
@@ -26,8 +28,91 @@ impl FromRequestParts<SharedState> for Caller {
         if let Some(seen) = parts.extensions.get::<SeenCaller>() {
             seen.record(&caller);
         }
+        check_scoped(state, parts, &caller).await?;
         Ok(caller)
     }
+}
+
+/// What a scoped token needs to call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opens {
+    /// Any capability (reading its workspace's record and state).
+    Any,
+    /// This capability.
+    With(Capability),
+}
+
+/// The one table of where scoped tokens are accepted: the routes of a
+/// token's workspace, each behind a capability, by the route's template
+/// (`MatchedPath`) and method. Every other route (tenant routes, minting
+/// tokens, starting, stopping or deleting the workspace) refuses them.
+fn scoped_access(method: &Method, route: &str) -> Option<Opens> {
+    use Capability::*;
+    let rest = route.strip_prefix("/v1/workspaces/{id}")?;
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    let segment = |prefix: &str| rest == prefix || rest.starts_with(&format!("{prefix}/"));
+    Some(match rest {
+        "" | "/state" if read => Opens::Any,
+        "/runtime/v1/health" => Opens::Any,
+        "/exec" | "/exec/stream" => Opens::With(Processes),
+        "/code" | "/code/stream" => Opens::With(Code),
+        _ if segment("/kernels") => Opens::With(Code),
+        _ if segment("/previews") => Opens::With(Previews),
+        _ if segment("/agent-sessions") => Opens::With(Agents),
+        _ if segment("/runtime/v1/processes") => Opens::With(Processes),
+        _ if segment("/runtime/v1/fs") && read => Opens::With(FilesRead),
+        _ if segment("/runtime/v1/fs") => Opens::With(FilesWrite),
+        _ if segment("/runtime/v1/agents") || segment("/runtime/v1/acp") || segment("/runtime/v1/config") => {
+            Opens::With(Agents)
+        }
+        _ => return None,
+    })
+}
+
+/// Lets a scoped token through to the route it called, or refuses it
+/// (403 on a route no capability opens or without the capability, 404
+/// for another workspace); every use and refusal is audited. API keys
+/// pass untouched.
+pub async fn check_scoped(state: &SharedState, parts: &mut Parts, caller: &Caller) -> Result<(), Error> {
+    if caller.grant.is_none() {
+        return Ok(());
+    }
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
+    let workspace = match RawPathParams::from_request_parts(parts, state).await {
+        Ok(params) => params
+            .iter()
+            .find_map(|(name, value)| (name == "id").then(|| value.to_owned())),
+        Err(_) => None,
+    };
+    let verdict = match (scoped_access(&parts.method, &route), workspace) {
+        (Some(opens), Some(workspace)) => match opens {
+            Opens::Any => caller.permit_workspace(&workspace),
+            Opens::With(capability) => caller.permit(&workspace, capability),
+        },
+        _ => Err(Error::new(
+            ErrorCode::ScopedTokenRefused,
+            "scoped tokens are accepted only on their workspace's routes that a capability opens; use an API key",
+        )),
+    };
+    audit_scoped_use(state, caller, &parts.method, parts.uri.path(), verdict.is_ok());
+    verdict
+}
+
+/// Writes a scoped token's use (or refused use) to the audit log, off the
+/// request's path; nothing for an API key.
+pub fn audit_scoped_use(state: &SharedState, caller: &Caller, method: &Method, path: &str, allowed: bool) {
+    if caller.grant.is_none() {
+        return;
+    }
+    let audit = state.audit_log.clone();
+    let caller = caller.clone();
+    let target = format!("{method} {path}");
+    let action = if allowed { "token.use" } else { "token.refused" };
+    tokio::spawn(async move { audit.record(&caller, action, &target).await });
 }
 
 /// The token of an `Authorization: Bearer <token>` header (a bare token is

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod identity;
 mod ledger;
+mod mcp;
 pub mod previews;
 mod public;
 pub use public::serve_metrics;
@@ -16,6 +17,7 @@ pub mod runtime;
 mod sessions;
 pub(crate) mod snapshots;
 pub mod sse;
+mod tokens;
 pub(crate) mod workspaces;
 
 use paddock_api::Error;
@@ -89,6 +91,7 @@ pub fn router(state: SharedState) -> Router {
             get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .merge(console::router())
+        .merge(mcp::router(state.clone()))
         .fallback(|| async { ApiError::from(Error::not_found("route")) })
         .method_not_allowed_fallback(|| async {
             ApiError::from(Error::new(
@@ -165,6 +168,9 @@ fn api_routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(agent_sessions::turn))
         .routes(routes!(agent_sessions::cancel))
         .routes(routes!(agent_sessions::answer_permission))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(mcp::config))
         .merge(runtime::routes())
 }
 

@@ -25,12 +25,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyper_util::rt::TokioIo;
 use paddock_api::previews::{NewPreview, Preview, PreviewList};
+use paddock_api::tokens::Capability;
 use paddock_api::{Error, ErrorCode};
 
 use crate::app::SharedState;
 use crate::db::PreviewRow;
 use crate::routes::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::extract::{bearer_token, ApiJson, Caller, SeenCaller};
+use crate::routes::extract::{audit_scoped_use, bearer_token, ApiJson, Caller, SeenCaller};
 use crate::services::previews::{Origin, Previews, COOKIE, TOKEN_PARAM};
 use crate::services::runtime::RunningJail;
 
@@ -171,7 +172,14 @@ async fn serve_row(state: &SharedState, row: PreviewRow, mut request: Request) -
             return exchange_for_cookie(request.uri(), &secret, https);
         }
         let allowed = match &api_key {
-            Some(caller) if caller.tenant == row.tenant_id => true,
+            Some(caller) if caller.tenant == row.tenant_id => {
+                let permitted = caller.permit(&row.workspace_id, Capability::Previews);
+                audit_scoped_use(state, caller, request.method(), request.uri().path(), permitted.is_ok());
+                if let Err(err) = permitted {
+                    return plain_error(&err);
+                }
+                true
+            }
             // Another tenant's key: the preview does not exist for it.
             Some(_) => return plain(StatusCode::NOT_FOUND, NOT_FOUND),
             None => cookie_secret(request.headers()).is_some_and(|s| Previews::secret_matches(&row, &s)),
@@ -328,7 +336,7 @@ fn forwarded_https(headers: &HeaderMap) -> bool {
 }
 
 /// Where the server is reached, from a request's headers.
-fn origin(headers: &HeaderMap) -> Origin {
+pub(crate) fn origin(headers: &HeaderMap) -> Origin {
     let authority = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -383,6 +391,11 @@ async fn path_relay(state: &SharedState, target: ProxyTarget, mut request: Reque
         Ok(caller) => caller,
         Err(err) => return ApiError::from(err).into_response(),
     };
+    let permitted = caller.permit(&target.workspace_id, Capability::Previews);
+    audit_scoped_use(state, &caller, request.method(), request.uri().path(), permitted.is_ok());
+    if let Err(err) = permitted {
+        return ApiError::from(err).into_response();
+    }
     if let Some(seen) = request.extensions().get::<SeenCaller>() {
         seen.record(&caller);
     }

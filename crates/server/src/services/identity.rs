@@ -1,10 +1,14 @@
 //! Who is asking: the caller behind an API key, the rows it may see and
 //! the tenant it acts for.
 
+use std::sync::Arc;
+
+use paddock_api::tokens::Capability;
 use paddock_api::{Error, ErrorCode};
 
 use crate::config::Role;
 use crate::db::Scope;
+use crate::services::tokens::Grant;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -15,6 +19,8 @@ pub struct Caller {
     pub tenant: String,
     /// The key's role.
     pub role: Role,
+    /// A scoped token's workspace and capabilities; `None` for an API key.
+    pub grant: Option<Arc<Grant>>,
 }
 
 impl Caller {
@@ -25,7 +31,35 @@ impl Caller {
             key_id: "server".into(),
             tenant: tenant.to_owned(),
             role: Role::Operator,
+            grant: None,
         }
+    }
+
+    /// Refuses a scoped token outside its workspace (404, as if there
+    /// were no such workspace). API keys pass.
+    pub fn permit_workspace(&self, workspace_id: &str) -> Result<(), Error> {
+        match &self.grant {
+            Some(grant) if grant.workspace_id != workspace_id => Err(Error::not_found("workspace")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses a scoped token outside its workspace (404, as if there
+    /// were no such workspace) or without `capability` (403). API keys
+    /// pass.
+    pub fn permit(&self, workspace_id: &str, capability: Capability) -> Result<(), Error> {
+        self.permit_workspace(workspace_id)?;
+        let Some(grant) = &self.grant else {
+            return Ok(());
+        };
+        if !grant.capabilities.contains(&capability) {
+            return Err(Error::new(
+                ErrorCode::MissingCapability,
+                format!("this scoped token does not carry the `{capability}` capability"),
+            )
+            .with_details(serde_json::json!({ "capability": capability.as_str() })));
+        }
+        Ok(())
     }
 
     /// The rows this caller may see: an operator's own tenant; for an

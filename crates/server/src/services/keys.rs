@@ -20,6 +20,7 @@ use crate::services::audit::AuditLog;
 use crate::services::identity::Caller;
 use crate::services::memo::Memo;
 use crate::services::rfc3339;
+use crate::services::tokens::ScopedTokens;
 
 /// Longest key label, bytes.
 const MAX_LABEL: usize = 200;
@@ -35,20 +36,28 @@ pub struct Keys {
     audit: AuditLog,
     /// Callers of recently authenticated keys, by token hash.
     remembered: Arc<Memo<String, Caller>>,
+    /// Scoped tokens, which authenticate here too.
+    scoped: ScopedTokens,
 }
 
 impl Keys {
-    /// Keys in `db`.
-    pub fn new(db: Db, audit: AuditLog) -> Keys {
+    /// Keys in `db`; tokens with the scoped prefix are `scoped`'s.
+    pub fn new(db: Db, audit: AuditLog, scoped: ScopedTokens) -> Keys {
         Keys {
             db,
             audit,
             remembered: Arc::new(Memo::new(KEY_MEMORY, MAX_REMEMBERED)),
+            scoped,
         }
     }
 
-    /// The caller an API key belongs to (401 when unknown or revoked).
+    /// The caller an API key or a scoped token belongs to (401 when
+    /// unknown, revoked or expired). A scoped token's caller holds its
+    /// grant, which every route checks (`routes::extract`).
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+        if ScopedTokens::is_scoped(token) {
+            return self.scoped.authenticate(token).await;
+        }
         let hash = token_hash(token);
         if let Some(caller) = self.remembered.get(&hash) {
             return Ok(caller);
@@ -65,6 +74,7 @@ impl Keys {
             key_id: key.id,
             tenant: key.tenant_id,
             role,
+            grant: None,
         };
         self.remembered.put(hash, caller.clone(), stamp);
         Ok(caller)

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod sessions;
 pub mod settings;
 pub mod space;
+pub mod tokens;
 pub mod workspaces;
 
 use paddock_api::{Error, ErrorCode};

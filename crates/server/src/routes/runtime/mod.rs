@@ -1,7 +1,9 @@
 //! The runtime API of each workspace, under
 //! `/v1/workspaces/{id}/runtime`: sandbox-agent 0.4.2's routes and shapes
 //! (RUNTIME.md §3), errors as Problem Details. Authentication is the
-//! tenant's API key, as `Authorization: Bearer` or, for clients that
+//! tenant's API key or a scoped token for the workspace with the route's
+//! capability (`routes::extract::check_scoped`), as `Authorization:
+//! Bearer` or, for clients that
 //! cannot set headers (WebSockets, browsers), `?access_token=` or a
 //! WebSocket subprotocol `paddock.bearer.<base64url key>` (which keeps the
 //! key out of URLs: the web console's terminal uses it).
@@ -27,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::SharedState;
-use crate::routes::extract::{bearer_token, SeenCaller};
+use crate::routes::extract::{bearer_token, check_scoped, SeenCaller};
 use crate::services::identity::Caller;
 
 /// Where every runtime route starts (the workspace id is `{id}`).
@@ -114,6 +116,7 @@ impl FromRequestParts<SharedState> for RuntimeCaller {
         if let Some(seen) = parts.extensions.get::<SeenCaller>() {
             seen.record(&caller);
         }
+        check_scoped(state, parts, &caller).await?;
         Ok(RuntimeCaller(caller))
     }
 }

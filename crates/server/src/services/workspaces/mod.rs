@@ -370,7 +370,8 @@ fn check_workspace_label(label: &Option<String>) -> Result<(), Error> {
     }
 }
 
-fn check_label(label: &Option<String>) -> Result<(), Error> {
+/// Refuses a label over 200 bytes or with control characters.
+pub(crate) fn check_label(label: &Option<String>) -> Result<(), Error> {
     match label {
         Some(l) if l.len() > MAX_LABEL || l.chars().any(char::is_control) => Err(Error::new(
             ErrorCode::BadLabel,
