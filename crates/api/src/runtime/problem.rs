@@ -43,7 +43,9 @@ impl ProblemDetails {
         let (kind, title) = match err.code {
             ErrorCode::NotFound => ("not_found", "Not Found"),
             ErrorCode::Unauthorized => ("token_invalid", "Token Invalid"),
-            ErrorCode::Forbidden => ("permission_denied", "Permission Denied"),
+            ErrorCode::Forbidden | ErrorCode::MissingCapability | ErrorCode::ScopedTokenRefused => {
+                ("permission_denied", "Permission Denied")
+            }
             ErrorCode::UnsupportedMediaType => ("unsupported_media_type", "Unsupported Media Type"),
             ErrorCode::BodyTooLarge => ("invalid_request", "Payload Too Large"),
             ErrorCode::StreamError => ("stream_error", "Stream Error"),
