@@ -1,0 +1,164 @@
+// A workspace's MCP endpoint driven by the official MCP TypeScript SDK
+// (@modelcontextprotocol/sdk) against a real `paddock serve`: the client is
+// configured from `GET /v1/workspaces/{id}/mcp-config` exactly as a user
+// pastes it into `.mcp.json`, lists the tools its token opens, runs a
+// command, writes and reads files, runs Python on the workspace's kernel
+// and gets a matplotlib plot back as image content; then the refusals: a
+// token without a capability, a tenant API key, an expired token.
+//
+//   PADDOCK_BIN=target/debug/paddock node --test mcp.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '../..');
+const BIN = resolve(process.env.PADDOCK_BIN || join(ROOT, 'target/debug/paddock'));
+const KEY = 'mcp-operator-key-0123456789abcdef';
+
+/** Starts `paddock serve` on free ports; answers {url, stop}. */
+async function startServer(stateDir) {
+  const env = { ...process.env, PADDOCK_API_KEYS: `${KEY}@acme:operator`, NO_COLOR: '1' };
+  for (const name of ['DATABASE_URL', 'LOG_FORMAT', 'PADDOCK_LISTEN', 'PADDOCK_STATE_DIR', 'AGENTJAIL_API_KEY']) delete env[name];
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--state-dir', stateDir, '--shutdown-grace', '5s'],
+    { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  const url = await new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`paddock serve was not ready in 60 s:\n${log}`)), 60_000);
+    child.stderr.on('data', (chunk) => {
+      log += chunk;
+      const found = log.match(/paddock console: (http:\/\/\S+)\/ui\//);
+      if (found) { clearTimeout(timer); done(found[1]); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`paddock serve exited (${code}):\n${log}`)); });
+  });
+  const stop = () => new Promise((done) => {
+    if (child.exitCode !== null) { done(); return; }
+    child.once('exit', done);
+    child.kill('SIGTERM');
+  });
+  return { url, stop };
+}
+
+async function call(base, method, path, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}
+
+/** An MCP client connected as one `.mcp.json` server entry says. */
+async function connect(entry) {
+  assert.equal(entry.type, 'http');
+  const client = new Client({ name: 'paddock-mcp-test', version: '1.0.0' });
+  const transport = new StreamableHTTPClientTransport(new URL(entry.url), { requestInit: { headers: entry.headers } });
+  await client.connect(transport);
+  return client;
+}
+
+const text = (result) => result.content.filter((c) => c.type === 'text').map((c) => c.text).join('\n');
+
+test('the official MCP client uses a workspace through its scoped token', { timeout: 600_000 }, async (t) => {
+  const work = mkdtempSync(join(tmpdir(), 'paddock-mcp-'));
+  const stateDir = join(work, 'state');
+  // run_code needs the kernel and matplotlib of the python-data flavor.
+  execFileSync(BIN, ['flavors', 'install', 'python-data', '--state-dir', stateDir], { stdio: 'inherit' });
+  const server = await startServer(stateDir);
+  const clients = [];
+  t.after(async () => {
+    for (const client of clients) await client.close().catch(() => {});
+    await server.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+  const base = server.url;
+  const created = await call(base, 'POST', '/v1/workspaces', { flavors: ['python-data'] });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const ws = created.body.id;
+
+  // The configuration a user pastes: everything but agents and previews.
+  const config = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config`);
+  assert.equal(config.status, 200, JSON.stringify(config.body));
+  assert.deepEqual(config.body.capabilities, ['processes', 'files:read', 'files:write', 'code', 'mcp']);
+  const entry = config.body.config.mcpServers.paddock;
+  assert.equal(entry.url, `${base}/v1/workspaces/${ws}/mcp`);
+  const client = await connect(entry);
+  clients.push(client);
+  assert.equal(client.getServerVersion().name, 'paddock');
+
+  const { tools } = await client.listTools();
+  assert.deepEqual(tools.map((tool) => tool.name).sort(), ['exec', 'list_files', 'read_file', 'run_code', 'write_file']);
+  for (const tool of tools) {
+    assert.equal(tool.inputSchema.type, 'object', tool.name);
+    assert.ok(tool.description.length > 20, tool.name);
+  }
+
+  const ran = await client.callTool({ name: 'exec', arguments: { command: 'echo "mcp $((6*7))" && id -u && pwd' } });
+  assert.equal(ran.isError, false, text(ran));
+  assert.match(text(ran), /^mcp 42\n0\n\/workspace\n/);
+  const failing = await client.callTool({ name: 'exec', arguments: { command: 'echo oops >&2; exit 3' } });
+  assert.equal(failing.isError, true);
+  assert.match(text(failing), /oops[\s\S]*exit code 3/);
+
+  const wrote = await client.callTool({ name: 'write_file', arguments: { path: 'src/hello.py', content: 'print("hello from mcp")\n' } });
+  assert.equal(wrote.isError, false, text(wrote));
+  const listed = await client.callTool({ name: 'list_files', arguments: { path: '/workspace/src' } });
+  assert.match(text(listed), /\/workspace\/src\/hello\.py\t24/);
+  const read = await client.callTool({ name: 'read_file', arguments: { path: 'src/hello.py' } });
+  assert.equal(text(read), 'print("hello from mcp")\n');
+  const executed = await client.callTool({ name: 'exec', arguments: { command: 'python3 src/hello.py' } });
+  assert.match(text(executed), /^hello from mcp\n/);
+
+  // The kernel keeps its variables, and a plot is an image.
+  const first = await client.callTool({ name: 'run_code', arguments: { code: 'xs = list(range(10))\nprint(sum(xs))' } });
+  assert.equal(first.isError, false, text(first));
+  assert.match(text(first), /^45/);
+  const plotted = await client.callTool({
+    name: 'run_code',
+    arguments: { code: 'import matplotlib.pyplot as plt\nplt.plot(xs, [x * x for x in xs])\nplt.show()' },
+  });
+  assert.equal(plotted.isError, false, text(plotted));
+  const image = plotted.content.find((c) => c.type === 'image');
+  assert.ok(image, JSON.stringify(plotted.content).slice(0, 400));
+  assert.equal(image.mimeType, 'image/png');
+  const png = Buffer.from(image.data, 'base64');
+  assert.equal(png.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'a PNG signature');
+  assert.ok(png.readUInt32BE(16) > 100 && png.readUInt32BE(20) > 100, 'a real plot, not a speck');
+  const raised = await client.callTool({ name: 'run_code', arguments: { code: '1/0' } });
+  assert.equal(raised.isError, true);
+  assert.match(text(raised), /ZeroDivisionError/);
+
+  // A read-only token: its list has only the reading tools, and a call to
+  // another tool is refused and does nothing.
+  const readOnly = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config?capabilities=files:read&server_name=reader`);
+  assert.equal(readOnly.status, 200);
+  const reader = await connect(readOnly.body.config.mcpServers.reader);
+  clients.push(reader);
+  assert.deepEqual((await reader.listTools()).tools.map((tool) => tool.name).sort(), ['list_files', 'read_file']);
+  const refused = await reader.callTool({ name: 'write_file', arguments: { path: 'src/hello.py', content: 'pwned' } });
+  assert.equal(refused.isError, true);
+  assert.match(text(refused), /^MISSING_CAPABILITY/);
+  const refusedExec = await reader.callTool({ name: 'exec', arguments: { command: 'touch /workspace/pwned' } });
+  assert.match(text(refusedExec), /^MISSING_CAPABILITY/);
+  assert.equal(text(await client.callTool({ name: 'read_file', arguments: { path: 'src/hello.py' } })), 'print("hello from mcp")\n');
+  assert.doesNotMatch(text(await client.callTool({ name: 'list_files', arguments: {} })), /pwned/);
+
+  // A tenant API key is refused at the endpoint, whatever client uses it.
+  await assert.rejects(connect({ type: 'http', url: entry.url, headers: { Authorization: `Bearer ${KEY}` } }), /403|scoped token/);
+
+  // An expired token: the client that worked a moment ago is refused.
+  const brief = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config?capabilities=files:read&ttl_secs=2&server_name=brief`);
+  const briefClient = await connect(brief.body.config.mcpServers.brief);
+  clients.push(briefClient);
+  assert.equal((await briefClient.listTools()).tools.length, 2);
+  await new Promise((done) => setTimeout(done, 2_300));
+  await assert.rejects(briefClient.listTools(), /401|expired/);
+});
