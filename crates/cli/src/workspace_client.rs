@@ -182,6 +182,43 @@ pub enum WorkspaceCommand {
         /// The preview (`prv_...`).
         preview: String,
     },
+    /// Mint a scoped token for the workspace: a bearer token that opens
+    /// only its routes the capabilities name (shown once).
+    Token {
+        id: String,
+        /// What it may do: processes, files:read, files:write, code,
+        /// agents, previews, mcp (repeat or comma-separate).
+        #[arg(long = "cap", value_name = "CAPABILITY", required = true, value_delimiter = ',')]
+        capabilities: Vec<String>,
+        /// Lifetime: 90s, 15m, 1d (at most 1 day; default 15m).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        ttl: Option<u64>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List the workspace's scoped tokens, newest first (never secrets).
+    Tokens { id: String },
+    /// Revoke a scoped token (it stops working at once).
+    Untoken {
+        id: String,
+        /// The token (`tok_...`).
+        token: String,
+    },
+    /// Print a `.mcp.json` for the workspace's MCP endpoint, with a fresh
+    /// scoped token (`paddock ws mcp-config wrk_1 > .mcp.json`).
+    McpConfig {
+        id: String,
+        /// The token's capabilities besides mcp (default: processes,
+        /// files:read, files:write, code).
+        #[arg(long = "cap", value_name = "CAPABILITY", value_delimiter = ',')]
+        capabilities: Vec<String>,
+        /// The token's lifetime (default 15m, at most 1 day).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        ttl: Option<u64>,
+        /// The key under `mcpServers` (default paddock).
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Make COUNT independent copies of the workspace.
     Fork {
         id: String,
@@ -273,6 +310,7 @@ pub enum FlavorsCommand {
 }
 
 const PREVIEW_FIELDS: [&str; 6] = ["id", "port", "public", "state", "expires_at", "url"];
+const TOKEN_FIELDS: [&str; 5] = ["id", "capabilities", "state", "expires_at", "label"];
 const WORKSPACE_FIELDS: [&str; 5] = ["id", "label", "git_repo", "last_exec_at", "paused_at"];
 const SNAPSHOT_FIELDS: [&str; 6] = ["id", "workspace_id", "name", "created_at", "size_bytes", "file_count"];
 
@@ -512,6 +550,61 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                 println!("revoked {preview}");
             }
             Ok(0)
+        }
+        WorkspaceCommand::Token {
+            id,
+            capabilities,
+            ttl,
+            label,
+        } => {
+            let body = json!({ "capabilities": capabilities, "ttl_secs": ttl, "label": label });
+            let token = api.call(Method::POST, &format!("/v1/workspaces/{id}/tokens"), Some(body))?;
+            api.show(&token, |t| {
+                print_fields(t, &["id", "workspace_id", "capabilities", "expires_at", "token"]);
+                eprintln!("the token is not shown again");
+            })
+        }
+        WorkspaceCommand::Tokens { id } => {
+            let list = api.get(&format!("/v1/workspaces/{id}/tokens"))?;
+            api.show(&list, |l| list_table(&l["tokens"], &TOKEN_FIELDS))
+        }
+        WorkspaceCommand::Untoken { id, token } => {
+            api.call(Method::DELETE, &format!("/v1/workspaces/{id}/tokens/{token}"), None)?;
+            if !conn.json {
+                println!("revoked {token}");
+            }
+            Ok(0)
+        }
+        WorkspaceCommand::McpConfig {
+            id,
+            capabilities,
+            ttl,
+            name,
+        } => {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if !capabilities.is_empty() {
+                query.append_pair("capabilities", &capabilities.join(","));
+            }
+            if let Some(ttl) = ttl {
+                query.append_pair("ttl_secs", &ttl.to_string());
+            }
+            if let Some(name) = name {
+                query.append_pair("server_name", name);
+            }
+            let config = api.get(&format!("/v1/workspaces/{id}/mcp-config?{}", query.finish()))?;
+            api.show(&config, |config| {
+                // Only the paste-able file on stdout, so it can be redirected.
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&config["config"]).unwrap_or_default()
+                );
+                eprintln!(
+                    "token {} with {} expires at {}",
+                    config["token_id"].as_str().unwrap_or_default(),
+                    config["capabilities"],
+                    config["expires_at"].as_str().unwrap_or_default()
+                );
+            })
         }
         WorkspaceCommand::Fork { id, count, label } => {
             let mut body = json!({ "count": count });

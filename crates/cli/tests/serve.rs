@@ -67,6 +67,10 @@ fn every_private_route_needs_a_valid_key() {
         ("GET", "/v1/jails"),
         ("GET", "/v1/jails/1"),
         ("GET", "/v1/audit"),
+        ("GET", "/v1/workspaces/wrk_x/tokens"),
+        ("POST", "/v1/workspaces/wrk_x/tokens"),
+        ("GET", "/v1/workspaces/wrk_x/mcp-config"),
+        ("POST", "/v1/workspaces/wrk_x/mcp"),
     ] {
         for token in [None, Some("wrong-token-0123456789")] {
             let (status, body) = call(&server, method, path, token, Some(json!({})));
@@ -997,6 +1001,11 @@ fn openapi_describes_every_route() {
         ("/v1/workspaces/{id}/previews/{port}/proxy/{path}", "get"),
         ("/v1/workspaces/{id}/previews/{preview_id}", "delete"),
         ("/v1/workspaces/{id}/resume", "post"),
+        // Scoped tokens and MCP client configuration.
+        ("/v1/workspaces/{id}/tokens", "get"),
+        ("/v1/workspaces/{id}/tokens", "post"),
+        ("/v1/workspaces/{id}/tokens/{token_id}", "delete"),
+        ("/v1/workspaces/{id}/mcp-config", "get"),
         ("/v1/workspaces/{id}/runtime/v1/acp", "get"),
         ("/v1/workspaces/{id}/runtime/v1/acp/{server}", "get"),
         ("/v1/workspaces/{id}/runtime/v1/acp/{server}", "post"),

@@ -291,6 +291,10 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: client.previews.create("wrk_1", port=3000, public=True, ttl_secs=60),
         lambda: client.previews.list("wrk_1"),
         lambda: client.previews.revoke("wrk_1", "prv_1"),
+        lambda: client.tokens.create("wrk_1", capabilities=["files:read", "mcp"], ttl_secs=60, label="l"),
+        lambda: client.tokens.list("wrk_1"),
+        lambda: client.tokens.revoke("wrk_1", "tok_1"),
+        lambda: client.tokens.mcp_config("wrk_1", capabilities=["processes"], ttl_secs=60, server_name="box"),
         lambda: client.previews.request("wrk_1", 3000, "/x/y"),
         lambda: client.workspaces.run_code(
             "wrk_1", "python", "1", session_id="s", timeout_ms=10, env={"A": "1"}, cwd="/workspace", idempotency_key="k"

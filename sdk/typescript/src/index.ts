@@ -17,7 +17,13 @@ export type { Credentials } from "./resources/credentials.js";
 export type { Sessions } from "./resources/sessions.js";
 export type { Runs } from "./resources/runs.js";
 export type { Code } from "./resources/code.js";
-export type { WorkspaceAgentSessions, WorkspaceKernels, WorkspacePreviews, Workspaces } from "./resources/workspaces.js";
+export type {
+  WorkspaceAgentSessions,
+  WorkspaceKernels,
+  WorkspacePreviews,
+  WorkspaceTokens,
+  Workspaces,
+} from "./resources/workspaces.js";
 export type { RuntimeAgents, RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
@@ -43,6 +49,8 @@ export type {
   JailListParams,
   NetworkSpec,
   PreviewCreateRequest,
+  McpConfigOptions,
+  ScopedTokenCreateRequest,
   ProcessCreateRequest,
   ProcessFollowOptions,
   ProcessListParams,
@@ -167,8 +175,13 @@ export type {
   CodeStreamEvent,
   KernelInfo,
   KernelList,
+  McpConfig,
   Preview,
   PreviewList,
+  Capability,
+  CreatedScopedToken,
+  ScopedTokenList,
+  ScopedTokenRecord,
   TerminalExitFrame,
   TerminalReadyFrame,
   Whoami,

@@ -6,7 +6,15 @@
  */
 
 import type { WebSocketConstructor } from "./terminal.js";
-import type { ProcessLogsStream, ProcessOwner, SeccompSpec, ServiceId, StreamOutput, WorkspaceDomain } from "./wire.js";
+import type {
+  Capability,
+  ProcessLogsStream,
+  ProcessOwner,
+  SeccompSpec,
+  ServiceId,
+  StreamOutput,
+  WorkspaceDomain,
+} from "./wire.js";
 
 /** Options every method takes as its last argument. */
 export interface CallOptions {
@@ -237,6 +245,26 @@ export interface PreviewCreateRequest {
   public?: boolean;
   /** Lifetime in seconds (1..=604800); public previews default to 3600, private ones do not expire unless asked. */
   ttlSecs?: number;
+}
+
+/** `workspaces.tokens.create`. */
+export interface ScopedTokenCreateRequest {
+  /** What the token may do in the workspace (at least one). */
+  capabilities: Capability[];
+  /** Lifetime in seconds, 1..=86400 (default 900). */
+  ttlSecs?: number;
+  /** A note for people (at most 200 bytes). */
+  label?: string;
+}
+
+/** `workspaces.mcpConfig`. */
+export interface McpConfigOptions {
+  /** The token's capabilities (`mcp` is always added); default `processes`, `files:read`, `files:write`, `code`. */
+  capabilities?: Capability[];
+  /** The token's lifetime in seconds, 1..=86400 (default 900). */
+  ttlSecs?: number;
+  /** The key under `mcpServers` (default `paddock`). */
+  serverName?: string;
 }
 
 /** `snapshots.create`. */

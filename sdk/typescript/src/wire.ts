@@ -894,6 +894,58 @@ export interface PreviewList {
   previews: Preview[];
 }
 
+/** What a scoped token may do in its workspace (paddock). */
+export type Capability = "processes" | "files:read" | "files:write" | "code" | "agents" | "previews" | "mcp";
+
+/** A scoped token: bound to one workspace and a set of capabilities, short-lived (paddock). Never its secret. */
+export interface ScopedTokenRecord {
+  /** `tok_` and 24 hex digits. */
+  id: string;
+  /** The one workspace it opens. */
+  workspace_id: string;
+  tenant: string;
+  /** What it may do there, sorted. */
+  capabilities: Capability[];
+  label?: string | null;
+  /** The API key that minted it. */
+  created_by: string;
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339, when it stops working. */
+  expires_at: string;
+  /** RFC 3339, when it was revoked. */
+  revoked_at?: string | null;
+  /** `active`, `expired` or `revoked`. */
+  state: "active" | "expired" | "revoked" | (string & {});
+}
+
+/** `workspaces.tokens.create`: the record and the bearer token, shown this once. */
+export interface CreatedScopedToken extends ScopedTokenRecord {
+  /** `pdt_` and 64 hex digits; stored hashed, never shown again. */
+  token: string;
+}
+
+/** `workspaces.tokens.list`: newest first, at most 200. */
+export interface ScopedTokenList {
+  tokens: ScopedTokenRecord[];
+}
+
+/** `workspaces.mcpConfig`: a paste-able `.mcp.json` with a freshly minted scoped token. */
+export interface McpConfig {
+  /** `{"mcpServers": {"<server_name>": {"type": "http", "url", "headers": {"Authorization": "Bearer pdt_…"}}}}`. */
+  config: { mcpServers: Record<string, { type: "http"; url: string; headers: Record<string, string> }> };
+  /** The key under `mcpServers`. */
+  server_name: string;
+  /** The workspace's MCP endpoint (Streamable HTTP). */
+  url: string;
+  /** The scoped token in `config` (shown this once). */
+  token: string;
+  token_id: string;
+  /** RFC 3339, when the token stops working; ask again for a new one. */
+  expires_at: string;
+  capabilities: Capability[];
+}
+
 // ---------------------------------------------------------------- runtime
 //
 // The runtime API under each workspace's base URL

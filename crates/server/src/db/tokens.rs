@@ -55,7 +55,9 @@ impl Db {
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| ScopedTokenRow::from_row(&r)).transpose().map_err(Into::into)
+        row.map(|r| ScopedTokenRow::from_row(&r))
+            .transpose()
+            .map_err(Into::into)
     }
 
     /// A workspace's tokens in scope, newest first (at most 200).

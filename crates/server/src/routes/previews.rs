@@ -392,7 +392,13 @@ async fn path_relay(state: &SharedState, target: ProxyTarget, mut request: Reque
         Err(err) => return ApiError::from(err).into_response(),
     };
     let permitted = caller.permit(&target.workspace_id, Capability::Previews);
-    audit_scoped_use(state, &caller, request.method(), request.uri().path(), permitted.is_ok());
+    audit_scoped_use(
+        state,
+        &caller,
+        request.method(),
+        request.uri().path(),
+        permitted.is_ok(),
+    );
     if let Err(err) = permitted {
         return ApiError::from(err).into_response();
     }

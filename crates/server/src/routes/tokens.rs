@@ -27,7 +27,10 @@ pub async fn create(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<NewScopedToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedScopedToken>)> {
-    Ok((StatusCode::CREATED, Json(state.scoped_tokens.mint(&caller, &id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.scoped_tokens.mint(&caller, &id, body).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/tokens", operation_id = "listScopedTokens", summary = "List a workspace's scoped tokens",

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use paddock_api::tokens::{
-    Capability, CreatedScopedToken, NewScopedToken, ScopedTokenList, ScopedTokenRecord, DEFAULT_TTL_SECS,
-    MAX_TTL_SECS, MIN_TTL_SECS, TOKEN_PREFIX,
+    Capability, CreatedScopedToken, NewScopedToken, ScopedTokenList, ScopedTokenRecord, DEFAULT_TTL_SECS, MAX_TTL_SECS,
+    MIN_TTL_SECS, TOKEN_PREFIX,
 };
 use paddock_api::{Error, ErrorCode};
 

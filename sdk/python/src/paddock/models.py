@@ -34,6 +34,7 @@ __all__ = [
     "AuditList",
     "AuditRow",
     "CancelResponse",
+    "Capability",
     "Check",
     "CodeError",
     "CodeExecutionResult",
@@ -43,6 +44,7 @@ __all__ = [
     "CreateAgentSession",
     "CreateTurn",
     "CreatedKey",
+    "CreatedScopedToken",
     "CredentialRecord",
     "DatabaseCheck",
     "DataframeColumn",
@@ -80,9 +82,11 @@ __all__ = [
     "KernelRef",
     "KeyRecord",
     "KeyRole",
+    "McpConfig",
     "NetworkSpec",
     "NewKey",
     "NewPreview",
+    "NewScopedToken",
     "NewSession",
     "NewSnapshot",
     "NewWorkspace",
@@ -118,6 +122,8 @@ __all__ = [
     "ResourceStats",
     "RunRequest",
     "RuntimeHealth",
+    "ScopedTokenList",
+    "ScopedTokenRecord",
     "ServerStatusInfo",
     "Session",
     "Settings",
@@ -145,6 +151,9 @@ __all__ = [
     "WorkspaceUpdate",
 ]
 
+
+Capability = Literal["processes", "files:read", "files:write", "code", "agents", "previews", "mcp"]
+"""What a scoped token may do in its workspace. Each route under the"""
 
 CodeLanguage = Literal["python", "node", "typescript", "bash"]
 """A kernel's language."""
@@ -457,6 +466,22 @@ class CreatedKey(PaddockModel):
     source: str
     tenant: str
     token: str
+
+
+class CreatedScopedToken(PaddockModel):
+    """A new scoped token, with its secret (shown this once)."""
+
+    capabilities: List[str]
+    created_at: str
+    created_by: str
+    expires_at: str
+    id: str
+    label: Optional[str] = None
+    revoked_at: Optional[str] = None
+    state: str
+    tenant: str
+    token: str
+    workspace_id: str
 
 
 class CredentialRecord(PaddockModel):
@@ -804,6 +829,20 @@ class KeyRecord(PaddockModel):
     tenant: str
 
 
+class McpConfig(PaddockModel):
+    """`GET /v1/workspaces/{id}/mcp-config`: a `.mcp.json` for the workspace's
+    MCP endpoint with a freshly minted scoped token in it.
+    """
+
+    capabilities: List[str]
+    config: Dict[str, Any]
+    expires_at: str
+    server_name: str
+    token: str
+    token_id: str
+    url: str
+
+
 class NetworkSpec(PaddockModel):
     """A jail's network: no network, its own loopback, or egress through the
     allowlist proxy to the listed hosts.
@@ -826,6 +865,14 @@ class NewPreview(PaddockModel):
 
     port: int
     public: Optional[bool] = None
+    ttl_secs: Optional[int] = None
+
+
+class NewScopedToken(PaddockModel):
+    """`POST /v1/workspaces/{id}/tokens`."""
+
+    capabilities: List[str]
+    label: Optional[str] = None
     ttl_secs: Optional[int] = None
 
 
@@ -1118,6 +1165,27 @@ class RuntimeHealth(PaddockModel):
     """`GET …/runtime/v1/health`."""
 
     status: str
+
+
+class ScopedTokenList(PaddockModel):
+    """`GET /v1/workspaces/{id}/tokens`."""
+
+    tokens: List[ScopedTokenRecord]
+
+
+class ScopedTokenRecord(PaddockModel):
+    """A scoped token (never its secret)."""
+
+    capabilities: List[str]
+    created_at: str
+    created_by: str
+    expires_at: str
+    id: str
+    label: Optional[str] = None
+    revoked_at: Optional[str] = None
+    state: str
+    tenant: str
+    workspace_id: str
 
 
 class ServerStatusInfo(PaddockModel):

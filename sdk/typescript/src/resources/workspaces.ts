@@ -5,7 +5,9 @@ import type {
   AgentTurnRequest,
   CallOptions,
   CodeExecutionOptions,
+  McpConfigOptions,
   PreviewCreateRequest,
+  ScopedTokenCreateRequest,
   WorkspaceCreateRequest,
   WorkspaceExecRequest,
   WorkspaceExecStreamRequest,
@@ -21,11 +23,14 @@ import type {
   CodeExecutionResult,
   CodeLanguage,
   CodeStreamEvent,
+  CreatedScopedToken,
   ExecResult,
   KernelInfo,
   KernelList,
+  McpConfig,
   Preview,
   PreviewList,
+  ScopedTokenList,
   StreamEvent,
   StreamOutput,
   Workspace,
@@ -59,6 +64,8 @@ export class Workspaces {
   readonly previews: WorkspacePreviews;
   /** (paddock) The code kernels of running workspaces. */
   readonly kernels: WorkspaceKernels;
+  /** (paddock) Scoped tokens: bound to one workspace and a set of capabilities. */
+  readonly tokens: WorkspaceTokens;
   /** (paddock) Coding agents' sessions with durable, idempotent turns. */
   readonly agentSessions: WorkspaceAgentSessions;
 
@@ -66,7 +73,27 @@ export class Workspaces {
   constructor(private readonly http: HttpClient) {
     this.previews = new WorkspacePreviews(http);
     this.kernels = new WorkspaceKernels(http);
+    this.tokens = new WorkspaceTokens(http);
     this.agentSessions = new WorkspaceAgentSessions(http);
+  }
+
+  /**
+   * `GET /v1/workspaces/:id/mcp-config`: mints a scoped token with `mcp`
+   * (and `options.capabilities`) and answers a paste-able `.mcp.json` for
+   * the workspace's MCP endpoint. Each call mints a new token.
+   *
+   * ```ts
+   * const { config } = await paddock.workspaces.mcpConfig(ws.id, { capabilities: ["processes", "files:read"] });
+   * writeFileSync(".mcp.json", JSON.stringify(config, null, 2));
+   * ```
+   */
+  async mcpConfig(id: string, options: McpConfigOptions = {}, call?: CallOptions): Promise<McpConfig> {
+    return this.http.json({
+      method: "GET",
+      path: `/v1/workspaces/${segment(id)}/mcp-config`,
+      query: { capabilities: options.capabilities?.join(","), ttl_secs: options.ttlSecs, server_name: options.serverName },
+      call,
+    });
   }
 
   /**
@@ -328,6 +355,48 @@ export class WorkspacePreviews {
     await this.http.json<void>({
       method: "DELETE",
       path: `/v1/workspaces/${segment(id)}/previews/${segment(previewId)}`,
+      call,
+    });
+  }
+}
+
+/**
+ * (paddock) Scoped tokens: short-lived bearer tokens bound to one
+ * workspace and a set of capabilities, for tools and people that should not
+ * hold the API key. A token works as the `apiKey` of a client for its
+ * workspace's runtime, exec, code, kernel, preview, agent-session and MCP
+ * routes that its capabilities open, and is refused everywhere else.
+ *
+ * ```ts
+ * const { token } = await paddock.workspaces.tokens.create(ws.id, { capabilities: ["files:read"], ttlSecs: 600 });
+ * const reader = new Paddock({ baseUrl, apiKey: token });
+ * await reader.workspaces.runtime(ws.id).fs.entries("/workspace");
+ * ```
+ */
+export class WorkspaceTokens {
+  /** @internal */
+  constructor(private readonly http: HttpClient) {}
+
+  /** `POST /v1/workspaces/:id/tokens`: the token is in this answer only. */
+  async create(id: string, request: ScopedTokenCreateRequest, call?: CallOptions): Promise<CreatedScopedToken> {
+    return this.http.json({
+      method: "POST",
+      path: `/v1/workspaces/${segment(id)}/tokens`,
+      body: compact({ capabilities: request.capabilities, ttl_secs: request.ttlSecs, label: request.label }),
+      call,
+    });
+  }
+
+  /** `GET /v1/workspaces/:id/tokens`: active, expired and revoked, newest first (never their secrets). */
+  async list(id: string, call?: CallOptions): Promise<ScopedTokenList> {
+    return this.http.json({ method: "GET", path: `/v1/workspaces/${segment(id)}/tokens`, call });
+  }
+
+  /** `DELETE /v1/workspaces/:id/tokens/:tokenId`: it stops working at once. */
+  async revoke(id: string, tokenId: string, call?: CallOptions): Promise<void> {
+    await this.http.json<void>({
+      method: "DELETE",
+      path: `/v1/workspaces/${segment(id)}/tokens/${segment(tokenId)}`,
       call,
     });
   }

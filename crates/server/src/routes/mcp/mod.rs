@@ -81,7 +81,13 @@ async fn authorize(
         seen.record(&caller);
     }
     let permitted = caller.permit(&workspace_id, Capability::Mcp);
-    audit_scoped_use(&state, &caller, request.method(), request.uri().path(), permitted.is_ok());
+    audit_scoped_use(
+        &state,
+        &caller,
+        request.method(),
+        request.uri().path(),
+        permitted.is_ok(),
+    );
     if let Err(err) = permitted {
         return refuse(err);
     }
@@ -152,7 +158,9 @@ pub async fn config(
     let server_name = query.server_name.as_deref().unwrap_or(DEFAULT_MCP_SERVER_NAME);
     if server_name.is_empty()
         || server_name.len() > 64
-        || !server_name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        || !server_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
     {
         return Err(Error::new(
             ErrorCode::BadRequest,

@@ -133,7 +133,11 @@ struct WriteFileArgs {
 #[tool_router]
 impl WorkspaceTools {
     #[tool(description = "Run a shell command in the workspace and wait for it: its exit code, stdout and stderr.")]
-    async fn exec(&self, Extension(parts): Extension<http::request::Parts>, Parameters(args): Parameters<ExecArgs>) -> CallToolResult {
+    async fn exec(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<ExecArgs>,
+    ) -> CallToolResult {
         let (caller, workspace) = match caller_of(&parts) {
             Ok(found) => found,
             Err(err) => return failed(&err),
@@ -173,7 +177,9 @@ impl WorkspaceTools {
         }
     }
 
-    #[tool(description = "Run code on the workspace's Jupyter kernel (variables persist between calls): its output, results and errors; plots come back as images.")]
+    #[tool(
+        description = "Run code on the workspace's Jupyter kernel (variables persist between calls): its output, results and errors; plots come back as images."
+    )]
     async fn run_code(
         &self,
         Extension(parts): Extension<http::request::Parts>,
@@ -208,9 +214,7 @@ impl WorkspaceTools {
                     ImageFormat::Jpeg => images.push(ContentBlock::image(data.clone(), "image/jpeg")),
                     ImageFormat::Svg => text.push_str(&format!("\n[svg]\n{data}")),
                 },
-                CodeResultPart::Text { value } | CodeResultPart::Html { value } => {
-                    text.push_str(&format!("\n{value}"))
-                }
+                CodeResultPart::Text { value } | CodeResultPart::Html { value } => text.push_str(&format!("\n{value}")),
                 other => {
                     if let Ok(json) = serde_json::to_string(other) {
                         text.push_str(&format!("\n{json}"));
@@ -233,7 +237,9 @@ impl WorkspaceTools {
         }
     }
 
-    #[tool(description = "Read a file of the workspace: text as text, PNG, JPEG, GIF and WebP images as images, other bytes as base64 (at most 4 MiB).")]
+    #[tool(
+        description = "Read a file of the workspace: text as text, PNG, JPEG, GIF and WebP images as images, other bytes as base64 (at most 4 MiB)."
+    )]
     async fn read_file(
         &self,
         Extension(parts): Extension<http::request::Parts>,
@@ -245,7 +251,9 @@ impl WorkspaceTools {
         }
     }
 
-    #[tool(description = "List a directory of the workspace: one entry a line, directories ending in '/', with sizes in bytes.")]
+    #[tool(
+        description = "List a directory of the workspace: one entry a line, directories ending in '/', with sizes in bytes."
+    )]
     async fn list_files(
         &self,
         Extension(parts): Extension<http::request::Parts>,
@@ -282,7 +290,12 @@ impl WorkspaceTools {
             let bytes = if args.base64 {
                 base64::engine::general_purpose::STANDARD
                     .decode(args.content.trim())
-                    .map_err(|err| Error::new(paddock_api::ErrorCode::BadRequest, format!("content is not base64: {err}")))?
+                    .map_err(|err| {
+                        Error::new(
+                            paddock_api::ErrorCode::BadRequest,
+                            format!("content is not base64: {err}"),
+                        )
+                    })?
             } else {
                 args.content.into_bytes()
             };

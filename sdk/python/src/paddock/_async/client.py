@@ -81,6 +81,7 @@ from ..models import (
     CancelResponse,
     CodeExecutionResult,
     CreatedKey,
+    CreatedScopedToken,
     CredentialRecord,
     ExecResult,
     Flavor,
@@ -97,6 +98,7 @@ from ..models import (
     KernelInfo,
     KernelList,
     KeyRecord,
+    McpConfig,
     Preview,
     PreviewList,
     ProcessConfig,
@@ -108,6 +110,8 @@ from ..models import (
     PublicStats,
     Readiness,
     RuntimeHealth,
+    ScopedTokenList,
+    ScopedTokenRecord,
     Session,
     Settings,
     SkillsConfig,
@@ -965,6 +969,65 @@ class AsyncKeys:
         await self._http.json("DELETE", f"/v1/keys/{seg(key_id)}")
 
     delete = revoke
+
+
+class AsyncTokens:
+    """Scoped tokens: short-lived bearer tokens bound to one workspace and a
+    set of capabilities (``processes``, ``files:read``, ``files:write``,
+    ``code``, ``agents``, ``previews``, ``mcp``). A token works as the
+    ``api_key`` of a client for its workspace's routes that its
+    capabilities open, and is refused everywhere else."""
+
+    def __init__(self, http: AsyncHTTP) -> None:
+        self._http = http
+
+    async def create(
+        self,
+        workspace_id: str,
+        *,
+        capabilities: Sequence[str],
+        ttl_secs: Optional[int] = None,
+        label: Optional[str] = None,
+    ) -> CreatedScopedToken:
+        """A new token (``pdt_…``); its secret is in this answer only."""
+        answer = await self._http.json(
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/tokens",
+            json=body(capabilities=list(capabilities), ttl_secs=ttl_secs, label=label),
+        )
+        return CreatedScopedToken.model_validate(answer)
+
+    async def list(self, workspace_id: str) -> List[ScopedTokenRecord]:
+        """Active, expired and revoked tokens, newest first (never secrets)."""
+        answer = await self._http.json("GET", f"/v1/workspaces/{seg(workspace_id)}/tokens")
+        return ScopedTokenList.model_validate(answer).tokens
+
+    async def revoke(self, workspace_id: str, token_id: str) -> None:
+        """The token stops working at once."""
+        await self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}/tokens/{seg(token_id)}")
+
+    delete = revoke
+
+    async def mcp_config(
+        self,
+        workspace_id: str,
+        *,
+        capabilities: Optional[Sequence[str]] = None,
+        ttl_secs: Optional[int] = None,
+        server_name: Optional[str] = None,
+    ) -> McpConfig:
+        """A paste-able ``.mcp.json`` (``.config``) for the workspace's MCP
+        endpoint with a freshly minted token (``mcp`` is always added)."""
+        answer = await self._http.json(
+            "GET",
+            f"/v1/workspaces/{seg(workspace_id)}/mcp-config",
+            query={
+                "capabilities": ",".join(capabilities) if capabilities is not None else None,
+                "ttl_secs": ttl_secs,
+                "server_name": server_name,
+            },
+        )
+        return McpConfig.model_validate(answer)
 
 
 class AsyncPreviews:
@@ -2348,6 +2411,8 @@ class AsyncPaddock:
         self.keys = AsyncKeys(self._http)
         self.snapshots = AsyncSnapshots(self._http)
         self.previews = AsyncPreviews(self._http)
+        #: Scoped tokens and MCP client configuration.
+        self.tokens = AsyncTokens(self._http)
         self.workspaces = AsyncWorkspaces(self._http, self.snapshots, self.previews)
         #: Code kernels of running workspaces.
         self.kernels = AsyncKernels(self._http)

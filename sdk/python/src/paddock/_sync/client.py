@@ -83,6 +83,7 @@ from ..models import (
     CancelResponse,
     CodeExecutionResult,
     CreatedKey,
+    CreatedScopedToken,
     CredentialRecord,
     ExecResult,
     Flavor,
@@ -99,6 +100,7 @@ from ..models import (
     KernelInfo,
     KernelList,
     KeyRecord,
+    McpConfig,
     Preview,
     PreviewList,
     ProcessConfig,
@@ -110,6 +112,8 @@ from ..models import (
     PublicStats,
     Readiness,
     RuntimeHealth,
+    ScopedTokenList,
+    ScopedTokenRecord,
     Session,
     Settings,
     SkillsConfig,
@@ -967,6 +971,65 @@ class Keys:
         self._http.json("DELETE", f"/v1/keys/{seg(key_id)}")
 
     delete = revoke
+
+
+class Tokens:
+    """Scoped tokens: short-lived bearer tokens bound to one workspace and a
+    set of capabilities (``processes``, ``files:read``, ``files:write``,
+    ``code``, ``agents``, ``previews``, ``mcp``). A token works as the
+    ``api_key`` of a client for its workspace's routes that its
+    capabilities open, and is refused everywhere else."""
+
+    def __init__(self, http: HTTP) -> None:
+        self._http = http
+
+    def create(
+        self,
+        workspace_id: str,
+        *,
+        capabilities: Sequence[str],
+        ttl_secs: Optional[int] = None,
+        label: Optional[str] = None,
+    ) -> CreatedScopedToken:
+        """A new token (``pdt_…``); its secret is in this answer only."""
+        answer = self._http.json(
+            "POST",
+            f"/v1/workspaces/{seg(workspace_id)}/tokens",
+            json=body(capabilities=list(capabilities), ttl_secs=ttl_secs, label=label),
+        )
+        return CreatedScopedToken.model_validate(answer)
+
+    def list(self, workspace_id: str) -> List[ScopedTokenRecord]:
+        """Active, expired and revoked tokens, newest first (never secrets)."""
+        answer = self._http.json("GET", f"/v1/workspaces/{seg(workspace_id)}/tokens")
+        return ScopedTokenList.model_validate(answer).tokens
+
+    def revoke(self, workspace_id: str, token_id: str) -> None:
+        """The token stops working at once."""
+        self._http.json("DELETE", f"/v1/workspaces/{seg(workspace_id)}/tokens/{seg(token_id)}")
+
+    delete = revoke
+
+    def mcp_config(
+        self,
+        workspace_id: str,
+        *,
+        capabilities: Optional[Sequence[str]] = None,
+        ttl_secs: Optional[int] = None,
+        server_name: Optional[str] = None,
+    ) -> McpConfig:
+        """A paste-able ``.mcp.json`` (``.config``) for the workspace's MCP
+        endpoint with a freshly minted token (``mcp`` is always added)."""
+        answer = self._http.json(
+            "GET",
+            f"/v1/workspaces/{seg(workspace_id)}/mcp-config",
+            query={
+                "capabilities": ",".join(capabilities) if capabilities is not None else None,
+                "ttl_secs": ttl_secs,
+                "server_name": server_name,
+            },
+        )
+        return McpConfig.model_validate(answer)
 
 
 class Previews:
@@ -2350,6 +2413,8 @@ class Paddock:
         self.keys = Keys(self._http)
         self.snapshots = Snapshots(self._http)
         self.previews = Previews(self._http)
+        #: Scoped tokens and MCP client configuration.
+        self.tokens = Tokens(self._http)
         self.workspaces = Workspaces(self._http, self.snapshots, self.previews)
         #: Code kernels of running workspaces.
         self.kernels = Kernels(self._http)
