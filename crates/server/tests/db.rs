@@ -3,8 +3,8 @@
 //! installing and starting Debian's PostgreSQL).
 
 use paddock_server::db::{
-    now_ms, AuditRow, Backend, CredentialRow, Db, JailEnd, JailFilter, KeyRow, Scope, SessionRow, SnapshotRow,
-    TokenRow, WorkspaceRow,
+    now_ms, AuditRow, Backend, CredentialRow, Db, JailEnd, JailFilter, KeyRow, Scope, ScopedTokenRow, SessionRow,
+    SnapshotRow, TokenRow, WorkspaceRow,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -86,6 +86,57 @@ async fn exercise(store: &Db) {
     assert_eq!(store.active_key_count().await.unwrap(), 1);
     assert_eq!(store.list_keys(&Scope::All).await.unwrap().len(), 2);
     assert_eq!(store.list_keys(&t2).await.unwrap().len(), 1);
+
+    // Scoped tokens: lookup by hash, listed per workspace and tenant,
+    // revoked once and only in scope.
+    let token = |id: &str, hash: &str, at: i64| ScopedTokenRow {
+        id: id.into(),
+        tenant_id: "t1".into(),
+        workspace_id: "wrk_1".into(),
+        capabilities: "files:read,mcp".into(),
+        token_hash: hash.into(),
+        label: None,
+        created_by: "key_a".into(),
+        created_at: at,
+        expires_at: at + 60_000,
+        revoked_at: None,
+    };
+    store.insert_scoped_token(&token("tok_a", "th-a", 1000)).await.unwrap();
+    store.insert_scoped_token(&token("tok_b", "th-b", 2000)).await.unwrap();
+    assert!(
+        store.insert_scoped_token(&token("tok_c", "th-a", 3000)).await.is_err(),
+        "duplicate hash accepted"
+    );
+    assert_eq!(
+        store.scoped_token_by_hash("th-b").await.unwrap().unwrap(),
+        token("tok_b", "th-b", 2000)
+    );
+    let listed: Vec<String> = store
+        .list_scoped_tokens(&t1, "wrk_1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, ["tok_b", "tok_a"], "newest first");
+    assert!(store.list_scoped_tokens(&t2, "wrk_1").await.unwrap().is_empty());
+    assert!(
+        !store.revoke_scoped_token(&t2, "wrk_1", "tok_a").await.unwrap(),
+        "revoked across tenants"
+    );
+    assert!(
+        !store.revoke_scoped_token(&t1, "wrk_2", "tok_a").await.unwrap(),
+        "revoked through another workspace"
+    );
+    assert!(store.revoke_scoped_token(&t1, "wrk_1", "tok_a").await.unwrap());
+    assert!(!store.revoke_scoped_token(&t1, "wrk_1", "tok_a").await.unwrap());
+    assert!(store
+        .scoped_token_by_hash("th-a")
+        .await
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
 
     // Credentials: upsert keeps added_at; tenant-scoped.
     let cred = CredentialRow {
