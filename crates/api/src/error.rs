@@ -225,6 +225,11 @@ error_codes! {
     TurnConflict = ("TURN_CONFLICT", 409),
     /// No permission request with that id waits in the agent session.
     PermissionNotFound = ("PERMISSION_NOT_FOUND", 404),
+    /// The workspace's desktop is not running (start it), or cannot run
+    /// here (its packages are missing: the message says which).
+    DesktopNotReady = ("DESKTOP_NOT_READY", 409),
+    /// The desktop's X server failed, or refused an operation.
+    DesktopFailed = ("DESKTOP_FAILED", 502),
 }
 
 impl fmt::Display for ErrorCode {

@@ -39,6 +39,10 @@ pub enum Capability {
     /// Create, list and revoke previews, and use private ones.
     #[serde(rename = "previews")]
     Previews,
+    /// The desktop: screenshots, mouse, keyboard, windows, clipboard,
+    /// launching programs, recordings.
+    #[serde(rename = "desktop")]
+    Desktop,
     /// The workspace's MCP endpoint (its tools need their own capability
     /// too).
     #[serde(rename = "mcp")]
@@ -47,13 +51,14 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Processes,
         Capability::FilesRead,
         Capability::FilesWrite,
         Capability::Code,
         Capability::Agents,
         Capability::Previews,
+        Capability::Desktop,
         Capability::Mcp,
     ];
 
@@ -66,6 +71,7 @@ impl Capability {
             Capability::Code => "code",
             Capability::Agents => "agents",
             Capability::Previews => "previews",
+            Capability::Desktop => "desktop",
             Capability::Mcp => "mcp",
         }
     }

@@ -9,6 +9,12 @@
 //! with it `python3` has numpy, pandas and matplotlib, and code kernels
 //! find ipykernel and bash_kernel.
 //!
+//! `desktop`: the Debian packages of a workspace's desktop (Xvfb, openbox,
+//! ffmpeg, xclip, fonts), installed on the host with apt (jails see the
+//! host's `/usr`), and the fontconfig file jails lack (`etc/fonts`), which
+//! a workspace made with the flavor uses (`FONTCONFIG_FILE`). The server
+//! drives the display itself (input, screenshots, windows over X11).
+//!
 //! `typescript`: tslab (the Jupyter kernel of JavaScript and TypeScript)
 //! from npm for the jails' own Node (`/usr/bin/node`), in `lib/node`, and
 //! `bin/tslab`. Its dependencies are installed beneath it (npm's shallow
@@ -26,6 +32,31 @@ use crate::client::{Failure, Outcome};
 const PYTHON: &str = "/usr/bin/python3";
 /// What `python-data` holds.
 const PYTHON_DATA_PACKAGES: &[&str] = &["numpy", "pandas", "matplotlib", "ipykernel", "bash_kernel"];
+
+/// The Debian packages `desktop` installs.
+const DESKTOP_PACKAGES: &[&str] = &[
+    "xvfb",
+    "openbox",
+    "ffmpeg",
+    "xclip",
+    "x11-utils",
+    "xdg-utils",
+    "fonts-dejavu-core",
+    "python3-tk",
+];
+
+/// `etc/fonts/fonts.conf` of `desktop`: the host's fonts under `/usr`,
+/// and a cache in the jail's `/tmp`.
+const FONTS_CONF: &str = r#"<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
+<!-- paddock flavor desktop: the fonts jails see (the host's /usr). -->
+<fontconfig>
+  <dir>/usr/share/fonts</dir>
+  <dir>/usr/local/share/fonts</dir>
+  <cachedir>/tmp/.fontconfig-cache</cachedir>
+  <config><rescan><int>0</int></rescan></config>
+</fontconfig>
+"#;
 
 /// The Node jails run.
 const NODE: &str = "/usr/bin/node";
@@ -108,7 +139,10 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
     let built = match name {
         "python-data" => build_python_data(&staging),
         "typescript" => build_typescript(&staging),
-        other => Err(Failure(format!("no flavor named {other}: python-data or typescript"))),
+        "desktop" => build_desktop(&staging),
+        other => Err(Failure(format!(
+            "no flavor named {other}: python-data, typescript or desktop"
+        ))),
     };
     if let Err(failure) = built {
         let _ = std::fs::remove_dir_all(&staging);
@@ -120,6 +154,7 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
     std::fs::rename(&staging, &target).map_err(|e| Failure(format!("{}: {e}", target.display())))?;
     let holds = match name {
         "typescript" => format!("{TSLAB} for {NODE}"),
+        "desktop" => format!("fontconfig for the host's {}", DESKTOP_PACKAGES.join(", ")),
         _ => format!("{} for {PYTHON}", PYTHON_DATA_PACKAGES.join(", ")),
     };
     println!(
@@ -228,6 +263,35 @@ fn build_typescript(dir: &Path) -> Result<(), Failure> {
             .args(["-e", "require('zeromq'); require('./dist/main.js')"]),
         &format!("the built flavor's tslab does not load on {NODE}"),
     )
+}
+
+fn build_desktop(dir: &Path) -> Result<(), Failure> {
+    let missing: Vec<&str> = DESKTOP_PACKAGES.iter().copied().filter(|p| !deb_installed(p)).collect();
+    if !missing.is_empty() {
+        println!("installing {} with apt-get ...", missing.join(", "));
+        check(
+            Command::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+            "apt-get install (as root; apt-get update first if the lists are old)",
+        )?;
+    }
+    if let Some(package) = DESKTOP_PACKAGES.iter().find(|p| !deb_installed(p)) {
+        return Err(Failure(format!("{package} is still not installed")));
+    }
+    let fonts = dir.join("etc/fonts");
+    std::fs::create_dir_all(&fonts).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
+    std::fs::write(fonts.join("fonts.conf"), FONTS_CONF).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
+    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))
+}
+
+/// Whether Debian package `name` is installed.
+fn deb_installed(name: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", name])
+        .output()
+        .is_ok_and(|out| out.stdout.ends_with(b"install ok installed"))
 }
 
 /// Runs a built flavor's check; `failed` and its stderr when it fails.

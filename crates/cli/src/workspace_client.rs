@@ -295,10 +295,12 @@ pub enum FlavorsCommand {
     /// bash_kernel from PyPI, what python and bash code kernels need
     /// (needs python3-pip); `typescript` is tslab from npm, the kernel of
     /// node and typescript code for the jails' own /usr/bin/node (needs
-    /// npm). Run it on the server's host.
+    /// npm); `desktop` is the Debian packages of a workspace's desktop
+    /// (Xvfb, openbox, ffmpeg, xclip, fonts, python3-tk; apt-get, as root)
+    /// and the fontconfig jails need. Run it on the server's host.
     Install {
-        /// The flavor: python-data or typescript.
-        #[arg(value_parser = ["python-data", "typescript"])]
+        /// The flavor: python-data, typescript or desktop.
+        #[arg(value_parser = ["python-data", "typescript", "desktop"])]
         name: String,
         /// The server's state directory (default as for `paddock serve`).
         #[arg(long, env = "PADDOCK_STATE_DIR")]

@@ -46,6 +46,8 @@ pub struct AppState {
     pub agents: crate::services::agents::Agents,
     /// Agent sessions and their durable turns.
     pub agent_sessions: crate::services::agents::sessions::AgentSessions,
+    /// Desktops of running workspaces.
+    pub desktops: crate::services::desktop::Desktops,
     /// Code kernels of running workspaces.
     pub kernels: Kernels,
     /// Warm workspaces for `POST /v1/code`.

@@ -136,6 +136,7 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         agents,
         agent_sessions,
         kernels,
+        desktops: crate::services::desktop::Desktops::new(workspaces.clone(), config.state_dir.join("flavors")),
         code_pool,
         disk,
         runs,

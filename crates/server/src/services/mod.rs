@@ -6,6 +6,7 @@
 pub mod agents;
 pub mod audit;
 pub mod credentials;
+pub mod desktop;
 pub mod files;
 pub mod health;
 pub mod identity;

@@ -13,6 +13,7 @@
 //! - [`agents`]: coding agents and their ACP servers.
 
 mod agents;
+mod desktop;
 mod fs;
 mod processes;
 
@@ -50,6 +51,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .merge(processes::routes())
         .merge(fs::routes())
         .merge(agents::routes())
+        .merge(desktop::routes())
 }
 
 /// A runtime error: `application/problem+json` with the status of its

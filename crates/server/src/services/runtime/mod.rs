@@ -280,6 +280,16 @@ impl RunningJail {
 
     /// Starts a managed process.
     pub async fn create(self: &Arc<Self>, request: ProcessCreateRequest) -> Result<ProcessInfo, Error> {
+        self.create_as(request, ProcessOwner::User).await
+    }
+
+    /// [`RunningJail::create`] for `owner` (the desktop's own processes
+    /// are listed as `desktop`).
+    pub async fn create_as(
+        self: &Arc<Self>,
+        request: ProcessCreateRequest,
+        owner: ProcessOwner,
+    ) -> Result<ProcessInfo, Error> {
         let config = self.config();
         self.check_room(&config)?;
         let terminal = request.tty.then_some(DEFAULT_TERMINAL);
@@ -300,7 +310,7 @@ impl RunningJail {
             cwd: request.cwd,
             tty: request.tty,
             interactive: request.interactive,
-            owner: ProcessOwner::User,
+            owner,
             status: ProcessState::Running,
             pid: Some(process.pid),
             exit_code: None,

@@ -61,6 +61,8 @@ use snapshots::SnapshotKind;
 
 /// Longest label.
 const MAX_LABEL: usize = 200;
+/// Where in a flavor its fontconfig file is.
+const FONTCONFIG: &str = "etc/fonts/fonts.conf";
 /// Labels of workspaces the server makes for itself start with this; a
 /// caller's label may not (so nothing the server removes as its own can
 /// be a caller's workspace).
@@ -506,6 +508,11 @@ impl Workspaces {
         for name in &spec.flavors {
             let target = format!("/opt/flavors/{name}");
             path.push_str(&format!("{target}/bin:"));
+            // Jails have no /etc/fonts: a flavor may bring the fontconfig
+            // file (desktop does), for every program of the workspace.
+            if self.inner.flavors.join(name).join(FONTCONFIG).is_file() {
+                config = config.env("FONTCONFIG_FILE", format!("{target}/{FONTCONFIG}"));
+            }
             config = config.bind(self.inner.flavors.join(name), target, false);
         }
         if !path.is_empty() {
@@ -556,6 +563,9 @@ impl Workspaces {
 
     /// The workspace `id` in the caller's tenant (404 otherwise).
     async fn find(&self, caller: &Caller, id: &str) -> Result<WorkspaceRow, Error> {
+        // The routes check a scoped token's workspace; so does every
+        // lookup, in case a route takes an id from elsewhere.
+        caller.permit_workspace(id)?;
         self.db()
             .workspace(&caller.scope(None), id)
             .await?

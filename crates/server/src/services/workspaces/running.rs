@@ -45,6 +45,7 @@ impl Workspaces {
     /// running (the tree resumed first if paused). Counts as activity for
     /// the idle timeout.
     pub async fn running(&self, caller: &Caller, id: &str) -> Result<Arc<RunningJail>, Error> {
+        caller.permit_workspace(id)?;
         let slot = self.slot(id);
         // A running workspace of the caller's answers without the
         // database: delete and stop take the runtime out of the slot first.
@@ -144,6 +145,13 @@ impl Workspaces {
     }
 
     /// Whether one of the caller's workspaces runs.
+    /// One of the caller's workspaces' runtime if it runs now, without
+    /// starting it.
+    pub async fn running_now(&self, caller: &Caller, id: &str) -> Result<Option<Arc<RunningJail>>, Error> {
+        self.find(caller, id).await?;
+        Ok(live(&self.slot(id)))
+    }
+
     pub async fn run_state(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
         self.find(caller, id).await?;
         Ok(run_state(id, live(&self.slot(id)).as_deref()))
