@@ -3,7 +3,9 @@
 // configured from `GET /v1/workspaces/{id}/mcp-config` exactly as a user
 // pastes it into `.mcp.json`, lists the tools its token opens, runs a
 // command, writes and reads files, runs Python on the workspace's kernel
-// and gets a matplotlib plot back as image content; then the refusals: a
+// and gets a matplotlib plot back as image content, takes screenshots and
+// drives the desktop with Anthropic's and OpenAI's computer-use action sets
+// (each answering a screenshot); then the refusals: a
 // token without a capability, a tenant API key, an expired token.
 //
 //   PADDOCK_BIN=target/debug/paddock node --test mcp.test.mjs
@@ -70,8 +72,11 @@ const text = (result) => result.content.filter((c) => c.type === 'text').map((c)
 test('the official MCP client uses a workspace through its scoped token', { timeout: 600_000 }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'paddock-mcp-'));
   const stateDir = join(work, 'state');
-  // run_code needs the kernel and matplotlib of the python-data flavor.
-  execFileSync(BIN, ['flavors', 'install', 'python-data', '--state-dir', stateDir], { stdio: 'inherit' });
+  // run_code needs the kernel and matplotlib of the python-data flavor;
+  // the computer-use tools the desktop flavor (its Debian packages).
+  for (const flavor of ['python-data', 'desktop']) {
+    execFileSync(BIN, ['flavors', 'install', flavor, '--state-dir', stateDir], { stdio: 'inherit' });
+  }
   const server = await startServer(stateDir);
   const clients = [];
   t.after(async () => {
@@ -80,14 +85,15 @@ test('the official MCP client uses a workspace through its scoped token', { time
     rmSync(work, { recursive: true, force: true });
   });
   const base = server.url;
-  const created = await call(base, 'POST', '/v1/workspaces', { flavors: ['python-data'] });
+  const created = await call(base, 'POST', '/v1/workspaces', { flavors: ['python-data', 'desktop'] });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const ws = created.body.id;
 
-  // The configuration a user pastes: everything but agents and previews.
+  // The configuration a user pastes: everything but agents and previews
+  // (desktop too, as the workspace has the desktop flavor).
   const config = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config`);
   assert.equal(config.status, 200, JSON.stringify(config.body));
-  assert.deepEqual(config.body.capabilities, ['processes', 'files:read', 'files:write', 'code', 'mcp']);
+  assert.deepEqual(config.body.capabilities, ['processes', 'files:read', 'files:write', 'code', 'desktop', 'mcp']);
   const entry = config.body.config.mcpServers.paddock;
   assert.equal(entry.url, `${base}/v1/workspaces/${ws}/mcp`);
   const client = await connect(entry);
@@ -95,7 +101,7 @@ test('the official MCP client uses a workspace through its scoped token', { time
   assert.equal(client.getServerVersion().name, 'paddock');
 
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((tool) => tool.name).sort(), ['exec', 'list_files', 'read_file', 'run_code', 'write_file']);
+  assert.deepEqual(tools.map((tool) => tool.name).sort(), ['computer', 'computer_call', 'exec', 'list_files', 'read_file', 'run_code', 'screenshot', 'write_file']);
   for (const tool of tools) {
     assert.equal(tool.inputSchema.type, 'object', tool.name);
     assert.ok(tool.description.length > 20, tool.name);
@@ -136,6 +142,45 @@ test('the official MCP client uses a workspace through its scoped token', { time
   assert.equal(raised.isError, true);
   assert.match(text(raised), /ZeroDivisionError/);
 
+  // Computer use: the desktop starts on first use; screenshots are images.
+  const pngOf = (result) => {
+    const block = result.content.find((c) => c.type === 'image');
+    assert.ok(block, JSON.stringify(result.content).slice(0, 300));
+    assert.equal(block.mimeType, 'image/png');
+    const bytes = Buffer.from(block.data, 'base64');
+    assert.equal(bytes.subarray(0, 8).toString('hex'), '89504e470d0a1a0a');
+    return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+  };
+  const shot = await client.callTool({ name: 'screenshot', arguments: {} });
+  assert.equal(shot.isError, false, text(shot));
+  assert.deepEqual(pngOf(shot), { width: 1280, height: 720 });
+  assert.deepEqual(pngOf(await client.callTool({ name: 'screenshot', arguments: { scale: 0.5 } })), { width: 640, height: 360 });
+  // Anthropic's action set: each action answers a screenshot.
+  const moved = await client.callTool({ name: 'computer', arguments: { action: 'mouse_move', coordinate: [321, 123] } });
+  assert.deepEqual(pngOf(moved), { width: 1280, height: 720 });
+  const where = await client.callTool({ name: 'computer', arguments: { action: 'cursor_position' } });
+  assert.equal(text(where), 'X=321,Y=123');
+  for (const args of [{ action: 'left_click', coordinate: [400, 300] }, { action: 'type', text: 'hi' }, { action: 'key', text: 'ctrl+a' },
+    { action: 'scroll', coordinate: [400, 300], scroll_direction: 'down', scroll_amount: 2 }, { action: 'left_click_drag', start_coordinate: [10, 10], coordinate: [50, 60] }]) {
+    const result = await client.callTool({ name: 'computer', arguments: args });
+    assert.equal(result.isError, false, `${JSON.stringify(args)}: ${text(result)}`);
+    pngOf(result);
+  }
+  assert.deepEqual((await client.callTool({ name: 'computer', arguments: { action: 'cursor_position' } })).content[0].text, 'X=50,Y=60');
+  const noCoordinate = await client.callTool({ name: 'computer', arguments: { action: 'mouse_move' } });
+  assert.equal(noCoordinate.isError, true);
+  assert.match(text(noCoordinate), /^BAD_REQUEST: MouseMove needs coordinate/);
+  // OpenAI's action set, as the model writes a computer_call's action.
+  const call1 = await client.callTool({ name: 'computer_call', arguments: { action: { type: 'move', x: 640, y: 360 } } });
+  pngOf(call1);
+  assert.equal(text(await client.callTool({ name: 'computer', arguments: { action: 'cursor_position' } })), 'X=640,Y=360');
+  for (const action of [{ type: 'click', x: 10, y: 10, button: 'right' }, { type: 'keypress', keys: ['CTRL', 'L'] }, { type: 'type', text: 'abc' },
+    { type: 'scroll', x: 100, y: 100, scroll_x: 0, scroll_y: 250 }, { type: 'drag', path: [{ x: 1, y: 1 }, { x: 30, y: 40 }] }, { type: 'screenshot' }]) {
+    const result = await client.callTool({ name: 'computer_call', arguments: { action } });
+    assert.equal(result.isError, false, `${JSON.stringify(action)}: ${text(result)}`);
+    pngOf(result);
+  }
+
   // A read-only token: its list has only the reading tools, and a call to
   // another tool is refused and does nothing.
   const readOnly = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config?capabilities=files:read&server_name=reader`);
@@ -148,6 +193,10 @@ test('the official MCP client uses a workspace through its scoped token', { time
   assert.match(text(refused), /^MISSING_CAPABILITY/);
   const refusedExec = await reader.callTool({ name: 'exec', arguments: { command: 'touch /workspace/pwned' } });
   assert.match(text(refusedExec), /^MISSING_CAPABILITY/);
+  const refusedShot = await reader.callTool({ name: 'screenshot', arguments: {} });
+  assert.equal(refusedShot.isError, true);
+  assert.match(text(refusedShot), /^MISSING_CAPABILITY/);
+  assert.equal(refusedShot.content.some((c) => c.type === 'image'), false);
   assert.equal(text(await client.callTool({ name: 'read_file', arguments: { path: 'src/hello.py' } })), 'print("hello from mcp")\n');
   assert.doesNotMatch(text(await client.callTool({ name: 'list_files', arguments: {} })), /pwned/);
 

@@ -139,6 +139,17 @@ pub enum DesktopScreenshotFormat {
     Webp,
 }
 
+impl DesktopScreenshotFormat {
+    /// The media type of an image in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            DesktopScreenshotFormat::Png => "image/png",
+            DesktopScreenshotFormat::Jpeg => "image/jpeg",
+            DesktopScreenshotFormat::Webp => "image/webp",
+        }
+    }
+}
+
 /// `GET …/desktop/screenshot`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]

@@ -44,7 +44,9 @@ const DEFAULT_CAPABILITIES: [Capability; 5] = [
 
 /// The endpoint: `rmcp`'s Streamable HTTP service behind [`authorize`].
 pub fn router(state: SharedState) -> Router<SharedState> {
-    let tool_state = state.clone();
+    // The tool router (the tools' schemas) is built once; the stateless
+    // service makes a handler per request from it.
+    let tools = tools::WorkspaceTools::new(state.clone());
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -54,7 +56,7 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .disable_allowed_hosts()
         .with_max_request_body_bytes(state.config.body_limit);
     let service = StreamableHttpService::new(
-        move || Ok(tools::WorkspaceTools::new(tool_state.clone())),
+        move || Ok(tools.clone()),
         Arc::new(NeverSessionManager::default()),
         config,
     );
@@ -131,7 +133,8 @@ fn refuse(err: Error) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct McpConfigQuery {
     /// Comma-separated capabilities of the token (`mcp` is always added);
-    /// default `mcp,processes,files:read,files:write,code`.
+    /// default `mcp,processes,files:read,files:write,code`, and `desktop`
+    /// for a workspace with the desktop flavor.
     capabilities: Option<String>,
     /// The token's lifetime in seconds, 1..=86400 (default 900).
     ttl_secs: Option<u64>,
@@ -141,7 +144,7 @@ pub struct McpConfigQuery {
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/mcp-config", operation_id = "getMcpConfig", summary = "MCP client configuration with a fresh scoped token",
-    description = "(ext) Mints a scoped token for the workspace (with `mcp` and the capabilities asked for) and answers a paste-able `.mcp.json` for the workspace's MCP endpoint, `/v1/workspaces/{id}/mcp` (Streamable HTTP, stateless). Its tools are `exec` (`processes`), `run_code` (`code`), `read_file` and `list_files` (`files:read`) and `write_file` (`files:write`); a token lists and calls only the tools its capabilities open. The endpoint refuses tenant API keys. Each call mints a new token: call again before `expires_at`.",
+    description = "(ext) Mints a scoped token for the workspace (with `mcp` and the capabilities asked for) and answers a paste-able `.mcp.json` for the workspace's MCP endpoint, `/v1/workspaces/{id}/mcp` (Streamable HTTP, stateless). Its tools are `exec` (`processes`), `run_code` (`code`), `read_file` and `list_files` (`files:read`), `write_file` (`files:write`), and `screenshot`, `computer` (Anthropic's computer-use actions) and `computer_call` (OpenAI's) (`desktop`); a token lists and calls only the tools its capabilities open. The endpoint refuses tenant API keys. Each call mints a new token: call again before `expires_at`.",
     tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), McpConfigQuery),
     responses((status = 200, description = "The configuration and its token (shown once)", body = McpConfig),
         (status = 400, description = "An unknown capability, a ttl out of range or a bad server name", body = ErrorBody),
@@ -169,7 +172,19 @@ pub async fn config(
         .into());
     }
     let mut capabilities = match query.capabilities.as_deref() {
-        None => DEFAULT_CAPABILITIES.to_vec(),
+        None => {
+            let mut defaults = DEFAULT_CAPABILITIES.to_vec();
+            let workspace = state.workspaces.get(&caller, &id).await?;
+            if workspace
+                .config
+                .flavors
+                .iter()
+                .any(|f| f == crate::services::desktop::FLAVOR)
+            {
+                defaults.push(Capability::Desktop);
+            }
+            defaults
+        }
         Some(list) => parse_capabilities(list)?,
     };
     capabilities.push(Capability::Mcp);

@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use paddock_api::code::{CodeLanguage, CodeRequest, CodeResultPart, ImageFormat};
+use paddock_api::runtime::desktop::{DesktopMouseButton, DesktopScreenshotFormat, DesktopStartRequest};
 use paddock_api::runtime::fs::FsEntryType;
 use paddock_api::runtime::processes::ProcessRunRequest;
 use paddock_api::tokens::Capability;
@@ -23,16 +24,22 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::app::SharedState;
+use crate::routes::extract::audit_scoped_use;
+use crate::services::desktop::x11::{chord, X11Desktop};
+use crate::services::desktop::Session;
 use crate::services::files;
 use crate::services::identity::Caller;
 
 /// Every tool and the capability it needs.
-const TOOLS: [(&str, Capability); 5] = [
+const TOOLS: [(&str, Capability); 8] = [
     ("exec", Capability::Processes),
     ("run_code", Capability::Code),
     ("read_file", Capability::FilesRead),
     ("list_files", Capability::FilesRead),
     ("write_file", Capability::FilesWrite),
+    ("screenshot", Capability::Desktop),
+    ("computer", Capability::Desktop),
+    ("computer_call", Capability::Desktop),
 ];
 
 /// Most bytes `read_file` answers (larger files: the runtime file API).
@@ -128,6 +135,126 @@ struct WriteFileArgs {
     /// `content` is base64 of the bytes rather than text.
     #[serde(default)]
     base64: bool,
+}
+
+/// `screenshot`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+struct ScreenshotArgs {
+    /// Downscale by this factor, 0.1..=1 (default 1).
+    #[serde(default)]
+    scale: Option<f32>,
+}
+
+/// An action of Anthropic's `computer` tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ComputerAction {
+    Screenshot,
+    LeftClick,
+    RightClick,
+    MiddleClick,
+    DoubleClick,
+    TripleClick,
+    MouseMove,
+    LeftClickDrag,
+    LeftMouseDown,
+    LeftMouseUp,
+    Type,
+    Key,
+    HoldKey,
+    Scroll,
+    Wait,
+    CursorPosition,
+}
+
+/// A scroll direction of Anthropic's `computer` tool.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum ScrollDirection {
+    Up,
+    Down,
+    Left,
+    Right,
+}
+
+/// `computer`: Anthropic's computer-use action set.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ComputerArgs {
+    /// What to do.
+    action: ComputerAction,
+    /// `[x, y]` in screen pixels: where to click, move or scroll, or a drag's end.
+    #[serde(default)]
+    coordinate: Option<[i32; 2]>,
+    /// `[x, y]`: where a `left_click_drag` starts (default: the pointer).
+    #[serde(default)]
+    start_coordinate: Option<[i32; 2]>,
+    /// The text to `type`; the key or chord to `key` or `hold_key` (xdotool names: `Return`, `ctrl+s`); keys held during a click.
+    #[serde(default)]
+    text: Option<String>,
+    /// `up`, `down`, `left` or `right`, for `scroll`.
+    #[serde(default)]
+    scroll_direction: Option<ScrollDirection>,
+    /// Wheel clicks, for `scroll` (default 3).
+    #[serde(default)]
+    scroll_amount: Option<u32>,
+    /// Seconds, for `wait` and `hold_key` (at most 30).
+    #[serde(default)]
+    duration: Option<f64>,
+}
+
+/// A point of an OpenAI `drag` path.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+struct Point {
+    x: i32,
+    y: i32,
+}
+
+/// An action of OpenAI's computer-use tool (`computer_call`).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OpenAiAction {
+    Click {
+        x: i32,
+        y: i32,
+        /// `left` (default), `right`, `wheel` (the middle button).
+        #[serde(default)]
+        button: Option<String>,
+    },
+    DoubleClick {
+        x: i32,
+        y: i32,
+    },
+    Drag {
+        path: Vec<Point>,
+    },
+    Keypress {
+        keys: Vec<String>,
+    },
+    Move {
+        x: i32,
+        y: i32,
+    },
+    Screenshot,
+    Scroll {
+        x: i32,
+        y: i32,
+        /// Pixels (100 a wheel click).
+        #[serde(default)]
+        scroll_x: i32,
+        #[serde(default)]
+        scroll_y: i32,
+    },
+    Type {
+        text: String,
+    },
+    Wait,
+}
+
+/// `computer_call`.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct ComputerCallArgs {
+    /// The `action` of an OpenAI `computer_call` item, as the model wrote it.
+    action: OpenAiAction,
 }
 
 #[tool_router]
@@ -279,6 +406,57 @@ impl WorkspaceTools {
         }
     }
 
+    #[tool(
+        description = "A screenshot of the workspace's desktop (PNG; the desktop starts at 1280x720 if it is not running)."
+    )]
+    async fn screenshot(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<ScreenshotArgs>,
+    ) -> CallToolResult {
+        let shot = async {
+            let (caller, workspace) = caller_of(&parts)?;
+            let session = self.desktop(&caller, &workspace).await?;
+            let scale = args.scale.unwrap_or(1.0);
+            if !(0.1..=1.0).contains(&scale) {
+                return Err(bad("scale must be 0.1..=1"));
+            }
+            Self::screen(&session, scale).await
+        };
+        match shot.await {
+            Ok(image) => CallToolResult::success(vec![image]),
+            Err(err) => failed(&err),
+        }
+    }
+
+    #[tool(
+        description = "Use the workspace's desktop with Anthropic's computer-use actions (screenshot, left_click, right_click, middle_click, double_click, triple_click, mouse_move, left_click_drag, left_mouse_down, left_mouse_up, type, key, hold_key, scroll, wait, cursor_position); coordinates are screen pixels. Answers a screenshot taken after the action."
+    )]
+    async fn computer(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<ComputerArgs>,
+    ) -> CallToolResult {
+        match self.computer_action(&parts, args).await {
+            Ok(content) => CallToolResult::success(content),
+            Err(err) => failed(&err),
+        }
+    }
+
+    #[tool(
+        description = "Use the workspace's desktop with an OpenAI computer-use action (the `action` of a computer_call: click, double_click, drag, keypress, move, screenshot, scroll, type, wait). Answers the screenshot to send back as the computer_call_output."
+    )]
+    async fn computer_call(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<ComputerCallArgs>,
+    ) -> CallToolResult {
+        match self.openai_action(&parts, args.action).await {
+            Ok(content) => CallToolResult::success(content),
+            Err(err) => failed(&err),
+        }
+    }
+
     #[tool(description = "Write a whole file of the workspace (missing parent directories are made).")]
     async fn write_file(
         &self,
@@ -314,6 +492,230 @@ impl WorkspaceTools {
 }
 
 impl WorkspaceTools {
+    /// The workspace's desktop, started (1280x720) when it is not running.
+    async fn desktop(&self, caller: &Caller, workspace: &str) -> Result<std::sync::Arc<Session>, Error> {
+        match self.state.desktops.session(caller, workspace).await {
+            Ok(session) => Ok(session),
+            Err(err) if err.code == paddock_api::ErrorCode::DesktopNotReady => {
+                let size = DesktopStartRequest {
+                    width: Some(1280),
+                    height: Some(720),
+                    ..DesktopStartRequest::default()
+                };
+                self.state.desktops.start(caller, workspace, size).await?;
+                self.state.desktops.session(caller, workspace).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The screen as a PNG image block.
+    async fn screen(session: &Session, scale: f32) -> Result<ContentBlock, Error> {
+        let png = session
+            .screenshot(None, DesktopScreenshotFormat::Png, 85, scale, true)
+            .await?;
+        Ok(ContentBlock::image(
+            base64::engine::general_purpose::STANDARD.encode(png),
+            "image/png",
+        ))
+    }
+
+    /// Runs one of Anthropic's computer actions; a screenshot after it
+    /// (the position for `cursor_position`).
+    async fn computer_action(
+        &self,
+        parts: &http::request::Parts,
+        args: ComputerArgs,
+    ) -> Result<Vec<ContentBlock>, Error> {
+        let (caller, workspace) = caller_of(parts)?;
+        let session = self.desktop(&caller, &workspace).await?;
+        let at = |needed: bool| -> Result<Option<(i32, i32)>, Error> {
+            match args.coordinate {
+                Some([x, y]) => Ok(Some((x, y))),
+                None if needed => Err(bad(format!("{:?} needs coordinate [x, y]", args.action))),
+                None => Ok(None),
+            }
+        };
+        let held = match (&args.text, args.action) {
+            (
+                Some(text),
+                ComputerAction::LeftClick
+                | ComputerAction::RightClick
+                | ComputerAction::MiddleClick
+                | ComputerAction::DoubleClick
+                | ComputerAction::TripleClick,
+            ) => chord(text, None)?,
+            _ => Vec::new(),
+        };
+        let text = || {
+            args.text
+                .clone()
+                .ok_or_else(|| bad(format!("{:?} needs text", args.action)))
+        };
+        let seconds = args.duration.unwrap_or(1.0);
+        if !(0.0..=30.0).contains(&seconds) {
+            return Err(bad("duration must be 0..=30 seconds"));
+        }
+        let click = |button: DesktopMouseButton, count: u32| -> Result<_, Error> {
+            let point = at(false)?;
+            let held = held.clone();
+            Ok(move |x: &mut X11Desktop| {
+                let (px, py, _) = x.pointer()?;
+                let (cx, cy) = point.unwrap_or((px, py));
+                held.iter().try_for_each(|k| x.key_raw(*k, true))?;
+                x.click(cx, cy, button, count)?;
+                held.iter().rev().try_for_each(|k| x.key_raw(*k, false))
+            })
+        };
+        match args.action {
+            ComputerAction::Screenshot => {}
+            ComputerAction::CursorPosition => {
+                let (x, y, _) = session.with_x(|x| x.pointer()).await?;
+                return Ok(vec![ContentBlock::text(format!("X={x},Y={y}"))]);
+            }
+            ComputerAction::LeftClick => session.with_x(click(DesktopMouseButton::Left, 1)?).await?,
+            ComputerAction::RightClick => session.with_x(click(DesktopMouseButton::Right, 1)?).await?,
+            ComputerAction::MiddleClick => session.with_x(click(DesktopMouseButton::Middle, 1)?).await?,
+            ComputerAction::DoubleClick => session.with_x(click(DesktopMouseButton::Left, 2)?).await?,
+            ComputerAction::TripleClick => session.with_x(click(DesktopMouseButton::Left, 3)?).await?,
+            ComputerAction::MouseMove => {
+                let (x, y) = at(true)?.unwrap_or_default();
+                session.with_x(move |d| d.move_to(x, y)).await?;
+            }
+            ComputerAction::LeftClickDrag => {
+                let to = at(true)?.unwrap_or_default();
+                let from = args.start_coordinate.map(|[x, y]| (x, y));
+                session
+                    .with_x(move |d| {
+                        let (px, py, _) = d.pointer()?;
+                        d.drag(from.unwrap_or((px, py)), to, DesktopMouseButton::Left)
+                    })
+                    .await?;
+            }
+            ComputerAction::LeftMouseDown | ComputerAction::LeftMouseUp => {
+                let down = args.action == ComputerAction::LeftMouseDown;
+                let point = at(false)?;
+                session
+                    .with_x(move |d| {
+                        if let Some((x, y)) = point {
+                            d.move_to(x, y)?;
+                        }
+                        d.button(DesktopMouseButton::Left, down)
+                    })
+                    .await?;
+            }
+            ComputerAction::Type => {
+                let text = text()?;
+                session
+                    .with_x(move |d| d.type_text(&text, std::time::Duration::ZERO))
+                    .await?;
+            }
+            ComputerAction::Key => {
+                let keys = chord(&text()?, None)?;
+                session.with_x(move |d| d.press(&keys)).await?;
+            }
+            ComputerAction::HoldKey => {
+                let keys = chord(&text()?, None)?;
+                let down = keys.clone();
+                session
+                    .with_x(move |d| down.iter().try_for_each(|k| d.key_raw(*k, true)))
+                    .await?;
+                tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+                session
+                    .with_x(move |d| keys.iter().rev().try_for_each(|k| d.key_raw(*k, false)))
+                    .await?;
+            }
+            ComputerAction::Scroll => {
+                let point = at(false)?;
+                let amount = args.scroll_amount.unwrap_or(3).min(100) as i32;
+                let (dx, dy) = match args
+                    .scroll_direction
+                    .ok_or_else(|| bad("scroll needs scroll_direction"))?
+                {
+                    ScrollDirection::Up => (0, -amount),
+                    ScrollDirection::Down => (0, amount),
+                    ScrollDirection::Left => (-amount, 0),
+                    ScrollDirection::Right => (amount, 0),
+                };
+                session
+                    .with_x(move |d| {
+                        let (px, py, _) = d.pointer()?;
+                        let (x, y) = point.unwrap_or((px, py));
+                        d.scroll(x, y, dx, dy)
+                    })
+                    .await?;
+            }
+            ComputerAction::Wait => tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await,
+        }
+        // What the action changed shows after the application redraws.
+        if args.action != ComputerAction::Screenshot {
+            tokio::time::sleep(SETTLE).await;
+        }
+        Ok(vec![Self::screen(&session, 1.0).await?])
+    }
+
+    /// Runs one of OpenAI's computer actions; a screenshot after it.
+    async fn openai_action(
+        &self,
+        parts: &http::request::Parts,
+        action: OpenAiAction,
+    ) -> Result<Vec<ContentBlock>, Error> {
+        let (caller, workspace) = caller_of(parts)?;
+        let session = self.desktop(&caller, &workspace).await?;
+        let settle = !matches!(action, OpenAiAction::Screenshot);
+        match action {
+            OpenAiAction::Click { x, y, button } => {
+                let button = match button.as_deref().unwrap_or("left") {
+                    "left" => DesktopMouseButton::Left,
+                    "right" => DesktopMouseButton::Right,
+                    "wheel" | "middle" => DesktopMouseButton::Middle,
+                    other => return Err(bad(format!("button {other:?}: left, right or wheel"))),
+                };
+                session.with_x(move |d| d.click(x, y, button, 1)).await?;
+            }
+            OpenAiAction::DoubleClick { x, y } => {
+                session
+                    .with_x(move |d| d.click(x, y, DesktopMouseButton::Left, 2))
+                    .await?
+            }
+            OpenAiAction::Drag { path } => {
+                let (Some(first), Some(last)) = (path.first().copied(), path.last().copied()) else {
+                    return Err(bad("drag needs a path of at least one point"));
+                };
+                session
+                    .with_x(move |d| d.drag((first.x, first.y), (last.x, last.y), DesktopMouseButton::Left))
+                    .await?;
+            }
+            OpenAiAction::Keypress { keys } => {
+                let keys = chord(&keys.join("+"), None)?;
+                session.with_x(move |d| d.press(&keys)).await?;
+            }
+            OpenAiAction::Move { x, y } => session.with_x(move |d| d.move_to(x, y)).await?,
+            OpenAiAction::Screenshot => {}
+            OpenAiAction::Scroll {
+                x,
+                y,
+                scroll_x,
+                scroll_y,
+            } => {
+                // A wheel click for every 100 pixels begun.
+                let clicks = |pixels: i32| pixels.signum() * ((pixels.unsigned_abs() as i32 + 99) / 100);
+                let (dx, dy) = (clicks(scroll_x), clicks(scroll_y));
+                session.with_x(move |d| d.scroll(x, y, dx, dy)).await?;
+            }
+            OpenAiAction::Type { text } => {
+                session
+                    .with_x(move |d| d.type_text(&text, std::time::Duration::ZERO))
+                    .await?
+            }
+            OpenAiAction::Wait => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+        if settle {
+            tokio::time::sleep(SETTLE).await;
+        }
+        Ok(vec![Self::screen(&session, 1.0).await?])
+    }
+
     /// A file as one content block.
     async fn read(&self, parts: &http::request::Parts, path: &str) -> Result<ContentBlock, Error> {
         use futures_util::TryStreamExt;
@@ -358,7 +760,7 @@ impl ServerHandler for WorkspaceTools {
             .with_server_info(Implementation::new("paddock", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Tools of one paddock workspace (a Linux sandbox with its files under /workspace): \
-                 run commands, run code on its kernels, read and write its files.",
+                 run commands, run code on its kernels, read and write its files, and use its desktop.",
             )
     }
 
@@ -383,7 +785,10 @@ impl ServerHandler for WorkspaceTools {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let (caller, workspace) = context_caller(&context)?;
-        if let Err(err) = permitted(&caller, &workspace, &request.name) {
+        let verdict = permitted(&caller, &workspace, &request.name);
+        let path = format!("/v1/workspaces/{workspace}/mcp tools/call {}", request.name);
+        audit_scoped_use(&self.state, &caller, &http::Method::POST, &path, verdict.is_ok());
+        if let Err(err) = verdict {
             return Ok(failed(&err).into());
         }
         self.tool_router
@@ -428,6 +833,14 @@ fn context_caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Strin
         .ok_or_else(|| ErrorData::internal_error("no HTTP request behind this MCP request", None))
         .and_then(|parts| caller_of(parts).map_err(|err| ErrorData::internal_error(err.message, None)))
 }
+
+fn bad(message: impl Into<String>) -> Error {
+    Error::new(paddock_api::ErrorCode::BadRequest, message)
+}
+
+/// How long an application gets to redraw after an action, before the
+/// screenshot that answers it.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// A tool's failure as the model sees it: the error code and message.
 fn failed(err: &Error) -> CallToolResult {

@@ -26,7 +26,7 @@ use x11rb::protocol::xproto::ConfigureWindowAux;
 
 use super::{ProblemResult, RuntimeCaller, RuntimeJson};
 use crate::app::SharedState;
-use crate::services::desktop::x11::{self, keysym_of, parse_window_id, X11Desktop};
+use crate::services::desktop::x11::{self, chord, parse_window_id, X11Desktop};
 use crate::services::desktop::{screenshot_options, Session};
 use crate::services::identity::Caller;
 
@@ -166,6 +166,7 @@ async fn display_info(
 }
 
 /// A screenshot of `(x, y, width, height)` (the whole screen when `None`).
+#[allow(clippy::too_many_arguments)]
 async fn capture(
     state: &SharedState,
     caller: &Caller,
@@ -179,33 +180,13 @@ async fn capture(
     let format = format.unwrap_or_default();
     let (quality, scale) = screenshot_options(quality, scale)?;
     let session = session(state, caller, id).await?;
-    let (width, height) = (session.resolution.width, session.resolution.height);
-    let (x, y, w, h) = region.unwrap_or((0, 0, width, height));
-    if w < 1 || h < 1 || x < 0 || y < 0 || x + w > width || y + h > height {
-        return Err(bad(format!("the region must lie within the {width}x{height} screen")).into());
-    }
     let bytes = session
-        .with_x(move |display| {
-            let mut image = display.capture(x, y, w as u16, h as u16, cursor.unwrap_or(true))?;
-            if scale < 1.0 {
-                let (sw, sh) = (
-                    ((w as f32) * scale).max(1.0) as u32,
-                    ((h as f32) * scale).max(1.0) as u32,
-                );
-                image = image::imageops::resize(&image, sw, sh, image::imageops::FilterType::Triangle);
-            }
-            x11::encode(&image, format, quality)
-        })
+        .screenshot(region, format, quality, scale, cursor.unwrap_or(true))
         .await?;
-    let content_type = match format {
-        DesktopScreenshotFormat::Png => "image/png",
-        DesktopScreenshotFormat::Jpeg => "image/jpeg",
-        DesktopScreenshotFormat::Webp => "image/webp",
-    };
     let mut response = Body::from(bytes).into_response();
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -392,37 +373,6 @@ async fn keyboard_type(
     }
     let delay = std::time::Duration::from_millis(delay as u64);
     action(&state, &caller, &id, move |x| x.type_text(&body.text, delay)).await
-}
-
-/// The keysyms of a chord: `ctrl+shift+t`, `Return`, with `modifiers`.
-fn chord(key: &str, modifiers: Option<paddock_api::runtime::desktop::DesktopKeyModifiers>) -> Result<Vec<u32>, Error> {
-    let mut names: Vec<&str> = Vec::new();
-    if let Some(m) = modifiers {
-        for (held, name) in [(m.ctrl, "ctrl"), (m.shift, "shift"), (m.alt, "alt"), (m.cmd, "cmd")] {
-            if held == Some(true) {
-                names.push(name);
-            }
-        }
-    }
-    // `+` alone, or at the end (`ctrl++`), is the plus key.
-    let parts: Vec<&str> = if key == "+" {
-        vec!["+"]
-    } else if let Some(head) = key.strip_suffix("++") {
-        head.split('+').chain(["+"]).collect()
-    } else {
-        key.split('+').collect()
-    };
-    names.extend(parts);
-    names
-        .iter()
-        .map(|name| {
-            keysym_of(name.trim()).ok_or_else(|| {
-                bad(format!(
-                    "unknown key {name:?} (X keysym names such as Return, Page_Up, F5, or one character)"
-                ))
-            })
-        })
-        .collect()
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/desktop/keyboard/press", operation_id = "runtimeDesktopKeyboardPress", summary = "Press a key or chord",

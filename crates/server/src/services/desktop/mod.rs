@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use paddock_api::runtime::desktop::{
     DesktopDisplayInfoResponse, DesktopErrorInfo, DesktopProcessInfo, DesktopRecordingInfo, DesktopRecordingStatus,
-    DesktopResolution, DesktopStartRequest, DesktopState, DesktopStatusResponse,
+    DesktopResolution, DesktopScreenshotFormat, DesktopStartRequest, DesktopState, DesktopStatusResponse,
 };
 use paddock_api::runtime::processes::{ProcessCreateRequest, ProcessOwner, ProcessRunRequest, ProcessState};
 use paddock_api::{Error, ErrorCode};
@@ -90,6 +90,38 @@ impl Session {
     /// The runtime, if it still runs.
     pub fn runtime(&self) -> Result<Arc<RunningJail>, Error> {
         self.runtime.upgrade().filter(|r| !r.has_ended()).ok_or_else(not_active)
+    }
+
+    /// A screenshot of `(x, y, width, height)` (the whole screen when
+    /// `None`), scaled by `scale`, as `format`.
+    pub async fn screenshot(
+        &self,
+        region: Option<(i32, i32, i32, i32)>,
+        format: DesktopScreenshotFormat,
+        quality: u8,
+        scale: f32,
+        cursor: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let (width, height) = (self.resolution.width, self.resolution.height);
+        let (x, y, w, h) = region.unwrap_or((0, 0, width, height));
+        if w < 1 || h < 1 || x < 0 || y < 0 || x + w > width || y + h > height {
+            return Err(Error::new(
+                ErrorCode::BadRequest,
+                format!("the region must lie within the {width}x{height} screen"),
+            ));
+        }
+        self.with_x(move |display| {
+            let mut image = display.capture(x, y, w as u16, h as u16, cursor)?;
+            if scale < 1.0 {
+                let (sw, sh) = (
+                    ((w as f32) * scale).max(1.0) as u32,
+                    ((h as f32) * scale).max(1.0) as u32,
+                );
+                image = image::imageops::resize(&image, sw, sh, image::imageops::FilterType::Triangle);
+            }
+            x11::encode(&image, format, quality)
+        })
+        .await
     }
 
     /// The environment of a program on this desktop.

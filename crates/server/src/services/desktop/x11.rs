@@ -12,7 +12,9 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::{ExtendedColorType, ImageEncoder, RgbImage};
-use paddock_api::runtime::desktop::{DesktopMouseButton, DesktopScreenshotFormat, DesktopWindowInfo};
+use paddock_api::runtime::desktop::{
+    DesktopKeyModifiers, DesktopMouseButton, DesktopScreenshotFormat, DesktopWindowInfo,
+};
 use paddock_api::{Error, ErrorCode};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::xfixes::ConnectionExt as _;
@@ -564,6 +566,39 @@ pub fn keysym_of(name: &str) -> Option<Keysym> {
         (Some(ch), None) => Some(xkeysym::Keysym::from_char(ch).raw()),
         _ => None,
     }
+}
+
+/// The keysyms of a chord: `ctrl+shift+t`, `Return`, with `modifiers`
+/// held too (as xdotool and the computer-use tools write keys).
+pub fn chord(key: &str, modifiers: Option<DesktopKeyModifiers>) -> Result<Vec<u32>, Error> {
+    let mut names: Vec<&str> = Vec::new();
+    if let Some(m) = modifiers {
+        for (held, name) in [(m.ctrl, "ctrl"), (m.shift, "shift"), (m.alt, "alt"), (m.cmd, "cmd")] {
+            if held == Some(true) {
+                names.push(name);
+            }
+        }
+    }
+    // `+` alone, or at the end (`ctrl++`), is the plus key.
+    let parts: Vec<&str> = if key == "+" {
+        vec!["+"]
+    } else if let Some(head) = key.strip_suffix("++") {
+        head.split('+').chain(["+"]).collect()
+    } else {
+        key.split('+').collect()
+    };
+    names.extend(parts);
+    names
+        .iter()
+        .map(|name| {
+            keysym_of(name.trim()).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::BadRequest,
+                    format!("unknown key {name:?} (X keysym names such as Return, Page_Up, F5, or one character)"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Encodes `image` as `format` (JPEG at `quality`).
