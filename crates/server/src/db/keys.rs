@@ -74,6 +74,15 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Whether key `id` exists and is not revoked.
+    pub async fn key_active(&self, id: &str) -> DbResult<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Number of keys not revoked.
     pub async fn active_key_count(&self) -> DbResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE revoked_at IS NULL")

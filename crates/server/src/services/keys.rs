@@ -134,6 +134,7 @@ impl Keys {
             return Err(Error::not_found("key"));
         }
         self.remembered.forget(|_, caller| caller.key_id == id);
+        self.scoped.forget_minted_by(id);
         self.audit.record(caller, "key.revoke", id).await;
         Ok(())
     }

@@ -160,6 +160,15 @@ impl Previews {
             expires_at: ttl.map(|t| now.saturating_add((t as i64).saturating_mul(1000))),
             revoked_at: None,
         };
+        // A scoped token's preview ends with the token, so that a
+        // short-lived token does not leave lasting access behind.
+        let row = match &caller.grant {
+            Some(grant) => PreviewRow {
+                expires_at: Some(row.expires_at.map_or(grant.expires_at, |at| at.min(grant.expires_at))),
+                ..row
+            },
+            None => row,
+        };
         self.inner.db.replace_preview(&row).await?;
         let replaced = Target::Port(row.workspace_id.clone(), port);
         self.inner.remembered.forget(|target, _| *target == replaced);

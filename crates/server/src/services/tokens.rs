@@ -42,6 +42,8 @@ pub struct Grant {
     pub capabilities: BTreeSet<Capability>,
     /// Unix milliseconds.
     pub expires_at: i64,
+    /// The API key that minted it (its revocation ends the token too).
+    pub minted_by: String,
 }
 
 /// Mints, lists, revokes and authenticates scoped tokens.
@@ -85,6 +87,12 @@ impl ScopedTokens {
                     .await?
                     .filter(|row| row.revoked_at.is_none())
                     .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked scoped token"))?;
+                if !self.db.key_active(&row.created_by).await? {
+                    return Err(Error::new(
+                        ErrorCode::Unauthorized,
+                        "the API key that minted this scoped token was revoked",
+                    ));
+                }
                 let caller = Caller {
                     key_id: row.id.clone(),
                     tenant: row.tenant_id.clone(),
@@ -187,6 +195,15 @@ impl ScopedTokens {
     }
 }
 
+impl ScopedTokens {
+    /// Forgets the remembered tokens minted by API key `key_id` (revoked:
+    /// its tokens stop at their next call).
+    pub fn forget_minted_by(&self, key_id: &str) {
+        self.remembered
+            .forget(|_, caller| caller.grant.as_ref().is_some_and(|g| g.minted_by == key_id));
+    }
+}
+
 /// Refuses a scoped token: only an API key mints, lists or revokes.
 fn refuse_scoped(caller: &Caller) -> Result<(), Error> {
     match caller.grant {
@@ -210,6 +227,7 @@ fn grant(row: &ScopedTokenRow) -> Result<Grant, Error> {
         workspace_id: row.workspace_id.clone(),
         capabilities,
         expires_at: row.expires_at,
+        minted_by: row.created_by.clone(),
     })
 }
 
