@@ -448,22 +448,55 @@ fn scoped_tokens_stop_at_revocation_and_expiry() {
 
     // Revoking the API key that minted a token ends the token too, at its
     // next call though it was just authenticated.
-    let (status, key) = call(&server, "POST", "/v1/keys", Some(ADMIN_TOKEN), Some(json!({"tenant": "t1", "role": "operator"})));
+    let (status, key) = call(
+        &server,
+        "POST",
+        "/v1/keys",
+        Some(ADMIN_TOKEN),
+        Some(json!({"tenant": "t1", "role": "operator"})),
+    );
     assert_eq!(status, 201, "{key}");
-    let (status, minted) = call(&server, "POST", &format!("/v1/workspaces/{ws}/tokens"), key["token"].as_str(), Some(json!({"capabilities": ["files:read"]})));
+    let (status, minted) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/tokens"),
+        key["token"].as_str(),
+        Some(json!({"capabilities": ["files:read"]})),
+    );
     assert_eq!(status, 201, "{minted}");
     let orphan = secret(&minted);
-    assert_eq!(outcome(&server, "GET", &runtime(&ws, "fs/entries"), &orphan, None).0, 200);
-    let (status, _) = call(&server, "DELETE", &format!("/v1/keys/{}", id(&key)), Some(ADMIN_TOKEN), None);
+    assert_eq!(
+        outcome(&server, "GET", &runtime(&ws, "fs/entries"), &orphan, None).0,
+        200
+    );
+    let (status, _) = call(
+        &server,
+        "DELETE",
+        &format!("/v1/keys/{}", id(&key)),
+        Some(ADMIN_TOKEN),
+        None,
+    );
     assert_eq!(status, 204);
     let (status, answer) = call(&server, "GET", &runtime(&ws, "fs/entries"), Some(&orphan), None);
     assert_eq!(status, 401, "{answer}");
-    assert!(answer["detail"].as_str().unwrap_or_default().contains("minted this scoped token was revoked"), "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("minted this scoped token was revoked"),
+        "{answer}"
+    );
 
     // A preview made with a token ends when the token does, whatever it
     // asked for.
     let previewer = mint(&server, &ws, &["previews"], 120);
-    let (status, preview) = call(&server, "POST", &format!("/v1/workspaces/{ws}/previews"), Some(&secret(&previewer)), Some(json!({"port": 8000, "public": true, "ttl_secs": 604800})));
+    let (status, preview) = call(
+        &server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/previews"),
+        Some(&secret(&previewer)),
+        Some(json!({"port": 8000, "public": true, "ttl_secs": 604800})),
+    );
     assert_eq!(status, 201, "{preview}");
     assert_eq!(preview["expires_at"], previewer["expires_at"], "{preview}");
 

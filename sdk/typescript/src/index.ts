@@ -25,6 +25,14 @@ export type {
   Workspaces,
 } from "./resources/workspaces.js";
 export type { RuntimeAgents, RuntimeFiles, RuntimeProcesses, WorkspaceRuntime } from "./resources/runtime.js";
+export type {
+  DesktopKeyModifiers,
+  DesktopMouseButton,
+  DesktopScreenshotOptions,
+  DesktopSelection,
+  DesktopStartRequest,
+  RuntimeDesktop,
+} from "./resources/desktop.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
 export type { Snapshots } from "./resources/snapshots.js";
@@ -176,6 +184,22 @@ export type {
   KernelInfo,
   KernelList,
   McpConfig,
+  DesktopActionResponse,
+  DesktopClipboardResponse,
+  DesktopDisplayInfoResponse,
+  DesktopErrorInfo,
+  DesktopLaunchResponse,
+  DesktopMousePositionResponse,
+  DesktopOpenResponse,
+  DesktopProcessInfo,
+  DesktopRecordingInfo,
+  DesktopRecordingListResponse,
+  DesktopResolution,
+  DesktopState,
+  DesktopStatusResponse,
+  DesktopStreamStatusResponse,
+  DesktopWindowInfo,
+  DesktopWindowListResponse,
   Preview,
   PreviewList,
   Capability,

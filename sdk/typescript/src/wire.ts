@@ -1409,3 +1409,126 @@ export interface SkillSource {
 export interface SkillsConfig {
   sources: SkillSource[];
 }
+
+// ---------------------------------------------------------------- desktop
+//
+// A workspace's desktop under its runtime base URL (sandbox-agent 0.4.2's
+// `/v1/desktop/*` shapes, camelCase).
+
+/** The desktop's state. */
+export type DesktopState = "inactive" | "install_required" | "starting" | "active" | "stopping" | "failed";
+
+/** A display's size. */
+export interface DesktopResolution {
+  width: number;
+  height: number;
+  dpi?: number | null;
+}
+
+/** Why the desktop failed. */
+export interface DesktopErrorInfo {
+  code: string;
+  message: string;
+}
+
+/** One of the desktop's own processes (Xvfb, openbox). */
+export interface DesktopProcessInfo {
+  name: string;
+  pid?: number | null;
+  running: boolean;
+  logPath?: string | null;
+}
+
+/** A top-level window. */
+export interface DesktopWindowInfo {
+  /** The X window id, `0x…`. */
+  id: string;
+  title: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  isActive: boolean;
+}
+
+/** `runtime(id).desktop.status()` (and what start and stop answer). */
+export interface DesktopStatusResponse {
+  state: DesktopState;
+  display?: string;
+  resolution?: DesktopResolution;
+  startedAt?: string;
+  lastError?: DesktopErrorInfo;
+  /** What is missing for `install_required`. */
+  missingDependencies: string[];
+  installCommand?: string;
+  processes: DesktopProcessInfo[];
+  runtimeLogPath?: string;
+  windows: DesktopWindowInfo[];
+}
+
+/** `desktop.displayInfo()`. */
+export interface DesktopDisplayInfoResponse {
+  display: string;
+  resolution: DesktopResolution;
+}
+
+/** Where the pointer is (every mouse call answers it). */
+export interface DesktopMousePositionResponse {
+  x: number;
+  y: number;
+  screen?: number | null;
+  window?: string | null;
+}
+
+/** What an action answers. */
+export interface DesktopActionResponse {
+  ok: boolean;
+}
+
+/** `desktop.windows()`. */
+export interface DesktopWindowListResponse {
+  windows: DesktopWindowInfo[];
+}
+
+/** `desktop.clipboard()`. */
+export interface DesktopClipboardResponse {
+  selection: string;
+  text: string;
+}
+
+/** `desktop.launch()`. */
+export interface DesktopLaunchResponse {
+  processId: string;
+  pid?: number | null;
+  windowId?: string | null;
+}
+
+/** `desktop.open()`. */
+export interface DesktopOpenResponse {
+  processId: string;
+  pid?: number | null;
+}
+
+/** A recording (MP4). */
+export interface DesktopRecordingInfo {
+  id: string;
+  /** Its path in the workspace. */
+  fileName: string;
+  bytes: number;
+  status: "recording" | "completed" | "failed" | (string & {});
+  startedAt: string;
+  endedAt?: string | null;
+  processId?: string | null;
+}
+
+/** `desktop.recordings()`. */
+export interface DesktopRecordingListResponse {
+  recordings: DesktopRecordingInfo[];
+}
+
+/** `desktop.streamStatus()`: paddock serves no WebRTC stream. */
+export interface DesktopStreamStatusResponse {
+  active: boolean;
+  processId?: string | null;
+  windowId?: string | null;
+}

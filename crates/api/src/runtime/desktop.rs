@@ -108,17 +108,14 @@ pub struct DesktopStatusResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<DesktopErrorInfo>,
     /// What is missing for `install_required`.
-    #[serde(default)]
     pub missing_dependencies: Vec<String>,
     /// How to install what is missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub install_command: Option<String>,
-    #[serde(default)]
     pub processes: Vec<DesktopProcessInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_log_path: Option<String>,
     /// Visible windows, while active.
-    #[serde(default)]
     pub windows: Vec<DesktopWindowInfo>,
 }
 
@@ -157,6 +154,7 @@ impl DesktopScreenshotFormat {
 pub struct DesktopScreenshotQuery {
     /// `png` (default), `jpeg` or `webp` (lossless).
     #[serde(default)]
+    #[param(inline)]
     pub format: Option<DesktopScreenshotFormat>,
     /// JPEG quality, 1..=100 (default 85).
     #[serde(default)]
@@ -179,6 +177,7 @@ pub struct DesktopRegionScreenshotQuery {
     pub width: i32,
     pub height: i32,
     #[serde(default)]
+    #[param(inline)]
     pub format: Option<DesktopScreenshotFormat>,
     #[serde(default)]
     pub quality: Option<i32>,

@@ -48,6 +48,40 @@ __all__ = [
     "CredentialRecord",
     "DatabaseCheck",
     "DataframeColumn",
+    "DesktopActionResponse",
+    "DesktopClipboardResponse",
+    "DesktopClipboardWriteRequest",
+    "DesktopDisplayInfoResponse",
+    "DesktopErrorInfo",
+    "DesktopKeyModifiers",
+    "DesktopKeyRequest",
+    "DesktopKeyboardPressRequest",
+    "DesktopKeyboardTypeRequest",
+    "DesktopLaunchRequest",
+    "DesktopLaunchResponse",
+    "DesktopMouseButton",
+    "DesktopMouseButtonRequest",
+    "DesktopMouseClickRequest",
+    "DesktopMouseDragRequest",
+    "DesktopMouseMoveRequest",
+    "DesktopMousePositionResponse",
+    "DesktopMouseScrollRequest",
+    "DesktopOpenRequest",
+    "DesktopOpenResponse",
+    "DesktopProcessInfo",
+    "DesktopRecordingInfo",
+    "DesktopRecordingListResponse",
+    "DesktopRecordingStartRequest",
+    "DesktopRecordingStatus",
+    "DesktopResolution",
+    "DesktopStartRequest",
+    "DesktopState",
+    "DesktopStatusResponse",
+    "DesktopStreamStatusResponse",
+    "DesktopWindowInfo",
+    "DesktopWindowListResponse",
+    "DesktopWindowMoveRequest",
+    "DesktopWindowResizeRequest",
     "DiskCheck",
     "EgressAttempt",
     "EgressRefusal",
@@ -152,11 +186,20 @@ __all__ = [
 ]
 
 
-Capability = Literal["processes", "files:read", "files:write", "code", "agents", "previews", "mcp"]
+Capability = Literal["processes", "files:read", "files:write", "code", "agents", "previews", "desktop", "mcp"]
 """What a scoped token may do in its workspace. Each route under the"""
 
 CodeLanguage = Literal["python", "node", "typescript", "bash"]
 """A kernel's language."""
+
+DesktopMouseButton = Literal["left", "middle", "right"]
+"""A mouse button."""
+
+DesktopRecordingStatus = Literal["recording", "completed", "failed"]
+"""A recording's state."""
+
+DesktopState = Literal["inactive", "install_required", "starting", "active", "stopping", "failed"]
+"""The desktop's state."""
 
 FsEntryType = Literal["file", "directory"]
 """A file or a directory."""
@@ -508,6 +551,269 @@ class DataframeColumn(PaddockModel):
 
     dtype: str
     name: str
+
+
+class DesktopActionResponse(PaddockModel):
+    """What an action route answers."""
+
+    ok: bool
+
+
+class DesktopClipboardResponse(PaddockModel):
+    """The text of a selection."""
+
+    selection: str
+    text: str
+
+
+class DesktopClipboardWriteRequest(PaddockModel):
+    """`POST …/desktop/clipboard`."""
+
+    selection: Optional[str] = None
+    text: str
+
+
+class DesktopDisplayInfoResponse(PaddockModel):
+    """`GET …/desktop/display/info`."""
+
+    display: str
+    resolution: DesktopResolution
+
+
+class DesktopErrorInfo(PaddockModel):
+    """Why the desktop failed."""
+
+    code: str
+    message: str
+
+
+class DesktopKeyModifiers(PaddockModel):
+    """Modifiers held around a key press."""
+
+    alt: Optional[bool] = None
+    cmd: Optional[bool] = None
+    ctrl: Optional[bool] = None
+    shift: Optional[bool] = None
+
+
+class DesktopKeyRequest(PaddockModel):
+    """`POST …/desktop/keyboard/down` and `…/up`."""
+
+    key: str
+
+
+class DesktopKeyboardPressRequest(PaddockModel):
+    """`POST …/desktop/keyboard/press`: a key by its X keysym name (`Return`,
+    `a`, `F5`, `ctrl+shift+t` as xdotool writes them).
+    """
+
+    key: str
+    modifiers: Optional[DesktopKeyModifiers] = None
+
+
+class DesktopKeyboardTypeRequest(PaddockModel):
+    """`POST …/desktop/keyboard/type`."""
+
+    delay_ms: Optional[int] = Field(default=None, alias="delayMs")
+    text: str
+
+
+class DesktopLaunchRequest(PaddockModel):
+    """`POST …/desktop/launch`."""
+
+    app: str
+    args: Optional[List[str]] = None
+    wait: Optional[bool] = None
+
+
+class DesktopLaunchResponse(PaddockModel):
+    """What `launch` answers."""
+
+    pid: Optional[int] = None
+    process_id: str = Field(alias="processId")
+    window_id: Optional[str] = Field(default=None, alias="windowId")
+
+
+class DesktopMouseButtonRequest(PaddockModel):
+    """`POST …/desktop/mouse/down` and `…/up`: at the pointer, or at `x, y`."""
+
+    button: Optional[str] = None
+    x: Optional[int] = None
+    y: Optional[int] = None
+
+
+class DesktopMouseClickRequest(PaddockModel):
+    """`POST …/desktop/mouse/click`."""
+
+    button: Optional[str] = None
+    click_count: Optional[int] = Field(default=None, alias="clickCount")
+    x: int
+    y: int
+
+
+class DesktopMouseDragRequest(PaddockModel):
+    """`POST …/desktop/mouse/drag`."""
+
+    button: Optional[str] = None
+    end_x: int = Field(alias="endX")
+    end_y: int = Field(alias="endY")
+    start_x: int = Field(alias="startX")
+    start_y: int = Field(alias="startY")
+
+
+class DesktopMouseMoveRequest(PaddockModel):
+    """`POST …/desktop/mouse/move`."""
+
+    x: int
+    y: int
+
+
+class DesktopMousePositionResponse(PaddockModel):
+    """Where the pointer is (every mouse route answers it)."""
+
+    screen: Optional[int] = None
+    window: Optional[str] = None
+    x: int
+    y: int
+
+
+class DesktopMouseScrollRequest(PaddockModel):
+    """`POST …/desktop/mouse/scroll`: wheel clicks at `x, y` (positive
+    `deltaY` scrolls down, positive `deltaX` right).
+    """
+
+    delta_x: Optional[int] = Field(default=None, alias="deltaX")
+    delta_y: Optional[int] = Field(default=None, alias="deltaY")
+    x: int
+    y: int
+
+
+class DesktopOpenRequest(PaddockModel):
+    """`POST …/desktop/open`: a file or URL with `xdg-open`."""
+
+    target: str
+
+
+class DesktopOpenResponse(PaddockModel):
+    """What `open` answers."""
+
+    pid: Optional[int] = None
+    process_id: str = Field(alias="processId")
+
+
+class DesktopProcessInfo(PaddockModel):
+    """One of the desktop's own processes."""
+
+    log_path: Optional[str] = Field(default=None, alias="logPath")
+    name: str
+    pid: Optional[int] = None
+    running: bool
+
+
+class DesktopRecordingInfo(PaddockModel):
+    """A recording (MP4, H.264)."""
+
+    bytes: int
+    ended_at: Optional[str] = Field(default=None, alias="endedAt")
+    file_name: str = Field(alias="fileName")
+    id: str
+    process_id: Optional[str] = Field(default=None, alias="processId")
+    started_at: str = Field(alias="startedAt")
+    status: str
+
+
+class DesktopRecordingListResponse(PaddockModel):
+    """`GET …/desktop/recordings`."""
+
+    recordings: List[DesktopRecordingInfo]
+
+
+class DesktopRecordingStartRequest(PaddockModel):
+    """`POST …/desktop/recording/start`."""
+
+    fps: Optional[int] = None
+
+
+class DesktopResolution(PaddockModel):
+    """A display's size."""
+
+    dpi: Optional[int] = None
+    height: int
+    width: int
+
+
+class DesktopStartRequest(PaddockModel):
+    """`POST …/desktop/start`. The streaming fields are accepted and ignored
+    (paddock serves no WebRTC stream).
+    """
+
+    display_num: Optional[int] = Field(default=None, alias="displayNum")
+    dpi: Optional[int] = None
+    height: Optional[int] = None
+    recording_fps: Optional[int] = Field(default=None, alias="recordingFps")
+    state_dir: Optional[str] = Field(default=None, alias="stateDir")
+    stream_audio_codec: Optional[str] = Field(default=None, alias="streamAudioCodec")
+    stream_frame_rate: Optional[int] = Field(default=None, alias="streamFrameRate")
+    stream_video_codec: Optional[str] = Field(default=None, alias="streamVideoCodec")
+    webrtc_port_range: Optional[str] = Field(default=None, alias="webrtcPortRange")
+    width: Optional[int] = None
+
+
+class DesktopStatusResponse(PaddockModel):
+    """`GET …/desktop/status` (and the answer of start and stop)."""
+
+    display: Optional[str] = None
+    install_command: Optional[str] = Field(default=None, alias="installCommand")
+    last_error: Optional[DesktopErrorInfo] = Field(default=None, alias="lastError")
+    missing_dependencies: List[str] = Field(alias="missingDependencies")
+    processes: List[DesktopProcessInfo]
+    resolution: Optional[DesktopResolution] = None
+    runtime_log_path: Optional[str] = Field(default=None, alias="runtimeLogPath")
+    started_at: Optional[str] = Field(default=None, alias="startedAt")
+    state: str
+    windows: List[DesktopWindowInfo]
+
+
+class DesktopStreamStatusResponse(PaddockModel):
+    """`GET …/desktop/stream/status`: paddock serves no WebRTC stream, so it
+    is never active.
+    """
+
+    active: bool
+    process_id: Optional[str] = Field(default=None, alias="processId")
+    window_id: Optional[str] = Field(default=None, alias="windowId")
+
+
+class DesktopWindowInfo(PaddockModel):
+    """A top-level window."""
+
+    height: int
+    id: str
+    is_active: bool = Field(alias="isActive")
+    title: str
+    width: int
+    x: int
+    y: int
+
+
+class DesktopWindowListResponse(PaddockModel):
+    """`GET …/desktop/windows`."""
+
+    windows: List[DesktopWindowInfo]
+
+
+class DesktopWindowMoveRequest(PaddockModel):
+    """`POST …/desktop/windows/{id}/move`."""
+
+    x: int
+    y: int
+
+
+class DesktopWindowResizeRequest(PaddockModel):
+    """`POST …/desktop/windows/{id}/resize`."""
+
+    height: int
+    width: int
 
 
 class DiskCheck(PaddockModel):

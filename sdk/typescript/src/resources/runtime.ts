@@ -1,4 +1,5 @@
 import { asBytes, fromBase64, toBase64 } from "../bytes.js";
+import { RuntimeDesktop } from "./desktop.js";
 import { compact, segment } from "../encode.js";
 import { PaddockError } from "../errors.js";
 import { JAIL_GRACE_MS, type HttpClient, type OpenResponse } from "../http.js";
@@ -71,6 +72,8 @@ export class WorkspaceRuntime {
   readonly files: RuntimeFiles;
   /** Coding agents and their ACP servers. */
   readonly agents: RuntimeAgents;
+  /** The desktop: screenshots, mouse, keyboard, windows, clipboard, recordings. */
+  readonly desktop: RuntimeDesktop;
   private readonly prefix: string;
 
   /** @internal */
@@ -83,6 +86,7 @@ export class WorkspaceRuntime {
     this.processes = new RuntimeProcesses(http, this.prefix);
     this.files = new RuntimeFiles(http, this.prefix);
     this.agents = new RuntimeAgents(http, this.prefix);
+    this.desktop = new RuntimeDesktop(http, this.prefix);
   }
 
   /**

@@ -50,10 +50,8 @@ impl KeyMap {
     /// The keycode and level (0 plain, 1 shifted) that type `keysym`.
     fn find(&self, keysym: Keysym) -> Option<(Keycode, usize)> {
         for (index, chunk) in self.keysyms.chunks(self.per_keycode).enumerate() {
-            for level in 0..chunk.len().min(2) {
-                if chunk[level] == keysym {
-                    return Some((self.min_keycode + index as u8, level));
-                }
+            if let Some(level) = chunk.iter().take(2).position(|k| *k == keysym) {
+                return Some((self.min_keycode + index as u8, level));
             }
         }
         None

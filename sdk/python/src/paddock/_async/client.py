@@ -82,6 +82,18 @@ from ..models import (
     CodeExecutionResult,
     CreatedKey,
     CreatedScopedToken,
+    DesktopActionResponse,
+    DesktopClipboardResponse,
+    DesktopDisplayInfoResponse,
+    DesktopLaunchResponse,
+    DesktopMousePositionResponse,
+    DesktopOpenResponse,
+    DesktopRecordingInfo,
+    DesktopRecordingListResponse,
+    DesktopStatusResponse,
+    DesktopStreamStatusResponse,
+    DesktopWindowInfo,
+    DesktopWindowListResponse,
     CredentialRecord,
     ExecResult,
     Flavor,
@@ -1568,6 +1580,7 @@ class AsyncRuntime:
         self.processes = AsyncProcesses(http, prefix)
         self.files = AsyncFiles(http, prefix)
         self.agents = AsyncAgents(http, prefix)
+        self.desktop = AsyncDesktop(http, prefix)
 
     @property
     def base_url(self) -> str:
@@ -1576,6 +1589,176 @@ class AsyncRuntime:
 
     async def health(self) -> RuntimeHealth:
         return RuntimeHealth.model_validate(await self._http.json("GET", f"{self._prefix}/v1/health"))
+
+
+class AsyncDesktop:
+    """A workspace's desktop (``…/runtime/v1/desktop``, sandbox-agent's
+    shapes): Xvfb and openbox in the workspace (it needs the ``desktop``
+    flavor), screenshots, mouse, keyboard, windows, clipboard, programs and
+    recordings."""
+
+    def __init__(self, http: AsyncHTTP, prefix: str) -> None:
+        self._http = http
+        self._base = f"{prefix}/v1/desktop"
+
+    async def _post(self, path: str, json: Any = None) -> Any:
+        return await self._http.json("POST", f"{self._base}/{path}", json=json)
+
+    async def start(
+        self,
+        *,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        dpi: Optional[int] = None,
+        display_num: Optional[int] = None,
+        recording_fps: Optional[int] = None,
+    ) -> DesktopStatusResponse:
+        """Starts the desktop (and the workspace); an active one answers as it is."""
+        request = body(width=width, height=height, dpi=dpi, displayNum=display_num, recordingFps=recording_fps)
+        return DesktopStatusResponse.model_validate(await self._post("start", request))
+
+    async def stop(self) -> DesktopStatusResponse:
+        return DesktopStatusResponse.model_validate(await self._post("stop"))
+
+    async def status(self) -> DesktopStatusResponse:
+        """``install_required`` names what is missing; starts nothing."""
+        return DesktopStatusResponse.model_validate(await self._http.json("GET", f"{self._base}/status"))
+
+    async def display_info(self) -> DesktopDisplayInfoResponse:
+        return DesktopDisplayInfoResponse.model_validate(await self._http.json("GET", f"{self._base}/display/info"))
+
+    async def screenshot(
+        self,
+        *,
+        format: Optional[str] = None,
+        quality: Optional[int] = None,
+        scale: Optional[float] = None,
+        show_cursor: Optional[bool] = None,
+        region: Optional[Tuple[int, int, int, int]] = None,
+    ) -> bytes:
+        """The screen (or ``region=(x, y, width, height)``) as PNG, JPEG or WebP bytes."""
+        query: Dict[str, Any] = {"format": format, "quality": quality, "scale": scale, "showCursor": show_cursor}
+        path = f"{self._base}/screenshot"
+        if region is not None:
+            path += "/region"
+            query.update(zip(("x", "y", "width", "height"), region))
+        response = await self._http.send("GET", path, query=query, accept="image/*")
+        return response.content
+
+    async def mouse_position(self) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(await self._http.json("GET", f"{self._base}/mouse/position"))
+
+    async def move_mouse(self, x: int, y: int) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/move", {"x": x, "y": y}))
+
+    async def click(
+        self, x: int, y: int, *, button: Optional[str] = None, click_count: Optional[int] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(x=x, y=y, button=button, clickCount=click_count)
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/click", request))
+
+    async def mouse_down(
+        self, *, x: Optional[int] = None, y: Optional[int] = None, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/down", body(x=x, y=y, button=button)))
+
+    async def mouse_up(
+        self, *, x: Optional[int] = None, y: Optional[int] = None, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/up", body(x=x, y=y, button=button)))
+
+    async def drag(
+        self, start: Tuple[int, int], end: Tuple[int, int], *, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(startX=start[0], startY=start[1], endX=end[0], endY=end[1], button=button)
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/drag", request))
+
+    async def scroll(
+        self, x: int, y: int, *, delta_x: Optional[int] = None, delta_y: Optional[int] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(x=x, y=y, deltaX=delta_x, deltaY=delta_y)
+        return DesktopMousePositionResponse.model_validate(await self._post("mouse/scroll", request))
+
+    async def type(self, text: str, *, delay_ms: Optional[int] = None) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(await self._post("keyboard/type", body(text=text, delayMs=delay_ms)))
+
+    async def press(self, key: str, *, modifiers: Optional[Mapping[str, bool]] = None) -> DesktopActionResponse:
+        """A key or chord: ``Return``, ``ctrl+shift+t``."""
+        request = body(key=key, modifiers=dict(modifiers) if modifiers is not None else None)
+        return DesktopActionResponse.model_validate(await self._post("keyboard/press", request))
+
+    async def key_down(self, key: str) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(await self._post("keyboard/down", {"key": key}))
+
+    async def key_up(self, key: str) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(await self._post("keyboard/up", {"key": key}))
+
+    async def windows(self) -> List[DesktopWindowInfo]:
+        answer = await self._http.json("GET", f"{self._base}/windows")
+        return DesktopWindowListResponse.model_validate(answer).windows
+
+    async def focused_window(self) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(await self._http.json("GET", f"{self._base}/windows/focused"))
+
+    async def focus_window(self, window_id: str) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(await self._post(f"windows/{seg(window_id)}/focus"))
+
+    async def move_window(self, window_id: str, x: int, y: int) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(await self._post(f"windows/{seg(window_id)}/move", {"x": x, "y": y}))
+
+    async def resize_window(self, window_id: str, width: int, height: int) -> DesktopWindowInfo:
+        request = {"width": width, "height": height}
+        return DesktopWindowInfo.model_validate(await self._post(f"windows/{seg(window_id)}/resize", request))
+
+    async def clipboard(self, selection: Optional[str] = None) -> DesktopClipboardResponse:
+        answer = await self._http.json("GET", f"{self._base}/clipboard", query={"selection": selection})
+        return DesktopClipboardResponse.model_validate(answer)
+
+    async def set_clipboard(self, text: str, selection: Optional[str] = None) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(await self._post("clipboard", body(text=text, selection=selection)))
+
+    async def launch(
+        self, app: str, args: Optional[Sequence[str]] = None, *, wait: Optional[bool] = None
+    ) -> DesktopLaunchResponse:
+        """A program with ``DISPLAY`` set; ``wait=True`` answers its first window."""
+        request = body(app=app, args=list(args) if args is not None else None, wait=wait)
+        return DesktopLaunchResponse.model_validate(await self._post("launch", request))
+
+    async def open(self, target: str) -> DesktopOpenResponse:
+        return DesktopOpenResponse.model_validate(await self._post("open", {"target": target}))
+
+    async def start_recording(self, *, fps: Optional[int] = None) -> DesktopRecordingInfo:
+        return DesktopRecordingInfo.model_validate(await self._post("recording/start", body(fps=fps)))
+
+    async def stop_recording(self) -> DesktopRecordingInfo:
+        return DesktopRecordingInfo.model_validate(await self._post("recording/stop"))
+
+    async def recordings(self) -> List[DesktopRecordingInfo]:
+        answer = await self._http.json("GET", f"{self._base}/recordings")
+        return DesktopRecordingListResponse.model_validate(answer).recordings
+
+    async def recording(self, recording_id: str) -> DesktopRecordingInfo:
+        answer = await self._http.json("GET", f"{self._base}/recordings/{seg(recording_id)}")
+        return DesktopRecordingInfo.model_validate(answer)
+
+    async def download_recording(self, recording_id: str) -> bytes:
+        """The MP4's bytes."""
+        path = f"{self._base}/recordings/{seg(recording_id)}/download"
+        return (await self._http.send("GET", path, accept="video/mp4")).content
+
+    async def delete_recording(self, recording_id: str) -> None:
+        await self._http.json("DELETE", f"{self._base}/recordings/{seg(recording_id)}")
+
+    async def stream_status(self) -> DesktopStreamStatusResponse:
+        """Never active: paddock serves no WebRTC stream."""
+        return DesktopStreamStatusResponse.model_validate(await self._http.json("GET", f"{self._base}/stream/status"))
+
+    async def start_stream(self) -> DesktopStreamStatusResponse:
+        """Raises (501): paddock serves no WebRTC stream."""
+        return DesktopStreamStatusResponse.model_validate(await self._post("stream/start"))
+
+    async def stop_stream(self) -> DesktopStreamStatusResponse:
+        return DesktopStreamStatusResponse.model_validate(await self._post("stream/stop"))
 
 
 class AsyncAgents:

@@ -84,6 +84,18 @@ from ..models import (
     CodeExecutionResult,
     CreatedKey,
     CreatedScopedToken,
+    DesktopActionResponse,
+    DesktopClipboardResponse,
+    DesktopDisplayInfoResponse,
+    DesktopLaunchResponse,
+    DesktopMousePositionResponse,
+    DesktopOpenResponse,
+    DesktopRecordingInfo,
+    DesktopRecordingListResponse,
+    DesktopStatusResponse,
+    DesktopStreamStatusResponse,
+    DesktopWindowInfo,
+    DesktopWindowListResponse,
     CredentialRecord,
     ExecResult,
     Flavor,
@@ -1570,6 +1582,7 @@ class Runtime:
         self.processes = Processes(http, prefix)
         self.files = Files(http, prefix)
         self.agents = Agents(http, prefix)
+        self.desktop = Desktop(http, prefix)
 
     @property
     def base_url(self) -> str:
@@ -1578,6 +1591,176 @@ class Runtime:
 
     def health(self) -> RuntimeHealth:
         return RuntimeHealth.model_validate(self._http.json("GET", f"{self._prefix}/v1/health"))
+
+
+class Desktop:
+    """A workspace's desktop (``…/runtime/v1/desktop``, sandbox-agent's
+    shapes): Xvfb and openbox in the workspace (it needs the ``desktop``
+    flavor), screenshots, mouse, keyboard, windows, clipboard, programs and
+    recordings."""
+
+    def __init__(self, http: HTTP, prefix: str) -> None:
+        self._http = http
+        self._base = f"{prefix}/v1/desktop"
+
+    def _post(self, path: str, json: Any = None) -> Any:
+        return self._http.json("POST", f"{self._base}/{path}", json=json)
+
+    def start(
+        self,
+        *,
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        dpi: Optional[int] = None,
+        display_num: Optional[int] = None,
+        recording_fps: Optional[int] = None,
+    ) -> DesktopStatusResponse:
+        """Starts the desktop (and the workspace); an active one answers as it is."""
+        request = body(width=width, height=height, dpi=dpi, displayNum=display_num, recordingFps=recording_fps)
+        return DesktopStatusResponse.model_validate(self._post("start", request))
+
+    def stop(self) -> DesktopStatusResponse:
+        return DesktopStatusResponse.model_validate(self._post("stop"))
+
+    def status(self) -> DesktopStatusResponse:
+        """``install_required`` names what is missing; starts nothing."""
+        return DesktopStatusResponse.model_validate(self._http.json("GET", f"{self._base}/status"))
+
+    def display_info(self) -> DesktopDisplayInfoResponse:
+        return DesktopDisplayInfoResponse.model_validate(self._http.json("GET", f"{self._base}/display/info"))
+
+    def screenshot(
+        self,
+        *,
+        format: Optional[str] = None,
+        quality: Optional[int] = None,
+        scale: Optional[float] = None,
+        show_cursor: Optional[bool] = None,
+        region: Optional[Tuple[int, int, int, int]] = None,
+    ) -> bytes:
+        """The screen (or ``region=(x, y, width, height)``) as PNG, JPEG or WebP bytes."""
+        query: Dict[str, Any] = {"format": format, "quality": quality, "scale": scale, "showCursor": show_cursor}
+        path = f"{self._base}/screenshot"
+        if region is not None:
+            path += "/region"
+            query.update(zip(("x", "y", "width", "height"), region))
+        response = self._http.send("GET", path, query=query, accept="image/*")
+        return response.content
+
+    def mouse_position(self) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(self._http.json("GET", f"{self._base}/mouse/position"))
+
+    def move_mouse(self, x: int, y: int) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/move", {"x": x, "y": y}))
+
+    def click(
+        self, x: int, y: int, *, button: Optional[str] = None, click_count: Optional[int] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(x=x, y=y, button=button, clickCount=click_count)
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/click", request))
+
+    def mouse_down(
+        self, *, x: Optional[int] = None, y: Optional[int] = None, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/down", body(x=x, y=y, button=button)))
+
+    def mouse_up(
+        self, *, x: Optional[int] = None, y: Optional[int] = None, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/up", body(x=x, y=y, button=button)))
+
+    def drag(
+        self, start: Tuple[int, int], end: Tuple[int, int], *, button: Optional[str] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(startX=start[0], startY=start[1], endX=end[0], endY=end[1], button=button)
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/drag", request))
+
+    def scroll(
+        self, x: int, y: int, *, delta_x: Optional[int] = None, delta_y: Optional[int] = None
+    ) -> DesktopMousePositionResponse:
+        request = body(x=x, y=y, deltaX=delta_x, deltaY=delta_y)
+        return DesktopMousePositionResponse.model_validate(self._post("mouse/scroll", request))
+
+    def type(self, text: str, *, delay_ms: Optional[int] = None) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(self._post("keyboard/type", body(text=text, delayMs=delay_ms)))
+
+    def press(self, key: str, *, modifiers: Optional[Mapping[str, bool]] = None) -> DesktopActionResponse:
+        """A key or chord: ``Return``, ``ctrl+shift+t``."""
+        request = body(key=key, modifiers=dict(modifiers) if modifiers is not None else None)
+        return DesktopActionResponse.model_validate(self._post("keyboard/press", request))
+
+    def key_down(self, key: str) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(self._post("keyboard/down", {"key": key}))
+
+    def key_up(self, key: str) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(self._post("keyboard/up", {"key": key}))
+
+    def windows(self) -> List[DesktopWindowInfo]:
+        answer = self._http.json("GET", f"{self._base}/windows")
+        return DesktopWindowListResponse.model_validate(answer).windows
+
+    def focused_window(self) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(self._http.json("GET", f"{self._base}/windows/focused"))
+
+    def focus_window(self, window_id: str) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(self._post(f"windows/{seg(window_id)}/focus"))
+
+    def move_window(self, window_id: str, x: int, y: int) -> DesktopWindowInfo:
+        return DesktopWindowInfo.model_validate(self._post(f"windows/{seg(window_id)}/move", {"x": x, "y": y}))
+
+    def resize_window(self, window_id: str, width: int, height: int) -> DesktopWindowInfo:
+        request = {"width": width, "height": height}
+        return DesktopWindowInfo.model_validate(self._post(f"windows/{seg(window_id)}/resize", request))
+
+    def clipboard(self, selection: Optional[str] = None) -> DesktopClipboardResponse:
+        answer = self._http.json("GET", f"{self._base}/clipboard", query={"selection": selection})
+        return DesktopClipboardResponse.model_validate(answer)
+
+    def set_clipboard(self, text: str, selection: Optional[str] = None) -> DesktopActionResponse:
+        return DesktopActionResponse.model_validate(self._post("clipboard", body(text=text, selection=selection)))
+
+    def launch(
+        self, app: str, args: Optional[Sequence[str]] = None, *, wait: Optional[bool] = None
+    ) -> DesktopLaunchResponse:
+        """A program with ``DISPLAY`` set; ``wait=True`` answers its first window."""
+        request = body(app=app, args=list(args) if args is not None else None, wait=wait)
+        return DesktopLaunchResponse.model_validate(self._post("launch", request))
+
+    def open(self, target: str) -> DesktopOpenResponse:
+        return DesktopOpenResponse.model_validate(self._post("open", {"target": target}))
+
+    def start_recording(self, *, fps: Optional[int] = None) -> DesktopRecordingInfo:
+        return DesktopRecordingInfo.model_validate(self._post("recording/start", body(fps=fps)))
+
+    def stop_recording(self) -> DesktopRecordingInfo:
+        return DesktopRecordingInfo.model_validate(self._post("recording/stop"))
+
+    def recordings(self) -> List[DesktopRecordingInfo]:
+        answer = self._http.json("GET", f"{self._base}/recordings")
+        return DesktopRecordingListResponse.model_validate(answer).recordings
+
+    def recording(self, recording_id: str) -> DesktopRecordingInfo:
+        answer = self._http.json("GET", f"{self._base}/recordings/{seg(recording_id)}")
+        return DesktopRecordingInfo.model_validate(answer)
+
+    def download_recording(self, recording_id: str) -> bytes:
+        """The MP4's bytes."""
+        path = f"{self._base}/recordings/{seg(recording_id)}/download"
+        return (self._http.send("GET", path, accept="video/mp4")).content
+
+    def delete_recording(self, recording_id: str) -> None:
+        self._http.json("DELETE", f"{self._base}/recordings/{seg(recording_id)}")
+
+    def stream_status(self) -> DesktopStreamStatusResponse:
+        """Never active: paddock serves no WebRTC stream."""
+        return DesktopStreamStatusResponse.model_validate(self._http.json("GET", f"{self._base}/stream/status"))
+
+    def start_stream(self) -> DesktopStreamStatusResponse:
+        """Raises (501): paddock serves no WebRTC stream."""
+        return DesktopStreamStatusResponse.model_validate(self._post("stream/start"))
+
+    def stop_stream(self) -> DesktopStreamStatusResponse:
+        return DesktopStreamStatusResponse.model_validate(self._post("stream/stop"))
 
 
 class Agents:
