@@ -517,12 +517,18 @@ pub fn keysym_of(name: &str) -> Option<Keysym> {
     static NAMES: OnceLock<HashMap<String, Keysym>> = OnceLock::new();
     let names = NAMES.get_or_init(|| {
         let mut names = HashMap::new();
-        for raw in (0..=0xffffu32).chain(0x1008_ff00..=0x1008_ffff) {
-            if let Some(full) = xkeysym::Keysym::new(raw).name() {
-                let short = full.trim_start_matches("XK_");
-                names.entry(short.to_owned()).or_insert(raw);
-                names.entry(short.to_ascii_lowercase()).or_insert(raw);
-            }
+        let all = || {
+            (0..=0xffffu32)
+                .chain(0x1008_ff00..=0x1008_ffff)
+                .filter_map(|raw| xkeysym::Keysym::new(raw).name().map(|n| (n.trim_start_matches("XK_"), raw)))
+        };
+        // Exact names first, then any case for names not taken (`a` is
+        // XK_a, never XK_A).
+        for (name, raw) in all() {
+            names.entry(name.to_owned()).or_insert(raw);
+        }
+        for (name, raw) in all() {
+            names.entry(name.to_ascii_lowercase()).or_insert(raw);
         }
         for (alias, target) in [
             ("enter", "Return"),
@@ -540,10 +546,13 @@ pub fn keysym_of(name: &str) -> Option<Keysym> {
             ("win", "Super_L"),
             ("backspace", "BackSpace"),
             ("del", "Delete"),
-            ("pageup", "Page_Up"),
-            ("pagedown", "Page_Down"),
-            ("pgup", "Page_Up"),
-            ("pgdn", "Page_Down"),
+            // X names these keysyms Prior and Next.
+            ("page_up", "Prior"),
+            ("page_down", "Next"),
+            ("pageup", "Prior"),
+            ("pagedown", "Next"),
+            ("pgup", "Prior"),
+            ("pgdn", "Next"),
             ("arrowup", "Up"),
             ("arrowdown", "Down"),
             ("arrowleft", "Left"),
