@@ -9,6 +9,8 @@
 #                           | --runtime-only | --code-only
 #   bench/run.sh --console-only   # the web console's load in Chromium next to
 #                                 # sandbox-agent's inspector (bench/console/load.mjs)
+#   bench/run.sh --desktop-only   # desktop screenshots, clicks and keys through the
+#                                 # API next to sandbox-agent's (bench/desktop/bench.mjs)
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
@@ -31,6 +33,14 @@ if [ ! -x "$agent" ]; then
   mkdir -p "$peers"
   (cd "$peers" && npm install --silent --no-audit --no-fund @sandbox-agent/cli@0.4.2 >/dev/null)
   chmod +x "$agent"
+fi
+
+if [ "${1:-}" = --desktop-only ]; then
+  # paddock's desktop flavor, and what sandbox-agent's desktop needs on the host.
+  for tool in Xvfb openbox ffmpeg xclip xdotool import xrandr; do
+    command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb openbox ffmpeg xclip python3-tk x11-utils xdg-utils xdotool imagemagick x11-xserver-utils >/dev/null; break; }
+  done
+  exec env PADDOCK_BIN=./target/release/paddock SANDBOX_AGENT_BIN="$agent" node bench/desktop/bench.mjs "${@:2}"
 fi
 
 if [ "${1:-}" = --console-only ]; then

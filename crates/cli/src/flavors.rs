@@ -43,20 +43,25 @@ const DESKTOP_PACKAGES: &[&str] = &[
     "xdg-utils",
     "fonts-dejavu-core",
     "python3-tk",
+    "fontconfig",
 ];
 
 /// `etc/fonts/fonts.conf` of `desktop`: the host's fonts under `/usr`,
-/// and a cache in the jail's `/tmp`.
+/// with the cache built at install (`CACHE` in the flavor) and the jail's
+/// `/tmp` for what changed since.
 const FONTS_CONF: &str = r#"<?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
 <!-- paddock flavor desktop: the fonts jails see (the host's /usr). -->
 <fontconfig>
   <dir>/usr/share/fonts</dir>
   <dir>/usr/local/share/fonts</dir>
+  <cachedir>/opt/flavors/desktop/var/cache/fontconfig</cachedir>
   <cachedir>/tmp/.fontconfig-cache</cachedir>
   <config><rescan><int>0</int></rescan></config>
 </fontconfig>
 "#;
+/// Where in `desktop` its font cache is.
+const FONT_CACHE: &str = "var/cache/fontconfig";
 
 /// The Node jails run.
 const NODE: &str = "/usr/bin/node";
@@ -283,6 +288,21 @@ fn build_desktop(dir: &Path) -> Result<(), Failure> {
     let fonts = dir.join("etc/fonts");
     std::fs::create_dir_all(&fonts).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
     std::fs::write(fonts.join("fonts.conf"), FONTS_CONF).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
+    // The font cache, built once here: a workspace's first GUI program
+    // would otherwise scan every font (seconds) in its own /tmp. The cache
+    // is keyed by the font directories, the same paths in the jails.
+    let cache = dir.join(FONT_CACHE);
+    std::fs::create_dir_all(&cache).map_err(|e| Failure(format!("{}: {e}", cache.display())))?;
+    let build_conf = dir.join("fonts-build.conf");
+    let conf = FONTS_CONF
+        .replace("/opt/flavors/desktop/var/cache/fontconfig", &cache.to_string_lossy())
+        .replace("  <cachedir>/tmp/.fontconfig-cache</cachedir>\n", "");
+    std::fs::write(&build_conf, conf).map_err(|e| Failure(format!("{}: {e}", build_conf.display())))?;
+    check(
+        Command::new("fc-cache").arg("-f").env("FONTCONFIG_FILE", &build_conf),
+        "building the font cache (fc-cache, from fontconfig)",
+    )?;
+    let _ = std::fs::remove_file(&build_conf);
     open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))
 }
 

@@ -1,0 +1,132 @@
+// The desktop through the API, paddock next to sandbox-agent 0.4.2 in the
+// same run, with the same full-screen window of text on each: a 1280x720
+// screenshot (PNG), a click and a key press, each a
+// full HTTP round trip, sequential. paddock's desktop runs in a workspace's
+// jail and is driven over X11 from the server; sandbox-agent's runs on the
+// host, unsandboxed, and drives it with xdotool and ImageMagick's import.
+//
+//   PADDOCK_BIN=target/release/paddock SANDBOX_AGENT_BIN=… node bench/desktop/bench.mjs [--quick]
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PADDOCK = resolve(process.env.PADDOCK_BIN || join(ROOT, 'target/release/paddock'));
+const SANDBOX_AGENT = resolve(process.env.SANDBOX_AGENT_BIN || join(ROOT, 'bench/.peers/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent'));
+const N = process.argv.includes('--quick') ? 20 : 100;
+const KEY = 'bench-desktop-key-0123456789abcdef';
+
+const freePort = () => new Promise((done) => {
+  const server = createServer();
+  server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => done(port)); });
+});
+
+/** Starts a server and waits for `ready` to match its stderr or stdout. */
+function start(bin, argv, env, ready) {
+  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+  let log = '';
+  const up = new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${bin} not ready:\n${log}`)), 60_000);
+    const seen = (chunk) => { log += chunk; const m = log.match(ready); if (m) { clearTimeout(timer); done(m); } };
+    child.stdout.on('data', seen);
+    child.stderr.on('data', seen);
+    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`${bin} exited (${code}):\n${log}`)); });
+  });
+  const stop = () => new Promise((done) => { if (child.exitCode !== null) return done(); child.once('exit', done); child.kill('SIGTERM'); });
+  return { up, stop };
+}
+
+async function call(base, token, method, path, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${new TextDecoder().decode(bytes)}`);
+  return bytes;
+}
+
+const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+
+/** Times `n` sequential calls of `fn`. */
+async function timed(n, fn) {
+  for (let i = 0; i < 3; i++) await fn(i);
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  return { p50: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
+}
+
+/** A full-screen window of text (what a screenshot of real work holds). */
+const BUSY = String.raw`
+import tkinter as tk
+root = tk.Tk()
+root.geometry("1280x720+0+0")
+text = tk.Text(root, font=("DejaVu Sans Mono", 11), wrap="none")
+text.pack(fill="both", expand=True)
+for i in range(60):
+    text.insert("end", f"{i:3d}  fn screenshot_{i}(display: &X11Desktop) -> Result<RgbImage, Error> {{ /* {'lorem ipsum ' * (i % 7)} */ }}
+")
+root.mainloop()
+`;
+
+/** The three rows for a desktop API at `base` (sandbox-agent's paths),
+ * with `busyPath` (where BUSY is) on the screen. */
+async function measure(base, token, busyPath) {
+  await call(base, token, 'POST', '/v1/desktop/start', { width: 1280, height: 720 });
+  await call(base, token, 'POST', '/v1/desktop/launch', { app: 'python3', args: [busyPath], wait: true });
+  await new Promise((r) => setTimeout(r, 1000));
+  let bytes = 0;
+  const shot = await timed(N, async () => { bytes = (await call(base, token, 'GET', '/v1/desktop/screenshot')).length; });
+  const click = await timed(N, (i) => call(base, token, 'POST', '/v1/desktop/mouse/click', { x: 100 + (i % 50), y: 100 }));
+  const key = await timed(N, () => call(base, token, 'POST', '/v1/desktop/keyboard/press', { key: 'shift' }));
+  await call(base, token, 'POST', '/v1/desktop/stop');
+  return { shot, click, key, bytes };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'paddock-bench-desktop-'));
+const rows = [];
+try {
+  execFileSync(PADDOCK, ['flavors', 'install', 'desktop', '--state-dir', join(work, 'state')], { stdio: 'ignore' });
+  const paddock = start(PADDOCK, ['serve', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--state-dir', join(work, 'state')],
+    { PADDOCK_API_KEYS: `${KEY}@bench:operator` }, /paddock console: (http:\/\/\S+)\/ui\//);
+  const url = (await paddock.up)[1];
+  const created = await fetch(`${url}/v1/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ flavors: ['desktop'] }) });
+  const ws = (await created.json()).id;
+  await fetch(`${url}/v1/workspaces/${ws}/runtime/v1/fs/file?path=/workspace/busy.py`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` }, body: BUSY });
+  rows.push(['paddock (workspace jail, X11 from the server)', await measure(`${url}/v1/workspaces/${ws}/runtime`, KEY, '/workspace/busy.py')]);
+  await paddock.stop();
+
+  const port = await freePort();
+  const agent = start(SANDBOX_AGENT, ['server', '-H', '127.0.0.1', '-p', String(port), '-t', 'bench-token', '--no-telemetry'], {}, /listening|Listening|started|http:\/\/127/);
+  await agent.up.catch(() => null);
+  for (let i = 0; i < 100; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/v1/health`).then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    writeFileSync(join(work, 'busy.py'), BUSY);
+    rows.push(['sandbox-agent 0.4.2 (host, no sandbox)', await measure(`http://127.0.0.1:${port}`, 'bench-token', join(work, 'busy.py'))]);
+  } catch (err) {
+    rows.push(['sandbox-agent 0.4.2 (host, no sandbox)', { error: String(err.message).slice(0, 200) }]);
+  }
+  await agent.stop();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+const f = (x) => x.toFixed(1);
+console.log(`\ndesktop through the API, 1280x720, ${N} sequential calls each (p50 / p95 ms)`);
+console.log('| server | screenshot (PNG) | PNG bytes | click | key press |');
+console.log('|---|---|---|---|---|');
+for (const [name, r] of rows) {
+  if (r.error) console.log(`| ${name} | failed: ${r.error} | | | |`);
+  else console.log(`| ${name} | ${f(r.shot.p50)} / ${f(r.shot.p95)} | ${r.bytes} | ${f(r.click.p50)} / ${f(r.click.p95)} | ${f(r.key.p50)} / ${f(r.key.p95)} |`);
+}
