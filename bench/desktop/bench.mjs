@@ -64,25 +64,18 @@ async function timed(n, fn) {
   return { p50: percentile(ms, 0.5), p95: percentile(ms, 0.95) };
 }
 
-/** A full-screen window of text (what a screenshot of real work holds). */
-const BUSY = String.raw`
-import tkinter as tk
-root = tk.Tk()
-root.geometry("1280x720+0+0")
-text = tk.Text(root, font=("DejaVu Sans Mono", 11), wrap="none")
-text.pack(fill="both", expand=True)
-for i in range(60):
-    text.insert("end", f"{i:3d}  fn screenshot_{i}(display: &X11Desktop) -> Result<RgbImage, Error> {{ /* {'lorem ipsum ' * (i % 7)} */ }}
-")
-root.mainloop()
-`;
+/** A screenful of text (what a screenshot of real work holds), shown by xmessage. */
+const BUSY = Array.from({ length: 45 }, (_, i) =>
+  `${String(i).padStart(3)}  fn screenshot_${i}(display: &X11Desktop) -> Result<RgbImage, Error> { /* ${'lorem ipsum '.repeat(i % 9)} */ }`).join('\n');
 
 /** The three rows for a desktop API at `base` (sandbox-agent's paths),
  * with `busyPath` (where BUSY is) on the screen. */
 async function measure(base, token, busyPath) {
   await call(base, token, 'POST', '/v1/desktop/start', { width: 1280, height: 720 });
-  await call(base, token, 'POST', '/v1/desktop/launch', { app: 'python3', args: [busyPath], wait: true });
-  await new Promise((r) => setTimeout(r, 1000));
+  await call(base, token, 'POST', '/v1/desktop/launch', { app: 'xmessage', args: ['-geometry', '1280x720+0+0', '-file', busyPath], wait: true });
+  await new Promise((r) => setTimeout(r, 1500));
+  const first = await call(base, token, 'GET', '/v1/desktop/screenshot');
+  if (first.length < 20_000) throw new Error(`the text window did not show (a ${first.length}-byte screenshot)`);
   let bytes = 0;
   const shot = await timed(N, async () => { bytes = (await call(base, token, 'GET', '/v1/desktop/screenshot')).length; });
   const click = await timed(N, (i) => call(base, token, 'POST', '/v1/desktop/mouse/click', { x: 100 + (i % 50), y: 100 }));
@@ -100,8 +93,9 @@ try {
   const url = (await paddock.up)[1];
   const created = await fetch(`${url}/v1/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ flavors: ['desktop'] }) });
   const ws = (await created.json()).id;
-  await fetch(`${url}/v1/workspaces/${ws}/runtime/v1/fs/file?path=/workspace/busy.py`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` }, body: BUSY });
-  rows.push(['paddock (workspace jail, X11 from the server)', await measure(`${url}/v1/workspaces/${ws}/runtime`, KEY, '/workspace/busy.py')]);
+  const put = await fetch(`${url}/v1/workspaces/${ws}/runtime/v1/fs/file?path=/workspace/busy.txt`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` }, body: BUSY });
+  if (put.status !== 200) throw new Error(`writing busy.txt: ${put.status} ${await put.text()}`);
+  rows.push(['paddock (workspace jail, X11 from the server)', await measure(`${url}/v1/workspaces/${ws}/runtime`, KEY, '/workspace/busy.txt')]);
   await paddock.stop();
 
   const port = await freePort();
@@ -112,8 +106,8 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   try {
-    writeFileSync(join(work, 'busy.py'), BUSY);
-    rows.push(['sandbox-agent 0.4.2 (host, no sandbox)', await measure(`http://127.0.0.1:${port}`, 'bench-token', join(work, 'busy.py'))]);
+    writeFileSync(join(work, 'busy.txt'), BUSY);
+    rows.push(['sandbox-agent 0.4.2 (host, no sandbox)', await measure(`http://127.0.0.1:${port}`, 'bench-token', join(work, 'busy.txt'))]);
   } catch (err) {
     rows.push(['sandbox-agent 0.4.2 (host, no sandbox)', { error: String(err.message).slice(0, 200) }]);
   }

@@ -187,7 +187,7 @@ pub enum WorkspaceCommand {
     Token {
         id: String,
         /// What it may do: processes, files:read, files:write, code,
-        /// agents, previews, mcp (repeat or comma-separate).
+        /// agents, previews, desktop, mcp (repeat or comma-separate).
         #[arg(long = "cap", value_name = "CAPABILITY", required = true, value_delimiter = ',')]
         capabilities: Vec<String>,
         /// Lifetime: 90s, 15m, 1d (at most 1 day; default 15m).

@@ -895,7 +895,7 @@ export interface PreviewList {
 }
 
 /** What a scoped token may do in its workspace (paddock). */
-export type Capability = "processes" | "files:read" | "files:write" | "code" | "agents" | "previews" | "mcp";
+export type Capability = "processes" | "files:read" | "files:write" | "code" | "agents" | "previews" | "desktop" | "mcp";
 
 /** A scoped token: bound to one workspace and a set of capabilities, short-lived (paddock). Never its secret. */
 export interface ScopedTokenRecord {

@@ -13,7 +13,7 @@ use crate::routes::error::{ApiResult, ErrorBody};
 use crate::routes::extract::{ApiJson, Caller};
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/tokens", operation_id = "createScopedToken", summary = "Mint a scoped token",
-    description = "(ext) A bearer token (`pdt_…`) for this workspace only, with the capabilities asked for: `processes`, `files:read`, `files:write`, `code`, `agents`, `previews`, `mcp`. It is accepted on the workspace's runtime, exec, code, kernel, preview, agent-session and MCP routes that one of its capabilities opens, and refused everywhere else (403 `SCOPED_TOKEN_REFUSED`; another workspace answers 404). It expires after `ttl_secs` (1..=86400, default 900) and can be revoked; every use is in the audit log. The token is in this answer only; only an API key can mint.",
+    description = "(ext) A bearer token (`pdt_…`) for this workspace only, with the capabilities asked for: `processes`, `files:read`, `files:write`, `code`, `agents`, `previews`, `desktop`, `mcp`. It is accepted on the workspace's runtime, exec, code, kernel, preview, agent-session, desktop and MCP routes that one of its capabilities opens, and refused everywhere else (403 `SCOPED_TOKEN_REFUSED`; another workspace answers 404). It expires after `ttl_secs` (1..=86400, default 900) and can be revoked; every use is in the audit log. The token is in this answer only; only an API key can mint.",
     tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")), request_body = NewScopedToken,
     responses((status = 201, description = "The token, with its secret (shown once)", body = CreatedScopedToken),
         (status = 400, description = "No capability, a ttl out of range or a bad label", body = ErrorBody),

@@ -986,7 +986,7 @@ class AsyncKeys:
 class AsyncTokens:
     """Scoped tokens: short-lived bearer tokens bound to one workspace and a
     set of capabilities (``processes``, ``files:read``, ``files:write``,
-    ``code``, ``agents``, ``previews``, ``mcp``). A token works as the
+    ``code``, ``agents``, ``previews``, ``desktop``, ``mcp``). A token works as the
     ``api_key`` of a client for its workspace's routes that its
     capabilities open, and is refused everywhere else."""
 
