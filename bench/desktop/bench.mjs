@@ -69,8 +69,17 @@ const BUSY = Array.from({ length: 45 }, (_, i) =>
   `${String(i).padStart(3)}  fn screenshot_${i}(display: &X11Desktop) -> Result<RgbImage, Error> { /* ${'lorem ipsum '.repeat(i % 9)} */ }`).join('\n');
 
 /** The three rows for a desktop API at `base` (sandbox-agent's paths),
- * with `busyPath` (where BUSY is) on the screen. */
+ * with `busyPath` (where BUSY is) on the screen; the desktop is stopped
+ * after, measured or not. */
 async function measure(base, token, busyPath) {
+  try {
+    return await measureStarted(base, token, busyPath);
+  } finally {
+    await call(base, token, 'POST', '/v1/desktop/stop').catch(() => {});
+  }
+}
+
+async function measureStarted(base, token, busyPath) {
   await call(base, token, 'POST', '/v1/desktop/start', { width: 1280, height: 720 });
   await call(base, token, 'POST', '/v1/desktop/launch', { app: 'xmessage', args: ['-geometry', '1280x720+0+0', '-file', busyPath], wait: true });
   await new Promise((r) => setTimeout(r, 1500));
@@ -80,17 +89,18 @@ async function measure(base, token, busyPath) {
   const shot = await timed(N, async () => { bytes = (await call(base, token, 'GET', '/v1/desktop/screenshot')).length; });
   const click = await timed(N, (i) => call(base, token, 'POST', '/v1/desktop/mouse/click', { x: 100 + (i % 50), y: 100 }));
   const key = await timed(N, () => call(base, token, 'POST', '/v1/desktop/keyboard/press', { key: 'shift' }));
-  await call(base, token, 'POST', '/v1/desktop/stop');
   return { shot, click, key, bytes };
 }
 
 const work = mkdtempSync(join(tmpdir(), 'paddock-bench-desktop-'));
 const rows = [];
+const stops = [];
 try {
   execFileSync(PADDOCK, ['flavors', 'install', 'desktop', '--state-dir', join(work, 'state')], { stdio: 'ignore' });
   const paddock = start(PADDOCK, ['serve', '--listen', '127.0.0.1:0', '--proxy-listen', '127.0.0.1:0', '--state-dir', join(work, 'state')],
     { PADDOCK_API_KEYS: `${KEY}@bench:operator` }, /paddock console: (http:\/\/\S+)\/ui\//);
   const url = (await paddock.up)[1];
+  stops.push(paddock.stop);
   const created = await fetch(`${url}/v1/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ flavors: ['desktop'] }) });
   const ws = (await created.json()).id;
   const put = await fetch(`${url}/v1/workspaces/${ws}/runtime/v1/fs/file?path=/workspace/busy.txt`, { method: 'PUT', headers: { authorization: `Bearer ${KEY}` }, body: BUSY });
@@ -100,6 +110,7 @@ try {
 
   const port = await freePort();
   const agent = start(SANDBOX_AGENT, ['server', '-H', '127.0.0.1', '-p', String(port), '-t', 'bench-token', '--no-telemetry'], {}, /listening|Listening|started|http:\/\/127/);
+  stops.push(agent.stop);
   await agent.up.catch(() => null);
   for (let i = 0; i < 100; i++) {
     if (await fetch(`http://127.0.0.1:${port}/v1/health`).then(() => true, () => false)) break;
@@ -113,6 +124,8 @@ try {
   }
   await agent.stop();
 } finally {
+  // A failed measurement still stops both servers (and their desktops).
+  for (const stop of stops) await stop();
   rmSync(work, { recursive: true, force: true });
 }
 

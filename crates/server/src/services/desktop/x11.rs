@@ -518,9 +518,11 @@ pub fn keysym_of(name: &str) -> Option<Keysym> {
     let names = NAMES.get_or_init(|| {
         let mut names = HashMap::new();
         let all = || {
-            (0..=0xffffu32)
-                .chain(0x1008_ff00..=0x1008_ffff)
-                .filter_map(|raw| xkeysym::Keysym::new(raw).name().map(|n| (n.trim_start_matches("XK_"), raw)))
+            (0..=0xffffu32).chain(0x1008_ff00..=0x1008_ffff).filter_map(|raw| {
+                xkeysym::Keysym::new(raw)
+                    .name()
+                    .map(|n| (n.trim_start_matches("XK_"), raw))
+            })
         };
         // Exact names first, then any case for names not taken (`a` is
         // XK_a, never XK_A).
