@@ -181,6 +181,40 @@ test('the official MCP client uses a workspace through its scoped token', { time
     pngOf(result);
   }
 
+  // What the actions do reaches a program: a Tk probe logs its events.
+  const probe = [
+    'import tkinter as tk',
+    'log = open("/workspace/events.log", "a", buffering=1)',
+    'root = tk.Tk(); root.geometry("600x400+0+0")',
+    'entry = tk.Entry(root); entry.pack(fill="x")',
+    'root.bind_all("<ButtonPress>", lambda e: log.write(f"button {e.num} {e.x_root} {e.y_root}\\n"))',
+    'root.bind_all("<KeyPress>", lambda e: log.write(f"key {e.keysym}\\n"))',
+    'root.after(200, lambda: (entry.focus_force(), log.write("ready\\n")))',
+    'root.mainloop()',
+  ].join('\n');
+  await client.callTool({ name: 'write_file', arguments: { path: 'probe.py', content: probe } });
+  await client.callTool({ name: 'exec', arguments: { command: 'DISPLAY=:99 nohup python3 probe.py >/dev/null 2>&1 &' } });
+  const events = async (until) => {
+    for (let i = 0; i < 100; i++) {
+      const log = text(await client.callTool({ name: 'read_file', arguments: { path: 'events.log' } }));
+      if (log.includes(until)) return log;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return text(await client.callTool({ name: 'read_file', arguments: { path: 'events.log' } }));
+  };
+  assert.match(await events('ready'), /ready/);
+  await client.callTool({ name: 'computer', arguments: { action: 'left_click', coordinate: [200, 150] } });
+  await client.callTool({ name: 'computer', arguments: { action: 'type', text: 'Ok' } });
+  await client.callTool({ name: 'computer', arguments: { action: 'key', text: 'Return' } });
+  await client.callTool({ name: 'computer', arguments: { action: 'scroll', coordinate: [200, 150], scroll_direction: 'up', scroll_amount: 1 } });
+  await client.callTool({ name: 'computer_call', arguments: { action: { type: 'click', x: 210, y: 160, button: 'right' } } });
+  await client.callTool({ name: 'computer_call', arguments: { action: { type: 'keypress', keys: ['CTRL', 'A'] } } });
+  await client.callTool({ name: 'computer_call', arguments: { action: { type: 'scroll', x: 210, y: 160, scroll_x: 0, scroll_y: 150 } } });
+  const log = await events('button 5');
+  // `O` is typed with Shift held, as a person would.
+  assert.match(log, /button 1 200 150\nkey Shift_L\nkey O\nkey k\nkey Return\nbutton 4 200 150\nbutton 3 210 160\nkey Control_L\nkey a\n/, log);
+  assert.deepEqual([...log.matchAll(/^button 5 /gm)].length, 2, `150 px is two wheel clicks down:\n${log}`);
+
   // A read-only token: its list has only the reading tools, and a call to
   // another tool is refused and does nothing.
   const readOnly = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config?capabilities=files:read&server_name=reader`);

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::app::SharedState;
 use crate::routes::extract::audit_scoped_use;
 use crate::services::desktop::x11::{chord, X11Desktop};
-use crate::services::desktop::Session;
+use crate::services::desktop::{Session, MAX_TYPED};
 use crate::services::files;
 use crate::services::identity::Caller;
 
@@ -604,12 +604,7 @@ impl WorkspaceTools {
                     })
                     .await?;
             }
-            ComputerAction::Type => {
-                let text = text()?;
-                session
-                    .with_x(move |d| d.type_text(&text, std::time::Duration::ZERO))
-                    .await?;
-            }
+            ComputerAction::Type => session.type_text(&typed(text()?)?, std::time::Duration::ZERO).await?,
             ComputerAction::Key => {
                 let keys = chord(&text()?, None)?;
                 session.with_x(move |d| d.press(&keys)).await?;
@@ -698,16 +693,12 @@ impl WorkspaceTools {
                 scroll_x,
                 scroll_y,
             } => {
-                // A wheel click for every 100 pixels begun.
-                let clicks = |pixels: i32| pixels.signum() * ((pixels.unsigned_abs() as i32 + 99) / 100);
+                // A wheel click for every 100 pixels begun (at most 100).
+                let clicks = |pixels: i32| pixels.signum() * (pixels.unsigned_abs().div_ceil(100).min(100) as i32);
                 let (dx, dy) = (clicks(scroll_x), clicks(scroll_y));
                 session.with_x(move |d| d.scroll(x, y, dx, dy)).await?;
             }
-            OpenAiAction::Type { text } => {
-                session
-                    .with_x(move |d| d.type_text(&text, std::time::Duration::ZERO))
-                    .await?
-            }
+            OpenAiAction::Type { text } => session.type_text(&typed(text)?, std::time::Duration::ZERO).await?,
             OpenAiAction::Wait => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
         }
         if settle {
@@ -836,6 +827,14 @@ fn context_caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Strin
 
 fn bad(message: impl Into<String>) -> Error {
     Error::new(paddock_api::ErrorCode::BadRequest, message)
+}
+
+/// Text to type, refused past [`MAX_TYPED`] characters.
+fn typed(text: String) -> Result<String, Error> {
+    if text.chars().count() > MAX_TYPED {
+        return Err(bad(format!("text is longer than {MAX_TYPED} characters")));
+    }
+    Ok(text)
 }
 
 /// How long an application gets to redraw after an action, before the

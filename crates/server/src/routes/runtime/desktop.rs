@@ -27,7 +27,7 @@ use x11rb::protocol::xproto::ConfigureWindowAux;
 use super::{ProblemResult, RuntimeCaller, RuntimeJson};
 use crate::app::SharedState;
 use crate::services::desktop::x11::{self, chord, parse_window_id, X11Desktop};
-use crate::services::desktop::{screenshot_options, Session};
+use crate::services::desktop::{screenshot_options, Session, MAX_TYPED};
 use crate::services::identity::Caller;
 
 /// The desktop routes.
@@ -352,9 +352,6 @@ async fn mouse_scroll(
     pointer_after(&state, &caller, &id, move |x| x.scroll(body.x, body.y, dx, dy)).await
 }
 
-/// Most characters one `type` call takes.
-const MAX_TYPED: usize = 10_000;
-
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/desktop/keyboard/type", operation_id = "runtimeDesktopKeyboardType", summary = "Type text",
     tag = "desktop", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")), request_body = DesktopKeyboardTypeRequest,
     responses((status = 200, description = "Typed", body = DesktopActionResponse), (status = 400, description = "A bad argument", body = ProblemDetails, content_type = "application/problem+json"), (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"), (status = 403, description = "A scoped token without `desktop`", body = ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "No such workspace (or window, or recording)", body = ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "The desktop is not running, or cannot run here", body = ProblemDetails, content_type = "application/problem+json")))]
@@ -372,7 +369,11 @@ async fn keyboard_type(
         return Err(bad("delayMs must be 0..=1000").into());
     }
     let delay = std::time::Duration::from_millis(delay as u64);
-    action(&state, &caller, &id, move |x| x.type_text(&body.text, delay)).await
+    session(&state, &caller, &id)
+        .await?
+        .type_text(&body.text, delay)
+        .await?;
+    Ok(Json(DesktopActionResponse { ok: true }))
 }
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/desktop/keyboard/press", operation_id = "runtimeDesktopKeyboardPress", summary = "Press a key or chord",
@@ -563,8 +564,9 @@ async fn get_clipboard(
     }))
 }
 
-/// Longest clipboard text written, bytes.
-const MAX_CLIPBOARD: usize = 1 << 20;
+/// Longest clipboard text written, bytes (it travels to `xclip` in an
+/// environment variable, which Linux caps at 128 KiB).
+const MAX_CLIPBOARD: usize = 100 << 10;
 
 #[utoipa::path(post, path = "/v1/workspaces/{id}/runtime/v1/desktop/clipboard", operation_id = "runtimeDesktopSetClipboard", summary = "Write the clipboard",
     tag = "desktop", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id")), request_body = DesktopClipboardWriteRequest,
@@ -577,7 +579,7 @@ async fn set_clipboard(
 ) -> ProblemResult<Json<DesktopActionResponse>> {
     let selection = selection(body.selection.as_deref())?;
     if body.text.len() > MAX_CLIPBOARD || body.text.contains('\0') {
-        return Err(bad("the text must be at most 1 MiB, without NUL").into());
+        return Err(bad("the text must be at most 100 KiB, without NUL").into());
     }
     state.desktops.set_clipboard(&caller, &id, selection, body.text).await?;
     Ok(Json(DesktopActionResponse { ok: true }))

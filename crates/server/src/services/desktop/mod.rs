@@ -43,6 +43,8 @@ const PROGRAMS: [(&str, &str); 4] = [
 ];
 /// Where recordings are written in the workspace.
 pub const RECORDINGS_DIR: &str = "/workspace/.paddock/recordings";
+/// Most characters one `type` takes.
+pub const MAX_TYPED: usize = 10_000;
 /// How long the X server and the window manager have to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -52,6 +54,8 @@ pub struct Desktops {
     workspaces: Workspaces,
     flavors: std::path::PathBuf,
     sessions: Arc<Mutex<HashMap<String, Arc<Session>>>>,
+    /// Held while a desktop starts.
+    starting: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A started desktop.
@@ -65,9 +69,12 @@ pub struct Session {
     recording_fps: u32,
     /// Process API ids of Xvfb and openbox.
     processes: Vec<(String, String)>,
-    /// The X11 connection, one call at a time.
-    x: Arc<std::sync::Mutex<X11Desktop>>,
+    /// The X11 connection, one call at a time (waiters wait on the
+    /// async side, holding no blocking thread).
+    x: Arc<tokio::sync::Mutex<X11Desktop>>,
     recordings: Mutex<Vec<DesktopRecordingInfo>>,
+    /// The `xclip` that owns each selection now (process API ids).
+    clipboard_owners: Mutex<HashMap<String, String>>,
 }
 
 impl Session {
@@ -76,15 +83,26 @@ impl Session {
         &self,
         work: impl FnOnce(&mut X11Desktop) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let x = self.x.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut x = x
-                .lock()
-                .map_err(|_| Error::internal("a desktop's X connection lock is poisoned"))?;
-            work(&mut x)
-        })
-        .await
-        .map_err(Error::internal)?
+        let mut x = self.x.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || work(&mut x))
+            .await
+            .map_err(Error::internal)?
+    }
+
+    /// Types `text`: in chunks without a delay, else one character at a
+    /// time with the delay between them taken here, so that no call holds
+    /// the display for long.
+    pub async fn type_text(&self, text: &str, delay: Duration) -> Result<(), Error> {
+        let chars: Vec<char> = text.chars().collect();
+        let chunk = if delay.is_zero() { 200 } else { 1 };
+        for (i, part) in chars.chunks(chunk).enumerate() {
+            if i > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let part: String = part.iter().collect();
+            self.with_x(move |x| x.type_text(&part)).await?;
+        }
+        Ok(())
     }
 
     /// The runtime, if it still runs.
@@ -104,7 +122,8 @@ impl Session {
     ) -> Result<Vec<u8>, Error> {
         let (width, height) = (self.resolution.width, self.resolution.height);
         let (x, y, w, h) = region.unwrap_or((0, 0, width, height));
-        if w < 1 || h < 1 || x < 0 || y < 0 || x + w > width || y + h > height {
+        let beyond = |at: i32, size: i32, limit: i32| i64::from(at) + i64::from(size) > i64::from(limit);
+        if w < 1 || h < 1 || x < 0 || y < 0 || beyond(x, w, width) || beyond(y, h, height) {
             return Err(Error::new(
                 ErrorCode::BadRequest,
                 format!("the region must lie within the {width}x{height} screen"),
@@ -152,6 +171,7 @@ impl Desktops {
             workspaces,
             flavors,
             sessions: Arc::new(Mutex::new(HashMap::new())),
+            starting: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -175,6 +195,8 @@ impl Desktops {
     /// The workspace's desktop session, if it is active.
     pub async fn session(&self, caller: &Caller, id: &str) -> Result<Arc<Session>, Error> {
         let running = self.workspaces.running_now(caller, id).await?.ok_or_else(not_active)?;
+        // Using the desktop is using the workspace (its idle timeout).
+        self.workspaces.note_activity(id).await;
         let session = self.sessions_lock().get(id).cloned().ok_or_else(not_active)?;
         match session.runtime.upgrade() {
             Some(runtime) if Arc::ptr_eq(&runtime, &running) => Ok(session),
@@ -186,7 +208,7 @@ impl Desktops {
     }
 
     fn sessions_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.sessions)
     }
 
     /// The desktop's state, without starting anything.
@@ -264,64 +286,77 @@ impl Desktops {
             )
             .with_details(serde_json::json!({ "missingDependencies": missing })));
         }
+        // One start at a time: two at once would both start an X server
+        // on the same display.
+        let _starting = self.starting.lock().await;
         if self.session(caller, id).await.is_ok() {
             return self.status(caller, id).await;
         }
+        let runtime = self.workspaces.running(caller, id).await?;
+        let mut created = Vec::new();
+        match self.start_processes(&runtime, request, &mut created).await {
+            Ok(session) => {
+                self.sessions_lock().insert(id.to_owned(), session);
+                self.status(caller, id).await
+            }
+            Err(err) => {
+                // A failed start leaves its processes' records (and logs)
+                // to read, but none of them running.
+                for process in created {
+                    let _ = runtime
+                        .signal(&process, libc::SIGKILL, Some(Duration::from_secs(2)))
+                        .await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts Xvfb and openbox in `runtime` and connects to the display;
+    /// the processes it made are in `created` whatever the outcome.
+    async fn start_processes(
+        &self,
+        runtime: &Arc<RunningJail>,
+        request: DesktopStartRequest,
+        created: &mut Vec<String>,
+    ) -> Result<Arc<Session>, Error> {
         let width = checked("width", request.width, 1440, 64..=7680)?;
         let height = checked("height", request.height, 900, 64..=4320)?;
         let dpi = checked("dpi", request.dpi, 96, 24..=600)?;
         let display_num = checked("displayNum", request.display_num, 99, 1..=1000)?;
         let recording_fps = checked("recordingFps", request.recording_fps, 30, 1..=60)?;
-        let runtime = self.workspaces.running(caller, id).await?;
         let display = format!(":{display_num}");
+        let screen = format!("{width}x{height}x24");
+        let dpi_text = dpi.to_string();
+        let xvfb_args = [
+            display.as_str(),
+            "-screen",
+            "0",
+            &screen,
+            "-dpi",
+            &dpi_text,
+            "-listen",
+            "tcp",
+            "-ac",
+            // No abstract socket: the jail's processes are sibling Landlock
+            // domains, scoped from each other's abstract sockets, and X
+            // clients would try it first and give up; the socket file works.
+            "-nolisten",
+            "local",
+        ];
         let xvfb = runtime
-            .create_as(
-                process(
-                    "Xvfb",
-                    &[
-                        &display,
-                        "-screen",
-                        "0",
-                        &format!("{width}x{height}x24"),
-                        "-dpi",
-                        &dpi.to_string(),
-                        "-listen",
-                        "tcp",
-                        "-ac",
-                        // No abstract socket: the jail's processes are
-                        // sibling Landlock domains, scoped from each
-                        // other's abstract sockets, and X clients would try
-                        // it first and give up; the socket file works.
-                        "-nolisten",
-                        "local",
-                    ],
-                    Default::default(),
-                ),
-                ProcessOwner::Desktop,
-            )
+            .create_as(process("Xvfb", &xvfb_args, Default::default()), ProcessOwner::Desktop)
             .await?;
-        // A failed start leaves its processes' records (and logs) to read.
-        let stop_xvfb = |runtime: Arc<RunningJail>, process: String| async move {
-            let _ = runtime
-                .signal(&process, libc::SIGKILL, Some(Duration::from_secs(2)))
-                .await;
-        };
-        let connected = self.connect(&runtime, &xvfb.id, display_num).await;
-        let x = match connected {
-            Ok(x) => x,
-            Err(err) => {
-                stop_xvfb(runtime.clone(), xvfb.id.clone()).await;
-                return Err(err);
-            }
-        };
+        created.push(xvfb.id.clone());
+        let x = self.connect(runtime, &xvfb.id, display_num, width, height).await?;
         let env: std::collections::BTreeMap<String, String> =
             [("DISPLAY".to_owned(), display.clone())].into_iter().collect();
         let openbox = runtime
             .create_as(process("openbox", &["--sm-disable"], env), ProcessOwner::Desktop)
             .await?;
-        let x = Arc::new(std::sync::Mutex::new(x));
+        created.push(openbox.id.clone());
         let session = Arc::new(Session {
-            runtime: Arc::downgrade(&runtime),
+            runtime: Arc::downgrade(runtime),
             display,
             resolution: DesktopResolution {
                 width: width as i32,
@@ -331,20 +366,16 @@ impl Desktops {
             started_at: now_ms(),
             recording_fps,
             processes: vec![("Xvfb".into(), xvfb.id.clone()), ("openbox".into(), openbox.id.clone())],
-            x,
+            x: Arc::new(tokio::sync::Mutex::new(x)),
             recordings: Mutex::new(Vec::new()),
+            clipboard_owners: Mutex::new(HashMap::new()),
         });
         // EWMH (window lists, focus) needs the window manager up.
         let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if session.with_x(|x| x.has_window_manager()).await? {
-                break;
-            }
+        while !session.with_x(|x| x.has_window_manager()).await? {
             if Instant::now() > deadline
                 || runtime.get(&openbox.id).map(|p| p.info().status) != Ok(ProcessState::Running)
             {
-                stop_xvfb(runtime.clone(), openbox.id.clone()).await;
-                stop_xvfb(runtime.clone(), xvfb.id.clone()).await;
                 return Err(Error::new(
                     ErrorCode::DesktopFailed,
                     format!(
@@ -355,19 +386,30 @@ impl Desktops {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        self.sessions_lock().insert(id.to_owned(), session);
-        self.status(caller, id).await
+        Ok(session)
     }
 
     /// Connects to the display once Xvfb listens (or fails with its log).
-    async fn connect(&self, runtime: &Arc<RunningJail>, xvfb: &str, display_num: u32) -> Result<X11Desktop, Error> {
+    async fn connect(
+        &self,
+        runtime: &Arc<RunningJail>,
+        xvfb: &str,
+        display_num: u32,
+        width: u32,
+        height: u32,
+    ) -> Result<X11Desktop, Error> {
         let port = 6000 + display_num as u16;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(stream) = runtime.executor().connect(port).await {
                 let stream = stream.into_std().map_err(Error::internal)?;
-                match tokio::task::spawn_blocking(move || X11Desktop::connect(stream)).await {
-                    Ok(Ok(x)) => return Ok(x),
+                match tokio::task::spawn_blocking(move || X11Desktop::connect(stream, width, height)).await {
+                    // What answered is our Xvfb only if it still runs (a
+                    // program of the workspace may hold the port).
+                    Ok(Ok(x)) if runtime.get(xvfb).map(|p| p.info().status) == Ok(ProcessState::Running) => {
+                        return Ok(x)
+                    }
+                    Ok(Ok(_)) => {}
                     Ok(Err(err)) if Instant::now() > deadline => return Err(err),
                     Ok(Err(_)) => {}
                     Err(err) => return Err(Error::internal(err)),
@@ -516,6 +558,15 @@ impl Desktops {
                     ProcessOwner::Desktop,
                 )
                 .await?;
+            // The owner before it lost the selection to this one and ends:
+            // its record goes.
+            let previous = lock(&session.clipboard_owners).insert((*selection).to_owned(), owner.id.clone());
+            if let Some(previous) = previous {
+                let _ = runtime
+                    .signal(&previous, libc::SIGKILL, Some(Duration::from_secs(1)))
+                    .await;
+                let _ = runtime.delete(&previous);
+            }
             // Wait until it owns the selection: the next read sees it.
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
@@ -591,13 +642,17 @@ impl Desktops {
             .cloned()
             .ok_or_else(|| Error::new(ErrorCode::ProcessConflict, "no recording is running"))?;
         let process = current.process_id.clone().unwrap_or_default();
-        let ended = runtime
+        // ffmpeg's record may be gone (deleted through the process API):
+        // the recording ends either way.
+        if let Ok(ended) = runtime
             .signal(&process, libc::SIGINT, Some(Duration::from_secs(10)))
-            .await?;
-        if ended.status == ProcessState::Running {
-            runtime
-                .signal(&process, libc::SIGKILL, Some(Duration::from_secs(2)))
-                .await?;
+            .await
+        {
+            if ended.status == ProcessState::Running {
+                let _ = runtime
+                    .signal(&process, libc::SIGKILL, Some(Duration::from_secs(2)))
+                    .await;
+            }
         }
         let bytes = self.recording_size(caller, id, &current.file_name).await;
         let status = match bytes {

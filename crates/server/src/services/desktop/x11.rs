@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::TcpStream;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
@@ -24,6 +25,140 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::protocol::xtest::ConnectionExt as _;
 use x11rb::rust_connection::{DefaultStream, RustConnection};
+
+/// How long the X server may take to answer (or take a request) before
+/// the call fails: a program in the workspace can grab the server, and a
+/// desktop call must never wait on it forever.
+const X_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest packet the X server may send before the connection is refused,
+/// beyond what a screenshot of the whole screen takes: the server reads
+/// a packet's length before allocating for it, and what listens in the
+/// jail is the jail's to choose.
+const EXTRA_PACKET_BYTES: usize = 1 << 20;
+
+/// The X connection's stream: a TCP socket into the jail whose waits end
+/// after [`X_TIMEOUT`] and whose every packet is checked against a size
+/// limit before x11rb allocates for it.
+struct GuardedStream {
+    inner: DefaultStream,
+    framing: std::sync::Mutex<Framing>,
+}
+
+/// Where the byte stream from the X server is in its packets.
+struct Framing {
+    /// The connection setup's answer has been read.
+    setup_read: bool,
+    /// Bytes of the current packet's header seen so far.
+    header: Vec<u8>,
+    /// Bytes of the current packet still to come after its header.
+    remaining: usize,
+    /// Largest packet allowed.
+    limit: usize,
+}
+
+impl Framing {
+    /// Follows `bytes` through the packets; an error when one announces
+    /// more than the limit.
+    fn check(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        while !bytes.is_empty() {
+            if self.remaining > 0 {
+                let n = self.remaining.min(bytes.len());
+                self.remaining -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            // The setup answer's header is 8 bytes (length in 4-byte units
+            // at 6..8); every later packet's is 32 (replies and generic
+            // events carry an extra length at 4..8).
+            let header_len = if self.setup_read { 32 } else { 8 };
+            let n = (header_len - self.header.len()).min(bytes.len());
+            self.header.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.header.len() < header_len {
+                continue;
+            }
+            let h = &self.header;
+            let extra = if !self.setup_read {
+                4 * usize::from(u16::from_le_bytes([h[6], h[7]]))
+            } else if h[0] == 1 || h[0] & 0x7f == 35 {
+                4 * u32::from_le_bytes([h[4], h[5], h[6], h[7]]) as usize
+            } else {
+                0
+            };
+            if header_len + extra > self.limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "the X server sent a packet of {} bytes, over the limit",
+                        header_len + extra
+                    ),
+                ));
+            }
+            self.setup_read = true;
+            self.header.clear();
+            self.remaining = extra;
+        }
+        Ok(())
+    }
+}
+
+impl x11rb::rust_connection::Stream for GuardedStream {
+    fn poll(&self, mode: x11rb::rust_connection::PollMode) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut events = 0;
+        if mode.readable() {
+            events |= libc::POLLIN;
+        }
+        if mode.writable() {
+            events |= libc::POLLOUT;
+        }
+        let mut fd = libc::pollfd {
+            fd: self.inner.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd, for the length given.
+            let ready = unsafe { libc::poll(&mut fd, 1, X_TIMEOUT.as_millis() as libc::c_int) };
+            match ready {
+                0 => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the X server did not answer in 10 s (grabbed, or stopped)",
+                    ))
+                }
+                r if r > 0 => return Ok(()),
+                _ => {
+                    let err = std::io::Error::last_os_error();
+                    if err.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(err);
+                    }
+                }
+            }
+        }
+    }
+
+    fn read(&self, buf: &mut [u8], fds: &mut Vec<x11rb::utils::RawFdContainer>) -> std::io::Result<usize> {
+        let n = self.inner.read(buf, fds)?;
+        // Descriptors are never expected from a TCP socket.
+        fds.clear();
+        let mut framing = self.framing.lock().map_err(|_| std::io::Error::other("poisoned"))?;
+        framing.check(&buf[..n])?;
+        Ok(n)
+    }
+
+    fn write(&self, buf: &[u8], fds: &mut Vec<x11rb::utils::RawFdContainer>) -> std::io::Result<usize> {
+        self.inner.write(buf, fds)
+    }
+
+    fn write_vectored(
+        &self,
+        bufs: &[std::io::IoSlice<'_>],
+        fds: &mut Vec<x11rb::utils::RawFdContainer>,
+    ) -> std::io::Result<usize> {
+        self.inner.write_vectored(bufs, fds)
+    }
+}
 
 /// An X11 failure as an API error (the display went away, or refused).
 fn failed(what: &str, err: impl std::fmt::Display) -> Error {
@@ -70,7 +205,7 @@ impl KeyMap {
 
 /// A connection to a desktop's X server.
 pub struct X11Desktop {
-    conn: RustConnection,
+    conn: RustConnection<GuardedStream>,
     root: Window,
     /// The screen's size.
     pub width: u16,
@@ -82,11 +217,34 @@ pub struct X11Desktop {
 impl X11Desktop {
     /// Connects over `stream` (Xvfb runs with access control off: only the
     /// jail's own processes and this server reach it).
-    pub fn connect(stream: TcpStream) -> Result<X11Desktop, Error> {
-        stream.set_nonblocking(false).map_err(|e| failed("the X socket", e))?;
-        let (stream, _) = DefaultStream::from_tcp_stream(stream).map_err(|e| failed("the X socket", e))?;
+    /// Packets are limited to a whole screenshot of `width` x `height`
+    /// (the size asked of Xvfb) and a margin.
+    pub fn connect(stream: TcpStream, width: u32, height: u32) -> Result<X11Desktop, Error> {
+        let (inner, _) = DefaultStream::from_tcp_stream(stream).map_err(|e| failed("the X socket", e))?;
+        let stream = GuardedStream {
+            inner,
+            framing: std::sync::Mutex::new(Framing {
+                setup_read: false,
+                header: Vec::with_capacity(32),
+                remaining: 0,
+                limit: 4 * width as usize * height as usize + EXTRA_PACKET_BYTES,
+            }),
+        };
         let conn = RustConnection::connect_to_stream(stream, 0).map_err(|e| failed("connecting to the X server", e))?;
-        let screen = &conn.setup().roots[0];
+        let screen = conn
+            .setup()
+            .roots
+            .first()
+            .ok_or_else(|| failed("the X server", "it has no screen"))?;
+        if (u32::from(screen.width_in_pixels), u32::from(screen.height_in_pixels)) != (width, height) {
+            return Err(failed(
+                "the X server",
+                format!(
+                    "its screen is {}x{}, not the {width}x{height} asked for",
+                    screen.width_in_pixels, screen.height_in_pixels
+                ),
+            ));
+        }
         let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);
         let intern = |name: &str| -> Result<Atom, Error> {
             Ok(conn
@@ -266,8 +424,8 @@ impl X11Desktop {
         Ok((spare, 0))
     }
 
-    /// Types `text`, waiting `delay` between characters.
-    pub fn type_text(&mut self, text: &str, delay: std::time::Duration) -> Result<(), Error> {
+    /// Types `text`.
+    pub fn type_text(&mut self, text: &str) -> Result<(), Error> {
         for ch in text.chars() {
             let keysym = match ch {
                 '\n' | '\r' => RETURN,
@@ -283,9 +441,6 @@ impl X11Desktop {
                 // press; the spare keycode is reused by the next one.
                 std::thread::sleep(std::time::Duration::from_millis(20));
                 self.keymap = read_keymap(&self.conn)?;
-            }
-            if !delay.is_zero() {
-                std::thread::sleep(delay);
             }
         }
         Ok(())
@@ -491,7 +646,7 @@ fn button_number(button: DesktopMouseButton) -> u8 {
     }
 }
 
-fn read_keymap(conn: &RustConnection) -> Result<KeyMap, Error> {
+fn read_keymap(conn: &RustConnection<GuardedStream>) -> Result<KeyMap, Error> {
     let setup = conn.setup();
     let (min, max) = (setup.min_keycode, setup.max_keycode);
     let reply = conn
@@ -646,6 +801,46 @@ mod tests {
         assert_eq!(keysym_of("A"), Some(0x41));
         assert_eq!(keysym_of("é"), Some(0xe9));
         assert_eq!(keysym_of("no-such-key"), None);
+    }
+
+    fn framing(limit: usize) -> Framing {
+        Framing {
+            setup_read: false,
+            header: Vec::new(),
+            remaining: 0,
+            limit,
+        }
+    }
+
+    #[test]
+    fn packets_over_the_limit_are_refused_before_they_are_read() {
+        // A setup answer of 8 + 4*2 bytes, then a reply of 32 + 4*1, an
+        // event, then a reply claiming 4 GiB: fed one byte at a time, as a
+        // hostile server could send them.
+        let mut stream = vec![1, 0, 11, 0, 0, 0, 2, 0];
+        stream.extend([0xaa; 8]);
+        let mut reply = vec![1u8, 0, 1, 0, 1, 0, 0, 0];
+        reply.extend([0; 24]);
+        reply.extend([7; 4]);
+        stream.extend(&reply);
+        stream.extend([2u8; 32]);
+        let mut f = framing(1 << 20);
+        for byte in &stream {
+            f.check(std::slice::from_ref(byte)).expect("within the limit");
+        }
+        assert_eq!((f.remaining, f.header.len()), (0, 0), "at a packet boundary");
+        let mut huge = vec![1u8, 0, 2, 0, 0xff, 0xff, 0xff, 0xff];
+        huge.extend([0; 24]);
+        let err = f.check(&huge).expect_err("a 16 GiB reply");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        // A generic event (type 35) carries a length too.
+        let mut f = framing(1 << 20);
+        f.check(&[1, 0, 11, 0, 0, 0, 0, 0]).expect("setup");
+        let mut generic = vec![35u8, 0, 3, 0, 0, 0, 0x10, 0];
+        generic.extend([0; 24]);
+        assert!(f.check(&generic).is_err(), "4 MiB of generic event");
+        // The setup answer's own length is checked.
+        assert!(framing(1000).check(&[1, 0, 11, 0, 0, 0, 0xff, 0xff]).is_err());
     }
 
     #[test]

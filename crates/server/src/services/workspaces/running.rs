@@ -144,7 +144,6 @@ impl Workspaces {
         Ok(run_state(id, Some(&running)))
     }
 
-    /// Whether one of the caller's workspaces runs.
     /// One of the caller's workspaces' runtime if it runs now, without
     /// starting it.
     pub async fn running_now(&self, caller: &Caller, id: &str) -> Result<Option<Arc<RunningJail>>, Error> {
@@ -152,6 +151,7 @@ impl Workspaces {
         Ok(live(&self.slot(id)))
     }
 
+    /// Whether one of the caller's workspaces runs.
     pub async fn run_state(&self, caller: &Caller, id: &str) -> Result<WorkspaceRunState, Error> {
         self.find(caller, id).await?;
         Ok(run_state(id, live(&self.slot(id)).as_deref()))
