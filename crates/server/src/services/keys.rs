@@ -59,25 +59,22 @@ impl Keys {
             return self.scoped.authenticate(token).await;
         }
         let hash = token_hash(token);
-        if let Some(caller) = self.remembered.get(&hash) {
-            return Ok(caller);
-        }
-        let stamp = self.remembered.stamp();
-        let key = self
-            .db
-            .key_by_hash(&hash)
-            .await?
-            .filter(|k| k.revoked_at.is_none())
-            .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
-        let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
-        let caller = Caller {
-            key_id: key.id,
-            tenant: key.tenant_id,
-            role,
-            grant: None,
+        let load = async {
+            let key = self
+                .db
+                .key_by_hash(&hash)
+                .await?
+                .filter(|k| k.revoked_at.is_none())
+                .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked API key"))?;
+            let role = Role::parse(&key.role).ok_or_else(|| Error::internal("a stored key has an unknown role"))?;
+            Ok(Caller {
+                key_id: key.id,
+                tenant: key.tenant_id,
+                role,
+                grant: None,
+            })
         };
-        self.remembered.put(hash, caller.clone(), stamp);
-        Ok(caller)
+        self.remembered.get_or_load(hash.clone(), load).await
     }
 
     /// Keys in the scope of `tenant` (admins only).

@@ -60,6 +60,18 @@ impl<K: Eq + Hash, V: Clone> Memo<K, V> {
         entries.insert(key, (value, Instant::now()));
     }
 
+    /// The value remembered for `key`, else what `load` reads, remembered
+    /// unless something was forgotten while it read.
+    pub async fn get_or_load<E>(&self, key: K, load: impl std::future::Future<Output = Result<V, E>>) -> Result<V, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        let stamp = self.stamp();
+        let value = load.await?;
+        self.put(key, value.clone(), stamp);
+        Ok(value)
+    }
+
     /// Forgets every entry `changed` matches (its row was changed).
     pub fn forget(&self, changed: impl Fn(&K, &V) -> bool) {
         self.changes.fetch_add(1, Ordering::SeqCst);

@@ -77,32 +77,27 @@ impl ScopedTokens {
     /// holding its grant (401 when unknown, revoked or expired).
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
         let hash = token_hash(token);
-        let caller = match self.remembered.get(&hash) {
-            Some(caller) => caller,
-            None => {
-                let stamp = self.remembered.stamp();
-                let row = self
-                    .db
-                    .scoped_token_by_hash(&hash)
-                    .await?
-                    .filter(|row| row.revoked_at.is_none())
-                    .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked scoped token"))?;
-                if !self.db.key_active(&row.created_by).await? {
-                    return Err(Error::new(
-                        ErrorCode::Unauthorized,
-                        "the API key that minted this scoped token was revoked",
-                    ));
-                }
-                let caller = Caller {
-                    key_id: row.id.clone(),
-                    tenant: row.tenant_id.clone(),
-                    role: Role::Operator,
-                    grant: Some(Arc::new(grant(&row)?)),
-                };
-                self.remembered.put(hash, caller.clone(), stamp);
-                caller
+        let load = async {
+            let row = self
+                .db
+                .scoped_token_by_hash(&hash)
+                .await?
+                .filter(|row| row.revoked_at.is_none())
+                .ok_or_else(|| Error::new(ErrorCode::Unauthorized, "unknown or revoked scoped token"))?;
+            if !self.db.key_active(&row.created_by).await? {
+                return Err(Error::new(
+                    ErrorCode::Unauthorized,
+                    "the API key that minted this scoped token was revoked",
+                ));
             }
+            Ok(Caller {
+                key_id: row.id.clone(),
+                tenant: row.tenant_id.clone(),
+                role: Role::Operator,
+                grant: Some(Arc::new(grant(&row)?)),
+            })
         };
+        let caller = self.remembered.get_or_load(hash.clone(), load).await?;
         let expires_at = caller.grant.as_ref().map_or(0, |g| g.expires_at);
         if expires_at <= now_ms() {
             return Err(Error::new(
@@ -217,11 +212,7 @@ fn refuse_scoped(caller: &Caller) -> Result<(), Error> {
 
 /// The grant of a stored token.
 fn grant(row: &ScopedTokenRow) -> Result<Grant, Error> {
-    let capabilities = row
-        .capabilities
-        .split(',')
-        .map(|name| Capability::parse(name).ok_or_else(|| Error::internal("a stored token has an unknown capability")))
-        .collect::<Result<BTreeSet<_>, _>>()?;
+    let capabilities = capabilities(row)?.into_iter().collect();
     Ok(Grant {
         token_id: row.id.clone(),
         workspace_id: row.workspace_id.clone(),
@@ -229,6 +220,14 @@ fn grant(row: &ScopedTokenRow) -> Result<Grant, Error> {
         expires_at: row.expires_at,
         minted_by: row.created_by.clone(),
     })
+}
+
+/// A stored token's capabilities, in their stored (sorted) order.
+fn capabilities(row: &ScopedTokenRow) -> Result<Vec<Capability>, Error> {
+    row.capabilities
+        .split(',')
+        .map(|name| Capability::parse(name).ok_or_else(|| Error::internal("a stored token has an unknown capability")))
+        .collect()
 }
 
 fn record(row: &ScopedTokenRow, now: i64) -> ScopedTokenRecord {
@@ -241,7 +240,7 @@ fn record(row: &ScopedTokenRow, now: i64) -> ScopedTokenRecord {
         id: row.id.clone(),
         workspace_id: row.workspace_id.clone(),
         tenant: row.tenant_id.clone(),
-        capabilities: row.capabilities.split(',').filter_map(Capability::parse).collect(),
+        capabilities: capabilities(row).unwrap_or_default(),
         label: row.label.clone(),
         created_by: row.created_by.clone(),
         created_at: rfc3339(row.created_at),

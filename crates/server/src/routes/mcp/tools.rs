@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::app::SharedState;
 use crate::routes::extract::audit_scoped_use;
 use crate::services::desktop::x11::{chord, X11Desktop};
-use crate::services::desktop::{Session, MAX_TYPED};
+use crate::services::desktop::{screenshot_options, Session, MAX_TYPED};
 use crate::services::files;
 use crate::services::identity::Caller;
 
@@ -416,11 +416,8 @@ impl WorkspaceTools {
     ) -> CallToolResult {
         let shot = async {
             let (caller, workspace) = caller_of(&parts)?;
+            let (_, scale) = screenshot_options(None, args.scale)?;
             let session = self.desktop(&caller, &workspace).await?;
-            let scale = args.scale.unwrap_or(1.0);
-            if !(0.1..=1.0).contains(&scale) {
-                return Err(bad("scale must be 0.1..=1"));
-            }
             Self::screen(&session, scale).await
         };
         match shot.await {

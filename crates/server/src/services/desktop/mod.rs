@@ -23,9 +23,9 @@ use paddock_api::{Error, ErrorCode};
 
 use crate::db::now_ms;
 use crate::services::identity::Caller;
-use crate::services::rfc3339;
 use crate::services::runtime::RunningJail;
 use crate::services::workspaces::Workspaces;
+use crate::services::{lock, rfc3339};
 use x11::X11Desktop;
 
 /// The flavor a workspace needs for its desktop (fontconfig for its
@@ -145,7 +145,7 @@ impl Session {
 
     /// The environment of a program on this desktop.
     pub fn env(&self) -> std::collections::BTreeMap<String, String> {
-        [("DISPLAY".to_owned(), self.display.clone())].into_iter().collect()
+        display_env(&self.display)
     }
 }
 
@@ -197,18 +197,14 @@ impl Desktops {
         let running = self.workspaces.running_now(caller, id).await?.ok_or_else(not_active)?;
         // Using the desktop is using the workspace (its idle timeout).
         self.workspaces.note_activity(id).await;
-        let session = self.sessions_lock().get(id).cloned().ok_or_else(not_active)?;
+        let session = lock(&self.sessions).get(id).cloned().ok_or_else(not_active)?;
         match session.runtime.upgrade() {
             Some(runtime) if Arc::ptr_eq(&runtime, &running) => Ok(session),
             _ => {
-                self.sessions_lock().remove(id);
+                lock(&self.sessions).remove(id);
                 Err(not_active())
             }
         }
-    }
-
-    fn sessions_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Session>>> {
-        lock(&self.sessions)
     }
 
     /// The desktop's state, without starting anything.
@@ -296,7 +292,7 @@ impl Desktops {
         let mut created = Vec::new();
         match self.start_processes(&runtime, request, &mut created).await {
             Ok(session) => {
-                self.sessions_lock().insert(id.to_owned(), session);
+                lock(&self.sessions).insert(id.to_owned(), session);
                 self.status(caller, id).await
             }
             Err(err) => {
@@ -349,10 +345,11 @@ impl Desktops {
             .await?;
         created.push(xvfb.id.clone());
         let x = self.connect(runtime, &xvfb.id, display_num, width, height).await?;
-        let env: std::collections::BTreeMap<String, String> =
-            [("DISPLAY".to_owned(), display.clone())].into_iter().collect();
         let openbox = runtime
-            .create_as(process("openbox", &["--sm-disable"], env), ProcessOwner::Desktop)
+            .create_as(
+                process("openbox", &["--sm-disable"], display_env(&display)),
+                ProcessOwner::Desktop,
+            )
             .await?;
         created.push(openbox.id.clone());
         let session = Arc::new(Session {
@@ -445,7 +442,7 @@ impl Desktops {
     pub async fn stop(&self, caller: &Caller, id: &str) -> Result<DesktopStatusResponse, Error> {
         if let Ok(session) = self.session(caller, id).await {
             let _ = self.stop_recording(caller, id).await;
-            self.sessions_lock().remove(id);
+            lock(&self.sessions).remove(id);
             if let Ok(runtime) = session.runtime() {
                 for (_, process) in session.processes.iter().rev() {
                     let _ = runtime
@@ -731,6 +728,11 @@ fn inactive() -> DesktopStatusResponse {
     }
 }
 
+/// `DISPLAY` for a program on display `display` (`:N`).
+fn display_env(display: &str) -> std::collections::BTreeMap<String, String> {
+    [("DISPLAY".to_owned(), display.to_owned())].into_iter().collect()
+}
+
 fn process(command: &str, args: &[&str], env: std::collections::BTreeMap<String, String>) -> ProcessCreateRequest {
     ProcessCreateRequest {
         command: command.into(),
@@ -752,10 +754,6 @@ fn checked(name: &str, value: Option<i32>, default: u32, range: std::ops::RangeI
             format!("{name} must be {}..={}", range.start(), range.end()),
         )),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// JPEG quality and the checked scale of a screenshot query.
