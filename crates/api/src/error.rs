@@ -230,6 +230,16 @@ error_codes! {
     DesktopNotReady = ("DESKTOP_NOT_READY", 409),
     /// The desktop's X server failed, or refused an operation.
     DesktopFailed = ("DESKTOP_FAILED", 502),
+    /// The workspace has no browser (the `browser` flavor is missing on
+    /// the host or in the workspace: the message says which).
+    BrowserNotReady = ("BROWSER_NOT_READY", 409),
+    /// A browser command paddock does not run, or bad arguments.
+    BadBrowserCommand = ("BAD_BROWSER_COMMAND", 400),
+    /// A URL the workspace's network cannot reach (its mode or allowlist).
+    BrowserUrlRefused = ("BROWSER_URL_REFUSED", 403),
+    /// The browser ran the command and it failed (the message is
+    /// agent-browser's), or it did not finish in time.
+    BrowserCommandFailed = ("BROWSER_COMMAND_FAILED", 422),
 }
 
 impl fmt::Display for ErrorCode {

@@ -43,6 +43,9 @@ pub enum Capability {
     /// launching programs, recordings.
     #[serde(rename = "desktop")]
     Desktop,
+    /// The browser: agent-browser's commands on the workspace's Chromium.
+    #[serde(rename = "browser")]
+    Browser,
     /// The workspace's MCP endpoint (its tools need their own capability
     /// too).
     #[serde(rename = "mcp")]
@@ -51,7 +54,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability.
-    pub const ALL: [Capability; 8] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Processes,
         Capability::FilesRead,
         Capability::FilesWrite,
@@ -59,6 +62,7 @@ impl Capability {
         Capability::Agents,
         Capability::Previews,
         Capability::Desktop,
+        Capability::Browser,
         Capability::Mcp,
     ];
 
@@ -72,6 +76,7 @@ impl Capability {
             Capability::Agents => "agents",
             Capability::Previews => "previews",
             Capability::Desktop => "desktop",
+            Capability::Browser => "browser",
             Capability::Mcp => "mcp",
         }
     }

@@ -15,6 +15,13 @@
 //! a workspace made with the flavor uses (`FONTCONFIG_FILE`). The server
 //! drives the display itself (input, screenshots, windows over X11).
 //!
+//! `browser`: Debian's Chromium (installed on the host with apt) and the
+//! real `agent-browser` from npm (its package ships the Linux binary, so
+//! nothing is downloaded at install), with `bin/agent-browser`, a wrapper
+//! that launches the host's Chromium the way a jail needs (the jail is its
+//! sandbox), and the same fontconfig file as `desktop`. The server's
+//! browser route runs it; agents in the workspace can run it too.
+//!
 //! `typescript`: tslab (the Jupyter kernel of JavaScript and TypeScript)
 //! from npm for the jails' own Node (`/usr/bin/node`), in `lib/node`, and
 //! `bin/tslab`. Its dependencies are installed beneath it (npm's shallow
@@ -46,21 +53,47 @@ const DESKTOP_PACKAGES: &[&str] = &[
     "fontconfig",
 ];
 
-/// `etc/fonts/fonts.conf` of `desktop`: the host's fonts under `/usr`,
-/// with the cache built at install (`CACHE` in the flavor) and the jail's
-/// `/tmp` for what changed since.
+/// The Debian packages `browser` installs.
+const BROWSER_PACKAGES: &[&str] = &["chromium", "fonts-dejavu-core", "fontconfig"];
+/// The agent-browser release `browser` holds.
+const AGENT_BROWSER: &str = "agent-browser@0.41.2";
+/// The binary its npm package ships for this host.
+const AGENT_BROWSER_BINARY: &str = "bin/agent-browser-linux-x64";
+
+/// `bin/agent-browser` of `browser`: the flavor's agent-browser with the
+/// host's Chromium. Every call must launch the same way (a call with other
+/// settings would relaunch the browser), so the wrapper sets them.
+const AGENT_BROWSER_WRAPPER: &str = r#"#!/bin/sh
+# paddock flavor browser: agent-browser driving the host's Chromium in a jail.
+flavor=$(cd "$(dirname "$0")/.." && pwd)
+export AGENT_BROWSER_EXECUTABLE_PATH="${AGENT_BROWSER_EXECUTABLE_PATH:-/usr/lib/chromium/chromium}"
+# The jail is Chromium's sandbox (it refuses the user namespaces Chromium's
+# own sandbox needs), and a jail's /dev/shm is small.
+export AGENT_BROWSER_ARGS="${AGENT_BROWSER_ARGS:---no-sandbox,--disable-dev-shm-usage}"
+export AGENT_BROWSER_NO_VERSION_CHECK=1
+# Sockets and screenshots in the jail's /tmp, not the workspace's tree.
+export AGENT_BROWSER_SOCKET_DIR="${AGENT_BROWSER_SOCKET_DIR:-/tmp/.agent-browser}"
+export AGENT_BROWSER_SCREENSHOT_DIR="${AGENT_BROWSER_SCREENSHOT_DIR:-/tmp/.agent-browser/screenshots}"
+export FONTCONFIG_FILE="${FONTCONFIG_FILE:-$flavor/etc/fonts/fonts.conf}"
+exec "$flavor/lib/agent-browser/bin/agent-browser-linux-x64" "$@"
+"#;
+
+/// `etc/fonts/fonts.conf` of `desktop` and `browser` (`FLAVOR` is the
+/// flavor's name): the host's fonts under `/usr`, with the cache built at
+/// install (`CACHE` in the flavor) and the jail's `/tmp` for what changed
+/// since.
 const FONTS_CONF: &str = r#"<?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "urn:fontconfig:fonts.dtd">
-<!-- paddock flavor desktop: the fonts jails see (the host's /usr). -->
+<!-- paddock flavor FLAVOR: the fonts jails see (the host's /usr). -->
 <fontconfig>
   <dir>/usr/share/fonts</dir>
   <dir>/usr/local/share/fonts</dir>
-  <cachedir>/opt/flavors/desktop/var/cache/fontconfig</cachedir>
+  <cachedir>/opt/flavors/FLAVOR/var/cache/fontconfig</cachedir>
   <cachedir>/tmp/.fontconfig-cache</cachedir>
   <config><rescan><int>0</int></rescan></config>
 </fontconfig>
 "#;
-/// Where in `desktop` its font cache is.
+/// Where in `desktop` and `browser` their font cache is.
 const FONT_CACHE: &str = "var/cache/fontconfig";
 
 /// The Node jails run.
@@ -145,8 +178,9 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
         "python-data" => build_python_data(&staging),
         "typescript" => build_typescript(&staging),
         "desktop" => build_desktop(&staging),
+        "browser" => build_browser(&staging),
         other => Err(Failure(format!(
-            "no flavor named {other}: python-data, typescript or desktop"
+            "no flavor named {other}: python-data, typescript, desktop or browser"
         ))),
     };
     if let Err(failure) = built {
@@ -160,6 +194,7 @@ pub fn install(name: &str, state_dir: PathBuf, replace: bool) -> Outcome {
     let holds = match name {
         "typescript" => format!("{TSLAB} for {NODE}"),
         "desktop" => format!("fontconfig for the host's {}", DESKTOP_PACKAGES.join(", ")),
+        "browser" => format!("{AGENT_BROWSER} for the host's {}", BROWSER_PACKAGES.join(", ")),
         _ => format!("{} for {PYTHON}", PYTHON_DATA_PACKAGES.join(", ")),
     };
     println!(
@@ -271,7 +306,61 @@ fn build_typescript(dir: &Path) -> Result<(), Failure> {
 }
 
 fn build_desktop(dir: &Path) -> Result<(), Failure> {
-    let missing: Vec<&str> = DESKTOP_PACKAGES.iter().copied().filter(|p| !deb_installed(p)).collect();
+    apt_install(DESKTOP_PACKAGES)?;
+    build_fonts(dir, "desktop")?;
+    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))
+}
+
+fn build_browser(dir: &Path) -> Result<(), Failure> {
+    apt_install(BROWSER_PACKAGES)?;
+    build_fonts(dir, "browser")?;
+    let lib = dir.join("lib/agent-browser");
+    std::fs::create_dir_all(&lib).map_err(|e| Failure(format!("{}: {e}", lib.display())))?;
+    eprintln!("fetching {AGENT_BROWSER} with npm ...");
+    let packed = Command::new("npm")
+        .args(["pack", "--silent", "--pack-destination"])
+        .arg(dir)
+        .arg(AGENT_BROWSER)
+        .output()
+        .map_err(|e| Failure(format!("running npm (apt-get install npm): {e}")))?;
+    if !packed.status.success() {
+        return Err(Failure(format!(
+            "npm pack {AGENT_BROWSER} failed: {}",
+            String::from_utf8_lossy(&packed.stderr).trim()
+        )));
+    }
+    let tarball = dir.join(String::from_utf8_lossy(&packed.stdout).trim());
+    // Its files without the package's top directory; the binaries of other
+    // systems stay out.
+    check(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&lib)
+            .args(["--strip-components=1", "--exclude=package/bin/agent-browser-darwin-*"])
+            .args([
+                "--exclude=package/bin/agent-browser-win32-*",
+                "--exclude=package/bin/agent-browser-linux-*arm64",
+            ])
+            .arg("--exclude=package/bin/agent-browser-linux-musl-*"),
+        "unpacking agent-browser",
+    )?;
+    let _ = std::fs::remove_file(&tarball);
+    let binary = lib.join(AGENT_BROWSER_BINARY);
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Failure(format!("{}: {e}", binary.display())))?;
+    write_program(dir, "agent-browser", AGENT_BROWSER_WRAPPER)?;
+    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))?;
+    check(
+        Command::new(&binary).arg("--version"),
+        &format!("the flavor's {AGENT_BROWSER_BINARY} does not run here"),
+    )
+}
+
+/// Installs the Debian packages of `packages` that are missing.
+fn apt_install(packages: &[&str]) -> Result<(), Failure> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !deb_installed(p)).collect();
     if !missing.is_empty() {
         println!("installing {} with apt-get ...", missing.join(", "));
         check(
@@ -282,20 +371,26 @@ fn build_desktop(dir: &Path) -> Result<(), Failure> {
             "apt-get install (as root; apt-get update first if the lists are old)",
         )?;
     }
-    if let Some(package) = DESKTOP_PACKAGES.iter().find(|p| !deb_installed(p)) {
-        return Err(Failure(format!("{package} is still not installed")));
+    match packages.iter().find(|p| !deb_installed(p)) {
+        Some(package) => Err(Failure(format!("{package} is still not installed"))),
+        None => Ok(()),
     }
+}
+
+/// Writes flavor `name`'s `etc/fonts/fonts.conf` and builds its font cache
+/// once here: a workspace's first program that draws text would otherwise
+/// scan every font (seconds) in its own /tmp. The cache is keyed by the
+/// font directories, the same paths in the jails.
+fn build_fonts(dir: &Path, name: &str) -> Result<(), Failure> {
+    let conf = FONTS_CONF.replace("FLAVOR", name);
     let fonts = dir.join("etc/fonts");
     std::fs::create_dir_all(&fonts).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
-    std::fs::write(fonts.join("fonts.conf"), FONTS_CONF).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
-    // The font cache, built once here: a workspace's first GUI program
-    // would otherwise scan every font (seconds) in its own /tmp. The cache
-    // is keyed by the font directories, the same paths in the jails.
+    std::fs::write(fonts.join("fonts.conf"), &conf).map_err(|e| Failure(format!("{}: {e}", fonts.display())))?;
     let cache = dir.join(FONT_CACHE);
     std::fs::create_dir_all(&cache).map_err(|e| Failure(format!("{}: {e}", cache.display())))?;
     let build_conf = dir.join("fonts-build.conf");
-    let conf = FONTS_CONF
-        .replace("/opt/flavors/desktop/var/cache/fontconfig", &cache.to_string_lossy())
+    let conf = conf
+        .replace(&format!("/opt/flavors/{name}/{FONT_CACHE}"), &cache.to_string_lossy())
         .replace("  <cachedir>/tmp/.fontconfig-cache</cachedir>\n", "");
     std::fs::write(&build_conf, conf).map_err(|e| Failure(format!("{}: {e}", build_conf.display())))?;
     check(
@@ -303,7 +398,7 @@ fn build_desktop(dir: &Path) -> Result<(), Failure> {
         "building the font cache (fc-cache, from fontconfig)",
     )?;
     let _ = std::fs::remove_file(&build_conf);
-    open_to_all(dir).map_err(|e| Failure(format!("making {} readable: {e}", dir.display())))
+    Ok(())
 }
 
 /// Whether Debian package `name` is installed.

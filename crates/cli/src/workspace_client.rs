@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use base64::Engine;
 use clap::Subcommand;
 use reqwest::Method;
 use serde_json::json;
@@ -187,7 +188,8 @@ pub enum WorkspaceCommand {
     Token {
         id: String,
         /// What it may do: processes, files:read, files:write, code,
-        /// agents, previews, desktop, mcp (repeat or comma-separate).
+        /// agents, previews, desktop, browser, mcp (repeat or
+        /// comma-separate).
         #[arg(long = "cap", value_name = "CAPABILITY", required = true, value_delimiter = ',')]
         capabilities: Vec<String>,
         /// Lifetime: 90s, 15m, 1d (at most 1 day; default 15m).
@@ -218,6 +220,32 @@ pub enum WorkspaceCommand {
         /// The key under `mcpServers` (default paddock).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Run a browser command in the workspace (the `browser` flavor's
+    /// agent-browser and Chromium): `open URL`, `snapshot -i`, `click @e1`,
+    /// `fill @e2 TEXT`, `get text SEL`, `screenshot`, `tab new URL`,
+    /// `eval JS`, `diff snapshot`, `cookies`, `state save FILE` … Options of
+    /// paddock go before the command.
+    Browser {
+        id: String,
+        /// The browser session (its own browser, cookies and tabs; default
+        /// `default`).
+        #[arg(long)]
+        session: Option<String>,
+        /// Where a screenshot's PNG goes (default screenshot.png).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// How long the command may take: 30s, 2m (at most 2 minutes).
+        #[arg(long, value_name = "DURATION", value_parser = parse::whole_seconds)]
+        timeout: Option<u64>,
+        /// The command and its arguments, as agent-browser takes them.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "COMMAND"
+        )]
+        command: Vec<String>,
     },
     /// Make COUNT independent copies of the workspace.
     Fork {
@@ -297,10 +325,12 @@ pub enum FlavorsCommand {
     /// node and typescript code for the jails' own /usr/bin/node (needs
     /// npm); `desktop` is the Debian packages of a workspace's desktop
     /// (Xvfb, openbox, ffmpeg, xclip, fonts, python3-tk; apt-get, as root)
-    /// and the fontconfig jails need. Run it on the server's host.
+    /// and the fontconfig jails need; `browser` is Debian's Chromium
+    /// (apt-get, as root) and agent-browser from npm. Run it on the
+    /// server's host.
     Install {
-        /// The flavor: python-data, typescript or desktop.
-        #[arg(value_parser = ["python-data", "typescript", "desktop"])]
+        /// The flavor: python-data, typescript, desktop or browser.
+        #[arg(value_parser = ["python-data", "typescript", "desktop", "browser"])]
         name: String,
         /// The server's state directory (default as for `paddock serve`).
         #[arg(long, env = "PADDOCK_STATE_DIR")]
@@ -606,6 +636,55 @@ pub fn workspaces(conn: &Connection, command: &WorkspaceCommand) -> Outcome {
                     config["capabilities"],
                     config["expires_at"].as_str().unwrap_or_default()
                 );
+            })
+        }
+        WorkspaceCommand::Browser {
+            id,
+            session,
+            output,
+            timeout,
+            command,
+        } => {
+            let body = json!({
+                "command": command[0],
+                "args": &command[1..],
+                "session": session,
+                "timeoutMs": timeout.map(|secs| secs * 1000),
+            });
+            let answer = api.call(
+                Method::POST,
+                &format!("/v1/workspaces/{id}/runtime/v1/browser"),
+                Some(body),
+            )?;
+            if let Some(image) = answer.value["image"]["data"].as_str() {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(image)
+                    .map_err(|e| Failure(format!("the screenshot's base64: {e}")))?;
+                let path = output.clone().unwrap_or_else(|| "screenshot.png".into());
+                std::fs::write(&path, &bytes).map_err(|e| Failure(format!("{}: {e}", path.display())))?;
+                eprintln!("wrote {} bytes to {}", bytes.len(), path.display());
+            }
+            api.show(&answer, |a| {
+                // What the command found, without agent-browser's account
+                // of how it reached the browser.
+                let mut data = a["data"].clone();
+                if let Some(object) = data.as_object_mut() {
+                    object.remove("lifecycle");
+                    object.remove("origin");
+                }
+                let single = data
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .and_then(|o| o.values().next());
+                match (data["snapshot"].as_str(), single) {
+                    (Some(tree), _) => println!("{}", tree.trim_end()),
+                    (None, Some(serde_json::Value::String(text))) => println!("{text}"),
+                    (None, Some(value)) => println!("{value}"),
+                    (None, None) if data.as_object().is_some_and(|o| !o.is_empty()) => {
+                        println!("{}", serde_json::to_string_pretty(&data).unwrap_or_default())
+                    }
+                    (None, None) => {}
+                }
             })
         }
         WorkspaceCommand::Fork { id, count, label } => {

@@ -445,7 +445,18 @@ fn kernels_keep_state_give_rich_results_and_survive_errors_timeouts_and_restarts
     let main = first["kernel"]["id"].as_str().unwrap();
     let path = |tail: &str| format!("/v1/workspaces/{ws}/kernels/{main}{tail}");
     assert_eq!(call(&server, "POST", &path("/interrupt"), Some(OP1_TOKEN), None).0, 204);
-    let (status, restarted) = call(&server, "POST", &path("/restart"), Some(OP1_TOKEN), None);
+    // A restart starts a kernel (as a first call does): the client waits
+    // longer than the server gives it.
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .build()
+        .expect("client")
+        .post(format!("{}{}", server.url, path("/restart")))
+        .bearer_auth(OP1_TOKEN)
+        .send()
+        .expect("a restart");
+    let status = response.status();
+    let restarted: Value = response.json().unwrap_or(Value::Null);
     assert_eq!(status, 200, "{restarted}");
     assert_ne!(restarted["id"].as_str(), Some(main));
     assert_eq!(python(&server, &ws, "x")["error"]["name"], "NameError");

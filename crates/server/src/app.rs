@@ -48,6 +48,8 @@ pub struct AppState {
     pub agent_sessions: crate::services::agents::sessions::AgentSessions,
     /// Desktops of running workspaces.
     pub desktops: crate::services::desktop::Desktops,
+    /// Browsers (agent-browser and Chromium) of workspaces.
+    pub browsers: crate::services::browser::Browsers,
     /// Code kernels of running workspaces.
     pub kernels: Kernels,
     /// Warm workspaces for `POST /v1/code`.

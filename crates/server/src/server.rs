@@ -137,6 +137,11 @@ pub async fn prepare(config: ServerConfig, engine: Engine) -> anyhow::Result<Pre
         agent_sessions,
         kernels,
         desktops: crate::services::desktop::Desktops::new(workspaces.clone(), config.state_dir.join("flavors")),
+        browsers: crate::services::browser::Browsers::new(
+            workspaces.clone(),
+            config.state_dir.join("flavors"),
+            disk.clone(),
+        ),
         code_pool,
         disk,
         runs,

@@ -367,6 +367,7 @@ def record_requests(base_url: str) -> List[Call]:
         lambda: rt.agents.delete_skills_config("/workspace", "team"),
         lambda: rt.desktop.start(width=1280, height=720, dpi=96, display_num=99, recording_fps=30),
         lambda: rt.desktop.stop(),
+        lambda: rt.browser.run("snapshot", "-i", session="s1", timeout_ms=1000),
         lambda: rt.desktop.status(),
         lambda: rt.desktop.display_info(),
         lambda: rt.desktop.screenshot(format="jpeg", quality=80, scale=0.5, show_cursor=False),

@@ -33,6 +33,7 @@ export type {
   DesktopStartRequest,
   RuntimeDesktop,
 } from "./resources/desktop.js";
+export type { BrowserCommandOptions, RuntimeBrowser } from "./resources/browser.js";
 export { TerminalSession } from "./terminal.js";
 export type { TerminalCloseInfo, WebSocketConstructor, WebSocketLike } from "./terminal.js";
 export type { Snapshots } from "./resources/snapshots.js";
@@ -184,6 +185,8 @@ export type {
   KernelInfo,
   KernelList,
   McpConfig,
+  BrowserCommandResponse,
+  BrowserImage,
   DesktopActionResponse,
   DesktopClipboardResponse,
   DesktopDisplayInfoResponse,

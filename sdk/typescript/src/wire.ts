@@ -895,7 +895,7 @@ export interface PreviewList {
 }
 
 /** What a scoped token may do in its workspace (paddock). */
-export type Capability = "processes" | "files:read" | "files:write" | "code" | "agents" | "previews" | "desktop" | "mcp";
+export type Capability = "processes" | "files:read" | "files:write" | "code" | "agents" | "previews" | "desktop" | "browser" | "mcp";
 
 /** A scoped token: bound to one workspace and a set of capabilities, short-lived (paddock). Never its secret. */
 export interface ScopedTokenRecord {
@@ -1412,6 +1412,27 @@ export interface SkillsConfig {
 
 // ---------------------------------------------------------------- desktop
 //
+// A workspace's browser under its runtime base URL (`…/v1/browser`).
+
+/** An image a browser command made (a screenshot), base64. */
+export interface BrowserImage {
+  /** `image/png` or `image/jpeg`. */
+  mimeType: string;
+  /** The bytes, base64. */
+  data: string;
+}
+
+/** What a browser command answered. */
+export interface BrowserCommandResponse {
+  command: string;
+  session: string;
+  /** agent-browser's `data` (`snapshot` and `refs` for a snapshot, `text` for `get text`, …). */
+  data: Record<string, unknown>;
+  /** A screenshot taken without a path of the caller's. */
+  image?: BrowserImage | null;
+  durationMs: number;
+}
+
 // A workspace's desktop under its runtime base URL (sandbox-agent 0.4.2's
 // `/v1/desktop/*` shapes, camelCase).
 

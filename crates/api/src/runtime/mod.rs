@@ -4,6 +4,7 @@
 //! names are camelCase on this surface, as sandbox-agent sends them.
 
 pub mod agents;
+pub mod browser;
 pub mod desktop;
 pub mod fs;
 pub mod problem;

@@ -61,6 +61,7 @@ fn scoped_access(method: &Method, route: &str) -> Option<Opens> {
         _ if segment("/agent-sessions") => Opens::With(Agents),
         _ if segment("/runtime/v1/processes") => Opens::With(Processes),
         _ if segment("/runtime/v1/desktop") => Opens::With(Desktop),
+        _ if segment("/runtime/v1/browser") => Opens::With(Browser),
         _ if segment("/runtime/v1/fs") && read => Opens::With(FilesRead),
         _ if segment("/runtime/v1/fs") => Opens::With(FilesWrite),
         _ if segment("/runtime/v1/agents") || segment("/runtime/v1/acp") || segment("/runtime/v1/config") => {

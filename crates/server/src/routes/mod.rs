@@ -56,6 +56,7 @@ use crate::routes::error::ApiError;
         (name = "previews", description = "Ports served inside a running workspace, exposed as HTTP and WebSocket (host-based and path-based)"),
         (name = "agent-sessions", description = "Agent sessions: a coding agent's ACP session driven by paddock, with durable turns (streaming, completed, interrupted), turn-id idempotency and permission requests answered by policy or by a person"),
         (name = "desktop", description = "A workspace's desktop (sandbox-agent 0.4.2's `/v1/desktop/*` under its runtime base URL): Xvfb and openbox in the jail, driven over X11 by the server: screenshots, mouse, keyboard, windows, clipboard, launching programs, recordings (MP4)"),
+        (name = "browser", description = "(ext) A workspace's browser: agent-browser's commands (open, snapshot with `@eN` refs, click, fill, get, screenshot, tabs, eval, diff, cookies, state) on Debian's Chromium in the workspace's jail, through its network (the egress proxy in allowlist mode)"),
         (name = "runtime", description = "A workspace's runtime (sandbox-agent 0.4.2's API under `/v1/workspaces/{id}/runtime`): processes, terminals and files; errors are Problem Details")
     ),
     modifiers(&BearerAuth)

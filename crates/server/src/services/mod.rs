@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod audit;
+pub mod browser;
 pub mod credentials;
 pub mod desktop;
 pub mod files;

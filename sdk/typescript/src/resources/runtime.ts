@@ -1,4 +1,5 @@
 import { asBytes, fromBase64, toBase64 } from "../bytes.js";
+import { RuntimeBrowser } from "./browser.js";
 import { RuntimeDesktop } from "./desktop.js";
 import { compact, segment } from "../encode.js";
 import { PaddockError } from "../errors.js";
@@ -74,6 +75,8 @@ export class WorkspaceRuntime {
   readonly agents: RuntimeAgents;
   /** The desktop: screenshots, mouse, keyboard, windows, clipboard, recordings. */
   readonly desktop: RuntimeDesktop;
+  /** The browser: agent-browser's commands on the workspace's Chromium. */
+  readonly browser: RuntimeBrowser;
   private readonly prefix: string;
 
   /** @internal */
@@ -87,6 +90,7 @@ export class WorkspaceRuntime {
     this.files = new RuntimeFiles(http, this.prefix);
     this.agents = new RuntimeAgents(http, this.prefix);
     this.desktop = new RuntimeDesktop(http, this.prefix);
+    this.browser = new RuntimeBrowser(http, this.prefix);
   }
 
   /**

@@ -206,6 +206,7 @@ async function sdkRequests() {
     (p) => p.workspaces.runtime("wrk_1").agents.deleteSkillsConfig({ directory: "/workspace", skillName: "team" }),
     (p) => p.workspaces.runtime("wrk_1").desktop.start({ width: 1280, height: 720, dpi: 96, displayNum: 99, recordingFps: 30 }),
     (p) => p.workspaces.runtime("wrk_1").desktop.stop(),
+    (p) => p.workspaces.runtime("wrk_1").browser.run("snapshot", ["-i"], { session: "s1", timeoutMs: 1000 }),
     (p) => p.workspaces.runtime("wrk_1").desktop.status(),
     (p) => p.workspaces.runtime("wrk_1").desktop.displayInfo(),
     (p) => p.workspaces.runtime("wrk_1").desktop.screenshot({ format: "jpeg", quality: 80, scale: 0.5, showCursor: false }),

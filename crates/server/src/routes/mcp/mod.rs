@@ -133,8 +133,8 @@ fn refuse(err: Error) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct McpConfigQuery {
     /// Comma-separated capabilities of the token (`mcp` is always added);
-    /// default `mcp,processes,files:read,files:write,code`, and `desktop`
-    /// for a workspace with the desktop flavor.
+    /// default `mcp,processes,files:read,files:write,code`, with `desktop`
+    /// and `browser` for a workspace with those flavors.
     capabilities: Option<String>,
     /// The token's lifetime in seconds, 1..=86400 (default 900).
     ttl_secs: Option<u64>,
@@ -144,7 +144,7 @@ pub struct McpConfigQuery {
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{id}/mcp-config", operation_id = "getMcpConfig", summary = "MCP client configuration with a fresh scoped token",
-    description = "(ext) Mints a scoped token for the workspace (with `mcp` and the capabilities asked for) and answers a paste-able `.mcp.json` for the workspace's MCP endpoint, `/v1/workspaces/{id}/mcp` (Streamable HTTP, stateless). Its tools are `exec` (`processes`), `run_code` (`code`), `read_file` and `list_files` (`files:read`), `write_file` (`files:write`), and `screenshot`, `computer` (Anthropic's computer-use actions) and `computer_call` (OpenAI's) (`desktop`); a token lists and calls only the tools its capabilities open. The endpoint refuses tenant API keys. Each call mints a new token: call again before `expires_at`.",
+    description = "(ext) Mints a scoped token for the workspace (with `mcp` and the capabilities asked for) and answers a paste-able `.mcp.json` for the workspace's MCP endpoint, `/v1/workspaces/{id}/mcp` (Streamable HTTP, stateless). Its tools are `exec` (`processes`), `run_code` (`code`), `read_file` and `list_files` (`files:read`), `write_file` (`files:write`), and `screenshot`, `computer` (Anthropic's computer-use actions) and `computer_call` (OpenAI's) (`desktop`), and `browser` (agent-browser's commands, `browser`); a token lists and calls only the tools its capabilities open. The endpoint refuses tenant API keys. Each call mints a new token: call again before `expires_at`.",
     tag = "workspaces", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), McpConfigQuery),
     responses((status = 200, description = "The configuration and its token (shown once)", body = McpConfig),
         (status = 400, description = "An unknown capability, a ttl out of range or a bad server name", body = ErrorBody),
@@ -175,13 +175,14 @@ pub async fn config(
         None => {
             let mut defaults = DEFAULT_CAPABILITIES.to_vec();
             let workspace = state.workspaces.get(&caller, &id).await?;
-            if workspace
-                .config
-                .flavors
-                .iter()
-                .any(|f| f == crate::services::desktop::FLAVOR)
-            {
-                defaults.push(Capability::Desktop);
+            // The workspace's desktop and browser, when it was made with them.
+            for (flavor, capability) in [
+                (crate::services::desktop::FLAVOR, Capability::Desktop),
+                (crate::services::browser::FLAVOR, Capability::Browser),
+            ] {
+                if workspace.config.flavors.iter().any(|f| f == flavor) {
+                    defaults.push(capability);
+                }
             }
             defaults
         }

@@ -6,6 +6,7 @@
 
 use base64::Engine;
 use paddock_api::code::{CodeLanguage, CodeRequest, CodeResultPart, ImageFormat};
+use paddock_api::runtime::browser::BrowserCommandRequest;
 use paddock_api::runtime::desktop::{DesktopMouseButton, DesktopScreenshotFormat, DesktopStartRequest};
 use paddock_api::runtime::fs::FsEntryType;
 use paddock_api::runtime::processes::ProcessRunRequest;
@@ -31,7 +32,7 @@ use crate::services::files;
 use crate::services::identity::Caller;
 
 /// Every tool and the capability it needs.
-const TOOLS: [(&str, Capability); 8] = [
+const TOOLS: [(&str, Capability); 9] = [
     ("exec", Capability::Processes),
     ("run_code", Capability::Code),
     ("read_file", Capability::FilesRead),
@@ -40,6 +41,7 @@ const TOOLS: [(&str, Capability); 8] = [
     ("screenshot", Capability::Desktop),
     ("computer", Capability::Desktop),
     ("computer_call", Capability::Desktop),
+    ("browser", Capability::Browser),
 ];
 
 /// Most bytes `read_file` answers (larger files: the runtime file API).
@@ -143,6 +145,22 @@ struct ScreenshotArgs {
     /// Downscale by this factor, 0.1..=1 (default 1).
     #[serde(default)]
     scale: Option<f32>,
+}
+
+/// `browser`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+struct BrowserArgs {
+    /// The agent-browser command: open, snapshot, click, fill, type, press,
+    /// select, get, wait, screenshot, tab, eval, diff, cookies, state, …
+    command: String,
+    /// Its arguments as on agent-browser's command line: `["-i"]` for
+    /// `snapshot`, `["@e2", "text"]` for `fill`, `["text", "#result"]` for
+    /// `get`.
+    #[serde(default)]
+    args: Vec<String>,
+    /// The browser session (default `default`).
+    #[serde(default)]
+    session: Option<String>,
 }
 
 /// An action of Anthropic's `computer` tool.
@@ -450,6 +468,41 @@ impl WorkspaceTools {
     ) -> CallToolResult {
         match self.openai_action(&parts, args.action).await {
             Ok(content) => CallToolResult::success(content),
+            Err(err) => failed(&err),
+        }
+    }
+
+    #[tool(
+        description = "Drive the workspace's browser (Chromium, with agent-browser's commands): open a URL, `snapshot` with args [\"-i\"] for the interactive elements and their refs (@e1, @e2, …), then click, fill, type, press or select by ref, get text, eval, tabs, cookies. Answers the command's JSON result; `screenshot` answers the image."
+    )]
+    async fn browser(
+        &self,
+        Extension(parts): Extension<http::request::Parts>,
+        Parameters(args): Parameters<BrowserArgs>,
+    ) -> CallToolResult {
+        let ran = async {
+            let (caller, workspace) = caller_of(&parts)?;
+            let request = BrowserCommandRequest {
+                command: args.command,
+                args: args.args,
+                session: args.session,
+                timeout_ms: None,
+            };
+            self.state.browsers.run(&caller, &workspace, request).await
+        };
+        match ran.await {
+            Ok(mut answer) => {
+                let mut content = Vec::new();
+                if let Some(image) = answer.image.take() {
+                    content.push(ContentBlock::image(image.data, image.mime_type));
+                }
+                let text = match answer.data["snapshot"].as_str() {
+                    Some(tree) => tree.to_owned(),
+                    None => answer.data.to_string(),
+                };
+                content.push(ContentBlock::text(text));
+                CallToolResult::success(content)
+            }
             Err(err) => failed(&err),
         }
     }

@@ -10,9 +10,12 @@
 //!
 //! - [`processes`]: processes, logs, input, terminals;
 //! - [`fs`]: files beneath the workspace's root;
-//! - [`agents`]: coding agents and their ACP servers.
+//! - [`agents`]: coding agents and their ACP servers;
+//! - [`desktop`]: the desktop (X11);
+//! - [`browser`]: agent-browser's commands.
 
 mod agents;
+mod browser;
 mod desktop;
 mod fs;
 mod processes;
@@ -52,6 +55,7 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .merge(fs::routes())
         .merge(agents::routes())
         .merge(desktop::routes())
+        .merge(browser::routes())
 }
 
 /// A runtime error: `application/problem+json` with the status of its
