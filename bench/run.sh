@@ -11,6 +11,8 @@
 #                                 # sandbox-agent's inspector (bench/console/load.mjs)
 #   bench/run.sh --desktop-only   # desktop screenshots, clicks and keys through the
 #                                 # API next to sandbox-agent's (bench/desktop/bench.mjs)
+#   bench/run.sh --browser-only   # open + snapshot -i through the API next to
+#                                 # agent-browser on the host (bench/browser/bench.mjs)
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
@@ -41,6 +43,11 @@ if [ "${1:-}" = --desktop-only ]; then
     command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq xvfb openbox ffmpeg xclip python3-tk x11-utils xdg-utils xdotool imagemagick x11-xserver-utils >/dev/null; break; }
   done
   exec env PADDOCK_BIN=./target/release/paddock SANDBOX_AGENT_BIN="$agent" node bench/desktop/bench.mjs "${@:2}"
+fi
+
+if [ "${1:-}" = --browser-only ]; then
+  [ -x /usr/bin/chromium ] || { apt-get update -qq && apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+  exec env PADDOCK_BIN=./target/release/paddock node bench/browser/bench.mjs "${@:2}"
 fi
 
 if [ "${1:-}" = --console-only ]; then

@@ -1043,6 +1043,8 @@ fn openapi_describes_every_route() {
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/focus", "post"),
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/move", "post"),
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/resize", "post"),
+        // The browser.
+        ("/v1/workspaces/{id}/runtime/v1/browser", "post"),
         // Scoped tokens and MCP client configuration.
         ("/v1/workspaces/{id}/tokens", "get"),
         ("/v1/workspaces/{id}/tokens", "post"),

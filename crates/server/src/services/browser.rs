@@ -148,7 +148,11 @@ impl Browsers {
             );
         }
         let image = image?;
-        let mut data = answer.get("data").cloned().unwrap_or(serde_json::Value::Null);
+        let mut data = match answer.get("data") {
+            Some(data) if data.is_object() => data.clone(),
+            None | Some(serde_json::Value::Null) => serde_json::json!({}),
+            Some(other) => serde_json::json!({ "value": other }),
+        };
         if image.is_some() {
             // The file the path names is gone.
             if let Some(object) = data.as_object_mut() {
@@ -285,6 +289,11 @@ fn navigation_targets<'a>(command: &str, args: &'a [String]) -> Vec<&'a str> {
 
 /// 403 when the workspace's network cannot reach `url`'s host and port.
 fn check_reach(workspace: &Workspace, url: &str) -> Result<(), Error> {
+    // Pages that are not fetched from a host stay in the jail.
+    let local = ["data:", "about:", "blob:", "javascript:", "file:", "chrome:"];
+    if local.iter().any(|scheme| url.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme))) {
+        return Ok(());
+    }
     let full = if url.contains("://") {
         url.to_owned()
     } else {
@@ -380,6 +389,8 @@ mod tests {
         assert_eq!(err.code, ErrorCode::BrowserUrlRefused);
         assert!(err.message.contains("network is none"), "{}", err.message);
         assert!(check_reach(&none, "file:///workspace/x.html").is_ok());
+        assert!(check_reach(&none, "data:text/html,<h1>hi</h1>").is_ok());
+        assert!(check_reach(&none, "about:blank").is_ok());
 
         let loopback = workspace("loopback", &[]);
         assert!(check_reach(&loopback, "http://127.0.0.1:8000/form.html").is_ok());

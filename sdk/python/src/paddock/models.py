@@ -33,6 +33,9 @@ __all__ = [
     "AgentTurnList",
     "AuditList",
     "AuditRow",
+    "BrowserCommandRequest",
+    "BrowserCommandResponse",
+    "BrowserImage",
     "CancelResponse",
     "Capability",
     "Check",
@@ -186,7 +189,7 @@ __all__ = [
 ]
 
 
-Capability = Literal["processes", "files:read", "files:write", "code", "agents", "previews", "desktop", "mcp"]
+Capability = Literal["processes", "files:read", "files:write", "code", "agents", "previews", "desktop", "browser", "mcp"]
 """What a scoped token may do in its workspace. Each route under the"""
 
 CodeLanguage = Literal["python", "node", "typescript", "bash"]
@@ -421,6 +424,32 @@ class AuditRow(PaddockModel):
     session_id: str
     status: int
     upstream_ms: Optional[int] = None
+
+
+class BrowserCommandRequest(PaddockModel):
+    """`POST …/runtime/v1/browser`: one agent-browser command."""
+
+    args: Optional[List[str]] = None
+    command: str
+    session: Optional[str] = None
+    timeout_ms: Optional[int] = Field(default=None, alias="timeoutMs")
+
+
+class BrowserCommandResponse(PaddockModel):
+    """What a command answered."""
+
+    command: str
+    data: Dict[str, Any]
+    duration_ms: int = Field(alias="durationMs")
+    image: Optional[BrowserImage] = None
+    session: str
+
+
+class BrowserImage(PaddockModel):
+    """An image a command made (a screenshot), base64."""
+
+    data: str
+    mime_type: str = Field(alias="mimeType")
 
 
 class CancelResponse(PaddockModel):

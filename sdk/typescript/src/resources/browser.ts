@@ -57,7 +57,8 @@ export class RuntimeBrowser {
   /** `screenshot` (extra flags: `--full`, `--annotate`): the PNG's bytes. */
   async screenshot(args: string[] = [], options: BrowserCommandOptions = {}, call?: CallOptions): Promise<Uint8Array> {
     const answer = await this.run("screenshot", args, options, call);
-    if (answer.image === undefined || answer.image === null) throw new Error("the screenshot answered no image");
-    return fromBase64(answer.image.data);
+    const bytes = answer.image ? fromBase64(answer.image.data) : undefined;
+    if (bytes === undefined) throw new Error("the screenshot answered no image");
+    return bytes;
   }
 }

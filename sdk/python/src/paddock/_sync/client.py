@@ -10,6 +10,7 @@ both have the same surface.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import tarfile
@@ -80,10 +81,12 @@ from ..models import (
     AgentTurn,
     AgentTurnList,
     AuditList,
+    BrowserCommandResponse,
     CancelResponse,
     CodeExecutionResult,
     CreatedKey,
     CreatedScopedToken,
+    CredentialRecord,
     DesktopActionResponse,
     DesktopClipboardResponse,
     DesktopDisplayInfoResponse,
@@ -96,7 +99,6 @@ from ..models import (
     DesktopStreamStatusResponse,
     DesktopWindowInfo,
     DesktopWindowListResponse,
-    CredentialRecord,
     ExecResult,
     Flavor,
     ForkResponse,
@@ -1583,6 +1585,7 @@ class Runtime:
         self.files = Files(http, prefix)
         self.agents = Agents(http, prefix)
         self.desktop = Desktop(http, prefix)
+        self.browser = Browser(http, prefix)
 
     @property
     def base_url(self) -> str:
@@ -1591,6 +1594,44 @@ class Runtime:
 
     def health(self) -> RuntimeHealth:
         return RuntimeHealth.model_validate(self._http.json("GET", f"{self._prefix}/v1/health"))
+
+
+class Browser:
+    """A workspace's browser (``…/runtime/v1/browser``): agent-browser's
+    commands run by the real ``agent-browser`` in the workspace, driving
+    Debian's Chromium there (it needs the ``browser`` flavor)."""
+
+    def __init__(self, http: HTTP, prefix: str) -> None:
+        self._http = http
+        self._path = f"{prefix}/v1/browser"
+
+    def run(
+        self,
+        command: str,
+        *args: str,
+        session: Optional[str] = None,
+        timeout_ms: Optional[int] = None,
+    ) -> BrowserCommandResponse:
+        """Runs one command with its arguments as on agent-browser's command
+        line: ``run("snapshot", "-i")``, ``run("fill", "@e2", "a@b.c")``. A
+        screenshot taken without a path answers its PNG in ``image``."""
+        request = body(command=command, args=list(args), session=session, timeoutMs=timeout_ms)
+        return BrowserCommandResponse.model_validate(self._http.json("POST", self._path, json=request))
+
+    def open(self, url: str, *, session: Optional[str] = None) -> BrowserCommandResponse:
+        """``open URL`` (403 ``BROWSER_URL_REFUSED`` when the workspace's network cannot reach it)."""
+        return self.run("open", url, session=session)
+
+    def snapshot(self, *args: str, session: Optional[str] = None) -> BrowserCommandResponse:
+        """``snapshot`` (``-i`` when no flags are given): the tree is ``data["snapshot"]``."""
+        return self.run("snapshot", *(args or ("-i",)), session=session)
+
+    def screenshot(self, *args: str, session: Optional[str] = None) -> bytes:
+        """``screenshot`` (flags: ``--full``, ``--annotate``): the PNG's bytes."""
+        answer = self.run("screenshot", *args, session=session)
+        if answer.image is None:
+            raise ValueError("the screenshot answered no image")
+        return base64.b64decode(answer.image.data)
 
 
 class Desktop:
