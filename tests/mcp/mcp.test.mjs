@@ -73,8 +73,9 @@ test('the official MCP client uses a workspace through its scoped token', { time
   const work = mkdtempSync(join(tmpdir(), 'paddock-mcp-'));
   const stateDir = join(work, 'state');
   // run_code needs the kernel and matplotlib of the python-data flavor;
-  // the computer-use tools the desktop flavor (its Debian packages).
-  for (const flavor of ['python-data', 'desktop']) {
+  // the computer-use tools the desktop flavor (its Debian packages); the
+  // browser tool the browser flavor (Chromium and agent-browser).
+  for (const flavor of ['python-data', 'desktop', 'browser']) {
     execFileSync(BIN, ['flavors', 'install', flavor, '--state-dir', stateDir], { stdio: 'inherit' });
   }
   const server = await startServer(stateDir);
@@ -85,15 +86,15 @@ test('the official MCP client uses a workspace through its scoped token', { time
     rmSync(work, { recursive: true, force: true });
   });
   const base = server.url;
-  const created = await call(base, 'POST', '/v1/workspaces', { flavors: ['python-data', 'desktop'] });
+  const created = await call(base, 'POST', '/v1/workspaces', { flavors: ['python-data', 'desktop', 'browser'] });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const ws = created.body.id;
 
   // The configuration a user pastes: everything but agents and previews
-  // (desktop too, as the workspace has the desktop flavor).
+  // (desktop and browser too, as the workspace has those flavors).
   const config = await call(base, 'GET', `/v1/workspaces/${ws}/mcp-config`);
   assert.equal(config.status, 200, JSON.stringify(config.body));
-  assert.deepEqual(config.body.capabilities, ['processes', 'files:read', 'files:write', 'code', 'desktop', 'mcp']);
+  assert.deepEqual(config.body.capabilities, ['processes', 'files:read', 'files:write', 'code', 'desktop', 'browser', 'mcp']);
   const entry = config.body.config.mcpServers.paddock;
   assert.equal(entry.url, `${base}/v1/workspaces/${ws}/mcp`);
   const client = await connect(entry);
@@ -101,7 +102,7 @@ test('the official MCP client uses a workspace through its scoped token', { time
   assert.equal(client.getServerVersion().name, 'paddock');
 
   const { tools } = await client.listTools();
-  assert.deepEqual(tools.map((tool) => tool.name).sort(), ['computer', 'computer_call', 'exec', 'list_files', 'read_file', 'run_code', 'screenshot', 'write_file']);
+  assert.deepEqual(tools.map((tool) => tool.name).sort(), ['browser', 'computer', 'computer_call', 'exec', 'list_files', 'read_file', 'run_code', 'screenshot', 'write_file']);
   for (const tool of tools) {
     assert.equal(tool.inputSchema.type, 'object', tool.name);
     assert.ok(tool.description.length > 20, tool.name);
@@ -122,6 +123,25 @@ test('the official MCP client uses a workspace through its scoped token', { time
   assert.equal(text(read), 'print("hello from mcp")\n');
   const executed = await client.callTool({ name: 'exec', arguments: { command: 'python3 src/hello.py' } });
   assert.match(text(executed), /^hello from mcp\n/);
+
+  // The browser: a page, its refs, a click by ref, and a screenshot image.
+  const page = 'data:text/html,<title>MCP</title><button onclick="document.title=\'clicked\'">Go</button>';
+  const opened = await client.callTool({ name: 'browser', arguments: { command: 'open', args: [page] } });
+  assert.equal(opened.isError, false, text(opened));
+  const tree = await client.callTool({ name: 'browser', arguments: { command: 'snapshot', args: ['-i'] } });
+  const ref = text(tree).match(/button "Go" \[ref=(e\d+)\]/);
+  assert.ok(ref, text(tree));
+  const clicked = await client.callTool({ name: 'browser', arguments: { command: 'click', args: [`@${ref[1]}`] } });
+  assert.equal(clicked.isError, false, text(clicked));
+  const title = await client.callTool({ name: 'browser', arguments: { command: 'get', args: ['title'] } });
+  assert.match(text(title), /"title":"clicked"/);
+  const pageShot = await client.callTool({ name: 'browser', arguments: { command: 'screenshot' } });
+  const pageImage = pageShot.content.find((c) => c.type === 'image');
+  assert.ok(pageImage, JSON.stringify(pageShot.content).slice(0, 400));
+  assert.equal(Buffer.from(pageImage.data, 'base64').subarray(0, 8).toString('hex'), '89504e470d0a1a0a');
+  const offline = await client.callTool({ name: 'browser', arguments: { command: 'open', args: ['https://example.com/'] } });
+  assert.equal(offline.isError, true);
+  assert.match(text(offline), /BROWSER_URL_REFUSED: .*network is none/);
 
   // The kernel keeps its variables, and a plot is an image.
   const first = await client.callTool({ name: 'run_code', arguments: { code: 'xs = list(range(10))\nprint(sum(xs))' } });
