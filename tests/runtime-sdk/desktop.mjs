@@ -5,7 +5,8 @@
 // scaled, JPEG, WebP) decoded and checked for content, a Tk probe app that
 // writes every click, key and wheel event to a file which the test reads
 // back, windows (list, focused, move, resize), clipboard, recording
-// (ffprobe reads its duration), the desktop's processes, stop; a scoped
+// (ffprobe reads its duration), the live view (a VNC viewer over the
+// WebSocket reads the screen), the desktop's processes, stop; a scoped
 // token with and without `desktop`; and a program that grabs the X server
 // (desktop calls fail in bounded time, nothing else waits). Exit code 0
 // only when every check held.
@@ -22,6 +23,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PNG } from "pngjs";
 import { SandboxAgent } from "sandbox-agent";
+import WebSocket from "ws";
 
 import { paddockBinary, startPaddock } from "./servers.mjs";
 
@@ -74,6 +76,29 @@ function colors(image) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** A VNC (RFB 3.8) viewer over a WebSocket, as noVNC is: `read(n)` waits
+ * for n bytes, `send(bytes)`. */
+async function vncViewer(url, token) {
+  const socket = new WebSocket(url, ["binary", `paddock.bearer.${Buffer.from(token).toString("base64url")}`]);
+  let buffered = Buffer.alloc(0);
+  const waiting = [];
+  const pump = () => {
+    while (waiting.length && buffered.length >= waiting[0].n) {
+      const { n, done } = waiting.shift();
+      done(buffered.subarray(0, n));
+      buffered = buffered.subarray(n);
+    }
+  };
+  socket.on("message", (data) => { buffered = Buffer.concat([buffered, data]); pump(); });
+  await new Promise((done, fail) => { socket.once("open", done); socket.once("unexpected-response", (_, res) => fail(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }))); socket.once("error", fail); });
+  const read = (n) => new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`VNC: ${n} bytes did not come`)), 10_000);
+    waiting.push({ n, done: (bytes) => { clearTimeout(timer); done(bytes); } });
+    pump();
+  });
+  return { socket, read, send: (bytes) => socket.send(Buffer.from(bytes)) };
+}
+
 const work = mkdtempSync(join(tmpdir(), "paddock-desktop-"));
 // The desktop flavor: the Debian packages (apt-get, as root) and fontconfig.
 execFileSync(paddockBinary(), ["flavors", "install", "desktop", "--state-dir", join(work, "state")], { stdio: "inherit" });
@@ -106,10 +131,10 @@ try {
     const status = await sdk.startDesktop({ width: 1280, height: 720 });
     assert.equal(status.state, "active", JSON.stringify(status));
     assert.deepEqual(status.resolution, { width: 1280, height: 720, dpi: 96 });
-    assert.deepEqual(status.processes.map((p) => [p.name, p.running]), [["Xvfb", true], ["openbox", true]]);
+    assert.deepEqual(status.processes.map((p) => [p.name, p.running]), [["Xvfb", true], ["openbox", true], ["x11vnc", true]]);
     assert.deepEqual(await sdk.getDesktopDisplayInfo(), { display: ":99", resolution: { width: 1280, height: 720, dpi: 96 } });
     const owned = await sdk.listProcesses({ owner: "desktop" });
-    assert.deepEqual(owned.processes.map((p) => p.command).sort(), ["Xvfb", "openbox"]);
+    assert.deepEqual(owned.processes.map((p) => p.command).sort(), ["Xvfb", "openbox", "x11vnc"]);
     assert.equal((await sdk.startDesktop({})).state, "active", "a second start answers the running desktop");
   });
 
@@ -184,6 +209,55 @@ try {
     await assert.rejects(sdk.takeDesktopRegionScreenshot({ x: 1200, y: 0, width: 200, height: 10 }), (err) => err.status === 400);
   });
 
+  await step("the live view: a VNC viewer over the WebSocket sees the screen (the probe's pixels)", async () => {
+    const url = `${server.url.replace(/^http/, "ws")}/v1/workspaces/${ws}/runtime/v1/desktop/vnc`;
+    const viewer = await vncViewer(url, server.token);
+    try {
+      assert.equal(viewer.socket.protocol, "binary");
+      assert.equal((await viewer.read(12)).toString(), "RFB 003.008\n");
+      viewer.send(Buffer.from("RFB 003.008\n"));
+      const types = [...(await viewer.read((await viewer.read(1))[0]))];
+      assert.ok(types.includes(1), `security "none" offered: ${types}`);
+      viewer.send([1]);
+      assert.equal((await viewer.read(4)).readUInt32BE(0), 0, "security accepted");
+      viewer.send([1]); // ClientInit, shared
+      const init = await viewer.read(24);
+      assert.deepEqual([init.readUInt16BE(0), init.readUInt16BE(2)], [1280, 720]);
+      await viewer.read(init.readUInt32BE(20)); // the desktop's name
+      const [bpp, , bigEndian] = init.subarray(4, 7);
+      const [redMax, greenMax, blueMax] = [init.readUInt16BE(8), init.readUInt16BE(10), init.readUInt16BE(12)];
+      const [redShift, greenShift, blueShift] = init.subarray(14, 17);
+      assert.equal(bpp, 32);
+      // Raw encoding only; then the whole screen.
+      viewer.send([2, 0, 0, 1, 0, 0, 0, 0]);
+      const request = Buffer.alloc(10);
+      request.writeUInt8(3, 0);
+      request.writeUInt16BE(1280, 6);
+      request.writeUInt16BE(720, 8);
+      viewer.send(request);
+      const screen = Buffer.alloc(1280 * 720 * 4);
+      let covered = 0;
+      while (covered < 1280 * 720) {
+        const header = await viewer.read(4);
+        assert.equal(header[0], 0, "a framebuffer update");
+        for (let r = header.readUInt16BE(2); r > 0; r--) {
+          const rect = await viewer.read(12);
+          const [x, y, w, h] = [0, 2, 4, 6].map((o) => rect.readUInt16BE(o));
+          assert.equal(rect.readInt32BE(8), 0, "raw encoding");
+          const pixels = await viewer.read(w * h * 4);
+          for (let row = 0; row < h; row++) pixels.copy(screen, ((y + row) * 1280 + x) * 4, row * w * 4, (row + 1) * w * 4);
+          covered += w * h;
+        }
+      }
+      const at = ((probeWindow.y + probeWindow.height - 10) * 1280 + probeWindow.x + 10) * 4;
+      const pixel = bigEndian ? screen.readUInt32BE(at) : screen.readUInt32LE(at);
+      const rgb = [(pixel >> redShift) & redMax, (pixel >> greenShift) & greenMax, (pixel >> blueShift) & blueMax];
+      assert.deepEqual(rgb, [0x2b, 0x6c, 0xb0], "the probe's blue, as the viewer sees it");
+    } finally {
+      viewer.socket.close();
+    }
+  });
+
   await step("the clipboard round-trips text (and the primary selection)", async () => {
     await sdk.setDesktopClipboard({ text: "clip ✓ paddock\nline 2" });
     assert.deepEqual(await sdk.getDesktopClipboard(), { selection: "clipboard", text: "clip ✓ paddock\nline 2" });
@@ -223,6 +297,12 @@ try {
     const without = await SandboxAgent.connect({ baseUrl: `${server.url}/v1/workspaces/${ws}/runtime`, token: await mint(["processes"]) });
     await assert.rejects(without.takeDesktopScreenshot(), (err) => err.status === 403);
     await assert.rejects(without.clickDesktop({ x: 1, y: 1 }), (err) => err.status === 403);
+    // The live view too: no capability, no WebSocket.
+    const vnc = `${server.url.replace(/^http/, "ws")}/v1/workspaces/${ws}/runtime/v1/desktop/vnc`;
+    await assert.rejects(vncViewer(vnc, await mint(["processes"])), (err) => err.status === 403);
+    const viewer = await vncViewer(vnc, await mint(["desktop"]));
+    assert.equal((await viewer.read(12)).toString(), "RFB 003.008\n");
+    viewer.socket.close();
   });
 
   await step("attack: a program of the workspace grabs the X server; desktop calls fail in bounded time and the rest of the API keeps answering", async () => {

@@ -10,7 +10,7 @@
 //! find ipykernel and bash_kernel.
 //!
 //! `desktop`: the Debian packages of a workspace's desktop (Xvfb, openbox,
-//! ffmpeg, xclip, fonts), installed on the host with apt (jails see the
+//! x11vnc for the live view, ffmpeg, xclip, fonts), installed on the host with apt (jails see the
 //! host's `/usr`), and the fontconfig file jails lack (`etc/fonts`), which
 //! a workspace made with the flavor uses (`FONTCONFIG_FILE`). The server
 //! drives the display itself (input, screenshots, windows over X11).
@@ -44,6 +44,7 @@ const PYTHON_DATA_PACKAGES: &[&str] = &["numpy", "pandas", "matplotlib", "ipyker
 const DESKTOP_PACKAGES: &[&str] = &[
     "xvfb",
     "openbox",
+    "x11vnc",
     "ffmpeg",
     "xclip",
     "x11-utils",

@@ -1043,6 +1043,7 @@ fn openapi_describes_every_route() {
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/focus", "post"),
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/move", "post"),
         ("/v1/workspaces/{id}/runtime/v1/desktop/windows/{window}/resize", "post"),
+        ("/v1/workspaces/{id}/runtime/v1/desktop/vnc", "get"),
         // The browser.
         ("/v1/workspaces/{id}/runtime/v1/browser", "post"),
         // Scoped tokens and MCP client configuration.

@@ -413,6 +413,8 @@ def record_requests(base_url: str) -> List[Call]:
     url = httpx.URL(term._url)
     with httpx.Client(transport=recorder) as plain:
         plain.get(url.copy_with(scheme="http" if url.scheme == "ws" else "https"), headers=term._headers)
+        vnc = httpx.URL(rt.desktop.vnc_url())
+        plain.get(vnc.copy_with(scheme="http" if vnc.scheme == "ws" else "https"), headers=term._headers)
     client.close()
     return calls
 

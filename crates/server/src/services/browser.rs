@@ -291,7 +291,10 @@ fn navigation_targets<'a>(command: &str, args: &'a [String]) -> Vec<&'a str> {
 fn check_reach(workspace: &Workspace, url: &str) -> Result<(), Error> {
     // Pages that are not fetched from a host stay in the jail.
     let local = ["data:", "about:", "blob:", "javascript:", "file:", "chrome:"];
-    if local.iter().any(|scheme| url.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme))) {
+    if local
+        .iter()
+        .any(|scheme| url.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme)))
+    {
         return Ok(());
     }
     let full = if url.contains("://") {

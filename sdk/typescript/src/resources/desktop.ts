@@ -94,6 +94,15 @@ export class RuntimeDesktop {
     return this.get("status", {}, call);
   }
 
+  /**
+   * The live view's WebSocket URL, `…/v1/desktop/vnc` (view-only VNC in
+   * websockify's framing, the API key as `?access_token=`): hand it to
+   * noVNC (`new RFB(element, url)`) or another WebSocket VNC viewer.
+   */
+  vncUrl(): string {
+    return this.http.webSocketUrl(`${this.base}/vnc`);
+  }
+
   /** `GET …/v1/desktop/display/info`. */
   async displayInfo(call?: CallOptions): Promise<DesktopDisplayInfoResponse> {
     return this.get("display/info", {}, call);

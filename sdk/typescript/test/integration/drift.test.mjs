@@ -206,6 +206,8 @@ async function sdkRequests() {
     (p) => p.workspaces.runtime("wrk_1").agents.deleteSkillsConfig({ directory: "/workspace", skillName: "team" }),
     (p) => p.workspaces.runtime("wrk_1").desktop.start({ width: 1280, height: 720, dpi: 96, displayNum: 99, recordingFps: 30 }),
     (p) => p.workspaces.runtime("wrk_1").desktop.stop(),
+    // The live view is a WebSocket URL for a VNC viewer: its handshake is a GET.
+    (p) => fetch(p.workspaces.runtime("wrk_1").desktop.vncUrl().replace(/^ws/, "http")),
     (p) => p.workspaces.runtime("wrk_1").browser.run("snapshot", ["-i"], { session: "s1", timeoutMs: 1000 }),
     (p) => p.workspaces.runtime("wrk_1").desktop.status(),
     (p) => p.workspaces.runtime("wrk_1").desktop.displayInfo(),

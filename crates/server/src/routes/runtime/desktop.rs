@@ -4,10 +4,12 @@
 //! server's own X11 connection into the jail, one call at a time.
 
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::{SinkExt, StreamExt};
 use paddock_api::runtime::desktop::{
     DesktopActionResponse, DesktopClipboardQuery, DesktopClipboardResponse, DesktopClipboardWriteRequest,
     DesktopDisplayInfoResponse, DesktopKeyRequest, DesktopKeyboardPressRequest, DesktopKeyboardTypeRequest,
@@ -20,6 +22,7 @@ use paddock_api::runtime::desktop::{
 };
 use paddock_api::runtime::problem::ProblemDetails;
 use paddock_api::{Error, ErrorCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use x11rb::protocol::xproto::ConfigureWindowAux;
@@ -58,6 +61,7 @@ pub(super) fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(get_clipboard, set_clipboard))
         .routes(routes!(launch))
         .routes(routes!(open))
+        .routes(routes!(vnc))
         .routes(routes!(recording_start))
         .routes(routes!(recording_stop))
         .routes(routes!(recordings))
@@ -754,4 +758,68 @@ async fn stream_stop(
         process_id: None,
         window_id: None,
     }))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/desktop/vnc", operation_id = "runtimeDesktopVnc", summary = "The live view: VNC over a WebSocket",
+    description = "(ext) Upgrades to a WebSocket carrying the desktop's view-only VNC (RFB 3.8, no VNC password: the API key or scoped token is the authentication; input goes through the API) as binary frames, websockify's framing, so noVNC and other WebSocket VNC viewers connect to it directly. The VNC server is x11vnc on the display, started with the desktop in the jail; the server relays it. Browsers authenticate with `?access_token=` or by offering the subprotocols `binary` and `paddock.bearer.<base64url of the key>` (the answer selects `binary`).",
+    tag = "desktop", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("access_token" = Option<String>, Query, description = "The API key or scoped token, for clients that cannot set headers")),
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"), (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"), (status = 403, description = "A scoped token without `desktop`", body = ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "The desktop is not running, or cannot run here", body = ProblemDetails, content_type = "application/problem+json"), (status = 502, description = "The VNC server is not running", body = ProblemDetails, content_type = "application/problem+json")))]
+async fn vnc(
+    State(state): State<SharedState>,
+    RuntimeCaller(caller): RuntimeCaller,
+    Path(id): Path<String>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ProblemResult<Response> {
+    let upgrade = upgrade
+        .map_err(|e| Error::new(ErrorCode::BadRequest, e.body_text()))?
+        .protocols(["binary"]);
+    let stream = state.desktops.vnc(&caller, &id).await?;
+    let workspaces = state.workspaces.clone();
+    Ok(upgrade.on_upgrade(move |socket| relay_vnc(socket, stream, workspaces, id)))
+}
+
+/// Relays a viewer's WebSocket and the VNC server's TCP stream until
+/// either side ends; what the viewer sends counts as the workspace's
+/// activity.
+async fn relay_vnc(
+    socket: WebSocket,
+    stream: tokio::net::TcpStream,
+    workspaces: crate::services::workspaces::Workspaces,
+    id: String,
+) {
+    let (mut from_server, mut to_server) = stream.into_split();
+    let (mut to_viewer, mut from_viewer) = socket.split();
+    let upstream = async {
+        while let Some(Ok(message)) = from_viewer.next().await {
+            let bytes = match message {
+                Message::Binary(bytes) => bytes,
+                Message::Text(text) => axum::body::Bytes::from(text.as_str().to_owned()),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            workspaces.note_activity(&id).await;
+            if to_server.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    };
+    let downstream = async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match from_server.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let frame = Message::Binary(axum::body::Bytes::copy_from_slice(&buffer[..n]));
+                    if to_viewer.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to_viewer.send(Message::Close(None)).await;
+    };
+    tokio::select! {
+        _ = upstream => {}
+        _ = downstream => {}
+    }
 }

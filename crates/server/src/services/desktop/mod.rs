@@ -35,12 +35,17 @@ pub const FLAVOR: &str = "desktop";
 pub const INSTALL_COMMAND: &str =
     "paddock flavors install desktop (on the server's host), then create the workspace with --flavor desktop";
 /// Programs of the host the desktop runs (jails see the host's `/usr`).
-const PROGRAMS: [(&str, &str); 4] = [
+const PROGRAMS: [(&str, &str); 5] = [
     ("Xvfb", "/usr/bin/Xvfb"),
+    ("x11vnc", "/usr/bin/x11vnc"),
     ("openbox", "/usr/bin/openbox"),
     ("ffmpeg", "/usr/bin/ffmpeg"),
     ("xclip", "/usr/bin/xclip"),
 ];
+/// The live view's VNC port is this plus the display number.
+const VNC_BASE_PORT: u16 = 5900;
+/// How long a viewer waits for the VNC server to listen.
+const VNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where recordings are written in the workspace.
 pub const RECORDINGS_DIR: &str = "/workspace/.paddock/recordings";
 /// Most characters one `type` takes.
@@ -67,8 +72,10 @@ pub struct Session {
     pub resolution: DesktopResolution,
     started_at: i64,
     recording_fps: u32,
-    /// Process API ids of Xvfb and openbox.
+    /// Process API ids of Xvfb, openbox and x11vnc.
     processes: Vec<(String, String)>,
+    /// The port of the live view's VNC server (x11vnc) in the jail.
+    vnc_port: u16,
     /// The X11 connection, one call at a time (waiters wait on the
     /// async side, holding no blocking thread).
     x: Arc<tokio::sync::Mutex<X11Desktop>>,
@@ -352,6 +359,40 @@ impl Desktops {
             )
             .await?;
         created.push(openbox.id.clone());
+        // The live view: a view-only VNC server on the display, on the
+        // jail's own loopback (the server relays it to WebSocket viewers).
+        let vnc_port = VNC_BASE_PORT + display_num as u16;
+        let vnc_port_text = vnc_port.to_string();
+        let vnc = runtime
+            .create_as(
+                process(
+                    "x11vnc",
+                    &[
+                        "-display",
+                        &display,
+                        "-rfbport",
+                        &vnc_port_text,
+                        "-localhost",
+                        "-shared",
+                        "-forever",
+                        "-nopw",
+                        "-norc",
+                        // Xvfb has no damage extension worth using, and
+                        // shared memory between jail processes is not
+                        // what the X connection goes over.
+                        "-noxdamage",
+                        "-noshm",
+                        "-quiet",
+                        // People watch; agents and people act through the
+                        // API (audited, one input path).
+                        "-viewonly",
+                    ],
+                    display_env(&display),
+                ),
+                ProcessOwner::Desktop,
+            )
+            .await?;
+        created.push(vnc.id.clone());
         let session = Arc::new(Session {
             runtime: Arc::downgrade(runtime),
             display,
@@ -362,7 +403,12 @@ impl Desktops {
             },
             started_at: now_ms(),
             recording_fps,
-            processes: vec![("Xvfb".into(), xvfb.id.clone()), ("openbox".into(), openbox.id.clone())],
+            processes: vec![
+                ("Xvfb".into(), xvfb.id.clone()),
+                ("openbox".into(), openbox.id.clone()),
+                ("x11vnc".into(), vnc.id.clone()),
+            ],
+            vnc_port,
             x: Arc::new(tokio::sync::Mutex::new(x)),
             recordings: Mutex::new(Vec::new()),
             clipboard_owners: Mutex::new(HashMap::new()),
@@ -504,6 +550,40 @@ impl Desktops {
             }
         }
         Ok((info.id, info.pid, window))
+    }
+
+    /// A connection to the desktop's VNC server (x11vnc, in the jail),
+    /// for the live view; made by the jail's init, so the VNC server is
+    /// never on the host's network. Waits for x11vnc to listen.
+    pub async fn vnc(&self, caller: &Caller, id: &str) -> Result<tokio::net::TcpStream, Error> {
+        let session = self.session(caller, id).await?;
+        let runtime = session.runtime()?;
+        let x11vnc = session
+            .processes
+            .iter()
+            .find(|(name, _)| name == "x11vnc")
+            .map(|(_, process)| process.clone())
+            .ok_or_else(not_active)?;
+        let deadline = Instant::now() + VNC_TIMEOUT;
+        loop {
+            let running = runtime.get(&x11vnc).map(|p| p.info().status) == Ok(ProcessState::Running);
+            if !running {
+                return Err(Error::new(
+                    ErrorCode::DesktopFailed,
+                    format!("x11vnc is not running (its log: GET …/v1/processes/{x11vnc}/logs)"),
+                ));
+            }
+            if let Ok(stream) = runtime.executor().connect(session.vnc_port).await {
+                return Ok(stream);
+            }
+            if Instant::now() > deadline {
+                return Err(Error::new(
+                    ErrorCode::DesktopFailed,
+                    format!("x11vnc did not listen within {} s", VNC_TIMEOUT.as_secs()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Reads a selection's text with `xclip`.

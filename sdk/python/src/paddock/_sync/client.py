@@ -1667,6 +1667,13 @@ class Desktop:
         """``install_required`` names what is missing; starts nothing."""
         return DesktopStatusResponse.model_validate(self._http.json("GET", f"{self._base}/status"))
 
+    def vnc_url(self) -> str:
+        """The live view's WebSocket URL (view-only VNC, websockify's
+        framing) for noVNC or another WebSocket VNC viewer. Send the API key
+        with the handshake (``Authorization: Bearer``, or the subprotocols
+        ``binary`` and ``paddock.bearer.<base64url key>`` from a browser)."""
+        return ws_url(self._http.base_url, f"{self._base}/vnc")
+
     def display_info(self) -> DesktopDisplayInfoResponse:
         return DesktopDisplayInfoResponse.model_validate(self._http.json("GET", f"{self._base}/display/info"))
 
