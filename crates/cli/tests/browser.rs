@@ -262,8 +262,16 @@ fn the_browser_runs_a_form_flow_in_the_jail_and_keeps_to_the_workspace_network()
         shot["data"]["annotations"].as_array().is_some_and(|a| !a.is_empty()),
         "{shot}"
     );
-    let left = run_in(&server, &ws, "ls -A /workspace/.paddock/browser");
-    assert_eq!(left["stdout"], "", "{left}");
+    let left = run_in(
+        &server,
+        &ws,
+        "test -d /workspace/.paddock/browser && ls -A /workspace/.paddock/browser",
+    );
+    assert_eq!(
+        (left["exitCode"].as_i64(), left["stdout"].as_str()),
+        (Some(0), Some("")),
+        "{left}"
+    );
 
     // Tabs, cookies and saved state.
     ok(&server, &ws, "tab", &["new", url]);
@@ -334,20 +342,53 @@ fn the_browser_runs_a_form_flow_in_the_jail_and_keeps_to_the_workspace_network()
     );
 
     // Bad commands are refused before anything runs; failures say why.
-    for (body, code) in [
-        (json!({"command": "install"}), "BAD_BROWSER_COMMAND"),
+    for (body, expected) in [
+        (json!({"command": "install"}), (400, "BAD_BROWSER_COMMAND")),
         (
             json!({"command": "open", "args": ["--executable-path=/bin/sh", url]}),
-            "BAD_BROWSER_COMMAND",
+            (400, "BAD_BROWSER_COMMAND"),
         ),
-        (json!({"command": "snapshot", "session": "a b"}), "BAD_BROWSER_COMMAND"),
-        (json!({"command": "snapshot", "timeoutMs": 0}), "BAD_BROWSER_COMMAND"),
-        (json!({"command": "snapshot", "bogus": 1}), "BAD_BODY"),
+        (
+            json!({"command": "snapshot", "session": "a b"}),
+            (400, "BAD_BROWSER_COMMAND"),
+        ),
+        (
+            json!({"command": "snapshot", "timeoutMs": 0}),
+            (400, "BAD_BROWSER_COMMAND"),
+        ),
+        (json!({"command": "snapshot", "bogus": 1}), (422, "BAD_BODY")),
     ] {
         let (status, answer) = browser(&server, &ws, OP1_TOKEN, body.clone());
-        assert_eq!(answer["code"], code, "{body}: {answer}");
-        assert!(status == 400 || status == 422, "{body}: {answer}");
+        assert_eq!(
+            (status, answer["code"].as_str().unwrap_or_default()),
+            expected,
+            "{body}: {answer}"
+        );
     }
+    // A flag's value is not mistaken for the URL to check.
+    let (status, refused) = browser(
+        &server,
+        &ws,
+        OP1_TOKEN,
+        json!({"command": "open", "args": ["--user-agent", "localhost", "http://other.example/"]}),
+    );
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("BROWSER_URL_REFUSED")),
+        "{refused}"
+    );
+    // A command past its deadline says so; the browser goes on.
+    let (status, slow) = browser(
+        &server,
+        &ws,
+        OP1_TOKEN,
+        json!({"command": "wait", "args": ["5000"], "timeoutMs": 500}),
+    );
+    assert_eq!(
+        (status, slow["details"]["timedOut"].as_bool()),
+        (422, Some(true)),
+        "{slow}"
+    );
     let (status, failed) = browser(&server, &ws, OP1_TOKEN, json!({"command": "click", "args": ["@e999"]}));
     assert_eq!(
         (status, failed["code"].as_str()),
@@ -367,7 +408,7 @@ fn the_browser_runs_a_form_flow_in_the_jail_and_keeps_to_the_workspace_network()
         json!({"command": "get", "args": ["url"], "session": "second"}),
     );
     assert_eq!(status, 200, "{other}");
-    assert_ne!(other["data"]["url"], "http://other.example/secret", "{other}");
+    assert_eq!(other["data"]["url"], "about:blank", "{other}");
 
     // Scoped tokens: `browser` opens the route, `desktop` does not.
     let with = mint(&server, &ws, &["browser", "mcp"]);

@@ -14,7 +14,6 @@
 use std::time::Instant;
 
 use base64::Engine;
-use futures_util::TryStreamExt;
 use paddock_api::runtime::browser::{
     BrowserCommandRequest, BrowserCommandResponse, BrowserImage, BROWSER_COMMANDS, DEFAULT_BROWSER_TIMEOUT_MS,
     MAX_BROWSER_TIMEOUT_MS,
@@ -45,6 +44,44 @@ const MAX_SESSION: usize = 64;
 const MAX_ARGS_BYTES: usize = 1 << 20;
 /// Most bytes of output a command answers (a snapshot of a large page).
 const MAX_OUTPUT: usize = 8 << 20;
+/// Largest screenshot answered (a full-page one of a long page); the file
+/// is the workspace's to change before it is read, so it is bounded.
+const MAX_IMAGE: usize = 32 << 20;
+/// agent-browser's flags that take a value (the value is not a URL to
+/// check, nor the command's argument).
+const VALUE_FLAGS: &[&str] = &[
+    "--user-agent",
+    "--headers",
+    "--proxy",
+    "--proxy-bypass",
+    "--profile",
+    "--state",
+    "--session-name",
+    "--restore",
+    "--restore-save",
+    "--restore-check-url",
+    "--restore-check-text",
+    "--restore-check-fn",
+    "--extension",
+    "--init-script",
+    "--enable",
+    "--device",
+    "--color-scheme",
+    "--download-path",
+    "--screenshot-dir",
+    "--screenshot-quality",
+    "--screenshot-format",
+    "--hide-scrollbars",
+    "--ca-cert",
+    "--max-output",
+    "--wait-until",
+    "--selector",
+    "--baseline",
+    "--timeout",
+    "-d",
+    "--depth",
+    "-s",
+];
 
 /// The browsers of `workspaces`, whose flavors are in `flavors`.
 #[derive(Debug, Clone)]
@@ -100,10 +137,7 @@ impl Browsers {
         });
         if shot.is_some() {
             let access = self.workspaces.tree_access(caller, id).await?;
-            match files::mkdir(access, &self.disk, SHOTS_DIR).await {
-                Err(err) if err.code != ErrorCode::PathExists => return Err(err),
-                _ => {}
-            }
+            files::mkdir(access, &self.disk, SHOTS_DIR).await?;
         }
 
         let runtime = self.workspaces.running(caller, id).await?;
@@ -127,16 +161,31 @@ impl Browsers {
         if ran.timed_out {
             return Err(Error::new(
                 ErrorCode::BrowserCommandFailed,
-                format!("{command} did not finish within {timeout_ms} ms"),
+                format!("{command} did not finish within {timeout_ms} ms (timeoutMs sets the deadline)"),
+            )
+            .with_details(serde_json::json!({"command": command, "timedOut": true})));
+        }
+        if ran.stdout_truncated {
+            return Err(Error::new(
+                ErrorCode::BrowserCommandFailed,
+                format!(
+                    "{command} answered more than {} MiB (scope a snapshot with -s SELECTOR or -d DEPTH)",
+                    MAX_OUTPUT >> 20
+                ),
             ));
         }
         let answer: serde_json::Value = serde_json::from_str(ran.stdout.trim()).map_err(|_| {
+            let said = if ran.stderr.trim().is_empty() {
+                &ran.stdout
+            } else {
+                &ran.stderr
+            };
             Error::new(
                 ErrorCode::BrowserCommandFailed,
                 format!(
                     "agent-browser answered no result (exit code {:?}): {}",
                     ran.exit_code,
-                    tail(&ran.stderr)
+                    crate::services::tail(said.trim(), 1000)
                 ),
             )
         })?;
@@ -186,24 +235,22 @@ impl Browsers {
     /// Reads and removes the screenshot at `name` (relative to the root).
     async fn take_image(&self, caller: &Caller, id: &str, name: &str) -> Result<Option<BrowserImage>, Error> {
         let access = self.workspaces.tree_access(caller, id).await?;
-        let file = match files::read(access, name).await {
-            Ok(file) => file,
-            // The command failed before writing it (its error says why).
-            Err(err) if err.code == ErrorCode::PathNotFound => return Ok(None),
-            Err(err) => return Err(err),
-        };
-        let bytes: Vec<u8> = file
-            .stream
-            .try_fold(Vec::new(), |mut all, chunk| async move {
-                all.extend_from_slice(&chunk);
-                Ok(all)
-            })
-            .await
-            .map_err(Error::internal)?;
+        let read = files::read_whole(access, name, MAX_IMAGE).await;
         let access = self.workspaces.tree_access(caller, id).await?;
-        files::remove(access, name, false).await?;
+        // Removed whatever the read found, so nothing is left behind.
+        match files::remove(access, name, false).await {
+            Err(err) if err.code != ErrorCode::PathNotFound => return Err(err),
+            _ => {}
+        }
+        // None: the command failed before writing it (its error says why).
+        let Some(bytes) = read? else { return Ok(None) };
+        let mime_type = if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+            "image/jpeg"
+        } else {
+            "image/png"
+        };
         Ok(Some(BrowserImage {
-            mime_type: "image/png".into(),
+            mime_type: mime_type.into(),
             data: base64::engine::general_purpose::STANDARD.encode(bytes),
         }))
     }
@@ -268,9 +315,19 @@ fn session_name(session: Option<&str>) -> Result<String, Error> {
     Ok(name.to_owned())
 }
 
-/// The arguments that are not flags.
+/// The arguments that are neither flags nor flags' values.
 fn positional(args: &[String]) -> impl Iterator<Item = &str> {
-    args.iter().map(String::as_str).filter(|a| !a.starts_with('-'))
+    let mut skip_value = false;
+    args.iter().map(String::as_str).filter(move |arg| {
+        if std::mem::take(&mut skip_value) {
+            return false;
+        }
+        if arg.starts_with('-') {
+            skip_value = VALUE_FLAGS.contains(arg);
+            return false;
+        }
+        true
+    })
 }
 
 /// The URLs `command` navigates to (agent-browser prefixes one without a
@@ -358,16 +415,6 @@ fn is_loopback(host: &Host) -> bool {
     }
 }
 
-/// The end of a process's stderr, for a message.
-fn tail(text: &str) -> &str {
-    let text = text.trim();
-    let mut start = text.len().saturating_sub(1000);
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,5 +500,11 @@ mod tests {
             ["c.test"]
         );
         assert!(navigation_targets("click", &args(&["@e1"])).is_empty());
+        // A flag's value is not the URL.
+        assert_eq!(
+            navigation_targets("open", &args(&["--user-agent", "localhost", "http://other.test/"])),
+            ["http://other.test/"]
+        );
+        assert_eq!(navigation_targets("open", &args(&["--headed", "a.test"])), ["a.test"]);
     }
 }

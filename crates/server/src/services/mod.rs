@@ -70,6 +70,19 @@ pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The last `max` bytes of `text` (at a character boundary), for messages
+/// that quote a program's output.
+pub fn tail(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
 /// An RFC 3339 UTC timestamp from Unix milliseconds (`Z`, fractional
 /// seconds only when nonzero).
 pub fn rfc3339(ms: i64) -> String {

@@ -763,7 +763,7 @@ async fn stream_stop(
 #[utoipa::path(get, path = "/v1/workspaces/{id}/runtime/v1/desktop/vnc", operation_id = "runtimeDesktopVnc", summary = "The live view: VNC over a WebSocket",
     description = "(ext) Upgrades to a WebSocket carrying the desktop's view-only VNC (RFB 3.8, no VNC password: the API key or scoped token is the authentication; input goes through the API) as binary frames, websockify's framing, so noVNC and other WebSocket VNC viewers connect to it directly. The VNC server is x11vnc on the display, started with the desktop in the jail; the server relays it. Browsers authenticate with `?access_token=` or by offering the subprotocols `binary` and `paddock.bearer.<base64url of the key>` (the answer selects `binary`).",
     tag = "desktop", security(("bearer" = [])), params(("id" = String, Path, description = "Workspace id"), ("access_token" = Option<String>, Query, description = "The API key or scoped token, for clients that cannot set headers")),
-    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"), (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"), (status = 403, description = "A scoped token without `desktop`", body = ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "The desktop is not running, or cannot run here", body = ProblemDetails, content_type = "application/problem+json"), (status = 502, description = "The VNC server is not running", body = ProblemDetails, content_type = "application/problem+json")))]
+    responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 400, description = "Not a WebSocket upgrade", body = ProblemDetails, content_type = "application/problem+json"), (status = 401, description = "Missing, unknown or revoked API key", body = ProblemDetails, content_type = "application/problem+json"), (status = 403, description = "A scoped token without `desktop`", body = ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "No such workspace", body = ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "The desktop is not running, or has no live view (x11vnc is not installed)", body = ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "The desktop has 8 live viewers already", body = ProblemDetails, content_type = "application/problem+json"), (status = 502, description = "The VNC server is not running", body = ProblemDetails, content_type = "application/problem+json")))]
 async fn vnc(
     State(state): State<SharedState>,
     RuntimeCaller(caller): RuntimeCaller,
@@ -772,34 +772,35 @@ async fn vnc(
 ) -> ProblemResult<Response> {
     let upgrade = upgrade
         .map_err(|e| Error::new(ErrorCode::BadRequest, e.body_text()))?
-        .protocols(["binary"]);
-    let stream = state.desktops.vnc(&caller, &id).await?;
-    let workspaces = state.workspaces.clone();
-    Ok(upgrade.on_upgrade(move |socket| relay_vnc(socket, stream, workspaces, id)))
+        .protocols(["binary"])
+        // A view-only viewer sends small messages (update requests).
+        .max_message_size(64 << 10);
+    let (stream, viewer) = state.desktops.vnc(&caller, &id).await?;
+    // Watching is using the workspace, once per connection: a viewer's
+    // update requests never stop, and would keep it from idling forever.
+    state.workspaces.note_activity(&id).await;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let _viewer = viewer;
+        relay_vnc(socket, stream).await
+    }))
 }
 
 /// Relays a viewer's WebSocket and the VNC server's TCP stream until
-/// either side ends; what the viewer sends counts as the workspace's
-/// activity.
-async fn relay_vnc(
-    socket: WebSocket,
-    stream: tokio::net::TcpStream,
-    workspaces: crate::services::workspaces::Workspaces,
-    id: String,
-) {
+/// either side ends. Binary frames only (websockify's binary framing; its
+/// base64 text mode is not served).
+async fn relay_vnc(socket: WebSocket, stream: tokio::net::TcpStream) {
     let (mut from_server, mut to_server) = stream.into_split();
     let (mut to_viewer, mut from_viewer) = socket.split();
     let upstream = async {
         while let Some(Ok(message)) = from_viewer.next().await {
-            let bytes = match message {
-                Message::Binary(bytes) => bytes,
-                Message::Text(text) => axum::body::Bytes::from(text.as_str().to_owned()),
-                Message::Close(_) => break,
-                _ => continue,
-            };
-            workspaces.note_activity(&id).await;
-            if to_server.write_all(&bytes).await.is_err() {
-                break;
+            match message {
+                Message::Binary(bytes) => {
+                    if to_server.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Message::Text(_) | Message::Close(_) => break,
+                _ => {}
             }
         }
     };

@@ -165,7 +165,7 @@ impl Agents {
         path: &str,
     ) -> Result<BTreeMap<String, Value>, Error> {
         let access = self.inner.workspaces.tree_access(caller, workspace).await?;
-        let Some(bytes) = read_small(access, path, MAX_CONFIG_BYTES).await? else {
+        let Some(bytes) = files::read_whole(access, path, MAX_CONFIG_BYTES).await? else {
             return Ok(BTreeMap::new());
         };
         serde_json::from_slice(&bytes).map_err(|e| {
@@ -543,33 +543,6 @@ fn acp_mcp_server(name: &str, config: McpServerConfig) -> Option<Value> {
         }
         _ => None,
     }
-}
-
-/// The whole file at `path`, or `None` when there is none.
-async fn read_small(
-    access: crate::services::workspaces::TreeAccess,
-    path: &str,
-    max: usize,
-) -> Result<Option<Vec<u8>>, Error> {
-    let file = match files::read(access, path).await {
-        Ok(file) => file,
-        // A missing file, or a file where a directory of the path should
-        // be: nothing configured.
-        Err(err) if matches!(err.code, ErrorCode::PathNotFound | ErrorCode::BadPath) => return Ok(None),
-        Err(err) => return Err(err),
-    };
-    if file.len > max as u64 {
-        return Err(Error::new(
-            ErrorCode::BadRequest,
-            format!("{path} is over {} MiB", max >> 20),
-        ));
-    }
-    let mut stream = file.stream;
-    let mut bytes = Vec::with_capacity(file.len as usize);
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk.map_err(Error::internal)?);
-    }
-    Ok(Some(bytes))
 }
 
 fn blake3_hex(text: &str) -> String {

@@ -35,15 +35,19 @@ pub const FLAVOR: &str = "desktop";
 pub const INSTALL_COMMAND: &str =
     "paddock flavors install desktop (on the server's host), then create the workspace with --flavor desktop";
 /// Programs of the host the desktop runs (jails see the host's `/usr`).
-const PROGRAMS: [(&str, &str); 5] = [
+const PROGRAMS: [(&str, &str); 4] = [
     ("Xvfb", "/usr/bin/Xvfb"),
-    ("x11vnc", "/usr/bin/x11vnc"),
     ("openbox", "/usr/bin/openbox"),
     ("ffmpeg", "/usr/bin/ffmpeg"),
     ("xclip", "/usr/bin/xclip"),
 ];
+/// The live view's VNC server (optional: a host that installed the flavor
+/// before it had x11vnc has a desktop without a live view).
+const X11VNC: &str = "/usr/bin/x11vnc";
 /// The live view's VNC port is this plus the display number.
 const VNC_BASE_PORT: u16 = 5900;
+/// Most live viewers of one desktop at a time.
+pub const MAX_VIEWERS: usize = 8;
 /// How long a viewer waits for the VNC server to listen.
 const VNC_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where recordings are written in the workspace.
@@ -74,8 +78,11 @@ pub struct Session {
     recording_fps: u32,
     /// Process API ids of Xvfb, openbox and x11vnc.
     processes: Vec<(String, String)>,
-    /// The port of the live view's VNC server (x11vnc) in the jail.
-    vnc_port: u16,
+    /// The port of the live view's VNC server (x11vnc) in the jail, when
+    /// it runs.
+    vnc_port: Option<u16>,
+    /// Live viewers connected now.
+    viewers: Arc<std::sync::atomic::AtomicUsize>,
     /// The X11 connection, one call at a time (waiters wait on the
     /// async side, holding no blocking thread).
     x: Arc<tokio::sync::Mutex<X11Desktop>>,
@@ -153,6 +160,28 @@ impl Session {
     /// The environment of a program on this desktop.
     pub fn env(&self) -> std::collections::BTreeMap<String, String> {
         display_env(&self.display)
+    }
+}
+
+/// A live viewer's place; the place is freed when it is dropped.
+#[derive(Debug)]
+pub struct Viewer(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Viewer {
+    fn join(viewers: &Arc<std::sync::atomic::AtomicUsize>) -> Option<Viewer> {
+        use std::sync::atomic::Ordering;
+        viewers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < MAX_VIEWERS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Viewer(viewers.clone()))
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -361,38 +390,49 @@ impl Desktops {
         created.push(openbox.id.clone());
         // The live view: a view-only VNC server on the display, on the
         // jail's own loopback (the server relays it to WebSocket viewers).
+        let mut processes = vec![
+            ("Xvfb".to_owned(), xvfb.id.clone()),
+            ("openbox".to_owned(), openbox.id.clone()),
+        ];
         let vnc_port = VNC_BASE_PORT + display_num as u16;
-        let vnc_port_text = vnc_port.to_string();
-        let vnc = runtime
-            .create_as(
-                process(
-                    "x11vnc",
-                    &[
-                        "-display",
-                        &display,
-                        "-rfbport",
-                        &vnc_port_text,
-                        "-localhost",
-                        "-shared",
-                        "-forever",
-                        "-nopw",
-                        "-norc",
-                        // Xvfb has no damage extension worth using, and
-                        // shared memory between jail processes is not
-                        // what the X connection goes over.
-                        "-noxdamage",
-                        "-noshm",
-                        "-quiet",
-                        // People watch; agents and people act through the
-                        // API (audited, one input path).
-                        "-viewonly",
-                    ],
-                    display_env(&display),
-                ),
-                ProcessOwner::Desktop,
-            )
-            .await?;
-        created.push(vnc.id.clone());
+        let vnc_port = if std::path::Path::new(X11VNC).exists() {
+            let port = vnc_port.to_string();
+            let vnc = runtime
+                .create_as(
+                    process(
+                        "x11vnc",
+                        &[
+                            "-display",
+                            &display,
+                            "-rfbport",
+                            &port,
+                            "-localhost",
+                            "-shared",
+                            "-forever",
+                            "-nopw",
+                            "-norc",
+                            // People watch; agents and people act through
+                            // the API (audited, one input path), and no X
+                            // client may turn that off (`x11vnc -R`).
+                            "-viewonly",
+                            "-noremote",
+                            // Xvfb has no damage extension worth using, and
+                            // the X connection is not shared memory.
+                            "-noxdamage",
+                            "-noshm",
+                            "-quiet",
+                        ],
+                        display_env(&display),
+                    ),
+                    ProcessOwner::Desktop,
+                )
+                .await?;
+            created.push(vnc.id.clone());
+            processes.push(("x11vnc".to_owned(), vnc.id.clone()));
+            Some(vnc_port)
+        } else {
+            None
+        };
         let session = Arc::new(Session {
             runtime: Arc::downgrade(runtime),
             display,
@@ -403,12 +443,9 @@ impl Desktops {
             },
             started_at: now_ms(),
             recording_fps,
-            processes: vec![
-                ("Xvfb".into(), xvfb.id.clone()),
-                ("openbox".into(), openbox.id.clone()),
-                ("x11vnc".into(), vnc.id.clone()),
-            ],
+            processes,
             vnc_port,
+            viewers: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             x: Arc::new(tokio::sync::Mutex::new(x)),
             recordings: Mutex::new(Vec::new()),
             clipboard_owners: Mutex::new(HashMap::new()),
@@ -553,17 +590,31 @@ impl Desktops {
     }
 
     /// A connection to the desktop's VNC server (x11vnc, in the jail),
-    /// for the live view; made by the jail's init, so the VNC server is
+    /// for the live view, and the viewer's place among
+    /// [`MAX_VIEWERS`]; made by the jail's init, so the VNC server is
     /// never on the host's network. Waits for x11vnc to listen.
-    pub async fn vnc(&self, caller: &Caller, id: &str) -> Result<tokio::net::TcpStream, Error> {
+    pub async fn vnc(&self, caller: &Caller, id: &str) -> Result<(tokio::net::TcpStream, Viewer), Error> {
         let session = self.session(caller, id).await?;
         let runtime = session.runtime()?;
-        let x11vnc = session
-            .processes
-            .iter()
-            .find(|(name, _)| name == "x11vnc")
-            .map(|(_, process)| process.clone())
-            .ok_or_else(not_active)?;
+        let (Some(port), Some(x11vnc)) = (
+            session.vnc_port,
+            session
+                .processes
+                .iter()
+                .find(|(name, _)| name == "x11vnc")
+                .map(|(_, p)| p.clone()),
+        ) else {
+            return Err(Error::new(
+                ErrorCode::DesktopNotReady,
+                "this desktop has no live view: x11vnc is not installed (paddock flavors install desktop --replace on the server's host), then restart the desktop",
+            ));
+        };
+        let viewer = Viewer::join(&session.viewers).ok_or_else(|| {
+            Error::new(
+                ErrorCode::TooManyRequests,
+                format!("the desktop has {MAX_VIEWERS} live viewers already"),
+            )
+        })?;
         let deadline = Instant::now() + VNC_TIMEOUT;
         loop {
             let running = runtime.get(&x11vnc).map(|p| p.info().status) == Ok(ProcessState::Running);
@@ -573,8 +624,8 @@ impl Desktops {
                     format!("x11vnc is not running (its log: GET …/v1/processes/{x11vnc}/logs)"),
                 ));
             }
-            if let Ok(stream) = runtime.executor().connect(session.vnc_port).await {
-                return Ok(stream);
+            if let Ok(stream) = runtime.executor().connect(port).await {
+                return Ok((stream, viewer));
             }
             if Instant::now() > deadline {
                 return Err(Error::new(

@@ -308,6 +308,29 @@ pub async fn read(access: TreeAccess, path: &str) -> Result<FileStream, Error> {
     Ok(FileStream { len, stream })
 }
 
+/// The whole file at `path` when it is at most `max` bytes (400 past
+/// that), or `None` when there is none (or a file stands where a
+/// directory of the path should).
+pub async fn read_whole(access: TreeAccess, path: &str, max: usize) -> Result<Option<Vec<u8>>, Error> {
+    let file = match read(access, path).await {
+        Ok(file) => file,
+        Err(err) if matches!(err.code, ErrorCode::PathNotFound | ErrorCode::BadPath) => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    if file.len > max as u64 {
+        return Err(Error::new(
+            ErrorCode::BadRequest,
+            format!("{path} is over {} MiB", max >> 20),
+        ));
+    }
+    let mut stream = file.stream;
+    let mut bytes = Vec::with_capacity(file.len as usize);
+    while let Some(chunk) = stream.next().await {
+        bytes.extend_from_slice(&chunk.map_err(Error::internal)?);
+    }
+    Ok(Some(bytes))
+}
+
 /// `PUT …/v1/fs/file`: `body` streamed into the file at `path` (parents
 /// made as needed), replacing it whole when it exists.
 pub async fn write<S, E>(access: TreeAccess, disk: &StateDisk, path: &str, body: S) -> Result<FsWriteResponse, Error>

@@ -257,7 +257,7 @@ impl Workspaces {
             }
             if result.exit_code() != 0 {
                 let stderr = result.stderr.text();
-                let tail = tail(stderr.trim(), ERROR_TAIL);
+                let tail = crate::services::tail(stderr.trim(), ERROR_TAIL);
                 return Err(Error::new(
                     ErrorCode::GitCloneFailed,
                     format!("git clone of {} failed: {tail}", clone.url),
@@ -266,17 +266,6 @@ impl Workspaces {
         }
         Ok(())
     }
-}
-
-fn tail(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    &text[start..]
 }
 
 #[cfg(test)]
