@@ -122,8 +122,9 @@ impl Browsers {
         };
         let workspace = self.workspaces.get(caller, id).await?;
         self.check_flavor(&workspace)?;
+        let network = (&workspace.config.network_mode, &workspace.config.network_domains);
         for url in navigation_targets(&command, &request.args) {
-            check_reach(&workspace, url)?;
+            check_reach(network, url)?;
         }
 
         let mut args = vec!["--json".to_owned(), command.clone()];
@@ -344,8 +345,9 @@ fn navigation_targets<'a>(command: &str, args: &'a [String]) -> Vec<&'a str> {
     }
 }
 
-/// 403 when the workspace's network cannot reach `url`'s host and port.
-fn check_reach(workspace: &Workspace, url: &str) -> Result<(), Error> {
+/// 403 when a workspace's network (its mode and allowlist) cannot reach
+/// `url`'s host and port.
+fn check_reach((mode, domains): (&String, &Vec<String>), url: &str) -> Result<(), Error> {
     // Pages that are not fetched from a host stay in the jail.
     let local = ["data:", "about:", "blob:", "javascript:", "file:", "chrome:"];
     if local
@@ -374,8 +376,7 @@ fn check_reach(workspace: &Workspace, url: &str) -> Result<(), Error> {
     };
     let port = uri.port_u16().unwrap_or(default_port);
     let refused = |why: String| Err(Error::new(ErrorCode::BrowserUrlRefused, why));
-    let config = &workspace.config;
-    if config.network_mode == "none" {
+    if mode == "none" {
         return refused(format!(
             "{url} is out of reach: the workspace's network is none (no interface is up, not even loopback); make it with network loopback or an allowlist"
         ));
@@ -384,17 +385,16 @@ fn check_reach(workspace: &Workspace, url: &str) -> Result<(), Error> {
     if is_loopback(&parsed) {
         return Ok(());
     }
-    if config.network_mode != "allowlist" {
+    if mode != "allowlist" {
         return refused(format!(
-            "{url} is out of reach: the workspace's network is {} (only its own 127.0.0.1)",
-            config.network_mode
+            "{url} is out of reach: the workspace's network is {mode} (only its own 127.0.0.1)"
         ));
     }
-    let policy = EgressPolicy::new(&config.network_domains, []).map_err(Error::internal)?;
+    let policy = EgressPolicy::new(domains, []).map_err(Error::internal)?;
     if !policy.allows_host(&parsed) {
         return refused(format!(
             "{host} is not on this workspace's allowlist ({})",
-            config.network_domains.join(", ")
+            domains.join(", ")
         ));
     }
     if !policy.allows_port(port) {
@@ -419,52 +419,48 @@ fn is_loopback(host: &Host) -> bool {
 mod tests {
     use super::*;
 
-    fn workspace(mode: &str, domains: &[&str]) -> Workspace {
-        let mut value: Workspace = serde_json::from_value(serde_json::json!({
-            "id": "wrk_0", "name": null, "tenant": "t", "status": "stopped", "labels": {},
-            "config": {"memory_mb": 512, "timeout_secs": 0, "cpu_percent": 100, "max_pids": 256,
-                "network_mode": mode, "network_domains": domains, "seccomp": "standard",
-                "idle_timeout_secs": 0, "flavors": ["browser"]},
-            "created_at": "2026-12-04T00:00:00Z", "updated_at": "2026-12-04T00:00:00Z"
-        }))
-        .expect("a workspace");
-        value.config.network_mode = mode.into();
-        value
-    }
-
     #[test]
     fn urls_are_checked_against_the_workspace_network() {
-        let none = workspace("none", &[]);
-        let err = check_reach(&none, "http://127.0.0.1:8000/").unwrap_err();
+        let network = |mode: &str, domains: &[&str]| {
+            (
+                mode.to_owned(),
+                domains.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let none = network("none", &[]);
+        let none = (&none.0, &none.1);
+        let err = check_reach(none, "http://127.0.0.1:8000/").unwrap_err();
         assert_eq!(err.code, ErrorCode::BrowserUrlRefused);
         assert!(err.message.contains("network is none"), "{}", err.message);
-        assert!(check_reach(&none, "file:///workspace/x.html").is_ok());
-        assert!(check_reach(&none, "data:text/html,<h1>hi</h1>").is_ok());
-        assert!(check_reach(&none, "about:blank").is_ok());
+        assert!(check_reach(none, "file:///workspace/x.html").is_ok());
+        assert!(check_reach(none, "data:text/html,<h1>hi</h1>").is_ok());
+        assert!(check_reach(none, "about:blank").is_ok());
 
-        let loopback = workspace("loopback", &[]);
-        assert!(check_reach(&loopback, "http://127.0.0.1:8000/form.html").is_ok());
-        assert!(check_reach(&loopback, "localhost:3000").is_ok());
-        assert!(check_reach(&loopback, "http://[::1]:80/").is_ok());
+        let loopback = network("loopback", &[]);
+        let loopback = (&loopback.0, &loopback.1);
+        assert!(check_reach(loopback, "http://127.0.0.1:8000/form.html").is_ok());
+        assert!(check_reach(loopback, "localhost:3000").is_ok());
+        assert!(check_reach(loopback, "http://[::1]:80/").is_ok());
         assert_eq!(
-            check_reach(&loopback, "example.com").unwrap_err().code,
+            check_reach(loopback, "example.com").unwrap_err().code,
             ErrorCode::BrowserUrlRefused
         );
 
-        let listed = workspace("allowlist", &["*.example.com", "docs.rs"]);
-        assert!(check_reach(&listed, "https://api.example.com/x").is_ok());
-        assert!(check_reach(&listed, "docs.rs").is_ok());
-        assert!(check_reach(&listed, "http://127.0.0.1:9999/").is_ok());
-        let err = check_reach(&listed, "http://other.test/").unwrap_err();
+        let listed = network("allowlist", &["*.example.com", "docs.rs"]);
+        let listed = (&listed.0, &listed.1);
+        assert!(check_reach(listed, "https://api.example.com/x").is_ok());
+        assert!(check_reach(listed, "docs.rs").is_ok());
+        assert!(check_reach(listed, "http://127.0.0.1:9999/").is_ok());
+        let err = check_reach(listed, "http://other.test/").unwrap_err();
         assert!(
             err.message.contains("other.test is not on this workspace's allowlist"),
             "{}",
             err.message
         );
-        let err = check_reach(&listed, "http://docs.rs:8080/").unwrap_err();
+        let err = check_reach(listed, "http://docs.rs:8080/").unwrap_err();
         assert!(err.message.contains("port 8080"), "{}", err.message);
         assert_eq!(
-            check_reach(&listed, "http://exa mple/").unwrap_err().code,
+            check_reach(listed, "http://exa mple/").unwrap_err().code,
             ErrorCode::BadBrowserCommand
         );
     }

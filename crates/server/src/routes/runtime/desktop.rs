@@ -793,14 +793,13 @@ async fn relay_vnc(socket: WebSocket, stream: tokio::net::TcpStream) {
     let (mut to_viewer, mut from_viewer) = socket.split();
     let upstream = async {
         while let Some(Ok(message)) = from_viewer.next().await {
-            match message {
-                Message::Binary(bytes) => {
-                    if to_server.write_all(&bytes).await.is_err() {
-                        break;
-                    }
-                }
+            let bytes = match message {
+                Message::Binary(bytes) => bytes,
                 Message::Text(_) | Message::Close(_) => break,
-                _ => {}
+                _ => continue,
+            };
+            if to_server.write_all(&bytes).await.is_err() {
+                break;
             }
         }
     };
