@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
+import { freePort, percentile, start } from '../common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PADDOCK = resolve(process.env.PADDOCK_BIN || join(ROOT, 'target/release/paddock'));
@@ -25,26 +25,6 @@ const FORM = `<!doctype html><html><head><title>Sign up</title></head><body>
 ${Array.from({ length: 40 }, (_, i) => `<p>Paragraph ${i} with a <a href="#s${i}">link ${i}</a>.</p>`).join('\n')}
 </body></html>`;
 
-const freePort = () => new Promise((done) => {
-  const server = createServer();
-  server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => done(port)); });
-});
-
-/** Starts a process and waits for `ready` to match its output. */
-function start(bin, argv, env, ready) {
-  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
-  let log = '';
-  const up = new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${bin} not ready:\n${log}`)), 60_000);
-    const seen = (chunk) => { log += chunk; const m = log.match(ready); if (m) { clearTimeout(timer); done(m); } };
-    child.stdout.on('data', seen);
-    child.stderr.on('data', seen);
-    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`${bin} exited (${code}):\n${log}`)); });
-  });
-  const stop = () => new Promise((done) => { if (child.exitCode !== null) return done(); child.once('exit', done); child.kill('SIGTERM'); });
-  return { up, stop };
-}
-
 async function call(url, method, path, body) {
   const response = await fetch(url + path, {
     method,
@@ -55,8 +35,6 @@ async function call(url, method, path, body) {
   if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text ? JSON.parse(text) : null;
 }
-
-const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
 /** Times `n` rounds of `open` then `snapshot` (after 3 unmeasured ones). */
 async function measure(open, snapshot) {

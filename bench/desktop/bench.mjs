@@ -6,38 +6,18 @@
 // host, unsandboxed, and drives it with xdotool and ImageMagick's import.
 //
 //   PADDOCK_BIN=target/release/paddock SANDBOX_AGENT_BIN=… node bench/desktop/bench.mjs [--quick]
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer } from 'node:net';
+import { freePort, percentile, start } from '../common.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PADDOCK = resolve(process.env.PADDOCK_BIN || join(ROOT, 'target/release/paddock'));
 const SANDBOX_AGENT = resolve(process.env.SANDBOX_AGENT_BIN || join(ROOT, 'bench/.peers/node_modules/@sandbox-agent/cli-linux-x64/bin/sandbox-agent'));
 const N = process.argv.includes('--quick') ? 20 : 100;
 const KEY = 'bench-desktop-key-0123456789abcdef';
-
-const freePort = () => new Promise((done) => {
-  const server = createServer();
-  server.listen(0, '127.0.0.1', () => { const { port } = server.address(); server.close(() => done(port)); });
-});
-
-/** Starts a server and waits for `ready` to match its stderr or stdout. */
-function start(bin, argv, env, ready) {
-  const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
-  let log = '';
-  const up = new Promise((done, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${bin} not ready:\n${log}`)), 60_000);
-    const seen = (chunk) => { log += chunk; const m = log.match(ready); if (m) { clearTimeout(timer); done(m); } };
-    child.stdout.on('data', seen);
-    child.stderr.on('data', seen);
-    child.once('exit', (code) => { clearTimeout(timer); fail(new Error(`${bin} exited (${code}):\n${log}`)); });
-  });
-  const stop = () => new Promise((done) => { if (child.exitCode !== null) return done(); child.once('exit', done); child.kill('SIGTERM'); });
-  return { up, stop };
-}
 
 async function call(base, token, method, path, body) {
   const response = await fetch(base + path, {
@@ -49,8 +29,6 @@ async function call(base, token, method, path, body) {
   if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${new TextDecoder().decode(bytes)}`);
   return bytes;
 }
-
-const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
 /** Times `n` sequential calls of `fn`. */
 async function timed(n, fn) {

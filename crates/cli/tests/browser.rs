@@ -93,32 +93,6 @@ fn run_in(server: &Server, ws: &str, script: &str) -> Value {
     ran
 }
 
-fn mcp(server: &Server, ws: &str, token: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}/v1/workspaces/{ws}/mcp", server.url))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-        .send()
-        .expect("mcp request");
-    let status = response.status().as_u16();
-    let text = response.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-fn mint(server: &Server, ws: &str, capabilities: &[&str]) -> String {
-    let (status, token) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/tokens"),
-        Some(OP1_TOKEN),
-        Some(json!({"capabilities": capabilities, "ttl_secs": 600})),
-    );
-    assert_eq!(status, 201, "{token}");
-    token["token"].as_str().expect("a token").to_owned()
-}
-
 #[test]
 fn the_browser_runs_a_form_flow_in_the_jail_and_keeps_to_the_workspace_network() {
     let dir = tempdir();
@@ -411,8 +385,14 @@ fn the_browser_runs_a_form_flow_in_the_jail_and_keeps_to_the_workspace_network()
     assert_eq!(other["data"]["url"], "about:blank", "{other}");
 
     // Scoped tokens: `browser` opens the route, `desktop` does not.
-    let with = mint(&server, &ws, &["browser", "mcp"]);
-    let without = mint(&server, &ws, &["desktop", "mcp"]);
+    let secret = |capabilities: &[&str]| {
+        mint(&server, &ws, capabilities, 600)["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let with = secret(&["browser", "mcp"]);
+    let without = secret(&["desktop", "mcp"]);
     ok(&server, &ws, "open", &[url]);
     let (status, answer) = browser(&server, &ws, &with, json!({"command": "get", "args": ["title"]}));
     assert_eq!(

@@ -33,19 +33,6 @@ fn runtime(ws: &str, route: &str) -> String {
     format!("/v1/workspaces/{ws}/runtime/v1/{route}")
 }
 
-/// Mints a token for `ws` as tenant t1; the whole answer.
-fn mint(server: &Server, ws: &str, capabilities: &[&str], ttl_secs: u64) -> Value {
-    let (status, token) = call(
-        server,
-        "POST",
-        &format!("/v1/workspaces/{ws}/tokens"),
-        Some(OP1_TOKEN),
-        Some(json!({"capabilities": capabilities, "ttl_secs": ttl_secs, "label": "test"})),
-    );
-    assert_eq!(status, 201, "{token}");
-    token
-}
-
 fn secret(token: &Value) -> String {
     token["token"].as_str().expect("token").to_owned()
 }
@@ -54,22 +41,6 @@ fn secret(token: &Value) -> String {
 fn outcome(server: &Server, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, String) {
     let (status, answer) = call(server, method, path, Some(token), body);
     (status.as_u16(), answer["code"].as_str().unwrap_or_default().to_owned())
-}
-
-/// One JSON-RPC request to a workspace's MCP endpoint: the HTTP status and
-/// the JSON answer.
-fn mcp(server: &Server, ws: &str, token: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}/v1/workspaces/{ws}/mcp", server.url))
-        .bearer_auth(token)
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-        .send()
-        .expect("mcp request");
-    let status = response.status().as_u16();
-    let text = response.text().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// The text of a tool result's first content block, and whether it is an

@@ -329,3 +329,33 @@ pub fn parse_sse(text: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Mints a scoped token for `ws` as tenant t1 (ten minutes unless
+/// `ttl_secs` says otherwise); the whole answer, its secret in `token`.
+pub fn mint(server: &Server, ws: &str, capabilities: &[&str], ttl_secs: u64) -> Value {
+    let (status, token) = call(
+        server,
+        "POST",
+        &format!("/v1/workspaces/{ws}/tokens"),
+        Some(OP1_TOKEN),
+        Some(serde_json::json!({"capabilities": capabilities, "ttl_secs": ttl_secs, "label": "test"})),
+    );
+    assert_eq!(status, 201, "{token}");
+    token
+}
+
+/// One JSON-RPC request to a workspace's MCP endpoint: the HTTP status and
+/// the JSON answer.
+pub fn mcp(server: &Server, ws: &str, token: &str, id: u64, method: &str, params: Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("{}/v1/workspaces/{ws}/mcp", server.url))
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+        .send()
+        .expect("mcp request");
+    let status = response.status().as_u16();
+    let text = response.text().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
