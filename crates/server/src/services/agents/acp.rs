@@ -291,11 +291,7 @@ impl AcpServer {
         };
         let mut message = format!("the {} agent process {how}", self.agent);
         if !tail.is_empty() {
-            let start = tail.len().saturating_sub(2000);
-            let start = (start..tail.len())
-                .find(|i| tail.is_char_boundary(*i))
-                .unwrap_or(tail.len());
-            message.push_str(&format!("; its stderr ends: {}", &tail[start..]));
+            message.push_str(&format!("; its stderr ends: {}", crate::services::tail(&tail, 2000)));
         }
         Error::new(ErrorCode::AgentProcessExited, message)
     }

@@ -558,11 +558,7 @@ fn start_failure(language: CodeLanguage, why: &str, stderr: &str) -> Error {
     let tail = if stderr.is_empty() {
         String::new()
     } else {
-        let mut start = stderr.len().saturating_sub(2000);
-        while !stderr.is_char_boundary(start) {
-            start += 1;
-        }
-        format!("; its stderr ends with: {}", &stderr[start..])
+        format!("; its stderr ends with: {}", crate::services::tail(stderr, 2000))
     };
     Error::new(
         ErrorCode::KernelFailed,
