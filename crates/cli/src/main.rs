@@ -50,6 +50,7 @@ enum Command {
     /// Start the control plane (HTTP API).
     Serve(Box<serve::ServeArgs>),
     /// Run one command in a jail on this machine (no server needed).
+    #[command(about = RUN_ABOUT)]
     Run(Box<run::RunArgs>),
     /// Check what the jail engine can enforce on this host (a table of
     /// checks: ok, missing, warn).
@@ -201,32 +202,29 @@ fn main() {
     // `paddock ... | head -1`: a closed output ends paddock silently; the
     // engine commands below ignore SIGPIPE again (see `pipe`).
     pipe::default_sigpipe();
+    if std::env::args_os().nth(1).is_some_and(|first| first == "run") {
+        // The one-shot jail people time against bwrap: its options are
+        // parsed without building every other subcommand's.
+        let command = <run::RunArgs as clap::Args>::augment_args(clap::Command::new("run"))
+            .bin_name("paddock run")
+            .about(RUN_ABOUT);
+        let matches = command.get_matches_from(std::env::args_os().skip(1));
+        let args = match run::RunArgs::from_arg_matches(&matches) {
+            Ok(args) => args,
+            Err(err) => err.exit(),
+        };
+        std::process::exit(run_command(&args, &matches));
+    }
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
     let code = match cli.command {
-        Command::Run(args) => {
-            pipe::ignore_sigpipe();
-            let sub = matches.subcommand_matches("run");
-            let explicit = |id: &str| {
-                sub.and_then(|m| m.value_source(id))
-                    .is_some_and(|s| s == clap::parser::ValueSource::CommandLine)
-            };
-            let (config, egress) =
-                match run::build_config(&args, &explicit).and_then(|c| Ok((c, args.egress.settings()?))) {
-                    Ok(parts) => parts,
-                    Err(msg) => {
-                        eprintln!("paddock run: {msg}");
-                        std::process::exit(2);
-                    }
-                };
-            let engine = start_engine(egress);
-            let code = block_on(run::run(engine.clone(), config, args.json, args.raw_output));
-            engine.shutdown();
-            code
-        }
+        Command::Run(args) => match matches.subcommand_matches("run") {
+            Some(sub) => run_command(&args, sub),
+            None => 2,
+        },
         Command::Serve(args) => {
             pipe::ignore_sigpipe();
             let (config, egress) = match serve::build_config(&args).and_then(|c| Ok((c, args.egress.settings()?))) {
@@ -313,6 +311,27 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// What `paddock run --help` says first (the subcommand's doc comment).
+const RUN_ABOUT: &str = "Run one command in a jail on this machine (no server needed)";
+
+/// `paddock run`: one jail, its output, its exit status. `matches` are the
+/// subcommand's, to tell options given from defaults.
+fn run_command(args: &run::RunArgs, matches: &clap::ArgMatches) -> i32 {
+    pipe::ignore_sigpipe();
+    let explicit = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let (config, egress) = match run::build_config(args, &explicit).and_then(|c| Ok((c, args.egress.settings()?))) {
+        Ok(parts) => parts,
+        Err(msg) => {
+            eprintln!("paddock run: {msg}");
+            std::process::exit(2);
+        }
+    };
+    let engine = start_engine(egress);
+    let code = block_on(run::run(engine.clone(), config, args.json, args.raw_output));
+    engine.shutdown();
+    code
 }
 
 /// Runs a client subcommand (Ctrl-C exits 130 and cancels a streaming

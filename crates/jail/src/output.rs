@@ -1,6 +1,8 @@
 //! Capturing a jail's output: a per-stream cap with UTF-8-safe truncation
 //! (threat-model row 19).
 
+use std::os::fd::RawFd;
+
 use serde::{Serialize, Serializer};
 
 /// Captured output of one stream.
@@ -28,6 +30,9 @@ impl Serialize for Output {
     }
 }
 
+/// Most bytes one `read_from` asks for.
+const READ_AT_ONCE: usize = 1 << 20;
+
 /// Accumulates up to `cap` bytes of a stream.
 #[derive(Debug)]
 pub(crate) struct Capture {
@@ -53,6 +58,38 @@ impl Capture {
         let kept = chunk.len().min(room);
         self.output.bytes.extend_from_slice(&chunk[..kept]);
         kept
+    }
+
+    /// One `read` from `fd` straight into the kept bytes while there is
+    /// room (no intermediate copy), into `scratch` once the cap is reached
+    /// (counted, not kept). Returns what `read` returned.
+    pub(crate) fn read_from(&mut self, fd: RawFd, scratch: &mut Vec<u8>) -> std::io::Result<usize> {
+        let room = self.cap.saturating_sub(self.output.bytes.len());
+        let (target, len) = if room > 0 {
+            let want = room.min(READ_AT_ONCE);
+            self.output.bytes.reserve(want);
+            let spare = self.output.bytes.spare_capacity_mut();
+            (spare.as_mut_ptr().cast::<u8>(), want.min(spare.len()))
+        } else {
+            scratch.resize(READ_AT_ONCE, 0);
+            (scratch.as_mut_ptr(), scratch.len())
+        };
+        // SAFETY: `target` points to `len` writable bytes (spare capacity of
+        // the kept bytes, or the scratch buffer) that nothing else uses
+        // during the call.
+        let n = unsafe { libc::read(fd, target.cast(), len) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = n as usize;
+        self.output.total_bytes += n as u64;
+        if room > 0 {
+            // SAFETY: the kernel initialised the first `n` spare bytes.
+            unsafe { self.output.bytes.set_len(self.output.bytes.len() + n) };
+        } else if n > 0 {
+            self.output.truncated = true;
+        }
+        Ok(n)
     }
 
     pub(crate) fn finish(mut self) -> Output {
@@ -106,6 +143,35 @@ mod tests {
             assert!(out.bytes.len() <= cap && out.bytes.len() + 3 >= cap);
             assert_eq!(out.total_bytes, text.len() as u64);
         }
+    }
+
+    #[test]
+    fn reads_fill_up_to_the_cap_then_count_only() {
+        let mut fds = [0; 2];
+        // SAFETY: pipe() fills two descriptors that this test closes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let data: Vec<u8> = (0..100u8).collect();
+        // SAFETY: writing 100 bytes from a live buffer to the pipe.
+        assert_eq!(unsafe { libc::write(fds[1], data.as_ptr().cast(), data.len()) }, 100);
+        // SAFETY: closing our write end, so the reads end at end of file.
+        unsafe { libc::close(fds[1]) };
+        let mut capture = Capture::new(60);
+        let mut scratch = Vec::new();
+        let mut reads = Vec::new();
+        loop {
+            match capture.read_from(fds[0], &mut scratch).unwrap() {
+                0 => break,
+                n => reads.push(n),
+            }
+        }
+        // SAFETY: closing our read end.
+        unsafe { libc::close(fds[0]) };
+        // The first read stops at the cap; the rest is counted, not kept.
+        assert_eq!(reads, vec![60, 40]);
+        let out = capture.finish();
+        assert_eq!(out.bytes, data[..60]);
+        assert!(out.truncated);
+        assert_eq!(out.total_bytes, 100);
     }
 
     #[test]

@@ -35,24 +35,48 @@ pub(crate) enum Cloned {
 
 /// `clone(flags | CLONE_PIDFD)` with fork semantics (no new stack, no shared
 /// memory): namespaces given in `flags` are created for the child only.
+/// With `cgroup` (a cgroup v2 directory), the child starts inside that
+/// cgroup (`clone3` with `CLONE_INTO_CGROUP`): no migration, so none of the
+/// global lock a move into a cgroup takes (an RCU grace period).
 ///
 /// Must only be called from a single-threaded process (the zygote), like
 /// `fork`.
-pub(crate) fn clone_with_pidfd(flags: libc::c_int) -> io::Result<Cloned> {
+pub(crate) fn clone_with_pidfd(flags: libc::c_int, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Cloned> {
     let mut pidfd: libc::c_int = -1;
-    // SAFETY: without CLONE_VM and with a null stack the kernel duplicates
-    // the address space exactly like fork(2), so the child continues on its
-    // own copy of this stack. CLONE_PIDFD stores a new descriptor into
-    // `pidfd`, which outlives the call. The caller is single-threaded.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
-            std::ptr::null_mut::<libc::c_void>(),
-            &mut pidfd as *mut libc::c_int,
-            std::ptr::null_mut::<libc::c_int>(),
-            0 as libc::c_ulong,
-        )
+    let ret = match cgroup {
+        // SAFETY: without CLONE_VM and with a null stack the kernel duplicates
+        // the address space exactly like fork(2), so the child continues on its
+        // own copy of this stack. CLONE_PIDFD stores a new descriptor into
+        // `pidfd`, which outlives the call. The caller is single-threaded.
+        None => unsafe {
+            libc::syscall(
+                libc::SYS_clone,
+                (flags | libc::CLONE_PIDFD | libc::SIGCHLD) as libc::c_ulong,
+                std::ptr::null_mut::<libc::c_void>(),
+                &mut pidfd as *mut libc::c_int,
+                std::ptr::null_mut::<libc::c_int>(),
+                0 as libc::c_ulong,
+            )
+        },
+        Some(cgroup) => {
+            let args = CloneArgs {
+                flags: (flags | libc::CLONE_PIDFD) as u32 as u64 | CLONE_INTO_CGROUP,
+                pidfd: &mut pidfd as *mut libc::c_int as u64,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: cgroup.as_raw_fd() as u64,
+                ..CloneArgs::default()
+            };
+            // SAFETY: as above (stack 0: the child continues on its copy of
+            // this stack); `args` is a valid `struct clone_args` of the size
+            // given, and `pidfd` outlives the call.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &args as *const CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            }
+        }
     };
     match check(ret)? {
         0 => Ok(Cloned::Child),
@@ -65,6 +89,26 @@ pub(crate) fn clone_with_pidfd(flags: libc::c_int) -> io::Result<Cloned> {
             })
         }
     }
+}
+
+/// `CLONE_INTO_CGROUP` (Linux 5.7), a `clone3`-only flag.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` up to `cgroup` (version 2, Linux 5.7).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
 
 /// `fork(2)` from a single-threaded process.

@@ -18,8 +18,9 @@
 //! part of the root is on the spawn's critical path.
 
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -91,16 +92,34 @@ fn make_pipes() -> std::io::Result<(HostPipes, [OwnedFd; 4])> {
     Ok((host, [stdin_r, stdout_w, stderr_w, report_w]))
 }
 
-/// Host → zygote: pre-create one jail whose init joins these cgroup files.
+/// Host → zygote: pre-create one jail in this cgroup.
 #[derive(Debug, Serialize, Deserialize)]
 struct PrepareRequest {
-    cgroup_procs: Vec<PathBuf>,
+    cgroup: CgroupEntry,
     /// Root mode: the first host id of the jail's block.
     id_base: Option<u32>,
     /// Whether the jail will wait in the pool: only then is the early pivot
     /// worth its copy of the host's tree (a jail made for a waiting request
     /// would pivot on the critical path either way).
     pooled: bool,
+}
+
+/// How a new init gets into its cgroup. Moving a process into a cgroup
+/// takes a global lock whose first taker waits for an RCU grace period
+/// (milliseconds), unless a single thread moves itself; so nothing here
+/// moves a process other than the writer.
+#[derive(Debug, Serialize, Deserialize)]
+enum CgroupEntry {
+    /// No cgroup.
+    None,
+    /// v2: cloned straight into this directory (`CLONE_INTO_CGROUP`).
+    CloneInto(PathBuf),
+    /// v1, rootless: the init writes `0` into these `tasks` files itself.
+    InitJoins(Vec<PathBuf>),
+    /// v1, root: the zygote moves itself into `tasks` (the init's ids may
+    /// not write the host's cgroup files), clones the init there, and moves
+    /// itself back to `home`.
+    ZygoteCarries { tasks: Vec<PathBuf>, home: Vec<PathBuf> },
 }
 
 /// A jail init waiting for its request.
@@ -209,6 +228,9 @@ struct CgroupMaker {
     next: AtomicU64,
     /// Root mode: the range jails take their id blocks from.
     ids: Option<Arc<IdAllocator>>,
+    /// v1: where the zygote moves back to after cloning a root-mode init
+    /// in a jail's cgroup (see `CgroupEntry`).
+    home: Vec<PathBuf>,
 }
 
 impl CgroupMaker {
@@ -290,6 +312,7 @@ impl Zygote {
                         closed: AtomicBool::new(false),
                     }),
                     cgroups: Arc::new(CgroupMaker {
+                        home: cgroups.home_files(),
                         manager: cgroups,
                         next: AtomicU64::new(0),
                         ids,
@@ -410,7 +433,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
 fn prepare(sock: &OwnedFd, buf: &mut Vec<u8>, cgroups: &CgroupMaker, pooled: bool) -> Result<PreparedJail> {
     let ids = cgroups.ids.as_ref().map(|ids| ids.take()).transpose()?;
     let cgroup = cgroups.make();
-    match ask_zygote(sock, buf, cgroup.as_ref(), ids, pooled) {
+    match ask_zygote(sock, buf, cgroup.as_ref(), &cgroups.home, ids, pooled) {
         Ok(mut jail) => {
             jail.cgroup = cgroup;
             Ok(jail)
@@ -428,12 +451,24 @@ fn ask_zygote(
     sock: &OwnedFd,
     buf: &mut Vec<u8>,
     cgroup: Option<&Arc<dyn JailCgroup>>,
+    home: &[PathBuf],
     ids: Option<IdBlock>,
     pooled: bool,
 ) -> Result<PreparedJail> {
     let (pipes, jail_ends) = make_pipes().map_err(|e| JailError::host("pipe", e))?;
+    let entry = match cgroup {
+        None => CgroupEntry::None,
+        Some(cgroup) => match cgroup.clone_dir() {
+            Some(dir) => CgroupEntry::CloneInto(dir),
+            None if ids.is_some() => CgroupEntry::ZygoteCarries {
+                tasks: cgroup.procs_files(),
+                home: home.to_vec(),
+            },
+            None => CgroupEntry::InitJoins(cgroup.procs_files()),
+        },
+    };
     let request = PrepareRequest {
-        cgroup_procs: cgroup.map(|c| c.procs_files()).unwrap_or_default(),
+        cgroup: entry,
         id_base: ids.as_ref().map(IdBlock::base),
         pooled,
     };
@@ -661,20 +696,40 @@ fn clone_jail(
     request: &PrepareRequest,
 ) -> std::result::Result<(i32, Vec<OwnedFd>), String> {
     let (host_end, init_end) = ipc::seqpacket_pair().map_err(|e| format!("socketpair: {e}"))?;
+    let clone_dir = match &request.cgroup {
+        CgroupEntry::CloneInto(dir) => Some(open_cgroup_dir(dir)?),
+        _ => None,
+    };
+    if let CgroupEntry::ZygoteCarries { tasks, home } = &request.cgroup {
+        if let Err(e) = join_cgroups(tasks) {
+            let _ = join_cgroups(home);
+            return Err(format!("entering the jail's cgroup: {e}"));
+        }
+    }
     // The kernel charges what a user namespace's processes hold to their
     // ids inside it and, one level up, to the namespace's owner: the
     // effective uid of its creator. A root-mode jail's namespace is made
     // with the block's first id as effective uid, so that neither level is
     // the host's uid 0. The real and saved uids stay 0 (to switch back),
     // and the securebits keep the capabilities meanwhile.
-    if let Some(base) = request.id_base {
-        set_effective_uid(base)?;
+    let cloned = match request.id_base {
+        Some(base) => set_effective_uid(base).and_then(|()| {
+            let cloned = sys::clone_with_pidfd(flags, clone_dir.as_ref().map(|d| d.as_fd()));
+            if !matches!(cloned, Ok(Cloned::Child)) {
+                set_effective_uid(0)?;
+            }
+            Ok(cloned)
+        }),
+        None => Ok(sys::clone_with_pidfd(flags, clone_dir.as_ref().map(|d| d.as_fd()))),
+    };
+    if !matches!(cloned, Ok(Ok(Cloned::Child))) {
+        if let CgroupEntry::ZygoteCarries { home, .. } = &request.cgroup {
+            // The zygote must not stay in a jail's cgroup: it would count
+            // against the jail's limits, and block its removal.
+            join_cgroups(home).map_err(|e| format!("leaving the jail's cgroup: {e}"))?;
+        }
     }
-    let cloned = sys::clone_with_pidfd(flags);
-    if request.id_base.is_some() && matches!(cloned, Ok(Cloned::Parent { .. }) | Err(_)) {
-        set_effective_uid(0)?;
-    }
-    match cloned {
+    match cloned? {
         Ok(Cloned::Child) => {
             drop(host_end);
             let ctx = JailContext {
@@ -682,11 +737,10 @@ fn clone_jail(
                 pooled: request.pooled,
                 ..ctx.clone()
             };
-            // A root-mode init was moved into its cgroup by the zygote.
-            let procs: &[PathBuf] = if request.id_base.is_some() {
-                &[]
-            } else {
-                &request.cgroup_procs
+            let procs: &[PathBuf] = match &request.cgroup {
+                CgroupEntry::InitJoins(tasks) => tasks,
+                // Already inside.
+                _ => &[],
             };
             setup::init_main(&ctx, init_end, procs)
         }
@@ -696,9 +750,7 @@ fn clone_jail(
             if let Some(base) = request.id_base {
                 // `pid` numbers the init in the zygote's PID namespace
                 // (cgroup.procs reads it so); /proc here is the host's.
-                let given = host_pid(&fds[0]).and_then(|host| {
-                    give_block(host, pid, base, &request.cgroup_procs, &host_end).map(|ns| (host, ns))
-                });
+                let given = host_pid(&fds[0]).and_then(|host| give_block(host, base, &host_end).map(|ns| (host, ns)));
                 match given {
                     Ok((host, user_namespace)) => {
                         fds.push(host_end);
@@ -721,6 +773,26 @@ fn clone_jail(
     }
 }
 
+/// Opens a cgroup v2 directory to clone into.
+fn open_cgroup_dir(dir: &Path) -> std::result::Result<OwnedFd, String> {
+    std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_PATH)
+        .open(dir)
+        .map(OwnedFd::from)
+        .map_err(|e| format!("opening the jail's cgroup {}: {e}", dir.display()))
+}
+
+/// Moves the calling thread (the single-threaded zygote) into the cgroup of
+/// each `tasks` file: a thread that moves itself does not take the global
+/// lock a move of another process takes.
+fn join_cgroups(tasks: &[PathBuf]) -> std::io::Result<()> {
+    for file in tasks {
+        std::fs::write(file, b"0")?;
+    }
+    Ok(())
+}
+
 /// `setresuid(-1, uid, -1)` for this (single-threaded) process only.
 fn set_effective_uid(uid: u32) -> std::result::Result<(), String> {
     // SAFETY: a raw setresuid with integer arguments; -1 keeps a value.
@@ -741,26 +813,14 @@ fn set_effective_uid(uid: u32) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Gives a root-mode init (host pid `pid`, `local_pid` in the zygote's PID
-/// namespace) its ids: maps ids 0 to 65535 of its user namespace to the
-/// block at `base` (only a writer with the host's `CAP_SETUID` may map more
-/// than its own id), moves it into its cgroup (whose files the block's ids
-/// may not write), and tells it to go on. Returns a reference to its user
-/// namespace.
-fn give_block(
-    pid: libc::pid_t,
-    local_pid: libc::pid_t,
-    base: u32,
-    cgroup_procs: &[PathBuf],
-    init: &OwnedFd,
-) -> std::result::Result<OwnedFd, String> {
+/// Gives a root-mode init (host pid `pid`, already in its cgroup) its ids:
+/// maps ids 0 to 65535 of its user namespace to the block at `base` (only
+/// a writer with the host's `CAP_SETUID` may map more than its own id), and
+/// tells it to go on. Returns a reference to its user namespace.
+fn give_block(pid: libc::pid_t, base: u32, init: &OwnedFd) -> std::result::Result<OwnedFd, String> {
     let map = format!("0 {base} {IDS_PER_JAIL}\n");
     for file in ["uid_map", "gid_map"] {
         std::fs::write(format!("/proc/{pid}/{file}"), &map).map_err(|e| format!("writing the jail's {file}: {e}"))?;
-    }
-    for procs in cgroup_procs {
-        std::fs::write(procs, local_pid.to_string())
-            .map_err(|e| format!("moving the jail into {}: {e}", procs.display()))?;
     }
     let user_namespace = std::fs::File::open(format!("/proc/{pid}/ns/user"))
         .map_err(|e| format!("opening the jail's user namespace: {e}"))?;

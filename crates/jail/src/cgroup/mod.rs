@@ -107,6 +107,9 @@ pub struct CgroupReport {
 pub trait JailCgroup: Send + Sync + fmt::Debug {
     /// Files the jail's (single-threaded) init writes `0` into to join.
     fn procs_files(&self) -> Vec<PathBuf>;
+    /// The directory a process can be cloned straight into
+    /// (`CLONE_INTO_CGROUP`, v2 only).
+    fn clone_dir(&self) -> Option<PathBuf>;
     /// Writes the limits (before the jail's command starts). Memory and pids
     /// limits already in place (a pre-created jail's cgroup gets the
     /// defaults, see [`preset_limits`]) are rewritten only where they
@@ -138,6 +141,9 @@ pub(crate) trait CgroupManager: Send + Sync + fmt::Debug {
     fn create(&self, name: &str) -> Result<Arc<dyn JailCgroup>>;
     /// Directories holding the jails' cgroups (one per v1 hierarchy).
     fn bases(&self) -> Vec<PathBuf>;
+    /// v1: the `tasks` files of the cgroups this process runs in, one per
+    /// hierarchy the jails use (empty on v2, where nothing moves back).
+    fn home_files(&self) -> Vec<PathBuf>;
 }
 
 /// A host with no usable cgroup: jails without limits still run.
@@ -160,6 +166,9 @@ impl CgroupManager for NoCgroups {
         })
     }
     fn bases(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+    fn home_files(&self) -> Vec<PathBuf> {
         Vec::new()
     }
 }

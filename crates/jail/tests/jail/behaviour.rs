@@ -55,6 +55,14 @@ pub fn trials() -> Vec<Trial> {
         ),
         limits_test("kill_works_on_a_frozen_jail", kill_works_on_a_frozen_jail),
         limits_test("stats_report_cpu_memory_and_io", stats_report_cpu_memory_and_io),
+        test(
+            "megabytes_of_output_are_captured_byte_for_byte",
+            megabytes_of_output_are_captured_byte_for_byte,
+        ),
+        limits_test(
+            "jails_start_in_their_cgroup_and_the_zygote_stays_out",
+            jails_start_in_their_cgroup_and_the_zygote_stays_out,
+        ),
         limits_test(
             "io_write_limit_throttles_direct_writes",
             io_write_limit_throttles_direct_writes,
@@ -351,6 +359,68 @@ fn stats_report_cpu_memory_and_io() -> Result<(), Failed> {
         stats.io_write_bytes >= 4 << 20,
         format!("io write {}", stats.io_write_bytes),
     )
+}
+
+/// Streams past a megabyte move to a bulk reader mid-stream: nothing may be
+/// lost, reordered or duplicated at the hand-over, on either stream.
+fn megabytes_of_output_are_captured_byte_for_byte() -> Result<(), Failed> {
+    let mut config = sh("seq 1 300000 >&2 & seq 1 900000; wait");
+    config.limits.output_cap_bytes = 16 << 20;
+    let result = run(config)?;
+    check(result.exit_code() == 0, format!("{:?}", result.status))?;
+    let expected = |n: u32| (1..=n).map(|i| format!("{i}\n")).collect::<String>();
+    for (name, output, n) in [("stdout", &result.stdout, 900_000), ("stderr", &result.stderr, 300_000)] {
+        let want = expected(n);
+        check(
+            !output.truncated && output.total_bytes == want.len() as u64,
+            format!("{name}: {} of {} bytes", output.total_bytes, want.len()),
+        )?;
+        check(output.bytes == want.as_bytes(), format!("{name} differs"))?;
+    }
+    Ok(())
+}
+
+/// A jail's processes are in its cgroup from their first instruction (the
+/// zygote clones them there, or the init joins it before anything else),
+/// and the zygote, which moves itself in and out around each clone on v1
+/// as root, is back in the engine's own cgroups afterwards.
+fn jails_start_in_their_cgroup_and_the_zygote_stays_out() -> Result<(), Failed> {
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    for _ in 0..3 {
+        let result = run(sh("i=0; while [ $i -lt 20 ]; do sleep 0.01 & i=$((i+1)); done; wait"))?;
+        check(result.exit_code() == 0, result.stderr.text().into_owned())?;
+        let stats = result.stats.ok_or("no stats")?;
+        // The init, sh and 20 sleeps were counted in the jail's cgroup.
+        check(stats.memory_peak_bytes > 0, format!("{stats:?}"))?;
+    }
+    let handle = block_on(engine().spawn(sh("sleep 5")))?;
+    let running = handle.stats().ok_or("no stats")?;
+    check(
+        running.pids_current >= 2,
+        format!("pids in the jail's cgroup: {running:?}"),
+    )?;
+    drop(handle);
+    // In root mode the zygote is the child of the process the engine forked.
+    let forked = engine().zygote_pid();
+    let children = std::fs::read_to_string(format!("/proc/{forked}/task/{forked}/children")).unwrap_or_default();
+    let zygotes = std::iter::once(forked).chain(children.split_whitespace().filter_map(|pid| pid.parse().ok()));
+    for pid in zygotes {
+        // The pool refills meanwhile, each pre-created jail carried in and
+        // out: once it is full the zygote must be home.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
+            if cgroup == own {
+                break;
+            }
+            check(
+                std::time::Instant::now() < deadline,
+                format!("zygote {pid} is in\n{cgroup}\nthe engine in\n{own}"),
+            )?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
 }
 
 fn io_write_limit_throttles_direct_writes() -> Result<(), Failed> {

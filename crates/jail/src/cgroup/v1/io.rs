@@ -26,7 +26,29 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
 /// the engine's own base cgroup sets the layer up without throttling
 /// anything. Best effort: a disk that refuses simply reports no I/O.
 pub(super) fn enable_accounting(base: &Path) {
+    // Done once per boot: an earlier engine's rule outlives it, and the
+    // base then lists every disk (this check costs two reads, the writes a
+    // pair of opens per disk on every `paddock run`).
+    if accounting_covers_every_disk(base) {
+        return;
+    }
     let _ = write_per_device(base, "blkio.throttle.read_bps_device", |device| format!("{device} 0"));
+}
+
+/// Whether `base` already counts I/O for as many disks as the host has.
+fn accounting_covers_every_disk(base: &Path) -> bool {
+    let Ok(disks) = std::fs::read_dir("/sys/block").map(|entries| entries.count()) else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(base.join("blkio.throttle.io_service_bytes")) else {
+        return false;
+    };
+    let counted: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|device| device.contains(':'))
+        .collect();
+    disks > 0 && counted.len() >= disks
 }
 
 /// Files `stats` reads.

@@ -115,6 +115,14 @@ impl CgroupManager for V1Manager {
         bases.dedup();
         bases
     }
+
+    fn home_files(&self) -> Vec<PathBuf> {
+        // Each base is `paddock` under this process's own cgroup.
+        self.bases()
+            .iter()
+            .filter_map(|base| base.parent().map(|home| home.join("tasks")))
+            .collect()
+    }
 }
 
 /// A jail's directories in the v1 hierarchies.
@@ -166,6 +174,10 @@ impl JailCgroup for V1Cgroup {
         // `cgroup.procs` write takes; the jail's init is single-threaded, so
         // this moves the whole process.
         self.dirs.iter().map(|d| d.join("tasks")).collect()
+    }
+
+    fn clone_dir(&self) -> Option<PathBuf> {
+        None
     }
 
     fn stats(&self) -> JailStats {

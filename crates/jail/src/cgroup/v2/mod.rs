@@ -117,6 +117,10 @@ impl CgroupManager for V2Manager {
     fn bases(&self) -> Vec<PathBuf> {
         self.base.iter().cloned().collect()
     }
+
+    fn home_files(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug)]
@@ -149,6 +153,10 @@ impl JailCgroup for V2Cgroup {
 
     fn procs_files(&self) -> Vec<PathBuf> {
         vec![self.dir.join("cgroup.procs")]
+    }
+
+    fn clone_dir(&self) -> Option<PathBuf> {
+        Some(self.dir.clone())
     }
 
     fn stats(&self) -> JailStats {
