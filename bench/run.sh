@@ -13,6 +13,8 @@
 #                                 # API next to sandbox-agent's (bench/desktop/bench.mjs)
 #   bench/run.sh --browser-only   # open + snapshot -i through the API next to
 #                                 # agent-browser on the host (bench/browser/bench.mjs)
+#   bench/run.sh --phases         # where `paddock run -- /bin/true` spends its time,
+#                                 # phase by phase, under perf trace (bench/phases.py)
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run
@@ -35,6 +37,11 @@ if [ ! -x "$agent" ]; then
   mkdir -p "$peers"
   (cd "$peers" && npm install --silent --no-audit --no-fund @sandbox-agent/cli@0.4.2 >/dev/null)
   chmod +x "$agent"
+fi
+
+if [ "${1:-}" = --phases ]; then
+  command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
+  exec python3 bench/phases.py --paddock ./target/release/paddock "${@:2}"
 fi
 
 if [ "${1:-}" = --desktop-only ]; then

@@ -168,6 +168,29 @@ fn bad_sizes_and_durations_exit_2_naming_the_flag_and_the_forms_in_every_command
     }
 }
 
+/// `paddock run` parses its options on a path of its own (without the rest
+/// of the command tree): it must read exactly as it does from the full tree.
+#[test]
+fn paddock_run_parses_and_helps_as_the_full_command_tree_does() {
+    let own = ok(paddock(&["run", "--help"]));
+    let from_tree = ok(paddock(&["help", "run"]));
+    assert_eq!(stdout(&own), stdout(&from_tree));
+    assert!(
+        stdout(&own).starts_with("Run one command in a jail"),
+        "{}",
+        stdout(&own)
+    );
+    assert!(stdout(&own).contains("Usage: paddock run [OPTIONS] <COMMAND>..."));
+    let bad = paddock(&["run", "--no-such-flag", "--", "true"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("unexpected argument '--no-such-flag'"),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(stderr(&bad).contains("Usage: paddock run"), "{}", stderr(&bad));
+}
+
 #[test]
 fn sizes_and_durations_reach_the_server_in_its_units() {
     let dir = tempdir();
