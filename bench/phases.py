@@ -51,14 +51,23 @@ def marks(trace: str) -> dict:
         at, took, comm, pid, call, rest = m.groups()
         at = float(at)
         took = float(took) if took else 0.0
-        if call == "clone" and "NEWUSER" in rest:
+        # The zygote's first clone is the init's: `clone` with the namespace
+        # flags on v1, `clone3` into the cgroup on v2. The next clone by
+        # another process of that name is the init forking the command.
+        if call in ("clone", "clone3") and comm == "paddock-zygote" and "init_clone" not in found:
             found["init_clone"] = at
             found["init_cloned"] = at + took
             pids["zygote"] = pid
         elif call == "clone" and "zygote_fork" not in found and comm.startswith("paddock"):
             found["zygote_fork"] = at
             pids["main"] = pid
-        elif call == "clone" and comm == "paddock-zygote" and "init_cloned" in found and "command_fork" not in found:
+        elif (
+            call == "clone"
+            and comm == "paddock-zygote"
+            and "init_cloned" in found
+            and pid != pids.get("zygote")
+            and "command_fork" not in found
+        ):
             found["command_fork"] = at
             pids["init"] = pid
         elif call == "pivot_root" and "pivot" not in found:
@@ -96,7 +105,7 @@ def main() -> None:
     with tempfile.NamedTemporaryFile("r", suffix=".trace") as out:
         for _ in range(args.runs):
             subprocess.run(
-                ["perf", "trace", "-e", "execve,clone,pivot_root,exit_group", "-o", out.name, "--", *command],
+                ["perf", "trace", "-e", "execve,clone,clone3,pivot_root,exit_group", "-o", out.name, "--", *command],
                 stdout=subprocess.DEVNULL,
                 check=True,
             )
@@ -104,7 +113,7 @@ def main() -> None:
             found = marks(out.read())
             missing = [key for _, a, b in PHASES for key in (a, b) if key not in found]
             if missing:
-                raise SystemExit(f"trace without {missing}: is this root mode with cgroups?")
+                raise SystemExit(f"trace without {missing}: is `paddock run` working here (`paddock doctor`)?")
             for name, a, b in PHASES:
                 durations[name].append(found[b] - found[a])
             traced.append(found["end"])

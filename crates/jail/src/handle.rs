@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -687,26 +687,33 @@ pub(crate) fn setup_error(step: SetupStep, errno: i32, detail: String, command: 
 /// write (the reader drains the pipe, the next write wakes it through
 /// epoll and the runtime), and that wake-up costs more than the copy; a
 /// thread that blocks in `poll` wakes for a fraction of it. Only streams
-/// that already produced `BULK_AFTER` bytes pay for the thread.
+/// that already produced `BULK_AFTER` bytes pay for the thread, which
+/// sleeps in `poll` until the pipe or its stop signal wakes it.
 struct BulkRead {
     task: tokio::task::JoinHandle<Capture>,
-    stop: Arc<AtomicBool>,
+    /// An eventfd the thread polls next to the pipe: written to stop it.
+    stop: Arc<OwnedFd>,
 }
-
-/// How long the bulk reader's `poll` waits before it looks at its stop flag.
-const BULK_POLL_MS: libc::c_int = 50;
 
 impl BulkRead {
     /// Moves `stream` and the sink's capture of it to a thread; `None`
     /// (nothing moved) when the sink does not capture.
     fn start(stream: &mut Option<pipe::Receiver>, sink: &mut dyn OutputSink, which: Stream) -> Option<Self> {
         let mut capture = sink.take_capture(which)?;
+        // SAFETY: eventfd with constant flags; the result is checked.
+        let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if stop < 0 {
+            // Without a way to stop a thread, the stream stays here.
+            sink.put_capture(which, capture);
+            return None;
+        }
+        // SAFETY: a fresh descriptor that we own.
+        let stop = Arc::new(unsafe { OwnedFd::from_raw_fd(stop) });
         let Some(fd) = stream.take().and_then(|rx| rx.into_nonblocking_fd().ok()) else {
             // Lost on the way (deregistration failed): the stream ends here.
             sink.put_capture(which, capture);
             return None;
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let task = tokio::task::spawn_blocking(move || {
             let mut scratch = Vec::new();
@@ -715,16 +722,24 @@ impl BulkRead {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if stopped.load(Ordering::SeqCst) {
+                        let mut ready = [
+                            libc::pollfd {
+                                fd: fd.as_raw_fd(),
+                                events: libc::POLLIN,
+                                revents: 0,
+                            },
+                            libc::pollfd {
+                                fd: stopped.as_raw_fd(),
+                                events: libc::POLLIN,
+                                revents: 0,
+                            },
+                        ];
+                        // SAFETY: two valid pollfds for the duration of the call.
+                        unsafe { libc::poll(ready.as_mut_ptr(), 2, -1) };
+                        // Stopped: what is waiting in the pipe was read above.
+                        if ready[1].revents != 0 && ready[0].revents == 0 {
                             break;
                         }
-                        let mut poll = libc::pollfd {
-                            fd: fd.as_raw_fd(),
-                            events: libc::POLLIN,
-                            revents: 0,
-                        };
-                        // SAFETY: one valid pollfd for the duration of the call.
-                        unsafe { libc::poll(&mut poll, 1, BULK_POLL_MS) };
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => break,
@@ -738,21 +753,36 @@ impl BulkRead {
     /// The capture once the stream ended (pending without a reader).
     async fn join(bulk: &mut Option<BulkRead>) -> Capture {
         match bulk {
-            Some(bulk) => match (&mut bulk.task).await {
-                Ok(capture) => capture,
-                // The thread panicked: nothing of the stream is left.
-                Err(_) => Capture::new(0),
-            },
+            Some(bulk) => (&mut bulk.task).await.unwrap_or_else(|_| lost_capture()),
             None => std::future::pending().await,
         }
     }
 
-    /// Stops reading (within `BULK_POLL_MS` once the pipe is empty) and
-    /// returns what was captured.
-    async fn stop(self) -> Capture {
-        self.stop.store(true, Ordering::SeqCst);
-        self.task.await.unwrap_or_else(|_| Capture::new(0))
+    /// Stops reading once the pipe is empty and returns what was captured.
+    async fn stop(mut self) -> Capture {
+        self.signal_stop();
+        (&mut self.task).await.unwrap_or_else(|_| lost_capture())
     }
+
+    fn signal_stop(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
+        unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+impl Drop for BulkRead {
+    /// A reader left behind (an error return) ends with the stream's
+    /// current data instead of waiting for the jail.
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// What a bulk reader that panicked leaves: nothing it read can be trusted.
+fn lost_capture() -> Capture {
+    tracing::error!("a bulk output reader panicked; the stream's capture is lost");
+    Capture::new(0)
 }
 
 /// Reads whatever else is waiting in the pipe without yielding: one wakeup

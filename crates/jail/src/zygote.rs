@@ -706,27 +706,27 @@ fn clone_jail(
             return Err(format!("entering the jail's cgroup: {e}"));
         }
     }
-    // The kernel charges what a user namespace's processes hold to their
-    // ids inside it and, one level up, to the namespace's owner: the
-    // effective uid of its creator. A root-mode jail's namespace is made
-    // with the block's first id as effective uid, so that neither level is
-    // the host's uid 0. The real and saved uids stay 0 (to switch back),
-    // and the securebits keep the capabilities meanwhile.
-    let cloned = match request.id_base {
-        Some(base) => set_effective_uid(base).and_then(|()| {
-            let cloned = sys::clone_with_pidfd(flags, clone_dir.as_ref().map(|d| d.as_fd()));
-            if !matches!(cloned, Ok(Cloned::Child)) {
-                set_effective_uid(0)?;
-            }
-            Ok(cloned)
-        }),
-        None => Ok(sys::clone_with_pidfd(flags, clone_dir.as_ref().map(|d| d.as_fd()))),
-    };
+    let mut cloned = clone_as(flags, request.id_base, clone_dir.as_ref().map(|d| d.as_fd()));
+    // `clone3` refused (a seccomp profile around the engine that answers
+    // ENOSYS for it, as container runtimes' defaults do): a plain clone,
+    // and the init is moved into its cgroup afterwards.
+    let mut late_join = None;
+    if let (CgroupEntry::CloneInto(dir), Ok(Err(e))) = (&request.cgroup, &cloned) {
+        if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG)) {
+            cloned = clone_as(flags, request.id_base, None);
+            late_join = Some(dir.join("cgroup.procs"));
+        }
+    }
     if !matches!(cloned, Ok(Ok(Cloned::Child))) {
         if let CgroupEntry::ZygoteCarries { home, .. } = &request.cgroup {
             // The zygote must not stay in a jail's cgroup: it would count
             // against the jail's limits, and block its removal.
-            join_cgroups(home).map_err(|e| format!("leaving the jail's cgroup: {e}"))?;
+            if let Err(e) = join_cgroups(home) {
+                if let Ok(Ok(Cloned::Parent { pidfd, .. })) = &cloned {
+                    let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+                }
+                return Err(format!("leaving the jail's cgroup: {e}"));
+            }
         }
     }
     match cloned? {
@@ -737,20 +737,31 @@ fn clone_jail(
                 pooled: request.pooled,
                 ..ctx.clone()
             };
-            let procs: &[PathBuf] = match &request.cgroup {
-                CgroupEntry::InitJoins(tasks) => tasks,
+            let procs = match (&request.cgroup, late_join) {
+                (CgroupEntry::InitJoins(tasks), _) => tasks.clone(),
+                // A root-mode init is moved by the zygote (below).
+                (_, Some(procs)) if request.id_base.is_none() => vec![procs],
                 // Already inside.
-                _ => &[],
+                _ => Vec::new(),
             };
-            setup::init_main(&ctx, init_end, procs)
+            setup::init_main(&ctx, init_end, &procs)
         }
         Ok(Cloned::Parent { pid, pidfd }) => {
             drop(init_end);
             let mut fds = vec![pidfd];
             if let Some(base) = request.id_base {
-                // `pid` numbers the init in the zygote's PID namespace
-                // (cgroup.procs reads it so); /proc here is the host's.
-                let given = host_pid(&fds[0]).and_then(|host| give_block(host, base, &host_end).map(|ns| (host, ns)));
+                // Only after a refused `clone3`; `pid` numbers the init in
+                // the zygote's PID namespace, as cgroup.procs reads it. The
+                // init waits for its ids before doing anything.
+                let moved = match &late_join {
+                    Some(procs) => std::fs::write(procs, pid.to_string())
+                        .map_err(|e| format!("moving the jail into {}: {e}", procs.display())),
+                    None => Ok(()),
+                };
+                // /proc here is the host's.
+                let given = moved
+                    .and_then(|()| host_pid(&fds[0]))
+                    .and_then(|host| give_block(host, base, &host_end).map(|ns| (host, ns)));
                 match given {
                     Ok((host, user_namespace)) => {
                         fds.push(host_end);
@@ -771,6 +782,29 @@ fn clone_jail(
         }
         Err(e) => Err(format!("clone of the jail's init failed: {e}")),
     }
+}
+
+/// Clones the init (into `cgroup` if given). The kernel charges what a
+/// user namespace's processes hold to their ids inside it and, one level
+/// up, to the namespace's owner: the effective uid of its creator. A
+/// root-mode jail's namespace (`id_base`) is made with the block's first id
+/// as effective uid, so that neither level is the host's uid 0. The real
+/// and saved uids stay 0 (to switch back), and the securebits keep the
+/// capabilities meanwhile.
+fn clone_as(
+    flags: libc::c_int,
+    id_base: Option<u32>,
+    cgroup: Option<std::os::fd::BorrowedFd<'_>>,
+) -> std::result::Result<std::io::Result<Cloned>, String> {
+    let Some(base) = id_base else {
+        return Ok(sys::clone_with_pidfd(flags, cgroup));
+    };
+    set_effective_uid(base)?;
+    let cloned = sys::clone_with_pidfd(flags, cgroup);
+    if !matches!(cloned, Ok(Cloned::Child)) {
+        set_effective_uid(0)?;
+    }
+    Ok(cloned)
 }
 
 /// Opens a cgroup v2 directory to clone into.

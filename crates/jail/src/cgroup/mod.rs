@@ -105,7 +105,8 @@ pub struct CgroupReport {
 
 /// One jail's cgroup (a directory per v1 hierarchy, or one v2 directory).
 pub trait JailCgroup: Send + Sync + fmt::Debug {
-    /// Files the jail's (single-threaded) init writes `0` into to join.
+    /// Files a single-threaded process writes `0` into to move itself in
+    /// (the jail's init, or the zygote carrying it; see `zygote.rs`).
     fn procs_files(&self) -> Vec<PathBuf>;
     /// The directory a process can be cloned straight into
     /// (`CLONE_INTO_CGROUP`, v2 only).

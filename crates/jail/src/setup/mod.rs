@@ -400,9 +400,9 @@ fn take_block_ids() -> StepResult<()> {
 }
 
 /// What the init does before its request arrives: id maps (rootless),
-/// joining its cgroup (so that everything after is accounted to the jail;
-/// root-mode inits were moved by the zygote), entering a cgroup namespace
-/// rooted there, and the shared part of the root.
+/// joining its cgroup where it did not start in it (so that everything
+/// after is accounted to the jail; see `zygote::CgroupEntry`), entering a
+/// cgroup namespace rooted there, and the shared part of the root.
 fn prepare_base(ctx: &JailContext, cgroup_procs: &[PathBuf]) -> StepResult<()> {
     if let Identity::Caller { uid, gid } = ctx.identity {
         namespaces::write_id_maps(uid, gid).step(SetupStep::UserNamespaceMaps, "")?;

@@ -26,9 +26,10 @@ pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -
 /// the engine's own base cgroup sets the layer up without throttling
 /// anything. Best effort: a disk that refuses simply reports no I/O.
 pub(super) fn enable_accounting(base: &Path) {
-    // Done once per boot: an earlier engine's rule outlives it, and the
-    // base then lists every disk (this check costs two reads, the writes a
-    // pair of opens per disk on every `paddock run`).
+    // An earlier engine's rules outlive it: once the base lists every disk
+    // the writes are skipped (this check costs two reads, the writes a
+    // pair of opens per disk on every `paddock run`). Hosts with disks that
+    // refuse a rule (idle loop devices) keep writing, as before.
     if accounting_covers_every_disk(base) {
         return;
     }
@@ -37,7 +38,13 @@ pub(super) fn enable_accounting(base: &Path) {
 
 /// Whether `base` already counts I/O for as many disks as the host has.
 fn accounting_covers_every_disk(base: &Path) -> bool {
-    let Ok(disks) = std::fs::read_dir("/sys/block").map(|entries| entries.count()) else {
+    // The disks `write_per_device` writes to: all but RAM disks.
+    let Ok(disks) = std::fs::read_dir("/sys/block").map(|entries| {
+        entries
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with("ram"))
+            .count()
+    }) else {
         return false;
     };
     let Ok(text) = std::fs::read_to_string(base.join("blkio.throttle.io_service_bytes")) else {
