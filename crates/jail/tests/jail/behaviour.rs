@@ -400,10 +400,15 @@ fn jails_start_in_their_cgroup_and_the_zygote_stays_out() -> Result<(), Failed> 
         format!("pids in the jail's cgroup: {running:?}"),
     )?;
     drop(handle);
-    // In root mode the zygote is the child of the process the engine forked.
+    // With a block of ids per jail (root mode) the zygote is the only child
+    // of the process the engine forked, which gave it a PID namespace;
+    // otherwise that process is the zygote (and its children are jails).
     let forked = engine().zygote_pid();
-    let children = std::fs::read_to_string(format!("/proc/{forked}/task/{forked}/children")).unwrap_or_default();
-    let zygotes = std::iter::once(forked).chain(children.split_whitespace().filter_map(|pid| pid.parse().ok()));
+    let mut zygotes = vec![forked];
+    if engine().info().jail_ids.is_some() {
+        let children = std::fs::read_to_string(format!("/proc/{forked}/task/{forked}/children"))?;
+        zygotes.extend(children.split_whitespace().filter_map(|pid| pid.parse::<i32>().ok()));
+    }
     for pid in zygotes {
         // The pool refills meanwhile, each pre-created jail carried in and
         // out: once it is full the zygote must be home.
