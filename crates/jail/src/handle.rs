@@ -500,13 +500,7 @@ impl JailHandle {
                         sink.stdout(&out_buf[..n]);
                         if !streaming {
                             out_read += n as u64;
-                            drain(&mut stdout, &mut out_buf, |chunk| {
-                                out_read += chunk.len() as u64;
-                                sink.stdout(chunk);
-                            });
-                            if out_read >= BULK_AFTER {
-                                bulk_out = BulkRead::start(&mut stdout, sink, Stream::Stdout);
-                            }
+                            bulk_out = capture_rest(&mut stdout, &mut out_buf, &mut out_read, sink, Stream::Stdout);
                         }
                     }
                     None => stdout = None,
@@ -516,13 +510,7 @@ impl JailHandle {
                         sink.stderr(&err_buf[..n]);
                         if !streaming {
                             err_read += n as u64;
-                            drain(&mut stderr, &mut err_buf, |chunk| {
-                                err_read += chunk.len() as u64;
-                                sink.stderr(chunk);
-                            });
-                            if err_read >= BULK_AFTER {
-                                bulk_err = BulkRead::start(&mut stderr, sink, Stream::Stderr);
-                            }
+                            bulk_err = capture_rest(&mut stderr, &mut err_buf, &mut err_read, sink, Stream::Stderr);
                         }
                     }
                     None => stderr = None,
@@ -680,6 +668,29 @@ pub(crate) fn setup_error(step: SetupStep, errno: i32, detail: String, command: 
         };
     }
     JailError::Setup { step, detail }
+}
+
+/// Capture mode, after a read of `stream`: takes whatever else is waiting
+/// (counted in `read`), and moves the stream to a bulk reader once it has
+/// produced `BULK_AFTER` bytes (the reader is returned).
+fn capture_rest(
+    stream: &mut Option<pipe::Receiver>,
+    buf: &mut [u8],
+    read: &mut u64,
+    sink: &mut dyn OutputSink,
+    which: Stream,
+) -> Option<BulkRead> {
+    drain(stream, buf, |chunk| {
+        *read += chunk.len() as u64;
+        match which {
+            Stream::Stdout => sink.stdout(chunk),
+            Stream::Stderr => sink.stderr(chunk),
+        }
+    });
+    if *read < BULK_AFTER {
+        return None;
+    }
+    BulkRead::start(stream, sink, which)
 }
 
 /// A captured stream read to its end by a blocking thread, straight into

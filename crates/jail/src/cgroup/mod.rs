@@ -544,15 +544,20 @@ pub(crate) fn remove_dir(dir: &Path) -> io::Result<()> {
     std::fs::remove_dir(dir)
 }
 
-/// Block devices (`major:minor`) that I/O limits apply to: every whole disk
-/// the kernel lists, except RAM disks.
+/// The disks I/O limits apply to: every whole disk the kernel lists in
+/// `/sys/block`, except RAM disks.
+pub(crate) fn disks() -> io::Result<impl Iterator<Item = std::fs::DirEntry>> {
+    Ok(std::fs::read_dir("/sys/block")?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with("ram")))
+}
+
+/// The `major:minor` numbers of [`disks`].
 pub(crate) fn block_devices() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/sys/block") else {
+    let Ok(disks) = disks() else {
         return Vec::new();
     };
-    let mut devices: Vec<String> = entries
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().starts_with("ram"))
+    let mut devices: Vec<String> = disks
         .filter_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
         .map(|s| s.trim().to_owned())
         .collect();

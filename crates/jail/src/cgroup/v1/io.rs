@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::cgroup::{write_per_device, JailStats, StatFiles};
+use crate::cgroup::{disks, write_per_device, JailStats, StatFiles};
 use crate::error::Result;
 
 pub(super) fn apply(dir: &Path, read_bps: Option<u64>, write_bps: Option<u64>) -> Result<()> {
@@ -38,13 +38,7 @@ pub(super) fn enable_accounting(base: &Path) {
 
 /// Whether `base` already counts I/O for as many disks as the host has.
 fn accounting_covers_every_disk(base: &Path) -> bool {
-    // The disks `write_per_device` writes to: all but RAM disks.
-    let Ok(disks) = std::fs::read_dir("/sys/block").map(|entries| {
-        entries
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with("ram"))
-            .count()
-    }) else {
+    let Ok(disks) = disks().map(Iterator::count) else {
         return false;
     };
     let Ok(text) = std::fs::read_to_string(base.join("blkio.throttle.io_service_bytes")) else {
