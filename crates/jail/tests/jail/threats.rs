@@ -45,6 +45,10 @@ pub fn trials() -> Vec<Trial> {
             row04_host_forwards_reach_only_their_target,
         ),
         test(
+            "row04_jails_share_no_sockets_with_each_other",
+            row04_jails_share_no_sockets_with_each_other,
+        ),
+        test(
             "row05_dns_rebinding_cannot_pass_the_allowlist",
             row05_dns_rebinding_cannot_pass_the_allowlist,
         ),
@@ -1023,4 +1027,88 @@ fn row04_host_forwards_reach_only_their_target() -> Result<(), Failed> {
         target: service_addr,
     }];
     check(run(clash).is_err(), "a forward on the egress proxy's port accepted")
+}
+
+/// The neighbour: binds a socket of each kind a shared network namespace
+/// would expose, says so in `/output/ready`, and holds them until its
+/// standard input closes.
+const PY_SOCKET_HOLDER: &str = r#"
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+path = socket.socket(socket.AF_UNIX); path.bind(f"/tmp/{name}.sock"); path.listen()
+abstract = socket.socket(socket.AF_UNIX); abstract.bind(f"\0{name}"); abstract.listen()
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("0.0.0.0", port))
+tcp = socket.socket(); tcp.bind(("0.0.0.0", port)); tcp.listen()
+open("/output/ready", "w").close()
+sys.stdin.read()
+"#;
+
+/// The other jail: looks for the neighbour's sockets where the kernel lists
+/// a network namespace's sockets, and binds the same names and ports.
+const PY_SOCKET_SEEKER: &str = r#"
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+seen = [line.strip() for line in open("/proc/net/unix") if name in line]
+hex_port = f":{port:04X}"
+for table in ("tcp", "udp", "tcp6", "udp6"):
+    seen += [f"{table} {line.split()[1]}" for line in open(f"/proc/net/{table}").readlines()[1:] if line.split()[1].endswith(hex_port)]
+for what, family, kind, address in (
+    ("abstract", socket.AF_UNIX, socket.SOCK_STREAM, f"\0{name}"),
+    ("udp", socket.AF_INET, socket.SOCK_DGRAM, ("0.0.0.0", port)),
+    ("tcp", socket.AF_INET, socket.SOCK_STREAM, ("0.0.0.0", port)),
+):
+    try:
+        socket.socket(family, kind).bind(address)
+    except OSError as e:
+        seen.append(f"{what} bind: {e}")
+try:
+    c = socket.socket(socket.AF_UNIX); c.connect(f"\0{name}"); seen.append("connected to the abstract socket")
+except OSError:
+    pass
+print("\n".join(seen) or "alone")
+"#;
+
+/// Threat row 4, between jails: two `none` jails running at once share no
+/// socket namespace. The neighbour's path and abstract Unix sockets and its
+/// TCP and UDP ports are neither listed in the other's `/proc/net` nor
+/// taken there. A network namespace shared between `none` jails (to save
+/// its creation) would fail every one of these: `/proc/net` lists all of a
+/// namespace's sockets whatever their mount or PID namespace, and neither
+/// Landlock's scoping (which refuses only connecting) nor seccomp (which
+/// cannot read addresses) keeps a bind from colliding.
+fn row04_jails_share_no_sockets_with_each_other() -> Result<(), Failed> {
+    let ready = tempdir();
+    let name = format!("paddock-neighbour-{}", std::process::id());
+    let port = "47611".to_owned();
+    block_on(async {
+        let mut holder = python(PY_SOCKET_HOLDER).output(ready.path());
+        holder.args.extend([name.clone(), port.clone()]);
+        holder.stdin = paddock_jail::Stdin::Pipe;
+        let mut holder = engine().spawn(holder).await?;
+        let stdin = holder.take_stdin().ok_or("no stdin pipe")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ready.path().join("ready").exists() {
+            if Instant::now() > deadline {
+                return Err(Failed::from("the neighbour never bound its sockets"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut seeker = python(PY_SOCKET_SEEKER);
+        seeker.args.extend([name.clone(), port.clone()]);
+        let seen = engine().run(seeker).await?;
+        drop(stdin);
+        let held = holder.wait().await?;
+        check(
+            held.exit_code() == 0,
+            format!("the neighbour failed: {}", held.stderr.text()),
+        )?;
+        check(
+            seen.exit_code() == 0 && seen.stdout.text() == "alone\n",
+            format!(
+                "one jail saw or collided with another's sockets: {} {}",
+                seen.stdout.text(),
+                seen.stderr.text()
+            ),
+        )
+    })
 }
