@@ -549,9 +549,9 @@ mod tests {
             match offset {
                 0 => nr,
                 4 => arch,
-                16..=63 if offset % 4 == 0 => {
+                16..=63 if offset.is_multiple_of(4) => {
                     let arg = args[(offset as usize - 16) / 8];
-                    if offset % 8 == 0 {
+                    if offset.is_multiple_of(8) {
                         arg as u32
                     } else {
                         (arg >> 32) as u32
