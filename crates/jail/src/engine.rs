@@ -376,6 +376,7 @@ impl Engine {
             mount_namespace,
             cgroup,
             ids,
+            running,
             ..
         } = jail;
         let stdin = match streams.feed(stdin.take().unwrap_or_default()) {
@@ -399,6 +400,7 @@ impl Engine {
             host_tree,
             cgroup,
             ids: ids.map(|(ids, _)| ids),
+            running,
             stdin,
             stdout: streams.stdout,
             stderr: streams.stderr,

@@ -284,6 +284,8 @@ pub struct JailHandle {
     /// Root mode: the jail's block of host ids, returned once the init is
     /// gone.
     ids: Option<IdBlock>,
+    /// Counts the jail as running for the warm pool until it is gone.
+    running: Option<zygote::Running>,
     /// The request socket (which may hold the init's copy of the host's
     /// tree, unread) and the copy if it was read: released like the mount
     /// namespace.
@@ -305,6 +307,7 @@ pub(crate) struct HandleParts {
     pub host_tree: Vec<OwnedFd>,
     pub cgroup: Option<Arc<dyn JailCgroup>>,
     pub ids: Option<IdBlock>,
+    pub running: Option<zygote::Running>,
     pub stdin: Option<pipe::Sender>,
     pub stdout: pipe::Receiver,
     pub stderr: pipe::Receiver,
@@ -334,6 +337,7 @@ impl JailHandle {
             forwards: parts.forwards,
             mount_namespace: parts.mount_namespace,
             ids: parts.ids,
+            running: parts.running,
             tree_holders: std::iter::once(parts.requests).chain(parts.host_tree).collect(),
             command: parts.command,
             started_at: parts.started_at,
@@ -641,6 +645,8 @@ impl JailHandle {
         if let Some(ids) = self.ids.take() {
             zygote::release_ids(ids, &self.control.pidfd);
         }
+        // The pool may refill now that this jail no longer needs the CPU.
+        drop(self.running.take());
         if let Some(cgroup) = self.control.cgroup.clone() {
             reaper::release_later(Remains::Cgroup(cgroup));
         }

@@ -15,16 +15,18 @@
 //! its own, and makes one on demand when the pool is empty; a spawn takes
 //! one, writes its limits and sends its request straight to it, so neither
 //! the zygote round trip, nor namespace or cgroup creation, nor the shared
-//! part of the root is on the spawn's critical path.
+//! part of the root is on the spawn's critical path. While the pool has
+//! jails to spare, the refill also waits until the jails taken from it end,
+//! so that it does not take the CPU they start on.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
@@ -55,6 +57,13 @@ const SECBIT_NO_SETUID_FIXUP: libc::c_ulong = 1 << 2;
 
 /// Niceness of the zygote and of waiting jail inits (root mode).
 const BACKGROUND_NICE: libc::c_int = 10;
+
+/// While the pool holds at least this many jails, its refill waits for the
+/// jails taken from it to end (see `refill_wait`).
+const POOL_LOW_WATER: usize = 2;
+
+/// The longest a refill waits for running jails after the last take.
+const REFILL_WAIT_MAX: Duration = Duration::from_millis(100);
 
 /// Pipe buffer size asked for the output pipes (the default 64 KiB costs
 /// a context switch per 64 KiB of output).
@@ -142,6 +151,24 @@ pub(crate) struct PreparedJail {
     /// Root mode: the jail's block of host ids, and its user namespace
     /// (which the host idmaps the binds with).
     pub ids: Option<(IdBlock, OwnedFd)>,
+    /// Counts the jail as running (for the pool's refill) until dropped.
+    pub running: Option<Running>,
+}
+
+/// A jail taken from the zygote and not yet finished. Dropping it tells
+/// the pool's client thread, which may be waiting to refill until then.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pool: Arc<Pool>,
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.pool.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _ = self.jobs.send(Job::Refill);
+        }
+    }
 }
 
 impl PreparedJail {
@@ -192,15 +219,52 @@ struct Pool {
     target: usize,
     /// Set by `shutdown`: nothing is pooled any more.
     closed: AtomicBool,
+    /// Jails taken and not yet finished (see [`Running`]).
+    running: AtomicUsize,
+    /// When a jail was last taken.
+    last_take: Mutex<Option<Instant>>,
 }
 
 impl Pool {
+    fn new(target: usize) -> Pool {
+        Pool {
+            ready: Mutex::new(VecDeque::new()),
+            target,
+            closed: AtomicBool::new(false),
+            running: AtomicUsize::new(0),
+            last_take: Mutex::new(None),
+        }
+    }
+
     fn take(&self) -> Option<PreparedJail> {
         self.ready.lock().ok()?.pop_front()
     }
 
+    fn len(&self) -> usize {
+        self.ready.lock().map_or(0, |ready| ready.len())
+    }
+
     fn needs_more(&self) -> bool {
-        !self.closed.load(Ordering::SeqCst) && self.ready.lock().is_ok_and(|ready| ready.len() < self.target)
+        !self.closed.load(Ordering::SeqCst) && self.len() < self.target
+    }
+
+    /// Counts a jail as running from now until the guard is dropped.
+    fn start_running(self: &Arc<Self>, jobs: &std_mpsc::Sender<Job>) -> Running {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut last) = self.last_take.lock() {
+            *last = Some(Instant::now());
+        }
+        Running {
+            pool: self.clone(),
+            jobs: jobs.clone(),
+        }
+    }
+
+    /// How long the refill should still wait, if at all (see
+    /// [`refill_wait`]).
+    fn should_wait(&self) -> Option<Duration> {
+        let since_take = self.last_take.lock().ok().and_then(|last| *last).map(|at| at.elapsed());
+        refill_wait(self.len(), self.running.load(Ordering::SeqCst), since_take)
     }
 
     fn put(&self, jail: PreparedJail) {
@@ -219,6 +283,23 @@ impl Pool {
         };
         drained.into_iter().for_each(PreparedJail::discard);
     }
+}
+
+/// How long the pool's refill should wait, given how many jails it holds,
+/// how many taken jails are running and how long ago the last was taken.
+///
+/// Making a jail is a few milliseconds of kernel work (namespaces, cgroups,
+/// mounts). On a machine with few cores, doing it while a jail just taken
+/// starts and runs takes the CPU that jail's init and command wait for,
+/// and delays the caller's result. So while the pool still holds
+/// `POOL_LOW_WATER` jails, the refill waits until the jails taken from it
+/// have ended, or until `REFILL_WAIT_MAX` after the last take, so that a
+/// long-running jail does not keep the pool low for good.
+fn refill_wait(pooled: usize, running: usize, since_take: Option<Duration>) -> Option<Duration> {
+    if pooled < POOL_LOW_WATER || running == 0 {
+        return None;
+    }
+    REFILL_WAIT_MAX.checked_sub(since_take?).filter(|left| !left.is_zero())
 }
 
 /// Creates each pre-created jail's cgroup, and takes its id block.
@@ -306,11 +387,7 @@ impl Zygote {
                 Ok(Zygote {
                     socket: Mutex::new(Some(host_end)),
                     jobs: OnceLock::new(),
-                    pool: Arc::new(Pool {
-                        ready: Mutex::new(VecDeque::new()),
-                        target: warm,
-                        closed: AtomicBool::new(false),
-                    }),
+                    pool: Arc::new(Pool::new(warm)),
                     cgroups: Arc::new(CgroupMaker {
                         home: cgroups.home_files(),
                         manager: cgroups,
@@ -332,16 +409,19 @@ impl Zygote {
     /// ready, made now otherwise.
     pub(crate) async fn take(&self) -> Result<PreparedJail> {
         let jobs = self.client()?;
-        if let Some(jail) = self.pool.take() {
+        if let Some(mut jail) = self.pool.take() {
+            jail.running = Some(self.pool.start_running(jobs));
             let _ = jobs.send(Job::Refill);
             return Ok(jail);
         }
         let (reply, answer) = oneshot::channel();
         jobs.send(Job::Prepare(reply))
             .map_err(|_| JailError::Spawner("the zygote client thread is gone".into()))?;
-        answer
+        let mut jail = answer
             .await
-            .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))?
+            .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))??;
+        jail.running = Some(self.pool.start_running(jobs));
+        Ok(jail)
     }
 
     /// Discards the pooled jails (and stops pooling), so that a process about
@@ -397,14 +477,22 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
         let job = match queue.try_recv() {
             Ok(job) => job,
             Err(std_mpsc::TryRecvError::Empty) if healthy && pool.needs_more() => {
-                match prepare(&sock, &mut buf, &cgroups, true) {
-                    Ok(jail) => pool.put(jail),
-                    Err(err) => {
-                        tracing::warn!(%err, "pre-creating a jail");
-                        healthy = false;
+                if let Some(wait) = pool.should_wait() {
+                    match queue.recv_timeout(wait) {
+                        Ok(job) => job,
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                     }
+                } else {
+                    match prepare(&sock, &mut buf, &cgroups, true) {
+                        Ok(jail) => pool.put(jail),
+                        Err(err) => {
+                            tracing::warn!(%err, "pre-creating a jail");
+                            healthy = false;
+                        }
+                    }
+                    continue;
                 }
-                continue;
             }
             Err(std_mpsc::TryRecvError::Empty) => match queue.recv() {
                 Ok(job) => job,
@@ -506,6 +594,7 @@ fn ask_zygote(
                 cgroup: None,
                 pipes: Some(pipes),
                 ids,
+                running: None,
             };
             // The init waits for its ends before anything else.
             let raw = jail_ends.each_ref().map(|fd| fd.as_raw_fd());
@@ -867,4 +956,26 @@ fn open_mount_namespace(pid: libc::pid_t) -> Option<OwnedFd> {
     std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
         .ok()
         .map(OwnedFd::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refill_waits_only_while_the_pool_is_full_enough_and_a_new_jail_runs() {
+        let just_now = Some(Duration::from_millis(1));
+        // A jail taken a moment ago still runs, and the pool has jails to
+        // spare: wait for it, at most until REFILL_WAIT_MAX after the take.
+        let wait = refill_wait(POOL_LOW_WATER, 1, just_now);
+        assert_eq!(wait, Some(REFILL_WAIT_MAX - Duration::from_millis(1)));
+        // Nothing runs: refill now.
+        assert_eq!(refill_wait(POOL_LOW_WATER, 0, just_now), None);
+        // The pool is low: refill now even while jails run.
+        assert_eq!(refill_wait(POOL_LOW_WATER - 1, 3, just_now), None);
+        // A jail that has run for REFILL_WAIT_MAX no longer holds it back.
+        assert_eq!(refill_wait(POOL_LOW_WATER, 1, Some(REFILL_WAIT_MAX)), None);
+        assert_eq!(refill_wait(POOL_LOW_WATER, 1, Some(REFILL_WAIT_MAX * 3)), None);
+        assert_eq!(refill_wait(POOL_LOW_WATER, 1, None), None);
+    }
 }
