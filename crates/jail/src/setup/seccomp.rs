@@ -1,20 +1,15 @@
 //! The seccomp policy (threat-model rows 10–13 and 16, ARCHITECTURE
 //! decision 6), compiled once on the host and installed last before `execve`.
 //!
-//! seccompiler compiles the argument checks of each syscall that has some;
-//! the table around them is laid out here as a binary search on the syscall
-//! number (see [`dispatch_table`]). A short hand-written prefix in front of
-//! it answers `ENOSYS` for `clone3`, so that glibc falls back to `clone`
+//! The policy is a table, laid out here as a binary search on the syscall
+//! number with short argument checks (see [`dispatch_table`]); a test runs
+//! it against what seccompiler compiles from the same rules. A short
+//! hand-written prefix in front of it answers `ENOSYS` for `clone3`, so that glibc falls back to `clone`
 //! whose flags the table can inspect, and for Linux AIO (row 34), `EPERM`
 //! for the x32 ABI and `EAFNOSUPPORT` for kernel uevent sockets (row 50).
 //! One filter means one BPF JIT per jail.
 
-use std::collections::BTreeMap;
-
-use seccompiler::{
-    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use seccompiler::{sock_filter, BpfProgram};
 
 use crate::config::SeccompLevel;
 use crate::error::{JailError, Result};
@@ -136,7 +131,7 @@ const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const BPF_JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
-const BPF_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+const BPF_JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 fn insn(code: u16, jt: u8, jf: u8, k: u32) -> sock_filter {
@@ -183,120 +178,110 @@ pub(crate) fn install(program: &BpfProgram) -> std::io::Result<()> {
 
 fn compile_base() -> Result<BpfProgram> {
     let mut program = prefix();
-    program.extend(dispatch_table(REFUSED, conditional_rules()?)?);
+    program.extend(dispatch_table(REFUSED, &conditional_refusals())?);
     Ok(program)
 }
 
-/// The syscalls refused only with some arguments, and those arguments.
-fn conditional_rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
-    let cond = |arg: u8, len: SeccompCmpArgLen, op: SeccompCmpOp, value: u64| {
-        SeccompCondition::new(arg, len, op, value).map_err(compile_error)
+/// `strict`: no socket of any family but `AF_UNIX`.
+fn compile_strict() -> Result<BpfProgram> {
+    let unix_only = Refusal {
+        nr: libc::SYS_socket,
+        when: vec![Condition::NoneOf(0, vec![libc::AF_UNIX as u32])],
     };
-    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(compile_error);
-
-    let mut rules = BTreeMap::new();
-
-    // Row 12: clone with any namespace flag (each rule is one flag; rules
-    // of a syscall are alternatives).
-    let mut clone_rules = Vec::new();
-    for &flag in CLONE_NAMESPACE_FLAGS {
-        clone_rules.push(rule(vec![cond(
-            0,
-            SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(flag),
-            flag,
-        )?])?);
-    }
-    rules.insert(libc::SYS_clone, clone_rules);
-    let mut unshare_rules = Vec::new();
-    for &flag in CLONE_NAMESPACE_FLAGS.iter().chain(&[CLONE_NEWTIME]) {
-        unshare_rules.push(rule(vec![cond(
-            0,
-            SeccompCmpArgLen::Qword,
-            SeccompCmpOp::MaskedEq(flag),
-            flag,
-        )?])?);
-    }
-    rules.insert(libc::SYS_unshare, unshare_rules);
-
-    // Row 16: terminal injection.
-    rules.insert(
-        libc::SYS_ioctl,
-        vec![
-            rule(vec![cond(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::TIOCSTI)?])?,
-            rule(vec![cond(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Eq,
-                libc::TIOCLINUX,
-            )?])?,
-        ],
-    );
-
-    // Row 15: no set-user-ID or set-group-ID files. In root mode the jail is
-    // uid 0 and owns what it creates in writable binds, where a setuid-root
-    // file would be a root shell for any host user; `nosuid` on the jail's
-    // own mounts does not cover the host's view of the same files. Refused
-    // when a mode with those bits is set (chmod family) or given to a file
-    // being created (open/openat with O_CREAT or O_TMPFILE, creat, mknod).
-    let creating: &[u64] = &[libc::O_CREAT as u64, O_TMPFILE_BIT];
-    for (nr, mode_arg, flags) in [
-        (libc::SYS_chmod, 1, None),
-        (libc::SYS_fchmod, 1, None),
-        (libc::SYS_fchmodat, 2, None),
-        (libc::SYS_fchmodat2, 2, None),
-        (libc::SYS_creat, 1, None),
-        (libc::SYS_mknod, 1, None),
-        (libc::SYS_mknodat, 2, None),
-        (libc::SYS_open, 2, Some(1)),
-        (libc::SYS_openat, 3, Some(2)),
-    ] {
-        let mut alternatives = Vec::new();
-        for bit in SETID_BITS {
-            let mode = cond(mode_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(bit), bit)?;
-            match flags {
-                None => alternatives.push(rule(vec![mode])?),
-                Some(flags_arg) => {
-                    for &flag in creating {
-                        let creates = cond(flags_arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(flag), flag)?;
-                        alternatives.push(rule(vec![creates, mode.clone()])?);
-                    }
-                }
-            }
-        }
-        rules.insert(nr, alternatives);
-    }
-
-    // Row 13: socket families beyond the allowed ones.
-    let mut other_family = Vec::new();
-    for &family in ALLOWED_SOCKET_FAMILIES {
-        other_family.push(cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, family)?);
-    }
-    rules.insert(libc::SYS_socket, vec![rule(other_family)?]);
-
-    // Row 13: execution domains other than plain Linux.
-    let mut not_allowed = Vec::new();
-    for &value in PERSONALITY_ALLOWED {
-        not_allowed.push(cond(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, value)?);
-    }
-    rules.insert(libc::SYS_personality, vec![rule(not_allowed)?]);
-    Ok(rules)
+    dispatch_table(&[], &[unix_only])
 }
 
-/// Where a syscall number leads in the table.
+/// A test on the low 32 bits of a syscall argument (numbered from 0). Every
+/// argument the policy looks at is an `int`, a mode or a flag word whose
+/// bits of interest are all in the low half.
+#[derive(Debug, Clone)]
+enum Condition {
+    /// Any bit of the mask is set.
+    AnyBit(u8, u32),
+    /// Equal to one of the values.
+    OneOf(u8, Vec<u32>),
+    /// Equal to none of the values.
+    NoneOf(u8, Vec<u32>),
+}
+
+/// A syscall refused with `EPERM` when all of its conditions hold.
+#[derive(Debug, Clone)]
+struct Refusal {
+    nr: libc::c_long,
+    when: Vec<Condition>,
+}
+
+/// The syscalls refused only with some arguments, and those arguments.
+fn conditional_refusals() -> Vec<Refusal> {
+    let refuse = |nr, when| Refusal { nr, when };
+    let namespaces = CLONE_NAMESPACE_FLAGS.iter().fold(0, |mask, &flag| mask | flag as u32);
+    let setid = SETID_BITS.iter().fold(0, |mask, &bit| mask | bit as u32);
+    let creating = libc::O_CREAT as u32 | O_TMPFILE_BIT as u32;
+    let list = |values: &[u64]| values.iter().map(|&v| v as u32).collect::<Vec<_>>();
+    vec![
+        // Row 12: clone or unshare with any namespace flag.
+        refuse(libc::SYS_clone, vec![Condition::AnyBit(0, namespaces)]),
+        refuse(
+            libc::SYS_unshare,
+            vec![Condition::AnyBit(0, namespaces | CLONE_NEWTIME as u32)],
+        ),
+        // Row 16: terminal injection.
+        refuse(
+            libc::SYS_ioctl,
+            vec![Condition::OneOf(1, vec![libc::TIOCSTI as u32, libc::TIOCLINUX as u32])],
+        ),
+        // Row 15: no set-user-ID or set-group-ID files. In root mode the
+        // jail is uid 0 and owns what it creates in writable binds, where a
+        // setuid-root file would be a root shell for any host user; `nosuid`
+        // on the jail's own mounts does not cover the host's view of the
+        // same files. Refused when a mode with those bits is set (chmod
+        // family) or given to a file being created (open/openat with
+        // O_CREAT or O_TMPFILE, creat, mknod).
+        refuse(libc::SYS_chmod, vec![Condition::AnyBit(1, setid)]),
+        refuse(libc::SYS_fchmod, vec![Condition::AnyBit(1, setid)]),
+        refuse(libc::SYS_fchmodat, vec![Condition::AnyBit(2, setid)]),
+        refuse(libc::SYS_fchmodat2, vec![Condition::AnyBit(2, setid)]),
+        refuse(libc::SYS_creat, vec![Condition::AnyBit(1, setid)]),
+        refuse(libc::SYS_mknod, vec![Condition::AnyBit(1, setid)]),
+        refuse(libc::SYS_mknodat, vec![Condition::AnyBit(2, setid)]),
+        refuse(
+            libc::SYS_open,
+            vec![Condition::AnyBit(1, creating), Condition::AnyBit(2, setid)],
+        ),
+        refuse(
+            libc::SYS_openat,
+            vec![Condition::AnyBit(2, creating), Condition::AnyBit(3, setid)],
+        ),
+        // Row 13: socket families beyond the allowed ones, and execution
+        // domains other than plain Linux.
+        refuse(
+            libc::SYS_socket,
+            vec![Condition::NoneOf(0, list(ALLOWED_SOCKET_FAMILIES))],
+        ),
+        refuse(
+            libc::SYS_personality,
+            vec![Condition::NoneOf(0, list(PERSONALITY_ALLOWED))],
+        ),
+    ]
+}
+
+/// Where a jump of the table leads, until the table is laid out.
 #[derive(Debug, Clone, Copy)]
 enum Target {
-    /// `RET ALLOW`, right after the tree.
+    /// The next instruction.
+    Next,
+    /// `RET ALLOW`, at the end.
     Allow,
-    /// `RET ERRNO(EPERM)`, right after that.
+    /// `RET ERRNO(EPERM)`, after it.
     Refuse,
-    /// The jump to the argument checks of the `n`th conditional syscall.
-    Checks(usize),
-    /// An instruction of the tree itself.
+    /// An instruction of the search.
     Tree(usize),
+    /// The argument checks of the `n`th conditional refusal.
+    Checks(usize),
 }
 
-/// A tree instruction whose jump targets are not yet offsets.
+/// An instruction whose jump targets are not yet offsets.
+#[derive(Debug, Clone, Copy)]
 struct Branch {
     code: u16,
     k: u32,
@@ -304,100 +289,91 @@ struct Branch {
     jf: Target,
 }
 
+impl Branch {
+    fn jump(code: u16, k: u32, jt: Target, jf: Target) -> Branch {
+        Branch { code, k, jt, jf }
+    }
+
+    fn load(offset: u32) -> Branch {
+        Branch::jump(BPF_LD_W_ABS, offset, Target::Next, Target::Next)
+    }
+}
+
 /// The table: the architecture check, then a binary search on the syscall
 /// number that ends in `ALLOW`, `EPERM` or a syscall's argument checks.
 ///
-/// seccompiler would chain one comparison per syscall, so a syscall that
-/// is in no rule passes every comparison before it is allowed. The kernel
-/// runs the filter once per syscall number when it is installed, to learn
-/// which numbers it can allow without running it again (its action
-/// cache); over a chain of ~80 entries that was most of the 0.4 ms an
-/// install took, paid by every jail. Searched, each number takes about
-/// seven comparisons, and the filter is shorter too: a refused syscall is
-/// one comparison instead of seccompiler's five instructions.
+/// seccompiler, which compiled it before, chains one comparison per
+/// syscall, so that a syscall in no rule passes every comparison before it
+/// is allowed, and spends five instructions on a refused syscall and
+/// nine on each bit of a mask. The kernel runs the filter once per syscall
+/// number when it is installed, to learn which numbers it may allow
+/// without running it again (its action cache), and compiles every
+/// instruction to machine code: over seccompiler's 684 instructions that
+/// was 0.4–0.5 ms of every jail's start. Searched, a number takes about
+/// seven comparisons, and the whole filter is about a third as long.
 ///
 /// ```text
 /// LD arch; JEQ X86_64 ? +1 : +0; RET KILL_PROCESS; LD nr
-/// tree:    JGE k ? right : left ... leaves: JEQ k ? target : Allow
-/// Allow:   RET ALLOW
-/// Refuse:  RET ERRNO(EPERM)
-/// Checks:  JA block 0; JA block 1; ...
-/// blocks:  seccompiler's block for each conditional syscall
-///          RET ALLOW
+/// search: JGE k ? upper : lower ...   leaves: JEQ k ? Refuse|Checks(n) : Allow
+/// checks: per conditional refusal, each condition loads its argument and
+///         jumps to Allow when it does not hold; past the last, Refuse
+/// Allow:  RET ALLOW
+/// Refuse: RET ERRNO(EPERM)
 /// ```
-/// A block starts by comparing the number to its own (always equal when
-/// jumped to) and, if it were different, would fall through to the end:
-/// the blocks only ever return.
-fn dispatch_table(refused: &[libc::c_long], conditional: BTreeMap<i64, Vec<SeccompRule>>) -> Result<BpfProgram> {
-    let allow = u32::from(SeccompAction::Allow);
-    let refuse = u32::from(SeccompAction::Errno(libc::EPERM as u32));
-
-    // Each conditional syscall's block: seccompiler's filter for that
-    // syscall alone, less its architecture check and number load (four
-    // instructions) and its final `RET ALLOW`.
-    let mut blocks = Vec::new();
+fn dispatch_table(refused: &[libc::c_long], conditional: &[Refusal]) -> Result<BpfProgram> {
     let mut keys: Vec<(u32, Target)> = refused.iter().map(|&nr| (nr as u32, Target::Refuse)).collect();
-    for (nr, rules) in conditional {
-        let alone: BpfProgram = SeccompFilter::new(
-            BTreeMap::from([(nr, rules)]),
-            SeccompAction::Allow,
-            SeccompAction::Errno(libc::EPERM as u32),
-            TargetArch::x86_64,
-        )
-        .and_then(BpfProgram::try_from)
-        .map_err(compile_error)?;
-        let block = alone.get(4..alone.len() - 1).unwrap_or_default();
-        if !matches!(block.first(), Some(first) if first.code == BPF_JEQ_K && i64::from(first.k) == nr) {
-            return Err(compile_error(format!(
-                "unexpected layout of seccompiler's block for syscall {nr}"
-            )));
-        }
-        keys.push((nr as u32, Target::Checks(blocks.len())));
-        blocks.push(block.to_vec());
-    }
+    keys.extend(
+        conditional
+            .iter()
+            .enumerate()
+            .map(|(n, r)| (r.nr as u32, Target::Checks(n))),
+    );
     keys.sort_by_key(|&(nr, _)| nr);
     if keys.windows(2).any(|pair| pair[0].0 == pair[1].0) {
-        return Err(compile_error("a syscall is both refused and conditional"));
+        return Err(compile_error("a syscall is listed twice"));
     }
 
-    let mut tree = Vec::new();
-    search(&keys, &mut tree);
+    let mut body = Vec::new();
+    search(&keys, &mut body);
+    let mut checks_at = Vec::new();
+    for refusal in conditional {
+        checks_at.push(body.len());
+        for (i, condition) in refusal.when.iter().enumerate() {
+            // Where the checks go when this condition holds.
+            let holds = if i + 1 == refusal.when.len() {
+                Target::Refuse
+            } else {
+                Target::Next
+            };
+            emit_condition(condition, holds, &mut body)?;
+        }
+    }
 
-    let tree_start = 4;
-    let allow_at = tree_start + tree.len();
-    let refuse_at = allow_at + 1;
-    let checks_at = refuse_at + 1;
+    const HEAD: usize = 4;
+    let allow_at = HEAD + body.len();
+    let position = |target: Target, from: usize| match target {
+        Target::Next => from + 1,
+        Target::Allow => allow_at,
+        Target::Refuse => allow_at + 1,
+        Target::Tree(i) => HEAD + i,
+        Target::Checks(n) => HEAD + checks_at[n],
+    };
     let mut program = vec![
         insn(BPF_LD_W_ABS, 0, 0, 4),
         insn(BPF_JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
         insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
         insn(BPF_LD_W_ABS, 0, 0, 0),
     ];
-    let position = |target: Target| match target {
-        Target::Allow => allow_at,
-        Target::Refuse => refuse_at,
-        Target::Checks(n) => checks_at + n,
-        Target::Tree(i) => tree_start + i,
-    };
-    for (i, branch) in tree.iter().enumerate() {
-        let from = tree_start + i;
+    for (i, branch) in body.iter().enumerate() {
+        let from = HEAD + i;
         let offset = |target| {
-            u8::try_from(position(target) - from - 1)
-                .map_err(|_| compile_error("a jump of the syscall search is longer than 255 instructions"))
+            u8::try_from(position(target, from) - from - 1)
+                .map_err(|_| compile_error("a jump of the seccomp table is longer than 255 instructions"))
         };
         program.push(insn(branch.code, offset(branch.jt)?, offset(branch.jf)?, branch.k));
     }
-    program.push(insn(BPF_RET_K, 0, 0, allow));
-    program.push(insn(BPF_RET_K, 0, 0, refuse));
-    let mut block_at = checks_at + blocks.len();
-    for (n, block) in blocks.iter().enumerate() {
-        program.push(insn(BPF_JA, 0, 0, (block_at - (checks_at + n) - 1) as u32));
-        block_at += block.len();
-    }
-    for block in blocks {
-        program.extend(block);
-    }
-    program.push(insn(BPF_RET_K, 0, 0, allow));
+    program.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    program.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32));
     Ok(program)
 }
 
@@ -407,21 +383,11 @@ fn dispatch_table(refused: &[libc::c_long], conditional: BTreeMap<i64, Vec<Secco
 fn search(keys: &[(u32, Target)], tree: &mut Vec<Branch>) {
     match keys {
         [] => {}
-        [(nr, target)] => tree.push(Branch {
-            code: BPF_JEQ_K,
-            k: *nr,
-            jt: *target,
-            jf: Target::Allow,
-        }),
+        [(nr, target)] => tree.push(Branch::jump(BPF_JEQ_K, *nr, *target, Target::Allow)),
         _ => {
             let (lower, upper) = keys.split_at(keys.len() / 2);
             let at = tree.len();
-            tree.push(Branch {
-                code: BPF_JGE_K,
-                k: upper[0].0,
-                jt: Target::Allow,
-                jf: Target::Tree(at + 1),
-            });
+            tree.push(Branch::jump(BPF_JGE_K, upper[0].0, Target::Allow, Target::Next));
             search(lower, tree);
             tree[at].jt = Target::Tree(tree.len());
             search(upper, tree);
@@ -429,21 +395,42 @@ fn search(keys: &[(u32, Target)], tree: &mut Vec<Branch>) {
     }
 }
 
-/// `strict`: no socket of any family but `AF_UNIX`.
-fn compile_strict() -> Result<BpfProgram> {
-    let not_unix = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Ne, libc::AF_UNIX as u64)
-        .map_err(compile_error)?;
-    let filter = SeccompFilter::new(
-        BTreeMap::from([(
-            libc::SYS_socket,
-            vec![SeccompRule::new(vec![not_unix]).map_err(compile_error)?],
-        )]),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        TargetArch::x86_64,
-    )
-    .map_err(compile_error)?;
-    filter.try_into().map_err(compile_error)
+/// Appends the test of one condition: on to `holds` when it holds, to
+/// `Allow` when it does not.
+fn emit_condition(condition: &Condition, holds: Target, out: &mut Vec<Branch>) -> Result<()> {
+    if let Condition::OneOf(_, values) | Condition::NoneOf(_, values) = condition {
+        if values.is_empty() {
+            return Err(compile_error("a seccomp condition with an empty list of values"));
+        }
+    }
+    // struct seccomp_data: args from 16, 8 bytes each, the low half first
+    // on this little-endian architecture.
+    let arg_low = |arg: u8| 16 + 8 * u32::from(arg);
+    match condition {
+        Condition::AnyBit(arg, mask) => {
+            out.push(Branch::load(arg_low(*arg)));
+            out.push(Branch::jump(BPF_JSET_K, *mask, holds, Target::Allow));
+        }
+        Condition::OneOf(arg, values) => {
+            out.push(Branch::load(arg_low(*arg)));
+            for (i, &value) in values.iter().enumerate() {
+                let otherwise = if i + 1 == values.len() {
+                    Target::Allow
+                } else {
+                    Target::Next
+                };
+                out.push(Branch::jump(BPF_JEQ_K, value, holds, otherwise));
+            }
+        }
+        Condition::NoneOf(arg, values) => {
+            out.push(Branch::load(arg_low(*arg)));
+            for (i, &value) in values.iter().enumerate() {
+                let otherwise = if i + 1 == values.len() { holds } else { Target::Next };
+                out.push(Branch::jump(BPF_JEQ_K, value, Target::Allow, otherwise));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Syscalls answered `ENOSYS` ahead of the table. `clone3` and `openat2`
@@ -573,46 +560,91 @@ mod tests {
                     acc &= op.k;
                     pc + 1
                 }
-                BPF_JA => pc + 1 + op.k as usize,
+                c if c == (libc::BPF_JMP | libc::BPF_JA) as u16 => pc + 1 + op.k as usize,
                 BPF_JEQ_K => jump(acc == op.k),
                 BPF_JGE_K => jump(acc >= op.k),
                 BPF_JGT_K => jump(acc > op.k),
-                c if c == (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16 => jump(acc & op.k != 0),
+                BPF_JSET_K => jump(acc & op.k != 0),
                 BPF_RET_K => return op.k,
                 code => panic!("instruction {code:#x} at {pc}"),
             };
         }
     }
 
-    /// The searched table answers exactly as seccompiler's chain of the same
-    /// rules did, for every syscall number, both architectures, the x32
+    /// seccompiler's filter for the same refusals: one chained comparison
+    /// per syscall, each condition as seccompiler's comparisons.
+    fn seccompiler_reference(refused: &[libc::c_long], conditional: &[Refusal]) -> BpfProgram {
+        use seccompiler::{
+            SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch,
+        };
+        let cond = |arg: u8, op, value: u32| {
+            SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, u64::from(value)).unwrap()
+        };
+        let mut rules: std::collections::BTreeMap<i64, Vec<SeccompRule>> =
+            refused.iter().map(|&nr| (nr, Vec::new())).collect();
+        for refusal in conditional {
+            // Alternatives (rules) of conjunctions (conditions).
+            let mut alternatives: Vec<Vec<SeccompCondition>> = vec![Vec::new()];
+            for condition in &refusal.when {
+                let options: Vec<Vec<SeccompCondition>> = match condition {
+                    Condition::AnyBit(arg, mask) => (0..32)
+                        .map(|bit| 1u32 << bit)
+                        .filter(|bit| mask & bit != 0)
+                        .map(|bit| vec![cond(*arg, SeccompCmpOp::MaskedEq(u64::from(bit)), bit)])
+                        .collect(),
+                    Condition::OneOf(arg, values) => {
+                        values.iter().map(|&v| vec![cond(*arg, SeccompCmpOp::Eq, v)]).collect()
+                    }
+                    Condition::NoneOf(arg, values) => {
+                        vec![values.iter().map(|&v| cond(*arg, SeccompCmpOp::Ne, v)).collect()]
+                    }
+                };
+                alternatives = alternatives
+                    .iter()
+                    .flat_map(|before| {
+                        options
+                            .iter()
+                            .map(move |option| before.iter().chain(option).cloned().collect())
+                    })
+                    .collect();
+            }
+            let rules_of = alternatives.into_iter().map(|c| SeccompRule::new(c).unwrap()).collect();
+            rules.insert(refusal.nr, rules_of);
+        }
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            TargetArch::x86_64,
+        )
+        .unwrap();
+        BpfProgram::try_from(filter).unwrap()
+    }
+
+    /// Both filters answer exactly as seccompiler's chains of the same
+    /// rules do, for every syscall number, both architectures, the x32
     /// range, and every pair of arguments drawn from the values the rules
     /// compare with.
     #[test]
-    fn the_searched_table_answers_as_the_chained_one() {
-        let searched = SeccompPrograms::compile().unwrap().base;
-        let mut chained_rules = conditional_rules().unwrap();
-        let conditional: Vec<i64> = chained_rules.keys().copied().collect();
-        chained_rules.extend(REFUSED.iter().map(|&nr| (nr, Vec::new())));
+    fn the_searched_tables_answer_as_seccompilers_chains() {
+        let programs = SeccompPrograms::compile().unwrap();
+        let conditional = conditional_refusals();
         let mut chained = prefix();
-        chained.extend(
-            BpfProgram::try_from(
-                SeccompFilter::new(
-                    chained_rules,
-                    SeccompAction::Allow,
-                    SeccompAction::Errno(libc::EPERM as u32),
-                    TargetArch::x86_64,
-                )
-                .unwrap(),
-            )
-            .unwrap(),
-        );
+        chained.extend(seccompiler_reference(REFUSED, &conditional));
         assert!(
-            searched.len() < chained.len(),
+            programs.base.len() * 2 < chained.len(),
             "{} against {}",
-            searched.len(),
+            programs.base.len(),
             chained.len()
         );
+        let strict_reference = seccompiler_reference(
+            &[],
+            &[Refusal {
+                nr: libc::SYS_socket,
+                when: vec![Condition::NoneOf(0, vec![libc::AF_UNIX as u32])],
+            }],
+        );
+        let checked: Vec<i64> = conditional.iter().map(|r| r.nr).collect();
 
         let mut values: Vec<u64> = vec![0, 1, u64::MAX, u64::from(u32::MAX), 1 << 32];
         values.extend(CLONE_NAMESPACE_FLAGS.iter().chain(&[CLONE_NEWTIME]));
@@ -640,17 +672,22 @@ mod tests {
         for nr in numbers {
             for arch in [AUDIT_ARCH_X86_64, 0x4000_0003] {
                 let mut check = |args: [u64; 6]| {
-                    let answer = run(&searched, nr, arch, args);
+                    let answer = run(&programs.base, nr, arch, args);
                     assert_eq!(
                         answer,
                         run(&chained, nr, arch, args),
                         "syscall {nr}, arch {arch:#x}, args {args:x?}"
                     );
                     *verdicts.entry(answer).or_insert(0u64) += 1;
+                    assert_eq!(
+                        run(&programs.strict, nr, arch, args),
+                        run(&strict_reference, nr, arch, args),
+                        "strict: syscall {nr}, arch {arch:#x}, args {args:x?}"
+                    );
                 };
                 check([0; 6]);
                 check([u64::MAX; 6]);
-                if arch != AUDIT_ARCH_X86_64 || !conditional.contains(&i64::from(nr)) {
+                if arch != AUDIT_ARCH_X86_64 || !checked.contains(&i64::from(nr)) {
                     continue;
                 }
                 for first in 0..4 {
