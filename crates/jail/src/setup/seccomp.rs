@@ -182,13 +182,16 @@ fn compile_base() -> Result<BpfProgram> {
     Ok(program)
 }
 
-/// `strict`: no socket of any family but `AF_UNIX`.
 fn compile_strict() -> Result<BpfProgram> {
-    let unix_only = Refusal {
+    dispatch_table(&[], &strict_refusals())
+}
+
+/// What `strict` adds: no socket of any family but `AF_UNIX`.
+fn strict_refusals() -> Vec<Refusal> {
+    vec![Refusal {
         nr: libc::SYS_socket,
         when: vec![Condition::NoneOf(0, vec![libc::AF_UNIX as u32])],
-    };
-    dispatch_table(&[], &[unix_only])
+    }]
 }
 
 /// A test on the low 32 bits of a syscall argument (numbered from 0). Every
@@ -637,13 +640,7 @@ mod tests {
             programs.base.len(),
             chained.len()
         );
-        let strict_reference = seccompiler_reference(
-            &[],
-            &[Refusal {
-                nr: libc::SYS_socket,
-                when: vec![Condition::NoneOf(0, vec![libc::AF_UNIX as u32])],
-            }],
-        );
+        let strict_reference = seccompiler_reference(&[], &strict_refusals());
         let checked: Vec<i64> = conditional.iter().map(|r| r.nr).collect();
 
         let mut values: Vec<u64> = vec![0, 1, u64::MAX, u64::from(u32::MAX), 1 << 32];
