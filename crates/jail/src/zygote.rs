@@ -160,13 +160,14 @@ pub(crate) struct PreparedJail {
 #[derive(Debug)]
 pub(crate) struct Running {
     pool: Arc<Pool>,
-    jobs: std_mpsc::Sender<Job>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         if self.pool.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let _ = self.jobs.send(Job::Refill);
+            if let Some(wake) = self.pool.wake.lock().ok().as_deref().and_then(Option::as_ref) {
+                let _ = wake.send(Job::JailsEnded);
+            }
         }
     }
 }
@@ -209,6 +210,9 @@ enum Job {
     Prepare(oneshot::Sender<Result<PreparedJail>>),
     /// A jail was taken from the pool: top it up.
     Refill,
+    /// No jail taken from the pool runs any more: a refill that waited for
+    /// that may go ahead.
+    JailsEnded,
     /// Answer once every earlier job, and any pre-creation under way, is done.
     Flush(std_mpsc::Sender<()>),
 }
@@ -223,6 +227,10 @@ struct Pool {
     running: AtomicUsize,
     /// When a jail was last taken.
     last_take: Mutex<Option<Instant>>,
+    /// Wakes the client thread when the last running jail ends; cleared at
+    /// shutdown, so that jails still running do not keep the thread (and
+    /// the zygote) alive.
+    wake: Mutex<Option<std_mpsc::Sender<Job>>>,
 }
 
 impl Pool {
@@ -233,6 +241,7 @@ impl Pool {
             closed: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             last_take: Mutex::new(None),
+            wake: Mutex::new(None),
         }
     }
 
@@ -249,15 +258,12 @@ impl Pool {
     }
 
     /// Counts a jail as running from now until the guard is dropped.
-    fn start_running(self: &Arc<Self>, jobs: &std_mpsc::Sender<Job>) -> Running {
+    fn start_running(self: &Arc<Self>) -> Running {
         self.running.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut last) = self.last_take.lock() {
             *last = Some(Instant::now());
         }
-        Running {
-            pool: self.clone(),
-            jobs: jobs.clone(),
-        }
+        Running { pool: self.clone() }
     }
 
     /// How long the refill should still wait, if at all (see
@@ -277,6 +283,9 @@ impl Pool {
     /// Discards every pooled jail and stops pooling.
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut wake) = self.wake.lock() {
+            *wake = None;
+        }
         let drained: Vec<PreparedJail> = match self.ready.lock() {
             Ok(mut ready) => ready.drain(..).collect(),
             Err(_) => Vec::new(),
@@ -410,7 +419,7 @@ impl Zygote {
     pub(crate) async fn take(&self) -> Result<PreparedJail> {
         let jobs = self.client()?;
         if let Some(mut jail) = self.pool.take() {
-            jail.running = Some(self.pool.start_running(jobs));
+            jail.running = Some(self.pool.start_running());
             let _ = jobs.send(Job::Refill);
             return Ok(jail);
         }
@@ -420,7 +429,7 @@ impl Zygote {
         let mut jail = answer
             .await
             .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))??;
-        jail.running = Some(self.pool.start_running(jobs));
+        jail.running = Some(self.pool.start_running());
         Ok(jail)
     }
 
@@ -460,6 +469,11 @@ impl Zygote {
             .name("paddock-zygote-client".into())
             .spawn(move || client_loop(sock, queue, pool, cgroups))
             .map_err(|e| JailError::host("start the zygote client thread", e))?;
+        if let Ok(mut wake) = self.pool.wake.lock() {
+            if !self.pool.closed.load(Ordering::SeqCst) {
+                *wake = Some(jobs.clone());
+            }
+        }
         // The pool starts filling now.
         let _ = jobs.send(Job::Refill);
         Ok(self.jobs.get_or_init(|| jobs))
@@ -510,6 +524,7 @@ fn client_loop(sock: OwnedFd, queue: std_mpsc::Receiver<Job>, pool: Arc<Pool>, c
                 }
             }
             Job::Refill => healthy = true,
+            Job::JailsEnded => {}
             Job::Flush(done) => {
                 let _ = done.send(());
             }

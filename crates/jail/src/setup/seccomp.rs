@@ -336,6 +336,20 @@ fn dispatch_table(refused: &[libc::c_long], conditional: &[Refusal]) -> Result<B
         return Err(compile_error("a syscall is listed twice"));
     }
 
+    for refusal in conditional {
+        let malformed = refusal.when.is_empty()
+            || refusal.when.iter().any(|condition| match condition {
+                Condition::AnyBit(arg, mask) => *arg > 5 || *mask == 0,
+                Condition::OneOf(arg, values) | Condition::NoneOf(arg, values) => *arg > 5 || values.is_empty(),
+            });
+        if malformed {
+            return Err(compile_error(format!(
+                "a refusal of syscall {} with no condition, an empty one, or an argument past the sixth",
+                refusal.nr
+            )));
+        }
+    }
+
     let mut body = Vec::new();
     search(&keys, &mut body);
     let mut checks_at = Vec::new();
@@ -348,7 +362,7 @@ fn dispatch_table(refused: &[libc::c_long], conditional: &[Refusal]) -> Result<B
             } else {
                 Target::Next
             };
-            emit_condition(condition, holds, &mut body)?;
+            emit_condition(condition, holds, &mut body);
         }
     }
 
@@ -400,12 +414,7 @@ fn search(keys: &[(u32, Target)], tree: &mut Vec<Branch>) {
 
 /// Appends the test of one condition: on to `holds` when it holds, to
 /// `Allow` when it does not.
-fn emit_condition(condition: &Condition, holds: Target, out: &mut Vec<Branch>) -> Result<()> {
-    if let Condition::OneOf(_, values) | Condition::NoneOf(_, values) = condition {
-        if values.is_empty() {
-            return Err(compile_error("a seccomp condition with an empty list of values"));
-        }
-    }
+fn emit_condition(condition: &Condition, holds: Target, out: &mut Vec<Branch>) {
     // struct seccomp_data: args from 16, 8 bytes each, the low half first
     // on this little-endian architecture.
     let arg_low = |arg: u8| 16 + 8 * u32::from(arg);
@@ -433,7 +442,6 @@ fn emit_condition(condition: &Condition, holds: Target, out: &mut Vec<Branch>) -
             }
         }
     }
-    Ok(())
 }
 
 /// Syscalls answered `ENOSYS` ahead of the table. `clone3` and `openat2`
@@ -715,6 +723,25 @@ mod tests {
                 "{answer:#x} never answered: {verdicts:?}"
             );
         }
+    }
+
+    #[test]
+    fn malformed_refusals_are_compile_errors() {
+        let refusal = |when| Refusal {
+            nr: libc::SYS_socket,
+            when,
+        };
+        for when in [
+            vec![],
+            vec![Condition::AnyBit(0, 0)],
+            vec![Condition::AnyBit(6, 1)],
+            vec![Condition::OneOf(1, vec![])],
+            vec![Condition::NoneOf(0, vec![])],
+        ] {
+            assert!(dispatch_table(&[], &[refusal(when.clone())]).is_err(), "{when:?}");
+        }
+        assert!(dispatch_table(&[libc::SYS_socket], &[refusal(vec![Condition::AnyBit(0, 1)])]).is_err());
+        assert!(dispatch_table(&[], &[refusal(vec![Condition::AnyBit(5, 1)])]).is_ok());
     }
 
     #[test]

@@ -1089,7 +1089,9 @@ fn row04_jails_share_no_sockets_with_each_other() -> Result<(), Failed> {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ready.path().join("ready").exists() {
             if Instant::now() > deadline {
-                return Err(Failed::from("the neighbour never bound its sockets"));
+                drop(stdin);
+                let held = holder.wait().await?;
+                return Err(format!("the neighbour never bound its sockets: {}", held.stderr.text()).into());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

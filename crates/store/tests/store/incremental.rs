@@ -4,7 +4,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use paddock_store::{restore, snapshot, BlobHash, StatCache, RACY_WINDOW};
 
@@ -106,11 +106,19 @@ fn snapshot_after_restore_reuses_hashes() {
 fn files_changed_just_before_a_snapshot_are_read_again_next_time() {
     let s = Scratch::new();
     let src = s.path("src");
-    let written = Instant::now();
     write(&src.join("hot"), b"just written", 0o644);
     let first = snapshot(&s.pool, &src, None).unwrap();
+    // The racy rule compares the file's ctime with the end of the snapshot
+    // that recorded it, on the wall clock. Measured from the ctime (which a
+    // coarse kernel clock can set up to a tick before the write), not from
+    // an instant taken before the write: when the ctime is within the window
+    // of a moment after that snapshot ended, it was within the window of
+    // the snapshot's end too, and the next snapshot must read the file.
+    let meta = fs::metadata(src.join("hot")).unwrap();
+    let ctime = UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32);
+    let since_change = SystemTime::now().duration_since(ctime).unwrap_or_default();
     let second = snapshot(&s.pool, &src, Some(&first.cache)).unwrap();
-    if written.elapsed() < RACY_WINDOW {
+    if since_change < RACY_WINDOW {
         assert_eq!(second.stats.files_hashed, 1, "a racily clean file was trusted");
     }
     std::thread::sleep(RACY_WINDOW + Duration::from_millis(10));
