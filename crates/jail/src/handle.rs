@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -717,15 +717,11 @@ impl BulkRead {
     /// (nothing moved) when the sink does not capture.
     fn start(stream: &mut Option<pipe::Receiver>, sink: &mut dyn OutputSink, which: Stream) -> Option<Self> {
         let mut capture = sink.take_capture(which)?;
-        // SAFETY: eventfd with constant flags; the result is checked.
-        let stop = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if stop < 0 {
+        let Ok(stop) = sys::eventfd().map(Arc::new) else {
             // Without a way to stop a thread, the stream stays here.
             sink.put_capture(which, capture);
             return None;
-        }
-        // SAFETY: a fresh descriptor that we own.
-        let stop = Arc::new(unsafe { OwnedFd::from_raw_fd(stop) });
+        };
         let Some(fd) = stream.take().and_then(|rx| rx.into_nonblocking_fd().ok()) else {
             // Lost on the way (deregistration failed): the stream ends here.
             sink.put_capture(which, capture);
@@ -739,22 +735,11 @@ impl BulkRead {
                     Ok(0) => break,
                     Ok(_) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        let mut ready = [
-                            libc::pollfd {
-                                fd: fd.as_raw_fd(),
-                                events: libc::POLLIN,
-                                revents: 0,
-                            },
-                            libc::pollfd {
-                                fd: stopped.as_raw_fd(),
-                                events: libc::POLLIN,
-                                revents: 0,
-                            },
-                        ];
-                        // SAFETY: two valid pollfds for the duration of the call.
-                        unsafe { libc::poll(ready.as_mut_ptr(), 2, -1) };
+                        // An interrupted poll just reads and polls again.
+                        let (data, stop) =
+                            sys::poll_either(fd.as_raw_fd(), stopped.as_raw_fd()).unwrap_or((false, false));
                         // Stopped: what is waiting in the pipe was read above.
-                        if ready[1].revents != 0 && ready[0].revents == 0 {
+                        if stop && !data {
                             break;
                         }
                     }
@@ -782,9 +767,7 @@ impl BulkRead {
     }
 
     fn signal_stop(&self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.stop.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        sys::eventfd_signal(&self.stop);
     }
 }
 

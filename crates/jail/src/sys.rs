@@ -384,6 +384,33 @@ pub(crate) fn wait_for_exit(pidfd: &OwnedFd, limit: std::time::Duration) {
     unsafe { libc::poll(&mut poll, 1, timeout) };
 }
 
+/// Blocks until `first` or `second` has an event (readable, hung up or in
+/// error); returns which of the two have one.
+pub(crate) fn poll_either(first: RawFd, second: RawFd) -> io::Result<(bool, bool)> {
+    let pollfd = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut polled = [pollfd(first), pollfd(second)];
+    // SAFETY: two valid pollfd entries for the duration of the call.
+    check_int(unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) })?;
+    Ok((polled[0].revents != 0, polled[1].revents != 0))
+}
+
+/// A non-blocking, close-on-exec eventfd.
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd with constant flags; the result is checked.
+    let fd = check_int(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter, waking whoever polls it.
+pub(crate) fn eventfd_signal(fd: &OwnedFd) {
+    let _ = write_all(fd.as_raw_fd(), &1u64.to_ne_bytes());
+}
+
 /// Whether the process behind `pidfd` has exited (its pidfd is readable).
 pub(crate) fn has_exited(pidfd: &OwnedFd) -> bool {
     let mut poll = libc::pollfd {

@@ -418,17 +418,20 @@ impl Zygote {
     /// ready, made now otherwise.
     pub(crate) async fn take(&self) -> Result<PreparedJail> {
         let jobs = self.client()?;
-        if let Some(mut jail) = self.pool.take() {
-            jail.running = Some(self.pool.start_running());
-            let _ = jobs.send(Job::Refill);
-            return Ok(jail);
-        }
-        let (reply, answer) = oneshot::channel();
-        jobs.send(Job::Prepare(reply))
-            .map_err(|_| JailError::Spawner("the zygote client thread is gone".into()))?;
-        let mut jail = answer
-            .await
-            .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))??;
+        let mut jail = match self.pool.take() {
+            Some(jail) => {
+                let _ = jobs.send(Job::Refill);
+                jail
+            }
+            None => {
+                let (reply, answer) = oneshot::channel();
+                jobs.send(Job::Prepare(reply))
+                    .map_err(|_| JailError::Spawner("the zygote client thread is gone".into()))?;
+                answer
+                    .await
+                    .map_err(|_| JailError::Spawner("the zygote client thread dropped a request".into()))??
+            }
+        };
         jail.running = Some(self.pool.start_running());
         Ok(jail)
     }

@@ -67,30 +67,16 @@ pub(super) fn serve(ctx: &JailContext, config: &JailConfig) -> ! {
     init.reply(&RuntimeReply::Ready, &[]);
     let mut buf = Vec::new();
     loop {
-        let mut polled = [
-            libc::pollfd {
-                fd: FD_REQUEST,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: signals.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: poll on two valid pollfd entries.
-        if unsafe { libc::poll(polled.as_mut_ptr(), 2, -1) } == -1 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            exit(1);
-        }
-        if polled[1].revents != 0 {
+        let (request, signalled) = match sys::poll_either(FD_REQUEST, signals.as_raw_fd()) {
+            Ok(ready) => ready,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(_) => exit(1),
+        };
+        if signalled {
             drain_signalfd(&signals);
             init.reap();
         }
-        if polled[0].revents != 0 {
+        if request {
             match ipc::recv_with_fds(FD_REQUEST, &mut buf, ipc::MAX_MESSAGE) {
                 Ok(Some(fds)) => match serde_json::from_slice::<RuntimeRequest>(&buf) {
                     Ok(request) => init.handle(request, fds),
