@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Where the time of `paddock run -- /bin/true` goes, phase by phase.
+"""Where the time of a jail goes, phase by phase.
 
-Runs the command under `perf trace`, which timestamps the system calls that
-mark the phases (clone, pivot_root, execve, exit_group), and prints the
-median of each phase over the runs, next to the untraced wall time of the
-same command and of bubblewrap's. Tracing adds a little to every traced call,
-so the phases add up to somewhat more than the untraced total; read them as
-proportions.
+Runs `paddock run -- /bin/true` under `perf trace`, which timestamps the
+system calls that mark the phases (clone, pivot_root, execve, exit_group),
+and prints the median of each phase over the runs, next to the untraced wall
+time of the same command and of bubblewrap's. With `--in-process`, it traces
+instead `paddock-bench --mark-spawns N`: jails taken from the warm pool by
+`Engine::run`, 20 ms apart, each between two marker writes. Tracing adds a
+little to every traced call, so the phases add up to somewhat more than the
+untraced total; read them as proportions.
 
     python3 bench/phases.py [--runs N] [--paddock PATH]
+    python3 bench/phases.py --in-process [--runs N] [--bench PATH]
 
 Needs root (perf trace, and the jail's root mode) and `perf`.
 """
@@ -85,6 +88,80 @@ def marks(trace: str) -> dict:
     return found
 
 
+POOL_PHASES = [
+    ("host: a jail from the pool, pipes registered, the request sent", "start", "sent"),
+    ("init: request received and passed to the waiting command", "sent", "handed"),
+    ("command: request received, rlimits, Landlock, no_new_privs, execve", "handed", "exec"),
+    ("/bin/true itself (execve to exit)", "exec", "command_exit"),
+    ("init: reap, report, exit (the kernel tears the namespaces down)", "command_exit", "init_exit"),
+    ("host: wake-up, reports, usage, cleanup", "init_exit", "end"),
+]
+
+# The bench's marker writes (the descriptor's path shows only when every
+# call is traced).
+MARK = re.compile(r"write\(fd: \d+(?:</dev/null>)?, buf: \S+, count: (\d+)\)")
+
+
+def pool_marks(trace: str) -> list:
+    """The phase boundaries of each marked spawn in one trace. Between two
+    marks nothing but the spawn sends or receives: the first `sendmsg` is
+    the request, the first `recvmsg` the init's, whose next `sendmsg` hands
+    it to the command; the command waits in a call that began long before,
+    so its `execve` names it. (perf may show a forked process under its
+    parent's name, so names are not used.)"""
+    spawns, found, pids = [], None, {}
+    # perf merges its per-CPU buffers, so lines can come out of order.
+    calls = sorted((m.groups() for m in map(LINE.match, trace.splitlines()) if m), key=lambda g: float(g[0]))
+    for at, _took, comm, pid, call, rest in calls:
+        at = float(at)
+        mark = MARK.match(f"write({rest}") if call == "write" else None
+        if mark and comm == "paddock-bench" and pids.get("bench", pid) == pid:
+            if mark.group(1) == "5":
+                found, pids = {"start": at}, {"bench": pid}
+            elif mark.group(1) == "3" and found is not None:
+                found["end"] = at
+                spawns.append(found)
+                found = None
+        elif found is None:
+            continue
+        elif call == "sendmsg" and "sent" not in found:
+            found["sent"] = at
+        elif call == "recvmsg" and "sent" in found and "init" not in pids:
+            pids["init"] = pid
+        elif call == "sendmsg" and pid == pids.get("init") and "handed" not in found:
+            found["handed"] = at
+        elif call == "execve" and "handed" in found and "command" not in pids:
+            pids["command"] = pid
+            found["exec"] = at
+        elif call == "exit_group" and pid == pids.get("command"):
+            found["command_exit"] = at
+        elif call == "exit_group" and pid == pids.get("init"):
+            found["init_exit"] = at
+    return spawns
+
+
+def in_process(args) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        # Read by name: perf may replace the file rather than write into it.
+        trace = f"{scratch}/spawns.trace"
+        subprocess.run(
+            ["perf", "trace", "-e", "write,sendmsg,recvmsg,execve,exit_group", "-o", trace, "--",
+             args.bench, "--mark-spawns", str(args.runs)],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        with open(trace) as text:
+            spawns = pool_marks(text.read())
+    complete = [s for s in spawns if all(k in s for _, a, b in POOL_PHASES for k in (a, b))]
+    if len(complete) < args.runs // 2:
+        raise SystemExit(f"only {len(complete)} of {args.runs} spawns had every mark in the trace")
+    title = "phase of a pool jail's `/bin/true`, 20 ms apart (median of %d traced)" % len(complete)
+    print(f"{title:<78} {'ms':>7}")
+    for name, a, b in POOL_PHASES:
+        print(f"{name:<78} {statistics.median(s[b] - s[a] for s in complete):>7.2f}")
+    print(f"{'total under perf trace':<78} {statistics.median(s['end'] - s['start'] for s in complete):>7.2f}")
+
+
 def wall(command: list, runs: int) -> float:
     samples = []
     for _ in range(runs):
@@ -98,7 +175,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--paddock", default="target/release/paddock")
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--bench", default="target/release/paddock-bench")
     args = parser.parse_args()
+    if args.in_process:
+        return in_process(args)
     command = [args.paddock, "run", "--", "/bin/true"]
     durations = {name: [] for name, _, _ in PHASES}
     traced = []

@@ -15,6 +15,7 @@
 #                                 # agent-browser on the host (bench/browser/bench.mjs)
 #   bench/run.sh --phases         # where `paddock run -- /bin/true` spends its time,
 #                                 # phase by phase, under perf trace (bench/phases.py)
+#   bench/run.sh --phases --in-process   # the same for pool jails taken in process
 #
 # crun 1.8 refuses hybrid cgroup hosts ("cgroups in hybrid mode not
 # supported") even when the cgroup2 mount is empty, so on such hosts the run

@@ -21,7 +21,7 @@ mod server;
 mod store;
 
 use anyhow::{bail, Context, Result};
-use paddock_jail::{Engine, EngineOptions, JailConfig, Limits};
+use paddock_jail::{Engine, EngineOptions, JailConfig, Limits, Stdin};
 
 /// One measured scenario.
 #[derive(Debug, serde::Serialize)]
@@ -31,7 +31,49 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     per_second: Option<f64>,
+    /// Busy CPU time of the whole machine per sample, where measured.
+    cpu_ms: Option<f64>,
     note: String,
+}
+
+impl Row {
+    /// Adds the machine's CPU per sample: `busy` over the `samples` runs.
+    fn with_cpu(mut self, busy: Duration, samples: usize) -> Self {
+        self.cpu_ms = Some(busy.as_secs_f64() * 1000.0 / samples.max(1) as f64);
+        self
+    }
+}
+
+/// Busy CPU time of the whole machine so far, all cores (`/proc/stat`).
+/// Around a loop of spawns it counts what each costs in every process and
+/// kernel thread involved (helpers, the pool's refill, deferred teardown),
+/// not only in the measuring one.
+fn machine_busy() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    // cpu user nice system idle iowait irq softirq steal: all but idle and
+    // iowait are busy.
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    if fields.len() < 8 {
+        bail!("unexpected /proc/stat line {line:?}");
+    }
+    let busy: u64 = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7];
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Ok(Duration::from_micros(busy * 1_000_000 / ticks))
+}
+
+/// Runs `measure` and returns its result with the machine's busy CPU time
+/// meanwhile.
+fn with_busy<T>(measure: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
+    let before = machine_busy()?;
+    let result = measure()?;
+    Ok((result, machine_busy()?.saturating_sub(before)))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -50,15 +92,30 @@ fn summarize(scenario: &str, subject: &str, mut samples: Vec<Duration>, per_seco
         p50_ms: percentile(&samples, 0.5),
         p99_ms: percentile(&samples, 0.99),
         per_second,
+        cpu_ms: None,
         note: note.into(),
     }
 }
 
 /// The jail every in-process spawn uses: full isolation and cgroup limits.
-fn true_jail() -> JailConfig {
+fn true_jail() -> (JailConfig, &'static str) {
     let mut config = JailConfig::new("/bin/true", Vec::<String>::new());
     config.limits = Limits::default();
-    config
+    (config, "")
+}
+
+/// The jail `POST /v1/runs` makes for bash `echo ready`: the code on stdin
+/// and the server's default limits (`services::limits::resolve`).
+fn http_run_jail() -> (JailConfig, &'static str) {
+    let mut config = JailConfig::new("bash", ["-s"]);
+    config.stdin = Stdin::Bytes(b"echo ready".to_vec());
+    config.limits = Limits {
+        memory_bytes: Some(512 << 20),
+        pids: Some(256),
+        timeout: Some(Duration::from_secs(300)),
+        ..Limits::default()
+    };
+    (config, "ready\n")
 }
 
 fn bwrap_args() -> Vec<&'static str> {
@@ -191,13 +248,33 @@ async fn time_jails_apart(engine: &Engine, n: usize) -> Result<Vec<Duration>> {
     for _ in 0..n {
         tokio::time::sleep(APART).await;
         let t = Instant::now();
-        let result = engine.run(true_jail()).await?;
+        let result = engine.run(true_jail().0).await?;
         if result.exit_code() != 0 {
             bail!("jail exited {}", result.exit_code());
         }
         samples.push(t.elapsed());
     }
     Ok(samples)
+}
+
+/// `--mark-spawns N` (for `bench/phases.py --in-process`): N pool spawns of
+/// `/bin/true`, 20 ms apart, each between a 5-byte and a 3-byte write to
+/// /dev/null, which a `perf trace` of this process shows as its start and
+/// end.
+fn mark_spawns(engine: &Engine, runtime: &tokio::runtime::Runtime, n: usize) -> Result<()> {
+    use std::io::Write;
+    let mut marks = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    runtime.block_on(time_jails(engine, 20, 1))?;
+    for _ in 0..n {
+        std::thread::sleep(APART);
+        marks.write_all(b"start")?;
+        let result = runtime.block_on(engine.run(true_jail().0))?;
+        marks.write_all(b"end")?;
+        if result.exit_code() != 0 {
+            bail!("jail exited {}", result.exit_code());
+        }
+    }
+    Ok(())
 }
 
 fn time_processes_apart(n: usize, make: &dyn Fn() -> Command) -> Result<Vec<Duration>> {
@@ -210,6 +287,17 @@ fn time_processes_apart(n: usize, make: &dyn Fn() -> Command) -> Result<Vec<Dura
 }
 
 async fn time_jails(engine: &Engine, n: usize, concurrency: usize) -> Result<(Vec<Duration>, f64)> {
+    time_configs(engine, n, concurrency, true_jail).await
+}
+
+/// Runs `make()`'s jail `n` times with `concurrency` in flight; each must
+/// exit 0 and print what it is expected to (nothing, for `/bin/true`).
+async fn time_configs(
+    engine: &Engine,
+    n: usize,
+    concurrency: usize,
+    make: fn() -> (JailConfig, &'static str),
+) -> Result<(Vec<Duration>, f64)> {
     let started = Instant::now();
     let per_worker = n / concurrency;
     let mut set = tokio::task::JoinSet::new();
@@ -218,10 +306,11 @@ async fn time_jails(engine: &Engine, n: usize, concurrency: usize) -> Result<(Ve
         set.spawn(async move {
             let mut samples = Vec::with_capacity(per_worker);
             for _ in 0..per_worker {
+                let (config, expected) = make();
                 let t = Instant::now();
-                let result = engine.run(true_jail()).await?;
-                if result.exit_code() != 0 {
-                    bail!("jail exited {}", result.exit_code());
+                let result = engine.run(config).await?;
+                if result.exit_code() != 0 || result.stdout.bytes != expected.as_bytes() {
+                    bail!("jail exited {} with {:?}", result.exit_code(), result.stdout.text());
                 }
                 samples.push(t.elapsed());
             }
@@ -323,6 +412,16 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    if let Some(n) = args
+        .iter()
+        .position(|a| a == "--mark-spawns")
+        .and_then(|i| args.get(i + 1))
+    {
+        let n = n.parse().context("--mark-spawns takes a count")?;
+        let result = mark_spawns(&engine, &runtime, n);
+        engine.shutdown();
+        return result;
+    }
     let scale = if quick { 1 } else { 4 };
     let mut rows = Vec::new();
     let scratch = tempfile_dir()?;
@@ -351,17 +450,18 @@ fn main() -> Result<()> {
     }
 
     println!(
-        "{:<52} {:<30} {:>9} {:>9} {:>10}",
-        "scenario", "subject", "p50 ms", "p99 ms", "per s"
+        "{:<52} {:<36} {:>9} {:>9} {:>10} {:>11}",
+        "scenario", "subject", "p50 ms", "p99 ms", "per s", "CPU ms each"
     );
     for row in &rows {
         println!(
-            "{:<52} {:<30} {:>9.3} {:>9.3} {:>10}",
+            "{:<52} {:<36} {:>9.3} {:>9.3} {:>10} {:>11}",
             row.scenario,
             row.subject,
             row.p50_ms,
             row.p99_ms,
-            row.per_second.map(|r| format!("{r:.0}")).unwrap_or_default()
+            row.per_second.map(|r| format!("{r:.0}")).unwrap_or_default(),
+            row.cpu_ms.map(|c| format!("{c:.2}")).unwrap_or_default()
         );
     }
     if let Some(path) = json_out {
@@ -384,22 +484,30 @@ fn jail_rows(
     // Warm-up: page cache, cgroup directories, zygote.
     runtime.block_on(time_jails(engine, 50, 1))?;
 
-    let (samples, rate) = runtime.block_on(time_jails(engine, 250 * scale, 1))?;
-    rows.push(summarize(
-        "spawn /bin/true, c1",
-        "paddock in-process",
-        samples,
-        Some(rate),
-        "full isolation + cgroup limits",
-    ));
-    let (samples, rate) = runtime.block_on(time_jails(engine, 400 * scale, 16))?;
-    rows.push(summarize(
-        "spawn /bin/true, c16",
-        "paddock in-process",
-        samples,
-        Some(rate),
-        "16 in flight, 2 cores",
-    ));
+    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_jails(engine, 250 * scale, 1)))?;
+    let n = samples.len();
+    rows.push(
+        summarize(
+            "spawn /bin/true, c1",
+            "paddock in-process",
+            samples,
+            Some(rate),
+            "full isolation + cgroup limits",
+        )
+        .with_cpu(busy, n),
+    );
+    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_jails(engine, 400 * scale, 16)))?;
+    let n = samples.len();
+    rows.push(
+        summarize(
+            "spawn /bin/true, c16",
+            "paddock in-process",
+            samples,
+            Some(rate),
+            "16 in flight, 2 cores",
+        )
+        .with_cpu(busy, n),
+    );
     let samples = runtime.block_on(time_jails_apart(engine, 75 * scale))?;
     rows.push(summarize(
         "spawn /bin/true, c1, 20 ms apart",
@@ -440,24 +548,52 @@ fn jail_rows(
         })
     };
     let plain: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| Command::new("/bin/true"));
+    // The namespaces a jail has, made by a small C program that then execs
+    // the command: no mounts, /proc, cgroup, seccomp or Landlock. What any
+    // sandbox with these namespaces pays at least.
+    let namespaces: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| {
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--net",
+            "--ipc",
+            "--uts",
+        ])
+        .arg("/bin/true");
+        cmd
+    });
 
     for (subject, make, note) in [
         ("paddock run (whole process)", cli, "CLI: process start + engine + jail"),
         ("bubblewrap --unshare-all", bwrap.clone(), "ro /usr, proc, dev, tmpfs"),
         ("crun run", crun.clone(), "OCI bundle binding /usr, cgroup limits"),
+        (
+            "unshare -Urmpfnui (namespaces only)",
+            namespaces,
+            "namespace floor: nothing else set up",
+        ),
         ("/bin/true, no sandbox", plain, "process spawn floor"),
     ] {
-        let (samples, rate) = time_processes(100 * scale, 1, make.clone())?;
-        rows.push(summarize("spawn /bin/true, c1", subject, samples, Some(rate), note));
+        let ((samples, rate), busy) = with_busy(|| time_processes(100 * scale, 1, make.clone()))?;
+        let n = samples.len();
+        rows.push(summarize("spawn /bin/true, c1", subject, samples, Some(rate), note).with_cpu(busy, n));
         if subject.starts_with("bubblewrap") || subject.starts_with("crun") {
-            let (samples, rate) = time_processes(160 * scale, 16, make)?;
-            rows.push(summarize(
-                "spawn /bin/true, c16",
-                subject,
-                samples,
-                Some(rate),
-                "16 in flight, 2 cores",
-            ));
+            let ((samples, rate), busy) = with_busy(|| time_processes(160 * scale, 16, make))?;
+            let n = samples.len();
+            rows.push(
+                summarize(
+                    "spawn /bin/true, c16",
+                    subject,
+                    samples,
+                    Some(rate),
+                    "16 in flight, 2 cores",
+                )
+                .with_cpu(busy, n),
+            );
         }
     }
 
@@ -490,6 +626,64 @@ fn jail_rows(
         Some(rate),
         "per_second = MB/s, read by the bench",
     ));
+    let samples = process_stdout(rounds, &|| {
+        let mut cmd = Command::new("head");
+        cmd.args(["-c", &STDOUT_BYTES.to_string(), "/dev/zero"]);
+        cmd
+    })?;
+    let rate = mb_s(&samples);
+    rows.push(summarize(
+        "10 MiB stdout",
+        "head, no sandbox",
+        samples,
+        Some(rate),
+        "pipe floor: the same writer on the host",
+    ));
+
+    // The jail an HTTP run of bash `echo ready` gets (services::limits'
+    // defaults), without the HTTP and the database: what bounds that row.
+    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_configs(engine, 150 * scale, 1, http_run_jail)))?;
+    let n = samples.len();
+    rows.push(
+        summarize(
+            "bash `echo ready` (an HTTP run's jail), c1",
+            "paddock in-process",
+            samples,
+            Some(rate),
+            "code on stdin, default limits",
+        )
+        .with_cpu(busy, n),
+    );
+    let ((samples, rate), busy) =
+        with_busy(|| runtime.block_on(time_configs(engine, 100 * scale * 4, 4, http_run_jail)))?;
+    let n = samples.len();
+    rows.push(
+        summarize(
+            "bash `echo ready` (an HTTP run's jail), c4",
+            "paddock in-process",
+            samples,
+            Some(rate),
+            "4 in flight, 2 cores",
+        )
+        .with_cpu(busy, n),
+    );
+    let bash: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| {
+        let mut cmd = Command::new("bash");
+        cmd.args(["-c", "echo ready"]);
+        cmd
+    });
+    let ((samples, rate), busy) = with_busy(|| time_processes(150 * scale, 1, bash))?;
+    let n = samples.len();
+    rows.push(
+        summarize(
+            "bash `echo ready` (an HTTP run's jail), c1",
+            "bash, no sandbox",
+            samples,
+            Some(rate),
+            "process spawn floor",
+        )
+        .with_cpu(busy, n),
+    );
 
     let samples = runtime.block_on(timeout_precision(engine, 5 * scale))?;
     rows.push(summarize(

@@ -574,6 +574,7 @@ fn small_get_rows(origins: &[Origin], scale: usize) -> Result<Vec<Row>> {
         p50_ms: rows[0].p50_ms - rows[1].p50_ms,
         p99_ms: rows[0].p99_ms - rows[1].p99_ms,
         per_second: None,
+        cpu_ms: None,
         note: "preview minus direct, p50 and p99".into(),
     });
     Ok(rows)
