@@ -201,7 +201,31 @@ impl KeyMap {
             .find(|(_, chunk)| chunk.iter().all(|k| *k == 0))
             .map(|(index, _)| self.min_keycode + index as u8)
     }
+
+    /// The keysyms `keycode` gets to type `keysym` shifted or not, as this
+    /// map's row for it.
+    fn row_for(&self, keysym: Keysym) -> Vec<Keysym> {
+        let mut row = vec![0; self.per_keycode];
+        for level in row.iter_mut().take(2) {
+            *level = keysym;
+        }
+        row
+    }
+
+    /// Records that `keycode` now types `row` (as the server was told).
+    fn set(&mut self, keycode: Keycode, row: &[Keysym]) {
+        let start = usize::from(keycode - self.min_keycode) * self.per_keycode;
+        if let Some(slot) = self.keysyms.get_mut(start..start + self.per_keycode) {
+            slot.copy_from_slice(row);
+        }
+    }
 }
+
+/// How long clients get to fetch a changed keyboard mapping (they ask for
+/// it when its MappingNotify reaches them) before a key event that needs
+/// it arrives, and to translate that event before the mapping changes
+/// again.
+const MAPPING_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A connection to a desktop's X server.
 pub struct X11Desktop {
@@ -212,6 +236,8 @@ pub struct X11Desktop {
     pub height: u16,
     atoms: Atoms,
     keymap: KeyMap,
+    /// The one keycode rebound, in turn, to each keysym the map lacks.
+    scratch: Option<Keycode>,
 }
 
 impl X11Desktop {
@@ -285,6 +311,7 @@ impl X11Desktop {
             height,
             atoms,
             keymap,
+            scratch: None,
         })
     }
 
@@ -405,23 +432,35 @@ impl X11Desktop {
     }
 
     fn keycode(&self, keysym: Keysym) -> Result<(Keycode, usize), Error> {
-        if let Some(found) = self.keymap.find(keysym) {
-            return Ok(found);
+        self.keymap
+            .find(keysym)
+            .ok_or_else(|| failed("typing", format!("the keysym {keysym:#x} is bound to no key")))
+    }
+
+    /// Binds `keysym` to the scratch keycode unless a key already types it;
+    /// true when it did. Returns once clients had time to read the new
+    /// mapping: a key event they see before it would type the old keysym
+    /// or nothing.
+    fn bind(&mut self, keysym: Keysym) -> Result<bool, Error> {
+        if self.keymap.find(keysym).is_some() {
+            return Ok(false);
         }
-        let spare = self
-            .keymap
-            .spare()
-            .ok_or_else(|| failed("typing", "no spare keycode to bind a character to"))?;
-        let mut syms = vec![0; self.keymap.per_keycode];
-        syms[0] = keysym;
-        if syms.len() > 1 {
-            syms[1] = keysym;
-        }
+        let scratch = match self.scratch {
+            Some(keycode) => keycode,
+            None => self
+                .keymap
+                .spare()
+                .ok_or_else(|| failed("typing", "no spare keycode to bind a character to"))?,
+        };
+        self.scratch = Some(scratch);
+        let row = self.keymap.row_for(keysym);
         self.conn
-            .change_keyboard_mapping(1, spare, self.keymap.per_keycode as u8, &syms)
+            .change_keyboard_mapping(1, scratch, self.keymap.per_keycode as u8, &row)
             .map_err(|e| failed("binding a keysym", e))?;
         self.sync()?;
-        Ok((spare, 0))
+        self.keymap.set(scratch, &row);
+        std::thread::sleep(MAPPING_SETTLE);
+        Ok(true)
     }
 
     /// Types `text`.
@@ -432,15 +471,13 @@ impl X11Desktop {
                 '\t' => TAB,
                 other => xkeysym::Keysym::from_char(other).raw(),
             };
-            let rebinding = self.keymap.find(keysym).is_none();
+            let rebound = self.bind(keysym)?;
             self.key(keysym, true)?;
             self.key(keysym, false)?;
             self.sync()?;
-            if rebinding {
-                // Applications read the new binding when they see the
-                // press; the spare keycode is reused by the next one.
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                self.keymap = read_keymap(&self.conn)?;
+            if rebound {
+                // The next character may rebind the scratch keycode.
+                std::thread::sleep(MAPPING_SETTLE);
             }
         }
         Ok(())
@@ -448,7 +485,7 @@ impl X11Desktop {
 
     /// Presses a chord (`ctrl+shift+t`, `Return`, `a`): every key down in
     /// order, then up in reverse.
-    pub fn press(&self, chord: &[Keysym]) -> Result<(), Error> {
+    pub fn press(&mut self, chord: &[Keysym]) -> Result<(), Error> {
         for keysym in chord {
             self.key_raw(*keysym, true)?;
         }
@@ -459,7 +496,8 @@ impl X11Desktop {
     }
 
     /// A key down or up, without adding Shift (modifiers are explicit).
-    pub fn key_raw(&self, keysym: Keysym, down: bool) -> Result<(), Error> {
+    pub fn key_raw(&mut self, keysym: Keysym, down: bool) -> Result<(), Error> {
+        self.bind(keysym)?;
         let (keycode, _) = self.keycode(keysym)?;
         self.fake(if down { KEY_PRESS_EVENT } else { KEY_RELEASE_EVENT }, keycode, 0, 0)?;
         self.sync()
@@ -789,6 +827,24 @@ pub fn encode(image: &RgbImage, format: DesktopScreenshotFormat, quality: u8) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rebound_keycode_types_its_new_keysym_and_is_no_longer_spare() {
+        // Keycodes 8..=11, two keysyms each: `a`/`A`, then three empty.
+        let mut map = KeyMap {
+            min_keycode: 8,
+            per_keycode: 2,
+            keysyms: vec![0x61, 0x41, 0, 0, 0, 0, 0, 0],
+        };
+        assert_eq!(map.find(0x41), Some((8, 1)));
+        assert_eq!(map.spare(), Some(11));
+        map.set(11, &map.row_for(0xe9));
+        assert_eq!(map.find(0xe9), Some((11, 0)));
+        assert_eq!(map.spare(), Some(10));
+        // Rebinding the same keycode forgets what it typed before.
+        map.set(11, &map.row_for(0x20ac));
+        assert_eq!((map.find(0xe9), map.find(0x20ac)), (None, Some((11, 0))));
+    }
 
     #[test]
     fn key_names_resolve_as_xdotool_writes_them() {
