@@ -91,24 +91,25 @@ def marks(trace: str) -> dict:
 POOL_PHASES = [
     ("host: a jail from the pool, pipes registered, the request sent", "start", "sent"),
     ("init: request received and passed to the waiting command", "sent", "handed"),
-    ("command: request received, rlimits, Landlock, no_new_privs, execve", "handed", "exec"),
+    ("command: request received, workdir, rlimits, Landlock, execve", "handed", "exec"),
     ("/bin/true itself (execve to exit)", "exec", "command_exit"),
     ("init: reap, report, exit (the kernel tears the namespaces down)", "command_exit", "init_exit"),
     ("host: wake-up, reports, usage, cleanup", "init_exit", "end"),
 ]
 
-# The bench's marker writes (the descriptor's path shows only when every
-# call is traced).
-MARK = re.compile(r"write\(fd: \d+(?:</dev/null>)?, buf: \S+, count: (\d+)\)")
+# The bench's marker writes, on descriptor 999 (`MARK_FD`; its path shows
+# only when every call is traced).
+MARK = re.compile(r"write\(fd: 999(?:</dev/null>)?, buf: \S+, count: (\d+)\)")
 
 
 def pool_marks(trace: str) -> list:
     """The phase boundaries of each marked spawn in one trace. Between two
-    marks nothing but the spawn sends or receives: the first `sendmsg` is
-    the request, the first `recvmsg` the init's, whose next `sendmsg` hands
-    it to the command; the command waits in a call that began long before,
-    so its `execve` names it. (perf may show a forked process under its
-    parent's name, so names are not used.)"""
+    marks (the pool's refill waits for the jail to end) nothing but the
+    spawn sends or receives: the bench's first `sendmsg` is the request,
+    the first `recvmsg` of another process the init's, whose next `sendmsg`
+    hands it to the command; the command waits in a call that began long
+    before, so its `execve` names it. (perf may show a forked process
+    under its parent's name, so names are not used.)"""
     spawns, found, pids = [], None, {}
     # perf merges its per-CPU buffers, so lines can come out of order.
     calls = sorted((m.groups() for m in map(LINE.match, trace.splitlines()) if m), key=lambda g: float(g[0]))
@@ -124,9 +125,9 @@ def pool_marks(trace: str) -> list:
                 found = None
         elif found is None:
             continue
-        elif call == "sendmsg" and "sent" not in found:
+        elif call == "sendmsg" and pid == pids["bench"] and "sent" not in found:
             found["sent"] = at
-        elif call == "recvmsg" and "sent" in found and "init" not in pids:
+        elif call == "recvmsg" and pid != pids["bench"] and "sent" in found and "init" not in pids:
             pids["init"] = pid
         elif call == "sendmsg" and pid == pids.get("init") and "handed" not in found:
             found["handed"] = at

@@ -58,11 +58,13 @@ entry.pack(padx=20, fill="x")
 def click(e): log.write(f"click {e.num} {e.x_root} {e.y_root}\n")
 def key(e): log.write(f"key {e.keysym} {e.char!r}\n")
 def wheel(e): log.write(f"wheel {e.num}\n")
+def release(e): log.write(f"release {e.keysym}\n")
 root.bind_all("<ButtonPress-1>", click)
 root.bind_all("<ButtonPress-3>", click)
 root.bind_all("<Button-4>", wheel)
 root.bind_all("<Button-5>", wheel)
 root.bind_all("<KeyPress>", key)
+root.bind_all("<KeyRelease>", release)
 root.after(100, lambda: (entry.focus_force(), log.write("ready\n")))
 root.mainloop()
 `;
@@ -186,6 +188,16 @@ try {
     assert.deepEqual([position.x, position.y], [inside.x, inside.y]);
     // The top-level window under the pointer is the probe's frame (openbox's).
     assert.match(position.window ?? "", /^0x[0-9a-f]+$/);
+    // A held key the keymap lacks stays bound while other such characters
+    // are typed, and its release reaches the app.
+    await sdk.keyDownDesktop({ key: "ü" });
+    await sdk.typeDesktopText({ text: "ñ" });
+    await sdk.keyUpDesktop({ key: "ü" });
+    for (let i = 0; i < 60 && !log.includes("release udiaeresis"); i++) {
+      await sleep(50);
+      log = new TextDecoder().decode(await sdk.readFsFile({ path: "/workspace/probe.log" }));
+    }
+    assert.match(log, /key udiaeresis 'ü'\n(.*\n)*key ntilde 'ñ'\n(.*\n)*release udiaeresis\n/, log);
   });
 
   await step("screenshots: a 1280x720 PNG with the probe on it, a region, a scaled one, JPEG and WebP", async () => {

@@ -236,8 +236,12 @@ pub struct X11Desktop {
     pub height: u16,
     atoms: Atoms,
     keymap: KeyMap,
-    /// The one keycode rebound, in turn, to each keysym the map lacks.
-    scratch: Option<Keycode>,
+    /// Keycodes this connection rebinds, in turn, to keysyms the map lacks.
+    scratch: Vec<Keycode>,
+    /// Keys pressed through `key_raw` and not yet released, with the
+    /// keycode they went down on (a scratch keycode is not rebound while
+    /// it is down, and a release goes to the key that was pressed).
+    held: Vec<(Keysym, Keycode)>,
 }
 
 impl X11Desktop {
@@ -311,7 +315,8 @@ impl X11Desktop {
             height,
             atoms,
             keymap,
-            scratch: None,
+            scratch: Vec::new(),
+            held: Vec::new(),
         })
     }
 
@@ -414,9 +419,9 @@ impl X11Desktop {
         Ok((i32::from(reply.root_x), i32::from(reply.root_y), child))
     }
 
-    /// Presses (`down`) or releases a key by keysym; a keysym the keyboard
-    /// map lacks is bound to a spare keycode first. Answers the keycode and
-    /// whether it needs Shift.
+    /// Presses (`down`) or releases the key that types `keysym`, with Shift
+    /// around the press when the keysym is the key's shifted one. The
+    /// keysym must be bound (`bind`).
     fn key(&self, keysym: Keysym, down: bool) -> Result<(), Error> {
         let (keycode, level) = self.keycode(keysym)?;
         let shift = self.keycode(SHIFT_L)?.0;
@@ -437,46 +442,62 @@ impl X11Desktop {
             .ok_or_else(|| failed("typing", format!("the keysym {keysym:#x} is bound to no key")))
     }
 
-    /// Binds `keysym` to the scratch keycode unless a key already types it;
-    /// true when it did. Returns once clients had time to read the new
-    /// mapping: a key event they see before it would type the old keysym
-    /// or nothing.
+    /// Binds `keysym` to a scratch keycode unless a key already types it;
+    /// true when it did. The keymap is read again first: other clients of
+    /// the display may have changed it. Returns once clients had time to
+    /// read the new mapping: a key event they see before it would type
+    /// the old keysym or nothing.
     fn bind(&mut self, keysym: Keysym) -> Result<bool, Error> {
         if self.keymap.find(keysym).is_some() {
             return Ok(false);
         }
-        let scratch = match self.scratch {
+        self.keymap = read_keymap(&self.conn)?;
+        if self.keymap.find(keysym).is_some() {
+            return Ok(false);
+        }
+        let free = self
+            .scratch
+            .iter()
+            .copied()
+            .find(|keycode| self.held.iter().all(|(_, down)| down != keycode));
+        let keycode = match free.or_else(|| self.keymap.spare()) {
             Some(keycode) => keycode,
-            None => self
-                .keymap
-                .spare()
-                .ok_or_else(|| failed("typing", "no spare keycode to bind a character to"))?,
+            None => return Err(failed("typing", "no spare keycode to bind a character to")),
         };
-        self.scratch = Some(scratch);
+        if !self.scratch.contains(&keycode) {
+            self.scratch.push(keycode);
+        }
         let row = self.keymap.row_for(keysym);
         self.conn
-            .change_keyboard_mapping(1, scratch, self.keymap.per_keycode as u8, &row)
+            .change_keyboard_mapping(1, keycode, self.keymap.per_keycode as u8, &row)
             .map_err(|e| failed("binding a keysym", e))?;
         self.sync()?;
-        self.keymap.set(scratch, &row);
+        self.keymap.set(keycode, &row);
         std::thread::sleep(MAPPING_SETTLE);
         Ok(true)
     }
 
     /// Types `text`.
     pub fn type_text(&mut self, text: &str) -> Result<(), Error> {
-        for ch in text.chars() {
-            let keysym = match ch {
+        let keysyms: Vec<Keysym> = text
+            .chars()
+            .map(|ch| match ch {
                 '\n' | '\r' => RETURN,
                 '\t' => TAB,
                 other => xkeysym::Keysym::from_char(other).raw(),
-            };
+            })
+            .collect();
+        for (index, &keysym) in keysyms.iter().enumerate() {
             let rebound = self.bind(keysym)?;
             self.key(keysym, true)?;
             self.key(keysym, false)?;
             self.sync()?;
-            if rebound {
-                // The next character may rebind the scratch keycode.
+            let next_rebinds = keysyms
+                .get(index + 1)
+                .is_some_and(|next| self.keymap.find(*next).is_none());
+            if rebound && next_rebinds {
+                // Clients translate this key with the mapping it was
+                // typed with before the next character changes it.
                 std::thread::sleep(MAPPING_SETTLE);
             }
         }
@@ -497,8 +518,24 @@ impl X11Desktop {
 
     /// A key down or up, without adding Shift (modifiers are explicit).
     pub fn key_raw(&mut self, keysym: Keysym, down: bool) -> Result<(), Error> {
-        self.bind(keysym)?;
-        let (keycode, _) = self.keycode(keysym)?;
+        let held = self.held.iter().position(|(held, _)| *held == keysym);
+        let keycode = match (down, held) {
+            // Released where it went down, whatever the map says now.
+            (false, Some(index)) => self.held.remove(index).1,
+            (false, None) => match self.keymap.find(keysym) {
+                Some((keycode, _)) => keycode,
+                // Not down and bound to no key: nothing to release.
+                None => return Ok(()),
+            },
+            (true, _) => {
+                self.bind(keysym)?;
+                let (keycode, _) = self.keycode(keysym)?;
+                if held.is_none() {
+                    self.held.push((keysym, keycode));
+                }
+                keycode
+            }
+        };
         self.fake(if down { KEY_PRESS_EVENT } else { KEY_RELEASE_EVENT }, keycode, 0, 0)?;
         self.sync()
     }
