@@ -141,26 +141,35 @@ def pool_marks(trace: str) -> list:
     return spawns
 
 
-def in_process(args) -> None:
+def perf_trace(events: str, command: list) -> str:
+    """The text of a `perf trace` of `command`, limited to `events`."""
     with tempfile.TemporaryDirectory() as scratch:
         # Read by name: perf may replace the file rather than write into it.
-        trace = f"{scratch}/spawns.trace"
+        path = f"{scratch}/calls.trace"
         subprocess.run(
-            ["perf", "trace", "-e", "write,sendmsg,recvmsg,execve,exit_group", "-o", trace, "--",
-             args.bench, "--mark-spawns", str(args.runs)],
+            ["perf", "trace", "-e", events, "-o", path, "--", *command],
             stdout=subprocess.DEVNULL,
             check=True,
         )
-        with open(trace) as text:
-            spawns = pool_marks(text.read())
-    complete = [s for s in spawns if all(k in s for _, a, b in POOL_PHASES for k in (a, b))]
+        with open(path) as text:
+            return text.read()
+
+
+def print_phases(title: str, phases: list, traced: list) -> None:
+    """The median of each phase over `traced` (each a dict of boundaries)."""
+    print(f"{title:<78} {'ms':>7}")
+    for name, a, b in phases:
+        print(f"{name:<78} {statistics.median(t[b] - t[a] for t in traced):>7.2f}")
+    print(f"{'total under perf trace':<78} {statistics.median(t['end'] - t['start'] for t in traced):>7.2f}")
+
+
+def in_process(args) -> None:
+    trace = perf_trace("write,sendmsg,recvmsg,execve,exit_group", [args.bench, "--mark-spawns", str(args.runs)])
+    complete = [s for s in pool_marks(trace) if all(k in s for _, a, b in POOL_PHASES for k in (a, b))]
     if len(complete) < args.runs // 2:
         raise SystemExit(f"only {len(complete)} of {args.runs} spawns had every mark in the trace")
     title = "phase of a pool jail's `/bin/true`, 20 ms apart (median of %d traced)" % len(complete)
-    print(f"{title:<78} {'ms':>7}")
-    for name, a, b in POOL_PHASES:
-        print(f"{name:<78} {statistics.median(s[b] - s[a] for s in complete):>7.2f}")
-    print(f"{'total under perf trace':<78} {statistics.median(s['end'] - s['start'] for s in complete):>7.2f}")
+    print_phases(title, POOL_PHASES, complete)
 
 
 def wall(command: list, runs: int) -> float:
@@ -182,27 +191,14 @@ def main() -> None:
     if args.in_process:
         return in_process(args)
     command = [args.paddock, "run", "--", "/bin/true"]
-    durations = {name: [] for name, _, _ in PHASES}
     traced = []
-    with tempfile.NamedTemporaryFile("r", suffix=".trace") as out:
-        for _ in range(args.runs):
-            subprocess.run(
-                ["perf", "trace", "-e", "execve,clone,clone3,pivot_root,exit_group", "-o", out.name, "--", *command],
-                stdout=subprocess.DEVNULL,
-                check=True,
-            )
-            out.seek(0)
-            found = marks(out.read())
-            missing = [key for _, a, b in PHASES for key in (a, b) if key not in found]
-            if missing:
-                raise SystemExit(f"trace without {missing}: is `paddock run` working here (`paddock doctor`)?")
-            for name, a, b in PHASES:
-                durations[name].append(found[b] - found[a])
-            traced.append(found["end"])
-    print(f"{'phase of `paddock run -- /bin/true` (median of %d traced runs)' % args.runs:<78} {'ms':>7}")
-    for name, _, _ in PHASES:
-        print(f"{name:<78} {statistics.median(durations[name]):>7.2f}")
-    print(f"{'total under perf trace':<78} {statistics.median(traced):>7.2f}")
+    for _ in range(args.runs):
+        found = marks(perf_trace("execve,clone,clone3,pivot_root,exit_group", command))
+        missing = [key for _, a, b in PHASES for key in (a, b) if key not in found]
+        if missing:
+            raise SystemExit(f"trace without {missing}: is `paddock run` working here (`paddock doctor`)?")
+        traced.append(found)
+    print_phases("phase of `paddock run -- /bin/true` (median of %d traced runs)" % args.runs, PHASES, traced)
     print(f"{'total untraced: paddock run -- /bin/true':<78} {wall(command, args.runs):>7.2f}")
     print(f"{'total untraced: bubblewrap --unshare-all /bin/true':<78} {wall(BWRAP, args.runs):>7.2f}")
     print(f"{'total untraced: /bin/true, no sandbox':<78} {wall(['/bin/true'], args.runs):>7.2f}")

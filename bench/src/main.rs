@@ -36,14 +36,6 @@ struct Row {
     note: String,
 }
 
-impl Row {
-    /// Adds the machine's CPU per sample: `busy` over the `samples` runs.
-    fn with_cpu(mut self, busy: Duration, samples: usize) -> Self {
-        self.cpu_ms = Some(busy.as_secs_f64() * 1000.0 / samples.max(1) as f64);
-        self
-    }
-}
-
 /// Busy CPU time of the whole machine so far, all cores (`/proc/stat`).
 /// Around a loop of spawns it counts what each costs in every process and
 /// kernel thread involved (helpers, the pool's refill, deferred teardown),
@@ -68,14 +60,6 @@ fn machine_busy() -> Result<Duration> {
     Ok(Duration::from_micros(busy * 1_000_000 / ticks))
 }
 
-/// Runs `measure` and returns its result with the machine's busy CPU time
-/// meanwhile.
-fn with_busy<T>(measure: impl FnOnce() -> Result<T>) -> Result<(T, Duration)> {
-    let before = machine_busy()?;
-    let result = measure()?;
-    Ok((result, machine_busy()?.saturating_sub(before)))
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -95,6 +79,24 @@ fn summarize(scenario: &str, subject: &str, mut samples: Vec<Duration>, per_seco
         cpu_ms: None,
         note: note.into(),
     }
+}
+
+/// A row of spawns timed by `measure` (the samples and their rate), with
+/// the machine's busy CPU time per spawn meanwhile.
+fn spawn_row(
+    scenario: &str,
+    subject: &str,
+    note: &str,
+    measure: impl FnOnce() -> Result<(Vec<Duration>, f64)>,
+) -> Result<Row> {
+    let before = machine_busy()?;
+    let (samples, rate) = measure()?;
+    let busy = machine_busy()?.saturating_sub(before);
+    let spawns = samples.len().max(1) as f64;
+    Ok(Row {
+        cpu_ms: Some(busy.as_secs_f64() * 1000.0 / spawns),
+        ..summarize(scenario, subject, samples, Some(rate), note)
+    })
 }
 
 /// The jail every in-process spawn uses: full isolation and cgroup limits.
@@ -243,12 +245,21 @@ fn time_process(mut command: Command) -> Result<Duration> {
 /// ready without competing with the run being measured.
 const APART: Duration = Duration::from_millis(20);
 
-async fn time_jails_apart(engine: &Engine, n: usize) -> Result<Vec<Duration>> {
+/// `n` spawns `APART` from each other; with `marks`, each between a 5-byte
+/// and a 3-byte write to it (see `mark_spawns`).
+async fn time_jails_apart(engine: &Engine, n: usize, mut marks: Option<&mut std::fs::File>) -> Result<Vec<Duration>> {
+    use std::io::Write;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         tokio::time::sleep(APART).await;
+        if let Some(marks) = marks.as_deref_mut() {
+            marks.write_all(b"start")?;
+        }
         let t = Instant::now();
         let result = engine.run(true_jail().0).await?;
+        if let Some(marks) = marks.as_deref_mut() {
+            marks.write_all(b"end")?;
+        }
         if result.exit_code() != 0 {
             bail!("jail exited {}", result.exit_code());
         }
@@ -266,7 +277,6 @@ const MARK_FD: i32 = 999;
 /// /dev/null on `MARK_FD`, which a `perf trace` of this process shows as
 /// its start and end.
 fn mark_spawns(engine: &Engine, runtime: &tokio::runtime::Runtime, n: usize) -> Result<()> {
-    use std::io::Write;
     use std::os::fd::{AsRawFd, FromRawFd};
     let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     // SAFETY: dup2 onto a descriptor number this process does not use; the
@@ -277,15 +287,7 @@ fn mark_spawns(engine: &Engine, runtime: &tokio::runtime::Runtime, n: usize) -> 
     // SAFETY: MARK_FD was just made and nothing else owns it.
     let mut marks = unsafe { std::fs::File::from_raw_fd(MARK_FD) };
     runtime.block_on(time_jails(engine, 20, 1))?;
-    for _ in 0..n {
-        std::thread::sleep(APART);
-        marks.write_all(b"start")?;
-        let result = runtime.block_on(engine.run(true_jail().0))?;
-        marks.write_all(b"end")?;
-        if result.exit_code() != 0 {
-            bail!("jail exited {}", result.exit_code());
-        }
-    }
+    runtime.block_on(time_jails_apart(engine, n, Some(&mut marks)))?;
     Ok(())
 }
 
@@ -495,31 +497,19 @@ fn jail_rows(
     // Warm-up: page cache, cgroup directories, zygote.
     runtime.block_on(time_jails(engine, 50, 1))?;
 
-    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_jails(engine, 250 * scale, 1)))?;
-    let n = samples.len();
-    rows.push(
-        summarize(
-            "spawn /bin/true, c1",
-            "paddock in-process",
-            samples,
-            Some(rate),
-            "full isolation + cgroup limits",
-        )
-        .with_cpu(busy, n),
-    );
-    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_jails(engine, 400 * scale, 16)))?;
-    let n = samples.len();
-    rows.push(
-        summarize(
-            "spawn /bin/true, c16",
-            "paddock in-process",
-            samples,
-            Some(rate),
-            "16 in flight, 2 cores",
-        )
-        .with_cpu(busy, n),
-    );
-    let samples = runtime.block_on(time_jails_apart(engine, 75 * scale))?;
+    rows.push(spawn_row(
+        "spawn /bin/true, c1",
+        "paddock in-process",
+        "full isolation + cgroup limits",
+        || runtime.block_on(time_jails(engine, 250 * scale, 1)),
+    )?);
+    rows.push(spawn_row(
+        "spawn /bin/true, c16",
+        "paddock in-process",
+        "16 in flight, 2 cores",
+        || runtime.block_on(time_jails(engine, 400 * scale, 16)),
+    )?);
+    let samples = runtime.block_on(time_jails_apart(engine, 75 * scale, None))?;
     rows.push(summarize(
         "spawn /bin/true, c1, 20 ms apart",
         "paddock in-process",
@@ -589,22 +579,16 @@ fn jail_rows(
         ),
         ("/bin/true, no sandbox", plain, "process spawn floor"),
     ] {
-        let ((samples, rate), busy) = with_busy(|| time_processes(100 * scale, 1, make.clone()))?;
-        let n = samples.len();
-        rows.push(summarize("spawn /bin/true, c1", subject, samples, Some(rate), note).with_cpu(busy, n));
+        rows.push(spawn_row("spawn /bin/true, c1", subject, note, || {
+            time_processes(100 * scale, 1, make.clone())
+        })?);
         if subject.starts_with("bubblewrap") || subject.starts_with("crun") {
-            let ((samples, rate), busy) = with_busy(|| time_processes(160 * scale, 16, make))?;
-            let n = samples.len();
-            rows.push(
-                summarize(
-                    "spawn /bin/true, c16",
-                    subject,
-                    samples,
-                    Some(rate),
-                    "16 in flight, 2 cores",
-                )
-                .with_cpu(busy, n),
-            );
+            rows.push(spawn_row(
+                "spawn /bin/true, c16",
+                subject,
+                "16 in flight, 2 cores",
+                || time_processes(160 * scale, 16, make),
+            )?);
         }
     }
 
@@ -653,48 +637,29 @@ fn jail_rows(
 
     // The jail an HTTP run of bash `echo ready` gets (services::limits'
     // defaults), without the HTTP and the database: what bounds that row.
-    let ((samples, rate), busy) = with_busy(|| runtime.block_on(time_configs(engine, 150 * scale, 1, http_run_jail)))?;
-    let n = samples.len();
-    rows.push(
-        summarize(
-            "bash `echo ready` (what an HTTP run runs), c1",
-            "paddock in-process, HTTP run's jail",
-            samples,
-            Some(rate),
-            "code on stdin, default limits",
-        )
-        .with_cpu(busy, n),
-    );
-    let ((samples, rate), busy) =
-        with_busy(|| runtime.block_on(time_configs(engine, 100 * scale * 4, 4, http_run_jail)))?;
-    let n = samples.len();
-    rows.push(
-        summarize(
-            "bash `echo ready` (what an HTTP run runs), c4",
-            "paddock in-process, HTTP run's jail",
-            samples,
-            Some(rate),
-            "4 in flight, 2 cores",
-        )
-        .with_cpu(busy, n),
-    );
+    rows.push(spawn_row(
+        "bash `echo ready` (what an HTTP run runs), c1",
+        "paddock in-process, HTTP run's jail",
+        "code on stdin, default limits",
+        || runtime.block_on(time_configs(engine, 150 * scale, 1, http_run_jail)),
+    )?);
+    rows.push(spawn_row(
+        "bash `echo ready` (what an HTTP run runs), c4",
+        "paddock in-process, HTTP run's jail",
+        "4 in flight, 2 cores",
+        || runtime.block_on(time_configs(engine, 100 * scale * 4, 4, http_run_jail)),
+    )?);
     let bash: Arc<dyn Fn(usize) -> Command + Send + Sync> = Arc::new(|_| {
         let mut cmd = Command::new("bash");
         cmd.args(["-c", "echo ready"]);
         cmd
     });
-    let ((samples, rate), busy) = with_busy(|| time_processes(150 * scale, 1, bash))?;
-    let n = samples.len();
-    rows.push(
-        summarize(
-            "bash `echo ready` (what an HTTP run runs), c1",
-            "bash -c, no sandbox",
-            samples,
-            Some(rate),
-            "process spawn floor",
-        )
-        .with_cpu(busy, n),
-    );
+    rows.push(spawn_row(
+        "bash `echo ready` (what an HTTP run runs), c1",
+        "bash -c, no sandbox",
+        "process spawn floor",
+        || time_processes(150 * scale, 1, bash),
+    )?);
 
     let samples = runtime.block_on(timeout_precision(engine, 5 * scale))?;
     rows.push(summarize(
