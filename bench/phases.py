@@ -44,33 +44,32 @@ LINE = re.compile(r"^\s*([\d.]+) \(\s*(?:([\d.]+) ms)?\s*\): (\S+?)/(\d+) (\w+)\
 
 
 def marks(trace: str) -> dict:
-    """The phase boundaries (ms from the start of tracing) of one trace."""
+    """The phase boundaries (ms from the start of tracing) of one trace.
+    Processes are told apart by the order of their clones, not by name
+    (perf may show a forked process under its parent's name): `paddock`
+    forks a child, which forks the zygote into its PID namespace; the
+    zygote's first clone is the init's (`clone` with the namespace flags on
+    v1, `clone3` into the cgroup on v2), and the next clone by yet another
+    process is the init forking the command."""
     found = {"start": 0.0}
     pids = {}
-    for line in trace.splitlines():
-        m = LINE.match(line)
-        if not m:
-            continue
-        at, took, comm, pid, call, rest = m.groups()
+    # perf merges its per-CPU buffers, so lines can come out of order.
+    calls = sorted((m.groups() for m in map(LINE.match, trace.splitlines()) if m), key=lambda g: float(g[0]))
+    for at, took, _comm, pid, call, _rest in calls:
         at = float(at)
         took = float(took) if took else 0.0
-        # The zygote's first clone is the init's: `clone` with the namespace
-        # flags on v1, `clone3` into the cgroup on v2. The next clone by
-        # another process of that name is the init forking the command.
-        if call in ("clone", "clone3") and comm == "paddock-zygote" and "init_clone" not in found:
+        cloning = call in ("clone", "clone3")
+        known = {pids.get(role) for role in ("main", "child", "zygote")}
+        if cloning and "main" not in pids:
+            found["zygote_fork"] = at
+            pids["main"] = pid
+        elif cloning and "child" not in pids and pid not in known:
+            pids["child"] = pid
+        elif cloning and "zygote" not in pids and pid not in known:
             found["init_clone"] = at
             found["init_cloned"] = at + took
             pids["zygote"] = pid
-        elif call == "clone" and "zygote_fork" not in found and comm.startswith("paddock"):
-            found["zygote_fork"] = at
-            pids["main"] = pid
-        elif (
-            call == "clone"
-            and comm == "paddock-zygote"
-            and "init_cloned" in found
-            and pid != pids.get("zygote")
-            and "command_fork" not in found
-        ):
+        elif call == "clone" and "zygote" in pids and "init" not in pids and pid not in known:
             found["command_fork"] = at
             pids["init"] = pid
         elif call == "pivot_root" and "pivot" not in found:
